@@ -1,0 +1,262 @@
+//! What the kernel shows: shops, keys, customers and their records, events,
+//! merges and audit entries, as the store returns them and the API serialises them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::FieldError;
+use crate::auth::{Role, Scope};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Shop {
+    pub id: i64,
+    pub name: String,
+    /// IANA time zone, e.g. `Asia/Shanghai`.
+    pub time_zone: String,
+    /// ISO 4217 code; every amount of the shop is in this currency's minor unit.
+    pub currency: String,
+    /// ISO 3166 country whose numbering plan applies to phone numbers written without a country code.
+    pub region: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A shop to create.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShop {
+    pub name: String,
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+}
+
+fn default_time_zone() -> String {
+    "Asia/Shanghai".into()
+}
+fn default_currency() -> String {
+    "CNY".into()
+}
+fn default_region() -> String {
+    "CN".into()
+}
+
+impl NewShop {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(FieldError::new("name", "must be 1-100 characters"));
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(FieldError::new("time_zone", format!("`{}` is not an IANA time zone", self.time_zone)));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(FieldError::new("currency", "must be an ISO 4217 code such as CNY"));
+        }
+        if !crate::identity::is_known_region(&self.region) {
+            return Err(FieldError::new("region", "must be an ISO 3166 country code such as CN"));
+        }
+        Ok(())
+    }
+}
+
+/// An API key as listed; the secret is shown once, at creation, and stored only hashed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    /// The shop the key is bound to; absent for admin keys.
+    pub shop_id: Option<i64>,
+    pub name: String,
+    pub role: Role,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key to create.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// The shop to bind the key to; admin keys may name any shop, shop owners only their own.
+    pub shop_id: Option<i64>,
+    pub name: String,
+    pub role: Role,
+    /// Explicit scopes; the role's defaults when absent.
+    pub scopes: Option<Vec<Scope>>,
+}
+
+/// A freshly created key with its secret token, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedKey {
+    pub key: ApiKey,
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// Who is calling, as established from a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub key_id: String,
+    pub shop_id: Option<i64>,
+    pub role: Role,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub gender: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub birthday: Option<NaiveDate>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: Map<String, Value>,
+}
+
+/// Purchase statistics, maintained on every order and refund. Money in minor units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Stats {
+    /// Paid amounts less refunds.
+    pub total_spent: i64,
+    /// Paid orders not fully refunded.
+    pub order_count: i64,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    /// `total_spent / order_count`, rounded down; absent without orders.
+    pub average_order_value: Option<i64>,
+    pub refund_count: i64,
+    pub refund_amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityView {
+    pub kind: String,
+    /// Normalised value; phone numbers and e-mail addresses are masked without `pii:read`.
+    pub value: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tag {
+    pub tag: String,
+    /// `manual`, or the id of the plugin that set it.
+    pub source: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Score {
+    pub model: String,
+    pub value: f64,
+    pub label: Option<String>,
+    pub explanation: Option<String>,
+    pub scored_at: DateTime<Utc>,
+}
+
+/// An entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub customer_id: Option<i64>,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    pub profile: Profile,
+    pub identities: Vec<IdentityView>,
+    pub stats: Stats,
+    pub tags: Vec<Tag>,
+    pub scores: Vec<Score>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A customer with their most recent events, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerDetail {
+    #[serde(flatten)]
+    pub customer: Customer,
+    pub timeline: Vec<Event>,
+}
+
+/// A recorded merge of one customer into another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Merge {
+    pub id: i64,
+    /// The older customer, who absorbed the other.
+    pub survivor_id: i64,
+    pub merged_id: i64,
+    pub reason: String,
+    /// Key id or ingest event that caused it.
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    /// Identifiers that moved from the merged customer (masked without `pii:read`).
+    pub identities: Vec<IdentityView>,
+    pub unmerged_at: Option<DateTime<Utc>>,
+    pub unmerged_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub shop_id: Option<i64>,
+    pub key_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What happened to one event of an ingest batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventOutcome {
+    /// Position in the batch.
+    pub index: usize,
+    /// The client's id, when the event had one.
+    pub id: Option<String>,
+    pub status: OutcomeStatus,
+    /// The customer the event applied to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeStatus {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+impl OutcomeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Accepted => "accepted",
+            OutcomeStatus::Duplicate => "duplicate",
+            OutcomeStatus::Rejected => "rejected",
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Reading customers, and manual tags.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kith_domain::FieldError;
+use kith_domain::ingest::Identifier;
+use kith_domain::model::{Customer, CustomerDetail, IdentityView, Profile, Score, Stats, Tag};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use crate::ingest::active_customer;
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
+
+/// Filters of the customer list; all present filters must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// Holds this tag, from any source.
+    pub tag: Option<String>,
+    /// Holds this (normalised) identifier.
+    pub identity: Option<Identifier>,
+    /// Changed at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// The answer to a read by id: the customer, or where a merged customer went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerRead {
+    Found(Box<CustomerDetail>),
+    Merged { into: i64 },
+}
+
+/// A customer whose stored stats differ from those recomputed from orders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsMismatch {
+    pub customer_id: i64,
+    pub stored: Stats,
+    pub recomputed: Stats,
+}
+
+const CUSTOMER_COLUMNS: &str = "id, name, gender, birthday, province, city, attributes, created_at, updated_at, \
+     total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount";
+
+fn stats_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stats> {
+    let total_spent: i64 = r.get(at)?;
+    let order_count: i64 = r.get(at + 1)?;
+    Ok(Stats {
+        total_spent,
+        order_count,
+        first_order_at: r.get::<_, Option<i64>>(at + 2)?.map(from_ms),
+        last_order_at: r.get::<_, Option<i64>>(at + 3)?.map(from_ms),
+        average_order_value: (order_count > 0).then(|| total_spent.div_euclid(order_count)),
+        refund_count: r.get(at + 4)?,
+        refund_amount: r.get(at + 5)?,
+    })
+}
+
+fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
+    let birthday: Option<String> = r.get(3)?;
+    let attributes: String = r.get(6)?;
+    Ok(Customer {
+        id: r.get(0)?,
+        profile: Profile {
+            name: r.get(1)?,
+            gender: r.get(2)?,
+            birthday: birthday.and_then(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").ok()),
+            province: r.get(4)?,
+            city: r.get(5)?,
+            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+        },
+        identities: Vec::new(),
+        stats: stats_from(r, 9)?,
+        tags: Vec::new(),
+        scores: Vec::new(),
+        created_at: from_ms(r.get(7)?),
+        updated_at: from_ms(r.get(8)?),
+    })
+}
+
+/// Fill a customer's identities, tags and scores.
+fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, created_at, value")?;
+    c.identities = stmt
+        .query_map([c.id], |r| Ok(IdentityView { kind: r.get(0)?, value: r.get(1)?, created_at: from_ms(r.get(2)?) }))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1 ORDER BY tag, source")?;
+    c.tags = stmt
+        .query_map([c.id], |r| Ok(Tag { tag: r.get(0)?, source: r.get(1)?, reason: r.get(2)?, created_at: from_ms(r.get(3)?) }))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = ?1 ORDER BY model")?;
+    c.scores = stmt
+        .query_map([c.id], |r| {
+            Ok(Score { model: r.get(0)?, value: r.get(1)?, label: r.get(2)?, explanation: r.get(3)?, scored_at: from_ms(r.get(4)?) })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(())
+}
+
+fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<Customer>> {
+    let customer = conn
+        .prepare_cached(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1 AND shop_id = ?2 AND merged_into IS NULL"))?
+        .query_row([customer_id, shop_id], row_to_customer)
+        .optional()?;
+    match customer {
+        Some(mut c) => {
+            load_records(conn, &mut c)?;
+            Ok(Some(c))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Fail with not-found unless `customer_id` is an active customer of the shop.
+fn require_active(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<()> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT id FROM customers WHERE id = ?1 AND shop_id = ?2 AND merged_into IS NULL")?
+        .query_row([customer_id, shop_id], |r| r.get(0))
+        .optional()?;
+    found.map(|_| ()).ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))
+}
+
+impl Store {
+    /// A customer with the newest `timeline` events, including those recorded
+    /// under customers since merged into them.
+    pub fn get_customer(&self, shop_id: i64, customer_id: i64, timeline: usize) -> Result<CustomerRead> {
+        self.read(|conn| {
+            let Some(customer) = load_customer(conn, shop_id, customer_id)? else {
+                return match active_customer(conn, shop_id, customer_id)? {
+                    Some(into) if into != customer_id => Ok(CustomerRead::Merged { into }),
+                    _ => Err(StoreError::NotFound(format!("customer {customer_id}"))),
+                };
+            };
+            let mut stmt = conn.prepare_cached(
+                "WITH RECURSIVE absorbed(id) AS (
+                     SELECT ?1 UNION SELECT c.id FROM customers c JOIN absorbed a ON c.merged_into = a.id
+                 )
+                 SELECT seq, type, customer_id, payload, created_at FROM events
+                 WHERE shop_id = ?2 AND customer_id IN (SELECT id FROM absorbed) ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let timeline = stmt
+                .query_map(params![customer_id, shop_id, timeline as i64], events::row_to_event)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(CustomerRead::Found(Box::new(CustomerDetail { customer, timeline })))
+        })
+    }
+
+    /// A page of active customers in id order, after the id `after`.
+    pub fn list_customers(&self, shop_id: i64, filter: &CustomerFilter, after: i64, limit: usize) -> Result<Vec<Customer>> {
+        self.read(|conn| {
+            if let Some(identifier) = &filter.identity {
+                let owner: Option<i64> = conn
+                    .prepare_cached("SELECT customer_id FROM identities WHERE shop_id = ?1 AND kind = ?2 AND value = ?3")?
+                    .query_row(params![shop_id, identifier.kind.to_string(), identifier.value], |r| r.get(0))
+                    .optional()?;
+                let Some(id) = owner.filter(|id| *id > after) else { return Ok(Vec::new()) };
+                let customer = load_customer(conn, shop_id, id)?;
+                return Ok(customer
+                    .into_iter()
+                    .filter(|c| filter.tag.as_ref().is_none_or(|t| c.tags.iter().any(|x| &x.tag == t)))
+                    .filter(|c| filter.updated_since.is_none_or(|s| c.updated_at >= s))
+                    .collect());
+            }
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers c
+                 WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2
+                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.shop_id = ?1 AND t.tag = ?3 AND t.customer_id = c.id))
+                   AND (?4 IS NULL OR c.updated_at >= ?4)
+                 ORDER BY c.id LIMIT ?5"
+            ))?;
+            let mut customers = stmt
+                .query_map(params![shop_id, after, filter.tag, filter.updated_since.map(to_ms), limit as i64], row_to_customer)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for c in &mut customers {
+                load_records(conn, c)?;
+            }
+            Ok(customers)
+        })
+    }
+
+    /// Add (or update the reason of) a manual tag.
+    pub fn add_tag(&self, shop_id: i64, customer_id: i64, tag: &str, reason: Option<&str>, actor: &Actor) -> Result<Tag> {
+        let tag = validate_tag(tag)?;
+        let now = Utc::now();
+        self.write(|tx| {
+            require_active(tx, shop_id, customer_id)?;
+            tx.execute(
+                "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, 'manual', ?3, ?4, ?5)
+                 ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason",
+                params![customer_id, tag, shop_id, reason, to_ms(now)],
+            )?;
+            tx.execute("UPDATE customers SET updated_at = ?1 WHERE id = ?2", params![to_ms(now), customer_id])?;
+            events::append(tx, shop_id, "tag.added", Some(customer_id), &json!({"tag": tag, "source": "manual", "reason": reason}), now)?;
+            audit::record(tx, Some(shop_id), actor, "tag.add", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;
+            Ok(tx.query_row(
+                "SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'",
+                params![customer_id, tag],
+                |r| Ok(Tag { tag: r.get(0)?, source: r.get(1)?, reason: r.get(2)?, created_at: from_ms(r.get(3)?) }),
+            )?)
+        })
+    }
+
+    /// Remove a manual tag; tags set by plugins belong to those plugins.
+    pub fn remove_tag(&self, shop_id: i64, customer_id: i64, tag: &str, actor: &Actor) -> Result<()> {
+        let now = Utc::now();
+        self.write(|tx| {
+            require_active(tx, shop_id, customer_id)?;
+            let removed = tx.execute("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'", params![customer_id, tag])?;
+            if removed == 0 {
+                return Err(StoreError::NotFound(format!("manual tag `{tag}` on customer {customer_id}")));
+            }
+            tx.execute("UPDATE customers SET updated_at = ?1 WHERE id = ?2", params![to_ms(now), customer_id])?;
+            events::append(tx, shop_id, "tag.removed", Some(customer_id), &json!({"tag": tag, "source": "manual"}), now)?;
+            audit::record(tx, Some(shop_id), actor, "tag.remove", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;
+            Ok(())
+        })
+    }
+
+    /// Customers of a shop whose incrementally maintained stats differ from a
+    /// recomputation from their orders; empty when the invariant holds.
+    pub fn verify_stats(&self, shop_id: i64) -> Result<Vec<StatsMismatch>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT c.id, c.total_spent, c.order_count, c.first_order_at, c.last_order_at, c.refund_count, c.refund_amount,
+                        COALESCE((SELECT SUM(amount - refunded_amount) FROM orders WHERE customer_id = c.id), 0),
+                        (SELECT COUNT(*) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
+                        (SELECT MIN(paid_at) FROM orders WHERE customer_id = c.id),
+                        (SELECT MAX(paid_at) FROM orders WHERE customer_id = c.id),
+                        (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.customer_id = c.id),
+                        COALESCE((SELECT SUM(refunded_amount) FROM orders WHERE customer_id = c.id), 0)
+                 FROM customers c WHERE c.shop_id = ?1",
+            )?;
+            let rows = stmt.query_map([shop_id], |r| Ok((r.get::<_, i64>(0)?, stats_from(r, 1)?, stats_from(r, 7)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (customer_id, stored, recomputed) = row?;
+                if stored != recomputed {
+                    out.push(StatsMismatch { customer_id, stored, recomputed });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Count of active customers in a shop.
+    pub fn count_customers(&self, shop_id: i64) -> Result<i64> {
+        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL", [shop_id], |r| r.get(0))?))
+    }
+}
+
+fn validate_tag(tag: &str) -> Result<String, FieldError> {
+    let tag = tag.trim();
+    if tag.is_empty() || tag.chars().count() > 64 || tag.chars().any(char::is_control) {
+        return Err(FieldError::new("tag", "must be 1-64 printable characters"));
+    }
+    Ok(tag.to_owned())
+}

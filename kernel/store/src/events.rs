@@ -1,0 +1,37 @@
+//! The append-only event log the bus and the event stream read.
+
+use chrono::{DateTime, Utc};
+use kith_domain::model::Event;
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use crate::{Result, Store, from_ms, json_text, parse_json, to_ms};
+
+pub(crate) fn append(conn: &Connection, shop_id: i64, kind: &str, customer_id: Option<i64>, payload: &Value, now: DateTime<Utc>) -> Result<i64> {
+    conn.prepare_cached("INSERT INTO events (shop_id, type, customer_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![shop_id, kind, customer_id, json_text(payload), to_ms(now)])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        seq: r.get(0)?,
+        kind: r.get(1)?,
+        customer_id: r.get(2)?,
+        payload: parse_json(&r.get::<_, String>(3)?),
+        created_at: from_ms(r.get(4)?),
+    })
+}
+
+impl Store {
+    /// A shop's events with a sequence number above `after`, oldest first.
+    pub fn events_after(&self, shop_id: i64, after: i64, limit: usize) -> Result<Vec<Event>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, type, customer_id, payload, created_at FROM events WHERE shop_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![shop_id, after, limit as i64], row_to_event)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}

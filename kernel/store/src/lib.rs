@@ -1,0 +1,210 @@
+//! Kith's storage layer: every SQL statement of the kernel lives in this crate.
+//!
+//! [`Store`] is synchronous. Writes go through one writer connection, one
+//! transaction per call, so a batch is applied whole or not at all; reads use a
+//! small pool of reader connections, which WAL lets run beside the writer.
+//! Callers on an async runtime run these calls on a blocking pool.
+
+mod audit;
+mod customers;
+mod events;
+mod ingest;
+mod keys;
+mod merge;
+mod schema;
+mod shops;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use kith_domain::FieldError;
+use rusqlite::{Connection, OpenFlags};
+
+pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
+pub use ingest::IngestReport;
+pub use schema::latest_version as schema_version;
+
+/// Errors at the store boundary, already in the domain's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing does not exist in this shop (or at all).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value was refused.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The database failed; details are for the log, not for clients.
+    #[error("storage failure: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Internal(err.into())
+    }
+}
+
+impl From<FieldError> for StoreError {
+    fn from(err: FieldError) -> Self {
+        StoreError::Invalid(err)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Who performed a write, for the audit log and merge records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The API key, when the write came through the API.
+    pub key_id: Option<String>,
+    /// A human-readable label: the key id, `cli`, or `import:<file>`.
+    pub label: String,
+}
+
+impl Actor {
+    pub fn key(key_id: &str) -> Self {
+        Actor { key_id: Some(key_id.to_owned()), label: key_id.to_owned() }
+    }
+
+    pub fn cli(label: &str) -> Self {
+        Actor { key_id: None, label: label.to_owned() }
+    }
+}
+
+/// Limits on how many identifiers of one kind a customer may hold.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCaps {
+    /// Cap for kinds not listed in `per_kind`.
+    pub default: u32,
+    /// Caps by kind, e.g. `phone = 3`, `external:erp = 1`.
+    #[serde(default)]
+    pub per_kind: BTreeMap<String, u32>,
+}
+
+impl Default for IdentityCaps {
+    fn default() -> Self {
+        IdentityCaps { default: 3, per_kind: BTreeMap::new() }
+    }
+}
+
+impl IdentityCaps {
+    pub fn cap(&self, kind: &str) -> u32 {
+        self.per_kind.get(kind).copied().unwrap_or(self.default)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub identity_caps: IdentityCaps,
+}
+
+/// Most idle reader connections kept open.
+const READER_POOL: usize = 8;
+
+/// The customer store of one kernel: a SQLite file in WAL mode.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    // A hand-rolled pool: r2d2_sqlite pins its own rusqlite version, and two
+    // rusqlite versions cannot link the bundled SQLite twice.
+    readers: Mutex<Vec<Connection>>,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path` and apply pending migrations.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("creating {}: {e}", parent.display()))?;
+        }
+        let mut writer = open_connection(&path, false)?;
+        schema::migrate(&mut writer)?;
+        Ok(Store { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), options })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// Run `f` in one immediate transaction on the writer connection.
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Run `f` on a reader connection, inside one read transaction so that it sees one snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path, true)?,
+        };
+        conn.execute_batch("BEGIN")?;
+        let out = f(&conn);
+        // A read transaction has nothing to commit; ending it only releases the snapshot.
+        conn.execute_batch("COMMIT")?;
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // synchronous=FULL: a transaction is on disk before commit returns, so what
+    // the API acknowledged survives a power cut, not only a process crash.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+pub(crate) fn json_text(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+pub(crate) fn parse_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}

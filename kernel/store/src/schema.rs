@@ -1,0 +1,205 @@
+//! Versioned migrations, applied in order at start. Never edit a released
+//! migration: add the next one. ARCHITECTURE.md documents the resulting schema.
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+/// Migration N is `MIGRATIONS[N - 1]`; `PRAGMA user_version` records the last applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: shops, keys, customers and their records, the event log, the audit log.
+    r#"
+    CREATE TABLE shops (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        region TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        shop_id INTEGER REFERENCES shops(id),
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        secret_hash BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE INDEX api_keys_shop ON api_keys(shop_id);
+
+    CREATE TABLE customers (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        name TEXT,
+        gender TEXT,
+        birthday TEXT,
+        province TEXT,
+        city TEXT,
+        attributes TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        merged_into INTEGER REFERENCES customers(id),
+        total_spent INTEGER NOT NULL DEFAULT 0,
+        order_count INTEGER NOT NULL DEFAULT 0,
+        first_order_at INTEGER,
+        last_order_at INTEGER,
+        refund_count INTEGER NOT NULL DEFAULT 0,
+        refund_amount INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX customers_shop ON customers(shop_id, merged_into);
+    CREATE INDEX customers_shop_updated ON customers(shop_id, updated_at);
+
+    CREATE TABLE identities (
+        shop_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, kind, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX identities_customer ON identities(customer_id);
+
+    CREATE TABLE orders (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        external_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('paid', 'partially_refunded', 'refunded')),
+        amount INTEGER NOT NULL,
+        refunded_amount INTEGER NOT NULL DEFAULT 0,
+        coupon_code TEXT,
+        paid_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (shop_id, external_id)
+    );
+    CREATE INDEX orders_customer ON orders(customer_id, paid_at);
+
+    CREATE TABLE order_items (
+        order_id INTEGER NOT NULL REFERENCES orders(id),
+        line INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        product_name TEXT,
+        category TEXT,
+        quantity INTEGER NOT NULL,
+        unit_price INTEGER NOT NULL,
+        discount INTEGER NOT NULL,
+        coupon_code TEXT,
+        PRIMARY KEY (order_id, line)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE refunds (
+        id INTEGER PRIMARY KEY,
+        order_id INTEGER NOT NULL REFERENCES orders(id),
+        amount INTEGER NOT NULL,
+        reason TEXT,
+        refunded_at INTEGER NOT NULL
+    );
+    CREATE INDEX refunds_order ON refunds(order_id);
+
+    CREATE TABLE behaviours (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        kind TEXT NOT NULL CHECK (kind IN ('view', 'favorite', 'cart', 'purchase')),
+        sku TEXT,
+        product_name TEXT,
+        category TEXT,
+        occurred_at INTEGER NOT NULL
+    );
+    CREATE INDEX behaviours_customer ON behaviours(customer_id, occurred_at);
+
+    CREATE TABLE tags (
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        tag TEXT NOT NULL,
+        source TEXT NOT NULL,
+        shop_id INTEGER NOT NULL,
+        reason TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (customer_id, tag, source)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_shop_tag ON tags(shop_id, tag, customer_id);
+
+    CREATE TABLE scores (
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        model TEXT NOT NULL,
+        shop_id INTEGER NOT NULL,
+        value REAL NOT NULL,
+        label TEXT,
+        explanation TEXT,
+        scored_at INTEGER NOT NULL,
+        PRIMARY KEY (customer_id, model)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE merges (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        survivor_id INTEGER NOT NULL REFERENCES customers(id),
+        merged_id INTEGER NOT NULL REFERENCES customers(id),
+        reason TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        unmerged_at INTEGER,
+        unmerged_by TEXT
+    );
+    CREATE INDEX merges_survivor ON merges(survivor_id);
+    CREATE INDEX merges_merged ON merges(merged_id);
+
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        type TEXT NOT NULL,
+        customer_id INTEGER,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX events_shop ON events(shop_id, seq);
+    CREATE INDEX events_customer ON events(customer_id, seq);
+
+    CREATE TABLE ingest_receipts (
+        shop_id INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        customer_id INTEGER,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, event_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER,
+        key_id TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX audit_shop ON audit_log(shop_id, id);
+    "#,
+];
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(anyhow::anyhow!(
+            "database schema version {current} is newer than this kith ({}); upgrade kith",
+            MIGRATIONS.len()
+        )
+        .into());
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied migration");
+    }
+    Ok(())
+}
+
+/// The schema version this build migrates to.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,271 @@
+//! Identity resolution, table-driven: each case ingests events in order and
+//! states each event's outcome and which identifiers end up on one customer.
+
+use std::collections::BTreeSet;
+
+use kith_domain::model::{NewShop, OutcomeStatus};
+use kith_store::{Actor, CustomerFilter, IdentityCaps, Store, StoreOptions};
+use serde_json::{Value, json};
+
+struct Case {
+    name: &'static str,
+    caps: &'static [(&'static str, u32)],
+    /// (event, expected status, substring of the rejection reason)
+    events: Vec<(Value, OutcomeStatus, &'static str)>,
+    /// Identifier sets, one per active customer, as `kind:value`.
+    customers: Vec<Vec<&'static str>>,
+    merges: usize,
+}
+
+fn upsert(id: &str, identities: &[(&str, &str)]) -> Value {
+    let identities: Vec<Value> = identities.iter().map(|(k, v)| json!({"kind": k, "value": v})).collect();
+    json!({"id": id, "type": "customer.upsert", "identities": identities})
+}
+
+use OutcomeStatus::{Accepted, Duplicate, Rejected};
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "new identifiers create a customer",
+            caps: &[],
+            events: vec![(upsert("e1", &[("phone", "13812345678"), ("nick", "xiaoming")]), Accepted, "")],
+            customers: vec![vec!["nick:xiaoming", "phone:+8613812345678"]],
+            merges: 0,
+        },
+        Case {
+            name: "a known identifier resolves and a new one attaches",
+            caps: &[],
+            events: vec![
+                (upsert("e1", &[("phone", "138 1234 5678")]), Accepted, ""),
+                (upsert("e2", &[("phone", "+86 13812345678"), ("email", "Ming@Example.com ")]), Accepted, ""),
+            ],
+            customers: vec![vec!["email:ming@example.com", "phone:+8613812345678"]],
+            merges: 0,
+        },
+        Case {
+            name: "identifiers of two customers merge them",
+            caps: &[],
+            events: vec![
+                (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
+                (upsert("e2", &[("email", "ming@example.com")]), Accepted, ""),
+                (upsert("e3", &[("unionid", "oU1")]), Accepted, ""),
+                (upsert("e4", &[("email", "ming@example.com"), ("phone", "13812345678"), ("unionid", "oU1")]), Accepted, ""),
+            ],
+            customers: vec![vec!["email:ming@example.com", "phone:+8613812345678", "unionid:oU1"]],
+            merges: 2,
+        },
+        Case {
+            name: "junk identifiers are rejected with the field",
+            caps: &[],
+            events: vec![
+                (upsert("e1", &[("phone", "null")]), Rejected, "identities[0].value: is a placeholder value"),
+                (upsert("e2", &[("nick", "ok"), ("phone", "00000000000")]), Rejected, "identities[1].value: is all zeros"),
+                (upsert("e3", &[("email", "")]), Rejected, "identities[0].value: is empty"),
+                (upsert("e4", &[("phone", "12")]), Rejected, "not a valid phone number"),
+                (upsert("e5", &[("wechat", "x")]), Rejected, "identities[0].kind: unknown identifier kind"),
+            ],
+            customers: vec![],
+            merges: 0,
+        },
+        Case {
+            name: "attaching beyond the cap is refused",
+            caps: &[("phone", 1)],
+            events: vec![
+                (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
+                (upsert("e2", &[("phone", "13812345678"), ("phone", "13912345678")]), Rejected, "would hold 2 phone identifiers; the cap is 1"),
+            ],
+            customers: vec![vec!["phone:+8613812345678"]],
+            merges: 0,
+        },
+        Case {
+            name: "a merge beyond the cap is refused and nothing moves",
+            caps: &[("phone", 1)],
+            events: vec![
+                (upsert("e1", &[("phone", "13812345678"), ("nick", "a")]), Accepted, ""),
+                (upsert("e2", &[("phone", "13912345678"), ("nick", "b")]), Accepted, ""),
+                (upsert("e3", &[("nick", "a"), ("nick", "b")]), Rejected, "merging customers 1, 2 would hold 2 phone identifiers; the cap is 1"),
+            ],
+            customers: vec![vec!["nick:a", "phone:+8613812345678"], vec!["nick:b", "phone:+8613912345678"]],
+            merges: 0,
+        },
+        Case {
+            name: "a resent event id is a duplicate and applies nothing",
+            caps: &[],
+            events: vec![
+                (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
+                (upsert("e1", &[("phone", "13912345678")]), Duplicate, ""),
+            ],
+            customers: vec![vec!["phone:+8613812345678"]],
+            merges: 0,
+        },
+    ]
+}
+
+fn open(caps: &[(&str, u32)]) -> (tempfile::TempDir, Store, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut identity_caps = IdentityCaps::default();
+    for (kind, cap) in caps {
+        identity_caps.per_kind.insert((*kind).to_owned(), *cap);
+    }
+    let store = Store::open(dir.path().join("kith.db"), StoreOptions { identity_caps }).unwrap();
+    let shop = store
+        .create_shop(&NewShop { name: "Test".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }, &Actor::cli("test"))
+        .unwrap();
+    (dir, store, shop.id)
+}
+
+fn identity_sets(store: &Store, shop: i64) -> BTreeSet<Vec<String>> {
+    store
+        .list_customers(shop, &CustomerFilter::default(), 0, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let mut ids: Vec<String> = c.identities.iter().map(|i| format!("{}:{}", i.kind, i.value)).collect();
+            ids.sort();
+            ids
+        })
+        .collect()
+}
+
+#[test]
+fn identity_resolution_cases() {
+    for case in cases() {
+        let (_dir, store, shop) = open(case.caps);
+        for (event, status, reason) in &case.events {
+            let report = store.ingest(shop, vec![event.clone()], &Actor::cli("test")).unwrap();
+            let outcome = &report.outcomes[0];
+            assert_eq!(outcome.status, *status, "{}: {event} -> {outcome:?}", case.name);
+            let text = format!("{}: {}", outcome.field.clone().unwrap_or_default(), outcome.reason.clone().unwrap_or_default());
+            assert!(text.contains(reason), "{}: reason {text:?} lacks {reason:?}", case.name);
+        }
+        let expected: BTreeSet<Vec<String>> = case.customers.iter().map(|ids| ids.iter().map(|s| s.to_string()).collect()).collect();
+        assert_eq!(identity_sets(&store, shop), expected, "{}", case.name);
+        let merges: usize = store
+            .list_customers(shop, &CustomerFilter::default(), 0, 1000)
+            .unwrap()
+            .iter()
+            .map(|c| store.list_merges(shop, c.id).unwrap().len())
+            .sum();
+        assert_eq!(merges, case.merges, "{}", case.name);
+        assert!(store.verify_stats(shop).unwrap().is_empty(), "{}", case.name);
+    }
+}
+
+fn order(id: &str, identities: &[(&str, &str)], order_id: &str, amount: i64, paid_at: &str) -> Value {
+    let identities: Vec<Value> = identities.iter().map(|(k, v)| json!({"kind": k, "value": v})).collect();
+    json!({"id": id, "type": "order.paid", "identities": identities,
+           "order": {"id": order_id, "paid_at": paid_at, "items": [{"sku": "SKU-1", "category": "beauty", "quantity": 1, "unit_price": amount}]}})
+}
+
+#[test]
+fn merge_moves_records_and_unmerge_restores_them() {
+    let (_dir, store, shop) = open(&[]);
+    let actor = Actor::cli("test");
+    let phone = [("phone", "13812345678")];
+    let email = [("email", "ming@example.com")];
+    let r = store
+        .ingest(
+            shop,
+            vec![
+                order("o1", &phone, "T1", 10000, "2026-01-01T10:00:00Z"),
+                order("o2", &email, "T2", 5000, "2026-02-01T10:00:00Z"),
+                json!({"id": "b1", "type": "behaviour", "identities": [{"kind": "email", "value": "ming@example.com"}], "behaviour": {"kind": "view", "sku": "SKU-9"}}),
+                json!({"id": "p2", "type": "customer.upsert", "identities": [{"kind": "email", "value": "ming@example.com"}], "profile": {"city": "Hangzhou", "attributes": {"vip": true}}}),
+            ],
+            &actor,
+        )
+        .unwrap();
+    assert_eq!(r.accepted, 4);
+    let (a, b) = (r.outcomes[0].customer_id.unwrap(), r.outcomes[1].customer_id.unwrap());
+    store.add_tag(shop, b, "likes-red", Some("said so"), &actor).unwrap();
+
+    let r = store.ingest(shop, vec![upsert("m", &[("phone", "13812345678"), ("email", "ming@example.com")])], &actor).unwrap();
+    assert_eq!(r.outcomes[0].customer_id, Some(a), "the older customer survives");
+    let kith_store::CustomerRead::Found(merged) = store.get_customer(shop, a, 50).unwrap() else { panic!("survivor readable") };
+    assert_eq!(merged.customer.stats.total_spent, 15000);
+    assert_eq!(merged.customer.stats.order_count, 2);
+    assert_eq!(merged.customer.profile.city.as_deref(), Some("Hangzhou"));
+    assert!(merged.customer.tags.iter().any(|t| t.tag == "likes-red"));
+    assert!(merged.timeline.iter().any(|e| e.kind == "behaviour.recorded"), "the timeline includes the merged side's events");
+    assert_eq!(store.get_customer(shop, b, 5).unwrap(), kith_store::CustomerRead::Merged { into: a });
+    assert!(store.verify_stats(shop).unwrap().is_empty());
+
+    // An order naming the merged side's identifier lands on the survivor.
+    let r = store.ingest(shop, vec![order("o3", &email, "T3", 700, "2026-03-01T10:00:00Z")], &actor).unwrap();
+    assert_eq!(r.outcomes[0].customer_id, Some(a));
+
+    let merges = store.list_merges(shop, a).unwrap();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(merges[0].identities.len(), 1);
+    let undone = store.unmerge(shop, merges[0].id, &actor).unwrap();
+    assert!(undone.unmerged_at.is_some());
+
+    let kith_store::CustomerRead::Found(a_view) = store.get_customer(shop, a, 0).unwrap() else { panic!() };
+    let kith_store::CustomerRead::Found(b_view) = store.get_customer(shop, b, 0).unwrap() else { panic!() };
+    assert_eq!(a_view.customer.identities.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), vec!["+8613812345678"]);
+    assert_eq!(b_view.customer.identities.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), vec!["ming@example.com"]);
+    // T3 arrived after the merge, on the survivor; it stays there.
+    assert_eq!(a_view.customer.stats.total_spent, 10700);
+    assert_eq!(b_view.customer.stats.total_spent, 5000);
+    assert_eq!(a_view.customer.profile.city, None, "a field filled by the merge is emptied again");
+    assert!(a_view.customer.tags.is_empty());
+    assert_eq!(b_view.customer.tags.len(), 1);
+    assert_eq!(b_view.customer.profile.city.as_deref(), Some("Hangzhou"));
+    assert!(store.verify_stats(shop).unwrap().is_empty());
+
+    let again = store.unmerge(shop, merges[0].id, &actor).unwrap_err();
+    assert!(again.to_string().contains("already undone"), "{again}");
+}
+
+#[test]
+fn stats_follow_orders_and_refunds() {
+    let (_dir, store, shop) = open(&[]);
+    let actor = Actor::cli("test");
+    let phone = [("phone", "13812345678")];
+    let events = vec![
+        order("o1", &phone, "T1", 10000, "2026-01-01T10:00:00Z"),
+        order("o2", &phone, "T2", 4000, "2026-03-01T10:00:00Z"),
+        json!({"id": "r1", "type": "order.refunded", "refund": {"order_id": "T1", "amount": 2500}}),
+        json!({"id": "r2", "type": "order.refunded", "refund": {"order_id": "T2", "amount": 4000}}),
+        json!({"id": "r3", "type": "order.refunded", "refund": {"order_id": "T2", "amount": 1}}),
+        json!({"id": "r4", "type": "order.refunded", "refund": {"order_id": "T9", "amount": 1}}),
+        order("o1-again", &phone, "T1", 10000, "2026-01-01T10:00:00Z"),
+    ];
+    let r = store.ingest(shop, events, &actor).unwrap();
+    let statuses: Vec<_> = r.outcomes.iter().map(|o| (o.status, o.field.clone())).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (Accepted, None),
+            (Accepted, None),
+            (Accepted, None),
+            (Accepted, None),
+            (Rejected, Some("refund.amount".into())),
+            (Rejected, Some("refund.order_id".into())),
+            (Rejected, Some("order.id".into())),
+        ]
+    );
+    let kith_store::CustomerRead::Found(c) = store.get_customer(shop, r.outcomes[0].customer_id.unwrap(), 0).unwrap() else { panic!() };
+    let s = &c.customer.stats;
+    assert_eq!((s.total_spent, s.order_count, s.refund_count, s.refund_amount, s.average_order_value), (7500, 1, 2, 6500, Some(7500)));
+    assert_eq!(s.first_order_at.unwrap().to_rfc3339(), "2026-01-01T10:00:00+00:00");
+    assert_eq!(s.last_order_at.unwrap().to_rfc3339(), "2026-03-01T10:00:00+00:00");
+    assert!(store.verify_stats(shop).unwrap().is_empty());
+}
+
+#[test]
+fn data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let shop = {
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let shop = store.create_shop(&NewShop { name: "S".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }, &Actor::cli("t")).unwrap();
+        store.ingest(shop.id, vec![upsert("e1", &[("nick", "a")])], &Actor::cli("t")).unwrap();
+        shop.id
+    };
+    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(store.count_customers(shop).unwrap(), 1);
+    let r = store.ingest(shop, vec![upsert("e1", &[("nick", "a")])], &Actor::cli("t")).unwrap();
+    assert_eq!(r.outcomes[0].status, Duplicate);
+}
