@@ -1,1 +1,125 @@
+//! Kith's HTTP API: the only crate that depends on axum.
+//!
+//! [`app`] builds the whole router from an [`AppState`], so tests drive it
+//! with `oneshot` and the binary serves it on a socket.
 
+mod auth;
+mod error;
+mod extract;
+mod mask;
+mod metrics;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use kith_store::Store;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, Problem};
+pub use routes::openapi;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { body_limit: 8 * 1024 * 1024 }
+    }
+}
+
+struct Inner {
+    store: Arc<Store>,
+    config: ApiConfig,
+    metrics: metrics::Metrics,
+    /// Bumped after every write that appends events, to wake event streams.
+    events: watch::Sender<u64>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    pub fn new(store: Arc<Store>, config: ApiConfig) -> Self {
+        let (events, _) = watch::channel(0);
+        AppState(Arc::new(Inner { store, config, metrics: metrics::Metrics::default(), events }))
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.0.config
+    }
+
+    fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
+    }
+
+    /// Run a store call on the blocking pool, timed under `op`.
+    async fn db<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.0.store.clone();
+        let start = Instant::now();
+        let result = tokio::task::spawn_blocking(move || f(&store)).await.map_err(ApiError::internal)?;
+        self.metrics().record_db(op, start.elapsed());
+        result.map_err(ApiError::from)
+    }
+
+    fn notify_events(&self) {
+        self.0.events.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn subscribe_events(&self) -> watch::Receiver<u64> {
+        self.0.events.subscribe()
+    }
+}
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Serve the rest of the request inside the request-id scope, so errors carry it.
+async fn request_id_scope(req: Request, next: Next) -> Response {
+    let id = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    error::REQUEST_ID.scope(id, next.run(req)).await
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    let (router, _) = routes::router().split_for_parts();
+    router
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(state.config().body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_id_scope))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serve the API on `listener` until `shutdown` completes, then finish the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

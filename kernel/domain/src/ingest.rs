@@ -221,8 +221,7 @@ pub struct ValidEvent {
 pub fn parse_event(raw: Value) -> Result<EventInput, FieldError> {
     serde_path_to_error::deserialize::<_, EventInput>(raw).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        FieldError::new(field, err.into_inner().to_string())
+        FieldError::from_serde(&path, err.into_inner().to_string())
     })
 }
 

@@ -25,6 +25,18 @@ impl FieldError {
         Self { field: field.into(), reason: reason.into() }
     }
 
+    /// From a serde error at `path` (as serde_path_to_error prints it). serde
+    /// reports a missing field at its parent; the field itself is named here.
+    pub fn from_serde(path: &str, message: String) -> Self {
+        let parent = if path == "." { "" } else { path };
+        let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()).map(str::to_owned);
+        match missing {
+            Some(name) if parent.is_empty() => FieldError::new(name, message),
+            Some(name) => FieldError::new(format!("{parent}.{name}"), message),
+            None => FieldError::new(parent, message),
+        }
+    }
+
     /// Prefix the field path, e.g. `identities[1]` + `value`.
     pub fn within(mut self, parent: &str) -> Self {
         self.field = if self.field.is_empty() {

@@ -1,1 +1,68 @@
-fn main(){}
+//! `kith`: serve the kernel, administer shops and keys, import shop exports, run the demo.
+
+mod admin;
+mod config;
+mod demo;
+mod import;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "kith", version, about = "Customer-operations kernel for e-commerce shops")]
+struct Cli {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, global = true, env = "KITH_CONFIG")]
+    config: Option<PathBuf>,
+    /// SQLite database file, created if missing.
+    #[arg(long, short = 'd', global = true, env = "KITH_DATABASE")]
+    database: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "KITH_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+        #[arg(long, env = "KITH_BIND")]
+        bind: Option<String>,
+    },
+    /// Create shops and API keys.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Import a shop export (CSV) of customers or orders.
+    Import(import::ImportArgs),
+    /// Create a demo shop with generated data, print an API key, and serve.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(database) = cli.database {
+        config.database = database;
+    }
+    if let Some(format) = cli.log_format {
+        config.log_format = format;
+    }
+    if let Command::Serve { bind: Some(bind) } = &cli.command {
+        config.bind = bind.clone();
+    }
+    config::init_logging(config.log_format);
+    match cli.command {
+        Command::Serve { .. } => serve::run(&config, |_| {}),
+        Command::Admin(cmd) => admin::run(&config, cmd),
+        Command::Import(args) => import::run(&config, args),
+        Command::Demo(args) => demo::run(config, args),
+    }
+}

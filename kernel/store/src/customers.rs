@@ -130,7 +130,7 @@ impl Store {
             };
             let mut stmt = conn.prepare_cached(
                 "WITH RECURSIVE absorbed(id) AS (
-                     SELECT ?1 UNION SELECT c.id FROM customers c JOIN absorbed a ON c.merged_into = a.id
+                     SELECT ?1 UNION SELECT c.id FROM customers c JOIN absorbed a ON c.shop_id = ?2 AND c.merged_into = a.id
                  )
                  SELECT seq, type, customer_id, payload, created_at FROM events
                  WHERE shop_id = ?2 AND customer_id IN (SELECT id FROM absorbed) ORDER BY seq DESC LIMIT ?3",

@@ -140,6 +140,11 @@ impl Store {
         &self.path
     }
 
+    /// Succeeds when the database answers a query.
+    pub fn health(&self) -> Result<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
     pub fn options(&self) -> &StoreOptions {
         &self.options
     }

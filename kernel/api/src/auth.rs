@@ -1,0 +1,151 @@
+//! Authentication as extractors: a handler's signature says which key it needs.
+//!
+//! `ShopKey<S>` is a key bound to a shop holding scope `S`; `Owner` a shop's
+//! owner key; `Admin` an admin key; `KeyManager` either of the last two.
+//! Every shop-scoped query uses the key's shop, so another shop's resources
+//! are simply not found.
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use kith_domain::auth::{Role, Scope};
+use kith_domain::model::Principal;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A scope a route requires, as a type.
+pub trait RequiredScope: Send + Sync {
+    const SCOPE: Option<Scope>;
+}
+
+macro_rules! scopes {
+    ($($(#[$doc:meta])* $name:ident => $scope:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl RequiredScope for $name {
+            const SCOPE: Option<Scope> = $scope;
+        }
+    )*};
+}
+
+scopes! {
+    /// Any key of the shop.
+    AnyScope => None;
+    CustomersRead => Some(Scope::CustomersRead);
+    CustomersWrite => Some(Scope::CustomersWrite);
+    EventsRead => Some(Scope::EventsRead);
+    EventsWrite => Some(Scope::EventsWrite);
+    TagsWrite => Some(Scope::TagsWrite);
+}
+
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(p) = parts.extensions.get::<Principal>() {
+        return Ok(p.clone());
+    }
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("send an API key as `Authorization: Bearer <key>`"))?
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
+    state
+        .db("authenticate", move |s| s.authenticate(&token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))
+}
+
+/// A key bound to one shop and holding the scope `S`.
+#[derive(Debug)]
+pub struct ShopKey<S> {
+    pub principal: Principal,
+    pub shop_id: i64,
+    _scope: PhantomData<S>,
+}
+
+impl<S> ShopKey<S> {
+    pub fn can(&self, scope: Scope) -> bool {
+        self.principal.has(scope)
+    }
+}
+
+fn bound_shop(p: &Principal) -> Result<i64, ApiError> {
+    p.shop_id.ok_or_else(|| ApiError::forbidden("admin keys manage shops and keys; use a key of the shop for its data"))
+}
+
+impl<S: RequiredScope> FromRequestParts<AppState> for ShopKey<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = principal(parts, state).await?;
+        let shop_id = bound_shop(&principal)?;
+        if let Some(scope) = S::SCOPE
+            && !principal.has(scope)
+        {
+            return Err(ApiError::forbidden(format!("this key lacks the `{scope}` scope")));
+        }
+        Ok(ShopKey { principal, shop_id, _scope: PhantomData })
+    }
+}
+
+/// The owner key of a shop.
+#[derive(Debug)]
+pub struct Owner {
+    pub shop_id: i64,
+}
+
+impl FromRequestParts<AppState> for Owner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = principal(parts, state).await?;
+        let shop_id = bound_shop(&principal)?;
+        if principal.role != Role::Owner {
+            return Err(ApiError::forbidden("only the shop's owner keys may do this"));
+        }
+        Ok(Owner { shop_id })
+    }
+}
+
+/// An admin key.
+#[derive(Debug)]
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = principal(parts, state).await?;
+        if principal.role != Role::Admin {
+            return Err(ApiError::forbidden("only admin keys may do this"));
+        }
+        Ok(Admin(principal))
+    }
+}
+
+/// An admin key (any shop) or a shop's owner key (that shop only).
+#[derive(Debug)]
+pub struct KeyManager {
+    pub principal: Principal,
+    /// `None` for admin keys.
+    pub shop_id: Option<i64>,
+}
+
+impl FromRequestParts<AppState> for KeyManager {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = principal(parts, state).await?;
+        match principal.role {
+            Role::Admin => Ok(KeyManager { principal, shop_id: None }),
+            Role::Owner => Ok(KeyManager { shop_id: principal.shop_id, principal }),
+            _ => Err(ApiError::forbidden("only admin keys and the shop's owner keys manage keys")),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The routes, grouped by resource; each handler carries its OpenAPI description.
+
+mod audit;
+mod customers;
+mod events;
+mod keys;
+mod shops;
+mod system;
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Kith", description = "Customer-operations kernel for e-commerce shops. Money is in the currency's minor unit (fen for CNY). Errors are application/problem+json (RFC 9457) with a stable `type`."),
+    modifiers(&BearerKey),
+    components(schemas(crate::error::Problem))
+)]
+struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("kith_<id>_<secret>").build()));
+    }
+}
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi_json))
+        .routes(routes!(shops::create_shop, shops::list_shops))
+        .routes(routes!(shops::current_shop))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(events::ingest, events::list_events))
+        .routes(routes!(events::stream))
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::add_tag))
+        .routes(routes!(customers::remove_tag))
+        .routes(routes!(customers::list_merges))
+        .routes(routes!(customers::unmerge))
+        .routes(routes!(audit::list_audit))
+}
+
+/// The OpenAPI document of every route, generated from the handlers.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| router().split_for_parts().1)
+}

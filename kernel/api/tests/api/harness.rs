@@ -1,0 +1,145 @@
+//! A kernel with two shops, keys of every role, and a little data.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use kith_api::{ApiConfig, AppState};
+use kith_domain::auth::Role;
+use kith_domain::model::{NewKey, NewShop};
+use kith_store::{Actor, Store, StoreOptions};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub struct Harness {
+    _dir: tempfile::TempDir,
+    pub store: Arc<Store>,
+    pub app: Router,
+    pub shop_a: i64,
+    pub shop_b: i64,
+    pub admin: String,
+    /// Keys of shop A by role.
+    pub keys: Vec<(Role, String)>,
+    /// The owner key of shop B.
+    pub foreign: String,
+    /// Customer 1 of shop A (phone +8613812345678, manual tag `seeded`), who absorbed customer 2.
+    pub customer: i64,
+    pub merged_customer: i64,
+    pub merge_id: i64,
+    /// Id of an analyst key of shop A, for revocation.
+    pub analyst_key_id: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Assert a problem+json answer with this status and problem type slug.
+    pub fn assert_problem(&self, status: u16, slug: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(self.body["type"], format!("urn:kith:problem:{slug}"), "{}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["request_id"].as_str().is_some_and(|id| id.len() > 10), "problem lacks a request id: {}", self.body);
+    }
+}
+
+pub fn shop(name: &str) -> NewShop {
+    NewShop { name: name.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        Self::with_config(ApiConfig::default()).await
+    }
+
+    pub async fn with_config(config: ApiConfig) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("kith.db"), StoreOptions::default()).unwrap());
+        let cli = Actor::cli("test");
+        let shop_a = store.create_shop(&shop("A"), &cli).unwrap().id;
+        let shop_b = store.create_shop(&shop("B"), &cli).unwrap().id;
+        let key = |shop_id: Option<i64>, role: Role| {
+            store.create_key(&NewKey { shop_id, name: format!("{role}"), role, scopes: None }, &cli).unwrap()
+        };
+        let admin = key(None, Role::Admin).token;
+        let mut keys = Vec::new();
+        let mut analyst_key_id = String::new();
+        for role in [Role::Owner, Role::Operator, Role::Analyst, Role::App] {
+            let created = key(Some(shop_a), role);
+            if role == Role::Analyst {
+                analyst_key_id = created.key.id.clone();
+            }
+            keys.push((role, created.token));
+        }
+        let foreign = key(Some(shop_b), Role::Owner).token;
+        let report = store
+            .ingest(
+                shop_a,
+                vec![
+                    json!({"id": "s1", "type": "order.paid", "identities": [{"kind": "phone", "value": "13812345678"}],
+                           "order": {"id": "T1", "paid_at": "2026-05-01T08:00:00Z", "items": [{"sku": "BE-1", "category": "beauty", "quantity": 1, "unit_price": 9900}]}}),
+                    json!({"id": "s2", "type": "customer.upsert", "identities": [{"kind": "email", "value": "ming@example.com"}], "profile": {"name": "Ming"}}),
+                    json!({"id": "s3", "type": "customer.upsert", "identities": [{"kind": "email", "value": "ming@example.com"}, {"kind": "phone", "value": "13812345678"}]}),
+                ],
+                &cli,
+            )
+            .unwrap();
+        assert_eq!(report.accepted, 3, "{report:?}");
+        let customer = report.outcomes[0].customer_id.unwrap();
+        let merged_customer = report.outcomes[1].customer_id.unwrap();
+        store.add_tag(shop_a, customer, "seeded", None, &cli).unwrap();
+        let merge_id = store.list_merges(shop_a, customer).unwrap()[0].id;
+        // Shop B has a customer of its own, with the same phone: shops never see each other's.
+        store
+            .ingest(shop_b, vec![json!({"id": "b1", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13812345678"}]})], &cli)
+            .unwrap();
+        let app = kith_api::app(AppState::new(store.clone(), config));
+        Harness { _dir: dir, store, app, shop_a, shop_b, admin, keys, foreign, customer, merged_customer, merge_id, analyst_key_id }
+    }
+
+    pub fn key(&self, role: Role) -> &str {
+        if role == Role::Admin {
+            return &self.admin;
+        }
+        &self.keys.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    pub async fn call(&self, method: Method, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let req = match body {
+            Some(body) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        if headers.get(header::CONTENT_TYPE).is_some_and(|v| v == "text/event-stream") {
+            return Reply { status, headers, body: Value::Null };
+        }
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, uri: &str, role: Role) -> Reply {
+        self.call(Method::GET, uri, Some(self.key(role)), None).await
+    }
+
+    pub async fn post(&self, uri: &str, role: Role, body: Value) -> Reply {
+        self.call(Method::POST, uri, Some(self.key(role)), Some(body)).await
+    }
+}

@@ -1,0 +1,5 @@
+//! Router tests: the whole app driven with `oneshot`, on a real SQLite file.
+
+mod authorization;
+mod harness;
+mod routes;

@@ -1,0 +1,78 @@
+//! `kith admin`: shops and keys from the command line.
+
+use anyhow::Result;
+use clap::Subcommand;
+use kith_domain::auth::{Role, Scope};
+use kith_domain::model::{NewKey, NewShop};
+use kith_store::Actor;
+
+use crate::config::Config;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a shop.
+    CreateShop {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: String,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        /// ISO 3166 country for phone numbers without a country code.
+        #[arg(long, default_value = "CN")]
+        region: String,
+    },
+    /// List shops.
+    ListShops,
+    /// Create an API key and print its token (shown only this once).
+    CreateKey {
+        /// The shop the key belongs to; omit with --role admin.
+        #[arg(long)]
+        shop: Option<i64>,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Explicit scopes (repeatable); the role's defaults when absent.
+        #[arg(long = "scope", value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke an API key by id.
+    RevokeKey { id: String },
+    /// List API keys, of one shop or all.
+    ListKeys {
+        #[arg(long)]
+        shop: Option<i64>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse()
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
+    let store = config.open_store()?;
+    let actor = Actor::cli("cli");
+    match cmd {
+        AdminCommand::CreateShop { name, time_zone, currency, region } => {
+            print_json(&store.create_shop(&NewShop { name, time_zone, currency, region }, &actor)?)
+        }
+        AdminCommand::ListShops => print_json(&store.list_shops()?),
+        AdminCommand::CreateKey { shop, role, scopes, name } => {
+            let scopes = (!scopes.is_empty()).then_some(scopes);
+            let created = store.create_key(&NewKey { shop_id: shop, name, role, scopes }, &actor)?;
+            print_json(&created)
+        }
+        AdminCommand::RevokeKey { id } => print_json(&store.revoke_key(None, &id, &actor)?),
+        AdminCommand::ListKeys { shop } => print_json(&store.list_keys(shop)?),
+    }
+}

@@ -1,0 +1,184 @@
+//! `kith demo`: a demo shop with generated data, an owner key, and the server.
+//!
+//! The generator is seeded, so a given seed and day give the same shop: spend
+//! is heavy-tailed, views outnumber favourites and carts which outnumber
+//! purchases, and a few customers first appear under a nickname alone and are
+//! merged when a later event names both their nickname and phone.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use indicatif::ProgressBar;
+use kith_domain::auth::Role;
+use kith_domain::model::{NewKey, NewShop, Shop};
+use kith_store::{Actor, Store};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::serve;
+
+pub const DEMO_SHOP: &str = "Demo Shop";
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KITH_BIND")]
+    bind: Option<String>,
+    /// Customers to generate when the demo shop does not exist yet.
+    #[arg(long, default_value_t = 2000)]
+    customers: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Seed the data and print a key, but do not serve.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+const CATALOGUE: &[(&str, &str, &str, i64)] = &[
+    ("BE-001", "玫瑰精华液", "beauty", 29900),
+    ("BE-002", "氨基酸洁面乳", "beauty", 8900),
+    ("BE-003", "保湿面膜10片", "beauty", 12900),
+    ("AP-001", "纯棉T恤", "apparel", 9900),
+    ("AP-002", "羊毛大衣", "apparel", 89900),
+    ("AP-003", "运动卫衣", "apparel", 25900),
+    ("FD-001", "坚果礼盒", "food", 15900),
+    ("FD-002", "挂耳咖啡", "food", 6900),
+    ("FD-003", "有机大米5kg", "food", 7900),
+    ("HM-001", "乳胶枕", "home", 19900),
+    ("HM-002", "香薰蜡烛", "home", 5900),
+    ("BB-001", "纸尿裤L码", "baby", 13900),
+    ("BB-002", "婴儿湿巾", "baby", 3900),
+    ("DG-001", "蓝牙耳机", "digital", 39900),
+    ("DG-002", "充电宝", "digital", 12900),
+];
+const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
+const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "杰", "娟"];
+const PLACES: &[(&str, &str)] = &[("浙江", "杭州"), ("上海", "上海"), ("广东", "深圳"), ("北京", "北京"), ("江苏", "南京"), ("四川", "成都")];
+const MOBILE_PREFIXES: &[&str] = &["138", "139", "150", "158", "186", "188"];
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+/// The demo shop's events, in ingest order.
+pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut events = Vec::new();
+    let mut merges = Vec::new();
+    for i in 0..customers {
+        let phone = format!("{}{:08}", MOBILE_PREFIXES[i % MOBILE_PREFIXES.len()], (i as u64 * 7919 + 1234) % 100_000_000);
+        let phone_id = json!({"kind": "phone", "value": phone});
+        let nick = format!("tb_{i:06}");
+        let mut identities = vec![phone_id.clone()];
+        if rng.random_bool(0.4) {
+            identities.push(json!({"kind": "email", "value": format!("user{i}@example.com")}));
+        }
+        let duplicate = rng.random_bool(0.03);
+        if duplicate {
+            // The same person arrives first through another channel, known only by nickname.
+            events.push(json!({"id": format!("demo-{i}-nick"), "type": "customer.upsert", "identities": [{"kind": "nick", "value": nick}]}));
+            merges.push(json!({"id": format!("demo-{i}-link"), "type": "customer.upsert", "identities": [{"kind": "nick", "value": nick}, phone_id]}));
+        } else if rng.random_bool(0.5) {
+            identities.push(json!({"kind": "nick", "value": nick}));
+        }
+        let (province, city) = pick(&mut rng, PLACES);
+        let birthday = NaiveDate::from_ymd_opt(rng.random_range(1965..2006), rng.random_range(1..=12), rng.random_range(1..=28));
+        events.push(json!({"id": format!("demo-{i}-profile"), "type": "customer.upsert", "identities": identities, "profile": {
+            "name": format!("{}{}", pick(&mut rng, SURNAMES), pick(&mut rng, GIVEN)),
+            "gender": if rng.random_bool(0.6) { "female" } else { "male" },
+            "birthday": birthday.map(|d| d.to_string()),
+            "province": province, "city": city,
+            "attributes": {"channel": pick(&mut rng, &["tmall", "taobao", "douyin", "wechat"])},
+        }}));
+
+        let subject = json!([phone_id]);
+        let views = rng.random_range(0..20);
+        for v in 0..views {
+            let (sku, name, category, _) = pick(&mut rng, CATALOGUE);
+            let at = now - Duration::minutes(rng.random_range(0..60 * 24 * 120));
+            let kind = match rng.random_range(0..12) {
+                0 | 1 => "favorite",
+                2 => "cart",
+                _ => "view",
+            };
+            events.push(json!({"id": format!("demo-{i}-b{v}"), "type": "behaviour", "occurred_at": at, "identities": subject,
+                "behaviour": {"kind": kind, "sku": sku, "product_name": name, "category": category}}));
+        }
+
+        let orders = if rng.random_bool(0.35) { 0 } else { (1.0 - (1.0 - rng.random::<f64>()).ln() * 1.3).min(15.0) as usize };
+        let mut at = now - Duration::days(rng.random_range(1..400));
+        for o in 0..orders {
+            if at >= now {
+                break;
+            }
+            let items: Vec<Value> = (0..rng.random_range(1..=3))
+                .map(|_| {
+                    let (sku, name, category, price) = pick(&mut rng, CATALOGUE);
+                    json!({"sku": sku, "product_name": name, "category": category, "quantity": rng.random_range(1..=2), "unit_price": price})
+                })
+                .collect();
+            let order_id = format!("DEMO{i:06}{o:02}");
+            events.push(json!({"id": format!("demo-{i}-o{o}"), "type": "order.paid", "identities": subject,
+                "order": {"id": order_id, "paid_at": at, "items": items}}));
+            if rng.random_bool(0.04) {
+                events.push(json!({"id": format!("demo-{i}-r{o}"), "type": "order.refunded",
+                    "refund": {"order_id": order_id, "amount": 1000, "refunded_at": at + Duration::days(2), "reason": "damaged on delivery"}}));
+            }
+            at += Duration::days((-(1.0 - rng.random::<f64>()).ln() * 45.0) as i64 + 1);
+        }
+    }
+    events.extend(merges);
+    events
+}
+
+fn seed(store: &Store, args: &DemoArgs) -> Result<Shop> {
+    let actor = Actor::cli("demo");
+    let shop = store.create_shop(&NewShop { name: DEMO_SHOP.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }, &actor)?;
+    let events = generate(args.customers, args.seed, Utc::now());
+    eprintln!("generating the demo shop: {} customers, {} events", args.customers, events.len());
+    let progress = ProgressBar::new(events.len() as u64);
+    let mut rejected = 0;
+    for chunk in events.chunks(kith_domain::ingest::MAX_BATCH) {
+        let report = store.ingest(shop.id, chunk.to_vec(), &actor)?;
+        rejected += report.rejected;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    if rejected > 0 {
+        anyhow::bail!("the demo generator produced {rejected} events the kernel rejects");
+    }
+    Ok(shop)
+}
+
+pub fn run(mut config: Config, args: DemoArgs) -> Result<()> {
+    if let Some(bind) = &args.bind {
+        config.bind = bind.clone();
+    }
+    let store = Arc::new(config.open_store()?);
+    let shop = match store.find_shop_by_name(DEMO_SHOP)? {
+        Some(shop) => shop,
+        None => seed(&store, &args)?,
+    };
+    let customers = store.count_customers(shop.id)?;
+    let key = store.create_key(
+        &NewKey { shop_id: Some(shop.id), name: format!("demo {}", Utc::now().format("%Y-%m-%d %H:%M:%S")), role: Role::Owner, scopes: None },
+        &Actor::cli("demo"),
+    )?;
+    let database = store.path().display().to_string();
+    let banner = move |url: String| {
+        println!("\nKith demo: shop {} \"{}\" with {customers} customers ({database})", shop.id, shop.name);
+        println!("  URL:     {url}");
+        println!("  API key: {}   (owner; shown once)", key.token);
+        println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
+        println!("  API:     {url}/openapi.json\n");
+    };
+    if args.no_serve {
+        banner(format!("http://{}", config.bind));
+        return Ok(());
+    }
+    serve::serve(store, &config, |addr| banner(format!("http://{addr}")))
+}
