@@ -1,1 +1,246 @@
+//! End-to-end: the real `kith` binary, a real SQLite file, real HTTP on loopback.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+const KITH: &str = env!("CARGO_BIN_EXE_kith");
+
+fn kith(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(KITH).current_dir(dir).args(args).env("RUST_LOG", "warn").output().expect("run kith");
+    assert!(
+        out.status.success(),
+        "kith {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn kith_json(dir: &Path, args: &[&str]) -> Value {
+    serde_json::from_slice(&kith(dir, args).stdout).expect("kith printed JSON")
+}
+
+/// A running `kith serve`, killed (not stopped) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    /// Start the server with a config file that binds an ephemeral port; env names the database.
+    fn start(dir: &Path, database: &Path) -> Server {
+        let config = dir.join("kith.toml");
+        std::fs::write(&config, "bind = \"127.0.0.1:0\"\nlog_format = \"json\"\n[identity]\ndefault = 3\n").unwrap();
+        let mut child = Command::new(KITH)
+            .current_dir(dir)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("KITH_DATABASE", database)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kith serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+        Server { child, url }
+    }
+
+    /// Simulate a crash: SIGKILL, no chance to flush anything.
+    fn crash(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already dead after crash(); a second kill of a reaped child is an error we do not care about.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup(dir: &Path) -> (PathBuf, i64, String) {
+    let db = dir.join("data").join("kith.db");
+    let db_arg = db.to_str().unwrap();
+    let shop = kith_json(dir, &["--database", db_arg, "admin", "create-shop", "--name", "E2E Shop"]);
+    let shop_id = shop["id"].as_i64().unwrap();
+    let key = kith_json(dir, &["--database", db_arg, "admin", "create-key", "--shop", &shop_id.to_string(), "--role", "owner"]);
+    (db, shop_id, key["token"].as_str().unwrap().to_owned())
+}
+
+fn batch() -> Value {
+    json!({"events": [
+        {"id": "c1", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13812345678"}], "profile": {"name": "张伟", "city": "杭州"}},
+        {"id": "o1", "type": "order.paid", "identities": [{"kind": "phone", "value": "+86 138 1234 5678"}],
+         "order": {"id": "TB1001", "paid_at": "2026-10-01T12:00:00Z", "items": [{"sku": "BE-001", "category": "beauty", "quantity": 2, "unit_price": 29900, "discount": 1000}]}},
+        {"id": "v1", "type": "behaviour", "identities": [{"kind": "phone", "value": "13812345678"}], "behaviour": {"kind": "view", "sku": "AP-002"}},
+    ]})
+}
+
+#[tokio::test]
+async fn ingest_survives_a_crash_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _, token) = setup(dir.path());
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {token}");
+
+    let server = Server::start(dir.path(), &db);
+    let health: Value = http.get(format!("{}/healthz", server.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+
+    // Open the event stream before ingesting; the events arrive on it live.
+    let stream = http.get(format!("{}/v1/events/stream", server.url)).header("authorization", &auth).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+
+    let reply: Value = http
+        .post(format!("{}/v1/events", server.url))
+        .header("authorization", &auth)
+        .json(&batch())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["accepted"], 3, "{reply}");
+    let customer = reply["outcomes"][0]["customer_id"].as_i64().unwrap();
+
+    let mut body = stream.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("event: order.paid") {
+        text.push_str(&String::from_utf8_lossy(&body.next().await.expect("stream open").unwrap()));
+    }
+    drop(body);
+
+    // Acknowledged means durable: kill the process without warning.
+    server.crash();
+    let server = Server::start(dir.path(), &db);
+    let profile: Value = http
+        .get(format!("{}/v1/customers/{customer}", server.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["profile"]["name"], "张伟");
+    assert_eq!(profile["stats"]["total_spent"], 58800);
+    assert_eq!(profile["stats"]["order_count"], 1);
+    assert_eq!(profile["identities"][0]["value"], "+8613812345678");
+    let kinds: Vec<&str> = profile["timeline"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["behaviour.recorded", "order.paid", "customer.updated", "customer.created"]);
+
+    let again: Value = http
+        .post(format!("{}/v1/events", server.url))
+        .header("authorization", &auth)
+        .json(&batch())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(3)), "resending after a restart applies nothing");
+
+    let problem = http.get(format!("{}/v1/customers/424242", server.url)).header("authorization", &auth).send().await.unwrap();
+    assert_eq!(problem.status(), 404);
+    assert_eq!(problem.headers()["content-type"], "application/problem+json");
+    let request_id = problem.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = problem.json().await.unwrap();
+    assert_eq!(body["request_id"], request_id);
+}
+
+#[test]
+fn import_applies_a_file_once_and_reports_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, shop_id, _) = setup(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let shop = shop_id.to_string();
+
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "\u{feff}手机号,姓名,性别,生日,城市,会员等级\n\
+         13812345678,张伟,男,1990-05-20,杭州,gold\n\
+         null,无名,女,,上海,\n\
+         13912345678,李娜,女,1988/02/03,深圳,silver\n\
+         13712345678,王芳,unknown-gender,,北京,\n",
+    )
+    .unwrap();
+    let out = kith(
+        dir.path(),
+        &["--database", db_arg, "import", "customers", customers.to_str().unwrap(), "--shop", &shop, "--map", "会员等级=attr:level"],
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("4 rows: 2 events accepted, 0 duplicates, 2 rows rejected"), "{summary}");
+    let errors = std::fs::read_to_string(dir.path().join("customers.errors.csv")).unwrap();
+    assert_eq!(
+        errors.lines().collect::<Vec<_>>(),
+        vec![
+            "line,field,reason",
+            "3,identities[0].value,\"is a placeholder value (`null`), not an identifier\"",
+            "5,性别,\"`unknown-gender` is not a gender (male/female, 男/女)\"",
+        ]
+    );
+
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        "订单号,手机号,付款时间,实付金额,商品编码,类目,数量,单价\n\
+         TB1,13812345678,2026-10-01 20:00:00,587.00,BE-001,beauty,2,299.00\n\
+         TB1,13812345678,2026-10-01 20:00:00,587.00,FD-002,food,1,69.00\n\
+         TB2,13912345678,2026-10-03 09:30:00,99.5,AP-001,apparel,1,99.50\n\
+         TB3,13912345678,someday,10,AP-001,apparel,1,10\n",
+    )
+    .unwrap();
+    let args = ["--database", db_arg, "import", "orders", orders.to_str().unwrap(), "--shop", &shop];
+    let summary = String::from_utf8_lossy(&kith(dir.path(), &args).stdout).into_owned();
+    assert!(summary.contains("4 rows: 2 events accepted, 0 duplicates, 1 rows rejected"), "{summary}");
+    let summary = String::from_utf8_lossy(&kith(dir.path(), &args).stdout).into_owned();
+    assert!(summary.contains("4 rows: 0 events accepted, 2 duplicates, 1 rows rejected"), "re-running applies nothing: {summary}");
+    let summary = String::from_utf8_lossy(
+        &kith(
+            dir.path(),
+            &["--database", db_arg, "import", "customers", customers.to_str().unwrap(), "--shop", &shop, "--map", "会员等级=attr:level"],
+        )
+        .stdout,
+    )
+    .into_owned();
+    assert!(summary.contains("2 duplicates"), "{summary}");
+
+    let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
+    let customers = store.list_customers(shop_id, &kith_store::CustomerFilter::default(), 0, 100).unwrap();
+    assert_eq!(customers.len(), 2);
+    let zhang = &customers[0];
+    assert_eq!(zhang.profile.name.as_deref(), Some("张伟"));
+    assert_eq!(zhang.profile.attributes["level"], "gold");
+    assert_eq!(zhang.profile.birthday.map(|d| d.to_string()).as_deref(), Some("1990-05-20"));
+    assert_eq!((zhang.stats.total_spent, zhang.stats.order_count), (58700, 1));
+    // 20:00 in Asia/Shanghai is 12:00 UTC.
+    assert_eq!(zhang.stats.first_order_at.unwrap().to_rfc3339(), "2026-10-01T12:00:00+00:00");
+    assert_eq!(customers[1].stats.total_spent, 9950);
+    assert!(store.verify_stats(shop_id).unwrap().is_empty());
+}
+
+#[test]
+fn demo_seeds_a_shop_and_prints_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let out = kith(dir.path(), &["--database", db.to_str().unwrap(), "demo", "--no-serve", "--customers", "60"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("with 60 customers"), "{text}");
+    assert!(text.contains("API key: kith_"), "{text}");
+    let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
+    let shop = store.find_shop_by_name("Demo Shop").unwrap().unwrap();
+    assert!(store.verify_stats(shop.id).unwrap().is_empty());
+    // A second run reuses the shop and only makes a new key.
+    let again = kith(dir.path(), &["--database", db.to_str().unwrap(), "demo", "--no-serve", "--customers", "60"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("with 60 customers"));
+    assert_eq!(store.list_shops().unwrap().len(), 1);
+}

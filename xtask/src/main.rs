@@ -1,1 +1,79 @@
-fn main(){}
+//! Project tasks, so that one command does all the set-up:
+//!
+//! - `cargo xtask demo [ARGS]`: build and run the kernel on a demo shop
+//!   (`kith demo`, data in `kith-data/demo.db`); ARGS go to `kith demo`.
+//! - `cargo xtask test`: formatting, lints, then every test of the workspace.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(),
+        _ => {
+            eprintln!("usage: cargo xtask demo [kith demo args] | cargo xtask test");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: {shown}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+/// rustfmt and clippy are rustup components a minimal profile may lack.
+fn ensure_components() -> Result<()> {
+    let missing = |sub: &str| !cargo().args([sub, "--version"]).output().is_ok_and(|o| o.status.success());
+    if missing("fmt") || missing("clippy") {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["component", "add", "rustfmt", "clippy"]);
+        run(cmd)?;
+    }
+    Ok(())
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--package", "kith", "--", "--database", "kith-data/demo.db", "demo"]).args(args);
+    run(cmd)
+}
+
+fn test() -> Result<()> {
+    ensure_components()?;
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    run(clippy)?;
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    run(test)
+}

@@ -78,7 +78,12 @@ impl ApiError {
     pub fn merged(id: i64, into: i64) -> Self {
         ApiError {
             merged_into: Some(into),
-            ..Self::new(StatusCode::MOVED_PERMANENTLY, "customer-merged", "Customer merged", format!("customer {id} was merged into customer {into}"))
+            ..Self::new(
+                StatusCode::MOVED_PERMANENTLY,
+                "customer-merged",
+                "Customer merged",
+                format!("customer {id} was merged into customer {into}"),
+            )
         }
     }
 
@@ -91,17 +96,32 @@ impl ApiError {
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", format!("the request body is larger than {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the request body is larger than {limit} bytes"),
+        )
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", "send the body as application/json")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        )
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         ApiError {
             source: Some(err.into()),
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; quote the request id when reporting it")
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the server failed; quote the request id when reporting it",
+            )
         }
     }
 

@@ -165,11 +165,8 @@ fn normalise_email(lower: &str) -> Result<String, IdentityError> {
         return Err(IdentityError::InvalidEmail);
     }
     let (local, domain) = lower.split_once('@').ok_or(IdentityError::InvalidEmail)?;
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !domain.contains("..");
+    let domain_ok =
+        domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@') && !domain.contains("..");
     if local.is_empty() || !domain_ok {
         return Err(IdentityError::InvalidEmail);
     }

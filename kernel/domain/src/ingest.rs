@@ -234,9 +234,7 @@ pub fn raw_event_id(raw: &Value) -> Option<String> {
 fn text(field: &str, value: &Option<String>) -> Result<Option<String>, FieldError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) if v.chars().count() > MAX_TEXT => {
-            Err(FieldError::new(field, format!("is longer than {MAX_TEXT} characters")))
-        }
+        Some(v) if v.chars().count() > MAX_TEXT => Err(FieldError::new(field, format!("is longer than {MAX_TEXT} characters"))),
         Some(v) => Ok(Some(v.to_owned())),
     }
 }
@@ -429,8 +427,14 @@ mod tests {
     #[test]
     fn rejections_name_the_field() {
         let cases = [
-            (json!({"id": "e", "type": "order.paid", "identities": [{"kind": "phone", "value": "13812345678"}], "order": {"id": "T1", "items": [{"sku": "A", "quantity": 0, "unit_price": 100}]}}), "order.items[0].quantity"),
-            (json!({"id": "e", "type": "order.paid", "identities": [{"kind": "phone", "value": "null"}], "order": {"id": "T1", "amount": 5}}), "identities[0].value"),
+            (
+                json!({"id": "e", "type": "order.paid", "identities": [{"kind": "phone", "value": "13812345678"}], "order": {"id": "T1", "items": [{"sku": "A", "quantity": 0, "unit_price": 100}]}}),
+                "order.items[0].quantity",
+            ),
+            (
+                json!({"id": "e", "type": "order.paid", "identities": [{"kind": "phone", "value": "null"}], "order": {"id": "T1", "amount": 5}}),
+                "identities[0].value",
+            ),
             (json!({"id": "e", "type": "order.paid", "order": {"id": "T1", "amount": 5}}), "identities"),
             (json!({"id": "e", "type": "order.paid", "customer_id": 1, "order": {"id": "T1"}}), "order.amount"),
             (json!({"id": "e", "type": "customer.upsert", "customer_id": 1, "order": {"id": "T1"}}), "order"),

@@ -3,12 +3,7 @@
 
 /// Parse a decimal amount in major units (`"199.5"`, `"¥1,299.00"`) into minor units.
 pub fn parse_major_units(raw: &str) -> Result<i64, String> {
-    let cleaned: String = raw
-        .trim()
-        .trim_start_matches(['¥', '￥', '$'])
-        .chars()
-        .filter(|c| *c != ',')
-        .collect();
+    let cleaned: String = raw.trim().trim_start_matches(['¥', '￥', '$']).chars().filter(|c| *c != ',').collect();
     if cleaned.is_empty() {
         return Err("is empty".into());
     }
@@ -26,10 +21,7 @@ pub fn parse_major_units(raw: &str) -> Result<i64, String> {
     }
     let whole: i64 = whole.parse().map_err(|_| format!("`{raw}` is too large"))?;
     let frac: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
-    let minor = whole
-        .checked_mul(100)
-        .and_then(|w| w.checked_add(frac))
-        .ok_or_else(|| format!("`{raw}` is too large"))?;
+    let minor = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(|| format!("`{raw}` is too large"))?;
     Ok(if negative { -minor } else { minor })
 }
 

@@ -57,7 +57,8 @@ const CATALOGUE: &[(&str, &str, &str, i64)] = &[
 ];
 const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
 const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "杰", "娟"];
-const PLACES: &[(&str, &str)] = &[("浙江", "杭州"), ("上海", "上海"), ("广东", "深圳"), ("北京", "北京"), ("江苏", "南京"), ("四川", "成都")];
+const PLACES: &[(&str, &str)] =
+    &[("浙江", "杭州"), ("上海", "上海"), ("广东", "深圳"), ("北京", "北京"), ("江苏", "南京"), ("四川", "成都")];
 const MOBILE_PREFIXES: &[&str] = &["138", "139", "150", "158", "186", "188"];
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
@@ -80,7 +81,8 @@ pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
         let duplicate = rng.random_bool(0.03);
         if duplicate {
             // The same person arrives first through another channel, known only by nickname.
-            events.push(json!({"id": format!("demo-{i}-nick"), "type": "customer.upsert", "identities": [{"kind": "nick", "value": nick}]}));
+            events
+                .push(json!({"id": format!("demo-{i}-nick"), "type": "customer.upsert", "identities": [{"kind": "nick", "value": nick}]}));
             merges.push(json!({"id": format!("demo-{i}-link"), "type": "customer.upsert", "identities": [{"kind": "nick", "value": nick}, phone_id]}));
         } else if rng.random_bool(0.5) {
             identities.push(json!({"kind": "nick", "value": nick}));
@@ -137,7 +139,10 @@ pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
 
 fn seed(store: &Store, args: &DemoArgs) -> Result<Shop> {
     let actor = Actor::cli("demo");
-    let shop = store.create_shop(&NewShop { name: DEMO_SHOP.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }, &actor)?;
+    let shop = store.create_shop(
+        &NewShop { name: DEMO_SHOP.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() },
+        &actor,
+    )?;
     let events = generate(args.customers, args.seed, Utc::now());
     eprintln!("generating the demo shop: {} customers, {} events", args.customers, events.len());
     let progress = ProgressBar::new(events.len() as u64);
@@ -165,7 +170,12 @@ pub fn run(mut config: Config, args: DemoArgs) -> Result<()> {
     };
     let customers = store.count_customers(shop.id)?;
     let key = store.create_key(
-        &NewKey { shop_id: Some(shop.id), name: format!("demo {}", Utc::now().format("%Y-%m-%d %H:%M:%S")), role: Role::Owner, scopes: None },
+        &NewKey {
+            shop_id: Some(shop.id),
+            name: format!("demo {}", Utc::now().format("%Y-%m-%d %H:%M:%S")),
+            role: Role::Owner,
+            scopes: None,
+        },
         &Actor::cli("demo"),
     )?;
     let database = store.path().display().to_string();

@@ -14,8 +14,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
 use kith_domain::identity::IdentityKind;
-use kith_domain::money::parse_major_units;
 use kith_domain::model::OutcomeStatus;
+use kith_domain::money::parse_major_units;
 use kith_store::{Actor, Store};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -174,7 +174,9 @@ fn parse_time(raw: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     let local = ["%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-        .or_else(|| ["%Y-%m-%d", "%Y/%m/%d"].iter().find_map(|f| NaiveDate::parse_from_str(raw, f).ok()).and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .or_else(|| {
+            ["%Y-%m-%d", "%Y/%m/%d"].iter().find_map(|f| NaiveDate::parse_from_str(raw, f).ok()).and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
         .ok_or_else(|| format!("`{raw}` is not a time such as 2026-01-31 20:15:00"))?;
     tz.from_local_datetime(&local).earliest().map(|t| t.with_timezone(&Utc)).ok_or_else(|| format!("`{raw}` does not exist in {tz}"))
 }
@@ -280,8 +282,13 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<()> {
         let record = record?;
         let line = record.position().map_or(0, |p| p.line());
         rows += 1;
-        let row: Vec<(&Field, &str, &str)> =
-            columns.iter().zip(record.iter()).zip(headers.iter()).map(|((f, v), h)| (f, v.trim(), h.as_str())).filter(|(_, v, _)| !v.is_empty()).collect();
+        let row: Vec<(&Field, &str, &str)> = columns
+            .iter()
+            .zip(record.iter())
+            .zip(headers.iter())
+            .map(|((f, v), h)| (f, v.trim(), h.as_str()))
+            .filter(|(_, v, _)| !v.is_empty())
+            .collect();
         let built = match args.kind {
             ImportKind::Customers => customer_event(&row).map(|e| Some((line, e))),
             ImportKind::Orders => order_row(&row, line, tz, &mut order),
@@ -291,7 +298,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<()> {
             Ok(None) => {}
             Err((field, reason)) => import.rejected.push(Rejected { line, field, reason }),
         }
-        if rows % 1000 == 0 {
+        if rows.is_multiple_of(1000) {
             progress.set_position(record.position().map_or(0, |p| p.byte()));
             progress.set_message(format!("{rows} rows"));
         }

@@ -16,10 +16,8 @@ pub(crate) fn record(
     detail: Value,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (shop_id, key_id, action, target, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![shop_id, actor.key_id, action, target, json_text(&detail), to_ms(now)])?;
+    conn.prepare_cached("INSERT INTO audit_log (shop_id, key_id, action, target, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![shop_id, actor.key_id, action, target, json_text(&detail), to_ms(now)])?;
     Ok(())
 }
 

@@ -77,7 +77,8 @@ fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
 
 /// Fill a customer's identities, tags and scores.
 fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
-    let mut stmt = conn.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, created_at, value")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, created_at, value")?;
     c.identities = stmt
         .query_map([c.id], |r| Ok(IdentityView { kind: r.get(0)?, value: r.get(1)?, created_at: from_ms(r.get(2)?) }))?
         .collect::<rusqlite::Result<_>>()?;
@@ -85,7 +86,8 @@ fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
     c.tags = stmt
         .query_map([c.id], |r| Ok(Tag { tag: r.get(0)?, source: r.get(1)?, reason: r.get(2)?, created_at: from_ms(r.get(3)?) }))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = ?1 ORDER BY model")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = ?1 ORDER BY model")?;
     c.scores = stmt
         .query_map([c.id], |r| {
             Ok(Score { model: r.get(0)?, value: r.get(1)?, label: r.get(2)?, explanation: r.get(3)?, scored_at: from_ms(r.get(4)?) })
@@ -202,7 +204,8 @@ impl Store {
         let now = Utc::now();
         self.write(|tx| {
             require_active(tx, shop_id, customer_id)?;
-            let removed = tx.execute("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'", params![customer_id, tag])?;
+            let removed =
+                tx.execute("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'", params![customer_id, tag])?;
             if removed == 0 {
                 return Err(StoreError::NotFound(format!("manual tag `{tag}` on customer {customer_id}")));
             }
@@ -241,7 +244,9 @@ impl Store {
 
     /// Count of active customers in a shop.
     pub fn count_customers(&self, shop_id: i64) -> Result<i64> {
-        self.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL", [shop_id], |r| r.get(0))?))
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL", [shop_id], |r| r.get(0))?)
+        })
     }
 }
 

@@ -7,7 +7,14 @@ use serde_json::Value;
 
 use crate::{Result, Store, from_ms, json_text, parse_json, to_ms};
 
-pub(crate) fn append(conn: &Connection, shop_id: i64, kind: &str, customer_id: Option<i64>, payload: &Value, now: DateTime<Utc>) -> Result<i64> {
+pub(crate) fn append(
+    conn: &Connection,
+    shop_id: i64,
+    kind: &str,
+    customer_id: Option<i64>,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     conn.prepare_cached("INSERT INTO events (shop_id, type, customer_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![shop_id, kind, customer_id, json_text(payload), to_ms(now)])?;
     Ok(conn.last_insert_rowid())

@@ -58,8 +58,10 @@ impl Store {
                 tx.execute_batch("SAVEPOINT event")?;
                 match apply(tx, shop_id, &event, caps, actor, now) {
                     Ok(customer_id) => {
-                        tx.prepare_cached("INSERT INTO ingest_receipts (shop_id, event_id, customer_id, received_at) VALUES (?1, ?2, ?3, ?4)")?
-                            .execute(params![shop_id, event.id, customer_id, to_ms(now)])?;
+                        tx.prepare_cached(
+                            "INSERT INTO ingest_receipts (shop_id, event_id, customer_id, received_at) VALUES (?1, ?2, ?3, ?4)",
+                        )?
+                        .execute(params![shop_id, event.id, customer_id, to_ms(now)])?;
                         tx.execute_batch("RELEASE event")?;
                         outcomes.push(outcome(OutcomeStatus::Accepted, Some(customer_id), None));
                     }
@@ -171,14 +173,23 @@ pub(crate) fn identity_counts(tx: &Connection, customer_id: i64) -> Result<BTree
 
 /// The customer an event names: found by id or identifiers, created if none,
 /// merged into the oldest if the identifiers belong to several.
-fn resolve(tx: &Connection, shop_id: i64, subject: &Subject, caps: &IdentityCaps, why: &str, actor: &Actor, now: DateTime<Utc>) -> Result<i64> {
+fn resolve(
+    tx: &Connection,
+    shop_id: i64,
+    subject: &Subject,
+    caps: &IdentityCaps,
+    why: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     // (created_at, id): the oldest customer survives a merge.
     let mut owners: BTreeSet<(i64, i64)> = BTreeSet::new();
     let created_at = |id: i64| -> Result<i64> {
         Ok(tx.prepare_cached("SELECT created_at FROM customers WHERE id = ?1")?.query_row([id], |r| r.get(0))?)
     };
     if let Some(id) = subject.customer_id {
-        let active = active_customer(tx, shop_id, id)?.ok_or_else(|| FieldError::new("customer_id", format!("no customer {id} in this shop")))?;
+        let active =
+            active_customer(tx, shop_id, id)?.ok_or_else(|| FieldError::new("customer_id", format!("no customer {id} in this shop")))?;
         owners.insert((created_at(active)?, active));
     }
     let mut unknown: Vec<&Identifier> = Vec::new();
@@ -251,11 +262,31 @@ fn resolve(tx: &Connection, shop_id: i64, subject: &Subject, caps: &IdentityCaps
     Ok(customer_id)
 }
 
+/// The profile columns of a customer row, as stored.
+struct ProfileRow {
+    name: Option<String>,
+    gender: Option<String>,
+    birthday: Option<String>,
+    province: Option<String>,
+    city: Option<String>,
+    attributes: String,
+}
+
 /// Apply the present fields of `profile`; returns the names of the fields that changed.
 fn update_profile(tx: &Connection, customer_id: i64, profile: &ProfileInput) -> Result<Vec<&'static str>> {
-    let (name, gender, birthday, province, city, attributes): (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String) = tx
-        .prepare_cached("SELECT name, gender, birthday, province, city, attributes FROM customers WHERE id = ?1")?
-        .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+    let current = tx.prepare_cached("SELECT name, gender, birthday, province, city, attributes FROM customers WHERE id = ?1")?.query_row(
+        [customer_id],
+        |r| {
+            Ok(ProfileRow {
+                name: r.get(0)?,
+                gender: r.get(1)?,
+                birthday: r.get(2)?,
+                province: r.get(3)?,
+                city: r.get(4)?,
+                attributes: r.get(5)?,
+            })
+        },
+    )?;
     let mut changed = Vec::new();
     let mut set = |field: &'static str, old: Option<String>, new: Option<String>| -> Option<String> {
         match new {
@@ -266,12 +297,12 @@ fn update_profile(tx: &Connection, customer_id: i64, profile: &ProfileInput) -> 
             _ => old,
         }
     };
-    let name = set("name", name, profile.name.clone());
-    let gender = set("gender", gender, profile.gender.map(|g| g.as_str().to_owned()));
-    let birthday = set("birthday", birthday, profile.birthday.map(|d| d.to_string()));
-    let province = set("province", province, profile.province.clone());
-    let city = set("city", city, profile.city.clone());
-    let mut attrs: serde_json::Map<String, Value> = serde_json::from_str(&attributes).unwrap_or_default();
+    let name = set("name", current.name, profile.name.clone());
+    let gender = set("gender", current.gender, profile.gender.map(|g| g.as_str().to_owned()));
+    let birthday = set("birthday", current.birthday, profile.birthday.map(|d| d.to_string()));
+    let province = set("province", current.province, profile.province.clone());
+    let city = set("city", current.city, profile.city.clone());
+    let mut attrs: serde_json::Map<String, Value> = serde_json::from_str(&current.attributes).unwrap_or_default();
     if let Some(update) = &profile.attributes {
         let before = attrs.clone();
         for (k, v) in update {
@@ -287,11 +318,17 @@ fn update_profile(tx: &Connection, customer_id: i64, profile: &ProfileInput) -> 
     }
     let attributes = Value::Object(attrs).to_string();
     if attributes.len() > ingest::MAX_ATTRIBUTES_BYTES {
-        return Err(FieldError::new("profile.attributes", format!("would make the customer's attributes larger than {} bytes", ingest::MAX_ATTRIBUTES_BYTES)).into());
+        return Err(FieldError::new(
+            "profile.attributes",
+            format!("would make the customer's attributes larger than {} bytes", ingest::MAX_ATTRIBUTES_BYTES),
+        )
+        .into());
     }
     if !changed.is_empty() {
-        tx.prepare_cached("UPDATE customers SET name = ?1, gender = ?2, birthday = ?3, province = ?4, city = ?5, attributes = ?6 WHERE id = ?7")?
-            .execute(params![name, gender, birthday, province, city, attributes, customer_id])?;
+        tx.prepare_cached(
+            "UPDATE customers SET name = ?1, gender = ?2, birthday = ?3, province = ?4, city = ?5, attributes = ?6 WHERE id = ?7",
+        )?
+        .execute(params![name, gender, birthday, province, city, attributes, customer_id])?;
     }
     Ok(changed)
 }
@@ -314,7 +351,17 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
         "INSERT INTO order_items (order_id, line, sku, product_name, category, quantity, unit_price, discount, coupon_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for (line, item) in order.items.iter().enumerate() {
-        insert_item.execute(params![order_id, line as i64, item.sku, item.product_name, item.category, item.quantity, item.unit_price, item.discount, item.coupon_code])?;
+        insert_item.execute(params![
+            order_id,
+            line as i64,
+            item.sku,
+            item.product_name,
+            item.category,
+            item.quantity,
+            item.unit_price,
+            item.discount,
+            item.coupon_code
+        ])?;
     }
     tx.prepare_cached(
         "UPDATE customers SET total_spent = total_spent + ?1, order_count = order_count + 1,
@@ -347,13 +394,24 @@ fn record_refund(tx: &Connection, shop_id: i64, refund: &ValidRefund, now: DateT
         .ok_or_else(|| FieldError::new("refund.order_id", format!("no order `{}` in this shop", refund.order_external_id)))?;
     let remaining = amount - refunded;
     if refund.amount > remaining {
-        return Err(FieldError::new("refund.amount", format!("exceeds the {remaining} still paid on order `{}`", refund.order_external_id)).into());
+        return Err(FieldError::new(
+            "refund.amount",
+            format!("exceeds the {remaining} still paid on order `{}`", refund.order_external_id),
+        )
+        .into());
     }
     let fully = refund.amount == remaining;
-    tx.prepare_cached("UPDATE orders SET refunded_amount = refunded_amount + ?1, status = ?2 WHERE id = ?3")?
-        .execute(params![refund.amount, if fully { "refunded" } else { "partially_refunded" }, order_id])?;
-    tx.prepare_cached("INSERT INTO refunds (order_id, amount, reason, refunded_at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![order_id, refund.amount, refund.reason, to_ms(refund.refunded_at)])?;
+    tx.prepare_cached("UPDATE orders SET refunded_amount = refunded_amount + ?1, status = ?2 WHERE id = ?3")?.execute(params![
+        refund.amount,
+        if fully { "refunded" } else { "partially_refunded" },
+        order_id
+    ])?;
+    tx.prepare_cached("INSERT INTO refunds (order_id, amount, reason, refunded_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+        order_id,
+        refund.amount,
+        refund.reason,
+        to_ms(refund.refunded_at)
+    ])?;
     tx.prepare_cached(
         "UPDATE customers SET total_spent = total_spent - ?1, refund_count = refund_count + 1, refund_amount = refund_amount + ?1,
              order_count = order_count - ?2, updated_at = ?3

@@ -70,9 +70,25 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO api_keys (id, shop_id, name, role, scopes, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, new.shop_id, name, new.role.as_str(), serde_json::to_string(&scopes).unwrap_or_default(), hash(&secret), to_ms(now)],
+                params![
+                    id,
+                    new.shop_id,
+                    name,
+                    new.role.as_str(),
+                    serde_json::to_string(&scopes).unwrap_or_default(),
+                    hash(&secret),
+                    to_ms(now)
+                ],
             )?;
-            audit::record(tx, new.shop_id, actor, "key.create", Some(&format!("key:{id}")), json!({"role": new.role, "scopes": scopes, "name": name}), now)?;
+            audit::record(
+                tx,
+                new.shop_id,
+                actor,
+                "key.create",
+                Some(&format!("key:{id}")),
+                json!({"role": new.role, "scopes": scopes, "name": name}),
+                now,
+            )?;
             let key = tx.query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [&id], row_to_key)?;
             Ok(CreatedKey { key, token: token.clone() })
         })
@@ -81,9 +97,8 @@ impl Store {
     /// Keys of one shop, or of every shop and the admin keys when `shop_id` is `None`.
     pub fn list_keys(&self, shop_id: Option<i64>) -> Result<Vec<ApiKey>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE ?1 IS NULL OR shop_id = ?1 ORDER BY created_at, id"
-            ))?;
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE ?1 IS NULL OR shop_id = ?1 ORDER BY created_at, id"))?;
             let rows = stmt.query_map([shop_id], row_to_key)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -115,7 +130,9 @@ impl Store {
         self.read(|conn| {
             let row = conn
                 .prepare_cached("SELECT shop_id, role, scopes, secret_hash FROM api_keys WHERE id = ?1 AND revoked_at IS NULL")?
-                .query_row([id], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?)))
+                .query_row([id], |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
+                })
                 .optional()?;
             let Some((shop_id, role, scopes, stored)) = row else { return Ok(None) };
             if !bool::from(hash(secret).ct_eq(&stored)) {

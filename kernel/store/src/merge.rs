@@ -56,13 +56,19 @@ fn ids(tx: &Connection, sql: &str, customer_id: i64) -> Result<Vec<i64>> {
 const PROFILE_FIELDS: [&str; 5] = ["name", "gender", "birthday", "province", "city"];
 
 /// Merge `merged` into `survivor` (both active customers of `shop_id`). Returns the merge id.
-pub(crate) fn merge(tx: &Connection, shop_id: i64, survivor: i64, merged: i64, reason: &str, actor: &Actor, now: DateTime<Utc>) -> Result<i64> {
+pub(crate) fn merge(
+    tx: &Connection,
+    shop_id: i64,
+    survivor: i64,
+    merged: i64,
+    reason: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     let mut detail = MergeDetail::default();
 
     let mut stmt = tx.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, value")?;
-    detail.identities = stmt
-        .query_map([merged], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    detail.identities = stmt.query_map([merged], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
     tx.prepare_cached("UPDATE identities SET customer_id = ?1 WHERE customer_id = ?2")?.execute([survivor, merged])?;
 
     detail.orders = ids(tx, "SELECT id FROM orders WHERE customer_id = ?1", merged)?;
@@ -71,28 +77,41 @@ pub(crate) fn merge(tx: &Connection, shop_id: i64, survivor: i64, merged: i64, r
     tx.prepare_cached("UPDATE behaviours SET customer_id = ?1 WHERE customer_id = ?2")?.execute([survivor, merged])?;
 
     let mut stmt = tx.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1")?;
-    let tags: Vec<(String, String, Option<String>, i64)> =
-        stmt.query_map([merged], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
-    for (tag, source, reason, created_at) in tags {
-        let added = tx
-            .prepare_cached("INSERT OR IGNORE INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![survivor, tag, source, shop_id, reason, created_at])?
+    detail.tags = stmt
+        .query_map([merged], |r| {
+            Ok(MovedTag { tag: r.get(0)?, source: r.get(1)?, reason: r.get(2)?, created_at: r.get(3)?, added_to_survivor: false })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for t in &mut detail.tags {
+        t.added_to_survivor = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![survivor, t.tag, t.source, shop_id, t.reason, t.created_at])?
             == 1;
-        detail.tags.push(MovedTag { tag, source, reason, created_at, added_to_survivor: added });
     }
     tx.prepare_cached("DELETE FROM tags WHERE customer_id = ?1")?.execute([merged])?;
 
     let mut stmt = tx.prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = ?1")?;
-    let scores: Vec<(String, f64, Option<String>, Option<String>, i64)> =
-        stmt.query_map([merged], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<rusqlite::Result<_>>()?;
-    for (model, value, label, explanation, scored_at) in scores {
-        let added = tx
+    detail.scores = stmt
+        .query_map([merged], |r| {
+            Ok(MovedScore {
+                model: r.get(0)?,
+                value: r.get(1)?,
+                label: r.get(2)?,
+                explanation: r.get(3)?,
+                scored_at: r.get(4)?,
+                added_to_survivor: false,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for sc in &mut detail.scores {
+        sc.added_to_survivor = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO scores (customer_id, model, shop_id, value, label, explanation, scored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![survivor, model, shop_id, value, label, explanation, scored_at])?
+            .execute(params![survivor, sc.model, shop_id, sc.value, sc.label, sc.explanation, sc.scored_at])?
             == 1;
-        detail.scores.push(MovedScore { model, value, label, explanation, scored_at, added_to_survivor: added });
     }
     tx.prepare_cached("DELETE FROM scores WHERE customer_id = ?1")?.execute([merged])?;
 
@@ -121,7 +140,10 @@ pub(crate) fn merge(tx: &Connection, shop_id: i64, survivor: i64, merged: i64, r
         }
     }
     if !detail.filled_attributes.is_empty() {
-        tx.execute("UPDATE customers SET attributes = ?1 WHERE id = ?2", params![serde_json::Value::Object(survivor_attrs).to_string(), survivor])?;
+        tx.execute(
+            "UPDATE customers SET attributes = ?1 WHERE id = ?2",
+            params![serde_json::Value::Object(survivor_attrs).to_string(), survivor],
+        )?;
     }
 
     tx.execute("UPDATE customers SET merged_into = ?1, updated_at = ?2 WHERE id = ?3", params![survivor, to_ms(now), merged])?;
@@ -145,7 +167,15 @@ pub(crate) fn merge(tx: &Connection, shop_id: i64, survivor: i64, merged: i64, r
         &json!({"merge_id": merge_id, "survivor_id": survivor, "merged_id": merged, "reason": reason, "identities": moved}),
         now,
     )?;
-    audit::record(tx, Some(shop_id), actor, "customer.merge", Some(&format!("customer:{survivor}")), json!({"merge_id": merge_id, "merged_id": merged}), now)?;
+    audit::record(
+        tx,
+        Some(shop_id),
+        actor,
+        "customer.merge",
+        Some(&format!("customer:{survivor}")),
+        json!({"merge_id": merge_id, "merged_id": merged}),
+        now,
+    )?;
     Ok(merge_id)
 }
 
@@ -198,8 +228,9 @@ impl Store {
     /// Merges in which a customer took part, as survivor or as merged side, newest first.
     pub fn list_merges(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Merge>> {
         self.read(|conn| {
-            let exists: Option<i64> =
-                conn.query_row("SELECT id FROM customers WHERE id = ?1 AND shop_id = ?2", [customer_id, shop_id], |r| r.get(0)).optional()?;
+            let exists: Option<i64> = conn
+                .query_row("SELECT id FROM customers WHERE id = ?1 AND shop_id = ?2", [customer_id, shop_id], |r| r.get(0))
+                .optional()?;
             if exists.is_none() {
                 return Err(StoreError::NotFound(format!("customer {customer_id}")));
             }

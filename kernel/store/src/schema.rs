@@ -183,11 +183,9 @@ const MIGRATIONS: &[&str] = &[
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
-        return Err(anyhow::anyhow!(
-            "database schema version {current} is newer than this kith ({}); upgrade kith",
-            MIGRATIONS.len()
-        )
-        .into());
+        return Err(
+            anyhow::anyhow!("database schema version {current} is newer than this kith ({}); upgrade kith", MIGRATIONS.len()).into()
+        );
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;

@@ -73,7 +73,11 @@ fn cases() -> Vec<Case> {
             caps: &[("phone", 1)],
             events: vec![
                 (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
-                (upsert("e2", &[("phone", "13812345678"), ("phone", "13912345678")]), Rejected, "would hold 2 phone identifiers; the cap is 1"),
+                (
+                    upsert("e2", &[("phone", "13812345678"), ("phone", "13912345678")]),
+                    Rejected,
+                    "would hold 2 phone identifiers; the cap is 1",
+                ),
             ],
             customers: vec![vec!["phone:+8613812345678"]],
             merges: 0,
@@ -84,7 +88,11 @@ fn cases() -> Vec<Case> {
             events: vec![
                 (upsert("e1", &[("phone", "13812345678"), ("nick", "a")]), Accepted, ""),
                 (upsert("e2", &[("phone", "13912345678"), ("nick", "b")]), Accepted, ""),
-                (upsert("e3", &[("nick", "a"), ("nick", "b")]), Rejected, "merging customers 1, 2 would hold 2 phone identifiers; the cap is 1"),
+                (
+                    upsert("e3", &[("nick", "a"), ("nick", "b")]),
+                    Rejected,
+                    "merging customers 1, 2 would hold 2 phone identifiers; the cap is 1",
+                ),
             ],
             customers: vec![vec!["nick:a", "phone:+8613812345678"], vec!["nick:b", "phone:+8613912345678"]],
             merges: 0,
@@ -110,7 +118,10 @@ fn open(caps: &[(&str, u32)]) -> (tempfile::TempDir, Store, i64) {
     }
     let store = Store::open(dir.path().join("kith.db"), StoreOptions { identity_caps }).unwrap();
     let shop = store
-        .create_shop(&NewShop { name: "Test".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }, &Actor::cli("test"))
+        .create_shop(
+            &NewShop { name: "Test".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() },
+            &Actor::cli("test"),
+        )
         .unwrap();
     (dir, store, shop.id)
 }
@@ -260,7 +271,12 @@ fn data_survives_reopening_the_file() {
     let path = dir.path().join("kith.db");
     let shop = {
         let store = Store::open(&path, StoreOptions::default()).unwrap();
-        let shop = store.create_shop(&NewShop { name: "S".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() }, &Actor::cli("t")).unwrap();
+        let shop = store
+            .create_shop(
+                &NewShop { name: "S".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() },
+                &Actor::cli("t"),
+            )
+            .unwrap();
         store.ingest(shop.id, vec![upsert("e1", &[("nick", "a")])], &Actor::cli("t")).unwrap();
         shop.id
     };

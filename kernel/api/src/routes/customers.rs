@@ -48,7 +48,11 @@ async fn audit_unmasked<S>(state: &AppState, key: &ShopKey<S>, target: String, c
 /// List customers in id order, with filters; phone and e-mail are masked without `pii:read`.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = CustomerPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list_customers(key: ShopKey<CustomersRead>, State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<CustomerPage>, ApiError> {
+pub async fn list_customers(
+    key: ShopKey<CustomersRead>,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<CustomerPage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("limit", "must be between 1 and 200"));
@@ -133,7 +137,12 @@ pub struct NewTag {
 /// Add a manual tag (or change its reason).
 #[utoipa::path(post, path = "/v1/customers/{id}/tags", tag = "customers", request_body = NewTag, params(("id" = i64, Path, description = "Customer id")), security(("api_key" = [])),
     responses((status = 201, body = Tag), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn add_tag(key: ShopKey<TagsWrite>, State(state): State<AppState>, Path(id): Path<i64>, JsonBody(body): JsonBody<NewTag>) -> Result<(StatusCode, Json<Tag>), ApiError> {
+pub async fn add_tag(
+    key: ShopKey<TagsWrite>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<NewTag>,
+) -> Result<(StatusCode, Json<Tag>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let tag = state.db("add_tag", move |s| s.add_tag(key.shop_id, id, &body.tag, body.reason.as_deref(), &actor)).await?;
     state.notify_events();
@@ -144,7 +153,11 @@ pub async fn add_tag(key: ShopKey<TagsWrite>, State(state): State<AppState>, Pat
 #[utoipa::path(delete, path = "/v1/customers/{id}/tags/{tag}", tag = "customers",
     params(("id" = i64, Path, description = "Customer id"), ("tag" = String, Path, description = "The tag")), security(("api_key" = [])),
     responses((status = 204, description = "Removed"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn remove_tag(key: ShopKey<TagsWrite>, State(state): State<AppState>, Path((id, tag)): Path<(i64, String)>) -> Result<StatusCode, ApiError> {
+pub async fn remove_tag(
+    key: ShopKey<TagsWrite>,
+    State(state): State<AppState>,
+    Path((id, tag)): Path<(i64, String)>,
+) -> Result<StatusCode, ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     state.db("remove_tag", move |s| s.remove_tag(key.shop_id, id, &tag, &actor)).await?;
     state.notify_events();
@@ -159,7 +172,11 @@ pub struct MergeList {
 /// Merges a customer took part in, newest first.
 #[utoipa::path(get, path = "/v1/customers/{id}/merges", tag = "customers", params(("id" = i64, Path, description = "Customer id")), security(("api_key" = [])),
     responses((status = 200, body = MergeList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn list_merges(key: ShopKey<CustomersRead>, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<MergeList>, ApiError> {
+pub async fn list_merges(
+    key: ShopKey<CustomersRead>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<MergeList>, ApiError> {
     let shop_id = key.shop_id;
     let mut items = state.db("list_merges", move |s| s.list_merges(shop_id, id)).await?;
     if !key.can(Scope::PiiRead) {

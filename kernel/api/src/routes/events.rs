@@ -46,7 +46,11 @@ pub struct BatchResult {
 #[utoipa::path(post, path = "/v1/events", tag = "events", request_body = Batch, security(("api_key" = [])),
     responses((status = 200, body = BatchResult), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 413, body = Problem), (status = 415, body = Problem)))]
-pub async fn ingest(key: ShopKey<EventsWrite>, State(state): State<AppState>, JsonBody(batch): JsonBody<Batch>) -> Result<Json<BatchResult>, ApiError> {
+pub async fn ingest(
+    key: ShopKey<EventsWrite>,
+    State(state): State<AppState>,
+    JsonBody(batch): JsonBody<Batch>,
+) -> Result<Json<BatchResult>, ApiError> {
     if batch.events.is_empty() {
         return Err(ApiError::bad_request("events", "is empty"));
     }
@@ -84,7 +88,11 @@ pub struct EventPage {
 /// The shop's event log, oldest first. Identifiers in payloads are masked without `pii:read`.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery), security(("api_key" = [])),
     responses((status = 200, body = EventPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list_events(key: ShopKey<EventsRead>, State(state): State<AppState>, Query(q): Query<EventsQuery>) -> Result<Json<EventPage>, ApiError> {
+pub async fn list_events(
+    key: ShopKey<EventsRead>,
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<EventPage>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit", "must be between 1 and 1000"));
@@ -131,34 +139,37 @@ pub async fn stream(
     let pii = key.can(Scope::PiiRead);
     let shop_id = key.shop_id;
     let wake = state.subscribe_events();
-    let stream = futures::stream::unfold((cursor, wake, VecDeque::<Event>::new(), state), move |(mut cursor, mut wake, mut buffer, state)| async move {
-        loop {
-            if let Some(mut event) = buffer.pop_front() {
-                if !pii {
-                    mask::event(&mut event);
+    let stream = futures::stream::unfold(
+        (cursor, wake, VecDeque::<Event>::new(), state),
+        move |(mut cursor, mut wake, mut buffer, state)| async move {
+            loop {
+                if let Some(mut event) = buffer.pop_front() {
+                    if !pii {
+                        mask::event(&mut event);
+                    }
+                    let message = SseEvent::default()
+                        .id(event.seq.to_string())
+                        .event(event.kind.clone())
+                        .json_data(&event)
+                        .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
+                    return Some((Ok(message), (cursor, wake, buffer, state)));
                 }
-                let message = SseEvent::default()
-                    .id(event.seq.to_string())
-                    .event(event.kind.clone())
-                    .json_data(&event)
-                    .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
-                return Some((Ok(message), (cursor, wake, buffer, state)));
+                match state.db("events_after", move |s| s.events_after(shop_id, cursor, 500)).await {
+                    Ok(events) if !events.is_empty() => {
+                        cursor = events.last().map_or(cursor, |e| e.seq);
+                        buffer.extend(events);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(?err, "event stream stopped");
+                        return None;
+                    }
+                }
+                // Woken by this process's writes; the timeout also catches writes by other processes (`kith import`).
+                let _woken_or_timed_out = tokio::time::timeout(Duration::from_secs(1), wake.changed()).await;
             }
-            match state.db("events_after", move |s| s.events_after(shop_id, cursor, 500)).await {
-                Ok(events) if !events.is_empty() => {
-                    cursor = events.last().map_or(cursor, |e| e.seq);
-                    buffer.extend(events);
-                    continue;
-                }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(?err, "event stream stopped");
-                    return None;
-                }
-            }
-            // Woken by this process's writes; the timeout also catches writes by other processes (`kith import`).
-            let _woken_or_timed_out = tokio::time::timeout(Duration::from_secs(1), wake.changed()).await;
-        }
-    });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -27,7 +27,11 @@ pub struct KeyQuery {
 /// Create a key. Owners create keys of their own shop; admin keys create keys of any shop and other admin keys.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = NewKey, security(("api_key" = [])),
     responses((status = 201, body = CreatedKey), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn create_key(manager: KeyManager, State(state): State<AppState>, JsonBody(mut new): JsonBody<NewKey>) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+pub async fn create_key(
+    manager: KeyManager,
+    State(state): State<AppState>,
+    JsonBody(mut new): JsonBody<NewKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     if let Some(own) = manager.shop_id {
         if new.role == Role::Admin {
             return Err(ApiError::forbidden("only admin keys create admin keys"));

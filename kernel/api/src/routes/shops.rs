@@ -19,7 +19,11 @@ pub struct ShopList {
 /// Create a shop (admin keys).
 #[utoipa::path(post, path = "/v1/shops", tag = "shops", request_body = NewShop, security(("api_key" = [])),
     responses((status = 201, body = Shop), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn create_shop(Admin(p): Admin, State(state): State<AppState>, JsonBody(new): JsonBody<NewShop>) -> Result<(StatusCode, Json<Shop>), ApiError> {
+pub async fn create_shop(
+    Admin(p): Admin,
+    State(state): State<AppState>,
+    JsonBody(new): JsonBody<NewShop>,
+) -> Result<(StatusCode, Json<Shop>), ApiError> {
     let shop = state.db("create_shop", move |s| s.create_shop(&new, &Actor::key(&p.key_id))).await?;
     Ok((StatusCode::CREATED, Json(shop)))
 }

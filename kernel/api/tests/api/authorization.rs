@@ -50,7 +50,14 @@ fn routes(h: &Harness) -> Vec<Route> {
         r(Method::POST, "/v1/shops".into(), Some(json!({"name": "New"})), Access::Admin, 201, false),
         r(Method::GET, "/v1/shops".into(), None, Access::Admin, 200, false),
         r(Method::GET, "/v1/shop".into(), None, Access::Shop(READERS), 200, false),
-        r(Method::POST, "/v1/keys".into(), Some(json!({"name": "k", "role": "analyst", "shop_id": h.shop_a})), Access::KeyManagers, 201, true),
+        r(
+            Method::POST,
+            "/v1/keys".into(),
+            Some(json!({"name": "k", "role": "analyst", "shop_id": h.shop_a})),
+            Access::KeyManagers,
+            201,
+            true,
+        ),
         r(Method::GET, "/v1/keys".into(), None, Access::KeyManagers, 200, false),
         r(Method::DELETE, format!("/v1/keys/{}", h.analyst_key_id), None, Access::KeyManagers, 200, true),
         r(
@@ -128,11 +135,14 @@ async fn every_route_with_every_caller() {
                 failures.push(format!("{} {} as {caller:?}: got {}, want {want}: {}", route.method, route.path, reply.status, reply.body));
             }
             if !reply.status.is_success() {
-                reply.assert_problem(reply.status.as_u16(), match reply.status.as_u16() {
-                    401 => "unauthorized",
-                    403 => "forbidden",
-                    _ => "not-found",
-                });
+                reply.assert_problem(
+                    reply.status.as_u16(),
+                    match reply.status.as_u16() {
+                        401 => "unauthorized",
+                        403 => "forbidden",
+                        _ => "not-found",
+                    },
+                );
             }
         }
     }

@@ -97,7 +97,11 @@ impl Harness {
         let merge_id = store.list_merges(shop_a, customer).unwrap()[0].id;
         // Shop B has a customer of its own, with the same phone: shops never see each other's.
         store
-            .ingest(shop_b, vec![json!({"id": "b1", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13812345678"}]})], &cli)
+            .ingest(
+                shop_b,
+                vec![json!({"id": "b1", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13812345678"}]})],
+                &cli,
+            )
             .unwrap();
         let app = kith_api::app(AppState::new(store.clone(), config));
         Harness { _dir: dir, store, app, shop_a, shop_b, admin, keys, foreign, customer, merged_customer, merge_id, analyst_key_id }

@@ -31,9 +31,22 @@ async fn system_routes() {
     let r = h.call(Method::GET, "/openapi.json", None, None).await;
     let paths: Vec<&str> = r.body["paths"].as_object().unwrap().keys().map(String::as_str).collect();
     let expected = [
-        "/healthz", "/metrics", "/openapi.json", "/v1/audit", "/v1/customers", "/v1/customers/{id}", "/v1/customers/{id}/merges",
-        "/v1/customers/{id}/tags", "/v1/customers/{id}/tags/{tag}", "/v1/events", "/v1/events/stream", "/v1/keys", "/v1/keys/{id}",
-        "/v1/merges/{id}/unmerge", "/v1/shop", "/v1/shops",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/audit",
+        "/v1/customers",
+        "/v1/customers/{id}",
+        "/v1/customers/{id}/merges",
+        "/v1/customers/{id}/tags",
+        "/v1/customers/{id}/tags/{tag}",
+        "/v1/events",
+        "/v1/events/stream",
+        "/v1/keys",
+        "/v1/keys/{id}",
+        "/v1/merges/{id}/unmerge",
+        "/v1/shop",
+        "/v1/shops",
     ];
     assert_eq!(paths, expected);
     assert!(r.body["components"]["schemas"]["EventInput"].is_object());
@@ -280,7 +293,10 @@ async fn keys_lifecycle() {
 
     h.post("/v1/keys", Role::Owner, json!({"name": "x", "role": "admin"})).await.assert_problem(403, "forbidden");
     h.post("/v1/keys", Role::Owner, json!({"name": "x", "role": "app", "shop_id": h.shop_b})).await.assert_problem(404, "not-found");
-    assert_eq!(h.post("/v1/keys", Role::Owner, json!({"name": "x", "role": "app", "scopes": ["everything"]})).await.body["field"], "scopes[0]");
+    assert_eq!(
+        h.post("/v1/keys", Role::Owner, json!({"name": "x", "role": "app", "scopes": ["everything"]})).await.body["field"],
+        "scopes[0]"
+    );
     assert_eq!(h.post("/v1/keys", Role::Admin, json!({"name": "x", "role": "app"})).await.body["field"], "shop_id");
     assert_eq!(h.post("/v1/keys", Role::Admin, json!({"name": "x", "role": "app", "shop_id": 999})).await.body["field"], "shop_id");
     let r = h.post("/v1/keys", Role::Admin, json!({"name": "ops", "role": "admin"})).await;
@@ -307,11 +323,16 @@ async fn keys_lifecycle() {
 #[tokio::test]
 async fn shops() {
     let h = Harness::new().await;
-    let r = h.post("/v1/shops", Role::Admin, json!({"name": "Tokyo store", "time_zone": "Asia/Tokyo", "currency": "JPY", "region": "JP"})).await;
+    let r = h
+        .post("/v1/shops", Role::Admin, json!({"name": "Tokyo store", "time_zone": "Asia/Tokyo", "currency": "JPY", "region": "JP"}))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["time_zone"], "Asia/Tokyo");
     let r = h.post("/v1/shops", Role::Admin, json!({"name": "Defaults"})).await;
-    assert_eq!((r.body["time_zone"].as_str(), r.body["currency"].as_str(), r.body["region"].as_str()), (Some("Asia/Shanghai"), Some("CNY"), Some("CN")));
+    assert_eq!(
+        (r.body["time_zone"].as_str(), r.body["currency"].as_str(), r.body["region"].as_str()),
+        (Some("Asia/Shanghai"), Some("CNY"), Some("CN"))
+    );
     assert_eq!(h.post("/v1/shops", Role::Admin, json!({"name": "X", "time_zone": "Mars/Base"})).await.body["field"], "time_zone");
     assert_eq!(h.post("/v1/shops", Role::Admin, json!({"name": "X", "currency": "yuan"})).await.body["field"], "currency");
     assert_eq!(h.post("/v1/shops", Role::Admin, json!({"name": " "})).await.body["field"], "name");
