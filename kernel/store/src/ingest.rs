@@ -27,11 +27,16 @@ impl Store {
     pub fn ingest(&self, shop_id: i64, raw_events: Vec<Value>, actor: &Actor) -> Result<IngestReport> {
         let now = Utc::now();
         let caps = &self.options.identity_caps;
+        // Parsing and validation need only the shop's region; doing them before
+        // taking the writer keeps the lock for the writes alone.
+        let region = self.read(|conn| shops::load_shop(conn, shop_id))?.region;
+        let checked: Vec<(Option<String>, Result<ValidEvent, FieldError>)> = raw_events
+            .into_iter()
+            .map(|raw| (ingest::raw_event_id(&raw), ingest::parse_event(raw).and_then(|e| e.validate(&region, now))))
+            .collect();
         self.write(|tx| {
-            let region = shops::load_shop(tx, shop_id)?.region;
-            let mut outcomes = Vec::with_capacity(raw_events.len());
-            for (index, raw) in raw_events.into_iter().enumerate() {
-                let raw_id = ingest::raw_event_id(&raw);
+            let mut outcomes = Vec::with_capacity(checked.len());
+            for (index, (raw_id, checked)) in checked.into_iter().enumerate() {
                 let outcome = |status, customer_id, error: Option<FieldError>| EventOutcome {
                     index,
                     id: raw_id.clone(),
@@ -40,7 +45,7 @@ impl Store {
                     field: error.as_ref().map(|e| e.field.clone()),
                     reason: error.map(|e| e.reason),
                 };
-                let event = match ingest::parse_event(raw).and_then(|e| e.validate(&region, now)) {
+                let event = match checked {
                     Ok(event) => event,
                     Err(err) => {
                         outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(err)));

@@ -276,6 +276,7 @@ async fn merges_and_unmerge() {
     assert_eq!(survivor.body["profile"]["name"], Value::Null);
     h.call(Method::POST, &uri, Some(h.key(Role::Operator)), None).await.assert_problem(409, "conflict");
     h.call(Method::POST, "/v1/merges/999/unmerge", Some(h.key(Role::Operator)), None).await.assert_problem(404, "not-found");
+    h.get("/v1/customers/999999/merges", Role::Analyst).await.assert_problem(404, "not-found");
 }
 
 #[tokio::test]
