@@ -64,6 +64,14 @@ impl Drop for Server {
     }
 }
 
+async fn get_json(http: &reqwest::Client, url: &str, auth: &str) -> Value {
+    http.get(url).header("authorization", auth).send().await.unwrap().json().await.unwrap()
+}
+
+async fn post_json(http: &reqwest::Client, url: &str, auth: &str, body: &Value) -> Value {
+    http.post(url).header("authorization", auth).json(body).send().await.unwrap().json().await.unwrap()
+}
+
 fn setup(dir: &Path) -> (PathBuf, i64, String) {
     let db = dir.join("data").join("kith.db");
     let db_arg = db.to_str().unwrap();
@@ -90,23 +98,14 @@ async fn ingest_survives_a_crash_and_a_restart() {
     let auth = format!("Bearer {token}");
 
     let server = Server::start(dir.path(), &db);
-    let health: Value = http.get(format!("{}/healthz", server.url)).send().await.unwrap().json().await.unwrap();
+    let health = get_json(&http, &format!("{}/healthz", server.url), "").await;
     assert_eq!(health["status"], "ok");
 
     // Open the event stream before ingesting; the events arrive on it live.
     let stream = http.get(format!("{}/v1/events/stream", server.url)).header("authorization", &auth).send().await.unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
 
-    let reply: Value = http
-        .post(format!("{}/v1/events", server.url))
-        .header("authorization", &auth)
-        .json(&batch())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply: Value = post_json(&http, &format!("{}/v1/events", server.url), &auth, &batch()).await;
     assert_eq!(reply["accepted"], 3, "{reply}");
     let customer = reply["outcomes"][0]["customer_id"].as_i64().unwrap();
 
@@ -120,15 +119,7 @@ async fn ingest_survives_a_crash_and_a_restart() {
     // Acknowledged means durable: kill the process without warning.
     server.crash();
     let server = Server::start(dir.path(), &db);
-    let profile: Value = http
-        .get(format!("{}/v1/customers/{customer}", server.url))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let profile: Value = get_json(&http, &format!("{}/v1/customers/{customer}", server.url), &auth).await;
     assert_eq!(profile["profile"]["name"], "张伟");
     assert_eq!(profile["stats"]["total_spent"], 58800);
     assert_eq!(profile["stats"]["order_count"], 1);
@@ -136,16 +127,7 @@ async fn ingest_survives_a_crash_and_a_restart() {
     let kinds: Vec<&str> = profile["timeline"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["behaviour.recorded", "order.paid", "customer.updated", "customer.created"]);
 
-    let again: Value = http
-        .post(format!("{}/v1/events", server.url))
-        .header("authorization", &auth)
-        .json(&batch())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = post_json(&http, &format!("{}/v1/events", server.url), &auth, &batch()).await;
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(3)), "resending after a restart applies nothing");
 
     let problem = http.get(format!("{}/v1/customers/424242", server.url)).header("authorization", &auth).send().await.unwrap();

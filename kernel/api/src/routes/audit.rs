@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::Owner;
 use crate::error::{ApiError, Problem};
-use crate::extract::Query;
+use crate::extract::{Query, page_limit};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -28,10 +28,7 @@ pub struct AuditPage {
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), security(("api_key" = [])),
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_audit(owner: Owner, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "must be between 1 and 500"));
-    }
+    let limit = page_limit(q.limit, 100, 500)?;
     let items = state.db("list_audit", move |s| s.list_audit(owner.shop_id, q.before, limit)).await?;
     let next_before = (items.len() == limit).then(|| items.last().map(|e| e.id)).flatten();
     Ok(Json(AuditPage { items, next_before }))

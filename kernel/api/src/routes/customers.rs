@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{CustomersRead, CustomersWrite, ShopKey, TagsWrite};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, Path, Query};
+use crate::extract::{JsonBody, Path, Query, page_limit};
 use crate::{AppState, mask};
 
 #[derive(Deserialize, IntoParams)]
@@ -53,10 +53,7 @@ pub async fn list_customers(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<CustomerPage>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "must be between 1 and 200"));
-    }
+    let limit = page_limit(q.limit, 50, 200)?;
     let after = match q.cursor.as_deref() {
         None | Some("") => 0,
         Some(c) => c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "is not a cursor this API returned"))?,

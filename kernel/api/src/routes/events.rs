@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{EventsRead, EventsWrite, ShopKey};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, Query};
+use crate::extract::{JsonBody, Query, page_limit};
 use crate::{AppState, mask};
 
 /// A batch of events to ingest.
@@ -93,10 +93,7 @@ pub async fn list_events(
     State(state): State<AppState>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit", "must be between 1 and 1000"));
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let after = q.after.unwrap_or(0);
     let mut items = state.db("events_after", move |s| s.events_after(key.shop_id, after, limit)).await?;
     if !key.can(Scope::PiiRead) {
