@@ -285,3 +285,68 @@ fn data_survives_reopening_the_file() {
     let r = store.ingest(shop, vec![upsert("e1", &[("nick", "a")])], &Actor::cli("t")).unwrap();
     assert_eq!(r.outcomes[0].status, Duplicate);
 }
+
+#[test]
+fn unmerging_a_nested_merge_restores_what_the_merged_side_had_absorbed() {
+    let (_dir, store, shop) = open(&[]);
+    let actor = Actor::cli("test");
+    // a (oldest), b and c, each with an order.
+    let r = store
+        .ingest(
+            shop,
+            vec![
+                order("a", &[("nick", "a")], "TA", 100, "2026-01-01T00:00:00Z"),
+                order("b", &[("nick", "b")], "TB", 200, "2026-01-02T00:00:00Z"),
+                order("c", &[("nick", "c")], "TC", 400, "2026-01-03T00:00:00Z"),
+            ],
+            &actor,
+        )
+        .unwrap();
+    let [a, b, c] = [0, 1, 2].map(|i| r.outcomes[i].customer_id.unwrap());
+    // c merges into b, then b (holding c's records) merges into a.
+    store.ingest(shop, vec![upsert("bc", &[("nick", "b"), ("nick", "c")])], &actor).unwrap();
+    store.ingest(shop, vec![upsert("ab", &[("nick", "a"), ("nick", "b")])], &actor).unwrap();
+    assert_eq!(store.get_customer(shop, c, 0).unwrap(), kith_store::CustomerRead::Merged { into: a }, "reads follow the chain");
+    let total = |id| match store.get_customer(shop, id, 0).unwrap() {
+        kith_store::CustomerRead::Found(d) => d.customer.stats.total_spent,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(total(a), 700);
+
+    // Undoing the inner merge first is refused: b has since been merged away.
+    let inner = store.list_merges(shop, c).unwrap()[0].id;
+    let err = store.unmerge(shop, inner, &actor).unwrap_err();
+    assert!(err.to_string().contains("undo that merge first"), "{err}");
+
+    let outer = store.list_merges(shop, b).unwrap().into_iter().find(|m| m.survivor_id == a).unwrap().id;
+    store.unmerge(shop, outer, &actor).unwrap();
+    assert_eq!((total(a), total(b)), (100, 600), "b comes back with c's order too");
+    assert_eq!(store.get_customer(shop, c, 0).unwrap(), kith_store::CustomerRead::Merged { into: b });
+    store.unmerge(shop, inner, &actor).unwrap();
+    assert_eq!((total(a), total(b), total(c)), (100, 200, 400));
+    assert_eq!(identity_sets(&store, shop).len(), 3);
+    assert!(store.verify_stats(shop).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_batches_naming_one_new_identifier_make_one_customer() {
+    let (_dir, store, shop) = open(&[]);
+    let store = std::sync::Arc::new(store);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let events = (0..25)
+                    .map(|i| order(&format!("t{t}-{i}"), &[("phone", "13812345678")], &format!("T{t}-{i}"), 100, "2026-01-01T00:00:00Z"))
+                    .collect();
+                store.ingest(shop, events, &Actor::cli("test")).unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().accepted, 25);
+    }
+    let customers = store.list_customers(shop, &CustomerFilter::default(), 0, 10).unwrap();
+    assert_eq!(customers.len(), 1);
+    assert_eq!((customers[0].stats.order_count, customers[0].stats.total_spent), (100, 10_000));
+}
