@@ -43,9 +43,6 @@ scopes! {
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    if let Some(p) = parts.extensions.get::<Principal>() {
-        return Ok(p.clone());
-    }
     let token = parts
         .headers
         .get(header::AUTHORIZATION)

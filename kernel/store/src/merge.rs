@@ -53,6 +53,19 @@ fn ids(tx: &Connection, sql: &str, customer_id: i64) -> Result<Vec<i64>> {
     Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
 
+type Attributes = serde_json::Map<String, serde_json::Value>;
+
+fn attributes(tx: &Connection, customer_id: i64) -> Result<Attributes> {
+    let text: String = tx.prepare_cached("SELECT attributes FROM customers WHERE id = ?1")?.query_row([customer_id], |r| r.get(0))?;
+    Ok(serde_json::from_str(&text).unwrap_or_default())
+}
+
+fn set_attributes(tx: &Connection, customer_id: i64, attrs: Attributes) -> Result<()> {
+    tx.prepare_cached("UPDATE customers SET attributes = ?1 WHERE id = ?2")?
+        .execute(params![serde_json::Value::Object(attrs).to_string(), customer_id])?;
+    Ok(())
+}
+
 const PROFILE_FIELDS: [&str; 5] = ["name", "gender", "birthday", "province", "city"];
 
 /// Merge `merged` into `survivor` (both active customers of `shop_id`). Returns the merge id.
@@ -128,22 +141,15 @@ pub(crate) fn merge(
             detail.filled_fields.push(field.to_owned());
         }
     }
-    let attrs = |id: i64| -> Result<serde_json::Map<String, serde_json::Value>> {
-        let text: String = tx.query_row("SELECT attributes FROM customers WHERE id = ?1", [id], |r| r.get(0))?;
-        Ok(serde_json::from_str(&text).unwrap_or_default())
-    };
-    let mut survivor_attrs = attrs(survivor)?;
-    for (k, v) in attrs(merged)? {
+    let mut survivor_attrs = attributes(tx, survivor)?;
+    for (k, v) in attributes(tx, merged)? {
         if !survivor_attrs.contains_key(&k) {
             detail.filled_attributes.push(k.clone());
             survivor_attrs.insert(k, v);
         }
     }
     if !detail.filled_attributes.is_empty() {
-        tx.execute(
-            "UPDATE customers SET attributes = ?1 WHERE id = ?2",
-            params![serde_json::Value::Object(survivor_attrs).to_string(), survivor],
-        )?;
+        set_attributes(tx, survivor, survivor_attrs)?;
     }
 
     tx.execute("UPDATE customers SET merged_into = ?1, updated_at = ?2 WHERE id = ?3", params![survivor, to_ms(now), merged])?;
@@ -299,16 +305,14 @@ impl Store {
                 )?;
             }
             if !detail.filled_attributes.is_empty() {
-                let text: String = tx.query_row("SELECT attributes FROM customers WHERE id = ?1", [survivor], |r| r.get(0))?;
-                let merged_text: String = tx.query_row("SELECT attributes FROM customers WHERE id = ?1", [merged], |r| r.get(0))?;
-                let mut attrs: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
-                let merged_attrs: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&merged_text).unwrap_or_default();
+                let mut attrs = attributes(tx, survivor)?;
+                let merged_attrs = attributes(tx, merged)?;
                 for k in &detail.filled_attributes {
                     if attrs.get(k) == merged_attrs.get(k) {
                         attrs.remove(k);
                     }
                 }
-                tx.execute("UPDATE customers SET attributes = ?1 WHERE id = ?2", params![serde_json::Value::Object(attrs).to_string(), survivor])?;
+                set_attributes(tx, survivor, attrs)?;
             }
 
             tx.execute("UPDATE customers SET merged_into = NULL, updated_at = ?1 WHERE id = ?2", params![to_ms(now), merged])?;
