@@ -36,7 +36,7 @@ impl Store {
             .collect();
         self.write(|tx| {
             let mut outcomes = Vec::with_capacity(checked.len());
-            for (index, (raw_id, checked)) in checked.into_iter().enumerate() {
+            for (index, (raw_id, validated)) in checked.into_iter().enumerate() {
                 let outcome = |status, customer_id, error: Option<FieldError>| EventOutcome {
                     index,
                     id: raw_id.clone(),
@@ -45,7 +45,7 @@ impl Store {
                     field: error.as_ref().map(|e| e.field.clone()),
                     reason: error.map(|e| e.reason),
                 };
-                let event = match checked {
+                let event = match validated {
                     Ok(event) => event,
                     Err(err) => {
                         outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(err)));
@@ -61,7 +61,7 @@ impl Store {
                     continue;
                 }
                 tx.execute_batch("SAVEPOINT event")?;
-                match apply(tx, shop_id, &event, caps, actor, now) {
+                let error = match apply(tx, shop_id, &event, caps, actor, now) {
                     Ok(customer_id) => {
                         tx.prepare_cached(
                             "INSERT INTO ingest_receipts (shop_id, event_id, customer_id, received_at) VALUES (?1, ?2, ?3, ?4)",
@@ -69,21 +69,16 @@ impl Store {
                         .execute(params![shop_id, event.id, customer_id, to_ms(now)])?;
                         tx.execute_batch("RELEASE event")?;
                         outcomes.push(outcome(OutcomeStatus::Accepted, Some(customer_id), None));
+                        continue;
                     }
-                    Err(StoreError::Invalid(err)) => {
-                        tx.execute_batch("ROLLBACK TO event; RELEASE event")?;
-                        outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(err)));
-                    }
-                    Err(StoreError::NotFound(what)) => {
-                        tx.execute_batch("ROLLBACK TO event; RELEASE event")?;
-                        outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(FieldError::new("", format!("{what} not found")))));
-                    }
-                    Err(StoreError::Conflict(reason)) => {
-                        tx.execute_batch("ROLLBACK TO event; RELEASE event")?;
-                        outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(FieldError::new("", reason))));
-                    }
+                    Err(StoreError::Invalid(err)) => err,
+                    Err(StoreError::NotFound(what)) => FieldError::new("", format!("{what} not found")),
+                    Err(StoreError::Conflict(reason)) => FieldError::new("", reason),
+                    // A database failure fails the whole batch: the transaction rolls back.
                     Err(err @ StoreError::Internal(_)) => return Err(err),
-                }
+                };
+                tx.execute_batch("ROLLBACK TO event; RELEASE event")?;
+                outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(error)));
             }
             let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count();
             let report = IngestReport {
