@@ -81,9 +81,15 @@ pub async fn list_customers(
 }
 
 fn parse_identity(raw: &str) -> Result<(IdentityKind, &str), ApiError> {
-    // `external:<source>:<value>` holds two colons; the kind is everything before the last one.
-    let split = if raw.starts_with("external:") { raw.rsplit_once(':') } else { raw.split_once(':') };
-    let (kind, value) = split.ok_or_else(|| ApiError::bad_request("identity", "write it as kind:value, e.g. phone:13800000000"))?;
+    let malformed = || ApiError::bad_request("identity", "write it as kind:value, e.g. phone:13800000000 or external:erp:C-001");
+    // An external kind holds a colon itself (`external:<source>`); its value may hold more.
+    let (kind, value) = match raw.strip_prefix("external:") {
+        Some(rest) => {
+            let (source, value) = rest.split_once(':').ok_or_else(malformed)?;
+            (format!("external:{source}"), value)
+        }
+        None => raw.split_once(':').map(|(k, v)| (k.to_owned(), v)).ok_or_else(malformed)?,
+    };
     let kind = kind.parse::<IdentityKind>().map_err(|e| ApiError::bad_request("identity", e.to_string()))?;
     Ok((kind, value))
 }

@@ -172,6 +172,11 @@ async fn customer_list_paginates_and_filters() {
     assert_eq!(r.body["items"][0]["id"], h.customer);
     let r = h.get("/v1/customers?identity=email:MING@example.com", Role::Analyst).await;
     assert_eq!(r.body["items"][0]["id"], h.customer, "lookup normalises like ingest");
+    let erp = json!({"id": "erp", "type": "customer.upsert", "identities": [{"kind": "external:erp", "value": "C:001"}]});
+    let erp_customer = h.post("/v1/events", Role::Owner, json!({"events": [erp]})).await.body["outcomes"][0]["customer_id"].clone();
+    let r = h.get("/v1/customers?identity=external:erp:C:001", Role::Analyst).await;
+    assert_eq!(r.body["items"][0]["id"], erp_customer, "{}", r.body);
+    assert_eq!(h.get("/v1/customers?identity=external:erp", Role::Analyst).await.body["field"], "identity");
     let r = h.get("/v1/customers?updated_since=2999-01-01T00:00:00Z", Role::Analyst).await;
     assert!(r.body["items"].as_array().unwrap().is_empty());
 
