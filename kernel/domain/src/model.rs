@@ -226,6 +226,16 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// What an ingest batch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    /// One outcome per event, in the order sent.
+    pub outcomes: Vec<EventOutcome>,
+}
+
 /// What happened to one event of an ingest batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventOutcome {

@@ -24,9 +24,6 @@ pub const DEMO_SHOP: &str = "Demo Shop";
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Address to listen on.
-    #[arg(long, env = "KITH_BIND")]
-    bind: Option<String>,
     /// Customers to generate when the demo shop does not exist yet.
     #[arg(long, default_value_t = 2000)]
     customers: usize,
@@ -159,10 +156,7 @@ fn seed(store: &Store, args: &DemoArgs) -> Result<Shop> {
     Ok(shop)
 }
 
-pub fn run(mut config: Config, args: DemoArgs) -> Result<()> {
-    if let Some(bind) = &args.bind {
-        config.bind = bind.clone();
-    }
+pub fn run(config: Config, args: DemoArgs) -> Result<()> {
     let store = Arc::new(config.open_store()?);
     let shop = match store.find_shop_by_name(DEMO_SHOP)? {
         Some(shop) => shop,

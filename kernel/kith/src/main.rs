@@ -22,6 +22,9 @@ struct Cli {
     /// SQLite database file, created if missing.
     #[arg(long, short = 'd', global = true, env = "KITH_DATABASE")]
     database: Option<PathBuf>,
+    /// Address `serve` and `demo` listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long, global = true, env = "KITH_BIND")]
+    bind: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, env = "KITH_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -32,11 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API.
-    Serve {
-        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
-        #[arg(long, env = "KITH_BIND")]
-        bind: Option<String>,
-    },
+    Serve,
     /// Create shops and API keys.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -55,12 +54,12 @@ fn main() -> Result<()> {
     if let Some(format) = cli.log_format {
         config.log_format = format;
     }
-    if let Command::Serve { bind: Some(bind) } = &cli.command {
-        config.bind = bind.clone();
+    if let Some(bind) = cli.bind {
+        config.bind = bind;
     }
     config::init_logging(config.log_format);
     match cli.command {
-        Command::Serve { .. } => serve::run(&config, |_| {}),
+        Command::Serve => serve::run(&config),
         Command::Admin(cmd) => admin::run(&config, cmd),
         Command::Import(args) => import::run(&config, args),
         Command::Demo(args) => demo::run(config, args),

@@ -11,9 +11,9 @@ use kith_store::Store;
 use crate::config::Config;
 
 /// Open the store from `config` and serve until Ctrl-C or SIGTERM.
-pub fn run(config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+pub fn run(config: &Config) -> Result<()> {
     let store = Arc::new(config.open_store()?);
-    serve(store, config, on_ready)
+    serve(store, config, |_| {})
 }
 
 pub fn serve(store: Arc<Store>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {

@@ -6,20 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
 use kith_domain::ingest::{self, Action, Identifier, ProfileInput, Subject, ValidEvent, ValidOrder, ValidRefund};
-use kith_domain::model::{EventOutcome, OutcomeStatus};
+use kith_domain::model::{EventOutcome, IngestReport, OutcomeStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, events, merge, shops, to_ms};
-
-/// What a batch did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IngestReport {
-    pub outcomes: Vec<EventOutcome>,
-    pub accepted: usize,
-    pub duplicates: usize,
-    pub rejected: usize,
-}
 
 impl Store {
     /// Validate and apply a batch of raw events for one shop in one transaction.

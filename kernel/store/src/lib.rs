@@ -24,7 +24,6 @@ use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
-pub use ingest::IngestReport;
 pub use schema::latest_version as schema_version;
 
 /// Errors at the store boundary, already in the domain's terms.

@@ -9,7 +9,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use kith_domain::auth::Scope;
 use kith_domain::ingest::MAX_BATCH;
-use kith_domain::model::{Event, EventOutcome};
+use kith_domain::model::{Event, IngestReport};
 use kith_store::Actor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,28 +29,19 @@ pub struct Batch {
     events: Vec<Value>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct BatchResult {
-    accepted: usize,
-    duplicates: usize,
-    rejected: usize,
-    /// One outcome per event, in the order sent.
-    outcomes: Vec<EventOutcome>,
-}
-
 /// Ingest a batch of customer upserts, paid orders, refunds and behaviours.
 ///
 /// Each event applies whole or not at all; accepted events are durable before
 /// this answers. A resent event id is reported as `duplicate` and applies nothing.
 /// A malformed body is refused whole; a well-formed batch with bad events applies the good ones.
 #[utoipa::path(post, path = "/v1/events", tag = "events", request_body = Batch, security(("api_key" = [])),
-    responses((status = 200, body = BatchResult), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = IngestReport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 413, body = Problem), (status = 415, body = Problem)))]
 pub async fn ingest(
     key: ShopKey<EventsWrite>,
     State(state): State<AppState>,
     JsonBody(batch): JsonBody<Batch>,
-) -> Result<Json<BatchResult>, ApiError> {
+) -> Result<Json<IngestReport>, ApiError> {
     if batch.events.is_empty() {
         return Err(ApiError::bad_request("events", "is empty"));
     }
@@ -66,7 +57,7 @@ pub async fn ingest(
     if report.accepted > 0 {
         state.notify_events();
     }
-    Ok(Json(BatchResult { accepted: report.accepted, duplicates: report.duplicates, rejected: report.rejected, outcomes: report.outcomes }))
+    Ok(Json(report))
 }
 
 #[derive(Deserialize, IntoParams)]
