@@ -9,6 +9,7 @@ pub mod identity;
 pub mod ingest;
 pub mod model;
 pub mod money;
+pub mod plugin;
 
 /// A validation failure pinned to the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, utoipa::ToSchema)]

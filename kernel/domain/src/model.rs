@@ -185,6 +185,10 @@ pub struct Customer {
     pub stats: Stats,
     pub tags: Vec<Tag>,
     pub scores: Vec<Score>,
+    /// Points balance: the sum of the customer's points ledger.
+    pub points: i64,
+    /// Membership tier, as the shop's loyalty scheme last set it.
+    pub tier: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -1,0 +1,670 @@
+//! Plugins in the kernel's terms: manifests, capabilities and what a shop
+//! grants, the snapshots a plugin gets and the decisions it returns.
+//!
+//! [`Capability`] checks live here, in one place, so that the host (imports),
+//! the bus (decisions) and the API (grants) agree on them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::FieldError;
+use crate::model::Customer;
+
+/// The WIT package versions this kernel serves, newest last.
+pub const SERVED_API_VERSIONS: &[&str] = &["0.1.0"];
+
+/// The kind of a plugin, which names the WIT world its component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    TagRule,
+    ScoringModel,
+    LoyaltyScheme,
+    ChannelConnector,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::TagRule => "tag-rule",
+            Kind::ScoringModel => "scoring-model",
+            Kind::LoyaltyScheme => "loyalty-scheme",
+            Kind::ChannelConnector => "channel-connector",
+        }
+    }
+
+    /// Capabilities a plugin of this kind may request at all.
+    pub fn allowed_capabilities(self) -> &'static [Capability] {
+        use Capability::*;
+        match self {
+            Kind::TagRule => &[Log, Config, Kv, Clock, CustomersRead, TagsWrite, EventsEmit],
+            Kind::ScoringModel => &[Log, Config, Kv, Clock, CustomersRead, ScoresWrite, TagsWrite, EventsEmit],
+            Kind::LoyaltyScheme => &[Log, Config, Kv, Clock, CustomersRead, PointsWrite, TiersWrite, TagsWrite, EventsEmit],
+            Kind::ChannelConnector => &[Log, Config, Kv, Clock, Http],
+        }
+    }
+
+    /// Whether plugins of this kind take events from the bus.
+    pub fn subscribes(self) -> bool {
+        !matches!(self, Kind::ChannelConnector)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Kind::TagRule, Kind::ScoringModel, Kind::LoyaltyScheme, Kind::ChannelConnector]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown plugin kind `{s}`"))
+    }
+}
+
+/// What a plugin may do: each host import and each kind of decision is behind one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub enum Capability {
+    /// Write log lines (`log` import).
+    #[serde(rename = "log")]
+    Log,
+    /// Read the shop's configuration (`config` import).
+    #[serde(rename = "config")]
+    Config,
+    /// Keep state in the shop's key-value space (`kv` import).
+    #[serde(rename = "kv")]
+    Kv,
+    /// Read the kernel's clock (`clock` import).
+    #[serde(rename = "clock")]
+    Clock,
+    /// Read any customer of the shop (`customers` import).
+    #[serde(rename = "customers:read")]
+    CustomersRead,
+    /// Add and remove the plugin's own tags.
+    #[serde(rename = "tags:write")]
+    TagsWrite,
+    /// Set the plugin's scores.
+    #[serde(rename = "scores:write")]
+    ScoresWrite,
+    /// Award and claw back points.
+    #[serde(rename = "points:write")]
+    PointsWrite,
+    /// Move customers between tiers.
+    #[serde(rename = "tiers:write")]
+    TiersWrite,
+    /// Emit `plugin.*` events onto the bus.
+    #[serde(rename = "events:emit")]
+    EventsEmit,
+    /// Outbound HTTP to the granted hosts (`wasi:http/outgoing-handler`).
+    #[serde(rename = "http")]
+    Http,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Log => "log",
+            Capability::Config => "config",
+            Capability::Kv => "kv",
+            Capability::Clock => "clock",
+            Capability::CustomersRead => "customers:read",
+            Capability::TagsWrite => "tags:write",
+            Capability::ScoresWrite => "scores:write",
+            Capability::PointsWrite => "points:write",
+            Capability::TiersWrite => "tiers:write",
+            Capability::EventsEmit => "events:emit",
+            Capability::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Limits a plugin asks for; each is capped by the kernel's maxima.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RequestedLimits {
+    /// Wall-clock budget of one call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Linear memory of one instance, in MiB.
+    pub memory_mib: Option<u64>,
+    /// Fuel per call, for schemes that want deterministic bounds.
+    pub fuel: Option<u64>,
+    /// Customers or events per call.
+    pub batch_size: Option<u32>,
+}
+
+/// `plugin.toml`: what a package says of itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    /// Lower-case letters, digits and `-`, starting with a letter; at most 64 characters.
+    pub id: String,
+    /// Semantic version of the plugin.
+    #[schema(value_type = String, example = "1.2.0")]
+    pub version: semver::Version,
+    pub kind: Kind,
+    /// The `kith:plugin` WIT version the component was built against.
+    #[schema(value_type = String, example = "0.1.0")]
+    pub api_version: semver::Version,
+    pub description: String,
+    pub vendor: String,
+    #[serde(default)]
+    pub capabilities: BTreeSet<Capability>,
+    /// Hosts a channel connector may call, e.g. `api.example.com` or `127.0.0.1:9000`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Event types delivered to the plugin, e.g. `order.paid`; `*` for all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// JSON Schema of the shop's configuration.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub config_schema: Option<Value>,
+    #[serde(default)]
+    pub limits: RequestedLimits,
+}
+
+pub const MAX_ID_LEN: usize = 64;
+
+/// A plugin id or a tag: lower-case ASCII letters, digits and `-`, starting with a letter.
+pub fn valid_plugin_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl Manifest {
+    /// Parse `plugin.toml`; unknown fields are refused.
+    pub fn parse(text: &str) -> Result<Manifest, FieldError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| FieldError::new("plugin.toml", e.message().to_owned()))?;
+        let manifest: Manifest = serde_path_to_error::deserialize(de)
+            .map_err(|e| FieldError::from_serde(&e.path().to_string(), e.inner().message().to_owned()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Rules that serde cannot express.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if !valid_plugin_id(&self.id) {
+            return Err(FieldError::new("id", "must be 1 to 64 lower-case letters, digits or `-`, starting with a letter"));
+        }
+        if !SERVED_API_VERSIONS.iter().any(|v| api_compatible(v, &self.api_version)) {
+            return Err(FieldError::new(
+                "api-version",
+                format!("kith:plugin@{} is not served by this kernel (it serves {})", self.api_version, SERVED_API_VERSIONS.join(", ")),
+            ));
+        }
+        let allowed = self.kind.allowed_capabilities();
+        if let Some(cap) = self.capabilities.iter().find(|c| !allowed.contains(c)) {
+            return Err(FieldError::new("capabilities", format!("a {} may not request `{cap}`", self.kind)));
+        }
+        if !self.allowed_hosts.is_empty() && !self.capabilities.contains(&Capability::Http) {
+            return Err(FieldError::new("allowed-hosts", "hosts need the `http` capability"));
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            if !valid_host_pattern(host) {
+                return Err(FieldError::new(format!("allowed-hosts[{i}]"), "expected a host name or `host:port`, without scheme or path"));
+            }
+        }
+        if !self.events.is_empty() && !self.kind.subscribes() {
+            return Err(FieldError::new("events", format!("a {} does not take events", self.kind)));
+        }
+        for (i, ty) in self.events.iter().enumerate() {
+            if ty.is_empty() || ty.len() > 64 || ty.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(FieldError::new(format!("events[{i}]"), "expected an event type such as `order.paid`, or `*`"));
+            }
+        }
+        if let Some(schema) = &self.config_schema
+            && !schema.is_object()
+        {
+            return Err(FieldError::new("config-schema", "must be a JSON Schema object"));
+        }
+        Ok(())
+    }
+
+    /// Whether events of this type go to the plugin.
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event_type)
+    }
+}
+
+/// Whether a component built against `built` runs on a host serving `served`:
+/// same major (same minor while the major is 0), and not newer than served.
+pub fn api_compatible(served: &str, built: &semver::Version) -> bool {
+    let Ok(served) = semver::Version::parse(served) else { return false };
+    let same_line = if served.major == 0 { built.major == 0 && built.minor == served.minor } else { built.major == served.major };
+    same_line && *built <= served
+}
+
+fn valid_host_pattern(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// Whether `authority` (`host` or `host:port` of a request) matches one of `patterns`.
+/// A pattern without a port allows any port of that host.
+pub fn host_allowed(patterns: &[String], authority: &str) -> bool {
+    let authority = authority.to_ascii_lowercase();
+    let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
+    patterns.iter().any(|p| {
+        let p = p.to_ascii_lowercase();
+        if p.contains(':') { p == authority } else { p == host }
+    })
+}
+
+/// What a merchant grants a plugin in a shop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    pub capabilities: BTreeSet<Capability>,
+    /// Hosts a connector may call; a subset of the manifest's `allowed-hosts`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Grant {
+    /// Everything the manifest requests.
+    pub fn all_requested(manifest: &Manifest) -> Grant {
+        Grant { capabilities: manifest.capabilities.clone(), allowed_hosts: manifest.allowed_hosts.clone() }
+    }
+
+    /// A grant may only hold what the manifest requests.
+    pub fn check(&self, manifest: &Manifest) -> Result<(), FieldError> {
+        if let Some(cap) = self.capabilities.iter().find(|c| !manifest.capabilities.contains(c)) {
+            return Err(FieldError::new("grant.capabilities", format!("`{cap}` is not requested by {} {}", manifest.id, manifest.version)));
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            if !manifest.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                return Err(FieldError::new(format!("grant.allowed_hosts[{i}]"), format!("`{host}` is not declared by the manifest")));
+            }
+        }
+        if !self.allowed_hosts.is_empty() && !self.capabilities.contains(&Capability::Http) {
+            return Err(FieldError::new("grant.allowed_hosts", "hosts need the `http` capability granted"));
+        }
+        Ok(())
+    }
+
+    pub fn has(&self, cap: Capability) -> bool {
+        self.capabilities.contains(&cap)
+    }
+
+    /// Hosts a request may go to: those granted, which are declared by construction.
+    pub fn allows_host(&self, authority: &str) -> bool {
+        self.has(Capability::Http) && host_allowed(&self.allowed_hosts, authority)
+    }
+}
+
+/// A customer as a plugin sees them.
+pub type Snapshot = Customer;
+
+/// An order as a plugin sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderSnapshot {
+    pub external_id: String,
+    pub customer_id: i64,
+    pub amount: i64,
+    pub refunded_amount: i64,
+    pub status: String,
+    pub coupon_code: Option<String>,
+    pub paid_at_ms: i64,
+    pub items: Vec<OrderItemSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderItemSnapshot {
+    pub sku: String,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub quantity: u32,
+    pub unit_price: i64,
+    pub discount: i64,
+}
+
+/// One unit of work for a tag rule or a loyalty scheme.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    pub customer: Snapshot,
+    pub event: Option<crate::model::Event>,
+    pub order: Option<OrderSnapshot>,
+}
+
+/// A measure over the shop's buyers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub average: f64,
+    /// 20th, 40th, 60th and 80th percentiles; empty without buyers.
+    pub quintiles: Vec<f64>,
+}
+
+/// The shop around a batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShopContext {
+    pub shop_id: i64,
+    pub now_ms: i64,
+    pub time_zone: String,
+    pub currency: String,
+    pub customer_count: u64,
+    pub buyer_count: u64,
+    pub recency_days: Distribution,
+    pub frequency: Distribution,
+    pub monetary: Distribution,
+    pub average_order_value: f64,
+}
+
+/// What a plugin asks the kernel to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Decision {
+    AddTag { customer_id: i64, tag: String, reason: String },
+    RemoveTag { customer_id: i64, tag: String, reason: String },
+    SetScore { customer_id: i64, model: String, value: f64, label: Option<String>, explanation: String },
+    AwardPoints { customer_id: i64, points: i64, source_key: String, reason: String, expires_at_ms: Option<i64> },
+    ClawBackPoints { customer_id: i64, points: i64, source_key: String, reason: String },
+    ChangeTier { customer_id: i64, tier: String, reason: String },
+    EmitEvent { customer_id: Option<i64>, event_type: String, payload: String },
+}
+
+pub const MAX_TAG_LEN: usize = 64;
+pub const MAX_REASON_LEN: usize = 1024;
+pub const MAX_EMITTED_PAYLOAD: usize = 16 * 1024;
+
+impl Decision {
+    pub fn customer_id(&self) -> Option<i64> {
+        match self {
+            Decision::AddTag { customer_id, .. }
+            | Decision::RemoveTag { customer_id, .. }
+            | Decision::SetScore { customer_id, .. }
+            | Decision::AwardPoints { customer_id, .. }
+            | Decision::ClawBackPoints { customer_id, .. }
+            | Decision::ChangeTier { customer_id, .. } => Some(*customer_id),
+            Decision::EmitEvent { customer_id, .. } => *customer_id,
+        }
+    }
+
+    /// The capability the decision needs.
+    pub fn capability(&self) -> Capability {
+        match self {
+            Decision::AddTag { .. } | Decision::RemoveTag { .. } => Capability::TagsWrite,
+            Decision::SetScore { .. } => Capability::ScoresWrite,
+            Decision::AwardPoints { .. } | Decision::ClawBackPoints { .. } => Capability::PointsWrite,
+            Decision::ChangeTier { .. } => Capability::TiersWrite,
+            Decision::EmitEvent { .. } => Capability::EventsEmit,
+        }
+    }
+
+    /// Check the decision of plugin `plugin_id` against its grant and the
+    /// kernel's rules for values. Shop membership of the customer is the
+    /// store's check, when it applies the decision.
+    pub fn check(&self, plugin_id: &str, grant: &Grant) -> Result<(), String> {
+        let cap = self.capability();
+        if !grant.has(cap) {
+            return Err(format!("capability `{cap}` is not granted"));
+        }
+        let text = |what: &str, value: &str, max: usize| -> Result<(), String> {
+            if value.len() > max || value.chars().any(char::is_control) {
+                return Err(format!("{what} must be at most {max} bytes without control characters"));
+            }
+            Ok(())
+        };
+        match self {
+            Decision::AddTag { tag, reason, .. } | Decision::RemoveTag { tag, reason, .. } => {
+                if tag.trim().is_empty() {
+                    return Err("tag must not be empty".into());
+                }
+                text("tag", tag, MAX_TAG_LEN)?;
+                text("reason", reason, MAX_REASON_LEN)
+            }
+            Decision::SetScore { model, value, label, explanation, .. } => {
+                if model != plugin_id && !model.strip_prefix(plugin_id).is_some_and(|rest| rest.starts_with('.') && rest.len() > 1) {
+                    return Err(format!("score model `{model}` must be `{plugin_id}` or `{plugin_id}.<facet>`"));
+                }
+                text("model", model, MAX_ID_LEN * 2)?;
+                if !value.is_finite() {
+                    return Err("score value must be a finite number".into());
+                }
+                text("label", label.as_deref().unwrap_or(""), 256)?;
+                text("explanation", explanation, MAX_REASON_LEN)
+            }
+            Decision::AwardPoints { points, source_key, reason, .. } | Decision::ClawBackPoints { points, source_key, reason, .. } => {
+                if !(1..=1_000_000_000).contains(points) {
+                    return Err("points must be between 1 and 1000000000".into());
+                }
+                if source_key.is_empty() {
+                    return Err("source key must not be empty".into());
+                }
+                text("source key", source_key, 256)?;
+                text("reason", reason, MAX_REASON_LEN)
+            }
+            Decision::ChangeTier { tier, reason, .. } => {
+                if tier.trim().is_empty() {
+                    return Err("tier must not be empty".into());
+                }
+                text("tier", tier, MAX_TAG_LEN)?;
+                text("reason", reason, MAX_REASON_LEN)
+            }
+            Decision::EmitEvent { event_type, payload, .. } => {
+                if !event_type.starts_with("plugin.") || event_type.len() <= "plugin.".len() {
+                    return Err(format!("emitted event type `{event_type}` must start with `plugin.`"));
+                }
+                text("event type", event_type, MAX_ID_LEN)?;
+                if payload.len() > MAX_EMITTED_PAYLOAD {
+                    return Err(format!("event payload must be at most {MAX_EMITTED_PAYLOAD} bytes"));
+                }
+                match serde_json::from_str::<Value>(payload) {
+                    Ok(Value::Object(_)) => Ok(()),
+                    _ => Err("event payload must be a JSON object".into()),
+                }
+            }
+        }
+    }
+}
+
+/// Log levels of the `log` import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> LogLevel {
+        match s {
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            _ => LogLevel::Info,
+        }
+    }
+}
+
+/// A line a plugin logged during a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// A message handed to a channel connector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    pub id: String,
+    pub customer_id: i64,
+    pub channel: String,
+    pub recipient: String,
+    pub template: String,
+    pub variables: Vec<(String, String)>,
+}
+
+/// A connector's answer to a send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Delivery {
+    Accepted { provider_id: Option<String> },
+    Rejected { reason: String },
+    RetryAfter { seconds: u32 },
+}
+
+/// A request a provider posted back to the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptStatus {
+    Delivered,
+    Failed,
+    Pending,
+}
+
+/// A delivery receipt as a connector parsed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub message_id: Option<String>,
+    pub provider_id: Option<String>,
+    pub status: ReceiptStatus,
+    pub detail: Option<String>,
+    pub at_ms: Option<i64>,
+}
+
+/// A failure a plugin returned as a value (WIT `error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
+pub enum GuestError {
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"
+        id = "webhook"
+        version = "1.0.0"
+        kind = "channel-connector"
+        api-version = "0.1.0"
+        description = "Posts messages"
+        vendor = "Kith"
+        capabilities = ["log", "config", "http"]
+        allowed-hosts = ["hooks.example.com", "127.0.0.1:9000"]
+    "#;
+
+    #[test]
+    fn manifest_parses_and_refuses_what_it_must() {
+        let m = Manifest::parse(MANIFEST).unwrap();
+        assert_eq!(m.kind, Kind::ChannelConnector);
+        assert_eq!(m.api_version, semver::Version::new(0, 1, 0));
+
+        let err = Manifest::parse(&format!("{MANIFEST}\nhomepage = \"x\"")).unwrap_err();
+        assert!(err.reason.contains("unknown field `homepage`"), "{err}");
+        let err = Manifest::parse(&MANIFEST.replace("0.1.0\"\n        desc", "0.2.0\"\n        desc")).unwrap_err();
+        assert_eq!(err.field, "api-version");
+        let err = Manifest::parse(&MANIFEST.replace("\"http\"]", "\"http\", \"points:write\"]")).unwrap_err();
+        assert_eq!(err.field, "capabilities");
+        let err = Manifest::parse(&MANIFEST.replace("id = \"webhook\"", "id = \"Web Hook\"")).unwrap_err();
+        assert_eq!(err.field, "id");
+        let err = Manifest::parse(&MANIFEST.replace("\"hooks.example.com\"", "\"https://hooks.example.com/x\"")).unwrap_err();
+        assert_eq!(err.field, "allowed-hosts[0]");
+        let err = Manifest::parse(&MANIFEST.replace("kind = \"channel-connector\"\n", "")).unwrap_err();
+        assert_eq!(err.field, "kind");
+    }
+
+    #[test]
+    fn api_versions_follow_semver_with_zero_major_minors_apart() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        assert!(api_compatible("0.1.0", &v("0.1.0")));
+        assert!(api_compatible("0.1.3", &v("0.1.1")));
+        assert!(!api_compatible("0.1.0", &v("0.1.1")), "built against a newer patch than served");
+        assert!(!api_compatible("0.2.0", &v("0.1.0")));
+        assert!(api_compatible("1.4.0", &v("1.2.0")));
+        assert!(!api_compatible("2.0.0", &v("1.2.0")));
+    }
+
+    #[test]
+    fn a_grant_holds_only_what_was_requested() {
+        let m = Manifest::parse(MANIFEST).unwrap();
+        let all = Grant::all_requested(&m);
+        assert!(all.check(&m).is_ok());
+        let more = Grant { capabilities: [Capability::Http, Capability::Kv].into(), allowed_hosts: vec![] };
+        assert_eq!(more.check(&m).unwrap_err().field, "grant.capabilities");
+        let other_host = Grant { capabilities: [Capability::Http].into(), allowed_hosts: vec!["evil.example.com".into()] };
+        assert_eq!(other_host.check(&m).unwrap_err().field, "grant.allowed_hosts[0]");
+
+        let narrow = Grant { capabilities: [Capability::Http].into(), allowed_hosts: vec!["hooks.example.com".into()] };
+        assert!(narrow.allows_host("hooks.example.com:443"));
+        assert!(narrow.allows_host("HOOKS.example.com"));
+        assert!(!narrow.allows_host("127.0.0.1:9000"), "declared but not granted");
+        assert!(!narrow.allows_host("hooks.example.com.evil.net"));
+        let port = Grant { capabilities: [Capability::Http].into(), allowed_hosts: vec!["127.0.0.1:9000".into()] };
+        assert!(port.allows_host("127.0.0.1:9000"));
+        assert!(!port.allows_host("127.0.0.1:9001"));
+    }
+
+    #[test]
+    fn decisions_are_checked_against_the_grant_and_the_rules() {
+        let grant = Grant { capabilities: [Capability::TagsWrite, Capability::ScoresWrite].into(), allowed_hosts: vec![] };
+        let tag = Decision::AddTag { customer_id: 1, tag: "vip".into(), reason: "spent a lot".into() };
+        assert_eq!(tag.check("rfm", &grant), Ok(()));
+        let points = Decision::AwardPoints { customer_id: 1, points: 5, source_key: "o1".into(), reason: "".into(), expires_at_ms: None };
+        assert_eq!(points.check("rfm", &grant).unwrap_err(), "capability `points:write` is not granted");
+        let score =
+            |model: &str| Decision::SetScore { customer_id: 1, model: model.into(), value: 1.0, label: None, explanation: String::new() };
+        assert!(score("rfm").check("rfm", &grant).is_ok());
+        assert!(score("rfm.r").check("rfm", &grant).is_ok());
+        assert!(score("rfmx").check("rfm", &grant).is_err());
+        assert!(score("aipl").check("rfm", &grant).is_err());
+        let nan = Decision::SetScore { customer_id: 1, model: "rfm".into(), value: f64::NAN, label: None, explanation: String::new() };
+        assert!(nan.check("rfm", &grant).is_err());
+        let long = Decision::AddTag { customer_id: 1, tag: "x".repeat(65), reason: String::new() };
+        assert!(long.check("rfm", &grant).is_err());
+    }
+}

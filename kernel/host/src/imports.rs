@@ -1,0 +1,114 @@
+//! The `kith:plugin` imports. Each checks its capability first; a missing
+//! grant, an unknown customer or a full quota is an `error` value the guest
+//! can handle, never a trap.
+
+use kith_domain::plugin::{Capability, LogLevel};
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::v0_1::{clock, config, customers, kv, log, types};
+use crate::convert;
+use crate::state::State;
+
+type Res<T> = wasmtime::Result<Result<T, types::Error>>;
+
+fn denied(cap: Capability) -> types::Error {
+    types::Error::AccessDenied(format!("capability `{cap}` is not granted"))
+}
+
+/// A storage failure is the kernel's, not the guest's: the delivery fails
+/// and is retried, and the guest sees `failed`.
+fn unavailable(state: &State, err: anyhow::Error) -> types::Error {
+    tracing::warn!(plugin = %state.plugin_id, shop = state.shop_id, "plugin host import failed: {err:#}");
+    types::Error::Failed("the kernel's storage is unavailable".into())
+}
+
+pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    types::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    config::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    kv::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    clock::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    customers::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl types::Host for State {}
+
+impl log::Host for State {
+    fn write(&mut self, level: log::Level, message: String) -> Res<()> {
+        if !self.granted(Capability::Log) {
+            return Ok(Err(denied(Capability::Log)));
+        }
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.log(level, &message);
+        Ok(Ok(()))
+    }
+}
+
+impl config::Host for State {
+    fn get(&mut self) -> Res<String> {
+        if !self.granted(Capability::Config) {
+            return Ok(Err(denied(Capability::Config)));
+        }
+        Ok(Ok(self.config.clone()))
+    }
+}
+
+impl kv::Host for State {
+    fn get(&mut self, key: String) -> Res<Option<Vec<u8>>> {
+        if !self.granted(Capability::Kv) {
+            return Ok(Err(denied(Capability::Kv)));
+        }
+        Ok(self.kv_get(&key).map_err(|e| unavailable(self, e)))
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Res<()> {
+        self.put(key, Some(value))
+    }
+
+    fn delete(&mut self, key: String) -> Res<()> {
+        self.put(key, None)
+    }
+}
+
+impl State {
+    fn put(&mut self, key: String, value: Option<Vec<u8>>) -> Res<()> {
+        if !self.granted(Capability::Kv) {
+            return Ok(Err(denied(Capability::Kv)));
+        }
+        Ok(match self.kv_put(&key, value) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(quota)) => Err(types::Error::QuotaExceeded(quota)),
+            Err(e) => Err(unavailable(self, e)),
+        })
+    }
+}
+
+impl clock::Host for State {
+    fn now(&mut self) -> Res<i64> {
+        if !self.granted(Capability::Clock) {
+            return Ok(Err(denied(Capability::Clock)));
+        }
+        Ok(Ok(self.now_ms))
+    }
+}
+
+impl customers::Host for State {
+    fn read(&mut self, id: i64) -> Res<types::Customer> {
+        if !self.granted(Capability::CustomersRead) {
+            return Ok(Err(denied(Capability::CustomersRead)));
+        }
+        Ok(match self.services.read_customer(id) {
+            Ok(Some(customer)) => Ok(convert::customer(&customer)),
+            // Another shop's customer is indistinguishable from no customer.
+            Ok(None) => Err(types::Error::NotFound(format!("customer {id}"))),
+            Err(e) => Err(unavailable(self, e)),
+        })
+    }
+}
