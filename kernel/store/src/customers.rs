@@ -36,8 +36,10 @@ pub struct StatsMismatch {
     pub recomputed: Stats,
 }
 
-const CUSTOMER_COLUMNS: &str = "id, name, gender, birthday, province, city, attributes, created_at, updated_at, \
-     total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount";
+/// Columns of a customer row; the table is aliased `c`.
+pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, name, gender, birthday, province, city, attributes, created_at, updated_at, \
+     total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount, tier, \
+     (SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.customer_id = c.id)";
 
 fn stats_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stats> {
     let total_spent: i64 = r.get(at)?;
@@ -53,7 +55,7 @@ fn stats_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stats> {
     })
 }
 
-fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
+pub(crate) fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     let birthday: Option<String> = r.get(3)?;
     let attributes: String = r.get(6)?;
     Ok(Customer {
@@ -70,13 +72,15 @@ fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
         stats: stats_from(r, 9)?,
         tags: Vec::new(),
         scores: Vec::new(),
+        points: r.get(16)?,
+        tier: r.get(15)?,
         created_at: from_ms(r.get(7)?),
         updated_at: from_ms(r.get(8)?),
     })
 }
 
 /// Fill a customer's identities, tags and scores.
-fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
+pub(crate) fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
     let mut stmt =
         conn.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, created_at, value")?;
     c.identities = stmt
@@ -96,9 +100,9 @@ fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
     Ok(())
 }
 
-fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<Customer>> {
+pub(crate) fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<Customer>> {
     let customer = conn
-        .prepare_cached(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1 AND shop_id = ?2 AND merged_into IS NULL"))?
+        .prepare_cached(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id = ?1 AND shop_id = ?2 AND merged_into IS NULL"))?
         .query_row([customer_id, shop_id], row_to_customer)
         .optional()?;
     match customer {

@@ -15,8 +15,21 @@ pub(crate) fn append(
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    conn.prepare_cached("INSERT INTO events (shop_id, type, customer_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![shop_id, kind, customer_id, json_text(payload), to_ms(now)])?;
+    append_from(conn, shop_id, kind, customer_id, payload, None, now)
+}
+
+/// Append an event; `source` names the plugin that emitted it, so that it is not delivered back to that plugin.
+pub(crate) fn append_from(
+    conn: &Connection,
+    shop_id: i64,
+    kind: &str,
+    customer_id: Option<i64>,
+    payload: &Value,
+    source: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    conn.prepare_cached("INSERT INTO events (shop_id, type, customer_id, payload, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![shop_id, kind, customer_id, json_text(payload), source, to_ms(now)])?;
     Ok(conn.last_insert_rowid())
 }
 

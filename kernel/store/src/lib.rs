@@ -11,6 +11,7 @@ mod events;
 mod ingest;
 mod keys;
 mod merge;
+mod plugins;
 mod schema;
 mod shops;
 
@@ -24,6 +25,7 @@ use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
+pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy};
 pub use schema::latest_version as schema_version;
 
 /// Errors at the store boundary, already in the domain's terms.

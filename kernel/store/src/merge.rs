@@ -1,7 +1,7 @@
 //! Merging two customers into the older one, and undoing it.
 //!
-//! A merge moves the merged customer's identifiers, orders, behaviours, tags
-//! and scores to the survivor and leaves the merged customer as a tombstone
+//! A merge moves the merged customer's identifiers, orders, behaviours, points,
+//! tags and scores to the survivor and leaves the merged customer as a tombstone
 //! (`merged_into`). The merge record lists every moved row, so an unmerge puts
 //! back exactly what came from the merged side, including what that side had
 //! itself absorbed in earlier merges.
@@ -20,6 +20,9 @@ struct MergeDetail {
     identities: Vec<(String, String, i64)>,
     orders: Vec<i64>,
     behaviours: Vec<i64>,
+    /// Points ledger entries; absent from records written before the ledger existed.
+    #[serde(default)]
+    points: Vec<i64>,
     /// The merged side's tags, and whether each was new to the survivor.
     tags: Vec<MovedTag>,
     scores: Vec<MovedScore>,
@@ -88,6 +91,8 @@ pub(crate) fn merge(
     tx.prepare_cached("UPDATE orders SET customer_id = ?1 WHERE customer_id = ?2")?.execute([survivor, merged])?;
     detail.behaviours = ids(tx, "SELECT id FROM behaviours WHERE customer_id = ?1", merged)?;
     tx.prepare_cached("UPDATE behaviours SET customer_id = ?1 WHERE customer_id = ?2")?.execute([survivor, merged])?;
+    detail.points = ids(tx, "SELECT id FROM points_ledger WHERE customer_id = ?1", merged)?;
+    tx.prepare_cached("UPDATE points_ledger SET customer_id = ?1 WHERE customer_id = ?2")?.execute([survivor, merged])?;
 
     let mut stmt = tx.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1")?;
     detail.tags = stmt
@@ -277,6 +282,9 @@ impl Store {
             }
             for id in &detail.behaviours {
                 tx.prepare_cached("UPDATE behaviours SET customer_id = ?1 WHERE id = ?2 AND customer_id = ?3")?.execute([merged, *id, survivor])?;
+            }
+            for id in &detail.points {
+                tx.prepare_cached("UPDATE points_ledger SET customer_id = ?1 WHERE id = ?2 AND customer_id = ?3")?.execute([merged, *id, survivor])?;
             }
             for t in &detail.tags {
                 if t.added_to_survivor {

@@ -178,6 +178,135 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_shop ON audit_log(shop_id, id);
     "#,
+    // 2: the plugin catalogue, per-shop subscriptions with their cursors,
+    // dead letters, plugin state, logs and call records, runs; the points
+    // ledger and tiers that loyalty decisions write; who emitted an event.
+    r#"
+    ALTER TABLE events ADD COLUMN source TEXT;
+    ALTER TABLE customers ADD COLUMN tier TEXT;
+
+    CREATE TABLE points_ledger (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        points INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        expires_at INTEGER,
+        created_at INTEGER NOT NULL,
+        UNIQUE (shop_id, source, source_key)
+    );
+    CREATE INDEX points_customer ON points_ledger(customer_id);
+
+    CREATE TABLE tier_history (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        from_tier TEXT,
+        to_tier TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX tier_history_customer ON tier_history(customer_id, id);
+
+    CREATE TABLE plugin_blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL
+    );
+
+    CREATE TABLE plugins (
+        id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        api_version TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES plugin_blobs(sha256),
+        size INTEGER NOT NULL,
+        installed_at INTEGER NOT NULL,
+        installed_by TEXT NOT NULL,
+        PRIMARY KEY (id, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE subscriptions (
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        plugin_id TEXT NOT NULL,
+        version_req TEXT NOT NULL,
+        version TEXT NOT NULL,
+        config TEXT NOT NULL,
+        grant_json TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled', 'tripped')),
+        cursor INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        retry_at INTEGER,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, plugin_id),
+        FOREIGN KEY (plugin_id, version) REFERENCES plugins(id, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        plugin_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        redriven_at INTEGER
+    );
+    CREATE INDEX dead_letters_plugin ON dead_letters(shop_id, plugin_id, id);
+
+    CREATE TABLE plugin_kv (
+        shop_id INTEGER NOT NULL,
+        plugin_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (shop_id, plugin_id, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE plugin_logs (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL,
+        plugin_id TEXT NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX plugin_logs_plugin ON plugin_logs(shop_id, plugin_id, id);
+
+    CREATE TABLE plugin_calls (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL,
+        plugin_id TEXT NOT NULL,
+        duration_us INTEGER NOT NULL,
+        error TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX plugin_calls_plugin ON plugin_calls(shop_id, plugin_id, id);
+
+    CREATE TABLE plugin_runs (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        plugin_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+        total INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        checkpoint INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at INTEGER,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE INDEX plugin_runs_plugin ON plugin_runs(shop_id, plugin_id, id);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,877 @@
+//! The plugin catalogue, shops' subscriptions and their cursors, and the
+//! transactions that apply a delivery: a plugin's decisions, its key-value
+//! writes and the cursor move commit together or not at all.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kith_domain::FieldError;
+use kith_domain::model::{Customer, Event};
+use kith_domain::plugin::{
+    CallStats, DeadLetter, Decision, Distribution, Grant, InstalledPlugin, Kind, LogLevel, LogLine, Manifest, OrderItemSnapshot,
+    OrderSnapshot, PluginLog, Run, RunStatus, ShopContext, Subscription, SubscriptionStatus,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::{Value, json};
+
+use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
+use crate::ingest::active_customer;
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, to_ms};
+
+/// Log lines and call records kept per shop and plugin; older ones are dropped.
+const KEPT_LOGS: i64 = 1000;
+const KEPT_CALLS: i64 = 1000;
+
+/// What one attempt produced besides decisions: kept whether it succeeded or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub shop_id: i64,
+    pub plugin_id: &'a str,
+    pub logs: &'a [LogLine],
+    pub duration: Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// The effects of a successful call.
+#[derive(Debug, Clone, Copy)]
+pub struct Effects<'a> {
+    pub decisions: &'a [Decision],
+    pub kv_writes: &'a [(String, Option<Vec<u8>>)],
+}
+
+/// When to retry, when to give up on a batch, when to trip the breaker.
+#[derive(Debug, Clone, Copy)]
+pub struct FailurePolicy {
+    /// Attempts at one batch before it becomes a dead letter.
+    pub max_attempts: i64,
+    /// Consecutive failures that trip the breaker.
+    pub breaker_threshold: i64,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for FailurePolicy {
+    fn default() -> Self {
+        FailurePolicy { max_attempts: 5, breaker_threshold: 10, backoff_base: Duration::from_secs(1), backoff_max: Duration::from_secs(300) }
+    }
+}
+
+impl FailurePolicy {
+    /// Exponential backoff after the `attempt`-th failure (1-based).
+    pub fn backoff(&self, attempt: i64) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.clamp(1, 31) as u32 - 1);
+        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+    }
+}
+
+/// What a recorded failure led to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureOutcome {
+    /// The batch is retried at this time.
+    Retry { at: DateTime<Utc> },
+    /// The batch became a dead letter; the cursor moved past it.
+    DeadLettered { dead_letter: i64 },
+    /// The breaker tripped; the plugin is off for this shop until enabled again.
+    Tripped { dead_letter: Option<i64> },
+}
+
+/// A subscription ready for a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub shop_id: i64,
+    pub plugin_id: String,
+}
+
+fn row_to_installed(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstalledPlugin> {
+    let manifest: String = r.get(0)?;
+    let manifest: Manifest = serde_json::from_str(&manifest)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
+    Ok(InstalledPlugin { manifest, sha256: r.get(1)?, size: r.get(2)?, installed_at: from_ms(r.get(3)?) })
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "s.shop_id, s.plugin_id, p.kind, s.version_req, s.version, s.config, s.grant_json, s.status, s.cursor, \
+     s.attempts, s.consecutive_failures, s.retry_at, s.last_error, s.created_at, s.updated_at";
+
+fn row_to_subscription(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+    let kind: String = r.get(2)?;
+    let grant: String = r.get(6)?;
+    Ok(Subscription {
+        shop_id: r.get(0)?,
+        plugin_id: r.get(1)?,
+        kind: kind.parse().unwrap_or(Kind::TagRule),
+        version_req: r.get(3)?,
+        version: r.get(4)?,
+        config: parse_json(&r.get::<_, String>(5)?),
+        grant: serde_json::from_str(&grant).unwrap_or_default(),
+        status: SubscriptionStatus::parse(&r.get::<_, String>(7)?),
+        cursor: r.get(8)?,
+        attempts: r.get(9)?,
+        consecutive_failures: r.get(10)?,
+        retry_at: r.get::<_, Option<i64>>(11)?.map(from_ms),
+        last_error: r.get(12)?,
+        created_at: from_ms(r.get(13)?),
+        updated_at: from_ms(r.get(14)?),
+    })
+}
+
+fn load_subscription(conn: &Connection, shop_id: i64, plugin_id: &str) -> Result<Subscription> {
+    conn.prepare_cached(&format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
+         WHERE s.shop_id = ?1 AND s.plugin_id = ?2"
+    ))?
+    .query_row(params![shop_id, plugin_id], row_to_subscription)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("plugin {plugin_id} in this shop")))
+}
+
+fn row_to_dead_letter(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
+    Ok(DeadLetter {
+        id: r.get(0)?,
+        plugin_id: r.get(1)?,
+        version: r.get(2)?,
+        first_seq: r.get(3)?,
+        last_seq: r.get(4)?,
+        attempts: r.get(5)?,
+        error: r.get(6)?,
+        created_at: from_ms(r.get(7)?),
+        redriven_at: r.get::<_, Option<i64>>(8)?.map(from_ms),
+    })
+}
+
+const DEAD_LETTER_COLUMNS: &str = "id, plugin_id, version, first_seq, last_seq, attempts, error, created_at, redriven_at";
+
+fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    let status = match r.get::<_, String>(2)?.as_str() {
+        "running" => RunStatus::Running,
+        "done" => RunStatus::Done,
+        _ => RunStatus::Failed,
+    };
+    Ok(Run {
+        id: r.get(0)?,
+        plugin_id: r.get(1)?,
+        status,
+        total: r.get(3)?,
+        done: r.get(4)?,
+        checkpoint: r.get(5)?,
+        attempts: r.get(6)?,
+        error: r.get(7)?,
+        created_at: from_ms(r.get(8)?),
+        updated_at: from_ms(r.get(9)?),
+        finished_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
+    })
+}
+
+const RUN_COLUMNS: &str = "id, plugin_id, status, total, done, checkpoint, attempts, error, created_at, updated_at, finished_at";
+
+fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+    conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM plugin_runs WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"))?
+        .query_row(params![run_id, shop_id, plugin_id], row_to_run)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
+}
+
+/// Keep the log lines and the call record of an attempt.
+fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Option<&str>) -> Result<()> {
+    let now = to_ms(a.now);
+    let mut insert =
+        tx.prepare_cached("INSERT INTO plugin_logs (shop_id, plugin_id, level, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for line in a.logs {
+        insert.execute(params![a.shop_id, a.plugin_id, line.level.as_str(), line.message, now])?;
+    }
+    tx.prepare_cached("INSERT INTO plugin_calls (shop_id, plugin_id, duration_us, error, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![a.shop_id, a.plugin_id, a.duration.as_micros() as i64, error, now])?;
+    for (table, kept) in [("plugin_logs", KEPT_LOGS), ("plugin_calls", KEPT_CALLS)] {
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE shop_id = ?1 AND plugin_id = ?2 AND id <=
+               (SELECT id FROM {table} WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3)"
+        ))?
+        .execute(params![a.shop_id, a.plugin_id, kept])?;
+    }
+    Ok(())
+}
+
+/// Apply checked decisions and key-value writes of plugin `plugin_id`.
+fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<'_>, now: DateTime<Utc>) -> Result<()> {
+    let at = to_ms(now);
+    for (i, decision) in effects.decisions.iter().enumerate() {
+        let customer = match decision.customer_id() {
+            Some(id) => Some(active_customer(tx, shop_id, id)?.ok_or_else(|| {
+                StoreError::Invalid(FieldError::new(format!("decisions[{i}].customer_id"), format!("customer {id} is not a customer of this shop")))
+            })?),
+            None => None,
+        };
+        let customer_id = customer.unwrap_or_default();
+        match decision {
+            Decision::AddTag { tag, reason, .. } => {
+                tx.prepare_cached(
+                    "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason",
+                )?
+                .execute(params![customer_id, tag, plugin_id, shop_id, reason, at])?;
+            }
+            Decision::RemoveTag { tag, .. } => {
+                tx.prepare_cached("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3")?
+                    .execute(params![customer_id, tag, plugin_id])?;
+            }
+            Decision::SetScore { model, value, label, explanation, .. } => {
+                tx.prepare_cached(
+                    "INSERT INTO scores (customer_id, model, shop_id, value, label, explanation, scored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (customer_id, model) DO UPDATE SET value = excluded.value, label = excluded.label,
+                       explanation = excluded.explanation, scored_at = excluded.scored_at",
+                )?
+                .execute(params![customer_id, model, shop_id, value, label, explanation, at])?;
+            }
+            Decision::AwardPoints { points, source_key, reason, expires_at_ms, .. } => {
+                tx.prepare_cached(
+                    "INSERT INTO points_ledger (shop_id, customer_id, points, source, source_key, reason, expires_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (shop_id, source, source_key) DO NOTHING",
+                )?
+                .execute(params![shop_id, customer_id, points, plugin_id, source_key, reason, expires_at_ms, at])?;
+            }
+            Decision::ClawBackPoints { points, source_key, reason, .. } => {
+                tx.prepare_cached(
+                    "INSERT INTO points_ledger (shop_id, customer_id, points, source, source_key, reason, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (shop_id, source, source_key) DO NOTHING",
+                )?
+                .execute(params![shop_id, customer_id, -points, plugin_id, source_key, reason, at])?;
+            }
+            Decision::ChangeTier { tier, reason, .. } => {
+                let from: Option<String> =
+                    tx.prepare_cached("SELECT tier FROM customers WHERE id = ?1")?.query_row([customer_id], |r| r.get(0))?;
+                if from.as_deref() != Some(tier.as_str()) {
+                    tx.prepare_cached("UPDATE customers SET tier = ?2 WHERE id = ?1")?.execute(params![customer_id, tier])?;
+                    tx.prepare_cached(
+                        "INSERT INTO tier_history (shop_id, customer_id, from_tier, to_tier, reason, source, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![shop_id, customer_id, from, tier, reason, plugin_id, at])?;
+                }
+            }
+            Decision::EmitEvent { event_type, payload, .. } => {
+                let mut payload = parse_json(payload);
+                if let Value::Object(map) = &mut payload {
+                    map.insert("plugin".into(), Value::String(plugin_id.to_owned()));
+                }
+                events::append_from(tx, shop_id, event_type, customer, &payload, Some(plugin_id), now)?;
+            }
+        }
+    }
+    for (key, value) in effects.kv_writes {
+        match value {
+            Some(value) => tx
+                .prepare_cached(
+                    "INSERT INTO plugin_kv (shop_id, plugin_id, key, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (shop_id, plugin_id, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![shop_id, plugin_id, key, value])?,
+            None => tx
+                .prepare_cached("DELETE FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2 AND key = ?3")?
+                .execute(params![shop_id, plugin_id, key])?,
+        };
+    }
+    Ok(())
+}
+
+fn distribution(mut values: Vec<f64>) -> Distribution {
+    if values.is_empty() {
+        return Distribution::default();
+    }
+    values.sort_by(f64::total_cmp);
+    let average = values.iter().sum::<f64>() / values.len() as f64;
+    // Nearest-rank percentiles.
+    let rank = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Distribution { average, quintiles: vec![rank(0.2), rank(0.4), rank(0.6), rank(0.8)] }
+}
+
+impl Store {
+    /// Add a plugin version to the catalogue. Installing the same component
+    /// again is a no-op (`false`); another component under an installed
+    /// version is a conflict.
+    pub fn install_plugin(&self, manifest: &Manifest, wasm: &[u8], sha256: &str, actor: &Actor) -> Result<(InstalledPlugin, bool)> {
+        let version = manifest.version.to_string();
+        let now = Utc::now();
+        self.write(|tx| {
+            let existing: Option<String> = tx
+                .prepare_cached("SELECT sha256 FROM plugins WHERE id = ?1 AND version = ?2")?
+                .query_row(params![manifest.id, version], |r| r.get(0))
+                .optional()?;
+            match &existing {
+                Some(sha) if sha == sha256 => {}
+                Some(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} {version} is installed with another component; give the new one a new version",
+                        manifest.id
+                    )));
+                }
+                None => {
+                    tx.prepare_cached("INSERT OR IGNORE INTO plugin_blobs (sha256, bytes) VALUES (?1, ?2)")?.execute(params![sha256, wasm])?;
+                    let manifest_json = serde_json::to_string(manifest).map_err(anyhow::Error::from)?;
+                    tx.prepare_cached(
+                        "INSERT INTO plugins (id, version, kind, api_version, manifest, sha256, size, installed_at, installed_by)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?
+                    .execute(params![
+                        manifest.id,
+                        version,
+                        manifest.kind.as_str(),
+                        manifest.api_version.to_string(),
+                        manifest_json,
+                        sha256,
+                        wasm.len() as i64,
+                        to_ms(now),
+                        actor.label
+                    ])?;
+                    audit::record(tx, None, actor, "plugin.install", Some(&format!("{}@{version}", manifest.id)), json!({"sha256": sha256}), now)?;
+                }
+            }
+            let installed = tx
+                .prepare_cached("SELECT manifest, sha256, size, installed_at FROM plugins WHERE id = ?1 AND version = ?2")?
+                .query_row(params![manifest.id, version], row_to_installed)?;
+            Ok((installed, existing.is_none()))
+        })
+    }
+
+    /// The catalogue: every installed version, by id then version.
+    pub fn list_plugins(&self) -> Result<Vec<InstalledPlugin>> {
+        let mut all = self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT manifest, sha256, size, installed_at FROM plugins")?;
+            Ok(stmt.query_map([], row_to_installed)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        all.sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id).then(a.manifest.version.cmp(&b.manifest.version)));
+        Ok(all)
+    }
+
+    /// Installed versions of one plugin, oldest first.
+    pub fn plugin_versions(&self, plugin_id: &str) -> Result<Vec<InstalledPlugin>> {
+        let mut versions = self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT manifest, sha256, size, installed_at FROM plugins WHERE id = ?1")?;
+            Ok(stmt.query_map([plugin_id], row_to_installed)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        versions.sort_by(|a, b| a.manifest.version.cmp(&b.manifest.version));
+        Ok(versions)
+    }
+
+    pub fn plugin_version(&self, plugin_id: &str, version: &str) -> Result<InstalledPlugin> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT manifest, sha256, size, installed_at FROM plugins WHERE id = ?1 AND version = ?2")?
+                .query_row(params![plugin_id, version], row_to_installed)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("plugin {plugin_id} {version}")))
+        })
+    }
+
+    /// The component with this hash.
+    pub fn plugin_wasm(&self, sha256: &str) -> Result<Vec<u8>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT bytes FROM plugin_blobs WHERE sha256 = ?1")?
+                .query_row([sha256], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("component {sha256}")))
+        })
+    }
+
+    /// Enable a plugin in a shop, or change its version, configuration or
+    /// grant. Enabling again after a trip or a disable resets the breaker and
+    /// resumes from the cursor; a first enable starts at the newest event.
+    #[allow(clippy::too_many_arguments, reason = "one row's fields; a struct would only rename them")]
+    pub fn put_subscription(
+        &self,
+        shop_id: i64,
+        plugin_id: &str,
+        version_req: &str,
+        version: &str,
+        config: &Value,
+        grant: &Grant,
+        actor: &Actor,
+    ) -> Result<(Subscription, bool)> {
+        let now = to_ms(Utc::now());
+        let grant_json = serde_json::to_string(grant).map_err(anyhow::Error::from)?;
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE subscriptions SET version_req = ?3, version = ?4, config = ?5, grant_json = ?6, status = 'enabled',
+                       attempts = 0, consecutive_failures = 0, retry_at = NULL, last_error = NULL, updated_at = ?7
+                     WHERE shop_id = ?1 AND plugin_id = ?2",
+                )?
+                .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, now])?;
+            if changed == 0 {
+                let head: i64 =
+                    tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+                tx.prepare_cached(
+                    "INSERT INTO subscriptions (shop_id, plugin_id, version_req, version, config, grant_json, status, cursor, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', ?7, ?8, ?8)",
+                )?
+                .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, head, now])?;
+            }
+            let action = if changed == 0 { "plugin.enable" } else { "plugin.update" };
+            audit::record(
+                tx,
+                Some(shop_id),
+                actor,
+                action,
+                Some(plugin_id),
+                json!({"version": version, "version_req": version_req, "grant": grant}),
+                from_ms(now),
+            )?;
+            Ok((load_subscription(tx, shop_id, plugin_id)?, changed == 0))
+        })
+    }
+
+    pub fn disable_subscription(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<Subscription> {
+        let now = Utc::now();
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached("UPDATE subscriptions SET status = 'disabled', retry_at = NULL, updated_at = ?3 WHERE shop_id = ?1 AND plugin_id = ?2")?
+                .execute(params![shop_id, plugin_id, to_ms(now)])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("plugin {plugin_id} in this shop")));
+            }
+            audit::record(tx, Some(shop_id), actor, "plugin.disable", Some(plugin_id), json!({}), now)?;
+            load_subscription(tx, shop_id, plugin_id)
+        })
+    }
+
+    pub fn subscription(&self, shop_id: i64, plugin_id: &str) -> Result<Subscription> {
+        self.read(|conn| load_subscription(conn, shop_id, plugin_id))
+    }
+
+    pub fn subscriptions(&self, shop_id: i64) -> Result<Vec<Subscription>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
+                 WHERE s.shop_id = ?1 ORDER BY s.plugin_id"
+            ))?;
+            Ok(stmt.query_map([shop_id], row_to_subscription)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Enabled subscriptions with events past their cursor and no pending backoff.
+    pub fn due_subscriptions(&self, now: DateTime<Utc>) -> Result<Vec<Due>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT s.shop_id, s.plugin_id FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
+                 WHERE s.status = 'enabled' AND p.kind != 'channel-connector' AND (s.retry_at IS NULL OR s.retry_at <= ?1)
+                   AND EXISTS (SELECT 1 FROM events e WHERE e.shop_id = s.shop_id AND e.seq > s.cursor)
+                 ORDER BY s.updated_at",
+            )?;
+            let rows = stmt.query_map([to_ms(now)], |r| Ok(Due { shop_id: r.get(0)?, plugin_id: r.get(1)? }))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Events after `after` with the plugin that emitted each, if one did.
+    pub fn events_with_source(&self, shop_id: i64, after: i64, up_to: i64, limit: usize) -> Result<Vec<(Event, Option<String>)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, type, customer_id, payload, created_at, source FROM events
+                 WHERE shop_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![shop_id, after, up_to, limit as i64], |r| Ok((events::row_to_event(r)?, r.get(5)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Apply a delivery: the decisions, the key-value writes and the cursor
+    /// move from `from` to `to`, in one transaction. A cursor that is no
+    /// longer at `from` (another worker delivered) is a conflict and nothing applies.
+    pub fn commit_delivery(&self, attempt: &Attempt<'_>, from: i64, to: i64, effects: &Effects<'_>) -> Result<()> {
+        self.write(|tx| {
+            let moved = tx
+                .prepare_cached(
+                    "UPDATE subscriptions SET cursor = ?4, attempts = 0, consecutive_failures = 0, retry_at = NULL, last_error = NULL
+                     WHERE shop_id = ?1 AND plugin_id = ?2 AND cursor = ?3 AND status = 'enabled'",
+                )?
+                .execute(params![attempt.shop_id, attempt.plugin_id, from, to])?;
+            if moved == 0 {
+                return Err(StoreError::Conflict("the subscription moved on; this delivery is stale".into()));
+            }
+            apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
+            record_attempt(tx, attempt, None)
+        })
+    }
+
+    /// Record a failed delivery of the events `from + 1 ..= to`: retry later,
+    /// dead-letter the batch after too many attempts, trip the breaker after
+    /// too many consecutive failures.
+    pub fn record_failure(&self, attempt: &Attempt<'_>, from: i64, to: i64, error: &str, policy: &FailurePolicy) -> Result<FailureOutcome> {
+        let now = attempt.now;
+        self.write(|tx| {
+            record_attempt(tx, attempt, Some(error))?;
+            let sub = load_subscription(tx, attempt.shop_id, attempt.plugin_id)?;
+            if sub.cursor != from || sub.status != SubscriptionStatus::Enabled {
+                return Err(StoreError::Conflict("the subscription moved on; this failure is stale".into()));
+            }
+            let attempts = sub.attempts + 1;
+            let consecutive = sub.consecutive_failures + 1;
+            let mut dead_letter = None;
+            let (mut cursor, mut batch_attempts) = (from, attempts);
+            if attempts >= policy.max_attempts {
+                tx.prepare_cached(
+                    "INSERT INTO dead_letters (shop_id, plugin_id, version, first_seq, last_seq, attempts, error, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![attempt.shop_id, attempt.plugin_id, sub.version, from + 1, to, attempts, error, to_ms(now)])?;
+                dead_letter = Some(tx.last_insert_rowid());
+                cursor = to;
+                batch_attempts = 0;
+            }
+            let tripped = consecutive >= policy.breaker_threshold;
+            let retry_at = (dead_letter.is_none() && !tripped).then(|| now + policy.backoff(attempts));
+            tx.prepare_cached(
+                "UPDATE subscriptions SET cursor = ?3, attempts = ?4, consecutive_failures = ?5, retry_at = ?6, last_error = ?7,
+                   status = ?8, updated_at = ?9
+                 WHERE shop_id = ?1 AND plugin_id = ?2",
+            )?
+            .execute(params![
+                attempt.shop_id,
+                attempt.plugin_id,
+                cursor,
+                batch_attempts,
+                consecutive,
+                retry_at.map(to_ms),
+                error,
+                if tripped { "tripped" } else { "enabled" },
+                to_ms(now)
+            ])?;
+            if tripped {
+                let detail = json!({"plugin": attempt.plugin_id, "consecutive_failures": consecutive, "error": error});
+                events::append(tx, attempt.shop_id, "plugin.tripped", None, &detail, now)?;
+                audit::record(tx, Some(attempt.shop_id), &Actor::cli("kernel"), "plugin.trip", Some(attempt.plugin_id), detail, now)?;
+                return Ok(FailureOutcome::Tripped { dead_letter });
+            }
+            Ok(match (dead_letter, retry_at) {
+                (Some(id), _) => FailureOutcome::DeadLettered { dead_letter: id },
+                (None, Some(at)) => FailureOutcome::Retry { at },
+                (None, None) => unreachable!("a failure that neither trips nor dead-letters is retried"),
+            })
+        })
+    }
+
+    pub fn dead_letters(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<DeadLetter>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT 1000"
+            ))?;
+            Ok(stmt.query_map(params![shop_id, plugin_id], row_to_dead_letter)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn dead_letter(&self, shop_id: i64, plugin_id: &str, id: i64) -> Result<DeadLetter> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"))?
+                .query_row(params![id, shop_id, plugin_id], row_to_dead_letter)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("dead letter {id}")))
+        })
+    }
+
+    /// Apply a successful re-drive of a dead letter and mark it, once.
+    pub fn commit_redrive(&self, attempt: &Attempt<'_>, dead_letter: i64, effects: &Effects<'_>) -> Result<DeadLetter> {
+        self.write(|tx| {
+            let marked = tx
+                .prepare_cached("UPDATE dead_letters SET redriven_at = ?4, attempts = attempts + 1 WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3 AND redriven_at IS NULL")?
+                .execute(params![dead_letter, attempt.shop_id, attempt.plugin_id, to_ms(attempt.now)])?;
+            if marked == 0 {
+                return Err(StoreError::Conflict(format!("dead letter {dead_letter} was already re-driven")));
+            }
+            apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
+            record_attempt(tx, attempt, None)?;
+            audit::record(tx, Some(attempt.shop_id), &Actor::cli("kernel"), "plugin.redrive", Some(attempt.plugin_id), json!({"dead_letter": dead_letter}), attempt.now)?;
+            tx.prepare_cached(&format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1"))?
+                .query_row([dead_letter], row_to_dead_letter)
+                .map_err(Into::into)
+        })
+    }
+
+    pub fn record_redrive_failure(&self, attempt: &Attempt<'_>, dead_letter: i64, error: &str) -> Result<()> {
+        self.write(|tx| {
+            record_attempt(tx, attempt, Some(error))?;
+            tx.prepare_cached("UPDATE dead_letters SET attempts = attempts + 1, error = ?2 WHERE id = ?1")?.execute(params![dead_letter, error])?;
+            Ok(())
+        })
+    }
+
+    /// Start a run over all of the shop's customers; one at a time per plugin.
+    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<Run> {
+        let now = Utc::now();
+        self.write(|tx| {
+            load_subscription(tx, shop_id, plugin_id)?;
+            let running: Option<i64> = tx
+                .prepare_cached("SELECT id FROM plugin_runs WHERE shop_id = ?1 AND plugin_id = ?2 AND status = 'running'")?
+                .query_row(params![shop_id, plugin_id], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = running {
+                return Err(StoreError::Conflict(format!("run {id} of {plugin_id} is still running")));
+            }
+            let total: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL")?
+                .query_row([shop_id], |r| r.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO plugin_runs (shop_id, plugin_id, status, total, created_at, updated_at) VALUES (?1, ?2, 'running', ?3, ?4, ?4)",
+            )?
+            .execute(params![shop_id, plugin_id, total, to_ms(now)])?;
+            let id = tx.last_insert_rowid();
+            audit::record(tx, Some(shop_id), actor, "plugin.run", Some(plugin_id), json!({"run": id}), now)?;
+            load_run(tx, shop_id, plugin_id, id)
+        })
+    }
+
+    /// Put a failed run back to work from its checkpoint.
+    pub fn resume_run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+        self.write(|tx| {
+            let run = load_run(tx, shop_id, plugin_id, run_id)?;
+            if run.status != RunStatus::Failed {
+                return Err(StoreError::Conflict(format!("run {run_id} is not failed")));
+            }
+            tx.prepare_cached("UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL WHERE id = ?1")?
+                .execute([run_id])?;
+            load_run(tx, shop_id, plugin_id, run_id)
+        })
+    }
+
+    pub fn run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+        self.read(|conn| load_run(conn, shop_id, plugin_id, run_id))
+    }
+
+    pub fn runs(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<Run>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM plugin_runs WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT 100"))?;
+            Ok(stmt.query_map(params![shop_id, plugin_id], row_to_run)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Running runs of enabled plugins with no pending backoff: (shop, plugin, run).
+    pub fn due_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.shop_id, r.plugin_id, r.id FROM plugin_runs r
+                 JOIN subscriptions s ON s.shop_id = r.shop_id AND s.plugin_id = r.plugin_id
+                 WHERE r.status = 'running' AND s.status = 'enabled' AND (r.retry_at IS NULL OR r.retry_at <= ?1) ORDER BY r.id",
+            )?;
+            Ok(stmt.query_map([to_ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Apply one batch of a run and move its checkpoint from `from` to `to`; `finished` closes the run.
+    pub fn commit_run_batch(&self, attempt: &Attempt<'_>, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, effects: &Effects<'_>) -> Result<Run> {
+        let now = to_ms(attempt.now);
+        self.write(|tx| {
+            let moved = tx
+                .prepare_cached(
+                    "UPDATE plugin_runs SET checkpoint = ?3, done = done + ?4, attempts = 0, retry_at = NULL, updated_at = ?5,
+                       status = CASE WHEN ?6 THEN 'done' ELSE status END, finished_at = CASE WHEN ?6 THEN ?5 ELSE NULL END
+                     WHERE id = ?1 AND checkpoint = ?2 AND status = 'running'",
+                )?
+                .execute(params![run_id, from, to, processed, now, finished])?;
+            if moved == 0 {
+                return Err(StoreError::Conflict(format!("run {run_id} moved on; this batch is stale")));
+            }
+            apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
+            record_attempt(tx, attempt, None)?;
+            load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)
+        })
+    }
+
+    /// Record a failed batch of a run: retry with backoff, or fail the run after too many attempts.
+    pub fn record_run_failure(&self, attempt: &Attempt<'_>, run_id: i64, error: &str, policy: &FailurePolicy) -> Result<Run> {
+        let now = attempt.now;
+        self.write(|tx| {
+            record_attempt(tx, attempt, Some(error))?;
+            let run = load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)?;
+            let attempts = run.attempts + 1;
+            let failed = attempts >= policy.max_attempts;
+            tx.prepare_cached(
+                "UPDATE plugin_runs SET attempts = ?2, error = ?3, retry_at = ?4, updated_at = ?5,
+                   status = CASE WHEN ?6 THEN 'failed' ELSE status END, finished_at = CASE WHEN ?6 THEN ?5 ELSE NULL END
+                 WHERE id = ?1",
+            )?
+            .execute(params![run_id, attempts, error, to_ms(now + policy.backoff(attempts)), to_ms(now), failed])?;
+            load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)
+        })
+    }
+
+    /// Active customers of a shop after `after`, by id, as plugins see them.
+    pub fn customer_batch(&self, shop_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2 ORDER BY c.id LIMIT ?3"
+            ))?;
+            let mut customers = stmt.query_map(params![shop_id, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            for c in &mut customers {
+                load_records(conn, c)?;
+            }
+            Ok(customers)
+        })
+    }
+
+    /// Customers by id as plugins see them, each under the id asked for;
+    /// merged customers resolve to who they were merged into, and ids
+    /// outside the shop are left out.
+    pub fn snapshots(&self, shop_id: i64, ids: &[i64]) -> Result<HashMap<i64, Customer>> {
+        self.read(|conn| {
+            let mut found = HashMap::new();
+            for &id in ids {
+                let Some(active) = active_customer(conn, shop_id, id)? else { continue };
+                if let Some(customer) = crate::customers::load_customer(conn, shop_id, active)? {
+                    found.insert(id, customer);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// An order by the shop's own id, with its items.
+    pub fn order_snapshot(&self, shop_id: i64, external_id: &str) -> Result<Option<OrderSnapshot>> {
+        self.read(|conn| {
+            let order = conn
+                .prepare_cached(
+                    "SELECT id, customer_id, amount, refunded_amount, status, coupon_code, paid_at FROM orders WHERE shop_id = ?1 AND external_id = ?2",
+                )?
+                .query_row(params![shop_id, external_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        OrderSnapshot {
+                            external_id: external_id.to_owned(),
+                            customer_id: r.get(1)?,
+                            amount: r.get(2)?,
+                            refunded_amount: r.get(3)?,
+                            status: r.get(4)?,
+                            coupon_code: r.get(5)?,
+                            paid_at_ms: r.get(6)?,
+                            items: Vec::new(),
+                        },
+                    ))
+                })
+                .optional()?;
+            let Some((id, mut order)) = order else { return Ok(None) };
+            let mut stmt = conn.prepare_cached(
+                "SELECT sku, product_name, category, quantity, unit_price, discount FROM order_items WHERE order_id = ?1 ORDER BY line",
+            )?;
+            order.items = stmt
+                .query_map([id], |r| {
+                    Ok(OrderItemSnapshot {
+                        sku: r.get(0)?,
+                        name: r.get(1)?,
+                        category: r.get(2)?,
+                        quantity: r.get::<_, i64>(3)?.clamp(0, i64::from(u32::MAX)) as u32,
+                        unit_price: r.get(4)?,
+                        discount: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(order))
+        })
+    }
+
+    /// The shop around a batch: averages and quintiles over its buyers at `now`.
+    pub fn shop_context(&self, shop_id: i64, now: DateTime<Utc>) -> Result<ShopContext> {
+        let shop = self.get_shop(shop_id)?;
+        self.read(|conn| {
+            let customer_count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL")?
+                .query_row([shop_id], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT total_spent, order_count, last_order_at FROM customers WHERE shop_id = ?1 AND merged_into IS NULL AND order_count > 0",
+            )?;
+            let (mut recency, mut frequency, mut monetary) = (Vec::new(), Vec::new(), Vec::new());
+            let now_ms = to_ms(now);
+            for row in stmt.query_map([shop_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)))? {
+                let (spent, orders, last) = row?;
+                monetary.push(spent as f64);
+                frequency.push(orders as f64);
+                recency.push(last.map_or(0.0, |last| ((now_ms - last).max(0) as f64) / 86_400_000.0));
+            }
+            let buyers = monetary.len() as u64;
+            let total_spent: f64 = monetary.iter().sum();
+            let total_orders: f64 = frequency.iter().sum();
+            Ok(ShopContext {
+                shop_id,
+                now_ms,
+                time_zone: shop.time_zone.clone(),
+                currency: shop.currency.clone(),
+                customer_count: customer_count as u64,
+                buyer_count: buyers,
+                recency_days: distribution(recency),
+                frequency: distribution(frequency),
+                monetary: distribution(monetary),
+                average_order_value: if total_orders > 0.0 { total_spent / total_orders } else { 0.0 },
+            })
+        })
+    }
+
+    pub fn plugin_kv_get(&self, shop_id: i64, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2 AND key = ?3")?
+                .query_row(params![shop_id, plugin_id, key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Keys and bytes (keys and values together) of a shop's plugin space.
+    pub fn plugin_kv_usage(&self, shop_id: i64, plugin_id: &str) -> Result<(u64, u64)> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2")?
+                .query_row(params![shop_id, plugin_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
+        })
+    }
+
+    /// A plugin's log lines in a shop, newest first, before the line id `before`.
+    pub fn plugin_logs(&self, shop_id: i64, plugin_id: &str, before: Option<i64>, limit: usize) -> Result<Vec<PluginLog>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, level, message, created_at FROM plugin_logs WHERE shop_id = ?1 AND plugin_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![shop_id, plugin_id, before.unwrap_or(i64::MAX), limit as i64], |r| {
+                Ok(PluginLog { id: r.get(0)?, level: LogLevel::parse(&r.get::<_, String>(1)?), message: r.get(2)?, created_at: from_ms(r.get(3)?) })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Calls, failures and latency over the plugin's recent calls in a shop.
+    pub fn call_stats(&self, shop_id: i64, plugin_id: &str) -> Result<CallStats> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT duration_us, error FROM plugin_calls WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC")?;
+            let calls = stmt
+                .query_map(params![shop_id, plugin_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut durations: Vec<i64> = calls.iter().map(|(d, _)| *d).collect();
+            durations.sort_unstable();
+            let percentile = |p: f64| -> Option<f64> {
+                (!durations.is_empty()).then(|| durations[((p * durations.len() as f64).ceil() as usize).clamp(1, durations.len()) - 1] as f64 / 1000.0)
+            };
+            Ok(CallStats {
+                calls: calls.len() as i64,
+                failures: calls.iter().filter(|(_, e)| e.is_some()).count() as i64,
+                p50_ms: percentile(0.5),
+                p99_ms: percentile(0.99),
+                last_errors: calls.iter().filter_map(|(_, e)| e.clone()).take(5).collect(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let policy = FailurePolicy::default();
+        assert_eq!(policy.backoff(1), Duration::from_secs(1));
+        assert_eq!(policy.backoff(4), Duration::from_secs(8));
+        assert_eq!(policy.backoff(40), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn quintiles_are_nearest_rank() {
+        let d = distribution((1..=10).map(f64::from).collect());
+        assert_eq!(d.average, 5.5);
+        assert_eq!(d.quintiles, vec![2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(distribution(vec![]), Distribution::default());
+    }
+}
