@@ -1,1 +1,476 @@
+//! Kith's event bus: each plugin enabled in a shop is a subscriber with a
+//! durable cursor on the shop's event log.
+//!
+//! A delivery takes the next batch of events the plugin subscribes to, builds
+//! snapshots from the store, calls the plugin through the host, checks every
+//! decision against the shop's grant and hands the decisions to the store,
+//! which applies them in the transaction that moves the cursor. A failure is
+//! recorded instead: retried with backoff, dead-lettered after too many
+//! attempts, and after too many in a row the breaker disables the plugin for
+//! that shop. Each subscriber is claimed by one worker at a time, so one
+//! plugin's slow or failing deliveries never hold up another's.
+//!
+//! The bus also manages the plugin lifecycle (install, enable, upgrade,
+//! disable), re-drives dead letters and runs plugins over a whole shop.
 
+mod clock;
+mod lifecycle;
+mod package;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use kith_domain::FieldError;
+use kith_domain::model::Event;
+use kith_domain::plugin::{Decision, Grant, InstalledPlugin, Kind, ShopContext, Subject, Subscription, SubscriptionStatus};
+use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
+use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, RunStep, Store, StoreError};
+
+pub use crate::clock::{Clock, SystemClock, TestClock};
+pub use crate::lifecycle::{EnableRequest, PluginStatus};
+pub use crate::package::Package;
+
+/// Errors of the bus's operations, in the terms the API answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A value of the request was refused.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The plugin failed the call the request asked for.
+    #[error("{0}")]
+    Call(CallError),
+}
+
+impl From<FieldError> for BusError {
+    fn from(err: FieldError) -> Self {
+        BusError::Invalid(err)
+    }
+}
+
+impl From<LoadError> for BusError {
+    fn from(err: LoadError) -> Self {
+        BusError::Invalid(FieldError::new("plugin.wasm", err.to_string()))
+    }
+}
+
+pub type Result<T, E = BusError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// Events (or customers, in runs) per call.
+    pub batch_size: usize,
+    pub policy: FailurePolicy,
+    /// Threads delivering to plugins.
+    pub workers: usize,
+    /// How long a shop's context (averages, quintiles) is reused.
+    pub context_ttl: Duration,
+    /// How often idle workers look for work nobody announced (writes by other processes, backoffs ending).
+    pub poll: Duration,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            batch_size: 100,
+            policy: FailurePolicy::default(),
+            workers: 2,
+            context_ttl: Duration::from_secs(60),
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What kind of work a worker holds a claim on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Work {
+    Delivery(i64, String),
+    Run(i64, String),
+}
+
+pub struct Bus {
+    store: Arc<Store>,
+    host: Arc<Host>,
+    clock: Arc<dyn Clock>,
+    config: BusConfig,
+    /// Loaded components by sha256.
+    plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+    contexts: Mutex<HashMap<i64, (Instant, ShopContext)>>,
+    claimed: Mutex<HashSet<Work>>,
+    wake: (Mutex<u64>, Condvar),
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The store, as one call's host functions see it: this shop and this plugin only.
+struct StoreEnv {
+    store: Arc<Store>,
+    shop_id: i64,
+    plugin_id: String,
+}
+
+impl PluginEnv for StoreEnv {
+    fn read_customer(&mut self, id: i64) -> anyhow::Result<Option<kith_domain::model::Customer>> {
+        Ok(self.store.snapshots(self.shop_id, &[id])?.remove(&id))
+    }
+
+    fn kv_get(&mut self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.store.plugin_kv_get(self.shop_id, &self.plugin_id, key)?)
+    }
+
+    fn kv_usage(&mut self) -> anyhow::Result<KvUsage> {
+        let (keys, bytes) = self.store.plugin_kv_usage(self.shop_id, &self.plugin_id)?;
+        Ok(KvUsage { keys, bytes })
+    }
+}
+
+/// Releases a claim when the work is done, however it ends.
+struct Claim<'a> {
+    bus: &'a Bus,
+    work: Work,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.bus.claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.work);
+    }
+}
+
+/// How a call ended, as the bus records it.
+enum Called {
+    Decided(Vec<Decision>, CallReport),
+    Failed(String, CallReport),
+}
+
+impl Bus {
+    pub fn new(store: Arc<Store>, host: Arc<Host>, clock: Arc<dyn Clock>, config: BusConfig) -> Arc<Bus> {
+        Arc::new(Bus {
+            store,
+            host,
+            clock,
+            config,
+            plugins: Mutex::new(HashMap::new()),
+            contexts: Mutex::new(HashMap::new()),
+            claimed: Mutex::new(HashSet::new()),
+            wake: (Mutex::new(0), Condvar::new()),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// Start the worker threads; they run until [`Bus::stop`].
+    pub fn start(self: &Arc<Self>) -> Vec<std::thread::JoinHandle<()>> {
+        (0..self.config.workers.max(1))
+            .map(|i| {
+                let bus = self.clone();
+                std::thread::Builder::new().name(format!("kith-bus-{i}")).spawn(move || bus.work()).expect("spawning a bus worker")
+            })
+            .collect()
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.notify();
+    }
+
+    /// New events were written: wake the workers.
+    pub fn notify(&self) {
+        let (count, cond) = &self.wake;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        cond.notify_all();
+    }
+
+    fn work(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let seen = *self.wake.0.lock().unwrap_or_else(|p| p.into_inner());
+            let done = match self.run_pending() {
+                Ok(done) => done,
+                Err(err) => {
+                    tracing::error!("bus: {err:#}");
+                    0
+                }
+            };
+            if done == 0 {
+                let (count, cond) = &self.wake;
+                let guard = count.lock().unwrap_or_else(|p| p.into_inner());
+                if *guard == seen {
+                    // A timeout or a spurious wake-up only means another look for work.
+                    let _ = cond.wait_timeout(guard, self.config.poll);
+                }
+            }
+        }
+    }
+
+    /// Make one attempt at every delivery and run batch that is due now and
+    /// not claimed by another worker. Returns how many were attempted.
+    pub fn run_pending(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut done = 0;
+        for due in self.store.due_subscriptions(now)? {
+            if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {
+                self.deliver(due.shop_id, &due.plugin_id)?;
+                done += 1;
+            }
+        }
+        for (shop_id, plugin_id, run_id) in self.store.due_runs(now)? {
+            if let Some(_claim) = self.claim(Work::Run(shop_id, plugin_id.clone())) {
+                self.run_batch(shop_id, &plugin_id, run_id)?;
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Work until nothing is due (tests drive the bus with this and a test clock).
+    pub fn drain(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let done = self.run_pending()?;
+            if done == 0 {
+                return Ok(total);
+            }
+            total += done;
+        }
+    }
+
+    fn claim(&self, work: Work) -> Option<Claim<'_>> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        claimed.insert(work.clone()).then_some(Claim { bus: self, work })
+    }
+
+    /// The component of an installed version, compiled once per process.
+    fn plugin(&self, installed: &InstalledPlugin) -> Result<Arc<Plugin>> {
+        if let Some(plugin) = self.plugins.lock().unwrap_or_else(|p| p.into_inner()).get(&installed.sha256) {
+            return Ok(plugin.clone());
+        }
+        let wasm = self.store.plugin_wasm(&installed.sha256)?;
+        let plugin = Arc::new(self.host.load(&installed.manifest, &wasm)?);
+        self.plugins.lock().unwrap_or_else(|p| p.into_inner()).insert(installed.sha256.clone(), plugin.clone());
+        Ok(plugin)
+    }
+
+    fn context(&self, shop_id: i64) -> Result<ShopContext> {
+        let mut contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ctx)) = contexts.get(&shop_id)
+            && at.elapsed() < self.config.context_ttl
+        {
+            let mut ctx = ctx.clone();
+            ctx.now_ms = self.clock.now().timestamp_millis();
+            return Ok(ctx);
+        }
+        let ctx = self.store.shop_context(shop_id, self.clock.now())?;
+        contexts.insert(shop_id, (Instant::now(), ctx.clone()));
+        Ok(ctx)
+    }
+
+    /// Forget cached shop contexts, so the next call sees the store as it is now.
+    pub fn refresh_contexts(&self) {
+        self.contexts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn call(&self, plugin: &Plugin, sub: &Subscription, input: Input) -> Called {
+        let env = CallEnv {
+            shop_id: sub.shop_id,
+            grant: sub.grant.clone(),
+            config: sub.config.clone(),
+            now_ms: self.clock.now().timestamp_millis(),
+            services: Box::new(StoreEnv { store: self.store.clone(), shop_id: sub.shop_id, plugin_id: sub.plugin_id.clone() }),
+        };
+        let mut report = self.host.call(plugin, env, input);
+        match std::mem::replace(&mut report.output, Ok(Output::Decisions(Vec::new()))) {
+            Ok(Output::Decisions(decisions)) => match check(&sub.plugin_id, &sub.grant, &decisions) {
+                Ok(()) => Called::Decided(decisions, report),
+                Err(refused) => Called::Failed(refused, report),
+            },
+            Ok(other) => Called::Failed(format!("unexpected output {other:?}"), report),
+            Err(err) => Called::Failed(err.to_string(), report),
+        }
+    }
+
+    /// One delivery attempt for a subscriber.
+    fn deliver(&self, shop_id: i64, plugin_id: &str) -> Result<()> {
+        let sub = self.store.subscription(shop_id, plugin_id)?;
+        if sub.status != SubscriptionStatus::Enabled || !sub.kind.subscribes() {
+            return Ok(());
+        }
+        let installed = self.store.plugin_version(plugin_id, &sub.version)?;
+        let scan = self.config.batch_size * 10;
+        let events = self.store.events_with_source(shop_id, sub.cursor, i64::MAX, scan)?;
+        let Some(last_scanned) = events.last().map(|(e, _)| e.seq) else { return Ok(()) };
+        let mut selected: Vec<Event> = Vec::new();
+        let mut to = last_scanned;
+        for (event, source) in events {
+            let wanted =
+                installed.manifest.subscribes_to(&event.kind) && source.as_deref() != Some(plugin_id) && event.customer_id.is_some();
+            if wanted {
+                if selected.len() == self.config.batch_size {
+                    break;
+                }
+                to = event.seq;
+                selected.push(event);
+            } else if selected.len() == self.config.batch_size {
+                break;
+            } else {
+                to = event.seq;
+            }
+        }
+        let subjects = self.subjects(shop_id, selected)?;
+        if subjects.is_empty() {
+            self.store.advance_cursor(shop_id, plugin_id, sub.cursor, to)?;
+            return Ok(());
+        }
+        let plugin = match self.plugin(&installed) {
+            Ok(plugin) => plugin,
+            Err(err) => return self.fail_delivery(&sub, sub.cursor, to, &err.to_string(), &[], Duration::ZERO),
+        };
+        let ctx = self.context(shop_id)?;
+        let input = match sub.kind {
+            Kind::TagRule => Input::Evaluate(ctx, subjects),
+            Kind::LoyaltyScheme => Input::OnEvents(ctx, subjects),
+            Kind::ScoringModel => {
+                let mut seen = HashSet::new();
+                Input::Score(ctx, subjects.into_iter().map(|s| s.customer).filter(|c| seen.insert(c.id)).collect())
+            }
+            Kind::ChannelConnector => return Ok(()),
+        };
+        match self.call(&plugin, &sub, input) {
+            Called::Decided(decisions, report) => {
+                let attempt = self.attempt(&sub, &report);
+                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
+                match self.store.commit_delivery(&attempt, sub.cursor, to, &effects) {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::Invalid(refused)) => {
+                        self.fail_delivery(&sub, sub.cursor, to, &format!("decision refused: {refused}"), &report.logs, report.duration)
+                    }
+                    // Another worker or process delivered this batch first.
+                    Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(err) => Err(err.into()),
+                }
+            }
+            Called::Failed(error, report) => self.fail_delivery(&sub, sub.cursor, to, &error, &report.logs, report.duration),
+        }
+    }
+
+    fn attempt<'a>(&self, sub: &'a Subscription, report: &'a CallReport) -> Attempt<'a> {
+        Attempt { shop_id: sub.shop_id, plugin_id: &sub.plugin_id, logs: &report.logs, duration: report.duration, now: self.clock.now() }
+    }
+
+    fn fail_delivery(
+        &self,
+        sub: &Subscription,
+        from: i64,
+        to: i64,
+        error: &str,
+        logs: &[kith_domain::plugin::LogLine],
+        duration: Duration,
+    ) -> Result<()> {
+        let attempt = Attempt { shop_id: sub.shop_id, plugin_id: &sub.plugin_id, logs, duration, now: self.clock.now() };
+        match self.store.record_failure(&attempt, from, to, error, &self.config.policy) {
+            Ok(FailureOutcome::Retry { at }) => {
+                tracing::warn!(shop = sub.shop_id, plugin = %sub.plugin_id, retry_at = %at, "delivery failed: {error}");
+            }
+            Ok(FailureOutcome::DeadLettered { dead_letter }) => {
+                tracing::warn!(shop = sub.shop_id, plugin = %sub.plugin_id, dead_letter, "delivery dead-lettered: {error}");
+            }
+            Ok(FailureOutcome::Tripped { .. }) => {
+                tracing::error!(shop = sub.shop_id, plugin = %sub.plugin_id, "breaker tripped; plugin disabled for the shop: {error}");
+            }
+            Err(StoreError::Conflict(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+        Ok(())
+    }
+
+    /// Subjects for events: the customer as they are now (merged customers
+    /// resolve to their survivor) and the order an order event names.
+    fn subjects(&self, shop_id: i64, events: Vec<Event>) -> Result<Vec<Subject>> {
+        let ids: Vec<i64> = events.iter().filter_map(|e| e.customer_id).collect();
+        let customers = self.store.snapshots(shop_id, &ids)?;
+        let mut subjects = Vec::with_capacity(events.len());
+        for event in events {
+            let Some(customer) = event.customer_id.and_then(|id| customers.get(&id)).cloned() else { continue };
+            let order = match event.payload.get("order_id").and_then(|v| v.as_str()) {
+                Some(order_id) => self.store.order_snapshot(shop_id, order_id)?,
+                None => None,
+            };
+            subjects.push(Subject { customer, event: Some(event), order });
+        }
+        Ok(subjects)
+    }
+
+    /// One batch of a run over all of a shop's customers.
+    fn run_batch(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<()> {
+        let run = self.store.run(shop_id, plugin_id, run_id)?;
+        let sub = self.store.subscription(shop_id, plugin_id)?;
+        let installed = self.store.plugin_version(plugin_id, &sub.version)?;
+        let customers = self.store.customer_batch(shop_id, run.checkpoint, self.config.batch_size)?;
+        let finished = customers.len() < self.config.batch_size;
+        let to = customers.last().map_or(run.checkpoint, |c| c.id);
+        let processed = customers.len() as i64;
+        let policy = &self.config.policy;
+        let plugin = match self.plugin(&installed) {
+            Ok(plugin) => plugin,
+            Err(err) => {
+                let attempt = Attempt { shop_id, plugin_id, logs: &[], duration: Duration::ZERO, now: self.clock.now() };
+                self.store.record_run_failure(&attempt, run_id, &err.to_string(), policy)?;
+                return Ok(());
+            }
+        };
+        let ctx = self.context(shop_id)?;
+        let input = match sub.kind {
+            Kind::TagRule => {
+                Input::Evaluate(ctx, customers.into_iter().map(|customer| Subject { customer, event: None, order: None }).collect())
+            }
+            Kind::ScoringModel => Input::Score(ctx, customers),
+            Kind::LoyaltyScheme => Input::Review(ctx, customers),
+            Kind::ChannelConnector => return Ok(()),
+        };
+        let called = if processed == 0 { Called::Decided(Vec::new(), empty_report()) } else { self.call(&plugin, &sub, input) };
+        match called {
+            Called::Decided(decisions, report) => {
+                let attempt = self.attempt(&sub, &report);
+                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
+                let step = RunStep { run_id, from: run.checkpoint, to, processed, finished };
+                match self.store.commit_run_batch(&attempt, &step, &effects) {
+                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(StoreError::Invalid(refused)) => {
+                        self.store.record_run_failure(&attempt, run_id, &format!("decision refused: {refused}"), policy)?;
+                        Ok(())
+                    }
+                    Err(err) => Err(err.into()),
+                }
+            }
+            Called::Failed(error, report) => {
+                self.store.record_run_failure(&self.attempt(&sub, &report), run_id, &error, policy)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn empty_report() -> CallReport {
+    CallReport { output: Ok(Output::Decisions(Vec::new())), logs: Vec::new(), kv_writes: Vec::new(), duration: Duration::ZERO }
+}
+
+/// Check every decision against the grant; the first refusal fails the call.
+fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision]) -> Result<(), String> {
+    for (i, decision) in decisions.iter().enumerate() {
+        decision.check(plugin_id, grant).map_err(|reason| format!("decision {i} refused: {reason}"))?;
+    }
+    Ok(())
+}

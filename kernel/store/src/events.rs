@@ -44,6 +44,13 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 }
 
 impl Store {
+    /// The sequence number of a shop's newest event; 0 without events.
+    pub fn event_head(&self, shop_id: i64) -> Result<i64> {
+        self.read(|conn| {
+            Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?)
+        })
+    }
+
     /// A shop's events with a sequence number above `after`, oldest first.
     pub fn events_after(&self, shop_id: i64, after: i64, limit: usize) -> Result<Vec<Event>> {
         self.read(|conn| {

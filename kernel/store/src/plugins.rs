@@ -53,7 +53,12 @@ pub struct FailurePolicy {
 
 impl Default for FailurePolicy {
     fn default() -> Self {
-        FailurePolicy { max_attempts: 5, breaker_threshold: 10, backoff_base: Duration::from_secs(1), backoff_max: Duration::from_secs(300) }
+        FailurePolicy {
+            max_attempts: 5,
+            breaker_threshold: 10,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
     }
 }
 
@@ -74,6 +79,19 @@ pub enum FailureOutcome {
     DeadLettered { dead_letter: i64 },
     /// The breaker tripped; the plugin is off for this shop until enabled again.
     Tripped { dead_letter: Option<i64> },
+}
+
+/// One batch of a run: customers after `from` up to `to`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStep {
+    pub run_id: i64,
+    /// The checkpoint the batch started after.
+    pub from: i64,
+    /// The last customer id of the batch.
+    pub to: i64,
+    pub processed: i64,
+    /// The batch was the last one.
+    pub finished: bool,
 }
 
 /// A subscription ready for a delivery.
@@ -197,7 +215,10 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
     for (i, decision) in effects.decisions.iter().enumerate() {
         let customer = match decision.customer_id() {
             Some(id) => Some(active_customer(tx, shop_id, id)?.ok_or_else(|| {
-                StoreError::Invalid(FieldError::new(format!("decisions[{i}].customer_id"), format!("customer {id} is not a customer of this shop")))
+                StoreError::Invalid(FieldError::new(
+                    format!("decisions[{i}].customer_id"),
+                    format!("customer {id} is not a customer of this shop"),
+                ))
             })?),
             None => None,
         };
@@ -211,8 +232,11 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
                 .execute(params![customer_id, tag, plugin_id, shop_id, reason, at])?;
             }
             Decision::RemoveTag { tag, .. } => {
-                tx.prepare_cached("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3")?
-                    .execute(params![customer_id, tag, plugin_id])?;
+                tx.prepare_cached("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3")?.execute(params![
+                    customer_id,
+                    tag,
+                    plugin_id
+                ])?;
             }
             Decision::SetScore { model, value, label, explanation, .. } => {
                 tx.prepare_cached(
@@ -305,7 +329,8 @@ impl Store {
                     )));
                 }
                 None => {
-                    tx.prepare_cached("INSERT OR IGNORE INTO plugin_blobs (sha256, bytes) VALUES (?1, ?2)")?.execute(params![sha256, wasm])?;
+                    tx.prepare_cached("INSERT OR IGNORE INTO plugin_blobs (sha256, bytes) VALUES (?1, ?2)")?
+                        .execute(params![sha256, wasm])?;
                     let manifest_json = serde_json::to_string(manifest).map_err(anyhow::Error::from)?;
                     tx.prepare_cached(
                         "INSERT INTO plugins (id, version, kind, api_version, manifest, sha256, size, installed_at, installed_by)
@@ -322,7 +347,15 @@ impl Store {
                         to_ms(now),
                         actor.label
                     ])?;
-                    audit::record(tx, None, actor, "plugin.install", Some(&format!("{}@{version}", manifest.id)), json!({"sha256": sha256}), now)?;
+                    audit::record(
+                        tx,
+                        None,
+                        actor,
+                        "plugin.install",
+                        Some(&format!("{}@{version}", manifest.id)),
+                        json!({"sha256": sha256}),
+                        now,
+                    )?;
                 }
             }
             let installed = tx
@@ -422,7 +455,9 @@ impl Store {
         let now = Utc::now();
         self.write(|tx| {
             let changed = tx
-                .prepare_cached("UPDATE subscriptions SET status = 'disabled', retry_at = NULL, updated_at = ?3 WHERE shop_id = ?1 AND plugin_id = ?2")?
+                .prepare_cached(
+                    "UPDATE subscriptions SET status = 'disabled', retry_at = NULL, updated_at = ?3 WHERE shop_id = ?1 AND plugin_id = ?2",
+                )?
                 .execute(params![shop_id, plugin_id, to_ms(now)])?;
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("plugin {plugin_id} in this shop")));
@@ -491,6 +526,15 @@ impl Store {
         })
     }
 
+    /// Move the cursor past events the plugin does not take, with nothing to apply.
+    pub fn advance_cursor(&self, shop_id: i64, plugin_id: &str, from: i64, to: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE subscriptions SET cursor = ?4 WHERE shop_id = ?1 AND plugin_id = ?2 AND cursor = ?3")?
+                .execute(params![shop_id, plugin_id, from, to])?;
+            Ok(())
+        })
+    }
+
     /// Record a failed delivery of the events `from + 1 ..= to`: retry later,
     /// dead-letter the batch after too many attempts, trip the breaker after
     /// too many consecutive failures.
@@ -511,7 +555,16 @@ impl Store {
                     "INSERT INTO dead_letters (shop_id, plugin_id, version, first_seq, last_seq, attempts, error, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
-                .execute(params![attempt.shop_id, attempt.plugin_id, sub.version, from + 1, to, attempts, error, to_ms(now)])?;
+                .execute(params![
+                    attempt.shop_id,
+                    attempt.plugin_id,
+                    sub.version,
+                    from + 1,
+                    to,
+                    attempts,
+                    error,
+                    to_ms(now)
+                ])?;
                 dead_letter = Some(tx.last_insert_rowid());
                 cursor = to;
                 batch_attempts = 0;
@@ -559,10 +612,12 @@ impl Store {
 
     pub fn dead_letter(&self, shop_id: i64, plugin_id: &str, id: i64) -> Result<DeadLetter> {
         self.read(|conn| {
-            conn.prepare_cached(&format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"))?
-                .query_row(params![id, shop_id, plugin_id], row_to_dead_letter)
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("dead letter {id}")))
+            conn.prepare_cached(&format!(
+                "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"
+            ))?
+            .query_row(params![id, shop_id, plugin_id], row_to_dead_letter)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("dead letter {id}")))
         })
     }
 
@@ -587,7 +642,8 @@ impl Store {
     pub fn record_redrive_failure(&self, attempt: &Attempt<'_>, dead_letter: i64, error: &str) -> Result<()> {
         self.write(|tx| {
             record_attempt(tx, attempt, Some(error))?;
-            tx.prepare_cached("UPDATE dead_letters SET attempts = attempts + 1, error = ?2 WHERE id = ?1")?.execute(params![dead_letter, error])?;
+            tx.prepare_cached("UPDATE dead_letters SET attempts = attempts + 1, error = ?2 WHERE id = ?1")?
+                .execute(params![dead_letter, error])?;
             Ok(())
         })
     }
@@ -624,8 +680,10 @@ impl Store {
             if run.status != RunStatus::Failed {
                 return Err(StoreError::Conflict(format!("run {run_id} is not failed")));
             }
-            tx.prepare_cached("UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL WHERE id = ?1")?
-                .execute([run_id])?;
+            tx.prepare_cached(
+                "UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL WHERE id = ?1",
+            )?
+            .execute([run_id])?;
             load_run(tx, shop_id, plugin_id, run_id)
         })
     }
@@ -636,8 +694,9 @@ impl Store {
 
     pub fn runs(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<Run>> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM plugin_runs WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT 100"))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM plugin_runs WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT 100"
+            ))?;
             Ok(stmt.query_map(params![shop_id, plugin_id], row_to_run)?.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -654,8 +713,9 @@ impl Store {
         })
     }
 
-    /// Apply one batch of a run and move its checkpoint from `from` to `to`; `finished` closes the run.
-    pub fn commit_run_batch(&self, attempt: &Attempt<'_>, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, effects: &Effects<'_>) -> Result<Run> {
+    /// Apply one batch of a run and move its checkpoint; the last batch closes the run.
+    pub fn commit_run_batch(&self, attempt: &Attempt<'_>, step: &RunStep, effects: &Effects<'_>) -> Result<Run> {
+        let RunStep { run_id, from, to, processed, finished } = *step;
         let now = to_ms(attempt.now);
         self.write(|tx| {
             let moved = tx
@@ -814,7 +874,9 @@ impl Store {
     pub fn plugin_kv_usage(&self, shop_id: i64, plugin_id: &str) -> Result<(u64, u64)> {
         self.read(|conn| {
             Ok(conn
-                .prepare_cached("SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2")?
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2",
+                )?
                 .query_row(params![shop_id, plugin_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
         })
     }
@@ -835,14 +897,16 @@ impl Store {
     /// Calls, failures and latency over the plugin's recent calls in a shop.
     pub fn call_stats(&self, shop_id: i64, plugin_id: &str) -> Result<CallStats> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT duration_us, error FROM plugin_calls WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT duration_us, error FROM plugin_calls WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC")?;
             let calls = stmt
                 .query_map(params![shop_id, plugin_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut durations: Vec<i64> = calls.iter().map(|(d, _)| *d).collect();
             durations.sort_unstable();
             let percentile = |p: f64| -> Option<f64> {
-                (!durations.is_empty()).then(|| durations[((p * durations.len() as f64).ceil() as usize).clamp(1, durations.len()) - 1] as f64 / 1000.0)
+                (!durations.is_empty())
+                    .then(|| durations[((p * durations.len() as f64).ceil() as usize).clamp(1, durations.len()) - 1] as f64 / 1000.0)
             };
             Ok(CallStats {
                 calls: calls.len() as i64,

@@ -1,0 +1,278 @@
+//! The bus over a real SQLite store and real components: decisions apply
+//! with the cursor, failures retry, dead-letter and trip the breaker, and a
+//! hostile plugin fails only its own deliveries.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use kith_bus::{Bus, BusConfig, BusError, Clock, EnableRequest, Package, TestClock};
+use kith_domain::model::NewShop;
+use kith_domain::plugin::{Capability, Grant, RunStatus, SubscriptionStatus};
+use kith_host::{Host, HostConfig};
+use kith_store::{Actor, Attempt, CustomerFilter, CustomerRead, Effects, FailurePolicy, Store, StoreError};
+use kith_test_plugins as plugins;
+use serde_json::{Value, json};
+
+fn host() -> Arc<Host> {
+    static HOST: OnceLock<Arc<Host>> = OnceLock::new();
+    HOST.get_or_init(|| Arc::new(Host::new(HostConfig { default_timeout: Duration::from_millis(300), ..HostConfig::default() }).unwrap()))
+        .clone()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    bus: Arc<Bus>,
+    clock: Arc<TestClock>,
+    shop: i64,
+    other_shop: i64,
+}
+
+fn actor() -> Actor {
+    Actor::cli("test")
+}
+
+fn world(batch_size: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
+    let new = |name: &str| NewShop { name: name.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
+    let shop = store.create_shop(&new("A"), &actor()).unwrap().id;
+    let other_shop = store.create_shop(&new("B"), &actor()).unwrap().id;
+    let clock = Arc::new(TestClock::new(Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap()));
+    let policy = FailurePolicy { max_attempts: 3, breaker_threshold: 5, ..FailurePolicy::default() };
+    let bus = Bus::new(store.clone(), host(), clock.clone(), BusConfig { batch_size, policy, ..BusConfig::default() });
+    World { _dir: dir, store, bus, clock, shop, other_shop }
+}
+
+impl World {
+    fn install(&self, package: &plugins::Package) {
+        let package = Package::from_tar_gz(&package.tar_gz()).unwrap();
+        self.bus.install(&package, &actor()).unwrap();
+    }
+
+    fn enable(&self, shop: i64, plugin: &str, config: Value) -> Result<kith_domain::plugin::Subscription, BusError> {
+        self.bus.enable(shop, plugin, &EnableRequest { config: Some(config), ..Default::default() }, &actor()).map(|(s, _)| s)
+    }
+
+    fn order(&self, shop: i64, event: &str, phone: &str, amount: i64) {
+        let order = json!({"id": event, "type": "order.paid", "identities": [{"kind": "phone", "value": phone}], "order": {"id": event, "amount": amount}});
+        let report = self.store.ingest(shop, vec![order], &actor()).unwrap();
+        assert_eq!(report.accepted, 1, "{report:?}");
+    }
+
+    fn customer(&self, shop: i64, phone: &str) -> kith_domain::model::Customer {
+        use kith_domain::identity::{IdentityKind, normalise};
+        let value = normalise(&IdentityKind::Phone, phone, "CN").unwrap();
+        let filter =
+            CustomerFilter { identity: Some(kith_domain::ingest::Identifier { kind: IdentityKind::Phone, value }), ..Default::default() };
+        self.store.list_customers(shop, &filter, 0, 1).unwrap().remove(0)
+    }
+
+    fn tags(&self, shop: i64, phone: &str) -> Vec<(String, String)> {
+        self.customer(shop, phone).tags.into_iter().map(|t| (t.tag, t.source)).collect()
+    }
+}
+
+#[test]
+fn deliveries_apply_decisions_and_move_the_cursor_together() {
+    let w = world(100);
+    w.install(&plugins::VIP_TAG);
+    w.enable(w.shop, "vip-tag", json!({"threshold": 10_000})).unwrap();
+    w.order(w.shop, "o1", "13800000001", 20_000);
+    w.order(w.shop, "o2", "13800000002", 500);
+    w.bus.drain().unwrap();
+
+    assert_eq!(w.tags(w.shop, "13800000001"), vec![("vip".to_string(), "vip-tag".to_string())]);
+    assert!(w.tags(w.shop, "13800000002").is_empty());
+    let promoted: Vec<_> =
+        w.store.events_after(w.shop, 0, 100).unwrap().into_iter().filter(|e| e.kind == "plugin.vip-tag.promoted").collect();
+    assert_eq!(promoted.len(), 1, "emitted once, and not delivered back to its emitter");
+    assert_eq!(promoted[0].payload["plugin"], "vip-tag");
+    assert_eq!(w.store.plugin_kv_get(w.shop, "vip-tag", "evaluations").unwrap(), Some(b"2".to_vec()));
+
+    let status = w.bus.status(w.shop, "vip-tag").unwrap();
+    assert_eq!(status.lag, 0);
+    assert_eq!((status.calls.calls, status.calls.failures), (1, 0));
+    assert!(status.logs[0].message.starts_with("evaluating 2 customers"), "{:?}", status.logs);
+
+    // A second worker holding the same batch finds the cursor moved: nothing applies twice.
+    let customer = w.customer(w.shop, "13800000002").id;
+    let stale = w.store.commit_delivery(
+        &Attempt { shop_id: w.shop, plugin_id: "vip-tag", logs: &[], duration: Duration::ZERO, now: Utc::now() },
+        0,
+        status.subscription.cursor,
+        &Effects {
+            decisions: &[kith_domain::plugin::Decision::AddTag { customer_id: customer, tag: "vip".into(), reason: String::new() }],
+            kv_writes: &[],
+        },
+    );
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert!(w.tags(w.shop, "13800000002").is_empty());
+}
+
+#[test]
+fn failures_back_off_dead_letter_trip_the_breaker_and_re_drive() {
+    let w = world(100);
+    w.install(&plugins::VIP_TAG);
+    w.enable(w.shop, "vip-tag", json!({"threshold": 10_000, "fail": true})).unwrap();
+    w.enable(w.other_shop, "vip-tag", json!({"threshold": 10_000})).unwrap();
+    w.order(w.shop, "o1", "13800000001", 20_000);
+    w.order(w.other_shop, "o1", "13800000001", 20_000);
+
+    assert_eq!(w.bus.run_pending().unwrap(), 2);
+    assert_eq!(w.tags(w.other_shop, "13800000001").len(), 1, "the healthy shop's delivery went through beside the failing one");
+    let sub = w.store.subscription(w.shop, "vip-tag").unwrap();
+    assert_eq!((sub.attempts, sub.retry_at), (1, Some(w.clock.now() + chrono::Duration::seconds(1))));
+    assert_eq!(sub.last_error.as_deref(), Some("the plugin returned an error: failed: configured to fail"));
+    w.bus.run_pending().unwrap();
+    assert_eq!(w.store.subscription(w.shop, "vip-tag").unwrap().attempts, 1, "nothing is due during the backoff");
+
+    w.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(w.bus.run_pending().unwrap(), 1);
+    w.clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(w.bus.run_pending().unwrap(), 1);
+    let letters = w.store.dead_letters(w.shop, "vip-tag").unwrap();
+    assert_eq!(letters.len(), 1, "the third attempt dead-letters the batch");
+    let sub = w.store.subscription(w.shop, "vip-tag").unwrap();
+    assert_eq!((sub.cursor, sub.attempts, sub.consecutive_failures), (letters[0].last_seq, 0, 3));
+
+    w.order(w.shop, "o2", "13800000003", 30_000);
+    w.bus.run_pending().unwrap();
+    w.clock.advance(chrono::Duration::seconds(1));
+    w.bus.run_pending().unwrap();
+    let sub = w.store.subscription(w.shop, "vip-tag").unwrap();
+    assert_eq!(sub.status, SubscriptionStatus::Tripped, "five failures in a row trip the breaker");
+    assert!(w.store.events_after(w.shop, 0, 100).unwrap().iter().any(|e| e.kind == "plugin.tripped"));
+    assert!(w.store.list_audit(w.shop, None, 10).unwrap().iter().any(|a| a.action == "plugin.trip"));
+    w.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(w.bus.run_pending().unwrap(), 0, "a tripped plugin gets no deliveries");
+
+    // Fixed and enabled again: the breaker resets, the held batch is delivered, the dead letter re-drives once.
+    let sub = w.enable(w.shop, "vip-tag", json!({"threshold": 10_000})).unwrap();
+    assert_eq!((sub.status, sub.consecutive_failures), (SubscriptionStatus::Enabled, 0));
+    w.bus.drain().unwrap();
+    assert_eq!(w.tags(w.shop, "13800000003").len(), 1);
+    assert!(w.tags(w.shop, "13800000001").is_empty(), "the dead-lettered order waits for its re-drive");
+    let letter = w.bus.redrive(w.shop, "vip-tag", letters[0].id).unwrap();
+    assert!(letter.redriven_at.is_some());
+    assert_eq!(w.tags(w.shop, "13800000001").len(), 1);
+    assert!(matches!(w.bus.redrive(w.shop, "vip-tag", letters[0].id), Err(BusError::Store(StoreError::Conflict(_)))));
+}
+
+#[test]
+fn hostile_plugins_fail_their_own_deliveries_only() {
+    let w = world(100);
+    for package in
+        [&plugins::VIP_TAG, &plugins::HOSTILE_LOOP, &plugins::HOSTILE_SNOOP, &plugins::HOSTILE_UNGRANTED, &plugins::HOSTILE_PANIC]
+    {
+        w.install(package);
+    }
+    w.order(w.other_shop, "o1", "13900000009", 100);
+    let foreign = w.customer(w.other_shop, "13900000009").id;
+    w.enable(w.shop, "vip-tag", json!({"threshold": 10_000})).unwrap();
+    w.enable(w.shop, "hostile-loop", json!({})).unwrap();
+    w.enable(w.shop, "hostile-panic", json!({})).unwrap();
+    w.enable(w.shop, "hostile-snoop", json!({"target": foreign})).unwrap();
+    let only_tags =
+        EnableRequest { grant: Some(Grant { capabilities: [Capability::TagsWrite].into(), allowed_hosts: vec![] }), ..Default::default() };
+    w.bus.enable(w.shop, "hostile-ungranted", &only_tags, &actor()).unwrap();
+
+    w.order(w.shop, "o1", "13800000001", 20_000);
+    w.bus.drain().unwrap();
+
+    assert_eq!(w.tags(w.shop, "13800000001"), vec![("vip".to_string(), "vip-tag".to_string())]);
+    let error = |plugin: &str| w.store.subscription(w.shop, plugin).unwrap().last_error.unwrap_or_default();
+    assert_eq!(error("hostile-loop"), "the call ran past its deadline of 300ms");
+    assert!(error("hostile-panic").starts_with("the plugin trapped"), "{}", error("hostile-panic"));
+    assert_eq!(
+        error("hostile-snoop"),
+        format!("decision refused: decisions[0].customer_id: customer {foreign} is not a customer of this shop")
+    );
+    assert_eq!(error("hostile-ungranted"), "the plugin returned an error: access denied: capability `kv` is not granted");
+    assert!(w.tags(w.other_shop, "13900000009").is_empty(), "nothing crossed into the other shop");
+    let snoop_logs = w.store.plugin_logs(w.shop, "hostile-snoop", None, 10).unwrap();
+    assert_eq!(snoop_logs[0].message, format!("read of {foreign}: Error::NotFound(\"customer {foreign}\")"));
+}
+
+#[test]
+fn enabling_checks_version_config_and_grant() {
+    let w = world(100);
+    w.install(&plugins::VIP_TAG);
+    fn field<T: std::fmt::Debug>(r: Result<T, BusError>) -> String {
+        match r {
+            Err(BusError::Invalid(e)) => e.field,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(field(w.enable(w.shop, "vip-tag", json!({}))), "config.threshold");
+    assert_eq!(field(w.enable(w.shop, "vip-tag", json!({"threshold": "high"}))), "config.threshold");
+    assert_eq!(field(w.enable(w.shop, "vip-tag", json!({"threshold": 1, "colour": "red"}))), "config");
+    let request = EnableRequest { version: Some("^2".into()), config: Some(json!({"threshold": 1})), grant: None };
+    assert_eq!(field(w.bus.enable(w.shop, "vip-tag", &request, &actor()).map(|_| ())), "version");
+    let request = EnableRequest {
+        config: Some(json!({"threshold": 1})),
+        grant: Some(Grant { capabilities: [Capability::PointsWrite].into(), allowed_hosts: vec![] }),
+        ..Default::default()
+    };
+    assert_eq!(field(w.bus.enable(w.shop, "vip-tag", &request, &actor()).map(|_| ())), "grant.capabilities");
+    assert!(matches!(w.enable(w.shop, "nope", json!({})), Err(BusError::Store(StoreError::NotFound(_)))));
+    assert!(w.store.subscriptions(w.shop).unwrap().is_empty(), "nothing half-applied");
+}
+
+#[test]
+fn install_refuses_bad_packages_and_upgrades_pick_the_newest_match() {
+    let w = world(100);
+    let install = |manifest: String| {
+        let package = Package::from_tar_gz(&plugins::VIP_TAG.tar_gz_with(&manifest))?;
+        w.bus.install(&package, &actor()).map(|_| ()).map_err(|e| match e {
+            BusError::Invalid(e) => e,
+            other => panic!("{other:?}"),
+        })
+    };
+    let manifest = plugins::VIP_TAG.manifest();
+    assert_eq!(install(manifest.replace("kind = \"tag-rule\"", "kind = \"loyalty-scheme\"")).unwrap_err().field, "plugin.wasm");
+    assert_eq!(
+        install(manifest.replace("api-version = \"0.1.0\"", "api-version = \"0.2.0\"")).unwrap_err().field,
+        "plugin.toml.api-version"
+    );
+    let unknown = install(format!("homepage = \"x\"\n{manifest}")).unwrap_err();
+    assert_eq!(unknown.field, "plugin.toml.homepage");
+    assert!(unknown.reason.contains("unknown field `homepage`"), "{unknown}");
+    assert_eq!(install(manifest.replace("type = \"object\"", "type = \"nonsense\"")).unwrap_err().field, "plugin.toml.config-schema");
+    assert!(Package::from_tar_gz(b"not gzip").is_err());
+    assert!(w.store.list_plugins().unwrap().is_empty());
+
+    install(manifest.clone()).unwrap();
+    install(manifest.clone()).unwrap();
+    install(manifest.replace("version = \"1.0.0\"", "version = \"1.1.0\"")).unwrap();
+    let other = kith_test_plugins::tar_gz(&[("plugin.toml", manifest.as_bytes()), ("plugin.wasm", &plugins::HOSTILE_PANIC.wasm())]);
+    let conflict = w.bus.install(&Package::from_tar_gz(&other).unwrap(), &actor());
+    assert!(matches!(conflict, Err(BusError::Invalid(_)) | Err(BusError::Store(StoreError::Conflict(_)))), "{conflict:?}");
+    assert_eq!(w.store.plugin_versions("vip-tag").unwrap().len(), 2);
+
+    let pinned = EnableRequest { version: Some("=1.0.0".into()), config: Some(json!({"threshold": 1})), grant: None };
+    assert_eq!(w.bus.enable(w.shop, "vip-tag", &pinned, &actor()).unwrap().0.version, "1.0.0");
+    let upgrade = EnableRequest { version: Some("^1".into()), ..pinned };
+    assert_eq!(w.bus.enable(w.shop, "vip-tag", &upgrade, &actor()).unwrap().0.version, "1.1.0");
+}
+
+#[test]
+fn a_run_covers_every_customer_in_batches() {
+    let w = world(2);
+    w.install(&plugins::VIP_TAG);
+    for i in 0..5 {
+        w.order(w.shop, &format!("o{i}"), &format!("1380000000{i}"), 5_000 * (i + 1));
+    }
+    w.enable(w.shop, "vip-tag", json!({"threshold": 15_000})).unwrap();
+    let run = w.bus.start_run(w.shop, "vip-tag", &actor()).unwrap();
+    assert_eq!((run.total, run.status), (5, RunStatus::Running));
+    assert!(matches!(w.bus.start_run(w.shop, "vip-tag", &actor()), Err(BusError::Store(StoreError::Conflict(_)))));
+    w.bus.drain().unwrap();
+    let run = w.store.run(w.shop, "vip-tag", run.id).unwrap();
+    assert_eq!((run.status, run.done), (RunStatus::Done, 5));
+    let vip: Vec<bool> = (0..5).map(|i| !w.tags(w.shop, &format!("1380000000{i}")).is_empty()).collect();
+    assert_eq!(vip, [false, false, true, true, true]);
+    let CustomerRead::Found(c) = w.store.get_customer(w.shop, w.customer(w.shop, "13800000004").id, 0).unwrap() else { panic!() };
+    assert_eq!(c.customer.tags[0].reason.as_deref(), Some("spent 25000 ≥ 15000"));
+}
