@@ -40,6 +40,7 @@ scopes! {
     EventsRead => Some(Scope::EventsRead);
     EventsWrite => Some(Scope::EventsWrite);
     TagsWrite => Some(Scope::TagsWrite);
+    PluginsManage => Some(Scope::PluginsManage);
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
@@ -123,6 +124,22 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::forbidden("only admin keys may do this"));
         }
         Ok(Admin(principal))
+    }
+}
+
+/// An admin key, or a shop key with `plugins:manage`: who may read the plugin catalogue.
+#[derive(Debug)]
+pub struct CatalogueReader;
+
+impl FromRequestParts<AppState> for CatalogueReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = principal(parts, state).await?;
+        if principal.role != Role::Admin && !principal.has(Scope::PluginsManage) {
+            return Err(ApiError::forbidden("this key lacks the `plugins:manage` scope"));
+        }
+        Ok(CatalogueReader)
     }
 }
 

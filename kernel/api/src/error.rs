@@ -141,6 +141,16 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<kith_bus::BusError> for ApiError {
+    fn from(err: kith_bus::BusError) -> Self {
+        match err {
+            kith_bus::BusError::Store(err) => err.into(),
+            kith_bus::BusError::Invalid(field) => ApiError::invalid(field),
+            kith_bus::BusError::Call(err) => ApiError::invalid(kith_domain::FieldError::new("plugin", err.to_string())),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id();

@@ -18,6 +18,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use kith_bus::Bus;
 use kith_store::Store;
 use tokio::sync::watch;
 use tower_http::LatencyUnit;
@@ -31,7 +32,7 @@ pub use routes::openapi;
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (plugin packages have their own limit).
     pub body_limit: usize,
 }
 
@@ -43,6 +44,7 @@ impl Default for ApiConfig {
 
 struct Inner {
     store: Arc<Store>,
+    bus: Arc<Bus>,
     config: ApiConfig,
     metrics: metrics::Metrics,
     /// Bumped after every write that appends events, to wake event streams.
@@ -54,9 +56,9 @@ struct Inner {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    pub fn new(store: Arc<Store>, config: ApiConfig) -> Self {
+    pub fn new(bus: Arc<Bus>, config: ApiConfig) -> Self {
         let (events, _) = watch::channel(0);
-        AppState(Arc::new(Inner { store, config, metrics: metrics::Metrics::default(), events }))
+        AppState(Arc::new(Inner { store: bus.store().clone(), bus, config, metrics: metrics::Metrics::default(), events }))
     }
 
     pub fn config(&self) -> &ApiConfig {
@@ -80,8 +82,23 @@ impl AppState {
         result.map_err(ApiError::from)
     }
 
+    /// Run a bus call (plugin lifecycle, re-drives) on the blocking pool, timed under `op`.
+    async fn bus<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Bus) -> kith_bus::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let bus = self.0.bus.clone();
+        let start = Instant::now();
+        let result = tokio::task::spawn_blocking(move || f(&bus)).await.map_err(ApiError::internal)?;
+        self.metrics().record_db(op, start.elapsed());
+        result.map_err(ApiError::from)
+    }
+
+    /// Wake event streams and the bus's workers after a write that appended events.
     fn notify_events(&self) {
         self.0.events.send_modify(|n| *n = n.wrapping_add(1));
+        self.0.bus.notify();
     }
 
     fn subscribe_events(&self) -> watch::Receiver<u64> {

@@ -4,11 +4,13 @@ mod audit;
 mod customers;
 mod events;
 mod keys;
+mod plugins;
 mod shops;
 mod system;
 
 use std::sync::OnceLock;
 
+use axum::extract::DefaultBodyLimit;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -54,7 +56,22 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list_merges))
         .routes(routes!(customers::unmerge))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(plugins::list_plugins))
+        .routes(routes!(plugins::plugin_versions))
+        .routes(routes!(plugins::list_shop_plugins))
+        .routes(routes!(plugins::enable_plugin, plugins::plugin_status, plugins::disable_plugin))
+        .routes(routes!(plugins::plugin_logs))
+        .routes(routes!(plugins::dead_letters))
+        .routes(routes!(plugins::redrive))
+        .routes(routes!(plugins::start_run))
+        .routes(routes!(plugins::get_run))
+        .routes(routes!(plugins::resume_run))
+        // Packages are larger than any JSON body; the inner limit wins.
+        .merge(OpenApiRouter::new().routes(routes!(plugins::install_plugin)).layer(DefaultBodyLimit::max(PACKAGE_LIMIT)))
 }
+
+/// Largest plugin package accepted, in bytes (a Python component carries its interpreter).
+pub(crate) const PACKAGE_LIMIT: usize = 256 << 20;
 
 /// The OpenAPI document of every route, generated from the handlers.
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {

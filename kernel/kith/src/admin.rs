@@ -44,6 +44,22 @@ pub enum AdminCommand {
         #[arg(long)]
         shop: Option<i64>,
     },
+    /// Install a plugin package (a folder with plugin.toml and plugin.wasm, or a .tar.gz) into the catalogue.
+    InstallPlugin { path: std::path::PathBuf },
+    /// List the plugin catalogue.
+    ListPlugins,
+    /// Enable a plugin in a shop, or change its version, configuration or grant.
+    EnablePlugin {
+        #[arg(long)]
+        shop: i64,
+        plugin: String,
+        /// A semver requirement; the newest installed version by default.
+        #[arg(long)]
+        version: Option<String>,
+        /// The configuration as JSON.
+        #[arg(long, default_value = "{}")]
+        config: String,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -63,6 +79,18 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
     let store = config.open_store()?;
     let actor = Actor::cli("cli");
     match cmd {
+        AdminCommand::InstallPlugin { path } => {
+            let package = kith_bus::Package::from_path(&path)?;
+            let bus = config.open_bus(std::sync::Arc::new(store))?;
+            print_json(&bus.install(&package, &actor)?.0)
+        }
+        AdminCommand::ListPlugins => print_json(&store.list_plugins()?),
+        AdminCommand::EnablePlugin { shop, plugin, version, config: json } => {
+            let config_value = serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("--config is not JSON: {e}"))?;
+            let bus = config.open_bus(std::sync::Arc::new(store))?;
+            let request = kith_bus::EnableRequest { version, config: Some(config_value), grant: None };
+            print_json(&bus.enable(shop, &plugin, &request, &actor)?.0)
+        }
         AdminCommand::CreateShop { name, time_zone, currency, region } => {
             print_json(&store.create_shop(&NewShop { name, time_zone, currency, region }, &actor)?)
         }

@@ -1,6 +1,8 @@
 //! Configuration: defaults, then the TOML file, then environment variables and flags.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kith_store::IdentityCaps;
@@ -26,6 +28,41 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How many identifiers of one kind a customer may hold.
     pub identity: IdentityCaps,
+    pub plugins: PluginsConfig,
+}
+
+/// The plugin host and the bus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Compiled components, so that a restart does not compile again; default: `<database>.cache` beside the database.
+    pub cache_dir: Option<PathBuf>,
+    /// Threads delivering events to plugins.
+    pub workers: usize,
+    /// Events or customers per plugin call.
+    pub batch_size: usize,
+    /// Default wall-clock budget of a call, in milliseconds (a manifest may ask for up to `max_timeout_ms`).
+    pub timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    /// Default memory of an instance, in MiB (a manifest may ask for up to `max_memory_mib`).
+    pub memory_mib: usize,
+    pub max_memory_mib: usize,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        let host = kith_host::HostConfig::default();
+        let bus = kith_bus::BusConfig::default();
+        PluginsConfig {
+            cache_dir: None,
+            workers: bus.workers,
+            batch_size: bus.batch_size,
+            timeout_ms: host.default_timeout.as_millis() as u64,
+            max_timeout_ms: host.max_timeout.as_millis() as u64,
+            memory_mib: host.default_memory >> 20,
+            max_memory_mib: host.max_memory >> 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -36,6 +73,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             body_limit_bytes: kith_api::ApiConfig::default().body_limit,
             identity: IdentityCaps::default(),
+            plugins: PluginsConfig::default(),
         }
     }
 }
@@ -50,6 +88,29 @@ impl Config {
     pub fn open_store(&self) -> Result<kith_store::Store> {
         let options = kith_store::StoreOptions { identity_caps: self.identity.clone() };
         kith_store::Store::open(&self.database, options).with_context(|| format!("opening database {}", self.database.display()))
+    }
+}
+
+impl Config {
+    /// The plugin host and the bus over `store`; workers are not started.
+    pub fn open_bus(&self, store: Arc<kith_store::Store>) -> Result<Arc<kith_bus::Bus>> {
+        let p = &self.plugins;
+        let cache_dir = p.cache_dir.clone().unwrap_or_else(|| {
+            let mut dir = self.database.clone().into_os_string();
+            dir.push(".cache");
+            dir.into()
+        });
+        let host = kith_host::HostConfig {
+            cache_dir: Some(cache_dir),
+            default_timeout: Duration::from_millis(p.timeout_ms),
+            max_timeout: Duration::from_millis(p.max_timeout_ms.max(p.timeout_ms)),
+            default_memory: p.memory_mib << 20,
+            max_memory: p.max_memory_mib.max(p.memory_mib) << 20,
+            ..kith_host::HostConfig::default()
+        };
+        let host = Arc::new(kith_host::Host::new(host).context("starting the plugin host")?);
+        let bus = kith_bus::BusConfig { workers: p.workers, batch_size: p.batch_size.max(1), ..kith_bus::BusConfig::default() };
+        Ok(kith_bus::Bus::new(store, host, Arc::new(kith_bus::SystemClock), bus))
     }
 }
 

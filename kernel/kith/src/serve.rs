@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kith_api::{ApiConfig, AppState};
+use kith_bus::Bus;
 use kith_store::Store;
 
 use crate::config::Config;
@@ -16,7 +17,20 @@ pub fn run(config: &Config) -> Result<()> {
     serve(store, config, |_| {})
 }
 
+/// Serve the API and run the bus's workers until a signal.
 pub fn serve(store: Arc<Store>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let bus = config.open_bus(store)?;
+    let workers = bus.start();
+    let served = serve_http(bus.clone(), config, on_ready);
+    bus.stop();
+    for worker in workers {
+        // A worker that panicked has logged why; stopping goes on.
+        let _ = worker.join();
+    }
+    served
+}
+
+fn serve_http(bus: Arc<Bus>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
@@ -25,7 +39,7 @@ pub fn serve(store: Arc<Store>, config: &Config, on_ready: impl FnOnce(SocketAdd
         println!("listening on http://{addr}");
         tracing::info!(%addr, database = %config.database.display(), "serving");
         on_ready(addr);
-        let state = AppState::new(store, ApiConfig { body_limit: config.body_limit_bytes });
+        let state = AppState::new(bus, ApiConfig { body_limit: config.body_limit_bytes });
         let server = kith_api::serve(listener, state, shutdown_signal());
         tokio::select! {
             result = server => result.context("serving HTTP")?,

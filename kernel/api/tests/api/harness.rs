@@ -16,6 +16,10 @@ use tower::ServiceExt;
 pub struct Harness {
     _dir: tempfile::TempDir,
     pub store: Arc<Store>,
+    /// The bus without workers: tests deliver with `bus.drain()`.
+    pub bus: Arc<kith_bus::Bus>,
+    /// The bus's clock, moved by tests past backoffs.
+    pub clock: Arc<kith_bus::TestClock>,
     pub app: Router,
     pub shop_a: i64,
     pub shop_b: i64,
@@ -47,6 +51,16 @@ impl Reply {
         assert_eq!(self.body["status"], status);
         assert!(self.body["request_id"].as_str().is_some_and(|id| id.len() > 10), "problem lacks a request id: {}", self.body);
     }
+}
+
+/// One plugin host for all tests of the binary: an engine per test would only cost time.
+fn host() -> Arc<kith_host::Host> {
+    static HOST: std::sync::OnceLock<Arc<kith_host::Host>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let config = kith_host::HostConfig { default_timeout: std::time::Duration::from_millis(300), ..Default::default() };
+        Arc::new(kith_host::Host::new(config).unwrap())
+    })
+    .clone()
 }
 
 pub fn shop(name: &str) -> NewShop {
@@ -103,8 +117,10 @@ impl Harness {
                 &cli,
             )
             .unwrap();
-        let app = kith_api::app(AppState::new(store.clone(), config));
-        Harness { _dir: dir, store, app, shop_a, shop_b, admin, keys, foreign, customer, merged_customer, merge_id, analyst_key_id }
+        let clock = Arc::new(kith_bus::TestClock::new(chrono::Utc::now()));
+        let bus = kith_bus::Bus::new(store.clone(), host(), clock.clone(), kith_bus::BusConfig::default());
+        let app = kith_api::app(AppState::new(bus.clone(), config));
+        Harness { _dir: dir, store, bus, clock, app, shop_a, shop_b, admin, keys, foreign, customer, merged_customer, merge_id, analyst_key_id }
     }
 
     pub fn key(&self, role: Role) -> &str {

@@ -2,4 +2,5 @@
 
 mod authorization;
 mod harness;
+mod plugins;
 mod routes;

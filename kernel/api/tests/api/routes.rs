@@ -45,7 +45,17 @@ async fn system_routes() {
         "/v1/keys",
         "/v1/keys/{id}",
         "/v1/merges/{id}/unmerge",
+        "/v1/plugins",
+        "/v1/plugins/{id}",
         "/v1/shop",
+        "/v1/shop/plugins",
+        "/v1/shop/plugins/{id}",
+        "/v1/shop/plugins/{id}/dead-letters",
+        "/v1/shop/plugins/{id}/dead-letters/{letter}/redrive",
+        "/v1/shop/plugins/{id}/logs",
+        "/v1/shop/plugins/{id}/runs",
+        "/v1/shop/plugins/{id}/runs/{run}",
+        "/v1/shop/plugins/{id}/runs/{run}/resume",
         "/v1/shops",
     ];
     assert_eq!(paths, expected);

@@ -1,0 +1,150 @@
+//! Plugins through the API: install into the catalogue, enable per shop,
+//! deliveries that show on the customer, status, dead letters, runs.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use kith_domain::auth::Role;
+use kith_test_plugins as plugins;
+use serde_json::{Value, json};
+
+use crate::harness::{Harness, Reply};
+
+async fn install(h: &Harness, key: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/plugins")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap();
+    h.send(req).await
+}
+
+async fn put(h: &Harness, uri: &str, key: &str, body: Value) -> Reply {
+    h.call(Method::PUT, uri, Some(key), Some(body)).await
+}
+
+fn order(id: &str, phone: &str, amount: i64) -> Value {
+    json!({"events": [{"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": phone}], "order": {"id": id, "amount": amount}}]})
+}
+
+#[tokio::test]
+async fn the_catalogue_takes_valid_packages_from_admins_only() {
+    let h = Harness::new().await;
+    let admin = h.key(Role::Admin).to_owned();
+    let r = install(&h, &admin, "application/gzip", plugins::VIP_TAG.tar_gz()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["manifest"]["id"], "vip-tag");
+    assert_eq!(r.body["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(install(&h, &admin, "application/gzip", plugins::VIP_TAG.tar_gz()).await.status, StatusCode::OK, "the same package again");
+
+    install(&h, h.key(Role::Owner), "application/gzip", plugins::VIP_TAG.tar_gz()).await.assert_problem(403, "forbidden");
+    install(&h, &admin, "application/json", plugins::VIP_TAG.tar_gz()).await.assert_problem(415, "unsupported-media-type");
+    let r = install(&h, &admin, "application/gzip", b"not a package".to_vec()).await;
+    r.assert_problem(400, "invalid-request");
+    assert_eq!(r.body["field"], "package");
+    let wrong_world = plugins::VIP_TAG.tar_gz_with(&plugins::VIP_TAG.manifest().replace("\"tag-rule\"", "\"scoring-model\""));
+    let r = install(&h, &admin, "application/gzip", wrong_world).await;
+    r.assert_problem(400, "invalid-request");
+    assert_eq!(r.body["field"], "plugin.wasm");
+    assert!(r.body["detail"].as_str().unwrap().contains("does not export the `scoring-model` world"), "{}", r.body);
+
+    let r = h.get("/v1/plugins", Role::Operator).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    h.get("/v1/plugins", Role::Analyst).await.assert_problem(403, "forbidden");
+    h.get("/v1/plugins/nothing", Role::Operator).await.assert_problem(404, "not-found");
+}
+
+#[tokio::test]
+async fn an_enabled_plugin_tags_customers_as_events_arrive() {
+    let h = Harness::new().await;
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::VIP_TAG.tar_gz()).await;
+    let operator = h.key(Role::Operator).to_owned();
+    let uri = "/v1/shop/plugins/vip-tag";
+
+    let r = put(&h, uri, &operator, json!({"config": {"threshold": "lots"}})).await;
+    r.assert_problem(400, "invalid-request");
+    assert_eq!(r.body["field"], "config.threshold");
+    let r = put(&h, uri, &operator, json!({"config": {"threshold": 1}, "grant": {"capabilities": ["points:write"]}})).await;
+    assert_eq!(r.body["field"], "grant.capabilities");
+    let r = put(&h, uri, &operator, json!({"config": {"threshold": 1}, "colour": "red"})).await;
+    r.assert_problem(400, "invalid-request");
+    put(&h, uri, h.key(Role::Analyst), json!({"config": {"threshold": 1}})).await.assert_problem(403, "forbidden");
+
+    let r = put(&h, uri, &operator, json!({"version": "^1", "config": {"threshold": 10000}})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((r.body["status"].as_str(), r.body["version"].as_str()), (Some("enabled"), Some("1.0.0")));
+
+    let r = h.post("/v1/events", Role::App, order("big", "13700000001", 25_000)).await;
+    assert_eq!(r.body["accepted"], 1);
+    h.bus.drain().unwrap();
+    let customer = h.store.list_customers(h.shop_a, &Default::default(), 0, 100).unwrap().into_iter().find(|c| c.stats.total_spent == 25_000).unwrap();
+    let r = h.get(&format!("/v1/customers/{}", customer.id), Role::Analyst).await;
+    assert_eq!(r.body["tags"], json!([{"tag": "vip", "source": "vip-tag", "reason": "spent 25000 ≥ 10000", "created_at": r.body["tags"][0]["created_at"]}]));
+
+    let r = h.get(uri, Role::Operator).await;
+    assert_eq!((r.body["lag"].as_i64(), r.body["calls"]["calls"].as_i64(), r.body["calls"]["failures"].as_i64()), (Some(0), Some(1), Some(0)));
+    assert!(r.body["logs"][0]["message"].as_str().unwrap().starts_with("evaluating 1 customers"), "{}", r.body);
+    let r = h.get(&format!("{uri}/logs?limit=1"), Role::Operator).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+
+    // Another shop's key sees nothing of it.
+    h.call(Method::GET, uri, Some(&h.foreign.clone()), None).await.assert_problem(404, "not-found");
+
+    let r = h.call(Method::DELETE, uri, Some(&operator), None).await;
+    assert_eq!(r.body["status"], "disabled");
+    h.post("/v1/events", Role::App, order("bigger", "13700000002", 30_000)).await;
+    h.bus.drain().unwrap();
+    assert_eq!(h.get(uri, Role::Operator).await.body["lag"].as_i64().map(|lag| lag > 0), Some(true), "a disabled plugin keeps its cursor");
+}
+
+#[tokio::test]
+async fn failed_batches_become_dead_letters_that_re_drive() {
+    let h = Harness::new().await;
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::VIP_TAG.tar_gz()).await;
+    let operator = h.key(Role::Operator).to_owned();
+    let uri = "/v1/shop/plugins/vip-tag";
+    put(&h, uri, &operator, json!({"config": {"threshold": 100, "fail": true}})).await;
+    h.post("/v1/events", Role::App, order("o1", "13700000003", 500)).await;
+    for backoff in [1, 2, 4, 8, 16] {
+        h.bus.drain().unwrap();
+        h.clock.advance(chrono::Duration::seconds(backoff));
+    }
+    let letters = h.get(&format!("{uri}/dead-letters"), Role::Operator).await;
+    let letter = letters.body["items"][0]["id"].as_i64().expect("a dead letter");
+    assert_eq!(letters.body["items"][0]["attempts"], 5);
+    assert_eq!(letters.body["items"][0]["error"], "the plugin returned an error: failed: configured to fail");
+    let status = h.get(uri, Role::Operator).await;
+    assert_eq!((status.body["open_dead_letters"].as_i64(), status.body["calls"]["failures"].as_i64()), (Some(1), Some(5)));
+
+    let redrive = format!("{uri}/dead-letters/{letter}/redrive");
+    let r = h.post(&redrive, Role::Operator, json!({})).await;
+    r.assert_problem(400, "invalid-request");
+    assert_eq!(r.body["field"], "dead_letter");
+
+    put(&h, uri, &operator, json!({"config": {"threshold": 100}})).await;
+    let r = h.post(&redrive, Role::Operator, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["redriven_at"].is_string());
+    h.post(&redrive, Role::Operator, json!({})).await.assert_problem(409, "conflict");
+    let tagged = h.store.list_customers(h.shop_a, &kith_store::CustomerFilter { tag: Some("vip".into()), ..Default::default() }, 0, 10).unwrap();
+    assert_eq!(tagged.len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_tags_the_whole_shop() {
+    let h = Harness::new().await;
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::VIP_TAG.tar_gz()).await;
+    let uri = "/v1/shop/plugins/vip-tag";
+    put(&h, uri, &h.key(Role::Operator).to_owned(), json!({"config": {"threshold": 5000}})).await;
+    let r = h.post(&format!("{uri}/runs"), Role::Operator, json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let run = r.body["id"].as_i64().unwrap();
+    h.bus.drain().unwrap();
+    let r = h.get(&format!("{uri}/runs/{run}"), Role::Operator).await;
+    assert_eq!((r.body["status"].as_str(), r.body["done"].as_i64()), (Some("done"), r.body["total"].as_i64()));
+    let r = h.get("/v1/customers?tag=vip", Role::Analyst).await;
+    assert_eq!(r.body["items"][0]["id"], h.customer, "the seeded customer spent 9,900");
+    h.post(&format!("{uri}/runs/{run}/resume"), Role::Operator, json!({})).await.assert_problem(409, "conflict");
+}
