@@ -11,7 +11,7 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().and_then(Path::parent).expect("tests/artifacts sits two levels below the repository").to_path_buf();
     let guests = root.join("tests/plugins");
-    for watched in ["tests/plugins", "sdk", "wit"] {
+    for watched in ["tests/plugins", "tests/plugins-python", "sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("guests");
@@ -41,24 +41,76 @@ fn main() {
     let status = build.status().expect("running cargo for the test plugins");
     assert!(status.success(), "building tests/plugins for {TARGET} failed");
 
-    let mut names: Vec<String> = std::fs::read_dir(&guests)
-        .unwrap()
+    let mut out = String::new();
+    for name in plugin_dirs(&guests) {
+        let wasm = target_dir.join(TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
+        out.push_str(&constant("tests/plugins", &name, &guests.join(&name), &wasm));
+    }
+
+    let python = root.join("tests/plugins-python");
+    let names = plugin_dirs(&python);
+    if !names.is_empty() {
+        let componentize = componentize_py(&target_dir);
+        for name in names {
+            let dir = python.join(&name);
+            let wasm = target_dir.join("python").join(format!("{name}.wasm"));
+            std::fs::create_dir_all(wasm.parent().unwrap()).unwrap();
+            let status = Command::new(&componentize)
+                .arg("-d")
+                .arg(root.join("wit/v0.1"))
+                .args(["-w", "tag-rule", "componentize", "-p"])
+                .arg(&dir)
+                .arg("app")
+                .arg("-o")
+                .arg(&wasm)
+                .status()
+                .expect("running componentize-py");
+            assert!(status.success(), "componentize-py failed for tests/plugins-python/{name}");
+            out.push_str(&constant("tests/plugins-python", &name, &dir, &wasm));
+        }
+    }
+    std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugins.rs"), out).unwrap();
+}
+
+/// Folders of `parent` holding a `plugin.toml`, sorted.
+fn plugin_dirs(parent: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(parent) else { return Vec::new() };
+    let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join("plugin.toml").is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut out = String::new();
-    for name in names {
-        let constant = name.to_uppercase().replace('-', "_");
-        let wasm = target_dir.join(TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
-        out.push_str(&format!(
-            "/// `tests/plugins/{name}`.\npub const {constant}: Package = Package {{ name: {name:?}, dir: {dir:?}, wasm: {wasm:?} }};\n",
-            dir = guests.join(&name).display().to_string(),
-            wasm = wasm.display().to_string(),
-        ));
+    names
+}
+
+fn constant(parent: &str, name: &str, dir: &Path, wasm: &Path) -> String {
+    format!(
+        "/// `{parent}/{name}`.\npub const {constant}: Package = Package {{ name: {name:?}, dir: {dir:?}, wasm: {wasm:?} }};\n",
+        constant = name.to_uppercase().replace('-', "_"),
+        dir = dir.display().to_string(),
+        wasm = wasm.display().to_string(),
+    )
+}
+
+/// The pinned componentize-py, installed from PyPI into a virtual environment under the target directory.
+const COMPONENTIZE_PY: &str = "0.25.1";
+
+fn componentize_py(target_dir: &Path) -> PathBuf {
+    let venv = target_dir.join("python-venv");
+    let tool = venv.join("bin/componentize-py");
+    let installed = Command::new(&tool).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if installed.as_deref().map(str::trim) != Some(&format!("componentize-py {COMPONENTIZE_PY}")) {
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let status = Command::new(&python).args(["-m", "venv"]).arg(&venv).status().expect("running python3 -m venv");
+        assert!(status.success(), "creating a Python virtual environment failed");
+        let status = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", &format!("componentize-py=={COMPONENTIZE_PY}")])
+            .status()
+            .expect("running pip");
+        assert!(status.success(), "pip install componentize-py=={COMPONENTIZE_PY} failed");
     }
-    std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugins.rs"), out).unwrap();
+    tool
 }
 
 /// Add the target through rustup when it is missing: a fresh machine needs

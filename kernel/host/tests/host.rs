@@ -261,3 +261,23 @@ fn a_restart_loads_compiled_components_from_the_cache() {
     second.load(&manifest, &plugins::VIP_TAG.wasm()).unwrap();
     assert_eq!(second.cache_stats(), Some((1, 0)), "the second start compiles nothing");
 }
+
+#[test]
+fn a_tag_rule_written_in_python_runs_with_nothing_granted_but_its_capabilities() {
+    // componentize-py's component imports filesystem, sockets and random; the
+    // host links them with nothing granted. Compiling an interpreter is slow in
+    // a debug build: the cache under the target directory keeps it to once.
+    let cache = std::path::Path::new(plugins::BIG_SPENDER.wasm).parent().unwrap().join("wasmtime-cache");
+    let host = Host::new(HostConfig { cache_dir: Some(cache), ..HostConfig::default() }).unwrap();
+    let manifest = Manifest::parse(&plugins::BIG_SPENDER.manifest()).unwrap();
+    let plugin = host.load(&manifest, &plugins::BIG_SPENDER.wasm()).unwrap();
+    assert_eq!(plugin.limits.memory, 256 << 20, "the manifest's memory request, within the host's maximum");
+    let report =
+        host.call(&plugin, env(&[Capability::Log, Capability::TagsWrite], serde_json::json!({})), Input::Evaluate(context(), subjects()));
+    let Ok(Output::Decisions(decisions)) = report.output else { panic!("{:?} {:?}", report.output, report.logs) };
+    assert_eq!(decisions, vec![Decision::AddTag { customer_id: 1, tag: "big-spender".into(), reason: "spent 250000".into() }]);
+    assert_eq!(report.logs[0].message, "python evaluating 2 customers of shop 7");
+
+    let report = host.call(&plugin, env(&[Capability::TagsWrite], serde_json::json!({})), Input::Evaluate(context(), subjects()));
+    assert!(report.output.is_err(), "without `log` the import fails and the Python plugin raises: {:?}", report.output);
+}

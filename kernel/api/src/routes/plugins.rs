@@ -32,7 +32,11 @@ impl FromRequest<AppState> for PackageBody {
         }
         let limit = crate::routes::PACKAGE_LIMIT;
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE { ApiError::payload_too_large(limit) } else { ApiError::bad_request("", rej.body_text()) }
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(limit)
+            } else {
+                ApiError::bad_request("", rej.body_text())
+            }
         })?;
         let package = tokio::task::spawn_blocking(move || Package::from_tar_gz(&bytes)).await.map_err(ApiError::internal)?;
         package.map(PackageBody).map_err(ApiError::invalid)
@@ -75,7 +79,11 @@ pub async fn list_plugins(_: CatalogueReader, State(state): State<AppState>) -> 
 /// The installed versions of one plugin, oldest first.
 #[utoipa::path(get, path = "/v1/plugins/{id}", tag = "plugins", params(("id" = String, Path, description = "Plugin id")), security(("api_key" = [])),
     responses((status = 200, body = PluginList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn plugin_versions(_: CatalogueReader, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PluginList>, ApiError> {
+pub async fn plugin_versions(
+    _: CatalogueReader,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginList>, ApiError> {
     let items = state.db("plugin_versions", move |s| s.plugin_versions(&id)).await?;
     if items.is_empty() {
         return Err(ApiError::not_found("plugin"));
@@ -128,14 +136,22 @@ pub async fn enable_plugin(
 /// failures and latency, breaker state, dead letters, runs and recent logs.
 #[utoipa::path(get, path = "/v1/shop/plugins/{id}", tag = "plugins", params(("id" = String, Path, description = "Plugin id")), security(("api_key" = [])),
     responses((status = 200, body = PluginStatus), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn plugin_status(key: ShopKey<PluginsManage>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PluginStatus>, ApiError> {
+pub async fn plugin_status(
+    key: ShopKey<PluginsManage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
     Ok(Json(state.bus("plugin_status", move |b| b.status(key.shop_id, &id)).await?))
 }
 
 /// Disable a plugin in the shop; its cursor stays where it is.
 #[utoipa::path(delete, path = "/v1/shop/plugins/{id}", tag = "plugins", params(("id" = String, Path, description = "Plugin id")), security(("api_key" = [])),
     responses((status = 200, body = Subscription), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn disable_plugin(key: ShopKey<PluginsManage>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Subscription>, ApiError> {
+pub async fn disable_plugin(
+    key: ShopKey<PluginsManage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Subscription>, ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     Ok(Json(state.bus("disable_plugin", move |b| b.disable(key.shop_id, &id, &actor)).await?))
 }
@@ -183,7 +199,11 @@ pub struct DeadLetterList {
 #[utoipa::path(get, path = "/v1/shop/plugins/{id}/dead-letters", tag = "plugins", params(("id" = String, Path, description = "Plugin id")),
     security(("api_key" = [])),
     responses((status = 200, body = DeadLetterList), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn dead_letters(key: ShopKey<PluginsManage>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<DeadLetterList>, ApiError> {
+pub async fn dead_letters(
+    key: ShopKey<PluginsManage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeadLetterList>, ApiError> {
     let items = state
         .db("dead_letters", move |s| {
             s.subscription(key.shop_id, &id)?;
@@ -212,7 +232,11 @@ pub async fn redrive(
 #[utoipa::path(post, path = "/v1/shop/plugins/{id}/runs", tag = "plugins", params(("id" = String, Path, description = "Plugin id")), security(("api_key" = [])),
     responses((status = 202, body = Run), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn start_run(key: ShopKey<PluginsManage>, State(state): State<AppState>, Path(id): Path<String>) -> Result<(StatusCode, Json<Run>), ApiError> {
+pub async fn start_run(
+    key: ShopKey<PluginsManage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let run = state.bus("start_run", move |b| b.start_run(key.shop_id, &id, &actor)).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
@@ -222,7 +246,11 @@ pub async fn start_run(key: ShopKey<PluginsManage>, State(state): State<AppState
 #[utoipa::path(get, path = "/v1/shop/plugins/{id}/runs/{run}", tag = "plugins",
     params(("id" = String, Path, description = "Plugin id"), ("run" = i64, Path, description = "Run id")), security(("api_key" = [])),
     responses((status = 200, body = Run), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_run(key: ShopKey<PluginsManage>, State(state): State<AppState>, Path((id, run)): Path<(String, i64)>) -> Result<Json<Run>, ApiError> {
+pub async fn get_run(
+    key: ShopKey<PluginsManage>,
+    State(state): State<AppState>,
+    Path((id, run)): Path<(String, i64)>,
+) -> Result<Json<Run>, ApiError> {
     Ok(Json(state.db("get_run", move |s| s.run(key.shop_id, &id, run)).await?))
 }
 

@@ -17,6 +17,8 @@ enum Access {
     KeyManagers,
     /// Shop keys of these roles.
     Shop(&'static [Role]),
+    /// Admin keys and shop keys with `plugins:manage`.
+    Catalogue,
 }
 
 struct Route {
@@ -27,13 +29,23 @@ struct Route {
     ok: StatusCode,
     /// The path names a resource of shop A, so shop B's key must get 404.
     names_resource: bool,
+    /// What shop B's owner gets instead, where the route is not about shop A at all.
+    foreign_ok: Option<StatusCode>,
+}
+
+/// Routes of the plugin API need a plugin enabled in shop A; their paths name it.
+fn needs_plugin(path: &str) -> bool {
+    path.contains("/plugins")
 }
 
 const READERS: &[Role] = &[Role::Owner, Role::Operator, Role::Analyst, Role::App];
 const WRITERS: &[Role] = &[Role::Owner, Role::Operator, Role::App];
 const OWNERS: &[Role] = &[Role::Owner];
+const MANAGERS: &[Role] = &[Role::Owner, Role::Operator];
 
-fn routes(h: &Harness) -> Vec<Route> {
+/// Every route but `POST /v1/plugins` (a package body, tested in the plugins suite) and run resumption
+/// (only a failed run resumes; also tested there). `letter` and `run` are those of [`Harness::with_plugin`].
+fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
     let r = |method: Method, path: String, body: Option<Value>, access: Access, ok: u16, names_resource: bool| Route {
         method,
         path,
@@ -41,6 +53,7 @@ fn routes(h: &Harness) -> Vec<Route> {
         access,
         ok: StatusCode::from_u16(ok).unwrap(),
         names_resource,
+        foreign_ok: None,
     };
     let c = h.customer;
     vec![
@@ -77,6 +90,28 @@ fn routes(h: &Harness) -> Vec<Route> {
         r(Method::GET, format!("/v1/customers/{c}/merges"), None, Access::Shop(READERS), 200, true),
         r(Method::POST, format!("/v1/merges/{}/unmerge", h.merge_id), None, Access::Shop(WRITERS), 200, true),
         r(Method::GET, "/v1/audit".into(), None, Access::Shop(OWNERS), 200, false),
+        r(Method::GET, "/v1/plugins".into(), None, Access::Catalogue, 200, false),
+        r(Method::GET, "/v1/plugins/vip-tag".into(), None, Access::Catalogue, 200, false),
+        r(Method::GET, "/v1/shop/plugins".into(), None, Access::Shop(MANAGERS), 200, false),
+        // The catalogue is shared: shop B's owner enables vip-tag in shop B.
+        Route {
+            foreign_ok: Some(StatusCode::CREATED),
+            ..r(
+                Method::PUT,
+                "/v1/shop/plugins/vip-tag".into(),
+                Some(json!({"config": {"threshold": 5}})),
+                Access::Shop(MANAGERS),
+                200,
+                false,
+            )
+        },
+        r(Method::GET, "/v1/shop/plugins/vip-tag".into(), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::DELETE, "/v1/shop/plugins/vip-tag".into(), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::GET, "/v1/shop/plugins/vip-tag/logs".into(), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::GET, "/v1/shop/plugins/vip-tag/dead-letters".into(), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::POST, format!("/v1/shop/plugins/vip-tag/dead-letters/{letter}/redrive"), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::POST, "/v1/shop/plugins/vip-tag/runs".into(), None, Access::Shop(MANAGERS), 202, true),
+        r(Method::GET, format!("/v1/shop/plugins/vip-tag/runs/{run}"), None, Access::Shop(MANAGERS), 200, true),
     ]
 }
 
@@ -93,6 +128,7 @@ fn expected(route: &Route, caller: Caller) -> StatusCode {
         Access::Admin => role == Role::Admin,
         Access::KeyManagers => matches!(role, Role::Admin | Role::Owner),
         Access::Shop(roles) => roles.contains(&role),
+        Access::Catalogue => matches!(role, Role::Admin | Role::Owner | Role::Operator),
     };
     match caller {
         _ if route.access == Access::Public => route.ok,
@@ -101,6 +137,7 @@ fn expected(route: &Route, caller: Caller) -> StatusCode {
         Caller::Role(_) => StatusCode::FORBIDDEN,
         // Shop B's owner: refused where owners are, else shop A's resources do not exist for it.
         Caller::Foreign if !allowed_role(Role::Owner) => StatusCode::FORBIDDEN,
+        Caller::Foreign if route.foreign_ok.is_some() => route.foreign_ok.unwrap_or(route.ok),
         Caller::Foreign if route.names_resource => StatusCode::NOT_FOUND,
         Caller::Foreign => route.ok,
     }
@@ -117,13 +154,14 @@ async fn every_route_with_every_caller() {
         Caller::Role(Role::App),
         Caller::Foreign,
     ];
-    let count = routes(&Harness::new().await).len();
+    let count = routes(&Harness::new().await, (0, 0)).len();
     let mut failures = Vec::new();
     for i in 0..count {
         for caller in callers {
             // A fresh kernel per call, so that writes (revocations, unmerges) do not change later calls.
             let h = Harness::new().await;
-            let route = &routes(&h)[i];
+            let ids = if needs_plugin(&routes(&h, (0, 0))[i].path) { h.with_plugin() } else { (0, 0) };
+            let route = &routes(&h, ids)[i];
             let key = match caller {
                 Caller::Nobody => None,
                 Caller::Role(role) => Some(h.key(role).to_owned()),

@@ -56,8 +56,12 @@ impl Reply {
 /// One plugin host for all tests of the binary: an engine per test would only cost time.
 fn host() -> Arc<kith_host::Host> {
     static HOST: std::sync::OnceLock<Arc<kith_host::Host>> = std::sync::OnceLock::new();
+    static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
-        let config = kith_host::HostConfig { default_timeout: std::time::Duration::from_millis(300), ..Default::default() };
+        // Many harnesses load the same components: compile each once.
+        let cache = CACHE.get_or_init(|| tempfile::tempdir().unwrap()).path().to_path_buf();
+        let config =
+            kith_host::HostConfig { default_timeout: std::time::Duration::from_millis(300), cache_dir: Some(cache), ..Default::default() };
         Arc::new(kith_host::Host::new(config).unwrap())
     })
     .clone()
@@ -120,7 +124,46 @@ impl Harness {
         let clock = Arc::new(kith_bus::TestClock::new(chrono::Utc::now()));
         let bus = kith_bus::Bus::new(store.clone(), host(), clock.clone(), kith_bus::BusConfig::default());
         let app = kith_api::app(AppState::new(bus.clone(), config));
-        Harness { _dir: dir, store, bus, clock, app, shop_a, shop_b, admin, keys, foreign, customer, merged_customer, merge_id, analyst_key_id }
+        Harness {
+            _dir: dir,
+            store,
+            bus,
+            clock,
+            app,
+            shop_a,
+            shop_b,
+            admin,
+            keys,
+            foreign,
+            customer,
+            merged_customer,
+            merge_id,
+            analyst_key_id,
+        }
+    }
+
+    /// Install vip-tag and enable it in shop A, with one dead letter (already
+    /// fixed, so it re-drives) and one finished run. Returns (dead letter, run).
+    pub fn with_plugin(&self) -> (i64, i64) {
+        let cli = Actor::cli("test");
+        let package = kith_bus::Package::from_tar_gz(&kith_test_plugins::VIP_TAG.tar_gz()).unwrap();
+        self.bus.install(&package, &cli).unwrap();
+        let enable = |config: Value| {
+            let request = kith_bus::EnableRequest { config: Some(config), ..Default::default() };
+            self.bus.enable(self.shop_a, "vip-tag", &request, &cli).unwrap();
+        };
+        enable(json!({"threshold": 100, "fail": true}));
+        let event = json!({"id": "dl", "type": "order.paid", "identities": [{"kind": "phone", "value": "13700000009"}], "order": {"id": "dl", "amount": 500}});
+        self.store.ingest(self.shop_a, vec![event], &cli).unwrap();
+        while self.store.dead_letters(self.shop_a, "vip-tag").unwrap().is_empty() {
+            self.bus.drain().unwrap();
+            self.clock.advance(chrono::Duration::minutes(10));
+        }
+        enable(json!({"threshold": 100}));
+        let letter = self.store.dead_letters(self.shop_a, "vip-tag").unwrap()[0].id;
+        let run = self.bus.start_run(self.shop_a, "vip-tag", &cli).unwrap().id;
+        self.bus.drain().unwrap();
+        (letter, run)
     }
 
     pub fn key(&self, role: Role) -> &str {

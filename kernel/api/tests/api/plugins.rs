@@ -79,12 +79,19 @@ async fn an_enabled_plugin_tags_customers_as_events_arrive() {
     let r = h.post("/v1/events", Role::App, order("big", "13700000001", 25_000)).await;
     assert_eq!(r.body["accepted"], 1);
     h.bus.drain().unwrap();
-    let customer = h.store.list_customers(h.shop_a, &Default::default(), 0, 100).unwrap().into_iter().find(|c| c.stats.total_spent == 25_000).unwrap();
+    let customer =
+        h.store.list_customers(h.shop_a, &Default::default(), 0, 100).unwrap().into_iter().find(|c| c.stats.total_spent == 25_000).unwrap();
     let r = h.get(&format!("/v1/customers/{}", customer.id), Role::Analyst).await;
-    assert_eq!(r.body["tags"], json!([{"tag": "vip", "source": "vip-tag", "reason": "spent 25000 ≥ 10000", "created_at": r.body["tags"][0]["created_at"]}]));
+    assert_eq!(
+        r.body["tags"],
+        json!([{"tag": "vip", "source": "vip-tag", "reason": "spent 25000 ≥ 10000", "created_at": r.body["tags"][0]["created_at"]}])
+    );
 
     let r = h.get(uri, Role::Operator).await;
-    assert_eq!((r.body["lag"].as_i64(), r.body["calls"]["calls"].as_i64(), r.body["calls"]["failures"].as_i64()), (Some(0), Some(1), Some(0)));
+    assert_eq!(
+        (r.body["lag"].as_i64(), r.body["calls"]["calls"].as_i64(), r.body["calls"]["failures"].as_i64()),
+        (Some(0), Some(1), Some(0))
+    );
     assert!(r.body["logs"][0]["message"].as_str().unwrap().starts_with("evaluating 1 customers"), "{}", r.body);
     let r = h.get(&format!("{uri}/logs?limit=1"), Role::Operator).await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
@@ -128,7 +135,8 @@ async fn failed_batches_become_dead_letters_that_re_drive() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body["redriven_at"].is_string());
     h.post(&redrive, Role::Operator, json!({})).await.assert_problem(409, "conflict");
-    let tagged = h.store.list_customers(h.shop_a, &kith_store::CustomerFilter { tag: Some("vip".into()), ..Default::default() }, 0, 10).unwrap();
+    let tagged =
+        h.store.list_customers(h.shop_a, &kith_store::CustomerFilter { tag: Some("vip".into()), ..Default::default() }, 0, 10).unwrap();
     assert_eq!(tagged.len(), 1);
 }
 
@@ -137,7 +145,7 @@ async fn a_run_tags_the_whole_shop() {
     let h = Harness::new().await;
     install(&h, h.key(Role::Admin), "application/gzip", plugins::VIP_TAG.tar_gz()).await;
     let uri = "/v1/shop/plugins/vip-tag";
-    put(&h, uri, &h.key(Role::Operator).to_owned(), json!({"config": {"threshold": 5000}})).await;
+    put(&h, uri, h.key(Role::Operator), json!({"config": {"threshold": 5000}})).await;
     let r = h.post(&format!("{uri}/runs"), Role::Operator, json!({})).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     let run = r.body["id"].as_i64().unwrap();
