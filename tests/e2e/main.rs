@@ -226,3 +226,64 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("with 60 customers"));
     assert_eq!(store.list_shops().unwrap().len(), 1);
 }
+
+/// Poll a plugin's status until `done` holds; the bus works in the background.
+async fn wait_for(http: &reqwest::Client, url: &str, auth: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = get_json(http, url, auth).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the bus did not get there: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_installed_over_http_tags_customers_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _shop, owner) = setup(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let admin =
+        kith_json(dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])["token"].as_str().unwrap().to_owned();
+    let (admin, owner) = (format!("Bearer {admin}"), format!("Bearer {owner}"));
+    let http = reqwest::Client::new();
+
+    let server = Server::start(dir.path(), &db);
+    let installed = http
+        .post(format!("{}/v1/plugins", server.url))
+        .header("authorization", &admin)
+        .header("content-type", "application/gzip")
+        .body(kith_test_plugins::VIP_TAG.tar_gz())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 201);
+    let enabled = http
+        .put(format!("{}/v1/shop/plugins/vip-tag", server.url))
+        .header("authorization", &owner)
+        .json(&json!({"config": {"threshold": 10000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 201);
+
+    let order = |id: &str, phone: &str| json!({"events": [{"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": phone}], "order": {"id": id, "amount": 50000}}]});
+    post_json(&http, &format!("{}/v1/events", server.url), &owner, &order("p1", "13600000001")).await;
+    let status_url = format!("{}/v1/shop/plugins/vip-tag", server.url);
+    wait_for(&http, &status_url, &owner, |s| s["calls"]["calls"] == 1 && s["lag"] == 0).await;
+    let tagged = get_json(&http, &format!("{}/v1/customers?tag=vip", server.url), &owner).await;
+    assert_eq!(tagged["items"].as_array().unwrap().len(), 1);
+
+    server.crash();
+    let cache = PathBuf::from(format!("{db_arg}.cache"));
+    assert!(std::fs::read_dir(&cache).is_ok_and(|mut d| d.next().is_some()), "compiled components are cached in {}", cache.display());
+
+    let server = Server::start(dir.path(), &db);
+    post_json(&http, &format!("{}/v1/events", server.url), &owner, &order("p2", "13600000002")).await;
+    let status_url = format!("{}/v1/shop/plugins/vip-tag", server.url);
+    wait_for(&http, &status_url, &owner, |s| s["calls"]["calls"] == 2 && s["lag"] == 0).await;
+    let tagged = get_json(&http, &format!("{}/v1/customers?tag=vip", server.url), &owner).await;
+    assert_eq!(tagged["items"].as_array().unwrap().len(), 2, "deliveries resume after a restart");
+}

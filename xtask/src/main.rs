@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask demo [ARGS]`: build and run the kernel on a demo shop
 //!   (`kith demo`, data in `kith-data/demo.db`); ARGS go to `kith demo`.
-//! - `cargo xtask test`: formatting, lints, then every test of the workspace.
+//! - `cargo xtask test`: formatting, lints, then every test of the workspace
+//!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2).
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -59,7 +60,21 @@ fn ensure_components() -> Result<()> {
     Ok(())
 }
 
+/// Plugins compile for wasm32-wasip2, a rustup target a fresh toolchain lacks.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if let Ok(out) = installed
+        && !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2")
+    {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["target", "add", "wasm32-wasip2"]);
+        run(cmd)?;
+    }
+    Ok(())
+}
+
 fn demo(args: &[String]) -> Result<()> {
+    ensure_wasm_target()?;
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--package", "kith", "--", "--database", "kith-data/demo.db", "demo"]).args(args);
     run(cmd)
@@ -67,11 +82,20 @@ fn demo(args: &[String]) -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_components()?;
+    ensure_wasm_target()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
+    // The test plugins are a workspace of their own (they build for wasm32-wasip2).
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--manifest-path", "tests/plugins/Cargo.toml", "--all", "--", "--check"]);
+    run(fmt)?;
     let mut clippy = cargo();
     clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    run(clippy)?;
+    // The SDK's kind features and examples are off in the workspace build.
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--package", "kith-sdk", "--all-features", "--examples", "--", "-D", "warnings"]);
     run(clippy)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);

@@ -132,15 +132,24 @@ impl PluginEnv for StoreEnv {
     }
 }
 
-/// Releases a claim when the work is done, however it ends.
+/// Work held by one worker; released when the work is done, however it ends.
 struct Claim<'a> {
-    bus: &'a Bus,
+    claimed: &'a Mutex<HashSet<Work>>,
     work: Work,
+}
+
+impl<'a> Claim<'a> {
+    /// `None` when another worker holds the work.
+    fn take(claimed: &'a Mutex<HashSet<Work>>, work: Work) -> Option<Claim<'a>> {
+        let fresh = claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(work.clone());
+        // The guard is gone before a Claim exists: dropping one locks the set again.
+        fresh.then(|| Claim { claimed, work })
+    }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        self.bus.claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.work);
+        self.claimed.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.work);
     }
 }
 
@@ -249,8 +258,7 @@ impl Bus {
     }
 
     fn claim(&self, work: Work) -> Option<Claim<'_>> {
-        let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
-        claimed.insert(work.clone()).then_some(Claim { bus: self, work })
+        Claim::take(&self.claimed, work)
     }
 
     /// The component of an installed version, compiled once per process.
@@ -473,4 +481,21 @@ fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision]) -> Result<(), S
         decision.check(plugin_id, grant).map_err(|reason| format!("decision {i} refused: {reason}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_is_held_by_one_worker_until_released() {
+        let claimed = Mutex::new(HashSet::new());
+        let work = Work::Delivery(1, "vip-tag".into());
+        let first = Claim::take(&claimed, work.clone()).expect("free work is claimed");
+        assert!(Claim::take(&claimed, work.clone()).is_none(), "held work is refused");
+        assert!(Claim::take(&claimed, Work::Run(1, "vip-tag".into())).is_some(), "other work is free");
+        assert!(claimed.lock().unwrap().contains(&work), "a refused claim does not release the holder's");
+        drop(first);
+        assert!(Claim::take(&claimed, work).is_some());
+    }
 }

@@ -281,3 +281,12 @@ fn a_tag_rule_written_in_python_runs_with_nothing_granted_but_its_capabilities()
     let report = host.call(&plugin, env(&[Capability::TagsWrite], serde_json::json!({})), Input::Evaluate(context(), subjects()));
     assert!(report.output.is_err(), "without `log` the import fails and the Python plugin raises: {:?}", report.output);
 }
+
+#[test]
+fn a_plugin_may_ask_for_a_fuel_budget() {
+    let manifest = format!("{}\n[limits]\nfuel = 5000000\n", plugins::HOSTILE_LOOP.manifest());
+    let manifest = Manifest::parse(&manifest).unwrap();
+    let plugin = host().load(&manifest, &plugins::HOSTILE_LOOP.wasm()).unwrap();
+    let report = evaluate(&plugin, env(ALL, serde_json::json!({})));
+    assert_eq!(report.output, Err(CallError::Fuel(5_000_000)), "out of fuel long before the deadline");
+}

@@ -100,6 +100,8 @@ impl Config {
             dir.push(".cache");
             dir.into()
         });
+        // wasmtime's cache wants an absolute directory.
+        let cache_dir = std::path::absolute(&cache_dir).with_context(|| format!("resolving {}", cache_dir.display()))?;
         let host = kith_host::HostConfig {
             cache_dir: Some(cache_dir),
             default_timeout: Duration::from_millis(p.timeout_ms),

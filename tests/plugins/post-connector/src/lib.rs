@@ -14,7 +14,12 @@ impl ChannelConnector for Post {
     fn deliver(_ctx: &ShopContext, message: Message) -> Result<Delivery, Error> {
         let url = kith_sdk::config::get::<Config>()?.url;
         let body = serde_json::json!({"id": message.id, "to": message.recipient, "template": message.template});
-        let response = kith_sdk::http::request("POST", &url, &[("content-type", "application/json"), ("idempotency-key", &message.id)], body.to_string().as_bytes())?;
+        let response = kith_sdk::http::request(
+            "POST",
+            &url,
+            &[("content-type", "application/json"), ("idempotency-key", &message.id)],
+            body.to_string().as_bytes(),
+        )?;
         Ok(match response.status {
             200..=299 => Delivery::Accepted(Some(String::from_utf8_lossy(&response.body).into_owned())),
             429 | 503 => Delivery::RetryAfter(response.header("retry-after").and_then(|s| s.parse().ok()).unwrap_or(30)),

@@ -28,8 +28,16 @@ impl TagRule for Vip {
             let has = customer.tags.iter().any(|t| t.name == "vip" && t.source == "vip-tag");
             if customer.stats.total_spent >= config.threshold {
                 if !has {
-                    decisions.push(Decision::add_tag(customer.id, "vip", &format!("spent {} ≥ {}", customer.stats.total_spent, config.threshold)));
-                    decisions.push(Decision::emit_event(Some(customer.id), "plugin.vip-tag.promoted", &serde_json::json!({"total_spent": customer.stats.total_spent})));
+                    decisions.push(Decision::add_tag(
+                        customer.id,
+                        "vip",
+                        &format!("spent {} ≥ {}", customer.stats.total_spent, config.threshold),
+                    ));
+                    decisions.push(Decision::emit_event(
+                        Some(customer.id),
+                        "plugin.vip-tag.promoted",
+                        &serde_json::json!({"total_spent": customer.stats.total_spent}),
+                    ));
                 }
             } else if has {
                 decisions.push(Decision::remove_tag(customer.id, "vip", "below the threshold"));
