@@ -45,82 +45,36 @@ pub mod bindings {
         });
     }
 
-    #[cfg(feature = "tag-rule")]
-    pub mod tag_rule {
-        wit_bindgen::generate!({
-            path: "../wit/v0.1",
-            features: ["clocks-timezone"],
-            world: "tag-rule",
-            with: {
-                "kith:plugin/types@0.1.0": crate::bindings::host::kith::plugin::types,
-                "kith:plugin/log@0.1.0": crate::bindings::host::kith::plugin::log,
-                "kith:plugin/config@0.1.0": crate::bindings::host::kith::plugin::config,
-                "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
-                "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
-                "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
-            },
-            pub_export_macro: true,
-            default_bindings_module: "kith_sdk::bindings::tag_rule",
-        });
+    /// One kind's world, sharing the `host` world's interfaces.
+    macro_rules! kind {
+        ($feature:literal, $module:ident, $world:literal, $path:literal $(, $extra:ident)?) => {
+            #[cfg(feature = $feature)]
+            pub mod $module {
+                wit_bindgen::generate!({
+                    path: "../wit/v0.1",
+                    features: ["clocks-timezone"],
+                    world: $world,
+                    with: {
+                        "kith:plugin/types@0.1.0": crate::bindings::host::kith::plugin::types,
+                        "kith:plugin/log@0.1.0": crate::bindings::host::kith::plugin::log,
+                        "kith:plugin/config@0.1.0": crate::bindings::host::kith::plugin::config,
+                        "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
+                        "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
+                        "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
+                    },
+                    $($extra,)?
+                    pub_export_macro: true,
+                    default_bindings_module: $path,
+                });
+            }
+        };
     }
 
-    #[cfg(feature = "scoring-model")]
-    pub mod scoring_model {
-        wit_bindgen::generate!({
-            path: "../wit/v0.1",
-            features: ["clocks-timezone"],
-            world: "scoring-model",
-            with: {
-                "kith:plugin/types@0.1.0": crate::bindings::host::kith::plugin::types,
-                "kith:plugin/log@0.1.0": crate::bindings::host::kith::plugin::log,
-                "kith:plugin/config@0.1.0": crate::bindings::host::kith::plugin::config,
-                "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
-                "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
-                "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
-            },
-            pub_export_macro: true,
-            default_bindings_module: "kith_sdk::bindings::scoring_model",
-        });
-    }
-
-    #[cfg(feature = "loyalty-scheme")]
-    pub mod loyalty_scheme {
-        wit_bindgen::generate!({
-            path: "../wit/v0.1",
-            features: ["clocks-timezone"],
-            world: "loyalty-scheme",
-            with: {
-                "kith:plugin/types@0.1.0": crate::bindings::host::kith::plugin::types,
-                "kith:plugin/log@0.1.0": crate::bindings::host::kith::plugin::log,
-                "kith:plugin/config@0.1.0": crate::bindings::host::kith::plugin::config,
-                "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
-                "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
-                "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
-            },
-            pub_export_macro: true,
-            default_bindings_module: "kith_sdk::bindings::loyalty_scheme",
-        });
-    }
-
-    #[cfg(feature = "channel-connector")]
-    pub mod channel_connector {
-        wit_bindgen::generate!({
-            path: "../wit/v0.1",
-            features: ["clocks-timezone"],
-            world: "channel-connector",
-            with: {
-                "kith:plugin/types@0.1.0": crate::bindings::host::kith::plugin::types,
-                "kith:plugin/log@0.1.0": crate::bindings::host::kith::plugin::log,
-                "kith:plugin/config@0.1.0": crate::bindings::host::kith::plugin::config,
-                "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
-                "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
-                "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
-            },
-            generate_all,
-            pub_export_macro: true,
-            default_bindings_module: "kith_sdk::bindings::channel_connector",
-        });
-    }
+    kind!("tag-rule", tag_rule, "tag-rule", "kith_sdk::bindings::tag_rule");
+    kind!("scoring-model", scoring_model, "scoring-model", "kith_sdk::bindings::scoring_model");
+    kind!("loyalty-scheme", loyalty_scheme, "loyalty-scheme", "kith_sdk::bindings::loyalty_scheme");
+    // Connectors also get the `wasi:http` bindings (`generate_all`), for `kith_sdk::http`.
+    kind!("channel-connector", channel_connector, "channel-connector", "kith_sdk::bindings::channel_connector", generate_all);
 }
 
 mod decisions;

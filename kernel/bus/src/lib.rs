@@ -346,16 +346,7 @@ impl Bus {
             Ok(plugin) => plugin,
             Err(err) => return self.fail_delivery(&sub, sub.cursor, to, &err.to_string(), &[], Duration::ZERO),
         };
-        let ctx = self.context(shop_id)?;
-        let input = match sub.kind {
-            Kind::TagRule => Input::Evaluate(ctx, subjects),
-            Kind::LoyaltyScheme => Input::OnEvents(ctx, subjects),
-            Kind::ScoringModel => {
-                let mut seen = HashSet::new();
-                Input::Score(ctx, subjects.into_iter().map(|s| s.customer).filter(|c| seen.insert(c.id)).collect())
-            }
-            Kind::ChannelConnector => return Ok(()),
-        };
+        let Some(input) = event_input(sub.kind, self.context(shop_id)?, subjects) else { return Ok(()) };
         match self.call(&plugin, &sub, input) {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
@@ -468,6 +459,26 @@ impl Bus {
                 Ok(())
             }
         }
+    }
+}
+
+/// Whether a delivery takes an event: one the manifest subscribes to, about a
+/// customer, and not emitted by the plugin itself (which would loop).
+fn wanted(manifest: &kith_domain::plugin::Manifest, event: &Event, source: Option<&str>) -> bool {
+    manifest.subscribes_to(&event.kind) && source != Some(manifest.id.as_str()) && event.customer_id.is_some()
+}
+
+/// The call that hands events to a plugin of `kind`: subjects for tag rules
+/// and loyalty schemes, each customer once for scoring models; connectors take none.
+fn event_input(kind: Kind, ctx: ShopContext, subjects: Vec<Subject>) -> Option<Input> {
+    match kind {
+        Kind::TagRule => Some(Input::Evaluate(ctx, subjects)),
+        Kind::LoyaltyScheme => Some(Input::OnEvents(ctx, subjects)),
+        Kind::ScoringModel => {
+            let mut seen = HashSet::new();
+            Some(Input::Score(ctx, subjects.into_iter().map(|s| s.customer).filter(|c| seen.insert(c.id)).collect()))
+        }
+        Kind::ChannelConnector => None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Installing plugins into the catalogue and enabling them per shop.
 
 use kith_domain::FieldError;
-use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, Run, Subject, Subscription};
+use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, Run, Subscription};
 use kith_store::{Actor, Effects, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -139,23 +139,13 @@ impl Bus {
             .store
             .events_with_source(shop_id, letter.first_seq - 1, letter.last_seq, usize::MAX)?
             .into_iter()
-            .filter(|(e, source)| {
-                installed.manifest.subscribes_to(&e.kind) && source.as_deref() != Some(plugin_id) && e.customer_id.is_some()
-            })
+            .filter(|(e, source)| crate::wanted(&installed.manifest, e, source.as_deref()))
             .map(|(e, _)| e)
             .collect();
         let subjects = self.subjects(shop_id, events)?;
         let plugin = self.plugin(&installed)?;
-        let ctx = self.context(shop_id)?;
-        let input = match sub.kind {
-            Kind::TagRule => kith_host::Input::Evaluate(ctx, subjects),
-            Kind::LoyaltyScheme => kith_host::Input::OnEvents(ctx, subjects),
-            Kind::ScoringModel => {
-                let mut seen = std::collections::HashSet::new();
-                kith_host::Input::Score(ctx, subjects.into_iter().map(|s: Subject| s.customer).filter(|c| seen.insert(c.id)).collect())
-            }
-            Kind::ChannelConnector => return Err(FieldError::new("plugin", "channel connectors take no events").into()),
-        };
+        let input = crate::event_input(sub.kind, self.context(shop_id)?, subjects)
+            .ok_or_else(|| FieldError::new("plugin", "channel connectors take no events"))?;
         match self.call(&plugin, &sub, input) {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);

@@ -389,26 +389,22 @@ impl Host {
             (KindPre::TagRule(pre), Input::Evaluate(ctx, subjects)) => {
                 let rule = instantiate!(pre);
                 let subjects: Vec<_> = subjects.iter().map(convert::subject).collect();
-                let out = rule.call_evaluate(&mut *store, &convert::context(&ctx), &subjects).map_err(Failure::Wasm)?;
-                Ok(Output::Decisions(guest(out)?.into_iter().map(convert::decision).collect()))
+                decisions(rule.call_evaluate(&mut *store, &convert::context(&ctx), &subjects))
             }
             (KindPre::ScoringModel(pre), Input::Score(ctx, customers)) => {
                 let model = instantiate!(pre);
                 let customers: Vec<_> = customers.iter().map(convert::customer).collect();
-                let out = model.call_score(&mut *store, &convert::context(&ctx), &customers).map_err(Failure::Wasm)?;
-                Ok(Output::Decisions(guest(out)?.into_iter().map(convert::decision).collect()))
+                decisions(model.call_score(&mut *store, &convert::context(&ctx), &customers))
             }
             (KindPre::LoyaltyScheme(pre), Input::OnEvents(ctx, subjects)) => {
                 let scheme = instantiate!(pre);
                 let subjects: Vec<_> = subjects.iter().map(convert::subject).collect();
-                let out = scheme.call_on_events(&mut *store, &convert::context(&ctx), &subjects).map_err(Failure::Wasm)?;
-                Ok(Output::Decisions(guest(out)?.into_iter().map(convert::decision).collect()))
+                decisions(scheme.call_on_events(&mut *store, &convert::context(&ctx), &subjects))
             }
             (KindPre::LoyaltyScheme(pre), Input::Review(ctx, customers)) => {
                 let scheme = instantiate!(pre);
                 let customers: Vec<_> = customers.iter().map(convert::customer).collect();
-                let out = scheme.call_review(&mut *store, &convert::context(&ctx), &customers).map_err(Failure::Wasm)?;
-                Ok(Output::Decisions(guest(out)?.into_iter().map(convert::decision).collect()))
+                decisions(scheme.call_review(&mut *store, &convert::context(&ctx), &customers))
             }
             (KindPre::ChannelConnector(pre), Input::Send(ctx, message)) => {
                 let connector = instantiate!(pre);
@@ -431,6 +427,12 @@ impl Host {
             (_, Input::ParseReceipt(..)) => Err(wrong("parse-receipt")),
         }
     }
+}
+
+/// The decisions a kind's export returned, or why there are none.
+fn decisions(returned: wasmtime::Result<Result<Vec<v1::types::Decision>, v1::types::Error>>) -> Result<Output, Failure> {
+    let returned = guest(returned.map_err(Failure::Wasm)?)?;
+    Ok(Output::Decisions(returned.into_iter().map(convert::decision).collect()))
 }
 
 fn guest<T>(result: Result<T, v1::types::Error>) -> Result<T, Failure> {
