@@ -61,6 +61,7 @@ pub mod bindings {
                         "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
                         "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
                         "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
+                        "kith:plugin/shop@0.1.0": crate::bindings::host::kith::plugin::shop,
                     },
                     $($extra,)?
                     pub_export_macro: true,
@@ -83,8 +84,9 @@ pub mod http;
 mod kinds;
 
 pub use bindings::host::kith::plugin::types::{
-    Customer, Decision, Delivery, Distribution, EmittedEvent, Error, Event, InboundRequest, Message, Order, OrderItem, PointsChange,
-    Profile, Receipt, ReceiptStatus, Score, ScoreChange, ShopContext, Stats, Subject, Tag, TagChange, TierChange,
+    Behaviour, BehaviourKind, Customer, Decision, Delivery, Distribution, EmittedEvent, Error, Event, History, InboundRequest, Message,
+    Order, OrderItem, PointsChange, Profile, Receipt, ReceiptStatus, Score, ScoreChange, ShopContext, Stats, Subject, Tag, TagChange,
+    TierChange,
 };
 pub use kinds::*;
 
@@ -172,4 +174,28 @@ pub fn now() -> Result<i64, Error> {
 /// [`Error::NotFound`] for ids of other shops.
 pub fn read_customer(id: i64) -> Result<Customer, Error> {
     host::customers::read(id)
+}
+
+/// Orders (with items) and behaviours since `since` (milliseconds), newest
+/// first, of up to 1,000 customers of the calling shop, in the order asked
+/// (capability `customers:read`). Ids of other shops are left out.
+///
+/// ```no_run
+/// # fn demo(batch: &[kith_sdk::Subject], ctx: &kith_sdk::ShopContext) -> Result<(), kith_sdk::Error> {
+/// let ids: Vec<i64> = batch.iter().map(|s| s.customer.id).collect();
+/// let thirty_days_ago = ctx.now - 30 * 86_400_000;
+/// for history in kith_sdk::histories(&ids, thirty_days_ago)? {
+///     let views = history.behaviours.iter().filter(|b| b.kind == kith_sdk::BehaviourKind::View).count();
+/// }
+/// # Ok(()) }
+/// ```
+pub fn histories(ids: &[i64], since: i64) -> Result<Vec<History>, Error> {
+    host::customers::histories(ids, since)
+}
+
+/// The shop's context with its distributions over the last `window_days`
+/// days (`None`: all time), e.g. for RFM over a configurable window
+/// (capability `customers:read`).
+pub fn shop_context(window_days: Option<u32>) -> Result<ShopContext, Error> {
+    host::shop::context(window_days)
 }

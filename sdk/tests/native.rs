@@ -52,6 +52,7 @@ fn context(average: f64) -> ShopContext {
     ShopContext {
         shop_id: 1,
         now: 0,
+        window_days: None,
         time_zone: "Asia/Shanghai".into(),
         currency: "CNY".into(),
         customer_count: 2,

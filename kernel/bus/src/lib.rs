@@ -98,7 +98,7 @@ pub struct Bus {
     config: BusConfig,
     /// Loaded components by sha256.
     plugins: Mutex<HashMap<String, Arc<Plugin>>>,
-    contexts: Mutex<HashMap<i64, (Instant, ShopContext)>>,
+    contexts: Arc<Contexts>,
     claimed: Mutex<HashSet<Work>>,
     wake: (Mutex<u64>, Condvar),
     stop: AtomicBool,
@@ -110,9 +110,40 @@ impl std::fmt::Debug for Bus {
     }
 }
 
+/// Shop contexts by (shop, window), reused for a while: computing one reads every buyer of the shop.
+struct Contexts {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    cache: Mutex<HashMap<ContextKey, (Instant, ShopContext)>>,
+}
+
+/// A shop and a window in days (`None`: all time).
+type ContextKey = (i64, Option<u32>);
+
+impl Contexts {
+    fn get(&self, shop_id: i64, window_days: Option<u32>) -> Result<ShopContext, StoreError> {
+        let now = self.clock.now();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ctx)) = cache.get(&(shop_id, window_days))
+            && at.elapsed() < self.ttl
+        {
+            return Ok(ShopContext { now_ms: now.timestamp_millis(), ..ctx.clone() });
+        }
+        let ctx = self.store.shop_context(shop_id, now, window_days)?;
+        cache.insert((shop_id, window_days), (Instant::now(), ctx.clone()));
+        Ok(ctx)
+    }
+
+    fn clear(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// The store, as one call's host functions see it: this shop and this plugin only.
 struct StoreEnv {
     store: Arc<Store>,
+    contexts: Arc<Contexts>,
     shop_id: i64,
     plugin_id: String,
 }
@@ -129,6 +160,14 @@ impl PluginEnv for StoreEnv {
     fn kv_usage(&mut self) -> anyhow::Result<KvUsage> {
         let (keys, bytes) = self.store.plugin_kv_usage(self.shop_id, &self.plugin_id)?;
         Ok(KvUsage { keys, bytes })
+    }
+
+    fn histories(&mut self, ids: &[i64], since_ms: i64) -> anyhow::Result<Vec<kith_domain::plugin::History>> {
+        Ok(self.store.histories(self.shop_id, ids, since_ms)?)
+    }
+
+    fn shop_context(&mut self, window_days: Option<u32>) -> anyhow::Result<ShopContext> {
+        Ok(self.contexts.get(self.shop_id, window_days)?)
     }
 }
 
@@ -162,12 +201,17 @@ enum Called {
 impl Bus {
     pub fn new(store: Arc<Store>, host: Arc<Host>, clock: Arc<dyn Clock>, config: BusConfig) -> Arc<Bus> {
         Arc::new(Bus {
+            contexts: Arc::new(Contexts {
+                store: store.clone(),
+                clock: clock.clone(),
+                ttl: config.context_ttl,
+                cache: Mutex::new(HashMap::new()),
+            }),
             store,
             host,
             clock,
             config,
             plugins: Mutex::new(HashMap::new()),
-            contexts: Mutex::new(HashMap::new()),
             claimed: Mutex::new(HashSet::new()),
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
@@ -272,23 +316,14 @@ impl Bus {
         Ok(plugin)
     }
 
+    /// The all-time context a batch is called with.
     fn context(&self, shop_id: i64) -> Result<ShopContext> {
-        let mut contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, ctx)) = contexts.get(&shop_id)
-            && at.elapsed() < self.config.context_ttl
-        {
-            let mut ctx = ctx.clone();
-            ctx.now_ms = self.clock.now().timestamp_millis();
-            return Ok(ctx);
-        }
-        let ctx = self.store.shop_context(shop_id, self.clock.now())?;
-        contexts.insert(shop_id, (Instant::now(), ctx.clone()));
-        Ok(ctx)
+        Ok(self.contexts.get(shop_id, None)?)
     }
 
     /// Forget cached shop contexts, so the next call sees the store as it is now.
     pub fn refresh_contexts(&self) {
-        self.contexts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.contexts.clear();
     }
 
     fn call(&self, plugin: &Plugin, sub: &Subscription, input: Input) -> Called {
@@ -297,7 +332,12 @@ impl Bus {
             grant: sub.grant.clone(),
             config: sub.config.clone(),
             now_ms: self.clock.now().timestamp_millis(),
-            services: Box::new(StoreEnv { store: self.store.clone(), shop_id: sub.shop_id, plugin_id: sub.plugin_id.clone() }),
+            services: Box::new(StoreEnv {
+                store: self.store.clone(),
+                contexts: self.contexts.clone(),
+                shop_id: sub.shop_id,
+                plugin_id: sub.plugin_id.clone(),
+            }),
         };
         let mut report = self.host.call(plugin, env, input);
         match std::mem::replace(&mut report.output, Ok(Output::Decisions(Vec::new()))) {

@@ -276,3 +276,32 @@ fn a_run_covers_every_customer_in_batches() {
     let CustomerRead::Found(c) = w.store.get_customer(w.shop, w.customer(w.shop, "13800000004").id, 0).unwrap() else { panic!() };
     assert_eq!(c.customer.tags[0].reason.as_deref(), Some("spent 25000 ≥ 15000"));
 }
+
+#[test]
+fn plugins_read_histories_and_windowed_contexts() {
+    let w = world(100);
+    w.install(&plugins::HISTORY_PROBE);
+    w.enable(w.shop, "history-probe", json!({"window_days": 30})).unwrap();
+    let now = w.clock.now();
+    let at = |days: i64| (now - chrono::Duration::days(days)).to_rfc3339();
+    let who = json!([{"kind": "phone", "value": "13500000001"}]);
+    let events = vec![
+        json!({"id": "old", "type": "order.paid", "identities": who, "order": {"id": "old", "paid_at": at(90), "amount": 90_000,
+               "items": [{"sku": "A", "category": "apparel", "quantity": 1, "unit_price": 90_000}]}}),
+        json!({"id": "new", "type": "order.paid", "identities": who, "order": {"id": "new", "paid_at": at(3), "amount": 30_000,
+               "items": [{"sku": "B", "category": "beauty", "quantity": 1, "unit_price": 30_000}]}}),
+        json!({"id": "v1", "type": "behaviour", "occurred_at": at(2), "identities": who, "behaviour": {"kind": "view", "sku": "B"}}),
+        json!({"id": "v2", "type": "behaviour", "occurred_at": at(40), "identities": who, "behaviour": {"kind": "view", "sku": "C"}}),
+        json!({"id": "other", "type": "order.paid", "identities": [{"kind": "phone", "value": "13500000002"}],
+               "order": {"id": "other", "paid_at": at(1), "amount": 10_000}}),
+    ];
+    let report = w.store.ingest(w.shop, events, &actor()).unwrap();
+    assert_eq!(report.accepted, 5, "{report:?}");
+    w.bus.drain().unwrap();
+
+    let mut tags: Vec<String> = w.tags(w.shop, "13500000001").into_iter().map(|(t, _)| t).collect();
+    tags.sort();
+    assert_eq!(tags, ["categories:beauty", "orders:1", "views:1"], "only what happened in the last 30 days");
+    let logs = w.store.plugin_logs(w.shop, "history-probe", None, 10).unwrap();
+    assert_eq!(logs[0].message, "window Some(30): 2 buyers, monetary average 20000, frequency average 1");
+}

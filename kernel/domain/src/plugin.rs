@@ -341,6 +341,32 @@ pub struct OrderItemSnapshot {
     pub discount: i64,
 }
 
+/// A behaviour as a plugin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehaviourSnapshot {
+    /// `view`, `favorite`, `cart` or `purchase`.
+    pub kind: String,
+    pub sku: Option<String>,
+    pub category: Option<String>,
+    pub occurred_at_ms: i64,
+}
+
+/// What a customer did since a time, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub customer_id: i64,
+    pub orders: Vec<OrderSnapshot>,
+    pub behaviours: Vec<BehaviourSnapshot>,
+    /// The oldest entries past the caps were left out.
+    pub truncated: bool,
+}
+
+/// Customers one `history` call may ask for.
+pub const MAX_HISTORY_IDS: usize = 1000;
+/// Orders and behaviours one history holds at most (the newest).
+pub const MAX_HISTORY_ORDERS: usize = 500;
+pub const MAX_HISTORY_BEHAVIOURS: usize = 1000;
+
 /// One unit of work for a tag rule or a loyalty scheme.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subject {
@@ -362,6 +388,8 @@ pub struct Distribution {
 pub struct ShopContext {
     pub shop_id: i64,
     pub now_ms: i64,
+    /// The window in days the distributions cover; `None`: all time.
+    pub window_days: Option<u32>,
     pub time_zone: String,
     pub currency: String,
     pub customer_count: u64,

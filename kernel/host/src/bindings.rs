@@ -10,7 +10,7 @@ pub mod v0_1 {
             imports: { default: trappable },
         });
     }
-    pub use tag_rule::kith::plugin::{clock, config, customers, kv, log, types};
+    pub use tag_rule::kith::plugin::{clock, config, customers, kv, log, shop, types};
 
     pub mod scoring_model {
         wasmtime::component::bindgen!({

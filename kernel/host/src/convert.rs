@@ -2,8 +2,8 @@
 
 use kith_domain::model::Event;
 use kith_domain::plugin::{
-    Decision, Delivery, Distribution, GuestError, InboundRequest, OrderSnapshot, OutboundMessage, Receipt, ReceiptStatus, ShopContext,
-    Snapshot, Subject,
+    Decision, Delivery, Distribution, GuestError, History, InboundRequest, OrderSnapshot, OutboundMessage, Receipt, ReceiptStatus,
+    ShopContext, Snapshot, Subject,
 };
 
 use crate::bindings::v0_1::types as wit;
@@ -75,6 +75,29 @@ fn order(o: &OrderSnapshot) -> wit::Order {
     }
 }
 
+pub(crate) fn history(h: &History) -> wit::History {
+    wit::History {
+        customer_id: h.customer_id,
+        orders: h.orders.iter().map(order).collect(),
+        behaviours: h
+            .behaviours
+            .iter()
+            .map(|b| wit::Behaviour {
+                kind: match b.kind.as_str() {
+                    "favorite" => wit::BehaviourKind::Favorite,
+                    "cart" => wit::BehaviourKind::Cart,
+                    "purchase" => wit::BehaviourKind::Purchase,
+                    _ => wit::BehaviourKind::View,
+                },
+                sku: b.sku.clone(),
+                category: b.category.clone(),
+                occurred_at: b.occurred_at_ms,
+            })
+            .collect(),
+        truncated: h.truncated,
+    }
+}
+
 pub(crate) fn subject(s: &Subject) -> wit::Subject {
     wit::Subject { customer: customer(&s.customer), event: s.event.as_ref().map(event), order: s.order.as_ref().map(order) }
 }
@@ -87,6 +110,7 @@ pub(crate) fn context(c: &ShopContext) -> wit::ShopContext {
     wit::ShopContext {
         shop_id: c.shop_id,
         now: c.now_ms,
+        window_days: c.window_days,
         time_zone: c.time_zone.clone(),
         currency: c.currency.clone(),
         customer_count: c.customer_count,

@@ -2,10 +2,10 @@
 //! grant, an unknown customer or a full quota is an `error` value the guest
 //! can handle, never a trap.
 
-use kith_domain::plugin::{Capability, LogLevel};
+use kith_domain::plugin::{Capability, LogLevel, MAX_HISTORY_IDS};
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::bindings::v0_1::{clock, config, customers, kv, log, types};
+use crate::bindings::v0_1::{clock, config, customers, kv, log, shop, types};
 use crate::convert;
 use crate::state::State;
 
@@ -29,6 +29,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     kv::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     clock::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     customers::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    shop::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     Ok(())
 }
 
@@ -90,6 +91,21 @@ impl State {
     }
 }
 
+impl shop::Host for State {
+    fn context(&mut self, window_days: Option<u32>) -> Res<types::ShopContext> {
+        if !self.granted(Capability::CustomersRead) {
+            return Ok(Err(denied(Capability::CustomersRead)));
+        }
+        if window_days == Some(0) {
+            return Ok(Err(types::Error::Invalid("a window is at least one day".into())));
+        }
+        Ok(match self.services.shop_context(window_days) {
+            Ok(ctx) => Ok(convert::context(&ctx)),
+            Err(e) => Err(unavailable(self, e)),
+        })
+    }
+}
+
 impl clock::Host for State {
     fn now(&mut self) -> Res<i64> {
         if !self.granted(Capability::Clock) {
@@ -108,6 +124,19 @@ impl customers::Host for State {
             Ok(Some(customer)) => Ok(convert::customer(&customer)),
             // Another shop's customer is indistinguishable from no customer.
             Ok(None) => Err(types::Error::NotFound(format!("customer {id}"))),
+            Err(e) => Err(unavailable(self, e)),
+        })
+    }
+
+    fn histories(&mut self, ids: Vec<i64>, since: i64) -> Res<Vec<types::History>> {
+        if !self.granted(Capability::CustomersRead) {
+            return Ok(Err(denied(Capability::CustomersRead)));
+        }
+        if ids.len() > MAX_HISTORY_IDS {
+            return Ok(Err(types::Error::Invalid(format!("{} ids; at most {MAX_HISTORY_IDS} per call", ids.len()))));
+        }
+        Ok(match self.services.histories(&ids, since) {
+            Ok(histories) => Ok(histories.iter().map(convert::history).collect()),
             Err(e) => Err(unavailable(self, e)),
         })
     }

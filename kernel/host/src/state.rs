@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kith_domain::plugin::{Capability, Grant, LogLevel, LogLine, Snapshot};
+use kith_domain::plugin::{Capability, Grant, History, LogLevel, LogLine, ShopContext, Snapshot};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -32,6 +32,10 @@ pub trait PluginEnv: Send {
     /// The committed value of a key.
     fn kv_get(&mut self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     fn kv_usage(&mut self) -> anyhow::Result<KvUsage>;
+    /// Histories since `since_ms` of those of `ids` that are customers of the calling shop, in that order.
+    fn histories(&mut self, ids: &[i64], since_ms: i64) -> anyhow::Result<Vec<History>>;
+    /// The shop's context over a window of days (`None`: all time).
+    fn shop_context(&mut self, window_days: Option<u32>) -> anyhow::Result<ShopContext>;
 }
 
 /// Captured standard output and error of a call; more is cut.

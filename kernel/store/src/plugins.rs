@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
 use kith_domain::model::{Customer, Event};
 use kith_domain::plugin::{
-    CallStats, DeadLetter, Decision, Distribution, Grant, InstalledPlugin, Kind, LogLevel, LogLine, Manifest, OrderItemSnapshot,
-    OrderSnapshot, PluginLog, Run, RunStatus, ShopContext, Subscription, SubscriptionStatus,
+    BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, Grant, History, InstalledPlugin, Kind, LogLevel, LogLine,
+    MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, PluginLog, Run, RunStatus, ShopContext,
+    Subscription, SubscriptionStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
@@ -295,6 +296,23 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
         };
     }
     Ok(())
+}
+
+fn order_items(conn: &Connection, order_id: i64) -> Result<Vec<OrderItemSnapshot>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sku, product_name, category, quantity, unit_price, discount FROM order_items WHERE order_id = ?1 ORDER BY line",
+    )?;
+    let items = stmt.query_map([order_id], |r| {
+        Ok(OrderItemSnapshot {
+            sku: r.get(0)?,
+            name: r.get(1)?,
+            category: r.get(2)?,
+            quantity: r.get::<_, i64>(3)?.clamp(0, i64::from(u32::MAX)) as u32,
+            unit_price: r.get(4)?,
+            discount: r.get(5)?,
+        })
+    })?;
+    Ok(items.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 fn distribution(mut values: Vec<f64>) -> Distribution {
@@ -806,38 +824,37 @@ impl Store {
                 })
                 .optional()?;
             let Some((id, mut order)) = order else { return Ok(None) };
-            let mut stmt = conn.prepare_cached(
-                "SELECT sku, product_name, category, quantity, unit_price, discount FROM order_items WHERE order_id = ?1 ORDER BY line",
-            )?;
-            order.items = stmt
-                .query_map([id], |r| {
-                    Ok(OrderItemSnapshot {
-                        sku: r.get(0)?,
-                        name: r.get(1)?,
-                        category: r.get(2)?,
-                        quantity: r.get::<_, i64>(3)?.clamp(0, i64::from(u32::MAX)) as u32,
-                        unit_price: r.get(4)?,
-                        discount: r.get(5)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            order.items = order_items(conn, id)?;
             Ok(Some(order))
         })
     }
 
-    /// The shop around a batch: averages and quintiles over its buyers at `now`.
-    pub fn shop_context(&self, shop_id: i64, now: DateTime<Utc>) -> Result<ShopContext> {
+    /// The shop around a batch: averages and quintiles over its buyers at
+    /// `now`, over orders of the last `window_days` days when given.
+    pub fn shop_context(&self, shop_id: i64, now: DateTime<Utc>, window_days: Option<u32>) -> Result<ShopContext> {
         let shop = self.get_shop(shop_id)?;
+        let now_ms = to_ms(now);
         self.read(|conn| {
             let customer_count: i64 = conn
                 .prepare_cached("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL")?
                 .query_row([shop_id], |r| r.get(0))?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT total_spent, order_count, last_order_at FROM customers WHERE shop_id = ?1 AND merged_into IS NULL AND order_count > 0",
-            )?;
+            // (spent, orders, last order) per buyer. Orders follow merges, so
+            // their customer is the active one.
+            let mut stmt = match window_days {
+                None => conn.prepare_cached(
+                    "SELECT total_spent, order_count, last_order_at FROM customers
+                     WHERE shop_id = ?1 AND merged_into IS NULL AND order_count > 0 AND ?2 IS NULL",
+                )?,
+                Some(_) => conn.prepare_cached(
+                    "SELECT SUM(amount - refunded_amount), COUNT(*), MAX(paid_at) FROM orders
+                     WHERE shop_id = ?1 AND status != 'refunded' AND paid_at >= ?2 GROUP BY customer_id",
+                )?,
+            };
+            let since = window_days.map(|days| now_ms - i64::from(days) * 86_400_000);
             let (mut recency, mut frequency, mut monetary) = (Vec::new(), Vec::new(), Vec::new());
-            let now_ms = to_ms(now);
-            for row in stmt.query_map([shop_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)))? {
+            for row in
+                stmt.query_map(params![shop_id, since], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?)))?
+            {
                 let (spent, orders, last) = row?;
                 monetary.push(spent as f64);
                 frequency.push(orders as f64);
@@ -849,6 +866,7 @@ impl Store {
             Ok(ShopContext {
                 shop_id,
                 now_ms,
+                window_days,
                 time_zone: shop.time_zone.clone(),
                 currency: shop.currency.clone(),
                 customer_count: customer_count as u64,
@@ -858,6 +876,57 @@ impl Store {
                 monetary: distribution(monetary),
                 average_order_value: if total_orders > 0.0 { total_spent / total_orders } else { 0.0 },
             })
+        })
+    }
+
+    /// Orders (with items) and behaviours since `since_ms`, newest first, of
+    /// those of `ids` that are customers of the shop, in the order asked.
+    /// Merged ids resolve to their survivor.
+    pub fn histories(&self, shop_id: i64, ids: &[i64], since_ms: i64) -> Result<Vec<History>> {
+        self.read(|conn| {
+            let mut histories = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let Some(active) = active_customer(conn, shop_id, id)? else { continue };
+                let mut orders = conn.prepare_cached(
+                    "SELECT id, external_id, amount, refunded_amount, status, coupon_code, paid_at FROM orders
+                     WHERE customer_id = ?1 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3",
+                )?;
+                let mut rows: Vec<(i64, OrderSnapshot)> = orders
+                    .query_map(params![active, since_ms, MAX_HISTORY_ORDERS as i64 + 1], |r| {
+                        Ok((
+                            r.get(0)?,
+                            OrderSnapshot {
+                                external_id: r.get(1)?,
+                                customer_id: id,
+                                amount: r.get(2)?,
+                                refunded_amount: r.get(3)?,
+                                status: r.get(4)?,
+                                coupon_code: r.get(5)?,
+                                paid_at_ms: r.get(6)?,
+                                items: Vec::new(),
+                            },
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut truncated = rows.len() > MAX_HISTORY_ORDERS;
+                rows.truncate(MAX_HISTORY_ORDERS);
+                for (order_id, order) in &mut rows {
+                    order.items = order_items(conn, *order_id)?;
+                }
+                let mut behaviours = conn
+                    .prepare_cached(
+                        "SELECT kind, sku, category, occurred_at FROM behaviours
+                         WHERE customer_id = ?1 AND occurred_at >= ?2 ORDER BY occurred_at DESC, id DESC LIMIT ?3",
+                    )?
+                    .query_map(params![active, since_ms, MAX_HISTORY_BEHAVIOURS as i64 + 1], |r| {
+                        Ok(BehaviourSnapshot { kind: r.get(0)?, sku: r.get(1)?, category: r.get(2)?, occurred_at_ms: r.get(3)? })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                truncated |= behaviours.len() > MAX_HISTORY_BEHAVIOURS;
+                behaviours.truncate(MAX_HISTORY_BEHAVIOURS);
+                histories.push(History { customer_id: id, orders: rows.into_iter().map(|(_, o)| o).collect(), behaviours, truncated });
+            }
+            Ok(histories)
         })
     }
 
