@@ -1,6 +1,7 @@
-//! Compile every crate of `tests/plugins` to a wasm32-wasip2 component, in
-//! a target directory of its own (the outer cargo holds the lock of ours),
-//! and write their paths to `$OUT_DIR/plugins.rs`.
+//! Compile every crate of `tests/plugins` and of `plugins` (the first-party
+//! plugins) to wasm32-wasip2 components, in target directories of their own
+//! (the outer cargo holds the lock of ours), build the Python plugins of
+//! `tests/plugins-python`, and write their paths to `$OUT_DIR/plugins.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,40 +12,22 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().and_then(Path::parent).expect("tests/artifacts sits two levels below the repository").to_path_buf();
     let guests = root.join("tests/plugins");
-    for watched in ["tests/plugins", "tests/plugins-python", "sdk", "wit"] {
+    for watched in ["tests/plugins", "tests/plugins-python", "plugins", "sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("guests");
+    let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target_dir = target_root.join("guests");
 
     ensure_target();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
-        .arg(guests.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // The outer build's flags are for the host; the guests get their own.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-        "MFLAGS",
-    ] {
-        build.env_remove(var);
-    }
-    let status = build.status().expect("running cargo for the test plugins");
-    assert!(status.success(), "building tests/plugins for {TARGET} failed");
-
     let mut out = String::new();
-    for name in plugin_dirs(&guests) {
-        let wasm = target_dir.join(TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
-        out.push_str(&constant("tests/plugins", &name, &guests.join(&name), &wasm));
+    for (workspace, into, shown) in
+        [(guests.clone(), target_dir.clone(), "tests/plugins"), (root.join("plugins"), target_root.join("plugins"), "plugins")]
+    {
+        build_workspace(&workspace, &into);
+        for name in plugin_dirs(&workspace) {
+            let wasm = into.join(TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
+            out.push_str(&constant(shown, &name, &workspace.join(&name), &wasm));
+        }
     }
 
     let python = root.join("tests/plugins-python");
@@ -70,6 +53,33 @@ fn main() {
         }
     }
     std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugins.rs"), out).unwrap();
+}
+
+/// `cargo build --release --target wasm32-wasip2` of a plugin workspace into `target_dir`.
+fn build_workspace(workspace: &Path, target_dir: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's flags are for the host; the guests get their own.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
+        build.env_remove(var);
+    }
+    let status = build.status().expect("running cargo for the plugins");
+    assert!(status.success(), "building {} for {TARGET} failed", workspace.display());
 }
 
 /// Folders of `parent` holding a `plugin.toml`, sorted.

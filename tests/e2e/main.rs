@@ -214,15 +214,32 @@ fn import_applies_a_file_once_and_reports_bad_rows() {
 fn demo_seeds_a_shop_and_prints_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let out = kith(dir.path(), &["--database", db.to_str().unwrap(), "demo", "--no-serve", "--customers", "60"]);
+    // The first-party plugins, packaged as `cargo xtask demo` packages them (here as archives).
+    let packages = dir.path().join("packages");
+    std::fs::create_dir(&packages).unwrap();
+    use kith_test_plugins as p;
+    for package in [p::RFM, p::AIPL, p::LIFECYCLE, p::HIGH_VALUE, p::CATEGORY_AFFINITY] {
+        std::fs::write(packages.join(format!("{}.tar.gz", package.name)), package.tar_gz()).unwrap();
+    }
+    let args = ["--database", db.to_str().unwrap(), "demo", "--no-serve", "--customers", "60", "--plugins", packages.to_str().unwrap()];
+    let out = kith(dir.path(), &args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("with 60 customers"), "{text}");
     assert!(text.contains("API key: kith_"), "{text}");
+    assert!(text.contains("Plugins: aipl, category-affinity, high-value, lifecycle, rfm"), "{text}");
     let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
     let shop = store.find_shop_by_name("Demo Shop").unwrap().unwrap();
     assert!(store.verify_stats(shop.id).unwrap().is_empty());
+    let customers = store.list_customers(shop.id, &Default::default(), 0, 100).unwrap();
+    let buyers: Vec<_> = customers.iter().filter(|c| c.stats.order_count > 0).collect();
+    assert!(!buyers.is_empty());
+    for buyer in &buyers {
+        assert!(buyer.scores.iter().any(|s| s.model == "rfm"), "every buyer is scored: {buyer:?}");
+        assert_eq!(buyer.tags.iter().filter(|t| t.source == "lifecycle").count(), 1, "one lifecycle tag: {:?}", buyer.tags);
+    }
+    assert!(customers.iter().any(|c| c.scores.iter().any(|s| s.model == "aipl" && s.label.is_some())));
     // A second run reuses the shop and only makes a new key.
-    let again = kith(dir.path(), &["--database", db.to_str().unwrap(), "demo", "--no-serve", "--customers", "60"]);
+    let again = kith(dir.path(), &args);
     assert!(String::from_utf8_lossy(&again.stdout).contains("with 60 customers"));
     assert_eq!(store.list_shops().unwrap().len(), 1);
 }

@@ -1,7 +1,8 @@
 //! Project tasks, so that one command does all the set-up:
 //!
-//! - `cargo xtask demo [ARGS]`: build and run the kernel on a demo shop
-//!   (`kith demo`, data in `kith-data/demo.db`); ARGS go to `kith demo`.
+//! - `cargo xtask demo [ARGS]`: build the first-party plugins and run the
+//!   kernel on a demo shop with them enabled (`kith demo`, data in
+//!   `kith-data/demo.db`); ARGS go to `kith demo`.
 //! - `cargo xtask test`: formatting, lints, then every test of the workspace
 //!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2).
 
@@ -75,9 +76,35 @@ fn ensure_wasm_target() -> Result<()> {
 
 fn demo(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
+    let packages = first_party_packages()?;
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--package", "kith", "--", "--database", "kith-data/demo.db", "demo"]).args(args);
+    cmd.args(["run", "--release", "--package", "kith", "--", "--database", "kith-data/demo.db", "demo", "--plugins"])
+        .arg(&packages)
+        .args(args);
     run(cmd)
+}
+
+/// Build the first-party plugins of `plugins/` into components and lay each
+/// out as a package folder (`plugin.toml` and `plugin.wasm`); returns the folder of packages.
+fn first_party_packages() -> Result<PathBuf> {
+    let target = root().join("target/plugins");
+    let mut build = cargo();
+    build.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path", "plugins/Cargo.toml", "--target-dir"]).arg(&target);
+    run(build)?;
+    let packages = target.join("packages");
+    for entry in std::fs::read_dir(root().join("plugins"))? {
+        let dir = entry?.path();
+        if !dir.join("plugin.toml").is_file() {
+            continue;
+        }
+        let name = dir.file_name().and_then(|n| n.to_str()).context("a plugin folder name")?.to_owned();
+        let package = packages.join(&name);
+        std::fs::create_dir_all(&package)?;
+        std::fs::copy(dir.join("plugin.toml"), package.join("plugin.toml"))?;
+        let wasm = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        std::fs::copy(&wasm, package.join("plugin.wasm")).with_context(|| format!("copying {}", wasm.display()))?;
+    }
+    Ok(packages)
 }
 
 fn test() -> Result<()> {
@@ -86,10 +113,12 @@ fn test() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
-    // The test plugins are a workspace of their own (they build for wasm32-wasip2).
-    let mut fmt = cargo();
-    fmt.args(["fmt", "--manifest-path", "tests/plugins/Cargo.toml", "--all", "--", "--check"]);
-    run(fmt)?;
+    // The first-party and test plugins are workspaces of their own (they build for wasm32-wasip2).
+    for workspace in ["plugins/Cargo.toml", "tests/plugins/Cargo.toml"] {
+        let mut fmt = cargo();
+        fmt.args(["fmt", "--manifest-path", workspace, "--all", "--", "--check"]);
+        run(fmt)?;
+    }
     let mut clippy = cargo();
     clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     run(clippy)?;
@@ -97,6 +126,17 @@ fn test() -> Result<()> {
     let mut clippy = cargo();
     clippy.args(["clippy", "--package", "kith-sdk", "--all-features", "--examples", "--", "-D", "warnings"]);
     run(clippy)?;
+    // The first-party plugins' logic, natively: lints and unit tests.
+    let native = root().join("target/plugins-native");
+    let mut clippy = cargo();
+    clippy
+        .args(["clippy", "--manifest-path", "plugins/Cargo.toml", "--all-targets", "--target-dir"])
+        .arg(&native)
+        .args(["--", "-D", "warnings"]);
+    run(clippy)?;
+    let mut test = cargo();
+    test.args(["test", "--manifest-path", "plugins/Cargo.toml", "--target-dir"]).arg(&native);
+    run(test)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     run(test)

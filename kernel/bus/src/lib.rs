@@ -273,6 +273,10 @@ impl Bus {
     /// not claimed by another worker. Returns how many were attempted.
     pub fn run_pending(&self) -> Result<usize> {
         let now = self.clock.now();
+        if self.store.start_scheduled_runs(now)? > 0 {
+            // Runs score against the shop as it is now.
+            self.refresh_contexts();
+        }
         let mut done = 0;
         for due in self.store.due_subscriptions(now)? {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {

@@ -2,7 +2,7 @@
 
 use kith_domain::FieldError;
 use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, Run, Subscription};
-use kith_store::{Actor, Effects, StoreError};
+use kith_store::{Actor, Effects, PutSubscription, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -25,6 +25,10 @@ pub struct EnableRequest {
     /// Absent: everything it requests.
     #[serde(default)]
     pub grant: Option<Grant>,
+    /// Hours between scheduled runs over every customer; 0 turns them off.
+    /// Absent: the plugin's own `run-every-hours`.
+    #[serde(default)]
+    pub run_every_hours: Option<u32>,
 }
 
 /// A plugin in a shop: how it is enabled, where it is on the bus, how its calls go.
@@ -102,8 +106,11 @@ impl Bus {
         grant.check(manifest)?;
         // Compile now, so that a component this host cannot run fails the request, not the first delivery.
         self.plugin(installed)?;
-        let (subscription, created) =
-            self.store.put_subscription(shop_id, plugin_id, requirement, &manifest.version.to_string(), &config, &grant, actor)?;
+        let version = manifest.version.to_string();
+        let run_every_hours = request.run_every_hours.or(manifest.run_every_hours).filter(|h| *h > 0);
+        let put =
+            PutSubscription { plugin_id, version_req: requirement, version: &version, config: &config, grant: &grant, run_every_hours };
+        let (subscription, created) = self.store.put_subscription(shop_id, &put, actor)?;
         self.notify();
         Ok((subscription, created))
     }

@@ -208,7 +208,7 @@ fn enabling_checks_version_config_and_grant() {
     assert_eq!(field(w.enable(w.shop, "vip-tag", json!({}))), "config.threshold");
     assert_eq!(field(w.enable(w.shop, "vip-tag", json!({"threshold": "high"}))), "config.threshold");
     assert_eq!(field(w.enable(w.shop, "vip-tag", json!({"threshold": 1, "colour": "red"}))), "config");
-    let request = EnableRequest { version: Some("^2".into()), config: Some(json!({"threshold": 1})), grant: None };
+    let request = EnableRequest { version: Some("^2".into()), config: Some(json!({"threshold": 1})), ..Default::default() };
     assert_eq!(field(w.bus.enable(w.shop, "vip-tag", &request, &actor()).map(|_| ())), "version");
     let request = EnableRequest {
         config: Some(json!({"threshold": 1})),
@@ -251,7 +251,7 @@ fn install_refuses_bad_packages_and_upgrades_pick_the_newest_match() {
     assert!(matches!(conflict, Err(BusError::Invalid(_)) | Err(BusError::Store(StoreError::Conflict(_)))), "{conflict:?}");
     assert_eq!(w.store.plugin_versions("vip-tag").unwrap().len(), 2);
 
-    let pinned = EnableRequest { version: Some("=1.0.0".into()), config: Some(json!({"threshold": 1})), grant: None };
+    let pinned = EnableRequest { version: Some("=1.0.0".into()), config: Some(json!({"threshold": 1})), ..Default::default() };
     assert_eq!(w.bus.enable(w.shop, "vip-tag", &pinned, &actor()).unwrap().0.version, "1.0.0");
     let upgrade = EnableRequest { version: Some("^1".into()), ..pinned };
     assert_eq!(w.bus.enable(w.shop, "vip-tag", &upgrade, &actor()).unwrap().0.version, "1.1.0");
@@ -304,4 +304,157 @@ fn plugins_read_histories_and_windowed_contexts() {
     assert_eq!(tags, ["categories:beauty", "orders:1", "views:1"], "only what happened in the last 30 days");
     let logs = w.store.plugin_logs(w.shop, "history-probe", None, 10).unwrap();
     assert_eq!(logs[0].message, "window Some(30): 2 buyers, monetary average 20000, frequency average 1");
+}
+
+// First-party plugins (plugins/) through their real components.
+
+/// An order paid `days` before the clock, for a customer known by phone.
+fn paid(id: &str, phone: &str, days: f64, amount: i64, category: &str, now: chrono::DateTime<Utc>) -> Value {
+    let at = now - chrono::Duration::milliseconds((days * 86_400_000.0) as i64);
+    json!({"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": phone}],
+           "order": {"id": id, "paid_at": at.to_rfc3339(), "amount": amount,
+                     "items": [{"sku": format!("{category}-1"), "category": category, "quantity": 1, "unit_price": amount}]}})
+}
+
+fn score(w: &World, phone: &str, model: &str) -> Option<kith_domain::model::Score> {
+    w.customer(w.shop, phone).scores.into_iter().find(|s| s.model == model)
+}
+
+fn run(w: &World, plugin: &str) {
+    w.bus.start_run(w.shop, plugin, &actor()).unwrap();
+    w.bus.drain().unwrap();
+}
+
+#[test]
+fn rfm_places_a_hand_computed_shop_in_all_eight_groups() {
+    let w = world(4);
+    let now = w.clock.now();
+    // (phone, days since last order, orders, total spent): averages over the 9 buyers are
+    // R 55 days, F 2, M 2000; the last buyer sits exactly on all three averages.
+    let buyers: [(&str, f64, usize, i64, &str); 9] = [
+        ("13900000001", 10.0, 3, 3000, "important-value|重要价值|Important value"),
+        ("13900000002", 10.0, 1, 3000, "important-development|重要发展|Important development"),
+        ("13900000003", 100.0, 3, 3000, "important-retention|重要保持|Important retention"),
+        ("13900000004", 100.0, 1, 3000, "important-winback|重要挽留|Important win-back"),
+        ("13900000005", 10.0, 3, 1000, "general-value|一般价值|General value"),
+        ("13900000006", 10.0, 1, 1000, "general-development|一般发展|General development"),
+        ("13900000007", 100.0, 3, 1000, "general-retention|一般保持|General retention"),
+        ("13900000008", 100.0, 1, 1000, "general-winback|一般挽留|General win-back"),
+        ("13900000009", 55.0, 2, 2000, "important-value|重要价值|Important value"),
+    ];
+    let mut events = Vec::new();
+    for (phone, days, orders, spent, _) in buyers {
+        for i in 0..orders {
+            let amount = spent / orders as i64 + if i == 0 { spent % orders as i64 } else { 0 };
+            events.push(paid(&format!("{phone}-{i}"), phone, days + i as f64, amount, "beauty", now));
+        }
+    }
+    // Outside the 365-day window: it changes neither this buyer's group nor the averages.
+    events.push(paid("old", "13900000008", 400.0, 1_000_000, "beauty", now));
+    events.push(json!({"id": "nobody", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13900000010"}]}));
+    assert_eq!(w.store.ingest(w.shop, events, &actor()).unwrap().rejected, 0);
+
+    w.install(&plugins::RFM);
+    w.enable(w.shop, "rfm", json!({"window_days": 365})).unwrap();
+    run(&w, "rfm");
+
+    for (phone, _, _, _, label) in buyers {
+        assert_eq!(score(&w, phone, "rfm").unwrap().label.as_deref(), Some(label), "{phone}");
+    }
+    let average = score(&w, "13900000009", "rfm").unwrap();
+    assert_eq!(
+        average.explanation.as_deref(),
+        Some("R 55.0 days ≤ average 55.0 days (high); F 2.0 ≥ average 2.0 (high); M 2000.0 ≥ average 2000.0 (high)"),
+        "exactly average counts as high"
+    );
+    // R cut points 10, 10, 100, 100: 10 days scores 3; F cut points 1, 1, 3, 3; M 1000, 1000, 3000, 3000.
+    let best = score(&w, "13900000001", "rfm").unwrap();
+    assert_eq!(best.value, 333.0);
+    assert_eq!(score(&w, "13900000001", "rfm.r").unwrap().value, 3.0);
+    assert_eq!(score(&w, "13900000008", "rfm.m").unwrap().value, 1.0, "the order outside the window does not count");
+    let nobody = score(&w, "13900000010", "rfm").unwrap();
+    assert_eq!((nobody.value, nobody.label), (0.0, None), "no order, no group");
+}
+
+#[test]
+fn aipl_moves_forward_with_activity_and_back_when_it_lapses() {
+    let w = world(100);
+    w.install(&plugins::AIPL);
+    w.enable(w.shop, "aipl", json!({})).unwrap();
+    let phone = "13800000042";
+    let who = json!([{"kind": "phone", "value": phone}]);
+    let stage = |w: &World| score(w, phone, "aipl").and_then(|s| s.label).map(|l| l.split('|').next().unwrap().to_owned());
+    let behaviour = |id: &str, kind: &str, w: &World| json!({"id": id, "type": "behaviour", "occurred_at": w.clock.now().to_rfc3339(), "identities": who, "behaviour": {"kind": kind, "sku": "X"}});
+
+    w.store.ingest(w.shop, vec![behaviour("v1", "view", &w)], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(stage(&w).as_deref(), Some("A"));
+    w.store.ingest(w.shop, vec![behaviour("c1", "cart", &w)], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(stage(&w).as_deref(), Some("I"));
+    w.store.ingest(w.shop, vec![paid("o1", phone, 0.0, 100, "food", w.clock.now())], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(stage(&w).as_deref(), Some("P"));
+    w.store.ingest(w.shop, vec![paid("o2", phone, 0.0, 100, "food", w.clock.now())], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(stage(&w).as_deref(), Some("L"));
+
+    // Nothing happens for 400 days: the daily run finds no order in the window and no recent view.
+    w.clock.advance(chrono::Duration::days(400));
+    w.bus.drain().unwrap();
+    assert_eq!(score(&w, phone, "aipl").unwrap().label, None, "the scheduled run moved the stage back");
+    w.store.ingest(w.shop, vec![behaviour("v2", "view", &w)], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(stage(&w).as_deref(), Some("A"));
+}
+
+#[test]
+fn lifecycle_tags_follow_time_one_at_a_time() {
+    let w = world(100);
+    w.install(&plugins::LIFECYCLE);
+    w.enable(w.shop, "lifecycle", json!({})).unwrap();
+    let phone = "13800000077";
+    let lifecycle =
+        |w: &World| -> Vec<String> { w.tags(w.shop, phone).into_iter().filter(|(_, s)| s == "lifecycle").map(|(t, _)| t).collect() };
+    w.store.ingest(w.shop, vec![paid("o1", phone, 0.0, 100, "food", w.clock.now())], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(lifecycle(&w), ["lifecycle:new"]);
+    for (days, expected) in [(40, "lifecycle:active"), (60, "lifecycle:sleeping"), (100, "lifecycle:churned")] {
+        w.clock.advance(chrono::Duration::days(days));
+        w.bus.drain().unwrap();
+        assert_eq!(lifecycle(&w), [expected], "after {days} more days");
+    }
+    w.store.ingest(w.shop, vec![paid("o2", phone, 0.0, 100, "food", w.clock.now())], &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(lifecycle(&w), ["lifecycle:active"], "a new order brings the customer back");
+}
+
+#[test]
+fn high_value_and_category_affinity_tag_from_stats_and_history() {
+    let w = world(100);
+    w.install(&plugins::HIGH_VALUE);
+    w.install(&plugins::CATEGORY_AFFINITY);
+    w.enable(w.shop, "high-value", json!({"aov_multiple": 2.0, "min_orders": 3})).unwrap();
+    w.enable(w.shop, "category-affinity", json!({"min_orders": 2})).unwrap();
+    let now = w.clock.now();
+    let events = vec![
+        paid("a1", "13700000001", 5.0, 1_000, "beauty", now),
+        paid("a2", "13700000001", 4.0, 1_000, "beauty", now),
+        paid("a3", "13700000001", 3.0, 1_000, "food", now),
+        paid("b1", "13700000002", 2.0, 10_000, "tech", now),
+        paid("c1", "13700000003", 1.0, 1_000, "food", now),
+    ];
+    w.store.ingest(w.shop, events, &actor()).unwrap();
+    w.bus.refresh_contexts();
+    run(&w, "high-value");
+    run(&w, "category-affinity");
+    // Average order value: 14,000 / 5 = 2,800; twice that is 5,600.
+    let tags = |phone| -> Vec<String> {
+        let mut t: Vec<String> = w.tags(w.shop, phone).into_iter().map(|(t, _)| t).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(tags("13700000001"), ["prefers:beauty"]);
+    assert_eq!(tags("13700000002"), ["high-value"]);
+    assert!(tags("13700000003").is_empty());
 }

@@ -176,6 +176,10 @@ pub struct Manifest {
     pub config_schema: Option<Value>,
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// Run over every customer of a shop this often (hours), because the
+    /// plugin's results move with time (recency, windows); a shop may change it.
+    #[serde(default)]
+    pub run_every_hours: Option<u32>,
 }
 
 pub const MAX_ID_LEN: usize = 64;
@@ -742,6 +746,8 @@ pub struct Subscription {
     pub shop_id: i64,
     pub plugin_id: String,
     pub kind: Kind,
+    /// Hours between scheduled runs over every customer; `None`: no schedule.
+    pub run_every_hours: Option<u32>,
     /// The requirement the merchant gave, e.g. `^1.2`.
     pub version_req: String,
     /// The installed version it resolved to.

@@ -88,7 +88,7 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
         AdminCommand::EnablePlugin { shop, plugin, version, config: json } => {
             let config_value = serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("--config is not JSON: {e}"))?;
             let bus = config.open_bus(std::sync::Arc::new(store))?;
-            let request = kith_bus::EnableRequest { version, config: Some(config_value), grant: None };
+            let request = kith_bus::EnableRequest { version, config: Some(config_value), ..Default::default() };
             print_json(&bus.enable(shop, &plugin, &request, &actor)?.0)
         }
         AdminCommand::CreateShop { name, time_zone, currency, region } => {

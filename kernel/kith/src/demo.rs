@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::ProgressBar;
 use kith_domain::auth::Role;
@@ -33,6 +33,10 @@ pub struct DemoArgs {
     /// Seed the data and print a key, but do not serve.
     #[arg(long)]
     no_serve: bool,
+    /// A folder of plugin packages (folders or .tar.gz) to install and enable
+    /// on the demo shop; `cargo xtask demo` passes the first-party plugins.
+    #[arg(long)]
+    plugins: Option<std::path::PathBuf>,
 }
 
 const CATALOGUE: &[(&str, &str, &str, i64)] = &[
@@ -173,16 +177,47 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         &Actor::cli("demo"),
     )?;
     let database = store.path().display().to_string();
+    let bus = config.open_bus(store.clone())?;
+    let enabled = match &args.plugins {
+        Some(dir) => enable_plugins(&bus, shop.id, dir)?,
+        None => Vec::new(),
+    };
     let banner = move |url: String| {
         println!("\nKith demo: shop {} \"{}\" with {customers} customers ({database})", shop.id, shop.name);
+        if !enabled.is_empty() {
+            println!("  Plugins: {} (scores and tags fill in as their first runs finish)", enabled.join(", "));
+        }
         println!("  URL:     {url}");
         println!("  API key: {}   (owner; shown once)", key.token);
         println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
         println!("  API:     {url}/openapi.json\n");
     };
     if args.no_serve {
+        // Without a server nothing runs the plugins later: run them now.
+        bus.drain()?;
         banner(format!("http://{}", config.bind));
         return Ok(());
     }
-    serve::serve(store, &config, |addr| banner(format!("http://{addr}")))
+    serve::serve_with(bus, &config, |addr| banner(format!("http://{addr}")))
+}
+
+/// Install every package in `dir` and enable it on the shop with its default
+/// configuration and everything it requests; their scheduled runs then cover
+/// the existing customers. Returns the plugin ids.
+fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path) -> Result<Vec<String>> {
+    let actor = Actor::cli("demo");
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading plugin packages in {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    let mut enabled = Vec::new();
+    for path in entries {
+        let package = kith_bus::Package::from_path(&path).with_context(|| format!("reading the package {}", path.display()))?;
+        bus.install(&package, &actor).with_context(|| format!("installing {}", path.display()))?;
+        let id = package.manifest.id.clone();
+        bus.enable(shop_id, &id, &kith_bus::EnableRequest::default(), &actor).with_context(|| format!("enabling {id}"))?;
+        enabled.push(id);
+    }
+    Ok(enabled)
 }

@@ -19,7 +19,11 @@ pub fn run(config: &Config) -> Result<()> {
 
 /// Serve the API and run the bus's workers until a signal.
 pub fn serve(store: Arc<Store>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
-    let bus = config.open_bus(store)?;
+    serve_with(config.open_bus(store)?, config, on_ready)
+}
+
+/// Serve the API over an existing bus and run its workers until a signal.
+pub fn serve_with(bus: Arc<Bus>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let workers = bus.start();
     let served = serve_http(bus.clone(), config, on_ready);
     bus.stop();

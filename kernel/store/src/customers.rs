@@ -19,6 +19,13 @@ pub struct CustomerFilter {
     pub identity: Option<Identifier>,
     /// Changed at or after this time.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Holds a score of this model, with this label code when given (the
+    /// label itself, or its part before the first `|`, e.g. `important-value`).
+    pub score: Option<(String, Option<String>)>,
+}
+
+fn label_matches(label: Option<&str>, code: &str) -> bool {
+    label.is_some_and(|l| l == code || l.split('|').next() == Some(code))
 }
 
 /// The answer to a read by id: the customer, or where a merged customer went.
@@ -162,6 +169,13 @@ impl Store {
                     .into_iter()
                     .filter(|c| filter.tag.as_ref().is_none_or(|t| c.tags.iter().any(|x| &x.tag == t)))
                     .filter(|c| filter.updated_since.is_none_or(|s| c.updated_at >= s))
+                    .filter(|c| {
+                        filter.score.as_ref().is_none_or(|(model, code)| {
+                            c.scores
+                                .iter()
+                                .any(|s| &s.model == model && code.as_deref().is_none_or(|code| label_matches(s.label.as_deref(), code)))
+                        })
+                    })
                     .collect());
             }
             let mut stmt = conn.prepare_cached(&format!(
@@ -169,10 +183,19 @@ impl Store {
                  WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2
                    AND (?3 IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.shop_id = ?1 AND t.tag = ?3 AND t.customer_id = c.id))
                    AND (?4 IS NULL OR c.updated_at >= ?4)
-                 ORDER BY c.id LIMIT ?5"
+                   AND (?5 IS NULL OR EXISTS (SELECT 1 FROM scores s WHERE s.customer_id = c.id AND s.model = ?5
+                          AND (?6 IS NULL OR s.label = ?6 OR substr(s.label, 1, length(?6) + 1) = ?6 || '|')))
+                 ORDER BY c.id LIMIT ?7"
             ))?;
+            let (model, code) = match &filter.score {
+                Some((model, code)) => (Some(model.as_str()), code.as_deref()),
+                None => (None, None),
+            };
             let mut customers = stmt
-                .query_map(params![shop_id, after, filter.tag, filter.updated_since.map(to_ms), limit as i64], row_to_customer)?
+                .query_map(
+                    params![shop_id, after, filter.tag, filter.updated_since.map(to_ms), model, code, limit as i64],
+                    row_to_customer,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             for c in &mut customers {
                 load_records(conn, c)?;

@@ -25,7 +25,7 @@ use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
-pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, RunStep};
+pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PutSubscription, RunStep};
 pub use schema::latest_version as schema_version;
 
 /// Errors at the store boundary, already in the domain's terms.

@@ -82,6 +82,19 @@ pub enum FailureOutcome {
     Tripped { dead_letter: Option<i64> },
 }
 
+/// How a plugin is enabled in a shop.
+#[derive(Debug, Clone, Copy)]
+pub struct PutSubscription<'a> {
+    pub plugin_id: &'a str,
+    /// The requirement the merchant gave.
+    pub version_req: &'a str,
+    /// The installed version it resolved to.
+    pub version: &'a str,
+    pub config: &'a Value,
+    pub grant: &'a Grant,
+    pub run_every_hours: Option<u32>,
+}
+
 /// One batch of a run: customers after `from` up to `to`.
 #[derive(Debug, Clone, Copy)]
 pub struct RunStep {
@@ -110,7 +123,7 @@ fn row_to_installed(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstalledPlugin> 
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "s.shop_id, s.plugin_id, p.kind, s.version_req, s.version, s.config, s.grant_json, s.status, s.cursor, \
-     s.attempts, s.consecutive_failures, s.retry_at, s.last_error, s.created_at, s.updated_at";
+     s.attempts, s.consecutive_failures, s.retry_at, s.last_error, s.created_at, s.updated_at, s.run_every_hours";
 
 fn row_to_subscription(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
     let kind: String = r.get(2)?;
@@ -131,6 +144,7 @@ fn row_to_subscription(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> 
         last_error: r.get(12)?,
         created_at: from_ms(r.get(13)?),
         updated_at: from_ms(r.get(14)?),
+        run_every_hours: r.get(15)?,
     })
 }
 
@@ -426,34 +440,27 @@ impl Store {
     /// grant. Enabling again after a trip or a disable resets the breaker and
     /// resumes from the cursor; a first enable starts at the newest event.
     #[allow(clippy::too_many_arguments, reason = "one row's fields; a struct would only rename them")]
-    pub fn put_subscription(
-        &self,
-        shop_id: i64,
-        plugin_id: &str,
-        version_req: &str,
-        version: &str,
-        config: &Value,
-        grant: &Grant,
-        actor: &Actor,
-    ) -> Result<(Subscription, bool)> {
+    pub fn put_subscription(&self, shop_id: i64, put: &PutSubscription<'_>, actor: &Actor) -> Result<(Subscription, bool)> {
+        let PutSubscription { plugin_id, version_req, version, config, grant, run_every_hours } = *put;
         let now = to_ms(Utc::now());
         let grant_json = serde_json::to_string(grant).map_err(anyhow::Error::from)?;
         self.write(|tx| {
             let changed = tx
                 .prepare_cached(
                     "UPDATE subscriptions SET version_req = ?3, version = ?4, config = ?5, grant_json = ?6, status = 'enabled',
-                       attempts = 0, consecutive_failures = 0, retry_at = NULL, last_error = NULL, updated_at = ?7
+                       attempts = 0, consecutive_failures = 0, retry_at = NULL, last_error = NULL, updated_at = ?7, run_every_hours = ?8
                      WHERE shop_id = ?1 AND plugin_id = ?2",
                 )?
-                .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, now])?;
+                .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, now, run_every_hours])?;
             if changed == 0 {
                 let head: i64 =
                     tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?;
                 tx.prepare_cached(
-                    "INSERT INTO subscriptions (shop_id, plugin_id, version_req, version, config, grant_json, status, cursor, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', ?7, ?8, ?8)",
+                    "INSERT INTO subscriptions (shop_id, plugin_id, version_req, version, config, grant_json, status, cursor, created_at, updated_at,
+                       run_every_hours)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', ?7, ?8, ?8, ?9)",
                 )?
-                .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, head, now])?;
+                .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, head, now, run_every_hours])?;
             }
             let action = if changed == 0 { "plugin.enable" } else { "plugin.update" };
             audit::record(
@@ -688,6 +695,34 @@ impl Store {
             let id = tx.last_insert_rowid();
             audit::record(tx, Some(shop_id), actor, "plugin.run", Some(plugin_id), json!({"run": id}), now)?;
             load_run(tx, shop_id, plugin_id, id)
+        })
+    }
+
+    /// Start the runs that schedules call for: enabled subscriptions with
+    /// `run_every_hours`, no run in progress, and none started in that many
+    /// hours. Returns how many started.
+    pub fn start_scheduled_runs(&self, now: DateTime<Utc>) -> Result<usize> {
+        let now_ms = to_ms(now);
+        self.write(|tx| {
+            let due: Vec<(i64, String)> = tx
+                .prepare_cached(
+                    "SELECT s.shop_id, s.plugin_id FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
+                     WHERE s.status = 'enabled' AND s.run_every_hours > 0 AND p.kind != 'channel-connector'
+                       AND NOT EXISTS (SELECT 1 FROM plugin_runs r WHERE r.shop_id = s.shop_id AND r.plugin_id = s.plugin_id
+                                       AND (r.status = 'running' OR r.created_at > ?1 - s.run_every_hours * 3600000))",
+                )?
+                .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (shop_id, plugin_id) in &due {
+                let total: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL")?
+                    .query_row([shop_id], |r| r.get(0))?;
+                tx.prepare_cached(
+                    "INSERT INTO plugin_runs (shop_id, plugin_id, status, total, created_at, updated_at) VALUES (?1, ?2, 'running', ?3, ?4, ?4)",
+                )?
+                .execute(params![shop_id, plugin_id, total, now_ms])?;
+            }
+            Ok(due.len())
         })
     }
 

@@ -237,6 +237,7 @@ const MIGRATIONS: &[&str] = &[
         config TEXT NOT NULL,
         grant_json TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled', 'tripped')),
+        run_every_hours INTEGER,
         cursor INTEGER NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         consecutive_failures INTEGER NOT NULL DEFAULT 0,

@@ -29,6 +29,9 @@ pub struct ListQuery {
     identity: Option<String>,
     /// Only customers changed at or after this time (RFC 3339).
     updated_since: Option<DateTime<Utc>>,
+    /// Only customers with a score of this model, as `model` or `model:label-code`,
+    /// e.g. `rfm:important-value` or `aipl:L`.
+    score: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,7 +71,17 @@ pub async fn list_customers(
             Some(Identifier { kind, value })
         }
     };
-    let filter = CustomerFilter { tag: q.tag, identity, updated_since: q.updated_since };
+    let score = match q.score {
+        None => None,
+        Some(raw) if raw.trim().is_empty() => {
+            return Err(ApiError::bad_request("score", "write it as model or model:label-code, e.g. rfm:important-value"));
+        }
+        Some(raw) => Some(match raw.split_once(':') {
+            Some((model, code)) => (model.to_owned(), Some(code.to_owned())),
+            None => (raw, None),
+        }),
+    };
+    let filter = CustomerFilter { tag: q.tag, identity, updated_since: q.updated_since, score };
     let shop_id = key.shop_id;
     let mut items = state.db("list_customers", move |s| s.list_customers(shop_id, &filter, after, limit)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|c| c.id.to_string())).flatten();

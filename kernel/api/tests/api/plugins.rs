@@ -156,3 +156,23 @@ async fn a_run_tags_the_whole_shop() {
     assert_eq!(r.body["items"][0]["id"], h.customer, "the seeded customer spent 9,900");
     h.post(&format!("{uri}/runs/{run}/resume"), Role::Operator, json!({})).await.assert_problem(409, "conflict");
 }
+
+#[tokio::test]
+async fn scores_filter_the_customer_list() {
+    let h = Harness::new().await;
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::RFM.tar_gz()).await;
+    let r = put(&h, "/v1/shop/plugins/rfm", h.key(Role::Operator), json!({})).await;
+    assert_eq!(r.body["run_every_hours"], 24, "the manifest's schedule: {}", r.body);
+    h.bus.drain().unwrap();
+    // The seeded customer is the shop's only buyer, so on every average: important value.
+    let r = h.get(&format!("/v1/customers/{}", h.customer), Role::Analyst).await;
+    let rfm = r.body["scores"].as_array().unwrap().iter().find(|s| s["model"] == "rfm").cloned().unwrap();
+    assert_eq!(rfm["label"], "important-value|重要价值|Important value");
+    let ids = |r: Reply| -> Vec<i64> { r.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect() };
+    assert_eq!(ids(h.get("/v1/customers?score=rfm:important-value", Role::Analyst).await), [h.customer]);
+    assert!(ids(h.get("/v1/customers?score=rfm:general-winback", Role::Analyst).await).is_empty());
+    assert!(ids(h.get("/v1/customers?score=rfm", Role::Analyst).await).contains(&h.customer));
+    let r = h.get("/v1/customers?score=", Role::Analyst).await;
+    r.assert_problem(400, "invalid-request");
+    assert_eq!(r.body["field"], "score");
+}
