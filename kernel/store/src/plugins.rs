@@ -702,27 +702,26 @@ impl Store {
     /// `run_every_hours`, no run in progress, and none started in that many
     /// hours. Returns how many started.
     pub fn start_scheduled_runs(&self, now: DateTime<Utc>) -> Result<usize> {
+        const DUE: &str = "FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
+             WHERE s.status = 'enabled' AND s.run_every_hours > 0 AND p.kind != 'channel-connector'
+               AND NOT EXISTS (SELECT 1 FROM plugin_runs r WHERE r.shop_id = s.shop_id AND r.plugin_id = s.plugin_id
+                               AND (r.status = 'running' OR r.created_at > ?1 - s.run_every_hours * 3600000))";
         let now_ms = to_ms(now);
+        // Workers ask on every pass: a read answers the usual "nothing due" without taking the writer.
+        let due: i64 = self.read(|conn| Ok(conn.prepare_cached(&format!("SELECT COUNT(*) {DUE}"))?.query_row([now_ms], |r| r.get(0))?))?;
+        if due == 0 {
+            return Ok(0);
+        }
+        // The condition again in the write, so that two workers or processes start one run.
         self.write(|tx| {
-            let due: Vec<(i64, String)> = tx
-                .prepare_cached(
-                    "SELECT s.shop_id, s.plugin_id FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
-                     WHERE s.status = 'enabled' AND s.run_every_hours > 0 AND p.kind != 'channel-connector'
-                       AND NOT EXISTS (SELECT 1 FROM plugin_runs r WHERE r.shop_id = s.shop_id AND r.plugin_id = s.plugin_id
-                                       AND (r.status = 'running' OR r.created_at > ?1 - s.run_every_hours * 3600000))",
-                )?
-                .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (shop_id, plugin_id) in &due {
-                let total: i64 = tx
-                    .prepare_cached("SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL")?
-                    .query_row([shop_id], |r| r.get(0))?;
-                tx.prepare_cached(
-                    "INSERT INTO plugin_runs (shop_id, plugin_id, status, total, created_at, updated_at) VALUES (?1, ?2, 'running', ?3, ?4, ?4)",
-                )?
-                .execute(params![shop_id, plugin_id, total, now_ms])?;
-            }
-            Ok(due.len())
+            let started = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO plugin_runs (shop_id, plugin_id, status, total, created_at, updated_at)
+                     SELECT s.shop_id, s.plugin_id, 'running',
+                            (SELECT COUNT(*) FROM customers c WHERE c.shop_id = s.shop_id AND c.merged_into IS NULL), ?1, ?1 {DUE}"
+                ))?
+                .execute([now_ms])?;
+            Ok(started)
         })
     }
 
