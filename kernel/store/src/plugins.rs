@@ -708,7 +708,8 @@ impl Store {
                                AND (r.status = 'running' OR r.created_at > ?1 - s.run_every_hours * 3600000))";
         let now_ms = to_ms(now);
         // Workers ask on every pass: a read answers the usual "nothing due" without taking the writer.
-        let due: i64 = self.read(|conn| Ok(conn.prepare_cached(&format!("SELECT COUNT(*) {DUE}"))?.query_row([now_ms], |r| r.get(0))?))?;
+        let due: i64 =
+            self.read(|conn| Ok(conn.prepare_cached(&format!("SELECT COUNT(*) {DUE}"))?.query_row([now_ms], |r| r.get(0))?))?;
         if due == 0 {
             return Ok(0);
         }
