@@ -222,10 +222,6 @@ impl Bus {
         &self.store
     }
 
-    pub fn host(&self) -> &Arc<Host> {
-        &self.host
-    }
-
     /// Start the worker threads; they run until [`Bus::stop`].
     pub fn start(self: &Arc<Self>) -> Vec<std::thread::JoinHandle<()>> {
         (0..self.config.workers.max(1))

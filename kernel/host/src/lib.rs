@@ -126,22 +126,6 @@ pub enum CallError {
     WrongKind { kind: Kind, call: &'static str },
 }
 
-impl CallError {
-    /// A short stable name, for metrics and the status API.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CallError::Timeout(_) => "timeout",
-            CallError::Memory(_) => "memory",
-            CallError::Fuel(_) => "fuel",
-            CallError::Trap(_) => "trap",
-            CallError::Output(_) => "output",
-            CallError::Guest(_) => "plugin-error",
-            CallError::Instantiate(_) => "instantiate",
-            CallError::WrongKind { .. } => "wrong-kind",
-        }
-    }
-}
-
 /// What to call.
 #[derive(Debug, Clone)]
 pub enum Input {

@@ -312,6 +312,26 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
     Ok(())
 }
 
+/// Columns of an order row for [`row_to_order`].
+const ORDER_COLUMNS: &str = "id, external_id, customer_id, amount, refunded_amount, status, coupon_code, paid_at";
+
+/// An order's row id and its snapshot, without items.
+fn row_to_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderSnapshot)> {
+    Ok((
+        r.get(0)?,
+        OrderSnapshot {
+            external_id: r.get(1)?,
+            customer_id: r.get(2)?,
+            amount: r.get(3)?,
+            refunded_amount: r.get(4)?,
+            status: r.get(5)?,
+            coupon_code: r.get(6)?,
+            paid_at_ms: r.get(7)?,
+            items: Vec::new(),
+        },
+    ))
+}
+
 fn order_items(conn: &Connection, order_id: i64) -> Result<Vec<OrderItemSnapshot>> {
     let mut stmt = conn.prepare_cached(
         "SELECT sku, product_name, category, quantity, unit_price, discount FROM order_items WHERE order_id = ?1 ORDER BY line",
@@ -839,24 +859,8 @@ impl Store {
     pub fn order_snapshot(&self, shop_id: i64, external_id: &str) -> Result<Option<OrderSnapshot>> {
         self.read(|conn| {
             let order = conn
-                .prepare_cached(
-                    "SELECT id, customer_id, amount, refunded_amount, status, coupon_code, paid_at FROM orders WHERE shop_id = ?1 AND external_id = ?2",
-                )?
-                .query_row(params![shop_id, external_id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        OrderSnapshot {
-                            external_id: external_id.to_owned(),
-                            customer_id: r.get(1)?,
-                            amount: r.get(2)?,
-                            refunded_amount: r.get(3)?,
-                            status: r.get(4)?,
-                            coupon_code: r.get(5)?,
-                            paid_at_ms: r.get(6)?,
-                            items: Vec::new(),
-                        },
-                    ))
-                })
+                .prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE shop_id = ?1 AND external_id = ?2"))?
+                .query_row(params![shop_id, external_id], row_to_order)
                 .optional()?;
             let Some((id, mut order)) = order else { return Ok(None) };
             order.items = order_items(conn, id)?;
@@ -922,30 +926,17 @@ impl Store {
             let mut histories = Vec::with_capacity(ids.len());
             for &id in ids {
                 let Some(active) = active_customer(conn, shop_id, id)? else { continue };
-                let mut orders = conn.prepare_cached(
-                    "SELECT id, external_id, amount, refunded_amount, status, coupon_code, paid_at FROM orders
-                     WHERE customer_id = ?1 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3",
-                )?;
+                let mut orders = conn.prepare_cached(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = ?1 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3"
+                ))?;
                 let mut rows: Vec<(i64, OrderSnapshot)> = orders
-                    .query_map(params![active, since_ms, MAX_HISTORY_ORDERS as i64 + 1], |r| {
-                        Ok((
-                            r.get(0)?,
-                            OrderSnapshot {
-                                external_id: r.get(1)?,
-                                customer_id: id,
-                                amount: r.get(2)?,
-                                refunded_amount: r.get(3)?,
-                                status: r.get(4)?,
-                                coupon_code: r.get(5)?,
-                                paid_at_ms: r.get(6)?,
-                                items: Vec::new(),
-                            },
-                        ))
-                    })?
+                    .query_map(params![active, since_ms, MAX_HISTORY_ORDERS as i64 + 1], row_to_order)?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut truncated = rows.len() > MAX_HISTORY_ORDERS;
                 rows.truncate(MAX_HISTORY_ORDERS);
                 for (order_id, order) in &mut rows {
+                    // The history is about the customer asked for, even when their orders moved to a survivor.
+                    order.customer_id = id;
                     order.items = order_items(conn, *order_id)?;
                 }
                 let mut behaviours = conn
