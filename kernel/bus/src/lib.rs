@@ -15,6 +15,7 @@
 
 mod clock;
 mod lifecycle;
+mod outbox;
 mod package;
 
 use std::collections::{HashMap, HashSet};
@@ -26,7 +27,7 @@ use kith_domain::FieldError;
 use kith_domain::model::Event;
 use kith_domain::plugin::{Decision, Grant, InstalledPlugin, Kind, ShopContext, Subject, Subscription, SubscriptionStatus};
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
-use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, RunStep, Store, StoreError};
+use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, RunStep, Store, StoreError};
 
 pub use crate::clock::{Clock, SystemClock, TestClock};
 pub use crate::lifecycle::{EnableRequest, PluginStatus};
@@ -59,6 +60,9 @@ impl From<LoadError> for BusError {
 
 pub type Result<T, E = BusError> = std::result::Result<T, E>;
 
+/// Points batches expired per transaction.
+const EXPIRY_BATCH: usize = 500;
+
 #[derive(Debug, Clone)]
 pub struct BusConfig {
     /// Events (or customers, in runs) per call.
@@ -70,6 +74,10 @@ pub struct BusConfig {
     pub context_ttl: Duration,
     /// How often idle workers look for work nobody announced (writes by other processes, backoffs ending).
     pub poll: Duration,
+    /// Retries and claims of the outbox.
+    pub outbox: OutboxPolicy,
+    /// Messages claimed per transaction.
+    pub outbox_batch: usize,
 }
 
 impl Default for BusConfig {
@@ -80,6 +88,8 @@ impl Default for BusConfig {
             workers: 2,
             context_ttl: Duration::from_secs(60),
             poll: Duration::from_millis(250),
+            outbox: OutboxPolicy::default(),
+            outbox_batch: 20,
         }
     }
 }
@@ -286,6 +296,8 @@ impl Bus {
                 done += 1;
             }
         }
+        done += self.send_due()?;
+        done += self.store.expire_points(now, EXPIRY_BATCH)?;
         Ok(done)
     }
 
@@ -326,8 +338,9 @@ impl Bus {
         self.contexts.clear();
     }
 
-    fn call(&self, plugin: &Plugin, sub: &Subscription, input: Input) -> Called {
-        let env = CallEnv {
+    /// What a call of a subscriber's plugin runs with.
+    fn env(&self, sub: &Subscription) -> CallEnv {
+        CallEnv {
             shop_id: sub.shop_id,
             grant: sub.grant.clone(),
             config: sub.config.clone(),
@@ -338,8 +351,11 @@ impl Bus {
                 shop_id: sub.shop_id,
                 plugin_id: sub.plugin_id.clone(),
             }),
-        };
-        let mut report = self.host.call(plugin, env, input);
+        }
+    }
+
+    fn call(&self, plugin: &Plugin, sub: &Subscription, input: Input) -> Called {
+        let mut report = self.host.call(plugin, self.env(sub), input);
         match std::mem::replace(&mut report.output, Ok(Output::Decisions(Vec::new()))) {
             Ok(Output::Decisions(decisions)) => match check(&sub.plugin_id, &sub.grant, &decisions) {
                 Ok(()) => Called::Decided(decisions, report),

@@ -108,8 +108,15 @@ impl Bus {
         self.plugin(installed)?;
         let version = manifest.version.to_string();
         let run_every_hours = request.run_every_hours.or(manifest.run_every_hours).filter(|h| *h > 0);
-        let put =
-            PutSubscription { plugin_id, version_req: requirement, version: &version, config: &config, grant: &grant, run_every_hours };
+        let put = PutSubscription {
+            plugin_id,
+            version_req: requirement,
+            version: &version,
+            config: &config,
+            grant: &grant,
+            run_every_hours,
+            channel: manifest.channel.as_deref(),
+        };
         let (subscription, created) = self.store.put_subscription(shop_id, &put, actor)?;
         self.notify();
         Ok((subscription, created))

@@ -5,8 +5,11 @@
 //! is written — so that the store, the API and the CLI apply them identically.
 
 pub mod auth;
+pub mod coupons;
 pub mod identity;
 pub mod ingest;
+pub mod loyalty;
+pub mod messaging;
 pub mod model;
 pub mod money;
 pub mod plugin;

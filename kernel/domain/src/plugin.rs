@@ -164,9 +164,13 @@ pub struct Manifest {
     pub vendor: String,
     #[serde(default)]
     pub capabilities: BTreeSet<Capability>,
-    /// Hosts a channel connector may call, e.g. `api.example.com` or `127.0.0.1:9000`.
+    /// Hosts a channel connector may call, e.g. `api.example.com` or `127.0.0.1:9000`;
+    /// `*` alone: whichever hosts the shop grants (a gateway the merchant configures).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// The channel a connector sends on, e.g. `sms`; connectors only.
+    #[serde(default)]
+    pub channel: Option<String>,
     /// Event types delivered to the plugin, e.g. `order.paid`; `*` for all.
     #[serde(default)]
     pub events: Vec<String>,
@@ -220,10 +224,23 @@ impl Manifest {
         if !self.allowed_hosts.is_empty() && !self.capabilities.contains(&Capability::Http) {
             return Err(FieldError::new("allowed-hosts", "hosts need the `http` capability"));
         }
+        if self.allowed_hosts.len() > 1 && self.allowed_hosts.iter().any(|h| h == "*") {
+            return Err(FieldError::new("allowed-hosts", "`*` stands alone: it lets the shop grant any host"));
+        }
         for (i, host) in self.allowed_hosts.iter().enumerate() {
-            if !valid_host_pattern(host) {
+            if host != "*" && !valid_host_pattern(host) {
                 return Err(FieldError::new(format!("allowed-hosts[{i}]"), "expected a host name or `host:port`, without scheme or path"));
             }
+        }
+        match (&self.channel, self.kind) {
+            (None, Kind::ChannelConnector) => return Err(FieldError::new("channel", "a channel connector names its channel, e.g. `sms`")),
+            (Some(_), kind) if kind != Kind::ChannelConnector => {
+                return Err(FieldError::new("channel", format!("a {kind} sends on no channel")));
+            }
+            (Some(channel), _) if !crate::messaging::valid_channel(channel) => {
+                return Err(FieldError::new("channel", "expected lower-case letters, digits or `-`, e.g. `sms`"));
+            }
+            _ => {}
         }
         if !self.events.is_empty() && !self.kind.subscribes() {
             return Err(FieldError::new("events", format!("a {} does not take events", self.kind)));
@@ -290,7 +307,8 @@ pub struct Grant {
 impl Grant {
     /// Everything the manifest requests.
     pub fn all_requested(manifest: &Manifest) -> Grant {
-        Grant { capabilities: manifest.capabilities.clone(), allowed_hosts: manifest.allowed_hosts.clone() }
+        let hosts = manifest.allowed_hosts.iter().filter(|h| *h != "*").cloned().collect();
+        Grant { capabilities: manifest.capabilities.clone(), allowed_hosts: hosts }
     }
 
     /// A grant may only hold what the manifest requests.
@@ -298,8 +316,15 @@ impl Grant {
         if let Some(cap) = self.capabilities.iter().find(|c| !manifest.capabilities.contains(c)) {
             return Err(FieldError::new("grant.capabilities", format!("`{cap}` is not requested by {} {}", manifest.id, manifest.version)));
         }
+        let any_host = manifest.allowed_hosts.iter().any(|h| h == "*");
         for (i, host) in self.allowed_hosts.iter().enumerate() {
-            if !manifest.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            if any_host && !valid_host_pattern(host) {
+                return Err(FieldError::new(
+                    format!("grant.allowed_hosts[{i}]"),
+                    "expected a host name or `host:port`, without scheme or path",
+                ));
+            }
+            if !any_host && !manifest.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
                 return Err(FieldError::new(format!("grant.allowed_hosts[{i}]"), format!("`{host}` is not declared by the manifest")));
             }
         }

@@ -10,7 +10,7 @@ use kith_domain::model::{EventOutcome, IngestReport, OutcomeStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, events, merge, shops, to_ms};
+use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, coupons, events, loyalty, merge, shops, to_ms};
 
 impl Store {
     /// Validate and apply a batch of raw events for one shop in one transaction.
@@ -374,6 +374,10 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
         &json!({"order_id": order.external_id, "amount": order.amount, "paid_at": order.paid_at, "coupon_code": order.coupon_code, "items": items}),
         now,
     )?;
+    if let Some(code) = &order.coupon_code {
+        let paid = coupons::PaidOrder { id: order_id, external_id: &order.external_id, customer_id, amount: order.amount, paid_at };
+        coupons::redeem_with_order(tx, shop_id, &paid, code, now)?;
+    }
     Ok(())
 }
 
@@ -417,5 +421,6 @@ fn record_refund(tx: &Connection, shop_id: i64, refund: &ValidRefund, now: DateT
         &json!({"order_id": refund.order_external_id, "amount": refund.amount, "fully_refunded": fully, "reason": refund.reason, "refunded_at": refund.refunded_at}),
         now,
     )?;
+    loyalty::settle_order(tx, shop_id, order_id, to_ms(now))?;
     Ok(customer_id)
 }

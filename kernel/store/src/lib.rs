@@ -6,13 +6,17 @@
 //! Callers on an async runtime run these calls on a blocking pool.
 
 mod audit;
+mod coupons;
 mod customers;
 mod events;
 mod ingest;
 mod keys;
+mod loyalty;
 mod merge;
+mod messages;
 mod plugins;
 mod schema;
+mod settings;
 mod shops;
 
 use std::collections::BTreeMap;
@@ -25,6 +29,7 @@ use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
+pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
 pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PutSubscription, RunStep};
 pub use schema::latest_version as schema_version;
 

@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
 use crate::ingest::active_customer;
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, to_ms};
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, messages, parse_json, to_ms};
+use kith_domain::loyalty::LedgerKind;
 
 /// Log lines and call records kept per shop and plugin; older ones are dropped.
 const KEPT_LOGS: i64 = 1000;
@@ -93,6 +94,8 @@ pub struct PutSubscription<'a> {
     pub config: &'a Value,
     pub grant: &'a Grant,
     pub run_every_hours: Option<u32>,
+    /// The channel a connector sends; the shop's route for it points here.
+    pub channel: Option<&'a str>,
 }
 
 /// One batch of a run: customers after `from` up to `to`.
@@ -205,7 +208,7 @@ fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Re
 }
 
 /// Keep the log lines and the call record of an attempt.
-fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Option<&str>) -> Result<()> {
+pub(crate) fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Option<&str>) -> Result<()> {
     let now = to_ms(a.now);
     let mut insert =
         tx.prepare_cached("INSERT INTO plugin_logs (shop_id, plugin_id, level, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
@@ -262,18 +265,43 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
                 .execute(params![customer_id, model, shop_id, value, label, explanation, at])?;
             }
             Decision::AwardPoints { points, source_key, reason, expires_at_ms, .. } => {
-                tx.prepare_cached(
-                    "INSERT INTO points_ledger (shop_id, customer_id, points, source, source_key, reason, expires_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (shop_id, source, source_key) DO NOTHING",
-                )?
-                .execute(params![shop_id, customer_id, points, plugin_id, source_key, reason, expires_at_ms, at])?;
+                let order_id = loyalty::order_of_source_key(tx, shop_id, source_key)?;
+                let posted = loyalty::post(
+                    tx,
+                    &loyalty::Post {
+                        shop_id,
+                        customer_id,
+                        kind: LedgerKind::Earn,
+                        points: *points,
+                        source: plugin_id,
+                        source_key,
+                        reason,
+                        order_id,
+                        expires_at: *expires_at_ms,
+                        at,
+                    },
+                )?;
+                // Points for an order refunded before the award lose the refunded share at once.
+                if let (Some(_), Some(order_id)) = (posted, order_id) {
+                    loyalty::settle_order(tx, shop_id, order_id, at)?;
+                }
             }
             Decision::ClawBackPoints { points, source_key, reason, .. } => {
-                tx.prepare_cached(
-                    "INSERT INTO points_ledger (shop_id, customer_id, points, source, source_key, reason, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (shop_id, source, source_key) DO NOTHING",
-                )?
-                .execute(params![shop_id, customer_id, -points, plugin_id, source_key, reason, at])?;
+                loyalty::post(
+                    tx,
+                    &loyalty::Post {
+                        shop_id,
+                        customer_id,
+                        kind: LedgerKind::Clawback,
+                        points: -points,
+                        source: plugin_id,
+                        source_key,
+                        reason,
+                        order_id: loyalty::order_of_source_key(tx, shop_id, source_key)?,
+                        expires_at: None,
+                        at,
+                    },
+                )?;
             }
             Decision::ChangeTier { tier, reason, .. } => {
                 let from: Option<String> =
@@ -461,7 +489,7 @@ impl Store {
     /// resumes from the cursor; a first enable starts at the newest event.
     #[allow(clippy::too_many_arguments, reason = "one row's fields; a struct would only rename them")]
     pub fn put_subscription(&self, shop_id: i64, put: &PutSubscription<'_>, actor: &Actor) -> Result<(Subscription, bool)> {
-        let PutSubscription { plugin_id, version_req, version, config, grant, run_every_hours } = *put;
+        let PutSubscription { plugin_id, version_req, version, config, grant, run_every_hours, channel } = *put;
         let now = to_ms(Utc::now());
         let grant_json = serde_json::to_string(grant).map_err(anyhow::Error::from)?;
         self.write(|tx| {
@@ -481,6 +509,9 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'enabled', ?7, ?8, ?8, ?9)",
                 )?
                 .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, head, now, run_every_hours])?;
+            }
+            if let Some(channel) = channel {
+                messages::register_connector(tx, shop_id, plugin_id, channel, now)?;
             }
             let action = if changed == 0 { "plugin.enable" } else { "plugin.update" };
             audit::record(
@@ -644,6 +675,11 @@ impl Store {
                 (None, None) => unreachable!("a failure that neither trips nor dead-letters is retried"),
             })
         })
+    }
+
+    /// Keep the logs and the call record of a call that changed nothing else (a receipt parse).
+    pub fn record_call(&self, attempt: &Attempt<'_>, error: Option<&str>) -> Result<()> {
+        self.write(|tx| record_attempt(tx, attempt, error))
     }
 
     pub fn dead_letters(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<DeadLetter>> {

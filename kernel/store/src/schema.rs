@@ -308,6 +308,155 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX plugin_runs_plugin ON plugin_runs(shop_id, plugin_id, id);
     "#,
+    // 3: loyalty (ledger batches, rewards, redemptions), coupons, the outbox
+    // with consents and connector routes, and per-shop settings.
+    r#"
+    ALTER TABLE points_ledger ADD COLUMN kind TEXT NOT NULL DEFAULT 'earn'
+        CHECK (kind IN ('earn', 'redeem', 'expire', 'clawback', 'adjust'));
+    -- For positive entries: the points of the batch not yet drawn or expired.
+    ALTER TABLE points_ledger ADD COLUMN remaining INTEGER NOT NULL DEFAULT 0;
+    -- The order (row id) an earn or a claw-back belongs to.
+    ALTER TABLE points_ledger ADD COLUMN order_id INTEGER REFERENCES orders(id);
+    -- The batch (ledger id) an expire entry closed.
+    ALTER TABLE points_ledger ADD COLUMN batch_id INTEGER;
+    UPDATE points_ledger SET kind = 'clawback' WHERE points < 0;
+    UPDATE points_ledger SET remaining = points WHERE points > 0;
+    CREATE INDEX points_open_batches ON points_ledger(customer_id, created_at, id) WHERE remaining > 0;
+    CREATE INDEX points_expiring ON points_ledger(expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL;
+    CREATE INDEX points_order ON points_ledger(order_id) WHERE order_id IS NOT NULL;
+
+    CREATE TABLE shop_settings (
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        section TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, section)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE coupon_templates (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        name TEXT NOT NULL,
+        face_value INTEGER NOT NULL,
+        threshold INTEGER NOT NULL,
+        valid_days INTEGER,
+        valid_until INTEGER,
+        per_customer_limit INTEGER NOT NULL,
+        budget_count INTEGER,
+        budget_money INTEGER,
+        active INTEGER NOT NULL,
+        issued INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX coupon_templates_shop ON coupon_templates(shop_id, id);
+
+    CREATE TABLE coupons (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        template_id INTEGER NOT NULL REFERENCES coupon_templates(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        code TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_key TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        order_id INTEGER REFERENCES orders(id),
+        redeemed_at INTEGER,
+        UNIQUE (shop_id, code),
+        UNIQUE (shop_id, source, source_key)
+    );
+    CREATE INDEX coupons_template ON coupons(template_id, customer_id);
+    CREATE INDEX coupons_customer ON coupons(customer_id, id);
+
+    CREATE TABLE rewards (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        name TEXT NOT NULL,
+        description TEXT,
+        points_cost INTEGER NOT NULL,
+        template_id INTEGER NOT NULL REFERENCES coupon_templates(id),
+        stock INTEGER,
+        redeemed INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX rewards_shop ON rewards(shop_id, id);
+
+    CREATE TABLE redemptions (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        reward_id INTEGER NOT NULL REFERENCES rewards(id),
+        request_id TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        ledger_id INTEGER NOT NULL REFERENCES points_ledger(id),
+        coupon_id INTEGER NOT NULL REFERENCES coupons(id),
+        balance_after INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (shop_id, request_id)
+    );
+    CREATE INDEX redemptions_customer ON redemptions(customer_id, id);
+
+    CREATE TABLE consents (
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        channel TEXT NOT NULL,
+        shop_id INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('opted_in', 'opted_out')),
+        source TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (customer_id, channel)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE connectors (
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        plugin_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        receipt_token TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, plugin_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        channel TEXT NOT NULL,
+        template TEXT NOT NULL,
+        variables TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'delivered', 'failed', 'suppressed')),
+        reason TEXT,
+        recipient TEXT,
+        plugin_id TEXT,
+        provider_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER,
+        lease_until INTEGER,
+        source TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        delivered_at INTEGER,
+        UNIQUE (shop_id, idempotency_key)
+    );
+    CREATE INDEX messages_queued ON messages(next_attempt_at) WHERE status = 'queued';
+    CREATE INDEX messages_sending ON messages(lease_until) WHERE status = 'sending';
+    CREATE INDEX messages_customer ON messages(customer_id, channel, sent_at);
+    CREATE INDEX messages_provider ON messages(shop_id, plugin_id, provider_id);
+    CREATE INDEX messages_shop ON messages(shop_id, id);
+
+    CREATE TABLE message_events (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX message_events_message ON message_events(message_id, id);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

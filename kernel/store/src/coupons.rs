@@ -1,0 +1,369 @@
+//! Coupon templates, issuance within budgets, redemption by orders, statistics.
+
+use chrono::{DateTime, Utc};
+use kith_domain::FieldError;
+use kith_domain::coupons::{
+    CODE_ALPHABET, CODE_LEN, Coupon, CouponStatus, CouponTemplate, CouponTemplateInput, IssueRequest, TemplateStats, normalise_code,
+};
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use crate::ingest::active_customer;
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
+
+const TEMPLATE_COLUMNS: &str = "id, name, face_value, threshold, valid_days, valid_until, per_customer_limit, budget_count, budget_money,
+    active, issued, created_at, updated_at";
+
+fn row_to_template(r: &rusqlite::Row<'_>) -> rusqlite::Result<CouponTemplate> {
+    Ok(CouponTemplate {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        face_value: r.get(2)?,
+        threshold: r.get(3)?,
+        valid_days: r.get(4)?,
+        valid_until: r.get::<_, Option<i64>>(5)?.map(from_ms),
+        per_customer_limit: r.get(6)?,
+        budget_count: r.get(7)?,
+        budget_money: r.get(8)?,
+        active: r.get(9)?,
+        issued: r.get(10)?,
+        created_at: from_ms(r.get(11)?),
+        updated_at: from_ms(r.get(12)?),
+    })
+}
+
+pub(crate) fn load_template(conn: &Connection, shop_id: i64, id: i64) -> Result<CouponTemplate> {
+    conn.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM coupon_templates WHERE id = ?1 AND shop_id = ?2"))?
+        .query_row(params![id, shop_id], row_to_template)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("coupon template {id}")))
+}
+
+const COUPON_COLUMNS: &str = "c.id, c.code, c.template_id, c.customer_id, t.face_value, t.threshold, c.source, c.issued_at, c.expires_at,
+    o.external_id, c.redeemed_at";
+
+fn coupon_from_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<Coupon> {
+    let expires_at: i64 = r.get(8)?;
+    let redeemed_at: Option<i64> = r.get(10)?;
+    let status = match redeemed_at {
+        Some(_) => CouponStatus::Redeemed,
+        None if expires_at <= now => CouponStatus::Expired,
+        None => CouponStatus::Issued,
+    };
+    Ok(Coupon {
+        id: r.get(0)?,
+        code: r.get(1)?,
+        template_id: r.get(2)?,
+        customer_id: r.get(3)?,
+        status,
+        face_value: r.get(4)?,
+        threshold: r.get(5)?,
+        source: r.get(6)?,
+        issued_at: from_ms(r.get(7)?),
+        expires_at: from_ms(expires_at),
+        order_id: r.get(9)?,
+        redeemed_at: redeemed_at.map(from_ms),
+    })
+}
+
+fn coupon_query(filter: &str) -> String {
+    format!(
+        "SELECT {COUPON_COLUMNS} FROM coupons c JOIN coupon_templates t ON t.id = c.template_id LEFT JOIN orders o ON o.id = c.order_id
+         WHERE c.shop_id = ?1 AND {filter}"
+    )
+}
+
+pub(crate) fn load_coupon(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<Coupon> {
+    let now = to_ms(now);
+    conn.prepare_cached(&coupon_query("c.id = ?2"))?
+        .query_row(params![shop_id, id], |r| coupon_from_row(r, now))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("coupon {id}")))
+}
+
+fn new_code() -> String {
+    let mut rng = rand::rng();
+    (0..CODE_LEN).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
+}
+
+/// Issue a coupon of a template to a customer within the template's limits.
+/// `(source, source_key)` makes it idempotent: the same key answers the
+/// coupon it issued first (`false`: not new).
+pub(crate) fn issue_in(
+    conn: &Connection,
+    shop_id: i64,
+    template_id: i64,
+    customer_id: i64,
+    source: &str,
+    source_key: &str,
+    now: DateTime<Utc>,
+) -> Result<(Coupon, bool)> {
+    let existing: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT id, template_id, customer_id FROM coupons WHERE shop_id = ?1 AND source = ?2 AND source_key = ?3")?
+        .query_row(params![shop_id, source, source_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((id, template, customer)) = existing {
+        if template != template_id || active_customer(conn, shop_id, customer)? != Some(customer_id) {
+            return Err(StoreError::Conflict(format!("idempotency key `{source_key}` was already used for another coupon")));
+        }
+        return Ok((load_coupon(conn, shop_id, id, now)?, false));
+    }
+    let template = load_template(conn, shop_id, template_id)?;
+    if let Some(reason) = template.refuses_issue(now) {
+        return Err(StoreError::Conflict(reason));
+    }
+    let held: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM coupons WHERE template_id = ?1 AND customer_id = ?2")?
+        .query_row(params![template_id, customer_id], |r| r.get(0))?;
+    if held >= i64::from(template.per_customer_limit) {
+        return Err(StoreError::Conflict(format!(
+            "customer {customer_id} already holds {held} coupon(s) of template {template_id}, the limit per customer"
+        )));
+    }
+    let expires_at = to_ms(template.input().expiry(now));
+    // 32^12 codes: a collision is rare; the unique index catches the rare one.
+    for _ in 0..8 {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO coupons (shop_id, template_id, customer_id, code, source, source_key, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (shop_id, code) DO NOTHING",
+            )?
+            .execute(params![shop_id, template_id, customer_id, new_code(), source, source_key, to_ms(now), expires_at])?;
+        if inserted == 1 {
+            let id = conn.last_insert_rowid();
+            conn.prepare_cached("UPDATE coupon_templates SET issued = issued + 1 WHERE id = ?1")?.execute([template_id])?;
+            let coupon = load_coupon(conn, shop_id, id, now)?;
+            events::append(
+                conn,
+                shop_id,
+                "coupon.issued",
+                Some(customer_id),
+                &json!({"coupon_id": id, "template_id": template_id, "code": coupon.code, "source": source, "expires_at": coupon.expires_at}),
+                now,
+            )?;
+            return Ok((coupon, true));
+        }
+    }
+    Err(anyhow::anyhow!("no free coupon code after 8 tries").into())
+}
+
+/// The order a coupon code came with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PaidOrder<'a> {
+    pub id: i64,
+    pub external_id: &'a str,
+    pub customer_id: i64,
+    pub amount: i64,
+    pub paid_at: i64,
+}
+
+/// An order paid with a coupon code redeems the coupon when the code is the
+/// customer's, unused, valid at payment and the order reaches the threshold.
+/// The order stands either way; a refusal is an event with its reason.
+pub(crate) fn redeem_with_order(conn: &Connection, shop_id: i64, order: &PaidOrder<'_>, raw_code: &str, now: DateTime<Utc>) -> Result<()> {
+    let PaidOrder { id: order_id, external_id, customer_id, amount, paid_at } = *order;
+    let code = normalise_code(raw_code);
+    let found: Option<(i64, i64, i64, Option<i64>, i64)> = conn
+        .prepare_cached(
+            "SELECT c.id, c.customer_id, c.expires_at, c.redeemed_at, t.threshold FROM coupons c JOIN coupon_templates t ON t.id = c.template_id
+             WHERE c.shop_id = ?1 AND c.code = ?2",
+        )?
+        .query_row(params![shop_id, code], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .optional()?;
+    let refusal = match found {
+        None => Some("no coupon has this code".to_owned()),
+        Some((_, owner, _, _, _)) if active_customer(conn, shop_id, owner)? != Some(customer_id) => {
+            Some("the coupon belongs to another customer".to_owned())
+        }
+        Some((_, _, _, Some(_), _)) => Some("the coupon was already redeemed".to_owned()),
+        Some((_, _, expires_at, _, _)) if expires_at <= paid_at => Some("the coupon had expired".to_owned()),
+        Some((_, _, _, _, threshold)) if amount < threshold => Some(format!("the order is below the coupon's threshold of {threshold}")),
+        Some(_) => None,
+    };
+    match (found, refusal) {
+        (Some((coupon_id, ..)), None) => {
+            conn.prepare_cached("UPDATE coupons SET order_id = ?2, redeemed_at = ?3 WHERE id = ?1")?
+                .execute(params![coupon_id, order_id, paid_at])?;
+            events::append(
+                conn,
+                shop_id,
+                "coupon.redeemed",
+                Some(customer_id),
+                &json!({"coupon_id": coupon_id, "code": code, "order_id": external_id}),
+                now,
+            )?;
+        }
+        (_, reason) => {
+            events::append(
+                conn,
+                shop_id,
+                "coupon.refused",
+                Some(customer_id),
+                &json!({"code": code, "order_id": external_id, "reason": reason}),
+                now,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn create_coupon_template(
+        &self,
+        shop_id: i64,
+        input: &CouponTemplateInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CouponTemplate> {
+        input.validate()?;
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO coupon_templates (shop_id, name, face_value, threshold, valid_days, valid_until, per_customer_limit, budget_count,
+                   budget_money, active, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            )?
+            .execute(params![
+                shop_id,
+                input.name,
+                input.face_value,
+                input.threshold,
+                input.valid_days,
+                input.valid_until.map(to_ms),
+                input.per_customer_limit,
+                input.budget_count,
+                input.budget_money,
+                input.active,
+                to_ms(now)
+            ])?;
+            let id = tx.last_insert_rowid();
+            audit::record(tx, Some(shop_id), actor, "coupon_template.create", Some(&id.to_string()), json!({"name": input.name}), now)?;
+            load_template(tx, shop_id, id)
+        })
+    }
+
+    /// Replace a template's terms; coupons already issued keep their expiry.
+    pub fn update_coupon_template(
+        &self,
+        shop_id: i64,
+        id: i64,
+        input: &CouponTemplateInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CouponTemplate> {
+        input.validate()?;
+        self.write(|tx| {
+            load_template(tx, shop_id, id)?;
+            tx.prepare_cached(
+                "UPDATE coupon_templates SET name = ?3, face_value = ?4, threshold = ?5, valid_days = ?6, valid_until = ?7,
+                   per_customer_limit = ?8, budget_count = ?9, budget_money = ?10, active = ?11, updated_at = ?12
+                 WHERE id = ?1 AND shop_id = ?2",
+            )?
+            .execute(params![
+                id,
+                shop_id,
+                input.name,
+                input.face_value,
+                input.threshold,
+                input.valid_days,
+                input.valid_until.map(to_ms),
+                input.per_customer_limit,
+                input.budget_count,
+                input.budget_money,
+                input.active,
+                to_ms(now)
+            ])?;
+            audit::record(tx, Some(shop_id), actor, "coupon_template.update", Some(&id.to_string()), json!({"name": input.name}), now)?;
+            load_template(tx, shop_id, id)
+        })
+    }
+
+    pub fn coupon_template(&self, shop_id: i64, id: i64) -> Result<CouponTemplate> {
+        self.read(|conn| load_template(conn, shop_id, id))
+    }
+
+    pub fn coupon_templates(&self, shop_id: i64) -> Result<Vec<CouponTemplate>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM coupon_templates WHERE shop_id = ?1 ORDER BY id"))?;
+            Ok(stmt.query_map([shop_id], row_to_template)?.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Issue a coupon through the API; the idempotency key makes a resend answer the same coupon.
+    pub fn issue_coupon(&self, shop_id: i64, template_id: i64, req: &IssueRequest, now: DateTime<Utc>) -> Result<(Coupon, bool)> {
+        req.validate()?;
+        self.write(|tx| {
+            load_template(tx, shop_id, template_id)?;
+            let customer = active_customer(tx, shop_id, req.customer_id)?
+                .ok_or_else(|| StoreError::Invalid(FieldError::new("customer_id", "no such customer in this shop")))?;
+            issue_in(tx, shop_id, template_id, customer, "api", &req.idempotency_key, now)
+        })
+    }
+
+    /// Issue on behalf of a feature of the kernel (a journey), keyed by its own source.
+    pub fn issue_coupon_from(
+        &self,
+        shop_id: i64,
+        template_id: i64,
+        customer_id: i64,
+        source: &str,
+        source_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Coupon, bool)> {
+        self.write(|tx| {
+            let customer =
+                active_customer(tx, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))?;
+            issue_in(tx, shop_id, template_id, customer, source, source_key, now)
+        })
+    }
+
+    /// A coupon by its code, as a customer would type it.
+    pub fn coupon_by_code(&self, shop_id: i64, code: &str, now: DateTime<Utc>) -> Result<Coupon> {
+        let code = normalise_code(code);
+        let at = to_ms(now);
+        self.read(|conn| {
+            conn.prepare_cached(&coupon_query("c.code = ?2"))?
+                .query_row(params![shop_id, code], |r| coupon_from_row(r, at))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("coupon {code}")))
+        })
+    }
+
+    /// Coupons of a customer (merged customers' included), newest first.
+    pub fn customer_coupons(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> Result<Vec<Coupon>> {
+        let at = to_ms(now);
+        self.read(|conn| {
+            let id = active_customer(conn, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))?;
+            let mut stmt = conn.prepare_cached(&coupon_query(
+                "c.customer_id IN (SELECT id FROM customers WHERE id = ?2 OR merged_into = ?2) ORDER BY c.id DESC LIMIT 500",
+            ))?;
+            Ok(stmt.query_map(params![shop_id, id], |r| coupon_from_row(r, at))?.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Issued, redeemed, cost and revenue of a template.
+    pub fn coupon_template_stats(&self, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<TemplateStats> {
+        self.read(|conn| {
+            let t = load_template(conn, shop_id, id)?;
+            let (redeemed, expired, revenue): (i64, i64, i64) = conn
+                .prepare_cached(
+                    "SELECT COUNT(c.redeemed_at), COALESCE(SUM(c.redeemed_at IS NULL AND c.expires_at <= ?2), 0),
+                       COALESCE(SUM(o.amount - o.refunded_amount), 0)
+                     FROM coupons c LEFT JOIN orders o ON o.id = c.order_id WHERE c.template_id = ?1",
+                )?
+                .query_row(params![id, to_ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(TemplateStats {
+                template_id: id,
+                issued: t.issued,
+                redeemed,
+                expired,
+                redemption_rate: (t.issued > 0).then(|| redeemed as f64 / t.issued as f64),
+                cost: redeemed * t.face_value,
+                revenue,
+                budget_count_left: t.budget_count.map(|max| (max - t.issued).max(0)),
+                budget_money_left: t.budget_money.map(|max| (max - t.issued * t.face_value).max(0)),
+            })
+        })
+    }
+}
