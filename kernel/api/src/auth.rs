@@ -41,6 +41,11 @@ scopes! {
     EventsWrite => Some(Scope::EventsWrite);
     TagsWrite => Some(Scope::TagsWrite);
     PluginsManage => Some(Scope::PluginsManage);
+    LoyaltyManage => Some(Scope::LoyaltyManage);
+    LoyaltyRedeem => Some(Scope::LoyaltyRedeem);
+    CouponsManage => Some(Scope::CouponsManage);
+    MessagesSend => Some(Scope::MessagesSend);
+    MessagesManage => Some(Scope::MessagesManage);
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {

@@ -65,6 +65,11 @@ impl AppState {
         &self.0.config
     }
 
+    /// The kernel's clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.bus.now()
+    }
+
     fn metrics(&self) -> &metrics::Metrics {
         &self.0.metrics
     }

@@ -1,9 +1,12 @@
 //! The routes, grouped by resource; each handler carries its OpenAPI description.
 
 mod audit;
+mod coupons;
 mod customers;
 mod events;
 mod keys;
+mod loyalty;
+mod messages;
 mod plugins;
 mod shops;
 mod system;
@@ -66,6 +69,26 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::start_run))
         .routes(routes!(plugins::get_run))
         .routes(routes!(plugins::resume_run))
+        .routes(routes!(loyalty::points_account))
+        .routes(routes!(loyalty::points_ledger))
+        .routes(routes!(loyalty::adjust_points))
+        .routes(routes!(loyalty::list_redemptions, loyalty::redeem))
+        .routes(routes!(loyalty::list_rewards, loyalty::create_reward))
+        .routes(routes!(loyalty::get_reward, loyalty::update_reward))
+        .routes(routes!(loyalty::get_loyalty_settings, loyalty::put_loyalty_settings))
+        .routes(routes!(coupons::list_templates, coupons::create_template))
+        .routes(routes!(coupons::get_template, coupons::update_template))
+        .routes(routes!(coupons::template_stats))
+        .routes(routes!(coupons::issue))
+        .routes(routes!(coupons::get_coupon))
+        .routes(routes!(coupons::customer_coupons))
+        .routes(routes!(messages::send_message, messages::list_messages))
+        .routes(routes!(messages::get_message))
+        .routes(routes!(messages::list_consents))
+        .routes(routes!(messages::put_consent))
+        .routes(routes!(messages::get_messaging_settings, messages::put_messaging_settings))
+        .routes(routes!(messages::list_channels))
+        .routes(routes!(messages::receive_receipts))
         // Packages are larger than any JSON body; the inner limit wins.
         .merge(OpenApiRouter::new().routes(routes!(plugins::install_plugin)).layer(DefaultBodyLimit::max(PACKAGE_LIMIT)))
 }

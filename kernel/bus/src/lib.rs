@@ -232,6 +232,11 @@ impl Bus {
         &self.store
     }
 
+    /// The kernel's clock (a test clock in tests).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Start the worker threads; they run until [`Bus::stop`].
     pub fn start(self: &Arc<Self>) -> Vec<std::thread::JoinHandle<()>> {
         (0..self.config.workers.max(1))

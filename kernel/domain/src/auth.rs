@@ -25,10 +25,25 @@ pub enum Scope {
     SegmentsExport,
     #[serde(rename = "pii:read")]
     PiiRead,
+    /// Rewards, points adjustments and loyalty settings.
+    #[serde(rename = "loyalty:manage")]
+    LoyaltyManage,
+    /// Spend a customer's points on a reward (a member centre app).
+    #[serde(rename = "loyalty:redeem")]
+    LoyaltyRedeem,
+    /// Coupon templates and issuance.
+    #[serde(rename = "coupons:manage")]
+    CouponsManage,
+    /// Send messages to customers.
+    #[serde(rename = "messages:send")]
+    MessagesSend,
+    /// Channel settings: frequency caps, quiet hours, costs.
+    #[serde(rename = "messages:manage")]
+    MessagesManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 13] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::EventsRead,
@@ -37,6 +52,11 @@ impl Scope {
         Scope::PluginsManage,
         Scope::SegmentsExport,
         Scope::PiiRead,
+        Scope::LoyaltyManage,
+        Scope::LoyaltyRedeem,
+        Scope::CouponsManage,
+        Scope::MessagesSend,
+        Scope::MessagesManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +69,11 @@ impl Scope {
             Scope::PluginsManage => "plugins:manage",
             Scope::SegmentsExport => "segments:export",
             Scope::PiiRead => "pii:read",
+            Scope::LoyaltyManage => "loyalty:manage",
+            Scope::LoyaltyRedeem => "loyalty:redeem",
+            Scope::CouponsManage => "coupons:manage",
+            Scope::MessagesSend => "messages:send",
+            Scope::MessagesManage => "messages:manage",
         }
     }
 }
@@ -97,9 +122,21 @@ impl Role {
         match self {
             Role::Admin => vec![],
             Role::Owner => Scope::ALL.to_vec(),
-            Role::Operator => vec![CustomersRead, CustomersWrite, EventsRead, EventsWrite, TagsWrite, PluginsManage],
+            Role::Operator => vec![
+                CustomersRead,
+                CustomersWrite,
+                EventsRead,
+                EventsWrite,
+                TagsWrite,
+                PluginsManage,
+                LoyaltyManage,
+                LoyaltyRedeem,
+                CouponsManage,
+                MessagesSend,
+                MessagesManage,
+            ],
             Role::Analyst => vec![CustomersRead, EventsRead],
-            Role::App => vec![CustomersRead, CustomersWrite, EventsRead, EventsWrite, TagsWrite],
+            Role::App => vec![CustomersRead, CustomersWrite, EventsRead, EventsWrite, TagsWrite, LoyaltyRedeem, MessagesSend],
         }
     }
 }
