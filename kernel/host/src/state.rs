@@ -82,7 +82,9 @@ impl State {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
-        let hosts: Vec<String> = env.grant.allowed_hosts.iter().filter(|h| plugin.declared_hosts.contains(h)).cloned().collect();
+        // `*` declares whatever the shop grants (a gateway the merchant configures).
+        let any = plugin.declared_hosts.iter().any(|h| h == "*");
+        let hosts: Vec<String> = env.grant.allowed_hosts.iter().filter(|h| any || plugin.declared_hosts.contains(h)).cloned().collect();
         let http_granted = env.grant.has(Capability::Http);
         State {
             plugin_id: plugin.id.clone(),
