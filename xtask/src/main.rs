@@ -77,9 +77,15 @@ fn ensure_wasm_target() -> Result<()> {
 fn demo(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     let packages = first_party_packages()?;
+    // The channel connectors need someone to send to: a stand-in provider on
+    // loopback, alive as long as the demo runs.
+    let provider = kith_provider::Provider::start().context("starting the provider stand-in")?;
+    eprintln!("xtask: provider stand-in (webhook, SMS, e-mail) on {}", provider.url(""));
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--package", "kith", "--", "--database", "kith-data/demo.db", "demo", "--plugins"])
         .arg(&packages)
+        .arg("--provider")
+        .arg(provider.url(""))
         .args(args);
     run(cmd)
 }

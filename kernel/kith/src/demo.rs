@@ -37,6 +37,11 @@ pub struct DemoArgs {
     /// on the demo shop; `cargo xtask demo` passes the first-party plugins.
     #[arg(long)]
     plugins: Option<std::path::PathBuf>,
+    /// Base URL of a provider stand-in (`cargo xtask demo` starts one on
+    /// loopback): the channel connectors are pointed at it and enabled.
+    /// Without it they are installed but not enabled.
+    #[arg(long)]
+    provider: Option<String>,
 }
 
 const CATALOGUE: &[(&str, &str, &str, i64)] = &[
@@ -179,14 +184,19 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
     let database = store.path().display().to_string();
     let bus = config.open_bus(store.clone())?;
     let enabled = match &args.plugins {
-        Some(dir) => enable_plugins(&bus, shop.id, dir)?,
+        Some(dir) => enable_plugins(&bus, shop.id, dir, args.provider.as_deref())?,
         None => Vec::new(),
     };
+    let loyalty = seed_loyalty(&store, shop.id)?;
+    if let Some(channel) = enabled.iter().find(|id| *id == "sms-http").map(|_| "sms") {
+        welcome_messages(&store, shop.id, channel)?;
+    }
     let banner = move |url: String| {
         println!("\nKith demo: shop {} \"{}\" with {customers} customers ({database})", shop.id, shop.name);
         if !enabled.is_empty() {
             println!("  Plugins: {} (scores and tags fill in as their first runs finish)", enabled.join(", "));
         }
+        println!("  Loyalty: {loyalty}");
         println!("  URL:     {url}");
         println!("  API key: {}   (owner; shown once)", key.token);
         println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
@@ -201,10 +211,11 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
     serve::serve_with(bus, &config, |addr| banner(format!("http://{addr}")))
 }
 
-/// Install every package in `dir` and enable it on the shop with its default
-/// configuration and everything it requests; their scheduled runs then cover
-/// the existing customers. Returns the plugin ids.
-fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path) -> Result<Vec<String>> {
+/// Install every package in `dir` and enable it on the shop with everything
+/// it requests and the demo's configuration; their scheduled runs then cover
+/// the existing customers. Channel connectors are enabled only with a
+/// provider to send to. Returns the ids of the enabled plugins.
+fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path, provider: Option<&str>) -> Result<Vec<String>> {
     let actor = Actor::cli("demo");
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading plugin packages in {}", dir.display()))?
@@ -216,8 +227,73 @@ fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path) -> R
         let package = kith_bus::Package::from_path(&path).with_context(|| format!("reading the package {}", path.display()))?;
         bus.install(&package, &actor).with_context(|| format!("installing {}", path.display()))?;
         let id = package.manifest.id.clone();
-        bus.enable(shop_id, &id, &kith_bus::EnableRequest::default(), &actor).with_context(|| format!("enabling {id}"))?;
+        let Some(request) = demo_request(&package.manifest, provider)? else { continue };
+        bus.enable(shop_id, &id, &request, &actor).with_context(|| format!("enabling {id}"))?;
         enabled.push(id);
     }
     Ok(enabled)
+}
+
+/// How the demo enables a plugin; `None`: not at all.
+fn demo_request(manifest: &kith_domain::plugin::Manifest, provider: Option<&str>) -> Result<Option<kith_bus::EnableRequest>> {
+    use kith_domain::plugin::{Grant, Kind};
+    let config = match manifest.id.as_str() {
+        "tiered-points" => json!({"expiry_days": 365, "birthday_bonus": 100, "tiers": [
+            {"name": "silver", "threshold": 0},
+            {"name": "gold", "threshold": 200_000, "multiplier": 1.5},
+            {"name": "platinum", "threshold": 1_000_000, "multiplier": 2}]}),
+        _ if manifest.kind != Kind::ChannelConnector => return Ok(Some(kith_bus::EnableRequest::default())),
+        id => {
+            let Some(base) = provider else { return Ok(None) };
+            match id {
+                "webhook" => json!({"url": format!("{base}/webhook"), "secret": "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0xMjM0"}),
+                "sms-http" => json!({"endpoint": format!("{base}/sms"), "api_key": "demo", "sign_name": "【Kith演示】"}),
+                "email-http" => json!({"endpoint": format!("{base}/email"), "api_key": "demo", "from": "Kith demo <demo@kith.example>"}),
+                _ => return Ok(None),
+            }
+        }
+    };
+    let mut grant = Grant::all_requested(manifest);
+    if let Some(base) = provider.filter(|_| manifest.kind == Kind::ChannelConnector) {
+        let host = base.trim_start_matches("http://").trim_start_matches("https://").split('/').next().unwrap_or_default();
+        grant.allowed_hosts = vec![host.to_owned()];
+    }
+    Ok(Some(kith_bus::EnableRequest { config: Some(config), grant: Some(grant), ..Default::default() }))
+}
+
+/// A coupon template and a reward for points, once.
+fn seed_loyalty(store: &Store, shop_id: i64) -> Result<String> {
+    let actor = Actor::cli("demo");
+    if store.rewards(shop_id)?.is_empty() {
+        let template = serde_json::from_value(json!({"name": "满100减10", "face_value": 1000, "threshold": 10_000, "valid_days": 30,
+            "per_customer_limit": 3, "budget_count": 1000, "budget_money": 1_000_000}))?;
+        let template = store.create_coupon_template(shop_id, &template, &actor, Utc::now())?;
+        let reward = kith_domain::loyalty::RewardInput {
+            name: "10-yuan coupon".into(),
+            description: Some("Spend 500 points on 10 off an order of 100".into()),
+            points_cost: 500,
+            coupon_template_id: template.id,
+            stock: Some(200),
+            active: true,
+        };
+        store.create_reward(shop_id, &reward, &actor, Utc::now())?;
+    }
+    let rewards = store.rewards(shop_id)?;
+    Ok(format!("{} reward(s) in the points mall; tiered-points awards points and tiers", rewards.len()))
+}
+
+/// A welcome SMS to the first few customers with a phone, through the outbox.
+fn welcome_messages(store: &Store, shop_id: i64, channel: &str) -> Result<()> {
+    let customers = store.list_customers(shop_id, &Default::default(), 0, 20)?;
+    for customer in customers.iter().filter(|c| c.identities.iter().any(|i| i.kind == "phone")).take(3) {
+        let request = kith_domain::messaging::SendRequest {
+            customer_id: customer.id,
+            channel: channel.into(),
+            template: "SMS_WELCOME".into(),
+            variables: [("name".to_string(), customer.profile.name.clone().unwrap_or_default())].into(),
+            idempotency_key: format!("demo-welcome-{}", customer.id),
+        };
+        store.enqueue_message(shop_id, &request, "demo", Utc::now())?;
+    }
+    Ok(())
 }

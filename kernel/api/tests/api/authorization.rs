@@ -42,9 +42,12 @@ const READERS: &[Role] = &[Role::Owner, Role::Operator, Role::Analyst, Role::App
 const WRITERS: &[Role] = &[Role::Owner, Role::Operator, Role::App];
 const OWNERS: &[Role] = &[Role::Owner];
 const MANAGERS: &[Role] = &[Role::Owner, Role::Operator];
+/// Keys with `loyalty:redeem` or `messages:send`: a member centre app too.
+const SENDERS: &[Role] = &[Role::Owner, Role::Operator, Role::App];
 
-/// Every route but `POST /v1/plugins` (a package body, tested in the plugins suite) and run resumption
-/// (only a failed run resumes; also tested there). `letter` and `run` are those of [`Harness::with_plugin`].
+/// Every route but `POST /v1/plugins` (a package body, tested in the plugins suite), run resumption
+/// (only a failed run resumes; also tested there) and `POST /v1/receipts/{token}` (no key: the
+/// token is the credential; tested in the commerce suite). `letter` and `run` are those of [`Harness::with_plugin`].
 fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
     let r = |method: Method, path: String, body: Option<Value>, access: Access, ok: u16, names_resource: bool| Route {
         method,
@@ -112,6 +115,111 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
         r(Method::POST, format!("/v1/shop/plugins/vip-tag/dead-letters/{letter}/redrive"), None, Access::Shop(MANAGERS), 200, true),
         r(Method::POST, "/v1/shop/plugins/vip-tag/runs".into(), None, Access::Shop(MANAGERS), 202, true),
         r(Method::GET, format!("/v1/shop/plugins/vip-tag/runs/{run}"), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::GET, format!("/v1/customers/{c}/points"), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/customers/{c}/points/ledger"), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::POST,
+            format!("/v1/customers/{c}/points/adjustments"),
+            Some(json!({"points": 5, "reason": "goodwill", "idempotency_key": "a1"})),
+            Access::Shop(MANAGERS),
+            201,
+            true,
+        ),
+        r(Method::GET, format!("/v1/customers/{c}/redemptions"), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::POST,
+            format!("/v1/customers/{c}/redemptions"),
+            Some(json!({"reward_id": h.reward, "request_id": "r1"})),
+            Access::Shop(SENDERS),
+            201,
+            true,
+        ),
+        r(Method::GET, "/v1/rewards".into(), None, Access::Shop(READERS), 200, false),
+        // Shop B's owner names shop A's template: not one of its own.
+        Route {
+            foreign_ok: Some(StatusCode::BAD_REQUEST),
+            ..r(
+                Method::POST,
+                "/v1/rewards".into(),
+                Some(json!({"name": "Mug", "points_cost": 10, "coupon_template_id": h.template})),
+                Access::Shop(MANAGERS),
+                201,
+                false,
+            )
+        },
+        r(Method::GET, format!("/v1/rewards/{}", h.reward), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::PUT,
+            format!("/v1/rewards/{}", h.reward),
+            Some(json!({"name": "Mug", "points_cost": 10, "coupon_template_id": h.template, "stock": 3})),
+            Access::Shop(MANAGERS),
+            200,
+            true,
+        ),
+        r(Method::GET, "/v1/shop/settings/loyalty".into(), None, Access::Shop(MANAGERS), 200, false),
+        r(Method::PUT, "/v1/shop/settings/loyalty".into(), Some(json!({"refund_policy": "forgive"})), Access::Shop(MANAGERS), 200, false),
+        r(Method::GET, "/v1/coupon-templates".into(), None, Access::Shop(READERS), 200, false),
+        r(
+            Method::POST,
+            "/v1/coupon-templates".into(),
+            Some(json!({"name": "5 off", "face_value": 500, "valid_days": 7})),
+            Access::Shop(MANAGERS),
+            201,
+            false,
+        ),
+        r(Method::GET, format!("/v1/coupon-templates/{}", h.template), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::PUT,
+            format!("/v1/coupon-templates/{}", h.template),
+            Some(json!({"name": "5 off", "face_value": 500, "valid_days": 7})),
+            Access::Shop(MANAGERS),
+            200,
+            true,
+        ),
+        r(Method::GET, format!("/v1/coupon-templates/{}/stats", h.template), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::POST,
+            format!("/v1/coupon-templates/{}/issue", h.template),
+            Some(json!({"customer_id": c, "idempotency_key": "i1"})),
+            Access::Shop(MANAGERS),
+            201,
+            true,
+        ),
+        r(Method::GET, format!("/v1/coupons/{}", h.coupon_code), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/customers/{c}/coupons"), None, Access::Shop(READERS), 200, true),
+        // Shop B's owner names shop A's customer: not one of its own.
+        Route {
+            foreign_ok: Some(StatusCode::BAD_REQUEST),
+            ..r(
+                Method::POST,
+                "/v1/messages".into(),
+                Some(json!({"customer_id": c, "channel": "sms", "template": "SMS_1", "idempotency_key": "m1"})),
+                Access::Shop(SENDERS),
+                202,
+                false,
+            )
+        },
+        r(Method::GET, "/v1/messages".into(), None, Access::Shop(READERS), 200, false),
+        r(Method::GET, format!("/v1/messages/{}", h.message), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/customers/{c}/consents"), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::PUT,
+            format!("/v1/customers/{c}/consents/sms"),
+            Some(json!({"status": "opted_out", "source": "sms-reply"})),
+            Access::Shop(WRITERS),
+            200,
+            true,
+        ),
+        r(Method::GET, "/v1/shop/settings/messaging".into(), None, Access::Shop(MANAGERS), 200, false),
+        r(
+            Method::PUT,
+            "/v1/shop/settings/messaging".into(),
+            Some(json!({"channels": {"sms": {"frequency_cap": {"max": 3, "window_hours": 24}}}})),
+            Access::Shop(MANAGERS),
+            200,
+            false,
+        ),
+        r(Method::GET, "/v1/shop/channels".into(), None, Access::Shop(MANAGERS), 200, false),
     ]
 }
 
@@ -176,6 +284,7 @@ async fn every_route_with_every_caller() {
                 reply.assert_problem(
                     reply.status.as_u16(),
                     match reply.status.as_u16() {
+                        400 => "invalid-request",
                         401 => "unauthorized",
                         403 => "forbidden",
                         _ => "not-found",

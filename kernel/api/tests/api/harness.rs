@@ -34,6 +34,12 @@ pub struct Harness {
     pub merge_id: i64,
     /// Id of an analyst key of shop A, for revocation.
     pub analyst_key_id: String,
+    /// Shop A's coupon template, a reward for 50 points of it, a coupon issued
+    /// to `customer` (who holds 100 points), and a message to them.
+    pub template: i64,
+    pub reward: i64,
+    pub coupon_code: String,
+    pub message: String,
 }
 
 pub struct Reply {
@@ -121,7 +127,37 @@ impl Harness {
                 &cli,
             )
             .unwrap();
-        let clock = Arc::new(kith_bus::TestClock::new(chrono::Utc::now()));
+        let now = chrono::Utc::now();
+        let template: kith_domain::coupons::CouponTemplateInput =
+            serde_json::from_value(json!({"name": "10 off", "face_value": 1000, "valid_days": 30, "per_customer_limit": 5})).unwrap();
+        let template = store.create_coupon_template(shop_a, &template, &cli, now).unwrap().id;
+        let reward = kith_domain::loyalty::RewardInput {
+            name: "Coupon".into(),
+            description: None,
+            points_cost: 50,
+            coupon_template_id: template,
+            stock: None,
+            active: true,
+        };
+        let reward = store.create_reward(shop_a, &reward, &cli, now).unwrap().id;
+        let issue = kith_domain::coupons::IssueRequest { customer_id: customer, idempotency_key: "seed".into() };
+        let coupon_code = store.issue_coupon(shop_a, template, &issue, now).unwrap().0.code;
+        let adjustment = kith_domain::loyalty::PointsAdjustment {
+            points: 100,
+            reason: "welcome".into(),
+            idempotency_key: "seed".into(),
+            expires_at: None,
+        };
+        store.adjust_points(shop_a, customer, &adjustment, &cli, now).unwrap();
+        let send = kith_domain::messaging::SendRequest {
+            customer_id: customer,
+            channel: "sms".into(),
+            template: "SMS_1".into(),
+            variables: Default::default(),
+            idempotency_key: "seed".into(),
+        };
+        let message = store.enqueue_message(shop_a, &send, "api", now).unwrap().0.id;
+        let clock = Arc::new(kith_bus::TestClock::new(now));
         let bus = kith_bus::Bus::new(store.clone(), host(), clock.clone(), kith_bus::BusConfig::default());
         let app = kith_api::app(AppState::new(bus.clone(), config));
         Harness {
@@ -139,6 +175,10 @@ impl Harness {
             merged_customer,
             merge_id,
             analyst_key_id,
+            template,
+            reward,
+            coupon_code,
+            message,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Router tests: the whole app driven with `oneshot`, on a real SQLite file.
 
 mod authorization;
+mod commerce;
 mod harness;
 mod plugins;
 mod routes;
