@@ -218,15 +218,33 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     let packages = dir.path().join("packages");
     std::fs::create_dir(&packages).unwrap();
     use kith_test_plugins as p;
-    for package in [p::RFM, p::AIPL, p::LIFECYCLE, p::HIGH_VALUE, p::CATEGORY_AFFINITY] {
+    let first_party =
+        [p::RFM, p::AIPL, p::LIFECYCLE, p::HIGH_VALUE, p::CATEGORY_AFFINITY, p::TIERED_POINTS, p::WEBHOOK, p::SMS_HTTP, p::EMAIL_HTTP];
+    for package in first_party {
         std::fs::write(packages.join(format!("{}.tar.gz", package.name)), package.tar_gz()).unwrap();
     }
-    let args = ["--database", db.to_str().unwrap(), "demo", "--no-serve", "--customers", "60", "--plugins", packages.to_str().unwrap()];
+    let provider = kith_provider::Provider::start().unwrap();
+    let base = provider.url("");
+    let args = [
+        "--database",
+        db.to_str().unwrap(),
+        "demo",
+        "--no-serve",
+        "--customers",
+        "60",
+        "--plugins",
+        packages.to_str().unwrap(),
+        "--provider",
+        &base,
+    ];
     let out = kith(dir.path(), &args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("with 60 customers"), "{text}");
     assert!(text.contains("API key: kith_"), "{text}");
-    assert!(text.contains("Plugins: aipl, category-affinity, high-value, lifecycle, rfm"), "{text}");
+    assert!(
+        text.contains("Plugins: aipl, category-affinity, email-http, high-value, lifecycle, rfm, sms-http, tiered-points, webhook"),
+        "{text}"
+    );
     let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
     let shop = store.find_shop_by_name("Demo Shop").unwrap().unwrap();
     assert!(store.verify_stats(shop.id).unwrap().is_empty());
@@ -236,7 +254,14 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     for buyer in &buyers {
         assert!(buyer.scores.iter().any(|s| s.model == "rfm"), "every buyer is scored: {buyer:?}");
         assert_eq!(buyer.tags.iter().filter(|t| t.source == "lifecycle").count(), 1, "one lifecycle tag: {:?}", buyer.tags);
+        // The demo's orders are at most 400 days old, so the review finds each buyer's spend.
+        assert!(buyer.tier.is_some(), "tiered-points gives every buyer a tier: {buyer:?}");
     }
+    assert!(store.points_mismatches(shop.id).unwrap().is_empty());
+    // The welcome SMS went through the connector to the provider stand-in.
+    let sms: Vec<_> = provider.received().into_iter().filter(|r| r.path == "/sms").collect();
+    assert_eq!(sms.len(), 3, "{sms:?}");
+    assert_eq!(sms[0].json()["template_code"], "SMS_WELCOME");
     assert!(customers.iter().any(|c| c.scores.iter().any(|s| s.model == "aipl" && s.label.is_some())));
     // A second run reuses the shop and only makes a new key.
     let again = kith(dir.path(), &args);

@@ -653,6 +653,7 @@ mod tests {
         vendor = "Kith"
         capabilities = ["log", "config", "http"]
         allowed-hosts = ["hooks.example.com", "127.0.0.1:9000"]
+        channel = "webhook"
     "#;
 
     #[test]
@@ -673,6 +674,21 @@ mod tests {
         assert_eq!(err.field, "allowed-hosts[0]");
         let err = Manifest::parse(&MANIFEST.replace("kind = \"channel-connector\"\n", "")).unwrap_err();
         assert_eq!(err.field, "kind");
+        let err = Manifest::parse(&MANIFEST.replace("channel = \"webhook\"", "")).unwrap_err();
+        assert_eq!(err.field, "channel", "a connector names its channel");
+        let err = Manifest::parse(&MANIFEST.replace("\"hooks.example.com\", ", "\"*\", ")).unwrap_err();
+        assert_eq!(err.field, "allowed-hosts", "`*` stands alone");
+    }
+
+    #[test]
+    fn a_star_lets_the_shop_grant_any_host_and_nothing_more() {
+        let m = Manifest::parse(&MANIFEST.replace("[\"hooks.example.com\", \"127.0.0.1:9000\"]", "[\"*\"]")).unwrap();
+        assert!(Grant::all_requested(&m).allowed_hosts.is_empty(), "nothing is granted by default");
+        let gateway = Grant { capabilities: [Capability::Http].into(), allowed_hosts: vec!["sms.example.cn".into()] };
+        assert!(gateway.check(&m).is_ok());
+        assert!(gateway.allows_host("sms.example.cn") && !gateway.allows_host("other.example.cn"));
+        let star = Grant { capabilities: [Capability::Http].into(), allowed_hosts: vec!["*".into()] };
+        assert_eq!(star.check(&m).unwrap_err().field, "grant.allowed_hosts[0]", "a grant names real hosts");
     }
 
     #[test]

@@ -216,30 +216,7 @@ impl Store {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<CouponTemplate> {
-        input.validate()?;
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO coupon_templates (shop_id, name, face_value, threshold, valid_days, valid_until, per_customer_limit, budget_count,
-                   budget_money, active, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-            )?
-            .execute(params![
-                shop_id,
-                input.name,
-                input.face_value,
-                input.threshold,
-                input.valid_days,
-                input.valid_until.map(to_ms),
-                input.per_customer_limit,
-                input.budget_count,
-                input.budget_money,
-                input.active,
-                to_ms(now)
-            ])?;
-            let id = tx.last_insert_rowid();
-            audit::record(tx, Some(shop_id), actor, "coupon_template.create", Some(&id.to_string()), json!({"name": input.name}), now)?;
-            load_template(tx, shop_id, id)
-        })
+        self.put_coupon_template(shop_id, None, input, actor, now)
     }
 
     /// Replace a template's terms; coupons already issued keep their expiry.
@@ -251,9 +228,31 @@ impl Store {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<CouponTemplate> {
+        self.put_coupon_template(shop_id, Some(id), input, actor, now)
+    }
+
+    /// Create (`id` absent) or replace a template.
+    fn put_coupon_template(
+        &self,
+        shop_id: i64,
+        id: Option<i64>,
+        input: &CouponTemplateInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CouponTemplate> {
         input.validate()?;
         self.write(|tx| {
-            load_template(tx, shop_id, id)?;
+            let (id, action) = match id {
+                Some(id) => (load_template(tx, shop_id, id)?.id, "coupon_template.update"),
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO coupon_templates (shop_id, name, face_value, threshold, per_customer_limit, active, created_at, updated_at)
+                         VALUES (?1, '', 0, 0, 1, 0, ?2, ?2)",
+                    )?
+                    .execute(params![shop_id, to_ms(now)])?;
+                    (tx.last_insert_rowid(), "coupon_template.create")
+                }
+            };
             tx.prepare_cached(
                 "UPDATE coupon_templates SET name = ?3, face_value = ?4, threshold = ?5, valid_days = ?6, valid_until = ?7,
                    per_customer_limit = ?8, budget_count = ?9, budget_money = ?10, active = ?11, updated_at = ?12
@@ -273,7 +272,7 @@ impl Store {
                 input.active,
                 to_ms(now)
             ])?;
-            audit::record(tx, Some(shop_id), actor, "coupon_template.update", Some(&id.to_string()), json!({"name": input.name}), now)?;
+            audit::record(tx, Some(shop_id), actor, action, Some(&id.to_string()), json!({"name": input.name}), now)?;
             load_template(tx, shop_id, id)
         })
     }

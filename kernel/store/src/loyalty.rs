@@ -432,37 +432,31 @@ impl Store {
     }
 
     pub fn create_reward(&self, shop_id: i64, input: &RewardInput, actor: &Actor, now: DateTime<Utc>) -> Result<Reward> {
+        self.put_reward(shop_id, None, input, actor, now)
+    }
+
+    pub fn update_reward(&self, shop_id: i64, id: i64, input: &RewardInput, actor: &Actor, now: DateTime<Utc>) -> Result<Reward> {
+        self.put_reward(shop_id, Some(id), input, actor, now)
+    }
+
+    /// Create (`id` absent) or replace a reward.
+    fn put_reward(&self, shop_id: i64, id: Option<i64>, input: &RewardInput, actor: &Actor, now: DateTime<Utc>) -> Result<Reward> {
         input.validate()?;
         self.write(|tx| {
             coupons::load_template(tx, shop_id, input.coupon_template_id).map_err(|_| {
                 StoreError::Invalid(kith_domain::FieldError::new("coupon_template_id", "no such coupon template in this shop"))
             })?;
-            tx.prepare_cached(
-                "INSERT INTO rewards (shop_id, name, description, points_cost, template_id, stock, active, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            )?
-            .execute(params![
-                shop_id,
-                input.name,
-                input.description,
-                input.points_cost,
-                input.coupon_template_id,
-                input.stock,
-                input.active,
-                to_ms(now)
-            ])?;
-            let id = tx.last_insert_rowid();
-            audit::record(tx, Some(shop_id), actor, "reward.create", Some(&id.to_string()), json!({"name": input.name}), now)?;
-            load_reward(tx, shop_id, id)
-        })
-    }
-
-    pub fn update_reward(&self, shop_id: i64, id: i64, input: &RewardInput, actor: &Actor, now: DateTime<Utc>) -> Result<Reward> {
-        input.validate()?;
-        self.write(|tx| {
-            load_reward(tx, shop_id, id)?;
-            coupons::load_template(tx, shop_id, input.coupon_template_id)
-                .map_err(|_| StoreError::Invalid(kith_domain::FieldError::new("coupon_template_id", "no such coupon template in this shop")))?;
+            let (id, action) = match id {
+                Some(id) => (load_reward(tx, shop_id, id)?.id, "reward.update"),
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO rewards (shop_id, name, points_cost, template_id, active, created_at, updated_at)
+                         VALUES (?1, '', 0, ?2, 0, ?3, ?3)",
+                    )?
+                    .execute(params![shop_id, input.coupon_template_id, to_ms(now)])?;
+                    (tx.last_insert_rowid(), "reward.create")
+                }
+            };
             tx.prepare_cached(
                 "UPDATE rewards SET name = ?3, description = ?4, points_cost = ?5, template_id = ?6, stock = ?7, active = ?8, updated_at = ?9
                  WHERE id = ?1 AND shop_id = ?2",
@@ -478,7 +472,7 @@ impl Store {
                 input.active,
                 to_ms(now)
             ])?;
-            audit::record(tx, Some(shop_id), actor, "reward.update", Some(&id.to_string()), json!({"name": input.name}), now)?;
+            audit::record(tx, Some(shop_id), actor, action, Some(&id.to_string()), json!({"name": input.name}), now)?;
             load_reward(tx, shop_id, id)
         })
     }

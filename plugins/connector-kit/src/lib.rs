@@ -30,6 +30,18 @@ pub fn classify(response: &Response, id_of: impl FnOnce(&[u8]) -> Option<String>
     }
 }
 
+/// `POST` a JSON body with `Authorization: Bearer <api_key>` and the
+/// message id as `Idempotency-Key`, the way the gateway connectors send.
+pub fn post_json(url: &str, api_key: &str, message_id: &str, body: &str) -> Result<Response, Error> {
+    let auth = format!("Bearer {api_key}");
+    kith_sdk::http::request(
+        "POST",
+        url,
+        &[("content-type", "application/json"), ("authorization", &auth), ("idempotency-key", message_id)],
+        body.as_bytes(),
+    )
+}
+
 /// The key of a `whsec_<base64>` secret (a secret without the prefix is used as it is).
 fn key(secret: &str) -> Result<Vec<u8>, Error> {
     match secret.strip_prefix("whsec_") {

@@ -52,13 +52,7 @@ impl ChannelConnector for EmailHttp {
     fn deliver(_ctx: &ShopContext, message: Message) -> Result<Delivery, Error> {
         let config: Config = kith_sdk::config::get()?;
         let payload = body(&message, &config).to_string();
-        let auth = format!("Bearer {}", config.api_key);
-        let response = kith_sdk::http::request(
-            "POST",
-            &config.endpoint,
-            &[("content-type", "application/json"), ("authorization", &auth), ("idempotency-key", &message.id)],
-            payload.as_bytes(),
-        )?;
+        let response = connector_kit::post_json(&config.endpoint, &config.api_key, &message.id, &payload)?;
         Ok(connector_kit::classify(&response, |body| serde_json::from_slice::<Value>(body).ok()?.get("id")?.as_str().map(Into::into)))
     }
 

@@ -67,13 +67,7 @@ impl ChannelConnector for SmsHttp {
     fn deliver(_ctx: &ShopContext, message: Message) -> Result<Delivery, Error> {
         let config: Config = kith_sdk::config::get()?;
         let payload = body(&message, &config).to_string();
-        let auth = format!("Bearer {}", config.api_key);
-        let response = kith_sdk::http::request(
-            "POST",
-            &config.endpoint,
-            &[("content-type", "application/json"), ("authorization", &auth), ("idempotency-key", &message.id)],
-            payload.as_bytes(),
-        )?;
+        let response = connector_kit::post_json(&config.endpoint, &config.api_key, &message.id, &payload)?;
         Ok(verdict(connector_kit::classify(&response, |_| None), &response.body))
     }
 

@@ -83,7 +83,8 @@ impl Provider {
                 let app = Router::new().fallback(answer).with_state(state);
                 // Serving ends when the provider is dropped; an I/O error ends it too, which the test then sees as refused connections.
                 let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    let _ = stopped.await;
+                    // Ok (told to stop) and Err (the sender was dropped) both mean stop.
+                    stopped.await.ok();
                 });
                 if let Err(err) = served.await {
                     eprintln!("kith-provider: {err}");
