@@ -443,11 +443,13 @@ impl Store {
     fn put_reward(&self, shop_id: i64, id: Option<i64>, input: &RewardInput, actor: &Actor, now: DateTime<Utc>) -> Result<Reward> {
         input.validate()?;
         self.write(|tx| {
+            // Another shop's reward is not found before its fields are judged.
+            let existing = id.map(|id| load_reward(tx, shop_id, id)).transpose()?;
             coupons::load_template(tx, shop_id, input.coupon_template_id).map_err(|_| {
                 StoreError::Invalid(kith_domain::FieldError::new("coupon_template_id", "no such coupon template in this shop"))
             })?;
-            let (id, action) = match id {
-                Some(id) => (load_reward(tx, shop_id, id)?.id, "reward.update"),
+            let (id, action) = match existing {
+                Some(reward) => (reward.id, "reward.update"),
                 None => {
                     tx.prepare_cached(
                         "INSERT INTO rewards (shop_id, name, points_cost, template_id, active, created_at, updated_at)
