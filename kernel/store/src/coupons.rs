@@ -9,7 +9,7 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::active_customer;
+use crate::ingest::{active_customer, customer_in_shop};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 const TEMPLATE_COLUMNS: &str = "id, name, face_value, threshold, valid_days, valid_until, per_customer_limit, budget_count, budget_money,
@@ -300,23 +300,6 @@ impl Store {
         })
     }
 
-    /// Issue on behalf of a feature of the kernel (a journey), keyed by its own source.
-    pub fn issue_coupon_from(
-        &self,
-        shop_id: i64,
-        template_id: i64,
-        customer_id: i64,
-        source: &str,
-        source_key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Coupon, bool)> {
-        self.write(|tx| {
-            let customer =
-                active_customer(tx, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))?;
-            issue_in(tx, shop_id, template_id, customer, source, source_key, now)
-        })
-    }
-
     /// A coupon by its code, as a customer would type it.
     pub fn coupon_by_code(&self, shop_id: i64, code: &str, now: DateTime<Utc>) -> Result<Coupon> {
         let code = normalise_code(code);
@@ -333,7 +316,7 @@ impl Store {
     pub fn customer_coupons(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> Result<Vec<Coupon>> {
         let at = to_ms(now);
         self.read(|conn| {
-            let id = active_customer(conn, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))?;
+            let id = customer_in_shop(conn, shop_id, customer_id)?;
             let mut stmt = conn.prepare_cached(&coupon_query(
                 "c.customer_id IN (SELECT id FROM customers WHERE id = ?2 OR merged_into = ?2) ORDER BY c.id DESC LIMIT 500",
             ))?;

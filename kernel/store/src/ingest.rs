@@ -155,6 +155,11 @@ pub(crate) fn active_customer(tx: &Connection, shop_id: i64, customer_id: i64) -
     Err(anyhow::anyhow!("merge chain from customer {customer_id} does not end").into())
 }
 
+/// A customer of the shop (a merged id resolves to its survivor), or not found.
+pub(crate) fn customer_in_shop(tx: &Connection, shop_id: i64, customer_id: i64) -> Result<i64> {
+    active_customer(tx, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))
+}
+
 /// Kinds and counts of the identifiers a customer holds.
 pub(crate) fn identity_counts(tx: &Connection, customer_id: i64) -> Result<BTreeMap<String, u32>> {
     let mut stmt = tx.prepare_cached("SELECT kind, COUNT(*) FROM identities WHERE customer_id = ?1 GROUP BY kind")?;

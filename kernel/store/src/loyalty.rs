@@ -10,7 +10,7 @@ use kith_domain::loyalty::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::active_customer;
+use crate::ingest::customer_in_shop;
 use crate::{Actor, Result, Store, StoreError, audit, coupons, from_ms, settings, to_ms};
 
 /// A ledger entry to post.
@@ -223,10 +223,6 @@ fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerEntry> {
         expires_at: r.get::<_, Option<i64>>(8)?.map(from_ms),
         created_at: from_ms(r.get(9)?),
     })
-}
-
-fn customer_in_shop(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<i64> {
-    active_customer(conn, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))
 }
 
 const REWARD_COLUMNS: &str = "id, name, description, points_cost, template_id, stock, redeemed, active, created_at, updated_at";

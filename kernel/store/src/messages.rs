@@ -3,7 +3,8 @@
 //! hours), the connector's answer, and receipts. Also consents and the
 //! routes from a shop's channels to its connectors.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::active_customer;
+use crate::ingest::{active_customer, customer_in_shop};
 use crate::plugins::record_attempt;
 use crate::{Actor, Attempt, FailurePolicy, Result, Store, StoreError, audit, from_ms, settings, to_ms};
 
@@ -198,7 +199,29 @@ enum Verdict {
     Retry(String),
 }
 
-fn judge(conn: &Connection, shop_id: i64, customer_id: i64, row_id: i64, channel: &str, now: DateTime<Utc>) -> Result<Verdict> {
+/// What the rules of one shop need, read once per claim.
+struct ShopRules {
+    settings: MessagingSettings,
+    zone_name: String,
+}
+
+impl ShopRules {
+    fn load(conn: &Connection, shop_id: i64) -> Result<ShopRules> {
+        let settings = settings::load(conn, shop_id, settings::MESSAGING)?;
+        let zone_name = conn.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+        Ok(ShopRules { settings, zone_name })
+    }
+}
+
+fn judge(
+    conn: &Connection,
+    rules: &ShopRules,
+    shop_id: i64,
+    customer_id: i64,
+    row_id: i64,
+    channel: &str,
+    now: DateTime<Utc>,
+) -> Result<Verdict> {
     if let Some((status, source)) = consent_status(conn, customer_id, channel)?
         && status == ConsentStatus::OptedOut.as_str()
     {
@@ -211,9 +234,9 @@ fn judge(conn: &Connection, shop_id: i64, customer_id: i64, row_id: i64, channel
     let Some(plugin_id) = route(conn, shop_id, channel)? else {
         return Ok(Verdict::Retry(format!("no connector is enabled for channel `{channel}` in this shop")));
     };
-    let policy = settings::load::<MessagingSettings>(conn, shop_id, settings::MESSAGING)?.policy(channel);
+    let policy = rules.settings.policy(channel);
     if let Some(quiet) = &policy.quiet_hours {
-        let zone_name: String = conn.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+        let zone_name = &rules.zone_name;
         let zone: Tz = zone_name.parse().unwrap_or(Tz::UTC);
         if let Some(until) = quiet.held_until(zone, now) {
             return Ok(Verdict::Hold(
@@ -349,12 +372,17 @@ impl Store {
         }
         self.write(|tx| {
             let mut claimed = Vec::new();
+            let mut rules: HashMap<i64, ShopRules> = HashMap::new();
             for DueMessage { row_id, shop_id, customer, channel, public_id, template, variables, attempts } in due(tx)? {
                 let Some(customer_id) = active_customer(tx, shop_id, customer)? else {
                     transition(tx, row_id, MessageStatus::Failed, Some("the customer no longer exists"), None, at)?;
                     continue;
                 };
-                match judge(tx, shop_id, customer_id, row_id, &channel, now)? {
+                let rules = match rules.entry(shop_id) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(ShopRules::load(tx, shop_id)?),
+                };
+                match judge(tx, rules, shop_id, customer_id, row_id, &channel, now)? {
                     Verdict::Suppress(reason) => transition(tx, row_id, MessageStatus::Suppressed, Some(&reason), None, at)?,
                     Verdict::Hold(until, reason) => transition(tx, row_id, MessageStatus::Queued, Some(&reason), Some(until), at)?,
                     Verdict::Retry(reason) => retry(tx, row_id, attempts + 1, &reason, None, policy, at)?,
@@ -524,7 +552,7 @@ impl Store {
 
     pub fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Consent>> {
         self.read(|conn| {
-            let id = active_customer(conn, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))?;
+            let id = customer_in_shop(conn, shop_id, customer_id)?;
             let mut stmt =
                 conn.prepare_cached("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 ORDER BY channel")?;
             Ok(stmt
@@ -557,7 +585,7 @@ impl Store {
             return Err(FieldError::new("source", "must be 1 to 64 bytes").into());
         }
         self.write(|tx| {
-            let id = active_customer(tx, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))?;
+            let id = customer_in_shop(tx, shop_id, customer_id)?;
             tx.prepare_cached(
                 "INSERT INTO consents (customer_id, channel, shop_id, status, source, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, source = excluded.source, updated_at = excluded.updated_at",
