@@ -10,9 +10,11 @@ pub mod identity;
 pub mod ingest;
 pub mod loyalty;
 pub mod messaging;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod plugin;
+pub mod segments;
 
 /// A validation failure pinned to the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, utoipa::ToSchema)]

@@ -14,8 +14,10 @@ mod keys;
 mod loyalty;
 mod merge;
 mod messages;
+mod metrics;
 mod plugins;
 mod schema;
+mod segments;
 mod settings;
 mod shops;
 
@@ -30,8 +32,10 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
+pub use metrics::OverviewQuery;
 pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PutSubscription, RunStep};
 pub use schema::latest_version as schema_version;
+pub use segments::Audience;
 
 /// Errors at the store boundary, already in the domain's terms.
 #[derive(Debug, thiserror::Error)]

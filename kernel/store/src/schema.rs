@@ -457,6 +457,108 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX message_events_message ON message_events(message_id, id);
     "#,
+    // 4: segments with their versions, tracked membership, snapshots and daily
+    // counts; triggers mark customers whose data changed for re-evaluation.
+    r#"
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        name TEXT NOT NULL,
+        description TEXT,
+        version INTEGER NOT NULL,
+        timed INTEGER NOT NULL,
+        swept_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        deleted_at INTEGER
+    );
+    CREATE INDEX segments_shop ON segments(shop_id, id) WHERE deleted_at IS NULL;
+
+    CREATE TABLE segment_versions (
+        segment_id INTEGER NOT NULL REFERENCES segments(id),
+        version INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (segment_id, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE segment_members (
+        segment_id INTEGER NOT NULL REFERENCES segments(id),
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        entered_at INTEGER NOT NULL,
+        PRIMARY KEY (segment_id, customer_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX segment_members_customer ON segment_members(customer_id);
+
+    CREATE TABLE segment_snapshots (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        segment_id INTEGER NOT NULL REFERENCES segments(id),
+        version INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        taken_at INTEGER NOT NULL,
+        taken_by TEXT NOT NULL
+    );
+    CREATE INDEX segment_snapshots_segment ON segment_snapshots(segment_id, id);
+
+    CREATE TABLE segment_snapshot_members (
+        snapshot_id INTEGER NOT NULL REFERENCES segment_snapshots(id),
+        customer_id INTEGER NOT NULL,
+        PRIMARY KEY (snapshot_id, customer_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE segment_counts (
+        segment_id INTEGER NOT NULL REFERENCES segments(id),
+        day TEXT NOT NULL,
+        members INTEGER NOT NULL,
+        PRIMARY KEY (segment_id, day)
+    ) WITHOUT ROWID;
+
+    -- Customers whose data changed since their segments were last evaluated.
+    CREATE TABLE segment_dirty (
+        shop_id INTEGER NOT NULL,
+        customer_id INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, customer_id)
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER segment_dirty_customer_insert AFTER INSERT ON customers
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.id); END;
+    CREATE TRIGGER segment_dirty_customer_update AFTER UPDATE ON customers
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.id); END;
+    CREATE TRIGGER segment_dirty_tag_insert AFTER INSERT ON tags
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_tag_delete AFTER DELETE ON tags
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = OLD.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (OLD.shop_id, OLD.customer_id); END;
+    CREATE TRIGGER segment_dirty_tag_update AFTER UPDATE ON tags
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_score_insert AFTER INSERT ON scores
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_score_update AFTER UPDATE ON scores
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_score_delete AFTER DELETE ON scores
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = OLD.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (OLD.shop_id, OLD.customer_id); END;
+    CREATE TRIGGER segment_dirty_points AFTER INSERT ON points_ledger
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_behaviour AFTER INSERT ON behaviours
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_order AFTER INSERT ON orders
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    CREATE TRIGGER segment_dirty_order_update AFTER UPDATE ON orders
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,973 @@
+//! Segments: the segment language compiled to SQL, versioned definitions,
+//! members, snapshots, daily counts, and the tracked membership behind
+//! `segment.entered` / `segment.exited` events.
+//!
+//! A definition compiles to one boolean SQL expression over `customers c`
+//! whose values are all bound parameters; windows and relative dates are
+//! resolved against the `now` of the query, so results are exact at query
+//! time. Tracked membership (`segment_members`) changes in two ways: triggers
+//! mark customers whose data changed in `segment_dirty`, and
+//! [`Store::refresh_segments`] re-evaluates them; [`Store::sweep_segments`]
+//! re-evaluates time-based definitions whole and records the daily counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use kith_domain::FieldError;
+use kith_domain::model::Customer;
+use kith_domain::segments::{
+    self, Condition, CountRange, DailyCount, Item, Node, ProfileField, Scalar, ScoreTest, Segment, SegmentInput, SegmentVersion, Snapshot,
+    Stat, Test, Window,
+};
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use serde_json::{Value, json};
+
+use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, to_ms};
+
+const DAY_MS: i64 = 86_400_000;
+/// How deep segments may refer to segments.
+const MAX_REFERENCE_DEPTH: usize = 5;
+
+/// A compiled definition: SQL over `customers c` and its parameters, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Compiled {
+    pub sql: String,
+    pub params: Vec<Sql>,
+    /// Membership can change with time alone (here or in a referenced segment).
+    pub timed: bool,
+}
+
+impl Compiled {
+    fn push(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+
+    fn bind(&mut self, value: impl Into<Sql>) {
+        self.sql.push('?');
+        self.params.push(value.into());
+    }
+}
+
+fn scalar(value: &Scalar) -> Sql {
+    match value {
+        Scalar::Text(s) => Sql::Text(s.clone()),
+        Scalar::Integer(i) => Sql::Integer(*i),
+        Scalar::Real(r) => Sql::Real(*r),
+        Scalar::Bool(b) => Sql::Integer(i64::from(*b)),
+        Scalar::Date(d) => Sql::Text(d.format("%Y-%m-%d").to_string()),
+    }
+}
+
+fn json_list<T: serde::Serialize>(items: &[T]) -> Sql {
+    Sql::Text(serde_json::to_string(items).unwrap_or_else(|_| "[]".into()))
+}
+
+/// What a definition is compiled against: the shop, its zone, the moment of evaluation.
+pub(crate) struct Compiler<'a> {
+    conn: &'a Connection,
+    shop_id: i64,
+    zone: Tz,
+    now: DateTime<Utc>,
+    /// Segments being expanded, to refuse cycles.
+    stack: Vec<i64>,
+}
+
+impl<'a> Compiler<'a> {
+    pub(crate) fn new(conn: &'a Connection, shop_id: i64, now: DateTime<Utc>) -> Result<Compiler<'a>> {
+        let zone: String = conn.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+        Ok(Compiler { conn, shop_id, zone: zone.parse().unwrap_or(Tz::UTC), now, stack: Vec::new() })
+    }
+
+    /// Compile `node`; `segment` is the segment it belongs to, if saved.
+    pub(crate) fn compile(&mut self, node: &Node, segment: Option<i64>) -> Result<Compiled> {
+        self.stack = segment.into_iter().collect();
+        let mut out = Compiled::default();
+        self.node(node, &mut out)?;
+        Ok(out)
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.now.with_timezone(&self.zone).date_naive()
+    }
+
+    fn start_of(&self, day: NaiveDate) -> i64 {
+        start_of(self.zone, day)
+    }
+
+    fn window(&self, window: &Window) -> (i64, i64) {
+        match window {
+            Window::LastDays(days) => (to_ms(self.now) - i64::from(*days) * DAY_MS, to_ms(self.now) + 1),
+            Window::Between(from, to) => (self.start_of(*from), self.start_of(to.succ_opt().unwrap_or(*to))),
+        }
+    }
+
+    fn node(&mut self, node: &Node, out: &mut Compiled) -> Result<()> {
+        match node {
+            Node::And(nodes) | Node::Or(nodes) => {
+                let joiner = if matches!(node, Node::And(_)) { " AND " } else { " OR " };
+                out.push("(");
+                for (i, n) in nodes.iter().enumerate() {
+                    if i > 0 {
+                        out.push(joiner);
+                    }
+                    self.node(n, out)?;
+                }
+                out.push(")");
+            }
+            Node::Not(inner) => {
+                // A condition on a missing value is NULL in SQL; NOT must still yield true or false.
+                out.push("(NOT COALESCE(");
+                self.node(inner, out)?;
+                out.push(", 0))");
+            }
+            Node::Condition(c) => self.condition(c, out)?,
+        }
+        Ok(())
+    }
+
+    fn condition(&mut self, condition: &Condition, out: &mut Compiled) -> Result<()> {
+        match condition {
+            Condition::Profile { field, test } => self.profile(*field, test, out),
+            Condition::Attribute { key, test } => {
+                let path = format!("$.\"{key}\"");
+                match test {
+                    Test::Contains(value) => {
+                        out.push("(CASE json_type(c.attributes, ");
+                        out.bind(path.clone());
+                        out.push(") WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each(c.attributes, ");
+                        out.bind(path.clone());
+                        out.push(") j WHERE j.value = ");
+                        out.bind(scalar(value));
+                        out.push(") WHEN 'text' THEN instr(json_extract(c.attributes, ");
+                        out.bind(path);
+                        out.push("), ");
+                        out.bind(scalar(value));
+                        out.push(") > 0 ELSE 0 END)");
+                    }
+                    _ => {
+                        let expr = |out: &mut Compiled| {
+                            out.push("json_extract(c.attributes, ");
+                            out.bind(path.clone());
+                            out.push(")");
+                        };
+                        generic(test, out, expr);
+                    }
+                }
+            }
+            Condition::Tag { tag, source, has } => {
+                out.push(if *has { "EXISTS" } else { "NOT EXISTS" });
+                out.push(" (SELECT 1 FROM tags t WHERE t.customer_id = c.id AND t.tag = ");
+                out.bind(tag.clone());
+                if let Some(source) = source {
+                    out.push(" AND t.source = ");
+                    out.bind(source.clone());
+                }
+                out.push(")");
+            }
+            Condition::Stat { stat, test } => {
+                if matches!(stat, Stat::DaysSinceFirstOrder | Stat::DaysSinceLastOrder) {
+                    out.timed = true;
+                }
+                let now = to_ms(self.now);
+                let stat = *stat;
+                generic(test, out, |out| match stat {
+                    Stat::TotalSpent => out.push("c.total_spent"),
+                    Stat::OrderCount => out.push("c.order_count"),
+                    Stat::AverageOrderValue => out.push("(c.total_spent / NULLIF(c.order_count, 0))"),
+                    Stat::DaysSinceFirstOrder | Stat::DaysSinceLastOrder => {
+                        out.push("((");
+                        out.bind(now);
+                        out.push(if stat == Stat::DaysSinceFirstOrder { " - c.first_order_at" } else { " - c.last_order_at" });
+                        out.push(&format!(") / {DAY_MS})"));
+                    }
+                    Stat::RefundCount => out.push("c.refund_count"),
+                    Stat::RefundAmount => out.push("c.refund_amount"),
+                    Stat::Points => out.push("(SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.customer_id = c.id)"),
+                });
+            }
+            Condition::Score { model, test } => {
+                out.push("EXISTS (SELECT 1 FROM scores s WHERE s.customer_id = c.id AND s.model = ");
+                out.bind(model.clone());
+                match test {
+                    ScoreTest::Any => {}
+                    ScoreTest::Label(codes) => {
+                        out.push(" AND (s.label IN (SELECT value FROM json_each(");
+                        out.bind(json_list(codes));
+                        out.push(")) OR (instr(s.label, '|') > 0 AND substr(s.label, 1, instr(s.label, '|') - 1) IN (SELECT value FROM json_each(");
+                        out.bind(json_list(codes));
+                        out.push(")))");
+                        out.push(")");
+                    }
+                    ScoreTest::Value(test) => {
+                        out.push(" AND ");
+                        generic(test, out, |out| out.push("s.value"));
+                    }
+                }
+                out.push(")");
+            }
+            Condition::Behaviour { kind, item, window, count } => {
+                out.timed |= matches!(window, Window::LastDays(_));
+                let (from, to) = self.window(window);
+                let kind = *kind;
+                counted(out, *count, |out| {
+                    out.push("FROM behaviours b WHERE b.customer_id = c.id AND b.kind = ");
+                    out.bind(kind.as_str().to_owned());
+                    out.push(" AND b.occurred_at >= ");
+                    out.bind(from);
+                    out.push(" AND b.occurred_at < ");
+                    out.bind(to);
+                    item_filter(out, item, "b");
+                });
+            }
+            Condition::Purchase { item, window, count, spent_at_least } => {
+                out.timed |= matches!(window, Window::LastDays(_));
+                let (from, to) = self.window(window);
+                let orders = |out: &mut Compiled| {
+                    out.push("FROM orders o WHERE o.customer_id = c.id AND o.status <> 'refunded' AND o.paid_at >= ");
+                    out.bind(from);
+                    out.push(" AND o.paid_at < ");
+                    out.bind(to);
+                };
+                let any_item = item.sku.is_none() && item.category.is_none();
+                out.push("(");
+                counted(out, *count, |out| {
+                    orders(out);
+                    if !any_item {
+                        out.push(" AND EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id");
+                        item_filter(out, item, "i");
+                        out.push(")");
+                    }
+                });
+                if let Some(spent) = spent_at_least {
+                    if any_item {
+                        out.push(" AND (SELECT COALESCE(SUM(o.amount - o.refunded_amount), 0) ");
+                        orders(out);
+                    } else {
+                        out.push(" AND (SELECT COALESCE(SUM(i.quantity * i.unit_price - i.discount), 0) FROM order_items i WHERE i.order_id IN (SELECT o.id ");
+                        orders(out);
+                        out.push(")");
+                        item_filter(out, item, "i");
+                    }
+                    out.push(") >= ");
+                    out.bind(*spent);
+                }
+                out.push(")");
+            }
+            Condition::Segment(id) => {
+                if self.stack.contains(id) {
+                    return Err(StoreError::Invalid(FieldError::new(
+                        "definition",
+                        format!("segment {id} refers back to itself through {:?}", self.stack),
+                    )));
+                }
+                if self.stack.len() >= MAX_REFERENCE_DEPTH {
+                    return Err(StoreError::Invalid(FieldError::new(
+                        "definition",
+                        format!("segments may refer to segments at most {MAX_REFERENCE_DEPTH} levels deep"),
+                    )));
+                }
+                let Some((_, definition)) = current_definition(self.conn, self.shop_id, *id)? else {
+                    return Err(StoreError::Invalid(FieldError::new("definition", format!("segment {id} does not exist in this shop"))));
+                };
+                let node = segments::parse(&definition).map_err(|e| anyhow::anyhow!("stored segment {id} is invalid: {e}"))?;
+                self.stack.push(*id);
+                self.node(&node, out)?;
+                self.stack.pop();
+            }
+        }
+        Ok(())
+    }
+
+    fn profile(&self, field: ProfileField, test: &Test, out: &mut Compiled) {
+        let column = match field {
+            ProfileField::Name => "c.name",
+            ProfileField::Gender => "c.gender",
+            ProfileField::Province => "c.province",
+            ProfileField::City => "c.city",
+            ProfileField::Tier => "c.tier",
+            ProfileField::Birthday => "c.birthday",
+            ProfileField::CreatedAt => "c.created_at",
+        };
+        match (field, test) {
+            (ProfileField::Birthday, Test::WithinNextDays(days) | Test::WithinLastDays(days)) => {
+                out.timed = true;
+                let today = self.today();
+                let range: Vec<NaiveDate> = if matches!(test, Test::WithinNextDays(_)) {
+                    today.iter_days().take(*days as usize + 1).collect()
+                } else {
+                    (0..=i64::from(*days)).rev().map(|d| today - Duration::days(d)).collect()
+                };
+                out.push("substr(c.birthday, 6, 5) IN (SELECT value FROM json_each(");
+                out.bind(json_list(&anniversaries(&range)));
+                out.push("))");
+            }
+            (ProfileField::CreatedAt, _) => {
+                let day = |s: &Scalar| match s {
+                    Scalar::Date(d) => *d,
+                    _ => NaiveDate::MIN,
+                };
+                let next = |d: NaiveDate| self.start_of(d.succ_opt().unwrap_or(d));
+                let cmp = |out: &mut Compiled, op: &str, ms: i64| {
+                    out.push(&format!("c.created_at {op} "));
+                    out.bind(ms);
+                };
+                match test {
+                    Test::Lt(d) => cmp(out, "<", self.start_of(day(d))),
+                    Test::Lte(d) => cmp(out, "<", next(day(d))),
+                    Test::Gt(d) => cmp(out, ">=", next(day(d))),
+                    Test::Gte(d) => cmp(out, ">=", self.start_of(day(d))),
+                    Test::Between(a, b) => {
+                        out.push("(");
+                        cmp(out, ">=", self.start_of(day(a)));
+                        out.push(" AND ");
+                        cmp(out, "<", next(day(b)));
+                        out.push(")");
+                    }
+                    Test::WithinLastDays(days) => {
+                        out.timed = true;
+                        cmp(out, ">=", to_ms(self.now) - i64::from(*days) * DAY_MS);
+                    }
+                    Test::Exists(b) => out.push(if *b { "1" } else { "0" }),
+                    // The parser allows no other operator on this field.
+                    _ => out.push("0"),
+                }
+            }
+            _ => generic(test, out, |out| out.push(column)),
+        }
+    }
+}
+
+/// The first moment of `day` in `zone`, in milliseconds.
+pub(crate) fn start_of(zone: Tz, day: NaiveDate) -> i64 {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    // A zone may skip midnight (a DST jump): take the earliest valid moment after it.
+    (0..4)
+        .find_map(|h| zone.from_local_datetime(&(midnight + Duration::hours(h))).earliest())
+        .map(|t| to_ms(t.with_timezone(&Utc)))
+        .unwrap_or_else(|| to_ms(midnight.and_utc()))
+}
+
+/// The `MM-DD` anniversaries in `days`; 29 February birthdays are celebrated on the 28th in other years.
+fn anniversaries(days: &[NaiveDate]) -> Vec<String> {
+    let mut out: Vec<String> = days.iter().map(|d| d.format("%m-%d").to_string()).collect();
+    for d in days {
+        let leap = NaiveDate::from_ymd_opt(d.format("%Y").to_string().parse().unwrap_or(2000), 2, 29).is_some();
+        if !leap && d.format("%m-%d").to_string() == "02-28" {
+            out.push("02-29".into());
+        }
+    }
+    out
+}
+
+fn item_filter(out: &mut Compiled, item: &Item, alias: &str) {
+    if let Some(sku) = &item.sku {
+        out.push(&format!(" AND {alias}.sku = "));
+        out.bind(sku.clone());
+    }
+    if let Some(category) = &item.category {
+        out.push(&format!(" AND {alias}.category = "));
+        out.bind(category.clone());
+    }
+}
+
+/// A count of rows `from` writes (a `FROM … WHERE …` clause) within `range`.
+fn counted(out: &mut Compiled, range: CountRange, from: impl Fn(&mut Compiled)) {
+    match range {
+        CountRange { min: 1, max: None } => {
+            out.push("EXISTS (SELECT 1 ");
+            from(out);
+            out.push(")");
+        }
+        CountRange { min: 0, max: Some(0) } => {
+            out.push("NOT EXISTS (SELECT 1 ");
+            from(out);
+            out.push(")");
+        }
+        CountRange { min, max } => {
+            out.push("(SELECT COUNT(*) ");
+            from(out);
+            out.push(")");
+            match max {
+                Some(max) => {
+                    out.push(" BETWEEN ");
+                    out.bind(i64::from(min));
+                    out.push(" AND ");
+                    out.bind(i64::from(max));
+                }
+                None => {
+                    out.push(" >= ");
+                    out.bind(i64::from(min));
+                }
+            }
+        }
+    }
+}
+
+/// A test on the value `expr` writes.
+fn generic(test: &Test, out: &mut Compiled, expr: impl Fn(&mut Compiled)) {
+    let binary = |out: &mut Compiled, op: &str, value: &Scalar| {
+        expr(out);
+        out.push(&format!(" {op} "));
+        out.bind(scalar(value));
+    };
+    match test {
+        Test::Eq(v) => binary(out, "=", v),
+        Test::Ne(v) => binary(out, "IS NOT", v),
+        Test::Lt(v) => binary(out, "<", v),
+        Test::Lte(v) => binary(out, "<=", v),
+        Test::Gt(v) => binary(out, ">", v),
+        Test::Gte(v) => binary(out, ">=", v),
+        Test::Between(a, b) => {
+            out.push("(");
+            binary(out, "BETWEEN", a);
+            out.push(" AND ");
+            out.bind(scalar(b));
+            out.push(")");
+        }
+        Test::In(values) => {
+            expr(out);
+            out.push(" IN (SELECT value FROM json_each(");
+            let list: Vec<Value> = values
+                .iter()
+                .map(|v| match v {
+                    Scalar::Text(s) => json!(s),
+                    Scalar::Integer(i) => json!(i),
+                    Scalar::Real(r) => json!(r),
+                    Scalar::Bool(b) => json!(i64::from(*b)),
+                    Scalar::Date(d) => json!(d.format("%Y-%m-%d").to_string()),
+                })
+                .collect();
+            out.bind(json_list(&list));
+            out.push("))");
+        }
+        Test::Contains(v) => {
+            out.push("instr(");
+            expr(out);
+            out.push(", ");
+            out.bind(scalar(v));
+            out.push(") > 0");
+        }
+        Test::Exists(true) => {
+            expr(out);
+            out.push(" IS NOT NULL");
+        }
+        Test::Exists(false) => {
+            expr(out);
+            out.push(" IS NULL");
+        }
+        // Relative dates only reach here on fields the parser refuses them for.
+        Test::WithinLastDays(_) | Test::WithinNextDays(_) => out.push("0"),
+    }
+}
+
+/// The current version and definition of a live segment of the shop.
+fn current_definition(conn: &Connection, shop_id: i64, segment_id: i64) -> Result<Option<(i64, Value)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT s.version, v.definition FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
+             WHERE s.id = ?1 AND s.shop_id = ?2 AND s.deleted_at IS NULL",
+        )?
+        .query_row([segment_id, shop_id], |r| Ok((r.get(0)?, parse_json(&r.get::<_, String>(1)?))))
+        .optional()?)
+}
+
+/// The definition of `version` of a live segment.
+fn version_definition(conn: &Connection, shop_id: i64, segment_id: i64, version: Option<i64>) -> Result<(i64, Node)> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT v.version, v.definition FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = COALESCE(?3, s.version)
+             WHERE s.id = ?1 AND s.shop_id = ?2 AND s.deleted_at IS NULL",
+        )?
+        .query_row(params![segment_id, shop_id, version], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (version, text) = row.ok_or_else(|| StoreError::NotFound(format!("segment {segment_id}")))?;
+    let node = segments::parse(&parse_json(&text)).map_err(|e| anyhow::anyhow!("stored segment {segment_id} is invalid: {e}"))?;
+    Ok((version, node))
+}
+
+const SEGMENT_COLUMNS: &str = "s.id, s.name, s.description, s.version, v.definition, s.timed, s.created_at, s.updated_at,
+     (SELECT COUNT(*) FROM segment_members m WHERE m.segment_id = s.id)";
+
+fn row_to_segment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
+    Ok(Segment {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        version: r.get(3)?,
+        definition: parse_json(&r.get::<_, String>(4)?),
+        depends_on_time: r.get(5)?,
+        created_at: from_ms(r.get(6)?),
+        updated_at: from_ms(r.get(7)?),
+        members: r.get(8)?,
+    })
+}
+
+fn load_segment(conn: &Connection, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Segment> {
+    conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments s JOIN segment_versions v ON v.segment_id = s.id
+           AND v.version = COALESCE((SELECT MAX(version) FROM segment_versions WHERE segment_id = s.id AND created_at <= ?3), s.version)
+         WHERE s.id = ?1 AND s.shop_id = ?2 AND s.deleted_at IS NULL AND (?3 IS NULL OR s.created_at <= ?3)"
+    ))?
+    .query_row(params![id, shop_id, at.map(to_ms)], row_to_segment)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("segment {id}")))
+}
+
+/// Ids of the shop's active customers among `only` (all when `None`) that match `compiled`.
+fn matching(conn: &Connection, shop_id: i64, compiled: &Compiled, only: Option<&[i64]>) -> Result<BTreeSet<i64>> {
+    let mut params = vec![Sql::Integer(shop_id)];
+    let mut sql = String::from("SELECT c.id FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL");
+    if let Some(ids) = only {
+        sql.push_str(" AND c.id IN (SELECT value FROM json_each(?))");
+        params.push(json_list(ids));
+    }
+    sql.push_str(" AND (");
+    sql.push_str(&compiled.sql);
+    sql.push(')');
+    params.extend(compiled.params.iter().cloned());
+    let mut stmt = conn.prepare(&sql)?;
+    let ids = stmt.query_map(params_from_iter(params), |r| r.get(0))?.collect::<rusqlite::Result<BTreeSet<i64>>>()?;
+    Ok(ids)
+}
+
+/// A page of the shop's active customers matching `compiled`, after id `after`.
+fn page(conn: &Connection, shop_id: i64, compiled: &Compiled, after: i64, limit: usize) -> Result<Vec<Customer>> {
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL AND c.id > ? AND ({}) ORDER BY c.id LIMIT ?",
+        compiled.sql
+    );
+    let mut params = vec![Sql::Integer(shop_id), Sql::Integer(after)];
+    params.extend(compiled.params.iter().cloned());
+    params.push(Sql::Integer(limit as i64));
+    let mut stmt = conn.prepare(&sql)?;
+    let mut customers = stmt.query_map(params_from_iter(params), row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    for c in &mut customers {
+        load_records(conn, c)?;
+    }
+    Ok(customers)
+}
+
+fn count(conn: &Connection, shop_id: i64, compiled: &Compiled) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL AND ({})", compiled.sql);
+    let mut params = vec![Sql::Integer(shop_id)];
+    params.extend(compiled.params.iter().cloned());
+    Ok(conn.prepare(&sql)?.query_row(params_from_iter(params), |r| r.get(0))?)
+}
+
+/// Why tracked membership changed, as the events say.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    /// The customer's data changed.
+    Change,
+    /// Time passed (the sweep).
+    Time,
+    /// The definition changed.
+    Redefined,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::Change => "change",
+            Cause::Time => "time",
+            Cause::Redefined => "redefined",
+        }
+    }
+}
+
+struct Live {
+    id: i64,
+    name: String,
+    version: i64,
+    node: Node,
+}
+
+fn live_segments(conn: &Connection, shop_id: i64) -> Result<Vec<Live>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.name, s.version, v.definition FROM segments s
+         JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
+         WHERE s.shop_id = ?1 AND s.deleted_at IS NULL ORDER BY s.id",
+    )?;
+    let rows = stmt.query_map([shop_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, version, text): (i64, String, i64, String) = row?;
+        match segments::parse(&parse_json(&text)) {
+            Ok(node) => out.push(Live { id, name, version, node }),
+            Err(e) => tracing::error!(segment = id, error = %e, "stored segment definition is invalid; skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// Bring tracked membership of `segment` in line with `compiled` for `only`
+/// (all customers when `None`), appending an event per entry and exit.
+fn reconcile(
+    tx: &Transaction<'_>,
+    shop_id: i64,
+    segment: &Live,
+    compiled: &Compiled,
+    only: Option<&[i64]>,
+    cause: Option<Cause>,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize)> {
+    let matched = matching(tx, shop_id, compiled, only)?;
+    let current: BTreeSet<i64> = match only {
+        Some(ids) => tx
+            .prepare_cached(
+                "SELECT customer_id FROM segment_members WHERE segment_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))",
+            )?
+            .query_map(params![segment.id, json_list(ids)], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        None => tx
+            .prepare_cached("SELECT customer_id FROM segment_members WHERE segment_id = ?1")?
+            .query_map([segment.id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let at = to_ms(now);
+    let payload =
+        |cause: Cause| json!({"segment_id": segment.id, "segment": segment.name, "version": segment.version, "reason": cause.as_str()});
+    let entered: Vec<i64> = matched.difference(&current).copied().collect();
+    let exited: Vec<i64> = current.difference(&matched).copied().collect();
+    for id in &entered {
+        tx.prepare_cached("INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![segment.id, id, at])?;
+        if let Some(cause) = cause {
+            events::append(tx, shop_id, "segment.entered", Some(*id), &payload(cause), now)?;
+        }
+    }
+    for id in &exited {
+        tx.prepare_cached("DELETE FROM segment_members WHERE segment_id = ?1 AND customer_id = ?2")?.execute(params![segment.id, id])?;
+        if let Some(cause) = cause {
+            events::append(tx, shop_id, "segment.exited", Some(*id), &payload(cause), now)?;
+        }
+    }
+    record_count(tx, segment.id, shop_id, now)?;
+    Ok((entered.len(), exited.len()))
+}
+
+/// Record the segment's tracked size as today's count (in the shop's zone).
+fn record_count(tx: &Transaction<'_>, segment_id: i64, shop_id: i64, now: DateTime<Utc>) -> Result<()> {
+    let zone: String = tx.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+    let day = now.with_timezone(&zone.parse::<Tz>().unwrap_or(Tz::UTC)).date_naive().to_string();
+    tx.prepare_cached(
+        "INSERT INTO segment_counts (segment_id, day, members) VALUES (?1, ?2, (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1))
+         ON CONFLICT (segment_id, day) DO UPDATE SET members = excluded.members",
+    )?
+    .execute(params![segment_id, day])?;
+    Ok(())
+}
+
+/// Check a definition for saving: valid, its references resolve, no cycle.
+fn check(tx: &Connection, shop_id: i64, input: &SegmentInput, segment: Option<i64>, now: DateTime<Utc>) -> Result<(Node, Compiled)> {
+    let node = segments::check_input(input)?;
+    let compiled = Compiler::new(tx, shop_id, now)?.compile(&node, segment)?;
+    Ok((node, compiled))
+}
+
+/// What a segment export or member page evaluates: a version of a segment, or a definition.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    Segment { id: i64, version: Option<i64> },
+    Definition(Value),
+}
+
+impl Store {
+    pub fn create_segment(&self, shop_id: i64, input: &SegmentInput, actor: &Actor, now: DateTime<Utc>) -> Result<Segment> {
+        self.write(|tx| {
+            let (node, compiled) = check(tx, shop_id, input, None, now)?;
+            let at = to_ms(now);
+            tx.execute(
+                "INSERT INTO segments (shop_id, name, description, version, timed, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
+                params![shop_id, input.name.trim(), input.description, compiled.timed, at],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, 1, ?2, ?3, ?4)",
+                params![id, json_text(&input.definition), at, actor.label],
+            )?;
+            // The first membership is the baseline: no entry events for customers who already match.
+            let live = Live { id, name: input.name.trim().to_owned(), version: 1, node };
+            reconcile(tx, shop_id, &live, &compiled, None, None, now)?;
+            audit::record(tx, Some(shop_id), actor, "segment.created", Some(&format!("segment:{id}")), json!({"version": 1}), now)?;
+            load_segment(tx, shop_id, id, None)
+        })
+    }
+
+    /// Replace a segment's name, description and definition; a changed definition
+    /// is a new version, and members who enter or leave because of it get events.
+    pub fn update_segment(&self, shop_id: i64, id: i64, input: &SegmentInput, actor: &Actor, now: DateTime<Utc>) -> Result<Segment> {
+        self.write(|tx| {
+            let (version, current) = current_definition(tx, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("segment {id}")))?;
+            let (node, compiled) = check(tx, shop_id, input, Some(id), now)?;
+            let at = to_ms(now);
+            let version = if current == input.definition {
+                version
+            } else {
+                let next = version + 1;
+                tx.execute(
+                    "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, next, json_text(&input.definition), at, actor.label],
+                )?;
+                next
+            };
+            tx.execute(
+                "UPDATE segments SET name = ?3, description = ?4, version = ?5, timed = ?6, updated_at = ?7 WHERE id = ?1 AND shop_id = ?2",
+                params![id, shop_id, input.name.trim(), input.description, version, compiled.timed, at],
+            )?;
+            let live = Live { id, name: input.name.trim().to_owned(), version, node };
+            let (entered, exited) = reconcile(tx, shop_id, &live, &compiled, None, Some(Cause::Redefined), now)?;
+            audit::record(
+                tx,
+                Some(shop_id),
+                actor,
+                "segment.updated",
+                Some(&format!("segment:{id}")),
+                json!({"version": version, "entered": entered, "exited": exited}),
+                now,
+            )?;
+            load_segment(tx, shop_id, id, None)
+        })
+    }
+
+    /// Delete a segment; refused while another segment refers to it. Its versions stay for the record.
+    pub fn delete_segment(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            current_definition(tx, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("segment {id}")))?;
+            if let Some(user) = live_segments(tx, shop_id)?.into_iter().find(|s| s.node.segments().contains(&id)) {
+                return Err(StoreError::Conflict(format!("segment {} ({}) refers to segment {id}; change it first", user.id, user.name)));
+            }
+            tx.execute(
+                "UPDATE segments SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND shop_id = ?2",
+                params![id, shop_id, to_ms(now)],
+            )?;
+            tx.execute("DELETE FROM segment_members WHERE segment_id = ?1", [id])?;
+            audit::record(tx, Some(shop_id), actor, "segment.deleted", Some(&format!("segment:{id}")), json!({}), now)?;
+            Ok(())
+        })
+    }
+
+    pub fn list_segments(&self, shop_id: i64) -> Result<Vec<Segment>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SEGMENT_COLUMNS} FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
+                 WHERE s.shop_id = ?1 AND s.deleted_at IS NULL ORDER BY s.id"
+            ))?;
+            Ok(stmt.query_map([shop_id], row_to_segment)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// A segment with its current definition, or the one in force at `at`.
+    pub fn get_segment(&self, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Segment> {
+        self.read(|conn| load_segment(conn, shop_id, id, at))
+    }
+
+    pub fn segment_versions(&self, shop_id: i64, id: i64) -> Result<Vec<SegmentVersion>> {
+        self.read(|conn| {
+            load_segment(conn, shop_id, id, None)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT version, definition, created_at, created_by FROM segment_versions WHERE segment_id = ?1 ORDER BY version",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok(SegmentVersion {
+                    version: r.get(0)?,
+                    definition: parse_json(&r.get::<_, String>(1)?),
+                    created_at: from_ms(r.get(2)?),
+                    created_by: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Count the customers an audience holds now and return the first `limit` (by id) after `after`.
+    /// A segment answers with the version evaluated.
+    pub fn audience_page(
+        &self,
+        shop_id: i64,
+        audience: &Audience,
+        after: i64,
+        limit: usize,
+        with_count: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Option<i64>, Vec<Customer>)> {
+        self.read(|conn| {
+            let (version, node, segment) = match audience {
+                Audience::Segment { id, version } => {
+                    let (version, node) = version_definition(conn, shop_id, *id, *version)?;
+                    (Some(version), node, Some(*id))
+                }
+                Audience::Definition(definition) => (None, segments::parse(definition)?, None),
+            };
+            let compiled = Compiler::new(conn, shop_id, now)?.compile(&node, segment)?;
+            let total = if with_count { Some(count(conn, shop_id, &compiled)?) } else { None };
+            Ok((version.unwrap_or_default(), total, page(conn, shop_id, &compiled, after, limit)?))
+        })
+    }
+
+    /// Freeze the segment's membership now.
+    pub fn snapshot_segment(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<Snapshot> {
+        self.write(|tx| {
+            let (version, node) = version_definition(tx, shop_id, id, None)?;
+            let compiled = Compiler::new(tx, shop_id, now)?.compile(&node, Some(id))?;
+            tx.execute(
+                "INSERT INTO segment_snapshots (shop_id, segment_id, version, size, taken_at, taken_by) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+                params![shop_id, id, version, to_ms(now), actor.label],
+            )?;
+            let snapshot = tx.last_insert_rowid();
+            let sql = format!(
+                "INSERT INTO segment_snapshot_members (snapshot_id, customer_id)
+                 SELECT ?, c.id FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL AND ({})",
+                compiled.sql
+            );
+            let mut params = vec![Sql::Integer(snapshot), Sql::Integer(shop_id)];
+            params.extend(compiled.params);
+            let size = tx.prepare(&sql)?.execute(params_from_iter(params))?;
+            tx.execute("UPDATE segment_snapshots SET size = ?2 WHERE id = ?1", params![snapshot, size as i64])?;
+            audit::record(
+                tx,
+                Some(shop_id),
+                actor,
+                "segment.snapshot",
+                Some(&format!("segment:{id}")),
+                json!({"snapshot": snapshot, "version": version, "size": size}),
+                now,
+            )?;
+            snapshot_row(tx, shop_id, id, snapshot)
+        })
+    }
+
+    pub fn list_snapshots(&self, shop_id: i64, id: i64) -> Result<Vec<Snapshot>> {
+        self.read(|conn| {
+            load_segment(conn, shop_id, id, None)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, segment_id, version, size, taken_at, taken_by FROM segment_snapshots WHERE shop_id = ?1 AND segment_id = ?2 ORDER BY id DESC",
+            )?;
+            Ok(stmt.query_map([shop_id, id], row_to_snapshot)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// A page of a snapshot's members with their data as it is now (a member merged
+    /// since shows the record that was merged away).
+    pub fn snapshot_members(&self, shop_id: i64, id: i64, snapshot: i64, after: i64, limit: usize) -> Result<(Snapshot, Vec<Customer>)> {
+        self.read(|conn| {
+            load_segment(conn, shop_id, id, None)?;
+            let snap = snapshot_row(conn, shop_id, id, snapshot)?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM segment_snapshot_members m JOIN customers c ON c.id = m.customer_id
+                 WHERE m.snapshot_id = ?1 AND m.customer_id > ?2 ORDER BY m.customer_id LIMIT ?3"
+            ))?;
+            let mut customers =
+                stmt.query_map(params![snapshot, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            for c in &mut customers {
+                load_records(conn, c)?;
+            }
+            Ok((snap, customers))
+        })
+    }
+
+    /// Daily member counts from `from` to `to` (shop dates, inclusive); a day without a
+    /// record carries the previous day's count.
+    pub fn segment_counts(&self, shop_id: i64, id: i64, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailyCount>> {
+        self.read(|conn| {
+            load_segment(conn, shop_id, id, None)?;
+            let recorded: BTreeMap<String, i64> = conn
+                .prepare_cached("SELECT day, members FROM segment_counts WHERE segment_id = ?1 AND day <= ?2 ORDER BY day")?
+                .query_map(params![id, to.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut last = recorded.range(..from.to_string()).next_back().map(|(_, n)| *n);
+            let mut out = Vec::new();
+            for day in from.iter_days().take_while(|d| *d <= to) {
+                if let Some(n) = recorded.get(&day.to_string()) {
+                    last = Some(*n);
+                }
+                if let Some(members) = last {
+                    out.push(DailyCount { day, members });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Re-evaluate up to `limit` customers whose data changed against their shops'
+    /// segments, appending entry and exit events; returns how many were processed.
+    pub fn refresh_segments(&self, limit: usize, now: DateTime<Utc>) -> Result<usize> {
+        self.write(|tx| {
+            let dirty: Vec<(i64, i64)> = tx
+                .prepare_cached("SELECT shop_id, customer_id FROM segment_dirty LIMIT ?1")?
+                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut by_shop: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for (shop, customer) in &dirty {
+                by_shop.entry(*shop).or_default().push(*customer);
+            }
+            for (shop_id, customers) in &by_shop {
+                for segment in live_segments(tx, *shop_id)? {
+                    let compiled = match Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id)) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::error!(segment = segment.id, error = %e, "segment does not compile; skipped");
+                            continue;
+                        }
+                    };
+                    reconcile(tx, *shop_id, &segment, &compiled, Some(customers), Some(Cause::Change), now)?;
+                }
+            }
+            for (shop, customer) in &dirty {
+                tx.prepare_cached("DELETE FROM segment_dirty WHERE shop_id = ?1 AND customer_id = ?2")?.execute([shop, customer])?;
+            }
+            Ok(dirty.len())
+        })
+    }
+
+    /// Sweep up to `limit` segments not swept for `every`: re-evaluate time-based ones
+    /// whole (entry and exit events with reason `time`) and record every one's daily count.
+    /// Returns the segments swept.
+    pub fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
+        self.write(|tx| {
+            let due: Vec<(i64, i64)> = tx
+                .prepare_cached(
+                    "SELECT id, shop_id FROM segments WHERE deleted_at IS NULL AND (swept_at IS NULL OR swept_at <= ?1) ORDER BY swept_at, id LIMIT ?2",
+                )?
+                .query_map(params![to_ms(now - every), limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, shop_id) in &due {
+                let segment = live_segments(tx, *shop_id)?.into_iter().find(|s| s.id == *id);
+                if let Some(segment) = segment {
+                    match Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id)) {
+                        Ok(compiled) if compiled.timed => {
+                            reconcile(tx, *shop_id, &segment, &compiled, None, Some(Cause::Time), now)?;
+                        }
+                        Ok(_) => record_count(tx, *id, *shop_id, now)?,
+                        Err(e) => tracing::error!(segment = id, error = %e, "segment does not compile; skipped"),
+                    }
+                }
+                tx.prepare_cached("UPDATE segments SET swept_at = ?2 WHERE id = ?1")?.execute(params![id, to_ms(now)])?;
+            }
+            Ok(due.len())
+        })
+    }
+}
+
+fn row_to_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<Snapshot> {
+    Ok(Snapshot {
+        id: r.get(0)?,
+        segment_id: r.get(1)?,
+        version: r.get(2)?,
+        size: r.get(3)?,
+        taken_at: from_ms(r.get(4)?),
+        taken_by: r.get(5)?,
+    })
+}
+
+fn snapshot_row(conn: &Connection, shop_id: i64, segment_id: i64, id: i64) -> Result<Snapshot> {
+    conn.prepare_cached(
+        "SELECT id, segment_id, version, size, taken_at, taken_by FROM segment_snapshots WHERE id = ?1 AND shop_id = ?2 AND segment_id = ?3",
+    )?
+    .query_row([id, shop_id, segment_id], row_to_snapshot)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("snapshot {id}")))
+}
