@@ -41,6 +41,8 @@ scopes! {
     EventsWrite => Some(Scope::EventsWrite);
     TagsWrite => Some(Scope::TagsWrite);
     PluginsManage => Some(Scope::PluginsManage);
+    SegmentsManage => Some(Scope::SegmentsManage);
+    SegmentsExport => Some(Scope::SegmentsExport);
     LoyaltyManage => Some(Scope::LoyaltyManage);
     LoyaltyRedeem => Some(Scope::LoyaltyRedeem);
     CouponsManage => Some(Scope::CouponsManage);

@@ -70,6 +70,17 @@ impl AppState {
         self.0.bus.now()
     }
 
+    fn store(&self) -> Arc<Store> {
+        self.0.store.clone()
+    }
+
+    /// Today in the shop's time zone, by the kernel's clock.
+    async fn shop_today(&self, shop_id: i64) -> Result<chrono::NaiveDate, ApiError> {
+        let zone = self.db("get_shop", move |s| s.get_shop(shop_id)).await?.time_zone;
+        let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        Ok(self.now().with_timezone(&zone).date_naive())
+    }
+
     fn metrics(&self) -> &metrics::Metrics {
         &self.0.metrics
     }

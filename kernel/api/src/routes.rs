@@ -3,11 +3,13 @@
 mod audit;
 mod coupons;
 mod customers;
+mod dashboards;
 mod events;
 mod keys;
 mod loyalty;
 mod messages;
 mod plugins;
+mod segments;
 mod shops;
 mod system;
 
@@ -89,6 +91,17 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::get_messaging_settings, messages::put_messaging_settings))
         .routes(routes!(messages::list_channels))
         .routes(routes!(messages::receive_receipts))
+        .routes(routes!(segments::list_segments, segments::create_segment))
+        .routes(routes!(segments::preview))
+        .routes(routes!(segments::get_segment, segments::update_segment, segments::delete_segment))
+        .routes(routes!(segments::segment_versions))
+        .routes(routes!(segments::members))
+        .routes(routes!(segments::take_snapshot, segments::list_snapshots))
+        .routes(routes!(segments::snapshot_members))
+        .routes(routes!(segments::daily_counts))
+        .routes(routes!(segments::export))
+        .routes(routes!(dashboards::overview))
+        .routes(routes!(dashboards::cohorts))
         // Packages are larger than any JSON body; the inner limit wins.
         .merge(OpenApiRouter::new().routes(routes!(plugins::install_plugin)).layer(DefaultBodyLimit::max(PACKAGE_LIMIT)))
 }

@@ -62,6 +62,8 @@ pub type Result<T, E = BusError> = std::result::Result<T, E>;
 
 /// Points batches expired per transaction.
 const EXPIRY_BATCH: usize = 500;
+/// Segments swept per pass.
+const SWEEP_BATCH: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct BusConfig {
@@ -78,6 +80,11 @@ pub struct BusConfig {
     pub outbox: OutboxPolicy,
     /// Messages claimed per transaction.
     pub outbox_batch: usize,
+    /// How often each segment is swept: time-based definitions re-evaluated whole,
+    /// daily counts recorded.
+    pub segment_sweep: chrono::Duration,
+    /// Changed customers re-evaluated against their segments per transaction.
+    pub segment_batch: usize,
 }
 
 impl Default for BusConfig {
@@ -90,6 +97,8 @@ impl Default for BusConfig {
             poll: Duration::from_millis(250),
             outbox: OutboxPolicy::default(),
             outbox_batch: 20,
+            segment_sweep: chrono::Duration::hours(1),
+            segment_batch: 500,
         }
     }
 }
@@ -288,7 +297,9 @@ impl Bus {
             // Runs score against the shop as it is now.
             self.refresh_contexts();
         }
-        let mut done = 0;
+        // Segment entries and exits first, so that this pass delivers their events.
+        let mut done = self.store.refresh_segments(self.config.segment_batch, now)?;
+        done += self.store.sweep_segments(self.config.segment_sweep, SWEEP_BATCH, now)?;
         for due in self.store.due_subscriptions(now)? {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {
                 self.deliver(due.shop_id, &due.plugin_id)?;

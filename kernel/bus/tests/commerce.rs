@@ -419,3 +419,39 @@ fn consent_caps_and_quiet_hours_decide_what_goes_out() {
     );
     assert_eq!(m.provider.received().len(), sent_before, "nothing suppressed or unroutable reached the provider");
 }
+
+#[test]
+fn segment_entries_follow_plugin_decisions_and_exits_follow_the_clock() {
+    let w = world();
+    w.enable(&plugins::TIERED_POINTS, tiers(), None);
+    let input = |name: &str, definition: Value| kith_domain::segments::SegmentInput { name: name.into(), description: None, definition };
+    let gold = w
+        .store
+        .create_segment(w.shop, &input("gold", json!({"profile": "tier", "op": "eq", "value": "gold"})), &actor(), w.clock.now())
+        .unwrap();
+    let recent = w
+        .store
+        .create_segment(w.shop, &input("bought this week", json!({"purchase": {}, "window": {"last_days": 7}})), &actor(), w.clock.now())
+        .unwrap();
+    let segment_events = |kind: &str| -> Vec<(i64, String)> {
+        w.store
+            .events_after(w.shop, 0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| (e.payload["segment_id"].as_i64().unwrap(), e.payload["reason"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+
+    // The order is ingested, the scheme's tier decision lands, and the workers re-evaluate the customer.
+    w.order("o1", 120_000);
+    let customer = w.customer();
+    assert_eq!(w.store.points_account(w.shop, customer).unwrap().tier.as_deref(), Some("gold"));
+    assert_eq!(segment_events("segment.entered"), vec![(recent.id, "change".into()), (gold.id, "change".into())]);
+
+    // Eight days later the sweep finds the order out of the window; the tier stays.
+    w.later(chrono::Duration::days(8));
+    assert_eq!(segment_events("segment.exited"), vec![(recent.id, "time".into())]);
+    assert_eq!(w.store.get_segment(w.shop, gold.id, None).unwrap().members, 1);
+    assert_eq!(w.store.get_segment(w.shop, recent.id, None).unwrap().members, 0);
+}

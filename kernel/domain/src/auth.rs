@@ -21,6 +21,10 @@ pub enum Scope {
     TagsWrite,
     #[serde(rename = "plugins:manage")]
     PluginsManage,
+    /// Create, change and delete segments; take snapshots.
+    #[serde(rename = "segments:manage")]
+    SegmentsManage,
+    /// Export a segment's members as CSV (always audited).
     #[serde(rename = "segments:export")]
     SegmentsExport,
     #[serde(rename = "pii:read")]
@@ -43,13 +47,14 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 14] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::EventsRead,
         Scope::EventsWrite,
         Scope::TagsWrite,
         Scope::PluginsManage,
+        Scope::SegmentsManage,
         Scope::SegmentsExport,
         Scope::PiiRead,
         Scope::LoyaltyManage,
@@ -67,6 +72,7 @@ impl Scope {
             Scope::EventsWrite => "events:write",
             Scope::TagsWrite => "tags:write",
             Scope::PluginsManage => "plugins:manage",
+            Scope::SegmentsManage => "segments:manage",
             Scope::SegmentsExport => "segments:export",
             Scope::PiiRead => "pii:read",
             Scope::LoyaltyManage => "loyalty:manage",
@@ -129,6 +135,7 @@ impl Role {
                 EventsWrite,
                 TagsWrite,
                 PluginsManage,
+                SegmentsManage,
                 LoyaltyManage,
                 LoyaltyRedeem,
                 CouponsManage,

@@ -42,7 +42,7 @@ pub struct CustomerPage {
 }
 
 /// Record that a key saw personal data unmasked.
-async fn audit_unmasked<S>(state: &AppState, key: &ShopKey<S>, target: String, count: usize) -> Result<(), ApiError> {
+pub(crate) async fn audit_unmasked<S>(state: &AppState, key: &ShopKey<S>, target: String, count: usize) -> Result<(), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let shop = key.shop_id;
     state.db("audit", move |s| s.audit(Some(shop), &actor, "customer.read_unmasked", Some(&target), json!({"customers": count}))).await

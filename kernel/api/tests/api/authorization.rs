@@ -59,6 +59,7 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
         foreign_ok: None,
     };
     let c = h.customer;
+    let s = h.segment;
     vec![
         r(Method::GET, "/healthz".into(), None, Access::Public, 200, false),
         r(Method::GET, "/metrics".into(), None, Access::Public, 200, false),
@@ -220,6 +221,36 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
             false,
         ),
         r(Method::GET, "/v1/shop/channels".into(), None, Access::Shop(MANAGERS), 200, false),
+        r(Method::GET, "/v1/segments".into(), None, Access::Shop(READERS), 200, false),
+        r(
+            Method::POST,
+            "/v1/segments".into(),
+            Some(json!({"name": "vip", "definition": {"tag": "vip"}})),
+            Access::Shop(MANAGERS),
+            201,
+            false,
+        ),
+        r(Method::POST, "/v1/segments/preview".into(), Some(json!({"definition": {"tag": "vip"}})), Access::Shop(READERS), 200, false),
+        r(Method::GET, format!("/v1/segments/{s}"), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::PUT,
+            format!("/v1/segments/{s}"),
+            Some(json!({"name": "seeded", "definition": {"tag": "seeded", "source": "manual"}})),
+            Access::Shop(MANAGERS),
+            200,
+            true,
+        ),
+        r(Method::DELETE, format!("/v1/segments/{s}"), None, Access::Shop(MANAGERS), 204, true),
+        r(Method::GET, format!("/v1/segments/{s}/versions"), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/segments/{s}/members"), None, Access::Shop(READERS), 200, true),
+        r(Method::POST, format!("/v1/segments/{s}/snapshots"), None, Access::Shop(MANAGERS), 201, true),
+        r(Method::GET, format!("/v1/segments/{s}/snapshots"), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/segments/{s}/snapshots/{}/members", h.snapshot), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/segments/{s}/counts"), None, Access::Shop(READERS), 200, true),
+        // Only owners hold `segments:export` by default.
+        r(Method::GET, format!("/v1/segments/{s}/export"), None, Access::Shop(OWNERS), 200, true),
+        r(Method::GET, "/v1/metrics/overview".into(), None, Access::Shop(READERS), 200, false),
+        r(Method::GET, "/v1/metrics/cohorts".into(), None, Access::Shop(READERS), 200, false),
     ]
 }
 

@@ -40,6 +40,9 @@ pub struct Harness {
     pub reward: i64,
     pub coupon_code: String,
     pub message: String,
+    /// Shop A's segment of customers tagged `seeded`, and a snapshot of it.
+    pub segment: i64,
+    pub snapshot: i64,
 }
 
 pub struct Reply {
@@ -157,6 +160,13 @@ impl Harness {
             idempotency_key: "seed".into(),
         };
         let message = store.enqueue_message(shop_a, &send, "api", now).unwrap().0.id;
+        let segment = kith_domain::segments::SegmentInput {
+            name: "seeded".into(),
+            description: None,
+            definition: serde_json::json!({"tag": "seeded"}),
+        };
+        let segment = store.create_segment(shop_a, &segment, &cli, now).unwrap().id;
+        let snapshot = store.snapshot_segment(shop_a, segment, &cli, now).unwrap().id;
         let clock = Arc::new(kith_bus::TestClock::new(now));
         let bus = kith_bus::Bus::new(store.clone(), host(), clock.clone(), kith_bus::BusConfig::default());
         let app = kith_api::app(AppState::new(bus.clone(), config));
@@ -179,6 +189,8 @@ impl Harness {
             reward,
             coupon_code,
             message,
+            segment,
+            snapshot,
         }
     }
 

@@ -5,3 +5,4 @@ mod commerce;
 mod harness;
 mod plugins;
 mod routes;
+mod segments;
