@@ -258,6 +258,16 @@ fn demo_seeds_a_shop_and_prints_a_key() {
         assert!(buyer.tier.is_some(), "tiered-points gives every buyer a tier: {buyer:?}");
     }
     assert!(store.points_mismatches(shop.id).unwrap().is_empty());
+    // The demo's segments track the scores the plugins wrote after they were created.
+    let segments = store.list_segments(shop.id).unwrap();
+    assert_eq!(segments.len(), 4, "{segments:?}");
+    let rfm = segments.iter().find(|s| s.name == "Important value (RFM)").unwrap();
+    let important = customers
+        .iter()
+        .filter(|c| c.scores.iter().any(|s| s.model == "rfm" && s.label.as_deref().is_some_and(|l| l.starts_with("important-value|"))))
+        .count();
+    assert_eq!(rfm.members as usize, important);
+    assert!(text.contains(&format!("Important value (RFM) ({important})")), "{text}");
     // The welcome SMS went through the connector to the provider stand-in.
     let sms: Vec<_> = provider.received().into_iter().filter(|r| r.path == "/sms").collect();
     assert_eq!(sms.len(), 3, "{sms:?}");

@@ -188,6 +188,8 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         None => Vec::new(),
     };
     let loyalty = seed_loyalty(&store, shop.id)?;
+    seed_segments(&store, shop.id)?;
+    let segments_of = store.clone();
     if let Some(channel) = enabled.iter().find(|id| *id == "sms-http").map(|_| "sms") {
         welcome_messages(&store, shop.id, channel)?;
     }
@@ -197,6 +199,10 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
             println!("  Plugins: {} (scores and tags fill in as their first runs finish)", enabled.join(", "));
         }
         println!("  Loyalty: {loyalty}");
+        match segment_sizes(&segments_of, shop.id) {
+            Ok(sizes) => println!("  Segments: {sizes}"),
+            Err(e) => tracing::warn!(error = %e, "could not list the demo's segments"),
+        }
         println!("  URL:     {url}");
         println!("  API key: {}   (owner; shown once)", key.token);
         println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
@@ -280,6 +286,42 @@ fn seed_loyalty(store: &Store, shop_id: i64) -> Result<String> {
     }
     let rewards = store.rewards(shop_id)?;
     Ok(format!("{} reward(s) in the points mall; tiered-points awards points and tiers", rewards.len()))
+}
+
+/// A few segments a merchant would start with, once.
+fn seed_segments(store: &Store, shop_id: i64) -> Result<()> {
+    let actor = Actor::cli("demo");
+    if store.list_segments(shop_id)?.is_empty() {
+        let segments = [
+            (
+                "Cleanser buyers without serum (30 days)",
+                json!({"and": [{"purchase": {"sku": "BE-002"}, "window": {"last_days": 30}},
+                               {"not": {"purchase": {"sku": "BE-001"}, "window": {"last_days": 30}}}]}),
+            ),
+            (
+                "Sleeping big spenders",
+                json!({"and": [{"stat": "total_spent", "op": "gte", "value": 100_000}, {"stat": "days_since_last_order", "op": "gt", "value": 90}]}),
+            ),
+            ("Important value (RFM)", json!({"score": "rfm", "label": "important-value"})),
+            (
+                "Browsed beauty, never bought",
+                json!({"and": [{"behaviour": "view", "category": "beauty", "window": {"last_days": 30}},
+                                                            {"stat": "order_count", "op": "eq", "value": 0}]}),
+            ),
+        ];
+        for (name, definition) in segments {
+            let input = kith_domain::segments::SegmentInput { name: name.into(), description: None, definition };
+            store.create_segment(shop_id, &input, &actor, Utc::now())?;
+        }
+    }
+    Ok(())
+}
+
+/// Each segment with its tracked size, for the banner.
+fn segment_sizes(store: &Store, shop_id: i64) -> Result<String> {
+    let segments = store.list_segments(shop_id)?;
+    let sizes: Vec<String> = segments.iter().map(|s| format!("{} ({})", s.name, s.members)).collect();
+    Ok(sizes.join("; "))
 }
 
 /// A welcome SMS to the first few customers with a phone, through the outbox.
