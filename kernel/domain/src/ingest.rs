@@ -147,6 +147,8 @@ pub enum BehaviourKind {
 }
 
 impl BehaviourKind {
+    pub const ALL: [BehaviourKind; 4] = [BehaviourKind::View, BehaviourKind::Favorite, BehaviourKind::Cart, BehaviourKind::Purchase];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BehaviourKind::View => "view",

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::FieldError;
+use crate::ingest::BehaviourKind;
 
 /// Deepest nesting of `and` / `or` / `not` a definition may have.
 pub const MAX_DEPTH: usize = 12;
@@ -119,27 +120,6 @@ impl Stat {
         ("refund_amount", Stat::RefundAmount),
         ("points", Stat::Points),
     ];
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BehaviourKind {
-    View,
-    Favorite,
-    Cart,
-    Purchase,
-}
-
-impl BehaviourKind {
-    const ALL: [(&'static str, BehaviourKind); 4] = [
-        ("view", BehaviourKind::View),
-        ("favorite", BehaviourKind::Favorite),
-        ("cart", BehaviourKind::Cart),
-        ("purchase", BehaviourKind::Purchase),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(_, k)| *k == self).map(|(s, _)| *s).unwrap_or("view")
-    }
 }
 
 /// A time window, resolved against the clock when the segment is evaluated.
@@ -411,7 +391,8 @@ fn condition(kind: &str, map: &Map<String, Value>, path: &str) -> Result<Conditi
         "behaviour" => {
             only_keys(map, &["behaviour", "sku", "category", "window", "at_least", "at_most"], path)?;
             let name = required_text(map, "behaviour", path)?;
-            let kind = one_of(&BehaviourKind::ALL, name, &format!("{path}.behaviour"), "behaviour")?;
+            let kinds: Vec<(&str, BehaviourKind)> = BehaviourKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
+            let kind = one_of(&kinds, name, &format!("{path}.behaviour"), "behaviour")?;
             Ok(Condition::Behaviour {
                 kind,
                 item: Item { sku: text(map, "sku", path)?.map(str::to_owned), category: text(map, "category", path)?.map(str::to_owned) },

@@ -704,31 +704,23 @@ impl Store {
             let (version, current) = current_definition(tx, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("segment {id}")))?;
             let (node, compiled) = check(tx, shop_id, input, Some(id), now)?;
             let at = to_ms(now);
-            let version = if current == input.definition {
-                version
-            } else {
-                let next = version + 1;
-                tx.execute(
-                    "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, next, json_text(&input.definition), at, actor.label],
-                )?;
-                next
-            };
+            let redefined = current != input.definition;
+            let version = if redefined { version + 1 } else { version };
             tx.execute(
                 "UPDATE segments SET name = ?3, description = ?4, version = ?5, timed = ?6, updated_at = ?7 WHERE id = ?1 AND shop_id = ?2",
                 params![id, shop_id, input.name.trim(), input.description, version, compiled.timed, at],
             )?;
-            let live = Live { id, name: input.name.trim().to_owned(), version, node };
-            let (entered, exited) = reconcile(tx, shop_id, &live, &compiled, None, Some(Cause::Redefined), now)?;
-            audit::record(
-                tx,
-                Some(shop_id),
-                actor,
-                "segment.updated",
-                Some(&format!("segment:{id}")),
-                json!({"version": version, "entered": entered, "exited": exited}),
-                now,
-            )?;
+            let mut detail = json!({"version": version});
+            if redefined {
+                tx.execute(
+                    "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, version, json_text(&input.definition), at, actor.label],
+                )?;
+                let live = Live { id, name: input.name.trim().to_owned(), version, node };
+                let (entered, exited) = reconcile(tx, shop_id, &live, &compiled, None, Some(Cause::Redefined), now)?;
+                detail = json!({"version": version, "entered": entered, "exited": exited});
+            }
+            audit::record(tx, Some(shop_id), actor, "segment.updated", Some(&format!("segment:{id}")), detail, now)?;
             load_segment(tx, shop_id, id, None)
         })
     }
