@@ -297,9 +297,17 @@ impl Bus {
             // Runs score against the shop as it is now.
             self.refresh_contexts();
         }
-        // Segment entries and exits first, so that this pass delivers their events.
-        let mut done = self.store.refresh_segments(self.config.segment_batch, now)?;
-        done += self.store.sweep_segments(self.config.segment_sweep, SWEEP_BATCH, now)?;
+        // Segment entries and exits first, so that this pass delivers their events. A
+        // failure there is logged and leaves the rest of the pass to run.
+        let mut done = 0;
+        match self.store.refresh_segments(self.config.segment_batch, now) {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "re-evaluating changed customers against segments failed"),
+        }
+        match self.store.sweep_segments(self.config.segment_sweep, SWEEP_BATCH, now) {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "sweeping segments failed"),
+        }
         for due in self.store.due_subscriptions(now)? {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {
                 self.deliver(due.shop_id, &due.plugin_id)?;

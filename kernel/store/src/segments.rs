@@ -898,14 +898,10 @@ impl Store {
             }
             for (shop_id, customers) in &by_shop {
                 for segment in live_segments(tx, *shop_id)? {
-                    let compiled = match Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id)) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            tracing::error!(segment = segment.id, error = %e, "segment does not compile; skipped");
-                            continue;
-                        }
-                    };
-                    reconcile(tx, *shop_id, &segment, &compiled, Some(customers), Some(Cause::Change), now)?;
+                    isolated(tx, segment.id, || {
+                        let compiled = Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id))?;
+                        reconcile(tx, *shop_id, &segment, &compiled, Some(customers), Some(Cause::Change), now).map(|_| ())
+                    })?;
                 }
             }
             for (shop, customer) in &dirty {
@@ -929,19 +925,35 @@ impl Store {
             for (id, shop_id) in &due {
                 let segment = live_segments(tx, *shop_id)?.into_iter().find(|s| s.id == *id);
                 if let Some(segment) = segment {
-                    match Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id)) {
-                        Ok(compiled) if compiled.timed => {
-                            reconcile(tx, *shop_id, &segment, &compiled, None, Some(Cause::Time), now)?;
+                    isolated(tx, segment.id, || {
+                        let compiled = Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id))?;
+                        if compiled.timed {
+                            reconcile(tx, *shop_id, &segment, &compiled, None, Some(Cause::Time), now).map(|_| ())
+                        } else {
+                            record_count(tx, *id, *shop_id, now)
                         }
-                        Ok(_) => record_count(tx, *id, *shop_id, now)?,
-                        Err(e) => tracing::error!(segment = id, error = %e, "segment does not compile; skipped"),
-                    }
+                    })?;
                 }
                 tx.prepare_cached("UPDATE segments SET swept_at = ?2 WHERE id = ?1")?.execute(params![id, to_ms(now)])?;
             }
             Ok(due.len())
         })
     }
+}
+
+/// Run one segment's re-evaluation in a savepoint: a segment that fails (a reference
+/// gone bad, a query error) is logged and left as it was, and the others go on.
+/// Only a failure to roll back fails the caller.
+fn isolated(tx: &Transaction<'_>, segment: i64, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    tx.execute_batch("SAVEPOINT segment")?;
+    match f() {
+        Ok(()) => tx.execute_batch("RELEASE segment")?,
+        Err(e) => {
+            tracing::error!(segment, error = %e, "segment could not be re-evaluated; left as it was");
+            tx.execute_batch("ROLLBACK TO segment; RELEASE segment")?;
+        }
+    }
+    Ok(())
 }
 
 fn row_to_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<Snapshot> {

@@ -35,7 +35,7 @@ struct Shop {
     shop_id: i64,
     /// name → customer id
     ids: BTreeMap<&'static str, i64>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Shop {
@@ -160,7 +160,7 @@ fn shop() -> Shop {
         .unwrap();
     }
     conn.execute("UPDATE customers SET tier = 'gold' WHERE id = ?1", [ids["Ann"]]).unwrap();
-    Shop { store, shop_id, ids, _dir: dir }
+    Shop { store, shop_id, ids, dir }
 }
 
 fn input(name: &str, definition: Value) -> SegmentInput {
@@ -408,4 +408,31 @@ fn entries_and_exits_follow_data_and_time() {
     assert_eq!(recent.members, 1);
     let exits: Vec<&str> = shop.events("segment.exited").into_iter().filter(|(_, why)| why == "time").map(|(n, _)| n).collect();
     assert_eq!(exits, vec!["Ann", "Bob", "Eve"]);
+}
+
+#[test]
+fn a_broken_segment_does_not_stop_the_others() {
+    let shop = shop();
+    let cli = Actor::cli("test");
+    let s = &shop.store;
+    let base = s.create_segment(shop.shop_id, &input("base", json!({"tag": "vip"})), &cli, now()).unwrap();
+    let broken = s.create_segment(shop.shop_id, &input("broken", json!({"segment": base.id})), &cli, now()).unwrap();
+    let vip = s.create_segment(shop.shop_id, &input("vip", json!({"tag": "vip"})), &cli, now()).unwrap();
+    // The reference goes bad behind the API's back (the API refuses to delete a referenced segment).
+    let conn = rusqlite::Connection::open(shop.dir.path().join("kith.db")).unwrap();
+    conn.execute("UPDATE segments SET deleted_at = 1 WHERE id = ?1", [base.id]).unwrap();
+
+    s.add_tag(shop.shop_id, shop.ids["Bob"], "vip", None, &cli).unwrap();
+    assert_eq!(s.refresh_segments(100, now()).unwrap(), 1);
+    let entered: Vec<(i64, &str)> = s
+        .events_after(shop.shop_id, 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "segment.entered")
+        .map(|e| (e.payload["segment_id"].as_i64().unwrap(), shop.name_of(e.customer_id.unwrap())))
+        .collect();
+    assert_eq!(entered, vec![(vip.id, "Bob")], "the broken segment is skipped, the others move on");
+    assert_eq!(s.sweep_segments(Duration::hours(1), 10, now() + Duration::days(1)).unwrap(), 2);
+    assert_eq!(s.get_segment(shop.shop_id, broken.id, None).unwrap().members, 2, "left as it was");
+    assert_eq!(s.get_segment(shop.shop_id, vip.id, None).unwrap().members, 3);
 }
