@@ -1,7 +1,8 @@
 //! Merging two customers into the older one, and undoing it.
 //!
 //! A merge moves the merged customer's identifiers, orders, behaviours, points,
-//! tags and scores to the survivor and leaves the merged customer as a tombstone
+//! tags and scores to the survivor, gives the survivor the merged side's consents
+//! where they are stricter or the only ones, and leaves the merged customer as a tombstone
 //! (`merged_into`). The merge record lists every moved row, so an unmerge puts
 //! back exactly what came from the merged side, including what that side had
 //! itself absorbed in earlier merges.
@@ -29,6 +30,61 @@ struct MergeDetail {
     /// Profile fields the survivor lacked and took from the merged side.
     filled_fields: Vec<String>,
     filled_attributes: Vec<String>,
+    /// Consents the survivor took from the merged side; absent from records written before.
+    #[serde(default)]
+    consents: Vec<ConsentChange>,
+}
+
+/// A consent record as stored: status, source, time.
+type ConsentRow = (String, String, i64);
+
+/// A channel's consent on the survivor before and after the merge.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConsentChange {
+    channel: String,
+    before: Option<ConsentRow>,
+    after: ConsentRow,
+}
+
+fn consent(tx: &Connection, customer_id: i64, channel: &str) -> Result<Option<ConsentRow>> {
+    Ok(tx
+        .prepare_cached("SELECT status, source, updated_at FROM consents WHERE customer_id = ?1 AND channel = ?2")?
+        .query_row(params![customer_id, channel], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+fn set_consent(tx: &Connection, shop_id: i64, customer_id: i64, channel: &str, row: Option<&ConsentRow>) -> Result<()> {
+    match row {
+        Some((status, source, at)) => tx
+            .prepare_cached(
+                "INSERT INTO consents (customer_id, channel, shop_id, status, source, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, source = excluded.source, updated_at = excluded.updated_at",
+            )?
+            .execute(params![customer_id, channel, shop_id, status, source, at])?,
+        None => tx.prepare_cached("DELETE FROM consents WHERE customer_id = ?1 AND channel = ?2")?.execute(params![customer_id, channel])?,
+    };
+    Ok(())
+}
+
+/// The survivor takes the merged side's consent where it has none, and its opt-out
+/// where the survivor had opted in: the stricter answer wins. The tombstone keeps its own.
+fn merge_consents(tx: &Connection, shop_id: i64, survivor: i64, merged: i64) -> Result<Vec<ConsentChange>> {
+    let mut stmt = tx.prepare_cached("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 ORDER BY channel")?;
+    let theirs: Vec<(String, ConsentRow)> =
+        stmt.query_map([merged], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?.collect::<rusqlite::Result<_>>()?;
+    let mut changes = Vec::new();
+    for (channel, row) in theirs {
+        let before = consent(tx, survivor, &channel)?;
+        let takes = match &before {
+            None => true,
+            Some((status, _, _)) => status == "opted_in" && row.0 == "opted_out",
+        };
+        if takes {
+            set_consent(tx, shop_id, survivor, &channel, Some(&row))?;
+            changes.push(ConsentChange { channel, before, after: row });
+        }
+    }
+    Ok(changes)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,6 +190,8 @@ pub(crate) fn merge(
             == 1;
     }
     tx.prepare_cached("DELETE FROM scores WHERE customer_id = ?1")?.execute([merged])?;
+
+    detail.consents = merge_consents(tx, shop_id, survivor, merged)?;
 
     // The survivor keeps its own profile and takes what it lacks from the merged side.
     for field in PROFILE_FIELDS {
@@ -305,6 +363,12 @@ impl Store {
                     "INSERT OR IGNORE INTO scores (customer_id, model, shop_id, value, label, explanation, scored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![merged, s.model, shop_id, s.value, s.label, s.explanation, s.scored_at])?;
+            }
+            // Consents the survivor took go back to what it had, unless they were changed since.
+            for c in &detail.consents {
+                if consent(tx, survivor, &c.channel)?.as_ref() == Some(&c.after) {
+                    set_consent(tx, shop_id, survivor, &c.channel, c.before.as_ref())?;
+                }
             }
             // Fields the survivor took from the merged side go back to empty, unless they were changed since.
             for field in &detail.filled_fields {
