@@ -887,6 +887,12 @@ impl Store {
     /// Re-evaluate up to `limit` customers whose data changed against their shops'
     /// segments, appending entry and exit events; returns how many were processed.
     pub fn refresh_segments(&self, limit: usize, now: DateTime<Utc>) -> Result<usize> {
+        // Most passes find nothing: look without taking the writer.
+        if !self.read(|conn| {
+            Ok(conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM segment_dirty)")?.query_row([], |r| r.get::<_, bool>(0))?)
+        })? {
+            return Ok(0);
+        }
         self.write(|tx| {
             let dirty: Vec<(i64, i64)> = tx
                 .prepare_cached("SELECT shop_id, customer_id FROM segment_dirty LIMIT ?1")?
@@ -915,13 +921,20 @@ impl Store {
     /// whole (entry and exit events with reason `time`) and record every one's daily count.
     /// Returns the segments swept.
     pub fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        self.write(|tx| {
-            let due: Vec<(i64, i64)> = tx
+        let due = |conn: &Connection| -> Result<Vec<(i64, i64)>> {
+            Ok(conn
                 .prepare_cached(
                     "SELECT id, shop_id FROM segments WHERE deleted_at IS NULL AND (swept_at IS NULL OR swept_at <= ?1) ORDER BY swept_at, id LIMIT ?2",
                 )?
                 .query_map(params![to_ms(now - every), limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<rusqlite::Result<_>>()?)
+        };
+        // Most passes find nothing due: look without taking the writer.
+        if self.read(|conn| due(conn))?.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let due = due(tx)?;
             for (id, shop_id) in &due {
                 let segment = live_segments(tx, *shop_id)?.into_iter().find(|s| s.id == *id);
                 if let Some(segment) = segment {
