@@ -920,37 +920,53 @@ impl Store {
     /// Sweep up to `limit` segments not swept for `every`: re-evaluate time-based ones
     /// whole (entry and exit events with reason `time`) and record every one's daily count.
     /// Returns the segments swept.
+    ///
+    /// The whole-shop evaluation runs on a reader; the writer then re-checks only the
+    /// customers whose membership it would change, with the data as it is by then
+    /// (anyone changed in between is marked for [`Store::refresh_segments`] anyway).
     pub fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        let due = |conn: &Connection| -> Result<Vec<(i64, i64)>> {
+        let due: Vec<(i64, i64)> = self.read(|conn| {
             Ok(conn
                 .prepare_cached(
                     "SELECT id, shop_id FROM segments WHERE deleted_at IS NULL AND (swept_at IS NULL OR swept_at <= ?1) ORDER BY swept_at, id LIMIT ?2",
                 )?
                 .query_map(params![to_ms(now - every), limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?)
-        };
-        // Most passes find nothing due: look without taking the writer.
-        if self.read(|conn| due(conn))?.is_empty() {
-            return Ok(0);
-        }
-        self.write(|tx| {
-            let due = due(tx)?;
-            for (id, shop_id) in &due {
-                let segment = live_segments(tx, *shop_id)?.into_iter().find(|s| s.id == *id);
-                if let Some(segment) = segment {
-                    isolated(tx, segment.id, || {
-                        let compiled = Compiler::new(tx, *shop_id, now)?.compile(&segment.node, Some(segment.id))?;
-                        if compiled.timed {
-                            reconcile(tx, *shop_id, &segment, &compiled, None, Some(Cause::Time), now).map(|_| ())
-                        } else {
-                            record_count(tx, *id, *shop_id, now)
+        })?;
+        for (id, shop_id) in &due {
+            let (id, shop_id) = (*id, *shop_id);
+            // Customers whose membership time alone would change; none for a definition without time.
+            let candidates = self.read(|conn| {
+                let Some(segment) = live_segments(conn, shop_id)?.into_iter().find(|s| s.id == id) else { return Ok(Vec::new()) };
+                let compiled = Compiler::new(conn, shop_id, now)?.compile(&segment.node, Some(id))?;
+                if !compiled.timed {
+                    return Ok(Vec::new());
+                }
+                let matched = matching(conn, shop_id, &compiled, None)?;
+                let current: BTreeSet<i64> = conn
+                    .prepare_cached("SELECT customer_id FROM segment_members WHERE segment_id = ?1")?
+                    .query_map([id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(matched.symmetric_difference(&current).copied().collect::<Vec<i64>>())
+            });
+            self.write(|tx| {
+                let segment = live_segments(tx, shop_id)?.into_iter().find(|s| s.id == id);
+                match (segment, candidates) {
+                    (Some(segment), Ok(changed)) => isolated(tx, id, || {
+                        if changed.is_empty() {
+                            return record_count(tx, id, shop_id, now);
                         }
-                    })?;
+                        let compiled = Compiler::new(tx, shop_id, now)?.compile(&segment.node, Some(id))?;
+                        reconcile(tx, shop_id, &segment, &compiled, Some(&changed), Some(Cause::Time), now).map(|_| ())
+                    })?,
+                    (Some(_), Err(e)) => tracing::error!(segment = id, error = %e, "segment could not be swept; left as it was"),
+                    (None, _) => {}
                 }
                 tx.prepare_cached("UPDATE segments SET swept_at = ?2 WHERE id = ?1")?.execute(params![id, to_ms(now)])?;
-            }
-            Ok(due.len())
-        })
+                Ok(())
+            })?;
+        }
+        Ok(due.len())
     }
 }
 
