@@ -645,19 +645,20 @@ fn reconcile(
             events::append(tx, shop_id, "segment.exited", Some(*id), &payload(cause), now)?;
         }
     }
-    record_count(tx, segment.id, shop_id, now)?;
+    record_count(tx, segment.id, shop_id, now, entered.len() as i64 - exited.len() as i64)?;
     Ok((entered.len(), exited.len()))
 }
 
-/// Record the segment's tracked size as today's count (in the shop's zone).
-fn record_count(tx: &Transaction<'_>, segment_id: i64, shop_id: i64, now: DateTime<Utc>) -> Result<()> {
+/// Record the segment's tracked size as today's count (in the shop's zone): the
+/// day's first record counts the members, later ones add what changed since.
+fn record_count(tx: &Transaction<'_>, segment_id: i64, shop_id: i64, now: DateTime<Utc>, change: i64) -> Result<()> {
     let zone: String = tx.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
     let day = now.with_timezone(&zone.parse::<Tz>().unwrap_or(Tz::UTC)).date_naive().to_string();
     tx.prepare_cached(
         "INSERT INTO segment_counts (segment_id, day, members) VALUES (?1, ?2, (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1))
-         ON CONFLICT (segment_id, day) DO UPDATE SET members = excluded.members",
+         ON CONFLICT (segment_id, day) DO UPDATE SET members = members + ?3",
     )?
-    .execute(params![segment_id, day])?;
+    .execute(params![segment_id, day, change])?;
     Ok(())
 }
 
@@ -719,6 +720,12 @@ impl Store {
                 let live = Live { id, name: input.name.trim().to_owned(), version, node };
                 let (entered, exited) = reconcile(tx, shop_id, &live, &compiled, None, Some(Cause::Redefined), now)?;
                 detail = json!({"version": version, "entered": entered, "exited": exited});
+            }
+            // Segments that refer to this one may have started or stopped depending on time.
+            for other in live_segments(tx, shop_id)?.into_iter().filter(|s| s.id != id) {
+                if let Ok(c) = Compiler::new(tx, shop_id, now)?.compile(&other.node, Some(other.id)) {
+                    tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![other.id, c.timed])?;
+                }
             }
             audit::record(tx, Some(shop_id), actor, "segment.updated", Some(&format!("segment:{id}")), detail, now)?;
             load_segment(tx, shop_id, id, None)
@@ -954,7 +961,7 @@ impl Store {
                 match (segment, candidates) {
                     (Some(segment), Ok(changed)) => isolated(tx, id, || {
                         if changed.is_empty() {
-                            return record_count(tx, id, shop_id, now);
+                            return record_count(tx, id, shop_id, now, 0);
                         }
                         let compiled = Compiler::new(tx, shop_id, now)?.compile(&segment.node, Some(id))?;
                         reconcile(tx, shop_id, &segment, &compiled, Some(&changed), Some(Cause::Time), now).map(|_| ())

@@ -381,7 +381,7 @@ fn entries_and_exits_follow_data_and_time() {
     let shop = shop();
     let cli = Actor::cli("test");
     let s = &shop.store;
-    s.create_segment(shop.shop_id, &input("vip", json!({"tag": "vip"})), &cli, now()).unwrap();
+    let vip = s.create_segment(shop.shop_id, &input("vip", json!({"tag": "vip"})), &cli, now()).unwrap();
     let recent =
         s.create_segment(shop.shop_id, &input("recent buyers", json!({"purchase": {}, "window": {"last_days": 30}})), &cli, now()).unwrap();
     assert!(recent.depends_on_time);
@@ -397,6 +397,12 @@ fn entries_and_exits_follow_data_and_time() {
     assert_eq!(shop.events("segment.entered"), vec![("Bob", "change".into()), ("Dan", "change".into())]);
     assert_eq!(shop.events("segment.exited"), vec![("Ann", "change".into())]);
     assert_eq!(s.refresh_segments(100, now()).unwrap(), 0, "nothing left to re-evaluate");
+    // The day's count follows the changes: Bob in, Ann out.
+    let today = now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let vip_counts = s.segment_counts(shop.shop_id, vip.id, today, today).unwrap();
+    assert_eq!((vip_counts[0].members, s.get_segment(shop.shop_id, vip.id, None).unwrap().members), (2, 2));
+    let recent_counts = s.segment_counts(shop.shop_id, recent.id, today, today).unwrap();
+    assert_eq!(recent_counts[0].members, 4, "Dan's order brought him in");
 
     // Time passes: on 07-02 Ann's last order (06-01) is more than 30 days old.
     assert_eq!(s.sweep_segments(Duration::hours(1), 10, at("2026-07-02T04:00:00Z")).unwrap(), 2);
@@ -435,4 +441,19 @@ fn a_broken_segment_does_not_stop_the_others() {
     assert_eq!(s.sweep_segments(Duration::hours(1), 10, now() + Duration::days(1)).unwrap(), 2);
     assert_eq!(s.get_segment(shop.shop_id, broken.id, None).unwrap().members, 2, "left as it was");
     assert_eq!(s.get_segment(shop.shop_id, vip.id, None).unwrap().members, 3);
+}
+
+#[test]
+fn a_segment_depends_on_time_through_the_segments_it_names() {
+    let shop = shop();
+    let cli = Actor::cli("test");
+    let s = &shop.store;
+    let a = s.create_segment(shop.shop_id, &input("a", json!({"tag": "vip"})), &cli, now()).unwrap();
+    let b = s.create_segment(shop.shop_id, &input("b", json!({"segment": a.id})), &cli, now()).unwrap();
+    assert!(!b.depends_on_time);
+    let timed = json!({"and": [{"tag": "vip"}, {"purchase": {}, "window": {"last_days": 365}}]});
+    s.update_segment(shop.shop_id, a.id, &input("a", timed), &cli, now()).unwrap();
+    assert!(s.get_segment(shop.shop_id, b.id, None).unwrap().depends_on_time, "b depends on time through a");
+    s.update_segment(shop.shop_id, a.id, &input("a", json!({"tag": "vip"})), &cli, now()).unwrap();
+    assert!(!s.get_segment(shop.shop_id, b.id, None).unwrap().depends_on_time);
 }
