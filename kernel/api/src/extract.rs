@@ -62,3 +62,30 @@ pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<us
     }
     Ok(limit)
 }
+
+/// The id a `next_cursor` carried; 0 (the start) when absent.
+pub fn cursor(raw: Option<&str>) -> Result<i64, ApiError> {
+    match raw {
+        None | Some("") => Ok(0),
+        Some(c) => c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "is not a cursor this API returned")),
+    }
+}
+
+/// `from..=to` with defaults: `to` today, `from` `default_days − 1` days before it; at most `max_days` long.
+pub fn date_range(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+    default_days: i64,
+    max_days: i64,
+) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ApiError> {
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or(to - chrono::Duration::days(default_days - 1));
+    if from > to {
+        return Err(ApiError::bad_request("from", "must not be after `to`"));
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(ApiError::bad_request("from", format!("the range may span at most {max_days} days")));
+    }
+    Ok((from, to))
+}

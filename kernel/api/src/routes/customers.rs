@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{CustomersRead, CustomersWrite, ShopKey, TagsWrite};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, Path, Query, page_limit};
+use crate::extract::{JsonBody, Path, Query, cursor, page_limit};
 use crate::{AppState, mask};
 
 #[derive(Deserialize, IntoParams)]
@@ -57,10 +57,7 @@ pub async fn list_customers(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<CustomerPage>, ApiError> {
     let limit = page_limit(q.limit, 50, 200)?;
-    let after = match q.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "is not a cursor this API returned"))?,
-    };
+    let after = cursor(q.cursor.as_deref())?;
     let identity = match q.identity.as_deref() {
         None => None,
         Some(raw) => {

@@ -8,11 +8,10 @@ use kith_store::OverviewQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::segments::date_range;
 use crate::AppState;
 use crate::auth::{CustomersRead, ShopKey};
 use crate::error::{ApiError, Problem};
-use crate::extract::Query;
+use crate::extract::{Query, date_range};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -6,7 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use kith_domain::auth::Scope;
 use kith_domain::model::Customer;
 use kith_domain::segments::{DailyCount, Segment, SegmentInput, SegmentVersion, Snapshot};
@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::customers::audit_unmasked;
 use crate::auth::{CustomersRead, SegmentsExport, SegmentsManage, ShopKey};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, Path, Query, page_limit};
+use crate::extract::{JsonBody, Path, Query, cursor, date_range, page_limit};
 use crate::{AppState, mask};
 
 #[derive(Serialize, ToSchema)]
@@ -178,13 +178,6 @@ async fn reveal<S>(state: &AppState, key: &ShopKey<S>, mut customers: Vec<Custom
     Ok(customers)
 }
 
-fn cursor(raw: Option<&str>) -> Result<i64, ApiError> {
-    match raw {
-        None | Some("") => Ok(0),
-        Some(c) => c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor", "is not a cursor this API returned")),
-    }
-}
-
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct MembersQuery {
@@ -329,25 +322,6 @@ pub async fn daily_counts(
     let (from, to) = date_range(q.from, q.to, today, 30, 3660)?;
     let items = state.db("segment_counts", move |s| s.segment_counts(shop_id, id, from, to)).await?;
     Ok(Json(CountList { items }))
-}
-
-/// `from..=to` with defaults: `to` today, `from` `default_days − 1` days before it; at most `max_days` long.
-pub(crate) fn date_range(
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    today: NaiveDate,
-    default_days: i64,
-    max_days: i64,
-) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let to = to.unwrap_or(today);
-    let from = from.unwrap_or(to - Duration::days(default_days - 1));
-    if from > to {
-        return Err(ApiError::bad_request("from", "must not be after `to`"));
-    }
-    if (to - from).num_days() >= max_days {
-        return Err(ApiError::bad_request("from", format!("the range may span at most {max_days} days")));
-    }
-    Ok((from, to))
 }
 
 /// Columns an export may hold; `true` marks personal data, which needs `pii:read`.
