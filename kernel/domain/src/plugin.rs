@@ -331,6 +331,13 @@ impl Grant {
         if !self.allowed_hosts.is_empty() && !self.capabilities.contains(&Capability::Http) {
             return Err(FieldError::new("grant.allowed_hosts", "hosts need the `http` capability granted"));
         }
+        // Such a plugin could reach nothing: every call it makes would fail.
+        if any_host && self.has(Capability::Http) && self.allowed_hosts.is_empty() {
+            return Err(FieldError::new(
+                "grant.allowed_hosts",
+                format!("{} reaches whatever hosts the shop grants: name at least one, e.g. the provider's API host", manifest.id),
+            ));
+        }
         Ok(())
     }
 
@@ -683,7 +690,11 @@ mod tests {
     #[test]
     fn a_star_lets_the_shop_grant_any_host_and_nothing_more() {
         let m = Manifest::parse(&MANIFEST.replace("[\"hooks.example.com\", \"127.0.0.1:9000\"]", "[\"*\"]")).unwrap();
-        assert!(Grant::all_requested(&m).allowed_hosts.is_empty(), "nothing is granted by default");
+        let default = Grant::all_requested(&m);
+        assert!(default.allowed_hosts.is_empty(), "nothing is granted by default");
+        let err = default.check(&m).unwrap_err();
+        assert_eq!(err.field, "grant.allowed_hosts", "a connector that could reach no host is refused at enable");
+        assert!(err.reason.contains("name at least one"), "{err}");
         let gateway = Grant { capabilities: [Capability::Http].into(), allowed_hosts: vec!["sms.example.cn".into()] };
         assert!(gateway.check(&m).is_ok());
         assert!(gateway.allows_host("sms.example.cn") && !gateway.allows_host("other.example.cn"));
