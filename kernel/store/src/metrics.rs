@@ -11,7 +11,7 @@ use kith_domain::metrics::{
 use rusqlite::{Connection, params};
 
 use crate::segments::start_of;
-use crate::{Result, Store, from_ms, to_ms};
+use crate::{Result, Store, from_ms, shops, to_ms};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -28,10 +28,10 @@ fn one(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<i6
     Ok(conn.prepare_cached(sql)?.query_row(params, |r| r.get::<_, Option<i64>>(0))?.unwrap_or(0))
 }
 
+/// The shop's zone, its name and the currency.
 fn shop_zone(conn: &Connection, shop_id: i64) -> Result<(Tz, String, String)> {
-    let (zone, currency): (String, String) =
-        conn.prepare_cached("SELECT time_zone, currency FROM shops WHERE id = ?1")?.query_row([shop_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok((zone.parse().unwrap_or(Tz::UTC), zone, currency))
+    let shop = shops::load_shop(conn, shop_id)?;
+    Ok((shop.time_zone.parse().unwrap_or(Tz::UTC), shop.time_zone, shop.currency))
 }
 
 fn ratio(part: i64, whole: i64) -> Option<f64> {

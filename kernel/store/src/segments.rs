@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use serde_json::{Value, json};
 
 use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, to_ms};
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, shops, to_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// How deep segments may refer to segments.
@@ -48,6 +48,14 @@ impl Compiled {
     fn bind(&mut self, value: impl Into<Sql>) {
         self.sql.push('?');
         self.params.push(value.into());
+    }
+
+    /// The shop's active customers that match, as a `WHERE` clause over `customers c`
+    /// and its parameters, to which a caller may append more conditions.
+    fn scoped(&self, shop_id: i64) -> (String, Vec<Sql>) {
+        let mut params = vec![Sql::Integer(shop_id)];
+        params.extend(self.params.iter().cloned());
+        (format!("c.shop_id = ? AND c.merged_into IS NULL AND ({})", self.sql), params)
     }
 }
 
@@ -77,8 +85,7 @@ pub(crate) struct Compiler<'a> {
 
 impl<'a> Compiler<'a> {
     pub(crate) fn new(conn: &'a Connection, shop_id: i64, now: DateTime<Utc>) -> Result<Compiler<'a>> {
-        let zone: String = conn.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
-        Ok(Compiler { conn, shop_id, zone: zone.parse().unwrap_or(Tz::UTC), now, stack: Vec::new() })
+        Ok(Compiler { conn, shop_id, zone: shops::zone(conn, shop_id)?, now, stack: Vec::new() })
     }
 
     /// Compile `node`; `segment` is the segment it belongs to, if saved.
@@ -518,16 +525,12 @@ fn load_segment(conn: &Connection, shop_id: i64, id: i64, at: Option<DateTime<Ut
 
 /// Ids of the shop's active customers among `only` (all when `None`) that match `compiled`.
 fn matching(conn: &Connection, shop_id: i64, compiled: &Compiled, only: Option<&[i64]>) -> Result<BTreeSet<i64>> {
-    let mut params = vec![Sql::Integer(shop_id)];
-    let mut sql = String::from("SELECT c.id FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL");
+    let (filter, mut params) = compiled.scoped(shop_id);
+    let mut sql = format!("SELECT c.id FROM customers c WHERE {filter}");
     if let Some(ids) = only {
         sql.push_str(" AND c.id IN (SELECT value FROM json_each(?))");
         params.push(json_list(ids));
     }
-    sql.push_str(" AND (");
-    sql.push_str(&compiled.sql);
-    sql.push(')');
-    params.extend(compiled.params.iter().cloned());
     let mut stmt = conn.prepare(&sql)?;
     let ids = stmt.query_map(params_from_iter(params), |r| r.get(0))?.collect::<rusqlite::Result<BTreeSet<i64>>>()?;
     Ok(ids)
@@ -535,13 +538,9 @@ fn matching(conn: &Connection, shop_id: i64, compiled: &Compiled, only: Option<&
 
 /// A page of the shop's active customers matching `compiled`, after id `after`.
 fn page(conn: &Connection, shop_id: i64, compiled: &Compiled, after: i64, limit: usize) -> Result<Vec<Customer>> {
-    let sql = format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL AND c.id > ? AND ({}) ORDER BY c.id LIMIT ?",
-        compiled.sql
-    );
-    let mut params = vec![Sql::Integer(shop_id), Sql::Integer(after)];
-    params.extend(compiled.params.iter().cloned());
-    params.push(Sql::Integer(limit as i64));
+    let (filter, mut params) = compiled.scoped(shop_id);
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE {filter} AND c.id > ? ORDER BY c.id LIMIT ?");
+    params.extend([Sql::Integer(after), Sql::Integer(limit as i64)]);
     let mut stmt = conn.prepare(&sql)?;
     let mut customers = stmt.query_map(params_from_iter(params), row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
     for c in &mut customers {
@@ -551,10 +550,8 @@ fn page(conn: &Connection, shop_id: i64, compiled: &Compiled, after: i64, limit:
 }
 
 fn count(conn: &Connection, shop_id: i64, compiled: &Compiled) -> Result<i64> {
-    let sql = format!("SELECT COUNT(*) FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL AND ({})", compiled.sql);
-    let mut params = vec![Sql::Integer(shop_id)];
-    params.extend(compiled.params.iter().cloned());
-    Ok(conn.prepare(&sql)?.query_row(params_from_iter(params), |r| r.get(0))?)
+    let (filter, params) = compiled.scoped(shop_id);
+    Ok(conn.prepare(&format!("SELECT COUNT(*) FROM customers c WHERE {filter}"))?.query_row(params_from_iter(params), |r| r.get(0))?)
 }
 
 /// Why tracked membership changed, as the events say.
@@ -652,8 +649,7 @@ fn reconcile(
 /// Record the segment's tracked size as today's count (in the shop's zone): the
 /// day's first record counts the members, later ones add what changed since.
 fn record_count(tx: &Transaction<'_>, segment_id: i64, shop_id: i64, now: DateTime<Utc>, change: i64) -> Result<()> {
-    let zone: String = tx.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
-    let day = now.with_timezone(&zone.parse::<Tz>().unwrap_or(Tz::UTC)).date_naive().to_string();
+    let day = now.with_timezone(&shops::zone(tx, shop_id)?).date_naive().to_string();
     tx.prepare_cached(
         "INSERT INTO segment_counts (segment_id, day, members) VALUES (?1, ?2, (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1))
          ON CONFLICT (segment_id, day) DO UPDATE SET members = members + ?3",
@@ -817,13 +813,11 @@ impl Store {
                 params![shop_id, id, version, to_ms(now), actor.label],
             )?;
             let snapshot = tx.last_insert_rowid();
-            let sql = format!(
-                "INSERT INTO segment_snapshot_members (snapshot_id, customer_id)
-                 SELECT ?, c.id FROM customers c WHERE c.shop_id = ? AND c.merged_into IS NULL AND ({})",
-                compiled.sql
-            );
-            let mut params = vec![Sql::Integer(snapshot), Sql::Integer(shop_id)];
-            params.extend(compiled.params);
+            let (filter, scoped) = compiled.scoped(shop_id);
+            let sql =
+                format!("INSERT INTO segment_snapshot_members (snapshot_id, customer_id) SELECT ?, c.id FROM customers c WHERE {filter}");
+            let mut params = vec![Sql::Integer(snapshot)];
+            params.extend(scoped);
             let size = tx.prepare(&sql)?.execute(params_from_iter(params))?;
             tx.execute("UPDATE segment_snapshots SET size = ?2 WHERE id = ?1", params![snapshot, size as i64])?;
             audit::record(

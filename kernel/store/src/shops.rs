@@ -25,6 +25,11 @@ pub(crate) fn load_shop(conn: &Connection, shop_id: i64) -> Result<Shop> {
         .ok_or_else(|| StoreError::NotFound(format!("shop {shop_id}")))
 }
 
+/// The shop's time zone (UTC if the stored name no longer parses).
+pub(crate) fn zone(conn: &Connection, shop_id: i64) -> Result<chrono_tz::Tz> {
+    Ok(load_shop(conn, shop_id)?.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC))
+}
+
 impl Store {
     pub fn create_shop(&self, new: &NewShop, actor: &Actor) -> Result<Shop> {
         new.validate()?;
