@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::ingest::{active_customer, customer_in_shop};
 use crate::plugins::record_attempt;
-use crate::{Actor, Attempt, FailurePolicy, Result, Store, StoreError, audit, from_ms, settings, to_ms};
+use crate::{Actor, Attempt, FailurePolicy, Result, Store, StoreError, audit, from_ms, settings, shops, to_ms};
 
 /// How the outbox retries and how long a claim holds a message.
 #[derive(Debug, Clone, Copy)]
@@ -208,7 +208,7 @@ struct ShopRules {
 impl ShopRules {
     fn load(conn: &Connection, shop_id: i64) -> Result<ShopRules> {
         let settings = settings::load(conn, shop_id, settings::MESSAGING)?;
-        let zone_name = conn.prepare_cached("SELECT time_zone FROM shops WHERE id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+        let zone_name = shops::load_shop(conn, shop_id)?.time_zone;
         Ok(ShopRules { settings, zone_name })
     }
 }
