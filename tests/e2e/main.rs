@@ -33,8 +33,13 @@ struct Server {
 impl Server {
     /// Start the server with a config file that binds an ephemeral port; env names the database.
     fn start(dir: &Path, database: &Path) -> Server {
+        Server::start_with(dir, database, "")
+    }
+
+    /// Start with more configuration (TOML sections after the defaults).
+    fn start_with(dir: &Path, database: &Path, more: &str) -> Server {
         let config = dir.join("kith.toml");
-        std::fs::write(&config, "bind = \"127.0.0.1:0\"\nlog_format = \"json\"\n[identity]\ndefault = 3\n").unwrap();
+        std::fs::write(&config, format!("bind = \"127.0.0.1:0\"\nlog_format = \"json\"\n[identity]\ndefault = 3\n{more}")).unwrap();
         let mut child = Command::new(KITH)
             .current_dir(dir)
             .args(["serve", "--config", config.to_str().unwrap()])
@@ -338,4 +343,109 @@ async fn a_plugin_installed_over_http_tags_customers_and_survives_a_restart() {
     wait_for(&http, &status_url, &owner, |s| s["calls"]["calls"] == 2 && s["lag"] == 0).await;
     let tagged = get_json(&http, &format!("{}/v1/customers?tag=vip", server.url), &owner).await;
     assert_eq!(tagged["items"].as_array().unwrap().len(), 2, "deliveries resume after a restart");
+}
+
+/// A journey's actions survive a crash: SIGKILL while runs execute and messages go
+/// out, restart, and every customer has exactly one message (one idempotency key at
+/// the provider) and one points award, however the work was split around the crash.
+#[tokio::test]
+async fn a_journey_killed_mid_flight_resumes_without_sending_twice() {
+    const CUSTOMERS: usize = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _shop, owner) = setup(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let admin =
+        kith_json(dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])["token"].as_str().unwrap().to_owned();
+    let (admin, owner) = (format!("Bearer {admin}"), format!("Bearer {owner}"));
+    let http = reqwest::Client::new();
+    let provider = kith_provider::Provider::start().unwrap();
+
+    // A message claimed when the process died goes out again after the lease: 2 s here, not 2 minutes.
+    let config = "[plugins]\noutbox_lease_secs = 2\n";
+    let server = Server::start_with(dir.path(), &db, config);
+    let installed = http
+        .post(format!("{}/v1/plugins", server.url))
+        .header("authorization", &admin)
+        .header("content-type", "application/gzip")
+        .body(kith_test_plugins::SMS_HTTP.tar_gz())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 201);
+    let enabled = http
+        .put(format!("{}/v1/shop/plugins/sms-http", server.url))
+        .header("authorization", &owner)
+        .json(&json!({"config": {"endpoint": provider.url("/sms"), "api_key": "k", "sign_name": "【Kith】"},
+            "grant": {"capabilities": ["log", "config", "http"], "allowed_hosts": [provider.host()]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 201, "{}", enabled.text().await.unwrap());
+    let journey = post_json(
+        &http,
+        &format!("{}/v1/journeys", server.url),
+        &owner,
+        &json!({"name": "thanks", "definition": {
+            "trigger": {"event": "order.paid"},
+            "start": "thanks",
+            "steps": {
+                "thanks": {"send": {"channel": "sms", "template": "THANKS"}, "next": "points"},
+                "points": {"points": {"award": 10}}
+            }
+        }}),
+    )
+    .await;
+    let id = journey["id"].as_i64().unwrap_or_else(|| panic!("{journey}"));
+    let active = post_json(&http, &format!("{}/v1/journeys/{id}/activate", server.url), &owner, &json!({})).await;
+    assert_eq!(active["status"], "active");
+
+    let phone = |i: usize| format!("1390000{i:04}");
+    for chunk in (0..CUSTOMERS).collect::<Vec<_>>().chunks(200) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|i| {
+                json!({"id": format!("o{i}"), "type": "order.paid", "identities": [{"kind": "phone", "value": phone(*i)}],
+                "order": {"id": format!("T{i}"), "amount": 1000}})
+            })
+            .collect();
+        let report = post_json(&http, &format!("{}/v1/events", server.url), &owner, &json!({"events": events})).await;
+        assert_eq!(report["accepted"], 200, "{report}");
+    }
+    // Crash while the work is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while provider.received().len() < 20 {
+        assert!(std::time::Instant::now() < deadline, "no message went out");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.crash();
+    let before = provider.received().len();
+    assert!(before < CUSTOMERS, "the crash came too late to prove anything: {before} sent");
+
+    let server = Server::start_with(dir.path(), &db, config);
+    let stats_url = format!("{}/v1/journeys/{id}/stats", server.url);
+    let stats = wait_for(&http, &stats_url, &owner, |s| {
+        s["entered"] == CUSTOMERS && s["completed"] == CUSTOMERS && s["messages"]["sent"] == CUSTOMERS
+    })
+    .await;
+    assert_eq!(stats["steps"][1]["outcomes"]["done"], CUSTOMERS, "{stats}");
+    let mut keys_by_phone: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for r in provider.received() {
+        let phone = r.json()["phone"].as_str().unwrap().to_owned();
+        keys_by_phone.entry(phone).or_default().insert(r.header("idempotency-key").unwrap().to_owned());
+    }
+    assert_eq!(keys_by_phone.len(), CUSTOMERS, "every customer got the message");
+    assert!(keys_by_phone.values().all(|keys| keys.len() == 1), "no customer got two different messages");
+    // And one points award each: the ledger's sum is 10 × customers.
+    let (mut points, mut customers, mut cursor) = (0, 0, String::new());
+    loop {
+        let page = get_json(&http, &format!("{}/v1/customers?limit=200{cursor}", server.url), &owner).await;
+        let items = page["items"].as_array().unwrap_or_else(|| panic!("{page}"));
+        points += items.iter().map(|c| c["points"].as_i64().unwrap()).sum::<i64>();
+        customers += items.len();
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!((customers, points), (CUSTOMERS, 10 * CUSTOMERS as i64));
 }

@@ -48,6 +48,7 @@ scopes! {
     CouponsManage => Some(Scope::CouponsManage);
     MessagesSend => Some(Scope::MessagesSend);
     MessagesManage => Some(Scope::MessagesManage);
+    JourneysManage => Some(Scope::JourneysManage);
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {

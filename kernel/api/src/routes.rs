@@ -5,6 +5,7 @@ mod coupons;
 mod customers;
 mod dashboards;
 mod events;
+mod journeys;
 mod keys;
 mod loyalty;
 mod messages;
@@ -100,6 +101,17 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(segments::snapshot_members))
         .routes(routes!(segments::daily_counts))
         .routes(routes!(segments::export))
+        .routes(routes!(journeys::list_journeys, journeys::create_journey))
+        .routes(routes!(journeys::get_journey, journeys::update_journey))
+        .routes(routes!(journeys::journey_versions))
+        .routes(routes!(journeys::activate))
+        .routes(routes!(journeys::pause))
+        .routes(routes!(journeys::archive))
+        .routes(routes!(journeys::test_send))
+        .routes(routes!(journeys::dry_run))
+        .routes(routes!(journeys::stats))
+        .routes(routes!(journeys::runs))
+        .routes(routes!(journeys::customer_runs))
         .routes(routes!(dashboards::overview))
         .routes(routes!(dashboards::cohorts))
         // Packages are larger than any JSON body; the inner limit wins.

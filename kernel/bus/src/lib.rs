@@ -85,6 +85,8 @@ pub struct BusConfig {
     pub segment_sweep: chrono::Duration,
     /// Changed customers re-evaluated against their segments per transaction.
     pub segment_batch: usize,
+    /// Due journey runs executed per transaction.
+    pub journey_batch: usize,
 }
 
 impl Default for BusConfig {
@@ -99,6 +101,7 @@ impl Default for BusConfig {
             outbox_batch: 20,
             segment_sweep: chrono::Duration::hours(1),
             segment_batch: 500,
+            journey_batch: 200,
         }
     }
 }
@@ -307,6 +310,12 @@ impl Bus {
         match self.store.sweep_segments(self.config.segment_sweep, SWEEP_BATCH, now) {
             Ok(n) => done += n,
             Err(e) => tracing::error!(error = %e, "sweeping segments failed"),
+        }
+        // Journeys after segments (an entry event starts a run in the same pass) and
+        // before the outbox (a message a step queued goes out in the same pass).
+        match self.store.advance_journeys(now, self.config.journey_batch) {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "advancing journeys failed"),
         }
         for due in self.store.due_subscriptions(now)? {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {

@@ -2,67 +2,25 @@
 //! components: the tiered-points scheme against the ledger, and the
 //! connectors against a provider on loopback, with the test clock.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use kith_bus::{Bus, BusConfig, Clock, EnableRequest, Package, TestClock};
+use kith_bus::Clock;
 use kith_domain::coupons::CouponTemplateInput;
 use kith_domain::loyalty::{LedgerKind, LoyaltySettings, RedeemRequest, RefundPolicy, RewardInput};
 use kith_domain::messaging::{
     ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, Message, MessageStatus, MessagingSettings, QuietHours, SendRequest,
 };
-use kith_domain::model::NewShop;
-use kith_domain::plugin::{Capability, Grant, InboundRequest};
-use kith_host::{Host, HostConfig};
+use kith_domain::plugin::InboundRequest;
 use kith_provider::{Answer, Provider};
-use kith_store::{Actor, Store, StoreError};
+use kith_store::StoreError;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
+use support::{World, actor, world};
 
-fn host() -> Arc<Host> {
-    static HOST: OnceLock<Arc<Host>> = OnceLock::new();
-    HOST.get_or_init(|| Arc::new(Host::new(HostConfig { default_timeout: Duration::from_millis(500), ..HostConfig::default() }).unwrap()))
-        .clone()
-}
-
-fn actor() -> Actor {
-    Actor::cli("test")
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    bus: Arc<Bus>,
-    clock: Arc<TestClock>,
-    shop: i64,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
-    let shop = NewShop { name: "A".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
-    let shop = store.create_shop(&shop, &actor()).unwrap().id;
-    // 16:00 in Shanghai.
-    let clock = Arc::new(TestClock::new(Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()));
-    let bus = Bus::new(store.clone(), host(), clock.clone(), BusConfig::default());
-    World { _dir: dir, store, bus, clock, shop }
-}
+mod support;
 
 impl World {
-    fn enable(&self, package: &plugins::Package, config: Value, grant: Option<Grant>) {
-        let id = Package::from_tar_gz(&package.tar_gz()).unwrap();
-        self.bus.install(&id, &actor()).unwrap();
-        let request = EnableRequest { config: Some(config), grant, ..Default::default() };
-        self.bus.enable(self.shop, &id.manifest.id, &request, &actor()).unwrap();
-    }
-
-    fn ingest(&self, event: Value) {
-        let report = self.store.ingest(self.shop, vec![event], &actor()).unwrap();
-        assert_eq!(report.accepted, 1, "{report:?}");
-        self.bus.drain().unwrap();
-    }
-
     fn order(&self, id: &str, amount: i64) {
         self.ingest(json!({"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": "13800000001"}],
             "order": {"id": id, "amount": amount, "paid_at": self.clock.now()}}));
@@ -79,11 +37,6 @@ impl World {
 
     fn balance(&self) -> i64 {
         self.store.points_account(self.shop, self.customer()).unwrap().balance
-    }
-
-    fn later(&self, duration: chrono::Duration) {
-        self.clock.advance(duration);
-        self.bus.drain().unwrap();
     }
 }
 
@@ -210,17 +163,10 @@ struct Messaging {
     customer: i64,
 }
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
 fn messaging() -> Messaging {
     let w = world();
     let provider = Provider::start().unwrap();
-    let grant = || {
-        Some(Grant { capabilities: [Capability::Config, Capability::Http, Capability::Log].into(), allowed_hosts: vec![provider.host()] })
-    };
-    w.enable(&plugins::SMS_HTTP, json!({"endpoint": provider.url("/sms"), "api_key": "k", "sign_name": "【Kith】"}), grant());
-    w.enable(&plugins::EMAIL_HTTP, json!({"endpoint": provider.url("/email"), "api_key": "k", "from": "shop@example.com"}), grant());
-    w.enable(&plugins::WEBHOOK, json!({"url": provider.url("/webhook"), "secret": SECRET}), grant());
+    w.connect(&provider);
     w.ingest(json!({"id": "c1", "type": "customer.upsert", "identities": [
         {"kind": "phone", "value": "13800000001"}, {"kind": "email", "value": "Ann@Example.com"}]}));
     let customer = w.customer();

@@ -44,10 +44,13 @@ pub enum Scope {
     /// Channel settings: frequency caps, quiet hours, costs.
     #[serde(rename = "messages:manage")]
     MessagesManage,
+    /// Create, change, activate, pause and archive journeys; test-send them.
+    #[serde(rename = "journeys:manage")]
+    JourneysManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 14] = [
+    pub const ALL: [Scope; 15] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::EventsRead,
@@ -62,6 +65,7 @@ impl Scope {
         Scope::CouponsManage,
         Scope::MessagesSend,
         Scope::MessagesManage,
+        Scope::JourneysManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +84,7 @@ impl Scope {
             Scope::CouponsManage => "coupons:manage",
             Scope::MessagesSend => "messages:send",
             Scope::MessagesManage => "messages:manage",
+            Scope::JourneysManage => "journeys:manage",
         }
     }
 }
@@ -141,6 +146,7 @@ impl Role {
                 CouponsManage,
                 MessagesSend,
                 MessagesManage,
+                JourneysManage,
             ],
             Role::Analyst => vec![CustomersRead, EventsRead],
             Role::App => vec![CustomersRead, CustomersWrite, EventsRead, EventsWrite, TagsWrite, LoyaltyRedeem, MessagesSend],

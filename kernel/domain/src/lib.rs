@@ -8,6 +8,7 @@ pub mod auth;
 pub mod coupons;
 pub mod identity;
 pub mod ingest;
+pub mod journeys;
 pub mod loyalty;
 pub mod messaging;
 pub mod metrics;

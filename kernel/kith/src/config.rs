@@ -47,6 +47,9 @@ pub struct PluginsConfig {
     /// Default memory of an instance, in MiB (a manifest may ask for up to `max_memory_mib`).
     pub memory_mib: usize,
     pub max_memory_mib: usize,
+    /// Seconds a message claimed for sending is held; after a crash mid-send it goes out
+    /// again (with the same idempotency key) once this has passed.
+    pub outbox_lease_secs: u64,
 }
 
 impl Default for PluginsConfig {
@@ -61,6 +64,7 @@ impl Default for PluginsConfig {
             max_timeout_ms: host.max_timeout.as_millis() as u64,
             memory_mib: host.default_memory >> 20,
             max_memory_mib: host.max_memory >> 20,
+            outbox_lease_secs: bus.outbox.lease.as_secs(),
         }
     }
 }
@@ -111,7 +115,9 @@ impl Config {
             ..kith_host::HostConfig::default()
         };
         let host = Arc::new(kith_host::Host::new(host).context("starting the plugin host")?);
-        let bus = kith_bus::BusConfig { workers: p.workers, batch_size: p.batch_size.max(1), ..kith_bus::BusConfig::default() };
+        let defaults = kith_bus::BusConfig::default();
+        let outbox = kith_store::OutboxPolicy { lease: Duration::from_secs(p.outbox_lease_secs.max(1)), ..defaults.outbox };
+        let bus = kith_bus::BusConfig { workers: p.workers, batch_size: p.batch_size.max(1), outbox, ..defaults };
         Ok(kith_bus::Bus::new(store, host, Arc::new(kith_bus::SystemClock), bus))
     }
 }

@@ -366,6 +366,9 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
          WHERE id = ?4",
     )?
     .execute(params![order.amount, paid_at, to_ms(now), customer_id])?;
+    // The customer's first order ever (journeys' "first order" trigger): no other order, refunded or not.
+    let first_order =
+        tx.prepare_cached("SELECT COUNT(*) FROM orders WHERE customer_id = ?1")?.query_row([customer_id], |r| r.get::<_, i64>(0))? == 1;
     let items: Vec<Value> = order
         .items
         .iter()
@@ -376,7 +379,8 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
         shop_id,
         "order.paid",
         Some(customer_id),
-        &json!({"order_id": order.external_id, "amount": order.amount, "paid_at": order.paid_at, "coupon_code": order.coupon_code, "items": items}),
+        &json!({"order_id": order.external_id, "amount": order.amount, "paid_at": order.paid_at, "coupon_code": order.coupon_code,
+            "items": items, "first_order": first_order}),
         now,
     )?;
     if let Some(code) = &order.coupon_code {

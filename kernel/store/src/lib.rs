@@ -10,6 +10,7 @@ mod coupons;
 mod customers;
 mod events;
 mod ingest;
+mod journeys;
 mod keys;
 mod loyalty;
 mod merge;
@@ -31,6 +32,7 @@ use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
+pub use journeys::RunFilter;
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
 pub use metrics::OverviewQuery;
 pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PutSubscription, RunStep};

@@ -263,48 +263,42 @@ fn judge(
     Ok(Verdict::Send { plugin_id, recipient: to })
 }
 
+/// Store a message for sending in the caller's transaction (`req` validated); a
+/// resend with the same idempotency key answers the first message (`false`: not new).
+pub(crate) fn enqueue_in(tx: &Connection, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
+    let at = to_ms(now);
+    if let Some(existing) = load_message(tx, shop_id, "idempotency_key = ?2", &req.idempotency_key)? {
+        let same = existing.channel == req.channel && existing.template == req.template && existing.variables == req.variables;
+        if !same || active_customer(tx, shop_id, existing.customer_id)? != active_customer(tx, shop_id, req.customer_id)? {
+            return Err(StoreError::Conflict(format!(
+                "idempotency_key `{}` was already used for a different message",
+                req.idempotency_key
+            )));
+        }
+        return Ok((existing, false));
+    }
+    let customer = active_customer(tx, shop_id, req.customer_id)?
+        .ok_or_else(|| StoreError::Invalid(FieldError::new("customer_id", "no such customer in this shop")))?;
+    let public_id = uuid::Uuid::new_v4().to_string();
+    let variables = serde_json::to_string(&req.variables).map_err(anyhow::Error::from)?;
+    tx.prepare_cached(
+        "INSERT INTO messages (public_id, shop_id, customer_id, channel, template, variables, status, next_attempt_at, source,
+               idempotency_key, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?7, ?7)",
+    )?
+    .execute(params![public_id, shop_id, customer, req.channel, req.template, variables, at, source, req.idempotency_key])?;
+    let row_id = tx.last_insert_rowid();
+    event(tx, row_id, MessageStatus::Queued, "stored", at)?;
+    let message = load_message(tx, shop_id, "id = ?2", &row_id)?.ok_or_else(|| anyhow::anyhow!("message {row_id} vanished"))?;
+    Ok((message, true))
+}
+
 impl Store {
     /// Store a message for sending; a resend with the same idempotency key
     /// answers the first message (`false`: not new).
     pub fn enqueue_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
         req.validate()?;
-        let at = to_ms(now);
-        self.write(|tx| {
-            if let Some(existing) = load_message(tx, shop_id, "idempotency_key = ?2", &req.idempotency_key)? {
-                let same = existing.channel == req.channel && existing.template == req.template && existing.variables == req.variables;
-                if !same || active_customer(tx, shop_id, existing.customer_id)? != active_customer(tx, shop_id, req.customer_id)? {
-                    return Err(StoreError::Conflict(format!(
-                        "idempotency_key `{}` was already used for a different message",
-                        req.idempotency_key
-                    )));
-                }
-                return Ok((existing, false));
-            }
-            let customer = active_customer(tx, shop_id, req.customer_id)?
-                .ok_or_else(|| StoreError::Invalid(FieldError::new("customer_id", "no such customer in this shop")))?;
-            let public_id = uuid::Uuid::new_v4().to_string();
-            let variables = serde_json::to_string(&req.variables).map_err(anyhow::Error::from)?;
-            tx.prepare_cached(
-                "INSERT INTO messages (public_id, shop_id, customer_id, channel, template, variables, status, next_attempt_at, source,
-                   idempotency_key, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?7, ?7)",
-            )?
-            .execute(params![
-                public_id,
-                shop_id,
-                customer,
-                req.channel,
-                req.template,
-                variables,
-                at,
-                source,
-                req.idempotency_key
-            ])?;
-            let row_id = tx.last_insert_rowid();
-            event(tx, row_id, MessageStatus::Queued, "stored", at)?;
-            let message = load_message(tx, shop_id, "id = ?2", &row_id)?.ok_or_else(|| anyhow::anyhow!("message {row_id} vanished"))?;
-            Ok((message, true))
-        })
+        self.write(|tx| enqueue_in(tx, shop_id, req, source, now))
     }
 
     pub fn message(&self, shop_id: i64, id: &str) -> Result<Message> {

@@ -559,6 +559,72 @@ const MIGRATIONS: &[&str] = &[
     WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
     BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
     "#,
+    // 5: journeys, their versions, the runs of customers and each step a run went through.
+    r#"
+    CREATE TABLE journeys (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        name TEXT NOT NULL,
+        description TEXT,
+        status TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        cursor INTEGER NOT NULL DEFAULT 0,
+        date_through TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        activated_at INTEGER
+    );
+    CREATE INDEX journeys_shop ON journeys(shop_id, id);
+    CREATE INDEX journeys_status ON journeys(status);
+
+    CREATE TABLE journey_versions (
+        journey_id INTEGER NOT NULL REFERENCES journeys(id),
+        version INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (journey_id, version)
+    );
+
+    CREATE TABLE journey_runs (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        journey_id INTEGER NOT NULL REFERENCES journeys(id),
+        version INTEGER NOT NULL,
+        customer_id INTEGER NOT NULL REFERENCES customers(id),
+        entry_key TEXT NOT NULL,
+        entry_seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        holdout INTEGER NOT NULL,
+        variant TEXT,
+        step TEXT,
+        due_at INTEGER,
+        context TEXT NOT NULL,
+        entered_at INTEGER NOT NULL,
+        goal_until INTEGER,
+        converted_at INTEGER,
+        revenue INTEGER,
+        ended_at INTEGER,
+        end_reason TEXT,
+        UNIQUE (journey_id, customer_id, entry_key)
+    );
+    CREATE INDEX journey_runs_due ON journey_runs(due_at) WHERE status = 'active';
+    CREATE INDEX journey_runs_customer ON journey_runs(customer_id, journey_id);
+    CREATE INDEX journey_runs_journey ON journey_runs(journey_id, status);
+
+    CREATE TABLE journey_steps (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES journey_runs(id),
+        step TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        message_id TEXT,
+        coupon_id INTEGER,
+        at INTEGER NOT NULL,
+        UNIQUE (run_id, step)
+    );
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

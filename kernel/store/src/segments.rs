@@ -358,7 +358,7 @@ pub(crate) fn start_of(zone: Tz, day: NaiveDate) -> i64 {
 }
 
 /// The `MM-DD` anniversaries in `days`; 29 February birthdays are celebrated on the 28th in other years.
-fn anniversaries(days: &[NaiveDate]) -> Vec<String> {
+pub(crate) fn anniversaries(days: &[NaiveDate]) -> Vec<String> {
     let mut out: Vec<String> = days.iter().map(|d| d.format("%m-%d").to_string()).collect();
     for d in days {
         let leap = NaiveDate::from_ymd_opt(d.format("%Y").to_string().parse().unwrap_or(2000), 2, 29).is_some();
@@ -521,6 +521,21 @@ fn load_segment(conn: &Connection, shop_id: i64, id: i64, at: Option<DateTime<Ut
     .query_row(params![id, shop_id, at.map(to_ms)], row_to_segment)
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("segment {id}")))
+}
+
+/// Whether one customer of the shop matches `node` now (journeys' conditions).
+pub(crate) fn customer_matches(conn: &Connection, shop_id: i64, node: &Node, customer_id: i64, now: DateTime<Utc>) -> Result<bool> {
+    let compiled = Compiler::new(conn, shop_id, now)?.compile(node, None)?;
+    Ok(!matching(conn, shop_id, &compiled, Some(&[customer_id]))?.is_empty())
+}
+
+/// Check that `node` compiles in this shop (its segments exist, no cycle); the error names `field`.
+pub(crate) fn check_node(conn: &Connection, shop_id: i64, node: &Node, field: &str, now: DateTime<Utc>) -> Result<()> {
+    match Compiler::new(conn, shop_id, now)?.compile(node, None) {
+        Ok(_) => Ok(()),
+        Err(StoreError::Invalid(e)) => Err(StoreError::Invalid(FieldError::new(field, e.reason))),
+        Err(other) => Err(other),
+    }
 }
 
 /// Ids of the shop's active customers among `only` (all when `None`) that match `compiled`.

@@ -60,6 +60,9 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
     };
     let c = h.customer;
     let s = h.segment;
+    let j = h.journey;
+    // An event trigger names nothing of shop A's, so shop B may create the same journey.
+    let journey = json!({"trigger": {"event": "order.paid"}, "start": "a", "steps": {"a": {"tag": {"add": "welcomed"}}}});
     vec![
         r(Method::GET, "/healthz".into(), None, Access::Public, 200, false),
         r(Method::GET, "/metrics".into(), None, Access::Public, 200, false),
@@ -249,6 +252,33 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
         r(Method::GET, format!("/v1/segments/{s}/counts"), None, Access::Shop(READERS), 200, true),
         // Only owners hold `segments:export` by default.
         r(Method::GET, format!("/v1/segments/{s}/export"), None, Access::Shop(OWNERS), 200, true),
+        r(Method::GET, "/v1/journeys".into(), None, Access::Shop(READERS), 200, false),
+        r(
+            Method::POST,
+            "/v1/journeys".into(),
+            Some(json!({"name": "j", "definition": journey.clone()})),
+            Access::Shop(MANAGERS),
+            201,
+            false,
+        ),
+        r(Method::GET, format!("/v1/journeys/{j}"), None, Access::Shop(READERS), 200, true),
+        r(
+            Method::PUT,
+            format!("/v1/journeys/{j}"),
+            Some(json!({"name": "j", "definition": journey.clone()})),
+            Access::Shop(MANAGERS),
+            200,
+            true,
+        ),
+        r(Method::GET, format!("/v1/journeys/{j}/versions"), None, Access::Shop(READERS), 200, true),
+        r(Method::POST, format!("/v1/journeys/{}/activate", h.draft_journey), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::POST, format!("/v1/journeys/{j}/pause"), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::POST, format!("/v1/journeys/{j}/archive"), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::POST, format!("/v1/journeys/{j}/test-send"), Some(json!({"customer_id": c})), Access::Shop(MANAGERS), 200, true),
+        r(Method::GET, format!("/v1/journeys/{j}/dry-run"), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/journeys/{j}/stats"), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/journeys/{j}/runs"), None, Access::Shop(READERS), 200, true),
+        r(Method::GET, format!("/v1/customers/{c}/journeys"), None, Access::Shop(READERS), 200, true),
         r(Method::GET, "/v1/metrics/overview".into(), None, Access::Shop(READERS), 200, false),
         r(Method::GET, "/v1/metrics/cohorts".into(), None, Access::Shop(READERS), 200, false),
     ]

@@ -43,6 +43,9 @@ pub struct Harness {
     /// Shop A's segment of customers tagged `seeded`, and a snapshot of it.
     pub segment: i64,
     pub snapshot: i64,
+    /// Shop A's journeys: one active (a message on entry into the segment), one draft.
+    pub journey: i64,
+    pub draft_journey: i64,
 }
 
 pub struct Reply {
@@ -167,6 +170,15 @@ impl Harness {
         };
         let segment = store.create_segment(shop_a, &segment, &cli, now).unwrap().id;
         let snapshot = store.snapshot_segment(shop_a, segment, &cli, now).unwrap().id;
+        let journey = |name: &str| kith_domain::journeys::JourneyInput {
+            name: name.into(),
+            description: None,
+            definition: serde_json::json!({"trigger": {"segment": segment}, "start": "hello",
+                "steps": {"hello": {"send": {"channel": "sms", "template": "SMS_HELLO"}}}}),
+        };
+        let active = store.create_journey(shop_a, &journey("hello"), &cli, now).unwrap().id;
+        store.set_journey_status(shop_a, active, kith_domain::journeys::JourneyStatus::Active, &cli, now).unwrap();
+        let draft_journey = store.create_journey(shop_a, &journey("draft"), &cli, now).unwrap().id;
         let clock = Arc::new(kith_bus::TestClock::new(now));
         let bus = kith_bus::Bus::new(store.clone(), host(), clock.clone(), kith_bus::BusConfig::default());
         let app = kith_api::app(AppState::new(bus.clone(), config));
@@ -191,6 +203,8 @@ impl Harness {
             message,
             segment,
             snapshot,
+            journey: active,
+            draft_journey,
         }
     }
 

@@ -3,6 +3,7 @@
 mod authorization;
 mod commerce;
 mod harness;
+mod journeys;
 mod plugins;
 mod routes;
 mod segments;
