@@ -274,9 +274,13 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     assert_eq!(rfm.members as usize, important);
     assert!(text.contains(&format!("Important value (RFM) ({important})")), "{text}");
     // The welcome SMS went through the connector to the provider stand-in.
-    let sms: Vec<_> = provider.received().into_iter().filter(|r| r.path == "/sms").collect();
-    assert_eq!(sms.len(), 3, "{sms:?}");
-    assert_eq!(sms[0].json()["template_code"], "SMS_WELCOME");
+    let sms: Vec<_> = provider.received().into_iter().filter(|r| r.path == "/sms").map(|r| r.json()).collect();
+    assert_eq!(sms.iter().filter(|m| m["template_code"] == "SMS_WELCOME").count(), 3, "{sms:?}");
+    // The journeys are active: only the birthday greeting can fire at once (for birthdays a week from today).
+    assert!(sms.iter().all(|m| m["template_code"] == "SMS_WELCOME" || m["template_code"] == "SMS_BIRTHDAY"), "{sms:?}");
+    let journeys = store.journeys(shop.id).unwrap();
+    assert_eq!(journeys.iter().filter(|j| j.status == kith_domain::journeys::JourneyStatus::Active).count(), 3, "{journeys:?}");
+    assert!(text.contains("Journeys: First order: member card, then a coupon (active)"), "{text}");
     assert!(customers.iter().any(|c| c.scores.iter().any(|s| s.model == "aipl" && s.label.is_some())));
     // A second run reuses the shop and only makes a new key.
     let again = kith(dir.path(), &args);

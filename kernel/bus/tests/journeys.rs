@@ -531,3 +531,37 @@ fn running_customers_keep_their_version_and_a_paused_journey_holds() {
     let err = s.w.store.set_journey_status(s.w.shop, j.id, JourneyStatus::Active, &actor(), s.w.clock.now()).unwrap_err();
     assert!(err.to_string().contains("archived"), "{err}");
 }
+
+#[test]
+fn a_broken_journey_is_paused_and_the_others_go_on() {
+    let s = shop();
+    let vip =
+        s.w.store
+            .create_segment(
+                s.w.shop,
+                &serde_json::from_value(json!({"name": "vip", "definition": {"tag": "vip"}})).unwrap(),
+                &actor(),
+                s.w.clock.now(),
+            )
+            .unwrap();
+    let broken = s.journey(json!({
+        "trigger": {"event": "order.paid", "customer": {"not": {"segment": vip.id}}},
+        "start": "a", "steps": {"a": {"send": {"channel": "sms", "template": "BROKEN"}}}
+    }));
+    let healthy = s.journey(json!({
+        "trigger": {"event": "order.paid"},
+        "start": "a", "steps": {"a": {"send": {"channel": "sms", "template": "HEALTHY"}}}
+    }));
+    // The segment the first journey's condition names goes away behind its back.
+    s.w.store.delete_segment(s.w.shop, vip.id, &actor(), s.w.clock.now()).unwrap();
+    s.order("13800000001", "a1", 1_000, "serum");
+    assert_eq!(s.sms(), vec![("13800000001".into(), "HEALTHY".into())]);
+    let broken = s.w.store.journey(s.w.shop, broken.id).unwrap();
+    assert_eq!(broken.status, JourneyStatus::Paused);
+    assert_eq!(s.w.store.journey(s.w.shop, healthy.id).unwrap().status, JourneyStatus::Active);
+    let audit = s.w.store.list_audit(s.w.shop, None, 50).unwrap();
+    assert!(audit.iter().any(|a| a.action == "journey.paused" && a.detail.to_string().contains("segment")), "{audit:?}");
+    // Reactivating checks the definition again and says what is wrong.
+    let err = s.w.store.set_journey_status(s.w.shop, broken.id, JourneyStatus::Active, &actor(), s.w.clock.now()).unwrap_err();
+    assert!(err.to_string().contains("definition.trigger.customer"), "{err}");
+}

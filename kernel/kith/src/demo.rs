@@ -190,9 +190,11 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
     let loyalty = seed_loyalty(&store, shop.id)?;
     seed_segments(&store, shop.id)?;
     let segments_of = store.clone();
-    if let Some(channel) = enabled.iter().find(|id| *id == "sms-http").map(|_| "sms") {
-        welcome_messages(&store, shop.id, channel)?;
+    let sms = enabled.iter().any(|id| id == "sms-http");
+    if sms {
+        welcome_messages(&store, shop.id, "sms")?;
     }
+    seed_journeys(&store, shop.id, sms)?;
     let banner = move |url: String| {
         println!("\nKith demo: shop {} \"{}\" with {customers} customers ({database})", shop.id, shop.name);
         if !enabled.is_empty() {
@@ -202,6 +204,13 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         match segment_sizes(&segments_of, shop.id) {
             Ok(sizes) => println!("  Segments: {sizes}"),
             Err(e) => tracing::warn!(error = %e, "could not list the demo's segments"),
+        }
+        match segments_of.journeys(shop.id) {
+            Ok(journeys) => {
+                let list: Vec<String> = journeys.iter().map(|j| format!("{} ({})", j.name, j.status.as_str())).collect();
+                println!("  Journeys: {}", list.join("; "));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the demo's journeys"),
         }
         println!("  URL:     {url}");
         println!("  API key: {}   (owner; shown once)", key.token);
@@ -312,6 +321,59 @@ fn seed_segments(store: &Store, shop_id: i64) -> Result<()> {
         for (name, definition) in segments {
             let input = kith_domain::segments::SegmentInput { name: name.into(), description: None, definition };
             store.create_segment(shop_id, &input, &actor, Utc::now())?;
+        }
+    }
+    Ok(())
+}
+
+/// Three journeys of the seeds' examples, once: active when SMS can go out, drafts otherwise.
+fn seed_journeys(store: &Store, shop_id: i64, sms: bool) -> Result<()> {
+    let actor = Actor::cli("demo");
+    if !store.journeys(shop_id)?.is_empty() {
+        return Ok(());
+    }
+    let template = store.coupon_templates(shop_id)?.first().map(|t| t.id).context("the demo's coupon template")?;
+    let sleeping = store.list_segments(shop_id)?.into_iter().find(|s| s.name == "Sleeping big spenders").map(|s| s.id);
+    let mut journeys = vec![
+        (
+            "First order: member card, then a coupon",
+            json!({"trigger": {"event": "order.paid", "where": [{"field": "first_order", "op": "eq", "value": true}]},
+            "goal": {"event": "order.paid", "within_days": 30}, "holdout_percent": 10,
+            "start": "card", "steps": {
+                "card": {"send": {"channel": "sms", "template": "SMS_MEMBER_CARD", "variables": {"name": "{{customer.name}}"}}, "next": "wait"},
+                "wait": {"wait": {"days": 15, "until": "10:00"}, "next": "coupon"},
+                "coupon": {"coupon": {"template_id": template}, "next": "tell"},
+                "tell": {"send": {"channel": "sms", "template": "SMS_COUPON", "variables": {"code": "{{coupon.code}}", "until": "{{coupon.expires_at}}"}}}
+            }}),
+        ),
+        (
+            "Birthday greeting",
+            json!({"trigger": {"date": {"field": "birthday", "offset_days": -7, "at": "10:00"}},
+            "entry": {"reentry": true, "min_interval_days": 300},
+            "goal": {"event": "order.paid", "within_days": 14},
+            "start": "gift", "steps": {
+                "gift": {"coupon": {"template_id": template}, "next": "greet"},
+                "greet": {"send": {"channel": "sms", "template": "SMS_BIRTHDAY", "variables": {"name": "{{customer.name}}", "code": "{{coupon.code}}"}}}
+            }}),
+        ),
+    ];
+    if let Some(segment) = sleeping {
+        journeys.push((
+            "Win back sleeping big spenders",
+            json!({"trigger": {"segment": segment}, "goal": {"event": "order.paid", "within_days": 90}, "holdout_percent": 10,
+            "budget": {"messages": 5000},
+            "start": "first", "steps": {
+                "first": {"send": {"channel": "sms", "template": "SMS_WINBACK"}, "next": "wait"},
+                "wait": {"wait": {"days": 30}, "next": "second"},
+                "second": {"send": {"channel": "sms", "template": "SMS_WINBACK_2"}}
+            }}),
+        ));
+    }
+    for (name, definition) in journeys {
+        let input = kith_domain::journeys::JourneyInput { name: name.into(), description: None, definition };
+        let journey = store.create_journey(shop_id, &input, &actor, Utc::now())?;
+        if sms {
+            store.set_journey_status(shop_id, journey.id, kith_domain::journeys::JourneyStatus::Active, &actor, Utc::now())?;
         }
     }
     Ok(())

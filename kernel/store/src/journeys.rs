@@ -732,6 +732,42 @@ fn load_run_state(tx: &Connection, run_id: i64) -> Result<RunState> {
         })?)
 }
 
+/// Run a journey's intake or date entries in a savepoint: on error (a segment its
+/// condition names was deleted, say), undo them and pause the journey with the
+/// reason in the audit log, so that one broken journey never stops the others.
+fn isolated_journey(tx: &Transaction<'_>, row: &Row, now: DateTime<Utc>, f: impl FnOnce() -> Result<usize>) -> Result<usize> {
+    tx.execute_batch("SAVEPOINT journey_intake")?;
+    match f() {
+        Ok(n) => {
+            tx.execute_batch("RELEASE journey_intake")?;
+            Ok(n)
+        }
+        Err(err) => {
+            tx.execute_batch("ROLLBACK TO journey_intake; RELEASE journey_intake")?;
+            tracing::error!(journey = row.id, error = %err, "a journey failed to take entries; pausing it");
+            tx.prepare_cached("UPDATE journeys SET status = 'paused', updated_at = ?2 WHERE id = ?1 AND status = 'active'")?
+                .execute(params![row.id, to_ms(now)])?;
+            audit::record(
+                tx,
+                Some(row.shop_id),
+                &Actor::cli("journeys"),
+                "journey.paused",
+                Some(&format!("journey:{}", row.id)),
+                json!({"reason": err.to_string(), "version": row.version}),
+                now,
+            )?;
+            // A paused journey still attributes goals; move past these events so that the next pass does not fail again.
+            if row.status == JourneyStatus::Paused {
+                tx.prepare_cached(
+                    "UPDATE journeys SET cursor = (SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?2) WHERE id = ?1",
+                )?
+                .execute(params![row.id, row.shop_id])?;
+            }
+            Ok(1)
+        }
+    }
+}
+
 /// Run `f` in a savepoint: on error, undo what it did and fail the run with the error.
 fn isolated_run(tx: &Transaction<'_>, run_id: i64, at: i64, f: impl FnOnce() -> Result<()>) -> Result<()> {
     tx.execute_batch("SAVEPOINT journey_run")?;
@@ -972,17 +1008,13 @@ impl Store {
         self.write(|tx| {
             let mut defs = Definitions::default();
             let mut done = 0;
-            for id in behind {
+            for (id, dated) in behind.into_iter().map(|id| (id, false)).chain(dated.into_iter().map(|id| (id, true))) {
                 let row = tx
                     .prepare_cached("SELECT id, shop_id, name, status, version, cursor, date_through FROM journeys WHERE id = ?1")?
                     .query_row([id], row_of)?;
-                done += intake(tx, &row, &mut defs, now)?;
-            }
-            for id in dated {
-                let row = tx
-                    .prepare_cached("SELECT id, shop_id, name, status, version, cursor, date_through FROM journeys WHERE id = ?1")?
-                    .query_row([id], row_of)?;
-                done += date_entries(tx, &row, &mut defs, now)?;
+                done += isolated_journey(tx, &row, now, || {
+                    if dated { date_entries(tx, &row, &mut defs, now) } else { intake(tx, &row, &mut defs, now) }
+                })?;
             }
             // Runs entered just now are due at once; take them in this pass too.
             let due: Vec<i64> = tx
