@@ -288,6 +288,19 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     assert_eq!(store.list_shops().unwrap().len(), 1);
 }
 
+/// Install a plugin package into the catalogue over HTTP with an admin key.
+async fn install(http: &reqwest::Client, server: &Server, admin: &str, package: &kith_test_plugins::Package) {
+    let installed = http
+        .post(format!("{}/v1/plugins", server.url))
+        .header("authorization", admin)
+        .header("content-type", "application/gzip")
+        .body(package.tar_gz())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 201, "{}", installed.text().await.unwrap());
+}
+
 /// Poll a plugin's status until `done` holds; the bus works in the background.
 async fn wait_for(http: &reqwest::Client, url: &str, auth: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -312,15 +325,7 @@ async fn a_plugin_installed_over_http_tags_customers_and_survives_a_restart() {
     let http = reqwest::Client::new();
 
     let server = Server::start(dir.path(), &db);
-    let installed = http
-        .post(format!("{}/v1/plugins", server.url))
-        .header("authorization", &admin)
-        .header("content-type", "application/gzip")
-        .body(kith_test_plugins::VIP_TAG.tar_gz())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(installed.status(), 201);
+    install(&http, &server, &admin, &kith_test_plugins::VIP_TAG).await;
     let enabled = http
         .put(format!("{}/v1/shop/plugins/vip-tag", server.url))
         .header("authorization", &owner)
@@ -367,15 +372,7 @@ async fn a_journey_killed_mid_flight_resumes_without_sending_twice() {
     // A message claimed when the process died goes out again after the lease: 2 s here, not 2 minutes.
     let config = "[plugins]\noutbox_lease_secs = 2\n";
     let server = Server::start_with(dir.path(), &db, config);
-    let installed = http
-        .post(format!("{}/v1/plugins", server.url))
-        .header("authorization", &admin)
-        .header("content-type", "application/gzip")
-        .body(kith_test_plugins::SMS_HTTP.tar_gz())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(installed.status(), 201);
+    install(&http, &server, &admin, &kith_test_plugins::SMS_HTTP).await;
     let enabled = http
         .put(format!("{}/v1/shop/plugins/sms-http", server.url))
         .header("authorization", &owner)

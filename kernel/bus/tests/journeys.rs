@@ -264,7 +264,7 @@ fn a_birthday_greeting_with_a_coupon_goes_out_seven_days_before_at_ten() {
     // 16:00 on 2 November in Shanghai: Eve's birthday is in 7 days, Fay's in 8, Gus's was yesterday.
     s.customer("13800000005", json!({"profile": {"name": "Eve", "birthday": "1990-11-09"}}));
     s.customer("13800000006", json!({"profile": {"name": "Fay", "birthday": "1992-11-10"}}));
-    s.customer("13800000007", json!({"profile": {"name": "Gus", "birthday": "1985-11-01"}}));
+    s.customer("13800000007", json!({"profile": {"name": "Gus", "birthday": "1985-11-01", "attributes": {"member_since": "2021-11-12"}}}));
     let j = s.journey(json!({
         "trigger": {"date": {"field": "birthday", "offset_days": -7, "at": "10:00"}},
         "start": "gift",
@@ -292,6 +292,15 @@ fn a_birthday_greeting_with_a_coupon_goes_out_seven_days_before_at_ten() {
     assert_eq!(s.sms().len(), 2);
     assert_eq!(s.runs(j.id).len(), 2);
     assert!(s.sms_to("13800000007").is_empty());
+    // A date in a custom attribute works the same way: Gus's membership anniversary, 9 days ahead, at 09:00.
+    s.w.clock.set(Utc.with_ymd_and_hms(2027, 11, 3, 0, 59, 0).unwrap());
+    let anniversary = s.journey(json!({
+        "trigger": {"date": {"field": "attributes.member_since", "offset_days": -9}},
+        "start": "thanks", "steps": {"thanks": {"send": {"channel": "sms", "template": "ANNIVERSARY"}}}
+    }));
+    assert!(s.runs(anniversary.id).is_empty(), "activated before 09:00 Shanghai: nobody yet");
+    s.later(Duration::minutes(1));
+    assert_eq!(s.sms_to("13800000007"), vec!["ANNIVERSARY"]);
 }
 
 #[test]

@@ -17,6 +17,17 @@ pub mod money;
 pub mod plugin;
 pub mod segments;
 
+/// A saved definition's `name` (1–200 bytes) and `description` (at most 2,000).
+pub fn check_name(name: &str, description: Option<&str>) -> Result<(), FieldError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(FieldError::new("name", "must be 1 to 200 bytes"));
+    }
+    if description.is_some_and(|d| d.len() > 2000) {
+        return Err(FieldError::new("description", "must be at most 2000 bytes"));
+    }
+    Ok(())
+}
+
 /// A validation failure pinned to the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, utoipa::ToSchema)]
 #[error("{field}: {reason}")]

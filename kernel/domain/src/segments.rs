@@ -636,12 +636,7 @@ pub struct DailyCount {
 
 /// Validate a segment's name and description.
 pub fn check_input(input: &SegmentInput) -> Result<Node, FieldError> {
-    if input.name.trim().is_empty() || input.name.len() > 200 {
-        return Err(FieldError::new("name", "must be 1 to 200 bytes"));
-    }
-    if input.description.as_ref().is_some_and(|d| d.len() > 2000) {
-        return Err(FieldError::new("description", "must be at most 2000 bytes"));
-    }
+    crate::check_name(&input.name, input.description.as_deref())?;
     parse(&input.definition)
 }
 

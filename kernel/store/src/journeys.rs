@@ -34,7 +34,7 @@ use crate::coupons::{issue_in, load_template};
 use crate::ingest::active_customer;
 use crate::messages::enqueue_in;
 use crate::segments::{anniversaries, check_node, customer_matches};
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, parse_json, settings, shops, to_ms};
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, parse_json, savepoint, settings, shops, to_ms};
 
 /// Events read per journey per pass.
 const INTAKE_BATCH: usize = 1000;
@@ -59,8 +59,10 @@ struct Row {
     date_through: Option<String>,
 }
 
+const ROW_COLUMNS: &str = "j.id, j.shop_id, j.name, j.status, j.version, j.cursor, j.date_through";
+
 fn load_row(conn: &Connection, shop_id: i64, id: i64) -> Result<Row> {
-    conn.prepare_cached("SELECT id, shop_id, name, status, version, cursor, date_through FROM journeys WHERE id = ?1 AND shop_id = ?2")?
+    conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = ?1 AND j.shop_id = ?2"))?
         .query_row(params![id, shop_id], row_of)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("journey {id}")))
@@ -301,16 +303,21 @@ fn intake(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTime<Utc>
 
 /// The customers whose date field falls on one of `days` (as anniversaries).
 fn dated_customers(conn: &Connection, shop_id: i64, field: &DateField, days: &[NaiveDate]) -> Result<Vec<i64>> {
-    let column = match field {
-        DateField::Birthday => "c.birthday".to_owned(),
-        DateField::Attribute(name) => format!("json_extract(c.attributes, '$.\"{}\"')", name.replace('"', "")),
+    // The attribute's JSON path is a bound value like everything else.
+    let path = match field {
+        DateField::Birthday => None,
+        DateField::Attribute(name) => Some(format!("$.\"{name}\"")),
     };
     let list = serde_json::to_string(&anniversaries(days)).map_err(anyhow::Error::from)?;
-    let sql = format!(
-        "SELECT c.id FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL
-           AND substr({column}, 6, 5) IN (SELECT value FROM json_each(?2)) ORDER BY c.id"
-    );
-    Ok(conn.prepare(&sql)?.query_map(params![shop_id, list], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT c.id FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL
+               AND substr(CASE WHEN ?3 IS NULL THEN c.birthday ELSE json_extract(c.attributes, ?3) END, 6, 5)
+                   IN (SELECT value FROM json_each(?2))
+             ORDER BY c.id",
+        )?
+        .query_map(params![shop_id, list, path], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// The shop days a date trigger has yet to enter, up to today (today only once its time has come).
@@ -352,6 +359,17 @@ fn date_entries(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTim
     }
     tx.prepare_cached("UPDATE journeys SET date_through = ?2 WHERE id = ?1")?.execute(params![row.id, last.to_string()])?;
     Ok(entered.max(1))
+}
+
+/// Runs of active journeys whose time has come, the most overdue first.
+fn due_runs(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT r.id FROM journey_runs r JOIN journeys j ON j.id = r.journey_id
+             WHERE r.status = 'active' AND r.due_at <= ?1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT ?2",
+        )?
+        .query_map(params![to_ms(now), limit as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn events_head(conn: &Connection, shop_id: i64) -> Result<i64> {
@@ -736,53 +754,39 @@ fn load_run_state(tx: &Connection, run_id: i64) -> Result<RunState> {
 /// condition names was deleted, say), undo them and pause the journey with the
 /// reason in the audit log, so that one broken journey never stops the others.
 fn isolated_journey(tx: &Transaction<'_>, row: &Row, now: DateTime<Utc>, f: impl FnOnce() -> Result<usize>) -> Result<usize> {
-    tx.execute_batch("SAVEPOINT journey_intake")?;
-    match f() {
-        Ok(n) => {
-            tx.execute_batch("RELEASE journey_intake")?;
-            Ok(n)
-        }
-        Err(err) => {
-            tx.execute_batch("ROLLBACK TO journey_intake; RELEASE journey_intake")?;
-            tracing::error!(journey = row.id, error = %err, "a journey failed to take entries; pausing it");
-            tx.prepare_cached("UPDATE journeys SET status = 'paused', updated_at = ?2 WHERE id = ?1 AND status = 'active'")?
-                .execute(params![row.id, to_ms(now)])?;
-            audit::record(
-                tx,
-                Some(row.shop_id),
-                &Actor::cli("journeys"),
-                "journey.paused",
-                Some(&format!("journey:{}", row.id)),
-                json!({"reason": err.to_string(), "version": row.version}),
-                now,
-            )?;
-            // A paused journey still attributes goals; move past these events so that the next pass does not fail again.
-            if row.status == JourneyStatus::Paused {
-                tx.prepare_cached(
-                    "UPDATE journeys SET cursor = (SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?2) WHERE id = ?1",
-                )?
-                .execute(params![row.id, row.shop_id])?;
-            }
-            Ok(1)
-        }
+    let err = match savepoint(tx, f)? {
+        Ok(n) => return Ok(n),
+        Err(err) => err,
+    };
+    tracing::error!(journey = row.id, error = %err, "a journey failed to take entries; pausing it");
+    tx.prepare_cached("UPDATE journeys SET status = 'paused', updated_at = ?2 WHERE id = ?1 AND status = 'active'")?
+        .execute(params![row.id, to_ms(now)])?;
+    audit::record(
+        tx,
+        Some(row.shop_id),
+        &Actor::cli("journeys"),
+        "journey.paused",
+        Some(&format!("journey:{}", row.id)),
+        json!({"reason": err.to_string(), "version": row.version}),
+        now,
+    )?;
+    // A paused journey still attributes goals; move past these events so that the next pass does not fail again.
+    if row.status == JourneyStatus::Paused {
+        tx.prepare_cached("UPDATE journeys SET cursor = ?2 WHERE id = ?1")?.execute(params![row.id, events_head(tx, row.shop_id)?])?;
     }
+    Ok(1)
 }
 
 /// Run `f` in a savepoint: on error, undo what it did and fail the run with the error.
 fn isolated_run(tx: &Transaction<'_>, run_id: i64, at: i64, f: impl FnOnce() -> Result<()>) -> Result<()> {
-    tx.execute_batch("SAVEPOINT journey_run")?;
-    match f() {
-        Ok(()) => Ok(tx.execute_batch("RELEASE journey_run")?),
-        Err(err) => {
-            tx.execute_batch("ROLLBACK TO journey_run; RELEASE journey_run")?;
-            tracing::error!(run = run_id, error = %err, "a journey run failed");
-            tx.prepare_cached(
-                "UPDATE journey_runs SET status = 'failed', end_reason = ?2, ended_at = ?3, due_at = NULL WHERE id = ?1 AND status = 'active'",
-            )?
-            .execute(params![run_id, format!("step failed: {err}"), at])?;
-            Ok(())
-        }
+    if let Err(err) = savepoint(tx, f)? {
+        tracing::error!(run = run_id, error = %err, "a journey run failed");
+        tx.prepare_cached(
+            "UPDATE journey_runs SET status = 'failed', end_reason = ?2, ended_at = ?3, due_at = NULL WHERE id = ?1 AND status = 'active'",
+        )?
+        .execute(params![run_id, format!("step failed: {err}"), at])?;
     }
+    Ok(())
 }
 
 fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
@@ -970,11 +974,10 @@ impl Store {
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let dated: Vec<Row> = conn
-                .prepare_cached(
-                    "SELECT j.id, j.shop_id, j.name, j.status, j.version, j.cursor, j.date_through FROM journeys j
-                     JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version
-                     WHERE j.status = 'active' AND json_extract(v.definition, '$.trigger.date') IS NOT NULL",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT {ROW_COLUMNS} FROM journeys j JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version
+                         WHERE j.status = 'active' AND json_extract(v.definition, '$.trigger.date') IS NOT NULL"
+                ))?
                 .query_map([], row_of)?
                 .collect::<rusqlite::Result<_>>()?;
             let mut zones = HashMap::new();
@@ -993,14 +996,7 @@ impl Store {
                     dated_due.push(row.id);
                 }
             }
-            let due: Vec<i64> = conn
-                .prepare_cached(
-                    "SELECT r.id FROM journey_runs r JOIN journeys j ON j.id = r.journey_id
-                     WHERE r.status = 'active' AND r.due_at <= ?1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT ?2",
-                )?
-                .query_map(params![to_ms(now), limit as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok((behind, dated_due, due))
+            Ok((behind, dated_due, due_runs(conn, now, 1)?))
         })?;
         if behind.is_empty() && dated.is_empty() && due.is_empty() {
             return Ok(0);
@@ -1009,21 +1005,13 @@ impl Store {
             let mut defs = Definitions::default();
             let mut done = 0;
             for (id, dated) in behind.into_iter().map(|id| (id, false)).chain(dated.into_iter().map(|id| (id, true))) {
-                let row = tx
-                    .prepare_cached("SELECT id, shop_id, name, status, version, cursor, date_through FROM journeys WHERE id = ?1")?
-                    .query_row([id], row_of)?;
+                let row = tx.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = ?1"))?.query_row([id], row_of)?;
                 done += isolated_journey(tx, &row, now, || {
                     if dated { date_entries(tx, &row, &mut defs, now) } else { intake(tx, &row, &mut defs, now) }
                 })?;
             }
             // Runs entered just now are due at once; take them in this pass too.
-            let due: Vec<i64> = tx
-                .prepare_cached(
-                    "SELECT r.id FROM journey_runs r JOIN journeys j ON j.id = r.journey_id
-                     WHERE r.status = 'active' AND r.due_at <= ?1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT ?2",
-                )?
-                .query_map(params![to_ms(now), limit as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let due = due_runs(tx, now, limit)?;
             let mut zones: HashMap<i64, Tz> = HashMap::new();
             let at = to_ms(now);
             for run_id in due {

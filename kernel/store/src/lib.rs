@@ -210,6 +210,15 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Run `f` in a savepoint: its writes stay when it succeeds and are undone when it
+/// fails; its result is handed back either way (the outer error is the savepoint's own).
+pub(crate) fn savepoint<T>(tx: &Connection, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+    tx.execute_batch("SAVEPOINT isolated")?;
+    let out = f();
+    tx.execute_batch(if out.is_ok() { "RELEASE isolated" } else { "ROLLBACK TO isolated; RELEASE isolated" })?;
+    Ok(out)
+}
+
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

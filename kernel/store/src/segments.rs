@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 use serde_json::{Value, json};
 
 use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, shops, to_ms};
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, savepoint, shops, to_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// How deep segments may refer to segments.
@@ -990,13 +990,8 @@ impl Store {
 /// gone bad, a query error) is logged and left as it was, and the others go on.
 /// Only a failure to roll back fails the caller.
 fn isolated(tx: &Transaction<'_>, segment: i64, f: impl FnOnce() -> Result<()>) -> Result<()> {
-    tx.execute_batch("SAVEPOINT segment")?;
-    match f() {
-        Ok(()) => tx.execute_batch("RELEASE segment")?,
-        Err(e) => {
-            tracing::error!(segment, error = %e, "segment could not be re-evaluated; left as it was");
-            tx.execute_batch("ROLLBACK TO segment; RELEASE segment")?;
-        }
+    if let Err(e) = savepoint(tx, f)? {
+        tracing::error!(segment, error = %e, "segment could not be re-evaluated; left as it was");
     }
     Ok(())
 }
