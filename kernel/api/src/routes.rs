@@ -102,7 +102,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(segments::daily_counts))
         .routes(routes!(segments::export))
         .routes(routes!(journeys::list_journeys, journeys::create_journey))
-        .routes(routes!(journeys::get_journey, journeys::update_journey))
+        .routes(routes!(journeys::get_journey, journeys::update_journey, journeys::delete_journey))
         .routes(routes!(journeys::journey_versions))
         .routes(routes!(journeys::activate))
         .routes(routes!(journeys::pause))

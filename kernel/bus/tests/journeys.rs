@@ -405,6 +405,8 @@ fn consent_caps_quiet_hours_and_budgets_bound_what_a_journey_does() {
     let cai_run = s.run_of(j.id, "13800000003");
     assert!(cai_run.history[1].detail.starts_with("budget: message cost 15 + 5"), "{:?}", cai_run.history);
     assert_eq!(stats.coupons.issued, 2);
+    let again = stats.steps.iter().find(|st| st.step == "again").unwrap().messages.clone().unwrap();
+    assert_eq!((again.sent, again.suppressed), (0, 2), "both AGAIN messages fell to the cap");
     let gift = stats.steps.iter().find(|st| st.step == "gift").unwrap();
     assert_eq!(gift.outcomes.get("skipped"), Some(&1));
     assert!(gift.skipped.keys().next().unwrap().starts_with("budget: the journey's 2 coupon(s) are issued"), "{:?}", gift.skipped);

@@ -1152,6 +1152,9 @@ pub struct StepStats {
     pub outcomes: BTreeMap<String, i64>,
     /// Skipped runs by reason.
     pub skipped: BTreeMap<String, i64>,
+    /// For send steps: the messages queued, by their status now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<MessageFigures>,
 }
 
 /// Runs of one version.
@@ -1174,6 +1177,22 @@ pub struct MessageFigures {
     pub suppressed: i64,
     /// Sent and delivered messages × their channel's `cost_per_message`.
     pub cost: i64,
+}
+
+impl MessageFigures {
+    /// Count `n` messages in `status`; sent and delivered ones cost `cost_each`.
+    pub fn add(&mut self, status: &str, n: i64, cost_each: i64) {
+        match status {
+            "queued" | "sending" => self.queued += n,
+            "sent" => self.sent += n,
+            "delivered" => self.delivered += n,
+            "failed" => self.failed += n,
+            _ => self.suppressed += n,
+        }
+        if matches!(status, "sent" | "delivered") {
+            self.cost += n * cost_each;
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]

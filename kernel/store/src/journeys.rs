@@ -890,6 +890,23 @@ impl Store {
         })
     }
 
+    /// Delete a draft (it has no runs); a journey that ran is archived instead, so its statistics stay.
+    pub fn delete_journey(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let row = load_row(tx, shop_id, id)?;
+            if row.status != JourneyStatus::Draft {
+                return Err(StoreError::Conflict(format!(
+                    "journey {id} is {}; only a draft can be deleted, archive it instead",
+                    row.status.as_str()
+                )));
+            }
+            tx.execute("DELETE FROM journey_versions WHERE journey_id = ?1", [id])?;
+            tx.execute("DELETE FROM journeys WHERE id = ?1", [id])?;
+            audit::record(tx, Some(shop_id), actor, "journey.deleted", Some(&format!("journey:{id}")), json!({"name": row.name}), now)?;
+            Ok(())
+        })
+    }
+
     pub fn journey(&self, shop_id: i64, id: i64) -> Result<Journey> {
         self.read(|conn| load_journey(conn, shop_id, id))
     }
@@ -1225,16 +1242,7 @@ impl Store {
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for (channel, status, n) in by_status {
-                match status.as_str() {
-                    "queued" | "sending" => messages.queued += n,
-                    "sent" => messages.sent += n,
-                    "delivered" => messages.delivered += n,
-                    "failed" => messages.failed += n,
-                    _ => messages.suppressed += n,
-                }
-                if matches!(status.as_str(), "sent" | "delivered") {
-                    messages.cost += n * settings.policy(&channel).cost_per_message;
-                }
+                messages.add(&status, n, settings.policy(&channel).cost_per_message);
             }
             let coupons = conn
                 .prepare_cached(
@@ -1272,10 +1280,23 @@ impl Store {
                     kind,
                     outcomes: BTreeMap::new(),
                     skipped: BTreeMap::new(),
+                    messages: None,
                 });
                 *entry.outcomes.entry(outcome.clone()).or_default() += n;
                 if outcome == "skipped" {
                     *entry.skipped.entry(reason).or_default() += n;
+                }
+            }
+            let sent: Vec<(i64, String, String, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT r.version, s.step, m.channel, m.status, COUNT(*) FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id
+                       JOIN messages m ON m.public_id = s.message_id WHERE r.journey_id = ?1 GROUP BY 1, 2, 3, 4",
+                )?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (version, step, channel, status, n) in sent {
+                if let Some(entry) = steps.get_mut(&(version, step)) {
+                    entry.messages.get_or_insert_with(MessageFigures::default).add(&status, n, settings.policy(&channel).cost_per_message);
                 }
             }
             // Variants: each run's `step:variant` labels, treated runs only.

@@ -91,6 +91,22 @@ pub async fn update_journey(
     Ok(Json(state.db("update_journey", move |s| s.update_journey(key.shop_id, id, &body, &actor, now)).await?))
 }
 
+/// Delete a draft. A journey that has been active is archived instead (409), so its runs and statistics stay.
+#[utoipa::path(delete, path = "/v1/journeys/{id}", tag = "journeys", params(("id" = i64, Path, description = "Journey id")),
+    security(("api_key" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn delete_journey(
+    key: ShopKey<JourneysManage>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let actor = Actor::key(&key.principal.key_id);
+    let now = state.now();
+    state.db("delete_journey", move |s| s.delete_journey(key.shop_id, id, &actor, now)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct JourneyVersionList {
     items: Vec<JourneyVersion>,

@@ -270,6 +270,7 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
             200,
             true,
         ),
+        r(Method::DELETE, format!("/v1/journeys/{}", h.draft_journey), None, Access::Shop(MANAGERS), 204, true),
         r(Method::GET, format!("/v1/journeys/{j}/versions"), None, Access::Shop(READERS), 200, true),
         r(Method::POST, format!("/v1/journeys/{}/activate", h.draft_journey), None, Access::Shop(MANAGERS), 200, true),
         r(Method::POST, format!("/v1/journeys/{j}/pause"), None, Access::Shop(MANAGERS), 200, true),

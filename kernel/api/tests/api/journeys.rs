@@ -80,6 +80,12 @@ async fn a_journey_goes_from_draft_to_active_to_archived_with_versions() {
     h.post(&format!("/v1/journeys/{id}/archive"), Role::Operator, json!({})).await;
     let frozen = h.call(Method::PUT, &format!("/v1/journeys/{id}"), Some(&key), Some(json!({"name": "x", "definition": changed}))).await;
     frozen.assert_problem(409, "conflict");
+    // A journey that ran cannot be deleted; a draft can.
+    let gone = h.call(Method::DELETE, &format!("/v1/journeys/{id}"), Some(&key), None).await;
+    gone.assert_problem(409, "conflict");
+    let draft = h.call(Method::DELETE, &format!("/v1/journeys/{}", h.draft_journey), Some(&key), None).await;
+    assert_eq!(draft.status, StatusCode::NO_CONTENT);
+    h.get(&format!("/v1/journeys/{}", h.draft_journey), Role::Operator).await.assert_problem(404, "not-found");
     // Analysts read but do not write.
     h.post("/v1/journeys", Role::Analyst, json!({"name": "x", "definition": definition(h.segment)})).await.assert_problem(403, "forbidden");
 }
