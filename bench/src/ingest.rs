@@ -1,0 +1,215 @@
+//! Ingest: the shop's events through `POST /v1/events` in batches of 500 from
+//! several concurrent clients, with the first-party plugins enabled, timed
+//! until every plugin has caught up. Baseline: the same rows inserted straight
+//! into SQLite with rusqlite in one process (with Kith's durability settings),
+//! the physical limit of the store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use crate::data::{Customer, Shop};
+use crate::kith::{Kith, first_party};
+use crate::report::Report;
+
+/// Events per request.
+pub const BATCH: usize = 500;
+
+/// Each client's request bodies, serialised before the clock starts.
+fn bodies(shop: &Shop, clients: usize) -> (Vec<Vec<Vec<u8>>>, usize) {
+    let mut per_client: Vec<Vec<serde_json::Value>> = vec![Vec::new(); clients];
+    for c in shop.all() {
+        per_client[c.index % clients].extend(c.events());
+    }
+    let total = per_client.iter().map(Vec::len).sum();
+    let bodies = per_client
+        .into_iter()
+        .map(|events| events.chunks(BATCH).map(|chunk| serde_json::to_vec(&json!({"events": chunk})).expect("JSON")).collect())
+        .collect();
+    (bodies, total)
+}
+
+/// What one measured ingest gives.
+pub struct Ingested {
+    pub kith: Kith,
+    pub events: usize,
+    pub acknowledged: Duration,
+    pub drained: Duration,
+}
+
+/// Start Kith with the first-party plugins and ingest the whole shop.
+pub async fn ingest(binary: &Path, shop: &Shop, clients: usize) -> Result<Ingested> {
+    let (bodies, events) = bodies(shop, clients);
+    let kith = Kith::start(binary, 2)?;
+    kith.enable(&first_party()).await?;
+    kith.drained(Duration::from_secs(600)).await?;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for client in bodies {
+        let http = kith.http.clone();
+        let url = format!("{}/v1/events", kith.url);
+        let key = kith.owner.clone();
+        tasks.push(tokio::spawn(async move {
+            for body in client {
+                let reply =
+                    http.post(&url).header("authorization", &key).header("content-type", "application/json").body(body).send().await?;
+                if !reply.status().is_success() {
+                    bail!("ingest: {}", reply.text().await?);
+                }
+                let report: serde_json::Value = reply.json().await?;
+                if report["rejected"].as_u64() != Some(0) {
+                    bail!("rejected events: {report}");
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let acknowledged = start.elapsed();
+    kith.drained(Duration::from_secs(24 * 3600)).await?;
+    Ok(Ingested { kith, events, acknowledged, drained: start.elapsed() })
+}
+
+pub async fn run(binary: &Path, shop: &Shop, runs: usize, clients: usize, report: &mut Report) -> Result<()> {
+    let (mut drained, mut acked, mut lag, mut rss, mut size) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut events = 0;
+    for _ in 0..runs {
+        let run = ingest(binary, shop, clients).await?;
+        events = run.events;
+        drained.push(run.events as f64 / run.drained.as_secs_f64());
+        acked.push(run.events as f64 / run.acknowledged.as_secs_f64());
+        lag.push((run.drained - run.acknowledged).as_secs_f64());
+        rss.push(run.kith.peak_rss()? as f64 / 1e6);
+        size.push(run.kith.database_bytes() as f64 / 1e6);
+    }
+    let mut baseline = Vec::new();
+    for _ in 0..runs {
+        baseline.push(rusqlite_baseline(shop)?);
+    }
+    let note = format!("{events} events, {clients} clients");
+    report.add(
+        "ingest",
+        &format!("events/s, plugins caught up ({note})"),
+        "events/s",
+        &drained,
+        Some(("rusqlite", &baseline)),
+        Some("≥ 1/3 of rusqlite"),
+    );
+    report.add("ingest", "events/s acknowledged", "events/s", &acked, Some(("rusqlite", &baseline)), None);
+    report.add("ingest", "dispatch lag after the last batch", "s", &lag, None, None);
+    report.add("footprint", "peak RSS of kith serve after ingest", "MB", &rss, None, Some("≤ 300 MB at large"));
+    report.add("footprint", "database size after ingest", "MB", &size, None, None);
+    Ok(())
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT, birthday TEXT, total_spent INTEGER NOT NULL DEFAULT 0,
+        order_count INTEGER NOT NULL DEFAULT 0, last_order_at INTEGER, created_at INTEGER NOT NULL);
+    CREATE TABLE identities (kind TEXT NOT NULL, value TEXT NOT NULL, customer_id INTEGER NOT NULL, PRIMARY KEY (kind, value));
+    CREATE TABLE orders (id INTEGER PRIMARY KEY, external_id TEXT NOT NULL UNIQUE, customer_id INTEGER NOT NULL, amount INTEGER NOT NULL,
+        paid_at INTEGER NOT NULL);
+    CREATE TABLE order_items (order_id INTEGER NOT NULL, sku TEXT, category TEXT, quantity INTEGER, unit_price INTEGER);
+    CREATE TABLE behaviours (customer_id INTEGER NOT NULL, kind TEXT NOT NULL, sku TEXT, category TEXT, at INTEGER NOT NULL);
+    CREATE INDEX behaviours_customer ON behaviours(customer_id, at);
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, customer_id INTEGER, payload TEXT NOT NULL);
+";
+
+/// The customer an identifier belongs to, created when new.
+fn resolve(tx: &Connection, kind: &str, value: &str, now: i64) -> Result<i64> {
+    if let Some(id) = tx
+        .prepare_cached("SELECT customer_id FROM identities WHERE kind = ?1 AND value = ?2")?
+        .query_row(params![kind, value], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO customers (created_at) VALUES (?1)")?.execute([now])?;
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO identities (kind, value, customer_id) VALUES (?1, ?2, ?3)")?.execute(params![kind, value, id])?;
+    Ok(id)
+}
+
+fn event(tx: &Connection, kind: &str, customer: i64, payload: &str) -> Result<()> {
+    tx.prepare_cached("INSERT INTO events (type, customer_id, payload) VALUES (?1, ?2, ?3)")?.execute(params![kind, customer, payload])?;
+    Ok(())
+}
+
+/// Insert one customer's rows; returns how many events they stand for.
+fn insert(tx: &Connection, c: &Customer, now: i64) -> Result<usize> {
+    let mut n = 0;
+    if let Some(nick) = &c.nick_first {
+        resolve(tx, "nick", nick, now)?;
+        n += 1;
+    }
+    let id = resolve(tx, "phone", &c.phone, now)?;
+    if let Some(email) = &c.email {
+        tx.prepare_cached("INSERT OR IGNORE INTO identities (kind, value, customer_id) VALUES ('email', ?1, ?2)")?
+            .execute(params![email, id])?;
+    }
+    tx.prepare_cached("UPDATE customers SET name = ?2, city = ?3, birthday = ?4 WHERE id = ?1")?.execute(params![
+        id,
+        c.name,
+        c.city,
+        c.birthday.map(|d| d.to_string())
+    ])?;
+    event(tx, "customer.updated", id, &format!("{{\"name\":\"{}\"}}", c.name))?;
+    n += 1;
+    for b in &c.behaviours {
+        tx.prepare_cached("INSERT INTO behaviours (customer_id, kind, sku, category, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![id, b.kind, b.sku, b.category, b.at.timestamp_millis()])?;
+        event(tx, "behaviour.recorded", id, &format!("{{\"kind\":\"{}\",\"sku\":\"{}\"}}", b.kind, b.sku))?;
+        n += 1;
+    }
+    for o in &c.orders {
+        let paid = o.paid_at.timestamp_millis();
+        tx.prepare_cached("INSERT INTO orders (external_id, customer_id, amount, paid_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+            o.id,
+            id,
+            o.amount(),
+            paid
+        ])?;
+        let order = tx.last_insert_rowid();
+        for it in &o.items {
+            tx.prepare_cached("INSERT INTO order_items (order_id, sku, category, quantity, unit_price) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![order, it.sku, it.category, it.quantity, it.unit_price])?;
+        }
+        tx.prepare_cached(
+            "UPDATE customers SET total_spent = total_spent + ?2, order_count = order_count + 1, last_order_at = MAX(COALESCE(last_order_at, ?3), ?3) WHERE id = ?1",
+        )?
+        .execute(params![id, o.amount(), paid])?;
+        event(tx, "order.paid", id, &format!("{{\"order_id\":\"{}\",\"amount\":{}}}", o.id, o.amount()))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The same rows straight into SQLite: events per second.
+pub fn rusqlite_baseline(shop: &Shop) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut conn = Connection::open(dir.path().join("baseline.db"))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(SCHEMA)?;
+    let customers: Vec<Customer> = shop.all().collect();
+    let now = 0;
+    let start = Instant::now();
+    let mut events = 0;
+    let mut in_batch = 0;
+    let mut tx = conn.transaction()?;
+    for c in &customers {
+        let n = insert(&tx, c, now).context("baseline insert")?;
+        events += n;
+        in_batch += n;
+        if in_batch >= BATCH {
+            tx.commit()?;
+            tx = conn.transaction()?;
+            in_batch = 0;
+        }
+    }
+    tx.commit()?;
+    Ok(events as f64 / start.elapsed().as_secs_f64())
+}

@@ -1,0 +1,164 @@
+//! A real `kith serve` for a benchmark: its own database in a temporary
+//! directory, a shop with owner and admin keys, the first-party plugins
+//! installed and enabled over HTTP, and its peak memory read from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// The plugins that score and tag every customer (channel connectors send nothing here).
+pub fn first_party() -> Vec<kith_test_plugins::Package> {
+    use kith_test_plugins as p;
+    vec![p::RFM, p::AIPL, p::LIFECYCLE, p::HIGH_VALUE, p::CATEGORY_AFFINITY, p::TIERED_POINTS]
+}
+
+pub struct Kith {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub owner: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    child: Child,
+}
+
+fn cli(binary: &Path, dir: &Path, args: &[&str]) -> Result<Value> {
+    let out = Command::new(binary).current_dir(dir).args(args).env("RUST_LOG", "warn").output().context("running kith")?;
+    if !out.status.success() {
+        bail!("kith {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+impl Kith {
+    /// A new database with one shop, and `kith serve` on a free loopback port.
+    pub fn start(binary: &Path, workers: usize) -> Result<Kith> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("kith.db");
+        let db_arg = db.to_str().context("temporary path")?;
+        let shop = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-shop", "--name", "Bench Shop"])?;
+        let shop = shop["id"].as_i64().context("shop id")?.to_string();
+        let owner = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-key", "--shop", &shop, "--role", "owner"])?;
+        let admin = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])?;
+        let config = dir.path().join("kith.toml");
+        std::fs::write(&config, format!("bind = \"127.0.0.1:0\"\nlog_format = \"json\"\n[plugins]\nworkers = {workers}\n"))?;
+        let mut child = Command::new(binary)
+            .current_dir(dir.path())
+            .args(["serve", "--config", config.to_str().context("path")?])
+            .env("KITH_DATABASE", &db)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting kith serve")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        let url = line.trim().strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?.to_owned();
+        let bearer = |v: &Value| format!("Bearer {}", v["token"].as_str().unwrap_or_default());
+        Ok(Kith {
+            url,
+            owner: bearer(&owner),
+            admin: bearer(&admin),
+            http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
+            dir,
+            child,
+        })
+    }
+
+    /// The database's size on disk, WAL included, in bytes.
+    pub fn database_bytes(&self) -> u64 {
+        ["kith.db", "kith.db-wal"].iter().filter_map(|f| std::fs::metadata(self.dir.path().join(f)).ok()).map(|m| m.len()).sum()
+    }
+
+    /// The server's peak resident memory so far, in bytes.
+    pub fn peak_rss(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("VmHWM in /proc/<pid>/status")?;
+        Ok(kib * 1024)
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        let reply = self.http.get(format!("{}{path}", self.url)).header("authorization", &self.owner).send().await?;
+        let status = reply.status();
+        let body: Value = reply.json().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, key: &str, body: &Value) -> Result<Value> {
+        let reply = self.http.request(method.clone(), format!("{}{path}", self.url)).header("authorization", key).json(body).send().await?;
+        let status = reply.status();
+        let body: Value = reply.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{method} {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// Install and enable `packages` with everything they request.
+    pub async fn enable(&self, packages: &[kith_test_plugins::Package]) -> Result<()> {
+        for package in packages {
+            let reply = self
+                .http
+                .post(format!("{}/v1/plugins", self.url))
+                .header("authorization", &self.admin)
+                .header("content-type", "application/gzip")
+                .body(package.tar_gz())
+                .send()
+                .await?;
+            if !reply.status().is_success() {
+                bail!("installing {}: {}", package.name, reply.text().await?);
+            }
+            let config = match package.name {
+                "tiered-points" => json!({"expiry_days": 365, "tiers": [{"name": "silver", "threshold": 0},
+                    {"name": "gold", "threshold": 200_000, "multiplier": 1.5}]}),
+                _ => json!({}),
+            };
+            self.send(reqwest::Method::PUT, &format!("/v1/shop/plugins/{}", package.name), &self.owner, &json!({"config": config})).await?;
+        }
+        Ok(())
+    }
+
+    /// Wait until every enabled plugin has caught up with the event log and finished its runs.
+    pub async fn drained(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let plugins = self.get("/v1/shop/plugins").await?;
+            let items = plugins["items"].as_array().cloned().unwrap_or_default();
+            let mut behind = false;
+            for p in &items {
+                let id = p["plugin_id"].as_str().or(p["id"].as_str()).unwrap_or_default();
+                let status = self.get(&format!("/v1/shop/plugins/{id}")).await?;
+                let running = status["runs"].as_array().is_some_and(|r| r.iter().any(|r| r["status"] == "running"));
+                if status["lag"].as_i64() != Some(0) || running {
+                    behind = true;
+                    break;
+                }
+            }
+            if !behind {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the bus did not drain in {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Kith {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,69 @@
+//! `kith-bench`: Kith's benchmarks, each figure beside a baseline measured in
+//! the same run on the same machine. `cargo xtask bench` builds it (and
+//! `kith`) in release and runs it; `BENCHMARKS.md` explains each benchmark.
+
+mod data;
+mod ingest;
+mod kith;
+mod report;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use chrono::{TimeZone, Utc};
+use clap::Parser;
+
+use crate::data::Scale;
+use crate::report::Report;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Bench {
+    Ingest,
+    All,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Kith's benchmarks, each against a baseline measured in the same run")]
+struct Args {
+    /// Which benchmark.
+    #[arg(value_enum)]
+    bench: Bench,
+    /// How big a shop.
+    #[arg(long, value_enum, default_value = "small")]
+    scale: Scale,
+    /// Repetitions of each measurement (min / median / max over them).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The `kith` binary to measure.
+    #[arg(long, env = "KITH_BIN")]
+    kith: PathBuf,
+    /// Where to write the results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Concurrent HTTP clients for ingest.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    // Kith runs in a temporary directory: its path must not be relative.
+    args.kith = std::path::absolute(&args.kith)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // A fixed "now", so that the same seed always gives the same shop.
+    let shop = data::Shop::new(args.scale, args.seed, Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single().expect("valid time"));
+    let mut report = Report::new(args.scale, args.runs);
+    let all = args.bench == Bench::All;
+    if all || args.bench == Bench::Ingest {
+        runtime.block_on(ingest::run(&args.kith, &shop, args.runs, args.clients, &mut report))?;
+    }
+    report.print();
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Figures with min / median / max over repeated runs, each beside its
+//! baseline from the same run, the machine they ran on, printed as a table
+//! and written as JSON.
+
+use serde::Serialize;
+
+use crate::data::Scale;
+
+/// The machine, as the kernel describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        Machine {
+            cpu: cpu.unwrap_or_else(|| "unknown".into()),
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            memory_gib: (kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+        }
+    }
+}
+
+/// Min, median and max of repeated measurements.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Spread {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let median = if v.is_empty() {
+            f64::NAN
+        } else if v.len() % 2 == 1 {
+            v[v.len() / 2]
+        } else {
+            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        };
+        Spread { min: v.first().copied().unwrap_or(f64::NAN), median, max: v.last().copied().unwrap_or(f64::NAN) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub bench: String,
+    pub name: String,
+    pub unit: String,
+    pub kith: Spread,
+    /// What the figure is compared with, measured in the same run.
+    pub baseline: Option<Baseline>,
+    /// Kith's median over the baseline's.
+    pub ratio: Option<f64>,
+    pub goal: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub name: String,
+    pub value: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub commit: String,
+    pub scale: Scale,
+    pub runs: usize,
+    pub machine: Machine,
+    pub figures: Vec<Figure>,
+}
+
+impl Report {
+    pub fn new(scale: Scale, runs: usize) -> Report {
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        Report {
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            commit,
+            scale,
+            runs,
+            machine: Machine::read(),
+            figures: Vec::new(),
+        }
+    }
+
+    /// Add a figure; with a baseline, the ratio is Kith's median over the baseline's.
+    pub fn add(&mut self, bench: &str, name: &str, unit: &str, kith: &[f64], baseline: Option<(&str, &[f64])>, goal: Option<&str>) {
+        let kith = Spread::of(kith);
+        let baseline = baseline.map(|(name, values)| Baseline { name: name.to_owned(), value: Spread::of(values) });
+        let ratio = baseline.as_ref().map(|b| kith.median / b.value.median).filter(|r| r.is_finite());
+        self.figures.push(Figure {
+            bench: bench.to_owned(),
+            name: name.to_owned(),
+            unit: unit.to_owned(),
+            kith,
+            baseline,
+            ratio,
+            goal: goal.map(str::to_owned),
+        });
+    }
+
+    pub fn print(&self) {
+        let m = &self.machine;
+        println!(
+            "\nKith benchmarks — {} — commit {} — scale {:?}, {} run(s)\nmachine: {} ({} cores, {} GiB, Linux {})\n",
+            self.date, self.commit, self.scale, self.runs, m.cpu, m.cores, m.memory_gib, m.kernel
+        );
+        println!("| bench | figure | unit | min | median | max | baseline | baseline median | ratio | goal |");
+        println!("|---|---|---|---:|---:|---:|---|---:|---:|---|");
+        for f in &self.figures {
+            let (bname, bmedian) =
+                f.baseline.as_ref().map_or(("—".to_owned(), "—".to_owned()), |b| (b.name.clone(), fmt(b.value.median)));
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                f.bench,
+                f.name,
+                f.unit,
+                fmt(f.kith.min),
+                fmt(f.kith.median),
+                fmt(f.kith.max),
+                bname,
+                bmedian,
+                f.ratio.map_or("—".to_owned(), |r| format!("{r:.2}")),
+                f.goal.as_deref().unwrap_or("")
+            );
+        }
+        println!();
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        "—".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_and_ratios() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.min, s.median, s.max), (1.0, 2.0, 3.0));
+        assert_eq!(Spread::of(&[1.0, 4.0]).median, 2.5);
+        let mut r = Report::new(Scale::Tiny, 1);
+        r.add("ingest", "events/s", "1/s", &[100.0], Some(("rusqlite", &[400.0])), Some("≥ 1/3 of baseline"));
+        assert_eq!(r.figures[0].ratio, Some(0.25));
+    }
+}
