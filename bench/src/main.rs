@@ -6,11 +6,12 @@ mod data;
 mod ingest;
 mod kith;
 mod report;
+mod segments;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use chrono::{TimeZone, Utc};
+use chrono::{DurationRound, Utc};
 use clap::Parser;
 
 use crate::data::Scale;
@@ -19,6 +20,7 @@ use crate::report::Report;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Bench {
     Ingest,
+    Segments,
     All,
 }
 
@@ -43,6 +45,9 @@ struct Args {
     /// Where to write the results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The Python with the `duckdb` package, for the segments baseline.
+    #[arg(long, env = "KITH_BENCH_PYTHON", default_value = "python3")]
+    python: PathBuf,
     /// Concurrent HTTP clients for ingest.
     #[arg(long, default_value_t = 4)]
     clients: usize,
@@ -53,12 +58,17 @@ fn main() -> Result<()> {
     // Kith runs in a temporary directory: its path must not be relative.
     args.kith = std::path::absolute(&args.kith)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // A fixed "now", so that the same seed always gives the same shop.
-    let shop = data::Shop::new(args.scale, args.seed, Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single().expect("valid time"));
+    // The shop's times are relative to now (to the minute), so that windows such as "the last 30 days"
+    // hold the same share of it whenever the benchmark runs; the same seed gives the same shop.
+    let now = Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
+    let shop = data::Shop::new(args.scale, args.seed, now);
     let mut report = Report::new(args.scale, args.runs);
     let all = args.bench == Bench::All;
     if all || args.bench == Bench::Ingest {
         runtime.block_on(ingest::run(&args.kith, &shop, args.runs, args.clients, &mut report))?;
+    }
+    if all || args.bench == Bench::Segments {
+        runtime.block_on(segments::run(&args.kith, &args.python, &shop, args.runs, args.clients, &mut report))?;
     }
     report.print();
     if let Some(path) = &args.json {

@@ -1,0 +1,138 @@
+//! Segments: five definitions (stats only; tag + RFM group; a behaviour
+//! window; bought A not B in 30 days; nested and/or/not) over the ingested
+//! shop, each as `POST /v1/segments/preview` (the count and the first page).
+//! Baseline: the same queries in DuckDB (the `duckdb` Python package) over the
+//! same data, exported from Kith's database as CSV. The counts must agree.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::{Timelike, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde_json::{Value, json};
+
+use crate::data::Shop;
+use crate::ingest::ingest;
+use crate::report::Report;
+
+fn definitions() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "stats only",
+            json!({"and": [{"stat": "total_spent", "op": "gte", "value": 50_000}, {"stat": "order_count", "op": "gte", "value": 3}]}),
+        ),
+        ("tag + RFM group", json!({"and": [{"tag": "high-value"}, {"score": "rfm", "label": "important-value"}]})),
+        ("behaviour window", json!({"behaviour": "cart", "category": "skincare", "window": {"last_days": 30}})),
+        (
+            "bought A not B in 30 days",
+            json!({"and": [{"purchase": {"category": "skincare"}, "window": {"last_days": 30}},
+                {"not": {"purchase": {"category": "consumable"}, "window": {"last_days": 30}}}]}),
+        ),
+        (
+            "nested and/or/not",
+            json!({"or": [{"and": [{"profile": "city", "op": "in", "value": ["杭州", "上海"]}, {"stat": "order_count", "op": "gte", "value": 2}]},
+                {"not": {"stat": "days_since_last_order", "op": "lt", "value": 180}}]}),
+        ),
+    ]
+}
+
+/// Write the tables the queries read as CSV, from Kith's database file.
+fn export(database: &Path, dir: &Path) -> Result<()> {
+    let conn = Connection::open_with_flags(database, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let tables = [
+        ("customers", "SELECT id, merged_into, city, total_spent, order_count, first_order_at, last_order_at FROM customers"),
+        ("tags", "SELECT customer_id, tag, source FROM tags"),
+        ("scores", "SELECT customer_id, model, value, label FROM scores"),
+        ("behaviours", "SELECT customer_id, kind, sku, category, occurred_at FROM behaviours"),
+        ("orders", "SELECT id, customer_id, status, amount, refunded_amount, paid_at FROM orders"),
+        ("order_items", "SELECT order_id, sku, category, quantity, unit_price, discount FROM order_items"),
+    ];
+    for (name, sql) in tables {
+        let mut stmt = conn.prepare(sql)?;
+        let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.csv")))?);
+        use std::io::Write;
+        writeln!(out, "{}", columns.join(","))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let cells: Vec<String> = (0..columns.len())
+                .map(|i| match row.get_ref(i) {
+                    Ok(rusqlite::types::ValueRef::Integer(v)) => v.to_string(),
+                    Ok(rusqlite::types::ValueRef::Real(v)) => v.to_string(),
+                    Ok(rusqlite::types::ValueRef::Text(t)) => {
+                        let t = String::from_utf8_lossy(t);
+                        format!("\"{}\"", t.replace('"', "\"\""))
+                    }
+                    _ => String::new(),
+                })
+                .collect();
+            writeln!(out, "{}", cells.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+/// Wait until a minute boundary is not about to pass: window edges move with the clock,
+/// and Kith's "now" and the one handed to DuckDB must see the same side of each.
+async fn away_from_minute_edges() {
+    let s = Utc::now().second();
+    if s >= 45 {
+        tokio::time::sleep(Duration::from_secs(u64::from(62 - s))).await;
+    }
+}
+
+pub async fn run(binary: &Path, python: &Path, shop: &Shop, runs: usize, clients: usize, report: &mut Report) -> Result<()> {
+    let ingested = ingest(binary, shop, clients).await?;
+    let kith = &ingested.kith;
+    let csv = tempfile::tempdir()?;
+    export(&kith.dir.path().join("kith.db"), csv.path())?;
+    let mut nows: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut timings: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for run in 0..runs {
+        for (name, definition) in definitions() {
+            away_from_minute_edges().await;
+            let now = Utc::now().timestamp_millis();
+            let start = Instant::now();
+            let preview = kith
+                .send(reqwest::Method::POST, "/v1/segments/preview", &kith.owner, &json!({"definition": definition, "limit": 20}))
+                .await?;
+            timings.entry(name).or_default().push(start.elapsed().as_secs_f64() * 1e3);
+            if run == 0 {
+                nows.insert(name, now);
+                counts.insert(name, preview["count"].as_i64().context("count")?);
+            }
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("segments.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(csv.path())
+        .arg(runs.to_string())
+        .arg(serde_json::to_string(&nows)?)
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        bail!("DuckDB baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let duck: Value = serde_json::from_slice(&out.stdout)?;
+    for (name, _) in definitions() {
+        let theirs = &duck[name];
+        if theirs["count"].as_i64() != counts.get(name).copied() {
+            bail!("`{name}`: Kith counts {:?}, DuckDB {}: the baseline is not the same query", counts.get(name), theirs["count"]);
+        }
+        let baseline: Vec<f64> =
+            theirs["seconds"].as_array().context("seconds")?.iter().filter_map(Value::as_f64).map(|s| s * 1e3).collect();
+        report.add(
+            "segments",
+            &format!("{name}: count + first page ({} members)", counts[name]),
+            "ms",
+            &timings[name],
+            Some(("DuckDB", &baseline)),
+            Some("≤ 2× DuckDB"),
+        );
+    }
+    Ok(())
+}
