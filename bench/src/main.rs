@@ -2,8 +2,10 @@
 //! the same run on the same machine. `cargo xtask bench` builds it (and
 //! `kith`) in release and runs it; `BENCHMARKS.md` explains each benchmark.
 
+mod api;
 mod data;
 mod ingest;
+mod journeys;
 mod kith;
 mod report;
 mod segments;
@@ -21,6 +23,8 @@ use crate::report::Report;
 enum Bench {
     Ingest,
     Segments,
+    Journeys,
+    Api,
     All,
 }
 
@@ -69,6 +73,12 @@ fn main() -> Result<()> {
     }
     if all || args.bench == Bench::Segments {
         runtime.block_on(segments::run(&args.kith, &args.python, &shop, args.runs, args.clients, &mut report))?;
+    }
+    if all || args.bench == Bench::Journeys {
+        runtime.block_on(journeys::run(&args.kith, &shop, args.runs, &mut report))?;
+    }
+    if all || args.bench == Bench::Api {
+        runtime.block_on(api::run(&args.kith, &shop, args.scale, args.runs, args.clients, &mut report))?;
     }
     report.print();
     if let Some(path) = &args.json {
