@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::data::{Scale, Shop};
-use crate::ingest::ingest;
+use crate::ingest::Ingested;
 use crate::report::Report;
 
 struct Load {
@@ -52,8 +52,7 @@ fn wrk(url: &str, key: &str, script: Option<&Path>, seconds: u64) -> Result<Load
     parse(&text).with_context(|| format!("reading wrk's report: {text}"))
 }
 
-pub async fn run(binary: &Path, shop: &Shop, scale: Scale, runs: usize, clients: usize, report: &mut Report) -> Result<()> {
-    let ingested = ingest(binary, shop, clients).await?;
+pub async fn run(ingested: &Ingested, shop: &Shop, scale: Scale, runs: usize, report: &mut Report) -> Result<()> {
     let kith = &ingested.kith;
     let customers = shop.customers;
     // A random customer id per request; ids are dense from 1 (merged ones answer with their survivor).

@@ -13,8 +13,7 @@ use chrono::{Timelike, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
-use crate::data::Shop;
-use crate::ingest::ingest;
+use crate::ingest::Ingested;
 use crate::report::Report;
 
 fn definitions() -> Vec<(&'static str, Value)> {
@@ -83,8 +82,7 @@ async fn away_from_minute_edges() {
     }
 }
 
-pub async fn run(binary: &Path, python: &Path, shop: &Shop, runs: usize, clients: usize, report: &mut Report) -> Result<()> {
-    let ingested = ingest(binary, shop, clients).await?;
+pub async fn run(ingested: &Ingested, python: &Path, runs: usize, report: &mut Report) -> Result<()> {
     let kith = &ingested.kith;
     let csv = tempfile::tempdir()?;
     export(&kith.dir.path().join("kith.db"), csv.path())?;

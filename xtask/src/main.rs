@@ -4,7 +4,11 @@
 //!   kernel on a demo shop with them enabled (`kith demo`, data in
 //!   `kith-data/demo.db`); ARGS go to `kith demo`.
 //! - `cargo xtask test`: formatting, lints, then every test of the workspace
-//!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2).
+//!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2),
+//!   then every benchmark at the tiny scale as a smoke test.
+//! - `cargo xtask bench [ARGS]`: build `kith` and `kith-bench` in release and
+//!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
+//!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -16,8 +20,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask demo [kith demo args] | cargo xtask test");
+            eprintln!("usage: cargo xtask demo [kith demo args] | cargo xtask test | cargo xtask bench [kith-bench args]");
             return ExitCode::from(2);
         }
     };
@@ -145,5 +150,62 @@ fn test() -> Result<()> {
     run(test)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);
-    run(test)
+    run(test)?;
+    // Every benchmark at the tiny scale, on the debug builds the tests made: the harness works (no timing is judged).
+    let python = bench_tools()?;
+    let mut build = cargo();
+    build.args(["build", "--package", "kith", "--package", "kith-bench"]);
+    run(build)?;
+    let mut smoke = Command::new(root().join("target/debug/kith-bench"));
+    smoke
+        .args(["all", "--scale", "tiny", "--runs", "1", "--kith"])
+        .arg(root().join("target/debug/kith"))
+        .arg("--python")
+        .arg(python)
+        .arg("--json")
+        .arg(root().join("target/bench-smoke.json"));
+    run(smoke)
+}
+
+/// DuckDB's Python package, pinned, in a venv of our own.
+const DUCKDB: &str = "duckdb==1.4.4";
+
+/// What the baselines need: `wrk` (Debian) and a Python with `duckdb`; returns that Python.
+fn bench_tools() -> Result<PathBuf> {
+    if Command::new("wrk").arg("-v").output().is_err() {
+        let install = || {
+            let mut cmd = Command::new("apt-get");
+            cmd.args(["install", "-y", "--no-install-recommends", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive");
+            run(cmd)
+        };
+        if install().is_err() {
+            let mut update = Command::new("apt-get");
+            update.arg("update");
+            run(update)?;
+            install()?;
+        }
+    }
+    let venv = root().join("target/bench-venv");
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python).args(["-c", "import duckdb"]).output().is_ok_and(|o| o.status.success());
+    if !ready {
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        run(create)?;
+        let mut pip = Command::new(&python);
+        pip.args(["-m", "pip", "install", "--quiet", DUCKDB]);
+        run(pip)?;
+    }
+    Ok(python)
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    ensure_wasm_target()?;
+    let python = bench_tools()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--package", "kith", "--package", "kith-bench"]);
+    run(build)?;
+    let mut bench = Command::new(root().join("target/release/kith-bench"));
+    bench.args(args).arg("--kith").arg(root().join("target/release/kith")).arg("--python").arg(python).current_dir(root());
+    run(bench)
 }
