@@ -6,7 +6,8 @@
 //!
 //! - Orders per buyer follow a Pareto law (a few customers buy very often),
 //!   30 % of customers never buy; gaps between orders are exponential around
-//!   the customer's own rhythm; order value is log-normal around the SKU's price.
+//!   the customer's own rhythm, the last within 180 days, none older than 3
+//!   years; order value is log-normal around the SKU's price.
 //! - 20 categories × 50 SKUs with Zipf-like popularity; `consumable` is one
 //!   of the categories.
 //! - Behaviours: views ≫ favourites and carts ≫ purchases, in the last 90 days.
@@ -149,13 +150,15 @@ impl Shop {
             NaiveDate::from_ymd_opt(rng.random_range(1965..2006), rng.random_range(1..=12), rng.random_range(1..=28)).expect("valid date")
         });
         let city = CITIES[rng.random_range(0..CITIES.len())];
-        // Pareto(α = 1.5, x_m = 4) for buyers: mean 12, a long tail of frequent buyers; 30 % never buy.
-        let orders_n = if rng.random_bool(0.3) { 0 } else { ((4.0 / (1.0 - rng.random::<f64>()).powf(1.0 / 1.5)) as usize).min(300) };
-        let rhythm_days = rng.random_range(10.0..90.0);
-        let mut at = self.now - Duration::days(rng.random_range(1..730));
-        let mut orders = Vec::with_capacity(orders_n);
-        for o in 0..orders_n {
-            let items = (0..rng.random_range(1..=3))
+        // Pareto(α = 1.5, x_m = 6.5) for buyers: mean 19.5 (fewer once 3 years are full), a long tail of frequent buyers; 30 % never buy.
+        let orders_n = if rng.random_bool(0.3) { 0 } else { ((6.5 / (1.0 - rng.random::<f64>()).powf(1.0 / 1.5)) as usize).min(300) };
+        // Going back from the last order (within the last 180 days) by gaps around the customer's rhythm, at most 3 years.
+        let rhythm_days = rng.random_range(3.0..45.0);
+        let oldest = self.now - Duration::days(1095);
+        let mut at = self.now - Duration::minutes((rng.random::<f64>() * 180.0 * 1440.0) as i64 + 60);
+        let mut placed = Vec::with_capacity(orders_n);
+        while placed.len() < orders_n && at > oldest {
+            let items: Vec<Item> = (0..rng.random_range(1..=3))
                 .map(|_| {
                     let (c, s) = pick_sku(&mut rng);
                     // Log-normal-ish spread around the list price (discounts, bundles).
@@ -168,12 +171,15 @@ impl Shop {
                     }
                 })
                 .collect();
-            orders.push(Order { id: format!("B{index:07}-{o:03}"), paid_at: at, items });
-            at += Duration::minutes((-(1.0 - rng.random::<f64>()).ln() * rhythm_days * 1440.0) as i64 + 60);
-            if at >= self.now {
-                break;
-            }
+            placed.push((at, items));
+            at -= Duration::minutes((-(1.0 - rng.random::<f64>()).ln() * rhythm_days * 1440.0) as i64 + 60);
         }
+        let orders: Vec<Order> = placed
+            .into_iter()
+            .rev()
+            .enumerate()
+            .map(|(o, (paid_at, items))| Order { id: format!("B{index:07}-{o:03}"), paid_at, items })
+            .collect();
         let behaviours_n = (-(1.0 - rng.random::<f64>()).ln() * 30.0) as usize;
         let behaviours = (0..behaviours_n)
             .map(|_| {

@@ -52,6 +52,9 @@ struct Args {
     /// The Python with the `duckdb` package, for the segments baseline.
     #[arg(long, env = "KITH_BENCH_PYTHON", default_value = "python3")]
     python: PathBuf,
+    /// Write the results into this Markdown file, between its results markers (BENCHMARKS.md).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// Concurrent HTTP clients for ingest.
     #[arg(long, default_value_t = 4)]
     clients: usize,
@@ -67,6 +70,7 @@ fn main() -> Result<()> {
     let now = Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
     let shop = data::Shop::new(args.scale, args.seed, now);
     let mut report = Report::new(args.scale, args.runs);
+    report.data = shop.all().fold([0; 4], |[c, o, b, e], x| [c + 1, o + x.orders.len(), b + x.behaviours.len(), e + x.events().len()]);
     let all = args.bench == Bench::All;
     let wants = |b: Bench| all || args.bench == b;
     // The read benchmarks run on the shop the ingest benchmark loaded (or one loaded for them, unmeasured).
@@ -90,6 +94,10 @@ fn main() -> Result<()> {
         runtime.block_on(journeys::run(&args.kith, &shop, args.runs, &mut report))?;
     }
     report.print();
+    if let Some(path) = &args.markdown {
+        report.write_into(path)?;
+        println!("wrote the results into {}", path.display());
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         println!("wrote {}", path.display());

@@ -79,6 +79,8 @@ pub struct Baseline {
 
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The generated shop: customers, orders, behaviours, events.
+    pub data: [usize; 4],
     pub date: String,
     pub commit: String,
     pub scale: Scale,
@@ -97,6 +99,7 @@ impl Report {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_else(|| "unknown".into());
         Report {
+            data: [0; 4],
             date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
             commit,
             scale,
@@ -122,19 +125,32 @@ impl Report {
         });
     }
 
-    pub fn print(&self) {
+    /// The report as Markdown: a heading line with the machine, then the table.
+    pub fn markdown(&self) -> String {
         let m = &self.machine;
-        println!(
-            "\nKith benchmarks — {} — commit {} — scale {:?}, {} run(s)\nmachine: {} ({} cores, {} GiB, Linux {})\n",
-            self.date, self.commit, self.scale, self.runs, m.cpu, m.cores, m.memory_gib, m.kernel
+        let mut out = format!(
+            "Measured {} at commit `{}`, scale `{:?}` ({} customers, {} orders, {} behaviours: {} events), {} run(s) per figure, \
+             on {} ({} cores, {} GiB, Linux {}).\n\n",
+            self.date,
+            self.commit,
+            self.scale,
+            self.data[0],
+            self.data[1],
+            self.data[2],
+            self.data[3],
+            self.runs,
+            m.cpu,
+            m.cores,
+            m.memory_gib,
+            m.kernel
         );
-        println!("| bench | figure | unit | min | median | max | baseline | baseline median | ratio | goal |");
-        println!("|---|---|---|---:|---:|---:|---|---:|---:|---|");
+        out.push_str("| bench | figure | unit | min | median | max | baseline | baseline median | ratio | goal |\n");
+        out.push_str("|---|---|---|---:|---:|---:|---|---:|---:|---|\n");
         for f in &self.figures {
             let (bname, bmedian) =
                 f.baseline.as_ref().map_or(("—".to_owned(), "—".to_owned()), |b| (b.name.clone(), fmt(b.value.median)));
-            println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 f.bench,
                 f.name,
                 f.unit,
@@ -145,9 +161,26 @@ impl Report {
                 bmedian,
                 f.ratio.map_or("—".to_owned(), |r| format!("{r:.2}")),
                 f.goal.as_deref().unwrap_or("")
-            );
+            ));
         }
-        println!();
+        out
+    }
+
+    pub fn print(&self) {
+        println!("\n{}", self.markdown());
+    }
+
+    /// Replace the results between the markers of `path` (BENCHMARKS.md) with this report.
+    pub fn write_into(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        const START: &str = "<!-- results: written by kith-bench --markdown, never by hand -->";
+        const END: &str = "<!-- end of results -->";
+        let text = std::fs::read_to_string(path)?;
+        let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
+            anyhow::bail!("{} has no results markers", path.display());
+        };
+        let updated = format!("{}{START}\n\n{}\n{}", &text[..a], self.markdown(), &text[b..]);
+        std::fs::write(path, updated)?;
+        Ok(())
     }
 }
 
