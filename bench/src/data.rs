@@ -120,6 +120,7 @@ pub struct Customer {
     pub behaviours: Vec<Behaviour>,
 }
 
+const MOBILE_PREFIXES: [&str; 6] = ["138", "139", "150", "158", "186", "188"];
 const CITIES: [&str; 8] = ["杭州", "上海", "深圳", "北京", "南京", "成都", "广州", "武汉"];
 
 /// A category and SKU index, popular ones more often (Zipf-like).
@@ -143,7 +144,8 @@ impl Shop {
 
     pub fn customer(&self, index: usize) -> Customer {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let phone = format!("1{}{:09}", [3, 5, 8][index % 3], (index as u64 * 48_271 + 1_000_003) % 1_000_000_000);
+        // Real mobile prefixes; 48,271 is prime to 10⁸, so numbers never repeat below 10⁸ customers.
+        let phone = format!("{}{:08}", MOBILE_PREFIXES[index % MOBILE_PREFIXES.len()], (index as u64 * 48_271 + 1_000_003) % 100_000_000);
         let email = rng.random_bool(0.4).then(|| format!("u{index}@example.com"));
         let nick_first = rng.random_bool(0.02).then(|| format!("nick_{index}"));
         let birthday = rng.random_bool(0.7).then(|| {
@@ -269,5 +271,7 @@ mod tests {
         let top: usize = counts[..counts.len() / 10].iter().sum();
         assert!(top * 4 > orders, "top decile: {top} of {orders}");
         assert!(customers.iter().all(|c| c.orders.iter().all(|o| o.paid_at < now && o.amount() > 0)));
+        let phones: std::collections::HashSet<&str> = customers.iter().map(|c| c.phone.as_str()).collect();
+        assert_eq!(phones.len(), customers.len(), "phones are unique");
     }
 }

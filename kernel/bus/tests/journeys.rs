@@ -576,3 +576,31 @@ fn a_broken_journey_is_paused_and_the_others_go_on() {
     let err = s.w.store.set_journey_status(s.w.shop, broken.id, JourneyStatus::Active, &actor(), s.w.clock.now()).unwrap_err();
     assert!(err.to_string().contains("definition.trigger.customer"), "{err}");
 }
+
+#[test]
+fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
+    let s = shop();
+    let j = s.journey(json!({
+        "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
+        "goal": {"event": "order.paid", "within_days": 7},
+        "start": "wait",
+        "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
+    }));
+    s.events(vec![json!({"id": "cart-a", "type": "behaviour", "identities": [{"kind": "phone", "value": "13800000001"}],
+        "behaviour": {"kind": "cart", "sku": "serum-1"}})]);
+    let survivor = s.id_of("13800000001");
+    // The order arrives under an e-mail the shop has not seen, and the identities are linked in
+    // the same batch: by the time the engine reads the order, its customer has been merged.
+    s.events(vec![
+        json!({"id": "o-mail", "type": "order.paid", "identities": [{"kind": "email", "value": "a@example.com"}],
+            "order": {"id": "M1", "amount": 8_000}}),
+        json!({"id": "link", "type": "customer.upsert",
+            "identities": [{"kind": "phone", "value": "13800000001"}, {"kind": "email", "value": "a@example.com"}]}),
+    ]);
+    assert_eq!(s.id_of("13800000001"), survivor, "the older customer survives");
+    let run = s.run_of(j.id, "13800000001");
+    assert_eq!(run.status, RunStatus::Converted, "{run:?}");
+    s.later(Duration::days(3));
+    assert!(s.sms().is_empty(), "a converted run sends no reminder");
+    assert_eq!(s.w.store.journey_stats(s.w.shop, j.id).unwrap().attributed_revenue, 8_000);
+}

@@ -283,7 +283,9 @@ fn intake(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTime<Utc>
         if let Some(goal) = goal
             && journeys::all_hold(&goal.filters, &payload)
         {
-            convert(tx, row.id, customer, *seq, &payload, now)?;
+            // An event logged before a merge names the merged customer; their runs are the survivor's now.
+            let survivor = active_customer(tx, row.shop_id, customer)?.unwrap_or(customer);
+            convert(tx, row.id, survivor, *seq, &payload, now)?;
         }
         if !trigger || row.status != JourneyStatus::Active {
             continue;
