@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::data::Shop;
 use crate::kith::Kith;
-use crate::report::Report;
+use crate::report::{Report, percentile};
 
 /// One customer per run: an order each, nothing else.
 fn orders(shop: &Shop) -> Vec<Value> {
@@ -23,13 +23,6 @@ fn orders(shop: &Shop) -> Vec<Value> {
                 "order": {"id": format!("J{i}"), "amount": 1000}})
         })
         .collect()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 struct Measured {

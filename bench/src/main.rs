@@ -7,6 +7,7 @@ mod data;
 mod ingest;
 mod journeys;
 mod kith;
+mod plugins;
 mod report;
 mod segments;
 
@@ -25,6 +26,7 @@ enum Bench {
     Segments,
     Journeys,
     Api,
+    Plugins,
     All,
 }
 
@@ -90,6 +92,9 @@ fn main() -> Result<()> {
         }
     }
     drop(ingested);
+    if wants(Bench::Plugins) {
+        plugins::run(&shop, args.runs, &mut report)?;
+    }
     if wants(Bench::Journeys) {
         runtime.block_on(journeys::run(&args.kith, &shop, args.runs, &mut report))?;
     }

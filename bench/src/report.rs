@@ -184,6 +184,14 @@ impl Report {
     }
 }
 
+/// The nearest-rank percentile `p` (0 to 1) of sorted values; NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
 fn fmt(v: f64) -> String {
     if !v.is_finite() {
         "—".into()

@@ -1,29 +1,34 @@
 //! Compile every crate of `tests/plugins` and of `plugins` (the first-party
 //! plugins) to wasm32-wasip2 components, in target directories of their own
 //! (the outer cargo holds the lock of ours), build the Python plugins of
-//! `tests/plugins-python`, and write their paths to `$OUT_DIR/plugins.rs`.
+//! `tests/plugins-python`, and the Extism baseline of the plugin-calls
+//! benchmark (`bench/extism-guest`, a core module for wasm32-unknown-unknown),
+//! and write their paths to `$OUT_DIR/plugins.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
+/// Extism plug-ins are core modules.
+const EXTISM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().and_then(Path::parent).expect("tests/artifacts sits two levels below the repository").to_path_buf();
     let guests = root.join("tests/plugins");
-    for watched in ["tests/plugins", "tests/plugins-python", "plugins", "sdk", "wit"] {
+    for watched in ["tests/plugins", "tests/plugins-python", "plugins", "sdk", "wit", "bench/extism-guest"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let target_dir = target_root.join("guests");
 
-    ensure_target();
+    ensure_target(TARGET);
+    ensure_target(EXTISM_TARGET);
     let mut out = String::new();
     for (workspace, into, shown) in
         [(guests.clone(), target_dir.clone(), "tests/plugins"), (root.join("plugins"), target_root.join("plugins"), "plugins")]
     {
-        build_workspace(&workspace, &into);
+        build_workspace(&workspace, &into, TARGET);
         for name in plugin_dirs(&workspace) {
             let wasm = into.join(TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
             out.push_str(&constant(shown, &name, &workspace.join(&name), &wasm));
@@ -52,15 +57,22 @@ fn main() {
             out.push_str(&constant("tests/plugins-python", &name, &dir, &wasm));
         }
     }
+    let extism = target_root.join("extism-guest");
+    build_workspace(&root.join("bench/extism-guest"), &extism, EXTISM_TARGET);
+    let wasm = extism.join(EXTISM_TARGET).join("release/high_value_extism.wasm");
+    out.push_str(&format!(
+        "/// `bench/extism-guest`: plugins/high-value's rule as an Extism plug-in.\npub const EXTISM_HIGH_VALUE: &str = {:?};\n",
+        wasm.display().to_string()
+    ));
     std::fs::write(PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugins.rs"), out).unwrap();
 }
 
-/// `cargo build --release --target wasm32-wasip2` of a plugin workspace into `target_dir`.
-fn build_workspace(workspace: &Path, target_dir: &Path) {
+/// `cargo build --release --target <target>` of a plugin workspace into `target_dir`.
+fn build_workspace(workspace: &Path, target_dir: &Path, target: &str) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
+        .args(["build", "--release", "--target", target, "--manifest-path"])
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir);
@@ -79,7 +91,7 @@ fn build_workspace(workspace: &Path, target_dir: &Path) {
         build.env_remove(var);
     }
     let status = build.status().expect("running cargo for the plugins");
-    assert!(status.success(), "building {} for {TARGET} failed", workspace.display());
+    assert!(status.success(), "building {} for {target} failed", workspace.display());
 }
 
 /// Folders of `parent` holding a `plugin.toml`, sorted.
@@ -125,13 +137,13 @@ fn componentize_py(target_dir: &Path) -> PathBuf {
 
 /// Add the target through rustup when it is missing: a fresh machine needs
 /// nothing but the README's test command.
-fn ensure_target() {
+fn ensure_target(target: &str) {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) => {}
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == target) => {}
         Ok(_) => {
-            let status = Command::new("rustup").args(["target", "add", TARGET]).status().expect("running rustup");
-            assert!(status.success(), "rustup target add {TARGET} failed");
+            let status = Command::new("rustup").args(["target", "add", target]).status().expect("running rustup");
+            assert!(status.success(), "rustup target add {target} failed");
         }
         // Without rustup the toolchain must already have the target; cargo says so if not.
         Err(_) => {}

@@ -6,7 +6,7 @@
 //! - `cargo xtask test`: formatting, lints, then every test of the workspace
 //!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2),
 //!   then every benchmark at the tiny scale as a smoke test.
-//! - `cargo xtask bench [ARGS]`: build `kith` and `kith-bench` in release and
+//! - `cargo xtask bench [ARGS]`: build `kith`, `kith-bench` and `kith-bench-extism` in release and
 //!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
 //!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
 
@@ -124,8 +124,9 @@ fn test() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
-    // The first-party and test plugins are workspaces of their own (they build for wasm32-wasip2).
-    for workspace in ["plugins/Cargo.toml", "tests/plugins/Cargo.toml"] {
+    // The first-party and test plugins are workspaces of their own (they build for wasm32-wasip2),
+    // and so is the Extism plug-in of the plugin-calls benchmark (wasm32-unknown-unknown).
+    for workspace in ["plugins/Cargo.toml", "tests/plugins/Cargo.toml", "bench/extism-guest/Cargo.toml"] {
         let mut fmt = cargo();
         fmt.args(["fmt", "--manifest-path", workspace, "--all", "--", "--check"]);
         run(fmt)?;
@@ -154,7 +155,7 @@ fn test() -> Result<()> {
     // Every benchmark at the tiny scale, on the debug builds the tests made: the harness works (no timing is judged).
     let python = bench_tools()?;
     let mut build = cargo();
-    build.args(["build", "--package", "kith", "--package", "kith-bench"]);
+    build.args(["build", "--package", "kith", "--package", "kith-bench", "--package", "kith-bench-extism"]);
     run(build)?;
     let mut smoke = Command::new(root().join("target/debug/kith-bench"));
     smoke
@@ -203,7 +204,7 @@ fn bench(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     let python = bench_tools()?;
     let mut build = cargo();
-    build.args(["build", "--release", "--package", "kith", "--package", "kith-bench"]);
+    build.args(["build", "--release", "--package", "kith", "--package", "kith-bench", "--package", "kith-bench-extism"]);
     run(build)?;
     let mut bench = Command::new(root().join("target/release/kith-bench"));
     bench.args(args).arg("--kith").arg(root().join("target/release/kith")).arg("--python").arg(python).current_dir(root());

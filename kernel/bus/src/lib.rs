@@ -572,7 +572,13 @@ fn event_input(kind: Kind, ctx: ShopContext, subjects: Vec<Subject>) -> Option<I
 }
 
 fn empty_report() -> CallReport {
-    CallReport { output: Ok(Output::Decisions(Vec::new())), logs: Vec::new(), kv_writes: Vec::new(), duration: Duration::ZERO }
+    CallReport {
+        output: Ok(Output::Decisions(Vec::new())),
+        logs: Vec::new(),
+        kv_writes: Vec::new(),
+        duration: Duration::ZERO,
+        instantiation: Duration::ZERO,
+    }
 }
 
 /// Check every decision against the grant; the first refusal fails the call.

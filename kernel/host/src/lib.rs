@@ -160,6 +160,8 @@ pub struct CallReport {
     /// Key-value writes in order (`None` deletes); apply them only with the decisions.
     pub kv_writes: Vec<KvWrite>,
     pub duration: Duration,
+    /// The part of `duration` spent instantiating the component (zero when it never got there).
+    pub instantiation: Duration,
 }
 
 /// The shop side of a call: who calls, with what grant and configuration.
@@ -343,7 +345,8 @@ impl Host {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
-        let output = self.run(plugin, &mut store, input, ticks).map_err(|e| match e {
+        let mut instantiation = Duration::ZERO;
+        let output = self.run(plugin, &mut store, input, ticks, &mut instantiation).map_err(|e| match e {
             Failure::Call(e) => e,
             Failure::Wasm(err) => classify(err, &store, plugin),
         });
@@ -351,20 +354,29 @@ impl Host {
         let state = store.into_data();
         let (logs, kv_writes) = state.finish();
         let kv_writes = if output.is_ok() { kv_writes } else { Vec::new() };
-        CallReport { output, logs, kv_writes, duration: started.elapsed() }
+        CallReport { output, logs, kv_writes, duration: started.elapsed(), instantiation }
     }
 
-    fn run(&self, plugin: &Plugin, store: &mut Store<State>, input: Input, ticks: u64) -> Result<Output, Failure> {
+    fn run(
+        &self,
+        plugin: &Plugin,
+        store: &mut Store<State>,
+        input: Input,
+        ticks: u64,
+        instantiation: &mut Duration,
+    ) -> Result<Output, Failure> {
         let wrong = |call| Failure::Call(CallError::WrongKind { kind: plugin.kind, call });
         let instantiated = |e: wasmtime::Error| Failure::Call(CallError::Instantiate(format!("{e:#}")));
         // The deadline covers instantiation (start functions run guest code)
         // and is set again for the call itself.
         macro_rules! instantiate {
             ($pre:expr) => {{
+                let started = Instant::now();
                 let instance = $pre.instantiate(&mut *store).map_err(|e| match classify_trap(&e) {
                     Some(_) => Failure::Wasm(e),
                     None => instantiated(e),
                 })?;
+                *instantiation = started.elapsed();
                 store.set_epoch_deadline(ticks);
                 instance
             }};

@@ -118,6 +118,7 @@ const ALL: &[Capability] = &[
 fn a_tag_rule_decides_logs_and_writes_its_kv() {
     let plugin = load(&plugins::VIP_TAG);
     let report = evaluate(&plugin, env(ALL, serde_json::json!({"threshold": 100_000})));
+    assert!(report.instantiation > Duration::ZERO && report.instantiation < report.duration, "{report:?}");
     let Ok(Output::Decisions(decisions)) = report.output else { panic!("{:?}", report.output) };
     assert_eq!(decisions.len(), 3, "{decisions:?}");
     assert!(matches!(&decisions[0], Decision::AddTag { customer_id: 1, tag, .. } if tag == "vip"));

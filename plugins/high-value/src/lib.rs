@@ -1,6 +1,6 @@
 //! The `high-value` tag; the definitions are in this plugin's README.
 
-use kith_sdk::{Customer, Decision, Error, ShopContext, Subject, TagRule};
+use kith_sdk::{Customer, Decision};
 
 pub const TAG: &str = "high-value";
 
@@ -42,16 +42,24 @@ pub fn decide(customer: &Customer, average_order_value: f64, config: &Config) ->
     }
 }
 
-struct HighValue;
+/// The component: `evaluate` over a batch with the shop's configuration.
+#[cfg(feature = "component")]
+mod component {
+    use kith_sdk::{Decision, Error, ShopContext, Subject, TagRule};
 
-impl TagRule for HighValue {
-    fn evaluate(ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
-        let config: Config = kith_sdk::config::get()?;
-        Ok(batch.iter().filter_map(|s| decide(&s.customer, ctx.average_order_value, &config)).collect())
+    use super::{Config, decide};
+
+    struct HighValue;
+
+    impl TagRule for HighValue {
+        fn evaluate(ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
+            let config: Config = kith_sdk::config::get()?;
+            Ok(batch.iter().filter_map(|s| decide(&s.customer, ctx.average_order_value, &config)).collect())
+        }
     }
-}
 
-kith_sdk::export_tag_rule!(HighValue);
+    kith_sdk::export_tag_rule!(HighValue);
+}
 
 #[cfg(test)]
 mod tests {
