@@ -141,12 +141,14 @@ impl Store {
                     _ => Err(StoreError::NotFound(format!("customer {customer_id}"))),
                 };
             };
+            // `+shop_id` keeps SQLite off the (shop, seq) index: walking the whole shop's log
+            // newest first to find one customer's events made a profile read cost O(shop).
             let mut stmt = conn.prepare_cached(
                 "WITH RECURSIVE absorbed(id) AS (
                      SELECT ?1 UNION SELECT c.id FROM customers c JOIN absorbed a ON c.shop_id = ?2 AND c.merged_into = a.id
                  )
                  SELECT seq, type, customer_id, payload, created_at FROM events
-                 WHERE shop_id = ?2 AND customer_id IN (SELECT id FROM absorbed) ORDER BY seq DESC LIMIT ?3",
+                 WHERE +shop_id = ?2 AND customer_id IN (SELECT id FROM absorbed) ORDER BY seq DESC LIMIT ?3",
             )?;
             let timeline = stmt
                 .query_map(params![customer_id, shop_id, timeline as i64], events::row_to_event)?

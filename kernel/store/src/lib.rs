@@ -24,7 +24,7 @@ mod shops;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -117,7 +117,10 @@ pub struct StoreOptions {
     pub identity_caps: IdentityCaps,
 }
 
-/// Most idle reader connections kept open.
+/// Most reader connections open at once; a read waits for one beyond that.
+/// Each holds its own page cache: opening one per concurrent request (64
+/// under load) meant cold caches, a schema parse per request and a memory
+/// high-water mark of a gigabyte.
 const READER_POOL: usize = 8;
 
 /// The customer store of one kernel: a SQLite file in WAL mode.
@@ -126,8 +129,34 @@ pub struct Store {
     writer: Mutex<Connection>,
     // A hand-rolled pool: r2d2_sqlite pins its own rusqlite version, and two
     // rusqlite versions cannot link the bundled SQLite twice.
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    returned: Condvar,
     options: StoreOptions,
+}
+
+/// Idle reader connections, and how many are open in all.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// A reader lent to one read; back to the pool when dropped, also on a panic.
+struct Lent<'a> {
+    store: &'a Store,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let mut readers = self.store.readers.lock().unwrap_or_else(|p| p.into_inner());
+        match self.conn.take() {
+            // A read that panicked left its transaction open: that connection is closed, not reused.
+            Some(conn) if conn.is_autocommit() => readers.idle.push(conn),
+            _ => readers.open -= 1,
+        }
+        self.store.returned.notify_one();
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -145,7 +174,7 @@ impl Store {
         }
         let mut writer = open_connection(&path, false)?;
         schema::migrate(&mut writer)?;
-        Ok(Store { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), options })
+        Ok(Store { path, writer: Mutex::new(writer), readers: Mutex::default(), returned: Condvar::new(), options })
     }
 
     pub fn path(&self) -> &Path {
@@ -172,20 +201,32 @@ impl Store {
 
     /// Run `f` on a reader connection, inside one read transaction so that it sees one snapshot.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_connection(&self.path, true)?,
-        };
+        let lent = self.lend_reader()?;
+        let conn = lent.conn.as_ref().expect("a lent reader holds its connection");
         conn.execute_batch("BEGIN")?;
-        let out = f(&conn);
+        let out = f(conn);
         // A read transaction has nothing to commit; ending it only releases the snapshot.
         conn.execute_batch("COMMIT")?;
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < READER_POOL {
-            pool.push(conn);
-        }
         out
+    }
+
+    /// An idle reader, a new one while fewer than `READER_POOL` are open, or the next one returned.
+    fn lend_reader(&self) -> Result<Lent<'_>> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = readers.idle.pop() {
+                return Ok(Lent { store: self, conn: Some(conn) });
+            }
+            if readers.open < READER_POOL {
+                readers.open += 1;
+                drop(readers);
+                // A failed open gives its place back through the guard's drop.
+                let mut lent = Lent { store: self, conn: None };
+                lent.conn = Some(open_connection(&self.path, true)?);
+                return Ok(lent);
+            }
+            readers = self.returned.wait(readers).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
@@ -233,4 +274,42 @@ pub(crate) fn json_text(value: &serde_json::Value) -> String {
 
 pub(crate) fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_reads_share_a_bounded_pool_and_survive_a_panicking_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("kith.db"), StoreOptions::default()).unwrap();
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..32 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        store
+                            .read(|conn| {
+                                let open = store.readers.lock().unwrap().open;
+                                most.fetch_max(open, std::sync::atomic::Ordering::Relaxed);
+                                Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let most = most.into_inner();
+        assert!((1..=READER_POOL).contains(&most), "{most} readers open at once");
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.read::<()>(|_| panic!("a read that panics")).unwrap();
+        }));
+        assert!(panicked.is_err());
+        let readers = store.readers.lock().unwrap();
+        assert_eq!(readers.open, readers.idle.len(), "the panicked read's connection was closed, none is lent");
+        drop(readers);
+        store.health().unwrap();
+    }
 }
