@@ -192,7 +192,10 @@ fn provider() -> (u16, std::sync::mpsc::Receiver<String>) {
             stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = vec![0u8; 16 << 10];
             let mut got = Vec::new();
-            while !String::from_utf8_lossy(&got).contains("\"template\"") {
+            // The whole request, headers and `content-length` bytes of body: closing with unread
+            // bytes in the socket makes the kernel reset the connection, and the client may see
+            // the reset before the answer.
+            while !(request_complete(&got) && String::from_utf8_lossy(&got).contains("\"template\"")) {
                 let n = stream.read(&mut buf).unwrap();
                 if n == 0 {
                     break;
@@ -204,6 +207,18 @@ fn provider() -> (u16, std::sync::mpsc::Receiver<String>) {
         }
     });
     (port, rx)
+}
+
+/// Whether `got` holds the headers and as many body bytes as `content-length` says.
+fn request_complete(got: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(got);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+    let length = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    body.len() >= length
 }
 
 fn deliver(url: String, hosts: &[&str]) -> kith_host::CallReport {
