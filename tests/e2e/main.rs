@@ -86,6 +86,12 @@ fn setup(dir: &Path) -> (PathBuf, i64, String) {
     (db, shop_id, key["token"].as_str().unwrap().to_owned())
 }
 
+/// A new admin key's and the shop owner's `authorization` headers.
+fn bearers(dir: &Path, db_arg: &str, owner: &str) -> (String, String) {
+    let admin = kith_json(dir, &["--database", db_arg, "admin", "create-key", "--role", "admin"]);
+    (format!("Bearer {}", admin["token"].as_str().unwrap()), format!("Bearer {owner}"))
+}
+
 fn batch() -> Value {
     json!({"events": [
         {"id": "c1", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13812345678"}], "profile": {"name": "张伟", "city": "杭州"}},
@@ -319,9 +325,7 @@ async fn a_plugin_installed_over_http_tags_customers_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _shop, owner) = setup(dir.path());
     let db_arg = db.to_str().unwrap();
-    let admin =
-        kith_json(dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])["token"].as_str().unwrap().to_owned();
-    let (admin, owner) = (format!("Bearer {admin}"), format!("Bearer {owner}"));
+    let (admin, owner) = bearers(dir.path(), db_arg, &owner);
     let http = reqwest::Client::new();
 
     let server = Server::start(dir.path(), &db);
@@ -363,9 +367,7 @@ async fn a_journey_killed_mid_flight_resumes_without_sending_twice() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _shop, owner) = setup(dir.path());
     let db_arg = db.to_str().unwrap();
-    let admin =
-        kith_json(dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])["token"].as_str().unwrap().to_owned();
-    let (admin, owner) = (format!("Bearer {admin}"), format!("Bearer {owner}"));
+    let (admin, owner) = bearers(dir.path(), db_arg, &owner);
     let http = reqwest::Client::new();
     let provider = kith_provider::Provider::start().unwrap();
 
