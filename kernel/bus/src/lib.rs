@@ -406,25 +406,10 @@ impl Bus {
             return Ok(());
         }
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let scan = self.config.batch_size * 10;
-        let events = self.store.events_with_source(shop_id, sub.cursor, i64::MAX, scan)?;
-        let Some(last_scanned) = events.last().map(|(e, _)| e.seq) else { return Ok(()) };
-        let mut selected: Vec<Event> = Vec::new();
-        let mut to = last_scanned;
-        for (event, source) in events {
-            let wanted =
-                installed.manifest.subscribes_to(&event.kind) && source.as_deref() != Some(plugin_id) && event.customer_id.is_some();
-            if wanted {
-                if selected.len() == self.config.batch_size {
-                    break;
-                }
-                to = event.seq;
-                selected.push(event);
-            } else if selected.len() == self.config.batch_size {
-                break;
-            } else {
-                to = event.seq;
-            }
+        let (selected, to) =
+            self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, self.config.batch_size)?;
+        if to == sub.cursor {
+            return Ok(());
         }
         let subjects = self.subjects(shop_id, selected)?;
         if subjects.is_empty() {
@@ -489,13 +474,12 @@ impl Bus {
     fn subjects(&self, shop_id: i64, events: Vec<Event>) -> Result<Vec<Subject>> {
         let ids: Vec<i64> = events.iter().filter_map(|e| e.customer_id).collect();
         let customers = self.store.snapshots(shop_id, &ids)?;
+        let order_ids: Vec<&str> = events.iter().filter_map(order_id).collect();
+        let orders = self.store.order_snapshots(shop_id, &order_ids)?;
         let mut subjects = Vec::with_capacity(events.len());
         for event in events {
             let Some(customer) = event.customer_id.and_then(|id| customers.get(&id)).cloned() else { continue };
-            let order = match event.payload.get("order_id").and_then(|v| v.as_str()) {
-                Some(order_id) => self.store.order_snapshot(shop_id, order_id)?,
-                None => None,
-            };
+            let order = order_id(&event).and_then(|id| orders.get(id)).cloned();
             subjects.push(Subject { customer, event: Some(event), order });
         }
         Ok(subjects)
@@ -551,10 +535,9 @@ impl Bus {
     }
 }
 
-/// Whether a delivery takes an event: one the manifest subscribes to, about a
-/// customer, and not emitted by the plugin itself (which would loop).
-fn wanted(manifest: &kith_domain::plugin::Manifest, event: &Event, source: Option<&str>) -> bool {
-    manifest.subscribes_to(&event.kind) && source != Some(manifest.id.as_str()) && event.customer_id.is_some()
+/// The order an event names, by the shop's own id.
+fn order_id(event: &Event) -> Option<&str> {
+    event.payload.get("order_id").and_then(|v| v.as_str())
 }
 
 /// The call that hands events to a plugin of `kind`: subjects for tag rules

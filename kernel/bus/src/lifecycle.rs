@@ -149,13 +149,14 @@ impl Bus {
         }
         let sub = self.store.subscription(shop_id, plugin_id)?;
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let events: Vec<_> = self
-            .store
-            .events_with_source(shop_id, letter.first_seq - 1, letter.last_seq, usize::MAX)?
-            .into_iter()
-            .filter(|(e, source)| crate::wanted(&installed.manifest, e, source.as_deref()))
-            .map(|(e, _)| e)
-            .collect();
+        let (events, _) = self.store.events_for(
+            shop_id,
+            plugin_id,
+            &installed.manifest.events,
+            letter.first_seq - 1,
+            Some(letter.last_seq),
+            usize::MAX,
+        )?;
         let subjects = self.subjects(shop_id, events)?;
         let plugin = self.plugin(&installed)?;
         let input = crate::event_input(sub.kind, self.context(shop_id)?, subjects)

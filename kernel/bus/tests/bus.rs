@@ -112,6 +112,27 @@ fn deliveries_apply_decisions_and_move_the_cursor_together() {
 }
 
 #[test]
+fn a_batch_holds_only_the_events_the_plugin_takes() {
+    // Batches of two, orders among behaviours vip-tag does not subscribe to.
+    let w = world(2);
+    w.install(&plugins::VIP_TAG);
+    w.enable(w.shop, "vip-tag", json!({"threshold": 10_000})).unwrap();
+    let view = |id: &str, phone: &str| json!({"id": id, "type": "behaviour", "identities": [{"kind": "phone", "value": phone}], "behaviour": {"kind": "view", "sku": "X"}});
+    for (i, phone) in ["13800000001", "13800000002", "13800000003"].into_iter().enumerate() {
+        w.order(w.shop, &format!("o{i}"), phone, 500);
+        let report = w.store.ingest(w.shop, vec![view(&format!("v{i}a"), phone), view(&format!("v{i}b"), phone)], &actor()).unwrap();
+        assert_eq!(report.accepted, 2, "{report:?}");
+    }
+    w.bus.drain().unwrap();
+
+    let status = w.bus.status(w.shop, "vip-tag").unwrap();
+    assert_eq!(status.lag, 0, "the cursor passed the trailing behaviours too");
+    assert_eq!(status.subscription.cursor, w.store.event_head(w.shop).unwrap());
+    assert_eq!((status.calls.calls, status.calls.failures), (2, 0), "two orders, then one: behaviours fill no batch");
+    assert_eq!(w.store.plugin_kv_get(w.shop, "vip-tag", "evaluations").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
 fn failures_back_off_dead_letter_trip_the_breaker_and_re_drive() {
     let w = world(100);
     w.install(&plugins::VIP_TAG);

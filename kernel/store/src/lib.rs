@@ -203,10 +203,10 @@ impl Store {
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let lent = self.lend_reader()?;
         let conn = lent.conn.as_ref().expect("a lent reader holds its connection");
-        conn.execute_batch("BEGIN")?;
+        conn.prepare_cached("BEGIN")?.execute([])?;
         let out = f(conn);
         // A read transaction has nothing to commit; ending it only releases the snapshot.
-        conn.execute_batch("COMMIT")?;
+        conn.prepare_cached("COMMIT")?.execute([])?;
         out
     }
 
@@ -247,6 +247,10 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -16000;",
     )?;
+    // The planner's choice never depends on bound values (we keep no statistics to
+    // make use of them), so a cached statement is not prepared again each time a
+    // `LIMIT ?` or a range bound is rebound.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

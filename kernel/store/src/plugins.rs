@@ -340,6 +340,9 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
     Ok(())
 }
 
+/// Sequence numbers one delivery looks at, at most.
+const DELIVERY_SCAN: i64 = 100_000;
+
 /// Columns of an order row for [`row_to_order`].
 const ORDER_COLUMNS: &str = "id, external_id, customer_id, amount, refunded_amount, status, coupon_code, paid_at";
 
@@ -358,6 +361,39 @@ fn row_to_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderSnapshot)>
             items: Vec::new(),
         },
     ))
+}
+
+/// A customer's newest orders paid since `since_ms` (at most
+/// [`MAX_HISTORY_ORDERS`]) with their items, in one query; and whether older ones were left out.
+fn recent_orders(conn: &Connection, customer_id: i64, since_ms: i64) -> Result<(Vec<OrderSnapshot>, bool)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id, o.external_id, o.customer_id, o.amount, o.refunded_amount, o.status, o.coupon_code, o.paid_at,
+                i.sku, i.product_name, i.category, i.quantity, i.unit_price, i.discount
+         FROM (SELECT * FROM orders WHERE customer_id = ?1 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3) o
+         LEFT JOIN order_items i ON i.order_id = o.id
+         ORDER BY o.paid_at DESC, o.id DESC, i.line",
+    )?;
+    let mut rows = stmt.query(params![customer_id, since_ms, MAX_HISTORY_ORDERS as i64 + 1])?;
+    let (mut orders, mut last_id) = (Vec::<OrderSnapshot>::new(), None);
+    while let Some(r) = rows.next()? {
+        let (id, order) = row_to_order(r)?;
+        if last_id != Some(id) {
+            last_id = Some(id);
+            orders.push(order);
+        }
+        let Some(sku) = r.get::<_, Option<String>>(8)? else { continue };
+        orders.last_mut().expect("the order was pushed").items.push(OrderItemSnapshot {
+            sku,
+            name: r.get(9)?,
+            category: r.get(10)?,
+            quantity: r.get::<_, i64>(11)?.clamp(0, i64::from(u32::MAX)) as u32,
+            unit_price: r.get(12)?,
+            discount: r.get(13)?,
+        });
+    }
+    let truncated = orders.len() > MAX_HISTORY_ORDERS;
+    orders.truncate(MAX_HISTORY_ORDERS);
+    Ok((orders, truncated))
 }
 
 fn order_items(conn: &Connection, order_id: i64) -> Result<Vec<OrderItemSnapshot>> {
@@ -571,15 +607,44 @@ impl Store {
         })
     }
 
-    /// Events after `after` with the plugin that emitted each, if one did.
-    pub fn events_with_source(&self, shop_id: i64, after: i64, up_to: i64, limit: usize) -> Result<Vec<(Event, Option<String>)>> {
+    /// The events past `after` (up to `up_to`, when given) that a plugin
+    /// subscribing to `types` takes — about a customer, not emitted by the
+    /// plugin itself (which would loop) — at most `limit` of them, with the
+    /// sequence its cursor may move to: the last event taken when `limit` were
+    /// found, otherwise the end of what was looked at. One look covers at most
+    /// [`DELIVERY_SCAN`] sequence numbers, so a plugin taking rare events
+    /// moves on in bounded steps. Only the events taken are decoded.
+    pub fn events_for(
+        &self,
+        shop_id: i64,
+        plugin_id: &str,
+        types: &[String],
+        after: i64,
+        up_to: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<Event>, i64)> {
+        let every_type = types.iter().any(|t| t == "*");
+        let types = serde_json::to_string(types).expect("strings are JSON");
         self.read(|conn| {
+            // One snapshot: the writer hands out sequence numbers in commit order, so
+            // every event up to the head is visible and none is skipped.
+            let head: i64 =
+                conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+            let end = head.min(up_to.unwrap_or(i64::MAX)).min(after.saturating_add(DELIVERY_SCAN));
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, type, customer_id, payload, created_at, source FROM events
-                 WHERE shop_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+                "SELECT seq, type, customer_id, payload, created_at FROM events
+                 WHERE shop_id = ?1 AND seq > ?2 AND seq <= ?3 AND customer_id IS NOT NULL
+                   AND (source IS NULL OR source != ?4) AND (?5 OR type IN (SELECT value FROM json_each(?6)))
+                 ORDER BY seq LIMIT ?7",
             )?;
-            let rows = stmt.query_map(params![shop_id, after, up_to, limit as i64], |r| Ok((events::row_to_event(r)?, r.get(5)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let taken = stmt
+                .query_map(params![shop_id, after, end, plugin_id, every_type, types, limit as i64], events::row_to_event)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let to = match taken.last() {
+                Some(last) if taken.len() == limit => last.seq,
+                _ => end.max(after),
+            };
+            Ok((taken, to))
         })
     }
 
@@ -882,6 +947,9 @@ impl Store {
         self.read(|conn| {
             let mut found = HashMap::new();
             for &id in ids {
+                if found.contains_key(&id) {
+                    continue;
+                }
                 let Some(active) = active_customer(conn, shop_id, id)? else { continue };
                 if let Some(customer) = crate::customers::load_customer(conn, shop_id, active)? {
                     found.insert(id, customer);
@@ -891,16 +959,20 @@ impl Store {
         })
     }
 
-    /// An order by the shop's own id, with its items.
-    pub fn order_snapshot(&self, shop_id: i64, external_id: &str) -> Result<Option<OrderSnapshot>> {
+    /// Orders by the shop's own ids, with their items; unknown ids are left out.
+    pub fn order_snapshots(&self, shop_id: i64, external_ids: &[&str]) -> Result<HashMap<String, OrderSnapshot>> {
         self.read(|conn| {
-            let order = conn
-                .prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE shop_id = ?1 AND external_id = ?2"))?
-                .query_row(params![shop_id, external_id], row_to_order)
-                .optional()?;
-            let Some((id, mut order)) = order else { return Ok(None) };
-            order.items = order_items(conn, id)?;
-            Ok(Some(order))
+            let mut found = HashMap::new();
+            let mut stmt = conn.prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE shop_id = ?1 AND external_id = ?2"))?;
+            for &external_id in external_ids {
+                if found.contains_key(external_id) {
+                    continue;
+                }
+                let Some((id, mut order)) = stmt.query_row(params![shop_id, external_id], row_to_order).optional()? else { continue };
+                order.items = order_items(conn, id)?;
+                found.insert(external_id.to_owned(), order);
+            }
+            Ok(found)
         })
     }
 
@@ -962,18 +1034,10 @@ impl Store {
             let mut histories = Vec::with_capacity(ids.len());
             for &id in ids {
                 let Some(active) = active_customer(conn, shop_id, id)? else { continue };
-                let mut orders = conn.prepare_cached(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = ?1 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3"
-                ))?;
-                let mut rows: Vec<(i64, OrderSnapshot)> = orders
-                    .query_map(params![active, since_ms, MAX_HISTORY_ORDERS as i64 + 1], row_to_order)?
-                    .collect::<rusqlite::Result<_>>()?;
-                let mut truncated = rows.len() > MAX_HISTORY_ORDERS;
-                rows.truncate(MAX_HISTORY_ORDERS);
-                for (order_id, order) in &mut rows {
+                let (mut rows, mut truncated) = recent_orders(conn, active, since_ms)?;
+                for order in &mut rows {
                     // The history is about the customer asked for, even when their orders moved to a survivor.
                     order.customer_id = id;
-                    order.items = order_items(conn, *order_id)?;
                 }
                 let mut behaviours = conn
                     .prepare_cached(
@@ -986,7 +1050,7 @@ impl Store {
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 truncated |= behaviours.len() > MAX_HISTORY_BEHAVIOURS;
                 behaviours.truncate(MAX_HISTORY_BEHAVIOURS);
-                histories.push(History { customer_id: id, orders: rows.into_iter().map(|(_, o)| o).collect(), behaviours, truncated });
+                histories.push(History { customer_id: id, orders: rows, behaviours, truncated });
             }
             Ok(histories)
         })
