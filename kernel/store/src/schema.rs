@@ -625,6 +625,11 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (run_id, step)
     );
     "#,
+    // 6: behaviour conditions of segments (a kind in a window, of a category or sku)
+    // read the index alone, not every behaviour row of the window.
+    r#"
+    CREATE INDEX behaviours_kind ON behaviours(customer_id, kind, occurred_at, category, sku);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
