@@ -1,11 +1,43 @@
 //! The audit log: every write, key operation, unmasked read and export.
 
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+
 use chrono::{DateTime, Utc};
 use kith_domain::model::AuditEntry;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::{Actor, Result, Store, from_ms, json_text, parse_json, to_ms};
+
+/// Audit entries waiting for a group commit, and who is committing.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Queue>,
+    settled: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Entries not yet written, in ticket order.
+    pending: Vec<Pending>,
+    /// The last ticket handed out; tickets count from 1.
+    issued: u64,
+    /// Every ticket up to this one is written or failed.
+    settled: u64,
+    /// Tickets whose commit failed, with the error, until their caller reads it.
+    failed: HashMap<u64, String>,
+    committing: bool,
+}
+
+struct Pending {
+    shop_id: Option<i64>,
+    actor: Actor,
+    action: String,
+    target: Option<String>,
+    detail: Value,
+    at: DateTime<Utc>,
+}
 
 pub(crate) fn record(
     conn: &Connection,
@@ -22,9 +54,53 @@ pub(crate) fn record(
 }
 
 impl Store {
-    /// Record an audit entry on its own, for reads and exports that write nothing else.
+    /// Record an audit entry on its own, for reads and exports that write
+    /// nothing else; returns once the entry is on disk. Entries of concurrent
+    /// callers share one transaction (a group commit): the first caller to find
+    /// no commit under way writes everything queued so far, the others wait for
+    /// theirs — so audited reads under load do not queue for one fsync each.
     pub fn audit(&self, shop_id: Option<i64>, actor: &Actor, action: &str, target: Option<&str>, detail: Value) -> Result<()> {
-        self.write(|tx| record(tx, shop_id, actor, action, target, detail, Utc::now()))
+        let entry =
+            Pending { shop_id, actor: actor.clone(), action: action.to_owned(), target: target.map(str::to_owned), detail, at: Utc::now() };
+        let group = &self.audits;
+        let mut queue = group.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.issued += 1;
+        let ticket = queue.issued;
+        queue.pending.push(entry);
+        loop {
+            if queue.settled >= ticket {
+                return match queue.failed.remove(&ticket) {
+                    Some(error) => Err(anyhow::anyhow!("recording the audit entry failed: {error}").into()),
+                    None => Ok(()),
+                };
+            }
+            if !queue.committing {
+                queue.committing = true;
+                let batch = std::mem::take(&mut queue.pending);
+                let last = queue.issued;
+                drop(queue);
+                // A panic must not leave the queue waiting on a commit that never ends.
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.write(|tx| {
+                        for e in &batch {
+                            record(tx, e.shop_id, &e.actor, &e.action, e.target.as_deref(), e.detail.clone(), e.at)?;
+                        }
+                        Ok(())
+                    })
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the commit panicked").into()));
+                queue = group.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(error) = written {
+                    let first = last + 1 - batch.len() as u64;
+                    queue.failed.extend((first..=last).map(|t| (t, error.to_string())));
+                }
+                queue.settled = last;
+                queue.committing = false;
+                group.settled.notify_all();
+                continue;
+            }
+            queue = group.settled.wait(queue).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// Audit entries of a shop, newest first, before the entry id `before`.
@@ -47,5 +123,45 @@ impl Store {
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_domain::model::NewShop;
+
+    use crate::{Actor, Store};
+
+    #[test]
+    fn concurrent_audits_are_each_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("kith.db"), Default::default()).unwrap();
+        let shop = NewShop { name: "A".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
+        let shop = store.create_shop(&shop, &Actor::cli("test")).unwrap().id;
+        std::thread::scope(|s| {
+            for thread in 0..8 {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..40 {
+                        let target = format!("{thread}:{i}");
+                        store
+                            .audit(Some(shop), &Actor::cli("test"), "customer.read_unmasked", Some(&target), serde_json::json!({}))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let mut targets: Vec<String> = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store.list_audit(shop, before, 100).unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            targets.extend(page.iter().filter(|e| e.action == "customer.read_unmasked").filter_map(|e| e.target.clone()));
+        }
+        targets.sort();
+        let mut expected: Vec<String> = (0..8).flat_map(|t| (0..40).map(move |i| format!("{t}:{i}"))).collect();
+        expected.sort();
+        assert_eq!(targets, expected);
     }
 }

@@ -132,6 +132,7 @@ pub struct Store {
     readers: Mutex<Readers>,
     returned: Condvar,
     options: StoreOptions,
+    audits: audit::GroupCommit,
 }
 
 /// Idle reader connections, and how many are open in all.
@@ -174,7 +175,14 @@ impl Store {
         }
         let mut writer = open_connection(&path, false)?;
         schema::migrate(&mut writer)?;
-        Ok(Store { path, writer: Mutex::new(writer), readers: Mutex::default(), returned: Condvar::new(), options })
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::default(),
+            returned: Condvar::new(),
+            options,
+            audits: Default::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {
