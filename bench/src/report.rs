@@ -170,15 +170,18 @@ impl Report {
         println!("\n{}", self.markdown());
     }
 
-    /// Replace the results between the markers of `path` (BENCHMARKS.md) with this report.
+    /// Replace the results between the markers of `path` (BENCHMARKS.md) with
+    /// this report: `large` has its own section, the smaller scales share one.
     pub fn write_into(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        const START: &str = "<!-- results: written by kith-bench --markdown, never by hand -->";
-        const END: &str = "<!-- end of results -->";
-        let text = std::fs::read_to_string(path)?;
-        let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
-            anyhow::bail!("{} has no results markers", path.display());
+        let (start, end) = match self.scale {
+            Scale::Large => ("<!-- large results: written by kith-bench --markdown, never by hand -->", "<!-- end of large results -->"),
+            _ => ("<!-- results: written by kith-bench --markdown, never by hand -->", "<!-- end of results -->"),
         };
-        let updated = format!("{}{START}\n\n{}\n{}", &text[..a], self.markdown(), &text[b..]);
+        let text = std::fs::read_to_string(path)?;
+        let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
+            anyhow::bail!("{} has no markers {start} … {end}", path.display());
+        };
+        let updated = format!("{}{start}\n\n{}\n{}", &text[..a], self.markdown(), &text[b..]);
         std::fs::write(path, updated)?;
         Ok(())
     }
