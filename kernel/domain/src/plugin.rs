@@ -257,11 +257,6 @@ impl Manifest {
         }
         Ok(())
     }
-
-    /// Whether events of this type go to the plugin.
-    pub fn subscribes_to(&self, event_type: &str) -> bool {
-        self.events.iter().any(|e| e == "*" || e == event_type)
-    }
 }
 
 /// Whether a component built against `built` runs on a host serving `served`:

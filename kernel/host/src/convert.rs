@@ -13,16 +13,19 @@ fn count(n: i64) -> u32 {
     n.clamp(0, i64::from(u32::MAX)) as u32
 }
 
-pub(crate) fn customer(c: &Snapshot) -> wit::Customer {
+/// Conversions take their input by value: a batch's snapshots are moved into
+/// the WIT types, not copied (copies and the drops of both were a good share of a
+/// call's cost).
+pub(crate) fn customer(c: Snapshot) -> wit::Customer {
     wit::Customer {
         id: c.id,
         profile: wit::Profile {
-            name: c.profile.name.clone(),
-            gender: c.profile.gender.clone(),
+            name: c.profile.name,
+            gender: c.profile.gender,
             birthday: c.profile.birthday.map(|d| d.format("%Y-%m-%d").to_string()),
-            province: c.profile.province.clone(),
-            city: c.profile.city.clone(),
-            attributes: serde_json::Value::Object(c.profile.attributes.clone()).to_string(),
+            province: c.profile.province,
+            city: c.profile.city,
+            attributes: serde_json::Value::Object(c.profile.attributes).to_string(),
         },
         stats: wit::Stats {
             total_spent: c.stats.total_spent,
@@ -33,40 +36,40 @@ pub(crate) fn customer(c: &Snapshot) -> wit::Customer {
             refund_count: count(c.stats.refund_count),
             refund_amount: c.stats.refund_amount,
         },
-        tags: c.tags.iter().map(|t| wit::Tag { name: t.tag.clone(), source: t.source.clone() }).collect(),
-        scores: c.scores.iter().map(|s| wit::Score { model: s.model.clone(), value: s.value, label: s.label.clone() }).collect(),
+        tags: c.tags.into_iter().map(|t| wit::Tag { name: t.tag, source: t.source }).collect(),
+        scores: c.scores.into_iter().map(|s| wit::Score { model: s.model, value: s.value, label: s.label }).collect(),
         points: c.points,
-        tier: c.tier.clone(),
+        tier: c.tier,
         created_at: c.created_at.timestamp_millis(),
     }
 }
 
-fn event(e: &Event) -> wit::Event {
+fn event(e: Event) -> wit::Event {
     wit::Event {
         seq: e.seq,
-        event_type: e.kind.clone(),
+        event_type: e.kind,
         customer_id: e.customer_id,
         payload: e.payload.to_string(),
         created_at: e.created_at.timestamp_millis(),
     }
 }
 
-fn order(o: &OrderSnapshot) -> wit::Order {
+fn order(o: OrderSnapshot) -> wit::Order {
     wit::Order {
-        id: o.external_id.clone(),
+        id: o.external_id,
         customer_id: o.customer_id,
         amount: o.amount,
         refunded_amount: o.refunded_amount,
-        status: o.status.clone(),
-        coupon_code: o.coupon_code.clone(),
+        status: o.status,
+        coupon_code: o.coupon_code,
         paid_at: o.paid_at_ms,
         items: o
             .items
-            .iter()
+            .into_iter()
             .map(|i| wit::OrderItem {
-                sku: i.sku.clone(),
-                name: i.name.clone(),
-                category: i.category.clone(),
+                sku: i.sku,
+                name: i.name,
+                category: i.category,
                 quantity: i.quantity,
                 unit_price: i.unit_price,
                 discount: i.discount,
@@ -75,13 +78,13 @@ fn order(o: &OrderSnapshot) -> wit::Order {
     }
 }
 
-pub(crate) fn history(h: &History) -> wit::History {
+pub(crate) fn history(h: History) -> wit::History {
     wit::History {
         customer_id: h.customer_id,
-        orders: h.orders.iter().map(order).collect(),
+        orders: h.orders.into_iter().map(order).collect(),
         behaviours: h
             .behaviours
-            .iter()
+            .into_iter()
             .map(|b| wit::Behaviour {
                 kind: match b.kind.as_str() {
                     "favorite" => wit::BehaviourKind::Favorite,
@@ -89,8 +92,8 @@ pub(crate) fn history(h: &History) -> wit::History {
                     "purchase" => wit::BehaviourKind::Purchase,
                     _ => wit::BehaviourKind::View,
                 },
-                sku: b.sku.clone(),
-                category: b.category.clone(),
+                sku: b.sku,
+                category: b.category,
                 occurred_at: b.occurred_at_ms,
             })
             .collect(),
@@ -98,8 +101,8 @@ pub(crate) fn history(h: &History) -> wit::History {
     }
 }
 
-pub(crate) fn subject(s: &Subject) -> wit::Subject {
-    wit::Subject { customer: customer(&s.customer), event: s.event.as_ref().map(event), order: s.order.as_ref().map(order) }
+pub(crate) fn subject(s: Subject) -> wit::Subject {
+    wit::Subject { customer: customer(s.customer), event: s.event.map(event), order: s.order.map(order) }
 }
 
 fn distribution(d: &Distribution) -> wit::Distribution {

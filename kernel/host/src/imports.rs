@@ -121,7 +121,7 @@ impl customers::Host for State {
             return Ok(Err(denied(Capability::CustomersRead)));
         }
         Ok(match self.services.read_customer(id) {
-            Ok(Some(customer)) => Ok(convert::customer(&customer)),
+            Ok(Some(customer)) => Ok(convert::customer(customer)),
             // Another shop's customer is indistinguishable from no customer.
             Ok(None) => Err(types::Error::NotFound(format!("customer {id}"))),
             Err(e) => Err(unavailable(self, e)),
@@ -136,7 +136,7 @@ impl customers::Host for State {
             return Ok(Err(types::Error::Invalid(format!("{} ids; at most {MAX_HISTORY_IDS} per call", ids.len()))));
         }
         Ok(match self.services.histories(&ids, since) {
-            Ok(histories) => Ok(histories.iter().map(convert::history).collect()),
+            Ok(histories) => Ok(histories.into_iter().map(convert::history).collect()),
             Err(e) => Err(unavailable(self, e)),
         })
     }

@@ -384,22 +384,22 @@ impl Host {
         match (&plugin.pre, input) {
             (KindPre::TagRule(pre), Input::Evaluate(ctx, subjects)) => {
                 let rule = instantiate!(pre);
-                let subjects: Vec<_> = subjects.iter().map(convert::subject).collect();
+                let subjects: Vec<_> = subjects.into_iter().map(convert::subject).collect();
                 decisions(rule.call_evaluate(&mut *store, &convert::context(&ctx), &subjects))
             }
             (KindPre::ScoringModel(pre), Input::Score(ctx, customers)) => {
                 let model = instantiate!(pre);
-                let customers: Vec<_> = customers.iter().map(convert::customer).collect();
+                let customers: Vec<_> = customers.into_iter().map(convert::customer).collect();
                 decisions(model.call_score(&mut *store, &convert::context(&ctx), &customers))
             }
             (KindPre::LoyaltyScheme(pre), Input::OnEvents(ctx, subjects)) => {
                 let scheme = instantiate!(pre);
-                let subjects: Vec<_> = subjects.iter().map(convert::subject).collect();
+                let subjects: Vec<_> = subjects.into_iter().map(convert::subject).collect();
                 decisions(scheme.call_on_events(&mut *store, &convert::context(&ctx), &subjects))
             }
             (KindPre::LoyaltyScheme(pre), Input::Review(ctx, customers)) => {
                 let scheme = instantiate!(pre);
-                let customers: Vec<_> = customers.iter().map(convert::customer).collect();
+                let customers: Vec<_> = customers.into_iter().map(convert::customer).collect();
                 decisions(scheme.call_review(&mut *store, &convert::context(&ctx), &customers))
             }
             (KindPre::ChannelConnector(pre), Input::Send(ctx, message)) => {
