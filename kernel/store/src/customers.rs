@@ -1,5 +1,7 @@
 //! Reading customers, and manual tags.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use kith_domain::FieldError;
 use kith_domain::ingest::Identifier;
@@ -86,24 +88,53 @@ pub(crate) fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Custome
     })
 }
 
-/// Fill a customer's identities, tags and scores.
-pub(crate) fn load_records(conn: &Connection, c: &mut Customer) -> Result<()> {
-    let mut stmt =
-        conn.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, created_at, value")?;
-    c.identities = stmt
-        .query_map([c.id], |r| Ok(IdentityView { kind: r.get(0)?, value: r.get(1)?, created_at: from_ms(r.get(2)?) }))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1 ORDER BY tag, source")?;
-    c.tags = stmt
-        .query_map([c.id], |r| Ok(Tag { tag: r.get(0)?, source: r.get(1)?, reason: r.get(2)?, created_at: from_ms(r.get(3)?) }))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt =
-        conn.prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = ?1 ORDER BY model")?;
-    c.scores = stmt
-        .query_map([c.id], |r| {
-            Ok(Score { model: r.get(0)?, value: r.get(1)?, label: r.get(2)?, explanation: r.get(3)?, scored_at: from_ms(r.get(4)?) })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+/// Fill the identities, tags and scores of a page of customers: three queries
+/// for the page, not three per customer.
+pub(crate) fn load_records(conn: &Connection, customers: &mut [Customer]) -> Result<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&customers.iter().map(|c| c.id).collect::<Vec<_>>()).expect("ids are JSON");
+    let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id IN (SELECT value FROM json_each(?1))
+         ORDER BY customer_id, kind, created_at, value",
+    )?;
+    let mut rows = stmt.query([&ids])?;
+    while let Some(r) = rows.next()? {
+        customers[at[&r.get::<_, i64>(0)?]].identities.push(IdentityView {
+            kind: r.get(1)?,
+            value: r.get(2)?,
+            created_at: from_ms(r.get(3)?),
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id IN (SELECT value FROM json_each(?1))
+         ORDER BY customer_id, tag, source",
+    )?;
+    let mut rows = stmt.query([&ids])?;
+    while let Some(r) = rows.next()? {
+        customers[at[&r.get::<_, i64>(0)?]].tags.push(Tag {
+            tag: r.get(1)?,
+            source: r.get(2)?,
+            reason: r.get(3)?,
+            created_at: from_ms(r.get(4)?),
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id IN (SELECT value FROM json_each(?1))
+         ORDER BY customer_id, model",
+    )?;
+    let mut rows = stmt.query([&ids])?;
+    while let Some(r) = rows.next()? {
+        customers[at[&r.get::<_, i64>(0)?]].scores.push(Score {
+            model: r.get(1)?,
+            value: r.get(2)?,
+            label: r.get(3)?,
+            explanation: r.get(4)?,
+            scored_at: from_ms(r.get(5)?),
+        });
+    }
     Ok(())
 }
 
@@ -114,7 +145,7 @@ pub(crate) fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -
         .optional()?;
     match customer {
         Some(mut c) => {
-            load_records(conn, &mut c)?;
+            load_records(conn, std::slice::from_mut(&mut c))?;
             Ok(Some(c))
         }
         None => Ok(None),
@@ -203,9 +234,7 @@ impl Store {
                     row_to_customer,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            for c in &mut customers {
-                load_records(conn, c)?;
-            }
+            load_records(conn, &mut customers)?;
             Ok(customers)
         })
     }

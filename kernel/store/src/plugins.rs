@@ -933,9 +933,7 @@ impl Store {
                 "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2 ORDER BY c.id LIMIT ?3"
             ))?;
             let mut customers = stmt.query_map(params![shop_id, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            for c in &mut customers {
-                load_records(conn, c)?;
-            }
+            load_records(conn, &mut customers)?;
             Ok(customers)
         })
     }

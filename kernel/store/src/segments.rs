@@ -558,9 +558,7 @@ fn page(conn: &Connection, shop_id: i64, compiled: &Compiled, after: i64, limit:
     params.extend([Sql::Integer(after), Sql::Integer(limit as i64)]);
     let mut stmt = conn.prepare(&sql)?;
     let mut customers = stmt.query_map(params_from_iter(params), row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    for c in &mut customers {
-        load_records(conn, c)?;
-    }
+    load_records(conn, &mut customers)?;
     Ok(customers)
 }
 
@@ -870,9 +868,7 @@ impl Store {
             ))?;
             let mut customers =
                 stmt.query_map(params![snapshot, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            for c in &mut customers {
-                load_records(conn, c)?;
-            }
+            load_records(conn, &mut customers)?;
             Ok((snap, customers))
         })
     }
