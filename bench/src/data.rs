@@ -212,6 +212,11 @@ impl Shop {
 
 impl Customer {
     /// The customer's events as the HTTP API takes them, in order.
+    /// How many events [`Customer::events`] gives, without building them.
+    pub fn event_count(&self) -> usize {
+        1 + usize::from(self.nick_first.is_some()) + self.behaviours.len() + self.orders.len()
+    }
+
     pub fn events(&self) -> Vec<Value> {
         let i = self.index;
         let phone = json!({"kind": "phone", "value": self.phone});
@@ -257,6 +262,7 @@ mod tests {
         let b: Vec<_> = shop.all().map(|c| c.events()).collect();
         assert_eq!(a, b);
         let customers: Vec<Customer> = shop.all().collect();
+        assert!(customers.iter().zip(&a).all(|(c, events)| c.event_count() == events.len()));
         let buyers = customers.iter().filter(|c| !c.orders.is_empty()).count();
         assert!((1_300..1_500).contains(&buyers), "about 70 % buy: {buyers}");
         let orders: usize = customers.iter().map(|c| c.orders.len()).sum();

@@ -72,7 +72,7 @@ fn main() -> Result<()> {
     let now = Utc::now().duration_trunc(chrono::Duration::minutes(1))?;
     let shop = data::Shop::new(args.scale, args.seed, now);
     let mut report = Report::new(args.scale, args.runs);
-    report.data = shop.all().fold([0; 4], |[c, o, b, e], x| [c + 1, o + x.orders.len(), b + x.behaviours.len(), e + x.events().len()]);
+    report.data = shop.all().fold([0; 4], |[c, o, b, e], x| [c + 1, o + x.orders.len(), b + x.behaviours.len(), e + x.event_count()]);
     let all = args.bench == Bench::All;
     let wants = |b: Bench| all || args.bench == b;
     // The read benchmarks run on the shop the ingest benchmark loaded (or one loaded for them, unmeasured).
