@@ -36,9 +36,8 @@ async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
     let kith = Kith::start(binary, 2)?;
     let zone: chrono_tz::Tz =
         kith.get("/v1/shop").await?["time_zone"].as_str().context("time_zone")?.parse().map_err(anyhow::Error::msg)?;
-    // Time enough to ingest every order and enter its run first (0.5 ms per run: about
-    // five times what small takes; too little fails the run below, it never hangs), then
-    // the next whole minute.
+    // Time enough to ingest every order and enter its run first (0.5 ms per run; too
+    // little fails the run below, it never hangs), then the next whole minute.
     let margin = chrono::Duration::seconds(5) + chrono::Duration::microseconds(500 * shop.customers as i64);
     let due: DateTime<Utc> = (Utc::now() + margin).duration_trunc(chrono::Duration::minutes(1))? + chrono::Duration::minutes(1);
     let until = due.with_timezone(&zone).format("%H:%M").to_string();

@@ -33,9 +33,9 @@ enum Bench {
 #[derive(Debug, Parser)]
 #[command(about = "Kith's benchmarks, each against a baseline measured in the same run")]
 struct Args {
-    /// Which benchmark.
-    #[arg(value_enum)]
-    bench: Bench,
+    /// Which benchmarks (one or more, or `all`).
+    #[arg(value_enum, required = true)]
+    benches: Vec<Bench>,
     /// How big a shop.
     #[arg(long, value_enum, default_value = "small")]
     scale: Scale,
@@ -73,8 +73,7 @@ fn main() -> Result<()> {
     let shop = data::Shop::new(args.scale, args.seed, now);
     let mut report = Report::new(args.scale, args.runs);
     report.data = shop.all().fold([0; 4], |[c, o, b, e], x| [c + 1, o + x.orders.len(), b + x.behaviours.len(), e + x.event_count()]);
-    let all = args.bench == Bench::All;
-    let wants = |b: Bench| all || args.bench == b;
+    let wants = |b: Bench| args.benches.contains(&Bench::All) || args.benches.contains(&b);
     // The read benchmarks run on the shop the ingest benchmark loaded (or one loaded for them, unmeasured).
     let ingested = if wants(Bench::Ingest) {
         Some(runtime.block_on(ingest::run(&args.kith, &shop, args.runs, args.clients, &mut report))?)
