@@ -626,9 +626,14 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 6: behaviour conditions of segments (a kind in a window, of a category or sku)
-    // read the index alone, not every behaviour row of the window.
+    // read the index alone, not every behaviour row of the window; merged customers
+    // are found by whom they were merged into.
     r#"
     CREATE INDEX behaviours_kind ON behaviours(customer_id, kind, occurred_at, category, sku);
+    -- "This customer and those merged into them" (journey entry rules, goals and
+    -- branches, coupons) found merged customers by scanning every customer: the
+    -- entry of each run cost O(customers).
+    CREATE INDEX customers_merged_into ON customers(merged_into) WHERE merged_into IS NOT NULL;
     "#,
 ];
 
