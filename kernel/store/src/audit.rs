@@ -130,12 +130,11 @@ impl Store {
 mod tests {
     use kith_domain::model::NewShop;
 
-    use crate::{Actor, Store};
+    use crate::{Actor, temp_store};
 
     #[test]
     fn concurrent_audits_are_each_written_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("kith.db"), Default::default()).unwrap();
+        let (_dir, store) = temp_store();
         let shop = NewShop { name: "A".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
         let shop = store.create_shop(&shop, &Actor::cli("test")).unwrap().id;
         std::thread::scope(|s| {

@@ -96,46 +96,43 @@ pub(crate) fn load_records(conn: &Connection, customers: &mut [Customer]) -> Res
     }
     let ids = serde_json::to_string(&customers.iter().map(|c| c.id).collect::<Vec<_>>()).expect("ids are JSON");
     let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-    let mut stmt = conn.prepare_cached(
+    // Each row goes to its customer; `at` finds them by id.
+    let each_row = |sql: &str, f: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<()> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([&ids])?;
+        while let Some(r) = rows.next()? {
+            f(r)?;
+        }
+        Ok(())
+    };
+    each_row(
         "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, kind, created_at, value",
+        &mut |r| {
+            let identity = IdentityView { kind: r.get(1)?, value: r.get(2)?, created_at: from_ms(r.get(3)?) };
+            customers[at[&r.get::<_, i64>(0)?]].identities.push(identity);
+            Ok(())
+        },
     )?;
-    let mut rows = stmt.query([&ids])?;
-    while let Some(r) = rows.next()? {
-        customers[at[&r.get::<_, i64>(0)?]].identities.push(IdentityView {
-            kind: r.get(1)?,
-            value: r.get(2)?,
-            created_at: from_ms(r.get(3)?),
-        });
-    }
-    let mut stmt = conn.prepare_cached(
+    each_row(
         "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, tag, source",
+        &mut |r| {
+            let tag = Tag { tag: r.get(1)?, source: r.get(2)?, reason: r.get(3)?, created_at: from_ms(r.get(4)?) };
+            customers[at[&r.get::<_, i64>(0)?]].tags.push(tag);
+            Ok(())
+        },
     )?;
-    let mut rows = stmt.query([&ids])?;
-    while let Some(r) = rows.next()? {
-        customers[at[&r.get::<_, i64>(0)?]].tags.push(Tag {
-            tag: r.get(1)?,
-            source: r.get(2)?,
-            reason: r.get(3)?,
-            created_at: from_ms(r.get(4)?),
-        });
-    }
-    let mut stmt = conn.prepare_cached(
+    each_row(
         "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, model",
-    )?;
-    let mut rows = stmt.query([&ids])?;
-    while let Some(r) = rows.next()? {
-        customers[at[&r.get::<_, i64>(0)?]].scores.push(Score {
-            model: r.get(1)?,
-            value: r.get(2)?,
-            label: r.get(3)?,
-            explanation: r.get(4)?,
-            scored_at: from_ms(r.get(5)?),
-        });
-    }
-    Ok(())
+        &mut |r| {
+            let score =
+                Score { model: r.get(1)?, value: r.get(2)?, label: r.get(3)?, explanation: r.get(4)?, scored_at: from_ms(r.get(5)?) };
+            customers[at[&r.get::<_, i64>(0)?]].scores.push(score);
+            Ok(())
+        },
+    )
 }
 
 pub(crate) fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<Customer>> {

@@ -288,14 +288,21 @@ pub(crate) fn parse_json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
 
+/// A store in a new temporary directory, for unit tests.
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("kith.db"), StoreOptions::default()).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn concurrent_reads_share_a_bounded_pool_and_survive_a_panicking_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("kith.db"), StoreOptions::default()).unwrap();
+        let (_dir, store) = temp_store();
         let most = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..32 {
