@@ -52,15 +52,18 @@ async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
     for chunk in orders(shop).chunks(crate::ingest::BATCH) {
         kith.send(reqwest::Method::POST, "/v1/events", &kith.owner, &json!({"events": chunk})).await?;
     }
+    // Every run entered and ran its wait step, so that each waits for this timer (a
+    // wait that runs after the minute has passed waits for the next day's instead).
+    let conn = Connection::open_with_flags(kith.dir.path().join("kith.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     loop {
-        let stats = kith.get(&format!("/v1/journeys/{id}/stats")).await?;
-        if stats["entered"].as_u64() == Some(shop.customers as u64) {
+        let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM journey_runs WHERE due_at = ?1", [due.timestamp_millis()], |r| r.get(0))?;
+        if waiting == shop.customers as i64 {
             break;
         }
+        if Utc::now() >= due {
+            bail!("{waiting} of {} runs were waiting when their timer fell due; raise the margin", shop.customers);
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if Utc::now() >= due {
-        bail!("the runs were not all waiting before their timer fell due; raise the margin");
     }
     loop {
         let stats = kith.get(&format!("/v1/journeys/{id}/stats")).await?;
@@ -69,7 +72,6 @@ async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let conn = Connection::open_with_flags(kith.dir.path().join("kith.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut late: Vec<f64> = conn
         .prepare("SELECT at FROM journey_steps WHERE step = 'tag'")?
         .query_map([], |r| r.get::<_, i64>(0))?
