@@ -43,12 +43,15 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// The sequence number of a shop's newest event as `conn` sees it; 0 without events.
+pub(crate) fn head(conn: &Connection, shop_id: i64) -> Result<i64> {
+    Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?)
+}
+
 impl Store {
     /// The sequence number of a shop's newest event; 0 without events.
     pub fn event_head(&self, shop_id: i64) -> Result<i64> {
-        self.read(|conn| {
-            Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?)
-        })
+        self.read(|conn| head(conn, shop_id))
     }
 
     /// A shop's events with a sequence number above `after`, oldest first.

@@ -348,7 +348,7 @@ fn date_entries(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTim
     let zone = shops::zone(tx, row.shop_id)?;
     let days = days_due(row, zone, *at, now);
     let Some(last) = days.last() else { return Ok(0) };
-    let head = events_head(tx, row.shop_id)?;
+    let head = events::head(tx, row.shop_id)?;
     let mut entered = 0;
     for day in &days {
         let anniversary = journeys::entry_anniversary(*day, *offset_days);
@@ -372,10 +372,6 @@ fn due_runs(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<i
         )?
         .query_map(params![to_ms(now), limit as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?)
-}
-
-fn events_head(conn: &Connection, shop_id: i64) -> Result<i64> {
-    Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?)
 }
 
 /// A run being executed.
@@ -774,7 +770,7 @@ fn isolated_journey(tx: &Transaction<'_>, row: &Row, now: DateTime<Utc>, f: impl
     )?;
     // A paused journey still attributes goals; move past these events so that the next pass does not fail again.
     if row.status == JourneyStatus::Paused {
-        tx.prepare_cached("UPDATE journeys SET cursor = ?2 WHERE id = ?1")?.execute(params![row.id, events_head(tx, row.shop_id)?])?;
+        tx.prepare_cached("UPDATE journeys SET cursor = ?2 WHERE id = ?1")?.execute(params![row.id, events::head(tx, row.shop_id)?])?;
     }
     Ok(1)
 }
@@ -957,7 +953,10 @@ impl Store {
                 check(tx, shop_id, &input, now)?;
             }
             if row.status == JourneyStatus::Draft && to == JourneyStatus::Active {
-                tx.execute("UPDATE journeys SET cursor = ?2, activated_at = ?3 WHERE id = ?1", params![id, events_head(tx, shop_id)?, at])?;
+                tx.execute(
+                    "UPDATE journeys SET cursor = ?2, activated_at = ?3 WHERE id = ?1",
+                    params![id, events::head(tx, shop_id)?, at],
+                )?;
             }
             if to == JourneyStatus::Archived {
                 tx.execute(

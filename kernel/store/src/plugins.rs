@@ -381,35 +381,35 @@ fn recent_orders(conn: &Connection, customer_id: i64, since_ms: i64) -> Result<(
             last_id = Some(id);
             orders.push(order);
         }
-        let Some(sku) = r.get::<_, Option<String>>(8)? else { continue };
-        orders.last_mut().expect("the order was pushed").items.push(OrderItemSnapshot {
-            sku,
-            name: r.get(9)?,
-            category: r.get(10)?,
-            quantity: r.get::<_, i64>(11)?.clamp(0, i64::from(u32::MAX)) as u32,
-            unit_price: r.get(12)?,
-            discount: r.get(13)?,
-        });
+        // An order without items has one row, with NULL item columns.
+        if r.get_ref(8)?.data_type() == rusqlite::types::Type::Null {
+            continue;
+        }
+        orders.last_mut().expect("the order was pushed").items.push(row_to_item(r, 8)?);
     }
     let truncated = orders.len() > MAX_HISTORY_ORDERS;
     orders.truncate(MAX_HISTORY_ORDERS);
     Ok((orders, truncated))
 }
 
+/// An order item from the columns `sku, product_name, category, quantity,
+/// unit_price, discount` starting at column `at`.
+fn row_to_item(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<OrderItemSnapshot> {
+    Ok(OrderItemSnapshot {
+        sku: r.get(at)?,
+        name: r.get(at + 1)?,
+        category: r.get(at + 2)?,
+        quantity: r.get::<_, i64>(at + 3)?.clamp(0, i64::from(u32::MAX)) as u32,
+        unit_price: r.get(at + 4)?,
+        discount: r.get(at + 5)?,
+    })
+}
+
 fn order_items(conn: &Connection, order_id: i64) -> Result<Vec<OrderItemSnapshot>> {
     let mut stmt = conn.prepare_cached(
         "SELECT sku, product_name, category, quantity, unit_price, discount FROM order_items WHERE order_id = ?1 ORDER BY line",
     )?;
-    let items = stmt.query_map([order_id], |r| {
-        Ok(OrderItemSnapshot {
-            sku: r.get(0)?,
-            name: r.get(1)?,
-            category: r.get(2)?,
-            quantity: r.get::<_, i64>(3)?.clamp(0, i64::from(u32::MAX)) as u32,
-            unit_price: r.get(4)?,
-            discount: r.get(5)?,
-        })
-    })?;
+    let items = stmt.query_map([order_id], |r| row_to_item(r, 0))?;
     Ok(items.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -537,8 +537,7 @@ impl Store {
                 )?
                 .execute(params![shop_id, plugin_id, version_req, version, json_text(config), grant_json, now, run_every_hours])?;
             if changed == 0 {
-                let head: i64 =
-                    tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+                let head = events::head(tx, shop_id)?;
                 tx.prepare_cached(
                     "INSERT INTO subscriptions (shop_id, plugin_id, version_req, version, config, grant_json, status, cursor, created_at, updated_at,
                        run_every_hours)
@@ -628,8 +627,7 @@ impl Store {
         self.read(|conn| {
             // One snapshot: the writer hands out sequence numbers in commit order, so
             // every event up to the head is visible and none is skipped.
-            let head: i64 =
-                conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?;
+            let head = events::head(conn, shop_id)?;
             let end = head.min(up_to.unwrap_or(i64::MAX)).min(after.saturating_add(DELIVERY_SCAN));
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, type, customer_id, payload, created_at FROM events
