@@ -45,15 +45,20 @@ impl Kith {
         let admin = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])?;
         let config = dir.path().join("kith.toml");
         std::fs::write(&config, format!("bind = \"127.0.0.1:0\"\nlog_format = \"json\"\n[plugins]\nworkers = {workers}\n"))?;
-        let mut child = Command::new(binary)
+        // Through util-linux's `setpriv`, which then runs kith in its place: kith is killed when
+        // the thread that started it ends, so an interrupted benchmark leaves no server behind
+        // (one left running once took a core from the next run). Started from the main thread.
+        let mut child = Command::new("setpriv")
             .current_dir(dir.path())
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(binary)
             .args(["serve", "--config", config.to_str().context("path")?])
             .env("KITH_DATABASE", &db)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .context("starting kith serve")?;
+            .context("starting kith serve (through setpriv, from util-linux)")?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
         let url = line.trim().strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?.to_owned();

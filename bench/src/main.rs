@@ -74,9 +74,22 @@ fn main() -> Result<()> {
     let mut report = Report::new(args.scale, args.runs);
     report.data = shop.all().fold([0; 4], |[c, o, b, e], x| [c + 1, o + x.orders.len(), b + x.behaviours.len(), e + x.event_count()]);
     let wants = |b: Bench| args.benches.contains(&Bench::All) || args.benches.contains(&b);
+    // The files are written again after each benchmark, so that a long run (an hour or more
+    // at `large`) that is stopped keeps the figures it has measured.
+    let save = |report: &Report| -> Result<()> {
+        if let Some(path) = &args.markdown {
+            report.write_into(path)?;
+        }
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(report)?)?;
+        }
+        Ok(())
+    };
     // The read benchmarks run on the shop the ingest benchmark loaded (or one loaded for them, unmeasured).
     let ingested = if wants(Bench::Ingest) {
-        Some(runtime.block_on(ingest::run(&args.kith, &shop, args.runs, args.clients, &mut report))?)
+        let ingested = runtime.block_on(ingest::run(&args.kith, &shop, args.runs, args.clients, &mut report))?;
+        save(&report)?;
+        Some(ingested)
     } else if wants(Bench::Segments) || wants(Bench::Api) {
         Some(runtime.block_on(ingest::ingest(&args.kith, &shop, args.clients))?)
     } else {
@@ -85,25 +98,27 @@ fn main() -> Result<()> {
     if let Some(ingested) = &ingested {
         if wants(Bench::Segments) {
             runtime.block_on(segments::run(ingested, &args.python, args.runs, &mut report))?;
+            save(&report)?;
         }
         if wants(Bench::Api) {
             runtime.block_on(api::run(ingested, &shop, args.scale, args.runs, &mut report))?;
+            save(&report)?;
         }
     }
     drop(ingested);
     if wants(Bench::Plugins) {
         plugins::run(&shop, args.runs, &mut report)?;
+        save(&report)?;
     }
     if wants(Bench::Journeys) {
         runtime.block_on(journeys::run(&args.kith, &shop, args.runs, &mut report))?;
+        save(&report)?;
     }
     report.print();
     if let Some(path) = &args.markdown {
-        report.write_into(path)?;
         println!("wrote the results into {}", path.display());
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         println!("wrote {}", path.display());
     }
     Ok(())
