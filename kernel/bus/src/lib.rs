@@ -132,33 +132,71 @@ impl std::fmt::Debug for Bus {
     }
 }
 
-/// Shop contexts by (shop, window), reused for a while: computing one reads every buyer of the shop.
+/// Shop contexts by (shop, window), reused for a while: computing one reads every buyer of
+/// the shop (seconds at a million customers). While one caller computes a newer one, the
+/// others are served the one before at once instead of waiting for it.
 struct Contexts {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
-    cache: Mutex<HashMap<ContextKey, (Instant, ShopContext)>>,
+    cache: Mutex<ContextCache>,
 }
 
 /// A shop and a window in days (`None`: all time).
 type ContextKey = (i64, Option<u32>);
 
+#[derive(Default)]
+struct ContextCache {
+    computed: HashMap<ContextKey, (Instant, ShopContext)>,
+    /// Contexts a caller is computing now.
+    computing: HashSet<ContextKey>,
+    /// Bumped by [`Contexts::clear`]: a context whose computation began before is not kept.
+    generation: u64,
+}
+
 impl Contexts {
     fn get(&self, shop_id: i64, window_days: Option<u32>) -> Result<ShopContext, StoreError> {
         let now = self.clock.now();
+        let key = (shop_id, window_days);
+        let generation = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, ctx)) = cache.computed.get(&key)
+                && (at.elapsed() < self.ttl || cache.computing.contains(&key))
+            {
+                return Ok(ShopContext { now_ms: now.timestamp_millis(), ..ctx.clone() });
+            }
+            cache.computing.insert(key);
+            cache.generation
+        };
+        let computing = Computing { contexts: self, key };
+        let computed = self.store.shop_context(shop_id, now, window_days);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, ctx)) = cache.get(&(shop_id, window_days))
-            && at.elapsed() < self.ttl
+        if let Ok(ctx) = &computed
+            && cache.generation == generation
         {
-            return Ok(ShopContext { now_ms: now.timestamp_millis(), ..ctx.clone() });
+            cache.computed.insert(key, (Instant::now(), ctx.clone()));
         }
-        let ctx = self.store.shop_context(shop_id, now, window_days)?;
-        cache.insert((shop_id, window_days), (Instant::now(), ctx.clone()));
-        Ok(ctx)
+        drop(cache);
+        drop(computing);
+        computed
     }
 
     fn clear(&self) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.computed.clear();
+        cache.generation += 1;
+    }
+}
+
+/// A context being computed; no longer when dropped, also on a panic.
+struct Computing<'a> {
+    contexts: &'a Contexts,
+    key: ContextKey,
+}
+
+impl Drop for Computing<'_> {
+    fn drop(&mut self) {
+        self.contexts.cache.lock().unwrap_or_else(|p| p.into_inner()).computing.remove(&self.key);
     }
 }
 
@@ -223,12 +261,7 @@ enum Called {
 impl Bus {
     pub fn new(store: Arc<Store>, host: Arc<Host>, clock: Arc<dyn Clock>, config: BusConfig) -> Arc<Bus> {
         Arc::new(Bus {
-            contexts: Arc::new(Contexts {
-                store: store.clone(),
-                clock: clock.clone(),
-                ttl: config.context_ttl,
-                cache: Mutex::new(HashMap::new()),
-            }),
+            contexts: Arc::new(Contexts { store: store.clone(), clock: clock.clone(), ttl: config.context_ttl, cache: Mutex::default() }),
             store,
             host,
             clock,
@@ -586,5 +619,48 @@ mod tests {
         assert!(claimed.lock().unwrap().contains(&work), "a refused claim does not release the holder's");
         drop(first);
         assert!(Claim::take(&claimed, work).is_some());
+    }
+
+    #[test]
+    fn a_context_being_computed_is_served_as_it_was_meanwhile() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
+        let actor = kith_store::Actor::cli("test");
+        let new = kith_domain::model::NewShop {
+            name: "A".into(),
+            time_zone: "Asia/Shanghai".into(),
+            currency: "CNY".into(),
+            region: "CN".into(),
+        };
+        let shop = store.create_shop(&new, &actor).unwrap().id;
+        let buyer = |n: u32| {
+            let order = serde_json::json!({"id": format!("o{n}"), "type": "order.paid",
+                "identities": [{"kind": "phone", "value": format!("1380000{n:04}")}], "order": {"id": format!("o{n}"), "amount": 100}});
+            assert_eq!(store.ingest(shop, vec![order], &actor).unwrap().accepted, 1);
+        };
+        let clock = Arc::new(clock::TestClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap()));
+        // Expired as soon as computed: every look computes again, unless another is computing.
+        let contexts = Contexts { store: store.clone(), clock, ttl: Duration::ZERO, cache: Mutex::default() };
+        buyer(1);
+        assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 1);
+        buyer(2);
+        assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 2, "an expired context is computed again");
+
+        let key = (shop, None);
+        buyer(3);
+        let computing = Computing { contexts: &contexts, key };
+        contexts.cache.lock().unwrap().computing.insert(key);
+        assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 2, "served the last one while another computes");
+        assert_eq!(contexts.get(shop, Some(30)).unwrap().buyer_count, 3, "another window is computed");
+        drop(computing);
+        assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 3);
+
+        // Cleared (a run starts): nothing older is served, even while another computes.
+        buyer(4);
+        contexts.cache.lock().unwrap().computing.insert(key);
+        contexts.clear();
+        assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 4);
+        assert!(contexts.cache.lock().unwrap().computed.contains_key(&key), "computed after the clear: kept");
     }
 }

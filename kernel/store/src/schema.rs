@@ -635,6 +635,12 @@ const MIGRATIONS: &[&str] = &[
     -- entry of each run cost O(customers).
     CREATE INDEX customers_merged_into ON customers(merged_into) WHERE merged_into IS NOT NULL;
     "#,
+    // 7: the shop's buyers over a window (the context RFM scores against) are read
+    // from the window's entries of one covering index; before, every order of the shop
+    // was read through its row (tens of seconds at ten million orders).
+    r#"
+    CREATE INDEX orders_shop_paid ON orders(shop_id, paid_at, customer_id, status, amount, refunded_amount);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
