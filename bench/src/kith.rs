@@ -156,7 +156,9 @@ impl Kith {
             if Instant::now() > deadline {
                 bail!("the bus did not drain in {timeout:?}");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Each look asks for every plugin's status (call statistics included): looking every
+            // 20 ms took 4 % of the server's time while it worked through the large shop.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
