@@ -54,7 +54,7 @@ async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
     }
     // Every run entered and ran its wait step, so that each waits for this timer (a
     // wait that runs after the minute has passed waits for the next day's instead).
-    let conn = Connection::open_with_flags(kith.dir.path().join("kith.db"), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn = Connection::open_with_flags(&kith.database, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     loop {
         let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM journey_runs WHERE due_at = ?1", [due.timestamp_millis()], |r| r.get(0))?;
         if waiting == shop.customers as i64 {

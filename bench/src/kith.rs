@@ -3,7 +3,7 @@
 //! installed and enabled over HTTP, and its peak memory read from /proc.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,9 @@ pub fn first_party() -> Vec<kith_test_plugins::Package> {
 }
 
 pub struct Kith {
+    /// The server's working directory (configuration, scripts; the database unless opened).
     pub dir: tempfile::TempDir,
+    pub database: PathBuf,
     pub url: String,
     pub owner: String,
     pub admin: String,
@@ -40,7 +42,21 @@ impl Kith {
         let db = dir.path().join("kith.db");
         let db_arg = db.to_str().context("temporary path")?;
         let shop = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-shop", "--name", "Bench Shop"])?;
-        let shop = shop["id"].as_i64().context("shop id")?.to_string();
+        let shop = shop["id"].as_i64().context("shop id")?;
+        Kith::serve(binary, dir, db, shop, workers)
+    }
+
+    /// `kith serve` on an existing database (one an earlier run ingested), with new keys for its first shop.
+    pub fn open(binary: &Path, database: &Path, workers: usize) -> Result<Kith> {
+        let conn = rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let shop: i64 = conn.query_row("SELECT id FROM shops ORDER BY id LIMIT 1", [], |r| r.get(0)).context("a shop in the database")?;
+        drop(conn);
+        Kith::serve(binary, tempfile::tempdir()?, database.to_owned(), shop, workers)
+    }
+
+    fn serve(binary: &Path, dir: tempfile::TempDir, db: PathBuf, shop: i64, workers: usize) -> Result<Kith> {
+        let db_arg = db.to_str().context("database path")?;
+        let shop = shop.to_string();
         let owner = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-key", "--shop", &shop, "--role", "owner"])?;
         let admin = cli(binary, dir.path(), &["--database", db_arg, "admin", "create-key", "--role", "admin"])?;
         let config = dir.path().join("kith.toml");
@@ -69,13 +85,15 @@ impl Kith {
             admin: bearer(&admin),
             http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
             dir,
+            database: db,
             child,
         })
     }
 
     /// The database's size on disk, WAL included, in bytes.
     pub fn database_bytes(&self) -> u64 {
-        ["kith.db", "kith.db-wal"].iter().filter_map(|f| std::fs::metadata(self.dir.path().join(f)).ok()).map(|m| m.len()).sum()
+        let wal = PathBuf::from(format!("{}-wal", self.database.display()));
+        [&self.database, &wal].iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum()
     }
 
     /// The server's peak resident memory so far, in bytes.

@@ -57,6 +57,12 @@ struct Args {
     /// Write the results into this Markdown file, between its results markers (BENCHMARKS.md).
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Run the read benchmarks (segments, api) on this database, which an earlier run of the
+    /// same scale and seed loaded, instead of ingesting the shop first (it takes over an hour
+    /// at `large`). Kith opens it in place: it migrates it and its plugins go on with any
+    /// events left to them. Not with `ingest`.
+    #[arg(long)]
+    database: Option<PathBuf>,
     /// Concurrent HTTP clients for ingest.
     #[arg(long, default_value_t = 4)]
     clients: usize,
@@ -86,7 +92,14 @@ fn main() -> Result<()> {
         Ok(())
     };
     // The read benchmarks run on the shop the ingest benchmark loaded (or one loaded for them, unmeasured).
-    let ingested = if wants(Bench::Ingest) {
+    let ingested = if let Some(database) = &args.database {
+        if wants(Bench::Ingest) {
+            anyhow::bail!("--database is for the read benchmarks: ingest loads a new database");
+        }
+        let kith = kith::Kith::open(&args.kith, database, 2)?;
+        runtime.block_on(kith.drained(std::time::Duration::from_secs(24 * 3600)))?;
+        Some(ingest::Ingested { kith, events: 0, acknowledged: Default::default(), drained: Default::default() })
+    } else if wants(Bench::Ingest) {
         let ingested = runtime.block_on(ingest::run(&args.kith, &shop, args.runs, args.clients, &mut report))?;
         save(&report)?;
         Some(ingested)

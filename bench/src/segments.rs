@@ -85,7 +85,7 @@ async fn away_from_minute_edges() {
 pub async fn run(ingested: &Ingested, python: &Path, runs: usize, report: &mut Report) -> Result<()> {
     let kith = &ingested.kith;
     let csv = tempfile::tempdir()?;
-    export(&kith.dir.path().join("kith.db"), csv.path())?;
+    export(&kith.database, csv.path())?;
     let mut nows: BTreeMap<&str, i64> = BTreeMap::new();
     let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
     let mut timings: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
