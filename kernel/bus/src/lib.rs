@@ -439,8 +439,17 @@ impl Bus {
             return Ok(());
         }
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let (selected, to) =
-            self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, self.config.batch_size)?;
+        let (selected, to) = if sub.kind == Kind::ScoringModel {
+            // A scoring model is called once per customer however many of their events a
+            // batch holds, so its batches are counted in customers: a customer's tens of
+            // events in a row made AIPL (behaviours and orders) a hundred-event delivery
+            // per three customers, one after another on one worker.
+            let read = self.config.batch_size.saturating_mul(SCORING_EVENTS_PER_CUSTOMER);
+            let (events, to) = self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, read)?;
+            up_to_customers(events, to, self.config.batch_size)
+        } else {
+            self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, self.config.batch_size)?
+        };
         if to == sub.cursor {
             return Ok(());
         }
@@ -571,6 +580,34 @@ impl Bus {
 /// The order an event names, by the shop's own id.
 fn order_id(event: &Event) -> Option<&str> {
     event.payload.get("order_id").and_then(|v| v.as_str())
+}
+
+/// How many events per customer a scoring model's delivery reads at most (a batch of
+/// `batch_size` customers reads `batch_size` times this many events).
+const SCORING_EVENTS_PER_CUSTOMER: usize = 20;
+
+/// The events of the first `customers` customers of `events` and the cursor after them: `to`
+/// when all are kept, else the last kept event's sequence number.
+fn up_to_customers(mut events: Vec<Event>, to: i64, customers: usize) -> (Vec<Event>, i64) {
+    let mut seen = HashSet::new();
+    let cut = events.iter().position(|e| match e.customer_id {
+        Some(id) if !seen.contains(&id) => {
+            if seen.len() == customers {
+                return true;
+            }
+            seen.insert(id);
+            false
+        }
+        _ => false,
+    });
+    match cut {
+        Some(cut) if cut > 0 => {
+            let to = events[cut - 1].seq;
+            events.truncate(cut);
+            (events, to)
+        }
+        _ => (events, to),
+    }
 }
 
 /// The call that hands events to a plugin of `kind`: subjects for tag rules

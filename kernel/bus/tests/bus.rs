@@ -133,6 +133,34 @@ fn a_batch_holds_only_the_events_the_plugin_takes() {
 }
 
 #[test]
+fn a_scoring_models_batch_is_counted_in_customers() {
+    // Batches of two: AIPL takes three customers' six events each in two calls, not six.
+    let w = world(2);
+    w.install(&plugins::AIPL);
+    w.enable(w.shop, "aipl", json!({})).unwrap();
+    w.bus.drain().unwrap(); // the first scheduled run, over no customers yet
+    let before = w.bus.status(w.shop, "aipl").unwrap().calls.calls;
+    let phones = ["13800000001", "13800000002", "13800000003"];
+    for (i, phone) in phones.into_iter().enumerate() {
+        let events = (0..6)
+            .map(|k| {
+                json!({"id": format!("v{i}-{k}"), "type": "behaviour", "occurred_at": w.clock.now().to_rfc3339(),
+                "identities": [{"kind": "phone", "value": phone}], "behaviour": {"kind": "view", "sku": "X"}})
+            })
+            .collect();
+        assert_eq!(w.store.ingest(w.shop, events, &actor()).unwrap().accepted, 6);
+    }
+    w.bus.drain().unwrap();
+
+    let status = w.bus.status(w.shop, "aipl").unwrap();
+    assert_eq!((status.calls.calls - before, status.calls.failures), (2, 0), "two customers, then one");
+    assert_eq!((status.lag, status.subscription.cursor), (0, w.store.event_head(w.shop).unwrap()));
+    for phone in phones {
+        assert_eq!(score(&w, phone, "aipl").and_then(|s| s.label).as_deref(), Some("I|兴趣|Interest"), "{phone}");
+    }
+}
+
+#[test]
 fn failures_back_off_dead_letter_trip_the_breaker_and_re_drive() {
     let w = world(100);
     w.install(&plugins::VIP_TAG);
