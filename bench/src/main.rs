@@ -63,6 +63,10 @@ struct Args {
     /// events left to them. Not with `ingest`.
     #[arg(long)]
     database: Option<PathBuf>,
+    /// Keep the database the ingest loaded (its directory is printed at the end), for later
+    /// runs with `--database`.
+    #[arg(long)]
+    keep_database: bool,
     /// Concurrent HTTP clients for ingest.
     #[arg(long, default_value_t = 4)]
     clients: usize,
@@ -118,7 +122,13 @@ fn main() -> Result<()> {
             save(&report)?;
         }
     }
-    drop(ingested);
+    if let Some(mut ingested) = ingested
+        && args.keep_database
+        && args.database.is_none()
+    {
+        ingested.kith.dir.disable_cleanup(true);
+        println!("kept the ingested database: {}", ingested.kith.database.display());
+    }
     if wants(Bench::Plugins) {
         plugins::run(&shop, args.runs, &mut report)?;
         save(&report)?;
