@@ -367,7 +367,10 @@ fn date_entries(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTim
 fn due_runs(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
     Ok(conn
         .prepare_cached(
-            "SELECT r.id FROM journey_runs r JOIN journeys j ON j.id = r.journey_id
+            // Runs first, through the due index in its order, so LIMIT stops the walk early: joined
+            // from the journeys (the bundled SQLite's choice with one active journey) it read and
+            // sorted every active run of the journey, 250 ms a pass at a million runs.
+            "SELECT r.id FROM journey_runs r CROSS JOIN journeys j ON j.id = r.journey_id
              WHERE r.status = 'active' AND r.due_at <= ?1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT ?2",
         )?
         .query_map(params![to_ms(now), limit as i64], |r| r.get(0))?
