@@ -182,7 +182,10 @@ pub fn read_customer(id: i64) -> Result<Customer, Error> {
 ///
 /// ```no_run
 /// # fn demo(batch: &[kith_sdk::Subject], ctx: &kith_sdk::ShopContext) -> Result<(), kith_sdk::Error> {
-/// let ids: Vec<i64> = batch.iter().map(|s| s.customer.id).collect();
+/// // A batch may hold several events of one customer: ask for each customer once.
+/// let mut ids: Vec<i64> = batch.iter().map(|s| s.customer.id).collect();
+/// ids.sort_unstable();
+/// ids.dedup();
 /// let thirty_days_ago = ctx.now - 30 * 86_400_000;
 /// for history in kith_sdk::histories(&ids, thirty_days_ago)? {
 ///     let views = history.behaviours.iter().filter(|b| b.kind == kith_sdk::BehaviourKind::View).count();

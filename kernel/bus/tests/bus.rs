@@ -353,6 +353,13 @@ fn plugins_read_histories_and_windowed_contexts() {
     assert_eq!(tags, ["categories:beauty", "orders:1", "views:1"], "only what happened in the last 30 days");
     let logs = w.store.plugin_logs(w.shop, "history-probe", None, 10).unwrap();
     assert_eq!(logs[0].message, "window Some(30): 2 buyers, monetary average 20000, frequency average 1");
+
+    // One history per id asked, in that order, a repeated id included (it is read once).
+    let (a, b) = (w.customer(w.shop, "13500000001").id, w.customer(w.shop, "13500000002").id);
+    let histories = w.store.histories(w.shop, &[a, b, a], 0).unwrap();
+    assert_eq!(histories.iter().map(|h| h.customer_id).collect::<Vec<_>>(), [a, b, a]);
+    assert_eq!((histories[0].orders.len(), histories[0].behaviours.len()), (2, 2));
+    assert_eq!(histories[0], histories[2]);
 }
 
 // First-party plugins (plugins/) through their real components.

@@ -1027,9 +1027,16 @@ impl Store {
     /// Merged ids resolve to their survivor.
     pub fn histories(&self, shop_id: i64, ids: &[i64], since_ms: i64) -> Result<Vec<History>> {
         self.read(|conn| {
-            let mut histories = Vec::with_capacity(ids.len());
+            let mut histories: Vec<History> = Vec::with_capacity(ids.len());
+            // A batch often names a customer once per event: each is read once.
+            let mut loaded: HashMap<i64, usize> = HashMap::new();
             for &id in ids {
+                if let Some(&at) = loaded.get(&id) {
+                    histories.push(histories[at].clone());
+                    continue;
+                }
                 let Some(active) = active_customer(conn, shop_id, id)? else { continue };
+                loaded.insert(id, histories.len());
                 let (mut rows, mut truncated) = recent_orders(conn, active, since_ms)?;
                 for order in &mut rows {
                     // The history is about the customer asked for, even when their orders moved to a survivor.

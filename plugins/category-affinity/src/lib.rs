@@ -63,7 +63,10 @@ struct CategoryAffinity;
 impl TagRule for CategoryAffinity {
     fn evaluate(ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
         let config: Config = kith_sdk::config::get()?;
-        let ids: Vec<i64> = batch.iter().map(|s| s.customer.id).collect();
+        // Each customer once, however many of their orders the batch holds.
+        let mut ids: Vec<i64> = batch.iter().map(|s| s.customer.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let histories = kith_sdk::histories(&ids, ctx.now - i64::from(config.window_days) * DAY_MS)?;
         Ok(histories
             .iter()
