@@ -57,6 +57,10 @@ struct Args {
     /// Write the results into this Markdown file, between its results markers (BENCHMARKS.md).
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// With `--markdown`: add this run's results below those already in the section (each
+    /// under its own heading) instead of replacing them, e.g. for one benchmark run again.
+    #[arg(long, requires = "markdown")]
+    markdown_add: bool,
     /// Run the read benchmarks (segments, api) on this database, which an earlier run of the
     /// same scale and seed loaded, instead of ingesting the shop first (it takes over an hour
     /// at `large`). Kith opens it in place: it migrates it and its plugins go on with any
@@ -86,9 +90,13 @@ fn main() -> Result<()> {
     let wants = |b: Bench| args.benches.contains(&Bench::All) || args.benches.contains(&b);
     // The files are written again after each benchmark, so that a long run (an hour or more
     // at `large`) that is stopped keeps the figures it has measured.
+    let kept = match &args.markdown {
+        Some(path) if args.markdown_add => Report::section(path, args.scale)?,
+        _ => String::new(),
+    };
     let save = |report: &Report| -> Result<()> {
         if let Some(path) = &args.markdown {
-            report.write_into(path)?;
+            report.write_into(path, &kept)?;
         }
         if let Some(path) = &args.json {
             std::fs::write(path, serde_json::to_vec_pretty(report)?)?;

@@ -98,6 +98,12 @@ impl Report {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_else(|| "unknown".into());
+        // Say so when the code measured is not the commit (BENCHMARKS.md, which runs write, aside).
+        let changed = std::process::Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md"])
+            .output()
+            .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+        let commit = if changed { format!("{commit} with uncommitted changes") } else { commit };
         Report {
             data: [0; 4],
             date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -172,18 +178,35 @@ impl Report {
 
     /// Replace the results between the markers of `path` (BENCHMARKS.md) with
     /// this report: `large` has its own section, the smaller scales share one.
-    pub fn write_into(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        let (start, end) = match self.scale {
-            Scale::Large => ("<!-- large results: written by kith-bench --markdown, never by hand -->", "<!-- end of large results -->"),
-            _ => ("<!-- results: written by kith-bench --markdown, never by hand -->", "<!-- end of results -->"),
-        };
+    /// Write this run's results into `path` between the markers of its scale's section,
+    /// after `kept` (results already there that this run does not replace; see [`Report::section`]).
+    pub fn write_into(&self, path: &std::path::Path, kept: &str) -> anyhow::Result<()> {
+        let (start, end) = markers(self.scale);
         let text = std::fs::read_to_string(path)?;
         let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
             anyhow::bail!("{} has no markers {start} … {end}", path.display());
         };
-        let updated = format!("{}{start}\n\n{}\n{}", &text[..a], self.markdown(), &text[b..]);
+        let kept = if kept.trim().is_empty() { String::new() } else { format!("{}\n\n", kept.trim()) };
+        let updated = format!("{}{start}\n\n{kept}{}\n{}", &text[..a], self.markdown(), &text[b..]);
         std::fs::write(path, updated)?;
         Ok(())
+    }
+
+    /// What `path` holds between the markers of `scale`'s section now.
+    pub fn section(path: &std::path::Path, scale: Scale) -> anyhow::Result<String> {
+        let (start, end) = markers(scale);
+        let text = std::fs::read_to_string(path)?;
+        let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
+            anyhow::bail!("{} has no markers {start} … {end}", path.display());
+        };
+        Ok(text[a + start.len()..b].to_owned())
+    }
+}
+
+fn markers(scale: Scale) -> (&'static str, &'static str) {
+    match scale {
+        Scale::Large => ("<!-- large results: written by kith-bench --markdown, never by hand -->", "<!-- end of large results -->"),
+        _ => ("<!-- results: written by kith-bench --markdown, never by hand -->", "<!-- end of results -->"),
     }
 }
 
@@ -219,5 +242,25 @@ mod tests {
         let mut r = Report::new(Scale::Tiny, 1);
         r.add("ingest", "events/s", "1/s", &[100.0], Some(("rusqlite", &[400.0])), Some("≥ 1/3 of baseline"));
         assert_eq!(r.figures[0].ratio, Some(0.25));
+    }
+
+    #[test]
+    fn results_replace_the_section_or_are_added_to_it() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let (start, end) = markers(Scale::Tiny);
+        std::fs::write(file.path(), format!("intro\n{start}\n\nold results\n{end}\nafter\n")).unwrap();
+        let mut r = Report::new(Scale::Tiny, 1);
+        r.add("journeys", "lateness p99", "s", &[0.5], None, None);
+        let kept = Report::section(file.path(), Scale::Tiny).unwrap();
+        r.write_into(file.path(), &kept).unwrap();
+        r.write_into(file.path(), &kept).unwrap(); // saved again after a later benchmark
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(text.starts_with("intro\n") && text.ends_with(&format!("{end}\nafter\n")), "{text}");
+        assert_eq!((text.matches("old results").count(), text.matches("lateness p99").count()), (1, 1), "{text}");
+        assert!(text.find("old results") < text.find("lateness p99"));
+
+        r.write_into(file.path(), "").unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(!text.contains("old results") && text.contains("lateness p99"), "{text}");
     }
 }
