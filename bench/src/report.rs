@@ -176,30 +176,23 @@ impl Report {
         println!("\n{}", self.markdown());
     }
 
-    /// Replace the results between the markers of `path` (BENCHMARKS.md) with
-    /// this report: `large` has its own section, the smaller scales share one.
-    /// Write this run's results into `path` between the markers of its scale's section,
-    /// after `kept` (results already there that this run does not replace; see [`Report::section`]).
+    /// Write this run's results into `path` (BENCHMARKS.md) between the markers of its
+    /// scale's section (`large` has its own, the smaller scales share one), after `kept`:
+    /// results already there that this run does not replace (see [`Report::section`]).
     pub fn write_into(&self, path: &std::path::Path, kept: &str) -> anyhow::Result<()> {
-        let (start, end) = markers(self.scale);
         let text = std::fs::read_to_string(path)?;
-        let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
-            anyhow::bail!("{} has no markers {start} … {end}", path.display());
-        };
+        let (start, end) = section_bounds(&text, path, self.scale)?;
         let kept = if kept.trim().is_empty() { String::new() } else { format!("{}\n\n", kept.trim()) };
-        let updated = format!("{}{start}\n\n{kept}{}\n{}", &text[..a], self.markdown(), &text[b..]);
+        let updated = format!("{}\n\n{kept}{}\n{}", &text[..start], self.markdown(), &text[end..]);
         std::fs::write(path, updated)?;
         Ok(())
     }
 
     /// What `path` holds between the markers of `scale`'s section now.
     pub fn section(path: &std::path::Path, scale: Scale) -> anyhow::Result<String> {
-        let (start, end) = markers(scale);
         let text = std::fs::read_to_string(path)?;
-        let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
-            anyhow::bail!("{} has no markers {start} … {end}", path.display());
-        };
-        Ok(text[a + start.len()..b].to_owned())
+        let (start, end) = section_bounds(&text, path, scale)?;
+        Ok(text[start..end].to_owned())
     }
 }
 
@@ -207,6 +200,15 @@ fn markers(scale: Scale) -> (&'static str, &'static str) {
     match scale {
         Scale::Large => ("<!-- large results: written by kith-bench --markdown, never by hand -->", "<!-- end of large results -->"),
         _ => ("<!-- results: written by kith-bench --markdown, never by hand -->", "<!-- end of results -->"),
+    }
+}
+
+/// Where the results of `scale`'s section start (after its opening marker) and end (at its closing one).
+fn section_bounds(text: &str, path: &std::path::Path, scale: Scale) -> anyhow::Result<(usize, usize)> {
+    let (start, end) = markers(scale);
+    match (text.find(start), text.find(end)) {
+        (Some(a), Some(b)) => Ok((a + start.len(), b)),
+        _ => anyhow::bail!("{} has no markers {start} … {end}", path.display()),
     }
 }
 
