@@ -439,17 +439,15 @@ impl Bus {
             return Ok(());
         }
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let (selected, to) = if sub.kind == Kind::ScoringModel {
-            // A scoring model is called once per customer however many of their events a
-            // batch holds, so its batches are counted in customers: a customer's tens of
-            // events in a row made AIPL (behaviours and orders) a hundred-event delivery
-            // per three customers, one after another on one worker.
-            let read = self.config.batch_size.saturating_mul(SCORING_EVENTS_PER_CUSTOMER);
-            let (events, to) = self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, read)?;
-            up_to_customers(events, to, self.config.batch_size)
-        } else {
-            self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, self.config.batch_size)?
-        };
+        // A scoring model is called once per customer however many of their events a batch
+        // holds, so its batches are counted in customers: a customer's tens of events in a row
+        // made AIPL (behaviours and orders) a hundred-event delivery per three customers, one
+        // after another on one worker.
+        let scoring = sub.kind == Kind::ScoringModel;
+        let batch = self.config.batch_size;
+        let limit = if scoring { batch.saturating_mul(SCORING_EVENTS_PER_CUSTOMER) } else { batch };
+        let (events, to) = self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, limit)?;
+        let (selected, to) = if scoring { up_to_customers(events, to, batch) } else { (events, to) };
         if to == sub.cursor {
             return Ok(());
         }
@@ -590,16 +588,8 @@ const SCORING_EVENTS_PER_CUSTOMER: usize = 20;
 /// when all are kept, else the last kept event's sequence number.
 fn up_to_customers(mut events: Vec<Event>, to: i64, customers: usize) -> (Vec<Event>, i64) {
     let mut seen = HashSet::new();
-    let cut = events.iter().position(|e| match e.customer_id {
-        Some(id) if !seen.contains(&id) => {
-            if seen.len() == customers {
-                return true;
-            }
-            seen.insert(id);
-            false
-        }
-        _ => false,
-    });
+    // The first event of the customer one past the count.
+    let cut = events.iter().position(|e| e.customer_id.is_some_and(|id| seen.insert(id) && seen.len() > customers));
     match cut {
         Some(cut) if cut > 0 => {
             let to = events[cut - 1].seq;
