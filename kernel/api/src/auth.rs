@@ -61,6 +61,10 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned())
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
+    // A key seen lately is known without a trip to the blocking pool.
+    if let Some(principal) = state.0.store.remembered_principal(&token) {
+        return Ok(principal);
+    }
     state
         .db("authenticate", move |s| s.authenticate(&token))
         .await?

@@ -37,7 +37,7 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
-    /// Revoke an API key by id.
+    /// Revoke an API key by id (a server running on the same database refuses it within 5 s).
     RevokeKey { id: String },
     /// List API keys, of one shop or all.
     ListKeys {

@@ -1,6 +1,16 @@
 //! API keys. A token is `kith_<id>_<secret>`; only SHA-256 of the secret is
 //! stored. Secrets are 128 random bits, so a fast hash is enough: there is
 //! nothing to brute-force that a slow hash would protect.
+//!
+//! Keys authenticated lately are remembered for [`KEY_CACHE_TTL`], so that a
+//! request need not read the database to know who is calling. A key revoked
+//! through this store is forgotten at once; one revoked by another process
+//! (`kith admin revoke-key` beside a running server) stops working within the
+//! TTL.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use kith_domain::FieldError;
@@ -32,6 +42,77 @@ fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
 
 fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// How long an authenticated key is taken on trust without reading the database.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Most keys remembered; beyond that the cache starts again (only keys that
+/// authenticated get in, so this bounds a shop with very many keys, not an attacker).
+const KEY_CACHE_CAP: usize = 4096;
+
+/// Principals of keys authenticated lately, by key id, with the hash their secret must match.
+#[derive(Default)]
+pub(crate) struct KeyCache(Mutex<Remembrance>);
+
+#[derive(Default)]
+struct Remembrance {
+    entries: HashMap<String, Remembered>,
+    /// Counts revocations: a principal read before one is not remembered after it.
+    generation: u64,
+}
+
+struct Remembered {
+    secret_hash: Vec<u8>,
+    principal: Principal,
+    at: Instant,
+}
+
+impl KeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Remembrance> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, id: &str, secret: &str) -> Option<Principal> {
+        let cache = self.lock();
+        let entry = cache.entries.get(id).filter(|e| e.at.elapsed() < KEY_CACHE_TTL)?;
+        bool::from(hash(secret).ct_eq(&entry.secret_hash)).then(|| entry.principal.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Remember a principal read from the database when no key was revoked since `generation`.
+    fn put(&self, generation: u64, secret_hash: Vec<u8>, principal: &Principal) {
+        let mut cache = self.lock();
+        if cache.generation != generation {
+            return;
+        }
+        if cache.entries.len() >= KEY_CACHE_CAP {
+            cache.entries.clear();
+        }
+        cache.entries.insert(principal.key_id.clone(), Remembered { secret_hash, principal: principal.clone(), at: Instant::now() });
+    }
+
+    fn forget(&self, id: &str) {
+        let mut cache = self.lock();
+        cache.generation += 1;
+        cache.entries.remove(id);
+    }
+
+    /// Make every entry look `by` older (tests of the TTL).
+    #[cfg(test)]
+    fn age(&self, by: Duration) {
+        for e in self.lock().entries.values_mut() {
+            e.at -= by;
+        }
+    }
+}
+
+/// `kith_<id>_<secret>` split into id and secret.
+fn split_token(token: &str) -> Option<(&str, &str)> {
+    token.strip_prefix("kith_").and_then(|rest| rest.split_once('_'))
 }
 
 impl Store {
@@ -120,14 +201,27 @@ impl Store {
             audit::record(tx, key.shop_id, actor, "key.revoke", Some(&format!("key:{key_id}")), json!({}), now)?;
             Ok(ApiKey { revoked_at: Some(now), ..key })
         })
+        .inspect(|_| self.keys.forget(key_id))
+    }
+
+    /// The principal of a token authenticated less than [`KEY_CACHE_TTL`] ago, without
+    /// touching the database (so callers on an async runtime may call it in place);
+    /// `None` means "ask [`Store::authenticate`]", not "unknown".
+    pub fn remembered_principal(&self, token: &str) -> Option<Principal> {
+        let (id, secret) = split_token(token)?;
+        self.keys.get(id, secret)
     }
 
     /// The principal a bearer token stands for, or `None` for an unknown, malformed or revoked token.
     pub fn authenticate(&self, token: &str) -> Result<Option<Principal>> {
-        let Some((id, secret)) = token.strip_prefix("kith_").and_then(|rest| rest.split_once('_')) else {
+        let Some((id, secret)) = split_token(token) else {
             return Ok(None);
         };
-        self.read(|conn| {
+        if let Some(principal) = self.keys.get(id, secret) {
+            return Ok(Some(principal));
+        }
+        let generation = self.keys.generation();
+        let found = self.read(|conn| {
             let row = conn
                 .prepare_cached("SELECT shop_id, role, scopes, secret_hash FROM api_keys WHERE id = ?1 AND revoked_at IS NULL")?
                 .query_row([id], |r| {
@@ -138,12 +232,61 @@ impl Store {
             if !bool::from(hash(secret).ct_eq(&stored)) {
                 return Ok(None);
             }
-            Ok(Some(Principal {
+            let principal = Principal {
                 key_id: id.to_owned(),
                 shop_id,
                 role: role.parse().map_err(|e: String| anyhow::anyhow!(e))?,
                 scopes: serde_json::from_str(&scopes).map_err(anyhow::Error::from)?,
-            }))
-        })
+            };
+            Ok(Some((principal, stored)))
+        })?;
+        Ok(found.map(|(principal, stored)| {
+            self.keys.put(generation, stored, &principal);
+            principal
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{StoreOptions, temp_store};
+
+    fn owner_key(store: &Store) -> CreatedKey {
+        let new: kith_domain::model::NewShop = serde_json::from_value(json!({"name": "Keys"})).unwrap();
+        let shop = store.create_shop(&new, &Actor::cli("test")).unwrap().id;
+        let new = NewKey { shop_id: Some(shop), name: "owner".into(), role: Role::Owner, scopes: None };
+        store.create_key(&new, &Actor::cli("test")).unwrap()
+    }
+
+    #[test]
+    fn an_authenticated_key_is_remembered_until_revoked_here() {
+        let (_dir, store) = temp_store();
+        let created = owner_key(&store);
+        assert_eq!(store.remembered_principal(&created.token), None, "nothing is remembered before the first request");
+        let principal = store.authenticate(&created.token).unwrap().expect("a new key authenticates");
+        assert_eq!(store.remembered_principal(&created.token), Some(principal));
+
+        let wrong = format!("kith_{}_{:032x}", created.key.id, 7);
+        assert_eq!(store.remembered_principal(&wrong), None, "a remembered id with another secret");
+        assert_eq!(store.authenticate(&wrong).unwrap(), None);
+
+        store.revoke_key(None, &created.key.id, &Actor::cli("test")).unwrap();
+        assert_eq!(store.remembered_principal(&created.token), None);
+        assert_eq!(store.authenticate(&created.token).unwrap(), None, "revoked here: refused at once");
+    }
+
+    #[test]
+    fn a_key_revoked_by_another_process_stops_working_within_the_ttl() {
+        let (dir, store) = temp_store();
+        let created = owner_key(&store);
+        store.authenticate(&created.token).unwrap().expect("a new key authenticates");
+        // `kith admin revoke-key` opens the file on its own.
+        let other = Store::open(dir.path().join("kith.db"), StoreOptions::default()).unwrap();
+        other.revoke_key(None, &created.key.id, &Actor::cli("admin")).unwrap();
+        assert!(store.authenticate(&created.token).unwrap().is_some(), "taken on trust for at most the TTL");
+        store.keys.age(KEY_CACHE_TTL);
+        assert_eq!(store.remembered_principal(&created.token), None);
+        assert_eq!(store.authenticate(&created.token).unwrap(), None, "read again from the database once the TTL is over");
     }
 }

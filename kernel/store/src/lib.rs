@@ -133,6 +133,7 @@ pub struct Store {
     returned: Condvar,
     options: StoreOptions,
     audits: audit::GroupCommit,
+    keys: keys::KeyCache,
 }
 
 /// Idle reader connections, and how many are open in all.
@@ -182,6 +183,7 @@ impl Store {
             returned: Condvar::new(),
             options,
             audits: Default::default(),
+            keys: Default::default(),
         })
     }
 
