@@ -10,7 +10,7 @@ use kith_domain::coupons::CouponTemplateInput;
 use kith_domain::journeys::{Journey, JourneyInput, JourneyStatus, Run, RunStatus};
 use kith_domain::messaging::{ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, MessagingSettings, QuietHours};
 use kith_provider::Provider;
-use kith_store::RunFilter;
+use kith_store::{CustomerRead, RunFilter};
 use serde_json::{Value, json};
 use support::{World, actor, world};
 
@@ -603,4 +603,48 @@ fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
     s.later(Duration::days(3));
     assert!(s.sms().is_empty(), "a converted run sends no reminder");
     assert_eq!(s.w.store.journey_stats(s.w.shop, j.id).unwrap().attributed_revenue, 8_000);
+}
+
+#[test]
+fn a_run_whose_step_fails_fails_alone_and_the_others_due_with_it_go_on() {
+    let s = shop();
+    let vip =
+        s.w.store
+            .create_segment(
+                s.w.shop,
+                &serde_json::from_value(json!({"name": "vip", "definition": {"tag": "vip"}})).unwrap(),
+                &actor(),
+                s.w.clock.now(),
+            )
+            .unwrap();
+    // Both journeys' runs fall due in the same pass of the executor.
+    let broken = s.journey(json!({
+        "trigger": {"event": "order.paid"}, "start": "wait",
+        "steps": {"wait": {"wait": {"days": 1}, "next": "vip"},
+                  "vip": {"branch": {"customer": {"segment": vip.id}}, "yes": "gold", "no": "plain"},
+                  "gold": {"tag": {"add": "gold"}}, "plain": {"tag": {"add": "plain"}}}
+    }));
+    let healthy = s.journey(json!({
+        "trigger": {"event": "order.paid"}, "start": "wait",
+        "steps": {"wait": {"wait": {"days": 1}, "next": "tag"}, "tag": {"tag": {"add": "followed-up"}}}
+    }));
+    for (i, phone) in ["13800000001", "13800000002", "13800000003"].into_iter().enumerate() {
+        s.order(phone, &format!("o{i}"), 1_000, "serum");
+    }
+    // The branch's segment goes away while the runs wait: their branch step errors.
+    s.w.store.delete_segment(s.w.shop, vip.id, &actor(), s.w.clock.now()).unwrap();
+    s.later(Duration::days(2));
+
+    for phone in ["13800000001", "13800000002", "13800000003"] {
+        let failed = s.run_of(broken.id, phone);
+        assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+        assert!(failed.end_reason.as_deref().unwrap_or_default().starts_with("step failed"), "{failed:?}");
+        // What the failing step's run did before the error is undone with it: its wait is still the last step it took.
+        assert_eq!(failed.history.iter().map(|h| (h.step.as_str(), h.outcome.as_str())).collect::<Vec<_>>(), vec![("wait", "waiting")]);
+        let ok = s.run_of(healthy.id, phone);
+        assert_eq!(ok.status, RunStatus::Completed, "{ok:?}");
+        let CustomerRead::Found(detail) = s.w.store.get_customer(s.w.shop, s.id_of(phone), 0).unwrap() else { panic!("merged") };
+        let tags: Vec<&str> = detail.customer.tags.iter().map(|t| t.tag.as_str()).collect();
+        assert_eq!(tags, vec!["followed-up"], "{phone}");
+    }
 }
