@@ -1034,28 +1034,20 @@ impl Store {
             // Runs entered just now are due at once; take them in this pass too.
             let due = due_runs(tx, now, limit)?;
             let mut zones: HashMap<i64, Tz> = HashMap::new();
-            let mut run_one = |run_id: i64, isolated: bool| -> Result<()> {
+            let at = to_ms(now);
+            for run_id in due {
                 let mut run = load_run_state(tx, run_id)?;
                 let zone = match zones.get(&run.shop_id) {
                     Some(z) => *z,
                     None => *zones.entry(run.shop_id).or_insert(shops::zone(tx, run.shop_id)?),
                 };
-                let mut step = || {
+                isolated_run(tx, run_id, at, || {
                     let d = defs.get(tx, run.journey_id, run.version)?;
                     advance(tx, &mut run, &d, zone, now)
-                };
-                if isolated { isolated_run(tx, run_id, to_ms(now), step) } else { step() }
-            };
-            // The whole batch in one savepoint first: a savepoint per run copied the pages
-            // each run touched into its own journal, a sixth of the executor's time. Should
-            // any run fail, the batch is undone and taken again a savepoint per run, so
-            // that the failing run fails alone.
-            if savepoint(tx, || due.iter().try_for_each(|id| run_one(*id, false)))?.is_err() {
-                for id in &due {
-                    run_one(*id, true)?;
-                }
+                })?;
+                done += 1;
             }
-            Ok(done + due.len())
+            Ok(done)
         })
     }
 
