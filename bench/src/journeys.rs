@@ -6,8 +6,9 @@
 //! Baseline: the rows those steps write, straight into SQLite with rusqlite
 //! (Kith's durability settings, the executor's batch of 200 runs per
 //! transaction): per run, the tag, its event, the wait's and the tag step's
-//! records and the run ended, the runs taken from a due index in due order. Its lateness is what
-//! the store itself allows, whatever the engine around it does.
+//! records and the run ended, the runs taken from a due index in due order.
+//! Its lateness is what the store itself allows, whatever the engine around
+//! it does.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

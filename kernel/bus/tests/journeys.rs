@@ -9,6 +9,7 @@ use kith_bus::Clock;
 use kith_domain::coupons::CouponTemplateInput;
 use kith_domain::journeys::{Journey, JourneyInput, JourneyStatus, Run, RunStatus};
 use kith_domain::messaging::{ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, MessagingSettings, QuietHours};
+use kith_domain::segments::Segment;
 use kith_provider::Provider;
 use kith_store::{CustomerRead, RunFilter};
 use serde_json::{Value, json};
@@ -35,6 +36,11 @@ impl Shop {
         let j = self.w.store.set_journey_status(self.w.shop, j.id, JourneyStatus::Active, &actor(), self.w.clock.now()).unwrap();
         self.w.bus.drain().unwrap();
         j
+    }
+
+    fn segment(&self, name: &str, definition: Value) -> Segment {
+        let input = serde_json::from_value(json!({"name": name, "definition": definition})).unwrap();
+        self.w.store.create_segment(self.w.shop, &input, &actor(), self.w.clock.now()).unwrap()
     }
 
     fn template(&self, face_value: i64, valid_days: u32) -> i64 {
@@ -214,17 +220,7 @@ fn the_first_order_journey_reminds_those_who_did_not_buy() {
 #[test]
 fn sleeping_customers_get_a_win_back_sequence_at_90_120_and_180_days() {
     let s = shop();
-    let sleeping = s
-        .w
-        .store
-        .create_segment(
-            s.w.shop,
-            &serde_json::from_value(json!({"name": "sleeping", "definition": {"stat": "days_since_last_order", "op": "gte", "value": 90}}))
-                .unwrap(),
-            &actor(),
-            s.w.clock.now(),
-        )
-        .unwrap();
+    let sleeping = s.segment("sleeping", json!({"stat": "days_since_last_order", "op": "gte", "value": 90}));
     let j = s.journey(json!({
         "trigger": {"segment": sleeping.id},
         "goal": {"event": "order.paid", "within_days": 120},
@@ -546,15 +542,7 @@ fn running_customers_keep_their_version_and_a_paused_journey_holds() {
 #[test]
 fn a_broken_journey_is_paused_and_the_others_go_on() {
     let s = shop();
-    let vip =
-        s.w.store
-            .create_segment(
-                s.w.shop,
-                &serde_json::from_value(json!({"name": "vip", "definition": {"tag": "vip"}})).unwrap(),
-                &actor(),
-                s.w.clock.now(),
-            )
-            .unwrap();
+    let vip = s.segment("vip", json!({"tag": "vip"}));
     let broken = s.journey(json!({
         "trigger": {"event": "order.paid", "customer": {"not": {"segment": vip.id}}},
         "start": "a", "steps": {"a": {"send": {"channel": "sms", "template": "BROKEN"}}}
@@ -608,15 +596,7 @@ fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
 #[test]
 fn a_run_whose_step_fails_fails_alone_and_the_others_due_with_it_go_on() {
     let s = shop();
-    let vip =
-        s.w.store
-            .create_segment(
-                s.w.shop,
-                &serde_json::from_value(json!({"name": "vip", "definition": {"tag": "vip"}})).unwrap(),
-                &actor(),
-                s.w.clock.now(),
-            )
-            .unwrap();
+    let vip = s.segment("vip", json!({"tag": "vip"}));
     // Both journeys' runs fall due in the same pass of the executor.
     let broken = s.journey(json!({
         "trigger": {"event": "order.paid"}, "start": "wait",
