@@ -6,7 +6,8 @@
 //! (`kith-bench-extism`, a process of its own).
 //!
 //! Inputs are built outside the timed part for every contender: snapshots
-//! for Kith as the store hands them to the bus, the SDK's types for the
+//! for Kith as the store hands them to the bus (with only the parts the
+//! plugin's manifest `reads`, the others empty), the SDK's types for the
 //! native rule, and for Extism what its plug-in reads. What is timed is what
 //! each host does per batch: instantiate, pass the batch in, run the rule,
 //! take the decisions out.
@@ -18,7 +19,7 @@ use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, Utc};
 use kith_domain::model::{Customer as Snapshot, Profile, Score, Stats, Tag};
 use kith_domain::plugin::{
-    BehaviourSnapshot, Distribution, Grant, History, Manifest, OrderItemSnapshot, OrderSnapshot, ShopContext, Subject,
+    BehaviourSnapshot, Distribution, Grant, History, Manifest, OrderItemSnapshot, OrderSnapshot, Reads, ShopContext, Subject,
 };
 use kith_host::{CallEnv, Host, HostConfig, Input, KvUsage, Output, Plugin, PluginEnv};
 use serde_json::json;
@@ -204,12 +205,22 @@ impl PluginEnv for BatchEnv {
 struct Loaded {
     plugin: Plugin,
     grant: Grant,
+    reads: Reads,
+}
+
+impl Loaded {
+    /// The customer as the store hands them to the bus for this plugin.
+    fn snapshot(&self, c: &Customer, at: DateTime<Utc>) -> Snapshot {
+        let mut s = snapshot(c, at);
+        self.reads.blank(&mut s);
+        s
+    }
 }
 
 fn load(host: &Host, package: &kith_test_plugins::Package) -> Result<Loaded> {
     let manifest = Manifest::parse(&package.manifest()).map_err(|e| anyhow::anyhow!("{}: {e:?}", package.name))?;
     let plugin = host.load(&manifest, &package.wasm()).with_context(|| format!("loading {}", package.name))?;
-    Ok(Loaded { grant: Grant::all_requested(&manifest), plugin })
+    Ok(Loaded { grant: Grant::all_requested(&manifest), reads: manifest.reads(), plugin })
 }
 
 /// Customer indexes of each batch.
@@ -249,7 +260,7 @@ fn tag_rule_pass(host: &Host, rule: &Loaded, shop: &Shop, ctx: &Contexts) -> Res
     let mut pass = Pass::default();
     for range in batches(shop) {
         let customers: Vec<Customer> = range.map(|i| shop.customer(i)).collect();
-        let subjects = customers.iter().map(|c| Subject { customer: snapshot(c, shop.now), event: None, order: None }).collect();
+        let subjects = customers.iter().map(|c| Subject { customer: rule.snapshot(c, shop.now), event: None, order: None }).collect();
         let (took, instantiation, decisions) = call(host, rule, ctx, &[], Input::Evaluate(ctx.all.clone(), subjects))?;
         pass.seconds += took.as_secs_f64();
         pass.instantiations.push(instantiation.as_secs_f64());
@@ -262,7 +273,7 @@ fn model_pass(host: &Host, model: &Loaded, shop: &Shop, ctx: &Contexts) -> Resul
     let mut pass = Pass::default();
     for range in batches(shop) {
         let customers: Vec<Customer> = range.map(|i| shop.customer(i)).collect();
-        let snapshots = customers.iter().map(|c| snapshot(c, shop.now)).collect();
+        let snapshots = customers.iter().map(|c| model.snapshot(c, shop.now)).collect();
         let (took, instantiation, decisions) = call(host, model, ctx, &customers, Input::Score(ctx.all.clone(), snapshots))?;
         pass.seconds += took.as_secs_f64();
         pass.instantiations.push(instantiation.as_secs_f64());
@@ -390,7 +401,7 @@ pub fn run(shop: &Shop, runs: usize, report: &mut Report) -> Result<()> {
     let one = [shop.customer(0)];
     let mut single = Vec::new();
     for _ in 0..1000 {
-        let subjects = vec![Subject { customer: snapshot(&one[0], shop.now), event: None, order: None }];
+        let subjects = vec![Subject { customer: rule.snapshot(&one[0], shop.now), event: None, order: None }];
         single.push(call(&host, &rule, &ctx, &one, Input::Evaluate(ctx.all.clone(), subjects))?.0.as_secs_f64() * 1e6);
     }
     let ex = extism(shop, &ctx, runs)?;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use kith_domain::FieldError;
 use kith_domain::model::Event;
-use kith_domain::plugin::{Decision, Grant, InstalledPlugin, Kind, ShopContext, Subject, Subscription, SubscriptionStatus};
+use kith_domain::plugin::{Decision, Grant, InstalledPlugin, Kind, Reads, ShopContext, Subject, Subscription, SubscriptionStatus};
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
 use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, RunStep, Store, StoreError};
 
@@ -210,7 +210,8 @@ struct StoreEnv {
 
 impl PluginEnv for StoreEnv {
     fn read_customer(&mut self, id: i64) -> anyhow::Result<Option<kith_domain::model::Customer>> {
-        Ok(self.store.snapshots(self.shop_id, &[id])?.remove(&id))
+        // The `customers` import reads the whole customer, whatever the batches carry.
+        Ok(self.store.snapshots(self.shop_id, &[id], Reads::ALL)?.remove(&id))
     }
 
     fn kv_get(&mut self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -451,7 +452,7 @@ impl Bus {
         if to == sub.cursor {
             return Ok(());
         }
-        let subjects = self.subjects(shop_id, selected)?;
+        let subjects = self.subjects(shop_id, selected, installed.manifest.reads())?;
         if subjects.is_empty() {
             self.store.advance_cursor(shop_id, plugin_id, sub.cursor, to)?;
             return Ok(());
@@ -510,10 +511,11 @@ impl Bus {
     }
 
     /// Subjects for events: the customer as they are now (merged customers
-    /// resolve to their survivor) and the order an order event names.
-    fn subjects(&self, shop_id: i64, events: Vec<Event>) -> Result<Vec<Subject>> {
+    /// resolve to their survivor), with the parts the plugin reads, and the
+    /// order an order event names.
+    fn subjects(&self, shop_id: i64, events: Vec<Event>, reads: Reads) -> Result<Vec<Subject>> {
         let ids: Vec<i64> = events.iter().filter_map(|e| e.customer_id).collect();
-        let customers = self.store.snapshots(shop_id, &ids)?;
+        let customers = self.store.snapshots(shop_id, &ids, reads)?;
         let order_ids: Vec<&str> = events.iter().filter_map(order_id).collect();
         let orders = self.store.order_snapshots(shop_id, &order_ids)?;
         let mut subjects = Vec::with_capacity(events.len());
@@ -530,7 +532,7 @@ impl Bus {
         let run = self.store.run(shop_id, plugin_id, run_id)?;
         let sub = self.store.subscription(shop_id, plugin_id)?;
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let customers = self.store.customer_batch(shop_id, run.checkpoint, self.config.batch_size)?;
+        let customers = self.store.customer_batch(shop_id, run.checkpoint, self.config.batch_size, installed.manifest.reads())?;
         let finished = customers.len() < self.config.batch_size;
         let to = customers.last().map_or(run.checkpoint, |c| c.id);
         let processed = customers.len() as i64;

@@ -362,6 +362,42 @@ fn plugins_read_histories_and_windowed_contexts() {
     assert_eq!(histories[0], histories[2]);
 }
 
+#[test]
+fn a_batch_carries_only_the_parts_of_a_customer_the_plugin_reads() {
+    // reads-probe's manifest says `reads = ["stats"]`; it logs what its batch carried and
+    // what the `customers` import returned for the same customer.
+    let w = world(100);
+    w.install(&plugins::READS_PROBE);
+    w.enable(w.shop, "reads-probe", json!({})).unwrap();
+    let who = json!([{"kind": "phone", "value": "13500000009"}]);
+    let profile = json!({"name": "Ann", "city": "Hangzhou", "attributes": {"channel": "tmall"}});
+    let upsert = json!({"id": "u", "type": "customer.upsert", "identities": who, "profile": profile});
+    w.store.ingest(w.shop, vec![upsert], &actor()).unwrap();
+    let id = w.customer(w.shop, "13500000009").id;
+    w.store.add_tag(w.shop, id, "vip", None, &actor()).unwrap();
+    let points = kith_domain::loyalty::PointsAdjustment {
+        points: 70,
+        reason: "welcome".into(),
+        idempotency_key: "welcome".into(),
+        expires_at: None,
+    };
+    w.store.adjust_points(w.shop, id, &points, &actor(), w.clock.now()).unwrap();
+    w.order(w.shop, "o1", "13500000009", 12_000);
+    w.bus.drain().unwrap();
+
+    let logs = w.store.plugin_logs(w.shop, "reads-probe", None, 10).unwrap();
+    let mut lines: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "batch: name=None city=None attributes={} spent=12000 orders=1 tags=0 points=0 tier=None",
+            r#"read: name=Some("Ann") city=Some("Hangzhou") attributes={"channel":"tmall"} spent=12000 orders=1 tags=1 points=70 tier=None"#,
+        ],
+        "the batch has the stats alone; the import reads the whole customer"
+    );
+}
+
 // First-party plugins (plugins/) through their real components.
 
 /// An order paid `days` before the clock, for a customer known by phone.

@@ -184,6 +184,83 @@ pub struct Manifest {
     /// plugin's results move with time (recency, windows); a shop may change it.
     #[serde(default)]
     pub run_every_hours: Option<u32>,
+    /// The parts of each customer the plugin's batches carry, e.g.
+    /// `["stats", "tags"]`; the others arrive empty. Absent: every part.
+    /// What a plugin does not read is neither loaded nor passed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Part>>)]
+    pub reads: Option<BTreeSet<Part>>,
+}
+
+/// A part of the WIT `customer` record a plugin's batches may carry; `id`
+/// and `created-at` always come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Name, gender, birthday, province, city and the shop's attributes.
+    Profile,
+    /// Purchase statistics.
+    Stats,
+    Tags,
+    Scores,
+    /// The points balance.
+    Points,
+    Tier,
+}
+
+/// Which parts of a customer to load and pass to a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    pub profile: bool,
+    pub stats: bool,
+    pub tags: bool,
+    pub scores: bool,
+    pub points: bool,
+    pub tier: bool,
+}
+
+impl Reads {
+    /// Every part: plugins that do not say what they read.
+    pub const ALL: Reads = Reads { profile: true, stats: true, tags: true, scores: true, points: true, tier: true };
+
+    /// Clear what is not read, as the plugin is told it arrives: empty.
+    pub fn blank(&self, customer: &mut Customer) {
+        if !self.profile {
+            customer.profile = Default::default();
+        }
+        if !self.stats {
+            customer.stats = Default::default();
+        }
+        if !self.tags {
+            customer.tags.clear();
+        }
+        if !self.scores {
+            customer.scores.clear();
+        }
+        if !self.points {
+            customer.points = 0;
+        }
+        if !self.tier {
+            customer.tier = None;
+        }
+    }
+}
+
+impl Manifest {
+    /// What the plugin's batches carry of each customer.
+    pub fn reads(&self) -> Reads {
+        match &self.reads {
+            None => Reads::ALL,
+            Some(parts) => Reads {
+                profile: parts.contains(&Part::Profile),
+                stats: parts.contains(&Part::Stats),
+                tags: parts.contains(&Part::Tags),
+                scores: parts.contains(&Part::Scores),
+                points: parts.contains(&Part::Points),
+                tier: parts.contains(&Part::Tier),
+            },
+        }
+    }
 }
 
 pub const MAX_ID_LEN: usize = 64;
@@ -241,6 +318,9 @@ impl Manifest {
                 return Err(FieldError::new("channel", "expected lower-case letters, digits or `-`, e.g. `sms`"));
             }
             _ => {}
+        }
+        if self.reads.is_some() && !self.kind.subscribes() {
+            return Err(FieldError::new("reads", format!("a {} is handed no customers", self.kind)));
         }
         if !self.events.is_empty() && !self.kind.subscribes() {
             return Err(FieldError::new("events", format!("a {} does not take events", self.kind)));
@@ -680,6 +760,43 @@ mod tests {
         assert_eq!(err.field, "channel", "a connector names its channel");
         let err = Manifest::parse(&MANIFEST.replace("\"hooks.example.com\", ", "\"*\", ")).unwrap_err();
         assert_eq!(err.field, "allowed-hosts", "`*` stands alone");
+    }
+
+    #[test]
+    fn reads_names_parts_of_a_customer_and_defaults_to_all() {
+        let rule = MANIFEST
+            .replace("channel-connector", "tag-rule")
+            .replace("\"http\"]", "\"tags:write\"]")
+            .replace("allowed-hosts = [\"hooks.example.com\", \"127.0.0.1:9000\"]", "")
+            .replace("channel = \"webhook\"", "");
+        assert_eq!(Manifest::parse(&rule).unwrap().reads(), Reads::ALL, "absent: every part");
+        let m = Manifest::parse(&format!("{rule}\nreads = [\"tags\", \"stats\"]")).unwrap();
+        let stats_and_tags = Reads { profile: false, stats: true, tags: true, scores: false, points: false, tier: false };
+        assert_eq!(m.reads(), stats_and_tags);
+        let none = Manifest::parse(&format!("{rule}\nreads = []")).unwrap().reads();
+        assert_eq!(none, Reads { stats: false, tags: false, ..stats_and_tags });
+
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let mut c = Customer {
+            id: 1,
+            profile: crate::model::Profile { name: Some("Ann".into()), ..Default::default() },
+            identities: vec![],
+            stats: crate::model::Stats { order_count: 2, ..Default::default() },
+            tags: vec![],
+            scores: vec![],
+            points: 5,
+            tier: Some("gold".into()),
+            created_at: at,
+            updated_at: at,
+        };
+        stats_and_tags.blank(&mut c);
+        assert_eq!((c.profile.name, c.stats.order_count, c.points, c.tier), (None, 2, 0, None));
+
+        let err = Manifest::parse(&format!("{rule}\nreads = [\"stats\", \"identities\"]")).unwrap_err();
+        assert_eq!(err.field, "reads[1]");
+        assert!(err.reason.contains("unknown variant `identities`"), "{err}");
+        let err = Manifest::parse(&format!("{MANIFEST}\nreads = [\"stats\"]")).unwrap_err();
+        assert_eq!(err.field, "reads", "a connector is handed no customers");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kith_domain::FieldError;
 use kith_domain::ingest::Identifier;
 use kith_domain::model::{Customer, CustomerDetail, IdentityView, Profile, Score, Stats, Tag};
+use kith_domain::plugin::Reads;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -45,10 +46,20 @@ pub struct StatsMismatch {
     pub recomputed: Stats,
 }
 
+macro_rules! customer_columns {
+    ($points:literal) => {
+        concat!(
+            "c.id, name, gender, birthday, province, city, attributes, created_at, updated_at, ",
+            "total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount, tier, ",
+            $points
+        )
+    };
+}
 /// Columns of a customer row; the table is aliased `c`.
-pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, name, gender, birthday, province, city, attributes, created_at, updated_at, \
-     total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount, tier, \
-     (SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.customer_id = c.id)";
+pub(crate) const CUSTOMER_COLUMNS: &str =
+    customer_columns!("(SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.customer_id = c.id)");
+/// The same columns without summing the points ledger (the balance reads 0).
+pub(crate) const CUSTOMER_COLUMNS_NO_POINTS: &str = customer_columns!("0");
 
 fn stats_from(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stats> {
     let total_spent: i64 = r.get(at)?;
@@ -91,6 +102,20 @@ pub(crate) fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Custome
 /// Fill the identities, tags and scores of a page of customers: three queries
 /// for the page, not three per customer.
 pub(crate) fn load_records(conn: &Connection, customers: &mut [Customer]) -> Result<()> {
+    load_parts(conn, customers, true, Reads::ALL)
+}
+
+/// Customers as a plugin that reads `reads` sees them: no identities (plugins
+/// are not given them), tags and scores only when read, the rest blanked.
+pub(crate) fn load_for_plugin(conn: &Connection, customers: &mut [Customer], reads: Reads) -> Result<()> {
+    load_parts(conn, customers, false, reads)?;
+    for customer in customers {
+        reads.blank(customer);
+    }
+    Ok(())
+}
+
+fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, reads: Reads) -> Result<()> {
     if customers.is_empty() {
         return Ok(());
     }
@@ -105,25 +130,30 @@ pub(crate) fn load_records(conn: &Connection, customers: &mut [Customer]) -> Res
         }
         Ok(())
     };
-    each_row(
-        "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id IN (SELECT value FROM json_each(?1))
+    if identities {
+        each_row(
+            "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, kind, created_at, value",
-        &mut |r| {
-            let identity = IdentityView { kind: r.get(1)?, value: r.get(2)?, created_at: from_ms(r.get(3)?) };
-            customers[at[&r.get::<_, i64>(0)?]].identities.push(identity);
-            Ok(())
-        },
-    )?;
-    each_row(
-        "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id IN (SELECT value FROM json_each(?1))
+            &mut |r| {
+                let identity = IdentityView { kind: r.get(1)?, value: r.get(2)?, created_at: from_ms(r.get(3)?) };
+                customers[at[&r.get::<_, i64>(0)?]].identities.push(identity);
+                Ok(())
+            },
+        )?;
+    }
+    if reads.tags {
+        each_row(
+            "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, tag, source",
-        &mut |r| {
-            let tag = Tag { tag: r.get(1)?, source: r.get(2)?, reason: r.get(3)?, created_at: from_ms(r.get(4)?) };
-            customers[at[&r.get::<_, i64>(0)?]].tags.push(tag);
-            Ok(())
-        },
-    )?;
-    each_row(
+            &mut |r| {
+                let tag = Tag { tag: r.get(1)?, source: r.get(2)?, reason: r.get(3)?, created_at: from_ms(r.get(4)?) };
+                customers[at[&r.get::<_, i64>(0)?]].tags.push(tag);
+                Ok(())
+            },
+        )?;
+    }
+    if reads.scores {
+        each_row(
         "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, model",
         &mut |r| {
@@ -132,7 +162,9 @@ pub(crate) fn load_records(conn: &Connection, customers: &mut [Customer]) -> Res
             customers[at[&r.get::<_, i64>(0)?]].scores.push(score);
             Ok(())
         },
-    )
+    )?;
+    }
+    Ok(())
 }
 
 pub(crate) fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<Customer>> {

@@ -10,13 +10,13 @@ use kith_domain::FieldError;
 use kith_domain::model::{Customer, Event};
 use kith_domain::plugin::{
     BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, Grant, History, InstalledPlugin, Kind, LogLevel, LogLine,
-    MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, PluginLog, Run, RunStatus, ShopContext,
+    MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, PluginLog, Reads, Run, RunStatus, ShopContext,
     Subscription, SubscriptionStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
-use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
+use crate::customers::{CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_NO_POINTS, load_for_plugin, row_to_customer};
 use crate::ingest::active_customer;
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, messages, parse_json, to_ms};
 use kith_domain::loyalty::LedgerKind;
@@ -207,6 +207,12 @@ fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Re
         .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
 }
 
+/// The customer columns a plugin that reads `reads` needs: the points
+/// balance is a sum over the ledger, left out when not read.
+fn plugin_columns(reads: Reads) -> &'static str {
+    if reads.points { CUSTOMER_COLUMNS } else { CUSTOMER_COLUMNS_NO_POINTS }
+}
+
 /// Keep the log lines and the call record of an attempt.
 pub(crate) fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Option<&str>) -> Result<()> {
     let now = to_ms(a.now);
@@ -245,7 +251,8 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
             Decision::AddTag { tag, reason, .. } => {
                 tx.prepare_cached(
                     "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason",
+                     ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason
+                       WHERE reason IS NOT excluded.reason",
                 )?
                 .execute(params![customer_id, tag, plugin_id, shop_id, reason, at])?;
             }
@@ -924,33 +931,51 @@ impl Store {
         })
     }
 
-    /// Active customers of a shop after `after`, by id, as plugins see them.
-    pub fn customer_batch(&self, shop_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
+    /// Active customers of a shop after `after`, by id, as a plugin that
+    /// reads `reads` sees them.
+    pub fn customer_batch(&self, shop_id: i64, after: i64, limit: usize, reads: Reads) -> Result<Vec<Customer>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2 ORDER BY c.id LIMIT ?3"
+                "SELECT {} FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2 ORDER BY c.id LIMIT ?3",
+                plugin_columns(reads)
             ))?;
-            let mut customers = stmt.query_map(params![shop_id, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            load_records(conn, &mut customers)?;
+            let mut customers =
+                stmt.query_map(params![shop_id, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            load_for_plugin(conn, &mut customers, reads)?;
             Ok(customers)
         })
     }
 
-    /// Customers by id as plugins see them, each under the id asked for;
-    /// merged customers resolve to who they were merged into, and ids
-    /// outside the shop are left out.
-    pub fn snapshots(&self, shop_id: i64, ids: &[i64]) -> Result<HashMap<i64, Customer>> {
+    /// Customers by id as a plugin that reads `reads` sees them, each under
+    /// the id asked for; merged customers resolve to who they were merged
+    /// into, and ids outside the shop are left out. The customers are read
+    /// together: a row query and one per part read, whatever their number.
+    pub fn snapshots(&self, shop_id: i64, ids: &[i64], reads: Reads) -> Result<HashMap<i64, Customer>> {
         self.read(|conn| {
-            let mut found = HashMap::new();
+            let mut active: HashMap<i64, i64> = HashMap::new();
             for &id in ids {
-                if found.contains_key(&id) {
+                if active.contains_key(&id) {
                     continue;
                 }
-                let Some(active) = active_customer(conn, shop_id, id)? else { continue };
-                if let Some(customer) = crate::customers::load_customer(conn, shop_id, active)? {
-                    found.insert(id, customer);
+                if let Some(to) = active_customer(conn, shop_id, id)? {
+                    active.insert(id, to);
                 }
             }
+            let mut wanted: Vec<i64> = active.values().copied().collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let wanted = serde_json::to_string(&wanted).expect("ids are JSON");
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM customers c WHERE c.id IN (SELECT value FROM json_each(?1)) AND c.shop_id = ?2 AND c.merged_into IS NULL",
+                plugin_columns(reads)
+            ))?;
+            let mut customers = stmt.query_map(params![wanted, shop_id], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            load_for_plugin(conn, &mut customers, reads)?;
+            let mut by_id: HashMap<i64, Customer> = customers.into_iter().map(|c| (c.id, c)).collect();
+            // Ids merged into a customer get copies; the customer's own id takes it last.
+            let (own, merged): (Vec<_>, Vec<_>) = active.into_iter().partition(|(id, to)| id == to);
+            let mut found: HashMap<i64, Customer> = merged.into_iter().filter_map(|(id, to)| Some((id, by_id.get(&to)?.clone()))).collect();
+            found.extend(own.into_iter().filter_map(|(id, _)| Some((id, by_id.remove(&id)?))));
             Ok(found)
         })
     }

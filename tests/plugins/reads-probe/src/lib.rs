@@ -1,0 +1,33 @@
+//! Logs, for each customer of a batch, what the batch carried and what
+//! `customers.read` returns for the same customer: the manifest reads only
+//! `stats`.
+
+use kith_sdk::{Customer, Decision, Error, LogLevel, ShopContext, Subject, TagRule};
+
+fn describe(c: &Customer) -> String {
+    format!(
+        "name={:?} city={:?} attributes={} spent={} orders={} tags={} points={} tier={:?}",
+        c.profile.name,
+        c.profile.city,
+        c.profile.attributes,
+        c.stats.total_spent,
+        c.stats.order_count,
+        c.tags.len(),
+        c.points,
+        c.tier
+    )
+}
+
+struct Probe;
+
+impl TagRule for Probe {
+    fn evaluate(_ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
+        for subject in &batch {
+            kith_sdk::log(LogLevel::Info, &format!("batch: {}", describe(&subject.customer)));
+            kith_sdk::log(LogLevel::Info, &format!("read: {}", describe(&kith_sdk::read_customer(subject.customer.id)?)));
+        }
+        Ok(Vec::new())
+    }
+}
+
+kith_sdk::export_tag_rule!(Probe);
