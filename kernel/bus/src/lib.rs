@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use kith_domain::FieldError;
 use kith_domain::model::Event;
-use kith_domain::plugin::{Decision, Grant, InstalledPlugin, Kind, Reads, ShopContext, Subject, Subscription, SubscriptionStatus};
+use kith_domain::plugin::{
+    Decision, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
+};
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
 use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, RunStep, Store, StoreError};
 
@@ -452,7 +454,7 @@ impl Bus {
         if to == sub.cursor {
             return Ok(());
         }
-        let subjects = self.subjects(shop_id, selected, installed.manifest.reads())?;
+        let subjects = self.subjects(shop_id, selected, &installed.manifest)?;
         if subjects.is_empty() {
             self.store.advance_cursor(shop_id, plugin_id, sub.cursor, to)?;
             return Ok(());
@@ -512,17 +514,27 @@ impl Bus {
 
     /// Subjects for events: the customer as they are now (merged customers
     /// resolve to their survivor), with the parts the plugin reads, and the
-    /// order an order event names.
-    fn subjects(&self, shop_id: i64, events: Vec<Event>, reads: Reads) -> Result<Vec<Subject>> {
+    /// order an order event names. A scoring model is handed customers
+    /// alone: one subject per customer, no orders loaded.
+    fn subjects(&self, shop_id: i64, events: Vec<Event>, manifest: &Manifest) -> Result<Vec<Subject>> {
         let ids: Vec<i64> = events.iter().filter_map(|e| e.customer_id).collect();
-        let customers = self.store.snapshots(shop_id, &ids, reads)?;
-        let order_ids: Vec<&str> = events.iter().filter_map(order_id).collect();
-        let orders = self.store.order_snapshots(shop_id, &order_ids)?;
+        let customers = self.store.snapshots(shop_id, &ids, manifest.reads())?;
+        let scoring = manifest.kind == Kind::ScoringModel;
+        let orders = if scoring {
+            HashMap::new()
+        } else {
+            let order_ids: Vec<&str> = events.iter().filter_map(order_id).collect();
+            self.store.order_snapshots(shop_id, &order_ids)?
+        };
+        let mut seen = HashSet::new();
         let mut subjects = Vec::with_capacity(events.len());
         for event in events {
-            let Some(customer) = event.customer_id.and_then(|id| customers.get(&id)).cloned() else { continue };
+            let Some(customer) = event.customer_id.and_then(|id| customers.get(&id)) else { continue };
+            if scoring && !seen.insert(customer.id) {
+                continue;
+            }
             let order = order_id(&event).and_then(|id| orders.get(id)).cloned();
-            subjects.push(Subject { customer, event: Some(event), order });
+            subjects.push(Subject { customer: customer.clone(), event: Some(event), order });
         }
         Ok(subjects)
     }

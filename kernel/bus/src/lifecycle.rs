@@ -157,7 +157,7 @@ impl Bus {
             Some(letter.last_seq),
             usize::MAX,
         )?;
-        let subjects = self.subjects(shop_id, events, installed.manifest.reads())?;
+        let subjects = self.subjects(shop_id, events, &installed.manifest)?;
         let plugin = self.plugin(&installed)?;
         let input = crate::event_input(sub.kind, self.context(shop_id)?, subjects)
             .ok_or_else(|| FieldError::new("plugin", "channel connectors take no events"))?;
