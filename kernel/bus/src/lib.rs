@@ -24,9 +24,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kith_domain::FieldError;
-use kith_domain::model::Event;
 use kith_domain::plugin::{
-    Decision, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
+    Decision, EventSnapshot, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
 };
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
 use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, RunStep, Store, StoreError};
@@ -516,14 +515,14 @@ impl Bus {
     /// resolve to their survivor), with the parts the plugin reads, and the
     /// order an order event names. A scoring model is handed customers
     /// alone: one subject per customer, no orders loaded.
-    fn subjects(&self, shop_id: i64, events: Vec<Event>, manifest: &Manifest) -> Result<Vec<Subject>> {
+    fn subjects(&self, shop_id: i64, events: Vec<EventSnapshot>, manifest: &Manifest) -> Result<Vec<Subject>> {
         let ids: Vec<i64> = events.iter().filter_map(|e| e.customer_id).collect();
         let customers = self.store.snapshots(shop_id, &ids, manifest.reads())?;
         let scoring = manifest.kind == Kind::ScoringModel;
         let orders = if scoring {
             HashMap::new()
         } else {
-            let order_ids: Vec<&str> = events.iter().filter_map(order_id).collect();
+            let order_ids: Vec<&str> = events.iter().filter_map(|e| e.order_id.as_deref()).collect();
             self.store.order_snapshots(shop_id, &order_ids)?
         };
         let mut seen = HashSet::new();
@@ -533,7 +532,7 @@ impl Bus {
             if scoring && !seen.insert(customer.id) {
                 continue;
             }
-            let order = order_id(&event).and_then(|id| orders.get(id)).cloned();
+            let order = event.order_id.as_deref().and_then(|id| orders.get(id)).cloned();
             subjects.push(Subject { customer: customer.clone(), event: Some(event), order });
         }
         Ok(subjects)
@@ -589,18 +588,13 @@ impl Bus {
     }
 }
 
-/// The order an event names, by the shop's own id.
-fn order_id(event: &Event) -> Option<&str> {
-    event.payload.get("order_id").and_then(|v| v.as_str())
-}
-
 /// How many events per customer a scoring model's delivery reads at most (a batch of
 /// `batch_size` customers reads `batch_size` times this many events).
 const SCORING_EVENTS_PER_CUSTOMER: usize = 20;
 
 /// The events of the first `customers` customers of `events` and the cursor after them: `to`
 /// when all are kept, else the last kept event's sequence number.
-fn up_to_customers(mut events: Vec<Event>, to: i64, customers: usize) -> (Vec<Event>, i64) {
+fn up_to_customers(mut events: Vec<EventSnapshot>, to: i64, customers: usize) -> (Vec<EventSnapshot>, i64) {
     let mut seen = HashSet::new();
     // The first event of the customer one past the count.
     let cut = events.iter().position(|e| e.customer_id.is_some_and(|id| seen.insert(id) && seen.len() > customers));

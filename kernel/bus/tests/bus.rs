@@ -364,8 +364,8 @@ fn plugins_read_histories_and_windowed_contexts() {
 
 #[test]
 fn a_batch_carries_only_the_parts_of_a_customer_the_plugin_reads() {
-    // reads-probe's manifest says `reads = ["stats"]`; it logs what its batch carried and
-    // what the `customers` import returned for the same customer.
+    // reads-probe's manifest says `reads = ["stats"]`; it logs its subject's event and order,
+    // what its batch carried and what the `customers` import returned for the same customer.
     let w = world(100);
     w.install(&plugins::READS_PROBE);
     w.enable(w.shop, "reads-probe", json!({})).unwrap();
@@ -382,7 +382,9 @@ fn a_batch_carries_only_the_parts_of_a_customer_the_plugin_reads() {
         expires_at: None,
     };
     w.store.adjust_points(w.shop, id, &points, &actor(), w.clock.now()).unwrap();
-    w.order(w.shop, "o1", "13500000009", 12_000);
+    let order = json!({"id": "o1", "type": "order.paid", "identities": who,
+                       "order": {"id": "o1", "amount": 12_000, "paid_at": "2026-11-01T08:00:00Z"}});
+    w.store.ingest(w.shop, vec![order], &actor()).unwrap();
     w.bus.drain().unwrap();
 
     let logs = w.store.plugin_logs(w.shop, "reads-probe", None, 10).unwrap();
@@ -392,6 +394,7 @@ fn a_batch_carries_only_the_parts_of_a_customer_the_plugin_reads() {
         lines,
         [
             "batch: name=None city=None attributes={} spent=12000 orders=1 tags=0 points=0 tier=None",
+            r#"event: order.paid {"amount":12000,"coupon_code":null,"first_order":true,"items":[],"order_id":"o1","paid_at":"2026-11-01T08:00:00Z"} order=Some(("o1", 12000, 0))"#,
             r#"read: name=Some("Ann") city=Some("Hangzhou") attributes={"channel":"tmall"} spent=12000 orders=1 tags=1 points=70 tier=None"#,
         ],
         "the batch has the stats alone; the import reads the whole customer"

@@ -482,8 +482,24 @@ pub const MAX_HISTORY_BEHAVIOURS: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subject {
     pub customer: Snapshot,
-    pub event: Option<crate::model::Event>,
+    pub event: Option<EventSnapshot>,
     pub order: Option<OrderSnapshot>,
+}
+
+/// An event of the log as a plugin is handed it: the payload as the log
+/// holds it, JSON text the kernel does not parse on the way (plugins take
+/// it as text), and the order it names, read from it by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSnapshot {
+    pub seq: i64,
+    /// e.g. `order.paid`.
+    pub kind: String,
+    pub customer_id: Option<i64>,
+    /// A JSON object, as text.
+    pub payload: String,
+    /// The payload's `order_id`, when it is a string.
+    pub order_id: Option<String>,
+    pub created_at_ms: i64,
 }
 
 /// A measure over the shop's buyers.

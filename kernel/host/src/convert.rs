@@ -1,9 +1,8 @@
 //! Between the kernel's domain types and the WIT 0.1 types.
 
-use kith_domain::model::Event;
 use kith_domain::plugin::{
-    Decision, Delivery, Distribution, GuestError, History, InboundRequest, OrderSnapshot, OutboundMessage, Receipt, ReceiptStatus,
-    ShopContext, Snapshot, Subject,
+    Decision, Delivery, Distribution, EventSnapshot, GuestError, History, InboundRequest, OrderSnapshot, OutboundMessage, Receipt,
+    ReceiptStatus, ShopContext, Snapshot, Subject,
 };
 
 use crate::bindings::v0_1::types as wit;
@@ -44,14 +43,8 @@ pub(crate) fn customer(c: Snapshot) -> wit::Customer {
     }
 }
 
-fn event(e: Event) -> wit::Event {
-    wit::Event {
-        seq: e.seq,
-        event_type: e.kind,
-        customer_id: e.customer_id,
-        payload: e.payload.to_string(),
-        created_at: e.created_at.timestamp_millis(),
-    }
+fn event(e: EventSnapshot) -> wit::Event {
+    wit::Event { seq: e.seq, event_type: e.kind, customer_id: e.customer_id, payload: e.payload, created_at: e.created_at_ms }
 }
 
 fn order(o: OrderSnapshot) -> wit::Order {

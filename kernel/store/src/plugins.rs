@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
-use kith_domain::model::{Customer, Event};
+use kith_domain::model::Customer;
 use kith_domain::plugin::{
-    BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, Grant, History, InstalledPlugin, Kind, LogLevel, LogLine,
-    MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, PluginLog, Reads, Run, RunStatus, ShopContext,
-    Subscription, SubscriptionStatus,
+    BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, EventSnapshot, Grant, History, InstalledPlugin, Kind, LogLevel,
+    LogLine, MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, PluginLog, Reads, Run, RunStatus,
+    ShopContext, Subscription, SubscriptionStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
@@ -628,7 +628,7 @@ impl Store {
         after: i64,
         up_to: Option<i64>,
         limit: usize,
-    ) -> Result<(Vec<Event>, i64)> {
+    ) -> Result<(Vec<EventSnapshot>, i64)> {
         let every_type = types.iter().any(|t| t == "*");
         let types = serde_json::to_string(types).expect("strings are JSON");
         self.read(|conn| {
@@ -636,14 +636,26 @@ impl Store {
             // every event up to the head is visible and none is skipped.
             let head = events::head(conn, shop_id)?;
             let end = head.min(up_to.unwrap_or(i64::MAX)).min(after.saturating_add(DELIVERY_SCAN));
+            // Payloads go to plugins as the text the log holds; only the order id is read out of them.
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, type, customer_id, payload, created_at FROM events
+                "SELECT seq, type, customer_id, payload, created_at,
+                        CASE WHEN json_type(payload, '$.order_id') = 'text' THEN json_extract(payload, '$.order_id') END
+                 FROM events
                  WHERE shop_id = ?1 AND seq > ?2 AND seq <= ?3 AND customer_id IS NOT NULL
                    AND (source IS NULL OR source != ?4) AND (?5 OR type IN (SELECT value FROM json_each(?6)))
                  ORDER BY seq LIMIT ?7",
             )?;
             let taken = stmt
-                .query_map(params![shop_id, after, end, plugin_id, every_type, types, limit as i64], events::row_to_event)?
+                .query_map(params![shop_id, after, end, plugin_id, every_type, types, limit as i64], |r| {
+                    Ok(EventSnapshot {
+                        seq: r.get(0)?,
+                        kind: r.get(1)?,
+                        customer_id: r.get(2)?,
+                        payload: r.get(3)?,
+                        created_at_ms: r.get(4)?,
+                        order_id: r.get(5)?,
+                    })
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let to = match taken.last() {
                 Some(last) if taken.len() == limit => last.seq,
