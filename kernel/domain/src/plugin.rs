@@ -208,39 +208,40 @@ pub enum Part {
     Tier,
 }
 
-/// Which parts of a customer to load and pass to a plugin.
+/// Which parts of a customer to load and pass to a plugin: a set of [`Part`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reads {
-    pub profile: bool,
-    pub stats: bool,
-    pub tags: bool,
-    pub scores: bool,
-    pub points: bool,
-    pub tier: bool,
-}
+pub struct Reads(u8);
 
 impl Reads {
     /// Every part: plugins that do not say what they read.
-    pub const ALL: Reads = Reads { profile: true, stats: true, tags: true, scores: true, points: true, tier: true };
+    pub const ALL: Reads = Reads(u8::MAX);
+
+    pub fn of(parts: impl IntoIterator<Item = Part>) -> Reads {
+        Reads(parts.into_iter().fold(0, |bits, part| bits | (1 << part as u8)))
+    }
+
+    pub fn has(self, part: Part) -> bool {
+        self.0 & (1 << part as u8) != 0
+    }
 
     /// Clear what is not read, as the plugin is told it arrives: empty.
-    pub fn blank(&self, customer: &mut Customer) {
-        if !self.profile {
+    pub fn blank(self, customer: &mut Customer) {
+        if !self.has(Part::Profile) {
             customer.profile = Default::default();
         }
-        if !self.stats {
+        if !self.has(Part::Stats) {
             customer.stats = Default::default();
         }
-        if !self.tags {
+        if !self.has(Part::Tags) {
             customer.tags.clear();
         }
-        if !self.scores {
+        if !self.has(Part::Scores) {
             customer.scores.clear();
         }
-        if !self.points {
+        if !self.has(Part::Points) {
             customer.points = 0;
         }
-        if !self.tier {
+        if !self.has(Part::Tier) {
             customer.tier = None;
         }
     }
@@ -249,17 +250,7 @@ impl Reads {
 impl Manifest {
     /// What the plugin's batches carry of each customer.
     pub fn reads(&self) -> Reads {
-        match &self.reads {
-            None => Reads::ALL,
-            Some(parts) => Reads {
-                profile: parts.contains(&Part::Profile),
-                stats: parts.contains(&Part::Stats),
-                tags: parts.contains(&Part::Tags),
-                scores: parts.contains(&Part::Scores),
-                points: parts.contains(&Part::Points),
-                tier: parts.contains(&Part::Tier),
-            },
-        }
+        self.reads.as_ref().map_or(Reads::ALL, |parts| Reads::of(parts.iter().copied()))
     }
 }
 
@@ -787,10 +778,11 @@ mod tests {
             .replace("channel = \"webhook\"", "");
         assert_eq!(Manifest::parse(&rule).unwrap().reads(), Reads::ALL, "absent: every part");
         let m = Manifest::parse(&format!("{rule}\nreads = [\"tags\", \"stats\"]")).unwrap();
-        let stats_and_tags = Reads { profile: false, stats: true, tags: true, scores: false, points: false, tier: false };
+        let stats_and_tags = Reads::of([Part::Stats, Part::Tags]);
         assert_eq!(m.reads(), stats_and_tags);
+        assert!(stats_and_tags.has(Part::Tags) && !stats_and_tags.has(Part::Scores));
         let none = Manifest::parse(&format!("{rule}\nreads = []")).unwrap().reads();
-        assert_eq!(none, Reads { stats: false, tags: false, ..stats_and_tags });
+        assert_eq!(none, Reads::of([]));
 
         let at = chrono::DateTime::UNIX_EPOCH;
         let mut c = Customer {

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use kith_domain::FieldError;
 use kith_domain::ingest::Identifier;
 use kith_domain::model::{Customer, CustomerDetail, IdentityView, Profile, Score, Stats, Tag};
-use kith_domain::plugin::Reads;
+use kith_domain::plugin::{Part, Reads};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -141,7 +141,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
             },
         )?;
     }
-    if reads.tags {
+    if reads.has(Part::Tags) {
         each_row(
             "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, tag, source",
@@ -152,7 +152,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
             },
         )?;
     }
-    if reads.scores {
+    if reads.has(Part::Scores) {
         each_row(
         "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id IN (SELECT value FROM json_each(?1))
          ORDER BY customer_id, model",

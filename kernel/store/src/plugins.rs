@@ -10,8 +10,8 @@ use kith_domain::FieldError;
 use kith_domain::model::Customer;
 use kith_domain::plugin::{
     BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, EventSnapshot, Grant, History, InstalledPlugin, Kind, LogLevel,
-    LogLine, MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, PluginLog, Reads, Run, RunStatus,
-    ShopContext, Subscription, SubscriptionStatus,
+    LogLine, MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, Part, PluginLog, Reads, Run,
+    RunStatus, ShopContext, Subscription, SubscriptionStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
@@ -210,7 +210,7 @@ fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Re
 /// The customer columns a plugin that reads `reads` needs: the points
 /// balance is a sum over the ledger, left out when not read.
 fn plugin_columns(reads: Reads) -> &'static str {
-    if reads.points { CUSTOMER_COLUMNS } else { CUSTOMER_COLUMNS_NO_POINTS }
+    if reads.has(Part::Points) { CUSTOMER_COLUMNS } else { CUSTOMER_COLUMNS_NO_POINTS }
 }
 
 /// Keep the log lines and the call record of an attempt.
