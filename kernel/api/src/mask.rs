@@ -36,5 +36,12 @@ pub fn payload(v: &mut Value) {
 }
 
 pub fn event(e: &mut Event) {
-    payload(&mut e.payload);
+    // Only an object with a `kind` can hold an identifier; the log's text is
+    // serde_json's, which writes that key as `"kind"`.
+    if !e.payload.as_str().contains("\"kind\"") {
+        return;
+    }
+    let mut value = e.payload.value();
+    payload(&mut value);
+    e.payload = value.into();
 }

@@ -88,7 +88,7 @@ fn deliveries_apply_decisions_and_move_the_cursor_together() {
     let promoted: Vec<_> =
         w.store.events_after(w.shop, 0, 100).unwrap().into_iter().filter(|e| e.kind == "plugin.vip-tag.promoted").collect();
     assert_eq!(promoted.len(), 1, "emitted once, and not delivered back to its emitter");
-    assert_eq!(promoted[0].payload["plugin"], "vip-tag");
+    assert_eq!(promoted[0].payload.value()["plugin"], "vip-tag");
     assert_eq!(w.store.plugin_kv_get(w.shop, "vip-tag", "evaluations").unwrap(), Some(b"2".to_vec()));
 
     let status = w.bus.status(w.shop, "vip-tag").unwrap();

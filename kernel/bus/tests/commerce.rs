@@ -385,7 +385,7 @@ fn segment_entries_follow_plugin_decisions_and_exits_follow_the_clock() {
             .unwrap()
             .into_iter()
             .filter(|e| e.kind == kind)
-            .map(|e| (e.payload["segment_id"].as_i64().unwrap(), e.payload["reason"].as_str().unwrap().to_owned()))
+            .map(|e| (e.payload.value()["segment_id"].as_i64().unwrap(), e.payload.value()["reason"].as_str().unwrap().to_owned()))
             .collect()
     };
 

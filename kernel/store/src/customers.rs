@@ -119,11 +119,22 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     if customers.is_empty() {
         return Ok(());
     }
-    let ids = serde_json::to_string(&customers.iter().map(|c| c.id).collect::<Vec<_>>()).expect("ids are JSON");
+    // One customer (a profile read) is found by its id; a page through json_each.
+    // `IN (SELECT … json_each)` builds a temporary index, with a page cache of
+    // its own, for every query: a third of a profile read's time when it was
+    // used for one id.
+    let (which, ids): (&str, Box<dyn rusqlite::ToSql>) = match customers {
+        [one] => ("= ?1", Box::new(one.id)),
+        _ => (
+            "IN (SELECT value FROM json_each(?1))",
+            Box::new(serde_json::to_string(&customers.iter().map(|c| c.id).collect::<Vec<_>>()).expect("ids are JSON")),
+        ),
+    };
     let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-    // Each row goes to its customer; `at` finds them by id.
+    // Each row goes to its customer; `at` finds them by id. `{ids}` in `sql` is
+    // where the filter on customer_id goes.
     let each_row = |sql: &str, f: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<()> {
-        let mut stmt = conn.prepare_cached(sql)?;
+        let mut stmt = conn.prepare_cached(&sql.replace("{ids}", which))?;
         let mut rows = stmt.query([&ids])?;
         while let Some(r) = rows.next()? {
             f(r)?;
@@ -132,7 +143,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     };
     if identities {
         each_row(
-            "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id IN (SELECT value FROM json_each(?1))
+            "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id {ids}
          ORDER BY customer_id, kind, created_at, value",
             &mut |r| {
                 let identity = IdentityView { kind: r.get(1)?, value: r.get(2)?, created_at: from_ms(r.get(3)?) };
@@ -143,7 +154,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     }
     if reads.has(Part::Tags) {
         each_row(
-            "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id IN (SELECT value FROM json_each(?1))
+            "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id {ids}
          ORDER BY customer_id, tag, source",
             &mut |r| {
                 let tag = Tag { tag: r.get(1)?, source: r.get(2)?, reason: r.get(3)?, created_at: from_ms(r.get(4)?) };
@@ -154,15 +165,15 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     }
     if reads.has(Part::Scores) {
         each_row(
-        "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id IN (SELECT value FROM json_each(?1))
+            "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id {ids}
          ORDER BY customer_id, model",
-        &mut |r| {
-            let score =
-                Score { model: r.get(1)?, value: r.get(2)?, label: r.get(3)?, explanation: r.get(4)?, scored_at: from_ms(r.get(5)?) };
-            customers[at[&r.get::<_, i64>(0)?]].scores.push(score);
-            Ok(())
-        },
-    )?;
+            &mut |r| {
+                let score =
+                    Score { model: r.get(1)?, value: r.get(2)?, label: r.get(3)?, explanation: r.get(4)?, scored_at: from_ms(r.get(5)?) };
+                customers[at[&r.get::<_, i64>(0)?]].scores.push(score);
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
@@ -201,6 +212,21 @@ impl Store {
                     _ => Err(StoreError::NotFound(format!("customer {customer_id}"))),
                 };
             };
+            // Most customers absorbed nobody: their newest events are the last entries of
+            // the (customer, seq) index, read backwards.
+            let absorbed: bool = conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM customers WHERE merged_into = ?1)")?
+                .query_row([customer_id], |r| r.get(0))?;
+            if !absorbed {
+                let timeline = conn
+                    .prepare_cached(
+                        "SELECT seq, type, customer_id, payload, created_at FROM events
+                         WHERE customer_id = ?1 AND +shop_id = ?2 ORDER BY seq DESC LIMIT ?3",
+                    )?
+                    .query_map(params![customer_id, shop_id, timeline as i64], events::row_to_event)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                return Ok(CustomerRead::Found(Box::new(CustomerDetail { customer, timeline })));
+            }
             // The newest events of the customer and of those merged into them, chosen on
             // the (customer, seq) index alone; only those are read from the log. (Walking
             // the shop's log newest first made a read O(shop); sorting whole rows read

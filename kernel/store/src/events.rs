@@ -1,11 +1,11 @@
 //! The append-only event log the bus and the event stream read.
 
 use chrono::{DateTime, Utc};
-use kith_domain::model::Event;
+use kith_domain::model::{Event, Payload};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::{Result, Store, from_ms, json_text, parse_json, to_ms};
+use crate::{Result, Store, from_ms, json_text, to_ms};
 
 pub(crate) fn append(
     conn: &Connection,
@@ -38,7 +38,7 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         seq: r.get(0)?,
         kind: r.get(1)?,
         customer_id: r.get(2)?,
-        payload: parse_json(&r.get::<_, String>(3)?),
+        payload: Payload::from_text(r.get(3)?),
         created_at: from_ms(r.get(4)?),
     })
 }

@@ -223,6 +223,17 @@ fn merge_moves_records_and_unmerge_restores_them() {
     assert!(a_view.customer.tags.is_empty());
     assert_eq!(b_view.customer.tags.len(), 1);
     assert_eq!(b_view.customer.profile.city.as_deref(), Some("Hangzhou"));
+    // Apart again, each timeline holds the customer's own events, newest first.
+    let timeline = |id, n| match store.get_customer(shop, id, n).unwrap() {
+        kith_store::CustomerRead::Found(d) => d.timeline,
+        other => panic!("{other:?}"),
+    };
+    let (a_events, b_events) = (timeline(a, 50), timeline(b, 50));
+    assert!(!a_events.iter().any(|e| e.kind == "behaviour.recorded"), "{a_events:?}");
+    assert!(b_events.iter().any(|e| e.kind == "behaviour.recorded"), "{b_events:?}");
+    assert!(a_events.iter().all(|e| e.customer_id == Some(a)) && b_events.iter().all(|e| e.customer_id == Some(b)));
+    assert!(a_events.windows(2).all(|w| w[0].seq > w[1].seq), "{a_events:?}");
+    assert_eq!(timeline(a, 1), a_events[..1]);
     assert!(store.verify_stats(shop).unwrap().is_empty());
 
     let again = store.unmerge(shop, merges[0].id, &actor).unwrap_err();

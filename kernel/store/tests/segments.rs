@@ -60,7 +60,7 @@ impl Shop {
             .unwrap()
             .into_iter()
             .filter(|e| e.kind == kind)
-            .map(|e| (self.name_of(e.customer_id.unwrap_or_default()), e.payload["reason"].as_str().unwrap_or_default().to_owned()))
+            .map(|e| (self.name_of(e.customer_id.unwrap_or_default()), e.payload.value()["reason"].as_str().unwrap_or_default().to_owned()))
             .collect()
     }
 }
@@ -435,7 +435,7 @@ fn a_broken_segment_does_not_stop_the_others() {
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == "segment.entered")
-        .map(|e| (e.payload["segment_id"].as_i64().unwrap(), shop.name_of(e.customer_id.unwrap())))
+        .map(|e| (e.payload.value()["segment_id"].as_i64().unwrap(), shop.name_of(e.customer_id.unwrap())))
         .collect();
     assert_eq!(entered, vec![(vip.id, "Bob")], "the broken segment is skipped, the others move on");
     assert_eq!(s.sweep_segments(Duration::hours(1), 10, now() + Duration::days(1)).unwrap(), 2);
