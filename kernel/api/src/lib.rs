@@ -3,6 +3,7 @@
 //! [`app`] builds the whole router from an [`AppState`], so tests drive it
 //! with `oneshot` and the binary serves it on a socket.
 
+mod audits;
 mod auth;
 mod error;
 mod extract;
@@ -49,6 +50,7 @@ struct Inner {
     metrics: metrics::Metrics,
     /// Bumped after every write that appends events, to wake event streams.
     events: watch::Sender<u64>,
+    audits: audits::AuditQueue,
 }
 
 /// What every handler shares.
@@ -58,7 +60,14 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(bus: Arc<Bus>, config: ApiConfig) -> Self {
         let (events, _) = watch::channel(0);
-        AppState(Arc::new(Inner { store: bus.store().clone(), bus, config, metrics: metrics::Metrics::default(), events }))
+        AppState(Arc::new(Inner {
+            store: bus.store().clone(),
+            bus,
+            config,
+            metrics: metrics::Metrics::default(),
+            events,
+            audits: Default::default(),
+        }))
     }
 
     pub fn config(&self) -> &ApiConfig {

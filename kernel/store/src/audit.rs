@@ -30,14 +30,18 @@ struct Queue {
     committing: bool,
 }
 
-struct Pending {
-    shop_id: Option<i64>,
-    actor: Actor,
-    action: String,
-    target: Option<String>,
-    detail: Value,
-    at: DateTime<Utc>,
+/// An audit entry to record on its own (see [`Store::record_audits`]).
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub shop_id: Option<i64>,
+    pub actor: Actor,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Value,
+    pub at: DateTime<Utc>,
 }
+
+type Pending = NewAudit;
 
 pub(crate) fn record(
     conn: &Connection,
@@ -80,15 +84,8 @@ impl Store {
                 let last = queue.issued;
                 drop(queue);
                 // A panic must not leave the queue waiting on a commit that never ends.
-                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.write(|tx| {
-                        for e in &batch {
-                            record(tx, e.shop_id, &e.actor, &e.action, e.target.as_deref(), e.detail.clone(), e.at)?;
-                        }
-                        Ok(())
-                    })
-                }))
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the commit panicked").into()));
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.record_audits(&batch)))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the commit panicked").into()));
                 queue = group.queue.lock().unwrap_or_else(|p| p.into_inner());
                 if let Err(error) = written {
                     let first = last + 1 - batch.len() as u64;
@@ -101,6 +98,18 @@ impl Store {
             }
             queue = group.settled.wait(queue).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Record audit entries in one transaction, all or none; returns once they
+    /// are on disk. For callers that gather concurrent entries themselves (the
+    /// API does, without holding a thread per waiting request).
+    pub fn record_audits(&self, entries: &[NewAudit]) -> Result<()> {
+        self.write(|tx| {
+            for e in entries {
+                record(tx, e.shop_id, &e.actor, &e.action, e.target.as_deref(), e.detail.clone(), e.at)?;
+            }
+            Ok(())
+        })
     }
 
     /// Audit entries of a shop, newest first, before the entry id `before`.

@@ -31,6 +31,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
+pub use audit::NewAudit;
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};

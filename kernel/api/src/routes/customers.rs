@@ -6,7 +6,7 @@ use kith_domain::auth::Scope;
 use kith_domain::identity::{self, IdentityKind};
 use kith_domain::ingest::Identifier;
 use kith_domain::model::{Customer, CustomerDetail, Merge, Tag};
-use kith_store::{Actor, CustomerFilter, CustomerRead, Store};
+use kith_store::{Actor, CustomerFilter, CustomerRead, NewAudit};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -41,16 +41,18 @@ pub struct CustomerPage {
     next_cursor: Option<String>,
 }
 
-/// Record that a key saw personal data unmasked.
+/// Record that a key saw personal data unmasked; returns once the entry is on disk.
 pub(crate) async fn audit_unmasked<S>(state: &AppState, key: &ShopKey<S>, target: String, count: usize) -> Result<(), ApiError> {
-    let actor = Actor::key(&key.principal.key_id);
-    let shop = key.shop_id;
-    state.db("audit", move |s| record_unmasked(s, shop, &actor, &target, count)).await
-}
-
-/// [`audit_unmasked`] from inside a store call, so that a read and its audit entry take one trip to the blocking pool.
-fn record_unmasked(store: &Store, shop: i64, actor: &Actor, target: &str, count: usize) -> kith_store::Result<()> {
-    store.audit(Some(shop), actor, "customer.read_unmasked", Some(target), json!({"customers": count}))
+    state
+        .audit(NewAudit {
+            shop_id: Some(key.shop_id),
+            actor: Actor::key(&key.principal.key_id),
+            action: "customer.read_unmasked".to_owned(),
+            target: Some(target),
+            detail: json!({"customers": count}),
+            at: Utc::now(),
+        })
+        .await
 }
 
 /// List customers in id order, with filters; phone and e-mail are masked without `pii:read`.
@@ -85,18 +87,11 @@ pub async fn list_customers(
     };
     let filter = CustomerFilter { tag: q.tag, identity, updated_since: q.updated_since, score };
     let shop_id = key.shop_id;
-    let unmasked = key.can(Scope::PiiRead).then(|| Actor::key(&key.principal.key_id));
-    let mut items = state
-        .db("list_customers", move |s| {
-            let items = s.list_customers(shop_id, &filter, after, limit)?;
-            if let Some(actor) = &unmasked {
-                record_unmasked(s, shop_id, actor, "customers", items.len())?;
-            }
-            Ok(items)
-        })
-        .await?;
+    let mut items = state.db("list_customers", move |s| s.list_customers(shop_id, &filter, after, limit)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|c| c.id.to_string())).flatten();
-    if !key.can(Scope::PiiRead) {
+    if key.can(Scope::PiiRead) {
+        audit_unmasked(&state, &key, "customers".to_owned(), items.len()).await?;
+    } else {
         items.iter_mut().for_each(mask::customer);
     }
     Ok(Json(CustomerPage { items, next_cursor }))
@@ -139,21 +134,14 @@ pub async fn get_customer(
         return Err(ApiError::bad_request("timeline", "must be at most 200"));
     }
     let shop_id = key.shop_id;
-    let unmasked = key.can(Scope::PiiRead).then(|| Actor::key(&key.principal.key_id));
-    let read = state
-        .db("get_customer", move |s| {
-            let read = s.get_customer(shop_id, id, timeline)?;
-            if let (Some(actor), CustomerRead::Found(_)) = (&unmasked, &read) {
-                record_unmasked(s, shop_id, actor, &format!("customer:{id}"), 1)?;
-            }
-            Ok(read)
-        })
-        .await?;
+    let read = state.db("get_customer", move |s| s.get_customer(shop_id, id, timeline)).await?;
     let mut detail = match read {
         CustomerRead::Found(detail) => *detail,
         CustomerRead::Merged { into } => return Err(ApiError::merged(id, into)),
     };
-    if !key.can(Scope::PiiRead) {
+    if key.can(Scope::PiiRead) {
+        audit_unmasked(&state, &key, format!("customer:{id}"), 1).await?;
+    } else {
         mask::customer(&mut detail.customer);
         detail.timeline.iter_mut().for_each(mask::event);
     }

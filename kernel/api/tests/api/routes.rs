@@ -268,6 +268,27 @@ async fn personal_data_is_masked_without_pii_read_and_unmasked_reads_are_audited
     assert!(events.body.to_string().contains("+8613812345678"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_unmasked_reads_each_leave_an_audit_entry() {
+    let h = Harness::new().await;
+    let uri = format!("/v1/customers/{}", h.customer);
+    let reads = futures::future::join_all((0..40).map(|_| h.get(&uri, Role::Owner))).await;
+    assert!(reads.iter().all(|r| r.status == StatusCode::OK));
+    let pages = futures::future::join_all((0..10).map(|_| h.get("/v1/customers?limit=3", Role::Owner))).await;
+    assert!(pages.iter().all(|r| r.status == StatusCode::OK));
+
+    let audit = h.get("/v1/audit?limit=500", Role::Owner).await;
+    let items = audit.body["items"].as_array().unwrap();
+    let unmasked = |target: &str| items.iter().filter(|e| e["action"] == "customer.read_unmasked" && e["target"] == target).count();
+    assert_eq!(unmasked(&format!("customer:{}", h.customer)), 40);
+    assert_eq!(unmasked("customers"), 10);
+    let listed = pages[0].body["items"].as_array().unwrap().len();
+    assert!(items.iter().filter(|e| e["target"] == "customers").all(|e| e["detail"]["customers"] == listed));
+    // A key without pii:read reads masked data and leaves no entry.
+    h.get(&uri, Role::Analyst).await;
+    assert_eq!(h.get("/v1/audit?limit=500", Role::Owner).await.body["items"].as_array().unwrap().len(), items.len());
+}
+
 #[tokio::test]
 async fn customer_profile_and_errors() {
     let h = Harness::new().await;
