@@ -20,7 +20,7 @@ pub(crate) struct GroupCommit {
 #[derive(Default)]
 struct Queue {
     /// Entries not yet written, in ticket order.
-    pending: Vec<Pending>,
+    pending: Vec<NewAudit>,
     /// The last ticket handed out; tickets count from 1.
     issued: u64,
     /// Every ticket up to this one is written or failed.
@@ -40,8 +40,6 @@ pub struct NewAudit {
     pub detail: Value,
     pub at: DateTime<Utc>,
 }
-
-type Pending = NewAudit;
 
 pub(crate) fn record(
     conn: &Connection,
@@ -64,8 +62,14 @@ impl Store {
     /// no commit under way writes everything queued so far, the others wait for
     /// theirs — so audited reads under load do not queue for one fsync each.
     pub fn audit(&self, shop_id: Option<i64>, actor: &Actor, action: &str, target: Option<&str>, detail: Value) -> Result<()> {
-        let entry =
-            Pending { shop_id, actor: actor.clone(), action: action.to_owned(), target: target.map(str::to_owned), detail, at: Utc::now() };
+        let entry = NewAudit {
+            shop_id,
+            actor: actor.clone(),
+            action: action.to_owned(),
+            target: target.map(str::to_owned),
+            detail,
+            at: Utc::now(),
+        };
         let group = &self.audits;
         let mut queue = group.queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.issued += 1;
