@@ -1,13 +1,14 @@
 //! Audit entries of unmasked reads, committed together while their requests
 //! wait without holding a thread.
 //!
-//! The store's own group commit (`Store::audit`) parks each caller's thread on a
-//! condition variable until its entry is written: under load, a blocking thread
-//! per in-flight read and a futex wake-up for each; recording the entry was a
-//! fifth of an audited profile read's time (6 % now). Here a request queues its
-//! entry and awaits a oneshot; one task writes whatever has queued in one
-//! transaction, answers those requests, and goes on while more have queued
-//! meanwhile.
+//! Each unmasked read answers once its entry is on disk. One commit (one
+//! fsync) per read made audited reads queue for the disk; the store's group
+//! commit that replaced it parked each caller's thread on a condition variable
+//! until its entry was written: under load, a blocking thread per in-flight
+//! read and a futex wake-up for each, a fifth of an audited profile read's time
+//! (6 % now). Here a request queues its entry and awaits a oneshot; one task
+//! writes whatever has queued in one transaction (`Store::record_audits`),
+//! answers those requests, and goes on while more have queued meanwhile.
 
 use std::sync::Mutex;
 

@@ -1,34 +1,11 @@
 //! The audit log: every write, key operation, unmasked read and export.
 
-use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
-
 use chrono::{DateTime, Utc};
 use kith_domain::model::AuditEntry;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::{Actor, Result, Store, from_ms, json_text, parse_json, to_ms};
-
-/// Audit entries waiting for a group commit, and who is committing.
-#[derive(Default)]
-pub(crate) struct GroupCommit {
-    queue: Mutex<Queue>,
-    settled: Condvar,
-}
-
-#[derive(Default)]
-struct Queue {
-    /// Entries not yet written, in ticket order.
-    pending: Vec<NewAudit>,
-    /// The last ticket handed out; tickets count from 1.
-    issued: u64,
-    /// Every ticket up to this one is written or failed.
-    settled: u64,
-    /// Tickets whose commit failed, with the error, until their caller reads it.
-    failed: HashMap<u64, String>,
-    committing: bool,
-}
 
 /// An audit entry to record on its own (see [`Store::record_audits`]).
 #[derive(Debug, Clone)]
@@ -56,11 +33,9 @@ pub(crate) fn record(
 }
 
 impl Store {
-    /// Record an audit entry on its own, for reads and exports that write
-    /// nothing else; returns once the entry is on disk. Entries of concurrent
-    /// callers share one transaction (a group commit): the first caller to find
-    /// no commit under way writes everything queued so far, the others wait for
-    /// theirs — so audited reads under load do not queue for one fsync each.
+    /// Record an audit entry on its own, for exports, which write nothing else;
+    /// returns once the entry is on disk. (Unmasked reads, many at once under
+    /// load, are gathered by the API and written with [`Store::record_audits`].)
     pub fn audit(&self, shop_id: Option<i64>, actor: &Actor, action: &str, target: Option<&str>, detail: Value) -> Result<()> {
         let entry = NewAudit {
             shop_id,
@@ -70,43 +45,11 @@ impl Store {
             detail,
             at: Utc::now(),
         };
-        let group = &self.audits;
-        let mut queue = group.queue.lock().unwrap_or_else(|p| p.into_inner());
-        queue.issued += 1;
-        let ticket = queue.issued;
-        queue.pending.push(entry);
-        loop {
-            if queue.settled >= ticket {
-                return match queue.failed.remove(&ticket) {
-                    Some(error) => Err(anyhow::anyhow!("recording the audit entry failed: {error}").into()),
-                    None => Ok(()),
-                };
-            }
-            if !queue.committing {
-                queue.committing = true;
-                let batch = std::mem::take(&mut queue.pending);
-                let last = queue.issued;
-                drop(queue);
-                // A panic must not leave the queue waiting on a commit that never ends.
-                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.record_audits(&batch)))
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the commit panicked").into()));
-                queue = group.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(error) = written {
-                    let first = last + 1 - batch.len() as u64;
-                    queue.failed.extend((first..=last).map(|t| (t, error.to_string())));
-                }
-                queue.settled = last;
-                queue.committing = false;
-                group.settled.notify_all();
-                continue;
-            }
-            queue = group.settled.wait(queue).unwrap_or_else(|p| p.into_inner());
-        }
+        self.record_audits(std::slice::from_ref(&entry))
     }
 
     /// Record audit entries in one transaction, all or none; returns once they
-    /// are on disk. For callers that gather concurrent entries themselves (the
-    /// API does, without holding a thread per waiting request).
+    /// are on disk.
     pub fn record_audits(&self, entries: &[NewAudit]) -> Result<()> {
         self.write(|tx| {
             for e in entries {

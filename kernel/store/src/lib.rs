@@ -133,7 +133,6 @@ pub struct Store {
     readers: Mutex<Readers>,
     returned: Condvar,
     options: StoreOptions,
-    audits: audit::GroupCommit,
     keys: keys::KeyCache,
 }
 
@@ -183,7 +182,6 @@ impl Store {
             readers: Mutex::default(),
             returned: Condvar::new(),
             options,
-            audits: Default::default(),
             keys: Default::default(),
         })
     }
