@@ -76,6 +76,11 @@ struct Args {
     clients: usize,
 }
 
+/// The kith binary's allocator, so baselines measured in this process run
+/// with the allocator the kernel runs with.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> Result<()> {
     let mut args = Args::parse();
     // Kith runs in a temporary directory: its path must not be relative.

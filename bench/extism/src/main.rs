@@ -75,6 +75,11 @@ struct Timings {
     single_call_ns: Vec<u64>,
 }
 
+/// The kith binary's allocator, so baselines measured in this process run
+/// with the allocator the kernel runs with.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let input: Input = serde_json::from_slice(&std::fs::read(&args.input).context("reading the batches")?)?;
