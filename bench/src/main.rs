@@ -34,7 +34,7 @@ enum Bench {
 #[command(about = "Kith's benchmarks, each against a baseline measured in the same run")]
 struct Args {
     /// Which benchmarks (one or more, or `all`).
-    #[arg(value_enum, required = true)]
+    #[arg(value_enum, required_unless_present = "from_json")]
     benches: Vec<Bench>,
     /// How big a shop.
     #[arg(long, value_enum, default_value = "small")]
@@ -61,6 +61,11 @@ struct Args {
     /// under its own heading) instead of replacing them, e.g. for one benchmark run again.
     #[arg(long, requires = "markdown")]
     markdown_add: bool,
+    /// Write the results of an earlier run, saved with `--json`, into `--markdown` (with
+    /// `--markdown-add` or not) instead of running anything: for a long run started without
+    /// `--markdown`. The figures, date, commit and machine are the saved run's.
+    #[arg(long, requires = "markdown", conflicts_with = "benches")]
+    from_json: Option<PathBuf>,
     /// Run the read benchmarks (segments, api) on this database, which an earlier run of the
     /// same scale and seed loaded, instead of ingesting the shop first (it takes over an hour
     /// at `large`). Kith opens it in place: it migrates it and its plugins go on with any
@@ -83,6 +88,13 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
+    if let (Some(saved), Some(markdown)) = (&args.from_json, &args.markdown) {
+        let report: Report = serde_json::from_slice(&std::fs::read(saved)?)?;
+        let kept = if args.markdown_add { Report::section(markdown, report.scale)? } else { String::new() };
+        report.write_into(markdown, &kept)?;
+        println!("wrote the results saved in {} into {}", saved.display(), markdown.display());
+        return Ok(());
+    }
     // Kith runs in a temporary directory: its path must not be relative.
     args.kith = std::path::absolute(&args.kith)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

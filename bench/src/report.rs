@@ -1,13 +1,13 @@
 //! Figures with min / median / max over repeated runs, each beside its
 //! baseline from the same run, the machine they ran on, printed as a table
-//! and written as JSON.
+//! and written as JSON (which `--from-json` reads back).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Scale;
 
 /// The machine, as the kernel describes it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     pub cpu: String,
     pub cores: usize,
@@ -36,11 +36,19 @@ impl Machine {
 }
 
 /// Min, median and max of repeated measurements.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Spread {
+    #[serde(deserialize_with = "nan_if_null")]
     pub min: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub median: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub max: f64,
+}
+
+/// JSON has no NaN (the spread of no values): serde_json writes null, read back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Spread {
@@ -58,7 +66,7 @@ impl Spread {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Figure {
     pub bench: String,
     pub name: String,
@@ -71,13 +79,13 @@ pub struct Figure {
     pub goal: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Baseline {
     pub name: String,
     pub value: Spread,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The generated shop: customers, orders, behaviours, events.
     pub data: [usize; 4],
@@ -264,5 +272,17 @@ mod tests {
         r.write_into(file.path(), "").unwrap();
         let text = std::fs::read_to_string(file.path()).unwrap();
         assert!(!text.contains("old results") && text.contains("lateness p99"), "{text}");
+    }
+
+    #[test]
+    fn a_report_saved_as_json_renders_as_it_did() {
+        let mut r = Report::new(Scale::Large, 1);
+        r.data = [1_000_000, 10_000_000, 30_000_000, 41_000_000];
+        r.add("ingest", "events/s", "events/s", &[19_681.3], Some(("rusqlite", &[277_869.0])), Some("≥ 1/3 of rusqlite"));
+        r.add("footprint", "peak RSS", "MB", &[236.0], None, None);
+        r.add("journeys", "lateness p99", "s", &[], None, None);
+        let saved: Report = serde_json::from_slice(&serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+        assert_eq!(saved.scale, Scale::Large);
+        assert_eq!(saved.markdown(), r.markdown());
     }
 }
