@@ -66,7 +66,7 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
         return Ok(principal);
     }
     state
-        .db("authenticate", move |s| s.authenticate(&token))
+        .read("authenticate", move |s| s.authenticate(&token))
         .await?
         .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))
 }

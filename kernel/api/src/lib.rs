@@ -51,6 +51,8 @@ struct Inner {
     /// Bumped after every write that appends events, to wake event streams.
     events: watch::Sender<u64>,
     audits: audits::AuditQueue,
+    /// One permit per reader connection of the store (see [`AppState::read`]).
+    readers: tokio::sync::Semaphore,
 }
 
 /// What every handler shares.
@@ -67,6 +69,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             events,
             audits: Default::default(),
+            readers: tokio::sync::Semaphore::new(kith_store::READER_POOL),
         }))
     }
 
@@ -85,7 +88,7 @@ impl AppState {
 
     /// Today in the shop's time zone, by the kernel's clock.
     async fn shop_today(&self, shop_id: i64) -> Result<chrono::NaiveDate, ApiError> {
-        let zone = self.db("get_shop", move |s| s.get_shop(shop_id)).await?.time_zone;
+        let zone = self.read("get_shop", move |s| s.get_shop(shop_id)).await?.time_zone;
         let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::Tz::UTC);
         Ok(self.now().with_timezone(&zone).date_naive())
     }
@@ -100,8 +103,32 @@ impl AppState {
         op: &'static str,
         f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let store = self.0.store.clone();
+        self.blocking(op, Instant::now(), f).await
+    }
+
+    /// Run a store call that only reads, as [`AppState::db`] does, once one of
+    /// the store's reader connections is free: a read waits for its turn as a
+    /// task rather than as a blocking thread parked on the store's pool (64
+    /// concurrent reads made a hundred-odd threads for 8 connections, and their
+    /// wake-ups cost more than the reads).
+    async fn read<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let start = Instant::now();
+        // Never closed, so acquiring fails never.
+        let _permit = self.0.readers.acquire().await.map_err(ApiError::internal)?;
+        self.blocking(op, start, f).await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        start: Instant,
+        f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.0.store.clone();
         let result = tokio::task::spawn_blocking(move || f(&store)).await.map_err(ApiError::internal)?;
         self.metrics().record_db(op, start.elapsed());
         result.map_err(ApiError::from)

@@ -121,8 +121,10 @@ pub struct StoreOptions {
 /// Most reader connections open at once; a read waits for one beyond that.
 /// Each holds its own page cache: opening one per concurrent request (64
 /// under load) meant cold caches, a schema parse per request and a memory
-/// high-water mark of a gigabyte.
-const READER_POOL: usize = 8;
+/// high-water mark of a gigabyte. Callers that run reads on threads of their
+/// own (the API's blocking pool) let no more than this many wait at once, so
+/// the rest wait without a thread each.
+pub const READER_POOL: usize = 8;
 
 /// The customer store of one kernel: a SQLite file in WAL mode.
 pub struct Store {

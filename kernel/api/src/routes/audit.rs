@@ -29,7 +29,7 @@ pub struct AuditPage {
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_audit(owner: Owner, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 500)?;
-    let items = state.db("list_audit", move |s| s.list_audit(owner.shop_id, q.before, limit)).await?;
+    let items = state.read("list_audit", move |s| s.list_audit(owner.shop_id, q.before, limit)).await?;
     let next_before = (items.len() == limit).then(|| items.last().map(|e| e.id)).flatten();
     Ok(Json(AuditPage { items, next_before }))
 }

@@ -21,7 +21,7 @@ pub struct TemplateList {
 #[utoipa::path(get, path = "/v1/coupon-templates", tag = "coupons", security(("api_key" = [])),
     responses((status = 200, body = TemplateList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_templates(key: ShopKey<CustomersRead>, State(state): State<AppState>) -> Result<Json<TemplateList>, ApiError> {
-    let items = state.db("coupon_templates", move |s| s.coupon_templates(key.shop_id)).await?;
+    let items = state.read("coupon_templates", move |s| s.coupon_templates(key.shop_id)).await?;
     Ok(Json(TemplateList { items }))
 }
 
@@ -49,7 +49,7 @@ pub async fn get_template(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<CouponTemplate>, ApiError> {
-    Ok(Json(state.db("coupon_template", move |s| s.coupon_template(key.shop_id, id)).await?))
+    Ok(Json(state.read("coupon_template", move |s| s.coupon_template(key.shop_id, id)).await?))
 }
 
 /// Replace a template's terms; coupons already issued keep their expiry and value.
@@ -79,7 +79,7 @@ pub async fn template_stats(
     Path(id): Path<i64>,
 ) -> Result<Json<TemplateStats>, ApiError> {
     let now = state.now();
-    Ok(Json(state.db("coupon_template_stats", move |s| s.coupon_template_stats(key.shop_id, id, now)).await?))
+    Ok(Json(state.read("coupon_template_stats", move |s| s.coupon_template_stats(key.shop_id, id, now)).await?))
 }
 
 /// Issue a coupon of the template to a customer, with a unique code.
@@ -113,7 +113,7 @@ pub async fn get_coupon(
     Path(code): Path<String>,
 ) -> Result<Json<Coupon>, ApiError> {
     let now = state.now();
-    Ok(Json(state.db("coupon_by_code", move |s| s.coupon_by_code(key.shop_id, &code, now)).await?))
+    Ok(Json(state.read("coupon_by_code", move |s| s.coupon_by_code(key.shop_id, &code, now)).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,6 +131,6 @@ pub async fn customer_coupons(
     Path(id): Path<i64>,
 ) -> Result<Json<CouponList>, ApiError> {
     let now = state.now();
-    let items = state.db("customer_coupons", move |s| s.customer_coupons(key.shop_id, id, now)).await?;
+    let items = state.read("customer_coupons", move |s| s.customer_coupons(key.shop_id, id, now)).await?;
     Ok(Json(CouponList { items }))
 }

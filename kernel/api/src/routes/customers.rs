@@ -70,7 +70,7 @@ pub async fn list_customers(
         Some(raw) => {
             let (kind, value) = parse_identity(raw)?;
             let shop_id = key.shop_id;
-            let region = state.db("get_shop", move |s| s.get_shop(shop_id)).await?.region;
+            let region = state.read("get_shop", move |s| s.get_shop(shop_id)).await?.region;
             let value = identity::normalise(&kind, value, &region).map_err(|e| ApiError::bad_request("identity", e.to_string()))?;
             Some(Identifier { kind, value })
         }
@@ -87,7 +87,7 @@ pub async fn list_customers(
     };
     let filter = CustomerFilter { tag: q.tag, identity, updated_since: q.updated_since, score };
     let shop_id = key.shop_id;
-    let mut items = state.db("list_customers", move |s| s.list_customers(shop_id, &filter, after, limit)).await?;
+    let mut items = state.read("list_customers", move |s| s.list_customers(shop_id, &filter, after, limit)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|c| c.id.to_string())).flatten();
     if key.can(Scope::PiiRead) {
         audit_unmasked(&state, &key, "customers".to_owned(), items.len()).await?;
@@ -134,7 +134,7 @@ pub async fn get_customer(
         return Err(ApiError::bad_request("timeline", "must be at most 200"));
     }
     let shop_id = key.shop_id;
-    let read = state.db("get_customer", move |s| s.get_customer(shop_id, id, timeline)).await?;
+    let read = state.read("get_customer", move |s| s.get_customer(shop_id, id, timeline)).await?;
     let mut detail = match read {
         CustomerRead::Found(detail) => *detail,
         CustomerRead::Merged { into } => return Err(ApiError::merged(id, into)),
@@ -199,7 +199,7 @@ pub async fn list_merges(
     Path(id): Path<i64>,
 ) -> Result<Json<MergeList>, ApiError> {
     let shop_id = key.shop_id;
-    let mut items = state.db("list_merges", move |s| s.list_merges(shop_id, id)).await?;
+    let mut items = state.read("list_merges", move |s| s.list_merges(shop_id, id)).await?;
     if !key.can(Scope::PiiRead) {
         items.iter_mut().for_each(mask::merge);
     }

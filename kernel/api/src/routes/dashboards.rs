@@ -53,7 +53,7 @@ pub async fn overview(
     }
     let query = OverviewQuery { from, to, active_days, churn_days };
     let now = state.now();
-    Ok(Json(state.db("overview", move |s| s.overview(shop_id, &query, now)).await?))
+    Ok(Json(state.read("overview", move |s| s.overview(shop_id, &query, now)).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -99,5 +99,5 @@ pub async fn cohorts(
         return Err(ApiError::bad_request("from", "at most 60 cohorts at once"));
     }
     let now = state.now();
-    Ok(Json(state.db("cohorts", move |s| s.cohorts(shop_id, from, to, now)).await?))
+    Ok(Json(state.read("cohorts", move |s| s.cohorts(shop_id, from, to, now)).await?))
 }

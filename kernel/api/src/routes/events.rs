@@ -86,7 +86,7 @@ pub async fn list_events(
 ) -> Result<Json<EventPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 1000)?;
     let after = q.after.unwrap_or(0);
-    let mut items = state.db("events_after", move |s| s.events_after(key.shop_id, after, limit)).await?;
+    let mut items = state.read("events_after", move |s| s.events_after(key.shop_id, after, limit)).await?;
     if !key.can(Scope::PiiRead) {
         items.iter_mut().for_each(mask::event);
     }
@@ -142,7 +142,7 @@ pub async fn stream(
                         .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
                     return Some((Ok(message), (cursor, wake, buffer, state)));
                 }
-                match state.db("events_after", move |s| s.events_after(shop_id, cursor, 500)).await {
+                match state.read("events_after", move |s| s.events_after(shop_id, cursor, 500)).await {
                     Ok(events) if !events.is_empty() => {
                         cursor = events.last().map_or(cursor, |e| e.seq);
                         buffer.extend(events);

@@ -22,7 +22,7 @@ pub struct JourneyList {
 #[utoipa::path(get, path = "/v1/journeys", tag = "journeys", security(("api_key" = [])),
     responses((status = 200, body = JourneyList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_journeys(key: ShopKey<CustomersRead>, State(state): State<AppState>) -> Result<Json<JourneyList>, ApiError> {
-    let items = state.db("list_journeys", move |s| s.journeys(key.shop_id)).await?;
+    let items = state.read("list_journeys", move |s| s.journeys(key.shop_id)).await?;
     Ok(Json(JourneyList { items }))
 }
 
@@ -70,7 +70,7 @@ pub async fn get_journey(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Journey>, ApiError> {
-    Ok(Json(state.db("get_journey", move |s| s.journey(key.shop_id, id)).await?))
+    Ok(Json(state.read("get_journey", move |s| s.journey(key.shop_id, id)).await?))
 }
 
 /// Replace a journey's name, description and definition. A changed definition is a
@@ -121,7 +121,7 @@ pub async fn journey_versions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<JourneyVersionList>, ApiError> {
-    let items = state.db("journey_versions", move |s| s.journey_versions(key.shop_id, id)).await?;
+    let items = state.read("journey_versions", move |s| s.journey_versions(key.shop_id, id)).await?;
     Ok(Json(JourneyVersionList { items }))
 }
 
@@ -194,7 +194,7 @@ pub async fn test_send(
     responses((status = 200, body = DryRun), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn dry_run(key: ShopKey<CustomersRead>, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<DryRun>, ApiError> {
     let now = state.now();
-    Ok(Json(state.db("dry_run_journey", move |s| s.dry_run_journey(key.shop_id, id, now)).await?))
+    Ok(Json(state.read("dry_run_journey", move |s| s.dry_run_journey(key.shop_id, id, now)).await?))
 }
 
 /// Entered, in progress, per-step outcomes (with skip reasons), messages by status,
@@ -208,7 +208,7 @@ pub async fn stats(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<JourneyStats>, ApiError> {
-    Ok(Json(state.db("journey_stats", move |s| s.journey_stats(key.shop_id, id)).await?))
+    Ok(Json(state.read("journey_stats", move |s| s.journey_stats(key.shop_id, id)).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -249,7 +249,7 @@ pub async fn runs(
         })?),
     };
     let filter = RunFilter { customer_id: q.customer_id, status };
-    let items = state.db("journey_runs", move |s| s.journey_runs(key.shop_id, id, &filter, before, limit)).await?;
+    let items = state.read("journey_runs", move |s| s.journey_runs(key.shop_id, id, &filter, before, limit)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|r| r.id.to_string())).flatten();
     Ok(Json(RunPage { items, next_cursor }))
 }
@@ -269,6 +269,6 @@ pub async fn customer_runs(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<RunList>, ApiError> {
-    let items = state.db("customer_runs", move |s| s.customer_runs(key.shop_id, id)).await?;
+    let items = state.read("customer_runs", move |s| s.customer_runs(key.shop_id, id)).await?;
     Ok(Json(RunList { items }))
 }

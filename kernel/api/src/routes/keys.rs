@@ -52,7 +52,7 @@ pub async fn create_key(
     responses((status = 200, body = KeyList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_keys(manager: KeyManager, State(state): State<AppState>, Query(q): Query<KeyQuery>) -> Result<Json<KeyList>, ApiError> {
     let shop = manager.shop_id.or(q.shop_id);
-    let items = state.db("list_keys", move |s| s.list_keys(shop)).await?;
+    let items = state.read("list_keys", move |s| s.list_keys(shop)).await?;
     Ok(Json(KeyList { items }))
 }
 

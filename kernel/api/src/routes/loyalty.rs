@@ -23,7 +23,7 @@ pub async fn points_account(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<PointsAccount>, ApiError> {
-    Ok(Json(state.db("points_account", move |s| s.points_account(key.shop_id, id)).await?))
+    Ok(Json(state.read("points_account", move |s| s.points_account(key.shop_id, id)).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -55,7 +55,7 @@ pub async fn points_ledger(
     Query(q): Query<LedgerQuery>,
 ) -> Result<Json<LedgerPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 500)?;
-    let items = state.db("points_ledger", move |s| s.points_ledger(key.shop_id, id, q.cursor, limit)).await?;
+    let items = state.read("points_ledger", move |s| s.points_ledger(key.shop_id, id, q.cursor, limit)).await?;
     let next_cursor = if items.len() == limit { items.last().map(|e| e.id) } else { None };
     Ok(Json(LedgerPage { items, next_cursor }))
 }
@@ -94,7 +94,7 @@ pub async fn list_redemptions(
     Path(id): Path<i64>,
 ) -> Result<Json<RedemptionList>, ApiError> {
     let now = state.now();
-    let items = state.db("redemptions", move |s| s.redemptions(key.shop_id, id, now)).await?;
+    let items = state.read("redemptions", move |s| s.redemptions(key.shop_id, id, now)).await?;
     Ok(Json(RedemptionList { items }))
 }
 
@@ -129,7 +129,7 @@ pub struct RewardList {
 #[utoipa::path(get, path = "/v1/rewards", tag = "loyalty", security(("api_key" = [])),
     responses((status = 200, body = RewardList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_rewards(key: ShopKey<CustomersRead>, State(state): State<AppState>) -> Result<Json<RewardList>, ApiError> {
-    let items = state.db("rewards", move |s| s.rewards(key.shop_id)).await?;
+    let items = state.read("rewards", move |s| s.rewards(key.shop_id)).await?;
     Ok(Json(RewardList { items }))
 }
 
@@ -150,7 +150,7 @@ pub async fn create_reward(
 #[utoipa::path(get, path = "/v1/rewards/{id}", tag = "loyalty", params(("id" = i64, Path, description = "Reward id")), security(("api_key" = [])),
     responses((status = 200, body = Reward), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_reward(key: ShopKey<CustomersRead>, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Reward>, ApiError> {
-    Ok(Json(state.db("reward", move |s| s.reward(key.shop_id, id)).await?))
+    Ok(Json(state.read("reward", move |s| s.reward(key.shop_id, id)).await?))
 }
 
 /// Replace a reward's terms, stock or availability.
@@ -174,7 +174,7 @@ pub async fn update_reward(
 #[utoipa::path(get, path = "/v1/shop/settings/loyalty", tag = "loyalty", security(("api_key" = [])),
     responses((status = 200, body = LoyaltySettings), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn get_loyalty_settings(key: ShopKey<LoyaltyManage>, State(state): State<AppState>) -> Result<Json<LoyaltySettings>, ApiError> {
-    Ok(Json(state.db("loyalty_settings", move |s| s.loyalty_settings(key.shop_id)).await?))
+    Ok(Json(state.read("loyalty_settings", move |s| s.loyalty_settings(key.shop_id)).await?))
 }
 
 #[utoipa::path(put, path = "/v1/shop/settings/loyalty", tag = "loyalty", request_body = LoyaltySettings, security(("api_key" = [])),

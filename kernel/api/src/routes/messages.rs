@@ -90,7 +90,7 @@ pub async fn list_messages(
         ),
     };
     let shop = key.shop_id;
-    let rows = state.db("messages", move |s| s.messages(shop, q.customer_id, status, q.cursor, limit)).await?;
+    let rows = state.read("messages", move |s| s.messages(shop, q.customer_id, status, q.cursor, limit)).await?;
     let next_cursor = if rows.len() == limit { rows.last().map(|(row, _)| *row) } else { None };
     Ok(Json(MessagePage { items: rows.into_iter().map(|(_, m)| masked(&key, m)).collect(), next_cursor }))
 }
@@ -104,7 +104,7 @@ pub async fn get_message(
     Path(id): Path<String>,
 ) -> Result<Json<Message>, ApiError> {
     let shop = key.shop_id;
-    let message = state.db("message", move |s| s.message(shop, &id)).await?;
+    let message = state.read("message", move |s| s.message(shop, &id)).await?;
     Ok(Json(masked(&key, message)))
 }
 
@@ -122,7 +122,7 @@ pub async fn list_consents(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<ConsentList>, ApiError> {
-    let items = state.db("consents", move |s| s.consents(key.shop_id, id)).await?;
+    let items = state.read("consents", move |s| s.consents(key.shop_id, id)).await?;
     Ok(Json(ConsentList { items }))
 }
 
@@ -153,7 +153,7 @@ pub async fn get_messaging_settings(
     key: ShopKey<MessagesManage>,
     State(state): State<AppState>,
 ) -> Result<Json<MessagingSettings>, ApiError> {
-    Ok(Json(state.db("messaging_settings", move |s| s.messaging_settings(key.shop_id)).await?))
+    Ok(Json(state.read("messaging_settings", move |s| s.messaging_settings(key.shop_id)).await?))
 }
 
 #[utoipa::path(put, path = "/v1/shop/settings/messaging", tag = "messages", request_body = MessagingSettings, security(("api_key" = [])),
@@ -188,7 +188,7 @@ pub struct ChannelView {
 #[utoipa::path(get, path = "/v1/shop/channels", tag = "messages", security(("api_key" = [])),
     responses((status = 200, body = ChannelList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_channels(key: ShopKey<MessagesManage>, State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
-    let routes = state.db("connector_routes", move |s| s.connector_routes(key.shop_id)).await?;
+    let routes = state.read("connector_routes", move |s| s.connector_routes(key.shop_id)).await?;
     let items =
         routes.into_iter().map(|route| ChannelView { receipt_path: format!("/v1/receipts/{}", route.receipt_token), route }).collect();
     Ok(Json(ChannelList { items }))

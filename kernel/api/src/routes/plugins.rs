@@ -72,7 +72,7 @@ pub async fn install_plugin(
 #[utoipa::path(get, path = "/v1/plugins", tag = "plugins", security(("api_key" = [])),
     responses((status = 200, body = PluginList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_plugins(_: CatalogueReader, State(state): State<AppState>) -> Result<Json<PluginList>, ApiError> {
-    let items = state.db("list_plugins", |s| s.list_plugins()).await?;
+    let items = state.read("list_plugins", |s| s.list_plugins()).await?;
     Ok(Json(PluginList { items }))
 }
 
@@ -84,7 +84,7 @@ pub async fn plugin_versions(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginList>, ApiError> {
-    let items = state.db("plugin_versions", move |s| s.plugin_versions(&id)).await?;
+    let items = state.read("plugin_versions", move |s| s.plugin_versions(&id)).await?;
     if items.is_empty() {
         return Err(ApiError::not_found("plugin"));
     }
@@ -100,7 +100,7 @@ pub struct SubscriptionList {
 #[utoipa::path(get, path = "/v1/shop/plugins", tag = "plugins", security(("api_key" = [])),
     responses((status = 200, body = SubscriptionList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_shop_plugins(key: ShopKey<PluginsManage>, State(state): State<AppState>) -> Result<Json<SubscriptionList>, ApiError> {
-    let items = state.db("list_subscriptions", move |s| s.subscriptions(key.shop_id)).await?;
+    let items = state.read("list_subscriptions", move |s| s.subscriptions(key.shop_id)).await?;
     Ok(Json(SubscriptionList { items }))
 }
 
@@ -182,7 +182,7 @@ pub async fn plugin_logs(
 ) -> Result<Json<LogList>, ApiError> {
     let limit = page_limit(q.limit, 50, 200)?;
     let items = state
-        .db("plugin_logs", move |s| {
+        .read("plugin_logs", move |s| {
             s.subscription(key.shop_id, &id)?;
             s.plugin_logs(key.shop_id, &id, q.before, limit)
         })
@@ -205,7 +205,7 @@ pub async fn dead_letters(
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
     let items = state
-        .db("dead_letters", move |s| {
+        .read("dead_letters", move |s| {
             s.subscription(key.shop_id, &id)?;
             s.dead_letters(key.shop_id, &id)
         })
@@ -251,7 +251,7 @@ pub async fn get_run(
     State(state): State<AppState>,
     Path((id, run)): Path<(String, i64)>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(state.db("get_run", move |s| s.run(key.shop_id, &id, run)).await?))
+    Ok(Json(state.read("get_run", move |s| s.run(key.shop_id, &id, run)).await?))
 }
 
 /// Resume a failed run from its checkpoint.

@@ -29,7 +29,7 @@ pub struct SegmentList {
 #[utoipa::path(get, path = "/v1/segments", tag = "segments", security(("api_key" = [])),
     responses((status = 200, body = SegmentList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_segments(key: ShopKey<CustomersRead>, State(state): State<AppState>) -> Result<Json<SegmentList>, ApiError> {
-    let items = state.db("list_segments", move |s| s.list_segments(key.shop_id)).await?;
+    let items = state.read("list_segments", move |s| s.list_segments(key.shop_id)).await?;
     Ok(Json(SegmentList { items }))
 }
 
@@ -79,7 +79,7 @@ pub async fn get_segment(
     Path(id): Path<i64>,
     Query(q): Query<AtQuery>,
 ) -> Result<Json<Segment>, ApiError> {
-    Ok(Json(state.db("get_segment", move |s| s.get_segment(key.shop_id, id, q.at)).await?))
+    Ok(Json(state.read("get_segment", move |s| s.get_segment(key.shop_id, id, q.at)).await?))
 }
 
 /// Replace a segment's name, description and definition. A changed definition is
@@ -130,7 +130,7 @@ pub async fn segment_versions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<VersionList>, ApiError> {
-    let items = state.db("segment_versions", move |s| s.segment_versions(key.shop_id, id)).await?;
+    let items = state.read("segment_versions", move |s| s.segment_versions(key.shop_id, id)).await?;
     Ok(Json(VersionList { items }))
 }
 
@@ -163,7 +163,7 @@ pub async fn preview(
     let now = state.now();
     let shop_id = key.shop_id;
     let audience = Audience::Definition(body.definition);
-    let (_, count, sample) = state.db("preview_segment", move |s| s.audience_page(shop_id, &audience, 0, limit, true, now)).await?;
+    let (_, count, sample) = state.read("preview_segment", move |s| s.audience_page(shop_id, &audience, 0, limit, true, now)).await?;
     let sample = reveal(&state, &key, sample, "segment:preview".into()).await?;
     Ok(Json(Preview { count: count.unwrap_or_default(), sample }))
 }
@@ -217,7 +217,7 @@ pub async fn members(
     let with_count = q.count.unwrap_or(false);
     let audience = Audience::Segment { id, version: None };
     let (version, count, items) =
-        state.db("segment_members", move |s| s.audience_page(shop_id, &audience, after, limit, with_count, now)).await?;
+        state.read("segment_members", move |s| s.audience_page(shop_id, &audience, after, limit, with_count, now)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|c| c.id.to_string())).flatten();
     let items = reveal(&state, &key, items, format!("segment:{id}")).await?;
     Ok(Json(MemberPage { version, count, items, next_cursor }))
@@ -252,7 +252,7 @@ pub async fn list_snapshots(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<SnapshotList>, ApiError> {
-    let items = state.db("list_snapshots", move |s| s.list_snapshots(key.shop_id, id)).await?;
+    let items = state.read("list_snapshots", move |s| s.list_snapshots(key.shop_id, id)).await?;
     Ok(Json(SnapshotList { items }))
 }
 
@@ -286,7 +286,7 @@ pub async fn snapshot_members(
     let limit = page_limit(q.limit, 100, 1000)?;
     let after = cursor(q.cursor.as_deref())?;
     let shop_id = key.shop_id;
-    let (snapshot, items) = state.db("snapshot_members", move |s| s.snapshot_members(shop_id, id, snapshot, after, limit)).await?;
+    let (snapshot, items) = state.read("snapshot_members", move |s| s.snapshot_members(shop_id, id, snapshot, after, limit)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|c| c.id.to_string())).flatten();
     let items = reveal(&state, &key, items, format!("segment:{id}:snapshot:{}", snapshot.id)).await?;
     Ok(Json(SnapshotPage { snapshot, items, next_cursor }))
@@ -320,7 +320,7 @@ pub async fn daily_counts(
     let shop_id = key.shop_id;
     let today = state.shop_today(shop_id).await?;
     let (from, to) = date_range(q.from, q.to, today, 30, 3660)?;
-    let items = state.db("segment_counts", move |s| s.segment_counts(shop_id, id, from, to)).await?;
+    let items = state.read("segment_counts", move |s| s.segment_counts(shop_id, id, from, to)).await?;
     Ok(Json(CountList { items }))
 }
 
@@ -443,7 +443,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let columns = export_columns(q.columns.as_deref(), key.can(Scope::PiiRead))?;
     let shop_id = key.shop_id;
-    let version = state.db("get_segment", move |s| s.get_segment(shop_id, id, None)).await?.version;
+    let version = state.read("get_segment", move |s| s.get_segment(shop_id, id, None)).await?.version;
     let now = state.now();
     let actor = Actor::key(&key.principal.key_id);
     // Recorded before the first byte leaves, so an export the process does not live to finish is still on record.

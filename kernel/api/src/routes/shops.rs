@@ -32,7 +32,7 @@ pub async fn create_shop(
 #[utoipa::path(get, path = "/v1/shops", tag = "shops", security(("api_key" = [])),
     responses((status = 200, body = ShopList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_shops(_: Admin, State(state): State<AppState>) -> Result<Json<ShopList>, ApiError> {
-    let items = state.db("list_shops", |s| s.list_shops()).await?;
+    let items = state.read("list_shops", |s| s.list_shops()).await?;
     Ok(Json(ShopList { items }))
 }
 
@@ -40,6 +40,6 @@ pub async fn list_shops(_: Admin, State(state): State<AppState>) -> Result<Json<
 #[utoipa::path(get, path = "/v1/shop", tag = "shops", security(("api_key" = [])),
     responses((status = 200, body = Shop), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn current_shop(key: ShopKey<AnyScope>, State(state): State<AppState>) -> Result<Json<Shop>, ApiError> {
-    let shop = state.db("get_shop", move |s| s.get_shop(key.shop_id)).await?;
+    let shop = state.read("get_shop", move |s| s.get_shop(key.shop_id)).await?;
     Ok(Json(shop))
 }

@@ -18,7 +18,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, body = Health), (status = 500, body = Problem)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.db("health", |s| s.health()).await?;
+    state.read("health", |s| s.health()).await?;
     Ok(Json(Health { status: "ok", schema_version: kith_store::schema_version() }))
 }
 
