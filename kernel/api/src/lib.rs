@@ -117,11 +117,12 @@ impl AppState {
         f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let start = Instant::now();
-        // Never closed, so acquiring fails never.
+        // The semaphore is never closed: acquiring it cannot fail.
         let _permit = self.0.readers.acquire().await.map_err(ApiError::internal)?;
         self.blocking(op, start, f).await
     }
 
+    /// Run `f` on the blocking pool and time it under `op` from `start`.
     async fn blocking<T: Send + 'static>(
         &self,
         op: &'static str,

@@ -121,9 +121,8 @@ pub struct StoreOptions {
 /// Most reader connections open at once; a read waits for one beyond that.
 /// Each holds its own page cache: opening one per concurrent request (64
 /// under load) meant cold caches, a schema parse per request and a memory
-/// high-water mark of a gigabyte. Callers that run reads on threads of their
-/// own (the API's blocking pool) let no more than this many wait at once, so
-/// the rest wait without a thread each.
+/// high-water mark of a gigabyte. The API hands its blocking pool no more
+/// reads than this at once; the others wait as tasks, not as parked threads.
 pub const READER_POOL: usize = 8;
 
 /// The customer store of one kernel: a SQLite file in WAL mode.
