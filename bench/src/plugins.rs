@@ -28,7 +28,7 @@ use crate::data::{Customer, Shop};
 use crate::report::{Report, percentile};
 
 /// The bus's batch size (`[plugins] batch_size`).
-pub const BATCH: usize = 100;
+pub const BATCH: usize = 500;
 /// RFM's default window.
 const RFM_WINDOW_DAYS: u32 = 365;
 const DAY_MS: i64 = 86_400_000;

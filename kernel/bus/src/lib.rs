@@ -68,7 +68,8 @@ const SWEEP_BATCH: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct BusConfig {
-    /// Events (or customers, in runs) per call.
+    /// Events (or customers, in runs) per call, at most; a manifest may ask for fewer
+    /// (`[limits] batch-size`).
     pub batch_size: usize,
     pub policy: FailurePolicy,
     /// Threads delivering to plugins.
@@ -93,7 +94,7 @@ pub struct BusConfig {
 impl Default for BusConfig {
     fn default() -> Self {
         BusConfig {
-            batch_size: 100,
+            batch_size: 500,
             policy: FailurePolicy::default(),
             workers: 2,
             context_ttl: Duration::from_secs(60),
@@ -406,6 +407,13 @@ impl Bus {
         self.contexts.clear();
     }
 
+    /// Events or customers per call of a plugin: the kernel's batch size, or fewer if
+    /// its manifest asks.
+    fn batch_size(&self, manifest: &Manifest) -> usize {
+        let asked = manifest.limits.batch_size.map_or(usize::MAX, |n| n as usize);
+        self.config.batch_size.min(asked).max(1)
+    }
+
     /// What a call of a subscriber's plugin runs with.
     fn env(&self, sub: &Subscription) -> CallEnv {
         CallEnv {
@@ -446,7 +454,7 @@ impl Bus {
         // made AIPL (behaviours and orders) a hundred-event delivery per three customers, one
         // after another on one worker.
         let scoring = sub.kind == Kind::ScoringModel;
-        let batch = self.config.batch_size;
+        let batch = self.batch_size(&installed.manifest);
         let limit = if scoring { batch.saturating_mul(SCORING_EVENTS_PER_CUSTOMER) } else { batch };
         let (events, to) = self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, limit)?;
         let (selected, to) = if scoring { up_to_customers(events, to, batch) } else { (events, to) };
@@ -543,8 +551,9 @@ impl Bus {
         let run = self.store.run(shop_id, plugin_id, run_id)?;
         let sub = self.store.subscription(shop_id, plugin_id)?;
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let customers = self.store.customer_batch(shop_id, run.checkpoint, self.config.batch_size, installed.manifest.reads())?;
-        let finished = customers.len() < self.config.batch_size;
+        let batch = self.batch_size(&installed.manifest);
+        let customers = self.store.customer_batch(shop_id, run.checkpoint, batch, installed.manifest.reads())?;
+        let finished = customers.len() < batch;
         let to = customers.last().map_or(run.checkpoint, |c| c.id);
         let processed = customers.len() as i64;
         let policy = &self.config.policy;

@@ -133,6 +133,30 @@ fn a_batch_holds_only_the_events_the_plugin_takes() {
 }
 
 #[test]
+fn a_plugin_that_asks_for_smaller_batches_gets_them() {
+    // The kernel's batch is 100; the manifest asks for 2, in deliveries and in runs.
+    let w = world(100);
+    let manifest = format!("{}\n[limits]\nbatch-size = 2\n", plugins::VIP_TAG.manifest());
+    w.bus.install(&Package::from_tar_gz(&plugins::VIP_TAG.tar_gz_with(&manifest)).unwrap(), &actor()).unwrap();
+    w.enable(w.shop, "vip-tag", json!({"threshold": 10_000})).unwrap();
+    for i in 0..3 {
+        w.order(w.shop, &format!("o{i}"), &format!("1380000000{i}"), 20_000);
+    }
+    w.bus.drain().unwrap();
+    let status = w.bus.status(w.shop, "vip-tag").unwrap();
+    assert_eq!((status.calls.calls, status.calls.failures, status.lag), (2, 0, 0), "three orders in batches of two");
+    assert_eq!(w.store.plugin_kv_get(w.shop, "vip-tag", "evaluations").unwrap(), Some(b"3".to_vec()));
+
+    let run = w.bus.start_run(w.shop, "vip-tag", &actor()).unwrap();
+    w.bus.drain().unwrap();
+    let run = w.store.run(w.shop, "vip-tag", run.id).unwrap();
+    assert_eq!((run.status, run.done), (RunStatus::Done, 3));
+    let calls = w.bus.status(w.shop, "vip-tag").unwrap().calls.calls;
+    assert_eq!(calls, 4, "three customers in batches of two");
+    assert_eq!(w.store.plugin_kv_get(w.shop, "vip-tag", "evaluations").unwrap(), Some(b"6".to_vec()));
+}
+
+#[test]
 fn a_scoring_models_batch_is_counted_in_customers() {
     // Batches of two: AIPL takes three customers' six events each in two calls, not six.
     let w = world(2);

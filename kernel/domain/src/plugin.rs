@@ -143,8 +143,25 @@ pub struct RequestedLimits {
     pub memory_mib: Option<u64>,
     /// Fuel per call, for schemes that want deterministic bounds.
     pub fuel: Option<u64>,
-    /// Customers or events per call.
+    /// Events or customers per call, at most: fewer than the kernel's batch size for a
+    /// plugin whose work per customer would not fit its time budget in a full batch.
     pub batch_size: Option<u32>,
+}
+
+impl RequestedLimits {
+    /// Each limit asked for is at least 1: a zero would fail every call.
+    fn validate(&self) -> Result<(), FieldError> {
+        let asked = [
+            ("limits.timeout-ms", self.timeout_ms),
+            ("limits.memory-mib", self.memory_mib),
+            ("limits.fuel", self.fuel),
+            ("limits.batch-size", self.batch_size.map(u64::from)),
+        ];
+        match asked.into_iter().find(|(_, value)| *value == Some(0)) {
+            Some((field, _)) => Err(FieldError::new(field, "must be at least 1")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `plugin.toml`: what a package says of itself.
@@ -326,7 +343,7 @@ impl Manifest {
         {
             return Err(FieldError::new("config-schema", "must be a JSON Schema object"));
         }
-        Ok(())
+        self.limits.validate()
     }
 }
 
@@ -805,6 +822,16 @@ mod tests {
         assert!(err.reason.contains("unknown variant `identities`"), "{err}");
         let err = Manifest::parse(&format!("{MANIFEST}\nreads = [\"stats\"]")).unwrap_err();
         assert_eq!(err.field, "reads", "a connector is handed no customers");
+    }
+
+    #[test]
+    fn limits_asked_for_are_at_least_one() {
+        let m = Manifest::parse(&format!("{MANIFEST}\n[limits]\nbatch-size = 20\ntimeout-ms = 500")).unwrap();
+        assert_eq!((m.limits.batch_size, m.limits.timeout_ms, m.limits.memory_mib), (Some(20), Some(500), None));
+        for field in ["batch-size", "timeout-ms", "memory-mib", "fuel"] {
+            let err = Manifest::parse(&format!("{MANIFEST}\n[limits]\n{field} = 0")).unwrap_err();
+            assert_eq!((err.field.as_str(), err.reason.as_str()), (format!("limits.{field}").as_str(), "must be at least 1"));
+        }
     }
 
     #[test]
