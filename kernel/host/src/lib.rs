@@ -234,6 +234,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Bytes of each linear memory kept mapped between instances (see [`Host::new`]).
+const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+
 impl Host {
     pub fn new(config: HostConfig) -> anyhow::Result<Host> {
         let mut wasm = Config::new();
@@ -256,7 +259,12 @@ impl Host {
             .max_component_instance_size(1 << 20)
             .max_core_instance_size(1 << 20)
             .table_elements(100_000)
-            .max_memory_size(config.max_memory);
+            .max_memory_size(config.max_memory)
+            // A call's instance is fresh; its memory slot is reused. Zeroing the first pages
+            // in place keeps them mapped for the next call, where giving them back to the
+            // kernel made every call fault them in again: -15 % per customer for a Rust tag
+            // rule in batches of 500, whose memory stays under 2 MiB.
+            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let cache = match &config.cache_dir {
             Some(dir) => {
