@@ -25,73 +25,106 @@ impl Store {
             .into_iter()
             .map(|raw| (ingest::raw_event_id(&raw), ingest::parse_event(raw).and_then(|e| e.validate(&region, now))))
             .collect();
-        self.write(|tx| {
-            let mut outcomes = Vec::with_capacity(checked.len());
-            for (index, (raw_id, validated)) in checked.into_iter().enumerate() {
-                let outcome = |status, customer_id, error: Option<FieldError>| EventOutcome {
-                    index,
-                    id: raw_id.clone(),
-                    status,
-                    customer_id,
-                    field: error.as_ref().map(|e| e.field.clone()),
-                    reason: error.map(|e| e.reason),
-                };
-                let event = match validated {
-                    Ok(event) => event,
-                    Err(err) => {
-                        outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(err)));
-                        continue;
-                    }
-                };
-                let receipt: Option<Option<i64>> = tx
-                    .prepare_cached("SELECT customer_id FROM ingest_receipts WHERE shop_id = ?1 AND event_id = ?2")?
-                    .query_row(params![shop_id, event.id], |r| r.get(0))
-                    .optional()?;
-                if let Some(customer_id) = receipt {
-                    outcomes.push(outcome(OutcomeStatus::Duplicate, customer_id, None));
-                    continue;
-                }
-                tx.execute_batch("SAVEPOINT event")?;
-                let error = match apply(tx, shop_id, &event, caps, actor, now) {
-                    Ok(customer_id) => {
-                        tx.prepare_cached(
-                            "INSERT INTO ingest_receipts (shop_id, event_id, customer_id, received_at) VALUES (?1, ?2, ?3, ?4)",
-                        )?
-                        .execute(params![shop_id, event.id, customer_id, to_ms(now)])?;
-                        tx.execute_batch("RELEASE event")?;
-                        outcomes.push(outcome(OutcomeStatus::Accepted, Some(customer_id), None));
-                        continue;
-                    }
-                    Err(StoreError::Invalid(err)) => err,
-                    Err(StoreError::NotFound(what)) => FieldError::new("", format!("{what} not found")),
-                    Err(StoreError::Conflict(reason)) => FieldError::new("", reason),
-                    // A database failure fails the whole batch: the transaction rolls back.
-                    Err(err @ StoreError::Internal(_)) => return Err(err),
-                };
-                tx.execute_batch("ROLLBACK TO event; RELEASE event")?;
-                outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(error)));
-            }
-            let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count();
-            let report = IngestReport {
-                accepted: count(OutcomeStatus::Accepted),
-                duplicates: count(OutcomeStatus::Duplicate),
-                rejected: count(OutcomeStatus::Rejected),
-                outcomes,
-            };
-            if report.accepted > 0 {
-                audit::record(
-                    tx,
-                    Some(shop_id),
-                    actor,
-                    "events.ingest",
-                    None,
-                    json!({"accepted": report.accepted, "duplicates": report.duplicates, "rejected": report.rejected}),
-                    now,
-                )?;
-            }
-            Ok(report)
-        })
+        // Most batches reject nothing after writing: they are applied without a savepoint per
+        // event (each copies every page the event changes first into a statement journal). One
+        // that does is rolled back whole and applied again with them.
+        let attempt = |savepoints| self.write(|tx| apply_batch(tx, shop_id, &checked, caps, actor, now, savepoints));
+        match attempt(false) {
+            Err(StoreError::Internal(err)) if err.is::<FailedAfterWriting>() => attempt(true),
+            done => done,
+        }
     }
+}
+
+/// An event failed after it wrote, in an attempt without savepoints.
+#[derive(Debug, thiserror::Error)]
+#[error("an event failed after writing; the batch is applied again with a savepoint per event")]
+struct FailedAfterWriting;
+
+/// Apply validated events in `tx`, each whole or not at all, and audit the batch. Without
+/// `savepoints`, an event that fails after writing fails the attempt with [`FailedAfterWriting`]
+/// (one that fails before writing is rejected alone, as with them).
+fn apply_batch(
+    tx: &Connection,
+    shop_id: i64,
+    checked: &[(Option<String>, Result<ValidEvent, FieldError>)],
+    caps: &IdentityCaps,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    savepoints: bool,
+) -> Result<IngestReport> {
+    let mut outcomes = Vec::with_capacity(checked.len());
+    for (index, (raw_id, validated)) in checked.iter().enumerate() {
+        let outcome = |status, customer_id, error: Option<FieldError>| EventOutcome {
+            index,
+            id: raw_id.clone(),
+            status,
+            customer_id,
+            field: error.as_ref().map(|e| e.field.clone()),
+            reason: error.map(|e| e.reason),
+        };
+        let event = match validated {
+            Ok(event) => event,
+            Err(err) => {
+                outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(err.clone())));
+                continue;
+            }
+        };
+        let receipt: Option<Option<i64>> = tx
+            .prepare_cached("SELECT customer_id FROM ingest_receipts WHERE shop_id = ?1 AND event_id = ?2")?
+            .query_row(params![shop_id, event.id], |r| r.get(0))
+            .optional()?;
+        if let Some(customer_id) = receipt {
+            outcomes.push(outcome(OutcomeStatus::Duplicate, customer_id, None));
+            continue;
+        }
+        // Rows written by every statement so far, those of triggers included.
+        let written = tx.total_changes();
+        if savepoints {
+            tx.prepare_cached("SAVEPOINT event")?.execute([])?;
+        }
+        let error = match apply(tx, shop_id, event, caps, actor, now) {
+            Ok(customer_id) => {
+                tx.prepare_cached("INSERT INTO ingest_receipts (shop_id, event_id, customer_id, received_at) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![shop_id, event.id, customer_id, to_ms(now)])?;
+                if savepoints {
+                    tx.prepare_cached("RELEASE event")?.execute([])?;
+                }
+                outcomes.push(outcome(OutcomeStatus::Accepted, Some(customer_id), None));
+                continue;
+            }
+            Err(StoreError::Invalid(err)) => err,
+            Err(StoreError::NotFound(what)) => FieldError::new("", format!("{what} not found")),
+            Err(StoreError::Conflict(reason)) => FieldError::new("", reason),
+            // A database failure fails the whole batch: the transaction rolls back.
+            Err(err @ StoreError::Internal(_)) => return Err(err),
+        };
+        if savepoints {
+            tx.execute_batch("ROLLBACK TO event; RELEASE event")?;
+        } else if tx.total_changes() != written {
+            return Err(anyhow::Error::new(FailedAfterWriting).into());
+        }
+        outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(error)));
+    }
+    let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count();
+    let report = IngestReport {
+        accepted: count(OutcomeStatus::Accepted),
+        duplicates: count(OutcomeStatus::Duplicate),
+        rejected: count(OutcomeStatus::Rejected),
+        outcomes,
+    };
+    if report.accepted > 0 {
+        audit::record(
+            tx,
+            Some(shop_id),
+            actor,
+            "events.ingest",
+            None,
+            json!({"accepted": report.accepted, "duplicates": report.duplicates, "rejected": report.rejected}),
+            now,
+        )?;
+    }
+    Ok(report)
 }
 
 fn apply(tx: &Connection, shop_id: i64, event: &ValidEvent, caps: &IdentityCaps, actor: &Actor, now: DateTime<Utc>) -> Result<i64> {

@@ -277,6 +277,40 @@ fn stats_follow_orders_and_refunds() {
 }
 
 #[test]
+fn an_event_that_fails_after_writing_leaves_nothing_and_the_rest_of_its_batch_applies() {
+    let (_dir, store, shop) = open(&[]);
+    let actor = Actor::cli("test");
+    let report = store
+        .ingest(
+            shop,
+            vec![
+                order("o1", &[("phone", "13800000001")], "T1", 1000, "2026-01-01T10:00:00Z"),
+                // Too many of a kind: refused before anything is written.
+                upsert("u1", &[("phone", "13800000011"), ("phone", "13800000012"), ("phone", "13800000013"), ("phone", "13800000014")]),
+                // A new customer is created for the phone before the order id is found taken.
+                order("o2", &[("phone", "13800000002")], "T1", 2000, "2026-01-02T10:00:00Z"),
+                order("o3", &[("phone", "13800000003")], "T3", 3000, "2026-01-03T10:00:00Z"),
+            ],
+            &actor,
+        )
+        .unwrap();
+    let statuses: Vec<_> = report.outcomes.iter().map(|o| (o.status, o.field.clone())).collect();
+    assert_eq!(
+        statuses,
+        vec![(Accepted, None), (Rejected, Some("identities".into())), (Rejected, Some("order.id".into())), (Accepted, None)]
+    );
+    assert_eq!((report.accepted, report.rejected), (2, 2));
+    let expected: BTreeSet<Vec<String>> = [vec!["phone:+8613800000001".to_owned()], vec!["phone:+8613800000003".to_owned()]].into();
+    assert_eq!(identity_sets(&store, shop), expected, "no customer for the rejected order's phone");
+    let kinds: Vec<String> = store.events_after(shop, 0, 100).unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["customer.created", "order.paid", "customer.created", "order.paid"]);
+    assert!(store.verify_stats(shop).unwrap().is_empty());
+    // The rejected events were not received: sent again, they are rejected again, not duplicates.
+    let again = store.ingest(shop, vec![order("o2", &[("phone", "13800000002")], "T1", 2000, "2026-01-02T10:00:00Z")], &actor).unwrap();
+    assert_eq!((again.outcomes[0].status, again.outcomes[0].field.as_deref()), (Rejected, Some("order.id")));
+}
+
+#[test]
 fn data_survives_reopening_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kith.db");
