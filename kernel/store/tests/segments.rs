@@ -273,13 +273,33 @@ fn every_condition_selects_its_hand_checked_members() {
         ),
     ];
     let mut failures = Vec::new();
-    for (name, definition, expected) in cases {
-        let got = shop.members(definition);
-        if got != expected {
+    for (name, definition, expected) in &cases {
+        let got = shop.members(definition.clone());
+        if got != *expected {
             failures.push(format!("{name}: expected {expected:?}, got {got:?}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A definition is compiled one way over the whole shop (the lists above, a saved
+    // segment's first members) and another for a few customers (tracked membership
+    // as data changes): saved, then every customer re-evaluated one by one, each
+    // keeps its members, with no entry or exit.
+    let mut saved = Vec::new();
+    for (name, definition, expected) in &cases {
+        let segment = shop.store.create_segment(shop.shop_id, &input(name, definition.clone()), &cli, now()).unwrap();
+        assert_eq!(segment.members, expected.len() as i64, "{name}");
+        saved.push(segment);
+    }
+    let conn = rusqlite::Connection::open(shop.dir.path().join("kith.db")).unwrap();
+    let dirty = conn.execute("INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) SELECT shop_id, id FROM customers", []).unwrap();
+    assert_eq!(dirty, 5);
+    assert_eq!(shop.store.refresh_segments(100, now()).unwrap(), 5);
+    assert_eq!(shop.events("segment.entered"), vec![]);
+    assert_eq!(shop.events("segment.exited"), vec![]);
+    for ((name, _, expected), segment) in cases.iter().zip(&saved) {
+        assert_eq!(shop.store.get_segment(shop.shop_id, segment.id, None).unwrap().members, expected.len() as i64, "{name}");
+    }
 }
 
 #[test]
