@@ -58,6 +58,12 @@ impl Compiled {
         self.params.push(value.into());
     }
 
+    fn append(&mut self, other: &Compiled) {
+        self.sql.push_str(&other.sql);
+        self.params.extend(other.params.iter().cloned());
+        self.timed |= other.timed;
+    }
+
     /// The shop's active customers that match, as a `WHERE` clause over `customers c`
     /// and its parameters, to which a caller may append more conditions.
     fn scoped(&self, shop_id: i64) -> (String, Vec<Sql>) {
@@ -139,6 +145,7 @@ impl<'a> Compiler<'a> {
 
     fn node(&mut self, node: &Node, out: &mut Compiled) -> Result<()> {
         match node {
+            Node::And(nodes) if self.reach == Reach::Shop => self.and_over_shop(nodes, out)?,
             Node::And(nodes) | Node::Or(nodes) => {
                 let joiner = if matches!(node, Node::And(_)) { " AND " } else { " OR " };
                 out.push("(");
@@ -190,16 +197,9 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
-            Condition::Tag { tag, source, has } => {
-                let range = if *has { CountRange { min: 1, max: None } } else { CountRange { min: 0, max: Some(0) } };
-                self.related(out, range, "tags t", "t", |out| {
-                    out.push(" AND t.tag = ");
-                    out.bind(tag.clone());
-                    if let Some(source) = source {
-                        out.push(" AND t.source = ");
-                        out.bind(source.clone());
-                    }
-                });
+            Condition::Tag { .. } | Condition::Score { .. } => {
+                let (table, alias, range, filter) = self.set_filter(condition).expect("tags and scores have a set filter");
+                self.related(out, range, table, alias, |out| out.append(&filter));
             }
             Condition::Stat { stat, test } => {
                 if matches!(stat, Stat::DaysSinceFirstOrder | Stat::DaysSinceLastOrder) {
@@ -220,20 +220,6 @@ impl<'a> Compiler<'a> {
                     Stat::RefundCount => out.push("c.refund_count"),
                     Stat::RefundAmount => out.push("c.refund_amount"),
                     Stat::Points => out.push("(SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.customer_id = c.id)"),
-                });
-            }
-            Condition::Score { model, test } => {
-                self.related(out, CountRange { min: 1, max: None }, "scores s", "s", |out| {
-                    out.push(" AND s.model = ");
-                    out.bind(model.clone());
-                    match test {
-                        ScoreTest::Any => {}
-                        ScoreTest::Label(codes) => label_test(out, codes),
-                        ScoreTest::Value(test) => {
-                            out.push(" AND ");
-                            generic(test, out, |out| out.push("s.value"));
-                        }
-                    }
                 });
             }
             Condition::Behaviour { kind, item, window, count } => {
@@ -312,55 +298,98 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
+    /// An `and` over the whole shop. SQLite drives the outer loop with the first
+    /// set (`c.id IN (…)`) of the conjunction and probes the others, so with two
+    /// sets or more the smallest goes first: each is counted from its index
+    /// range, which costs less than building it (a tag on 70 % of a million
+    /// customers and an RFM group of 11 %: 0.49 s first, about 0.2 s second).
+    fn and_over_shop(&mut self, nodes: &[Node], out: &mut Compiled) -> Result<()> {
+        let mut parts = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let mut part = Compiled { sql: String::new(), params: Vec::new(), timed: false, reach: self.reach };
+            self.node(node, &mut part)?;
+            parts.push((node, None, part));
+        }
+        let set = |node: &Node| match node {
+            Node::Condition(c) => self.set_filter(c).filter(|(_, _, range, _)| *range == CountRange { min: 1, max: None }),
+            _ => None,
+        };
+        if parts.iter().filter(|(node, _, _)| set(node).is_some()).count() >= 2 {
+            for (node, size, _) in &mut parts {
+                if let Some((table, alias, _, filter)) = set(node) {
+                    let sql = format!("SELECT COUNT(*) FROM {table} WHERE {alias}.shop_id = ?{}", filter.sql);
+                    let params = std::iter::once(Sql::Integer(self.shop_id)).chain(filter.params);
+                    *size = Some(self.conn.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0))?);
+                }
+            }
+            // Stable: the sets by size, then the other conditions in their order.
+            parts.sort_by_key(|(_, size, _)| size.unwrap_or(i64::MAX));
+        }
+        out.push("(");
+        for (i, (_, _, part)) in parts.iter().enumerate() {
+            if i > 0 {
+                out.push(" AND ");
+            }
+            out.append(part);
+        }
+        out.push(")");
+        Ok(())
+    }
+
+    /// A tag or score condition as a test on rows of its table: the table (`name
+    /// alias`), its alias, how many rows must match, and the filter (` AND …`).
+    fn set_filter(&self, condition: &Condition) -> Option<(&'static str, &'static str, CountRange, Compiled)> {
+        let mut filter = Compiled { sql: String::new(), params: Vec::new(), timed: false, reach: self.reach };
+        match condition {
+            Condition::Tag { tag, source, has } => {
+                filter.push(" AND t.tag = ");
+                filter.bind(tag.clone());
+                if let Some(source) = source {
+                    filter.push(" AND t.source = ");
+                    filter.bind(source.clone());
+                }
+                let range = if *has { CountRange { min: 1, max: None } } else { CountRange { min: 0, max: Some(0) } };
+                Some(("tags t", "t", range, filter))
+            }
+            Condition::Score { model, test } => {
+                filter.push(" AND s.model = ");
+                filter.bind(model.clone());
+                match test {
+                    ScoreTest::Any => {}
+                    ScoreTest::Label(codes) => label_test(&mut filter, codes),
+                    ScoreTest::Value(test) => {
+                        filter.push(" AND ");
+                        generic(test, &mut filter, |out| out.push("s.value"));
+                    }
+                }
+                Some(("scores s", "s", CountRange { min: 1, max: None }, filter))
+            }
+            _ => None,
+        }
+    }
+
     /// A condition on the customer's rows of `table` (written `name alias`, with a
     /// `shop_id` and a `customer_id` column): that the rows `filter` keeps (its
-    /// text starts with ` AND `) number within `range`. Over the shop it is a set
-    /// of ids, over named customers a count per customer (see [`Reach`]).
+    /// text starts with ` AND `) number within `range`. Over the shop, "some" and
+    /// "none" are a set of ids (see [`Reach`]); otherwise a count per customer.
     fn related(&self, out: &mut Compiled, range: CountRange, table: &str, alias: &str, filter: impl Fn(&mut Compiled)) {
-        match self.reach {
-            Reach::Customers => counted(out, range, |out| {
+        let set = match (self.reach, range) {
+            (Reach::Shop, CountRange { min: 1, max: None }) => Some("c.id IN "),
+            (Reach::Shop, CountRange { min: 0, max: Some(0) }) => Some("c.id NOT IN "),
+            _ => None,
+        };
+        match set {
+            Some(test) => {
+                out.push(test);
+                out.push(&format!("(SELECT {alias}.customer_id FROM {table} WHERE {alias}.shop_id = "));
+                out.bind(self.shop_id);
+                filter(out);
+                out.push(")");
+            }
+            None => counted(out, range, |out| {
                 out.push(&format!("FROM {table} WHERE {alias}.customer_id = c.id"));
                 filter(out);
             }),
-            Reach::Shop => {
-                let ids = |out: &mut Compiled| {
-                    out.push(&format!("(SELECT {alias}.customer_id FROM {table} WHERE {alias}.shop_id = "));
-                    out.bind(self.shop_id);
-                    filter(out);
-                };
-                match range {
-                    CountRange { min: 1, max: None } => {
-                        out.push("c.id IN ");
-                        ids(out);
-                        out.push(")");
-                    }
-                    CountRange { min: 0, max: Some(0) } => {
-                        out.push("c.id NOT IN ");
-                        ids(out);
-                        out.push(")");
-                    }
-                    CountRange { min: 0, max: None } => out.push("1"),
-                    // From zero up to `max`: not among those with more.
-                    CountRange { min: 0, max: Some(max) } => {
-                        out.push("c.id NOT IN ");
-                        ids(out);
-                        out.push(&format!(" GROUP BY {alias}.customer_id HAVING COUNT(*) > "));
-                        out.bind(i64::from(max));
-                        out.push(")");
-                    }
-                    CountRange { min, max } => {
-                        out.push("c.id IN ");
-                        ids(out);
-                        out.push(&format!(" GROUP BY {alias}.customer_id HAVING COUNT(*) >= "));
-                        out.bind(i64::from(min));
-                        if let Some(max) = max {
-                            out.push(" AND COUNT(*) <= ");
-                            out.bind(i64::from(max));
-                        }
-                        out.push(")");
-                    }
-                }
-            }
         }
     }
 

@@ -229,6 +229,18 @@ fn every_condition_selects_its_hand_checked_members() {
         ("aipl stages", json!({"score": "aipl", "label": ["P", "L"]}), vec!["Ann", "Eve"]),
         ("any aipl", json!({"score": "aipl"}), vec!["Ann", "Eve"]),
         ("no rfm", json!({"not": {"score": "rfm"}}), vec!["Cai", "Dan", "Eve"]),
+        // Two sets and more in one `and` go smallest first, their parameters with them.
+        ("tag and any aipl", json!({"and": [{"tag": "vip"}, {"score": "aipl"}]}), vec!["Ann"]),
+        (
+            "city, tag and rfm group",
+            json!({"and": [{"profile": "city", "op": "eq", "value": "杭州"}, {"tag": "vip"}, {"score": "rfm", "label": "important-value"}]}),
+            vec!["Ann"],
+        ),
+        (
+            "tag, aipl stage and not a tag",
+            json!({"and": [{"tag": "vip"}, {"score": "aipl", "label": ["P", "L"]}, {"tag": "lapsed", "has": false}]}),
+            vec!["Ann"],
+        ),
         // Behaviour in a window.
         ("viewed 3 times in 7 days", json!({"behaviour": "view", "window": {"last_days": 7}, "at_least": 3}), vec!["Ann"]),
         ("viewed A in 7 days", json!({"behaviour": "view", "sku": "A", "window": {"last_days": 7}}), vec!["Ann"]),
