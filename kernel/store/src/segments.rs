@@ -308,15 +308,15 @@ impl<'a> Compiler<'a> {
         for node in nodes {
             let mut part = Compiled { sql: String::new(), params: Vec::new(), timed: false, reach: self.reach };
             self.node(node, &mut part)?;
-            parts.push((node, None, part));
+            let set = match node {
+                Node::Condition(c) => self.set_filter(c).filter(|(_, _, range, _)| *range == CountRange { min: 1, max: None }),
+                _ => None,
+            };
+            parts.push((set, None, part));
         }
-        let set = |node: &Node| match node {
-            Node::Condition(c) => self.set_filter(c).filter(|(_, _, range, _)| *range == CountRange { min: 1, max: None }),
-            _ => None,
-        };
-        if parts.iter().filter(|(node, _, _)| set(node).is_some()).count() >= 2 {
-            for (node, size, _) in &mut parts {
-                if let Some((table, alias, _, filter)) = set(node) {
+        if parts.iter().filter(|(set, _, _)| set.is_some()).count() >= 2 {
+            for (set, size, _) in &mut parts {
+                if let Some((table, alias, _, filter)) = set.take() {
                     let sql = format!("SELECT COUNT(*) FROM {table} WHERE {alias}.shop_id = ?{}", filter.sql);
                     let params = std::iter::once(Sql::Integer(self.shop_id)).chain(filter.params);
                     *size = Some(self.conn.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get::<_, i64>(0))?);
@@ -861,8 +861,9 @@ impl Store {
                 detail = json!({"version": version, "entered": entered, "exited": exited});
             }
             // Segments that refer to this one may have started or stopped depending on time.
+            // Compiled for their `timed` alone: the per-customer shape reads nothing to compile.
             for other in live_segments(tx, shop_id)?.into_iter().filter(|s| s.id != id) {
-                if let Ok(c) = Compiler::new(tx, shop_id, now, Reach::Shop)?.compile(&other.node, Some(other.id)) {
+                if let Ok(c) = Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&other.node, Some(other.id)) {
                     tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![other.id, c.timed])?;
                 }
             }
