@@ -594,6 +594,33 @@ fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
 }
 
 #[test]
+fn a_waiting_run_whose_customer_is_merged_goes_on_as_the_survivors() {
+    let s = shop();
+    let j = s.journey(json!({
+        "trigger": {"event": "order.paid"}, "start": "wait",
+        "steps": {"wait": {"wait": {"days": 1}, "next": "tag"}, "tag": {"tag": {"add": "followed-up"}}}
+    }));
+    // The survivor is known first, by phone, without an order; the run starts for a newer
+    // customer known by e-mail, who is merged into them while the run waits.
+    s.events(vec![json!({"id": "known", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13800000001"}]})]);
+    let survivor = s.id_of("13800000001");
+    s.events(vec![json!({"id": "o-mail", "type": "order.paid", "identities": [{"kind": "email", "value": "a@example.com"}],
+        "order": {"id": "M1", "amount": 8_000}})]);
+    let runs = s.runs(j.id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_ne!(runs[0].customer_id, survivor);
+    s.events(vec![json!({"id": "link", "type": "customer.upsert",
+        "identities": [{"kind": "phone", "value": "13800000001"}, {"kind": "email", "value": "a@example.com"}]})]);
+    assert_eq!(s.id_of("13800000001"), survivor, "the older customer survives");
+    s.later(Duration::days(2));
+
+    let run = s.run_of(j.id, "13800000001");
+    assert_eq!((run.id, run.status), (runs[0].id, RunStatus::Completed), "{run:?}");
+    let CustomerRead::Found(detail) = s.w.store.get_customer(s.w.shop, survivor, 0).unwrap() else { panic!("merged") };
+    assert_eq!(detail.customer.tags.iter().map(|t| t.tag.as_str()).collect::<Vec<_>>(), vec!["followed-up"]);
+}
+
+#[test]
 fn a_run_whose_step_fails_fails_alone_and_the_others_due_with_it_go_on() {
     let s = shop();
     let vip = s.segment("vip", json!({"tag": "vip"}));

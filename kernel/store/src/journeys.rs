@@ -385,6 +385,8 @@ struct RunState {
     journey: String,
     version: i64,
     customer_id: i64,
+    /// The run's customer in the database; `customer_id` differs once they were merged into another.
+    stored_customer_id: i64,
     entry_seq: i64,
     holdout: bool,
     variant: Option<String>,
@@ -419,11 +421,14 @@ fn log_step(
     Ok(())
 }
 
-fn step_outcome(tx: &Connection, run_id: i64, step: &str) -> Result<Option<String>> {
-    Ok(tx
-        .prepare_cached("SELECT outcome FROM journey_steps WHERE run_id = ?1 AND step = ?2")?
-        .query_row(params![run_id, step], |r| r.get(0))
-        .optional()?)
+/// End the run's wait at its current step if it was waiting there; false if it was not.
+fn end_wait(tx: &Connection, run: &RunState, now: DateTime<Utc>) -> Result<bool> {
+    let ended = tx
+        .prepare_cached(
+            "UPDATE journey_steps SET outcome = 'waited', detail = ?3, at = ?4 WHERE run_id = ?1 AND step = ?2 AND outcome = 'waiting'",
+        )?
+        .execute(params![run.id, run.step, format!("until {}", now.to_rfc3339()), to_ms(now)])?;
+    Ok(ended > 0)
 }
 
 /// The journey's messages that cost or may cost (not suppressed, not failed), with their channels.
@@ -637,8 +642,7 @@ fn execute(tx: &Connection, run: &mut RunState, d: &Definition, step: &Step, zon
     let kind = step.kind.name();
     match &step.kind {
         StepKind::Wait(wait) => {
-            if step_outcome(tx, run.id, &run.step)?.as_deref() == Some("waiting") {
-                log_step(tx, run, kind, "waited", &format!("until {}", now.to_rfc3339()), None, None, at)?;
+            if end_wait(tx, run, now)? {
                 return Ok(Next::Step(step.next.clone()));
             }
             let expires = run.context.pointer("/coupon/expires_at_ms").and_then(Value::as_i64).map(from_ms);
@@ -708,11 +712,9 @@ fn advance(tx: &Connection, run: &mut RunState, d: &Definition, zone: Tz, now: D
             Next::Step(None) => return end(tx, run, RunStatus::Completed, "went through the last step", at),
             Next::Exit(reason) => return end(tx, run, RunStatus::Exited, &reason, at),
             Next::Wait(until) => {
-                tx.prepare_cached(
-                    "UPDATE journey_runs SET step = ?2, due_at = ?3, variant = ?4, context = ?5, customer_id = ?6 WHERE id = ?1",
-                )?
-                .execute(params![run.id, run.step, until, run.variant, json_text(&run.context), run.customer_id])?;
-                return Ok(());
+                tx.prepare_cached("UPDATE journey_runs SET step = ?2, due_at = ?3, variant = ?4, context = ?5 WHERE id = ?1")?
+                    .execute(params![run.id, run.step, until, run.variant, json_text(&run.context)])?;
+                return move_to_survivor(tx, run);
             }
         }
     }
@@ -721,10 +723,19 @@ fn advance(tx: &Connection, run: &mut RunState, d: &Definition, zone: Tz, now: D
 
 fn end(tx: &Connection, run: &RunState, status: RunStatus, reason: &str, at: i64) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE journey_runs SET status = ?2, end_reason = ?3, ended_at = ?4, due_at = NULL, step = ?5, variant = ?6, context = ?7,
-           customer_id = ?8 WHERE id = ?1",
+        "UPDATE journey_runs SET status = ?2, end_reason = ?3, ended_at = ?4, due_at = NULL, step = ?5, variant = ?6, context = ?7
+         WHERE id = ?1",
     )?
-    .execute(params![run.id, status.as_str(), reason, at, run.step, run.variant, json_text(&run.context), run.customer_id])?;
+    .execute(params![run.id, status.as_str(), reason, at, run.step, run.variant, json_text(&run.context)])?;
+    move_to_survivor(tx, run)
+}
+
+/// Give the run to the customer its own was merged into, if it was. Only then: setting
+/// `customer_id`, even to the value it holds, rewrites two indexes and checks its foreign key.
+fn move_to_survivor(tx: &Connection, run: &RunState) -> Result<()> {
+    if run.customer_id != run.stored_customer_id {
+        tx.prepare_cached("UPDATE journey_runs SET customer_id = ?2 WHERE id = ?1")?.execute(params![run.id, run.customer_id])?;
+    }
     Ok(())
 }
 
@@ -742,6 +753,7 @@ fn load_run_state(tx: &Connection, run_id: i64) -> Result<RunState> {
                 journey: r.get(3)?,
                 version: r.get(4)?,
                 customer_id: r.get(5)?,
+                stored_customer_id: r.get(5)?,
                 entry_seq: r.get(6)?,
                 holdout: r.get(7)?,
                 variant: r.get(8)?,
@@ -777,6 +789,11 @@ fn isolated_journey(tx: &Transaction<'_>, row: &Row, now: DateTime<Utc>, f: impl
     }
     Ok(1)
 }
+
+/// A run failed in a pass taken without savepoints: the pass is taken again with them.
+#[derive(Debug, thiserror::Error)]
+#[error("a journey run failed; the pass is taken again with a savepoint per run")]
+struct RunFailed;
 
 /// Run `f` in a savepoint: on error, undo what it did and fail the run with the error.
 fn isolated_run(tx: &Transaction<'_>, run_id: i64, at: i64, f: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -1022,33 +1039,49 @@ impl Store {
         if behind.is_empty() && dated.is_empty() && due.is_empty() {
             return Ok(0);
         }
-        self.write(|tx| {
-            let mut defs = Definitions::default();
-            let mut done = 0;
-            for (id, dated) in behind.into_iter().map(|id| (id, false)).chain(dated.into_iter().map(|id| (id, true))) {
-                let row = tx.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = ?1"))?.query_row([id], row_of)?;
-                done += isolated_journey(tx, &row, now, || {
-                    if dated { date_entries(tx, &row, &mut defs, now) } else { intake(tx, &row, &mut defs, now) }
-                })?;
-            }
-            // Runs entered just now are due at once; take them in this pass too.
-            let due = due_runs(tx, now, limit)?;
-            let mut zones: HashMap<i64, Tz> = HashMap::new();
-            let at = to_ms(now);
-            for run_id in due {
-                let mut run = load_run_state(tx, run_id)?;
-                let zone = match zones.get(&run.shop_id) {
-                    Some(z) => *z,
-                    None => *zones.entry(run.shop_id).or_insert(shops::zone(tx, run.shop_id)?),
-                };
-                isolated_run(tx, run_id, at, || {
-                    let d = defs.get(tx, run.journey_id, run.version)?;
-                    advance(tx, &mut run, &d, zone, now)
-                })?;
-                done += 1;
-            }
-            Ok(done)
-        })
+        // Most passes have no run that fails: their runs go without a savepoint each (a
+        // savepoint copies every page a run changes first into a statement journal). A pass
+        // in which one fails is rolled back whole and taken again with one savepoint per run,
+        // so that the failing run fails alone.
+        let pass = |savepoints: bool| {
+            self.write(|tx| {
+                let mut defs = Definitions::default();
+                let mut done = 0;
+                for (id, dated) in behind.iter().map(|id| (*id, false)).chain(dated.iter().map(|id| (*id, true))) {
+                    let row =
+                        tx.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = ?1"))?.query_row([id], row_of)?;
+                    done += isolated_journey(tx, &row, now, || {
+                        if dated { date_entries(tx, &row, &mut defs, now) } else { intake(tx, &row, &mut defs, now) }
+                    })?;
+                }
+                // Runs entered just now are due at once; take them in this pass too.
+                let due = due_runs(tx, now, limit)?;
+                let mut zones: HashMap<i64, Tz> = HashMap::new();
+                let at = to_ms(now);
+                for run_id in due {
+                    let mut run = load_run_state(tx, run_id)?;
+                    let zone = match zones.get(&run.shop_id) {
+                        Some(z) => *z,
+                        None => *zones.entry(run.shop_id).or_insert(shops::zone(tx, run.shop_id)?),
+                    };
+                    let mut step = || {
+                        let d = defs.get(tx, run.journey_id, run.version)?;
+                        advance(tx, &mut run, &d, zone, now)
+                    };
+                    if savepoints {
+                        isolated_run(tx, run_id, at, step)?;
+                    } else if step().is_err() {
+                        return Err(anyhow::Error::new(RunFailed).into());
+                    }
+                    done += 1;
+                }
+                Ok(done)
+            })
+        };
+        match pass(false) {
+            Err(StoreError::Internal(err)) if err.is::<RunFailed>() => pass(true),
+            done => done,
+        }
     }
 
     /// A journey's runs, newest first, after run id `before` when given.
@@ -1171,6 +1204,7 @@ impl Store {
                 journey: row.name.clone(),
                 version: row.version,
                 customer_id: customer,
+                stored_customer_id: customer,
                 entry_seq: 0,
                 holdout: false,
                 variant: None,
