@@ -233,6 +233,35 @@ pub fn raw_event_id(raw: &Value) -> Option<String> {
     raw.get("id").and_then(Value::as_str).map(str::to_owned)
 }
 
+/// An event as it arrived: a JSON value, or the text of one (as the HTTP API
+/// takes a batch's events).
+pub trait RawEvent {
+    /// Its id, if it has a usable one (so that even a rejected event is reported
+    /// by it), and the event parsed, or the field at fault.
+    fn parse(self) -> (Option<String>, Result<EventInput, FieldError>);
+}
+
+impl RawEvent for Value {
+    fn parse(self) -> (Option<String>, Result<EventInput, FieldError>) {
+        (raw_event_id(&self), parse_event(self))
+    }
+}
+
+impl RawEvent for Box<serde_json::value::RawValue> {
+    fn parse(self) -> (Option<String>, Result<EventInput, FieldError>) {
+        // Straight from the text. Only an event that does not parse so is read again as a
+        // value, for its id and the path of its fault, and parsed as before (where a key
+        // given twice counts once, its last value, which the text's parser refuses).
+        match serde_json::from_str::<EventInput>(self.get()) {
+            Ok(event) => (Some(event.id.clone()), Ok(event)),
+            Err(_) => match serde_json::from_str::<Value>(self.get()) {
+                Ok(value) => value.parse(),
+                Err(err) => (None, Err(FieldError::new("", format!("is not valid JSON: {err}")))),
+            },
+        }
+    }
+}
+
 fn text(field: &str, value: &Option<String>) -> Result<Option<String>, FieldError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
@@ -450,6 +479,32 @@ mod tests {
         for (raw, field) in cases {
             let err = check(raw.clone()).expect_err(&raw.to_string());
             assert_eq!(err.field, field, "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_event_parses_from_its_text_as_from_its_value() {
+        let texts = [
+            r#"{"id": "e", "type": "order.paid", "identities": [{"kind": "phone", "value": "13812345678"}], "order": {"id": "T1", "amount": 5}}"#,
+            r#"{"id": "e", "type": "behaviour", "customer_id": 1, "behaviour": {"kind": "like", "sku": "A"}}"#,
+            r#"{"id": "e", "type": "customer.upsert", "customer_id": 1, "colour": "red"}"#,
+            r#"{"id": 7, "type": "customer.upsert", "customer_id": 1}"#,
+            r#"{"type": "behaviour"}"#,
+            r#""not an object""#,
+            // A key given twice counts once, its last value, as it did from a value.
+            r#"{"id": "e", "type": "customer.upsert", "customer_id": 1, "customer_id": 2}"#,
+            r#"{"id": "e", "type": "order.paid", "customer_id": 1, "order": {"id": "T1", "amount": -1}, "order": {"id": "T1", "amount": 5}}"#,
+        ];
+        for text in texts {
+            let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+            let value: Value = serde_json::from_str(text).unwrap();
+            let (from_text, from_value) = (raw.parse(), value.parse());
+            assert_eq!(from_text.0, from_value.0, "{text}");
+            match (from_text.1, from_value.1) {
+                (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{text}"),
+                (Err(a), Err(b)) => assert_eq!((a.field, a.reason), (b.field, b.reason), "{text}"),
+                (a, b) => panic!("{text}: {a:?} against {b:?}"),
+            }
         }
     }
 

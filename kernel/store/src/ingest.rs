@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
-use kith_domain::ingest::{self, Action, Identifier, ProfileInput, Subject, ValidEvent, ValidOrder, ValidRefund};
+use kith_domain::ingest::{self, Action, Identifier, ProfileInput, RawEvent, Subject, ValidEvent, ValidOrder, ValidRefund};
 use kith_domain::model::{EventOutcome, IngestReport, OutcomeStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, coupons, even
 impl Store {
     /// Validate and apply a batch of raw events for one shop in one transaction.
     /// Each event applies whole or not at all; the batch is durable when this returns.
-    pub fn ingest(&self, shop_id: i64, raw_events: Vec<Value>, actor: &Actor) -> Result<IngestReport> {
+    pub fn ingest<E: RawEvent>(&self, shop_id: i64, raw_events: Vec<E>, actor: &Actor) -> Result<IngestReport> {
         let now = Utc::now();
         let caps = &self.options.identity_caps;
         // Parsing and validation need only the shop's region; doing them before
@@ -23,7 +23,10 @@ impl Store {
         let region = self.read(|conn| shops::load_shop(conn, shop_id))?.region;
         let checked: Vec<(Option<String>, Result<ValidEvent, FieldError>)> = raw_events
             .into_iter()
-            .map(|raw| (ingest::raw_event_id(&raw), ingest::parse_event(raw).and_then(|e| e.validate(&region, now))))
+            .map(|raw| {
+                let (id, parsed) = raw.parse();
+                (id, parsed.and_then(|e| e.validate(&region, now)))
+            })
             .collect();
         // Most batches reject nothing after writing: they are applied without a savepoint per
         // event (each copies every page the event changes first into a statement journal). One

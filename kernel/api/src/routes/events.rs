@@ -12,7 +12,7 @@ use kith_domain::ingest::MAX_BATCH;
 use kith_domain::model::{Event, IngestReport};
 use kith_store::Actor;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{EventsRead, EventsWrite, ShopKey};
@@ -26,7 +26,7 @@ use crate::{AppState, mask};
 pub struct Batch {
     /// 1 to 1,000 events; see `EventInput` for their shape.
     #[schema(value_type = Vec<kith_domain::ingest::EventInput>)]
-    events: Vec<Value>,
+    events: Vec<Box<RawValue>>,
 }
 
 /// Ingest a batch of customer upserts, paid orders, refunds and behaviours.
