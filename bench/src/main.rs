@@ -59,6 +59,8 @@ struct Args {
     markdown: Option<PathBuf>,
     /// With `--markdown`: add this run's results below those already in the section (each
     /// under its own heading) instead of replacing them, e.g. for one benchmark run again.
+    /// Earlier results of the benchmarks it measures are dropped: the section keeps the
+    /// latest of each.
     #[arg(long, requires = "markdown")]
     markdown_add: bool,
     /// Write the results of an earlier run, saved with `--json`, into `--markdown` (with

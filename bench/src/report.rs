@@ -187,9 +187,12 @@ impl Report {
     /// Write this run's results into `path` (BENCHMARKS.md) between the markers of its
     /// scale's section (`large` has its own, the smaller scales share one), after `kept`:
     /// results already there that this run does not replace (see [`Report::section`]).
+    /// Of each benchmark, only its latest results stay: rows of `kept` for a benchmark this
+    /// run measured, or that an entry added after them measured again, are left out.
     pub fn write_into(&self, path: &std::path::Path, kept: &str) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path)?;
         let (start, end) = section_bounds(&text, path, self.scale)?;
+        let kept = latest_only(kept, self.figures.iter().map(|f| f.bench.clone()).collect());
         let kept = if kept.trim().is_empty() { String::new() } else { format!("{}\n\n", kept.trim()) };
         let updated = format!("{}\n\n{kept}{}\n{}", &text[..start], self.markdown(), &text[end..]);
         std::fs::write(path, updated)?;
@@ -202,6 +205,35 @@ impl Report {
         let (start, end) = section_bounds(&text, path, scale)?;
         Ok(text[start..end].to_owned())
     }
+}
+
+/// The entries of a results section (each a `Measured …` line and its table), less the
+/// rows of benchmarks in `newer` or in an entry below theirs; an entry left without rows goes.
+fn latest_only(section: &str, mut newer: std::collections::BTreeSet<String>) -> String {
+    let mut entries: Vec<Vec<&str>> = Vec::new();
+    for line in section.lines() {
+        if line.starts_with("Measured ") {
+            entries.push(vec![line]);
+        } else if let Some(entry) = entries.last_mut()
+            && line.starts_with('|')
+        {
+            entry.push(line);
+        }
+    }
+    let mut out = Vec::new();
+    for entry in entries.iter().rev() {
+        let (heading, table) = entry.split_first().expect("an entry starts with its heading");
+        let is_row = |line: &&&str| !line.starts_with("| bench |") && !line.starts_with("|---");
+        let bench = |line: &str| line.trim_start_matches('|').split('|').next().unwrap_or_default().trim().to_owned();
+        let rows: Vec<&str> = table.iter().filter(is_row).filter(|line| !newer.contains(&bench(line))).copied().collect();
+        newer.extend(table.iter().filter(is_row).map(|line| bench(line)));
+        if !rows.is_empty() {
+            let header: Vec<&str> = table.iter().filter(|line| !is_row(line)).copied().collect();
+            out.push(format!("{heading}\n\n{}\n{}", header.join("\n"), rows.join("\n")));
+        }
+    }
+    out.reverse();
+    out.join("\n\n")
 }
 
 fn markers(scale: Scale) -> (&'static str, &'static str) {
@@ -258,7 +290,9 @@ mod tests {
     fn results_replace_the_section_or_are_added_to_it() {
         let file = tempfile::NamedTempFile::new().unwrap();
         let (start, end) = markers(Scale::Tiny);
-        std::fs::write(file.path(), format!("intro\n{start}\n\nold results\n{end}\nafter\n")).unwrap();
+        let mut old = Report::new(Scale::Tiny, 1);
+        old.add("ingest", "old results", "1/s", &[100.0], None, None);
+        std::fs::write(file.path(), format!("intro\n{start}\n\n{}\n{end}\nafter\n", old.markdown())).unwrap();
         let mut r = Report::new(Scale::Tiny, 1);
         r.add("journeys", "lateness p99", "s", &[0.5], None, None);
         let kept = Report::section(file.path(), Scale::Tiny).unwrap();
@@ -272,6 +306,35 @@ mod tests {
         r.write_into(file.path(), "").unwrap();
         let text = std::fs::read_to_string(file.path()).unwrap();
         assert!(!text.contains("old results") && text.contains("lateness p99"), "{text}");
+    }
+
+    #[test]
+    fn added_results_replace_earlier_ones_of_the_same_benchmark() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let (start, end) = markers(Scale::Large);
+        std::fs::write(file.path(), format!("{start}\n{end}\n")).unwrap();
+        let entry = |commit: &str, figures: &[(&str, f64)]| {
+            let mut r = Report::new(Scale::Large, 1);
+            r.commit = commit.into();
+            for (bench, value) in figures {
+                r.add(bench, "figure", "s", &[*value], None, None);
+            }
+            r
+        };
+        let add = |r: &Report| r.write_into(file.path(), &Report::section(file.path(), Scale::Large).unwrap()).unwrap();
+        add(&entry("c1", &[("ingest", 1.0), ("footprint", 2.0), ("segments", 3.0)]));
+        add(&entry("c2", &[("journeys", 4.0)]));
+        add(&entry("c3", &[("segments", 5.0), ("api", 6.0)]));
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        // c1 keeps its ingest and footprint; its segments are c3's now.
+        assert_eq!(text.matches("| segments |").count(), 1, "{text}");
+        assert!(text.contains("| segments | figure | s | 5.00 |"), "{text}");
+        assert!(text.contains("| ingest | figure | s | 1.00 |") && text.contains("| footprint |"), "{text}");
+        assert!(text.find("`c1`") < text.find("`c2`") && text.find("`c2`") < text.find("`c3`"), "{text}");
+        add(&entry("c4", &[("journeys", 7.0)]));
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(!text.contains("`c2`") && text.contains("| journeys | figure | s | 7.00 |"), "an entry without rows goes: {text}");
+        assert_eq!(text.matches("| bench |").count(), 3, "{text}");
     }
 
     #[test]
