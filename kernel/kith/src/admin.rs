@@ -56,9 +56,11 @@ pub enum AdminCommand {
         /// A semver requirement; the newest installed version by default.
         #[arg(long)]
         version: Option<String>,
-        /// The configuration as JSON.
-        #[arg(long, default_value = "{}")]
-        config: String,
+        /// The plugin's configuration as JSON, e.g. `--plugin-config '{"threshold": 10000}'`.
+        // Not `--config`: that is the global flag naming kith's own TOML file, and two
+        // arguments of one name make clap panic when it parses the command line.
+        #[arg(long = "plugin-config", value_name = "JSON", default_value = "{}")]
+        plugin_config: String,
     },
 }
 
@@ -85,8 +87,8 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
             print_json(&bus.install(&package, &actor)?.0)
         }
         AdminCommand::ListPlugins => print_json(&store.list_plugins()?),
-        AdminCommand::EnablePlugin { shop, plugin, version, config: json } => {
-            let config_value = serde_json::from_str(&json).map_err(|e| anyhow::anyhow!("--config is not JSON: {e}"))?;
+        AdminCommand::EnablePlugin { shop, plugin, version, plugin_config } => {
+            let config_value = serde_json::from_str(&plugin_config).map_err(|e| anyhow::anyhow!("--plugin-config is not JSON: {e}"))?;
             let bus = config.open_bus(std::sync::Arc::new(store))?;
             let request = kith_bus::EnableRequest { version, config: Some(config_value), ..Default::default() };
             print_json(&bus.enable(shop, &plugin, &request, &actor)?.0)

@@ -57,6 +57,45 @@ pub enum StoreError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A database failure of the machine rather than of the data or the code: the same
+/// call may succeed later unchanged, once space is freed or the disk answers again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The disk is full (SQLITE_FULL): nothing more can be written until space is freed.
+    Full,
+    /// The disk failed a read or a write (SQLITE_IOERR), the file could not be opened,
+    /// or another process kept the database locked beyond the busy timeout.
+    Io,
+}
+
+impl StoreError {
+    /// Why [`Store::open`] refused the file, when it did.
+    pub fn refused(&self) -> Option<&OpenRefused> {
+        match self {
+            StoreError::Internal(err) => err.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this failure is [`Unavailable`], told by the SQLite error code behind it.
+    ///
+    /// The code is kept inside [`StoreError::Internal`] (from the `rusqlite::Error`
+    /// converted there) rather than in a variant of its own, so that every caller that
+    /// treats a database failure as fatal to its transaction keeps doing so.
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        let StoreError::Internal(err) = self else { return None };
+        let code = err.chain().find_map(|cause| cause.downcast_ref::<rusqlite::Error>())?.sqlite_error_code()?;
+        match code {
+            rusqlite::ErrorCode::DiskFull => Some(Unavailable::Full),
+            rusqlite::ErrorCode::SystemIoFailure
+            | rusqlite::ErrorCode::CannotOpen
+            | rusqlite::ErrorCode::DatabaseBusy
+            | rusqlite::ErrorCode::DatabaseLocked => Some(Unavailable::Io),
+            _ => None,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         StoreError::Internal(err.into())
@@ -70,6 +109,43 @@ impl From<FieldError> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Why [`Store::open`] refused a database file. Opening either would hide a loss:
+/// an empty file becomes a new, empty database in place of the one expected there,
+/// and writes into a damaged file spread the damage.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenRefused {
+    /// The file exists and holds nothing: a truncated file or an incomplete copy.
+    #[error(
+        "{} exists but is empty (0 bytes): it is no database, and opening it would start a new, empty one in its place",
+        .0.display()
+    )]
+    Empty(PathBuf),
+    /// SQLite's quick check found damage.
+    #[error("{} is damaged; SQLite's quick check found: {}", path.display(), findings.join("; "))]
+    Damaged { path: PathBuf, findings: Vec<String> },
+    /// The file is not a SQLite database at all.
+    #[error("{} is not a SQLite database (its header is not SQLite's)", .0.display())]
+    NotADatabase(PathBuf),
+}
+
+/// How long the check at open may read the file. `PRAGMA quick_check` reads every
+/// page, about a gigabyte a second from the page cache (less from a cold disk): a
+/// file too large to check in this time is opened after a partial check, with a
+/// warning, and `Store::integrity_check` checks it whole.
+pub const OPEN_CHECK_BUDGET: Duration = Duration::from_secs(2);
+
+/// Most findings the check at open reports.
+const OPEN_CHECK_FINDINGS: u32 = 10;
+
+/// What the check at open made of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenCheck {
+    /// Every page was read and found sound.
+    Sound,
+    /// The file was too large to read whole within the budget; what was read was sound.
+    Partial,
+}
 
 /// Who performed a write, for the audit log and merge records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,13 +245,29 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path` and apply pending migrations.
+    /// Open (creating if missing) the database at `path`, check it, and apply pending migrations.
+    ///
+    /// An existing empty file, a file that is not SQLite's and a file that a bounded
+    /// `PRAGMA quick_check` finds damaged are refused with [`OpenRefused`];
+    /// [`Store::init_if_empty`] starts a new database in an empty file when that is meant.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("creating {}: {e}", parent.display()))?;
         }
-        let mut writer = open_connection(&path, false)?;
+        if is_empty_file(&path) {
+            return Err(anyhow::Error::new(OpenRefused::Empty(path)).into());
+        }
+        let mut writer = open_connection(&path, false).map_err(|e| refusal(e, &path))?;
+        match quick_check(&writer, OPEN_CHECK_BUDGET).map_err(|e| refusal(e, &path))? {
+            Ok(OpenCheck::Sound) => {}
+            Ok(OpenCheck::Partial) => tracing::warn!(
+                path = %path.display(),
+                budget = ?OPEN_CHECK_BUDGET,
+                "the database is too large to check whole at start; what was read is sound (`kith check` reads it all)"
+            ),
+            Err(findings) => return Err(anyhow::Error::new(OpenRefused::Damaged { path, findings }).into()),
+        }
         schema::migrate(&mut writer)?;
         Ok(Store {
             path,
@@ -189,6 +281,43 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Start a new database in `path` when it is an existing empty file, which
+    /// [`Store::open`] refuses; true when it did. A missing file needs no such step
+    /// (`open` creates it), and a file with content is left alone.
+    pub fn init_if_empty(path: impl AsRef<Path>) -> Result<bool> {
+        let path = path.as_ref();
+        if !is_empty_file(path) {
+            return Ok(false);
+        }
+        let mut conn = open_connection(path, false)?;
+        schema::migrate(&mut conn)?;
+        Ok(true)
+    }
+
+    /// The full `PRAGMA integrity_check` of the file at `path`, without opening it as a
+    /// store (which a damaged file would refuse) and without writing to it: its findings,
+    /// empty when the file is sound.
+    pub fn integrity_check(path: impl AsRef<Path>) -> Result<Vec<String>> {
+        let path = path.as_ref();
+        match std::fs::metadata(path) {
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display()).into()),
+            Ok(_) if is_empty_file(path) => return Err(anyhow::Error::new(OpenRefused::Empty(path.to_owned())).into()),
+            Ok(_) => {}
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let findings = pragma_check(&conn, "integrity_check", None).map_err(|e| refusal(e, path))?;
+        Ok(findings)
+    }
+
+    /// Limit the database to `pages` pages (at least its current size), so that writes
+    /// beyond fail with SQLITE_FULL as on a full disk: for tests of what a full disk does.
+    #[doc(hidden)]
+    pub fn limit_pages_for_tests(&self, pages: u64) -> Result<u64> {
+        let conn = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0))?)
     }
 
     /// Succeeds when the database answers a query.
@@ -240,6 +369,73 @@ impl Store {
     }
 }
 
+/// An existing file with no bytes, and no write-ahead log that could hold its pages.
+fn is_empty_file(path: &Path) -> bool {
+    let len = |p: &Path| std::fs::metadata(p).ok().map(|m| m.len());
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    len(path) == Some(0) && len(Path::new(&wal)).unwrap_or(0) == 0
+}
+
+/// SQLite's "file is not a database" and "disk image is malformed" met while opening,
+/// said as the refusal of the file they are; other errors as they are.
+fn refusal(err: StoreError, path: &Path) -> StoreError {
+    match sqlite_code(&err) {
+        Some(rusqlite::ErrorCode::NotADatabase) => anyhow::Error::new(OpenRefused::NotADatabase(path.to_owned())).into(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            anyhow::Error::new(OpenRefused::Damaged { path: path.to_owned(), findings: vec![err.to_string()] }).into()
+        }
+        _ => err,
+    }
+}
+
+/// `PRAGMA quick_check`, stopped after `budget`: the inner error holds its findings.
+fn quick_check(conn: &Connection, budget: Duration) -> Result<Result<OpenCheck, Vec<String>>> {
+    let interrupt = conn.get_interrupt_handle();
+    let (finished, wait) = std::sync::mpsc::channel::<()>();
+    let findings = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Finished sends nothing: it is dropped, which ends the wait at once.
+            if wait.recv_timeout(budget) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                interrupt.interrupt();
+            }
+        });
+        let findings = pragma_check(conn, "quick_check", Some(OPEN_CHECK_FINDINGS));
+        drop(finished);
+        findings
+    });
+    match findings {
+        Ok(findings) if findings.is_empty() => Ok(Ok(OpenCheck::Sound)),
+        Ok(findings) => Ok(Err(findings)),
+        Err(e) if sqlite_code(&e) == Some(rusqlite::ErrorCode::OperationInterrupted) => Ok(Ok(OpenCheck::Partial)),
+        Err(e) => Err(e),
+    }
+}
+
+fn sqlite_code(err: &StoreError) -> Option<rusqlite::ErrorCode> {
+    match err {
+        StoreError::Internal(e) => e.downcast_ref::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code),
+        _ => None,
+    }
+}
+
+/// Run `PRAGMA quick_check` or `integrity_check`, with at most `limit` findings;
+/// none when SQLite answers its single `ok`.
+fn pragma_check(conn: &Connection, pragma: &str, limit: Option<u32>) -> Result<Vec<String>> {
+    let sql = match limit {
+        Some(n) => format!("PRAGMA {pragma}({n})"),
+        None => format!("PRAGMA {pragma}"),
+    };
+    let rows = conn.prepare(&sql).and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>());
+    match rows {
+        Ok(rows) if rows == ["ok"] => Ok(Vec::new()),
+        Ok(rows) => Ok(rows),
+        // Damage the check meets outside its own walk (in the schema, say) is an error, not a row.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => Ok(vec![e.to_string()]),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -266,13 +462,24 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 }
 
 /// Run `f` in a savepoint: its writes stay when it succeeds and are undone when it
-/// fails; its result is handed back either way (the outer error is the savepoint's own).
+/// fails; its result is handed back either way. The outer error is the savepoint's
+/// own, or `f`'s when the machine failed ([`StoreError::unavailable`]): a full disk is
+/// no fault of the journey run or segment `f` works on, so the caller's whole
+/// transaction fails and is taken again later instead of `f`'s item being marked failed.
 pub(crate) fn savepoint<T>(tx: &Connection, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
     // Cached statements, not parsed again on every call (every due journey run takes one).
     tx.prepare_cached("SAVEPOINT isolated")?.execute([])?;
     let out = f();
-    if out.is_err() {
+    if let Err(err) = out {
+        if tx.is_autocommit() || err.unavailable().is_some() {
+            // SQLite may have rolled the whole transaction back (it may on SQLITE_FULL or
+            // an I/O error): then there is no savepoint to return to, and going on would
+            // write outside any transaction.
+            return Err(err);
+        }
         tx.prepare_cached("ROLLBACK TO isolated")?.execute([])?;
+        tx.prepare_cached("RELEASE isolated")?.execute([])?;
+        return Ok(Err(err));
     }
     tx.prepare_cached("RELEASE isolated")?.execute([])?;
     Ok(out)
@@ -336,5 +543,125 @@ mod tests {
         assert_eq!(readers.open, readers.idle.len(), "the panicked read's connection was closed, none is lent");
         drop(readers);
         store.health().unwrap();
+    }
+
+    fn shop(store: &Store) -> i64 {
+        let new = kith_domain::model::NewShop {
+            name: "Shop".into(),
+            time_zone: "Asia/Shanghai".into(),
+            currency: "CNY".into(),
+            region: "CN".into(),
+        };
+        store.create_shop(&new, &Actor::cli("test")).unwrap().id
+    }
+
+    /// A batch of customer upserts with some bulk, `first..first + n`.
+    fn customers(first: usize, n: usize) -> Vec<serde_json::Value> {
+        (first..first + n)
+            .map(|i| {
+                serde_json::json!({"id": format!("c{i}"), "type": "customer.upsert",
+                    "identities": [{"kind": "email", "value": format!("customer{i}@example.com")}],
+                    "profile": {"name": format!("Customer {i} {}", "x".repeat(150))}})
+            })
+            .collect()
+    }
+
+    fn count(store: &Store, shop: i64) -> usize {
+        store.list_customers(shop, &CustomerFilter::default(), 0, 10_000).unwrap().len()
+    }
+
+    #[test]
+    fn a_full_disk_fails_a_write_whole_as_unavailable_and_writes_go_on_once_there_is_space() {
+        let (_dir, store) = temp_store();
+        let shop = shop(&store);
+        store.ingest(shop, customers(0, 10), &Actor::cli("test")).unwrap();
+        // The database may grow by a few pages only, as on a disk with little space left.
+        let pages: u64 = store.writer.lock().unwrap().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        store.limit_pages_for_tests(pages + 4).unwrap();
+        let full = store.ingest(shop, customers(10, 200), &Actor::cli("test")).map(|r| r.accepted).unwrap_err();
+        assert_eq!(full.unavailable(), Some(Unavailable::Full), "{full:?}");
+        // Nothing of the failed batch was written, and reads go on.
+        assert_eq!(count(&store, shop), 10);
+        store.health().unwrap();
+        // Space is freed: the same batch is taken whole, without reopening the store.
+        store.limit_pages_for_tests(1 << 30).unwrap();
+        let report = store.ingest(shop, customers(10, 200), &Actor::cli("test")).unwrap();
+        assert_eq!(report.accepted, 200);
+        assert_eq!(count(&store, shop), 210);
+    }
+
+    #[test]
+    fn errors_of_the_data_or_the_code_are_not_unavailable() {
+        let (_dir, store) = temp_store();
+        assert_eq!(store.get_shop(99).unwrap_err().unavailable(), None);
+        let bad_sql = store.read(|conn| Ok(conn.execute_batch("SELECT * FROM no_such_table")?)).unwrap_err();
+        assert_eq!(bad_sql.unavailable(), None);
+    }
+
+    #[test]
+    fn open_refuses_an_existing_empty_file_unless_told_to_start_a_database_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kith.db");
+        std::fs::write(&path, b"").unwrap();
+        let refused = Store::open(&path, StoreOptions::default()).unwrap_err();
+        assert!(matches!(refused.refused(), Some(OpenRefused::Empty(_))), "{refused:?}");
+        assert!(refused.to_string().contains("exists but is empty"), "{refused}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "a refused file is left as it was");
+        assert!(Store::init_if_empty(&path).unwrap());
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        shop(&store);
+        // A file with content is never started again.
+        assert!(!Store::init_if_empty(&path).unwrap());
+        assert_eq!(store.list_shops().unwrap().len(), 1);
+        // A missing file is a new database, as before.
+        Store::open(dir.path().join("new.db"), StoreOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn open_refuses_a_file_that_is_not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kith.db");
+        std::fs::write(&path, "name,phone\nMing,13800000000\n".repeat(200)).unwrap();
+        let refused = Store::open(&path, StoreOptions::default()).unwrap_err();
+        assert!(matches!(refused.refused(), Some(OpenRefused::NotADatabase(_))), "{refused:?}");
+        assert!(Store::integrity_check(&path).unwrap_err().to_string().contains("not a SQLite database"));
+    }
+
+    /// Writes 64 KiB of garbage into the middle of a real database file, as a bad disk or
+    /// a botched copy would, and checks that it is refused and reported.
+    #[test]
+    fn open_refuses_a_file_with_garbage_in_its_middle_and_integrity_check_reports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kith.db");
+        {
+            let store = Store::open(&path, StoreOptions::default()).unwrap();
+            let shop = shop(&store);
+            for batch in 0..10 {
+                store.ingest(shop, customers(batch * 300, 300), &Actor::cli("test")).unwrap();
+            }
+            // Dropping the last connection checkpoints the write-ahead log into the file.
+        }
+        assert!(Store::integrity_check(&path).unwrap().is_empty(), "a sound file has no findings");
+        Store::open(&path, StoreOptions::default()).unwrap();
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 1 << 20, "the database is {} bytes", bytes.len());
+        let middle = bytes.len() / 2;
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for b in &mut bytes[middle..middle + 64 * 1024] {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+
+        let refused = Store::open(&path, StoreOptions::default()).unwrap_err();
+        let Some(OpenRefused::Damaged { findings, .. }) = refused.refused() else { panic!("{refused:?}") };
+        assert!(!findings.is_empty() && findings.len() <= OPEN_CHECK_FINDINGS as usize, "{findings:?}");
+        assert!(refused.to_string().contains("is damaged"), "{refused}");
+        let findings = Store::integrity_check(&path).unwrap();
+        assert!(!findings.is_empty());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "neither the refused open nor the check wrote to the file");
     }
 }
