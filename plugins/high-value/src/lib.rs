@@ -20,12 +20,16 @@ fn min_orders() -> u32 {
     3
 }
 
-/// Why the customer is high-value at the shop's average order value, if they are.
-pub fn reason(customer: &Customer, average_order_value: f64, config: &Config) -> Option<String> {
+/// Why the customer is high-value at the shop's average order value, if
+/// they are; money is printed in major units of `currency` (the number
+/// alone when it is empty).
+pub fn reason(customer: &Customer, average_order_value: f64, currency: &str, config: &Config) -> Option<String> {
     let spent = customer.stats.total_spent as f64;
     let threshold = config.aov_multiple * average_order_value;
     if average_order_value > 0.0 && spent > threshold {
-        Some(format!("spent {spent} > {} × average order value {average_order_value:.0}", config.aov_multiple))
+        let (spent, threshold, average) = explain::money_triple(spent, threshold, average_order_value, currency);
+        let multiple = explain::number(config.aov_multiple);
+        Some(format!("spent {spent} > {threshold} ({multiple} × average order value {average})"))
     } else if customer.stats.order_count > config.min_orders {
         Some(format!("{} orders > {}", customer.stats.order_count, config.min_orders))
     } else {
@@ -33,13 +37,20 @@ pub fn reason(customer: &Customer, average_order_value: f64, config: &Config) ->
     }
 }
 
-pub fn decide(customer: &Customer, average_order_value: f64, config: &Config) -> Option<Decision> {
+/// The tag decision for one customer, with reasons in the shop's currency.
+pub fn decide_in(customer: &Customer, average_order_value: f64, currency: &str, config: &Config) -> Option<Decision> {
     let held = customer.tags.iter().any(|t| t.name == TAG && t.source == "high-value");
-    match reason(customer, average_order_value, config) {
+    match reason(customer, average_order_value, currency, config) {
         Some(why) if !held => Some(Decision::add_tag(customer.id, TAG, &why)),
         None if held => Some(Decision::remove_tag(customer.id, TAG, "no longer above the thresholds")),
         _ => None,
     }
+}
+
+/// `decide_in` without a currency: amounts in reasons are major units
+/// alone. The benchmarks' native and Extism baselines call this one.
+pub fn decide(customer: &Customer, average_order_value: f64, config: &Config) -> Option<Decision> {
+    decide_in(customer, average_order_value, "", config)
 }
 
 /// The component: `evaluate` over a batch with the shop's configuration.
@@ -47,14 +58,14 @@ pub fn decide(customer: &Customer, average_order_value: f64, config: &Config) ->
 mod component {
     use kith_sdk::{Decision, Error, ShopContext, Subject, TagRule};
 
-    use super::{Config, decide};
+    use super::{Config, decide_in};
 
     struct HighValue;
 
     impl TagRule for HighValue {
         fn evaluate(ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
             let config: Config = kith_sdk::config::get()?;
-            Ok(batch.iter().filter_map(|s| decide(&s.customer, ctx.average_order_value, &config)).collect())
+            Ok(batch.iter().filter_map(|s| decide_in(&s.customer, ctx.average_order_value, &ctx.currency, &config)).collect())
         }
     }
 
@@ -95,5 +106,18 @@ mod tests {
         assert!(matches!(decide(&customer(100, 4, false), 10_000.0, &config), Some(Decision::AddTag(_))));
         assert!(decide(&customer(100, 4, true), 10_000.0, &config).is_none(), "already tagged");
         assert!(matches!(decide(&customer(100, 3, true), 10_000.0, &config), Some(Decision::RemoveTag(_))));
+    }
+
+    #[test]
+    fn reasons_print_money_in_the_shops_currency() {
+        let config = Config { aov_multiple: 2.0, min_orders: 3 };
+        let why = |spent: i64, average: f64, currency: &str| reason(&customer(spent, 1, false), average, currency, &config);
+        assert_eq!(why(25_000, 10_000.0, "USD").as_deref(), Some("spent USD 250.00 > USD 200.00 (2 × average order value USD 100.00)"));
+        assert_eq!(
+            why(20_001, 10_000.4, "CNY").as_deref(),
+            Some("spent CNY 200.010 > CNY 200.008 (2 × average order value CNY 100.004)"),
+            "just above: more decimals rather than `200.01 > 200.01`"
+        );
+        assert_eq!(why(20_001, 10_000.4, "").as_deref(), Some("spent 200.010 > 200.008 (2 × average order value 100.004)"));
     }
 }

@@ -60,9 +60,10 @@ pub fn group(high_r: bool, high_f: bool, high_m: bool) -> (&'static str, &'stati
     }
 }
 
-fn compare(value: f64, average: f64, high: bool, unit: &str) -> String {
+/// `value ≥ average (high)` or `value < average (low)`, the two printed by `pair`.
+fn compare((value, average): (String, String), high: bool) -> String {
     let (word, sign) = if high { ("high", "≥") } else { ("low", "<") };
-    format!("{value:.1}{unit} {sign} average {average:.1}{unit} ({word})")
+    format!("{value} {sign} average {average} ({word})")
 }
 
 /// The decisions for one customer: the group under `rfm`, the scores under `rfm.r`, `rfm.f`, `rfm.m`.
@@ -79,16 +80,25 @@ pub fn score(customer_id: i64, measures: Option<Measures>, ctx: &ShopContext) ->
         (recency_score(m.recency_days, &r.quintiles), quintile_score(m.frequency, &f.quintiles), quintile_score(m.monetary, &mo.quintiles));
     let recency = {
         let (word, sign) = if high_r { ("high", "≤") } else { ("low", ">") };
-        format!("R {:.1} days {sign} average {:.1} days ({word})", m.recency_days, r.average)
+        let (days, average) = explain::days_pair(m.recency_days, r.average);
+        format!("R {days} days {sign} average {average} days ({word})")
     };
-    let explanation =
-        format!("{recency}; F {}; M {}", compare(m.frequency, f.average, high_f, ""), compare(m.monetary, mo.average, high_m, ""));
+    let frequency = compare(explain::numbers(m.frequency, f.average), high_f);
+    let monetary = compare(explain::money_pair(m.monetary, mo.average, &ctx.currency), high_m);
+    let explanation = format!("{recency}; F {frequency}; M {monetary}");
     let label = format!("{code}|{zh}|{en}");
+    let orders = if m.frequency == 1.0 { "1 order".to_owned() } else { format!("{} orders", explain::number(m.frequency)) };
     vec![
         Decision::set_score(customer_id, "rfm", f64::from(rs) * 100.0 + f64::from(fs) * 10.0 + f64::from(ms), Some(&label), &explanation),
-        Decision::set_score(customer_id, "rfm.r", f64::from(rs), None, &format!("{:.1} days since the last order", m.recency_days)),
-        Decision::set_score(customer_id, "rfm.f", f64::from(fs), None, &format!("{} orders", m.frequency)),
-        Decision::set_score(customer_id, "rfm.m", f64::from(ms), None, &format!("{} spent", m.monetary)),
+        Decision::set_score(
+            customer_id,
+            "rfm.r",
+            f64::from(rs),
+            None,
+            &format!("{} days since the last order", explain::days(m.recency_days)),
+        ),
+        Decision::set_score(customer_id, "rfm.f", f64::from(fs), None, &orders),
+        Decision::set_score(customer_id, "rfm.m", f64::from(ms), None, &format!("{} spent", explain::money(m.monetary, &ctx.currency))),
     ]
 }
 
@@ -117,6 +127,57 @@ mod tests {
         assert_eq!([5.0, 10.0, 10.5, 40.0, 41.0].map(|v| quintile_score(v, &q)), [1, 1, 2, 4, 5]);
         assert_eq!([5.0, 10.0, 10.5, 40.0, 41.0].map(|d| recency_score(d, &q)), [5, 4, 4, 1, 1]);
         assert_eq!(quintile_score(3.0, &[]), 1, "a shop without buyers scores everyone 1");
+    }
+
+    fn context(currency: &str, recency: f64, frequency: f64, monetary: f64) -> ShopContext {
+        let spread = |average: f64| Distribution { average, quintiles: vec![average / 2.0, average, average, average * 2.0] };
+        ShopContext {
+            shop_id: 1,
+            now: 0,
+            window_days: Some(365),
+            time_zone: "America/New_York".into(),
+            currency: currency.into(),
+            customer_count: 10,
+            buyer_count: 10,
+            recency_days: spread(recency),
+            frequency: spread(frequency),
+            monetary: spread(monetary),
+            average_order_value: 0.0,
+        }
+    }
+
+    fn explanations(decisions: &[Decision]) -> Vec<String> {
+        decisions
+            .iter()
+            .map(|d| match d {
+                Decision::SetScore(s) => s.explanation.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn explanations_print_money_with_the_currency_and_never_round_a_low_value_up() {
+        let ctx = context("USD", 55.26, 2.955, 10608.0);
+        let m = Measures { recency_days: 12.0, frequency: 2.0, monetary: 1177.0 };
+        assert_eq!(
+            explanations(&score(7, Some(m), &ctx)),
+            [
+                "R 12 days ≤ average 55.3 days (high); F 2 < average 2.96 (low); M USD 11.77 < average USD 106.08 (low)",
+                "12 days since the last order",
+                "2 orders",
+                "USD 11.77 spent"
+            ]
+        );
+        // Below the average by less than the usual precision: printed with what it takes to tell them apart.
+        let ctx = context("CNY", 30.02, 3.004, 10608.4);
+        let m = Measures { recency_days: 30.04, frequency: 3.0, monetary: 10608.0 };
+        assert_eq!(
+            explanations(&score(7, Some(m), &ctx))[0],
+            "R 30.04 days > average 30.02 days (low); F 3 < average 3.004 (low); M CNY 106.080 < average CNY 106.084 (low)"
+        );
+        let m = Measures { recency_days: 1.5, frequency: 1.0, monetary: 150_000.0 };
+        assert_eq!(explanations(&score(7, Some(m), &context("JPY", 2.0, 1.0, 1000.0)))[2..], ["1 order", "JPY 150000 spent"]);
     }
 
     #[test]

@@ -145,21 +145,29 @@ pub fn order_points(config: &Config, amount: i64, tier: Option<&str>) -> i64 {
     (amount as f64 / 100.0 * config.points_per_unit * config.multiplier(tier)).floor() as i64
 }
 
-fn money(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, minor % 100)
-}
-
-/// Decisions for a paid order: its points, and an upgrade if its spend reached a higher tier.
-pub fn on_order(config: &Config, customer: &Customer, order: &Order, orders: &[Order], now: i64) -> Vec<Decision> {
+/// Decisions for a paid order of a customer who holds `tier`: its points,
+/// and an upgrade if its spend reached a higher tier. `orders` is the
+/// customer's history as known when the order is handled; money in reasons
+/// is printed in major units of `currency`.
+pub fn on_order(
+    config: &Config,
+    customer_id: i64,
+    tier: Option<&str>,
+    order: &Order,
+    orders: &[Order],
+    now: i64,
+    currency: &str,
+) -> Vec<Decision> {
+    let money = |minor: i64| explain::money(minor as f64, currency);
     let mut decisions = Vec::new();
-    let points = order_points(config, order.amount, customer.tier.as_deref());
+    let points = order_points(config, order.amount, tier);
     if points > 0 {
         let expires = (config.expiry_days > 0).then(|| order.paid_at + i64::from(config.expiry_days) * DAY_MS);
         let reason = format!("order {} paid {}", order.id, money(order.amount));
-        decisions.push(Decision::award_points(customer.id, points, &format!("order:{}", order.id), &reason, expires));
+        decisions.push(Decision::award_points(customer_id, points, &format!("order:{}", order.id), &reason, expires));
     }
-    let current = config.rank(customer.tier.as_deref());
-    if let Some(rank) = deserved(config, orders, customer.tier.as_deref(), now)
+    let current = config.rank(tier);
+    if let Some(rank) = deserved(config, orders, tier, now)
         && current.is_none_or(|c| rank > c)
     {
         let tier = config.ladder()[rank];
@@ -169,7 +177,31 @@ pub fn on_order(config: &Config, customer: &Customer, order: &Order, orders: &[O
             tier.name,
             money(tier.threshold)
         );
-        decisions.push(Decision::change_tier(customer.id, &tier.name, &reason));
+        decisions.push(Decision::change_tier(customer_id, &tier.name, &reason));
+    }
+    decisions
+}
+
+/// Decisions for the paid orders of one delivery, in the order of their
+/// events, exactly as if each had come in a batch of its own: an order
+/// earns with the tier that the batch's earlier orders of its customer
+/// reached (the snapshots are all read before the batch), and does not yet
+/// count the orders that later events of the batch bring.
+pub fn on_paid(config: &Config, paid: &[(&Customer, &Order)], histories: &[History], now: i64, currency: &str) -> Vec<Decision> {
+    let mut reached: Vec<(i64, String)> = Vec::new();
+    let mut decisions = Vec::new();
+    for (i, (customer, order)) in paid.iter().enumerate() {
+        let later: Vec<&str> =
+            paid[i + 1..].iter().filter(|(c, _)| c.id == customer.id).map(|(_, o)| o.id.as_str()).filter(|id| *id != order.id).collect();
+        let known: Vec<Order> = orders_of(histories, customer.id).iter().filter(|o| !later.contains(&o.id.as_str())).cloned().collect();
+        let tier = reached.iter().rev().find(|(id, _)| *id == customer.id).map(|(_, t)| t.as_str()).or(customer.tier.as_deref());
+        let decided = on_order(config, customer.id, tier, order, &known, now, currency);
+        for decision in &decided {
+            if let Decision::ChangeTier(change) = decision {
+                reached.push((customer.id, change.tier.clone()));
+            }
+        }
+        decisions.extend(decided);
     }
     decisions
 }
@@ -180,8 +212,10 @@ fn birthday_in(year: i32, birthday: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, date.month(), date.day()).or_else(|| NaiveDate::from_ymd_opt(year, 2, 28))
 }
 
-/// Decisions of the periodic review: the tier the rules give, and the birthday bonus.
-pub fn review(config: &Config, customer: &Customer, orders: &[Order], now: i64) -> Vec<Decision> {
+/// Decisions of the periodic review: the tier the rules give, and the
+/// birthday bonus; money in reasons is in major units of `currency`.
+pub fn review(config: &Config, customer: &Customer, orders: &[Order], now: i64, currency: &str) -> Vec<Decision> {
+    let money = |minor: i64| explain::money(minor as f64, currency);
     let mut decisions = Vec::new();
     let current = config.rank(customer.tier.as_deref());
     let rank = deserved(config, orders, customer.tier.as_deref(), now);
@@ -234,19 +268,15 @@ impl LoyaltyScheme for TieredPoints {
         let paid: Vec<&Subject> =
             batch.iter().filter(|s| s.event.as_ref().is_some_and(|e| e.event_type == "order.paid") && s.order.is_some()).collect();
         let histories = histories(paid.iter().map(|s| s.customer.id).collect(), since)?;
-        let mut decisions = Vec::new();
-        for subject in paid {
-            let Some(order) = &subject.order else { continue };
-            decisions.extend(on_order(&config, &subject.customer, order, orders_of(&histories, subject.customer.id), ctx.now));
-        }
-        Ok(decisions)
+        let paid: Vec<(&Customer, &Order)> = paid.iter().filter_map(|s| Some((&s.customer, s.order.as_ref()?))).collect();
+        Ok(on_paid(&config, &paid, &histories, ctx.now, &ctx.currency))
     }
 
     fn review(ctx: &ShopContext, batch: Vec<Customer>) -> Result<Vec<Decision>, Error> {
         let config: Config = kith_sdk::config::get()?;
         let since = last_review(&config, ctx.now) - YEAR_MS;
         let histories = histories(batch.iter().map(|c| c.id).collect(), since)?;
-        Ok(batch.iter().flat_map(|c| review(&config, c, orders_of(&histories, c.id), ctx.now)).collect())
+        Ok(batch.iter().flat_map(|c| review(&config, c, orders_of(&histories, c.id), ctx.now, &ctx.currency)).collect())
     }
 }
 
@@ -325,9 +355,10 @@ mod tests {
     fn points_use_the_tier_multiplier_and_expire_after_the_configured_days() {
         let c = config();
         let o = order("A1", "2026-03-10", 12_345);
-        let d = on_order(&c, &customer(Some("gold"), None), &o, std::slice::from_ref(&o), at("2026-03-10"));
+        let d = on_order(&c, 1, Some("gold"), &o, std::slice::from_ref(&o), at("2026-03-10"), "CNY");
         let Decision::AwardPoints(p) = &d[0] else { panic!("{d:?}") };
         assert_eq!(p.points, 185, "123.45 yuan x 1.5");
+        assert_eq!(p.reason, "order A1 paid CNY 123.45");
         assert_eq!(p.source_key, "order:A1");
         assert_eq!(p.expires_at, Some(o.paid_at + 365 * DAY_MS));
     }
@@ -336,28 +367,61 @@ mod tests {
     fn spend_upgrades_at_once_and_downgrades_only_at_a_review() {
         let c = config();
         let big = order("A1", "2026-02-01", 120_000);
-        let d = on_order(&c, &customer(Some("silver"), None), &big, std::slice::from_ref(&big), at("2026-02-01"));
+        let d = on_order(&c, 1, Some("silver"), &big, std::slice::from_ref(&big), at("2026-02-01"), "CNY");
         assert_eq!(tier_of(&d).as_deref(), Some("gold"), "{d:?}");
         // Through the year the spend stays in the window: no change before the next review.
         let gold = customer(Some("gold"), None);
-        assert_eq!(tier_of(&review(&c, &gold, std::slice::from_ref(&big), at("2026-12-31"))), None);
+        assert_eq!(tier_of(&review(&c, &gold, std::slice::from_ref(&big), at("2026-12-31"), "CNY")), None);
         // On 2027-01-01 the 12 months before hold 1200 yuan still: gold stays.
-        assert_eq!(tier_of(&review(&c, &gold, std::slice::from_ref(&big), at("2027-01-02"))), None);
+        assert_eq!(tier_of(&review(&c, &gold, std::slice::from_ref(&big), at("2027-01-02"), "CNY")), None);
         // On 2028-01-01 the order is out of the window: down to silver, the first tier.
-        assert_eq!(tier_of(&review(&c, &gold, std::slice::from_ref(&big), at("2028-01-02"))).as_deref(), Some("silver"));
+        assert_eq!(tier_of(&review(&c, &gold, std::slice::from_ref(&big), at("2028-01-02"), "CNY")).as_deref(), Some("silver"));
         // Refunds do not qualify.
         let refunded = Order { refunded_amount: 30_000, ..big };
-        let d = on_order(&c, &customer(Some("silver"), None), &refunded, std::slice::from_ref(&refunded), at("2026-02-01"));
+        let d = on_order(&c, 1, Some("silver"), &refunded, std::slice::from_ref(&refunded), at("2026-02-01"), "CNY");
         assert_eq!(tier_of(&d), None, "900 yuan does not reach gold");
+    }
+
+    #[test]
+    fn a_tier_reached_earlier_in_a_batch_multiplies_the_next_order() {
+        let c = config();
+        let silver = customer(Some("silver"), None);
+        let (big, small) = (order("A1", "2026-02-01", 120_000), order("A2", "2026-02-02", 10_000));
+        let now = at("2026-02-03");
+        let both = vec![big.clone(), small.clone()];
+        let history = |orders: &[Order]| vec![History { customer_id: 1, orders: orders.to_vec(), behaviours: vec![], truncated: false }];
+        let batch = on_paid(&c, &[(&silver, &big), (&silver, &small)], &history(&both), now, "CNY");
+        // The same orders, each in a batch of its own: the second sees the tier the first reached.
+        let mut apart = on_paid(&c, &[(&silver, &big)], &history(std::slice::from_ref(&big)), now, "CNY");
+        let gold = customer(tier_of(&apart).as_deref(), None);
+        apart.extend(on_paid(&c, &[(&gold, &small)], &history(&both), now, "CNY"));
+        let points = |d: &[Decision]| {
+            d.iter()
+                .filter_map(|d| match d {
+                    Decision::AwardPoints(p) => Some((p.source_key.clone(), p.points)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(points(&batch), vec![("order:A1".to_owned(), 1200), ("order:A2".to_owned(), 150)], "{batch:?}");
+        assert_eq!(points(&batch), points(&apart));
+        assert_eq!(batch.iter().filter(|d| matches!(d, Decision::ChangeTier(_))).count(), 1, "one upgrade, by the first order: {batch:?}");
+        let Some(Decision::ChangeTier(up)) = batch.iter().find(|d| matches!(d, Decision::ChangeTier(_))) else { unreachable!() };
+        assert_eq!(up.reason, "qualifying spend CNY 1200.00 in 12 months reached gold (CNY 1000.00)");
+        // An order that itself reaches gold earns at the tier held before it, as it would alone.
+        let (first, second) = (order("B1", "2026-02-01", 10_000), order("B2", "2026-02-02", 95_000));
+        let batch = on_paid(&c, &[(&silver, &first), (&silver, &second)], &history(&[first.clone(), second.clone()]), now, "CNY");
+        assert_eq!(points(&batch), vec![("order:B1".to_owned(), 100), ("order:B2".to_owned(), 950)], "{batch:?}");
+        assert_eq!(tier_of(&batch).as_deref(), Some("gold"));
     }
 
     #[test]
     fn the_birthday_bonus_comes_once_in_its_window() {
         let c = config();
         let someone = customer(None, Some("1992-02-29"));
-        let d = review(&c, &someone, &[], at("2027-03-01"));
+        let d = review(&c, &someone, &[], at("2027-03-01"), "CNY");
         assert!(matches!(&d[..], [Decision::AwardPoints(p)] if p.source_key == "birthday:2027" && p.points == 200), "{d:?}");
-        assert!(review(&c, &someone, &[], at("2027-03-08")).is_empty(), "past the 7-day window");
-        assert!(review(&c, &someone, &[], at("2027-02-27")).is_empty(), "before the birthday");
+        assert!(review(&c, &someone, &[], at("2027-03-08"), "CNY").is_empty(), "past the 7-day window");
+        assert!(review(&c, &someone, &[], at("2027-02-27"), "CNY").is_empty(), "before the birthday");
     }
 }
