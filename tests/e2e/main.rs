@@ -7,6 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+mod living_shop;
+
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
 fn kith(dir: &Path, args: &[&str]) -> Output {
