@@ -1,10 +1,17 @@
 //! The one error type of the API, answered as problem+json (RFC 9457) with a
 //! stable `type` per kind of error and the request id.
+//!
+//! A database failure of the machine is not the server's bug: it answers 503 with
+//! `Retry-After`, and the same request succeeds once the machine recovers, without a
+//! restart. `urn:kith:problem:storage-full` is a full disk (SQLite's SQLITE_FULL): an
+//! operator must free space. `urn:kith:problem:storage-unavailable` is a disk that
+//! failed a read or a write, or a database kept locked by another process. Any other
+//! database failure is `urn:kith:problem:internal`, a 500.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kith_domain::FieldError;
-use kith_store::StoreError;
+use kith_store::{StoreError, Unavailable};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -47,11 +54,19 @@ pub struct ApiError {
     merged_into: Option<i64>,
     /// The cause of a 5xx, logged and never sent.
     source: Option<anyhow::Error>,
+    /// Seconds after which the request may succeed, sent as `Retry-After`.
+    retry_after: Option<u32>,
 }
+
+/// How long a client waits before sending again after a full disk: freeing space takes
+/// an operator, so retrying sooner only adds load.
+const STORAGE_FULL_RETRY_SECS: u32 = 30;
+/// After a failed read or write, or a database locked by another process beyond the busy timeout.
+const STORAGE_UNAVAILABLE_RETRY_SECS: u32 = 5;
 
 impl ApiError {
     fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, slug, title, detail: detail.into(), field: None, merged_into: None, source: None }
+        ApiError { status, slug, title, detail: detail.into(), field: None, merged_into: None, source: None, retry_after: None }
     }
 
     pub fn invalid(err: FieldError) -> Self {
@@ -125,6 +140,25 @@ impl ApiError {
         }
     }
 
+    /// A store failure of the machine: 503 with `Retry-After`, its cause logged.
+    fn unavailable(kind: Unavailable, err: anyhow::Error) -> Self {
+        let (slug, title, detail, retry_after) = match kind {
+            Unavailable::Full => (
+                "storage-full",
+                "Storage full",
+                "the server's disk is full, so nothing can be written; retry once space is freed",
+                STORAGE_FULL_RETRY_SECS,
+            ),
+            Unavailable::Io => (
+                "storage-unavailable",
+                "Storage unavailable",
+                "the server's storage failed to answer; retry later",
+                STORAGE_UNAVAILABLE_RETRY_SECS,
+            ),
+        };
+        ApiError { source: Some(err), retry_after: Some(retry_after), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, slug, title, detail) }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -136,7 +170,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(detail) => ApiError::conflict(detail),
             StoreError::Invalid(field) => ApiError::invalid(field),
-            StoreError::Internal(err) => ApiError::internal(err),
+            err @ StoreError::Internal(_) => match err.unavailable() {
+                Some(kind) => ApiError::unavailable(kind, err.into()),
+                None => ApiError::internal(err),
+            },
         }
     }
 }
@@ -168,6 +205,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, axum::Json(problem)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(into) = self.merged_into
             && let Ok(location) = HeaderValue::from_str(&format!("/v1/customers/{into}"))
         {
@@ -188,5 +228,78 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
         let text = rej.body_text();
         // serde_urlencoded names the field in its message; keep the message whole and point at the query.
         ApiError::bad_request("query", text.trim_start_matches("Failed to deserialize query string: ").to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use kith_domain::auth::Role;
+    use kith_domain::model::{NewKey, NewShop};
+    use kith_store::{Actor, Store, StoreOptions};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn ingest(app: &axum::Router, token: &str, first: usize, n: usize) -> (StatusCode, Option<String>, Value) {
+        let events: Vec<Value> = (first..first + n)
+            .map(|i| {
+                json!({"id": format!("e{i}"), "type": "customer.upsert",
+                    "identities": [{"kind": "email", "value": format!("customer{i}@example.com")}],
+                    "profile": {"name": format!("Customer {i} {}", "x".repeat(150))}})
+            })
+            .collect();
+        let request = Request::post("/v1/events")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"events": events}).to_string()))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// The whole router over a real store whose file may not grow, as on a full disk.
+    #[tokio::test]
+    async fn a_full_disk_answers_503_storage_full_with_retry_after_and_the_same_request_succeeds_once_there_is_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("kith.db"), StoreOptions::default()).unwrap());
+        let cli = Actor::cli("test");
+        let shop = NewShop { name: "A".into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
+        let shop = store.create_shop(&shop, &cli).unwrap().id;
+        let token =
+            store.create_key(&NewKey { shop_id: Some(shop), name: "app".into(), role: Role::App, scopes: None }, &cli).unwrap().token;
+        let host = Arc::new(kith_host::Host::new(kith_host::HostConfig::default()).unwrap());
+        let clock = Arc::new(kith_bus::TestClock::new(chrono::Utc::now()));
+        let bus = kith_bus::Bus::new(store.clone(), host, clock, kith_bus::BusConfig::default());
+        let app = crate::app(crate::AppState::new(bus, crate::ApiConfig::default()));
+
+        let (status, _, body) = ingest(&app, &token, 0, 10).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // No page more than the file holds now: the disk is full.
+        store.limit_pages_for_tests(1).unwrap();
+        let (status, retry_after, body) = ingest(&app, &token, 10, 200).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", body["type"]);
+        assert_eq!(retry_after.as_deref(), Some("30"));
+        assert_eq!(body["type"], "urn:kith:problem:storage-full");
+        assert!(body["detail"].as_str().unwrap().contains("disk is full"), "{body}");
+        // Space is freed: the same request is taken, by the same running server.
+        store.limit_pages_for_tests(1 << 30).unwrap();
+        let (status, retry_after, body) = ingest(&app, &token, 10, 200).await;
+        assert_eq!((status, retry_after), (StatusCode::OK, None), "{body}");
+        assert_eq!(body["accepted"], 200, "{body}");
+    }
+
+    #[test]
+    fn other_database_failures_stay_500_internal() {
+        let err = ApiError::from(StoreError::Internal(anyhow::anyhow!("a bug")));
+        assert_eq!((err.status, err.slug, err.retry_after), (StatusCode::INTERNAL_SERVER_ERROR, "internal", None));
     }
 }

@@ -312,7 +312,7 @@ impl Store {
         Ok(findings)
     }
 
-    /// Limit the database to `pages` pages (at least its current size), so that writes
+    /// Limit the database to `pages` pages (at least its current size; 0 changes nothing), so that writes
     /// beyond fail with SQLITE_FULL as on a full disk: for tests of what a full disk does.
     #[doc(hidden)]
     pub fn limit_pages_for_tests(&self, pages: u64) -> Result<u64> {
