@@ -36,8 +36,13 @@ pub struct EnableRequest {
 pub struct PluginStatus {
     #[serde(flatten)]
     pub subscription: Subscription,
-    /// Events in the shop's log past the cursor.
+    /// Events in the shop's log past the cursor. Always 0 for a channel
+    /// connector, which takes no events: what it has left to do is `outbox`.
     pub lag: i64,
+    /// For a channel connector, the shop's messages on its channel still
+    /// queued (held for quiet hours or waiting for a retry included) or
+    /// being sent; `null` for other kinds.
+    pub outbox: Option<i64>,
     pub calls: CallStats,
     /// Dead letters not yet re-driven.
     pub open_dead_letters: i64,
@@ -128,10 +133,18 @@ impl Bus {
 
     pub fn status(&self, shop_id: i64, plugin_id: &str) -> Result<PluginStatus> {
         let subscription = self.store.subscription(shop_id, plugin_id)?;
-        let lag = self.store.event_head(shop_id)? - subscription.cursor;
+        // A connector's cursor stays where it was enabled, since it is handed
+        // no events; the distance to the log's head would only count the
+        // shop's events since then.
+        let (lag, outbox) = if subscription.kind == Kind::ChannelConnector {
+            (0, Some(self.store.outbox_backlog(shop_id, plugin_id)?))
+        } else {
+            ((self.store.event_head(shop_id)? - subscription.cursor).max(0), None)
+        };
         let open_dead_letters = self.store.dead_letters(shop_id, plugin_id)?.iter().filter(|d| d.redriven_at.is_none()).count() as i64;
         Ok(PluginStatus {
-            lag: lag.max(0),
+            lag,
+            outbox,
             calls: self.store.call_stats(shop_id, plugin_id)?,
             open_dead_letters,
             runs: self.store.runs(shop_id, plugin_id)?.into_iter().take(5).collect(),

@@ -156,6 +156,24 @@ fn tiers_rise_with_spend_and_fall_only_at_a_review() {
     assert!(account.tier_history[0].reason.starts_with("review"), "{:?}", account.tier_history[0]);
 }
 
+#[test]
+fn a_tier_reached_in_a_batch_multiplies_the_batchs_later_orders() {
+    let w = world();
+    w.enable(&plugins::TIERED_POINTS, tiers(), None);
+    let order = |id: &str, amount: i64| {
+        json!({"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": "13800000001"}],
+            "order": {"id": id, "amount": amount, "paid_at": w.clock.now()}})
+    };
+    // Both orders reach the scheme in one delivery: the second earns as it would have in a delivery of its own.
+    let report = w.store.ingest(w.shop, vec![order("o1", 120_000), order("o2", 10_000)], &actor()).unwrap();
+    assert_eq!(report.accepted, 2, "{report:?}");
+    w.bus.drain().unwrap();
+    let account = w.store.points_account(w.shop, w.customer()).unwrap();
+    assert_eq!(account.balance, 1200 + 200, "o1 reaches gold, which doubles o2's 100 points");
+    assert_eq!(account.tier_history.iter().map(|t| t.to.as_str()).collect::<Vec<_>>(), vec!["gold"]);
+    assert_eq!(account.tier_history[0].reason, "qualifying spend CNY 1200.00 in 12 months reached gold (CNY 1000.00)");
+}
+
 /// A shop with the three connectors enabled against one provider, and a customer with a phone and an e-mail.
 struct Messaging {
     w: World,
@@ -364,6 +382,32 @@ fn consent_caps_and_quiet_hours_decide_what_goes_out() {
         (MessageStatus::Suppressed, Some("the customer has no phone to send sms to"))
     );
     assert_eq!(m.provider.received().len(), sent_before, "nothing suppressed or unroutable reached the provider");
+}
+
+#[test]
+fn a_connectors_lag_is_zero_and_its_outbox_counts_what_waits() {
+    let m = messaging();
+    let w = &m.w;
+    w.order("o1", 10_000);
+    w.order("o2", 10_000);
+    assert!(w.store.event_head(w.shop).unwrap() > 0);
+    let status = w.bus.status(w.shop, "sms-http").unwrap();
+    assert_eq!((status.lag, status.outbox), (0, Some(0)), "a connector takes no events: the log's head is no lag of its");
+    // At 22:30 in Shanghai an sms waits for the end of quiet hours: the sms connector has one message to send.
+    let quiet = QuietHours { start: "21:00".into(), end: "08:00".into() };
+    let settings = MessagingSettings {
+        channels: [("sms".to_string(), ChannelPolicy { frequency_cap: None, quiet_hours: Some(quiet), cost_per_message: 0 })].into(),
+    };
+    w.store.put_messaging_settings(w.shop, &settings, &actor(), w.clock.now()).unwrap();
+    w.clock.set(Utc.with_ymd_and_hms(2026, 11, 4, 14, 30, 0).unwrap());
+    let held = m.send("sms", "held");
+    assert_eq!(held.status, MessageStatus::Queued);
+    let outbox = |plugin: &str| w.bus.status(w.shop, plugin).unwrap().outbox;
+    assert_eq!((outbox("sms-http"), outbox("email-http")), (Some(1), Some(0)));
+    w.clock.set(Utc.with_ymd_and_hms(2026, 11, 5, 0, 0, 0).unwrap());
+    w.bus.drain().unwrap();
+    assert_eq!(m.message(&held.id).status, MessageStatus::Sent);
+    assert_eq!(outbox("sms-http"), Some(0));
 }
 
 #[test]

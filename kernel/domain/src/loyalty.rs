@@ -228,7 +228,10 @@ impl RewardInput {
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
     pub reward_id: i64,
-    /// The client's id for this submission: a second submission with it answers the first's result.
+    /// The client's key for this submission: a second submission with it
+    /// answers the first's result. `idempotency_key`, as on every other
+    /// write; the older name `request_id` is still accepted.
+    #[serde(rename = "idempotency_key", alias = "request_id")]
     pub request_id: String,
 }
 

@@ -143,6 +143,17 @@ fn route(conn: &Connection, shop_id: i64, channel: &str) -> Result<Option<String
         .optional()?)
 }
 
+/// The channels an enabled connector sends in a shop, sorted.
+fn served_channels(conn: &Connection, shop_id: i64) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT DISTINCT c.channel FROM connectors c JOIN subscriptions s ON s.shop_id = c.shop_id AND s.plugin_id = c.plugin_id
+             WHERE c.shop_id = ?1 AND s.status = 'enabled' ORDER BY c.channel",
+        )?
+        .query_map([shop_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// Record that a connector plugin sends `channel` in a shop; refused while
 /// another enabled connector holds the channel.
 pub(crate) fn register_connector(conn: &Connection, shop_id: i64, plugin_id: &str, channel: &str, now: i64) -> Result<()> {
@@ -295,10 +306,35 @@ pub(crate) fn enqueue_in(tx: &Connection, shop_id: i64, req: &SendRequest, sourc
 
 impl Store {
     /// Store a message for sending; a resend with the same idempotency key
-    /// answers the first message (`false`: not new).
+    /// answers the first message (`false`: not new). The channel is not
+    /// checked against the shop's connectors: a message without one is
+    /// retried and then fails, as one whose connector is disabled after it
+    /// was queued. Clients' sends go through `send_message`.
     pub fn enqueue_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
         req.validate()?;
         self.write(|tx| enqueue_in(tx, shop_id, req, source, now))
+    }
+
+    /// Store a message a client asked to send: like `enqueue_message`, but a
+    /// channel that no enabled connector of the shop sends is refused, naming
+    /// the field, since such a message could only wait and fail. A resend of
+    /// an accepted key still answers its message, even if the connector has
+    /// been disabled since.
+    pub fn send_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
+        req.validate()?;
+        self.write(|tx| {
+            let known = load_message(tx, shop_id, "idempotency_key = ?2", &req.idempotency_key)?.is_some();
+            if !known && route(tx, shop_id, &req.channel)?.is_none() {
+                let served = served_channels(tx, shop_id)?;
+                let served = if served.is_empty() { "none".to_owned() } else { served.join(", ") };
+                return Err(FieldError::new(
+                    "channel",
+                    format!("no connector is enabled for channel `{}` in this shop (channels sent: {served})", req.channel),
+                )
+                .into());
+            }
+            enqueue_in(tx, shop_id, req, source, now)
+        })
     }
 
     pub fn message(&self, shop_id: i64, id: &str) -> Result<Message> {
@@ -521,6 +557,24 @@ impl Store {
                 .prepare_cached("SELECT shop_id, plugin_id FROM connectors WHERE receipt_token = ?1")?
                 .query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?)
+        })
+    }
+
+    /// Messages of a shop waiting to go out on the channel a connector
+    /// sends: queued (held for quiet hours or a retry included) or being
+    /// sent. 0 for a plugin that sends no channel.
+    pub fn outbox_backlog(&self, shop_id: i64, plugin_id: &str) -> Result<i64> {
+        self.read(|conn| {
+            // One count per status, so that each reads its partial index.
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM((SELECT COUNT(*) FROM messages m WHERE m.status = 'queued' AND m.shop_id = c.shop_id
+                                            AND m.channel = c.channel)
+                                       + (SELECT COUNT(*) FROM messages m WHERE m.status = 'sending' AND m.shop_id = c.shop_id
+                                            AND m.channel = c.channel)), 0)
+                     FROM connectors c WHERE c.shop_id = ?1 AND c.plugin_id = ?2",
+                )?
+                .query_row(params![shop_id, plugin_id], |r| r.get(0))?)
         })
     }
 

@@ -39,7 +39,8 @@ fn masked<S>(key: &ShopKey<S>, mut message: Message) -> Message {
 /// provider asks to retry, and ends `sent`/`delivered`, `failed` or
 /// `suppressed` with a reason. Resending with the same `idempotency_key`
 /// answers the first message with 200; a different message under a used
-/// key is a conflict.
+/// key is a conflict. A channel that no enabled connector of the shop sends
+/// is refused (400, `field: "channel"`): such a message could never go out.
 #[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SendRequest, security(("api_key" = [])),
     responses((status = 202, body = Message), (status = 200, body = Message), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 409, body = Problem)))]
@@ -50,7 +51,7 @@ pub async fn send_message(
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let now = state.now();
     let shop = key.shop_id;
-    let (message, created) = state.db("enqueue_message", move |s| s.enqueue_message(shop, &body, "api", now)).await?;
+    let (message, created) = state.db("send_message", move |s| s.send_message(shop, &body, "api", now)).await?;
     state.notify_events();
     Ok((if created { StatusCode::ACCEPTED } else { StatusCode::OK }, Json(masked(&key, message))))
 }

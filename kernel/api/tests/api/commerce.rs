@@ -93,23 +93,32 @@ async fn an_order_with_the_code_redeems_the_coupon() {
 async fn redemptions_answer_clearly_and_spend_once() {
     let h = Harness::new().await;
     let uri = format!("/v1/customers/{}/redemptions", h.customer);
-    let first = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-1"})).await;
+    let first = h.post(&uri, Role::App, json!({"reward_id": h.reward, "idempotency_key": "r-1"})).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert_eq!(first.body["balance_after"], 50);
-    let again = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-1"})).await;
+    let again = h.post(&uri, Role::App, json!({"reward_id": h.reward, "idempotency_key": "r-1"})).await;
     assert_eq!((again.status, &again.body["id"]), (StatusCode::OK, &first.body["id"]), "a double submission answers the first");
-    let other = h.post(&uri, Role::App, json!({"reward_id": h.reward + 99, "request_id": "r-1"})).await;
+    let other = h.post(&uri, Role::App, json!({"reward_id": h.reward + 99, "idempotency_key": "r-1"})).await;
     other.assert_problem(409, "conflict");
+    // The older name of the key is still taken, and names the same submission.
+    let aliased = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-1"})).await;
+    assert_eq!((aliased.status, &aliased.body["id"]), (StatusCode::OK, &first.body["id"]), "{}", aliased.body);
+    let both = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-1", "idempotency_key": "r-1"})).await;
+    both.assert_problem(400, "invalid-request");
+    let api = h.call(Method::GET, "/openapi.json", None, None).await;
+    let schema = &api.body["components"]["schemas"]["RedeemRequest"];
+    let fields: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fields, vec!["idempotency_key", "reward_id"], "the document shows the canonical name: {schema}");
 
     let put =
         |stock: Option<i64>, cost: i64| json!({"name": "Coupon", "points_cost": cost, "coupon_template_id": h.template, "stock": stock});
     let pricey = h.call(Method::PUT, &format!("/v1/rewards/{}", h.reward), Some(h.key(Role::Operator)), Some(put(None, 500))).await;
     assert_eq!(pricey.status, StatusCode::OK);
-    let poor = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-2"})).await;
+    let poor = h.post(&uri, Role::App, json!({"reward_id": h.reward, "idempotency_key": "r-2"})).await;
     poor.assert_problem(409, "conflict");
     assert_eq!(poor.body["detail"], format!("insufficient points: 50 available, reward {} costs 500", h.reward));
     h.call(Method::PUT, &format!("/v1/rewards/{}", h.reward), Some(h.key(Role::Operator)), Some(put(Some(0), 10))).await;
-    let gone = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-3"})).await;
+    let gone = h.post(&uri, Role::App, json!({"reward_id": h.reward, "idempotency_key": "r-3"})).await;
     assert_eq!(gone.body["detail"], format!("reward {} is out of stock", h.reward));
     // The coupon's limit is reached: nothing is spent.
     h.call(Method::PUT, &format!("/v1/rewards/{}", h.reward), Some(h.key(Role::Operator)), Some(put(None, 10))).await;
@@ -120,7 +129,7 @@ async fn redemptions_answer_clearly_and_spend_once() {
         Some(json!({"name": "10 off", "face_value": 1000, "valid_days": 30, "budget_count": 2})),
     )
     .await;
-    let exhausted = h.post(&uri, Role::App, json!({"reward_id": h.reward, "request_id": "r-4"})).await;
+    let exhausted = h.post(&uri, Role::App, json!({"reward_id": h.reward, "idempotency_key": "r-4"})).await;
     exhausted.assert_problem(409, "conflict");
     let account = h.get(&format!("/v1/customers/{}/points", h.customer), Role::Analyst).await;
     assert_eq!(account.body["balance"], 50, "refused redemptions spend nothing");
@@ -135,6 +144,13 @@ async fn messages_are_idempotent_and_receipts_arrive_over_http() {
     let h = Harness::new().await;
     let provider = Provider::start().unwrap();
     let cli = Actor::cli("test");
+    let send_body =
+        |channel: &str, key: &str| json!({"customer_id": h.customer, "channel": channel, "template": "SMS_9", "idempotency_key": key});
+    // No connector sends sms yet: the message could never go out.
+    let early = h.post("/v1/messages", Role::App, send_body("sms", "early")).await;
+    early.assert_problem(400, "invalid-request");
+    assert_eq!(early.body["field"], "channel");
+    assert_eq!(early.body["detail"], "channel: no connector is enabled for channel `sms` in this shop (channels sent: none)");
     let package = kith_bus::Package::from_tar_gz(&kith_test_plugins::SMS_HTTP.tar_gz()).unwrap();
     h.bus.install(&package, &cli).unwrap();
     let grant = kith_domain::plugin::Grant { capabilities: package.manifest.capabilities.clone(), allowed_hosts: vec![provider.host()] };
@@ -152,11 +168,20 @@ async fn messages_are_idempotent_and_receipts_arrive_over_http() {
     let mut changed = body.clone();
     changed["template"] = json!("SMS_10");
     h.post("/v1/messages", Role::App, changed).await.assert_problem(409, "conflict");
+    let body_again = body.clone();
     let mut bad = body;
     bad["channel"] = json!("SMS!");
     let bad = h.post("/v1/messages", Role::App, bad).await;
     bad.assert_problem(400, "invalid-request");
     assert_eq!(bad.body["field"], "channel");
+    let nowhere = h.post("/v1/messages", Role::App, send_body("dingtalk", "ding-1")).await;
+    nowhere.assert_problem(400, "invalid-request");
+    assert_eq!(
+        (nowhere.body["field"].as_str(), nowhere.body["detail"].as_str()),
+        (Some("channel"), Some("channel: no connector is enabled for channel `dingtalk` in this shop (channels sent: sms)"))
+    );
+    let listed = h.get("/v1/messages", Role::Analyst).await;
+    assert!(listed.body["items"].as_array().unwrap().iter().all(|m| m["channel"] != "dingtalk"), "nothing was stored: {}", listed.body);
 
     let bus = h.bus.clone();
     tokio::task::spawn_blocking(move || bus.drain()).await.unwrap().unwrap();
@@ -176,4 +201,12 @@ async fn messages_are_idempotent_and_receipts_arrive_over_http() {
     garbled.assert_problem(400, "invalid-request");
     assert_eq!(garbled.body["field"], "body");
     h.send(post("/v1/receipts/unknown-token", "[]")).await.assert_problem(404, "not-found");
+
+    // Once the connector is disabled, new sms messages are refused; a resend of an accepted one still answers it.
+    h.bus.disable(h.shop_a, "sms-http", &cli).unwrap();
+    let resent = h.post("/v1/messages", Role::App, body_again).await;
+    assert_eq!((resent.status, resent.body["id"].as_str()), (StatusCode::OK, Some(id)), "{}", resent.body);
+    let late = h.post("/v1/messages", Role::App, send_body("sms", "late")).await;
+    late.assert_problem(400, "invalid-request");
+    assert_eq!(late.body["field"], "channel");
 }
