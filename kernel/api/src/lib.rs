@@ -78,7 +78,7 @@ impl AppState {
     }
 
     /// The kernel's clock.
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.bus.now()
     }
 

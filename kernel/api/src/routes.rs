@@ -49,6 +49,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi_json))
+        .routes(routes!(system::get_clock, system::move_clock))
         .routes(routes!(shops::create_shop, shops::list_shops))
         .routes(routes!(shops::current_shop))
         .routes(routes!(keys::create_key, keys::list_keys))

@@ -6,6 +6,12 @@ use chrono::{DateTime, Utc};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// The clock as a test clock, when it is one (`kith serve` with `[testing] clock = true`
+    /// lets an admin move it over HTTP).
+    fn as_test(&self) -> Option<&TestClock> {
+        None
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,5 +44,9 @@ impl TestClock {
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn as_test(&self) -> Option<&TestClock> {
+        Some(self)
     }
 }

@@ -285,6 +285,11 @@ impl Bus {
         self.clock.now()
     }
 
+    /// The kernel's clock when it is a test clock, which may be moved.
+    pub fn test_clock(&self) -> Option<&TestClock> {
+        self.clock.as_test()
+    }
+
     /// Start the worker threads; they run until [`Bus::stop`].
     pub fn start(self: &Arc<Self>) -> Vec<std::thread::JoinHandle<()>> {
         (0..self.config.workers.max(1))
@@ -353,20 +358,37 @@ impl Bus {
             Ok(n) => done += n,
             Err(e) => tracing::error!(error = %e, "advancing journeys failed"),
         }
+        // A delivery or run batch that fails in storage is recorded against its subscriber (see
+        // `deliver`); one that fails even before its batch is known is logged and the pass goes
+        // on to the others: no subscriber's failure stops another's deliveries, journeys or the outbox.
         for due in self.store.due_subscriptions(now)? {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {
-                self.deliver(due.shop_id, &due.plugin_id)?;
-                done += 1;
+                match self.deliver(due.shop_id, &due.plugin_id) {
+                    Ok(()) => done += 1,
+                    Err(e) => {
+                        tracing::error!(shop = due.shop_id, plugin = %due.plugin_id, error = %e, "delivery failed before its batch was read")
+                    }
+                }
             }
         }
         for (shop_id, plugin_id, run_id) in self.store.due_runs(now)? {
             if let Some(_claim) = self.claim(Work::Run(shop_id, plugin_id.clone())) {
-                self.run_batch(shop_id, &plugin_id, run_id)?;
-                done += 1;
+                match self.run_batch(shop_id, &plugin_id, run_id) {
+                    Ok(()) => done += 1,
+                    Err(e) => {
+                        tracing::error!(shop = shop_id, plugin = %plugin_id, run = run_id, error = %e, "run batch failed before its customers were read")
+                    }
+                }
             }
         }
-        done += self.send_due()?;
-        done += self.store.expire_points(now, EXPIRY_BATCH)?;
+        match self.send_due() {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "sending due messages failed"),
+        }
+        match self.store.expire_points(now, EXPIRY_BATCH) {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "expiring points failed"),
+        }
         Ok(done)
     }
 
@@ -461,31 +483,44 @@ impl Bus {
         if to == sub.cursor {
             return Ok(());
         }
+        // From here the batch is known: whatever fails, storage included, is a failure of this
+        // delivery (backoff, dead letter, breaker, `last_error`), never of the bus.
+        match self.deliver_batch(&sub, &installed, selected, to) {
+            Err(BusError::Store(StoreError::Conflict(_))) => Ok(()),
+            Err(err) => self.fail_delivery(&sub, sub.cursor, to, &format!("storage failure: {err}"), &[], Duration::ZERO),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Call the plugin on a batch of events up to `to` and commit what it decided, or record
+    /// why it failed.
+    fn deliver_batch(&self, sub: &Subscription, installed: &InstalledPlugin, selected: Vec<EventSnapshot>, to: i64) -> Result<()> {
+        let shop_id = sub.shop_id;
         let subjects = self.subjects(shop_id, selected, &installed.manifest)?;
         if subjects.is_empty() {
-            self.store.advance_cursor(shop_id, plugin_id, sub.cursor, to)?;
+            self.store.advance_cursor(shop_id, &sub.plugin_id, sub.cursor, to)?;
             return Ok(());
         }
-        let plugin = match self.plugin(&installed) {
+        let plugin = match self.plugin(installed) {
             Ok(plugin) => plugin,
-            Err(err) => return self.fail_delivery(&sub, sub.cursor, to, &err.to_string(), &[], Duration::ZERO),
+            Err(err) => return self.fail_delivery(sub, sub.cursor, to, &err.to_string(), &[], Duration::ZERO),
         };
         let Some(input) = event_input(sub.kind, self.context(shop_id)?, subjects) else { return Ok(()) };
-        match self.call(&plugin, &sub, input) {
+        match self.call(&plugin, sub, input) {
             Called::Decided(decisions, report) => {
-                let attempt = self.attempt(&sub, &report);
+                let attempt = self.attempt(sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
                 match self.store.commit_delivery(&attempt, sub.cursor, to, &effects) {
                     Ok(()) => Ok(()),
                     Err(StoreError::Invalid(refused)) => {
-                        self.fail_delivery(&sub, sub.cursor, to, &format!("decision refused: {refused}"), &report.logs, report.duration)
+                        self.fail_delivery(sub, sub.cursor, to, &format!("decision refused: {refused}"), &report.logs, report.duration)
                     }
                     // Another worker or process delivered this batch first.
                     Err(StoreError::Conflict(_)) => Ok(()),
-                    Err(err) => Err(err.into()),
+                    Err(err) => self.fail_delivery(sub, sub.cursor, to, &format!("storage failure: {err}"), &report.logs, report.duration),
                 }
             }
-            Called::Failed(error, report) => self.fail_delivery(&sub, sub.cursor, to, &error, &report.logs, report.duration),
+            Called::Failed(error, report) => self.fail_delivery(sub, sub.cursor, to, &error, &report.logs, report.duration),
         }
     }
 
@@ -580,14 +615,14 @@ impl Bus {
                 let attempt = self.attempt(&sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
                 let step = RunStep { run_id, from: run.checkpoint, to, processed, finished };
-                match self.store.commit_run_batch(&attempt, &step, &effects) {
-                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-                    Err(StoreError::Invalid(refused)) => {
-                        self.store.record_run_failure(&attempt, run_id, &format!("decision refused: {refused}"), policy)?;
-                        Ok(())
-                    }
-                    Err(err) => Err(err.into()),
-                }
+                let failure = match self.store.commit_run_batch(&attempt, &step, &effects) {
+                    Ok(_) | Err(StoreError::Conflict(_)) => return Ok(()),
+                    Err(StoreError::Invalid(refused)) => format!("decision refused: {refused}"),
+                    // A storage failure is the run's, retried with backoff like any other.
+                    Err(err) => format!("storage failure: {err}"),
+                };
+                self.store.record_run_failure(&attempt, run_id, &failure, policy)?;
+                Ok(())
             }
             Called::Failed(error, report) => {
                 self.store.record_run_failure(&self.attempt(&sub, &report), run_id, &error, policy)?;

@@ -483,7 +483,7 @@ fn rfm_places_a_hand_computed_shop_in_all_eight_groups() {
     let average = score(&w, "13900000009", "rfm").unwrap();
     assert_eq!(
         average.explanation.as_deref(),
-        Some("R 55.0 days ≤ average 55.0 days (high); F 2.0 ≥ average 2.0 (high); M 2000.0 ≥ average 2000.0 (high)"),
+        Some("R 55 days ≤ average 55 days (high); F 2 ≥ average 2 (high); M CNY 20.00 ≥ average CNY 20.00 (high)"),
         "exactly average counts as high"
     );
     // R cut points 10, 10, 100, 100: 10 days scores 3; F cut points 1, 1, 3, 3; M 1000, 1000, 3000, 3000.
@@ -493,6 +493,38 @@ fn rfm_places_a_hand_computed_shop_in_all_eight_groups() {
     assert_eq!(score(&w, "13900000008", "rfm.m").unwrap().value, 1.0, "the order outside the window does not count");
     let nobody = score(&w, "13900000010", "rfm").unwrap();
     assert_eq!((nobody.value, nobody.label), (0.0, None), "no order, no group");
+}
+
+#[test]
+fn a_customers_second_order_in_a_shop_with_segments_moves_every_plugin_on() {
+    // Issue 25: with a segment in the shop, the second score of a customer already marked as
+    // changed failed its write (UNIQUE on segment_dirty) and the bus retried it for ever.
+    let w = world(100);
+    w.install(&plugins::RFM);
+    w.install(&plugins::VIP_TAG);
+    w.enable(w.shop, "rfm", json!({"window_days": 365})).unwrap();
+    w.enable(w.shop, "vip-tag", json!({"threshold": 1_000})).unwrap();
+    let segment = kith_domain::segments::SegmentInput {
+        name: "important value".into(),
+        description: None,
+        definition: json!({"score": "rfm", "label": "important-value"}),
+    };
+    w.store.create_segment(w.shop, &segment, &actor(), w.clock.now()).unwrap();
+    let now = w.clock.now();
+    for (i, days) in [(1, 30.0), (2, 3.0)] {
+        assert_eq!(
+            w.store.ingest(w.shop, vec![paid(&format!("o{i}"), "13900000001", days, 5000, "beauty", now)], &actor()).unwrap().accepted,
+            1
+        );
+        w.bus.drain().unwrap();
+    }
+    for plugin in ["rfm", "vip-tag"] {
+        let status = w.bus.status(w.shop, plugin).unwrap();
+        assert_eq!((status.lag, status.subscription.last_error.as_deref()), (0, None), "{plugin}");
+        assert_eq!(status.calls.failures, 0, "{plugin}");
+    }
+    let rfm = score(&w, "13900000001", "rfm").unwrap();
+    assert!(rfm.explanation.as_deref().is_some_and(|e| e.contains("F 2")), "scored after both orders: {rfm:?}");
 }
 
 #[test]

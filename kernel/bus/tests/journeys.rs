@@ -52,7 +52,7 @@ impl Shop {
 
     /// Ingest events for customers by phone, in one batch, then let the bus work.
     fn events(&self, events: Vec<Value>) {
-        let report = self.w.store.ingest(self.w.shop, events, &actor()).unwrap();
+        let report = self.w.store.ingest_at(self.w.shop, events, &actor(), self.w.clock.now()).unwrap();
         assert_eq!(report.rejected, 0, "{report:?}");
         self.w.bus.drain().unwrap();
     }
@@ -591,6 +591,35 @@ fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
     s.later(Duration::days(3));
     assert!(s.sms().is_empty(), "a converted run sends no reminder");
     assert_eq!(s.w.store.journey_stats(s.w.shop, j.id).unwrap().attributed_revenue, 8_000);
+}
+
+#[test]
+fn history_imported_after_a_customer_entered_converts_nothing() {
+    // Issue 25: orders paid before a customer entered a journey, imported afterwards, counted as
+    // the journey's conversions and revenue. Attribution goes by when an order was paid.
+    let s = shop();
+    let j = s.journey(json!({
+        "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
+        "goal": {"event": "order.paid", "within_days": 7},
+        "start": "wait",
+        "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
+    }));
+    s.events(vec![json!({"id": "cart-a", "type": "behaviour", "identities": [{"kind": "phone", "value": "13800000001"}],
+        "behaviour": {"kind": "cart", "sku": "serum-1"}})]);
+    let paid_before = s.w.clock.now() - Duration::days(30);
+    s.events(vec![json!({"id": "old", "type": "order.paid", "identities": [{"kind": "phone", "value": "13800000001"}],
+        "order": {"id": "HISTORY-1", "amount": 9_000, "paid_at": paid_before}})]);
+    assert_eq!(s.run_of(j.id, "13800000001").status, RunStatus::Active, "an order paid before entry is no conversion");
+    s.later(Duration::hours(1));
+    s.order("13800000001", "new", 5_000, "beauty");
+    let run = s.run_of(j.id, "13800000001");
+    assert_eq!(run.status, RunStatus::Converted, "{run:?}");
+    let stats = s.w.store.journey_stats(s.w.shop, j.id).unwrap();
+    assert_eq!((stats.converted, stats.attributed_revenue), (1, 5_000));
+    let wait = stats.steps.iter().find(|step| step.step == "wait").unwrap();
+    assert_eq!(wait.outcomes, [("converted".to_owned(), 1)].into(), "a converted run is no longer waiting");
+    s.later(Duration::days(3));
+    assert!(s.sms().is_empty(), "a converted run sends no reminder");
 }
 
 #[test]

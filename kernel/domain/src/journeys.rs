@@ -1148,7 +1148,8 @@ pub struct StepStats {
     pub version: i64,
     pub step: String,
     pub kind: String,
-    /// Runs by outcome (`done`, `skipped`, `yes`, …).
+    /// Runs by outcome (`done`, `skipped`, `yes`, `waiting`, …); a wait its run left before the
+    /// wait ended counts under how the run ended (`converted`, `exited`, `failed`).
     pub outcomes: BTreeMap<String, i64>,
     /// Skipped runs by reason.
     pub skipped: BTreeMap<String, i64>,

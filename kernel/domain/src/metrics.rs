@@ -32,11 +32,13 @@ pub struct Overview {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomerFigures {
-    /// Customers (not merged away) created before the end of the range.
+    /// Customers (not merged away) first seen before the end of the range: a customer is first
+    /// seen at the earliest time of their events (an order's payment, a behaviour, an upsert's
+    /// `occurred_at`), whenever those events arrived.
     pub total: i64,
-    /// Customers created within the range.
+    /// Customers first seen within the range.
     pub new: i64,
-    /// Customers with a counted order paid within the range.
+    /// Customers with a counted order paid within the range (whenever they were first seen).
     pub buyers: i64,
     /// Buyers whose first counted order ever was paid within the range.
     pub new_buyers: i64,

@@ -243,6 +243,8 @@ pub struct Customer {
     pub points: i64,
     /// Membership tier, as the shop's loyalty scheme last set it.
     pub tier: Option<String>,
+    /// When the customer was first seen: the earliest time of their events (an order's payment,
+    /// a behaviour, an upsert's `occurred_at`), whenever those events arrived.
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339::serialize")]

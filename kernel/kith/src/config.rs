@@ -29,6 +29,17 @@ pub struct Config {
     /// How many identifiers of one kind a customer may hold.
     pub identity: IdentityCaps,
     pub plugins: PluginsConfig,
+    pub testing: TestingConfig,
+}
+
+/// For tests of the whole kernel: never in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Run on a test clock that starts at the system's time and moves only when an admin
+    /// moves it (`POST /v1/admin/clock`): waits, expiries, schedules and the plugins' `now`
+    /// follow it, and events without a time of their own happen at it.
+    pub clock: bool,
 }
 
 /// The plugin host and the bus.
@@ -78,6 +89,7 @@ impl Default for Config {
             body_limit_bytes: kith_api::ApiConfig::default().body_limit,
             identity: IdentityCaps::default(),
             plugins: PluginsConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }
@@ -118,7 +130,13 @@ impl Config {
         let defaults = kith_bus::BusConfig::default();
         let outbox = kith_store::OutboxPolicy { lease: Duration::from_secs(p.outbox_lease_secs.max(1)), ..defaults.outbox };
         let bus = kith_bus::BusConfig { workers: p.workers, batch_size: p.batch_size.max(1), outbox, ..defaults };
-        Ok(kith_bus::Bus::new(store, host, Arc::new(kith_bus::SystemClock), bus))
+        let clock: Arc<dyn kith_bus::Clock> = if self.testing.clock {
+            tracing::warn!("running on a test clock: time moves only through POST /v1/admin/clock");
+            Arc::new(kith_bus::TestClock::new(chrono::Utc::now()))
+        } else {
+            Arc::new(kith_bus::SystemClock)
+        };
+        Ok(kith_bus::Bus::new(store, host, clock, bus))
     }
 }
 

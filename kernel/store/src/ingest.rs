@@ -13,10 +13,15 @@ use serde_json::{Value, json};
 use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, coupons, events, loyalty, merge, shops, to_ms};
 
 impl Store {
-    /// Validate and apply a batch of raw events for one shop in one transaction.
-    /// Each event applies whole or not at all; the batch is durable when this returns.
+    /// Validate and apply a batch of raw events for one shop in one transaction, at the
+    /// system's time. Each event applies whole or not at all; the batch is durable when this returns.
     pub fn ingest<E: RawEvent>(&self, shop_id: i64, raw_events: Vec<E>, actor: &Actor) -> Result<IngestReport> {
-        let now = Utc::now();
+        self.ingest_at(shop_id, raw_events, actor, Utc::now())
+    }
+
+    /// [`Store::ingest`] at the kernel's `now`: an event without a time of its own happened
+    /// then, and no event may be dated after it.
+    pub fn ingest_at<E: RawEvent>(&self, shop_id: i64, raw_events: Vec<E>, actor: &Actor, now: DateTime<Utc>) -> Result<IngestReport> {
         let caps = &self.options.identity_caps;
         // Parsing and validation need only the shop's region; doing them before
         // taking the writer keeps the lock for the writes alone.
@@ -134,7 +139,7 @@ fn apply(tx: &Connection, shop_id: i64, event: &ValidEvent, caps: &IdentityCaps,
     let why = format!("ingest event `{}`", event.id);
     match &event.action {
         Action::Upsert { subject, profile } => {
-            let customer_id = resolve(tx, shop_id, subject, caps, &why, actor, now)?;
+            let customer_id = resolve(tx, shop_id, subject, event.occurred_at, caps, &why, actor, now)?;
             let changed = update_profile(tx, customer_id, profile)?;
             touch(tx, customer_id, now)?;
             if !changed.is_empty() {
@@ -143,13 +148,13 @@ fn apply(tx: &Connection, shop_id: i64, event: &ValidEvent, caps: &IdentityCaps,
             Ok(customer_id)
         }
         Action::OrderPaid { subject, order } => {
-            let customer_id = resolve(tx, shop_id, subject, caps, &why, actor, now)?;
+            let customer_id = resolve(tx, shop_id, subject, order.paid_at, caps, &why, actor, now)?;
             record_order(tx, shop_id, customer_id, order, now)?;
             Ok(customer_id)
         }
         Action::OrderRefunded { refund } => record_refund(tx, shop_id, refund, now),
         Action::Behaviour { subject, behaviour, occurred_at } => {
-            let customer_id = resolve(tx, shop_id, subject, caps, &why, actor, now)?;
+            let customer_id = resolve(tx, shop_id, subject, *occurred_at, caps, &why, actor, now)?;
             tx.prepare_cached(
                 "INSERT INTO behaviours (shop_id, customer_id, kind, sku, product_name, category, occurred_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
@@ -204,11 +209,16 @@ pub(crate) fn identity_counts(tx: &Connection, customer_id: i64) -> Result<BTree
 }
 
 /// The customer an event names: found by id or identifiers, created if none,
-/// merged into the oldest if the identifiers belong to several.
+/// merged into the oldest if the identifiers belong to several. `seen_at` is when the event
+/// happened in the business's terms (an order's payment, a behaviour's time): a customer is
+/// first seen at the earliest of their events, not when the first of them arrived, so that
+/// history imported later counts its customers in the past.
+#[allow(clippy::too_many_arguments, reason = "the event's parts and the batch's context")]
 fn resolve(
     tx: &Connection,
     shop_id: i64,
     subject: &Subject,
+    seen_at: DateTime<Utc>,
     caps: &IdentityCaps,
     why: &str,
     actor: &Actor,
@@ -265,11 +275,16 @@ fn resolve(
             for &(_, other) in owners.iter().skip(1) {
                 merge::merge(tx, shop_id, survivor, other, &format!("{why} names identifiers of both"), actor, now)?;
             }
+            tx.prepare_cached("UPDATE customers SET created_at = ?2 WHERE id = ?1 AND created_at > ?2")?
+                .execute(params![survivor, to_ms(seen_at)])?;
             survivor
         }
         None => {
-            tx.prepare_cached("INSERT INTO customers (shop_id, created_at, updated_at) VALUES (?1, ?2, ?2)")?
-                .execute(params![shop_id, to_ms(now)])?;
+            tx.prepare_cached("INSERT INTO customers (shop_id, created_at, updated_at) VALUES (?1, ?2, ?3)")?.execute(params![
+                shop_id,
+                to_ms(seen_at.min(now)),
+                to_ms(now)
+            ])?;
             let id = tx.last_insert_rowid();
             let identities: Vec<Value> = unknown.iter().map(|i| json!({"kind": i.kind.to_string(), "value": i.value})).collect();
             events::append(tx, shop_id, "customer.created", Some(id), &json!({"identities": identities}), now)?;

@@ -243,32 +243,46 @@ fn revenue_of(payload: &Value) -> i64 {
     payload.get("amount").and_then(Value::as_i64).unwrap_or(0)
 }
 
-/// A goal event of a customer converts their runs entered before it and still in the goal's window.
-fn convert(tx: &Connection, journey_id: i64, customer_id: i64, seq: i64, payload: &Value, now: DateTime<Utc>) -> Result<usize> {
-    let at = to_ms(now);
+/// When a goal event happened in the business's terms: an order's `paid_at`, a behaviour's
+/// `occurred_at`, else when it was logged. An order imported today but paid last year
+/// happened last year.
+fn happened_at(payload: &Value, logged_at: i64) -> i64 {
+    ["paid_at", "occurred_at"]
+        .iter()
+        .find_map(|field| payload.get(*field).and_then(Value::as_str))
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map_or(logged_at, |at| at.timestamp_millis())
+}
+
+/// A goal event of a customer converts their runs that were entered before it (in the log and
+/// in time: an order paid before the customer entered converts nothing, however late it is
+/// imported) and whose goal window it falls in.
+fn convert(tx: &Connection, journey_id: i64, customer_id: i64, seq: i64, payload: &Value, at: i64, now: DateTime<Utc>) -> Result<usize> {
     Ok(tx
         .prepare_cached(&format!(
             "UPDATE journey_runs SET converted_at = ?4, revenue = ?5,
-               ended_at = CASE WHEN status = 'active' THEN ?4 ELSE ended_at END,
+               ended_at = CASE WHEN status = 'active' THEN ?6 ELSE ended_at END,
                end_reason = CASE WHEN status = 'active' THEN 'goal reached' ELSE end_reason END,
                due_at = CASE WHEN status = 'active' THEN NULL ELSE due_at END,
                status = CASE WHEN status = 'active' THEN 'converted' ELSE status END
              WHERE journey_id = ?2 AND customer_id IN ({SAME_CUSTOMER}) AND converted_at IS NULL AND entry_seq < ?3
-               AND goal_until >= ?4 AND status != 'failed'"
+               AND entered_at <= ?4 AND goal_until >= ?4 AND status != 'failed'"
         ))?
-        .execute(params![customer_id, journey_id, seq, at, revenue_of(payload)])?)
+        .execute(params![customer_id, journey_id, seq, at, revenue_of(payload), to_ms(now)])?)
 }
 
 /// Match new events of a journey's shop against its trigger and goal; move its cursor.
 fn intake(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTime<Utc>) -> Result<usize> {
     let d = defs.get(tx, row.id, row.version)?;
-    let events: Vec<(i64, String, Option<i64>, String)> = tx
-        .prepare_cached("SELECT seq, type, customer_id, payload FROM events WHERE shop_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")?
-        .query_map(params![row.shop_id, row.cursor, INTAKE_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+    let events: Vec<(i64, String, Option<i64>, String, i64)> = tx
+        .prepare_cached(
+            "SELECT seq, type, customer_id, payload, created_at FROM events WHERE shop_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?
+        .query_map(params![row.shop_id, row.cursor, INTAKE_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let Some(last) = events.last().map(|e| e.0) else { return Ok(0) };
     let mut entered = 0;
-    for (seq, kind, customer, payload) in &events {
+    for (seq, kind, customer, payload, logged_at) in &events {
         let Some(customer) = *customer else { continue };
         let goal = d.goal.as_ref().filter(|g| &g.event == kind);
         let trigger = match &d.trigger {
@@ -285,7 +299,7 @@ fn intake(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTime<Utc>
         {
             // An event logged before a merge names the merged customer; their runs are the survivor's now.
             let survivor = active_customer(tx, row.shop_id, customer)?.unwrap_or(customer);
-            convert(tx, row.id, survivor, *seq, &payload, now)?;
+            convert(tx, row.id, survivor, *seq, &payload, happened_at(&payload, *logged_at), now)?;
         }
         if !trigger || row.status != JourneyStatus::Active {
             continue;
@@ -1305,9 +1319,13 @@ impl Store {
             let mut steps: BTreeMap<(i64, String), StepStats> = BTreeMap::new();
             let rows: Vec<(i64, String, String, String, String, i64)> = conn
                 .prepare_cached(
-                    "SELECT r.version, s.step, s.kind, s.outcome, CASE WHEN s.outcome = 'skipped' THEN s.detail ELSE '' END, COUNT(*)
+                    // A wait whose run ended before it did (a goal reached, an exit) is no longer
+                    // waiting: it counts under how the run ended.
+                    "SELECT r.version, s.step, s.kind,
+                            CASE WHEN s.outcome = 'waiting' AND r.status <> 'active' THEN r.status ELSE s.outcome END AS outcome,
+                            CASE WHEN s.outcome = 'skipped' THEN s.detail ELSE '' END, COUNT(*)
                      FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id WHERE r.journey_id = ?1
-                     GROUP BY r.version, s.step, s.kind, s.outcome, 5",
+                     GROUP BY r.version, s.step, s.kind, 4, 5",
                 )?
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                 .collect::<rusqlite::Result<_>>()?;

@@ -53,7 +53,7 @@ fn customers(conn: &Connection, shop_id: i64, start: i64, end: i64, q: &Overview
                 MIN(o.paid_at),
                 MAX(CASE WHEN o.paid_at < ?3 THEN o.paid_at END)
          FROM orders o JOIN customers c ON c.id = o.customer_id
-         WHERE o.shop_id = ?1 AND o.status <> 'refunded' AND c.merged_into IS NULL AND c.created_at < ?3
+         WHERE o.shop_id = ?1 AND o.status <> 'refunded' AND c.merged_into IS NULL
          GROUP BY o.customer_id",
     )?;
     let (mut buyers, mut repeat, mut new_buyers, mut active, mut sleeping, mut churned, mut ever) = (0, 0, 0, 0, 0, 0, 0);

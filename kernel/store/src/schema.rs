@@ -654,6 +654,81 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX scores_shop_model ON scores(shop_id, model, label, value);
     "#,
+    // 10: the triggers that mark changed customers no longer rely on `INSERT OR IGNORE`. SQLite
+    // applies the conflict policy of the statement that fired a trigger to the trigger's own
+    // statements, so under the upsert of a score or a tag (`ON CONFLICT DO UPDATE`) a customer
+    // already marked failed the whole write with a UNIQUE error: the second order of a customer
+    // stalled every plugin that scores. A mark is now inserted only when missing.
+    // Customers are first seen at the earliest time of their events, not when the first of
+    // them arrived: history imported after a customer was created counts them in the past.
+    r#"
+    UPDATE customers SET created_at = MIN(created_at,
+        COALESCE((SELECT MIN(o.paid_at) FROM orders o WHERE o.customer_id = customers.id), created_at),
+        COALESCE((SELECT MIN(b.occurred_at) FROM behaviours b WHERE b.customer_id = customers.id), created_at))
+    WHERE merged_into IS NULL
+      AND (EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = customers.id AND o.paid_at < customers.created_at)
+        OR EXISTS (SELECT 1 FROM behaviours b WHERE b.customer_id = customers.id AND b.occurred_at < customers.created_at));
+    DROP TRIGGER segment_dirty_customer_insert;
+    CREATE TRIGGER segment_dirty_customer_insert AFTER INSERT ON customers
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.id); END;
+    DROP TRIGGER segment_dirty_customer_update;
+    CREATE TRIGGER segment_dirty_customer_update AFTER UPDATE ON customers
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.id); END;
+    DROP TRIGGER segment_dirty_tag_insert;
+    CREATE TRIGGER segment_dirty_tag_insert AFTER INSERT ON tags
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_tag_delete;
+    CREATE TRIGGER segment_dirty_tag_delete AFTER DELETE ON tags
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = OLD.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT OLD.shop_id, OLD.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = OLD.shop_id AND customer_id = OLD.customer_id); END;
+    DROP TRIGGER segment_dirty_tag_update;
+    CREATE TRIGGER segment_dirty_tag_update AFTER UPDATE ON tags
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_score_insert;
+    CREATE TRIGGER segment_dirty_score_insert AFTER INSERT ON scores
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_score_update;
+    CREATE TRIGGER segment_dirty_score_update AFTER UPDATE ON scores
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_score_delete;
+    CREATE TRIGGER segment_dirty_score_delete AFTER DELETE ON scores
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = OLD.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT OLD.shop_id, OLD.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = OLD.shop_id AND customer_id = OLD.customer_id); END;
+    DROP TRIGGER segment_dirty_points;
+    CREATE TRIGGER segment_dirty_points AFTER INSERT ON points_ledger
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_behaviour;
+    CREATE TRIGGER segment_dirty_behaviour AFTER INSERT ON behaviours
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_order;
+    CREATE TRIGGER segment_dirty_order AFTER INSERT ON orders
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    DROP TRIGGER segment_dirty_order_update;
+    CREATE TRIGGER segment_dirty_order_update AFTER UPDATE ON orders
+    WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
+    BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
+      WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

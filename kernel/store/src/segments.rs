@@ -16,7 +16,7 @@
 //! named customers (dirty ones, a journey's branch) it is a lookup per
 //! customer, so nothing is read for the rest of the shop.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -804,7 +804,9 @@ fn record_count(tx: &Transaction<'_>, segment_id: i64, shop_id: i64, now: DateTi
 /// Check a definition for saving: valid, its references resolve, no cycle.
 fn check(tx: &Connection, shop_id: i64, input: &SegmentInput, segment: Option<i64>, now: DateTime<Utc>) -> Result<(Node, Compiled)> {
     let node = segments::check_input(input)?;
-    let compiled = Compiler::new(tx, shop_id, now, Reach::Shop)?.compile(&node, segment)?;
+    // A segment being created counts as a level of its own chain, as it will when it is read
+    // (no segment has the id 0): a chain one level too deep is refused now, not unreadable later.
+    let compiled = Compiler::new(tx, shop_id, now, Reach::Shop)?.compile(&node, Some(segment.unwrap_or(0)))?;
     Ok((node, compiled))
 }
 
@@ -845,6 +847,12 @@ impl Store {
             let (node, compiled) = check(tx, shop_id, input, Some(id), now)?;
             let at = to_ms(now);
             let redefined = current != input.definition;
+            let mut readable_before = HashSet::new();
+            for other in live_segments(tx, shop_id)?.into_iter().filter(|s| s.id != id) {
+                if Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&other.node, Some(other.id)).is_ok() {
+                    readable_before.insert(other.id);
+                }
+            }
             let version = if redefined { version + 1 } else { version };
             tx.execute(
                 "UPDATE segments SET name = ?3, description = ?4, version = ?5, timed = ?6, updated_at = ?7 WHERE id = ?1 AND shop_id = ?2",
@@ -862,9 +870,22 @@ impl Store {
             }
             // Segments that refer to this one may have started or stopped depending on time.
             // Compiled for their `timed` alone: the per-customer shape reads nothing to compile.
+            // A change that would leave one of them unreadable (a chain through this one grown
+            // too deep) is refused whole.
             for other in live_segments(tx, shop_id)?.into_iter().filter(|s| s.id != id) {
-                if let Ok(c) = Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&other.node, Some(other.id)) {
-                    tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![other.id, c.timed])?;
+                match Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&other.node, Some(other.id)) {
+                    Ok(c) => {
+                        tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![other.id, c.timed])?;
+                    }
+                    Err(StoreError::Invalid(e)) if readable_before.contains(&other.id) => {
+                        return Err(StoreError::Invalid(FieldError::new(
+                            "definition",
+                            format!("segment {} ({}) refers to this one and could no longer be read: {}", other.id, other.name, e.reason),
+                        )));
+                    }
+                    // Unreadable already, for a reason of its own: not this change's to refuse.
+                    Err(StoreError::Invalid(_)) => {}
+                    Err(e) => return Err(e),
                 }
             }
             audit::record(tx, Some(shop_id), actor, "segment.updated", Some(&format!("segment:{id}")), detail, now)?;

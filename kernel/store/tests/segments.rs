@@ -328,6 +328,32 @@ fn windows_are_exact_at_query_time() {
 }
 
 #[test]
+fn a_chain_of_segments_is_refused_when_saved_if_it_could_not_be_read() {
+    // Issue 25: a sixth level was saved (201) and then every read and sweep of it failed.
+    let shop = shop();
+    let cli = Actor::cli("test");
+    let s = &shop.store;
+    let mut chain = vec![s.create_segment(shop.shop_id, &input("level 1", json!({"tag": "vip"})), &cli, now()).unwrap().id];
+    for level in 2..=5 {
+        let previous = *chain.last().unwrap();
+        let segment = s.create_segment(shop.shop_id, &input(&format!("level {level}"), json!({"segment": previous})), &cli, now()).unwrap();
+        chain.push(segment.id);
+    }
+    for &id in &chain {
+        s.audience_page(shop.shop_id, &Audience::Segment { id, version: None }, 0, 10, true, now()).unwrap();
+    }
+    let too_deep = s.create_segment(shop.shop_id, &input("level 6", json!({"segment": chain[4]})), &cli, now());
+    assert!(matches!(&too_deep, Err(StoreError::Invalid(e)) if e.reason.contains("at most 5 levels deep")), "{too_deep:?}");
+    // Lengthening the chain from below would leave the top unreadable: refused too, whole.
+    let extra = s.create_segment(shop.shop_id, &input("extra", json!({"tag": "vip"})), &cli, now()).unwrap();
+    let deeper = s.update_segment(shop.shop_id, chain[0], &input("level 1", json!({"segment": extra.id})), &cli, now());
+    assert!(matches!(&deeper, Err(StoreError::Invalid(e)) if e.reason.contains(&format!("segment {}", chain[4]))), "{deeper:?}");
+    assert_eq!(s.get_segment(shop.shop_id, chain[0], None).unwrap().version, 1);
+    let sweep = s.sweep_segments(chrono::Duration::zero(), 100, now() + Duration::hours(2));
+    assert!(sweep.is_ok(), "{sweep:?}");
+}
+
+#[test]
 fn references_are_checked_and_versions_kept() {
     let shop = shop();
     let cli = Actor::cli("test");

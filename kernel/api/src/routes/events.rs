@@ -49,7 +49,8 @@ pub async fn ingest(
         return Err(ApiError::bad_request("events", format!("has {} events; a batch holds at most {MAX_BATCH}", batch.events.len())));
     }
     let actor = Actor::key(&key.principal.key_id);
-    let report = state.db("ingest", move |s| s.ingest(key.shop_id, batch.events, &actor)).await?;
+    let now = state.now();
+    let report = state.db("ingest", move |s| s.ingest_at(key.shop_id, batch.events, &actor, now)).await?;
     let metrics = state.metrics();
     metrics.record_ingest("accepted", report.accepted);
     metrics.record_ingest("duplicate", report.duplicates);

@@ -67,6 +67,7 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
         r(Method::GET, "/healthz".into(), None, Access::Public, 200, false),
         r(Method::GET, "/metrics".into(), None, Access::Public, 200, false),
         r(Method::GET, "/openapi.json".into(), None, Access::Public, 200, false),
+        r(Method::GET, "/v1/admin/clock".into(), None, Access::Admin, 200, false),
         r(Method::POST, "/v1/shops".into(), Some(json!({"name": "New"})), Access::Admin, 201, false),
         r(Method::GET, "/v1/shops".into(), None, Access::Admin, 200, false),
         r(Method::GET, "/v1/shop".into(), None, Access::Shop(READERS), 200, false),

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use futures::StreamExt;
 use kith_api::ApiConfig;
+use kith_bus::Clock;
 use kith_domain::auth::Role;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -34,6 +35,7 @@ async fn system_routes() {
         "/healthz",
         "/metrics",
         "/openapi.json",
+        "/v1/admin/clock",
         "/v1/audit",
         "/v1/coupon-templates",
         "/v1/coupon-templates/{id}",
@@ -477,4 +479,23 @@ async fn event_stream_resumes_from_a_sequence_number() {
         )
         .await;
     r.assert_problem(400, "invalid-request");
+}
+
+#[tokio::test]
+async fn a_test_clock_moves_forward_for_admins_only() {
+    let h = Harness::new().await;
+    let before = h.get("/v1/admin/clock", Role::Admin).await;
+    assert_eq!((before.status, before.body["test"].as_bool()), (StatusCode::OK, Some(true)), "{}", before.body);
+    let moved = h.post("/v1/admin/clock", Role::Admin, json!({"advance_seconds": 86_400})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let (from, to) = (before.body["now"].as_str().unwrap(), moved.body["now"].as_str().unwrap());
+    let elapsed = chrono::DateTime::parse_from_rfc3339(to).unwrap() - chrono::DateTime::parse_from_rfc3339(from).unwrap();
+    assert_eq!(elapsed, chrono::Duration::days(1));
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(to).unwrap(), h.clock.now(), "the kernel's clock moved");
+    for bad in [json!({"advance_seconds": 0}), json!({"advance_seconds": -5}), json!({"advance_seconds": 400 * 86_400})] {
+        let r = h.post("/v1/admin/clock", Role::Admin, bad).await;
+        r.assert_problem(400, "invalid-request");
+        assert_eq!(r.body["field"], "advance_seconds");
+    }
+    h.post("/v1/admin/clock", Role::Owner, json!({"advance_seconds": 1})).await.assert_problem(403, "forbidden");
 }

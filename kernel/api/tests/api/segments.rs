@@ -227,9 +227,20 @@ async fn the_dashboard_figures_match_the_shop() {
     let o = &reply.body;
     assert_eq!(
         o["customers"],
-        json!({"total": 3, "new": 3, "buyers": 2, "new_buyers": 1, "active": 1, "sleeping": 1, "churned": 0, "never_bought": 1,
-               "repurchase_rate": 0.0, "active_days": x_age, "churn_days": x_age + 30})
+        json!({"total": 3, "new": 2, "buyers": 2, "new_buyers": 1, "active": 1, "sleeping": 1, "churned": 0, "never_bought": 1,
+               "repurchase_rate": 0.0, "active_days": x_age, "churn_days": x_age + 30}),
+        "customer 1 was first seen at their order of 05-01, whenever it arrived"
     );
+    // A range before any of it arrived (issue 25: customers were counted from their arrival, so
+    // history showed GMV without buyers): customer 1 alone, as the data says.
+    let may = h.get("/v1/metrics/overview?from=2026-05-01&to=2026-05-31&active_days=90&churn_days=180", Role::Analyst).await;
+    assert_eq!(may.status, StatusCode::OK, "{}", may.body);
+    assert_eq!(
+        may.body["customers"],
+        json!({"total": 1, "new": 1, "buyers": 1, "new_buyers": 1, "active": 1, "sleeping": 0, "churned": 0, "never_bought": 0,
+               "repurchase_rate": 0.0, "active_days": 90, "churn_days": 180})
+    );
+    assert_eq!((may.body["sales"]["gmv"].as_i64(), may.body["sales"]["orders"].as_i64()), (Some(9900), Some(1)));
     assert_eq!(
         o["sales"],
         json!({"gmv": 25000, "orders": 2, "aov": 12500, "refunds": 5000, "net": 20000,

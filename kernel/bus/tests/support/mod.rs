@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use kith_bus::{Bus, BusConfig, EnableRequest, Package, TestClock};
+use kith_bus::{Bus, BusConfig, Clock, EnableRequest, Package, TestClock};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Capability, Grant};
 use kith_host::{Host, HostConfig};
@@ -57,7 +57,7 @@ impl World {
     }
 
     pub fn ingest(&self, event: Value) {
-        let report = self.store.ingest(self.shop, vec![event], &actor()).unwrap();
+        let report = self.store.ingest_at(self.shop, vec![event], &actor(), self.clock.now()).unwrap();
         assert_eq!(report.accepted, 1, "{report:?}");
         self.bus.drain().unwrap();
     }
