@@ -1,6 +1,7 @@
 //! `kith`: serve the kernel, administer shops and keys, import shop exports, run the demo.
 
 mod admin;
+mod check;
 mod config;
 mod demo;
 mod import;
@@ -35,6 +36,10 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "KITH_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// Start a new database in the --database file when it exists but is empty (0 bytes),
+    /// which is otherwise refused: it is more often a truncated database than a new one.
+    #[arg(long, global = true)]
+    create: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +55,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Create a demo shop with generated data, print an API key, and serve.
     Demo(demo::DemoArgs),
+    /// Check the whole database file for damage (SQLite's integrity_check); exits 1 with the findings.
+    Check,
 }
 
 fn main() -> Result<()> {
@@ -65,10 +72,34 @@ fn main() -> Result<()> {
         config.bind = bind;
     }
     config::init_logging(config.log_format);
-    match cli.command {
+    // `check` reads the file as it is, and never writes to it.
+    if cli.create && !matches!(cli.command, Command::Check) && kith_store::Store::init_if_empty(&config.database)? {
+        eprintln!("started a new database in the empty file {}", config.database.display());
+    }
+    let result = match cli.command {
         Command::Serve => serve::run(&config),
         Command::Admin(cmd) => admin::run(&config, cmd),
         Command::Import(args) => import::run(&config, args),
         Command::Demo(args) => demo::run(config, args),
+        Command::Check => check::run(&config),
+    };
+    if let Err(err) = &result
+        && let Some(refused) = check::refusal(err)
+    {
+        eprintln!("Error: {refused}\n{}", check::advice(refused));
+        std::process::exit(1);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks the definition of every subcommand (two flags of one name, say) only when
+    /// it parses one, and then panics: this checks them all at once.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }
