@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::loyalty::check_text;
+use crate::money::{MAX_AMOUNT, MAX_COUNT, MAX_TOTAL, check_range};
 
 /// Longest validity of a coupon, in days.
 pub const MAX_VALID_DAYS: u32 = 3650;
@@ -22,9 +23,11 @@ pub const MAX_VALID_DAYS: u32 = 3650;
 pub struct CouponTemplateInput {
     pub name: String,
     /// Discount in minor units.
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub face_value: i64,
     /// Smallest order amount the coupon applies to, in minor units.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1e12)]
     pub threshold: i64,
     /// Valid this many days from issuance; give this or `valid_until`.
     #[serde(default)]
@@ -37,9 +40,11 @@ pub struct CouponTemplateInput {
     pub per_customer_limit: u32,
     /// Most coupons ever issued; absent: no limit.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub budget_count: Option<i64>,
     /// Most face value ever issued, in minor units; absent: no limit.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1e17)]
     pub budget_money: Option<i64>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -59,9 +64,7 @@ impl CouponTemplateInput {
         if self.face_value <= 0 || self.face_value > 100_000_000 {
             return Err(FieldError::new("face_value", "must be between 1 and 100000000 minor units"));
         }
-        if self.threshold < 0 {
-            return Err(FieldError::new("threshold", "must not be negative"));
-        }
+        check_range("threshold", self.threshold, 0, MAX_AMOUNT)?;
         match (self.valid_days, self.valid_until) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(FieldError::new("valid_days", "give exactly one of `valid_days` and `valid_until`"));
@@ -74,11 +77,11 @@ impl CouponTemplateInput {
         if self.per_customer_limit == 0 {
             return Err(FieldError::new("per_customer_limit", "must be at least 1"));
         }
-        if self.budget_count.is_some_and(|n| n < 0) {
-            return Err(FieldError::new("budget_count", "must not be negative"));
+        if let Some(n) = self.budget_count {
+            check_range("budget_count", n, 0, MAX_COUNT)?;
         }
-        if self.budget_money.is_some_and(|n| n < 0) {
-            return Err(FieldError::new("budget_money", "must not be negative"));
+        if let Some(n) = self.budget_money {
+            check_range("budget_money", n, 0, MAX_TOTAL)?;
         }
         Ok(())
     }

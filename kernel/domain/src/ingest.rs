@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::identity::{self, IdentityKind};
+use crate::money::{MAX_AMOUNT, MAX_QUANTITY, check_range};
 
 /// Most events one `POST /v1/events` may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -104,6 +105,7 @@ pub struct OrderInput {
     /// Defaults to the event's `occurred_at`.
     pub paid_at: Option<DateTime<Utc>>,
     /// Amount paid; defaults to the sum over items of quantity × unit price − discount.
+    #[schema(minimum = 0, maximum = 1e12)]
     pub amount: Option<i64>,
     pub coupon_code: Option<String>,
     #[serde(default)]
@@ -116,11 +118,14 @@ pub struct ItemInput {
     pub sku: String,
     pub product_name: Option<String>,
     pub category: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
-    /// Price of one unit, in minor units.
+    /// Price of one unit, in minor units; quantity × unit price is at most 1,000,000,000,000.
+    #[schema(minimum = 0, maximum = 1e12)]
     pub unit_price: i64,
-    /// Discount on the whole line, in minor units.
+    /// Discount on the whole line, in minor units: at most quantity × unit price.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1e12)]
     pub discount: i64,
     pub coupon_code: Option<String>,
 }
@@ -131,6 +136,7 @@ pub struct ItemInput {
 pub struct RefundInput {
     pub order_id: String,
     /// Amount refunded, in minor units; at most what remains paid on the order.
+    #[schema(minimum = 1, maximum = 1e12)]
     pub amount: i64,
     /// Defaults to the event's `occurred_at`.
     pub refunded_at: Option<DateTime<Utc>>,
@@ -341,8 +347,8 @@ impl EventInput {
                     return Err(FieldError::new("identities", "a refund names its order, not a customer"));
                 }
                 let refund = self.refund.clone().ok_or_else(|| FieldError::new("refund", "is required in an `order.refunded` event"))?;
-                if refund.amount <= 0 {
-                    return Err(FieldError::new("refund.amount", "must be greater than 0"));
+                if !(1..=MAX_AMOUNT).contains(&refund.amount) {
+                    return Err(FieldError::new("refund.amount", format!("must be between 1 and {MAX_AMOUNT}")));
                 }
                 Action::OrderRefunded {
                     refund: ValidRefund {
@@ -412,17 +418,17 @@ fn validate_order(o: OrderInput, occurred_at: DateTime<Utc>) -> Result<ValidOrde
     let mut sum: i64 = 0;
     for (i, item) in o.items.into_iter().enumerate() {
         let at = |f: &str| format!("items[{i}].{f}");
-        if item.quantity < 1 {
-            return Err(FieldError::new(at("quantity"), "must be at least 1"));
-        }
-        if item.unit_price < 0 {
-            return Err(FieldError::new(at("unit_price"), "must not be negative"));
-        }
-        let gross = item.quantity.checked_mul(item.unit_price).ok_or_else(|| FieldError::new(at("unit_price"), "is too large"))?;
+        check_range(&at("quantity"), item.quantity, 1, MAX_QUANTITY)?;
+        check_range(&at("unit_price"), item.unit_price, 0, MAX_AMOUNT)?;
+        let gross =
+            item.quantity.checked_mul(item.unit_price).filter(|g| *g <= MAX_AMOUNT).ok_or_else(|| {
+                FieldError::new(at("unit_price"), format!("quantity × unit_price must be at most {MAX_AMOUNT} minor units"))
+            })?;
         if item.discount < 0 || item.discount > gross {
             return Err(FieldError::new(at("discount"), "must be between 0 and quantity × unit_price"));
         }
-        sum = sum.checked_add(gross - item.discount).ok_or_else(|| FieldError::new(at("unit_price"), "is too large"))?;
+        // Each line is at most MAX_AMOUNT and an order at most MAX_ITEMS lines: no overflow.
+        sum += gross - item.discount;
         items.push(ItemInput {
             sku: required_text(&at("sku"), &item.sku)?,
             product_name: text(&at("product_name"), &item.product_name)?,
@@ -432,9 +438,11 @@ fn validate_order(o: OrderInput, occurred_at: DateTime<Utc>) -> Result<ValidOrde
         });
     }
     let amount = match o.amount {
-        Some(a) if a < 0 => return Err(FieldError::new("amount", "must not be negative")),
-        Some(a) => a,
+        Some(a) => check_range("amount", a, 0, MAX_AMOUNT)?,
         None if items.is_empty() => return Err(FieldError::new("amount", "is required when an order has no items")),
+        None if sum > MAX_AMOUNT => {
+            return Err(FieldError::new("amount", format!("the items add up to more than {MAX_AMOUNT} minor units")));
+        }
         None => sum,
     };
     Ok(ValidOrder {

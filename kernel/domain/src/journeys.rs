@@ -206,15 +206,19 @@ pub struct Goal {
 pub struct Budget {
     /// Coupons issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub coupons: Option<i64>,
     /// Face value of coupons issued, in minor units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1e17)]
     pub coupon_value: Option<i64>,
     /// Messages sent (suppressed and failed ones do not count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub messages: Option<i64>,
     /// Cost of messages sent, by each channel's `cost_per_message`, in minor units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1e17)]
     pub message_cost: Option<i64>,
 }
 
@@ -581,14 +585,14 @@ pub fn parse(value: &Value) -> Result<Definition, FieldError> {
         }
         field_tests(&goal.filters, &format!("{d}.goal.where"))?;
     }
-    for (name, limit) in [
-        ("coupons", input.budget.coupons),
-        ("coupon_value", input.budget.coupon_value),
-        ("messages", input.budget.messages),
-        ("message_cost", input.budget.message_cost),
+    for (name, limit, max) in [
+        ("coupons", input.budget.coupons, crate::money::MAX_COUNT),
+        ("coupon_value", input.budget.coupon_value, crate::money::MAX_TOTAL),
+        ("messages", input.budget.messages, crate::money::MAX_COUNT),
+        ("message_cost", input.budget.message_cost, crate::money::MAX_TOTAL),
     ] {
-        if limit.is_some_and(|l| l < 0) {
-            return Err(err(format!("{d}.budget.{name}"), "must not be negative"));
+        if let Some(limit) = limit {
+            crate::money::check_range(&format!("{d}.budget.{name}"), limit, 0, max)?;
         }
     }
     if input.steps.is_empty() {

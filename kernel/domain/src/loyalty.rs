@@ -146,6 +146,7 @@ pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Fie
 #[serde(deny_unknown_fields)]
 pub struct PointsAdjustment {
     /// Signed, not zero: positive adds a batch, negative draws the oldest batches.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub points: i64,
     pub reason: String,
     /// Makes the request safe to resend.
@@ -157,7 +158,8 @@ pub struct PointsAdjustment {
 
 impl PointsAdjustment {
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.points == 0 || self.points.abs() > MAX_POINTS {
+        // `unsigned_abs`: the absolute value of i64::MIN does not fit an i64 (it wrapped past the check).
+        if self.points == 0 || self.points.unsigned_abs() > MAX_POINTS as u64 {
             return Err(FieldError::new("points", format!("must be non-zero and at most {MAX_POINTS} either way")));
         }
         if self.points < 0 && self.expires_at.is_some() {
@@ -192,10 +194,12 @@ pub struct RewardInput {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub points_cost: i64,
     pub coupon_template_id: i64,
     /// Absent: unlimited.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<i64>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -216,8 +220,8 @@ impl RewardInput {
         if self.points_cost <= 0 || self.points_cost > MAX_POINTS {
             return Err(FieldError::new("points_cost", format!("must be between 1 and {MAX_POINTS}")));
         }
-        if self.stock.is_some_and(|s| s < 0) {
-            return Err(FieldError::new("stock", "must not be negative"));
+        if let Some(stock) = self.stock {
+            crate::money::check_range("stock", stock, 0, crate::money::MAX_COUNT)?;
         }
         Ok(())
     }

@@ -1,6 +1,27 @@
 //! Money. Amounts are integers in the currency's minor unit (fen for CNY)
 //! everywhere in Kith; decimals appear only at the edges (CSV imports).
 
+/// The largest amount of one order, line price, line discount or refund, in minor units
+/// (10,000,000,000.00 in major units): far beyond any real order, and small enough that the
+/// sums Kith keeps (a customer's spend, a shop's GMV) stay exact in 64 bits.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// The largest quantity of one order line.
+pub const MAX_QUANTITY: i64 = 1_000_000;
+
+/// The largest sum Kith keeps for one customer or one budget, in minor units: a customer's
+/// total spent, a coupon template's or a journey's money budget. An order that would take a
+/// customer's total past it is refused.
+pub const MAX_TOTAL: i64 = 100_000_000_000_000_000;
+
+/// The largest count a budget may name (coupons, messages).
+pub const MAX_COUNT: i64 = 1_000_000_000;
+
+/// Check that `value` lies in `min..=max`, naming `field` if not.
+pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64, crate::FieldError> {
+    if (min..=max).contains(&value) { Ok(value) } else { Err(crate::FieldError::new(field, format!("must be between {min} and {max}"))) }
+}
+
 /// Parse a decimal amount in major units (`"199.5"`, `"¥1,299.00"`) into minor units.
 pub fn parse_major_units(raw: &str) -> Result<i64, String> {
     let cleaned: String = raw.trim().trim_start_matches(['¥', '￥', '$']).chars().filter(|c| *c != ',').collect();

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
 use kith_domain::ingest::{self, Action, Identifier, ProfileInput, RawEvent, Subject, ValidEvent, ValidOrder, ValidRefund};
 use kith_domain::model::{EventOutcome, IngestReport, OutcomeStatus};
+use kith_domain::money::MAX_TOTAL;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -410,13 +411,23 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
             item.coupon_code
         ])?;
     }
-    tx.prepare_cached(
-        "UPDATE customers SET total_spent = total_spent + ?1, order_count = order_count + 1,
-             first_order_at = MIN(COALESCE(first_order_at, ?2), ?2), last_order_at = MAX(COALESCE(last_order_at, ?2), ?2),
-             updated_at = ?3
-         WHERE id = ?4",
-    )?
-    .execute(params![order.amount, paid_at, to_ms(now), customer_id])?;
+    // Checked: a customer's total stays within MAX_TOTAL, so it never leaves 64-bit integers
+    // (SQLite would turn an overflowing sum into a float that no later read accepts).
+    let counted = tx
+        .prepare_cached(
+            "UPDATE customers SET total_spent = total_spent + ?1, order_count = order_count + 1,
+                 first_order_at = MIN(COALESCE(first_order_at, ?2), ?2), last_order_at = MAX(COALESCE(last_order_at, ?2), ?2),
+                 updated_at = ?3
+             WHERE id = ?4 AND total_spent <= ?5 - ?1",
+        )?
+        .execute(params![order.amount, paid_at, to_ms(now), customer_id, MAX_TOTAL])?;
+    if counted == 0 {
+        return Err(FieldError::new(
+            "order.amount",
+            format!("would take customer {customer_id}'s total spent past {MAX_TOTAL} minor units"),
+        )
+        .into());
+    }
     // The customer's first order ever (journeys' "first order" trigger): no other order, refunded or not.
     let first_order =
         tx.prepare_cached("SELECT COUNT(*) FROM orders WHERE customer_id = ?1")?.query_row([customer_id], |r| r.get::<_, i64>(0))? == 1;

@@ -499,3 +499,61 @@ async fn a_test_clock_moves_forward_for_admins_only() {
     }
     h.post("/v1/admin/clock", Role::Owner, json!({"advance_seconds": 1})).await.assert_problem(403, "forbidden");
 }
+
+#[tokio::test]
+async fn money_and_points_beyond_their_documented_range_are_refused_with_the_field() {
+    // Issue 25: an order of i64::MAX was accepted, and the customer's second order then made
+    // every read of the shop answer 500; a points adjustment of i64::MIN passed its check.
+    let h = Harness::new().await;
+    let order = |id: &str, amount: i64| {
+        json!({"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": "13812345678"}],
+               "order": {"id": id, "amount": amount}})
+    };
+    let item = |id: &str, quantity: i64, unit_price: i64| {
+        json!({"id": id, "type": "order.paid", "identities": [{"kind": "phone", "value": "13812345678"}],
+               "order": {"id": id, "items": [{"sku": "A", "quantity": quantity, "unit_price": unit_price}]}})
+    };
+    let events = json!({"events": [
+        order("huge", i64::MAX),
+        item("many", 1_000_001, 1),
+        item("dear", 2, 600_000_000_000),
+        {"id": "r", "type": "order.refunded", "refund": {"order_id": "T1", "amount": i64::MAX}},
+        order("max-1", 1_000_000_000_000),
+        order("max-2", 1_000_000_000_000),
+    ]});
+    let r = h.post("/v1/events", Role::Owner, events).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let fields: Vec<&str> = r.body["outcomes"].as_array().unwrap().iter().map(|o| o["field"].as_str().unwrap_or("")).collect();
+    assert_eq!(fields, ["order.amount", "order.items[0].quantity", "order.items[0].unit_price", "refund.amount", "", ""]);
+    assert_eq!(r.body["accepted"], 2, "the largest orders there are are taken, twice");
+    for uri in ["/v1/customers", &format!("/v1/customers/{}", h.customer), "/v1/metrics/overview"] {
+        let read = h.get(uri, Role::Owner).await;
+        assert_eq!(read.status, StatusCode::OK, "{uri}: {}", read.body);
+    }
+
+    let customer = h.customer;
+    for points in [i64::MIN, i64::MAX, 1_000_000_001, -1_000_000_001, 0] {
+        let r = h
+            .post(
+                &format!("/v1/customers/{customer}/points/adjustments"),
+                Role::Owner,
+                json!({"points": points, "reason": "test", "idempotency_key": format!("adj-{points}")}),
+            )
+            .await;
+        r.assert_problem(400, "invalid-request");
+        assert_eq!(r.body["field"], "points", "{points}");
+    }
+    let template = |field: &str, value: i64| {
+        let mut t = json!({"name": "t", "face_value": 100, "valid_days": 30});
+        t[field] = json!(value);
+        t
+    };
+    for (field, value) in [("budget_money", i64::MAX), ("budget_count", i64::MAX), ("threshold", i64::MAX), ("face_value", i64::MAX)] {
+        let r = h.post("/v1/coupon-templates", Role::Owner, template(field, value)).await;
+        r.assert_problem(400, "invalid-request");
+        assert_eq!(r.body["field"], field);
+    }
+    let doc = &h.get("/openapi.json", Role::Owner).await.body["components"]["schemas"];
+    assert_eq!(doc["OrderInput"]["properties"]["amount"]["maximum"], json!(1_000_000_000_000_i64));
+    assert_eq!(doc["PointsAdjustment"]["properties"]["points"]["minimum"], json!(-1_000_000_000));
+}
