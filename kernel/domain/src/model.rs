@@ -134,8 +134,10 @@ pub struct Stats {
     pub total_spent: i64,
     /// Paid orders not fully refunded.
     pub order_count: i64,
+    /// When the first of those orders was paid (fully refunded orders do not count).
     #[serde(serialize_with = "rfc3339::option")]
     pub first_order_at: Option<DateTime<Utc>>,
+    /// When the last of those orders was paid (fully refunded orders do not count).
     #[serde(serialize_with = "rfc3339::option")]
     pub last_order_at: Option<DateTime<Utc>>,
     /// `total_spent / order_count`, rounded down; absent without orders.

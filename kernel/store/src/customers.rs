@@ -336,8 +336,8 @@ impl Store {
                 "SELECT c.id, c.total_spent, c.order_count, c.first_order_at, c.last_order_at, c.refund_count, c.refund_amount,
                         COALESCE((SELECT SUM(amount - refunded_amount) FROM orders WHERE customer_id = c.id), 0),
                         (SELECT COUNT(*) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
-                        (SELECT MIN(paid_at) FROM orders WHERE customer_id = c.id),
-                        (SELECT MAX(paid_at) FROM orders WHERE customer_id = c.id),
+                        (SELECT MIN(paid_at) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
+                        (SELECT MAX(paid_at) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
                         (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.customer_id = c.id),
                         COALESCE((SELECT SUM(refunded_amount) FROM orders WHERE customer_id = c.id), 0)
                  FROM customers c WHERE c.shop_id = ?1",

@@ -484,6 +484,16 @@ fn record_refund(tx: &Connection, shop_id: i64, refund: &ValidRefund, now: DateT
          WHERE id = ?4",
     )?
     .execute(params![refund.amount, fully as i64, to_ms(now), customer_id])?;
+    if fully {
+        // The first and last order are those that count: a fully refunded order no longer does.
+        tx.prepare_cached(
+            "UPDATE customers SET
+                 first_order_at = (SELECT MIN(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
+                 last_order_at = (SELECT MAX(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded')
+             WHERE id = ?1",
+        )?
+        .execute([customer_id])?;
+    }
     events::append(
         tx,
         shop_id,

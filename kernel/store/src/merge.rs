@@ -256,8 +256,8 @@ pub(crate) fn recompute_stats(tx: &Connection, customer_id: i64) -> Result<()> {
         "UPDATE customers SET
             total_spent = (SELECT COALESCE(SUM(amount - refunded_amount), 0) FROM orders WHERE customer_id = ?1),
             order_count = (SELECT COUNT(*) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
-            first_order_at = (SELECT MIN(paid_at) FROM orders WHERE customer_id = ?1),
-            last_order_at = (SELECT MAX(paid_at) FROM orders WHERE customer_id = ?1),
+            first_order_at = (SELECT MIN(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
+            last_order_at = (SELECT MAX(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
             refund_count = (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.customer_id = ?1),
             refund_amount = (SELECT COALESCE(SUM(refunded_amount), 0) FROM orders WHERE customer_id = ?1)
          WHERE id = ?1",

@@ -320,6 +320,10 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?
                     .execute(params![shop_id, customer_id, from, tier, reason, plugin_id, at])?;
+                    // What reads the tier (AIPL's loyalty stage, segments, journeys) learns of the change
+                    // now, not at its next daily run.
+                    let detail = json!({"from": from, "to": tier, "reason": reason});
+                    events::append_from(tx, shop_id, "tier.changed", Some(customer_id), &detail, Some(plugin_id), now)?;
                 }
             }
             Decision::EmitEvent { event_type, payload, .. } => {

@@ -668,6 +668,11 @@ const MIGRATIONS: &[&str] = &[
     WHERE merged_into IS NULL
       AND (EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = customers.id AND o.paid_at < customers.created_at)
         OR EXISTS (SELECT 1 FROM behaviours b WHERE b.customer_id = customers.id AND b.occurred_at < customers.created_at));
+    -- A customer's first and last order are those that count: fully refunded ones do not.
+    UPDATE customers SET
+        first_order_at = (SELECT MIN(o.paid_at) FROM orders o WHERE o.customer_id = customers.id AND o.status != 'refunded'),
+        last_order_at = (SELECT MAX(o.paid_at) FROM orders o WHERE o.customer_id = customers.id AND o.status != 'refunded')
+    WHERE merged_into IS NULL AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = customers.id AND o.status = 'refunded');
     DROP TRIGGER segment_dirty_customer_insert;
     CREATE TRIGGER segment_dirty_customer_insert AFTER INSERT ON customers
     WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)

@@ -272,7 +272,20 @@ fn stats_follow_orders_and_refunds() {
     let s = &c.customer.stats;
     assert_eq!((s.total_spent, s.order_count, s.refund_count, s.refund_amount, s.average_order_value), (7500, 1, 2, 6500, Some(7500)));
     assert_eq!(s.first_order_at.unwrap().to_rfc3339(), "2026-01-01T10:00:00+00:00");
-    assert_eq!(s.last_order_at.unwrap().to_rfc3339(), "2026-03-01T10:00:00+00:00");
+    // T2 of 03-01 was refunded in full: it no longer counts, as the last order or at all.
+    assert_eq!(s.last_order_at.unwrap().to_rfc3339(), "2026-01-01T10:00:00+00:00");
+    assert!(store.verify_stats(shop).unwrap().is_empty());
+
+    // A customer whose only order is refunded in full has no first or last order.
+    let other = [("phone", "13812345679")];
+    let events = vec![
+        order("o3", &other, "T3", 500, "2026-02-01T10:00:00Z"),
+        json!({"id": "r5", "type": "order.refunded", "refund": {"order_id": "T3", "amount": 500}}),
+    ];
+    let r = store.ingest(shop, events, &actor).unwrap();
+    let kith_store::CustomerRead::Found(c) = store.get_customer(shop, r.outcomes[0].customer_id.unwrap(), 0).unwrap() else { panic!() };
+    let s = &c.customer.stats;
+    assert_eq!((s.order_count, s.first_order_at, s.last_order_at, s.average_order_value), (0, None, None, None));
     assert!(store.verify_stats(shop).unwrap().is_empty());
 }
 
