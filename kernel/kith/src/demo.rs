@@ -143,18 +143,20 @@ pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
     events
 }
 
-fn seed(store: &Store, args: &DemoArgs) -> Result<Shop> {
+fn create_shop(store: &Store) -> Result<Shop> {
+    let shop = NewShop { name: DEMO_SHOP.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
+    Ok(store.create_shop(&shop, &Actor::cli("demo"))?)
+}
+
+/// Ingest the generated history of the shop's customers.
+fn seed_history(store: &Store, shop_id: i64, args: &DemoArgs) -> Result<()> {
     let actor = Actor::cli("demo");
-    let shop = store.create_shop(
-        &NewShop { name: DEMO_SHOP.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() },
-        &actor,
-    )?;
     let events = generate(args.customers, args.seed, Utc::now());
     eprintln!("generating the demo shop: {} customers, {} events", args.customers, events.len());
     let progress = ProgressBar::new(events.len() as u64);
     let mut rejected = 0;
     for chunk in events.chunks(kith_domain::ingest::MAX_BATCH) {
-        let report = store.ingest(shop.id, chunk.to_vec(), &actor)?;
+        let report = store.ingest(shop_id, chunk.to_vec(), &actor)?;
         rejected += report.rejected;
         progress.inc(chunk.len() as u64);
     }
@@ -162,15 +164,38 @@ fn seed(store: &Store, args: &DemoArgs) -> Result<Shop> {
     if rejected > 0 {
         anyhow::bail!("the demo generator produced {rejected} events the kernel rejects");
     }
-    Ok(shop)
+    Ok(())
 }
 
 pub fn run(config: Config, args: DemoArgs) -> Result<()> {
     let store = Arc::new(config.open_store()?);
-    let shop = match store.find_shop_by_name(DEMO_SHOP)? {
+    let bus = config.open_bus(store.clone())?;
+    let existing = store.find_shop_by_name(DEMO_SHOP)?;
+    let fresh = existing.is_none();
+    let shop = match existing {
         Some(shop) => shop,
-        None => seed(&store, &args)?,
+        None => create_shop(&store)?,
     };
+    // A new shop's plugins are enabled before its history arrives, as in a
+    // shop that ran them from its first order: the loyalty scheme is handed
+    // every past order and awards its points through the ledger, so the
+    // points mall has customers who can pay for its reward.
+    let Enabled { ids: enabled, held } = match &args.plugins {
+        Some(dir) => enable_plugins(&bus, shop.id, dir, args.provider.as_deref(), fresh)?,
+        None => Enabled::default(),
+    };
+    if fresh {
+        seed_history(&store, shop.id, &args)?;
+        if !enabled.is_empty() {
+            eprintln!("handing the history to the plugins and running them over every customer");
+        }
+        bus.drain()?;
+        // The schemes' reviews start once the past orders have earned their points.
+        let actor = Actor::cli("demo");
+        for (id, request) in &held {
+            bus.enable(shop.id, id, request, &actor).with_context(|| format!("scheduling {id}'s runs"))?;
+        }
+    }
     let customers = store.count_customers(shop.id)?;
     let key = store.create_key(
         &NewKey {
@@ -182,30 +207,33 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         &Actor::cli("demo"),
     )?;
     let database = store.path().display().to_string();
-    let bus = config.open_bus(store.clone())?;
-    let enabled = match &args.plugins {
-        Some(dir) => enable_plugins(&bus, shop.id, dir, args.provider.as_deref())?,
-        None => Vec::new(),
-    };
-    let loyalty = seed_loyalty(&store, shop.id)?;
+    let loyalty = seed_loyalty(&store, shop.id, enabled.iter().any(|id| id == "tiered-points"))?;
     seed_segments(&store, shop.id)?;
-    let segments_of = store.clone();
     let sms = enabled.iter().any(|id| id == "sms-http");
     if sms {
         welcome_messages(&store, shop.id, "sms")?;
     }
     seed_journeys(&store, shop.id, sms)?;
+    // The banner counts segments on the plugins' scores and on points: it
+    // waits for the plugins' runs rather than print counts of nothing.
+    if !enabled.is_empty() {
+        eprintln!("waiting for the plugins' runs over the demo shop");
+    }
+    bus.drain()?;
     let banner = move |url: String| {
         println!("\nKith demo: shop {} \"{}\" with {customers} customers ({database})", shop.id, shop.name);
         if !enabled.is_empty() {
-            println!("  Plugins: {} (scores and tags fill in as their first runs finish)", enabled.join(", "));
+            println!("  Plugins: {}", enabled.join(", "));
         }
-        println!("  Loyalty: {loyalty}");
-        match segment_sizes(&segments_of, shop.id) {
+        match redeemable(&store, shop.id) {
+            Ok(can) => println!("  Loyalty: {loyalty}; {can}"),
+            Err(e) => tracing::warn!(error = %e, "could not count the demo's points"),
+        }
+        match segment_sizes(&store, shop.id) {
             Ok(sizes) => println!("  Segments: {sizes}"),
             Err(e) => tracing::warn!(error = %e, "could not list the demo's segments"),
         }
-        match segments_of.journeys(shop.id) {
+        match store.journeys(shop.id) {
             Ok(journeys) => {
                 let list: Vec<String> = journeys.iter().map(|j| format!("{} ({})", j.name, j.status.as_str())).collect();
                 println!("  Journeys: {}", list.join("; "));
@@ -218,8 +246,6 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         println!("  API:     {url}/openapi.json\n");
     };
     if args.no_serve {
-        // Without a server nothing runs the plugins later: run them now.
-        bus.drain()?;
         banner(format!("http://{}", config.bind));
         return Ok(());
     }
@@ -229,8 +255,11 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
 /// Install every package in `dir` and enable it on the shop with everything
 /// it requests and the demo's configuration; their scheduled runs then cover
 /// the existing customers. Channel connectors are enabled only with a
-/// provider to send to. Returns the ids of the enabled plugins.
-fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path, provider: Option<&str>) -> Result<Vec<String>> {
+/// provider to send to. With `hold_reviews`, loyalty schemes are enabled
+/// without their scheduled runs (a review would set today's tier before the
+/// past orders earn at theirs), and are returned with the request that
+/// schedules them.
+fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path, provider: Option<&str>, hold_reviews: bool) -> Result<Enabled> {
     let actor = Actor::cli("demo");
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading plugin packages in {}", dir.display()))?
@@ -238,15 +267,30 @@ fn enable_plugins(bus: &kith_bus::Bus, shop_id: i64, dir: &std::path::Path, prov
         .collect();
     entries.sort();
     let mut enabled = Vec::new();
+    let mut held = Vec::new();
     for path in entries {
         let package = kith_bus::Package::from_path(&path).with_context(|| format!("reading the package {}", path.display()))?;
         bus.install(&package, &actor).with_context(|| format!("installing {}", path.display()))?;
         let id = package.manifest.id.clone();
         let Some(request) = demo_request(&package.manifest, provider)? else { continue };
-        bus.enable(shop_id, &id, &request, &actor).with_context(|| format!("enabling {id}"))?;
+        if hold_reviews && package.manifest.kind == kith_domain::plugin::Kind::LoyaltyScheme {
+            let unscheduled = kith_bus::EnableRequest { run_every_hours: Some(0), ..request.clone() };
+            bus.enable(shop_id, &id, &unscheduled, &actor).with_context(|| format!("enabling {id}"))?;
+            held.push((id.clone(), request));
+        } else {
+            bus.enable(shop_id, &id, &request, &actor).with_context(|| format!("enabling {id}"))?;
+        }
         enabled.push(id);
     }
-    Ok(enabled)
+    Ok(Enabled { ids: enabled, held })
+}
+
+/// The plugins the demo enabled, and the loyalty schemes whose scheduled runs wait.
+#[derive(Default)]
+struct Enabled {
+    ids: Vec<String>,
+    /// Each held plugin with the request that schedules its runs.
+    held: Vec<(String, kith_bus::EnableRequest)>,
 }
 
 /// How the demo enables a plugin; `None`: not at all.
@@ -277,7 +321,7 @@ fn demo_request(manifest: &kith_domain::plugin::Manifest, provider: Option<&str>
 }
 
 /// A coupon template and a reward for points, once.
-fn seed_loyalty(store: &Store, shop_id: i64) -> Result<String> {
+fn seed_loyalty(store: &Store, shop_id: i64, scheme: bool) -> Result<String> {
     let actor = Actor::cli("demo");
     if store.rewards(shop_id)?.is_empty() {
         let template = serde_json::from_value(json!({"name": "满100减10", "face_value": 1000, "threshold": 10_000, "valid_days": 30,
@@ -286,7 +330,7 @@ fn seed_loyalty(store: &Store, shop_id: i64) -> Result<String> {
         let reward = kith_domain::loyalty::RewardInput {
             name: "10-yuan coupon".into(),
             description: Some("Spend 500 points on 10 off an order of 100".into()),
-            points_cost: 500,
+            points_cost: REWARD_POINTS,
             coupon_template_id: template.id,
             stock: Some(200),
             active: true,
@@ -294,7 +338,21 @@ fn seed_loyalty(store: &Store, shop_id: i64) -> Result<String> {
         store.create_reward(shop_id, &reward, &actor, Utc::now())?;
     }
     let rewards = store.rewards(shop_id)?;
-    Ok(format!("{} reward(s) in the points mall; tiered-points awards points and tiers", rewards.len()))
+    let awards = if scheme { "tiered-points awards points and tiers" } else { "no loyalty scheme is enabled to award points" };
+    Ok(format!("{} reward(s) in the points mall; {awards}", rewards.len()))
+}
+
+/// What the points mall's reward costs.
+const REWARD_POINTS: i64 = 500;
+
+/// How many customers hold the points of the cheapest reward, counted now.
+fn redeemable(store: &Store, shop_id: i64) -> Result<String> {
+    let Some(cheapest) = store.rewards(shop_id)?.into_iter().filter(|r| r.active).min_by_key(|r| r.points_cost) else {
+        return Ok("no reward to redeem".to_owned());
+    };
+    let enough = kith_store::Audience::Definition(json!({"stat": "points", "op": "gte", "value": cheapest.points_cost}));
+    let (_, count, _) = store.audience_page(shop_id, &enough, 0, 1, true, Utc::now())?;
+    Ok(format!("{} customer(s) hold the {} points of \"{}\"", count.unwrap_or_default(), cheapest.points_cost, cheapest.name))
 }
 
 /// A few segments a merchant would start with, once.
