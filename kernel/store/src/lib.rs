@@ -122,7 +122,7 @@ pub enum OpenRefused {
     )]
     Empty(PathBuf),
     /// SQLite's quick check found damage.
-    #[error("{} is damaged; SQLite's quick check found: {}", path.display(), findings.join("; "))]
+    #[error("{} is damaged; SQLite's quick check found:\n{}", path.display(), findings.join("\n"))]
     Damaged { path: PathBuf, findings: Vec<String> },
     /// The file is not a SQLite database at all.
     #[error("{} is not a SQLite database (its header is not SQLite's)", .0.display())]
@@ -204,10 +204,13 @@ pub const READER_POOL: usize = 8;
 /// The customer store of one kernel: a SQLite file in WAL mode.
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
     // A hand-rolled pool: r2d2_sqlite pins its own rusqlite version, and two
     // rusqlite versions cannot link the bundled SQLite twice.
     readers: Mutex<Readers>,
+    // Declared after the readers so that it is dropped last: the last connection to close
+    // checkpoints the write-ahead log into the file and deletes it, which a read-only
+    // connection cannot do. A copy of the file alone is then the whole database.
+    writer: Mutex<Connection>,
     returned: Condvar,
     options: StoreOptions,
     keys: keys::KeyCache,
@@ -296,7 +299,8 @@ impl Store {
         Ok(true)
     }
 
-    /// The full `PRAGMA integrity_check` of the file at `path`, without opening it as a
+    /// The full `PRAGMA integrity_check` of the file at `path` (after a `quick_check`, whose
+    /// findings are more precise when pages are broken), without opening it as a
     /// store (which a damaged file would refuse) and without writing to it: its findings,
     /// empty when the file is sound.
     pub fn integrity_check(path: impl AsRef<Path>) -> Result<Vec<String>> {
@@ -308,8 +312,14 @@ impl Store {
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let findings = pragma_check(&conn, "integrity_check", None).map_err(|e| refusal(e, path))?;
-        Ok(findings)
+        // The quick check lists every page whose structure is broken; the integrity check
+        // stops at the first such page with one error, but also compares every index with
+        // its table. Both, so that a damaged file's report says where the damage is.
+        let findings = pragma_check(&conn, "quick_check", 100).map_err(|e| refusal(e, path))?;
+        if !findings.is_empty() {
+            return Ok(findings);
+        }
+        pragma_check(&conn, "integrity_check", 100).map_err(|e| refusal(e, path))
     }
 
     /// Limit the database to `pages` pages (at least its current size; 0 changes nothing), so that writes
@@ -400,7 +410,7 @@ fn quick_check(conn: &Connection, budget: Duration) -> Result<Result<OpenCheck, 
                 interrupt.interrupt();
             }
         });
-        let findings = pragma_check(conn, "quick_check", Some(OPEN_CHECK_FINDINGS));
+        let findings = pragma_check(conn, "quick_check", OPEN_CHECK_FINDINGS);
         drop(finished);
         findings
     });
@@ -419,21 +429,29 @@ fn sqlite_code(err: &StoreError) -> Option<rusqlite::ErrorCode> {
     }
 }
 
-/// Run `PRAGMA quick_check` or `integrity_check`, with at most `limit` findings;
-/// none when SQLite answers its single `ok`.
-fn pragma_check(conn: &Connection, pragma: &str, limit: Option<u32>) -> Result<Vec<String>> {
-    let sql = match limit {
-        Some(n) => format!("PRAGMA {pragma}({n})"),
-        None => format!("PRAGMA {pragma}"),
-    };
-    let rows = conn.prepare(&sql).and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>());
-    match rows {
-        Ok(rows) if rows == ["ok"] => Ok(Vec::new()),
-        Ok(rows) => Ok(rows),
-        // Damage the check meets outside its own walk (in the schema, say) is an error, not a row.
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => Ok(vec![e.to_string()]),
-        Err(e) => Err(e.into()),
+/// Run `PRAGMA quick_check` or `integrity_check`, with at most `limit` findings; none when
+/// SQLite answers its single `ok`.
+///
+/// A check that has not yet reached its limit goes on to read rows, and a broken page met
+/// there fails the whole statement with "database disk image is malformed", losing the
+/// findings listed so far: the check is taken again with lower limits, down to one finding.
+fn pragma_check(conn: &Connection, pragma: &str, limit: u32) -> Result<Vec<String>> {
+    let mut malformed = None;
+    for n in [limit, limit / 5, limit / 25, 1].into_iter().filter(|n| *n > 0) {
+        let sql = format!("PRAGMA {pragma}({n})");
+        let rows = conn.prepare(&sql).and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>());
+        match rows {
+            Ok(rows) if rows == ["ok"] => return Ok(Vec::new()),
+            // SQLite may give several findings in one row, a line each, under a heading.
+            Ok(rows) => {
+                let lines = rows.iter().flat_map(|r| r.lines()).filter(|l| !l.starts_with("*** in database"));
+                return Ok(lines.map(str::to_owned).collect());
+            }
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => malformed = Some(e.to_string()),
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(malformed.into_iter().collect())
 }
 
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
