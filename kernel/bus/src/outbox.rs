@@ -19,7 +19,22 @@ impl Bus {
     pub(crate) fn send_due(&self) -> Result<usize> {
         let claimed = self.store.claim_messages(self.clock.now(), &self.config.outbox, self.config.outbox_batch)?;
         for claim in &claimed {
-            self.send(claim)?;
+            // One message's failure is that message's: the rest of the claim goes out. (An error
+            // here used to end the pass and leave the rest `sending` until their lease ran out.)
+            if let Err(err) = self.send(claim) {
+                tracing::error!(shop = claim.shop_id, message = %claim.message.id, error = %err, "sending a message failed");
+                let attempt = Attempt {
+                    shop_id: claim.shop_id,
+                    plugin_id: &claim.plugin_id,
+                    logs: &[],
+                    duration: Default::default(),
+                    now: self.clock.now(),
+                };
+                let failed = SendOutcome::CallFailed(format!("storage failure: {err}"));
+                if let Err(err) = self.store.record_send(claim, &failed, &attempt, &self.config.outbox) {
+                    tracing::error!(message = %claim.message.id, error = %err, "recording a failed send failed; the claim's lease will run out");
+                }
+            }
         }
         Ok(claimed.len())
     }

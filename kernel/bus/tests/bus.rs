@@ -528,6 +528,30 @@ fn a_customers_second_order_in_a_shop_with_segments_moves_every_plugin_on() {
 }
 
 #[test]
+fn a_tier_change_reaches_aipl_at_once() {
+    // Found by the living-shop test: AIPL (a tier makes Loyalty) scored an order before the loyalty
+    // scheme gave the customer a tier for it, and stayed a stage behind until its next daily run.
+    let w = world(100);
+    w.install(&plugins::AIPL);
+    w.install(&plugins::TIERED_POINTS);
+    w.enable(w.shop, "aipl", json!({})).unwrap();
+    let now = w.clock.now();
+    assert_eq!(w.store.ingest(w.shop, vec![paid("o1", "13900000001", 1.0, 5000, "beauty", now)], &actor()).unwrap().accepted, 1);
+    w.bus.drain().unwrap();
+    assert_eq!(score(&w, "13900000001", "aipl").unwrap().label.as_deref(), Some("P|购买|Purchase"));
+    // The scheme arrives later; its first review gives the buyer a tier, with no order to deliver.
+    w.enable(w.shop, "tiered-points", json!({"tiers": [{"name": "silver", "threshold": 0}]})).unwrap();
+    run(&w, "tiered-points");
+    assert_eq!(w.customer(w.shop, "13900000001").tier.as_deref(), Some("silver"));
+    let changes: Vec<Value> =
+        w.store.events_after(w.shop, 0, 100).unwrap().into_iter().filter(|e| e.kind == "tier.changed").map(|e| e.payload.value()).collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!((changes[0]["from"].clone(), changes[0]["to"].clone()), (Value::Null, json!("silver")));
+    let stage = score(&w, "13900000001", "aipl").unwrap();
+    assert_eq!(stage.label.as_deref(), Some("L|忠诚|Loyalty"), "{stage:?}");
+}
+
+#[test]
 fn aipl_moves_forward_with_activity_and_back_when_it_lapses() {
     let w = world(100);
     w.install(&plugins::AIPL);

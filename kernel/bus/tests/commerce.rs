@@ -73,7 +73,7 @@ fn points_earn_redeem_refund_and_expire_as_the_ledger_says() {
     w.order("o1", 10_000);
     assert_eq!(w.balance(), 100, "100 yuan, one point per yuan");
     let c = w.customer();
-    let redeem = RedeemRequest { reward_id: reward.id, request_id: "req-1".into() };
+    let redeem = RedeemRequest { reward_id: reward.id, idempotency_key: "req-1".into() };
     let (redemption, created) = w.store.redeem(w.shop, c, &redeem, w.clock.now()).unwrap();
     assert!(created);
     assert_eq!((redemption.balance_after, redemption.coupon.face_value), (40, 500));

@@ -235,13 +235,13 @@ pub struct RedeemRequest {
     /// The client's key for this submission: a second submission with it
     /// answers the first's result. `idempotency_key`, as on every other
     /// write; the older name `request_id` is still accepted.
-    #[serde(rename = "idempotency_key", alias = "request_id")]
-    pub request_id: String,
+    #[serde(alias = "request_id")]
+    pub idempotency_key: String,
 }
 
 impl RedeemRequest {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("request_id", &self.request_id, MAX_KEY)
+        check_text("idempotency_key", &self.idempotency_key, MAX_KEY)
     }
 }
 
@@ -251,7 +251,8 @@ pub struct Redemption {
     pub id: i64,
     pub customer_id: i64,
     pub reward_id: i64,
-    pub request_id: String,
+    /// The key the redemption was submitted with.
+    pub idempotency_key: String,
     pub points: i64,
     pub coupon: Coupon,
     /// The balance right after the redemption.

@@ -250,13 +250,13 @@ fn load_reward(conn: &Connection, shop_id: i64, id: i64) -> Result<Reward> {
 }
 
 fn load_redemption(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<Redemption> {
-    let (customer_id, reward_id, request_id, points, coupon_id, balance_after, created_at): (i64, i64, String, i64, i64, i64, i64) = conn
+    let (customer_id, reward_id, idempotency_key, points, coupon_id, balance_after, created_at): (i64, i64, String, i64, i64, i64, i64) = conn
         .prepare_cached(
             "SELECT customer_id, reward_id, request_id, points, coupon_id, balance_after, created_at FROM redemptions WHERE id = ?1 AND shop_id = ?2",
         )?
         .query_row(params![id, shop_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
     let coupon: Coupon = coupons::load_coupon(conn, shop_id, coupon_id, now)?;
-    Ok(Redemption { id, customer_id, reward_id, request_id, points, coupon, balance_after, created_at: from_ms(created_at) })
+    Ok(Redemption { id, customer_id, reward_id, idempotency_key, points, coupon, balance_after, created_at: from_ms(created_at) })
 }
 
 impl Store {
@@ -495,13 +495,13 @@ impl Store {
             let id = customer_in_shop(tx, shop_id, customer_id)?;
             let existing: Option<(i64, i64, i64)> = tx
                 .prepare_cached("SELECT id, customer_id, reward_id FROM redemptions WHERE shop_id = ?1 AND request_id = ?2")?
-                .query_row(params![shop_id, req.request_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(params![shop_id, req.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
             if let Some((redemption, customer, reward)) = existing {
                 if customer != id || reward != req.reward_id {
                     return Err(StoreError::Conflict(format!(
-                        "request_id `{}` was already used for another redemption",
-                        req.request_id
+                        "idempotency_key `{}` was already used for another redemption",
+                        req.idempotency_key
                     )));
                 }
                 return Ok((load_redemption(tx, shop_id, redemption, now)?, false));
@@ -521,7 +521,7 @@ impl Store {
                 )));
             }
             let coupon =
-                coupons::issue_in(tx, shop_id, reward.coupon_template_id, id, "reward", &format!("redemption:{}", req.request_id), now)?.0;
+                coupons::issue_in(tx, shop_id, reward.coupon_template_id, id, "reward", &format!("redemption:{}", req.idempotency_key), now)?.0;
             let ledger_id = post(
                 tx,
                 &Post {
@@ -530,7 +530,7 @@ impl Store {
                     kind: LedgerKind::Redeem,
                     points: -reward.points_cost,
                     source: "reward",
-                    source_key: &req.request_id,
+                    source_key: &req.idempotency_key,
                     reason: &format!("redeemed for reward {} ({})", reward.id, reward.name),
                     order_id: None,
                     expires_at: None,
@@ -545,7 +545,7 @@ impl Store {
                 "INSERT INTO redemptions (shop_id, customer_id, reward_id, request_id, points, ledger_id, coupon_id, balance_after, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![shop_id, id, reward.id, req.request_id, reward.points_cost, ledger_id, coupon.id, balance_after, to_ms(now)])?;
+            .execute(params![shop_id, id, reward.id, req.idempotency_key, reward.points_cost, ledger_id, coupon.id, balance_after, to_ms(now)])?;
             let redemption = tx.last_insert_rowid();
             Ok((load_redemption(tx, shop_id, redemption, now)?, true))
         })

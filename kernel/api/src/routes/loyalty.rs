@@ -102,7 +102,7 @@ pub async fn list_redemptions(
 /// batches first), the stock goes down and the reward's coupon is issued,
 /// all or nothing. Refused with 409 and the reason when points are
 /// insufficient, the reward is out of stock or inactive, or the coupon's
-/// budget is exhausted. A second submission with the same `request_id`
+/// budget is exhausted. A second submission with the same `idempotency_key`
 /// answers the first redemption with 200 and spends nothing.
 #[utoipa::path(post, path = "/v1/customers/{id}/redemptions", tag = "loyalty", params(("id" = i64, Path, description = "Customer id")),
     request_body = RedeemRequest, security(("api_key" = [])),
