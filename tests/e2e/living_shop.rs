@@ -453,10 +453,13 @@ fn tier_expected(tiers: &[Tier], orders: &[&Order], held: bool, now: i64) -> Opt
 
 // ---------------------------------------------------------------- one shop
 
+/// A segment's definition as the test evaluates it: the customer as read, the model, the person, now.
+type Membership = fn(&Seen, &Model, usize, i64) -> bool;
+
 struct Segment {
     id: i64,
     name: &'static str,
-    test: fn(&Seen, &Model, usize, i64) -> bool,
+    test: Membership,
 }
 
 struct Shop {
@@ -715,7 +718,7 @@ fn check_plugins(shop: &mut Shop, seen: &BTreeMap<usize, Seen>, now: i64, failur
     let rfm = rfm_expected(model, seen, rules.rfm_window_days, now);
     // high-value: the shop's average order value over all buyers, all time.
     let (mut spent, mut orders_n) = (0.0, 0.0);
-    for (&root, _) in seen {
+    for &root in seen.keys() {
         let orders = model.orders_of(root);
         let count = orders.iter().filter(|o| o.counted()).count();
         if count > 0 {
@@ -1164,8 +1167,8 @@ async fn install_and_enable(api: &Api, admin: &str, shops: &[&Shop]) {
     }
 }
 
-fn segment_defs(shop: &str) -> Vec<(&'static str, Value, fn(&Seen, &Model, usize, i64) -> bool)> {
-    let mut defs: Vec<(&'static str, Value, fn(&Seen, &Model, usize, i64) -> bool)> = vec![
+fn segment_defs(shop: &str) -> Vec<(&'static str, Value, Membership)> {
+    let mut defs: Vec<(&'static str, Value, Membership)> = vec![
         ("Important value (RFM)", json!({"score": "rfm", "label": "important-value"}), |s, _, _, _| {
             s.code("rfm").as_deref() == Some("important-value")
         }),
@@ -1181,7 +1184,7 @@ fn segment_defs(shop: &str) -> Vec<(&'static str, Value, fn(&Seen, &Model, usize
                 (|s: &Seen, _: &Model, _: usize, now: i64| {
                     let last = s.stats["last_order_at"].as_str().map(|t| ms(t.parse::<DateTime<Utc>>().unwrap()));
                     s.stats["total_spent"].as_i64().unwrap() >= 100_000 && last.is_some_and(|l| (now - l) / DAY_MS > 45)
-                }) as fn(&Seen, &Model, usize, i64) -> bool,
+                }) as Membership,
             ),
             ("Points 500+", json!({"stat": "points", "op": "gte", "value": 500}), |s, _, _, _| s.points >= 500),
             (
