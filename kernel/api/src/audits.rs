@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 use crate::AppState;
 use crate::error::ApiError;
 
-type Answer = oneshot::Sender<Result<(), String>>;
+/// What a commit answers its waiters: the failure's text and, for a full or failing disk, its kind.
+type Answer = oneshot::Sender<Result<(), (String, Option<kith_store::Unavailable>)>>;
 
 #[derive(Default)]
 pub(crate) struct AuditQueue {
@@ -46,7 +47,14 @@ impl AppState {
         }
         match answered.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(ApiError::internal(anyhow::anyhow!("recording the audit entry failed: {error}"))),
+            Ok(Err((error, unavailable))) => {
+                let error = anyhow::anyhow!("recording the audit entry failed: {error}");
+                // A full disk is the machine's (503), as for every other write.
+                Err(match unavailable {
+                    Some(kind) => ApiError::storage_unavailable(kind, error),
+                    None => ApiError::internal(error),
+                })
+            }
             Err(_) => Err(ApiError::internal(anyhow::anyhow!("the audit commit ended without an answer"))),
         }
     }
@@ -66,8 +74,8 @@ impl AppState {
             let start = std::time::Instant::now();
             // A panic in the commit comes back as a JoinError: those requests fail, the queue goes on.
             let outcome = match tokio::task::spawn_blocking(move || store.record_audits(&entries)).await {
-                Ok(written) => written.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(written) => written.map_err(|e| (e.to_string(), e.unavailable())),
+                Err(e) => Err((e.to_string(), None)),
             };
             self.metrics().record_db("audit", start.elapsed());
             for answer in answers {

@@ -141,7 +141,7 @@ impl ApiError {
     }
 
     /// A store failure of the machine: 503 with `Retry-After`, its cause logged.
-    fn unavailable(kind: Unavailable, err: anyhow::Error) -> Self {
+    pub(crate) fn storage_unavailable(kind: Unavailable, err: anyhow::Error) -> Self {
         let (slug, title, detail, retry_after) = match kind {
             Unavailable::Full => (
                 "storage-full",
@@ -171,7 +171,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(detail) => ApiError::conflict(detail),
             StoreError::Invalid(field) => ApiError::invalid(field),
             err @ StoreError::Internal(_) => match err.unavailable() {
-                Some(kind) => ApiError::unavailable(kind, err.into()),
+                Some(kind) => ApiError::storage_unavailable(kind, err.into()),
                 None => ApiError::internal(err),
             },
         }
