@@ -131,7 +131,7 @@ pub fn normalise(kind: &IdentityKind, raw: &str, region: &str) -> Result<String,
     if value.chars().count() > kind.max_len() {
         return Err(IdentityError::TooLong(kind.max_len()));
     }
-    if value.chars().any(char::is_control) {
+    if value.chars().any(crate::text::is_forbidden) {
         return Err(IdentityError::BadCharacters);
     }
     match kind {
@@ -176,6 +176,16 @@ fn normalise_phone(value: &str, region: &str) -> Result<String, IdentityError> {
 fn parse_phone(value: &str, region: &str) -> Result<String, IdentityError> {
     let invalid = || IdentityError::InvalidPhone(region.to_owned());
     if !value.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.')) {
+        return Err(invalid());
+    }
+    // The parser forgives junk a person never writes (`++86…`, a trailing `-`): a `+` only
+    // first, the number ending in a digit, separators one at a time between digits.
+    let after_plus = value.strip_prefix('+').unwrap_or(value);
+    if after_plus.contains('+') || !value.ends_with(|c: char| c.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let separators = |c: char| matches!(c, '-' | ' ' | '.');
+    if after_plus.starts_with(separators) || value.chars().zip(value.chars().skip(1)).any(|(a, b)| separators(a) && separators(b)) {
         return Err(invalid());
     }
     let country = region.parse::<phonenumber::country::Id>().map_err(|_| invalid())?;
@@ -262,6 +272,13 @@ mod tests {
             ("phone", "+1 650 253 0000", Ok("+16502530000")),
             ("phone", "12345", Err("is not a valid phone number for region CN")),
             ("phone", "138abc45678", Err("is not a valid phone number for region CN")),
+            ("phone", "++8613800001234", Err("is not a valid phone number for region CN")),
+            ("phone", "+86-138-0000-1234-", Err("is not a valid phone number for region CN")),
+            ("phone", "+86--13800001234", Err("is not a valid phone number for region CN")),
+            ("phone", "(010) 6552-9988", Ok("+861065529988")),
+            ("nick", "alice\u{200b}", Err("contains whitespace or control characters")),
+            ("unionid", "o\u{202e}ABC", Err("contains whitespace or control characters")),
+            ("external:erp", "C\u{0}1", Err("contains whitespace or control characters")),
             ("phone", "00000000000", Err("is all zeros")),
             ("phone", "0", Err("is a placeholder value (`0`), not an identifier")),
             ("email", "  Alice@Example.COM ", Ok("alice@example.com")),

@@ -272,7 +272,10 @@ fn text(field: &str, value: &Option<String>) -> Result<Option<String>, FieldErro
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) if v.chars().count() > MAX_TEXT => Err(FieldError::new(field, format!("is longer than {MAX_TEXT} characters"))),
-        Some(v) => Ok(Some(v.to_owned())),
+        Some(v) => {
+            crate::text::check(field, v)?;
+            Ok(Some(v.to_owned()))
+        }
     }
 }
 
@@ -308,6 +311,7 @@ impl EventInput {
         if id.len() > MAX_EVENT_ID {
             return Err(FieldError::new("id", format!("is longer than {MAX_EVENT_ID} bytes")));
         }
+        crate::text::check("id", &id)?;
         let occurred_at = self.occurred_at.unwrap_or(now);
         let allowed: &[&str] = match self.kind {
             EventType::CustomerUpsert => &["profile"],
@@ -527,5 +531,25 @@ mod tests {
             Action::OrderPaid { order, .. } => assert_eq!(order.amount, 2350),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn invisible_characters_and_junk_phones_are_refused() {
+        let upsert = |id: &str, kind: &str, value: &str, name: &str| {
+            json!({"id": id, "type": "customer.upsert", "identities": [{"kind": kind, "value": value}], "profile": {"name": name}})
+        };
+        let cases = [
+            (upsert("e\u{0}1", "nick", "alice", "A"), "id"),
+            (upsert("e\u{200b}", "nick", "alice", "A"), "id"),
+            (upsert("e1", "nick", "alice\u{200b}", "A"), "identities[0].value"),
+            (upsert("e1", "phone", "++8613800001234", "A"), "identities[0].value"),
+            (upsert("e1", "phone", "+86-138-0000-1234-", "A"), "identities[0].value"),
+            (upsert("e1", "nick", "alice", "Ali\u{202e}ce"), "profile.name"),
+        ];
+        for (raw, field) in cases {
+            let err = check(raw.clone()).expect_err(&raw.to_string());
+            assert_eq!(err.field, field, "{raw}: {err}");
+        }
+        assert!(check(upsert("e1", "nick", "alice", "Alice 小明")).is_ok());
     }
 }

@@ -14,16 +14,22 @@ pub mod messaging;
 pub mod metrics;
 pub mod model;
 pub mod money;
+pub mod personal;
 pub mod plugin;
 pub mod segments;
+pub mod text;
 
 /// A saved definition's `name` (1–200 bytes) and `description` (at most 2,000).
 pub fn check_name(name: &str, description: Option<&str>) -> Result<(), FieldError> {
     if name.trim().is_empty() || name.len() > 200 {
         return Err(FieldError::new("name", "must be 1 to 200 bytes"));
     }
-    if description.is_some_and(|d| d.len() > 2000) {
-        return Err(FieldError::new("description", "must be at most 2000 bytes"));
+    text::check("name", name)?;
+    if let Some(description) = description {
+        if description.len() > 2000 {
+            return Err(FieldError::new("description", "must be at most 2000 bytes"));
+        }
+        text::check_free("description", description, 2000)?;
     }
     Ok(())
 }

@@ -91,6 +91,10 @@ pub struct Message {
     pub channel: String,
     pub template: String,
     pub variables: BTreeMap<String, String>,
+    /// Variables a journey filled from personal data (`{{customer.name}}`), masked
+    /// whole without `pii:read`; not shown.
+    #[serde(skip)]
+    pub personal_variables: Vec<String>,
     pub status: MessageStatus,
     /// Why it was suppressed, failed or held.
     pub reason: Option<String>,
