@@ -77,6 +77,7 @@ impl JourneyStatus {
 /// Where a customer's run of a journey stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = JourneyRunStatus)]
 pub enum RunStatus {
     /// In progress: at a step, or waiting for its time.
     Active,
@@ -232,6 +233,18 @@ pub struct SendAction {
     /// `{{coupon.expires_at}}`, `{{journey.name}}`.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+}
+
+impl SendAction {
+    /// The variables whose text reads personal data through a placeholder (`{{customer.name}}`,
+    /// `{{trigger.value}}`); their rendered values are masked without `pii:read`.
+    pub fn personal_variables(&self) -> Vec<String> {
+        self.variables
+            .iter()
+            .filter(|(_, text)| placeholders(text).into_iter().any(crate::personal::is_personal_placeholder))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
 }
 
 /// Issue a coupon; `by_trigger_amount` sizes it from the triggering event's `amount`.
@@ -462,6 +475,39 @@ impl Definition {
         out.into_iter().collect()
     }
 
+    /// Where the definition reads personal data (see [`crate::personal`]): placeholders of
+    /// message variables and payload tests through a personal key, by node path. A key
+    /// without `pii:read` may not write such a definition; the recipient a connector fills
+    /// is not a placeholder and needs none.
+    pub fn personal_references(&self) -> Vec<String> {
+        use crate::personal::PERSONAL_KEYS;
+        let mut out = Vec::new();
+        let mut filters: Vec<(String, &[FieldTest])> = Vec::new();
+        if let TriggerKind::Event { filters: f, .. } = &self.trigger {
+            filters.push(("definition.trigger.where".into(), f));
+        }
+        if let Some(goal) = &self.goal {
+            filters.push(("definition.goal.where".into(), &goal.filters));
+        }
+        for (id, step) in &self.steps {
+            match &step.kind {
+                StepKind::BranchEvent(_, f) => filters.push((format!("definition.steps.{id}.branch.where"), f)),
+                StepKind::Send(send) => {
+                    out.extend(send.personal_variables().into_iter().map(|name| format!("definition.steps.{id}.send.variables.{name}")));
+                }
+                _ => {}
+            }
+        }
+        for (path, tests) in filters {
+            for (i, t) in tests.iter().enumerate() {
+                if t.field.split('.').any(|p| PERSONAL_KEYS.contains(&p)) {
+                    out.push(format!("{path}[{i}].field"));
+                }
+            }
+        }
+        out
+    }
+
     /// Coupon templates the definition issues, with the step that issues each.
     pub fn coupon_templates(&self) -> Vec<(String, i64)> {
         let mut out = Vec::new();
@@ -499,10 +545,29 @@ fn event_type(text: &str, path: &str) -> Result<(), FieldError> {
 }
 
 fn field_tests(tests: &[FieldTest], path: &str) -> Result<(), FieldError> {
+    use crate::text::{MAX_FILTERS, MAX_ITEMS, MAX_TEXT};
+    if tests.len() > MAX_FILTERS {
+        return Err(err(path, format!("must hold at most {MAX_FILTERS} tests")));
+    }
     for (i, t) in tests.iter().enumerate() {
         let at = format!("{path}[{i}]");
-        if t.field.is_empty() || t.field.split('.').any(str::is_empty) {
+        if t.field.is_empty() || t.field.len() > 200 || t.field.split('.').any(str::is_empty) {
             return Err(err(format!("{at}.field"), "must be a dotted path such as `amount` or `items.sku`"));
+        }
+        crate::text::check(&format!("{at}.field"), &t.field)?;
+        let values: Vec<&Value> = match &t.value {
+            Value::Array(items) if items.len() > MAX_ITEMS => {
+                return Err(err(format!("{at}.value"), format!("must hold at most {MAX_ITEMS} values")));
+            }
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for v in values {
+            match v {
+                Value::String(text) => crate::text::check_free(&format!("{at}.value"), text, MAX_TEXT)?,
+                Value::Object(_) | Value::Array(_) => return Err(err(format!("{at}.value"), "must be a string, a number or a boolean")),
+                _ => {}
+            }
         }
         let fits = match t.op {
             FieldOp::Exists => t.value.is_boolean() || t.value.is_null(),
@@ -687,7 +752,15 @@ fn step(raw: &StepInput, at: &str) -> Result<Step, FieldError> {
             if s.template.trim().is_empty() || s.template.len() > 200 {
                 return Err(err(format!("{at}.send.template"), "must be 1 to 200 bytes"));
             }
+            if s.variables.len() > crate::text::MAX_VARIABLES {
+                return Err(err(format!("{at}.send.variables"), format!("must hold at most {} variables", crate::text::MAX_VARIABLES)));
+            }
             for (name, text) in &s.variables {
+                if name.is_empty() || name.len() > 64 {
+                    return Err(err(format!("{at}.send.variables"), "variable names are 1 to 64 bytes"));
+                }
+                crate::text::check(&format!("{at}.send.variables"), name)?;
+                crate::text::check_free(&format!("{at}.send.variables.{name}"), text, crate::text::MAX_TEXT)?;
                 for p in placeholders(text) {
                     let root = p.split('.').next().unwrap_or_default();
                     if !VARIABLE_ROOTS.contains(&root) || !p.contains('.') {
@@ -716,6 +789,7 @@ fn step(raw: &StepInput, at: &str) -> Result<Step, FieldError> {
             if name.trim().is_empty() || name.len() > 64 {
                 return Err(err(format!("{at}.tag"), "a tag is 1 to 64 bytes"));
             }
+            crate::text::check(&format!("{at}.tag"), name)?;
             StepKind::Tag(t)
         }
         "points" => {
@@ -1063,6 +1137,7 @@ pub struct RunStep {
 
 /// A customer's run of a journey.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = JourneyRun)]
 pub struct Run {
     pub id: i64,
     pub journey_id: i64,
@@ -1373,5 +1448,25 @@ mod tests {
         assert!(Archived.transition(Active).unwrap_err().contains("archived"));
         assert!(Draft.transition(Paused).is_err());
         assert!(Active.transition(Active).unwrap_err().contains("already"));
+    }
+
+    #[test]
+    fn personal_references_and_size_limits() {
+        let def = |variables: Value, filters: Value| {
+            json!({"trigger": {"event": "identity.attached", "where": filters}, "start": "s",
+                   "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": variables}}}})
+        };
+        let d = parse(&def(json!({"p": "{{trigger.value}}", "n": "Hi {{customer.name}}", "c": "{{coupon.code}} {{customer.id}}"}), json!([])))
+            .unwrap();
+        assert_eq!(d.personal_references(), vec!["definition.steps.s.send.variables.n", "definition.steps.s.send.variables.p"]);
+        let d = parse(&def(json!({}), json!([{"field": "value", "op": "eq", "value": "+8613812345678"}]))).unwrap();
+        assert_eq!(d.personal_references(), vec!["definition.trigger.where[0].field"]);
+        let d = parse(&def(json!({"a": "{{trigger.amount}}"}), json!([{"field": "amount", "op": "gt", "value": 1}]))).unwrap();
+        assert!(d.personal_references().is_empty());
+        let many: Vec<Value> = (0..51).map(|_| json!({"field": "amount", "op": "gt", "value": 1})).collect();
+        assert_eq!(parse(&def(json!({}), Value::Array(many))).unwrap_err().field, "definition.trigger.where");
+        let big = json!([{"field": "sku", "op": "in", "value": vec!["x"; 1001]}]);
+        assert_eq!(parse(&def(json!({}), big)).unwrap_err().field, "definition.trigger.where[0].value");
+        assert_eq!(parse(&def(json!({"v": "x".repeat(1001)}), json!([]))).unwrap_err().field, "definition.steps.s.send.variables.v");
     }
 }

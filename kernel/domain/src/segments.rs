@@ -26,7 +26,7 @@ pub const MAX_DEPTH: usize = 12;
 /// Most nodes in one definition.
 pub const MAX_NODES: usize = 200;
 /// Most values in one `in` list.
-pub const MAX_LIST: usize = 1000;
+pub const MAX_LIST: usize = crate::text::MAX_ITEMS;
 /// Longest window or relative date, in days.
 pub const MAX_DAYS: u32 = 3660;
 
@@ -548,7 +548,10 @@ fn test(map: &Map<String, Value>, path: &str, kind: ValueKind) -> Result<Test, F
 fn scalar(value: &Value, path: &str, kind: ValueKind) -> Result<Scalar, FieldError> {
     match kind {
         ValueKind::Text => match value {
-            Value::String(s) => Ok(Scalar::Text(s.clone())),
+            Value::String(s) => {
+                crate::text::check_free(path, s, crate::text::MAX_TEXT)?;
+                Ok(Scalar::Text(s.clone()))
+            }
             _ => Err(err(path, "must be a string")),
         },
         ValueKind::Number => match value {
@@ -557,7 +560,10 @@ fn scalar(value: &Value, path: &str, kind: ValueKind) -> Result<Scalar, FieldErr
         },
         ValueKind::Birthday | ValueKind::Instant => Ok(Scalar::Date(date(value, path)?)),
         ValueKind::Any => match value {
-            Value::String(s) => Ok(Scalar::Text(s.clone())),
+            Value::String(s) => {
+                crate::text::check_free(path, s, crate::text::MAX_TEXT)?;
+                Ok(Scalar::Text(s.clone()))
+            }
             Value::Number(n) => Ok(number(n)),
             Value::Bool(b) => Ok(Scalar::Bool(*b)),
             _ => Err(err(path, "must be a string, a number or a boolean")),
