@@ -535,9 +535,7 @@ mod tests {
 
     #[test]
     fn invisible_characters_and_junk_phones_are_refused() {
-        let upsert = |id: &str, kind: &str, value: &str, name: &str| {
-            json!({"id": id, "type": "customer.upsert", "identities": [{"kind": kind, "value": value}], "profile": {"name": name}})
-        };
+        let upsert = |id: &str, kind: &str, value: &str, name: &str| json!({"id": id, "type": "customer.upsert", "identities": [{"kind": kind, "value": value}], "profile": {"name": name}});
         let cases = [
             (upsert("e\u{0}1", "nick", "alice", "A"), "id"),
             (upsert("e\u{200b}", "nick", "alice", "A"), "id"),

@@ -1456,8 +1456,9 @@ mod tests {
             json!({"trigger": {"event": "identity.attached", "where": filters}, "start": "s",
                    "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": variables}}}})
         };
-        let d = parse(&def(json!({"p": "{{trigger.value}}", "n": "Hi {{customer.name}}", "c": "{{coupon.code}} {{customer.id}}"}), json!([])))
-            .unwrap();
+        let d =
+            parse(&def(json!({"p": "{{trigger.value}}", "n": "Hi {{customer.name}}", "c": "{{coupon.code}} {{customer.id}}"}), json!([])))
+                .unwrap();
         assert_eq!(d.personal_references(), vec!["definition.steps.s.send.variables.n", "definition.steps.s.send.variables.p"]);
         let d = parse(&def(json!({}), json!([{"field": "value", "op": "eq", "value": "+8613812345678"}]))).unwrap();
         assert_eq!(d.personal_references(), vec!["definition.trigger.where[0].field"]);

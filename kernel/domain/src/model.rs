@@ -293,6 +293,15 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a shop's segment exports may hold; only the shop's owner changes it, and every change is audited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportPolicy {
+    /// Whether exports may hold the personal columns (`name`, `phone`, `email`, `birthday`), and then
+    /// only for keys with `pii:read`. Default `false`: no export holds personal data.
+    pub personal_columns: bool,
+}
+
 /// What an ingest batch did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IngestReport {

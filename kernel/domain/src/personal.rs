@@ -41,8 +41,21 @@ pub enum PersonalField {
 pub const EXPORT_COLUMNS: [&str; 4] = ["name", "phone", "email", "birthday"];
 
 /// Keys of payloads and placeholder paths that carry personal data.
-pub const PERSONAL_KEYS: [&str; 13] =
-    ["name", "birthday", "phone", "email", "identities", "value", "nick", "unionid", "address", "profile", "recipient", "mobile", "attributes"];
+pub const PERSONAL_KEYS: [&str; 13] = [
+    "name",
+    "birthday",
+    "phone",
+    "email",
+    "identities",
+    "value",
+    "nick",
+    "unionid",
+    "address",
+    "profile",
+    "recipient",
+    "mobile",
+    "attributes",
+];
 
 /// Whether identifiers of `kind` are personal data.
 pub fn is_personal_kind(kind: &IdentityKind) -> bool {
@@ -542,7 +555,8 @@ mod tests {
 
     #[test]
     fn placeholders_of_personal_data() {
-        for p in ["customer.name", "customer.phone", "trigger.value", "trigger.identities", "trigger.profile.name", "trigger.identities.0.value"]
+        for p in
+            ["customer.name", "customer.phone", "trigger.value", "trigger.identities", "trigger.profile.name", "trigger.identities.0.value"]
         {
             assert!(is_personal_placeholder(p), "{p}");
         }

@@ -226,12 +226,12 @@ impl Store {
                 "WITH RECURSIVE absorbed(id) AS (
                      SELECT ?1 UNION SELECT c.id FROM absorbed a CROSS JOIN customers c ON c.shop_id = ?2 AND c.merged_into = a.id
                  )
-                 SELECT seq, type, customer_id, payload, created_at FROM events
+                 SELECT position, type, customer_id, payload, created_at FROM events
                  WHERE seq IN (SELECT seq FROM events WHERE customer_id IN (SELECT id FROM absorbed) ORDER BY seq DESC LIMIT ?3)
                    AND +shop_id = ?2
                  ORDER BY seq DESC"
             } else {
-                "SELECT seq, type, customer_id, payload, created_at FROM events
+                "SELECT position, type, customer_id, payload, created_at FROM events
                  WHERE customer_id = ?1 AND +shop_id = ?2 ORDER BY seq DESC LIMIT ?3"
             };
             let timeline = conn

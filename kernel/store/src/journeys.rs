@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use crate::coupons::{issue_in, load_template};
 use crate::ingest::active_customer;
-use crate::messages::enqueue_in;
+use crate::messages::enqueue_personal;
 use crate::segments::{anniversaries, check_node, customer_matches};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, parse_json, savepoint, settings, shops, to_ms};
 
@@ -558,7 +558,7 @@ fn act(tx: &Connection, run: &mut RunState, d: &Definition, kind: &StepKind, zon
             if let Err(e) = request.validate() {
                 return Ok(Acted::Skipped(e.to_string()));
             }
-            match enqueue_in(tx, run.shop_id, &request, &src, now) {
+            match enqueue_personal(tx, run.shop_id, &request, &send.personal_variables(), &src, now) {
                 Ok((message, _)) => Ok(Acted::Done {
                     detail: format!("queued {} {} for the outbox", send.channel, send.template),
                     message: Some(message.id),
@@ -1239,7 +1239,7 @@ impl Store {
                     idempotency_key: format!("journey-test:{test}:{step_id}"),
                 };
                 request.validate().map_err(|e| e.within(&format!("definition.steps.{step_id}.send")))?;
-                messages.push(enqueue_in(tx, shop_id, &request, &format!("journey-test:{id}"), now)?.0);
+                messages.push(enqueue_personal(tx, shop_id, &request, &send.personal_variables(), &format!("journey-test:{id}"), now)?.0);
             }
             if messages.is_empty() {
                 return Err(StoreError::Conflict(format!("journey {id} has no send step to test")));

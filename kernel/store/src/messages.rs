@@ -67,7 +67,7 @@ pub struct ReceiptReport {
 }
 
 const MESSAGE_COLUMNS: &str = "id, public_id, customer_id, channel, template, variables, status, reason, recipient, plugin_id, provider_id,
-    attempts, next_attempt_at, source, idempotency_key, created_at, sent_at, delivered_at";
+    attempts, next_attempt_at, source, idempotency_key, created_at, sent_at, delivered_at, personal_variables";
 
 fn load_message(conn: &Connection, shop_id: i64, filter: &str, key: &dyn rusqlite::ToSql) -> Result<Option<Message>> {
     let row = conn
@@ -94,6 +94,10 @@ fn load_message(conn: &Connection, shop_id: i64, filter: &str, key: &dyn rusqlit
                     created_at: from_ms(r.get(15)?),
                     sent_at: r.get::<_, Option<i64>>(16)?.map(from_ms),
                     delivered_at: r.get::<_, Option<i64>>(17)?.map(from_ms),
+                    personal_variables: r
+                        .get::<_, Option<String>>(18)?
+                        .and_then(|text| serde_json::from_str(&text).ok())
+                        .unwrap_or_default(),
                     history: Vec::new(),
                 },
             ))
@@ -277,6 +281,19 @@ fn judge(
 /// Store a message for sending in the caller's transaction (`req` validated); a
 /// resend with the same idempotency key answers the first message (`false`: not new).
 pub(crate) fn enqueue_in(tx: &Connection, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
+    enqueue_personal(tx, shop_id, req, &[], source, now)
+}
+
+/// [`enqueue_in`], naming the variables filled from personal data (a journey's
+/// `{{customer.name}}`), which reads mask for keys without `pii:read`.
+pub(crate) fn enqueue_personal(
+    tx: &Connection,
+    shop_id: i64,
+    req: &SendRequest,
+    personal: &[String],
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<(Message, bool)> {
     let at = to_ms(now);
     if let Some(existing) = load_message(tx, shop_id, "idempotency_key = ?2", &req.idempotency_key)? {
         let same = existing.channel == req.channel && existing.template == req.template && existing.variables == req.variables;
@@ -292,12 +309,24 @@ pub(crate) fn enqueue_in(tx: &Connection, shop_id: i64, req: &SendRequest, sourc
         .ok_or_else(|| StoreError::Invalid(FieldError::new("customer_id", "no such customer in this shop")))?;
     let public_id = uuid::Uuid::new_v4().to_string();
     let variables = serde_json::to_string(&req.variables).map_err(anyhow::Error::from)?;
+    let personal = if personal.is_empty() { None } else { Some(serde_json::to_string(personal).map_err(anyhow::Error::from)?) };
     tx.prepare_cached(
         "INSERT INTO messages (public_id, shop_id, customer_id, channel, template, variables, status, next_attempt_at, source,
-               idempotency_key, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?7, ?7)",
+               idempotency_key, created_at, updated_at, personal_variables)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?7, ?7, ?10)",
     )?
-    .execute(params![public_id, shop_id, customer, req.channel, req.template, variables, at, source, req.idempotency_key])?;
+    .execute(params![
+        public_id,
+        shop_id,
+        customer,
+        req.channel,
+        req.template,
+        variables,
+        at,
+        source,
+        req.idempotency_key,
+        personal
+    ])?;
     let row_id = tx.last_insert_rowid();
     event(tx, row_id, MessageStatus::Queued, "stored", at)?;
     let message = load_message(tx, shop_id, "id = ?2", &row_id)?.ok_or_else(|| anyhow::anyhow!("message {row_id} vanished"))?;

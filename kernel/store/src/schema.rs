@@ -734,6 +734,19 @@ const MIGRATIONS: &[&str] = &[
     BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
       WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
     "#,
+    // 11: each shop's events have positions of their own (1, 2, 3 …), which is what the API
+    // shows and takes: `seq` is global, and its gaps told a shop how many events the others
+    // wrote. `seq` stays the bus's and the journeys' cursor. Existing events are numbered in
+    // their order. Messages remember which variables a journey filled from personal data,
+    // to be masked for keys without `pii:read`.
+    r#"
+    ALTER TABLE events ADD COLUMN position INTEGER;
+    UPDATE events SET position = numbered.n
+    FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY shop_id ORDER BY seq) AS n FROM events) AS numbered
+    WHERE numbered.seq = events.seq;
+    CREATE UNIQUE INDEX events_shop_position ON events(shop_id, position);
+    ALTER TABLE messages ADD COLUMN personal_variables TEXT;
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
@@ -756,4 +769,35 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
 /// The schema version this build migrates to.
 pub fn latest_version() -> usize {
     MIGRATIONS.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::MIGRATIONS;
+
+    /// A database of migration 10 gets each shop's positions in place, in the order of its events.
+    #[test]
+    fn existing_events_are_numbered_per_shop_in_place() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        conn.execute_batch(
+            "INSERT INTO shops (id, name, time_zone, currency, region, created_at) VALUES (1, 'A', 'UTC', 'CNY', 'CN', 0), (2, 'B', 'UTC', 'CNY', 'CN', 0);
+             INSERT INTO events (shop_id, type, payload, created_at) VALUES (1, 'x', '{}', 0), (2, 'x', '{}', 0), (2, 'x', '{}', 0), (1, 'x', '{}', 0), (2, 'x', '{}', 0);",
+        )
+        .unwrap();
+        super::migrate(&mut conn).unwrap();
+        let positions: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT seq, shop_id, position FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(positions, vec![(1, 1, 1), (2, 2, 1), (3, 2, 2), (4, 1, 2), (5, 2, 3)]);
+    }
 }

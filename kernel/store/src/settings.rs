@@ -9,6 +9,7 @@ use crate::{Actor, Result, audit, to_ms};
 
 pub(crate) const LOYALTY: &str = "loyalty";
 pub(crate) const MESSAGING: &str = "messaging";
+pub(crate) const EXPORT: &str = "export";
 
 /// A section as stored, or its default when the shop never set it.
 pub(crate) fn load<T: DeserializeOwned + Default>(conn: &Connection, shop_id: i64, section: &str) -> Result<T> {
@@ -37,4 +38,22 @@ pub(crate) fn store<T: Serialize>(
     )?
     .execute(params![shop_id, section, json.to_string(), to_ms(now)])?;
     audit::record(conn, Some(shop_id), actor, &format!("settings.{section}"), None, json, now)
+}
+
+impl crate::Store {
+    /// The shop's export policy; no personal columns unless the owner allowed them.
+    pub fn export_policy(&self, shop_id: i64) -> Result<kith_domain::model::ExportPolicy> {
+        self.read(|conn| load(conn, shop_id, EXPORT))
+    }
+
+    /// Replace the shop's export policy (audited as `settings.export`).
+    pub fn put_export_policy(
+        &self,
+        shop_id: i64,
+        policy: &kith_domain::model::ExportPolicy,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| store(tx, shop_id, EXPORT, policy, actor, now))
+    }
 }
