@@ -289,8 +289,12 @@ impl Model {
         self.behaviours.iter().filter(|b| self.root(b.person) == root).collect()
     }
 
+    /// When the data first shows the customer: their earliest event, whenever it arrived.
     fn first_seen(&self, root: usize) -> i64 {
-        (0..self.persons.len()).filter(|&p| self.root(p) == root).map(|p| self.persons[p].first_seen).min().unwrap()
+        let persons = (0..self.persons.len()).filter(|&p| self.root(p) == root).map(|p| self.persons[p].first_seen);
+        let orders = self.orders_of(root).into_iter().map(|o| o.paid_at);
+        let behaviours = self.behaviours_of(root).into_iter().map(|b| b.at);
+        persons.chain(orders).chain(behaviours).min().unwrap()
     }
 
     fn person_by_identity(&self, kind: &str, value: &str) -> Option<usize> {
@@ -1615,7 +1619,8 @@ async fn a_living_shop_keeps_every_figure_true_for_weeks() {
         day_traffic(&api, &mut b, &seen[1], scale.new_per_day[1], now).await;
         // A late second import, on day 20: orders paid weeks ago for customers who are in journeys now.
         if day == 20 {
-            let roots: Vec<usize> = a.model.roots().into_iter().filter(|&r| a.model.persons[r].phone.is_some()).take(6).collect();
+            // The newest customers, who entered the first-order journey lately.
+            let roots: Vec<usize> = a.model.roots().into_iter().rev().filter(|&r| a.model.persons[r].phone.is_some()).take(6).collect();
             let events: Vec<Value> = roots.into_iter().map(|r| a.order_event(r, now - 40 * DAY_MS, None)).collect();
             ingest(&api, &a, events).await;
         }
