@@ -6,7 +6,36 @@
 //! traffic the test sent: nothing stuck, nothing counted twice, every figure
 //! equal to its definition (plugins/README.md, `kith_domain::metrics`).
 //!
-//! `KITH_SOAK=1` runs a year with more customers.
+//! Shop A (Asia/Shanghai) runs every first-party plugin (tiered-points with
+//! three tiers; the sms-http, email-http and webhook connectors send to a
+//! `kith_provider::Provider`), six segments (an RFM group, lifecycle tags,
+//! stats with a time condition, points, a behaviour in a window without a
+//! purchase, tiers), four journeys (the demo's three and a cart reminder
+//! after a two-hour wait), a coupon template with budgets and a points-mall
+//! reward, an SMS frequency cap and e-mail quiet hours. Its history (orders
+//! paid before the clock's start, refunds, behaviours) arrives through
+//! `POST /v1/events`; shop B's (UTC, rfm, lifecycle, tiered-points without
+//! tiers, webhook) through `kith import orders`. Each simulated day brings new
+//! customers, repeat orders (some with a coupon the customer holds), refunds,
+//! behaviours, merges of a nickname-only browser with a phone, redemptions
+//! (each sent twice), SMS delivery receipts, and on day 20 a late import of
+//! old orders. The clock moves a day in two halves, so that held e-mails go.
+//!
+//! After each day, with the bus idle: no subscriber lags, trips or
+//! dead-letters, no run fails, the server's log holds no ERROR and no
+//! "storage failure"; stats, RFM group and score, AIPL stage, lifecycle tag,
+//! high-value, category affinity and tier equal the README's definitions
+//! computed here; the ledger sums to every balance, an order earns once and
+//! loses its refunded share; coupons stay within budget and each is redeemed
+//! by the order that carried it; every message is sent, suppressed or held,
+//! and the provider got each sent one once; a journey step acts at most once
+//! per run, a conversion has an order within the goal's window after entry;
+//! segment members equal the definition and the entry and exit events replay
+//! to them. Every tenth day the dashboard's figures equal sums over the data
+//! for ranges before, across and after the import.
+//!
+//! `KITH_SOAK=1` runs a year with more customers; `KITH_LIVING_ALL=1` goes on
+//! past a broken day and reports every broken invariant at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
