@@ -108,6 +108,7 @@ impl<S: RequiredScope> FromRequestParts<AppState> for ShopKey<S> {
 #[derive(Debug)]
 pub struct Owner {
     pub shop_id: i64,
+    pub principal: Principal,
 }
 
 impl FromRequestParts<AppState> for Owner {
@@ -119,7 +120,7 @@ impl FromRequestParts<AppState> for Owner {
         if principal.role != Role::Owner {
             return Err(ApiError::forbidden("only the shop's owner keys may do this"));
         }
-        Ok(Owner { shop_id })
+        Ok(Owner { shop_id, principal })
     }
 }
 

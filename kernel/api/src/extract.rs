@@ -32,6 +32,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 ApiError::bad_request("", rej.body_text())
             }
         })?;
+        // Every body of the API is an object, but serde reads a struct from an array too
+        // (`[[…]]` was a batch): refuse anything else at the top.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | None => {}
+            Some(_) => return Err(ApiError::bad_request("", "the body must be a JSON object")),
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(JsonBody).map_err(|err| {
             let path = err.path().to_string();

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::HeaderName;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use kith_bus::Bus;
@@ -28,6 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::{ApiError, Problem};
+pub use mask::MASKED_SCHEMAS;
 pub use routes::openapi;
 
 /// Settings of the HTTP layer.
@@ -167,6 +168,36 @@ async fn request_id_scope(req: Request, next: Next) -> Response {
     error::REQUEST_ID.scope(id, next.run(req)).await
 }
 
+/// Answer `Connection: close` when the handler answered without reading the request's body
+/// to its end (a 401 before the body, a 415, a body over the limit). The unread rest would
+/// otherwise be read as the next request, or hyper would close the connection without
+/// saying so and the client's next request on it would fail; with the header, a client
+/// opens a new connection instead.
+async fn close_if_body_unread(req: Request, next: Next) -> Response {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let headers = req.headers();
+    let sized = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let has_body = sized.is_some_and(|n| n > 0) || (sized.is_none() && headers.contains_key(header::TRANSFER_ENCODING));
+    if !has_body {
+        return next.run(req).await;
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let flag = read.clone();
+    let req = req.map(|body| {
+        use futures::StreamExt;
+        let end = futures::stream::poll_fn(move |_| {
+            flag.store(true, Ordering::Release);
+            std::task::Poll::Ready(None)
+        });
+        axum::body::Body::from_stream(body.into_data_stream().chain(end))
+    });
+    let mut response = next.run(req).await;
+    if !read.load(Ordering::Acquire) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
 }
@@ -178,6 +209,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config().body_limit))
+        .layer(middleware::from_fn(close_if_body_unread))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_id_scope))

@@ -1,47 +1,51 @@
 //! Masking of personal data for keys without `pii:read`.
+//!
+//! What is personal, and how each type that holds it is masked, is defined once in
+//! [`kith_domain::personal`]; handlers call [`mask`] (or [`reveal`] where an unmasked
+//! read is audited) on everything they answer that holds personal data. The
+//! contract test lists the OpenAPI schemas that hold any and checks each is masked.
 
-use kith_domain::identity::{self, IdentityKind};
-use kith_domain::model::{Customer, Event, IdentityView, Merge};
-use serde_json::Value;
+use kith_domain::auth::Scope;
+pub use kith_domain::personal::Personal;
 
-fn view(v: &mut IdentityView) {
-    if let Ok(kind) = v.kind.parse::<IdentityKind>() {
-        v.value = identity::mask(&kind, &v.value);
+use crate::auth::ShopKey;
+
+/// Mask `value` unless the key holds `pii:read`.
+pub fn mask<S, T: Personal>(key: &ShopKey<S>, mut value: T) -> T {
+    if !key.can(Scope::PiiRead) {
+        value.mask_personal();
     }
+    value
 }
 
-pub fn customer(c: &mut Customer) {
-    c.identities.iter_mut().for_each(view);
-}
-
-pub fn merge(m: &mut Merge) {
-    m.identities.iter_mut().for_each(view);
-}
-
-/// Mask every `{"kind": …, "value": …}` identifier found anywhere in an event payload.
-pub fn payload(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            let kind = map.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<IdentityKind>().ok());
-            if let Some(kind) = kind
-                && let Some(Value::String(value)) = map.get_mut("value")
-            {
-                *value = identity::mask(&kind, value);
-            }
-            map.values_mut().for_each(payload);
-        }
-        Value::Array(items) => items.iter_mut().for_each(payload),
-        _ => {}
+/// Mask a JSON document (a definition, a detail) unless the key holds `pii:read`.
+pub fn json<S>(key: &ShopKey<S>, mut value: serde_json::Value) -> serde_json::Value {
+    if !key.can(Scope::PiiRead) {
+        kith_domain::personal::mask_payload(&mut value);
     }
+    value
 }
 
-pub fn event(e: &mut Event) {
-    // Only an object with a `kind` can hold an identifier; the log's text is
-    // serde_json's, which writes that key as `"kind"`.
-    if !e.payload.as_str().contains("\"kind\"") {
-        return;
-    }
-    let mut value = e.payload.value();
-    payload(&mut value);
-    e.payload = value.into();
-}
+/// The OpenAPI schemas that hold personal data, each masked through [`Personal`] (directly or
+/// as a part of one that is): the contract test fails when a schema holding a personal field is
+/// missing here.
+pub const MASKED_SCHEMAS: &[&str] = &[
+    "Customer",
+    "CustomerDetail",
+    "Profile",
+    "IdentityView",
+    "Merge",
+    "Event",
+    "AuditEntry",
+    "Message",
+    "TestSend",
+    "JourneyRun",
+    "JourneyRunStep",
+    "Journey",
+    "JourneyVersion",
+    "PluginLog",
+    "DeadLetter",
+    "Subscription",
+    "PluginStatus",
+    "Run",
+];

@@ -102,6 +102,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(segments::snapshot_members))
         .routes(routes!(segments::daily_counts))
         .routes(routes!(segments::export))
+        .routes(routes!(segments::get_export_policy, segments::put_export_policy))
         .routes(routes!(journeys::list_journeys, journeys::create_journey))
         .routes(routes!(journeys::get_journey, journeys::update_journey, journeys::delete_journey))
         .routes(routes!(journeys::journey_versions))
@@ -122,8 +123,85 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// Largest plugin package accepted, in bytes (a Python component carries its interpreter).
 pub(crate) const PACKAGE_LIMIT: usize = 256 << 20;
 
-/// The OpenAPI document of every route, generated from the handlers.
+/// The OpenAPI document of every route, generated from the handlers and made exact by [`exact`].
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(|| router().split_for_parts().1)
+    DOC.get_or_init(|| {
+        let doc = router().split_for_parts().1;
+        let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+        exact(&mut value);
+        serde_json::from_value(value).expect("the corrected OpenAPI document reads back")
+    })
+}
+
+/// What every handler's description shares, said once so that no route can leave it out: query
+/// parameters are in the query (utoipa declares an `IntoParams` struct's fields in the path unless
+/// told), errors are `application/problem+json`, a route with a body may answer 400, 413 and 415
+/// and one with path parameters 400 (an id that is no number, or overflows), binary bodies are
+/// strings, and streamed answers have a schema.
+fn exact(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (_, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else { continue };
+            let mut path_params = false;
+            if let Some(Value::Array(params)) = op.get_mut("parameters") {
+                for p in params.iter_mut() {
+                    let name = p["name"].as_str().unwrap_or_default().to_owned();
+                    if p["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                        p["in"] = json!("query");
+                        p["required"] = json!(false);
+                    }
+                    path_params |= p["in"] == "path";
+                }
+            }
+            let mut body_kind = None;
+            if let Some(Value::Object(content)) = op.get_mut("requestBody").and_then(|b| b.get_mut("content")) {
+                for (mime, media) in content.iter_mut() {
+                    if mime == "application/json" {
+                        body_kind = Some("json");
+                    } else {
+                        body_kind = body_kind.or(Some("binary"));
+                        media["schema"] = json!({"type": "string", "format": "binary"});
+                    }
+                }
+            }
+            let has_params = op.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+            let responses = op.entry("responses").or_insert_with(|| json!({}));
+            let Some(responses) = responses.as_object_mut() else { continue };
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status.to_owned()).or_insert_with(
+                    || json!({"description": description, "content": {"application/problem+json": {"schema": problem.clone()}}}),
+                );
+            };
+            if body_kind.is_some() {
+                add("400", "The body is malformed or invalid");
+                add("413", "The body is too large");
+            }
+            if body_kind == Some("json") || path == "/v1/plugins" {
+                add("415", "The body is not of the content type the route takes");
+            }
+            if path_params {
+                add("400", "A path parameter is malformed");
+            }
+            if has_params {
+                add("400", "A parameter is malformed");
+            }
+            for (status, response) in responses.iter_mut() {
+                let error = status.starts_with(['3', '4', '5']);
+                let Some(Value::Object(content)) = response.get_mut("content") else { continue };
+                if error && let Some(media) = content.remove("application/json") {
+                    content.insert("application/problem+json".into(), media);
+                }
+                for (mime, media) in content.iter_mut() {
+                    if media.get("schema").is_none() && (mime.starts_with("text/") || mime.contains("octet")) {
+                        media["schema"] = json!({"type": "string"});
+                    }
+                }
+            }
+        }
+    }
 }

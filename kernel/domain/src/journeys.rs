@@ -1095,6 +1095,7 @@ pub struct Journey {
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JourneyInput {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -1121,6 +1122,7 @@ pub struct JourneyVersion {
 
 /// One step a run went through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = JourneyRunStep)]
 pub struct RunStep {
     pub step: String,
     /// `send`, `coupon`, `tag`, `points`, `wait`, `branch`, `split`, `exit`.
@@ -1275,7 +1277,9 @@ impl MessageFigures {
     }
 }
 
+/// Coupons the journey issued, and those redeemed.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = JourneyCouponFigures)]
 pub struct CouponFigures {
     pub issued: i64,
     pub issued_value: i64,

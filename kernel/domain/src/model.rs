@@ -27,6 +27,7 @@ pub struct Shop {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewShop {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
@@ -52,6 +53,7 @@ impl NewShop {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(FieldError::new("name", "must be 1-100 characters"));
         }
+        crate::text::check("name", name)?;
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(FieldError::new("time_zone", format!("`{}` is not an IANA time zone", self.time_zone)));
         }
@@ -86,6 +88,7 @@ pub struct ApiKey {
 pub struct NewKey {
     /// The shop to bind the key to; admin keys may name any shop, shop owners only their own.
     pub shop_id: Option<i64>,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub role: Role,
     /// Explicit scopes; the role's defaults when absent.

@@ -292,6 +292,9 @@ impl Store {
     /// Add (or update the reason of) a manual tag.
     pub fn add_tag(&self, shop_id: i64, customer_id: i64, tag: &str, reason: Option<&str>, actor: &Actor) -> Result<Tag> {
         let tag = validate_tag(tag)?;
+        if let Some(reason) = reason {
+            kith_domain::text::check_free("reason", reason, kith_domain::text::MAX_TEXT)?;
+        }
         let now = Utc::now();
         self.write(|tx| {
             require_active(tx, shop_id, customer_id)?;
@@ -364,8 +367,8 @@ impl Store {
 
 fn validate_tag(tag: &str) -> Result<String, FieldError> {
     let tag = tag.trim();
-    if tag.is_empty() || tag.chars().count() > 64 || tag.chars().any(char::is_control) {
-        return Err(FieldError::new("tag", "must be 1-64 printable characters"));
+    if tag.is_empty() || tag.chars().count() > 64 || tag.chars().any(kith_domain::text::is_forbidden) {
+        return Err(FieldError::new("tag", "must be 1-64 printable characters, without zero-width or bidirectional-override ones"));
     }
     Ok(tag.to_owned())
 }

@@ -122,6 +122,7 @@ impl Store {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(FieldError::new("name", "must be 1-100 characters").into());
         }
+        kith_domain::text::check("name", name)?;
         match (new.role, new.shop_id) {
             (Role::Admin, Some(_)) => return Err(FieldError::new("shop_id", "admin keys belong to no shop").into()),
             (Role::Admin, None) => {}

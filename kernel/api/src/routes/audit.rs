@@ -29,7 +29,13 @@ pub struct AuditPage {
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_audit(owner: Owner, State(state): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<AuditPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 500)?;
-    let items = state.read("list_audit", move |s| s.list_audit(owner.shop_id, q.before, limit)).await?;
+    let shop_id = owner.shop_id;
+    let mut items = state.read("list_audit", move |s| s.list_audit(shop_id, q.before, limit)).await?;
     let next_before = (items.len() == limit).then(|| items.last().map(|e| e.id)).flatten();
+    // Merge records and other details name identifiers: an owner key given explicit scopes
+    // without `pii:read` sees them masked like everywhere else.
+    if !owner.principal.has(kith_domain::auth::Scope::PiiRead) {
+        items.iter_mut().for_each(kith_domain::personal::Personal::mask_personal);
+    }
     Ok(Json(AuditPage { items, next_before }))
 }

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::auth::{CustomersRead, CustomersWrite, ShopKey, TagsWrite};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query, cursor, page_limit};
-use crate::{AppState, mask};
+use crate::mask::{self, Personal};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +56,8 @@ pub(crate) async fn audit_unmasked<S>(state: &AppState, key: &ShopKey<S>, target
         .await
 }
 
-/// List customers in id order, with filters; phone and e-mail are masked without `pii:read`.
+/// List customers in id order, with filters; personal data is masked without `pii:read`, and a lookup by
+/// a personal identifier (phone, email, unionid, nick) needs `pii:read` (403 otherwise).
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = CustomerPage), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_customers(
@@ -69,6 +71,13 @@ pub async fn list_customers(
         None => None,
         Some(raw) => {
             let (kind, value) = parse_identity(raw)?;
+            // A lookup that finds a customer confirms the identifier: a key that may not see
+            // personal data may not test it either.
+            if kith_domain::personal::is_personal_kind(&kind) && !key.can(Scope::PiiRead) {
+                return Err(ApiError::forbidden(format!(
+                    "looking customers up by {kind} needs the `pii:read` scope: the answer would confirm personal data"
+                )));
+            }
             let shop_id = key.shop_id;
             let region = state.read("get_shop", move |s| s.get_shop(shop_id)).await?.region;
             let value = identity::normalise(&kind, value, &region).map_err(|e| ApiError::bad_request("identity", e.to_string()))?;
@@ -92,7 +101,7 @@ pub async fn list_customers(
     if key.can(Scope::PiiRead) {
         audit_unmasked(&state, &key, "customers".to_owned(), items.len()).await?;
     } else {
-        items.iter_mut().for_each(mask::customer);
+        items.mask_personal();
     }
     Ok(Json(CustomerPage { items, next_cursor }))
 }
@@ -142,8 +151,7 @@ pub async fn get_customer(
     if key.can(Scope::PiiRead) {
         audit_unmasked(&state, &key, format!("customer:{id}"), 1).await?;
     } else {
-        mask::customer(&mut detail.customer);
-        detail.timeline.iter_mut().for_each(mask::event);
+        detail.mask_personal();
     }
     Ok(Json(detail))
 }
@@ -199,11 +207,8 @@ pub async fn list_merges(
     Path(id): Path<i64>,
 ) -> Result<Json<MergeList>, ApiError> {
     let shop_id = key.shop_id;
-    let mut items = state.read("list_merges", move |s| s.list_merges(shop_id, id)).await?;
-    if !key.can(Scope::PiiRead) {
-        items.iter_mut().for_each(mask::merge);
-    }
-    Ok(Json(MergeList { items }))
+    let items = state.read("list_merges", move |s| s.list_merges(shop_id, id)).await?;
+    Ok(Json(MergeList { items: mask::mask(&key, items) }))
 }
 
 /// Undo a merge: the merged customer comes back with its identifiers, orders, behaviours, tags and scores.
@@ -212,10 +217,7 @@ pub async fn list_merges(
 pub async fn unmerge(key: ShopKey<CustomersWrite>, State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Merge>, ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let shop_id = key.shop_id;
-    let mut merge = state.db("unmerge", move |s| s.unmerge(shop_id, id, &actor)).await?;
+    let merge = state.db("unmerge", move |s| s.unmerge(shop_id, id, &actor)).await?;
     state.notify_events();
-    if !key.can(Scope::PiiRead) {
-        mask::merge(&mut merge);
-    }
-    Ok(Json(merge))
+    Ok(Json(mask::mask(&key, merge)))
 }

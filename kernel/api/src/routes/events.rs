@@ -15,17 +15,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::AppState;
 use crate::auth::{EventsRead, EventsWrite, ShopKey};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Query, page_limit};
-use crate::{AppState, mask};
+use crate::mask::Personal;
 
 /// A batch of events to ingest.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     /// 1 to 1,000 events; see `EventInput` for their shape.
-    #[schema(value_type = Vec<kith_domain::ingest::EventInput>)]
+    #[schema(value_type = Vec<kith_domain::ingest::EventInput>, min_items = 1, max_items = 1000)]
     events: Vec<Box<RawValue>>,
 }
 
@@ -64,7 +65,7 @@ pub async fn ingest(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    /// Events with a sequence number above this one; 0 for the beginning.
+    /// Events past this position of the shop's log (each shop's events are numbered 1, 2, 3 …); 0 for the beginning.
     after: Option<i64>,
     /// 1-1000, default 100.
     limit: Option<usize>,
@@ -89,7 +90,7 @@ pub async fn list_events(
     let after = q.after.unwrap_or(0);
     let mut items = state.read("events_after", move |s| s.events_after(key.shop_id, after, limit)).await?;
     if !key.can(Scope::PiiRead) {
-        items.iter_mut().for_each(mask::event);
+        items.mask_personal();
     }
     let next_after = items.last().map_or(after, |e| e.seq);
     Ok(Json(EventPage { items, next_after }))
@@ -104,7 +105,7 @@ pub struct StreamQuery {
 
 /// Server-Sent Events of the shop's event log from a sequence number, live.
 ///
-/// Each message has `id` = sequence number and `event` = event type; a client
+/// Each message has `id` = the event's position in the shop's log and `event` = event type; a client
 /// that reconnects with `Last-Event-ID` resumes where it stopped.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(StreamQuery), security(("api_key" = [])),
     responses((status = 200, description = "text/event-stream of `Event`s", content_type = "text/event-stream"),
@@ -134,7 +135,7 @@ pub async fn stream(
             loop {
                 if let Some(mut event) = buffer.pop_front() {
                     if !pii {
-                        mask::event(&mut event);
+                        event.mask_personal();
                     }
                     let message = SseEvent::default()
                         .id(event.seq.to_string())

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_domain::auth::Scope;
 use kith_domain::journeys::{DryRun, Journey, JourneyInput, JourneyStats, JourneyStatus, JourneyVersion, Run, RunStatus, TestSend};
 use kith_store::{Actor, RunFilter};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,29 @@ use crate::AppState;
 use crate::auth::{CustomersRead, JourneysManage, ShopKey};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query, cursor, page_limit};
+use crate::mask;
+
+/// A key without `pii:read` may not place personal data in a journey: no placeholder reading the
+/// customer's name or identifiers, no payload test on a personal field. The recipient needs none:
+/// the connector fills it.
+fn check_author(key: &ShopKey<JourneysManage>, input: &JourneyInput) -> Result<(), ApiError> {
+    if key.can(Scope::PiiRead) {
+        return Ok(());
+    }
+    // An invalid definition is refused by the store with the faulty node named.
+    let Ok(definition) = kith_domain::journeys::check_input(input) else { return Ok(()) };
+    match definition.personal_references().into_iter().next() {
+        None => Ok(()),
+        Some(at) => Err(ApiError::forbidden(format!(
+            "`{at}` reads personal data; writing it needs the `pii:read` scope (the connector fills the recipient)"
+        ))),
+    }
+}
+
+fn masked_journey<S>(key: &ShopKey<S>, mut journey: Journey) -> Journey {
+    journey.definition = mask::json(key, journey.definition);
+    journey
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct JourneyList {
@@ -22,11 +46,15 @@ pub struct JourneyList {
 #[utoipa::path(get, path = "/v1/journeys", tag = "journeys", security(("api_key" = [])),
     responses((status = 200, body = JourneyList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_journeys(key: ShopKey<CustomersRead>, State(state): State<AppState>) -> Result<Json<JourneyList>, ApiError> {
-    let items = state.read("list_journeys", move |s| s.journeys(key.shop_id)).await?;
-    Ok(Json(JourneyList { items }))
+    let shop_id = key.shop_id;
+    let items = state.read("list_journeys", move |s| s.journeys(shop_id)).await?;
+    Ok(Json(JourneyList { items: items.into_iter().map(|j| masked_journey(&key, j)).collect() }))
 }
 
-/// Create a journey, as a draft. The definition:
+/// Create a journey, as a draft. A key without `pii:read` may not place personal data in it (403): no
+/// placeholder reading the customer's name or identifiers (`{{customer.name}}`, `{{trigger.value}}`,
+/// `{{trigger.identities}}`), no payload test on a personal field; the connector fills the recipient.
+/// The definition:
 ///
 /// - `trigger`: exactly one of `{"event": "order.paid", "where": [{"field": "first_order", "op": "eq", "value": true}]}`
 ///   (payload tests `eq ne lt lte gt gte in contains exists`; a path through an array such as `items.category`
@@ -56,10 +84,12 @@ pub async fn create_journey(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<JourneyInput>,
 ) -> Result<(StatusCode, Json<Journey>), ApiError> {
+    check_author(&key, &body)?;
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    let journey = state.db("create_journey", move |s| s.create_journey(key.shop_id, &body, &actor, now)).await?;
-    Ok((StatusCode::CREATED, Json(journey)))
+    let shop_id = key.shop_id;
+    let journey = state.db("create_journey", move |s| s.create_journey(shop_id, &body, &actor, now)).await?;
+    Ok((StatusCode::CREATED, Json(masked_journey(&key, journey))))
 }
 
 #[utoipa::path(get, path = "/v1/journeys/{id}", tag = "journeys", params(("id" = i64, Path, description = "Journey id")),
@@ -70,7 +100,9 @@ pub async fn get_journey(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Journey>, ApiError> {
-    Ok(Json(state.read("get_journey", move |s| s.journey(key.shop_id, id)).await?))
+    let shop_id = key.shop_id;
+    let journey = state.read("get_journey", move |s| s.journey(shop_id, id)).await?;
+    Ok(Json(masked_journey(&key, journey)))
 }
 
 /// Replace a journey's name, description and definition. A changed definition is a
@@ -86,9 +118,12 @@ pub async fn update_journey(
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<JourneyInput>,
 ) -> Result<Json<Journey>, ApiError> {
+    check_author(&key, &body)?;
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    Ok(Json(state.db("update_journey", move |s| s.update_journey(key.shop_id, id, &body, &actor, now)).await?))
+    let shop_id = key.shop_id;
+    let journey = state.db("update_journey", move |s| s.update_journey(shop_id, id, &body, &actor, now)).await?;
+    Ok(Json(masked_journey(&key, journey)))
 }
 
 /// Delete a draft. A journey that has been active is archived instead (409), so its runs and statistics stay.
@@ -121,16 +156,21 @@ pub async fn journey_versions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<JourneyVersionList>, ApiError> {
-    let items = state.read("journey_versions", move |s| s.journey_versions(key.shop_id, id)).await?;
+    let shop_id = key.shop_id;
+    let mut items = state.read("journey_versions", move |s| s.journey_versions(shop_id, id)).await?;
+    for version in &mut items {
+        version.definition = mask::json(&key, std::mem::take(&mut version.definition));
+    }
     Ok(Json(JourneyVersionList { items }))
 }
 
 async fn set_status(key: ShopKey<JourneysManage>, state: AppState, id: i64, to: JourneyStatus) -> Result<Json<Journey>, ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    let journey = state.db("set_journey_status", move |s| s.set_journey_status(key.shop_id, id, to, &actor, now)).await?;
+    let shop_id = key.shop_id;
+    let journey = state.db("set_journey_status", move |s| s.set_journey_status(shop_id, id, to, &actor, now)).await?;
     state.notify_events();
-    Ok(Json(journey))
+    Ok(Json(masked_journey(&key, journey)))
 }
 
 /// Activate a draft (customers enter from now on; no entries for past events) or
@@ -181,9 +221,10 @@ pub async fn test_send(
 ) -> Result<Json<TestSend>, ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    let sent = state.db("test_send_journey", move |s| s.test_send_journey(key.shop_id, id, body.customer_id, &actor, now)).await?;
+    let shop_id = key.shop_id;
+    let sent = state.db("test_send_journey", move |s| s.test_send_journey(shop_id, id, body.customer_id, &actor, now)).await?;
     state.notify_events();
-    Ok(Json(sent))
+    Ok(Json(mask::mask(&key, sent)))
 }
 
 /// Who would enter now under the current version and its entry rules: a segment
@@ -249,9 +290,10 @@ pub async fn runs(
         })?),
     };
     let filter = RunFilter { customer_id: q.customer_id, status };
-    let items = state.read("journey_runs", move |s| s.journey_runs(key.shop_id, id, &filter, before, limit)).await?;
+    let shop_id = key.shop_id;
+    let items = state.read("journey_runs", move |s| s.journey_runs(shop_id, id, &filter, before, limit)).await?;
     let next_cursor = (items.len() == limit).then(|| items.last().map(|r| r.id.to_string())).flatten();
-    Ok(Json(RunPage { items, next_cursor }))
+    Ok(Json(RunPage { items: mask::mask(&key, items), next_cursor }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -269,6 +311,7 @@ pub async fn customer_runs(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<RunList>, ApiError> {
-    let items = state.read("customer_runs", move |s| s.customer_runs(key.shop_id, id)).await?;
-    Ok(Json(RunList { items }))
+    let shop_id = key.shop_id;
+    let items = state.read("customer_runs", move |s| s.customer_runs(shop_id, id)).await?;
+    Ok(Json(RunList { items: mask::mask(&key, items) }))
 }

@@ -5,11 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use kith_domain::auth::Scope;
-use kith_domain::identity;
-use kith_domain::messaging::{
-    ConnectorRoute, Consent, ConsentInput, Message, MessageStatus, MessagingSettings, SendRequest, recipient_kind,
-};
+use kith_domain::messaging::{ConnectorRoute, Consent, ConsentInput, Message, MessageStatus, MessagingSettings, SendRequest};
 use kith_domain::plugin::InboundRequest;
 use kith_store::{Actor, ReceiptReport};
 use serde::{Deserialize, Serialize};
@@ -23,13 +19,8 @@ use crate::extract::{JsonBody, Path, Query, page_limit};
 /// Largest receipt body a provider may post.
 const RECEIPT_LIMIT: usize = 1 << 20;
 
-fn masked<S>(key: &ShopKey<S>, mut message: Message) -> Message {
-    if !key.can(Scope::PiiRead)
-        && let (Some(kind), Some(recipient)) = (recipient_kind(&message.channel), message.recipient.as_mut())
-    {
-        *recipient = identity::mask(&kind, recipient);
-    }
-    message
+fn masked<S>(key: &ShopKey<S>, message: Message) -> Message {
+    crate::mask::mask(key, message)
 }
 
 /// Send a message to one customer through the shop's connector for the
@@ -199,7 +190,7 @@ pub async fn list_channels(key: ShopKey<MessagesManage>, State(state): State<App
 /// names the shop and connector, and the connector checks the request (a
 /// signature, when its provider signs). Answers how many receipts matched a message.
 #[utoipa::path(post, path = "/v1/receipts/{token}", tag = "messages", params(("token" = String, Path, description = "The channel's receipt token")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(content = String, content_type = "application/octet-stream", description = "The provider's receipt, as it posts it"),
     responses((status = 200, body = ReceiptReport), (status = 400, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem)))]
 pub async fn receive_receipts(
     State(state): State<AppState>,

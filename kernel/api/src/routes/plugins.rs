@@ -5,9 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use kith_bus::{EnableRequest, Package, PluginStatus};
-use kith_domain::plugin::{DeadLetter, InstalledPlugin, PluginLog, Run, Subscription};
-use kith_store::Actor;
+use kith_domain::auth::{Role, Scope};
+use kith_domain::personal::Personal;
+use kith_domain::plugin::{DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, Run, Subscription};
+use kith_store::{Actor, Store};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -43,6 +46,66 @@ impl FromRequest<AppState> for PackageBody {
     }
 }
 
+/// The top-level properties of a configuration schema that hold secrets: `writeOnly: true`, or
+/// `format` `secret` or `password`. They are written, never read back.
+fn secret_keys(schema: Option<&Value>) -> Vec<String> {
+    let Some(Value::Object(properties)) = schema.and_then(|s| s.get("properties")) else { return Vec::new() };
+    properties
+        .iter()
+        .filter(|(_, p)| {
+            p.get("writeOnly").and_then(Value::as_bool).unwrap_or(false)
+                || matches!(p.get("format").and_then(Value::as_str), Some("secret" | "password"))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// The manifest of the installed version a subscription runs, or the newest installed one.
+fn manifest(store: &Store, plugin_id: &str, version: Option<&str>) -> kith_store::Result<Option<kith_domain::plugin::Manifest>> {
+    let versions = store.plugin_versions(plugin_id)?;
+    let chosen = version.and_then(|v| versions.iter().find(|p| p.manifest.version.to_string() == v)).or(versions.last());
+    Ok(chosen.map(|p| p.manifest.clone()))
+}
+
+/// A subscription as a key sees it: secrets removed, positions in the shop's own log, personal
+/// data in errors masked without `pii:read`.
+fn shown_subscription(store: &Store, sub: &mut Subscription, pii: bool) -> kith_store::Result<()> {
+    let secrets = secret_keys(manifest(store, &sub.plugin_id, Some(&sub.version))?.and_then(|m| m.config_schema).as_ref());
+    if let Value::Object(config) = &mut sub.config {
+        config.retain(|k, _| !secrets.contains(k));
+    }
+    sub.cursor = store.shop_position(sub.shop_id, sub.cursor)?;
+    if !pii {
+        sub.mask_personal();
+    }
+    Ok(())
+}
+
+fn shown_status(store: &Store, mut status: PluginStatus, pii: bool) -> kith_store::Result<PluginStatus> {
+    let global_cursor = status.subscription.cursor;
+    if status.subscription.kind != Kind::ChannelConnector {
+        status.lag = store.events_past(status.subscription.shop_id, global_cursor)?;
+    }
+    shown_subscription(store, &mut status.subscription, pii)?;
+    if !pii {
+        status.logs.mask_personal();
+        status.runs.mask_personal();
+        for error in &mut status.calls.last_errors {
+            *error = kith_domain::personal::mask_free_text(error);
+        }
+    }
+    Ok(status)
+}
+
+fn shown_dead_letter(store: &Store, shop_id: i64, mut letter: DeadLetter, pii: bool) -> kith_store::Result<DeadLetter> {
+    letter.first_seq = store.shop_position(shop_id, letter.first_seq - 1)? + 1;
+    letter.last_seq = store.shop_position(shop_id, letter.last_seq)?;
+    if !pii {
+        letter.mask_personal();
+    }
+    Ok(letter)
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct PluginList {
     items: Vec<InstalledPlugin>,
@@ -55,7 +118,7 @@ pub struct PluginList {
 /// field, name a WIT version this kernel serves, and carry a valid JSON Schema;
 /// the component must export the world of its kind. Installing the same
 /// component again answers 200; another component under an installed version is a conflict.
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", request_body(content = Vec<u8>, content_type = "application/gzip"), security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", request_body(content = String, content_type = "application/gzip", description = "The package, a `.tar.gz`"), security(("api_key" = [])),
     responses((status = 201, body = InstalledPlugin), (status = 200, body = InstalledPlugin), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
 pub async fn install_plugin(
@@ -100,11 +163,27 @@ pub struct SubscriptionList {
 #[utoipa::path(get, path = "/v1/shop/plugins", tag = "plugins", security(("api_key" = [])),
     responses((status = 200, body = SubscriptionList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_shop_plugins(key: ShopKey<PluginsManage>, State(state): State<AppState>) -> Result<Json<SubscriptionList>, ApiError> {
-    let items = state.read("list_subscriptions", move |s| s.subscriptions(key.shop_id)).await?;
+    let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
+    let items = state
+        .read("list_subscriptions", move |s| {
+            let mut items = s.subscriptions(shop_id)?;
+            for sub in &mut items {
+                shown_subscription(s, sub, pii)?;
+            }
+            Ok(items)
+        })
+        .await?;
     Ok(Json(SubscriptionList { items }))
 }
 
 /// Enable a plugin in the shop, or change its version, configuration or grant.
+///
+/// A channel connector's configuration says where personal data goes (its endpoint) and its
+/// grant which hosts it may reach: only the shop's owner keys may set or change either (403
+/// otherwise; other keys may still re-enable it as it is), and every change is audited as
+/// `connector.route`. Configuration properties the plugin's schema marks `writeOnly` (or
+/// `format: secret`/`password`) are secrets: never answered, and kept as they were when a
+/// change leaves them out.
 ///
 /// The newest installed version matching `version` is used (an upgrade when
 /// a newer one matches). The configuration is checked against the plugin's
@@ -123,10 +202,60 @@ pub async fn enable_plugin(
     JsonBody(request): JsonBody<EnableRequest>,
 ) -> Result<(StatusCode, Json<PluginStatus>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
+    let (shop_id, owner, pii) = (key.shop_id, key.principal.role == Role::Owner, key.can(Scope::PiiRead));
+    let mut request = request;
+    let plugin = id.clone();
+    let (manifest, current) = state
+        .read("plugin_subscription", move |s| {
+            let current = match s.subscription(shop_id, &plugin) {
+                Ok(sub) => Some(sub),
+                Err(kith_store::StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
+            Ok((manifest(s, &plugin, current.as_ref().map(|c| c.version.as_str()))?, current))
+        })
+        .await?;
+    let mut route = None;
+    if let Some(manifest) = &manifest {
+        // Secrets a change leaves out keep their stored values: a client never reads them back.
+        let secrets = secret_keys(manifest.config_schema.as_ref());
+        if let (Some(Value::Object(config)), Some(current)) = (request.config.as_mut(), current.as_ref()) {
+            for name in &secrets {
+                if !config.contains_key(name)
+                    && let Some(value) = current.config.get(name)
+                {
+                    config.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        if manifest.kind == Kind::ChannelConnector {
+            let config = request.config.clone().unwrap_or_else(|| json!({}));
+            let hosts = request.grant.as_ref().map_or_else(|| Grant::all_requested(manifest).allowed_hosts, |g| g.allowed_hosts.clone());
+            let unchanged = current.as_ref().is_some_and(|c| c.config == config && c.grant.allowed_hosts == hosts);
+            if !unchanged {
+                if !owner {
+                    return Err(ApiError::forbidden(
+                        "a channel connector's configuration and granted hosts decide where personal data goes: only the shop's owner keys may set or change them",
+                    ));
+                }
+                let mut shown = config;
+                if let Value::Object(map) = &mut shown {
+                    map.retain(|k, _| !secrets.contains(k));
+                }
+                route = Some(json!({"config": shown, "hosts": hosts, "secrets_changed": secrets.iter().any(|name| {
+                    current.as_ref().and_then(|c| c.config.get(name)) != request.config.as_ref().and_then(|c| c.get(name))
+                })}));
+            }
+        }
+    }
+    let plugin = id.clone();
     let (status, created) = state
         .bus("enable_plugin", move |b| {
-            let (_, created) = b.enable(key.shop_id, &id, &request, &actor)?;
-            Ok((b.status(key.shop_id, &id)?, created))
+            let (_, created) = b.enable(shop_id, &plugin, &request, &actor)?;
+            if let Some(detail) = route {
+                b.store().audit(Some(shop_id), &actor, "connector.route", Some(&plugin), detail)?;
+            }
+            Ok((shown_status(b.store(), b.status(shop_id, &plugin)?, pii)?, created))
         })
         .await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(status)))
@@ -141,7 +270,8 @@ pub async fn plugin_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
-    Ok(Json(state.bus("plugin_status", move |b| b.status(key.shop_id, &id)).await?))
+    let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
+    Ok(Json(state.bus("plugin_status", move |b| Ok(shown_status(b.store(), b.status(shop_id, &id)?, pii)?)).await?))
 }
 
 /// Disable a plugin in the shop; its cursor stays where it is.
@@ -153,7 +283,16 @@ pub async fn disable_plugin(
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
     let actor = Actor::key(&key.principal.key_id);
-    Ok(Json(state.bus("disable_plugin", move |b| b.disable(key.shop_id, &id, &actor)).await?))
+    let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
+    Ok(Json(
+        state
+            .bus("disable_plugin", move |b| {
+                let mut sub = b.disable(shop_id, &id, &actor)?;
+                shown_subscription(b.store(), &mut sub, pii)?;
+                Ok(sub)
+            })
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -181,13 +320,14 @@ pub async fn plugin_logs(
     Query(q): Query<LogQuery>,
 ) -> Result<Json<LogList>, ApiError> {
     let limit = page_limit(q.limit, 50, 200)?;
+    let shop_id = key.shop_id;
     let items = state
         .read("plugin_logs", move |s| {
-            s.subscription(key.shop_id, &id)?;
-            s.plugin_logs(key.shop_id, &id, q.before, limit)
+            s.subscription(shop_id, &id)?;
+            s.plugin_logs(shop_id, &id, q.before, limit)
         })
         .await?;
-    Ok(Json(LogList { items }))
+    Ok(Json(LogList { items: crate::mask::mask(&key, items) }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -204,10 +344,11 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
+    let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
     let items = state
         .read("dead_letters", move |s| {
-            s.subscription(key.shop_id, &id)?;
-            s.dead_letters(key.shop_id, &id)
+            s.subscription(shop_id, &id)?;
+            s.dead_letters(shop_id, &id)?.into_iter().map(|l| shown_dead_letter(s, shop_id, l, pii)).collect()
         })
         .await?;
     Ok(Json(DeadLetterList { items }))
@@ -224,7 +365,8 @@ pub async fn redrive(
     State(state): State<AppState>,
     Path((id, letter)): Path<(String, i64)>,
 ) -> Result<Json<DeadLetter>, ApiError> {
-    Ok(Json(state.bus("redrive", move |b| b.redrive(key.shop_id, &id, letter)).await?))
+    let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
+    Ok(Json(state.bus("redrive", move |b| Ok(shown_dead_letter(b.store(), shop_id, b.redrive(shop_id, &id, letter)?, pii)?)).await?))
 }
 
 /// Start a run of the plugin over all of the shop's customers (re-tag,
@@ -238,8 +380,9 @@ pub async fn start_run(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
-    let run = state.bus("start_run", move |b| b.start_run(key.shop_id, &id, &actor)).await?;
-    Ok((StatusCode::ACCEPTED, Json(run)))
+    let shop_id = key.shop_id;
+    let run = state.bus("start_run", move |b| b.start_run(shop_id, &id, &actor)).await?;
+    Ok((StatusCode::ACCEPTED, Json(crate::mask::mask(&key, run))))
 }
 
 /// A run's progress.
@@ -251,7 +394,9 @@ pub async fn get_run(
     State(state): State<AppState>,
     Path((id, run)): Path<(String, i64)>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(state.read("get_run", move |s| s.run(key.shop_id, &id, run)).await?))
+    let shop_id = key.shop_id;
+    let run = state.read("get_run", move |s| s.run(shop_id, &id, run)).await?;
+    Ok(Json(crate::mask::mask(&key, run)))
 }
 
 /// Resume a failed run from its checkpoint.
@@ -263,6 +408,7 @@ pub async fn resume_run(
     State(state): State<AppState>,
     Path((id, run)): Path<(String, i64)>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    let run = state.bus("resume_run", move |b| b.resume_run(key.shop_id, &id, run)).await?;
-    Ok((StatusCode::ACCEPTED, Json(run)))
+    let shop_id = key.shop_id;
+    let run = state.bus("resume_run", move |b| b.resume_run(shop_id, &id, run)).await?;
+    Ok((StatusCode::ACCEPTED, Json(crate::mask::mask(&key, run))))
 }

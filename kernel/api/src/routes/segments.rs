@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use kith_domain::auth::Scope;
-use kith_domain::model::Customer;
+use kith_domain::model::{Customer, ExportPolicy};
 use kith_domain::segments::{DailyCount, Segment, SegmentInput, SegmentVersion, Snapshot};
 use kith_store::{Actor, Audience};
 use serde::{Deserialize, Serialize};
@@ -16,10 +16,11 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::customers::audit_unmasked;
-use crate::auth::{CustomersRead, SegmentsExport, SegmentsManage, ShopKey};
+use crate::AppState;
+use crate::auth::{CustomersRead, Owner, SegmentsExport, SegmentsManage, ShopKey};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query, cursor, date_range, page_limit};
-use crate::{AppState, mask};
+use crate::mask::Personal;
 
 #[derive(Serialize, ToSchema)]
 pub struct SegmentList {
@@ -173,7 +174,7 @@ async fn reveal<S>(state: &AppState, key: &ShopKey<S>, mut customers: Vec<Custom
     if key.can(Scope::PiiRead) {
         audit_unmasked(state, key, target, customers.len()).await?;
     } else {
-        customers.iter_mut().for_each(mask::customer);
+        customers.mask_personal();
     }
     Ok(customers)
 }
@@ -324,7 +325,8 @@ pub async fn daily_counts(
     Ok(Json(CountList { items }))
 }
 
-/// Columns an export may hold; `true` marks personal data, which needs `pii:read`.
+/// Columns an export may hold; `true` marks personal data (`kith_domain::personal::EXPORT_COLUMNS`),
+/// which needs the shop's export policy to allow it and the key to hold `pii:read`.
 const EXPORT_COLUMNS: [(&str, bool); 19] = [
     ("id", false),
     ("name", true),
@@ -355,17 +357,23 @@ pub struct ExportQuery {
     /// Comma-separated columns from: id, name, phone, email, birthday, gender, province, city,
     /// tier, points, total_spent, order_count, aov, first_order_at, last_order_at, refund_count,
     /// refund_amount, tags, created_at. Default: id, gender, province, city, tier, points,
-    /// total_spent, order_count, last_order_at. name, phone, email and birthday need `pii:read`.
+    /// total_spent, order_count, last_order_at. name, phone, email and birthday are personal: they need the
+    /// shop's export policy to allow personal columns (`PUT /v1/shop/settings/export`, owner only) and `pii:read`.
     columns: Option<String>,
 }
 
-fn export_columns(raw: Option<&str>, pii: bool) -> Result<Vec<&'static str>, ApiError> {
+fn export_columns(raw: Option<&str>, pii: bool, policy: ExportPolicy) -> Result<Vec<&'static str>, ApiError> {
     let mut columns = Vec::new();
     for name in raw.unwrap_or(DEFAULT_EXPORT).split(',').map(str::trim) {
         let Some((column, personal)) = EXPORT_COLUMNS.iter().find(|(c, _)| *c == name) else {
             let allowed: Vec<&str> = EXPORT_COLUMNS.iter().map(|(c, _)| *c).collect();
             return Err(ApiError::bad_request("columns", format!("unknown column `{name}`; choose from {}", allowed.join(", "))));
         };
+        if *personal && !policy.personal_columns {
+            return Err(ApiError::forbidden(format!(
+                "column `{column}` is personal data, and the shop's export policy allows no personal columns (only its owner may change that)"
+            )));
+        }
         if *personal && !pii {
             return Err(ApiError::forbidden(format!("column `{column}` is personal data: exporting it needs the `pii:read` scope")));
         }
@@ -427,7 +435,7 @@ const EXPORT_PAGE: usize = 1000;
 
 /// The segment's members as CSV, streamed page by page (the definition's version and
 /// the clock are fixed when the export starts). Needs `segments:export`; personal
-/// columns need `pii:read`. Every export is written to the audit log twice: when it
+/// columns need the shop's export policy to allow them (by default it does not) and `pii:read`. Every export is written to the audit log twice: when it
 /// starts (`segment.export_started`: version, columns) and when it ends
 /// (`segment.exported`: version, columns, rows sent, whether complete — also when
 /// the client stops reading).
@@ -441,8 +449,9 @@ pub async fn export(
     Path(id): Path<i64>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let columns = export_columns(q.columns.as_deref(), key.can(Scope::PiiRead))?;
     let shop_id = key.shop_id;
+    let policy = state.read("export_policy", move |s| s.export_policy(shop_id)).await?;
+    let columns = export_columns(q.columns.as_deref(), key.can(Scope::PiiRead), policy)?;
     let version = state.read("get_segment", move |s| s.get_segment(shop_id, id, None)).await?.version;
     let now = state.now();
     let actor = Actor::key(&key.principal.key_id);
@@ -494,4 +503,25 @@ pub async fn export(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The shop's export policy: whether segment exports may hold personal columns (by default they may not).
+#[utoipa::path(get, path = "/v1/shop/settings/export", tag = "segments", security(("api_key" = [])),
+    responses((status = 200, body = ExportPolicy), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn get_export_policy(key: ShopKey<SegmentsExport>, State(state): State<AppState>) -> Result<Json<ExportPolicy>, ApiError> {
+    Ok(Json(state.read("export_policy", move |s| s.export_policy(key.shop_id)).await?))
+}
+
+/// Change the shop's export policy (owner keys only; audited as `settings.export`).
+#[utoipa::path(put, path = "/v1/shop/settings/export", tag = "segments", request_body = ExportPolicy, security(("api_key" = [])),
+    responses((status = 200, body = ExportPolicy), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn put_export_policy(
+    owner: Owner,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ExportPolicy>,
+) -> Result<Json<ExportPolicy>, ApiError> {
+    let actor = Actor::key(&owner.principal.key_id);
+    let now = state.now();
+    state.db("put_export_policy", move |s| s.put_export_policy(owner.shop_id, &body, &actor, now)).await?;
+    Ok(Json(body))
 }

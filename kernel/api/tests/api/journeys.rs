@@ -13,7 +13,7 @@ fn definition(segment: i64) -> Value {
         "holdout_percent": 0,
         "start": "hello",
         "steps": {
-            "hello": {"send": {"channel": "sms", "template": "SMS_HELLO", "variables": {"name": "{{customer.name}}"}}, "next": "tag"},
+            "hello": {"send": {"channel": "sms", "template": "SMS_HELLO", "variables": {"name": "{{journey.name}}"}}, "next": "tag"},
             "tag": {"tag": {"add": "greeted"}}
         }
     })

@@ -2,8 +2,10 @@
 
 mod authorization;
 mod commerce;
+mod contract;
 mod harness;
 mod journeys;
+mod personal;
 mod plugins;
 mod routes;
 mod segments;

@@ -160,6 +160,16 @@ async fn exports_need_the_scope_stream_every_row_and_are_audited() {
         .token;
     let refused = export(exporter.clone(), "?columns=id,phone").await;
     refused.assert_problem(403, "forbidden");
+    assert!(refused.body["detail"].as_str().unwrap().contains("export policy"), "{}", refused.body);
+    // Only the owner opens the export policy to personal columns; pii:read is still needed.
+    let policy = json!({"personal_columns": true});
+    let key = h.key(Role::Operator).to_owned();
+    h.call(Method::PUT, "/v1/shop/settings/export", Some(&key), Some(policy.clone())).await.assert_problem(403, "forbidden");
+    let key = h.key(Role::Owner).to_owned();
+    let put = h.call(Method::PUT, "/v1/shop/settings/export", Some(&key), Some(policy.clone())).await;
+    assert_eq!((put.status, &put.body), (StatusCode::OK, &policy));
+    let refused = export(exporter.clone(), "?columns=id,phone").await;
+    refused.assert_problem(403, "forbidden");
     assert!(refused.body["detail"].as_str().unwrap().contains("`pii:read`"), "{}", refused.body);
     let unknown = export(exporter.clone(), "?columns=id,password").await;
     unknown.assert_problem(400, "invalid-request");
