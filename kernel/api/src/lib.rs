@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -168,31 +168,61 @@ async fn request_id_scope(req: Request, next: Next) -> Response {
     error::REQUEST_ID.scope(id, next.run(req)).await
 }
 
-/// Answer `Connection: close` when the handler answered without reading the request's body
-/// to its end (a 401 before the body, a 415, a body over the limit). The unread rest would
-/// otherwise be read as the next request, or hyper would close the connection without
-/// saying so and the client's next request on it would fail; with the header, a client
-/// opens a new connection instead.
-async fn close_if_body_unread(req: Request, next: Next) -> Response {
+/// A body the handler left unread (a 401 before the body, a 415) is read to its end and
+/// dropped before the answer goes, up to the body limit, so that the connection stays usable;
+/// past the limit, or a client that stops sending, the answer says `Connection: close`.
+/// Otherwise the unread rest would be taken for the next request, or hyper would close the
+/// connection without saying so and the client's next request on it would fail.
+async fn drain_unread_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Poll;
+
+    use futures::StreamExt;
+
     let headers = req.headers();
     let sized = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let has_body = sized.is_some_and(|n| n > 0) || (sized.is_none() && headers.contains_key(header::TRANSFER_ENCODING));
     if !has_body {
         return next.run(req).await;
     }
-    let read = Arc::new(AtomicBool::new(false));
-    let flag = read.clone();
+    type Data = axum::body::BodyDataStream;
+    let slot: Arc<Mutex<Option<Data>>> = Arc::new(Mutex::new(None));
+    let ended = Arc::new(AtomicBool::new(false));
+    let (handler_slot, handler_ended) = (slot.clone(), ended.clone());
     let req = req.map(|body| {
-        use futures::StreamExt;
-        let end = futures::stream::poll_fn(move |_| {
-            flag.store(true, Ordering::Release);
-            std::task::Poll::Ready(None)
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(body.into_data_stream());
+        let stream = futures::stream::poll_fn(move |cx| {
+            let mut guard = handler_slot.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(data) = guard.as_mut() else { return Poll::Ready(None) };
+            let polled = data.poll_next_unpin(cx);
+            if let Poll::Ready(None) = polled {
+                handler_ended.store(true, Ordering::Release);
+            }
+            polled
         });
-        axum::body::Body::from_stream(body.into_data_stream().chain(end))
+        axum::body::Body::from_stream(stream)
     });
     let mut response = next.run(req).await;
-    if !read.load(Ordering::Acquire) {
+    if ended.load(Ordering::Acquire) {
+        return response;
+    }
+    let rest = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let mut drained = false;
+    if let Some(mut rest) = rest {
+        let (limit, mut read) = (state.config().body_limit, 0usize);
+        let drain = async {
+            while let Some(chunk) = rest.next().await {
+                match chunk {
+                    Ok(bytes) if read + bytes.len() <= limit => read += bytes.len(),
+                    _ => return false,
+                }
+            }
+            true
+        };
+        drained = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.unwrap_or(false);
+    }
+    if !drained {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
@@ -209,7 +239,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config().body_limit))
-        .layer(middleware::from_fn(close_if_body_unread))
+        .layer(middleware::from_fn_with_state(state.clone(), drain_unread_body))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_id_scope))
