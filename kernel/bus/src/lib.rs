@@ -120,10 +120,13 @@ pub struct Bus {
     host: Arc<Host>,
     clock: Arc<dyn Clock>,
     config: BusConfig,
-    /// Loaded components by sha256.
-    plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Loaded components by plugin id, version and sha256: two packages with the same
+    /// component keep their own limits and declared hosts.
+    plugins: Mutex<HashMap<(String, String, String), Arc<Plugin>>>,
     contexts: Arc<Contexts>,
     claimed: Mutex<HashSet<Work>>,
+    /// Workers held by calls that may run long.
+    long_calls: Mutex<usize>,
     wake: (Mutex<u64>, Condvar),
     stop: AtomicBool,
 }
@@ -255,6 +258,27 @@ impl Drop for Claim<'_> {
     }
 }
 
+/// Fair workers: calls whose deadline is longer than the host's default ("long" calls,
+/// a manifest's `timeout-ms` above it) may hold all workers but one, across every shop
+/// and plugin, so that a delivery with the default deadline always finds a worker within
+/// that deadline, whatever slow plugins other shops (or the same one) run. With a single
+/// worker, long calls take it in turn with the rest.
+type LongCalls = Mutex<usize>;
+
+/// A worker held for one call; a long call's share is given back when dropped, also on a panic.
+struct Slot<'a> {
+    long: Option<&'a LongCalls>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(held) = self.long {
+            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            *held = held.saturating_sub(1);
+        }
+    }
+}
+
 /// How a call ended, as the bus records it.
 enum Called {
     Decided(Vec<Decision>, CallReport),
@@ -271,6 +295,7 @@ impl Bus {
             config,
             plugins: Mutex::new(HashMap::new()),
             claimed: Mutex::new(HashSet::new()),
+            long_calls: Mutex::new(0),
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
         })
@@ -364,7 +389,8 @@ impl Bus {
         for due in self.store.due_subscriptions(now)? {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {
                 match self.deliver(due.shop_id, &due.plugin_id) {
-                    Ok(()) => done += 1,
+                    Ok(true) => done += 1,
+                    Ok(false) => {}
                     Err(e) => {
                         tracing::error!(shop = due.shop_id, plugin = %due.plugin_id, error = %e, "delivery failed before its batch was read")
                     }
@@ -374,7 +400,8 @@ impl Bus {
         for (shop_id, plugin_id, run_id) in self.store.due_runs(now)? {
             if let Some(_claim) = self.claim(Work::Run(shop_id, plugin_id.clone())) {
                 match self.run_batch(shop_id, &plugin_id, run_id) {
-                    Ok(()) => done += 1,
+                    Ok(true) => done += 1,
+                    Ok(false) => {}
                     Err(e) => {
                         tracing::error!(shop = shop_id, plugin = %plugin_id, run = run_id, error = %e, "run batch failed before its customers were read")
                     }
@@ -410,12 +437,13 @@ impl Bus {
 
     /// The component of an installed version, compiled once per process.
     fn plugin(&self, installed: &InstalledPlugin) -> Result<Arc<Plugin>> {
-        if let Some(plugin) = self.plugins.lock().unwrap_or_else(|p| p.into_inner()).get(&installed.sha256) {
+        let key = (installed.manifest.id.clone(), installed.manifest.version.to_string(), installed.sha256.clone());
+        if let Some(plugin) = self.plugins.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(plugin.clone());
         }
         let wasm = self.store.plugin_wasm(&installed.sha256)?;
         let plugin = Arc::new(self.host.load(&installed.manifest, &wasm)?);
-        self.plugins.lock().unwrap_or_else(|p| p.into_inner()).insert(installed.sha256.clone(), plugin.clone());
+        self.plugins.lock().unwrap_or_else(|p| p.into_inner()).insert(key, plugin.clone());
         Ok(plugin)
     }
 
@@ -452,25 +480,45 @@ impl Bus {
         }
     }
 
-    fn call(&self, plugin: &Plugin, sub: &Subscription, input: Input) -> Called {
+    fn call(&self, plugin: &Plugin, sub: &Subscription, input: Input, chain: &Chain) -> Called {
+        let subjects = input.subjects();
         let mut report = self.host.call(plugin, self.env(sub), input);
         match std::mem::replace(&mut report.output, Ok(Output::Decisions(Vec::new()))) {
-            Ok(Output::Decisions(decisions)) => match check(&sub.plugin_id, &sub.grant, &decisions) {
-                Ok(()) => Called::Decided(decisions, report),
-                Err(refused) => Called::Failed(refused, report),
-            },
+            Ok(Output::Decisions(mut decisions)) => {
+                match check(&sub.plugin_id, &sub.grant, &decisions, subjects).and_then(|()| chain.mark(&mut decisions)) {
+                    Ok(()) => Called::Decided(decisions, report),
+                    Err(refused) => Called::Failed(refused, report),
+                }
+            }
             Ok(other) => Called::Failed(format!("unexpected output {other:?}"), report),
             Err(err) => Called::Failed(err.to_string(), report),
         }
     }
 
-    /// One delivery attempt for a subscriber.
-    fn deliver(&self, shop_id: i64, plugin_id: &str) -> Result<()> {
+    /// A worker for a call of `installed`, unless it may run long and long calls hold all
+    /// workers but one already (see [`LongCalls`]).
+    fn slot(&self, installed: &InstalledPlugin) -> Option<Slot<'_>> {
+        let long = self.host.limits_for(&installed.manifest).timeout > self.host.config().default_timeout;
+        if !long {
+            return Some(Slot { long: None });
+        }
+        let share = self.config.workers.saturating_sub(1).max(1);
+        let mut held = self.long_calls.lock().unwrap_or_else(|p| p.into_inner());
+        if *held >= share {
+            return None;
+        }
+        *held += 1;
+        Some(Slot { long: Some(&self.long_calls) })
+    }
+
+    /// One delivery attempt for a subscriber; `false` when it waits for a worker.
+    fn deliver(&self, shop_id: i64, plugin_id: &str) -> Result<bool> {
         let sub = self.store.subscription(shop_id, plugin_id)?;
         if sub.status != SubscriptionStatus::Enabled || !sub.kind.subscribes() {
-            return Ok(());
+            return Ok(true);
         }
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
+        let Some(_slot) = self.slot(&installed) else { return Ok(false) };
         // A scoring model is called once per customer however many of their events a batch
         // holds, so its batches are counted in customers: a customer's tens of events in a row
         // made AIPL (behaviours and orders) a hundred-event delivery per three customers, one
@@ -481,14 +529,14 @@ impl Bus {
         let (events, to) = self.store.events_for(shop_id, plugin_id, &installed.manifest.events, sub.cursor, None, limit)?;
         let (selected, to) = if scoring { up_to_customers(events, to, batch) } else { (events, to) };
         if to == sub.cursor {
-            return Ok(());
+            return Ok(true);
         }
         // From here the batch is known: whatever fails, storage included, is a failure of this
         // delivery (backoff, dead letter, breaker, `last_error`), never of the bus.
         match self.deliver_batch(&sub, &installed, selected, to) {
-            Err(BusError::Store(StoreError::Conflict(_))) => Ok(()),
-            Err(err) => self.fail_delivery(&sub, sub.cursor, to, &format!("storage failure: {err}"), &[], Duration::ZERO),
-            Ok(()) => Ok(()),
+            Err(BusError::Store(StoreError::Conflict(_))) => Ok(true),
+            Err(err) => self.fail_delivery(&sub, sub.cursor, to, &format!("storage failure: {err}"), &[], Duration::ZERO).map(|()| true),
+            Ok(()) => Ok(true),
         }
     }
 
@@ -496,6 +544,8 @@ impl Bus {
     /// why it failed.
     fn deliver_batch(&self, sub: &Subscription, installed: &InstalledPlugin, selected: Vec<EventSnapshot>, to: i64) -> Result<()> {
         let shop_id = sub.shop_id;
+        // Before subjects are built: a scoring model's keep one event per customer.
+        let chain = Chain::of(selected.iter().filter_map(|e| Some((e.customer_id?, e))));
         let subjects = self.subjects(shop_id, selected, &installed.manifest)?;
         if subjects.is_empty() {
             self.store.advance_cursor(shop_id, &sub.plugin_id, sub.cursor, to)?;
@@ -506,7 +556,7 @@ impl Bus {
             Err(err) => return self.fail_delivery(sub, sub.cursor, to, &err.to_string(), &[], Duration::ZERO),
         };
         let Some(input) = event_input(sub.kind, self.context(shop_id)?, subjects) else { return Ok(()) };
-        match self.call(&plugin, sub, input) {
+        match self.call(&plugin, sub, input, &chain) {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
@@ -582,10 +632,23 @@ impl Bus {
     }
 
     /// One batch of a run over all of a shop's customers.
-    fn run_batch(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<()> {
+    fn run_batch(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<bool> {
         let run = self.store.run(shop_id, plugin_id, run_id)?;
         let sub = self.store.subscription(shop_id, plugin_id)?;
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
+        let Some(_slot) = self.slot(&installed) else { return Ok(false) };
+        self.run_batch_in(shop_id, plugin_id, run_id, run, sub, installed).map(|()| true)
+    }
+
+    fn run_batch_in(
+        &self,
+        shop_id: i64,
+        plugin_id: &str,
+        run_id: i64,
+        run: kith_domain::plugin::Run,
+        sub: Subscription,
+        installed: InstalledPlugin,
+    ) -> Result<()> {
         let batch = self.batch_size(&installed.manifest);
         let customers = self.store.customer_batch(shop_id, run.checkpoint, batch, installed.manifest.reads())?;
         let finished = customers.len() < batch;
@@ -609,7 +672,8 @@ impl Bus {
             Kind::LoyaltyScheme => Input::Review(ctx, customers),
             Kind::ChannelConnector => return Ok(()),
         };
-        let called = if processed == 0 { Called::Decided(Vec::new(), empty_report()) } else { self.call(&plugin, &sub, input) };
+        let called =
+            if processed == 0 { Called::Decided(Vec::new(), empty_report()) } else { self.call(&plugin, &sub, input, &Chain::default()) };
         match called {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
@@ -676,12 +740,63 @@ fn empty_report() -> CallReport {
     }
 }
 
-/// Check every decision against the grant; the first refusal fails the call.
-fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision]) -> Result<(), String> {
+/// Check every decision against the grant, and the call's decisions together; the first
+/// refusal fails the call.
+fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision], subjects: usize) -> Result<(), String> {
     for (i, decision) in decisions.iter().enumerate() {
         decision.check(plugin_id, grant).map_err(|reason| format!("decision {i} refused: {reason}"))?;
     }
-    Ok(())
+    kith_domain::plugin::check_call(decisions, subjects).map_err(|reason| format!("decisions refused: {reason}"))
+}
+
+/// How deep in a chain of plugin-emitted events a delivery's events are, per customer: an
+/// event a plugin emitted is 1 deep unless its payload says more (`chain`). What a call
+/// emits is one deeper than the deepest event of its customer (of the batch, for an event
+/// about no customer), and past [`MAX_EVENT_CHAIN`] it is refused: two plugins answering
+/// each other's events fail after a few rounds instead of growing the log without end.
+#[derive(Debug, Default)]
+struct Chain {
+    by_customer: HashMap<i64, u32>,
+    deepest: u32,
+}
+
+use kith_domain::plugin::{CHAIN_KEY, MAX_EVENT_CHAIN};
+
+impl Chain {
+    fn of<'a>(events: impl Iterator<Item = (i64, &'a EventSnapshot)>) -> Chain {
+        let mut chain = Chain::default();
+        for (customer, event) in events.filter(|(_, e)| e.kind.starts_with("plugin.")) {
+            let depth = serde_json::from_str::<serde_json::Value>(&event.payload)
+                .ok()
+                .and_then(|p| p.get(CHAIN_KEY).and_then(serde_json::Value::as_u64))
+                .map_or(1, |d| d.clamp(1, u64::from(u32::MAX)) as u32);
+            let held = chain.by_customer.entry(customer).or_default();
+            *held = (*held).max(depth);
+            chain.deepest = chain.deepest.max(depth);
+        }
+        chain
+    }
+
+    /// Write each emitted event's depth into its payload (from 2 on; a first emission is
+    /// left as the plugin wrote it), or refuse the call when one would go too deep.
+    fn mark(&self, decisions: &mut [Decision]) -> Result<(), String> {
+        for decision in decisions {
+            let Decision::EmitEvent { customer_id, event_type, payload } = decision else { continue };
+            let depth = 1 + customer_id.and_then(|c| self.by_customer.get(&c).copied()).unwrap_or(self.deepest);
+            if depth > MAX_EVENT_CHAIN {
+                return Err(format!(
+                    "event `{event_type}` refused: it would be the {depth}th in a chain of events plugins emitted in answer to each other (at most {MAX_EVENT_CHAIN})"
+                ));
+            }
+            if depth > 1
+                && let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(payload)
+            {
+                map.insert(CHAIN_KEY.into(), depth.into());
+                *payload = serde_json::Value::Object(map).to_string();
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

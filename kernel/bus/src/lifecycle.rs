@@ -60,6 +60,9 @@ pub fn validate_config(schema: Option<&Value>, config: &Value) -> Result<(), Fie
             _ => Err(FieldError::new("config", "must be a JSON object")),
         };
     };
+    // A schema installed before the kernel checked schemas may still cycle: never validate with it.
+    kith_domain::plugin::check_schema(schema)
+        .map_err(|e| FieldError::new("config", format!("the plugin's schema is unusable: {}", e.reason)))?;
     let validator =
         jsonschema::validator_for(schema).map_err(|e| FieldError::new("config", format!("the plugin's schema is unusable: {e}")))?;
     let Some(error) = validator.iter_errors(config).next() else { return Ok(()) };
@@ -85,6 +88,21 @@ impl Bus {
     /// Validate a package and add it to the catalogue: its manifest, its
     /// schema, and a component that really exports its kind's world.
     pub fn install(&self, package: &Package, actor: &Actor) -> Result<(InstalledPlugin, bool)> {
+        if let Some(prefix) = &package.manifest.tag_prefix {
+            let catalogue = self.store.list_plugins()?;
+            let taken = catalogue.iter().find(|p| {
+                p.manifest.id != package.manifest.id
+                    && p.manifest.tag_prefix.as_deref().is_some_and(|other| kith_domain::plugin::prefixes_overlap(prefix, other))
+            });
+            if let Some(owner) = taken {
+                let other = owner.manifest.tag_prefix.as_deref().unwrap_or_default();
+                return Err(FieldError::new(
+                    "plugin.toml.tag-prefix",
+                    format!("`{prefix}` overlaps `{other}`, the tag prefix of the installed plugin {}", owner.manifest.id),
+                )
+                .into());
+            }
+        }
         self.host.load(&package.manifest, &package.wasm)?;
         let sha = kith_host::sha256_hex(&package.wasm);
         Ok(self.store.install_plugin(&package.manifest, &package.wasm, &sha, actor)?)
@@ -170,11 +188,12 @@ impl Bus {
             Some(letter.last_seq),
             usize::MAX,
         )?;
+        let chain = crate::Chain::of(events.iter().filter_map(|e| Some((e.customer_id?, e))));
         let subjects = self.subjects(shop_id, events, &installed.manifest)?;
         let plugin = self.plugin(&installed)?;
         let input = crate::event_input(sub.kind, self.context(shop_id)?, subjects)
             .ok_or_else(|| FieldError::new("plugin", "channel connectors take no events"))?;
-        match self.call(&plugin, &sub, input) {
+        match self.call(&plugin, &sub, input, &chain) {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };

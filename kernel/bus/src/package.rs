@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use kith_domain::FieldError;
-use kith_domain::plugin::Manifest;
+use kith_domain::plugin::{MAX_MANIFEST_BYTES, Manifest};
 
 /// Most bytes a package may hold once unpacked.
 pub const MAX_PACKAGE_BYTES: u64 = 256 << 20;
@@ -18,6 +18,9 @@ pub struct Package {
 impl Package {
     fn new(manifest: Option<String>, wasm: Option<Vec<u8>>) -> Result<Package, FieldError> {
         let manifest = manifest.ok_or_else(|| FieldError::new("package", "plugin.toml is missing"))?;
+        if manifest.len() > MAX_MANIFEST_BYTES {
+            return Err(FieldError::new("plugin.toml", format!("must be at most {MAX_MANIFEST_BYTES} bytes")));
+        }
         let wasm = wasm.ok_or_else(|| FieldError::new("package", "plugin.wasm is missing"))?;
         let manifest = Manifest::parse(&manifest).map_err(|e| e.within("plugin.toml"))?;
         if let Some(schema) = &manifest.config_schema
@@ -49,8 +52,13 @@ impl Package {
             }
             match name.as_str() {
                 "plugin.toml" => {
-                    let mut text = String::new();
-                    entry.read_to_string(&mut text).map_err(|e| FieldError::new("plugin.toml", format!("not UTF-8 text: {e}")))?;
+                    // One byte past the cap is enough to refuse it.
+                    let mut bytes = Vec::new();
+                    entry.take(MAX_MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(refused)?;
+                    if bytes.len() > MAX_MANIFEST_BYTES {
+                        return Err(FieldError::new("plugin.toml", format!("must be at most {MAX_MANIFEST_BYTES} bytes")));
+                    }
+                    let text = String::from_utf8(bytes).map_err(|e| FieldError::new("plugin.toml", format!("not UTF-8 text: {e}")))?;
                     manifest = Some(text);
                 }
                 "plugin.wasm" => {

@@ -207,6 +207,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Part>>)]
     pub reads: Option<BTreeSet<Part>>,
+    /// The tags the plugin owns, e.g. `lifecycle:`: no other plugin may set a
+    /// tag that starts with it, so segments and journeys can trust them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_prefix: Option<String>,
 }
 
 /// A part of the WIT `customer` record a plugin's batches may carry; `id`
@@ -281,9 +285,29 @@ pub fn valid_plugin_id(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// Most bytes of a `plugin.toml`.
+pub const MAX_MANIFEST_BYTES: usize = 256 << 10;
+/// Most bytes of a manifest's `description`.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// Most bytes of a manifest's `vendor`.
+pub const MAX_VENDOR_BYTES: usize = 256;
+/// Most event types a manifest may subscribe to.
+pub const MAX_EVENT_TYPES: usize = 100;
+/// Most hosts a manifest may declare.
+pub const MAX_HOSTS: usize = 64;
+/// Most bytes of a configuration schema, as JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 << 10;
+/// Deepest nesting of a configuration schema (objects and arrays).
+pub const MAX_SCHEMA_DEPTH: usize = 32;
+/// Most bytes of a `tag-prefix`.
+pub const MAX_TAG_PREFIX_BYTES: usize = 32;
+
 impl Manifest {
     /// Parse `plugin.toml`; unknown fields are refused.
     pub fn parse(text: &str) -> Result<Manifest, FieldError> {
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(FieldError::new("plugin.toml", format!("must be at most {MAX_MANIFEST_BYTES} bytes")));
+        }
         let de = toml::Deserializer::parse(text).map_err(|e| FieldError::new("plugin.toml", e.message().to_owned()))?;
         let manifest: Manifest = serde_path_to_error::deserialize(de)
             .map_err(|e| FieldError::from_serde(&e.path().to_string(), e.inner().message().to_owned()))?;
@@ -295,6 +319,28 @@ impl Manifest {
     pub fn validate(&self) -> Result<(), FieldError> {
         if !valid_plugin_id(&self.id) {
             return Err(FieldError::new("id", "must be 1 to 64 lower-case letters, digits or `-`, starting with a letter"));
+        }
+        for (field, value, max) in [("description", &self.description, MAX_DESCRIPTION_BYTES), ("vendor", &self.vendor, MAX_VENDOR_BYTES)] {
+            if value.len() > max || value.chars().any(|c| c.is_control() && c != '\n') || has_invisible(value) {
+                return Err(FieldError::new(field, format!("must be at most {max} bytes, without control or invisible characters")));
+            }
+        }
+        if self.events.len() > MAX_EVENT_TYPES {
+            return Err(FieldError::new("events", format!("at most {MAX_EVENT_TYPES} event types")));
+        }
+        if self.allowed_hosts.len() > MAX_HOSTS {
+            return Err(FieldError::new("allowed-hosts", format!("at most {MAX_HOSTS} hosts")));
+        }
+        if let Some(prefix) = &self.tag_prefix
+            && (prefix.is_empty()
+                || prefix.len() > MAX_TAG_PREFIX_BYTES
+                || prefix.chars().any(|c| c.is_whitespace() || c.is_control())
+                || has_invisible(prefix))
+        {
+            return Err(FieldError::new(
+                "tag-prefix",
+                format!("expected 1 to {MAX_TAG_PREFIX_BYTES} bytes without spaces or invisible characters, e.g. `lifecycle:`"),
+            ));
         }
         if !SERVED_API_VERSIONS.iter().any(|v| api_compatible(v, &self.api_version)) {
             return Err(FieldError::new(
@@ -338,13 +384,119 @@ impl Manifest {
                 return Err(FieldError::new(format!("events[{i}]"), "expected an event type such as `order.paid`, or `*`"));
             }
         }
-        if let Some(schema) = &self.config_schema
-            && !schema.is_object()
-        {
-            return Err(FieldError::new("config-schema", "must be a JSON Schema object"));
+        if let Some(schema) = &self.config_schema {
+            check_schema(schema)?;
         }
         self.limits.validate()
     }
+}
+
+/// Whether two declared tag prefixes claim some tag in common.
+pub fn prefixes_overlap(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Characters a console would show as nothing, or that reorder what follows:
+/// bidirectional controls and marks, zero-width characters, the byte order mark.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+pub fn has_invisible(text: &str) -> bool {
+    text.chars().any(is_invisible)
+}
+
+/// A configuration schema the kernel can validate against in bounded time and memory:
+/// an object, at most `MAX_SCHEMA_BYTES` and `MAX_SCHEMA_DEPTH` deep, whose local
+/// references (`$ref: "#/…"`) never lead back to themselves without consuming input
+/// (a cycle through `allOf`, `anyOf`, `oneOf`, `not`, `if`/`then`/`else` or `$ref`
+/// alone is followed forever by a validator).
+pub fn check_schema(schema: &Value) -> Result<(), FieldError> {
+    if !schema.is_object() {
+        return Err(FieldError::new("config-schema", "must be a JSON Schema object"));
+    }
+    if serde_json::to_string(schema).map_or(usize::MAX, |s| s.len()) > MAX_SCHEMA_BYTES {
+        return Err(FieldError::new("config-schema", format!("must be at most {MAX_SCHEMA_BYTES} bytes as JSON")));
+    }
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+            Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    if depth(schema) > MAX_SCHEMA_DEPTH {
+        return Err(FieldError::new("config-schema", format!("must nest at most {MAX_SCHEMA_DEPTH} levels")));
+    }
+    // From each subschema, the subschemas it applies to the same instance (in place).
+    fn in_place<'a>(schema: &'a Value, root: &'a Value, out: &mut Vec<(String, &'a Value)>) -> Result<(), FieldError> {
+        let Value::Object(map) = schema else { return Ok(()) };
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(Value::Array(items)) = map.get(key) {
+                out.extend(items.iter().enumerate().map(|(i, s)| (format!("{key}[{i}]"), s)));
+            }
+        }
+        for key in ["not", "if", "then", "else"] {
+            if let Some(s) = map.get(key) {
+                out.push((key.to_owned(), s));
+            }
+        }
+        if let Some(Value::Object(deps)) = map.get("dependentSchemas") {
+            out.extend(deps.iter().map(|(k, s)| (format!("dependentSchemas.{k}"), s)));
+        }
+        if let Some(Value::String(target)) = map.get("$ref") {
+            let Some(pointer) = target.strip_prefix('#') else {
+                return Err(FieldError::new(
+                    "config-schema",
+                    format!("`$ref` `{target}`: only references within the schema (`#…`) are served"),
+                ));
+            };
+            let found = root
+                .pointer(pointer)
+                .ok_or_else(|| FieldError::new("config-schema", format!("`$ref` `{target}` names nothing in the schema")))?;
+            out.push((format!("$ref {target}"), found));
+        }
+        Ok(())
+    }
+    // Depth-first over in-place applications, by node identity: a node seen on the current path is a cycle.
+    fn walk<'a>(node: &'a Value, root: &'a Value, path: &mut Vec<*const Value>, budget: &mut usize) -> Result<(), FieldError> {
+        let here = node as *const Value;
+        if path.contains(&here) {
+            return Err(FieldError::new(
+                "config-schema",
+                "a `$ref` leads back to itself without consuming input (through allOf, anyOf, oneOf, not, if/then/else or $ref): validation would never end",
+            ));
+        }
+        *budget = budget.checked_sub(1).ok_or_else(|| FieldError::new("config-schema", "references expand too far"))?;
+        let mut next = Vec::new();
+        in_place(node, root, &mut next)?;
+        path.push(here);
+        for (_, child) in next {
+            walk(child, root, path, budget)?;
+        }
+        path.pop();
+        Ok(())
+    }
+    // Every subschema is a starting point: a cycle may sit under `properties`.
+    fn every<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(m) => {
+                out.push(v);
+                m.values().for_each(|c| every(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| every(c, out)),
+            _ => {}
+        }
+    }
+    let mut nodes = Vec::new();
+    every(schema, &mut nodes);
+    let mut budget = 100_000usize;
+    for node in nodes {
+        walk(node, schema, &mut Vec::new(), &mut budget)?;
+    }
+    Ok(())
 }
 
 /// Whether a component built against `built` runs on a host serving `served`:
@@ -551,6 +703,21 @@ pub enum Decision {
 pub const MAX_TAG_LEN: usize = 64;
 pub const MAX_REASON_LEN: usize = 1024;
 pub const MAX_EMITTED_PAYLOAD: usize = 16 * 1024;
+/// Scores are finite and at most this large either way.
+pub const MAX_SCORE: f64 = 1e12;
+/// Points expire between 2000-01-01 and 9999-12-31 (UTC), in ms.
+pub const EXPIRES_AT_RANGE: std::ops::RangeInclusive<i64> = 946_684_800_000..=253_402_300_799_999;
+/// Tags one plugin may hold on one customer; a decision past it is refused.
+pub const MAX_TAGS_PER_CUSTOMER: usize = 256;
+/// Points one call may award one customer, all decisions together.
+pub const MAX_POINTS_PER_CUSTOMER_PER_CALL: i64 = 1_000_000_000;
+/// Events one call may emit per subject it was handed (on average over the call).
+pub const MAX_EVENTS_PER_SUBJECT: usize = 4;
+/// How many plugins an emitted event may have passed through: an event a plugin emits
+/// because of another plugin's event is one deeper. Past this the chain is refused.
+pub const MAX_EVENT_CHAIN: u32 = 4;
+/// The payload key carrying an emitted event's chain depth when it is 2 or more.
+pub const CHAIN_KEY: &str = "chain";
 
 impl Decision {
     pub fn customer_id(&self) -> Option<i64> {
@@ -588,6 +755,9 @@ impl Decision {
             if value.len() > max || value.chars().any(char::is_control) {
                 return Err(format!("{what} must be at most {max} bytes without control characters"));
             }
+            if has_invisible(value) {
+                return Err(format!("{what} must not hold invisible characters (bidirectional controls, zero-width characters)"));
+            }
             Ok(())
         };
         match self {
@@ -603,13 +773,18 @@ impl Decision {
                     return Err(format!("score model `{model}` must be `{plugin_id}` or `{plugin_id}.<facet>`"));
                 }
                 text("model", model, MAX_ID_LEN * 2)?;
-                if !value.is_finite() {
-                    return Err("score value must be a finite number".into());
+                if !value.is_finite() || value.abs() > MAX_SCORE {
+                    return Err(format!("score value must be a finite number between -{MAX_SCORE:e} and {MAX_SCORE:e}"));
                 }
                 text("label", label.as_deref().unwrap_or(""), 256)?;
                 text("explanation", explanation, MAX_REASON_LEN)
             }
             Decision::AwardPoints { points, source_key, reason, .. } | Decision::ClawBackPoints { points, source_key, reason, .. } => {
+                if let Decision::AwardPoints { expires_at_ms: Some(at), .. } = self
+                    && !EXPIRES_AT_RANGE.contains(at)
+                {
+                    return Err("points must expire between 2000-01-01 and 9999-12-31".into());
+                }
                 if !(1..=1_000_000_000).contains(points) {
                     return Err("points must be between 1 and 1000000000".into());
                 }
@@ -641,6 +816,43 @@ impl Decision {
             }
         }
     }
+}
+
+/// Check what one call decided, taken together: tags per customer, points per
+/// customer, events emitted for the `subjects` the call was handed. Each decision
+/// is checked alone by [`Decision::check`].
+pub fn check_call(decisions: &[Decision], subjects: usize) -> Result<(), String> {
+    use std::collections::{HashMap, HashSet};
+    let mut tags: HashMap<i64, HashSet<&str>> = HashMap::new();
+    let mut points: HashMap<i64, i64> = HashMap::new();
+    let mut emitted = 0usize;
+    for decision in decisions {
+        match decision {
+            Decision::AddTag { customer_id, tag, .. } => {
+                let held = tags.entry(*customer_id).or_default();
+                held.insert(tag);
+                if held.len() > MAX_TAGS_PER_CUSTOMER {
+                    return Err(format!("more than {MAX_TAGS_PER_CUSTOMER} tags for customer {customer_id}"));
+                }
+            }
+            Decision::AwardPoints { customer_id, points: n, .. } => {
+                let total = points.entry(*customer_id).or_default();
+                *total = total.saturating_add(*n);
+                if *total > MAX_POINTS_PER_CUSTOMER_PER_CALL {
+                    return Err(format!(
+                        "more than {MAX_POINTS_PER_CUSTOMER_PER_CALL} points awarded to customer {customer_id} in one call"
+                    ));
+                }
+            }
+            Decision::EmitEvent { .. } => emitted += 1,
+            _ => {}
+        }
+    }
+    let most = MAX_EVENTS_PER_SUBJECT * subjects.max(1);
+    if emitted > most {
+        return Err(format!("{emitted} events emitted for {subjects} subjects: at most {MAX_EVENTS_PER_SUBJECT} per subject"));
+    }
+    Ok(())
 }
 
 /// Log levels of the `log` import.
@@ -749,6 +961,7 @@ pub enum GuestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const MANIFEST: &str = r#"
         id = "webhook"
@@ -897,6 +1110,89 @@ mod tests {
         assert!(nan.check("rfm", &grant).is_err());
         let long = Decision::AddTag { customer_id: 1, tag: "x".repeat(65), reason: String::new() };
         assert!(long.check("rfm", &grant).is_err());
+    }
+
+    #[test]
+    fn schemas_whose_references_cycle_in_place_are_refused() {
+        let cyclic = [
+            json!({"allOf": [{"$ref": "#"}]}),
+            json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/x"}}, "$defs": {"x": {"anyOf": [{"$ref": "#/$defs/y"}]}, "y": {"not": {"$ref": "#/$defs/x"}}}}),
+            json!({"if": {"$ref": "#"}}),
+        ];
+        for schema in cyclic {
+            let err = check_schema(&schema).unwrap_err();
+            assert!(err.reason.contains("leads back to itself"), "{schema}: {err}");
+        }
+        // Recursion under `properties` or `items` consumes input: it ends with the instance.
+        let tree = json!({"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}});
+        check_schema(&tree).unwrap();
+        let shared = json!({"allOf": [{"$ref": "#/$defs/a"}, {"$ref": "#/$defs/a"}], "$defs": {"a": {"type": "object"}}});
+        check_schema(&shared).unwrap();
+        assert!(check_schema(&json!({"$ref": "https://example.com/s.json"})).is_err(), "remote references are not served");
+        assert!(check_schema(&json!({"$ref": "#/nowhere"})).is_err());
+        let mut deep = json!({"type": "string"});
+        for _ in 0..40 {
+            deep = json!({"items": deep});
+        }
+        assert!(check_schema(&deep).unwrap_err().reason.contains("nest at most"));
+    }
+
+    #[test]
+    fn invisible_characters_and_wild_values_are_refused() {
+        let grant =
+            Grant { capabilities: [Capability::TagsWrite, Capability::ScoresWrite, Capability::PointsWrite].into(), allowed_hosts: vec![] };
+        let tag = |t: &str| Decision::AddTag { customer_id: 1, tag: t.into(), reason: String::new() };
+        for t in ["vip\u{202e}", "v\u{200b}ip", "\u{feff}vip", "a\u{2066}b"] {
+            assert!(tag(t).check("p", &grant).unwrap_err().contains("invisible"), "{t:?}");
+        }
+        tag("高价值").check("p", &grant).unwrap();
+        let score = |value: f64| Decision::SetScore { customer_id: 1, model: "p".into(), value, label: None, explanation: String::new() };
+        assert!(score(f64::MAX).check("p", &grant).is_err());
+        assert!(score(-1e13).check("p", &grant).is_err());
+        score(-1e12).check("p", &grant).unwrap();
+        let award = |expires_at_ms| Decision::AwardPoints {
+            customer_id: 1,
+            points: 10,
+            source_key: "k".into(),
+            reason: String::new(),
+            expires_at_ms,
+        };
+        assert!(award(Some(i64::MIN)).check("p", &grant).is_err());
+        assert!(award(Some(i64::MAX)).check("p", &grant).is_err());
+        award(Some(1_800_000_000_000)).check("p", &grant).unwrap();
+    }
+
+    #[test]
+    fn a_calls_decisions_are_bounded_together() {
+        let tags: Vec<_> =
+            (0..=MAX_TAGS_PER_CUSTOMER).map(|i| Decision::AddTag { customer_id: 1, tag: format!("t{i}"), reason: String::new() }).collect();
+        assert!(check_call(&tags, 1).unwrap_err().contains("tags for customer 1"));
+        check_call(&tags[..MAX_TAGS_PER_CUSTOMER], 1).unwrap();
+        let award = |customer_id, points| Decision::AwardPoints {
+            customer_id,
+            points,
+            source_key: "k".into(),
+            reason: String::new(),
+            expires_at_ms: None,
+        };
+        check_call(&[award(1, 600_000_000), award(2, 600_000_000)], 1).unwrap();
+        assert!(check_call(&[award(1, 600_000_000), award(1, 600_000_000)], 1).unwrap_err().contains("points"));
+        let emit = Decision::EmitEvent { customer_id: None, event_type: "plugin.x".into(), payload: "{}".into() };
+        check_call(&vec![emit.clone(); 8], 2).unwrap();
+        assert!(check_call(&vec![emit; 9], 2).is_err());
+    }
+
+    #[test]
+    fn manifest_fields_are_bounded() {
+        let long = "x".repeat(MAX_DESCRIPTION_BYTES + 1);
+        let err = Manifest::parse(&MANIFEST.replace("description = \"Posts messages\"", &format!("description = \"{long}\""))).unwrap_err();
+        assert_eq!(err.field, "description");
+        let err = Manifest::parse(&MANIFEST.replace("vendor = \"Kith\"", "vendor = \"Ki\\u202Eth\"")).unwrap_err();
+        assert_eq!(err.field, "vendor");
+        let err = Manifest::parse(&format!("tag-prefix = \"a b\"\n{MANIFEST}")).unwrap_err();
+        assert_eq!(err.field, "tag-prefix");
+        assert_eq!(Manifest::parse(&format!("tag-prefix = \"hooks:\"\n{MANIFEST}")).unwrap().tag_prefix.as_deref(), Some("hooks:"));
+        assert!(prefixes_overlap("lifecycle:", "lifecycle:vip") && !prefixes_overlap("lifecycle:", "prefers:"));
     }
 }
 

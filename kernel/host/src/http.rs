@@ -1,10 +1,13 @@
 //! Outbound HTTP for channel connectors: only to hosts the manifest declares
 //! and the shop granted, within a time budget and a response size cap.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Limited};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// How far past the call's deadline a request's own budget runs (see `send_request`).
+const DEADLINE_GRACE: Duration = Duration::from_millis(200);
 
 /// The hooks of one call.
 pub(crate) struct Outbound {
@@ -14,11 +17,13 @@ pub(crate) struct Outbound {
     max_response_bytes: usize,
     /// Authorities refused during the call, for the plugin's log.
     pub(crate) denied: Vec<String>,
+    /// The call's deadline: no request outlives it, whatever its own budget.
+    pub(crate) deadline: Instant,
 }
 
 impl Outbound {
     pub(crate) fn new(hosts: Vec<String>, timeout: Duration, max_response_bytes: usize) -> Outbound {
-        Outbound { hosts, timeout, max_response_bytes, denied: Vec::new() }
+        Outbound { hosts, timeout, max_response_bytes, denied: Vec::new(), deadline: Instant::now() + timeout }
     }
 }
 
@@ -39,14 +44,18 @@ impl WasiHttpHooks for Outbound {
             self.denied.push(authority);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        let cap = |guest: Option<Duration>| Some(guest.map_or(self.timeout, |g| g.min(self.timeout)));
+        // The budget of a request is the host's, or what is left of the call if that is less.
+        // The call's deadline ends a wait on the response first (a timeout of the call, not an
+        // HTTP error the guest would report as its own): the grace only orders the two.
+        let budget = self.timeout.min(self.deadline.saturating_duration_since(Instant::now()) + DEADLINE_GRACE);
+        let cap = |guest: Option<Duration>| Some(guest.map_or(budget, |g| g.min(budget)));
         let options = RequestOptions {
             connect_timeout: cap(options.and_then(|o| o.connect_timeout)),
             first_byte_timeout: cap(options.and_then(|o| o.first_byte_timeout)),
             between_bytes_timeout: cap(options.and_then(|o| o.between_bytes_timeout)),
         };
         let max = self.max_response_bytes;
-        let timeout = self.timeout;
+        let timeout = budget;
         Box::new(async move {
             let sent = tokio::time::timeout(timeout, wasmtime_wasi_http::default_send_request(request, Some(options)))
                 .await

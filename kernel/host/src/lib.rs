@@ -10,6 +10,7 @@
 //! checks the decisions and applies them with the subscriber's cursor.
 
 pub mod bindings;
+mod blocking;
 mod convert;
 mod http;
 mod imports;
@@ -112,6 +113,8 @@ pub enum CallError {
     Timeout(Duration),
     #[error("the plugin exceeded its memory limit of {0} bytes")]
     Memory(usize),
+    #[error("the plugin held more than {0} host resources (streams, pollables, HTTP fields) at once")]
+    Resources(usize),
     #[error("the plugin ran out of fuel ({0})")]
     Fuel(u64),
     #[error("the plugin trapped: {0}")]
@@ -141,6 +144,17 @@ pub enum Input {
     Send(ShopContext, OutboundMessage),
     /// Channel connector: `parse-receipt`.
     ParseReceipt(ShopContext, InboundRequest),
+}
+
+impl Input {
+    /// How many subjects (or customers) the call is handed; one message or receipt for a connector.
+    pub fn subjects(&self) -> usize {
+        match self {
+            Input::Evaluate(_, subjects) | Input::OnEvents(_, subjects) => subjects.len(),
+            Input::Score(_, customers) | Input::Review(_, customers) => customers.len(),
+            Input::Send(..) | Input::ParseReceipt(..) => 1,
+        }
+    }
 }
 
 /// What a call returned.
@@ -283,6 +297,7 @@ impl Host {
         // all of it is linked, with nothing granted (no files, sockets or environment).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        blocking::add_to_linker(&mut linker)?;
         imports::add_to_linker(&mut linker)?;
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -386,6 +401,7 @@ impl Host {
                 })?;
                 *instantiation = started.elapsed();
                 store.set_epoch_deadline(ticks);
+                store.data_mut().set_deadline(plugin.limits.timeout);
                 instance
             }};
         }
@@ -457,6 +473,14 @@ fn classify(err: wasmtime::Error, store: &Store<State>, plugin: &Plugin) -> Call
     match classify_trap(&err) {
         Some(wasmtime::Trap::Interrupt) => CallError::Timeout(plugin.limits.timeout),
         Some(wasmtime::Trap::OutOfFuel) => CallError::Fuel(plugin.limits.fuel.unwrap_or(u64::MAX)),
+        _ if err.downcast_ref::<blocking::DeadlinePassed>().is_some() => CallError::Timeout(plugin.limits.timeout),
+        _ if matches!(
+            err.downcast_ref::<wasmtime::component::ResourceTableError>(),
+            Some(wasmtime::component::ResourceTableError::Full)
+        ) =>
+        {
+            CallError::Resources(state::MAX_RESOURCES)
+        }
         _ if store.data().memory_exceeded() => CallError::Memory(plugin.limits.memory),
         _ => {
             // The first line names the trap; the backtrace is for the plugin's log.

@@ -2,6 +2,7 @@
 //! shop, the limits, and what the plugin produced besides its return value.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use kith_domain::plugin::{Capability, Grant, History, LogLevel, LogLine, ShopContext, Snapshot};
 use wasmtime::ResourceLimiter;
@@ -42,6 +43,15 @@ pub trait PluginEnv: Send {
 const STDIO_CAPTURE: usize = 64 << 10;
 /// Table elements one store may hold across its tables.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Host resources (WASI streams, pollables, HTTP fields, requests, …) one call may hold at
+/// once. Their memory is the host's, outside the call's memory limit: this count and the
+/// size cap of each (`MAX_FIELDS_BYTES` for header sets, the response cap for bodies) bound it.
+pub(crate) const MAX_RESOURCES: usize = 1024;
+/// Bytes of one set of HTTP header fields a plugin builds, in memory (names, values and
+/// their overhead): 1,024 resources of this size are 16 MiB at most.
+pub(crate) const MAX_FIELDS_BYTES: usize = 16 << 10;
+/// Bytes of key-value writes (keys and values) one call may make: what one delivery commits.
+pub(crate) const MAX_KV_BYTES_PER_CALL: usize = 8 << 20;
 
 pub struct State {
     pub(crate) plugin_id: String,
@@ -56,6 +66,10 @@ pub struct State {
     pub(crate) kv: BTreeMap<String, Option<Vec<u8>>>,
     kv_order: Vec<String>,
     kv_usage: Option<KvUsage>,
+    /// Key and value bytes written by this call so far.
+    kv_written: usize,
+    /// When the call's time is up; blocking host calls wait no longer (see `blocking.rs`).
+    deadline: Instant,
     logs: Vec<LogLine>,
     dropped_logs: usize,
     max_log_lines: usize,
@@ -86,6 +100,10 @@ impl State {
         let any = plugin.declared_hosts.iter().any(|h| h == "*");
         let hosts: Vec<String> = env.grant.allowed_hosts.iter().filter(|h| any || plugin.declared_hosts.contains(h)).cloned().collect();
         let http_granted = env.grant.has(Capability::Http);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
         State {
             plugin_id: plugin.id.clone(),
             shop_id: env.shop_id,
@@ -97,6 +115,8 @@ impl State {
             kv: BTreeMap::new(),
             kv_order: Vec::new(),
             kv_usage: None,
+            kv_written: 0,
+            deadline: Instant::now() + plugin.limits.timeout,
             logs: Vec::new(),
             dropped_logs: 0,
             max_log_lines: config.max_log_lines,
@@ -104,9 +124,9 @@ impl State {
             stdout,
             stderr,
             wasi,
-            http: WasiHttpCtx::new(),
+            http,
             outbound: Outbound::new(if http_granted { hosts } else { Vec::new() }, config.http_timeout, config.max_http_response_bytes),
-            table: ResourceTable::new(),
+            table,
             grant: env.grant,
         }
     }
@@ -130,6 +150,21 @@ impl State {
             message.push('…');
         }
         self.logs.push(LogLine { level, message });
+    }
+
+    /// Start the call's clock again: it has `timeout` from now.
+    pub(crate) fn set_deadline(&mut self, timeout: Duration) {
+        self.deadline = Instant::now() + timeout;
+        self.outbound.deadline = self.deadline;
+    }
+
+    /// What is left of the call's time; `None` once it has passed.
+    pub(crate) fn time_left(&self) -> Option<Duration> {
+        self.deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     pub(crate) fn memory_exceeded(&self) -> bool {
@@ -163,6 +198,11 @@ impl State {
         if value.is_some() && (usage.keys > limits.max_keys || usage.bytes > limits.max_total_bytes) {
             return Ok(Err(format!("the space holds at most {} keys and {} bytes", limits.max_keys, limits.max_total_bytes)));
         }
+        let written = self.kv_written + key.len() + value.as_ref().map_or(0, Vec::len);
+        if written > MAX_KV_BYTES_PER_CALL {
+            return Ok(Err(format!("one call may write at most {MAX_KV_BYTES_PER_CALL} bytes of keys and values")));
+        }
+        self.kv_written = written;
         self.kv_usage = Some(usage);
         if !self.kv.contains_key(key) {
             self.kv_order.push(key.to_owned());

@@ -236,6 +236,16 @@ pub(crate) fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Optio
 /// Apply checked decisions and key-value writes of plugin `plugin_id`.
 fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<'_>, now: DateTime<Utc>) -> Result<()> {
     let at = to_ms(now);
+    // Tag namespaces other plugins declared (`tag-prefix`), read once when tags are added.
+    let foreign_prefixes: Vec<(String, String)> = if effects.decisions.iter().any(|d| matches!(d, Decision::AddTag { .. })) {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT id, json_extract(manifest, '$.\"tag-prefix\"') FROM plugins
+             WHERE id <> ?1 AND json_extract(manifest, '$.\"tag-prefix\"') IS NOT NULL",
+        )?;
+        stmt.query_map([plugin_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
     for (i, decision) in effects.decisions.iter().enumerate() {
         let customer = match decision.customer_id() {
             Some(id) => Some(active_customer(tx, shop_id, id)?.ok_or_else(|| {
@@ -249,6 +259,26 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
         let customer_id = customer.unwrap_or_default();
         match decision {
             Decision::AddTag { tag, reason, .. } => {
+                if let Some((owner, prefix)) = foreign_prefixes.iter().find(|(_, prefix)| tag.starts_with(prefix.as_str())) {
+                    return Err(StoreError::Invalid(FieldError::new(
+                        format!("decisions[{i}].tag"),
+                        format!("tags starting with `{prefix}` belong to the plugin {owner}"),
+                    )));
+                }
+                let held: bool = tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3)")?
+                    .query_row(params![customer_id, tag, plugin_id], |r| r.get(0))?;
+                if !held {
+                    let count: i64 = tx
+                        .prepare_cached("SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2")?
+                        .query_row(params![customer_id, plugin_id], |r| r.get(0))?;
+                    if count >= kith_domain::plugin::MAX_TAGS_PER_CUSTOMER as i64 {
+                        return Err(StoreError::Invalid(FieldError::new(
+                            format!("decisions[{i}].tag"),
+                            format!("customer {customer_id} holds {count} tags of this plugin, the most one plugin may put on a customer"),
+                        )));
+                    }
+                }
                 tx.prepare_cached(
                     "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason

@@ -1,0 +1,27 @@
+//! Sleeps in a blocking WASI call (`wasi:clocks` and `wasi:io/poll`), where no
+//! wasm runs for the epoch deadline to interrupt: an hour, or `sleep_ms` of
+//! the configuration; then tags each customer `slept`.
+
+use kith_sdk::{Decision, Error, ShopContext, Subject, TagRule};
+
+#[derive(serde::Deserialize)]
+struct Config {
+    #[serde(default = "an_hour")]
+    sleep_ms: u64,
+}
+
+fn an_hour() -> u64 {
+    3_600_000
+}
+
+struct Hostile;
+
+impl TagRule for Hostile {
+    fn evaluate(_ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
+        let config = kith_sdk::config::get::<Config>()?;
+        std::thread::sleep(std::time::Duration::from_millis(config.sleep_ms));
+        Ok(batch.iter().map(|s| Decision::add_tag(s.customer.id, "slept", "woke up")).collect())
+    }
+}
+
+kith_sdk::export_tag_rule!(Hostile);
