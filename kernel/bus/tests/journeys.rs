@@ -623,6 +623,34 @@ fn history_imported_after_a_customer_entered_converts_nothing() {
 }
 
 #[test]
+fn a_goal_after_the_trigger_converts_even_when_both_arrive_in_one_late_sync() {
+    // The engine enters the run when it reads the cart, minutes after the cart happened; the order
+    // paid between the two is still the cart's conversion (review of issue 25's attribution fix).
+    let s = shop();
+    let j = s.journey(json!({
+        "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
+        "goal": {"event": "order.paid", "within_days": 7},
+        "start": "wait",
+        "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
+    }));
+    let now = s.w.clock.now();
+    let phone = |p: &str| json!([{"kind": "phone", "value": p}]);
+    s.events(vec![
+        json!({"id": "before", "type": "order.paid", "identities": phone("13800000002"),
+            "order": {"id": "B-0", "amount": 1_000, "paid_at": now - Duration::minutes(10)}}),
+        json!({"id": "cart-a", "type": "behaviour", "identities": phone("13800000001"), "occurred_at": now - Duration::minutes(5),
+            "behaviour": {"kind": "cart", "sku": "serum-1"}}),
+        json!({"id": "cart-b", "type": "behaviour", "identities": phone("13800000002"), "occurred_at": now - Duration::minutes(5),
+            "behaviour": {"kind": "cart", "sku": "serum-1"}}),
+        json!({"id": "paid-a", "type": "order.paid", "identities": phone("13800000001"),
+            "order": {"id": "A-1", "amount": 6_000, "paid_at": now - Duration::minutes(2)}}),
+    ]);
+    assert_eq!(s.run_of(j.id, "13800000001").status, RunStatus::Converted, "paid after the cart, read in the same pass");
+    assert_eq!(s.run_of(j.id, "13800000002").status, RunStatus::Active, "an order logged before the cart converts nothing");
+    assert_eq!(s.w.store.journey_stats(s.w.shop, j.id).unwrap().attributed_revenue, 6_000);
+}
+
+#[test]
 fn a_waiting_run_whose_customer_is_merged_goes_on_as_the_survivors() {
     let s = shop();
     let j = s.journey(json!({

@@ -254,21 +254,38 @@ fn happened_at(payload: &Value, logged_at: i64) -> i64 {
         .map_or(logged_at, |at| at.timestamp_millis())
 }
 
-/// A goal event of a customer converts their runs that were entered before it (in the log and
-/// in time: an order paid before the customer entered converts nothing, however late it is
-/// imported) and whose goal window it falls in.
+/// A goal event of a customer, which happened at `at`, converts their runs that were entered
+/// before it — in the log, and in time: the goal happened no earlier than what started the run
+/// (the trigger event's own time, else the entry), so an order paid before the customer entered
+/// converts nothing however late it is imported, while an order paid after a cart converts the
+/// cart's run even when both arrive in one late sync — and whose goal window it falls in.
 fn convert(tx: &Connection, journey_id: i64, customer_id: i64, seq: i64, payload: &Value, at: i64, now: DateTime<Utc>) -> Result<usize> {
-    Ok(tx
+    let candidates: Vec<(i64, String, i64)> = tx
         .prepare_cached(&format!(
-            "UPDATE journey_runs SET converted_at = ?4, revenue = ?5,
-               ended_at = CASE WHEN status = 'active' THEN ?6 ELSE ended_at END,
-               end_reason = CASE WHEN status = 'active' THEN 'goal reached' ELSE end_reason END,
-               due_at = CASE WHEN status = 'active' THEN NULL ELSE due_at END,
-               status = CASE WHEN status = 'active' THEN 'converted' ELSE status END
+            "SELECT id, context, entered_at FROM journey_runs
              WHERE journey_id = ?2 AND customer_id IN ({SAME_CUSTOMER}) AND converted_at IS NULL AND entry_seq < ?3
-               AND entered_at <= ?4 AND goal_until >= ?4 AND status != 'failed'"
+               AND goal_until >= ?4 AND status != 'failed'"
         ))?
-        .execute(params![customer_id, journey_id, seq, at, revenue_of(payload), to_ms(now)])?)
+        .query_map(params![customer_id, journey_id, seq, at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut converted = 0;
+    for (run, context, entered_at) in candidates {
+        let started = parse_json(&context).get("trigger").map_or(entered_at, |trigger| happened_at(trigger, entered_at));
+        if started > at {
+            continue;
+        }
+        converted += tx
+            .prepare_cached(
+                "UPDATE journey_runs SET converted_at = ?2, revenue = ?3,
+                   ended_at = CASE WHEN status = 'active' THEN ?4 ELSE ended_at END,
+                   end_reason = CASE WHEN status = 'active' THEN 'goal reached' ELSE end_reason END,
+                   due_at = CASE WHEN status = 'active' THEN NULL ELSE due_at END,
+                   status = CASE WHEN status = 'active' THEN 'converted' ELSE status END
+                 WHERE id = ?1",
+            )?
+            .execute(params![run, at, revenue_of(payload), to_ms(now)])?;
+    }
+    Ok(converted)
 }
 
 /// Match new events of a journey's shop against its trigger and goal; move its cursor.
