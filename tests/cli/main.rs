@@ -141,9 +141,11 @@ fn import_reads_a_gbk_export_and_the_common_time_layouts_and_rejects_a_whole_ord
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kith.db");
     let shop = shop(dir.path(), &db);
+    // `太原` in GBK is valid UTF-8 too (two two-byte sequences), as are about a fifth of the common
+    // characters: it is GBK all the same.
     let orders = "订单编号,手机号,付款时间,实付金额,商品编码,商品名称,数量,单价\n\
                   TB1,13812345678,20260115 13:45:00,99.00,BE-001,玫瑰精华液,1,99.00\n\
-                  TB2,13812345678,2026/01/16 13:45,50.00,FD-002,挂耳咖啡,1,50.00\n\
+                  TB2,13812345678,2026/01/16 13:45,50.00,FD-002,太原,1,50.00\n\
                   TB3,13912345678,2026-01-17T13:45:00+08:00,30.00,FD-001,坚果礼盒,1,10.00\n\
                   TB3,13912345678,2026-01-17T13:45:00+08:00,30.00,FD-003,有机大米,two,20.00\n\
                   TB4,13912345678,2026年1月18日 13:45,20.00,AP-001,纯棉T恤,1,20.00\n";
@@ -274,4 +276,28 @@ fn serve_refuses_a_damaged_database_file_and_kith_check_reports_the_damage() {
     assert!(!text(&check.stdout).trim().is_empty(), "the findings are printed");
     assert!(text(&check.stderr).contains("is damaged"), "{}", text(&check.stderr));
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "nothing wrote to the damaged file");
+}
+
+#[test]
+fn an_order_row_of_the_wrong_width_keeps_its_order_out_whole() {
+    // A row missing a field has its columns shifted, so its order id cannot be read from it; the
+    // order around it must not be imported without that row's item (review of issue 25).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kith.db");
+    let shop = shop(dir.path(), &db);
+    let orders = "order_id,phone,paid_at,amount,sku,quantity,unit_price\n\
+                  TB1,13812345678,2026-01-15 10:00,60.00,A,1,10.00\n\
+                  TB1,13812345678,2026-01-15 10:00,60.00,B,1,20.00\n\
+                  13812345678,2026-01-15 10:00,60.00,C,1,30.00\n\
+                  TB2,13912345678,2026-01-16 10:00,10.00,D,1,10.00\n";
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(&csv, orders).unwrap();
+    let out = ok(dir.path(), &db, &["import", "orders", csv.to_str().unwrap(), "--shop", &shop]);
+    assert!(text(&out.stdout).contains("4 rows: 0 events accepted, 0 duplicates, 4 rows rejected"), "{}", text(&out.stdout));
+    let errors = std::fs::read_to_string(dir.path().join("orders.errors.csv")).unwrap();
+    let lines: Vec<&str> = errors.lines().collect();
+    assert_eq!(lines.len(), 5, "{errors}");
+    assert!(lines[1].starts_with("2,order_id,order `TB1` is not imported: its row at line 4"), "{errors}");
+    assert!(lines[3].starts_with("4,,has 6 fields where the header has 7"), "{errors}");
+    assert!(lines[4].starts_with("5,order_id,order `TB2` is not imported: its row at line 4"), "{errors}");
 }

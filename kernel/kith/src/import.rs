@@ -475,6 +475,8 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<()> {
     };
     let mut rows = 0u64;
     let mut order: Option<OrderRows> = None;
+    // The line of a row of the wrong width, until the next row tells which order follows it.
+    let mut unplaced: Option<u64> = None;
     let mut record = csv::ByteRecord::new();
     // A failure of the store (a full disk, say) stops the import; the rows rejected so far
     // are still written out, and what was applied is applied once only when run again.
@@ -498,8 +500,27 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<()> {
                     Err((field, reason)) => import.rejected.push(Rejected { line, field, reason }),
                 },
                 ImportKind::Orders => match row.and_then(|row| order_row(&row, line, tz, &mut order)) {
-                    Ok(Some(finished)) => import.finish_order(finished)?,
-                    Ok(None) => {}
+                    Ok(finished) => {
+                        if let Some(finished) = finished {
+                            import.finish_order(finished)?;
+                        }
+                        // An order that starts right after a row whose order could not be told
+                        // may be that row's: it is not imported either.
+                        if let Some(bad) = unplaced.take()
+                            && let Some(o) = order.as_mut().filter(|o| o.line > bad)
+                        {
+                            o.refused.get_or_insert(bad);
+                        }
+                    }
+                    Err((field, reason)) if !fits(&record, headers.len()) => {
+                        // A row of the wrong width has its columns shifted: its order id cannot be
+                        // read from it. The order being read is not imported, nor one starting next.
+                        import.rejected.push(Rejected { line, field, reason });
+                        if let Some(o) = order.as_mut() {
+                            o.refused.get_or_insert(line);
+                        }
+                        unplaced = Some(line);
+                    }
                     Err((field, reason)) => {
                         import.rejected.push(Rejected { line, field, reason });
                         // The rest of this row's order is not imported either.
@@ -557,14 +578,19 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<()> {
 /// file's encoding, or more or fewer fields than the header (a missing separator, an
 /// unquoted comma or line break). Fields beyond the header are taken when they are empty:
 /// some exports end every line with a separator.
+/// Whether a row has the header's fields (empty ones past them are taken: some exports end every
+/// line with a comma).
+fn fits(record: &csv::ByteRecord, fields: usize) -> bool {
+    record.len() >= fields && record.iter().skip(fields).all(|f| f.trim_ascii().is_empty())
+}
+
 fn decode_row<'r>(
     record: &'r csv::ByteRecord,
     headers: &[String],
     encoding: Encoding,
     detected: bool,
 ) -> Result<Vec<Cow<'r, str>>, RowError> {
-    let extra = record.iter().skip(headers.len()).any(|f| !f.trim_ascii().is_empty());
-    if record.len() < headers.len() || extra {
+    if !fits(record, headers.len()) {
         let reason = format!("has {} fields where the header has {}", record.len(), headers.len());
         return Err((String::new(), reason));
     }
@@ -584,9 +610,16 @@ fn decode_row<'r>(
                     None => format!("is neither {} like the rest of the file nor {}", encoding.name(), other.name()),
                 })
             })?;
-            // In a file told to be GBK, text that is valid UTF-8 too is UTF-8: GBK text
-            // seldom is, and read as GBK it would be imported as gibberish.
-            if detected && encoding == Encoding::Gbk && !bytes.is_ascii() && let Ok(utf8) = std::str::from_utf8(bytes) {
+            // In a file told to be GBK, a field that reads as Chinese in UTF-8 is UTF-8: read as
+            // GBK it would be imported as gibberish. Chinese in UTF-8 takes three bytes a
+            // character; GBK text that happens to be valid UTF-8 (`太原` is) reads as two-byte
+            // characters below U+0800, so such a field stays GBK.
+            if detected
+                && encoding == Encoding::Gbk
+                && !bytes.is_ascii()
+                && let Ok(utf8) = std::str::from_utf8(bytes)
+                && !utf8.chars().any(|c| ('\u{80}'..'\u{800}').contains(&c))
+            {
                 return Err(refused(format!(
                     "is not GBK like the rest of the file: it reads as UTF-8 (`{utf8}`); save the file in one encoding, or pass --encoding gbk"
                 )));
