@@ -125,8 +125,9 @@ pub struct Bus {
     plugins: Mutex<HashMap<(String, String, String), Arc<Plugin>>>,
     contexts: Arc<Contexts>,
     claimed: Mutex<HashSet<Work>>,
-    /// Workers held by calls that may run long.
-    long_calls: Mutex<usize>,
+    /// Workers held by calls that may run long, and by passes of the outbox.
+    long_calls: Shared,
+    outbox_senders: Shared,
     wake: (Mutex<u64>, Condvar),
     stop: AtomicBool,
 }
@@ -261,18 +262,30 @@ impl Drop for Claim<'_> {
 /// Fair workers: calls whose deadline is longer than the host's default ("long" calls,
 /// a manifest's `timeout-ms` above it) may hold all workers but one, across every shop
 /// and plugin, so that a delivery with the default deadline always finds a worker within
-/// that deadline, whatever slow plugins other shops (or the same one) run. With a single
-/// worker, long calls take it in turn with the rest.
-type LongCalls = Mutex<usize>;
+/// that deadline, whatever slow plugins other shops (or the same one) run. Passes of the
+/// outbox have a share of their own. With a single worker, they take it in turn with the rest.
+type Shared = Mutex<usize>;
 
-/// A worker held for one call; a long call's share is given back when dropped, also on a panic.
+/// A worker held for one call or pass; a share is given back when dropped, also on a panic.
 struct Slot<'a> {
-    long: Option<&'a LongCalls>,
+    held: Option<&'a Shared>,
+}
+
+impl<'a> Slot<'a> {
+    /// One of `workers - 1` (at least one) places of `shared`, if one is free.
+    fn take(shared: &'a Shared, workers: usize) -> Option<Slot<'a>> {
+        let mut held = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if *held >= workers.saturating_sub(1).max(1) {
+            return None;
+        }
+        *held += 1;
+        Some(Slot { held: Some(shared) })
+    }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some(held) = self.long {
+        if let Some(held) = self.held {
             let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
             *held = held.saturating_sub(1);
         }
@@ -296,6 +309,7 @@ impl Bus {
             plugins: Mutex::new(HashMap::new()),
             claimed: Mutex::new(HashSet::new()),
             long_calls: Mutex::new(0),
+            outbox_senders: Mutex::new(0),
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
         })
@@ -408,9 +422,13 @@ impl Bus {
                 }
             }
         }
-        match self.send_due() {
-            Ok(n) => done += n,
-            Err(e) => tracing::error!(error = %e, "sending due messages failed"),
+        // A pass of the outbox calls connectors one message after another, each up to its
+        // deadline: it may hold all workers but one, like long calls.
+        if let Some(_sending) = Slot::take(&self.outbox_senders, self.config.workers) {
+            match self.send_due() {
+                Ok(n) => done += n,
+                Err(e) => tracing::error!(error = %e, "sending due messages failed"),
+            }
         }
         match self.store.expire_points(now, EXPIRY_BATCH) {
             Ok(n) => done += n,
@@ -496,19 +514,13 @@ impl Bus {
     }
 
     /// A worker for a call of `installed`, unless it may run long and long calls hold all
-    /// workers but one already (see [`LongCalls`]).
+    /// workers but one already (see [`Shared`]).
     fn slot(&self, installed: &InstalledPlugin) -> Option<Slot<'_>> {
         let long = self.host.limits_for(&installed.manifest).timeout > self.host.config().default_timeout;
         if !long {
-            return Some(Slot { long: None });
+            return Some(Slot { held: None });
         }
-        let share = self.config.workers.saturating_sub(1).max(1);
-        let mut held = self.long_calls.lock().unwrap_or_else(|p| p.into_inner());
-        if *held >= share {
-            return None;
-        }
-        *held += 1;
-        Some(Slot { long: Some(&self.long_calls) })
+        Slot::take(&self.long_calls, self.config.workers)
     }
 
     /// One delivery attempt for a subscriber; `false` when it waits for a worker.
@@ -802,6 +814,21 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_work_leaves_a_worker_free() {
+        let shared = Mutex::new(0);
+        let first = Slot::take(&shared, 3).expect("a free place");
+        let second = Slot::take(&shared, 3).expect("a second of three workers");
+        assert!(Slot::take(&shared, 3).is_none(), "the third worker stays free");
+        drop(second);
+        assert!(Slot::take(&shared, 3).is_some());
+        drop(first);
+        let alone = Slot::take(&shared, 1).expect("a single worker takes it in turn");
+        assert!(Slot::take(&shared, 1).is_none());
+        drop(alone);
+        assert_eq!(*shared.lock().unwrap(), 0);
+    }
 
     #[test]
     fn work_is_held_by_one_worker_until_released() {
