@@ -6,6 +6,9 @@
 //! - `cargo xtask test`: formatting, lints, then every test of the workspace
 //!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2),
 //!   then every benchmark at the tiny scale as a smoke test.
+//! - `cargo xtask fuzz`: a schema-driven fuzz run of the API (schemathesis, pinned, from
+//!   PyPI into `target/fuzz-venv`) against a real `kith serve` on loopback, with an owner
+//!   and an analyst key, bounded in time; `cargo xtask test` runs it after the tests.
 //! - `cargo xtask bench [ARGS]`: build `kith`, `kith-bench` and `kith-bench-extism` in release and
 //!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
 //!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
@@ -21,8 +24,11 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz(),
         _ => {
-            eprintln!("usage: cargo xtask demo [kith demo args] | cargo xtask test | cargo xtask bench [kith-bench args]");
+            eprintln!(
+                "usage: cargo xtask demo [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [kith-bench args]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -152,6 +158,8 @@ fn test() -> Result<()> {
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     run(test)?;
+    // The API against its own OpenAPI document, on the debug build the tests made.
+    fuzz()?;
     // Every benchmark at the tiny scale, on the debug builds the tests made: the harness works (no timing is judged).
     let python = bench_tools()?;
     let mut build = cargo();
@@ -209,4 +217,135 @@ fn bench(args: &[String]) -> Result<()> {
     let mut bench = Command::new(root().join("target/release/kith-bench"));
     bench.args(args).arg("--kith").arg(root().join("target/release/kith")).arg("--python").arg(python).current_dir(root());
     run(bench)
+}
+
+/// Schemathesis, pinned, in a venv of our own.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// Seconds each key's fuzz run may take.
+const FUZZ_SECONDS: u32 = 50;
+/// What the fuzz run asserts: no 5xx, no answer outside its schema, no status or content type the
+/// document does not declare.
+const FUZZ_CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
+
+/// Schemathesis's `st` in `target/fuzz-venv`, installed once.
+fn fuzz_tools() -> Result<PathBuf> {
+    let venv = root().join("target/fuzz-venv");
+    let st = venv.join("bin/st");
+    let python = venv.join("bin/python");
+    let pinned = SCHEMATHESIS.trim_start_matches("schemathesis==");
+    let ready = Command::new(&python)
+        .args(["-c", &format!("import importlib.metadata as m; assert m.version('schemathesis') == '{pinned}'")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        run(create)?;
+        let mut pip = Command::new(&python);
+        pip.args(["-m", "pip", "install", "--quiet", SCHEMATHESIS]);
+        run(pip)?;
+    }
+    Ok(st)
+}
+
+/// A free port on loopback (the kernel binds it right after).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Run `kith` with `args` on `db` and read what it prints as JSON.
+fn kith_json(kith: &std::path::Path, db: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> {
+    let out = Command::new(kith).arg("--database").arg(db).args(args).output().with_context(|| format!("running kith {args:?}"))?;
+    if !out.status.success() {
+        bail!("kith {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("reading what kith {args:?} printed"))
+}
+
+/// A `kith serve` that is stopped when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // The server may have exited already; either way it is gone after this.
+        let _killed = self.0.kill();
+        let _reaped = self.0.wait();
+    }
+}
+
+/// Fuzz the API from its served OpenAPI document with schemathesis: a shop with customers, an
+/// owner key and an analyst key, each run bounded by `FUZZ_SECONDS`.
+fn fuzz() -> Result<()> {
+    let st = fuzz_tools()?;
+    let mut build = cargo();
+    build.args(["build", "--package", "kith"]);
+    run(build)?;
+    let kith = root().join("target/debug/kith");
+    let dir = root().join("target/fuzz-run");
+    // A fresh database each run; a missing folder is the first run.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("kith.db");
+    let shop = kith_json(&kith, &db, &["admin", "create-shop", "--name", "Fuzz"])?["id"].to_string();
+    let key = |role: &str| -> Result<String> {
+        let created = kith_json(&kith, &db, &["admin", "create-key", "--shop", &shop, "--role", role, "--name", role])?;
+        created["token"].as_str().map(str::to_owned).context("a token")
+    };
+    let (owner, analyst) = (key("owner")?, key("analyst")?);
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.join("serve.log"))?;
+    let server = Served(
+        Command::new(&kith)
+            .arg("--database")
+            .arg(&db)
+            .args(["--bind", &format!("127.0.0.1:{port}"), "serve"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting kith serve")?,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("kith serve did not listen on {port}; see {}", dir.join("serve.log").display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Customers with personal data, so that reads have something to answer.
+    let seed = format!(
+        r#"import json, urllib.request
+events = [{{"id": f"seed{{i}}", "type": "order.paid", "identities": [{{"kind": "phone", "value": f"1380000{{i:04d}}"}}],
+  "profile": None, "order": {{"id": f"T{{i}}", "amount": 1000 + i}}}} for i in range(20)]
+for e in events: e.pop("profile")
+req = urllib.request.Request("{base}/v1/events", data=json.dumps({{"events": events}}).encode(),
+  headers={{"Authorization": "Bearer {owner}", "Content-Type": "application/json"}})
+print(urllib.request.urlopen(req).read()[:80])"#
+    );
+    let mut python = Command::new(root().join("target/fuzz-venv/bin/python"));
+    python.args(["-c", &seed]);
+    run(python)?;
+    let mut failed = Vec::new();
+    for (name, token) in [("owner", &owner), ("analyst", &analyst)] {
+        let mut cmd = Command::new(&st);
+        cmd.args(["run", &format!("{base}/openapi.json"), "--url", &base])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(["--checks", FUZZ_CHECKS])
+            .args(["--max-time", &FUZZ_SECONDS.to_string()])
+            .args(["--max-examples", "25", "--request-timeout", "10", "--seed", "26", "--workers", "2"])
+            // The event stream never ends by design; schemathesis cannot write a gzip package.
+            .args(["--exclude-path", "/v1/events/stream", "--exclude-operation-id", "install_plugin"])
+            .args(["--report", "junit", "--report-dir"])
+            .arg(dir.join(name))
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .current_dir(&dir);
+        if let Err(e) = run(cmd) {
+            failed.push(format!("{name}: {e:#}"));
+        }
+    }
+    drop(server);
+    if !failed.is_empty() {
+        bail!("the fuzz run found answers outside the API's contract ({}); reports in {}", failed.join("; "), dir.display());
+    }
+    Ok(())
 }

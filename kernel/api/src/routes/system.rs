@@ -24,9 +24,9 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
     Ok(Json(Health { status: "ok", schema_version: kith_store::schema_version() }))
 }
 
-/// Metrics in the Prometheus text format.
+/// Metrics in the OpenMetrics text format (which Prometheus reads).
 #[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text exposition", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics().render())
 }
