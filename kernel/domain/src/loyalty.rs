@@ -253,6 +253,9 @@ pub struct Redemption {
     pub reward_id: i64,
     /// The key the redemption was submitted with.
     pub idempotency_key: String,
+    /// The same key under its older name, kept so that clients reading it go on working.
+    #[schema(deprecated)]
+    pub request_id: String,
     pub points: i64,
     pub coupon: Coupon,
     /// The balance right after the redemption.

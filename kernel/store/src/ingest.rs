@@ -389,6 +389,14 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
     if exists.is_some() {
         return Err(FieldError::new("order.id", format!("order `{}` is already recorded", order.external_id)).into());
     }
+    // Checked before anything is written: a customer's total stays within MAX_TOTAL, so it never
+    // leaves 64-bit integers (SQLite would turn an overflowing sum into a float that no later
+    // read accepts).
+    let spent: i64 = tx.prepare_cached("SELECT total_spent FROM customers WHERE id = ?1")?.query_row([customer_id], |r| r.get(0))?;
+    if spent > MAX_TOTAL - order.amount {
+        let reason = format!("would take customer {customer_id}'s total spent past {MAX_TOTAL} minor units");
+        return Err(FieldError::new("order.amount", reason).into());
+    }
     let paid_at = to_ms(order.paid_at);
     tx.prepare_cached(
         "INSERT INTO orders (shop_id, customer_id, external_id, status, amount, coupon_code, paid_at, created_at) VALUES (?1, ?2, ?3, 'paid', ?4, ?5, ?6, ?7)",
@@ -411,23 +419,13 @@ fn record_order(tx: &Connection, shop_id: i64, customer_id: i64, order: &ValidOr
             item.coupon_code
         ])?;
     }
-    // Checked: a customer's total stays within MAX_TOTAL, so it never leaves 64-bit integers
-    // (SQLite would turn an overflowing sum into a float that no later read accepts).
-    let counted = tx
-        .prepare_cached(
-            "UPDATE customers SET total_spent = total_spent + ?1, order_count = order_count + 1,
-                 first_order_at = MIN(COALESCE(first_order_at, ?2), ?2), last_order_at = MAX(COALESCE(last_order_at, ?2), ?2),
-                 updated_at = ?3
-             WHERE id = ?4 AND total_spent <= ?5 - ?1",
-        )?
-        .execute(params![order.amount, paid_at, to_ms(now), customer_id, MAX_TOTAL])?;
-    if counted == 0 {
-        return Err(FieldError::new(
-            "order.amount",
-            format!("would take customer {customer_id}'s total spent past {MAX_TOTAL} minor units"),
-        )
-        .into());
-    }
+    tx.prepare_cached(
+        "UPDATE customers SET total_spent = total_spent + ?1, order_count = order_count + 1,
+             first_order_at = MIN(COALESCE(first_order_at, ?2), ?2), last_order_at = MAX(COALESCE(last_order_at, ?2), ?2),
+             updated_at = ?3
+         WHERE id = ?4",
+    )?
+    .execute(params![order.amount, paid_at, to_ms(now), customer_id])?;
     // The customer's first order ever (journeys' "first order" trigger): no other order, refunded or not.
     let first_order =
         tx.prepare_cached("SELECT COUNT(*) FROM orders WHERE customer_id = ?1")?.query_row([customer_id], |r| r.get::<_, i64>(0))? == 1;
@@ -486,13 +484,7 @@ fn record_refund(tx: &Connection, shop_id: i64, refund: &ValidRefund, now: DateT
     .execute(params![refund.amount, fully as i64, to_ms(now), customer_id])?;
     if fully {
         // The first and last order are those that count: a fully refunded order no longer does.
-        tx.prepare_cached(
-            "UPDATE customers SET
-                 first_order_at = (SELECT MIN(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
-                 last_order_at = (SELECT MAX(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded')
-             WHERE id = ?1",
-        )?
-        .execute([customer_id])?;
+        merge::recompute_stats(tx, customer_id)?;
     }
     events::append(
         tx,

@@ -83,9 +83,7 @@ impl StoreError {
     /// converted there) rather than in a variant of its own, so that every caller that
     /// treats a database failure as fatal to its transaction keeps doing so.
     pub fn unavailable(&self) -> Option<Unavailable> {
-        let StoreError::Internal(err) = self else { return None };
-        let code = err.chain().find_map(|cause| cause.downcast_ref::<rusqlite::Error>())?.sqlite_error_code()?;
-        match code {
+        match sqlite_code(self)? {
             rusqlite::ErrorCode::DiskFull => Some(Unavailable::Full),
             rusqlite::ErrorCode::SystemIoFailure
             | rusqlite::ErrorCode::CannotOpen
@@ -299,10 +297,10 @@ impl Store {
         Ok(true)
     }
 
-    /// The full `PRAGMA integrity_check` of the file at `path` (after a `quick_check`, whose
-    /// findings are more precise when pages are broken), without opening it as a
-    /// store (which a damaged file would refuse) and without writing to it: its findings,
-    /// empty when the file is sound.
+    /// Check the file at `path` for damage, without opening it as a store (which a damaged file
+    /// would refuse) and without writing to it: a `PRAGMA quick_check` of every page, and when
+    /// that finds nothing the full `integrity_check` (every index against its table). At most
+    /// 100 findings; none when the file is sound.
     pub fn integrity_check(path: impl AsRef<Path>) -> Result<Vec<String>> {
         let path = path.as_ref();
         match std::fs::metadata(path) {
@@ -422,11 +420,10 @@ fn quick_check(conn: &Connection, budget: Duration) -> Result<Result<OpenCheck, 
     }
 }
 
+/// The SQLite error code behind a store failure, wherever it sits in the error's chain.
 fn sqlite_code(err: &StoreError) -> Option<rusqlite::ErrorCode> {
-    match err {
-        StoreError::Internal(e) => e.downcast_ref::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code),
-        _ => None,
-    }
+    let StoreError::Internal(err) = err else { return None };
+    err.chain().find_map(|cause| cause.downcast_ref::<rusqlite::Error>())?.sqlite_error_code()
 }
 
 /// Run `PRAGMA quick_check` or `integrity_check`, with at most `limit` findings; none when

@@ -256,7 +256,17 @@ fn load_redemption(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>)
         )?
         .query_row(params![id, shop_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?;
     let coupon: Coupon = coupons::load_coupon(conn, shop_id, coupon_id, now)?;
-    Ok(Redemption { id, customer_id, reward_id, idempotency_key, points, coupon, balance_after, created_at: from_ms(created_at) })
+    Ok(Redemption {
+        id,
+        customer_id,
+        reward_id,
+        request_id: idempotency_key.clone(),
+        idempotency_key,
+        points,
+        coupon,
+        balance_after,
+        created_at: from_ms(created_at),
+    })
 }
 
 impl Store {

@@ -290,6 +290,32 @@ fn stats_follow_orders_and_refunds() {
 }
 
 #[test]
+fn a_customers_total_spent_stays_within_its_range() {
+    // Issue 25: an overflowing total became a float that every later read refused with a 500.
+    let (dir, store, shop) = open(&[]);
+    let actor = Actor::cli("test");
+    let phone = [("phone", "13812345678")];
+    let first = store.ingest(shop, vec![order("o1", &phone, "T1", 100, "2026-01-01T10:00:00Z")], &actor).unwrap();
+    let customer = first.outcomes[0].customer_id.unwrap();
+    // A customer near the ceiling (reached over years of orders, set here directly).
+    let near = kith_domain::money::MAX_TOTAL - 50;
+    let conn = rusqlite::Connection::open(dir.path().join("kith.db")).unwrap();
+    conn.execute("UPDATE customers SET total_spent = ?1 WHERE id = ?2", rusqlite::params![near, customer]).unwrap();
+    drop(conn);
+    let r = store
+        .ingest(
+            shop,
+            vec![order("o2", &phone, "T2", 51, "2026-01-02T10:00:00Z"), order("o3", &phone, "T3", 50, "2026-01-03T10:00:00Z")],
+            &actor,
+        )
+        .unwrap();
+    let outcomes: Vec<_> = r.outcomes.iter().map(|o| (o.status, o.field.clone())).collect();
+    assert_eq!(outcomes, vec![(Rejected, Some("order.amount".into())), (Accepted, None)]);
+    let kith_store::CustomerRead::Found(c) = store.get_customer(shop, customer, 0).unwrap() else { panic!() };
+    assert_eq!((c.customer.stats.total_spent, c.customer.stats.order_count), (kith_domain::money::MAX_TOTAL, 2));
+}
+
+#[test]
 fn an_event_that_fails_after_writing_leaves_nothing_and_the_rest_of_its_batch_applies() {
     let (_dir, store, shop) = open(&[]);
     let actor = Actor::cli("test");
