@@ -21,7 +21,7 @@ impl Store {
     }
 
     /// [`Store::ingest`] at the kernel's `now`: an event without a time of its own happened
-    /// then, and no event may be dated after it.
+    /// then, and it is what receipts and the log are stamped with.
     pub fn ingest_at<E: RawEvent>(&self, shop_id: i64, raw_events: Vec<E>, actor: &Actor, now: DateTime<Utc>) -> Result<IngestReport> {
         let caps = &self.options.identity_caps;
         // Parsing and validation need only the shop's region; doing them before
