@@ -445,3 +445,50 @@ fn segment_entries_follow_plugin_decisions_and_exits_follow_the_clock() {
     assert_eq!(w.store.get_segment(w.shop, gold.id, None).unwrap().members, 1);
     assert_eq!(w.store.get_segment(w.shop, recent.id, None).unwrap().members, 0);
 }
+
+#[test]
+fn a_tier_that_a_merge_brings_is_named_by_the_order_that_earned_it() {
+    // The living shop's customer 24: a browser (the older customer, so the survivor) merged
+    // with a buyer whose one counted order reached silver at once; three later orders refunded.
+    let w = world();
+    w.enable(
+        &plugins::TIERED_POINTS,
+        json!({"tiers": [
+            {"name": "silver", "threshold": 50_000},
+            {"name": "gold", "threshold": 200_000, "multiplier": 1.5},
+        ]}),
+        None,
+    );
+    let now = w.clock.now();
+    let days = chrono::Duration::days;
+    let phone = json!([{"kind": "phone", "value": "13800000005"}]);
+    w.ingest(json!({"id": "browser", "type": "customer.upsert", "occurred_at": now - days(100),
+        "identities": [{"kind": "nick", "value": "tb_browser"}], "profile": {"name": "browser"}}));
+    let paid = |id: &str, amount: i64, at: DateTime<Utc>| json!({"id": id, "type": "order.paid", "identities": phone, "order": {"id": id, "amount": amount, "paid_at": at}});
+    let mut events = vec![paid("o6", 87_600, now - days(90))];
+    for (id, amount, ago) in [("o7", 6_900, 80), ("o8", 29_700, 50), ("o9", 8_900, 20)] {
+        events.push(paid(id, amount, now - days(ago)));
+        events.push(json!({"id": format!("r-{id}"), "type": "order.refunded",
+            "refund": {"order_id": id, "amount": amount, "refunded_at": now - days(ago - 2)}}));
+    }
+    let report = w.store.ingest(w.shop, events, &actor()).unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    w.bus.drain().unwrap();
+    let customers = w.store.list_customers(w.shop, &Default::default(), 0, 10).unwrap();
+    let buyer = customers.iter().find(|c| c.tier.is_some()).expect("the buyer is silver at once");
+    let account = w.store.points_account(w.shop, buyer.id).unwrap();
+    assert_eq!(account.tier_history[0].reason, "qualifying spend CNY 876.00 in 12 months reached silver (CNY 500.00)");
+
+    // An event naming both merges the buyer into the browser.
+    w.ingest(json!({"id": "both", "type": "customer.upsert",
+        "identities": [{"kind": "nick", "value": "tb_browser"}, {"kind": "phone", "value": "13800000005"}]}));
+    let survivor = w.customer();
+    assert_ne!(survivor, buyer.id, "the older customer survives");
+    w.bus.start_run(w.shop, "tiered-points", &actor()).unwrap();
+    w.bus.drain().unwrap();
+    let account = w.store.points_account(w.shop, survivor).unwrap();
+    assert_eq!(account.tier.as_deref(), Some("silver"));
+    // Not "CNY 0.00 in the 12 months before 2026-01-01": the spend at the order that earned it.
+    let reason = &account.tier_history[0].reason;
+    assert!(reason.starts_with("qualifying spend") && reason.contains("CNY 876.00 in the 12 months to 2026-08-04 (order o6)"), "{reason}");
+}

@@ -117,32 +117,100 @@ pub fn last_review(config: &Config, now: i64) -> i64 {
     0
 }
 
-/// The tier rank a customer holds by the rules at `now`: what the spend
-/// earned at the last review, raised by any order since that reached a
-/// higher tier. A customer who once held a tier keeps at least the first;
-/// one who never bought holds none.
-pub fn deserved(config: &Config, orders: &[Order], current: Option<&str>, now: i64) -> Option<usize> {
+/// What earned a customer their tier: the qualifying spend at the last
+/// review date, or at the payment of an order since it.
+#[derive(Debug, Clone, Copy)]
+pub enum Earned<'a> {
+    /// The spend in the 12 months before the review date `at`.
+    Review { at: i64, spend: i64 },
+    /// The spend in the 12 months up to the payment of `order`.
+    Order { order: &'a Order, spend: i64 },
+}
+
+impl Earned<'_> {
+    /// The spend and the window it was counted in, money in major units of
+    /// `currency`; an order named `this` (the one being handled) is not named again.
+    fn describe(&self, currency: &str, this: Option<&str>) -> String {
+        let money = |minor: i64| explain::money(minor as f64, currency);
+        let date = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map_or_else(String::new, |d| d.date_naive().to_string());
+        match self {
+            Earned::Review { at, spend } => format!("{} in the 12 months before {}", money(*spend), date(*at)),
+            Earned::Order { order, spend } if this == Some(order.id.as_str()) => format!("{} in 12 months", money(*spend)),
+            Earned::Order { order, spend } => {
+                format!("{} in the 12 months to {} (order {})", money(*spend), date(order.paid_at), order.id)
+            }
+        }
+    }
+}
+
+/// The tier rank a customer holds by the rules at `now` and what earned it:
+/// what the spend earned at the last review, raised by any order since that
+/// reached a higher tier. A customer who once held a tier keeps at least the
+/// first (earned by nothing: `Review` with the spend that fell short); one
+/// who never bought holds none. Of equal ranks the review, then the
+/// earliest order, is named.
+pub fn deserved_by<'a>(config: &Config, orders: &'a [Order], current: Option<&str>, now: i64) -> Option<(usize, Earned<'a>)> {
     // Tiers are for buyers: without a paid order (in the history read) a customer gets none.
     if current.is_none() && orders.iter().all(|o| o.amount <= o.refunded_amount) {
         return None;
     }
     let review = last_review(config, now);
-    let at_review = config.earned(qualifying_spend(orders, review));
+    let spend = qualifying_spend(orders, review);
+    let at_review = config.earned(spend).map(|rank| (rank, Earned::Review { at: review, spend }));
     let since = orders
         .iter()
         .filter(|o| o.paid_at > review && o.paid_at <= now)
-        .filter_map(|o| config.earned(qualifying_spend(orders, o.paid_at)))
-        .max();
-    let rank = at_review.max(since);
-    match (rank, config.rank(current)) {
-        (None, Some(_)) => Some(0),
-        (rank, _) => rank,
+        .filter_map(|o| {
+            let spend = qualifying_spend(orders, o.paid_at);
+            config.earned(spend).map(|rank| (rank, o, spend))
+        })
+        .min_by_key(|(rank, o, _)| (std::cmp::Reverse(*rank), o.paid_at))
+        .map(|(rank, order, spend)| (rank, Earned::Order { order, spend }));
+    let best = match (at_review, since) {
+        (Some(r), Some(o)) => Some(if o.0 > r.0 { o } else { r }),
+        (r, o) => r.or(o),
+    };
+    match (best, config.rank(current)) {
+        (None, Some(_)) => Some((0, Earned::Review { at: review, spend })),
+        (best, _) => best,
     }
+}
+
+/// The tier rank a customer holds by the rules at `now` (see [`deserved_by`]).
+pub fn deserved(config: &Config, orders: &[Order], current: Option<&str>, now: i64) -> Option<usize> {
+    deserved_by(config, orders, current, now).map(|(rank, _)| rank)
 }
 
 /// Points for an order: per major unit paid, times the tier's multiplier.
 pub fn order_points(config: &Config, amount: i64, tier: Option<&str>) -> i64 {
     (amount as f64 / 100.0 * config.points_per_unit * config.multiplier(tier)).floor() as i64
+}
+
+/// An upgrade for a customer who holds `tier`, if `orders` (their history as
+/// known now) earn a higher one; its reason names the spend that earned it,
+/// and the order unless it is `this`, the order being handled.
+pub fn upgrade(
+    config: &Config,
+    customer_id: i64,
+    tier: Option<&str>,
+    this: Option<&str>,
+    orders: &[Order],
+    now: i64,
+    currency: &str,
+) -> Option<Decision> {
+    let current = config.rank(tier);
+    let (rank, earned) = deserved_by(config, orders, tier, now)?;
+    if current.is_some_and(|c| rank <= c) {
+        return None;
+    }
+    let tier = config.ladder()[rank];
+    let reason = format!(
+        "qualifying spend {} reached {} ({})",
+        earned.describe(currency, this),
+        tier.name,
+        explain::money(tier.threshold as f64, currency)
+    );
+    Some(Decision::change_tier(customer_id, &tier.name, &reason))
 }
 
 /// Decisions for a paid order of a customer who holds `tier`: its points,
@@ -158,44 +226,47 @@ pub fn on_order(
     now: i64,
     currency: &str,
 ) -> Vec<Decision> {
-    let money = |minor: i64| explain::money(minor as f64, currency);
     let mut decisions = Vec::new();
     let points = order_points(config, order.amount, tier);
     if points > 0 {
         let expires = (config.expiry_days > 0).then(|| order.paid_at + i64::from(config.expiry_days) * DAY_MS);
-        let reason = format!("order {} paid {}", order.id, money(order.amount));
+        let reason = format!("order {} paid {}", order.id, explain::money(order.amount as f64, currency));
         decisions.push(Decision::award_points(customer_id, points, &format!("order:{}", order.id), &reason, expires));
     }
-    let current = config.rank(tier);
-    if let Some(rank) = deserved(config, orders, tier, now)
-        && current.is_none_or(|c| rank > c)
-    {
-        let tier = config.ladder()[rank];
-        let reason = format!(
-            "qualifying spend {} in 12 months reached {} ({})",
-            money(qualifying_spend(orders, now)),
-            tier.name,
-            money(tier.threshold)
-        );
-        decisions.push(Decision::change_tier(customer_id, &tier.name, &reason));
-    }
+    decisions.extend(upgrade(config, customer_id, tier, Some(&order.id), orders, now, currency));
     decisions
 }
 
-/// Decisions for the paid orders of one delivery, in the order of their
-/// events, exactly as if each had come in a batch of its own: an order
-/// earns with the tier that the batch's earlier orders of its customer
-/// reached (the snapshots are all read before the batch), and does not yet
-/// count the orders that later events of the batch bring.
-pub fn on_paid(config: &Config, paid: &[(&Customer, &Order)], histories: &[History], now: i64, currency: &str) -> Vec<Decision> {
+/// Decisions for the events of one delivery, in their order, exactly as if
+/// each had come in a batch of its own: a paid order (`Some`) earns points
+/// and may upgrade; any other event of a customer (`None`: a merge, which
+/// brings the merged side's orders) may upgrade. An event is handled with
+/// the tier that the batch's earlier events of its customer reached (the
+/// snapshots are all read before the batch), and does not yet count the
+/// orders that later events of the batch bring.
+pub fn on_delivery(
+    config: &Config,
+    paid: &[(&Customer, Option<&Order>)],
+    histories: &[History],
+    now: i64,
+    currency: &str,
+) -> Vec<Decision> {
     let mut reached: Vec<(i64, String)> = Vec::new();
     let mut decisions = Vec::new();
     for (i, (customer, order)) in paid.iter().enumerate() {
-        let later: Vec<&str> =
-            paid[i + 1..].iter().filter(|(c, _)| c.id == customer.id).map(|(_, o)| o.id.as_str()).filter(|id| *id != order.id).collect();
+        let this = order.map(|o| o.id.as_str());
+        let later: Vec<&str> = paid[i + 1..]
+            .iter()
+            .filter(|(c, _)| c.id == customer.id)
+            .filter_map(|(_, o)| o.map(|o| o.id.as_str()))
+            .filter(|id| Some(*id) != this)
+            .collect();
         let known: Vec<Order> = orders_of(histories, customer.id).iter().filter(|o| !later.contains(&o.id.as_str())).cloned().collect();
         let tier = reached.iter().rev().find(|(id, _)| *id == customer.id).map(|(_, t)| t.as_str()).or(customer.tier.as_deref());
-        let decided = on_order(config, customer.id, tier, order, &known, now, currency);
+        let decided = match order {
+            Some(order) => on_order(config, customer.id, tier, order, &known, now, currency),
+            None => upgrade(config, customer.id, tier, None, &known, now, currency).into_iter().collect(),
+        };
         for decision in &decided {
             if let Decision::ChangeTier(change) = decision {
                 reached.push((customer.id, change.tier.clone()));
@@ -215,20 +286,15 @@ fn birthday_in(year: i32, birthday: &str) -> Option<NaiveDate> {
 /// Decisions of the periodic review: the tier the rules give, and the
 /// birthday bonus; money in reasons is in major units of `currency`.
 pub fn review(config: &Config, customer: &Customer, orders: &[Order], now: i64, currency: &str) -> Vec<Decision> {
-    let money = |minor: i64| explain::money(minor as f64, currency);
     let mut decisions = Vec::new();
     let current = config.rank(customer.tier.as_deref());
-    let rank = deserved(config, orders, customer.tier.as_deref(), now);
-    if let Some(rank) = rank
+    if let Some((rank, earned)) = deserved_by(config, orders, customer.tier.as_deref(), now)
         && Some(rank) != current
     {
         let tier = config.ladder()[rank];
         let direction = if current.is_some_and(|c| c > rank) { "review" } else { "qualifying spend" };
-        let reason = format!(
-            "{direction}: {} in the 12 months before {}",
-            money(qualifying_spend(orders, last_review(config, now))),
-            DateTime::<Utc>::from_timestamp_millis(last_review(config, now)).map_or_else(String::new, |d| d.date_naive().to_string())
-        );
+        // The spend that earned the tier: at the review date, or at the payment of an order since.
+        let reason = format!("{direction}: {}", earned.describe(currency, None));
         decisions.push(Decision::change_tier(customer.id, &tier.name, &reason));
     }
     if config.birthday_bonus > 0
@@ -265,11 +331,18 @@ impl LoyaltyScheme for TieredPoints {
     fn on_events(ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
         let config: Config = kith_sdk::config::get()?;
         let since = last_review(&config, ctx.now) - YEAR_MS;
-        let paid: Vec<&Subject> =
-            batch.iter().filter(|s| s.event.as_ref().is_some_and(|e| e.event_type == "order.paid") && s.order.is_some()).collect();
-        let histories = histories(paid.iter().map(|s| s.customer.id).collect(), since)?;
-        let paid: Vec<(&Customer, &Order)> = paid.iter().filter_map(|s| Some((&s.customer, s.order.as_ref()?))).collect();
-        Ok(on_paid(&config, &paid, &histories, ctx.now, &ctx.currency))
+        // A paid order earns and may upgrade; a merge (should the manifest take `customer.merged`)
+        // may upgrade the survivor, whose history now holds the merged side's orders.
+        let events: Vec<(&Customer, Option<&Order>)> = batch
+            .iter()
+            .filter_map(|s| match s.event.as_ref()?.event_type.as_str() {
+                "order.paid" => Some((&s.customer, Some(s.order.as_ref()?))),
+                "customer.merged" => Some((&s.customer, None)),
+                _ => None,
+            })
+            .collect();
+        let histories = histories(events.iter().map(|(c, _)| c.id).collect(), since)?;
+        Ok(on_delivery(&config, &events, &histories, ctx.now, &ctx.currency))
     }
 
     fn review(ctx: &ShopContext, batch: Vec<Customer>) -> Result<Vec<Decision>, Error> {
@@ -390,11 +463,11 @@ mod tests {
         let now = at("2026-02-03");
         let both = vec![big.clone(), small.clone()];
         let history = |orders: &[Order]| vec![History { customer_id: 1, orders: orders.to_vec(), behaviours: vec![], truncated: false }];
-        let batch = on_paid(&c, &[(&silver, &big), (&silver, &small)], &history(&both), now, "CNY");
+        let batch = on_delivery(&c, &[(&silver, Some(&big)), (&silver, Some(&small))], &history(&both), now, "CNY");
         // The same orders, each in a batch of its own: the second sees the tier the first reached.
-        let mut apart = on_paid(&c, &[(&silver, &big)], &history(std::slice::from_ref(&big)), now, "CNY");
+        let mut apart = on_delivery(&c, &[(&silver, Some(&big))], &history(std::slice::from_ref(&big)), now, "CNY");
         let gold = customer(tier_of(&apart).as_deref(), None);
-        apart.extend(on_paid(&c, &[(&gold, &small)], &history(&both), now, "CNY"));
+        apart.extend(on_delivery(&c, &[(&gold, Some(&small))], &history(&both), now, "CNY"));
         let points = |d: &[Decision]| {
             d.iter()
                 .filter_map(|d| match d {
@@ -410,9 +483,94 @@ mod tests {
         assert_eq!(up.reason, "qualifying spend CNY 1200.00 in 12 months reached gold (CNY 1000.00)");
         // An order that itself reaches gold earns at the tier held before it, as it would alone.
         let (first, second) = (order("B1", "2026-02-01", 10_000), order("B2", "2026-02-02", 95_000));
-        let batch = on_paid(&c, &[(&silver, &first), (&silver, &second)], &history(&[first.clone(), second.clone()]), now, "CNY");
+        let batch =
+            on_delivery(&c, &[(&silver, Some(&first)), (&silver, Some(&second))], &history(&[first.clone(), second.clone()]), now, "CNY");
         assert_eq!(points(&batch), vec![("order:B1".to_owned(), 100), ("order:B2".to_owned(), 950)], "{batch:?}");
         assert_eq!(tier_of(&batch).as_deref(), Some("gold"));
+    }
+
+    /// The living shop's ladder: silver 500, gold 2000, platinum 6000 yuan.
+    fn shop_config() -> Config {
+        Config {
+            tiers: vec![
+                Tier { name: "silver".into(), threshold: 50_000, multiplier: 1.0 },
+                Tier { name: "gold".into(), threshold: 200_000, multiplier: 1.5 },
+                Tier { name: "platinum".into(), threshold: 600_000, multiplier: 2.0 },
+            ],
+            ..Config::default()
+        }
+    }
+
+    fn refunded(id: &str, date: &str, amount: i64) -> Order {
+        Order { refunded_amount: amount, status: "refunded".into(), ..order(id, date, amount) }
+    }
+
+    #[test]
+    fn a_review_names_the_order_that_earned_the_tier() {
+        // A counted order after the review date, then three fully refunded ones; no tier held
+        // (the survivor of a merge that brought these orders).
+        let c = shop_config();
+        let orders = vec![
+            order("T6", "2026-09-07", 87_600),
+            refunded("T7", "2026-09-17", 6_900),
+            refunded("T8", "2026-10-16", 29_700),
+            refunded("T9", "2026-11-19", 8_900),
+        ];
+        let d = review(&c, &customer(None, None), &orders, at("2026-12-07"), "CNY");
+        let [Decision::ChangeTier(up)] = &d[..] else { panic!("{d:?}") };
+        assert_eq!(up.tier, "silver");
+        assert_eq!(
+            up.reason, "qualifying spend: CNY 876.00 in the 12 months to 2026-09-07 (order T6)",
+            "not the CNY 0.00 before 2026-01-01"
+        );
+        // The same order handled alone upgrades at once, with the spend at its payment.
+        let d = on_order(&c, 1, None, &orders[0], &orders[..1], at("2026-12-06"), "CNY");
+        assert_eq!(tier_of(&d).as_deref(), Some("silver"), "{d:?}");
+        // A tier earned at the review date is named with the spend before it.
+        let old = vec![order("T1", "2025-06-01", 250_000)];
+        let d = review(&c, &customer(Some("silver"), None), &old, at("2026-03-01"), "CNY");
+        let [Decision::ChangeTier(up)] = &d[..] else { panic!("{d:?}") };
+        assert_eq!((up.tier.as_str(), up.reason.as_str()), ("gold", "qualifying spend: CNY 2500.00 in the 12 months before 2026-01-01"));
+        // And a downgrade at a review as before.
+        let d = review(&c, &customer(Some("gold"), None), &old, at("2027-01-02"), "CNY");
+        let [Decision::ChangeTier(down)] = &d[..] else { panic!("{d:?}") };
+        assert_eq!((down.tier.as_str(), down.reason.as_str()), ("silver", "review: CNY 0.00 in the 12 months before 2027-01-01"));
+    }
+
+    #[test]
+    fn an_upgrade_names_the_spend_that_earned_it_not_the_spend_today() {
+        let c = shop_config();
+        // Gold by the spend before 2026-01-01; today (December 2026) those orders are out of the window.
+        let history = vec![order("T1", "2025-06-01", 150_000), order("T2", "2025-11-01", 60_000), order("T3", "2026-12-01", 1_000)];
+        let d = on_order(&c, 1, None, &history[2], &history, at("2026-12-06"), "CNY");
+        let Some(Decision::ChangeTier(up)) = d.iter().find(|d| matches!(d, Decision::ChangeTier(_))) else { panic!("{d:?}") };
+        assert_eq!(up.tier, "gold");
+        assert_eq!(up.reason, "qualifying spend CNY 2100.00 in the 12 months before 2026-01-01 reached gold (CNY 2000.00)");
+        // Earned first by an earlier order since the review (a tier lost to a merge): that order is named.
+        let history = vec![order("T1", "2026-02-01", 150_000), order("T2", "2026-03-01", 60_000), order("T3", "2026-12-06", 1_000)];
+        let d = on_order(&c, 1, Some("silver"), &history[2], &history, at("2026-12-06"), "CNY");
+        let Some(Decision::ChangeTier(up)) = d.iter().find(|d| matches!(d, Decision::ChangeTier(_))) else { panic!("{d:?}") };
+        assert_eq!(up.reason, "qualifying spend CNY 2100.00 in the 12 months to 2026-03-01 (order T2) reached gold (CNY 2000.00)");
+    }
+
+    #[test]
+    fn a_merge_upgrades_the_survivor_and_the_batchs_later_orders_earn_with_it() {
+        let c = shop_config();
+        let survivor = customer(None, None);
+        // The merged side's order is in the survivor's history; the merge event brings no order.
+        let (moved, next) = (order("T6", "2026-09-07", 87_600), order("T10", "2026-12-06", 10_000));
+        let history = vec![History { customer_id: 1, orders: vec![moved.clone(), next.clone()], behaviours: vec![], truncated: false }];
+        let d = on_delivery(&c, &[(&survivor, None), (&survivor, Some(&next))], &history, at("2026-12-06"), "CNY");
+        let [Decision::ChangeTier(up), Decision::AwardPoints(points)] = &d[..] else { panic!("{d:?}") };
+        assert_eq!(
+            (up.tier.as_str(), up.reason.as_str()),
+            ("silver", "qualifying spend CNY 876.00 in the 12 months to 2026-09-07 (order T6) reached silver (CNY 500.00)")
+        );
+        assert_eq!((points.source_key.as_str(), points.points), ("order:T10", 100));
+        // A merge that brings nothing new decides nothing; nor one of a customer who never bought.
+        let silver = customer(Some("silver"), None);
+        assert!(on_delivery(&c, &[(&silver, None)], &history, at("2026-12-06"), "CNY").is_empty());
+        assert!(on_delivery(&c, &[(&survivor, None)], &[], at("2026-12-06"), "CNY").is_empty());
     }
 
     #[test]
