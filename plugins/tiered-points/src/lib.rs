@@ -181,9 +181,14 @@ pub fn deserved(config: &Config, orders: &[Order], current: Option<&str>, now: i
     deserved_by(config, orders, current, now).map(|(rank, _)| rank)
 }
 
-/// Points for an order: per major unit paid, times the tier's multiplier.
+/// The most points the kernel takes in one decision.
+pub const MAX_POINTS: i64 = 1_000_000_000;
+
+/// Points for an order: per major unit paid, times the tier's multiplier, at most [`MAX_POINTS`]
+/// (the kernel refuses more in one decision, which would fail the whole delivery; orders of
+/// up to 10,000,000,000.00 are accepted).
 pub fn order_points(config: &Config, amount: i64, tier: Option<&str>) -> i64 {
-    (amount as f64 / 100.0 * config.points_per_unit * config.multiplier(tier)).floor() as i64
+    ((amount as f64 / 100.0 * config.points_per_unit * config.multiplier(tier)).floor() as i64).min(MAX_POINTS)
 }
 
 /// An upgrade for a customer who holds `tier`, if `orders` (their history as
@@ -415,6 +420,13 @@ mod tests {
             birthday_bonus: 200,
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn the_largest_order_earns_no_more_points_than_one_decision_may_carry() {
+        // An order of 1,000,000,000,000 minor units at 1.5 points per unit would be 1.5e10 points.
+        assert_eq!(order_points(&config(), 1_000_000_000_000, Some("gold")), MAX_POINTS);
+        assert_eq!(order_points(&config(), 29_900, Some("gold")), 448);
     }
 
     fn tier_of(decisions: &[Decision]) -> Option<String> {
