@@ -988,7 +988,12 @@ async fn check_journeys(api: &Api, shop: &Shop, seen: &BTreeMap<usize, Seen>, me
                 }
             }
             if run["status"] == "converted" {
-                let entered = ms(run["entered_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap());
+                // A goal counts from when the run's trigger happened (an order paid after the first
+                // one converts the first-order run even when the engine reads both in one pass).
+                let entered = ms(run["triggered_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap());
+                if entered > ms(run["entered_at"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap()) {
+                    failures.push(format!("journey {journey} run {} was triggered after it was entered: {run}", run["id"]));
+                }
                 let Some(&root) = by_id.get(&customer) else {
                     failures.push(format!("journey {journey} run {} belongs to no customer: {run}", run["id"]));
                     continue;
@@ -1001,7 +1006,7 @@ async fn check_journeys(api: &Api, shop: &Shop, seen: &BTreeMap<usize, Seen>, me
                     .any(|o| run["revenue"].as_i64() == Some(o.amount));
                 if !goal {
                     failures.push(format!(
-                        "journey {journey} run {} converted without an order paid within {within_days} days after entry: {run}",
+                        "journey {journey} run {} converted without an order paid within {within_days} days after its trigger: {run}",
                         run["id"]
                     ));
                 }

@@ -1156,7 +1156,11 @@ pub struct Run {
     pub step: Option<String>,
     /// When the step runs (the end of a wait).
     pub due_at: Option<DateTime<Utc>>,
+    /// When the engine entered the customer.
     pub entered_at: DateTime<Utc>,
+    /// When what started the run happened: its trigger event's own time (an order's payment, a
+    /// behaviour), else the entry. A goal converts the run when it happened no earlier.
+    pub triggered_at: DateTime<Utc>,
     pub converted_at: Option<DateTime<Utc>>,
     /// The goal event's `amount`, attributed to the journey.
     pub revenue: Option<i64>,

@@ -254,6 +254,12 @@ fn happened_at(payload: &Value, logged_at: i64) -> i64 {
         .map_or(logged_at, |at| at.timestamp_millis())
 }
 
+/// When what started a run happened: its trigger event's own time (from the run's context),
+/// else its entry.
+fn started_at(context: &str, entered_at: i64) -> i64 {
+    parse_json(context).get("trigger").map_or(entered_at, |trigger| happened_at(trigger, entered_at))
+}
+
 /// A goal event of a customer, which happened at `at`, converts their runs that were entered
 /// before it — in the log, and in time: the goal happened no earlier than what started the run
 /// (the trigger event's own time, else the entry), so an order paid before the customer entered
@@ -270,8 +276,7 @@ fn convert(tx: &Connection, journey_id: i64, customer_id: i64, seq: i64, payload
         .collect::<rusqlite::Result<_>>()?;
     let mut converted = 0;
     for (run, context, entered_at) in candidates {
-        let started = parse_json(&context).get("trigger").map_or(entered_at, |trigger| happened_at(trigger, entered_at));
-        if started > at {
+        if started_at(&context, entered_at) > at {
             continue;
         }
         converted += tx
@@ -851,6 +856,7 @@ fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         step: r.get(8)?,
         due_at: r.get::<_, Option<i64>>(9)?.map(from_ms),
         entered_at: from_ms(r.get(10)?),
+        triggered_at: from_ms(started_at(&r.get::<_, String>(15)?, r.get(10)?)),
         converted_at: r.get::<_, Option<i64>>(11)?.map(from_ms),
         revenue: r.get(12)?,
         ended_at: r.get::<_, Option<i64>>(13)?.map(from_ms),
@@ -860,7 +866,8 @@ fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
 }
 
 const RUN_COLUMNS: &str = "r.id, r.journey_id, j.name, r.version, r.customer_id, r.status, r.holdout, r.variant,
-    CASE WHEN r.status = 'active' THEN r.step END, r.due_at, r.entered_at, r.converted_at, r.revenue, r.ended_at, r.end_reason";
+    CASE WHEN r.status = 'active' THEN r.step END, r.due_at, r.entered_at, r.converted_at, r.revenue, r.ended_at, r.end_reason,
+    r.context";
 
 fn with_history(conn: &Connection, mut runs: Vec<Run>) -> Result<Vec<Run>> {
     let mut stmt = conn.prepare_cached(
