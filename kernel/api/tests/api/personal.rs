@@ -303,5 +303,8 @@ async fn each_shop_sees_its_own_event_positions() {
         assert_eq!(page.body["next_after"], seqs.len());
         let rest = h.call(Method::GET, "/v1/events?after=2&limit=1", Some(key), None).await;
         assert_eq!(rest.body["items"][0]["seq"], 3);
+        // The event stream's ids are the same positions.
+        let ids: Vec<i64> = stream_text(&h, key).await.lines().filter_map(|l| l.strip_prefix("id: ")?.parse().ok()).collect();
+        assert_eq!(ids, seqs, "SSE ids");
     }
 }
