@@ -376,9 +376,12 @@ impl Bus {
     /// not claimed by another worker. Returns how many were attempted.
     pub fn run_pending(&self) -> Result<usize> {
         let now = self.clock.now();
-        if self.store.start_scheduled_runs(now)? > 0 {
+        // Every step of a pass is logged when it fails and leaves the rest of the pass to run.
+        match self.store.start_scheduled_runs(now) {
             // Runs score against the shop as it is now.
-            self.refresh_contexts();
+            Ok(started) if started > 0 => self.refresh_contexts(),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "starting scheduled runs failed"),
         }
         // Segment entries and exits first, so that this pass delivers their events. A
         // failure there is logged and leaves the rest of the pass to run.
@@ -398,26 +401,36 @@ impl Bus {
             Err(e) => tracing::error!(error = %e, "advancing journeys failed"),
         }
         // A delivery or run batch that fails in storage is recorded against its subscriber (see
-        // `deliver`); one that fails even before its batch is known is logged and the pass goes
-        // on to the others: no subscriber's failure stops another's deliveries, journeys or the outbox.
-        for due in self.store.due_subscriptions(now)? {
+        // `deliver`); one that fails before its batch is known, or because the machine's storage
+        // is unavailable (a full disk, a busy lock: no fault of the plugin's, and nothing could be
+        // recorded anyway), is logged and taken again on a later pass. Either way the pass goes on
+        // to the others: no subscriber's failure stops another's deliveries, journeys or the outbox.
+        let due = self.store.due_subscriptions(now).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reading due deliveries failed");
+            Vec::new()
+        });
+        for due in due {
             if let Some(_claim) = self.claim(Work::Delivery(due.shop_id, due.plugin_id.clone())) {
                 match self.deliver(due.shop_id, &due.plugin_id) {
                     Ok(true) => done += 1,
                     Ok(false) => {}
                     Err(e) => {
-                        tracing::error!(shop = due.shop_id, plugin = %due.plugin_id, error = %e, "delivery failed before its batch was read")
+                        tracing::error!(shop = due.shop_id, plugin = %due.plugin_id, error = %e, "delivery not made; taken again later")
                     }
                 }
             }
         }
-        for (shop_id, plugin_id, run_id) in self.store.due_runs(now)? {
+        let runs = self.store.due_runs(now).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reading due runs failed");
+            Vec::new()
+        });
+        for (shop_id, plugin_id, run_id) in runs {
             if let Some(_claim) = self.claim(Work::Run(shop_id, plugin_id.clone())) {
                 match self.run_batch(shop_id, &plugin_id, run_id) {
                     Ok(true) => done += 1,
                     Ok(false) => {}
                     Err(e) => {
-                        tracing::error!(shop = shop_id, plugin = %plugin_id, run = run_id, error = %e, "run batch failed before its customers were read")
+                        tracing::error!(shop = shop_id, plugin = %plugin_id, run = run_id, error = %e, "run batch not made; taken again later")
                     }
                 }
             }
@@ -547,6 +560,7 @@ impl Bus {
         // delivery (backoff, dead letter, breaker, `last_error`), never of the bus.
         match self.deliver_batch(&sub, &installed, selected, to) {
             Err(BusError::Store(StoreError::Conflict(_))) => Ok(true),
+            Err(BusError::Store(err)) if err.unavailable().is_some() => Err(err.into()),
             Err(err) => self.fail_delivery(&sub, sub.cursor, to, &format!("storage failure: {err}"), &[], Duration::ZERO).map(|()| true),
             Ok(()) => Ok(true),
         }
@@ -579,6 +593,7 @@ impl Bus {
                     }
                     // Another worker or process delivered this batch first.
                     Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(err) if err.unavailable().is_some() => Err(err.into()),
                     Err(err) => self.fail_delivery(sub, sub.cursor, to, &format!("storage failure: {err}"), &report.logs, report.duration),
                 }
             }
@@ -693,6 +708,7 @@ impl Bus {
                 let step = RunStep { run_id, from: run.checkpoint, to, processed, finished };
                 let failure = match self.store.commit_run_batch(&attempt, &step, &effects) {
                     Ok(_) | Err(StoreError::Conflict(_)) => return Ok(()),
+                    Err(err) if err.unavailable().is_some() => return Err(err.into()),
                     Err(StoreError::Invalid(refused)) => format!("decision refused: {refused}"),
                     // A storage failure is the run's, retried with backoff like any other.
                     Err(err) => format!("storage failure: {err}"),

@@ -19,19 +19,13 @@ impl Bus {
     pub(crate) fn send_due(&self) -> Result<usize> {
         let claimed = self.store.claim_messages(self.clock.now(), &self.config.outbox, self.config.outbox_batch)?;
         for claim in &claimed {
-            // One message's failure is that message's: the rest of the claim goes out. (An error
-            // here used to end the pass and leave the rest `sending` until their lease ran out.)
+            // One message's failure is that message's: the rest of the claim goes out. When the
+            // storage itself is unavailable nothing can be recorded, and the claim's lease brings
+            // the message back once it has run out.
             if let Err(err) = self.send(claim) {
                 tracing::error!(shop = claim.shop_id, message = %claim.message.id, error = %err, "sending a message failed");
-                let attempt = Attempt {
-                    shop_id: claim.shop_id,
-                    plugin_id: &claim.plugin_id,
-                    logs: &[],
-                    duration: Default::default(),
-                    now: self.clock.now(),
-                };
-                let failed = SendOutcome::CallFailed(format!("storage failure: {err}"));
-                if let Err(err) = self.store.record_send(claim, &failed, &attempt, &self.config.outbox) {
+                let unavailable = matches!(&err, BusError::Store(e) if e.unavailable().is_some());
+                if !unavailable && let Err(err) = self.call_failed(claim, format!("storage failure: {err}")) {
                     tracing::error!(message = %claim.message.id, error = %err, "recording a failed send failed; the claim's lease will run out");
                 }
             }
@@ -39,19 +33,17 @@ impl Bus {
         Ok(claimed.len())
     }
 
+    /// Record that the connector could not be called for a claimed message (retried with backoff).
+    fn call_failed(&self, claim: &Claimed, error: String) -> kith_store::Result<()> {
+        let attempt =
+            Attempt { shop_id: claim.shop_id, plugin_id: &claim.plugin_id, logs: &[], duration: Default::default(), now: self.clock.now() };
+        self.store.record_send(claim, &SendOutcome::CallFailed(error), &attempt, &self.config.outbox)
+    }
+
     fn send(&self, claim: &Claimed) -> Result<()> {
         let sub = self.store.subscription(claim.shop_id, &claim.plugin_id)?;
         let policy = &self.config.outbox;
-        let failed = |error: String| {
-            let attempt = Attempt {
-                shop_id: claim.shop_id,
-                plugin_id: &claim.plugin_id,
-                logs: &[],
-                duration: Default::default(),
-                now: self.clock.now(),
-            };
-            self.store.record_send(claim, &SendOutcome::CallFailed(error), &attempt, policy)
-        };
+        let failed = |error: String| self.call_failed(claim, error);
         if sub.status != SubscriptionStatus::Enabled {
             failed(format!("connector {} is {}", claim.plugin_id, sub.status.as_str()))?;
             return Ok(());

@@ -528,6 +528,32 @@ fn a_customers_second_order_in_a_shop_with_segments_moves_every_plugin_on() {
 }
 
 #[test]
+fn a_full_disk_holds_deliveries_back_without_counting_against_the_plugin() {
+    // Review of issue 25: a delivery that failed because the machine's storage did (a full disk,
+    // a lock held by `kith import`) counted towards its dead letter and breaker.
+    let w = world(500);
+    w.install(&plugins::VIP_TAG);
+    w.enable(w.shop, "vip-tag", json!({"threshold": 1_000})).unwrap();
+    let now = w.clock.now();
+    let orders: Vec<Value> = (0..400).map(|i| paid(&format!("o{i}"), &format!("1390000{i:04}"), 1.0, 5_000, "beauty", now)).collect();
+    assert_eq!(w.store.ingest(w.shop, orders, &actor()).unwrap().accepted, 400);
+    // No page more than the file holds now: 400 tags cannot be written, nor anything else.
+    w.store.limit_pages_for_tests(1).unwrap();
+    for _ in 0..8 {
+        w.bus.run_pending().expect("a pass goes on through a full disk");
+    }
+    let held = w.bus.status(w.shop, "vip-tag").unwrap();
+    assert!(held.lag > 0, "nothing was delivered");
+    w.store.limit_pages_for_tests(1 << 30).unwrap();
+    w.bus.drain().unwrap();
+    let status = w.bus.status(w.shop, "vip-tag").unwrap();
+    assert_eq!((status.lag, status.open_dead_letters), (0, 0));
+    let sub = &status.subscription;
+    assert_eq!((sub.status, sub.attempts, sub.consecutive_failures), (SubscriptionStatus::Enabled, 0, 0), "{sub:?}");
+    assert_eq!(w.tags(w.shop, "13900000399"), vec![("vip".to_owned(), "vip-tag".to_owned())]);
+}
+
+#[test]
 fn a_tier_change_reaches_aipl_at_once() {
     // Found by the living-shop test: AIPL (a tier makes Loyalty) scored an order before the loyalty
     // scheme gave the customer a tier for it, and stayed a stage behind until its next daily run.
