@@ -157,7 +157,8 @@ impl Bus {
         let (lag, outbox) = if subscription.kind == Kind::ChannelConnector {
             (0, Some(self.store.outbox_backlog(shop_id, plugin_id)?))
         } else {
-            ((self.store.event_head(shop_id)? - subscription.cursor).max(0), None)
+            // Counted in the shop's own events: global sequence numbers include other shops'.
+            (self.store.events_past(shop_id, subscription.cursor)?, None)
         };
         let open_dead_letters = self.store.dead_letters(shop_id, plugin_id)?.iter().filter(|d| d.redriven_at.is_none()).count() as i64;
         Ok(PluginStatus {

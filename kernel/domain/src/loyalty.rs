@@ -131,14 +131,13 @@ pub const MAX_POINTS: i64 = 1_000_000_000;
 const MAX_REASON: usize = 200;
 const MAX_KEY: usize = 128;
 
+/// A required text of the loyalty and coupon requests (names, reasons, keys): not blank, at most
+/// `max` characters, none of them invisible or a control but a line break or a tab.
 pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
-    }
-    Ok(())
+    crate::text::check_free(field, value, max)
 }
 
 /// `POST /v1/customers/{id}/points/adjustments`: an operator's correction.

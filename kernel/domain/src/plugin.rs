@@ -396,16 +396,8 @@ pub fn prefixes_overlap(a: &str, b: &str) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// Characters a console would show as nothing, or that reorder what follows:
-/// bidirectional controls and marks, zero-width characters, the byte order mark.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-}
-
 pub fn has_invisible(text: &str) -> bool {
-    text.chars().any(is_invisible)
+    text.chars().any(crate::text::is_invisible)
 }
 
 /// A configuration schema the kernel can validate against in bounded time and memory:

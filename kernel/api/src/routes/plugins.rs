@@ -82,10 +82,6 @@ fn shown_subscription(store: &Store, sub: &mut Subscription, pii: bool) -> kith_
 }
 
 fn shown_status(store: &Store, mut status: PluginStatus, pii: bool) -> kith_store::Result<PluginStatus> {
-    let global_cursor = status.subscription.cursor;
-    if status.subscription.kind != Kind::ChannelConnector {
-        status.lag = store.events_past(status.subscription.shop_id, global_cursor)?;
-    }
     shown_subscription(store, &mut status.subscription, pii)?;
     if !pii {
         status.logs.mask_personal();
