@@ -33,6 +33,12 @@ pub const MAX_WAIT_DAYS: u32 = 3660;
 /// Where message variables may read from: `{{customer.name}}`, `{{coupon.code}}` …
 pub const VARIABLE_ROOTS: [&str; 4] = ["customer", "trigger", "coupon", "journey"];
 
+/// Keys of payloads that hold objects or lists (an order, its items, identifiers, a profile):
+/// a placeholder must name a scalar, so one ending at such a key is refused when a journey is
+/// saved, for every author. Any other path resolving to an object or a list renders nothing
+/// ([`render`]).
+const OBJECT_KEYS: [&str; 6] = ["order", "items", "identities", "profile", "customer", "attributes"];
+
 /// A journey's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -769,6 +775,14 @@ fn step(raw: &StepInput, at: &str) -> Result<Step, FieldError> {
                             format!("placeholder `{{{{{p}}}}}` must start with one of {}", VARIABLE_ROOTS.join(", ")),
                         ));
                     }
+                    if let Some(last) = p.rsplit('.').next().map(str::trim)
+                        && OBJECT_KEYS.contains(&last)
+                    {
+                        return Err(err(
+                            format!("{at}.send.variables.{name}"),
+                            format!("placeholder `{{{{{p}}}}}` names an object; name one of its fields, e.g. `{{{{{p}.id}}}}`"),
+                        ));
+                    }
                 }
             }
             StepKind::Send(s)
@@ -1036,6 +1050,13 @@ pub fn all_hold(tests: &[FieldTest], payload: &Value) -> bool {
 }
 
 /// Fill `{{root.path}}` placeholders from `context`; a missing value is left empty.
+///
+/// Only scalars are written (strings, numbers, booleans): a placeholder resolving to an object or
+/// an array renders nothing. Whether a placeholder reads personal data is decided by its path
+/// ([`crate::personal::is_personal_placeholder`]), and a path that stops at an object holding a
+/// personal field (`{{trigger}}`, `{{trigger.order}}`, a payload shaped unlike the one its author
+/// expected) would otherwise copy that field unmarked: names, nicks and union ids are masked in
+/// messages only when their variable is marked personal.
 pub fn render(text: &str, context: &Value) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -1044,17 +1065,27 @@ pub fn render(text: &str, context: &Value) -> String {
         let Some(end) = after.find("}}") else { break };
         out.push_str(&rest[..start]);
         let path: Vec<&str> = after[..end].trim().split('.').collect();
-        let mut found = Vec::new();
-        values_at(context, &path, &mut found);
-        match found.first() {
+        match value_at(context, &path) {
             Some(Value::String(s)) => out.push_str(s),
-            Some(Value::Null) | None => {}
-            Some(other) => out.push_str(&other.to_string()),
+            Some(Value::Number(n)) => out.push_str(&n.to_string()),
+            Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            Some(Value::Null | Value::Object(_) | Value::Array(_)) | None => {}
         }
         rest = &after[end + 2..];
     }
     out.push_str(rest);
     out
+}
+
+/// The first value at `path`, through lists on the way (`trigger.order.items.sku` is the first
+/// item's); a path ending at a list gives the list itself, which [`render`] leaves empty.
+fn value_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    match (value, path.split_first()) {
+        (_, None) => Some(value),
+        (Value::Array(items), Some(_)) => items.iter().find_map(|i| value_at(i, path)),
+        (Value::Object(map), Some((head, rest))) => map.get(*head).and_then(|v| value_at(v, rest)),
+        _ => None,
+    }
 }
 
 /// The two-sided p-value of a two-proportion z-test (pooled): `x1` of `n1` against `x2` of `n2`.

@@ -71,12 +71,18 @@ pub fn is_personal_attribute(key: &str) -> bool {
 }
 
 /// Whether a journey placeholder (`customer.name`, `trigger.value`) reads personal data: anything
-/// of the customer but their id, and any path of the trigger through a personal key.
+/// of the customer but their id (the bare `customer` too), and any path of the trigger through a
+/// personal key, a `customer` object or a key named as a personal attribute (`trigger.order.phone_no`).
+///
+/// A placeholder names a scalar: one resolving to an object or an array renders nothing (see
+/// [`crate::journeys::render`]) and one naming a root or a known object (`{{trigger}}`,
+/// `{{trigger.order}}`, `{{trigger.identities}}`) is refused when a journey is saved, so a
+/// prefix of a personal path never copies the personal fields below it into a message.
 pub fn is_personal_placeholder(path: &str) -> bool {
     let mut parts = path.split('.').map(str::trim);
     match parts.next() {
-        Some("customer") => !matches!(parts.next(), Some("id")),
-        Some("trigger") => parts.any(|p| PERSONAL_KEYS.contains(&p)),
+        Some("customer") => !matches!((parts.next(), parts.next()), (Some("id"), None)),
+        Some("trigger") => parts.any(|p| PERSONAL_KEYS.contains(&p) || p == "customer" || is_personal_attribute(p)),
         _ => false,
     }
 }
@@ -560,8 +566,43 @@ mod tests {
         {
             assert!(is_personal_placeholder(p), "{p}");
         }
-        for p in ["customer.id", "trigger.amount", "trigger.order.id", "coupon.code", "journey.name"] {
+        for p in ["customer", "customer.id.x", "trigger.customer.nick", "trigger.order.buyer_phone", "trigger.buyer.real_name"] {
+            assert!(is_personal_placeholder(p), "{p}");
+        }
+        for p in ["customer.id", "trigger.amount", "trigger.order.id", "trigger.order.items.sku", "coupon.code", "journey.name"] {
             assert!(!is_personal_placeholder(p), "{p}");
         }
+    }
+
+    /// A placeholder stopping at an object (`{{trigger}}`, `{{trigger.order}}`) is no way around
+    /// the path rule: it is refused when saved, for every author, and renders nothing if a payload
+    /// holds an object where its author expected a scalar.
+    #[test]
+    fn placeholders_naming_objects_copy_nothing() {
+        use crate::journeys::{parse, render};
+        let def = |text: &str| {
+            json!({"trigger": {"event": "order.paid"}, "start": "s",
+                   "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {"p": text}}}}})
+        };
+        for text in [
+            "{{trigger}}",
+            "{{customer}}",
+            "{{trigger.order}}",
+            "{{ trigger.identities }}",
+            "{{trigger.profile}}",
+            "x {{trigger.order.items}}",
+        ] {
+            let e = parse(&def(text)).unwrap_err();
+            assert_eq!(e.field, "definition.steps.s.send.variables.p", "{text}: {e:?}");
+        }
+        let d = parse(&def("{{trigger.order.id}} {{trigger.order.items.sku}} {{trigger.amount}}")).unwrap();
+        assert!(d.personal_references().is_empty());
+        let ctx = json!({
+            "trigger": {"amount": 5, "paid": true, "buyer": {"name": "Ming", "nick": "nick_secret_77", "unionid": "oUnion42"},
+                        "order": {"id": "T1", "items": [{"sku": "A"}]}, "tags": ["Ming"]},
+            "customer": {"id": 7, "name": "Ming"}
+        });
+        assert_eq!(render("[{{trigger.buyer}}][{{trigger.tags}}][{{trigger.order}}][{{customer}}][{{trigger}}]", &ctx), "[][][][][]");
+        assert_eq!(render("{{trigger.order.id}} {{trigger.order.items.sku}} {{trigger.amount}} {{trigger.paid}}", &ctx), "T1 A 5 true");
     }
 }

@@ -190,11 +190,29 @@ async fn rendered_message_variables_are_masked_and_authors_without_pii_read_cann
         for secret in ["+8613912345670", "Ming"] {
             assert!(!text.contains(secret), "{role}: {text}");
         }
+        // The owner's `{{customer.name}}` is marked personal and shown as its first character.
+        let items = r.body["items"].as_array().unwrap();
+        assert!(items.iter().any(|m| m["variables"]["who"] == "M***"), "{role}: {text}");
+    }
+    // The owner's own key reads them in full.
+    let text = h.get("/v1/messages?limit=200", Role::Owner).await.body.to_string();
+    assert!(text.contains("Ming"), "{text}");
+    // A placeholder stopping at an object (the whole trigger, the customer, the order, the
+    // identifiers) would copy every field below it: refused when saved, for every author.
+    for text in ["{{trigger}}", "{{customer}}", "{{trigger.order}}", "{{ trigger.identities }}", "Hi {{trigger.profile}}"] {
+        let definition = json!({"trigger": {"event": "order.paid"}, "start": "s",
+            "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {"p": text}}}}});
+        for role in [Role::Operator, Role::Owner] {
+            let r = h.post("/v1/journeys", role, json!({"name": "leak", "definition": definition})).await;
+            r.assert_problem(400, "invalid-request");
+            assert_eq!(r.body["field"], "definition.steps.s.send.variables.p", "{text}: {}", r.body);
+        }
     }
     // The operator (journeys:manage, no pii:read) may not write personal placeholders or tests.
     for (variables, filters, at) in [
         (json!({"p": "{{trigger.value}}"}), json!([]), "definition.steps.s.send.variables.p"),
-        (json!({"p": "{{trigger.identities}}"}), json!([]), "definition.steps.s.send.variables.p"),
+        (json!({"p": "{{trigger.identities.value}}"}), json!([]), "definition.steps.s.send.variables.p"),
+        (json!({"p": "{{trigger.customer.nick}}"}), json!([]), "definition.steps.s.send.variables.p"),
         (json!({"p": "Hi {{ customer.name }}"}), json!([]), "definition.steps.s.send.variables.p"),
         (json!({}), json!([{"field": "value", "op": "eq", "value": "+8613812345678"}]), "definition.trigger.where[0].field"),
     ] {
@@ -205,7 +223,7 @@ async fn rendered_message_variables_are_masked_and_authors_without_pii_read_cann
         assert!(r.body["detail"].as_str().unwrap().contains(at), "{}", r.body);
     }
     let fine = json!({"trigger": {"event": "order.paid"}, "start": "s",
-        "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {"a": "{{trigger.amount}}", "c": "{{customer.id}}"}}}}});
+        "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {"a": "{{trigger.amount}}", "c": "{{customer.id}}", "o": "{{trigger.order.id}}"}}}}});
     let r = h.post("/v1/journeys", Role::Operator, json!({"name": "fine", "definition": fine})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
