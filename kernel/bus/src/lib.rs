@@ -125,9 +125,8 @@ pub struct Bus {
     plugins: Mutex<HashMap<(String, String, String), Arc<Plugin>>>,
     contexts: Arc<Contexts>,
     claimed: Mutex<HashSet<Work>>,
-    /// Workers held by calls that may run long, and by passes of the outbox.
-    long_calls: Shared,
-    outbox_senders: Shared,
+    /// Workers held by calls that may run long and by passes of the outbox: one budget.
+    long_work: Shared,
     wake: (Mutex<u64>, Condvar),
     stop: AtomicBool,
 }
@@ -262,32 +261,52 @@ impl Drop for Claim<'_> {
 /// Fair workers: calls whose deadline is longer than the host's default ("long" calls,
 /// a manifest's `timeout-ms` above it) may hold all workers but one, across every shop
 /// and plugin, so that a delivery with the default deadline always finds a worker within
-/// that deadline, whatever slow plugins other shops (or the same one) run. Passes of the
-/// outbox have a share of their own. With a single worker, they take it in turn with the rest.
-type Shared = Mutex<usize>;
+/// that deadline, whatever slow plugins other shops (or the same one) run. A pass of the
+/// outbox counts as long work too: long calls and passes share the one budget of
+/// `workers - 1`. With a single worker, they take it in turn with the rest.
+type Shared = Mutex<Held>;
+
+/// The long work in progress: calls and outbox passes.
+#[derive(Debug, Default)]
+struct Held {
+    calls: usize,
+    passes: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Long {
+    Call,
+    Pass,
+}
 
 /// A worker held for one call or pass; a share is given back when dropped, also on a panic.
 struct Slot<'a> {
-    held: Option<&'a Shared>,
+    held: Option<(&'a Shared, Long)>,
 }
 
 impl<'a> Slot<'a> {
     /// One of `workers - 1` (at least one) places of `shared`, if one is free.
-    fn take(shared: &'a Shared, workers: usize) -> Option<Slot<'a>> {
+    fn take(shared: &'a Shared, workers: usize, long: Long) -> Option<Slot<'a>> {
         let mut held = shared.lock().unwrap_or_else(|p| p.into_inner());
-        if *held >= workers.saturating_sub(1).max(1) {
+        if held.calls + held.passes >= workers.saturating_sub(1).max(1) {
             return None;
         }
-        *held += 1;
-        Some(Slot { held: Some(shared) })
+        match long {
+            Long::Call => held.calls += 1,
+            Long::Pass => held.passes += 1,
+        }
+        Some(Slot { held: Some((shared, long)) })
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some(held) = self.held {
-            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
-            *held = held.saturating_sub(1);
+        if let Some((shared, long)) = self.held {
+            let mut held = shared.lock().unwrap_or_else(|p| p.into_inner());
+            match long {
+                Long::Call => held.calls = held.calls.saturating_sub(1),
+                Long::Pass => held.passes = held.passes.saturating_sub(1),
+            }
         }
     }
 }
@@ -308,8 +327,7 @@ impl Bus {
             config,
             plugins: Mutex::new(HashMap::new()),
             claimed: Mutex::new(HashSet::new()),
-            long_calls: Mutex::new(0),
-            outbox_senders: Mutex::new(0),
+            long_work: Mutex::default(),
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
         })
@@ -317,6 +335,11 @@ impl Bus {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Calls that may run long (a deadline above the host's default) running now.
+    pub fn long_calls_running(&self) -> usize {
+        self.long_work.lock().unwrap_or_else(|p| p.into_inner()).calls
     }
 
     /// The kernel's clock (a test clock in tests).
@@ -436,8 +459,8 @@ impl Bus {
             }
         }
         // A pass of the outbox calls connectors one message after another, each up to its
-        // deadline: it may hold all workers but one, like long calls.
-        if let Some(_sending) = Slot::take(&self.outbox_senders, self.config.workers) {
+        // deadline: it is long work, and shares long calls' budget of all workers but one.
+        if let Some(_sending) = Slot::take(&self.long_work, self.config.workers, Long::Pass) {
             match self.send_due() {
                 Ok(n) => done += n,
                 Err(e) => tracing::error!(error = %e, "sending due messages failed"),
@@ -533,7 +556,7 @@ impl Bus {
         if !long {
             return Some(Slot { held: None });
         }
-        Slot::take(&self.long_calls, self.config.workers)
+        Slot::take(&self.long_work, self.config.workers, Long::Call)
     }
 
     /// One delivery attempt for a subscriber; `false` when it waits for a worker.
@@ -543,7 +566,6 @@ impl Bus {
             return Ok(true);
         }
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
-        let Some(_slot) = self.slot(&installed) else { return Ok(false) };
         // A scoring model is called once per customer however many of their events a batch
         // holds, so its batches are counted in customers: a customer's tens of events in a row
         // made AIPL (behaviours and orders) a hundred-event delivery per three customers, one
@@ -556,6 +578,8 @@ impl Bus {
         if to == sub.cursor {
             return Ok(true);
         }
+        // A worker for long work is held for a call only, not to look for events.
+        let Some(_slot) = self.slot(&installed) else { return Ok(false) };
         // From here the batch is known: whatever fails, storage included, is a failure of this
         // delivery (backoff, dead letter, breaker, `last_error`), never of the bus.
         match self.deliver_batch(&sub, &installed, selected, to) {
@@ -833,17 +857,32 @@ mod tests {
 
     #[test]
     fn shared_work_leaves_a_worker_free() {
-        let shared = Mutex::new(0);
-        let first = Slot::take(&shared, 3).expect("a free place");
-        let second = Slot::take(&shared, 3).expect("a second of three workers");
-        assert!(Slot::take(&shared, 3).is_none(), "the third worker stays free");
+        let shared = Mutex::default();
+        let first = Slot::take(&shared, 3, Long::Call).expect("a free place");
+        let second = Slot::take(&shared, 3, Long::Call).expect("a second of three workers");
+        assert!(Slot::take(&shared, 3, Long::Call).is_none(), "the third worker stays free");
         drop(second);
-        assert!(Slot::take(&shared, 3).is_some());
+        assert!(Slot::take(&shared, 3, Long::Call).is_some());
         drop(first);
-        let alone = Slot::take(&shared, 1).expect("a single worker takes it in turn");
-        assert!(Slot::take(&shared, 1).is_none());
+        let alone = Slot::take(&shared, 1, Long::Call).expect("a single worker takes it in turn");
+        assert!(Slot::take(&shared, 1, Long::Call).is_none());
         drop(alone);
-        assert_eq!(*shared.lock().unwrap(), 0);
+        let held = shared.lock().unwrap();
+        assert_eq!((held.calls, held.passes), (0, 0));
+    }
+
+    #[test]
+    fn long_calls_and_outbox_passes_share_one_budget() {
+        let shared = Mutex::default();
+        let call = Slot::take(&shared, 2, Long::Call).expect("a free place");
+        assert!(Slot::take(&shared, 2, Long::Pass).is_none(), "a pass may not take the last worker");
+        drop(call);
+        let pass = Slot::take(&shared, 2, Long::Pass).expect("a free place");
+        assert!(Slot::take(&shared, 2, Long::Call).is_none(), "a long call may not take the last worker");
+        drop(pass);
+        let (call, pass) = (Slot::take(&shared, 3, Long::Call), Slot::take(&shared, 3, Long::Pass));
+        assert!(call.is_some() && pass.is_some());
+        assert!(Slot::take(&shared, 3, Long::Call).is_none() && Slot::take(&shared, 3, Long::Pass).is_none());
     }
 
     #[test]
