@@ -144,15 +144,18 @@ fn a_blocking_wasi_sleep_ends_at_the_deadline() {
     w.enable(w.shops[0], "hostile-sleep", json!({})).unwrap();
     w.orders("o1", "13800000001");
 
-    let took = w.pass_within(DEADLINE + MARGIN + Duration::from_secs(3));
-    assert!(took < DEADLINE + MARGIN, "the pass took {took:?}");
+    // The pass compiles the plugins too (no cache, a busy machine): the bound is a fail-safe,
+    // the call's recorded duration is what is asserted.
+    w.pass_within(Duration::from_secs(60));
+    let took = w.store.call_stats(w.shops[0], "hostile-sleep").unwrap().p99_ms.expect("the call is recorded");
+    assert!(took < (DEADLINE + MARGIN).as_secs_f64() * 1000.0, "the call took {took} ms");
     w.assert_canaries("13800000001");
     let error = w.last_error(w.shops[0], "hostile-sleep");
     assert!(error.contains("ran past its deadline"), "{error}");
 
     // Retried once, then dead-lettered and tripped (two failures in a row).
     w.clock.advance(chrono::Duration::minutes(1));
-    w.pass_within(DEADLINE + MARGIN + Duration::from_secs(3));
+    w.pass_within(Duration::from_secs(60));
     let sub = w.store.subscription(w.shops[0], "hostile-sleep").unwrap();
     assert_eq!(sub.status, SubscriptionStatus::Tripped);
     assert_eq!(w.store.dead_letters(w.shops[0], "hostile-sleep").unwrap().len(), 1);
@@ -310,10 +313,13 @@ fn slow_plugins_leave_a_worker_for_everyone_else() {
     };
     w.orders("o1", "13800000001");
     wait_for(&|| tagged("13800000001", "lifecycle:new") == [true, true]);
-    // Give the workers time to take up the slow calls (both, were nothing held back).
-    std::thread::sleep(Duration::from_millis(500));
+    // A slow call is observably running before the second orders come; the second is held back.
+    wait_for(&|| w.bus.long_calls_running() == 1);
     w.orders("o2", "13800000002");
-    wait_for(&|| tagged("13800000002", "lifecycle:new") == [true, true]);
+    wait_for(&|| {
+        assert!(w.bus.long_calls_running() <= 1, "long calls hold every worker");
+        tagged("13800000002", "lifecycle:new") == [true, true]
+    });
     assert_eq!(tagged("13800000001", "slept"), [false, false], "a slow call ended before the second orders reached the canaries");
     // The slow plugins succeed in their turn.
     wait_for(&|| tagged("13800000001", "slept") == [true, true] && tagged("13800000002", "slept") == [true, true]);

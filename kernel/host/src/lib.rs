@@ -374,6 +374,12 @@ impl Host {
             Failure::Wasm(err) => classify(err, &store, plugin),
         });
         let output = output.and_then(|out| convert::check_output(&self.config, out));
+        // A guest's error that comes back once the deadline has passed (an HTTP request
+        // that the deadline ended, whichever of the two timers fired first) is the deadline's.
+        let output = match output {
+            Err(CallError::Guest(_)) if store.data().time_left().is_none() => Err(CallError::Timeout(plugin.limits.timeout)),
+            other => other,
+        };
         let state = store.into_data();
         let (logs, kv_writes) = state.finish();
         let kv_writes = if output.is_ok() { kv_writes } else { Vec::new() };
