@@ -246,6 +246,8 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
     } else {
         Vec::new()
     };
+    // Tags refused because their customer holds the most of this plugin's, by customer.
+    let mut refused_tags: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
     for (i, decision) in effects.decisions.iter().enumerate() {
         let customer = match decision.customer_id() {
             Some(id) => Some(active_customer(tx, shop_id, id)?.ok_or_else(|| {
@@ -272,11 +274,11 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
                     let count: i64 = tx
                         .prepare_cached("SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2")?
                         .query_row(params![customer_id, plugin_id], |r| r.get(0))?;
+                    // That one decision is refused, the rest of the call commits: a customer
+                    // holding the most tags is no fault of this call's.
                     if count >= kith_domain::plugin::MAX_TAGS_PER_CUSTOMER as i64 {
-                        return Err(StoreError::Invalid(FieldError::new(
-                            format!("decisions[{i}].tag"),
-                            format!("customer {customer_id} holds {count} tags of this plugin, the most one plugin may put on a customer"),
-                        )));
+                        *refused_tags.entry(customer_id).or_default() += 1;
+                        continue;
                     }
                 }
                 tx.prepare_cached(
@@ -364,6 +366,18 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
                 events::append_from(tx, shop_id, event_type, customer, &payload, Some(plugin_id), now)?;
             }
         }
+    }
+    if !refused_tags.is_empty() {
+        let refused: usize = refused_tags.values().sum();
+        let customers: Vec<String> = refused_tags.keys().take(10).map(i64::to_string).collect();
+        let more = if refused_tags.len() > customers.len() { ", …" } else { "" };
+        let message = format!(
+            "{refused} tags refused: customers {}{more} hold {} tags of this plugin, the most one plugin may put on a customer",
+            customers.join(", "),
+            kith_domain::plugin::MAX_TAGS_PER_CUSTOMER
+        );
+        tx.prepare_cached("INSERT INTO plugin_logs (shop_id, plugin_id, level, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![shop_id, plugin_id, LogLevel::Warn.as_str(), message, at])?;
     }
     for (key, value) in effects.kv_writes {
         match value {
