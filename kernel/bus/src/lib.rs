@@ -829,8 +829,9 @@ impl Chain {
         chain
     }
 
-    /// Write each emitted event's depth into its payload (from 2 on; a first emission is
-    /// left as the plugin wrote it), or refuse the call when one would go too deep.
+    /// Write each emitted event's depth into its payload (from 2 on; a first emission carries
+    /// none), or refuse the call when one would go too deep. Only the bus writes `chain`: what
+    /// a plugin wrote there is replaced, or removed from a first emission.
     fn mark(&self, decisions: &mut [Decision]) -> Result<(), String> {
         for decision in decisions {
             let Decision::EmitEvent { customer_id, event_type, payload } = decision else { continue };
@@ -840,10 +841,14 @@ impl Chain {
                     "event `{event_type}` refused: it would be the {depth}th in a chain of events plugins emitted in answer to each other (at most {MAX_EVENT_CHAIN})"
                 ));
             }
-            if depth > 1
-                && let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(payload)
+            if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(payload)
+                && (depth > 1 || map.contains_key(CHAIN_KEY))
             {
-                map.insert(CHAIN_KEY.into(), depth.into());
+                if depth > 1 {
+                    map.insert(CHAIN_KEY.into(), depth.into());
+                } else {
+                    map.remove(CHAIN_KEY);
+                }
                 *payload = serde_json::Value::Object(map).to_string();
             }
         }
@@ -883,6 +888,35 @@ mod tests {
         let (call, pass) = (Slot::take(&shared, 3, Long::Call), Slot::take(&shared, 3, Long::Pass));
         assert!(call.is_some() && pass.is_some());
         assert!(Slot::take(&shared, 3, Long::Call).is_none() && Slot::take(&shared, 3, Long::Pass).is_none());
+    }
+
+    #[test]
+    fn a_plugin_does_not_write_its_events_chain() {
+        let emit = |customer_id, payload: &str| Decision::EmitEvent {
+            customer_id: Some(customer_id),
+            event_type: "plugin.x".into(),
+            payload: payload.into(),
+        };
+        let payload = |d: &Decision| match d {
+            Decision::EmitEvent { payload, .. } => serde_json::from_str::<serde_json::Value>(payload).unwrap(),
+            _ => unreachable!(),
+        };
+        // A first emission: a forged chain is removed, and cannot trip the plugins that answer.
+        let mut decisions = vec![emit(1, r#"{"chain": 99, "a": 1}"#)];
+        Chain::default().mark(&mut decisions).unwrap();
+        assert_eq!(payload(&decisions[0]), serde_json::json!({"a": 1}));
+        let event = EventSnapshot {
+            seq: 1,
+            kind: "plugin.x".into(),
+            customer_id: Some(1),
+            payload: payload(&decisions[0]).to_string(),
+            order_id: None,
+            created_at_ms: 0,
+        };
+        let answered = Chain::of([(1, &event)].into_iter());
+        let mut answer = vec![emit(1, r#"{"chain": 1}"#)];
+        answered.mark(&mut answer).expect("an answer to a first emission is 2 deep");
+        assert_eq!(payload(&answer[0]), serde_json::json!({"chain": 2}), "the bus's depth replaces the plugin's");
     }
 
     #[test]
