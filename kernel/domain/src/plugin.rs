@@ -404,7 +404,10 @@ pub fn has_invisible(text: &str) -> bool {
 /// an object, at most `MAX_SCHEMA_BYTES` and `MAX_SCHEMA_DEPTH` deep, whose local
 /// references (`$ref: "#/…"`) never lead back to themselves without consuming input
 /// (a cycle through `allOf`, `anyOf`, `oneOf`, `not`, `if`/`then`/`else` or `$ref`
-/// alone is followed forever by a validator).
+/// alone is followed forever by a validator). Identifiers and dynamic references are refused.
+/// Keywords whose resolution escapes [`check_schema`]'s cycle check: refused.
+const FORBIDDEN_SCHEMA_KEYWORDS: [&str; 6] = ["$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor"];
+
 pub fn check_schema(schema: &Value) -> Result<(), FieldError> {
     if !schema.is_object() {
         return Err(FieldError::new("config-schema", "must be a JSON Schema object"));
@@ -425,6 +428,17 @@ pub fn check_schema(schema: &Value) -> Result<(), FieldError> {
     // From each subschema, the subschemas it applies to the same instance (in place).
     fn in_place<'a>(schema: &'a Value, root: &'a Value, out: &mut Vec<(String, &'a Value)>) -> Result<(), FieldError> {
         let Value::Object(map) = schema else { return Ok(()) };
+        // Identifiers and dynamic references resolve outside `#/…` pointers, where the cycle
+        // check cannot follow them. (A keyword's value is a string or a boolean: a property
+        // of the same name, an object, is not one.)
+        for key in FORBIDDEN_SCHEMA_KEYWORDS {
+            if map.get(key).is_some_and(|v| !v.is_object()) {
+                return Err(FieldError::new(
+                    "config-schema",
+                    format!("`{key}` is not served: only `$ref` to a JSON pointer within the schema (`#/…`)"),
+                ));
+            }
+        }
         for key in ["allOf", "anyOf", "oneOf"] {
             if let Some(Value::Array(items)) = map.get(key) {
                 out.extend(items.iter().enumerate().map(|(i, s)| (format!("{key}[{i}]"), s)));
@@ -1127,6 +1141,25 @@ mod tests {
             deep = json!({"items": deep});
         }
         assert!(check_schema(&deep).unwrap_err().reason.contains("nest at most"));
+    }
+
+    #[test]
+    fn schema_identifiers_and_dynamic_references_are_refused() {
+        let escaping = [
+            json!({"$id": "https://example.com/s", "allOf": [{"$ref": "https://example.com/s"}]}),
+            json!({"$defs": {"a": {"$anchor": "a", "allOf": [{"$ref": "#a"}]}}}),
+            json!({"$dynamicAnchor": "node", "allOf": [{"$dynamicRef": "#node"}]}),
+            json!({"properties": {"a": {"$dynamicRef": "#node"}}}),
+            json!({"$recursiveAnchor": true, "anyOf": [{"$recursiveRef": "#"}]}),
+            json!({"items": {"$recursiveRef": "#"}}),
+        ];
+        for schema in escaping {
+            let err = check_schema(&schema).unwrap_err();
+            assert_eq!(err.field, "config-schema");
+            assert!(err.reason.contains("is not served"), "{schema}: {err}");
+        }
+        // A property of that name is not the keyword.
+        check_schema(&json!({"type": "object", "properties": {"$id": {"type": "string"}}})).unwrap();
     }
 
     #[test]
