@@ -35,8 +35,8 @@ pub const VARIABLE_ROOTS: [&str; 4] = ["customer", "trigger", "coupon", "journey
 
 /// Keys of payloads that hold objects or lists (an order, its items, identifiers, a profile):
 /// a placeholder must name a scalar, so one ending at such a key is refused when a journey is
-/// saved, for every author. Any other path resolving to an object or a list renders nothing
-/// ([`render`]).
+/// saved ([`check_input`]), for every author. Any other path resolving to an object or a list
+/// renders nothing ([`render`]).
 const OBJECT_KEYS: [&str; 6] = ["order", "items", "identities", "profile", "customer", "attributes"];
 
 /// A journey's lifecycle.
@@ -775,14 +775,6 @@ fn step(raw: &StepInput, at: &str) -> Result<Step, FieldError> {
                             format!("placeholder `{{{{{p}}}}}` must start with one of {}", VARIABLE_ROOTS.join(", ")),
                         ));
                     }
-                    if let Some(last) = p.rsplit('.').next().map(str::trim)
-                        && OBJECT_KEYS.contains(&last)
-                    {
-                        return Err(err(
-                            format!("{at}.send.variables.{name}"),
-                            format!("placeholder `{{{{{p}}}}}` names an object; name one of its fields, e.g. `{{{{{p}.id}}}}`"),
-                        ));
-                    }
                 }
             }
             StepKind::Send(s)
@@ -1138,7 +1130,23 @@ pub struct JourneyInput {
 /// Validate a journey's name, description and definition.
 pub fn check_input(input: &JourneyInput) -> Result<Definition, FieldError> {
     crate::check_name(&input.name, input.description.as_deref())?;
-    parse(&input.definition)
+    let definition = parse(&input.definition)?;
+    // Checked on save rather than in `parse`, so versions stored before keep loading (their
+    // object placeholders render nothing).
+    for (id, step) in &definition.steps {
+        let StepKind::Send(send) = &step.kind else { continue };
+        for (name, text) in &send.variables {
+            for p in placeholders(text) {
+                if p.rsplit('.').next().map(str::trim).is_some_and(|last| OBJECT_KEYS.contains(&last)) {
+                    return Err(err(
+                        format!("definition.steps.{id}.send.variables.{name}"),
+                        format!("placeholder `{{{{{p}}}}}` names an object; name one of its fields, e.g. `{{{{{p}.id}}}}`"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(definition)
 }
 
 /// One version of a journey's definition.
