@@ -198,6 +198,23 @@ fn send(package: &plugins::Package, config: Value, hosts: Vec<String>) -> kith_h
     host().call(&plugin, env, Input::Send(ShopContext::default(), message))
 }
 
+/// One deadline covers instantiation (a start function runs guest code) and the call: a
+/// plugin that spends most of its deadline being instantiated has only the rest for the call.
+#[test]
+fn instantiation_counts_against_the_calls_deadline() {
+    let deadline = Duration::from_secs(5);
+    let text = format!("{}\n[limits]\ntimeout-ms = {}\n", plugins::HOSTILE_SLEEP.manifest(), deadline.as_millis());
+    let manifest = kith_domain::plugin::Manifest::parse(&text).unwrap();
+    let plugin = host().load(&manifest, &plugins::HOSTILE_SLEEP.wasm()).unwrap();
+    let grant = Grant { capabilities: manifest.capabilities.clone(), allowed_hosts: Vec::new() };
+    // 4 s at instantiation, then an hour in the call.
+    let env = CallEnv { shop_id: 1, grant, config: json!({"init_sleep_ms": 4000}), now_ms: 0, services: Box::new(NoStore) };
+    let report = host().call(&plugin, env, Input::Evaluate(ShopContext::default(), Vec::new()));
+    assert!(report.instantiation >= Duration::from_secs(3), "the plugin slept at instantiation: {:?}", report.instantiation);
+    assert_eq!(report.output.map(|_| ()), Err(CallError::Timeout(deadline)));
+    assert!(report.duration < deadline + MARGIN, "{:?}", report.duration);
+}
+
 /// Issue 27 (2): header fields live in the host's memory, outside the call's memory limit.
 /// The plugin makes 50,000 of 12 KiB and forgets them: 600 MB if the host kept them all.
 #[test]

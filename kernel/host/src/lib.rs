@@ -369,7 +369,7 @@ impl Host {
         store.epoch_deadline_trap();
 
         let mut instantiation = Duration::ZERO;
-        let output = self.run(plugin, &mut store, input, ticks, &mut instantiation).map_err(|e| match e {
+        let output = self.run(plugin, &mut store, input, &mut instantiation).map_err(|e| match e {
             Failure::Call(e) => e,
             Failure::Wasm(err) => classify(err, &store, plugin),
         });
@@ -386,18 +386,11 @@ impl Host {
         CallReport { output, logs, kv_writes, duration: started.elapsed(), instantiation }
     }
 
-    fn run(
-        &self,
-        plugin: &Plugin,
-        store: &mut Store<State>,
-        input: Input,
-        ticks: u64,
-        instantiation: &mut Duration,
-    ) -> Result<Output, Failure> {
+    fn run(&self, plugin: &Plugin, store: &mut Store<State>, input: Input, instantiation: &mut Duration) -> Result<Output, Failure> {
         let wrong = |call| Failure::Call(CallError::WrongKind { kind: plugin.kind, call });
         let instantiated = |e: wasmtime::Error| Failure::Call(CallError::Instantiate(format!("{e:#}")));
-        // The deadline covers instantiation (start functions run guest code)
-        // and is set again for the call itself.
+        // One deadline covers instantiation (start functions run guest code) and the call:
+        // the epoch deadline set before instantiation, and the state's, go on counting.
         macro_rules! instantiate {
             ($pre:expr) => {{
                 let started = Instant::now();
@@ -406,8 +399,6 @@ impl Host {
                     None => instantiated(e),
                 })?;
                 *instantiation = started.elapsed();
-                store.set_epoch_deadline(ticks);
-                store.data_mut().set_deadline(plugin.limits.timeout);
                 instance
             }};
         }

@@ -104,6 +104,11 @@ impl State {
         table.set_max_capacity(MAX_RESOURCES);
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(MAX_FIELDS_BYTES);
+        // One deadline for instantiation and the call, HTTP requests included.
+        let deadline = Instant::now() + plugin.limits.timeout;
+        let mut outbound =
+            Outbound::new(if http_granted { hosts } else { Vec::new() }, config.http_timeout, config.max_http_response_bytes);
+        outbound.deadline = deadline;
         State {
             plugin_id: plugin.id.clone(),
             shop_id: env.shop_id,
@@ -116,7 +121,7 @@ impl State {
             kv_order: Vec::new(),
             kv_usage: None,
             kv_written: 0,
-            deadline: Instant::now() + plugin.limits.timeout,
+            deadline,
             logs: Vec::new(),
             dropped_logs: 0,
             max_log_lines: config.max_log_lines,
@@ -125,7 +130,7 @@ impl State {
             stderr,
             wasi,
             http,
-            outbound: Outbound::new(if http_granted { hosts } else { Vec::new() }, config.http_timeout, config.max_http_response_bytes),
+            outbound,
             table,
             grant: env.grant,
         }
@@ -150,12 +155,6 @@ impl State {
             message.push('…');
         }
         self.logs.push(LogLine { level, message });
-    }
-
-    /// Start the call's clock again: it has `timeout` from now.
-    pub(crate) fn set_deadline(&mut self, timeout: Duration) {
-        self.deadline = Instant::now() + timeout;
-        self.outbound.deadline = self.deadline;
     }
 
     /// What is left of the call's time; `None` once it has passed.
