@@ -115,6 +115,16 @@ impl Shop {
     fn later(&self, by: Duration) {
         self.w.later(by);
     }
+
+    /// A cart is reminded after two days unless the customer ordered within seven (the goal).
+    fn cart_reminder(&self) -> Journey {
+        self.journey(json!({
+            "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
+            "goal": {"event": "order.paid", "within_days": 7},
+            "start": "wait",
+            "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
+        }))
+    }
 }
 
 #[test]
@@ -568,12 +578,7 @@ fn a_broken_journey_is_paused_and_the_others_go_on() {
 #[test]
 fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
     let s = shop();
-    let j = s.journey(json!({
-        "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
-        "goal": {"event": "order.paid", "within_days": 7},
-        "start": "wait",
-        "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
-    }));
+    let j = s.cart_reminder();
     s.events(vec![json!({"id": "cart-a", "type": "behaviour", "identities": [{"kind": "phone", "value": "13800000001"}],
         "behaviour": {"kind": "cart", "sku": "serum-1"}})]);
     let survivor = s.id_of("13800000001");
@@ -598,12 +603,7 @@ fn history_imported_after_a_customer_entered_converts_nothing() {
     // Issue 25: orders paid before a customer entered a journey, imported afterwards, counted as
     // the journey's conversions and revenue. Attribution goes by when an order was paid.
     let s = shop();
-    let j = s.journey(json!({
-        "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
-        "goal": {"event": "order.paid", "within_days": 7},
-        "start": "wait",
-        "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
-    }));
+    let j = s.cart_reminder();
     s.events(vec![json!({"id": "cart-a", "type": "behaviour", "identities": [{"kind": "phone", "value": "13800000001"}],
         "behaviour": {"kind": "cart", "sku": "serum-1"}})]);
     let paid_before = s.w.clock.now() - Duration::days(30);
@@ -627,12 +627,7 @@ fn a_goal_after_the_trigger_converts_even_when_both_arrive_in_one_late_sync() {
     // The engine enters the run when it reads the cart, minutes after the cart happened; the order
     // paid between the two is still the cart's conversion (review of issue 25's attribution fix).
     let s = shop();
-    let j = s.journey(json!({
-        "trigger": {"event": "behaviour.recorded", "where": [{"field": "kind", "op": "eq", "value": "cart"}]},
-        "goal": {"event": "order.paid", "within_days": 7},
-        "start": "wait",
-        "steps": {"wait": {"wait": {"days": 2}, "next": "remind"}, "remind": {"send": {"channel": "sms", "template": "CART_REMINDER"}}}
-    }));
+    let j = s.cart_reminder();
     let now = s.w.clock.now();
     let phone = |p: &str| json!([{"kind": "phone", "value": p}]);
     s.events(vec![
