@@ -519,6 +519,30 @@ struct Shop {
 }
 
 impl Shop {
+    /// A shop with nothing sent yet: its plugins, the rules they are enabled with, and the seed of its traffic.
+    fn new(name: &'static str, id: i64, owner: String, plugins: Vec<&'static str>, rules: Rules, seed: u64) -> Shop {
+        Shop {
+            name,
+            id,
+            owner,
+            plugins,
+            rules,
+            model: Model::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            provider: kith_provider::Provider::start().unwrap(),
+            segments: Vec::new(),
+            replayed: BTreeMap::new(),
+            events_after: 0,
+            journeys: Vec::new(),
+            template: None,
+            reward: None,
+            receipts: BTreeMap::new(),
+            held_tier: BTreeSet::new(),
+            next_order: 0,
+            next_event: 0,
+        }
+    }
+
     fn event_id(&mut self) -> String {
         self.next_event += 1;
         format!("{}-e{}", self.name, self.next_event)
@@ -1567,12 +1591,12 @@ async fn a_living_shop_keeps_every_figure_true_for_weeks() {
         Tier { name: "gold", threshold: 200_000, multiplier: 1.5 },
         Tier { name: "platinum", threshold: 600_000, multiplier: 2.0 },
     ];
-    let mut a = Shop {
-        name: "A",
-        id: ids[0].0,
-        owner: ids[0].1.clone(),
-        plugins: vec!["rfm", "aipl", "lifecycle", "high-value", "category-affinity", "tiered-points", "sms-http", "email-http", "webhook"],
-        rules: Rules {
+    let mut a = Shop::new(
+        "A",
+        ids[0].0,
+        ids[0].1.clone(),
+        vec!["rfm", "aipl", "lifecycle", "high-value", "category-affinity", "tiered-points", "sms-http", "email-http", "webhook"],
+        Rules {
             rfm_window_days: 365,
             lifecycle_new_days: 30,
             points_per_unit: 1.0,
@@ -1581,26 +1605,14 @@ async fn a_living_shop_keeps_every_figure_true_for_weeks() {
             high_value: true,
             category_affinity: true,
         },
-        model: Model::default(),
-        rng: ChaCha8Rng::seed_from_u64(25),
-        provider: kith_provider::Provider::start().unwrap(),
-        segments: Vec::new(),
-        replayed: BTreeMap::new(),
-        events_after: 0,
-        journeys: Vec::new(),
-        template: None,
-        reward: None,
-        receipts: BTreeMap::new(),
-        held_tier: BTreeSet::new(),
-        next_order: 0,
-        next_event: 0,
-    };
-    let mut b = Shop {
-        name: "B",
-        id: ids[1].0,
-        owner: ids[1].1.clone(),
-        plugins: vec!["rfm", "lifecycle", "tiered-points", "webhook"],
-        rules: Rules {
+        25,
+    );
+    let mut b = Shop::new(
+        "B",
+        ids[1].0,
+        ids[1].1.clone(),
+        vec!["rfm", "lifecycle", "tiered-points", "webhook"],
+        Rules {
             rfm_window_days: 90,
             lifecycle_new_days: 14,
             points_per_unit: 2.0,
@@ -1609,20 +1621,8 @@ async fn a_living_shop_keeps_every_figure_true_for_weeks() {
             high_value: false,
             category_affinity: false,
         },
-        model: Model::default(),
-        rng: ChaCha8Rng::seed_from_u64(52),
-        provider: kith_provider::Provider::start().unwrap(),
-        segments: Vec::new(),
-        replayed: BTreeMap::new(),
-        events_after: 0,
-        journeys: Vec::new(),
-        template: None,
-        reward: None,
-        receipts: BTreeMap::new(),
-        held_tier: BTreeSet::new(),
-        next_order: 0,
-        next_event: 0,
-    };
+        52,
+    );
 
     let mut kith = Kith::start(dir.path(), &db);
     let api = Api { http: reqwest::Client::new(), url: kith.url.clone() };
