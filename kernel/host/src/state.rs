@@ -50,6 +50,9 @@ pub(crate) const MAX_RESOURCES: usize = 1024;
 /// Bytes of one set of HTTP header fields a plugin builds, in memory (names, values and
 /// their overhead): 1,024 resources of this size are 16 MiB at most.
 pub(crate) const MAX_FIELDS_BYTES: usize = 16 << 10;
+/// The most random bytes one `wasi:random` call may ask for: the host allocates them before
+/// copying them into the guest, outside the call's memory limit (wasmtime's default is 64 MiB).
+pub(crate) const MAX_RANDOM_BYTES: u64 = 64 << 10;
 /// Bytes of key-value writes (keys and values) one call may make: what one delivery commits.
 pub(crate) const MAX_KV_BYTES_PER_CALL: usize = 8 << 20;
 
@@ -95,6 +98,7 @@ impl State {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
         // `*` declares whatever the shop grants (a gateway the merchant configures).
         let any = plugin.declared_hosts.iter().any(|h| h == "*");

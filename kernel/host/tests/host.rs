@@ -145,12 +145,13 @@ fn an_import_without_its_grant_answers_access_denied() {
 #[test]
 fn hostile_plugins_are_contained_and_the_host_keeps_serving() {
     type Expected = fn(&CallError) -> bool;
-    let cases: [(&plugins::Package, Expected); 5] = [
+    let cases: [(&plugins::Package, Expected); 6] = [
         (&plugins::HOSTILE_LOOP, |e| matches!(e, CallError::Timeout(d) if *d == Duration::from_millis(500))),
         (&plugins::HOSTILE_MEMORY, |e| matches!(e, CallError::Memory(m) if *m == 32 << 20)),
         (&plugins::HOSTILE_OUTPUT, |e| matches!(e, CallError::Output(m) if m.contains("200000 decisions; at most 10000"))),
         (&plugins::HOSTILE_PANIC, |e| matches!(e, CallError::Trap(m) if m.contains("unreachable"))),
         (&plugins::HOSTILE_RECURSION, |e| matches!(e, CallError::Trap(m) if m.contains("call stack exhausted"))),
+        (&plugins::HOSTILE_RANDOM, |e| matches!(e, CallError::Trap(m) if m.contains("exceeds limit 65536"))),
     ];
     for (package, expected) in cases {
         let plugin = load(package);
