@@ -9,6 +9,8 @@
 //! - `cargo xtask fuzz`: a schema-driven fuzz run of the API (schemathesis, pinned, from
 //!   PyPI into `target/fuzz-venv`) against a real `kith serve` on loopback, with an owner
 //!   and an analyst key, bounded in time; `cargo xtask test` runs it after the tests.
+//! - Before the first-party plugins' tests, `cargo xtask test` fetches the CDNOW sample (the
+//!   pinned `lifetimes` wheel from PyPI, once, into `target/datasets/`) that btyd's tests fit on.
 //! - `cargo xtask bench [ARGS]`: build `kith`, `kith-bench` and `kith-bench-extism` in release and
 //!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
 //!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
@@ -152,8 +154,9 @@ fn test() -> Result<()> {
         .arg(&native)
         .args(["--", "-D", "warnings"]);
     run(clippy)?;
+    // btyd's tests fit its models on the CDNOW sample and compare with the published figures.
     let mut test = cargo();
-    test.args(["test", "--manifest-path", "plugins/Cargo.toml", "--target-dir"]).arg(&native);
+    test.args(["test", "--manifest-path", "plugins/Cargo.toml", "--target-dir"]).arg(&native).env(CDNOW_ENV, cdnow_sample()?);
     run(test)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);
@@ -174,6 +177,61 @@ fn test() -> Result<()> {
         .arg("--json")
         .arg(root().join("target/bench-smoke.json"));
     run(smoke)
+}
+
+/// The `lifetimes` wheel, pinned, which ships the CDNOW sample the btyd plugin's tests fit on.
+const LIFETIMES: &str = "lifetimes==0.11.3";
+/// SHA-256 of `CDNOW_sample.txt` in that wheel, so a changed file fails here rather than in a fit.
+const CDNOW_SHA256: &str = "6fae10155c0b0ba363c2c386e30f77990d22328220efd862a5edd1443420d94a";
+/// Where btyd's tests read the sample's path.
+const CDNOW_ENV: &str = "KITH_CDNOW_SAMPLE";
+
+/// `target/datasets/lifetimes-0.11.3/CDNOW_sample.txt`, downloaded (the wheel, once) and
+/// extracted on first use; offline after that.
+fn cdnow_sample() -> Result<PathBuf> {
+    let dir = root().join("target/datasets").join(LIFETIMES.replace("==", "-"));
+    let sample = dir.join("CDNOW_sample.txt");
+    if sample.is_file() {
+        return Ok(sample);
+    }
+    let wheel = |dir: &std::path::Path| -> Result<Option<PathBuf>> {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "whl") {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    };
+    let wheel = match wheel(&dir)? {
+        Some(path) => path,
+        None => {
+            let mut pip = Command::new("python3");
+            pip.args(["-m", "pip", "download", "--quiet", LIFETIMES, "--no-deps", "--only-binary=:all:", "-d"]).arg(&dir);
+            run(pip)?;
+            wheel(&dir)?.with_context(|| format!("pip downloaded no wheel of {LIFETIMES} into {}", dir.display()))?
+        }
+    };
+    // The wheel is a zip; Python's zipfile reads it without another dependency here. The file
+    // is written aside and renamed, so an interrupted run leaves no half file behind.
+    let extract = r#"
+import hashlib, os, sys, zipfile
+wheel, out, want = sys.argv[1:]
+data = zipfile.ZipFile(wheel).read("lifetimes/datasets/CDNOW_sample.txt")
+got = hashlib.sha256(data).hexdigest()
+if got != want:
+    sys.exit(f"CDNOW_sample.txt in {wheel} has SHA-256 {got}, not {want}")
+with open(out + ".part", "wb") as f:
+    f.write(data)
+os.replace(out + ".part", out)
+"#;
+    let mut python = Command::new("python3");
+    python.args(["-c", extract]).arg(&wheel).arg(&sample).arg(CDNOW_SHA256);
+    run(python)?;
+    Ok(sample)
 }
 
 /// DuckDB's Python package, pinned, in a venv of our own.
