@@ -142,6 +142,8 @@ mod tests {
         let h = History { x: 2, t_x: 30.43, t: 38.86 };
         let e = PAPER.conditional_expected_purchases(&h, 39.0).unwrap();
         assert!((e - 1.226).abs() <= 0.01 * 1.226, "expected 1.226 purchases, got {e}");
+        // The same formula evaluated by mpmath at 30 digits.
+        assert!((e - 1.22602817476714).abs() < 1e-9, "{e}");
     }
 
     #[test]
