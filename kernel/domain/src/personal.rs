@@ -6,9 +6,15 @@
 //! - the **values of identifiers** of the kinds phone, e-mail, union id and
 //!   nick ([`is_personal_kind`]); external ids are the shop's own record keys
 //!   (`external:erp`) and are not personal by themselves;
-//! - **custom attributes** whose name says they hold one of the above or an
-//!   address ([`is_personal_attribute`]: `address`, `phone`, `mobile`, `email`,
-//!   `id_card`, `real_name`…);
+//! - **keys of customer data** that say they hold one of the above, an address or
+//!   a person an order names ([`is_personal_attribute`]: `address`, `phone`,
+//!   `mobile`, `email`, `id_card`, `real_name`, `receiver_name`, `consignee`,
+//!   `contact`, `收货人`…), in custom attributes and in any payload;
+//! - a bare **`name`** inside customer data (event payloads, attributes, message
+//!   variables, merge records), unless the object holding it is a thing rather
+//!   than a person (an order's `items`, a `segment`, a `tag`, a `coupon`…:
+//!   [`NAMED_THINGS`]); in documents that are not customer data (audit details,
+//!   journey definitions) `name` names the thing the document is about and stays;
 //! - wherever these are copied: event payloads (identifiers, profiles), message
 //!   recipients and the variables a journey filled from personal placeholders,
 //!   merge records, audit details, and phone numbers or e-mail addresses written
@@ -37,8 +43,46 @@ pub enum PersonalField {
     Attribute,
 }
 
-/// Export columns that are personal data.
-pub const EXPORT_COLUMNS: [&str; 4] = ["name", "phone", "email", "birthday"];
+/// A column a segment export may hold, and the personal field it carries if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportColumn {
+    pub name: &'static str,
+    pub personal: Option<PersonalField>,
+}
+
+const fn column(name: &'static str, personal: Option<PersonalField>) -> ExportColumn {
+    ExportColumn { name, personal }
+}
+
+/// Every column a segment export may hold: the export's list of columns and its notion of a
+/// personal one both come from here (the API maps each name to a value). A personal column
+/// needs the shop's export policy to allow personal columns and the key to hold `pii:read`.
+pub const EXPORT_COLUMNS: [ExportColumn; 19] = [
+    column("id", None),
+    column("name", Some(PersonalField::Name)),
+    column("phone", Some(PersonalField::Phone)),
+    column("email", Some(PersonalField::Email)),
+    column("birthday", Some(PersonalField::Birthday)),
+    column("gender", None),
+    column("province", None),
+    column("city", None),
+    column("tier", None),
+    column("points", None),
+    column("total_spent", None),
+    column("order_count", None),
+    column("aov", None),
+    column("first_order_at", None),
+    column("last_order_at", None),
+    column("refund_count", None),
+    column("refund_amount", None),
+    column("tags", None),
+    column("created_at", None),
+];
+
+/// The export column named `name`, if there is one.
+pub fn export_column(name: &str) -> Option<&'static ExportColumn> {
+    EXPORT_COLUMNS.iter().find(|c| c.name == name)
+}
 
 /// Keys of payloads and placeholder paths that carry personal data.
 pub const PERSONAL_KEYS: [&str; 13] = [
@@ -57,17 +101,101 @@ pub const PERSONAL_KEYS: [&str; 13] = [
     "attributes",
 ];
 
+/// Parts of a key (compared in lower case) that say its value is personal, in custom
+/// attributes and anywhere in customer data: how a person is reached, who they are, and the
+/// people an order or a parcel names (Tmall's 收货人 with their phone and address).
+const PERSONAL_KEY_PARTS: &[&str] = &[
+    "address",
+    "phone",
+    "mobile",
+    "email",
+    "mail",
+    "wechat",
+    "unionid",
+    "union_id",
+    "openid",
+    "open_id",
+    "nick",
+    "id_card",
+    "idcard",
+    "passport",
+    "real_name",
+    "realname",
+    "full_name",
+    "fullname",
+    "first_name",
+    "last_name",
+    "given_name",
+    "family_name",
+    "surname",
+    "birthday",
+    "receiver",
+    "consignee",
+    "recipient",
+    "contact",
+    "buyer_name",
+    "customer_name",
+    "user_name",
+    "member_name",
+    "person_name",
+    "holder_name",
+    "收货人",
+    "收件人",
+    "姓名",
+    "联系人",
+    "手机",
+    "电话",
+    "地址",
+    "邮箱",
+    "身份证",
+    "昵称",
+];
+
+/// Keys of customer data whose object is a thing with a name, not a person: a bare `name`
+/// below one of them (an item's product name, a segment's name) is not personal.
+pub const NAMED_THINGS: &[&str] = &[
+    "item",
+    "items",
+    "sku",
+    "skus",
+    "product",
+    "products",
+    "goods",
+    "category",
+    "brand",
+    "segment",
+    "segments",
+    "tag",
+    "tags",
+    "journey",
+    "journeys",
+    "template",
+    "coupon",
+    "coupons",
+    "reward",
+    "rewards",
+    "tier",
+    "tiers",
+    "plugin",
+    "campaign",
+    "promotion",
+    "promotions",
+    "shop",
+    "store",
+    "channel",
+    "model",
+];
+
 /// Whether identifiers of `kind` are personal data.
 pub fn is_personal_kind(kind: &IdentityKind) -> bool {
     matches!(kind, IdentityKind::Phone | IdentityKind::Email | IdentityKind::UnionId | IdentityKind::Nick)
 }
 
-/// Whether a custom attribute's name says it holds personal data.
+/// Whether a custom attribute's name (or a key of customer data) says it holds personal data:
+/// `name`, or a key with a part of [`PERSONAL_KEY_PARTS`] (`receiver_mobile`, `Consignee`, `收货人`).
 pub fn is_personal_attribute(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    const PARTS: [&str; 11] =
-        ["address", "phone", "mobile", "email", "mail", "id_card", "idcard", "passport", "real_name", "realname", "birthday"];
-    key == "name" || PARTS.iter().any(|p| key.contains(p))
+    key == "name" || PERSONAL_KEY_PARTS.iter().any(|p| key.contains(p))
 }
 
 /// Whether a journey placeholder (`customer.name`, `trigger.value`) reads personal data: anything
@@ -104,13 +232,29 @@ pub fn mask_identity(kind: &IdentityKind, value: &str) -> String {
     }
 }
 
-/// Mask phone numbers (E.164, `+` and at least 7 digits, or a Chinese mobile
-/// number of 11 digits) and e-mail addresses written anywhere in `text`.
+/// Mask phone numbers and e-mail addresses written anywhere in `text`.
+///
+/// **The rule for numbers.** A number is a run of digits (ASCII or full-width) joined by
+/// single separators (a space, a hyphen, a dot) or parentheses, with an optional leading `+`
+/// or `(`; it starts after a character that is not a letter, a digit, `_` or `+` (nor a `-`
+/// or `.` right after a digit) and ends before one that is not a letter, a digit or `_`. A
+/// number, or a part of it between spaces, is a phone when its digits are
+///
+/// - a Chinese mobile number (`1`, then `3`-`9`, then nine digits), alone or after a country
+///   code `86` or `0086` (`8613800000001`, `(+86)13800000001`, `138-0000-0001`);
+/// - or, after a `+`, 8 to 15 digits (E.164: `+44 20 7946 0958`);
+///
+/// and it is masked as an identifier is (the four digits before the last four). Any other
+/// number is left whole: an order number of 20 digits holding 11 that would make a mobile
+/// number, an amount (`13800.00`: one dot, before fewer than three digits, makes a decimal),
+/// a date, a timestamp or a UUID is never half-masked. An 11-digit number that happens to
+/// look like a mobile number is masked: the rule cannot tell it from one.
 pub fn mask_free_text(text: &str) -> String {
-    if !text.bytes().any(|b| b == b'@' || b == b'+' || b.is_ascii_digit()) {
+    if !text.chars().any(|c| c == '@' || narrow(c) == '+' || narrow(c).is_ascii_digit()) {
         return text.to_owned();
     }
     let chars: Vec<char> = text.chars().collect();
+    let narrowed: Vec<char> = chars.iter().copied().map(narrow).collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
@@ -120,10 +264,18 @@ pub fn mask_free_text(text: &str) -> String {
             i = end;
             continue;
         }
-        if let Some(end) = phone_at(&chars, i) {
-            let found: String = chars[i..end].iter().collect();
-            out.push_str(&identity::mask(&IdentityKind::Phone, &found));
-            i = end;
+        if let Some(number) = number_at(&narrowed, i) {
+            let mut phones = number.phones().into_iter().peekable();
+            for at in i..number.end {
+                while phones.next_if(|(_, end)| *end <= at).is_some() {}
+                match phones.peek() {
+                    Some(&(start, end)) if start <= at && at < end => {
+                        out.push(mask_digit(&chars[start..end], &narrowed[start..end], at - start))
+                    }
+                    _ => out.push(chars[at]),
+                }
+            }
+            i = number.end;
             continue;
         }
         out.push(chars[i]);
@@ -132,8 +284,172 @@ pub fn mask_free_text(text: &str) -> String {
     out
 }
 
+/// A character as the phone matcher reads it: full-width digits and signs as their ASCII forms.
+fn narrow(c: char) -> char {
+    match c {
+        '０'..='９' => char::from_digit(c as u32 - '０' as u32, 10).unwrap_or(c),
+        '＋' => '+',
+        '－' => '-',
+        '．' => '.',
+        '（' => '(',
+        '）' => ')',
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// A character that continues a word or a code, so a number touching it is part of that.
 fn word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The character of a phone number's span at `at` as shown masked: the four digits before
+/// the last four become `*`.
+fn mask_digit(original: &[char], narrowed: &[char], at: usize) -> char {
+    if !narrowed[at].is_ascii_digit() {
+        return original[at];
+    }
+    let digits = narrowed.iter().filter(|c| c.is_ascii_digit()).count();
+    let index = narrowed[..at].iter().filter(|c| c.is_ascii_digit()).count();
+    if index + 8 >= digits && index + 4 < digits { '*' } else { original[at] }
+}
+
+/// A part of a number between spaces: its span, its digits, its dots and whether one of them
+/// comes before fewer than three digits (one such dot makes a decimal; `+33.1.23.45.67.89` has many).
+struct Part {
+    start: usize,
+    end: usize,
+    digits: String,
+    dots: usize,
+    short_after_dot: bool,
+}
+
+impl Part {
+    fn new(start: usize) -> Part {
+        Part { start, end: start, digits: String::new(), dots: 0, short_after_dot: false }
+    }
+
+    fn decimal(&self) -> bool {
+        self.dots == 1 && self.short_after_dot
+    }
+}
+
+/// A number found in free text (see [`mask_free_text`]): its parts, whether it began with a `+`,
+/// and whether its last part touches a word (and so cannot be a phone).
+struct Number {
+    parts: Vec<Part>,
+    plus: bool,
+    end: usize,
+    last_touches_word: bool,
+}
+
+/// Parts of a phone number at most: `+86 138 0000 0001` has four.
+const MOST_PARTS: usize = 6;
+
+impl Number {
+    /// The spans of the phones in the number, from the left, each the longest from where it starts.
+    fn phones(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut a = 0;
+        while a < self.parts.len() {
+            let windows = a..self.parts.len().min(a + MOST_PARTS);
+            // After a `+` the length depends on the country: the longest window the numbering
+            // plan knows, else the longest of E.164's length (`+1 415 555 2671 2` is 11 digits).
+            let longest = match a == 0 && self.plus {
+                true => windows.clone().rev().find(|&b| self.is_phone(a, b) && self.is_known_number(a, b)),
+                false => None,
+            }
+            .or_else(|| windows.rev().find(|&b| self.is_phone(a, b)));
+            match longest {
+                Some(b) => {
+                    out.push((self.parts[a].start, self.parts[b].end));
+                    a = b + 1;
+                }
+                None => a += 1,
+            }
+        }
+        out
+    }
+
+    /// Whether the digits of parts `a..=b`, after a `+`, are a number the phone numbering plan knows.
+    fn is_known_number(&self, a: usize, b: usize) -> bool {
+        let digits: String = self.parts[a..=b].iter().map(|p| p.digits.as_str()).collect();
+        phonenumber::parse(None, format!("+{digits}")).is_ok_and(|n| phonenumber::is_valid(&n))
+    }
+
+    fn is_phone(&self, a: usize, b: usize) -> bool {
+        let parts = &self.parts[a..=b];
+        if parts.iter().any(Part::decimal) || (b + 1 == self.parts.len() && self.last_touches_word) {
+            return false;
+        }
+        let digits: String = parts.iter().map(|p| p.digits.as_str()).collect();
+        if a == 0 && self.plus {
+            return (8..=15).contains(&digits.len());
+        }
+        let mobile = |d: &str| {
+            let d = d.as_bytes();
+            d.len() == 11 && d[0] == b'1' && (b'3'..=b'9').contains(&d[1])
+        };
+        mobile(&digits) || digits.strip_prefix("86").is_some_and(mobile) || digits.strip_prefix("0086").is_some_and(mobile)
+    }
+}
+
+/// The number starting at `i` of the (narrowed) text, if one starts there.
+fn number_at(n: &[char], i: usize) -> Option<Number> {
+    let c = n[i];
+    if !(c.is_ascii_digit() || c == '+' || c == '(') {
+        return None;
+    }
+    if i > 0 {
+        let before = n[i - 1];
+        let inside_number = matches!(before, '-' | '.') && i > 1 && n[i - 2].is_ascii_digit();
+        if word(before) || inside_number {
+            return None;
+        }
+    }
+    let mut j = i;
+    if n[j] == '(' {
+        j += 1;
+    }
+    let plus = n.get(j) == Some(&'+');
+    if plus {
+        j += 1;
+    }
+    if !n.get(j).is_some_and(char::is_ascii_digit) {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut part = Part::new(i);
+    loop {
+        while j < n.len() && n[j].is_ascii_digit() {
+            part.digits.push(n[j]);
+            j += 1;
+        }
+        part.end = j;
+        // The separators up to the next group: one space, hyphen or dot, with a parenthesis on either side.
+        let mut k = j;
+        while k < n.len() && k < j + 3 && matches!(n[k], ' ' | '-' | '.' | '(' | ')') {
+            k += 1;
+        }
+        let separators = &n[j..k];
+        let plain = separators.iter().filter(|c| matches!(c, ' ' | '-' | '.')).count();
+        let parens = separators.len() - plain;
+        if separators.is_empty() || plain > 1 || parens > 1 || !n.get(k).is_some_and(char::is_ascii_digit) {
+            break;
+        }
+        let next_group = n[k..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if separators.contains(&'.') {
+            part.dots += 1;
+            part.short_after_dot |= next_group < 3;
+        }
+        if separators.contains(&' ') {
+            parts.push(std::mem::replace(&mut part, Part::new(k)));
+        }
+        j = k;
+    }
+    let end = part.end;
+    parts.push(part);
+    Some(Number { parts, plus, end, last_touches_word: n.get(end).is_some_and(|c| word(*c)) })
 }
 
 fn email_local(c: char) -> bool {
@@ -163,33 +479,39 @@ fn email_at(chars: &[char], i: usize) -> Option<usize> {
     (domain.contains('.') && !domain.starts_with('.')).then_some(end)
 }
 
-/// A phone number starting at `i`, its end.
-fn phone_at(chars: &[char], i: usize) -> Option<usize> {
-    if i > 0 && (word(chars[i - 1]) || chars[i - 1] == '+') {
-        return None;
+/// Where a JSON document sits: customer data (an event payload, attributes, a message's
+/// variables), where a bare `name` is a person's, or a document about something else (an
+/// audit detail, a journey definition, an order's items), where `name` names that thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    CustomerData,
+    Document,
+}
+
+/// Whether `key` holds personal data where it sits.
+fn is_personal_key(key: &str, within: Within) -> bool {
+    match within {
+        Within::CustomerData => is_personal_attribute(key),
+        Within::Document => key != "name" && is_personal_attribute(key),
     }
-    if chars[i] == '+' {
-        let mut end = i + 1;
-        let mut digits = 0;
-        while end < chars.len() {
-            if chars[end].is_ascii_digit() {
-                digits += 1;
-            } else if !(matches!(chars[end], ' ' | '-') && chars.get(end + 1).is_some_and(char::is_ascii_digit) && digits > 0) {
-                break;
-            }
-            end += 1;
+}
+
+/// A personal value as shown masked: phones and e-mail addresses as identifiers are, other text
+/// as its first character and `***`, a number as `***`; an object or a list holds nothing but
+/// personal values.
+fn mask_personal_value(key: &str, value: &mut Value) {
+    let lower = key.to_ascii_lowercase();
+    match value {
+        Value::String(s) if lower.contains("phone") || lower.contains("mobile") || key.contains("手机") || key.contains("电话") => {
+            *s = identity::mask(&IdentityKind::Phone, s)
         }
-        return (digits >= 7).then_some(end);
+        Value::String(s) if lower.contains("mail") && s.contains('@') => *s = identity::mask(&IdentityKind::Email, s),
+        Value::String(s) => *s = mask_text(s),
+        Value::Number(_) => *value = Value::String("***".into()),
+        Value::Object(map) => map.iter_mut().for_each(|(k, v)| mask_personal_value(k, v)),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_personal_value(key, v)),
+        Value::Bool(_) | Value::Null => {}
     }
-    // A Chinese mobile number: 1, then 3-9, then nine digits, alone.
-    if chars[i] == '1' && i + 11 <= chars.len() && chars[i..i + 11].iter().all(char::is_ascii_digit) {
-        let second = chars[i + 1];
-        let alone = chars.get(i + 11).is_none_or(|c| !word(*c));
-        if ('3'..='9').contains(&second) && alone {
-            return Some(i + 11);
-        }
-    }
-    None
 }
 
 /// Mask a profile object (as payloads and snapshots carry it): name, birthday, personal attributes.
@@ -213,15 +535,28 @@ fn mask_attributes(attrs: &mut Map<String, Value>) {
                 _ => Value::String("***".into()),
             };
         } else {
-            mask_payload(value);
+            mask_json(value, Within::CustomerData);
         }
     }
 }
 
-/// Mask personal data anywhere in a JSON document (an event payload, an audit detail):
-/// identifiers (`{"kind", "value"}`), profiles, personal keys, and phones and
-/// e-mail addresses in any string.
+/// Mask personal data in a JSON document that is not itself customer data (an audit detail, a
+/// journey definition): identifiers (`{"kind", "value"}`), profiles and customers, personal keys
+/// but a bare `name` (the name of what the document is about), and phones and e-mail addresses
+/// in any string. Customer data inside it (`profile`, `customer`, `attributes`, `payload`) is
+/// masked as customer data.
 pub fn mask_payload(v: &mut Value) {
+    mask_json(v, Within::Document);
+}
+
+/// Mask personal data in customer data (an event payload, attributes, a message's variables, a
+/// merge record): as [`mask_payload`], and a bare `name` too unless its object is a thing
+/// ([`NAMED_THINGS`]: an order's items, a segment).
+pub fn mask_customer_data(v: &mut Value) {
+    mask_json(v, Within::CustomerData);
+}
+
+fn mask_json(v: &mut Value, within: Within) {
     match v {
         Value::Object(map) => {
             let kind = map.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<IdentityKind>().ok());
@@ -234,18 +569,19 @@ pub fn mask_payload(v: &mut Value) {
                 match (key.as_str(), &mut *value) {
                     ("profile" | "customer", Value::Object(inner)) => {
                         mask_profile_object(inner);
-                        inner.values_mut().for_each(mask_payload);
+                        inner.values_mut().for_each(|v| mask_json(v, Within::CustomerData));
                     }
                     ("birthday", v) => *v = Value::Null,
-                    ("phone" | "mobile", Value::String(s)) => *s = identity::mask(&IdentityKind::Phone, s),
-                    ("email", Value::String(s)) => *s = identity::mask(&IdentityKind::Email, s),
-                    ("nick" | "unionid" | "address" | "recipient", Value::String(s)) => *s = mask_text(s),
                     ("attributes", Value::Object(attrs)) => mask_attributes(attrs),
-                    (_, value) => mask_payload(value),
+                    ("customers" | "payload", inner) => mask_json(inner, Within::CustomerData),
+                    ("nick" | "unionid" | "address" | "recipient", Value::String(s)) => *s = mask_text(s),
+                    (key, value) if is_personal_key(key, within) => mask_personal_value(key, value),
+                    (key, value) if NAMED_THINGS.contains(&key) => mask_json(value, Within::Document),
+                    (_, value) => mask_json(value, within),
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(mask_payload),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_json(v, within)),
         Value::String(s) => *s = mask_free_text(s),
         _ => {}
     }
@@ -291,20 +627,43 @@ impl Personal for crate::model::CustomerDetail {
 impl Personal for crate::model::Merge {
     fn mask_personal(&mut self) {
         self.identities.iter_mut().for_each(Personal::mask_personal);
+        self.reason = mask_free_text(&self.reason);
     }
 }
 
 /// Payload text that may hold personal data; anything else is passed on without being parsed.
+/// It agrees with [`mask_customer_data`] by construction: every key that masks holds a part of
+/// [`PERSONAL_KEY_PARTS`] or is a structural key listed here, and every phone [`mask_free_text`]
+/// finds has a `+` or at least 11 digits.
 fn may_hold_personal(text: &str) -> bool {
-    text.contains("\"kind\"")
-        || text.contains("\"profile\"")
-        || text.contains("\"customer\"")
-        || text.contains("\"birthday\"")
-        || text.contains("\"attributes\"")
+    let lower = text.to_ascii_lowercase();
+    ["\"kind\"", "\"profile\"", "\"customer\"", "\"customers\"", "\"payload\"", "\"birthday\"", "\"attributes\"", "\"name\""]
+        .iter()
+        .any(|k| lower.contains(k))
         || text.contains('@')
-        || text.contains('+')
-        || text.as_bytes().windows(11).any(|w| w.iter().all(u8::is_ascii_digit))
-        || PERSONAL_KEYS.iter().any(|k| text.contains(&format!("\"{k}\"")))
+        || PERSONAL_KEY_PARTS.iter().any(|p| lower.contains(p))
+        || PERSONAL_KEYS.iter().any(|k| lower.contains(&format!("\"{k}\"")))
+        || long_number(text)
+}
+
+/// Whether `text` has a `+` or a run of at least 11 digits (ASCII or full-width), separators
+/// between them allowed: the least a phone in free text has.
+fn long_number(text: &str) -> bool {
+    let mut digits = 0;
+    for c in text.chars().map(narrow) {
+        if c == '+' {
+            return true;
+        }
+        if c.is_ascii_digit() {
+            digits += 1;
+            if digits >= 11 {
+                return true;
+            }
+        } else if !matches!(c, ' ' | '-' | '.' | '(' | ')') {
+            digits = 0;
+        }
+    }
+    false
 }
 
 impl Personal for crate::model::Event {
@@ -313,7 +672,7 @@ impl Personal for crate::model::Event {
             return;
         }
         let mut value = self.payload.value();
-        mask_payload(&mut value);
+        mask_customer_data(&mut value);
         self.payload = value.into();
     }
 }
@@ -335,8 +694,16 @@ impl Personal for crate::messaging::Message {
                 None => mask_free_text(recipient),
             };
         }
+        // A variable is customer data: one a journey filled from a personal placeholder, or one
+        // whose name says it is personal (`name`, `receiver_phone`, set by an API caller).
         for (name, value) in self.variables.iter_mut() {
-            *value = if self.personal_variables.contains(name) { mask_text(value) } else { mask_free_text(value) };
+            *value = if self.personal_variables.contains(name) || is_personal_attribute(name) {
+                let mut masked = Value::String(std::mem::take(value));
+                mask_personal_value(name, &mut masked);
+                masked.as_str().unwrap_or_default().to_owned()
+            } else {
+                mask_free_text(value)
+            };
         }
         for event in &mut self.history {
             event.detail = mask_free_text(&event.detail);
@@ -366,8 +733,20 @@ impl Personal for crate::journeys::Run {
 
 impl Personal for crate::plugin::PluginLog {
     fn mask_personal(&mut self) {
-        self.message = mask_free_text(&self.message);
+        self.message = mask_logged(&self.message);
     }
+}
+
+/// A plugin's log line masked: a JSON object or list written in it (`posting {"receiver_name": …}`)
+/// is customer data, the rest free text.
+fn mask_logged(message: &str) -> String {
+    if let Some(at) = message.find(['{', '['])
+        && let Ok(mut value) = serde_json::from_str::<Value>(&message[at..])
+    {
+        mask_customer_data(&mut value);
+        return format!("{}{}", mask_free_text(&message[..at]), value);
+    }
+    mask_free_text(message)
 }
 
 impl Personal for crate::plugin::DeadLetter {
@@ -409,7 +788,12 @@ mod tests {
     use crate::model::{AuditEntry, Customer, CustomerDetail, Event, IdentityView, Merge, Profile, Stats};
 
     /// Every personal value the samples hold, none of which may survive masking.
-    const SECRETS: [&str; 9] = [
+    const SECRETS: [&str; 14] = [
+        "138-1234-5678",
+        "138 1234 5678",
+        "１３８１２３４５６７８",
+        "Li Ming",
+        "西湖路8号",
         "+8613812345678",
         "13812345678",
         "ming@example.com",
@@ -463,6 +847,18 @@ mod tests {
             json!({"note": "call 13812345678 or write to ming@example.com", "id_card": "x"}),
             json!({"customer": {"name": "Ming Li", "phone": "+8613812345678"}, "unionid": "oUnion0123456789"}),
             json!({"attributes": {"real_name": "Ming Li", "idcard": "440101199004011234"}}),
+            json!({"note": "8613812345678, (+86)13812345678, ＋８６ １３８１２３４５６７８, 138 1234 5678 or 138-1234-5678"}),
+            json!({"attributes": {"shipping": {"name": "Li Ming", "city": "杭州"}, "contact": {"name": "Li Ming", "tel": "+86 138 1234 5678"}}}),
+        ]
+    }
+
+    /// Customer data only: a bare `name` is a person's here (in an audit detail it names the thing).
+    fn customer_payloads() -> Vec<Value> {
+        vec![
+            json!({"name": "Li Ming", "real_name": "Ming Li", "contact": {"name": "Li Ming", "mobile": "138-1234-5678"}}),
+            json!({"order": {"id": "T1", "receiver_name": "Li Ming", "receiver_mobile": 13812345678_u64, "receiver_address": "西湖路8号",
+                             "items": [{"sku": "A", "name": "Tea"}]}, "consignee": "Ming Li", "收货人": "Li Ming"}),
+            json!({"buyer": {"name": "Li Ming", "nick": "mingming_nick"}, "segment": {"name": "VIP"}}),
         ]
     }
 
@@ -488,7 +884,7 @@ mod tests {
                 id: 1,
                 survivor_id: 1,
                 merged_id: 2,
-                reason: "r".into(),
+                reason: "same person as 138-1234-5678".into(),
                 actor: "a".into(),
                 created_at: Utc::now(),
                 identities: identities(),
@@ -496,6 +892,9 @@ mod tests {
                 unmerged_by: None,
             },
         );
+        for payload in customer_payloads() {
+            assert_masked("Event", event(payload));
+        }
         for payload in payloads() {
             assert_masked("Event", event(payload.clone()));
             assert_masked(
@@ -516,7 +915,12 @@ mod tests {
             customer_id: 1,
             channel: "sms".into(),
             template: "T".into(),
-            variables: BTreeMap::from([("who".into(), "Ming Li".into()), ("p".into(), "+8613812345678".into())]),
+            variables: BTreeMap::from([
+                ("who".into(), "Ming Li".into()),
+                ("p".into(), "+8613812345678".into()),
+                ("name".into(), "Li Ming".into()),
+                ("receiver_phone".into(), "138 1234 5678".into()),
+            ]),
             personal_variables: vec!["who".into()],
             status: crate::messaging::MessageStatus::Sent,
             reason: None,
@@ -543,20 +947,256 @@ mod tests {
             crate::plugin::PluginLog {
                 id: 1,
                 level: crate::plugin::LogLevel::Info,
-                message: "posting to +8613812345678 (ming@example.com)".into(),
+                message: r#"posting to +8613812345678 (ming@example.com) {"order": {"receiver_name": "Li Ming", "tel": "138-1234-5678"}}"#
+                    .into(),
                 created_at: Utc::now(),
             },
         );
     }
 
+    /// The digits of a phone number's text, the four before the last four as `*` (full-width kept).
+    fn masked_phone(text: &str) -> String {
+        let digits = text.chars().filter(|c| narrow(*c).is_ascii_digit()).count();
+        let mut seen = 0;
+        text.chars()
+            .map(|c| {
+                if !narrow(c).is_ascii_digit() {
+                    return c;
+                }
+                seen += 1;
+                if seen > digits - 8 && seen <= digits - 4 { '*' } else { c }
+            })
+            .collect()
+    }
+
+    fn full_width(text: &str) -> String {
+        text.chars()
+            .map(|c| match c {
+                '0'..='9' => char::from_u32('０' as u32 + c.to_digit(10).unwrap()).unwrap(),
+                '+' => '＋',
+                '(' => '（',
+                ')' => '）',
+                other => other,
+            })
+            .collect()
+    }
+
+    /// A small deterministic generator, so the forms below cover many numbers without a dependency.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn digit(&mut self) -> u32 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 33) % 10) as u32
+        }
+
+        fn digits(&mut self, n: usize) -> String {
+            (0..n).map(|_| char::from_digit(self.digit(), 10).unwrap()).collect()
+        }
+    }
+
+    /// Every way a Chinese mobile number or an E.164 number is commonly written, in every
+    /// context text puts it in, is masked (the four digits before the last four) and nothing
+    /// around it changes.
     #[test]
-    fn free_text_keeps_what_is_not_a_phone_or_an_address() {
-        for text in ["order T20260501000123 paid 9900", "2026-05-01T08:00:00Z", "sku 1234567", "3456789012345678901", "a@b"] {
-            assert_eq!(mask_free_text(text), text);
+    fn free_text_masks_phones_however_they_are_written() {
+        let mut rng = Lcg(26);
+        let forms: [fn(&str, &str, &str) -> String; 17] = [
+            |a, b, c| format!("{a}{b}{c}"),
+            |a, b, c| format!("86{a}{b}{c}"),
+            |a, b, c| format!("0086{a}{b}{c}"),
+            |a, b, c| format!("+86{a}{b}{c}"),
+            |a, b, c| format!("+86 {a}{b}{c}"),
+            |a, b, c| format!("+86-{a}-{b}-{c}"),
+            |a, b, c| format!("+86 {a} {b} {c}"),
+            |a, b, c| format!("(+86){a}{b}{c}"),
+            |a, b, c| format!("(+86) {a} {b} {c}"),
+            |a, b, c| format!("(86){a}{b}{c}"),
+            |a, b, c| format!("(0086) {a}-{b}-{c}"),
+            |a, b, c| format!("+86 ({a}) {b} {c}"),
+            |a, b, c| format!("{a}-{b}-{c}"),
+            |a, b, c| format!("{a} {b} {c}"),
+            |a, b, c| format!("{a}.{b}.{c}"),
+            |a, b, c| format!("86 {a} {b} {c}"),
+            |a, b, c| format!("0086-{a}{b}{c}"),
+        ];
+        let contexts = [
+            ("", ""),
+            ("tel ", "."),
+            ("电话:", "，谢谢"),
+            ("手机", "。"),
+            ("收货人 张三 ", " 浙江省杭州市"),
+            ("call (", ")"),
+            ("[", "]"),
+            ("\"", "\""),
+            ("order 2 for ", " at 13:00"),
+            ("2026-05-01 ", " 9900"),
+            ("x, ", ", y"),
+        ];
+        let mut tried = 0;
+        for _ in 0..20 {
+            let second = ['3', '4', '5', '6', '7', '8', '9'][rng.digit() as usize % 7];
+            let (a, b, c) = (format!("1{second}{}", rng.digit()), rng.digits(4), rng.digits(4));
+            for form in forms {
+                for width in [false, true] {
+                    let phone = form(&a, &b, &c);
+                    let phone = if width { full_width(&phone) } else { phone };
+                    for (before, after) in contexts {
+                        let text = format!("{before}{phone}{after}");
+                        assert_eq!(mask_free_text(&text), format!("{before}{}{after}", masked_phone(&phone)), "{text}");
+                        tried += 1;
+                    }
+                }
+            }
+        }
+        assert!(tried > 7000);
+        // Outside China the length depends on the country: a number written right after one, with
+        // a space between, is read as part of it when the numbering plan allows (German numbers
+        // vary in length), so these contexts leave that out.
+        for phone in ["+44 20 7946 0958", "+1 (415) 555-2671", "+1-415-555-2671", "+4930123456", "+33.1.23.45.67.89", "++8613812345678"] {
+            for (before, after) in contexts.iter().filter(|(_, after)| !after.starts_with(" 9")) {
+                let text = format!("{before}{phone}{after}");
+                assert_eq!(mask_free_text(&text), format!("{before}{}{after}", masked_phone(phone)), "{text}");
+            }
+        }
+        // Two numbers side by side: the phone among them is found.
+        assert_eq!(mask_free_text("2 13812345678"), "2 138****5678");
+        assert_eq!(mask_free_text("138 1234 5678 2"), "138 **** 5678 2");
+        assert_eq!(mask_free_text("13812345678/13912345678"), "138****5678/139****5678");
+    }
+
+    /// The rule is digits bounded by non-digits: what is not a phone is left whole, never half-masked.
+    #[test]
+    fn free_text_keeps_numbers_that_are_not_phones_whole() {
+        let mut rng = Lcg(7);
+        let mut texts: Vec<String> = [
+            "order T20260501000123 paid 9900",
+            "2026-05-01T08:00:00Z",
+            "2026-05-01 08:00:00",
+            "sku 1234567",
+            "3456789012345678901",
+            "a@b",
+            "¥13800.00",
+            "13800.00",
+            "amount 13800.5",
+            "+13800.00",
+            "points +1000000",
+            "12812345678",
+            "10812345678",
+            "x13812345678",
+            "13812345678x",
+            "13812345678_2",
+            "ORD_13812345678",
+            "1717171717",
+            "1717171717171",
+            "86138123456789",
+            "1 2 3 4 5 6 7 8 9 10 11",
+            "2026 05 01",
+            "v2.13812345678",
+            "550e8400-e29b-41d4-a716-446655440000",
+        ]
+        .map(str::to_owned)
+        .into();
+        for _ in 0..500 {
+            // A 20-digit order number holding a mobile number: whole, however it is cut.
+            let inner = format!("13{}", rng.digits(9));
+            let cut = rng.digit() as usize % 9 + 1;
+            let head = rng.digits(cut);
+            let order = format!("{head}{inner}{}", rng.digits(20 - 11 - cut));
+            texts.push(format!("order {order} paid"));
+            texts.push(format!("{}-{}-{}-{}", &order[..5], &order[5..10], &order[10..15], &order[15..]));
+            // UUIDs of digits only where a group could be one.
+            texts.push(format!("{}-{}-{}-{}-{}", rng.digits(8), rng.digits(4), rng.digits(4), rng.digits(4), rng.digits(12)));
+            // Amounts, timestamps and dates.
+            texts.push(format!("paid {}.{}", rng.digits(11), rng.digits(2)));
+            texts.push(format!(
+                "{}-{:02}-{:02}T{:02}:00:00.{}Z",
+                2000 + rng.digits(2).parse::<u32>().unwrap(),
+                1 + rng.digit(),
+                10 + rng.digit(),
+                rng.digit(),
+                rng.digits(3)
+            ));
+            texts.push(format!("at 17{}", rng.digits(11)));
+        }
+        for text in &texts {
+            assert_eq!(&mask_free_text(text), text);
         }
         assert_eq!(mask_free_text("to +86 138 1234 5678."), "to +86 138 **** 5678.");
         assert_eq!(mask_free_text("13812345678"), "138****5678");
         assert_eq!(mask_free_text("Ming <ming@example.com>"), "Ming <m***@example.com>");
+    }
+
+    /// A person's name under a key other than a profile's, in customer data, is masked by the
+    /// same definition; the name of a thing (an item, a segment, an audit detail's subject) is not.
+    #[test]
+    fn names_outside_a_profile_are_masked_in_customer_data_only() {
+        let mut payload = json!({
+            "name": "Li Ming", "real_name": "Li Ming", "Receiver_Name": "Li Ming", "consignee": "Li Ming", "收货人": "李明",
+            "contact": {"name": "Li Ming", "mobile": "13812345678"}, "guest": {"name": "Li Ming"},
+            "order": {"receiver_mobile": 13812345678_u64, "receiver_address": "西湖路8号", "items": [{"sku": "A", "name": "Green tea"}]},
+            "segment": {"id": 3, "name": "VIP"}, "tag": {"name": "loyal"}, "coupon": {"name": "10 off"}, "amount": 9900,
+        });
+        mask_customer_data(&mut payload);
+        let text = payload.to_string();
+        for secret in ["Li Ming", "李明", "13812345678", "西湖路8号"] {
+            assert!(!text.contains(secret), "`{secret}`: {text}");
+        }
+        assert_eq!(payload["name"], "L***");
+        assert_eq!(payload["contact"]["mobile"], "138****5678");
+        assert_eq!(payload["order"]["receiver_mobile"], "***");
+        assert_eq!(payload["order"]["items"][0]["name"], "Green tea");
+        assert_eq!(
+            (&payload["segment"]["name"], &payload["tag"]["name"], &payload["coupon"]["name"]),
+            (&json!("VIP"), &json!("loyal"), &json!("10 off"))
+        );
+        assert_eq!(payload["amount"], 9900);
+        // An audit detail names what it is about; the customer data inside it is still masked.
+        let mut detail =
+            json!({"name": "VIP", "customer": {"name": "Li Ming"}, "payload": {"name": "Li Ming"}, "receiver_name": "Li Ming"});
+        mask_payload(&mut detail);
+        assert_eq!(detail, json!({"name": "VIP", "customer": {"name": "L***"}, "payload": {"name": "L***"}, "receiver_name": "L***"}));
+        // The same keys are personal placeholders and personal attributes.
+        for key in ["receiver_name", "consignee", "contact", "收货人", "real_name", "buyer_name", "name"] {
+            assert!(is_personal_attribute(key), "{key}");
+            assert!(is_personal_placeholder(&format!("trigger.order.{key}")), "{key}");
+        }
+        for key in ["segment", "sku", "product_name", "amount", "city", "tier"] {
+            assert!(!is_personal_attribute(key), "{key}");
+        }
+    }
+
+    /// An event whose payload holds personal data only in the new forms is not passed over by
+    /// the fast path that skips payloads without any.
+    #[test]
+    fn events_with_only_new_forms_are_masked() {
+        for payload in [
+            json!({"note": "138-1234-5678"}),
+            json!({"note": "１３８１２３４５６７８"}),
+            json!({"Consignee": "Li Ming"}),
+            json!({"收货人": "Li Ming"}),
+            json!({"name": "Li Ming"}),
+        ] {
+            let mut e = event(payload.clone());
+            e.mask_personal();
+            let text = e.payload.as_str().to_owned();
+            for secret in ["1234", "１２３４", "Li Ming"] {
+                assert!(!text.contains(secret), "{payload}: {text}");
+            }
+        }
+    }
+
+    /// The export's personal columns are the personal fields of the one definition, by name.
+    #[test]
+    fn export_columns_are_personal_by_the_one_definition() {
+        for column in EXPORT_COLUMNS {
+            let by_name = is_personal_attribute(column.name) || PERSONAL_KEYS.contains(&column.name);
+            assert_eq!(column.personal.is_some(), by_name, "{column:?}");
+        }
+        let personal: Vec<&str> = EXPORT_COLUMNS.iter().filter(|c| c.personal.is_some()).map(|c| c.name).collect();
+        assert_eq!(personal, ["name", "phone", "email", "birthday"]);
+        assert_eq!(export_column("phone").and_then(|c| c.personal), Some(PersonalField::Phone));
+        assert_eq!(export_column("nope"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use kith_domain::auth::Scope;
 use kith_domain::model::{Customer, ExportPolicy};
+use kith_domain::personal;
 use kith_domain::segments::{DailyCount, Segment, SegmentInput, SegmentVersion, Snapshot};
 use kith_store::{Actor, Audience};
 use serde::{Deserialize, Serialize};
@@ -325,30 +326,6 @@ pub async fn daily_counts(
     Ok(Json(CountList { items }))
 }
 
-/// Columns an export may hold; `true` marks personal data (`kith_domain::personal::EXPORT_COLUMNS`),
-/// which needs the shop's export policy to allow it and the key to hold `pii:read`.
-const EXPORT_COLUMNS: [(&str, bool); 19] = [
-    ("id", false),
-    ("name", true),
-    ("phone", true),
-    ("email", true),
-    ("birthday", true),
-    ("gender", false),
-    ("province", false),
-    ("city", false),
-    ("tier", false),
-    ("points", false),
-    ("total_spent", false),
-    ("order_count", false),
-    ("aov", false),
-    ("first_order_at", false),
-    ("last_order_at", false),
-    ("refund_count", false),
-    ("refund_amount", false),
-    ("tags", false),
-    ("created_at", false),
-];
-
 const DEFAULT_EXPORT: &str = "id,gender,province,city,tier,points,total_spent,order_count,last_order_at";
 
 #[derive(Deserialize, IntoParams)]
@@ -362,25 +339,29 @@ pub struct ExportQuery {
     columns: Option<String>,
 }
 
+/// The columns asked for. Which columns exist and which are personal come from the one
+/// definition (`kith_domain::personal::EXPORT_COLUMNS`); [`cell`] maps each to its value.
 fn export_columns(raw: Option<&str>, pii: bool, policy: ExportPolicy) -> Result<Vec<&'static str>, ApiError> {
     let mut columns = Vec::new();
     for name in raw.unwrap_or(DEFAULT_EXPORT).split(',').map(str::trim) {
-        let Some((column, personal)) = EXPORT_COLUMNS.iter().find(|(c, _)| *c == name) else {
-            let allowed: Vec<&str> = EXPORT_COLUMNS.iter().map(|(c, _)| *c).collect();
+        let Some(column) = personal::export_column(name) else {
+            let allowed: Vec<&str> = personal::EXPORT_COLUMNS.iter().map(|c| c.name).collect();
             return Err(ApiError::bad_request("columns", format!("unknown column `{name}`; choose from {}", allowed.join(", "))));
         };
-        if *personal && !policy.personal_columns {
+        let personal = column.personal.is_some();
+        if personal && !policy.personal_columns {
             return Err(ApiError::forbidden(format!(
-                "column `{column}` is personal data, and the shop's export policy allows no personal columns (only its owner may change that)"
+                "column `{}` is personal data, and the shop's export policy allows no personal columns (only its owner may change that)",
+                column.name
             )));
         }
-        if *personal && !pii {
-            return Err(ApiError::forbidden(format!("column `{column}` is personal data: exporting it needs the `pii:read` scope")));
+        if personal && !pii {
+            return Err(ApiError::forbidden(format!("column `{}` is personal data: exporting it needs the `pii:read` scope", column.name)));
         }
-        if columns.contains(column) {
-            return Err(ApiError::bad_request("columns", format!("column `{column}` appears twice")));
+        if columns.contains(&column.name) {
+            return Err(ApiError::bad_request("columns", format!("column `{}` appears twice", column.name)));
         }
-        columns.push(*column);
+        columns.push(column.name);
     }
     Ok(columns)
 }
