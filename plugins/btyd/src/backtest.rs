@@ -85,3 +85,16 @@ pub fn backtest<K: Ord + Clone>(
         mean_absolute_error: absolute / summaries.len() as f64,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holdout_must_follow_the_calibration() {
+        let end = NaiveDate::from_ymd_opt(1997, 9, 30).unwrap();
+        let tx = [Transaction { customer: 1, date: end, value: 1.0 }];
+        let err = backtest(&tx, end, end, TimeUnit::Weeks).unwrap_err();
+        assert_eq!(err.to_string(), "`holdout_end` must come after the calibration end");
+    }
+}

@@ -98,22 +98,32 @@ impl BgNbd {
         if t == 0.0 {
             return Ok(0.0);
         }
-        let BgNbd { r, alpha, a, b } = *self;
         let x = f64::from(h.x);
-        let z = t / (alpha + h.t + t);
-        let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z)?;
-        let ln_ratio = (r + x) * ((alpha + h.t).ln() - (alpha + h.t + t).ln());
-        let numerator = (a + b + x - 1.0) / (a - 1.0) * (1.0 - ln_ratio.exp() * f);
-        Ok(numerator / (1.0 + self.dead_odds(h)))
+        Ok(self.expected_while_observed(x, self.alpha + h.t, t)? / (1.0 + self.dead_odds(h)))
+    }
+
+    /// (a + b + x − 1)/(a − 1) · [1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z)]
+    /// with z = t/(α+T+t), the numerator of eq. 10 (and eq. 9 with x = 0, T = 0).
+    ///
+    /// Evaluated through Euler's transformation ₂F₁(A, B; C; z) =
+    /// (1 − z)^(C−A−B) ₂F₁(C−A, C−B; C; z): as 1 − z = (α+T)/(α+T+t), the
+    /// bracket becomes 1 − (1 − z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b+x−1; z). The
+    /// direct series overflows for frequent buyers (its terms grow like
+    /// (1 − z)^(−x)); the transformed one has small numerator parameters and
+    /// converges fast for any x, even as z nears 1.
+    fn expected_while_observed(&self, x: f64, alpha_t: f64, t: f64) -> Result<f64, Error> {
+        let BgNbd { r, a, b, .. } = *self;
+        let z = t / (alpha_t + t);
+        let f = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)?;
+        let ln_ratio = (a - 1.0) * (alpha_t.ln() - (alpha_t + t).ln());
+        Ok((a + b + x - 1.0) / (a - 1.0) * (1.0 - ln_ratio.exp() * f))
     }
 
     /// Expected purchases in `t` time units of a customer just acquired, E[X(t)] (eq. 9).
     pub fn expected_purchases(&self, t: f64) -> Result<f64, Error> {
         self.validate()?;
         horizon(t)?;
-        let BgNbd { r, alpha, a, b } = *self;
-        let f = hyp2f1(r, b, a + b - 1.0, t / (alpha + t))?;
-        Ok((a + b - 1.0) / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * f))
+        self.expected_while_observed(0.0, self.alpha, t)
     }
 }
 
@@ -147,6 +157,20 @@ mod tests {
     }
 
     #[test]
+    fn the_expectation_matches_the_direct_formula_for_any_frequency() {
+        // Eq. 10 evaluated term by term by mpmath at 50 digits (rounded to f64): a frequent
+        // buyer (whose direct series overflows f64), a long horizon, a typical case.
+        for (x, t_x, t, horizon, want) in [
+            (300, 38.5, 38.86, 390.0, 861.42847174372),
+            (0, 0.0, 10.0, 5000.0, 7.798312711534465),
+            (12, 20.0, 38.86, 52.0, 0.16387471731960088),
+        ] {
+            let got = PAPER.conditional_expected_purchases(&History { x, t_x, t }, horizon).unwrap();
+            assert!((got - want).abs() <= 1e-9 * want, "x = {x}: {got} vs {want}");
+        }
+    }
+
+    #[test]
     fn the_formulas_agree_with_each_other() {
         // A customer with no repeats observed for T = 0 is a new customer: eq. 10 reduces to eq. 9.
         let new = History { x: 0, t_x: 0.0, t: 0.0 };
@@ -175,6 +199,31 @@ mod tests {
         let want = (a1 * a2 * (a3 + a4)).ln();
         let got = PAPER.log_likelihood_of(&History { x: 2, t_x: 30.43, t: 38.86 });
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    }
+
+    #[test]
+    fn a_fit_without_repeat_buyers_does_not_claim_convergence() {
+        // Without repeats the likelihood (α/(α+T))^r grows as r → 0: no maximum inside.
+        let histories: Vec<History> = (1..50).map(|i| History { x: 0, t_x: 0.0, t: f64::from(i) }).collect();
+        let fit = BgNbd::fit(&histories).unwrap();
+        assert!(!fit.converged, "{fit:?}");
+    }
+
+    #[test]
+    fn the_fit_is_at_least_as_likely_as_the_papers_parameters() {
+        // A made-up cohort: whatever the fit finds must be a maximum, at least
+        // as likely as the paper's parameters, and report its own likelihood.
+        let histories: Vec<History> = (0..400)
+            .map(|i| {
+                let x = [0, 0, 0, 1, 0, 2, 0, 1, 5, 0, 3, 0, 1, 9][i % 14];
+                let t = 27.0 + f64::from(i as u32 % 12);
+                History { x, t_x: if x == 0 { 0.0 } else { t * f64::from(i as u32 % 7 + 1) / 8.0 }, t }
+            })
+            .collect();
+        let fit = BgNbd::fit(&histories).unwrap();
+        assert!(fit.converged, "{fit:?}");
+        assert!(fit.log_likelihood >= PAPER.log_likelihood(&histories), "{fit:?}");
+        assert!((fit.log_likelihood - fit.params.log_likelihood(&histories)).abs() < 1e-9);
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub struct Fit<P> {
     pub params: P,
     /// The maximised log-likelihood (natural log).
     pub log_likelihood: f64,
-    /// Whether the optimiser stopped on its tolerance rather than its iteration limit.
+    /// Whether the optimiser stopped on its tolerance rather than its iteration
+    /// limit, at a point where no parameter ran off towards 0 or infinity (as
+    /// it does when the data cannot identify the model, e.g. without any repeat buyer).
     pub converged: bool,
     pub iterations: u64,
     /// How many customers the model was fitted over.
@@ -21,6 +23,9 @@ pub struct Fit<P> {
 
 /// Iterations each Nelder–Mead run may take.
 const MAX_ITERS: u64 = 20_000;
+/// A log-parameter beyond this (a parameter below e^-25 or above e^25, about
+/// 7·10¹⁰) means the likelihood has no interior maximum.
+const LOG_BOUND: f64 = 25.0;
 /// Stop when the standard deviation of the simplex's values falls below this
 /// (log-likelihoods of thousands of customers are in the thousands).
 const SD_TOLERANCE: f64 = 1e-10;
@@ -74,7 +79,8 @@ pub(crate) fn minimise<F: Fn(&[f64]) -> f64>(f: &F, start: &[f64]) -> Result<Min
     if !second.value.is_finite() {
         return Err(Error::Numerical("the likelihood is not finite anywhere the optimiser looked".into()));
     }
-    Ok(Minimum { iterations: first.iterations + second.iterations, ..second })
+    let inside = second.theta.iter().all(|t| t.abs() < LOG_BOUND);
+    Ok(Minimum { iterations: first.iterations + second.iterations, converged: second.converged && inside, ..second })
 }
 
 #[cfg(test)]
