@@ -1,14 +1,26 @@
 //! Versioned migrations, applied in order at start. Never edit a released
 //! migration: add the next one. ARCHITECTURE.md documents the resulting schema.
 
-use rusqlite::Connection;
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::Result;
 
+/// One migration: SQL applied in one transaction, or work too large for one
+/// transaction, which commits as it goes and resumes where a stopped run ended.
+enum Migration {
+    Sql(&'static str),
+    /// Commits its batches and ends in a transaction of its own that the caller
+    /// finishes by recording the version, so that the version is recorded with the last of the work.
+    Batched(for<'c> fn(&'c mut Connection, &Batching) -> Result<Transaction<'c>>),
+}
+
 /// Migration N is `MIGRATIONS[N - 1]`; `PRAGMA user_version` records the last applied.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: shops, keys, customers and their records, the event log, the audit log.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE shops (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
@@ -178,10 +190,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_shop ON audit_log(shop_id, id);
     "#,
+    ),
     // 2: the plugin catalogue, per-shop subscriptions with their cursors,
     // dead letters, plugin state, logs and call records, runs; the points
     // ledger and tiers that loyalty decisions write; who emitted an event.
-    r#"
+    Migration::Sql(
+        r#"
     ALTER TABLE events ADD COLUMN source TEXT;
     ALTER TABLE customers ADD COLUMN tier TEXT;
 
@@ -308,9 +322,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX plugin_runs_plugin ON plugin_runs(shop_id, plugin_id, id);
     "#,
+    ),
     // 3: loyalty (ledger batches, rewards, redemptions), coupons, the outbox
     // with consents and connector routes, and per-shop settings.
-    r#"
+    Migration::Sql(
+        r#"
     ALTER TABLE points_ledger ADD COLUMN kind TEXT NOT NULL DEFAULT 'earn'
         CHECK (kind IN ('earn', 'redeem', 'expire', 'clawback', 'adjust'));
     -- For positive entries: the points of the batch not yet drawn or expired.
@@ -457,9 +473,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX message_events_message ON message_events(message_id, id);
     "#,
+    ),
     // 4: segments with their versions, tracked membership, snapshots and daily
     // counts; triggers mark customers whose data changed for re-evaluation.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE segments (
         id INTEGER PRIMARY KEY,
         shop_id INTEGER NOT NULL REFERENCES shops(id),
@@ -559,8 +577,10 @@ const MIGRATIONS: &[&str] = &[
     WHEN EXISTS (SELECT 1 FROM segments WHERE shop_id = NEW.shop_id AND deleted_at IS NULL)
     BEGIN INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) VALUES (NEW.shop_id, NEW.customer_id); END;
     "#,
+    ),
     // 5: journeys, their versions, the runs of customers and each step a run went through.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE journeys (
         id INTEGER PRIMARY KEY,
         shop_id INTEGER NOT NULL REFERENCES shops(id),
@@ -625,35 +645,44 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (run_id, step)
     );
     "#,
+    ),
     // 6: behaviour conditions of segments (a kind in a window, of a category or sku)
     // read the index alone, not every behaviour row of the window; merged customers
     // are found by whom they were merged into.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE INDEX behaviours_kind ON behaviours(customer_id, kind, occurred_at, category, sku);
     -- "This customer and those merged into them" (journey entry rules, goals and
     -- branches, coupons) found merged customers by scanning every customer: the
     -- entry of each run cost O(customers).
     CREATE INDEX customers_merged_into ON customers(merged_into) WHERE merged_into IS NOT NULL;
     "#,
+    ),
     // 7: the shop's buyers over a window (the context RFM scores against) are read
     // from the window's entries of one covering index; before, every order of the shop
     // was read through its row (tens of seconds at ten million orders).
-    r#"
+    Migration::Sql(
+        r#"
     CREATE INDEX orders_shop_paid ON orders(shop_id, paid_at, customer_id, status, amount, refunded_amount);
     "#,
+    ),
     // 8: the same context reads a shop's orders in customer order instead, so that
     // its GROUP BY customer needs no temporary B-tree: a window of a year holds most
     // orders, and at ten million orders the sort was most of the time (5 s → 2 s).
-    r#"
+    Migration::Sql(
+        r#"
     DROP INDEX orders_shop_paid;
     CREATE INDEX orders_shop_customer ON orders(shop_id, customer_id, paid_at, status, amount, refunded_amount);
     "#,
+    ),
     // 9: a segment counted over the whole shop reads a score condition as one set of
     // customers from this index, where it looked the condition up for each customer
     // (a million primary-key seeks at a million customers).
-    r#"
+    Migration::Sql(
+        r#"
     CREATE INDEX scores_shop_model ON scores(shop_id, model, label, value);
     "#,
+    ),
     // 10: the triggers that mark changed customers no longer rely on `INSERT OR IGNORE`. SQLite
     // applies the conflict policy of the statement that fired a trigger to the trigger's own
     // statements, so under the upsert of a score or a tag (`ON CONFLICT DO UPDATE`) a customer
@@ -661,7 +690,8 @@ const MIGRATIONS: &[&str] = &[
     // stalled every plugin that scores. A mark is now inserted only when missing.
     // Customers are first seen at the earliest time of their events, not when the first of
     // them arrived: history imported after a customer was created counts them in the past.
-    r#"
+    Migration::Sql(
+        r#"
     UPDATE customers SET created_at = MIN(created_at,
         COALESCE((SELECT MIN(o.paid_at) FROM orders o WHERE o.customer_id = customers.id), created_at),
         COALESCE((SELECT MIN(b.occurred_at) FROM behaviours b WHERE b.customer_id = customers.id), created_at))
@@ -734,31 +764,126 @@ const MIGRATIONS: &[&str] = &[
     BEGIN INSERT INTO segment_dirty (shop_id, customer_id) SELECT NEW.shop_id, NEW.customer_id
       WHERE NOT EXISTS (SELECT 1 FROM segment_dirty WHERE shop_id = NEW.shop_id AND customer_id = NEW.customer_id); END;
     "#,
+    ),
     // 11: each shop's events have positions of their own (1, 2, 3 …), which is what the API
     // shows and takes: `seq` is global, and its gaps told a shop how many events the others
     // wrote. `seq` stays the bus's and the journeys' cursor. Existing events are numbered in
     // their order. Messages remember which variables a journey filled from personal data,
     // to be masked for keys without `pii:read`.
-    r#"
-    ALTER TABLE events ADD COLUMN position INTEGER;
-    UPDATE events SET position = numbered.n
-    FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY shop_id ORDER BY seq) AS n FROM events) AS numbered
-    WHERE numbered.seq = events.seq;
-    CREATE UNIQUE INDEX events_shop_position ON events(shop_id, position);
-    ALTER TABLE messages ADD COLUMN personal_variables TEXT;
-    "#,
+    //
+    // This migration was first released as one `UPDATE … ROW_NUMBER() OVER (PARTITION BY
+    // shop_id ORDER BY seq)` over the whole table: one transaction that rewrote every event
+    // (at 40 million events a WAL the size of the table and minutes of start-up, begun again
+    // from nothing when stopped). It is now `number_events_per_shop`, which ends in the same
+    // column, index and positions; a database that ran the first text is at version 11 and
+    // is not migrated again, so changing the text rather than adding a migration loses
+    // nothing, and a database at 10 never takes the single transaction.
+    Migration::Batched(number_events_per_shop),
 ];
 
+/// How [`number_events_per_shop`] splits its work.
+pub(crate) struct Batching {
+    /// Events numbered in one transaction.
+    pub(crate) events: usize,
+    /// Stop with an error after this many committed batches, as a killed process would
+    /// (tests of resuming).
+    pub(crate) stop_after: Option<usize>,
+}
+
+impl Batching {
+    /// 200,000 events of ~300 bytes are ~60 MB of pages a transaction: the WAL stays that
+    /// large while the table is numbered, and a stopped upgrade loses at most one batch.
+    pub(crate) const DEFAULT: Batching = Batching { events: 200_000, stop_after: None };
+}
+
+/// Where a numbering in progress stands: events up to `through_seq` have their position.
+/// The table exists only while migration 11 runs.
+const PROGRESS_TABLE: &str = "events_position_upgrade";
+
+/// Migration 11: give the events of each shop positions 1, 2, 3 … in `seq` order, in
+/// transactions of `batching.events` events. The progress is kept in the database, so that a
+/// stopped upgrade resumes after its last committed batch. The unique index comes last, built
+/// once over numbered rows: created first, every batch would also rewrite its entries.
+fn number_events_per_shop<'c>(conn: &'c mut Connection, batching: &Batching) -> Result<Transaction<'c>> {
+    let started: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [PROGRESS_TABLE], |r| r.get(0))?;
+    if !started {
+        let tx = conn.transaction()?;
+        tx.execute_batch(&format!(
+            "ALTER TABLE events ADD COLUMN position INTEGER;
+             CREATE TABLE {PROGRESS_TABLE} (through_seq INTEGER NOT NULL);
+             INSERT INTO {PROGRESS_TABLE} (through_seq) VALUES (0);"
+        ))?;
+        tx.commit()?;
+    }
+    let last_seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+    // Each shop's newest position so far, read once per shop when its first event of this run
+    // comes up and carried from batch to batch: events up to `through_seq` all have theirs.
+    let mut newest: HashMap<i64, i64> = HashMap::new();
+    let mut batches = 0;
+    loop {
+        let tx = conn.transaction()?;
+        let through: i64 = tx.query_row(&format!("SELECT through_seq FROM {PROGRESS_TABLE}"), [], |r| r.get(0))?;
+        let batch: Vec<(i64, i64)> = tx
+            .prepare("SELECT seq, shop_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
+            .query_map(params![through, batching.events as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(batch_end, _)) = batch.last() else {
+            break;
+        };
+        {
+            let mut newest_of = tx.prepare("SELECT position FROM events WHERE shop_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")?;
+            let mut number = tx.prepare("UPDATE events SET position = ?1 WHERE seq = ?2")?;
+            for (seq, shop_id) in batch {
+                let position = match newest.get_mut(&shop_id) {
+                    Some(position) => position,
+                    None => {
+                        let found: Option<i64> = newest_of.query_row(params![shop_id, through], |r| r.get(0)).optional()?;
+                        newest.entry(shop_id).or_insert(found.unwrap_or(0))
+                    }
+                };
+                *position += 1;
+                number.execute(params![*position, seq])?;
+            }
+            tx.execute(&format!("UPDATE {PROGRESS_TABLE} SET through_seq = ?1"), [batch_end])?;
+        }
+        tx.commit()?;
+        batches += 1;
+        tracing::info!(through_seq = batch_end, last_seq, "numbering events per shop (migration 11)");
+        if batching.stop_after == Some(batches) {
+            return Err(anyhow::anyhow!("migration 11 stopped after {batches} batches, as asked").into());
+        }
+    }
+    tracing::info!(last_seq, "events numbered per shop; building their index (migration 11)");
+    let tx = conn.transaction()?;
+    tx.execute_batch(&format!(
+        "CREATE UNIQUE INDEX events_shop_position ON events(shop_id, position);
+         ALTER TABLE messages ADD COLUMN personal_variables TEXT;
+         DROP TABLE {PROGRESS_TABLE};"
+    ))?;
+    Ok(tx)
+}
+
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_with(conn, &Batching::DEFAULT)
+}
+
+pub(crate) fn migrate_with(conn: &mut Connection, batching: &Batching) -> Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         return Err(
             anyhow::anyhow!("database schema version {current} is newer than this kith ({}); upgrade kith", MIGRATIONS.len()).into()
         );
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = match migration {
+            Migration::Sql(sql) => {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx
+            }
+            Migration::Batched(run) => run(conn, batching)?,
+        };
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied migration");
@@ -775,29 +900,147 @@ pub fn latest_version() -> usize {
 mod tests {
     use rusqlite::Connection;
 
-    use super::MIGRATIONS;
+    use super::{Batching, MIGRATIONS, Migration, PROGRESS_TABLE, migrate, migrate_with};
 
-    /// A database of migration 10 gets each shop's positions in place, in the order of its events.
-    #[test]
-    fn existing_events_are_numbered_per_shop_in_place() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..10] {
+    /// Migration 11 as first released: every event numbered in one statement. The batched
+    /// migration must end where this one ends.
+    const RELEASED_11: &str = "
+        ALTER TABLE events ADD COLUMN position INTEGER;
+        UPDATE events SET position = numbered.n
+        FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY shop_id ORDER BY seq) AS n FROM events) AS numbered
+        WHERE numbered.seq = events.seq;
+        CREATE UNIQUE INDEX events_shop_position ON events(shop_id, position);
+        ALTER TABLE messages ADD COLUMN personal_variables TEXT;";
+
+    /// A database at version 10 holding events of four shops (one of them has none), their
+    /// turns uneven and their `seq` with gaps, as rolled-back appends leave them.
+    fn version_10() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..10] {
+            let Migration::Sql(sql) = migration else { panic!("migrations 1 to 10 are SQL") };
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", 10).unwrap();
         conn.execute_batch(
-            "INSERT INTO shops (id, name, time_zone, currency, region, created_at) VALUES (1, 'A', 'UTC', 'CNY', 'CN', 0), (2, 'B', 'UTC', 'CNY', 'CN', 0);
-             INSERT INTO events (shop_id, type, payload, created_at) VALUES (1, 'x', '{}', 0), (2, 'x', '{}', 0), (2, 'x', '{}', 0), (1, 'x', '{}', 0), (2, 'x', '{}', 0);",
+            "INSERT INTO shops (id, name, time_zone, currency, region, created_at) VALUES
+             (1, 'A', 'UTC', 'CNY', 'CN', 0), (2, 'B', 'UTC', 'CNY', 'CN', 0), (3, 'C', 'UTC', 'CNY', 'CN', 0), (4, 'D', 'UTC', 'CNY', 'CN', 0);",
         )
         .unwrap();
-        super::migrate(&mut conn).unwrap();
-        let positions: Vec<(i64, i64, i64)> = conn
-            .prepare("SELECT seq, shop_id, position FROM events ORDER BY seq")
+        let mut insert =
+            conn.prepare("INSERT INTO events (seq, shop_id, type, payload, created_at) VALUES (?1, ?2, 'x', '{}', 0)").unwrap();
+        let mut seq = 0;
+        for i in 0..97 {
+            seq += if i % 13 == 5 { 4 } else { 1 };
+            let shop = match i % 10 {
+                0..=5 => 1,
+                6..=8 => 2,
+                _ => 3,
+            };
+            insert.execute([seq, shop]).unwrap();
+        }
+        drop(insert);
+        conn
+    }
+
+    /// Every event's (seq, shop, position), in `seq` order.
+    fn positions(conn: &Connection) -> Vec<(i64, i64, Option<i64>)> {
+        conn.prepare("SELECT seq, shop_id, position FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// The schema as SQLite keeps it, and the version.
+    fn schema(conn: &Connection) -> (Vec<(String, String, Option<String>)>, i64) {
+        let objects = conn
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(positions, vec![(1, 1, 1), (2, 2, 1), (3, 2, 2), (4, 1, 2), (5, 2, 3)]);
+        (objects, conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap())
+    }
+
+    /// What the released migration 11 makes of [`version_10`].
+    fn released() -> Connection {
+        let conn = version_10();
+        conn.execute_batch(RELEASED_11).unwrap();
+        conn.pragma_update(None, "user_version", 11).unwrap();
+        conn
+    }
+
+    /// A database at version 10 ends with the released migration's column, index and
+    /// positions: each shop's events numbered 1, 2, 3 … in `seq` order.
+    #[test]
+    fn a_version_10_database_is_numbered_as_the_released_migration_numbered_it() {
+        let reference = released();
+        for events in [1, 7, 1000] {
+            let mut conn = version_10();
+            migrate_with(&mut conn, &Batching { events, stop_after: None }).unwrap();
+            assert_eq!(positions(&conn), positions(&reference), "batches of {events}");
+            assert_eq!(schema(&conn), schema(&reference), "batches of {events}");
+        }
+        let positions = positions(&reference);
+        assert_eq!(
+            &positions[..7],
+            &[(1, 1, Some(1)), (2, 1, Some(2)), (3, 1, Some(3)), (4, 1, Some(4)), (5, 1, Some(5)), (9, 1, Some(6)), (10, 2, Some(1))]
+        );
+        assert_eq!(positions.iter().filter(|p| p.1 == 3).map(|p| p.2.unwrap()).collect::<Vec<_>>(), (1..=9).collect::<Vec<_>>());
+    }
+
+    /// An upgrade stopped after some committed batches resumes after the last of them and ends
+    /// where an upgrade in one go ends; what it committed before stopping stays.
+    #[test]
+    fn a_stopped_upgrade_resumes_after_its_last_batch() {
+        let mut conn = version_10();
+        let error = migrate_with(&mut conn, &Batching { events: 10, stop_after: Some(3) }).unwrap_err();
+        assert!(error.to_string().contains("stopped after 3 batches"), "{error}");
+        assert_eq!(schema(&conn).1, 10);
+        let numbered = positions(&conn).iter().filter(|p| p.2.is_some()).count();
+        assert_eq!(numbered, 30);
+        let through: i64 = conn.query_row(&format!("SELECT through_seq FROM {PROGRESS_TABLE}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(through, positions(&conn)[29].0);
+        // Stopped again inside the next run, then left to finish.
+        migrate_with(&mut conn, &Batching { events: 7, stop_after: Some(2) }).unwrap_err();
+        assert_eq!(positions(&conn).iter().filter(|p| p.2.is_some()).count(), 44);
+        migrate_with(&mut conn, &Batching { events: 7, stop_after: None }).unwrap();
+        let reference = released();
+        assert_eq!(positions(&conn), positions(&reference));
+        assert_eq!(schema(&conn), schema(&reference));
+    }
+
+    /// A database the released migration 11 already numbered is not numbered again.
+    #[test]
+    fn a_database_at_version_11_is_left_alone() {
+        let mut conn = released();
+        // Positions no numbering would give: a migration that ran again would change them.
+        conn.execute("UPDATE events SET position = position + 1000 WHERE shop_id = 2", []).unwrap();
+        let before = (positions(&conn), schema(&conn));
+        migrate(&mut conn).unwrap();
+        assert_eq!((positions(&conn), schema(&conn)), before);
+    }
+
+    /// Events appended after the upgrade continue each shop's numbering.
+    #[test]
+    fn new_events_continue_each_shops_positions() {
+        let mut conn = version_10();
+        migrate_with(&mut conn, &Batching { events: 6, stop_after: None }).unwrap();
+        let now = chrono::Utc::now();
+        let last = |conn: &Connection, shop: i64| -> i64 {
+            conn.query_row("SELECT MAX(position) FROM events WHERE shop_id = ?1", [shop], |r| r.get::<_, Option<i64>>(0))
+                .unwrap()
+                .unwrap_or(0)
+        };
+        let before: Vec<i64> = (1..=4).map(|shop| last(&conn, shop)).collect();
+        assert_eq!(before, vec![60, 28, 9, 0]);
+        for shop in [4, 2, 1, 2, 3, 4] {
+            let seq = crate::events::append(&conn, shop, "x", None, &serde_json::json!({}), now).unwrap();
+            let position: i64 = conn.query_row("SELECT position FROM events WHERE seq = ?1", [seq], |r| r.get(0)).unwrap();
+            assert_eq!(position, last(&conn, shop));
+        }
+        assert_eq!((1..=4).map(|shop| last(&conn, shop)).collect::<Vec<_>>(), vec![61, 30, 10, 2]);
     }
 }
