@@ -749,6 +749,12 @@ fn mask_logged(message: &str) -> String {
     mask_free_text(message)
 }
 
+impl Personal for crate::loyalty::LedgerEntry {
+    fn mask_personal(&mut self) {
+        self.reason = mask_free_text(&self.reason);
+    }
+}
+
 impl Personal for crate::plugin::DeadLetter {
     fn mask_personal(&mut self) {
         self.error = mask_free_text(&self.error);

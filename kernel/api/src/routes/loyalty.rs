@@ -55,9 +55,11 @@ pub async fn points_ledger(
     Query(q): Query<LedgerQuery>,
 ) -> Result<Json<LedgerPage>, ApiError> {
     let limit = page_limit(q.limit, 100, 500)?;
-    let items = state.read("points_ledger", move |s| s.points_ledger(key.shop_id, id, q.cursor, limit)).await?;
+    let shop_id = key.shop_id;
+    let items = state.read("points_ledger", move |s| s.points_ledger(shop_id, id, q.cursor, limit)).await?;
     let next_cursor = if items.len() == limit { items.last().map(|e| e.id) } else { None };
-    Ok(Json(LedgerPage { items, next_cursor }))
+    // A reason is free text an operator wrote (`called 138-1234-5678 back`).
+    Ok(Json(LedgerPage { items: crate::mask::mask(&key, items), next_cursor }))
 }
 
 /// Add or take points by hand, with a reason (audited). Taking more than the

@@ -15,7 +15,12 @@ use serde_json::{Value, json};
 use crate::harness::Harness;
 
 /// Every personal value the walked shop holds; none may reach a key without `pii:read`.
-const SECRETS: [&str; 12] = [
+const SECRETS: [&str; 17] = [
+    "Li Receiver",
+    "138-1234-5678",
+    "138 1234 5678",
+    "１３８１２３４５６７８",
+    "West Lake 8",
     "+8613812345678",
     "13812345678",
     "ming@example.com",
@@ -44,7 +49,8 @@ async fn personal_shop(h: &Harness) -> (String, i64) {
     let events = json!({"events": [
         {"id": "p1", "type": "customer.upsert", "customer_id": h.customer,
          "identities": [{"kind": "unionid", "value": "oUnionSecret42"}, {"kind": "nick", "value": "nick_secret_77"}],
-         "profile": {"birthday": "1990-04-01", "attributes": {"address": "88 Secret Road", "vip_level": 2}}}
+         "profile": {"birthday": "1990-04-01", "attributes": {"address": "88 Secret Road", "vip_level": 2,
+             "shipping": {"name": "Li Receiver", "receiver_mobile": "138-1234-5678"}, "收货人": "Li Receiver"}}}
     ]});
     let r = h.call(Method::POST, "/v1/events", Some(&owner), Some(events)).await;
     assert_eq!(r.body["accepted"], 1, "{}", r.body);
@@ -63,7 +69,52 @@ async fn personal_shop(h: &Harness) -> (String, i64) {
     h.call(Method::POST, "/v1/events", Some(&owner), Some(attach)).await;
     h.bus.drain().unwrap();
     let (_, run) = h.with_plugin();
+    plugin_writes_an_order_with_its_receiver(h);
+    // A points adjustment's reason (ledger, audit) and a message's variables set by an API caller.
+    let adjust = json!({"points": 5, "reason": "called 138-1234-5678 back", "idempotency_key": "pii"});
+    let r = h.call(Method::POST, &format!("/v1/customers/{}/points/adjustments", h.customer), Some(&owner), Some(adjust)).await;
+    assert!(r.status.is_success(), "{}", r.body);
+    // (Enqueued through the store: the API sends only through an enabled connector.)
+    let send = kith_domain::messaging::SendRequest {
+        customer_id: h.customer,
+        channel: "sms".into(),
+        template: "T".into(),
+        variables: [("name", "Li Receiver"), ("receiver_phone", "138 1234 5678"), ("note", "(+86)13812345678")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        idempotency_key: "pii".into(),
+    };
+    h.store.enqueue_message(h.shop_a, &send, "api", chrono::Utc::now()).unwrap();
     (owner, run)
+}
+
+/// What a Tmall connector writes: an order naming its receiver (收货人) by name, phone and
+/// address under keys of its own, phones written every way, and a log line holding the order.
+fn plugin_writes_an_order_with_its_receiver(h: &Harness) {
+    let payload = json!({
+        "name": "Li Receiver",
+        "order": {"id": "TM-20260501000000000123", "receiver_name": "Li Receiver", "receiver_mobile": "+86 138 1234 5678",
+                  "receiver_address": "West Lake 8", "items": [{"sku": "TEA-1", "name": "Green tea"}]},
+        "contact": {"name": "Li Receiver", "tel": "8613812345678"},
+        "note": "call (+86)13812345678, ８６１３８１２３４５６７８ or 138 1234 5678",
+    });
+    let decisions = [kith_domain::plugin::Decision::EmitEvent {
+        customer_id: Some(h.customer),
+        event_type: "plugin.order_synced".into(),
+        payload: payload.to_string(),
+    }];
+    let logs =
+        [kith_domain::plugin::LogLine { level: kith_domain::plugin::LogLevel::Info, message: format!("synced 138-1234-5678 {payload}") }];
+    let cursor = h.store.subscription(h.shop_a, "vip-tag").unwrap().cursor;
+    let attempt = kith_store::Attempt {
+        shop_id: h.shop_a,
+        plugin_id: "vip-tag",
+        logs: &logs,
+        duration: Duration::from_millis(1),
+        now: chrono::Utc::now(),
+    };
+    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
 }
 
 /// The GET routes of the OpenAPI document, with the walked shop's ids in their paths.
@@ -137,9 +188,28 @@ async fn every_route_masks_every_personal_field_without_pii_read() {
     for uri in get_routes(&h, journey, &message, run) {
         seen.push_str(&h.call(Method::GET, &uri, Some(&owner), None).await.body.to_string());
     }
-    for secret in ["+8613812345678", "ming@example.com", "Ming", "1990-04-01", "oUnionSecret42", "nick_secret_77", "88 Secret Road"] {
+    for secret in [
+        "+8613812345678",
+        "ming@example.com",
+        "Ming",
+        "1990-04-01",
+        "oUnionSecret42",
+        "nick_secret_77",
+        "88 Secret Road",
+        "Li Receiver",
+        "138-1234-5678",
+        "138 1234 5678",
+        "１３８１２３４５６７８",
+        "West Lake 8",
+    ] {
         assert!(seen.contains(secret), "the owner never saw `{secret}`");
     }
+    // A thing's name is not personal: the order's item and the segment keep theirs.
+    let events = h.call(Method::GET, "/v1/events?limit=1000", Some(&key_without_pii(&h)), None).await;
+    let synced = events.body["items"].as_array().unwrap().iter().find(|e| e["type"] == "plugin.order_synced").unwrap();
+    assert_eq!(synced["payload"]["order"]["items"][0]["name"], "Green tea", "{synced}");
+    assert_eq!(synced["payload"]["order"]["id"], "TM-20260501000000000123", "{synced}");
+    assert_eq!(synced["payload"]["order"]["receiver_mobile"], "+86 138 **** 5678", "{synced}");
 
     let without = key_without_pii(&h);
     let mut keys = vec![("every scope but pii:read", without.clone())];
@@ -324,5 +394,51 @@ async fn each_shop_sees_its_own_event_positions() {
         // The event stream's ids are the same positions.
         let ids: Vec<i64> = stream_text(&h, key).await.lines().filter_map(|l| l.strip_prefix("id: ")?.parse().ok()).collect();
         assert_eq!(ids, seqs, "SSE ids");
+    }
+}
+
+/// The export's personal columns are the domain's (`kith_domain::personal::EXPORT_COLUMNS`): each
+/// is refused under the default policy for every key, and without `pii:read` once the owner allows
+/// them; every column the domain lists is exported, personal ones holding the data once allowed.
+#[tokio::test]
+async fn every_personal_export_column_of_the_one_definition_is_refused_by_default() {
+    let h = Harness::new().await;
+    let (owner, _) = personal_shop(&h).await;
+    let without = key_without_pii(&h);
+    let columns = kith_domain::personal::EXPORT_COLUMNS;
+    let personal: Vec<&str> = columns.iter().filter(|c| c.personal.is_some()).map(|c| c.name).collect();
+    assert!(!personal.is_empty());
+    let h = &h;
+    let export = |key: &str, columns: &str| {
+        let uri = format!("/v1/segments/{}/export?columns={columns}", h.segment);
+        let key = key.to_owned();
+        async move { h.call(Method::GET, &uri, Some(&key), None).await }
+    };
+    for column in &personal {
+        for key in [&owner, &without] {
+            let r = export(key, &format!("id,{column}")).await;
+            r.assert_problem(403, "forbidden");
+            assert!(r.body["detail"].as_str().unwrap().contains("export policy"), "{column}: {}", r.body);
+        }
+    }
+    let plain: Vec<&str> = columns.iter().filter(|c| c.personal.is_none()).map(|c| c.name).collect();
+    let r = export(&without, &plain.join(",")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.as_str().unwrap().starts_with(&plain.join(",")), "{}", r.body);
+
+    let on = json!({"personal_columns": true});
+    assert_eq!(h.call(Method::PUT, "/v1/shop/settings/export", Some(&owner), Some(on)).await.status, StatusCode::OK);
+    for column in &personal {
+        let r = export(&without, &format!("id,{column}")).await;
+        r.assert_problem(403, "forbidden");
+        assert!(r.body["detail"].as_str().unwrap().contains("pii:read"), "{column}: {}", r.body);
+    }
+    let all: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let r = export(&owner, &all.join(",")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let csv = r.body.as_str().unwrap();
+    assert!(csv.starts_with(&all.join(",")), "{csv}");
+    for value in ["+8613812345678", "ming@example.com", "Ming", "1990-04-01"] {
+        assert!(csv.contains(value), "`{value}` in {csv}");
     }
 }
