@@ -614,6 +614,13 @@ impl Personal for crate::model::Customer {
     fn mask_personal(&mut self) {
         self.profile.mask_personal();
         self.identities.iter_mut().for_each(Personal::mask_personal);
+        // Why a tag or a score was given is free text a plugin or an operator wrote.
+        for reason in self.tags.iter_mut().filter_map(|t| t.reason.as_mut()) {
+            *reason = mask_free_text(reason);
+        }
+        for explanation in self.scores.iter_mut().filter_map(|s| s.explanation.as_mut()) {
+            *explanation = mask_free_text(explanation);
+        }
     }
 }
 

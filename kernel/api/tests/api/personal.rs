@@ -99,11 +99,25 @@ fn plugin_writes_an_order_with_its_receiver(h: &Harness) {
         "contact": {"name": "Li Receiver", "tel": "8613812345678"},
         "note": "call (+86)13812345678, ８６１３８１２３４５６７８ or 138 1234 5678",
     });
-    let decisions = [kith_domain::plugin::Decision::EmitEvent {
-        customer_id: Some(h.customer),
-        event_type: "plugin.order_synced".into(),
-        payload: payload.to_string(),
-    }];
+    let decisions = [
+        kith_domain::plugin::Decision::EmitEvent {
+            customer_id: Some(h.customer),
+            event_type: "plugin.order_synced".into(),
+            payload: payload.to_string(),
+        },
+        kith_domain::plugin::Decision::AddTag {
+            customer_id: h.customer,
+            tag: "vip-receiver".into(),
+            reason: "receiver 138 1234 5678 spent 13800.00".into(),
+        },
+        kith_domain::plugin::Decision::SetScore {
+            customer_id: h.customer,
+            model: "churn".into(),
+            value: 0.5,
+            label: None,
+            explanation: "no answer on ８６１３８１２３４５６７８".into(),
+        },
+    ];
     let logs =
         [kith_domain::plugin::LogLine { level: kith_domain::plugin::LogLevel::Info, message: format!("synced 138-1234-5678 {payload}") }];
     let cursor = h.store.subscription(h.shop_a, "vip-tag").unwrap().cursor;
