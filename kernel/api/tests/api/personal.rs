@@ -224,6 +224,11 @@ async fn every_route_masks_every_personal_field_without_pii_read() {
     assert_eq!(synced["payload"]["order"]["items"][0]["name"], "Green tea", "{synced}");
     assert_eq!(synced["payload"]["order"]["id"], "TM-20260501000000000123", "{synced}");
     assert_eq!(synced["payload"]["order"]["receiver_mobile"], "+86 138 **** 5678", "{synced}");
+    // The event stream masks it exactly as the list does.
+    let streamed = stream_text(&h, &key_without_pii(&h)).await;
+    let data = streamed.split("\n\n").find(|frame| frame.contains("event: plugin.order_synced")).unwrap();
+    let data: Value = serde_json::from_str(data.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["payload"], synced["payload"]);
 
     let without = key_without_pii(&h);
     let mut keys = vec![("every scope but pii:read", without.clone())];
