@@ -486,7 +486,7 @@ impl Definition {
     /// without `pii:read` may not write such a definition; the recipient a connector fills
     /// is not a placeholder and needs none.
     pub fn personal_references(&self) -> Vec<String> {
-        use crate::personal::PERSONAL_KEYS;
+        use crate::personal::{PERSONAL_KEYS, is_personal_attribute};
         let mut out = Vec::new();
         let mut filters: Vec<(String, &[FieldTest])> = Vec::new();
         if let TriggerKind::Event { filters: f, .. } = &self.trigger {
@@ -506,7 +506,7 @@ impl Definition {
         }
         for (path, tests) in filters {
             for (i, t) in tests.iter().enumerate() {
-                if t.field.split('.').any(|p| PERSONAL_KEYS.contains(&p)) {
+                if t.field.split('.').any(|p| PERSONAL_KEYS.contains(&p) || is_personal_attribute(p)) {
                     out.push(format!("{path}[{i}].field"));
                 }
             }
@@ -1509,6 +1509,12 @@ mod tests {
         assert_eq!(d.personal_references(), vec!["definition.steps.s.send.variables.n", "definition.steps.s.send.variables.p"]);
         let d = parse(&def(json!({}), json!([{"field": "value", "op": "eq", "value": "+8613812345678"}]))).unwrap();
         assert_eq!(d.personal_references(), vec!["definition.trigger.where[0].field"]);
+        let d = parse(&def(
+            json!({}),
+            json!([{"field": "order.receiver_name", "op": "eq", "value": "x"}, {"field": "收货人", "op": "eq", "value": "x"}]),
+        ))
+        .unwrap();
+        assert_eq!(d.personal_references(), vec!["definition.trigger.where[0].field", "definition.trigger.where[1].field"]);
         let d = parse(&def(json!({"a": "{{trigger.amount}}"}), json!([{"field": "amount", "op": "gt", "value": 1}]))).unwrap();
         assert!(d.personal_references().is_empty());
         let many: Vec<Value> = (0..51).map(|_| json!({"field": "amount", "op": "gt", "value": 1})).collect();
