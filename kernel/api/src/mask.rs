@@ -48,4 +48,5 @@ pub const MASKED_SCHEMAS: &[&str] = &[
     "Subscription",
     "PluginStatus",
     "Run",
+    "LedgerEntry",
 ];

@@ -113,7 +113,6 @@ fn every_schema_holding_personal_data_is_masked() {
         "Problem",
         "FieldError",
         "MessageEvent",
-        "LedgerEntry",
         "Tier",
         "TierDistribution",
         "VariantStats",
