@@ -18,7 +18,7 @@ mod lifecycle;
 mod outbox;
 mod package;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -125,7 +125,11 @@ pub struct Bus {
     plugins: Mutex<HashMap<(String, String, String), Arc<Plugin>>>,
     contexts: Arc<Contexts>,
     claimed: Mutex<HashSet<Work>>,
-    /// Workers held by calls that may run long and by passes of the outbox: one budget.
+    /// Events each plugin emitted in each shop in the last minute.
+    emissions: Emissions,
+    /// Groups of the outbox being sent, and whose turn is next.
+    outbox: outbox::Senders,
+    /// Workers held by calls that may run long and by the outbox's passes through such connectors: one budget.
     long_work: Shared,
     wake: (Mutex<u64>, Condvar),
     stop: AtomicBool,
@@ -262,8 +266,9 @@ impl Drop for Claim<'_> {
 /// a manifest's `timeout-ms` above it) may hold all workers but one, across every shop
 /// and plugin, so that a delivery with the default deadline always finds a worker within
 /// that deadline, whatever slow plugins other shops (or the same one) run. A pass of the
-/// outbox counts as long work too: long calls and passes share the one budget of
-/// `workers - 1`. With a single worker, they take it in turn with the rest.
+/// outbox through a connector with a long deadline counts as long work too: long calls and
+/// those passes share the one budget of `workers - 1`. With a single worker, they take it
+/// in turn with the rest.
 type Shared = Mutex<Held>;
 
 /// The long work in progress: calls and outbox passes.
@@ -327,6 +332,8 @@ impl Bus {
             config,
             plugins: Mutex::new(HashMap::new()),
             claimed: Mutex::new(HashSet::new()),
+            emissions: Emissions::default(),
+            outbox: outbox::Senders::default(),
             long_work: Mutex::default(),
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
@@ -458,13 +465,11 @@ impl Bus {
                 }
             }
         }
-        // A pass of the outbox calls connectors one message after another, each up to its
-        // deadline: it is long work, and shares long calls' budget of all workers but one.
-        if let Some(_sending) = Slot::take(&self.long_work, self.config.workers, Long::Pass) {
-            match self.send_due() {
-                Ok(n) => done += n,
-                Err(e) => tracing::error!(error = %e, "sending due messages failed"),
-            }
+        // One group of the outbox (a shop's channel) per pass, taken in turn; a group whose
+        // connector may run long shares long calls' budget of all workers but one (outbox.rs).
+        match self.send_due() {
+            Ok(n) => done += n,
+            Err(e) => tracing::error!(error = %e, "sending due messages failed"),
         }
         match self.store.expire_points(now, EXPIRY_BATCH) {
             Ok(n) => done += n,
@@ -608,6 +613,12 @@ impl Bus {
         let Some(input) = event_input(sub.kind, self.context(shop_id)?, subjects) else { return Ok(()) };
         match self.call(&plugin, sub, input, &chain) {
             Called::Decided(decisions, report) => {
+                if let Err(refused) = self.emitted(sub, &installed.manifest, &decisions) {
+                    // Dead-lettered and tripped by this one failure: the batch can be re-driven
+                    // once the plugin is fixed or enabled again.
+                    let at_once = FailurePolicy { max_attempts: 1, breaker_threshold: 1, ..self.config.policy };
+                    return self.fail_delivery_with(sub, sub.cursor, to, &refused, &report.logs, report.duration, &at_once);
+                }
                 let attempt = self.attempt(sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
                 match self.store.commit_delivery(&attempt, sub.cursor, to, &effects) {
@@ -625,6 +636,13 @@ impl Bus {
         }
     }
 
+    /// Count a call's emitted events against the plugin's rate in the shop (`[limits]
+    /// events-per-minute`); past it, why the call is refused.
+    fn emitted(&self, sub: &Subscription, manifest: &Manifest, decisions: &[Decision]) -> Result<(), String> {
+        let emitted = decisions.iter().filter(|d| matches!(d, Decision::EmitEvent { .. })).count();
+        self.emissions.take(sub.shop_id, &sub.plugin_id, emitted, manifest.limits.events_per_minute(), self.clock.now())
+    }
+
     fn attempt<'a>(&self, sub: &'a Subscription, report: &'a CallReport) -> Attempt<'a> {
         Attempt { shop_id: sub.shop_id, plugin_id: &sub.plugin_id, logs: &report.logs, duration: report.duration, now: self.clock.now() }
     }
@@ -638,8 +656,22 @@ impl Bus {
         logs: &[kith_domain::plugin::LogLine],
         duration: Duration,
     ) -> Result<()> {
+        self.fail_delivery_with(sub, from, to, error, logs, duration, &self.config.policy)
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "fail_delivery's arguments and the policy it is recorded under")]
+    fn fail_delivery_with(
+        &self,
+        sub: &Subscription,
+        from: i64,
+        to: i64,
+        error: &str,
+        logs: &[kith_domain::plugin::LogLine],
+        duration: Duration,
+        policy: &FailurePolicy,
+    ) -> Result<()> {
         let attempt = Attempt { shop_id: sub.shop_id, plugin_id: &sub.plugin_id, logs, duration, now: self.clock.now() };
-        match self.store.record_failure(&attempt, from, to, error, &self.config.policy) {
+        match self.store.record_failure(&attempt, from, to, error, policy) {
             Ok(FailureOutcome::Retry { at }) => {
                 tracing::warn!(shop = sub.shop_id, plugin = %sub.plugin_id, retry_at = %at, "delivery failed: {error}");
             }
@@ -728,6 +760,12 @@ impl Bus {
         match called {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
+                if let Err(refused) = self.emitted(&sub, &installed.manifest, &decisions) {
+                    // The run fails at once; the subscription's deliveries trip when they emit again.
+                    let once = FailurePolicy { max_attempts: 1, ..*policy };
+                    self.store.record_run_failure(&attempt, run_id, &refused, &once)?;
+                    return Ok(());
+                }
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
                 let step = RunStep { run_id, from: run.checkpoint, to, processed, finished };
                 let failure = match self.store.commit_run_batch(&attempt, &step, &effects) {
@@ -856,9 +894,65 @@ impl Chain {
     }
 }
 
+/// The events each plugin emitted in each shop in the last minute (a sliding window), kept in
+/// memory by this process: a call whose events would take a plugin past its
+/// `events-per-minute` in a shop is refused, and the plugin tripped there. A chain is bounded
+/// by [`Chain`]; this bounds a plugin that emits on every event of a busy shop. Counted when
+/// the call is checked, before its commit: a commit that then fails still counts.
+#[derive(Debug, Default)]
+struct Emissions {
+    recent: Mutex<HashMap<(i64, String), VecDeque<(chrono::DateTime<chrono::Utc>, usize)>>>,
+}
+
+/// Shops and plugins held before the ones that emitted nothing for a minute are forgotten.
+const EMISSIONS_KEPT: usize = 1024;
+
+impl Emissions {
+    /// Count a call's `emitted` events against `most` per minute, or refuse them all.
+    fn take(&self, shop_id: i64, plugin_id: &str, emitted: usize, most: u32, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+        if emitted == 0 {
+            return Ok(());
+        }
+        let since = now - chrono::Duration::minutes(1);
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() >= EMISSIONS_KEPT {
+            recent.retain(|_, calls| calls.back().is_some_and(|(at, _)| *at > since));
+        }
+        let calls = recent.entry((shop_id, plugin_id.to_owned())).or_default();
+        while calls.front().is_some_and(|(at, _)| *at <= since) {
+            calls.pop_front();
+        }
+        let before: usize = calls.iter().map(|(_, n)| n).sum();
+        if before + emitted > most as usize {
+            return Err(format!(
+                "{emitted} emitted events refused: the plugin emitted more than {most} events in a minute in this shop (`[limits] events-per-minute`)"
+            ));
+        }
+        calls.push_back((now, emitted));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emissions_are_counted_per_shop_and_plugin_over_a_minute() {
+        use chrono::TimeZone;
+        let emissions = Emissions::default();
+        let start = chrono::Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
+        let at = |s: i64| start + chrono::Duration::seconds(s);
+        emissions.take(1, "echo", 6, 10, at(0)).unwrap();
+        emissions.take(1, "echo", 4, 10, at(30)).expect("10 in a minute is the limit");
+        let refused = emissions.take(1, "echo", 1, 10, at(59)).unwrap_err();
+        assert!(refused.contains("emitted more than 10 events in a minute"), "{refused}");
+        emissions.take(2, "echo", 10, 10, at(59)).expect("another shop counts its own");
+        emissions.take(1, "other", 10, 10, at(59)).expect("another plugin counts its own");
+        emissions.take(1, "echo", 6, 10, at(60)).expect("the first 6 are a minute old");
+        assert!(emissions.take(1, "echo", 1, 10, at(61)).is_err(), "4 at 30 s and 6 at 60 s");
+        emissions.take(1, "echo", 0, 10, at(61)).expect("a call that emits nothing is never refused");
+    }
 
     #[test]
     fn shared_work_leaves_a_worker_free() {

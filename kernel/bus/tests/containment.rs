@@ -308,6 +308,39 @@ fn plugins_answering_each_others_events_are_stopped_and_tripped() {
     assert!(w.last_error(w.shops[1], "hostile-ping").contains("at most 4 per subject"), "{}", w.last_error(w.shops[1], "hostile-ping"));
 }
 
+/// Issue 27 (4): a plugin may emit so many events per minute in a shop (`[limits]
+/// events-per-minute`). Past it the call's events are refused and the plugin is tripped in
+/// that shop; the same plugin in the other shop counts its own and goes on.
+#[test]
+fn a_plugin_emitting_past_its_rate_is_tripped_in_that_shop_only() {
+    let w = world(1);
+    w.install_as(&plugins::HOSTILE_ECHO, |m| format!("{m}\n[limits]\nevents-per-minute = 10\n")).unwrap();
+    // Four events per order in the first shop, two in the second: 18 in both, within the
+    // test clock's minute.
+    w.enable(w.shops[0], "hostile-echo", json!({"emit": "plugin.ping", "times": 4})).unwrap();
+    w.enable(w.shops[1], "hostile-echo", json!({"emit": "plugin.ping", "times": 2})).unwrap();
+    let phones = ["13800000001", "13800000002", "13800000003"];
+    for (n, phone) in phones.iter().enumerate() {
+        w.orders(&format!("o{n}"), phone);
+        w.pass_within(Duration::from_secs(30));
+    }
+    let emitted = |shop| w.store.events_after(shop, 0, 10_000).unwrap().into_iter().filter(|e| e.kind == "plugin.ping").count();
+    // The third order's four would have made twelve.
+    assert_eq!(emitted(w.shops[0]), 8);
+    let sub = w.store.subscription(w.shops[0], "hostile-echo").unwrap();
+    assert_eq!(sub.status, SubscriptionStatus::Tripped, "{sub:?}");
+    let error = sub.last_error.unwrap_or_default();
+    assert!(error.contains("emitted more than 10 events in a minute"), "{error}");
+    assert_eq!(w.store.dead_letters(w.shops[0], "hostile-echo").unwrap().len(), 1, "the refused batch can be re-driven");
+    // The second shop's plugin and both canaries went on delivering.
+    assert_eq!(emitted(w.shops[1]), 6);
+    let other = w.store.subscription(w.shops[1], "hostile-echo").unwrap();
+    assert_eq!((other.status, other.last_error), (SubscriptionStatus::Enabled, None));
+    for phone in phones {
+        w.assert_canaries(phone);
+    }
+}
+
 /// Issue 27 (5): a plugin allowed a long deadline, slow but successful, in both shops. While
 /// the slow calls run, new orders reach the first-party plugin in each shop: one worker is
 /// always left for calls with the default deadline.

@@ -146,21 +146,39 @@ pub struct RequestedLimits {
     /// Events or customers per call, at most: fewer than the kernel's batch size for a
     /// plugin whose work per customer would not fit its time budget in a full batch.
     pub batch_size: Option<u32>,
+    /// Events the plugin may emit per minute in one shop, at most
+    /// [`MAX_EVENTS_PER_MINUTE`]; [`DEFAULT_EVENTS_PER_MINUTE`] unless asked.
+    pub events_per_minute: Option<u32>,
 }
 
+/// Events a plugin may emit per minute in one shop when its manifest asks for no other number.
+pub const DEFAULT_EVENTS_PER_MINUTE: u32 = 1_000;
+/// The most events a plugin may emit per minute in one shop, whatever its manifest asks.
+pub const MAX_EVENTS_PER_MINUTE: u32 = 60_000;
+
 impl RequestedLimits {
-    /// Each limit asked for is at least 1: a zero would fail every call.
+    /// Each limit asked for is at least 1: a zero would fail every call. The emission rate
+    /// has a ceiling of its own (the others are capped by the kernel's configured maxima).
     fn validate(&self) -> Result<(), FieldError> {
         let asked = [
             ("limits.timeout-ms", self.timeout_ms),
             ("limits.memory-mib", self.memory_mib),
             ("limits.fuel", self.fuel),
             ("limits.batch-size", self.batch_size.map(u64::from)),
+            ("limits.events-per-minute", self.events_per_minute.map(u64::from)),
         ];
-        match asked.into_iter().find(|(_, value)| *value == Some(0)) {
-            Some((field, _)) => Err(FieldError::new(field, "must be at least 1")),
-            None => Ok(()),
+        if let Some((field, _)) = asked.into_iter().find(|(_, value)| *value == Some(0)) {
+            return Err(FieldError::new(field, "must be at least 1"));
         }
+        if self.events_per_minute.is_some_and(|n| n > MAX_EVENTS_PER_MINUTE) {
+            return Err(FieldError::new("limits.events-per-minute", format!("must be at most {MAX_EVENTS_PER_MINUTE}")));
+        }
+        Ok(())
+    }
+
+    /// Events the plugin may emit per minute in one shop: what it asked for, within the ceiling.
+    pub fn events_per_minute(&self) -> u32 {
+        self.events_per_minute.unwrap_or(DEFAULT_EVENTS_PER_MINUTE).min(MAX_EVENTS_PER_MINUTE)
     }
 }
 
@@ -1047,10 +1065,19 @@ mod tests {
     fn limits_asked_for_are_at_least_one() {
         let m = Manifest::parse(&format!("{MANIFEST}\n[limits]\nbatch-size = 20\ntimeout-ms = 500")).unwrap();
         assert_eq!((m.limits.batch_size, m.limits.timeout_ms, m.limits.memory_mib), (Some(20), Some(500), None));
-        for field in ["batch-size", "timeout-ms", "memory-mib", "fuel"] {
+        for field in ["batch-size", "timeout-ms", "memory-mib", "fuel", "events-per-minute"] {
             let err = Manifest::parse(&format!("{MANIFEST}\n[limits]\n{field} = 0")).unwrap_err();
             assert_eq!((err.field.as_str(), err.reason.as_str()), (format!("limits.{field}").as_str(), "must be at least 1"));
         }
+    }
+
+    #[test]
+    fn the_emission_rate_has_a_default_and_a_ceiling() {
+        assert_eq!(Manifest::parse(MANIFEST).unwrap().limits.events_per_minute(), DEFAULT_EVENTS_PER_MINUTE);
+        let m = Manifest::parse(&format!("{MANIFEST}\n[limits]\nevents-per-minute = {MAX_EVENTS_PER_MINUTE}")).unwrap();
+        assert_eq!(m.limits.events_per_minute(), MAX_EVENTS_PER_MINUTE);
+        let err = Manifest::parse(&format!("{MANIFEST}\n[limits]\nevents-per-minute = {}", MAX_EVENTS_PER_MINUTE + 1)).unwrap_err();
+        assert_eq!((err.field.as_str(), err.reason.as_str()), ("limits.events-per-minute", "must be at most 60000"));
     }
 
     #[test]

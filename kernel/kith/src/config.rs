@@ -58,8 +58,9 @@ pub struct PluginsConfig {
     /// Default memory of an instance, in MiB (a manifest may ask for up to `max_memory_mib`).
     pub memory_mib: usize,
     pub max_memory_mib: usize,
-    /// Seconds a message claimed for sending is held; after a crash mid-send it goes out
-    /// again (with the same idempotency key) once this has passed.
+    /// Seconds a message claimed for sending is held past the worst case of its claim's sends
+    /// (one connector deadline each, up to and including its own); after a crash mid-send it
+    /// goes out again (with the same idempotency key) once that has passed.
     pub outbox_lease_secs: u64,
 }
 

@@ -3,8 +3,7 @@
 //! hours), the connector's answer, and receipts. Also consents and the
 //! routes from a shop's channels to its connectors.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,7 +29,9 @@ pub struct OutboxPolicy {
     pub max_attempts: i64,
     /// Backoff after a failed call (the provider's retry-after wins when it gives one).
     pub backoff: FailurePolicy,
-    /// A claimed message not answered for this long is claimed again (the sender died).
+    /// The margin of a claim's lease: a claimed message not answered for this long past the
+    /// worst case of the sends before it and its own (each its connector's call deadline) is
+    /// claimed again (the sender died).
     pub lease: Duration,
 }
 
@@ -48,6 +49,9 @@ pub struct Claimed {
     pub plugin_id: String,
     /// The attempt this claim is; the answer is recorded only for it.
     pub attempt: i64,
+    /// When the claim runs out and the message may be claimed again: the policy's margin
+    /// past the worst case of the claim's sends up to this one.
+    pub lease_until: DateTime<Utc>,
     pub message: OutboundMessage,
 }
 
@@ -399,19 +403,64 @@ impl Store {
         })
     }
 
-    /// Claim up to `limit` due messages for sending. The shop's rules are
-    /// applied here, in the transaction that claims: a message that may not
-    /// go is suppressed or held instead of claimed.
-    pub fn claim_messages(&self, now: DateTime<Utc>, policy: &OutboxPolicy, limit: usize) -> Result<Vec<Claimed>> {
+    /// The shops and channels with messages due now, the one whose oldest message has waited
+    /// longest first, each with the connector enabled for it (if any). The outbox is claimed and
+    /// sent a group at a time, so that one shop's slow connector holds up only its own messages.
+    pub fn due_outbox_groups(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, Option<String>)>> {
+        let at = to_ms(now);
+        self.read(|conn| {
+            // One part per status, so that each reads its partial index.
+            let groups: Vec<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT shop_id, channel FROM (
+                       SELECT shop_id, channel, next_attempt_at AS due FROM messages WHERE status = 'queued' AND next_attempt_at <= ?1
+                       UNION ALL
+                       SELECT shop_id, channel, lease_until AS due FROM messages WHERE status = 'sending' AND lease_until <= ?1)
+                     GROUP BY shop_id, channel ORDER BY MIN(due), shop_id, channel",
+                )?
+                .query_map([at], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            groups
+                .into_iter()
+                .map(|(shop_id, channel)| {
+                    let connector = route(conn, shop_id, &channel)?;
+                    Ok((shop_id, channel, connector))
+                })
+                .collect()
+        })
+    }
+
+    /// Claim up to `limit` due messages of one shop's channel for sending, through
+    /// `connector` (its id and call deadline: the connector the bus found for the channel,
+    /// `None` if none). The shop's rules are applied here, in the transaction that claims: a
+    /// message that may not go is suppressed or held instead of claimed; one that the shop's
+    /// route now sends through another connector is left for the next pass.
+    ///
+    /// The messages of a claim are sent one after another, each up to the connector's
+    /// deadline: the lease of the claim's n-th message is n deadlines past now, plus the
+    /// policy's margin, so that a live sender's message is never claimed again.
+    pub fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        policy: &OutboxPolicy,
+        (shop_id, channel): (i64, &str),
+        connector: Option<(&str, Duration)>,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
         let at = to_ms(now);
         let due = |conn: &Connection| -> Result<Vec<DueMessage>> {
             Ok(conn
                 .prepare_cached(
-                    "SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts FROM messages
-                     WHERE (status = 'queued' AND next_attempt_at <= ?1) OR (status = 'sending' AND lease_until <= ?1)
-                     ORDER BY next_attempt_at, id LIMIT ?2",
+                    // One part per status, each reading its partial index in the order of when its messages
+                    // fell due (`+shop_id`: not the shop's index, which holds every message the shop ever sent).
+                    "SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts, next_attempt_at FROM messages
+                     WHERE status = 'queued' AND next_attempt_at <= ?1 AND +shop_id = ?2 AND channel = ?3
+                     UNION ALL
+                     SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts, next_attempt_at FROM messages
+                     WHERE status = 'sending' AND lease_until <= ?1 AND +shop_id = ?2 AND channel = ?3
+                     ORDER BY next_attempt_at, id LIMIT ?4",
                 )?
-                .query_map(params![at, limit as i64], |r| {
+                .query_map(params![at, shop_id, channel, limit as i64], |r| {
                     Ok(DueMessage {
                         row_id: r.get(0)?,
                         shop_id: r.get(1)?,
@@ -431,35 +480,27 @@ impl Store {
         }
         self.write(|tx| {
             let mut claimed = Vec::new();
-            let mut rules: HashMap<i64, ShopRules> = HashMap::new();
+            let rules = ShopRules::load(tx, shop_id)?;
             for DueMessage { row_id, shop_id, customer, channel, public_id, template, variables, attempts } in due(tx)? {
                 let Some(customer_id) = active_customer(tx, shop_id, customer)? else {
                     transition(tx, row_id, MessageStatus::Failed, Some("the customer no longer exists"), None, at)?;
                     continue;
                 };
-                let rules = match rules.entry(shop_id) {
-                    Entry::Occupied(known) => known.into_mut(),
-                    Entry::Vacant(slot) => slot.insert(ShopRules::load(tx, shop_id)?),
-                };
-                match judge(tx, rules, shop_id, customer_id, row_id, &channel, now)? {
+                match judge(tx, &rules, shop_id, customer_id, row_id, &channel, now)? {
                     Verdict::Suppress(reason) => transition(tx, row_id, MessageStatus::Suppressed, Some(&reason), None, at)?,
                     Verdict::Hold(until, reason) => transition(tx, row_id, MessageStatus::Queued, Some(&reason), Some(until), at)?,
                     Verdict::Retry(reason) => retry(tx, row_id, attempts + 1, &reason, None, policy, at)?,
                     Verdict::Send { plugin_id, recipient } => {
+                        let Some((_, deadline)) = connector.filter(|(expected, _)| *expected == plugin_id) else { continue };
                         let attempt = attempts + 1;
+                        let sends = u32::try_from(claimed.len() + 1).unwrap_or(u32::MAX);
+                        let lease = policy.lease.saturating_add(deadline.saturating_mul(sends));
+                        let lease_until = at.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
                         tx.prepare_cached(
                             "UPDATE messages SET status = 'sending', attempts = ?2, plugin_id = ?3, recipient = ?4, lease_until = ?5,
                                next_attempt_at = NULL, reason = NULL, updated_at = ?6, customer_id = ?7 WHERE id = ?1",
                         )?
-                        .execute(params![
-                            row_id,
-                            attempt,
-                            plugin_id,
-                            recipient,
-                            at + policy.lease.as_millis() as i64,
-                            at,
-                            customer_id
-                        ])?;
+                        .execute(params![row_id, attempt, plugin_id, recipient, lease_until, at, customer_id])?;
                         event(tx, row_id, MessageStatus::Sending, &format!("attempt {attempt} through {plugin_id}"), at)?;
                         let variables: BTreeMap<String, String> = serde_json::from_str(&variables).unwrap_or_default();
                         claimed.push(Claimed {
@@ -467,6 +508,7 @@ impl Store {
                             shop_id,
                             plugin_id,
                             attempt,
+                            lease_until: from_ms(lease_until),
                             message: OutboundMessage {
                                 id: public_id,
                                 customer_id,
@@ -480,6 +522,26 @@ impl Store {
                 }
             }
             Ok(claimed)
+        })
+    }
+
+    /// Hand claimed messages back unsent: queued again, due now, their attempt not counted.
+    /// A claim taken again since (its lease ran out) is left as it is.
+    pub fn hand_back(&self, claims: &[Claimed], reason: &str, now: DateTime<Utc>) -> Result<()> {
+        let at = to_ms(now);
+        self.write(|tx| {
+            for claim in claims {
+                let handed = tx
+                    .prepare_cached(
+                        "UPDATE messages SET status = 'queued', attempts = attempts - 1, next_attempt_at = ?3, lease_until = NULL,
+                           updated_at = ?3 WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                    )?
+                    .execute(params![claim.row_id, claim.attempt, at])?;
+                if handed == 1 {
+                    event(tx, claim.row_id, MessageStatus::Queued, reason, at)?;
+                }
+            }
+            Ok(())
         })
     }
 
