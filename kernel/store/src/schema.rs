@@ -1,5 +1,7 @@
-//! Versioned migrations, applied in order at start. Never edit a released
-//! migration: add the next one. ARCHITECTURE.md documents the resulting schema.
+//! Versioned migrations, applied in order at start. Never change what a released
+//! migration ends in: add the next one. How it gets there may change when every
+//! database still ends in the same schema and data (migration 11 did, to work in
+//! batches). ARCHITECTURE.md documents the resulting schema.
 
 use std::collections::HashMap;
 
