@@ -901,8 +901,11 @@ impl Chain {
 /// the call is checked, before its commit: a commit that then fails still counts.
 #[derive(Debug, Default)]
 struct Emissions {
-    recent: Mutex<HashMap<(i64, String), VecDeque<(chrono::DateTime<chrono::Utc>, usize)>>>,
+    /// By shop and plugin: when each call's events were counted, and how many.
+    recent: Mutex<HashMap<(i64, String), Emitted>>,
 }
+
+type Emitted = VecDeque<(chrono::DateTime<chrono::Utc>, usize)>;
 
 /// Shops and plugins held before the ones that emitted nothing for a minute are forgotten.
 const EMISSIONS_KEPT: usize = 1024;
