@@ -136,8 +136,9 @@ impl Bus {
         let started = Instant::now();
         for (i, claim) in claimed.iter().enumerate() {
             // A pass starts no send once its connector's deadline has gone by: it holds its
-            // worker about as long as one call. Nor is a send started that could outlast its claim's lease (a pass slowed down past
-            // the lease's margin): another worker could claim the message while it is sent.
+            // worker about as long as one call. Nor is a send started that could outlast its
+            // claim's lease (a pass slowed down past the lease's margin): another process could
+            // claim the message while it is sent.
             let outlasts = chrono::Duration::from_std(deadline)
                 .ok()
                 .and_then(|d| self.clock.now().checked_add_signed(d))
