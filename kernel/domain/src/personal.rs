@@ -793,16 +793,30 @@ impl Personal for crate::plugin::PluginLog {
     }
 }
 
-/// A plugin's log line masked: a JSON object or list written in it (`posting {"receiver_name": …}`)
-/// is customer data, the rest free text.
+/// A plugin's log line masked: every JSON object or list written in it, wherever it sits
+/// (`[info] posting {"receiver_name": …} ok`, two in a line), is customer data, and the text
+/// around them free text. Each `{` or `[` is tried as the start of a JSON value; one that is
+/// not is text. A try stops at the first error, and nesting deeper than serde_json's limit
+/// (128) is one, so a line of unclosed brackets costs at most that many passes over it.
 fn mask_logged(message: &str) -> String {
-    if let Some(at) = message.find(['{', '['])
-        && let Ok(mut value) = serde_json::from_str::<Value>(&message[at..])
-    {
-        mask_customer_data(&mut value);
-        return format!("{}{}", mask_free_text(&message[..at]), value);
+    let mut out = String::with_capacity(message.len());
+    let (mut text_from, mut at) = (0, 0);
+    while let Some(found) = message[at..].find(['{', '[']) {
+        let start = at + found;
+        let mut values = serde_json::Deserializer::from_str(&message[start..]).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(mut value)) => {
+                let end = start + values.byte_offset();
+                out.push_str(&mask_free_text(&message[text_from..start]));
+                mask_customer_data(&mut value);
+                out.push_str(&value.to_string());
+                (text_from, at) = (end, end);
+            }
+            _ => at = start + 1,
+        }
     }
-    mask_free_text(message)
+    out.push_str(&mask_free_text(&message[text_from..]));
+    out
 }
 
 impl Personal for crate::loyalty::LedgerEntry {
@@ -1206,6 +1220,29 @@ mod tests {
         let masked = mask_free_text(&text);
         println!("masked {} bytes of `+` numbers in {:?}", text.len(), started.elapsed());
         assert_eq!(masked, "+123 456 7** **2 345 678 ".repeat((1 << 20) / unit.len()));
+    }
+
+    /// JSON anywhere in a log line is customer data: after a prefix, before a suffix, two of
+    /// them, a list before an object; the text around it is free text.
+    #[test]
+    fn json_anywhere_in_a_log_line_is_masked() {
+        let cases = [
+            (r#"[info] posting {"receiver_name":"Li Ming"}"#, r#"[info] posting {"receiver_name":"L***"}"#),
+            (r#"posting {"receiver_name":"Li Ming"} ok"#, r#"posting {"receiver_name":"L***"} ok"#),
+            (
+                r#"a {"name":"Li Ming"} b {"tel":"13812345678"} to 13912345678"#,
+                r#"a {"name":"L***"} b {"tel":"138****5678"} to 139****5678"#,
+            ),
+            (r#"got [1,2] then {"name":"Li Ming"}"#, r#"got [1,2] then {"name":"L***"}"#),
+            (r#"{"a": [1, {"name": "Li Ming"}]} {broken"#, r#"{"a":[1,{"name":"L***"}]} {broken"#),
+            ("no json [here or {there", "no json [here or {there"),
+        ];
+        for (line, masked) in cases {
+            assert_eq!(mask_logged(line), masked, "{line}");
+        }
+        // Unclosed brackets are text, and cost at most serde_json's nesting limit per bracket.
+        let brackets = "[{\"a\":".repeat(2_000);
+        assert_eq!(mask_logged(&brackets), brackets);
     }
 
     /// A person's name under a key other than a profile's, in customer data, is masked by the
