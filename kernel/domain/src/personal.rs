@@ -614,6 +614,13 @@ fn mask_json(v: &mut Value, within: Within) {
             {
                 *value = mask_identity(&kind, value);
             }
+            // A filter on a personal field (a journey's `where`) holds the value it compares.
+            let field = map.get("field").and_then(Value::as_str).filter(|f| is_personal_field(f)).map(str::to_owned);
+            if let Some(field) = field
+                && let Some(compared) = map.get_mut("value")
+            {
+                mask_personal_value(&field, compared);
+            }
             for (key, value) in map.iter_mut() {
                 match (key.as_str(), &mut *value) {
                     ("profile" | "customer", Value::Object(inner)) => {
@@ -634,6 +641,19 @@ fn mask_json(v: &mut Value, within: Within) {
         Value::String(s) => *s = mask_free_text(s),
         _ => {}
     }
+}
+
+/// Whether a dotted field of customer data (a journey filter's `order.receiver_name`, `收货人`)
+/// is personal: a part of it is a personal key or names a personal attribute, other than the
+/// objects that hold such keys (`attributes.vip_level`, `profile.gender` are not) and a `name`
+/// below a thing (`items.name`).
+pub fn is_personal_field(field: &str) -> bool {
+    let parts: Vec<&str> = field.split('.').map(str::trim).collect();
+    parts.iter().enumerate().any(|(i, part)| {
+        let thing_name = *part == "name" && i > 0 && NAMED_THINGS.contains(&parts[i - 1]);
+        let holder = matches!(*part, "attributes" | "profile" | "identities");
+        !thing_name && !holder && (PERSONAL_KEYS.contains(part) || is_personal_attribute(part))
+    })
 }
 
 /// A value the API serialises that may hold personal data, masked for a key without `pii:read`.
@@ -1243,6 +1263,37 @@ mod tests {
         // Unclosed brackets are text, and cost at most serde_json's nesting limit per bracket.
         let brackets = "[{\"a\":".repeat(2_000);
         assert_eq!(mask_logged(&brackets), brackets);
+    }
+
+    /// A journey's filter on a personal field shows the value it compares masked; one on
+    /// another field (an amount, a tier, an item's name, an attribute not named personal) keeps it.
+    #[test]
+    fn filters_on_personal_fields_are_masked() {
+        let mut definition = json!({"trigger": {"event": "order.paid", "where": [
+            {"field": "order.receiver_name", "op": "eq", "value": "Li Ming"},
+            {"field": "收货人", "op": "in", "value": ["李明", "Ming Li"]},
+            {"field": "order.receiver_mobile", "op": "eq", "value": 13812345678_u64},
+            {"field": "value", "op": "eq", "value": "+8613812345678"},
+            {"field": "amount", "op": "gte", "value": 12000},
+            {"field": "items.name", "op": "eq", "value": "Green tea"},
+            {"field": "attributes.vip_level", "op": "eq", "value": "gold"},
+            {"field": "coupon", "op": "exists", "value": false}
+        ]}});
+        mask_payload(&mut definition);
+        let values: Vec<Value> = definition["trigger"]["where"].as_array().unwrap().iter().map(|f| f["value"].clone()).collect();
+        assert_eq!(
+            values,
+            [
+                json!("L***"),
+                json!(["李***", "M***"]),
+                json!("***"),
+                json!("+***"),
+                json!(12000),
+                json!("Green tea"),
+                json!("gold"),
+                json!(false)
+            ]
+        );
     }
 
     /// A person's name under a key other than a profile's, in customer data, is masked by the
