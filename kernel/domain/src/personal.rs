@@ -108,6 +108,7 @@ const PERSONAL_KEY_PARTS: &[&str] = &[
     "address",
     "phone",
     "mobile",
+    "tel",
     "email",
     "mail",
     "wechat",
@@ -551,7 +552,13 @@ fn is_personal_key(key: &str, within: Within) -> bool {
 fn mask_personal_value(key: &str, value: &mut Value) {
     let lower = key.to_ascii_lowercase();
     match value {
-        Value::String(s) if lower.contains("phone") || lower.contains("mobile") || key.contains("手机") || key.contains("电话") => {
+        Value::String(s)
+            if lower.contains("phone")
+                || lower.contains("mobile")
+                || lower.contains("tel")
+                || key.contains("手机")
+                || key.contains("电话") =>
+        {
             *s = identity::mask(&IdentityKind::Phone, s)
         }
         Value::String(s) if lower.contains("mail") && s.contains('@') => *s = identity::mask(&IdentityKind::Email, s),
@@ -639,6 +646,18 @@ fn mask_json(v: &mut Value, within: Within) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| mask_json(v, within)),
         Value::String(s) => *s = mask_free_text(s),
+        // A phone stored as a number under a key that does not say so (`"联系方式": 13812345678`):
+        // an integer as long as a phone is read as text, and one that is a phone is shown masked.
+        Value::Number(n) if within == Within::CustomerData => {
+            if let Some(digits) = n.as_u64().map(|n| n.to_string())
+                && (11..=15).contains(&digits.len())
+            {
+                let masked = mask_free_text(&digits);
+                if masked != digits {
+                    *v = Value::String(masked);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -1294,6 +1313,23 @@ mod tests {
                 json!(false)
             ]
         );
+    }
+
+    /// A phone stored as a JSON number is masked in customer data whatever its key; other
+    /// numbers (amounts, ids, millisecond timestamps) stay numbers.
+    #[test]
+    fn phones_stored_as_numbers_are_masked() {
+        let mut payload = json!({"tel": "13812345678", "home_tel": 13812345678_u64, "联系方式": 13812345678_u64, "qq": 13812345678_u64,
+            "buyer": {"numbers": [8613912345678_u64]}, "amount": 13800, "at": 1717171717171_u64, "order_id": 20260501000123_u64});
+        mask_customer_data(&mut payload);
+        assert_eq!(
+            payload,
+            json!({"tel": "138****5678", "home_tel": "***", "联系方式": "138****5678", "qq": "138****5678", "buyer": {"numbers": ["86139****5678"]},
+                   "amount": 13800, "at": 1717171717171_u64, "order_id": 20260501000123_u64})
+        );
+        let mut event = event(json!({"联系方式": 13812345678_u64}));
+        event.mask_personal();
+        assert!(!event.payload.as_str().contains("13812345678"), "{}", event.payload.as_str());
     }
 
     /// A person's name under a key other than a profile's, in customer data, is masked by the
