@@ -89,6 +89,9 @@ pub struct BusConfig {
     pub segment_batch: usize,
     /// Due journey runs executed per transaction.
     pub journey_batch: usize,
+    /// The window of plugins' emission rates (`[limits] events-per-minute`): a minute, in real
+    /// time; tests shorten it.
+    pub emission_window: Duration,
 }
 
 impl Default for BusConfig {
@@ -104,6 +107,7 @@ impl Default for BusConfig {
             segment_sweep: chrono::Duration::hours(1),
             segment_batch: 500,
             journey_batch: 200,
+            emission_window: Duration::from_secs(60),
         }
     }
 }
@@ -571,6 +575,10 @@ impl Bus {
             return Ok(true);
         }
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
+        // A plugin at its emission rate in this shop waits, like one waiting for a worker.
+        if self.emissions_spent(&sub, &installed.manifest) {
+            return Ok(false);
+        }
         // A scoring model is called once per customer however many of their events a batch
         // holds, so its batches are counted in customers: a customer's tens of events in a row
         // made AIPL (behaviours and orders) a hundred-event delivery per three customers, one
@@ -613,16 +621,13 @@ impl Bus {
         let Some(input) = event_input(sub.kind, self.context(shop_id)?, subjects) else { return Ok(()) };
         match self.call(&plugin, sub, input, &chain) {
             Called::Decided(decisions, report) => {
-                if let Err(refused) = self.emitted(sub, &installed.manifest, &decisions) {
-                    // Dead-lettered and tripped by this one failure: the batch can be re-driven
-                    // once the plugin is fixed or enabled again.
-                    let at_once = FailurePolicy { max_attempts: 1, breaker_threshold: 1, ..self.config.policy };
-                    return self.fail_delivery_with(sub, sub.cursor, to, &refused, &report.logs, report.duration, &at_once);
-                }
                 let attempt = self.attempt(sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
                 match self.store.commit_delivery(&attempt, sub.cursor, to, &effects) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        self.emitted(sub, &decisions);
+                        Ok(())
+                    }
                     Err(StoreError::Invalid(refused)) => {
                         self.fail_delivery(sub, sub.cursor, to, &format!("decision refused: {refused}"), &report.logs, report.duration)
                     }
@@ -636,11 +641,26 @@ impl Bus {
         }
     }
 
-    /// Count a call's emitted events against the plugin's rate in the shop (`[limits]
-    /// events-per-minute`); past it, why the call is refused.
-    fn emitted(&self, sub: &Subscription, manifest: &Manifest, decisions: &[Decision]) -> Result<(), String> {
+    /// Whether the plugin has emitted its `[limits] events-per-minute` in the shop within the
+    /// window: then its deliveries and run batches wait until the window has room.
+    fn emissions_spent(&self, sub: &Subscription, manifest: &Manifest) -> bool {
+        let spent = self.emissions.spent(
+            sub.shop_id,
+            &sub.plugin_id,
+            manifest.limits.events_per_minute(),
+            Instant::now(),
+            self.config.emission_window,
+        );
+        if spent {
+            tracing::debug!(shop = sub.shop_id, plugin = %sub.plugin_id, "held back: at its emission rate");
+        }
+        spent
+    }
+
+    /// Count the events a committed call emitted against the plugin's rate in the shop.
+    fn emitted(&self, sub: &Subscription, decisions: &[Decision]) {
         let emitted = decisions.iter().filter(|d| matches!(d, Decision::EmitEvent { .. })).count();
-        self.emissions.take(sub.shop_id, &sub.plugin_id, emitted, manifest.limits.events_per_minute(), self.clock.now())
+        self.emissions.add(sub.shop_id, &sub.plugin_id, emitted, Instant::now(), self.config.emission_window);
     }
 
     fn attempt<'a>(&self, sub: &'a Subscription, report: &'a CallReport) -> Attempt<'a> {
@@ -719,6 +739,9 @@ impl Bus {
         let run = self.store.run(shop_id, plugin_id, run_id)?;
         let sub = self.store.subscription(shop_id, plugin_id)?;
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;
+        if self.emissions_spent(&sub, &installed.manifest) {
+            return Ok(false);
+        }
         let Some(_slot) = self.slot(&installed) else { return Ok(false) };
         self.run_batch_in(shop_id, plugin_id, run_id, run, sub, installed).map(|()| true)
     }
@@ -760,16 +783,14 @@ impl Bus {
         match called {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
-                if let Err(refused) = self.emitted(&sub, &installed.manifest, &decisions) {
-                    // The run fails at once; the subscription's deliveries trip when they emit again.
-                    let once = FailurePolicy { max_attempts: 1, ..*policy };
-                    self.store.record_run_failure(&attempt, run_id, &refused, &once)?;
-                    return Ok(());
-                }
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
                 let step = RunStep { run_id, from: run.checkpoint, to, processed, finished };
                 let failure = match self.store.commit_run_batch(&attempt, &step, &effects) {
-                    Ok(_) | Err(StoreError::Conflict(_)) => return Ok(()),
+                    Ok(_) => {
+                        self.emitted(&sub, &decisions);
+                        return Ok(());
+                    }
+                    Err(StoreError::Conflict(_)) => return Ok(()),
                     Err(err) if err.unavailable().is_some() => return Err(err.into()),
                     Err(StoreError::Invalid(refused)) => format!("decision refused: {refused}"),
                     // A storage failure is the run's, retried with backoff like any other.
@@ -894,45 +915,51 @@ impl Chain {
     }
 }
 
-/// The events each plugin emitted in each shop in the last minute (a sliding window), kept in
-/// memory by this process: a call whose events would take a plugin past its
-/// `events-per-minute` in a shop is refused, and the plugin tripped there. A chain is bounded
-/// by [`Chain`]; this bounds a plugin that emits on every event of a busy shop. Counted when
-/// the call is checked, before its commit: a commit that then fails still counts.
+/// The events each plugin emitted in each shop within the last window (a minute of real time:
+/// a rate is about load, not the shop's clock), kept in memory by this process. A plugin that
+/// has emitted its `events-per-minute` in a shop waits there (its deliveries and run batches
+/// are held back, nothing counted against it) until the window has room again, so it can
+/// overshoot by one call's events at most (at most 4 per subject). A chain of plugins
+/// answering each other is bounded and tripped by [`Chain`]; this bounds a plugin that emits
+/// on every event of a busy shop, or on every customer of a run, and slows only that plugin in
+/// that shop. Only committed calls are counted: a batch retried after a failed commit is not
+/// counted twice.
 #[derive(Debug, Default)]
 struct Emissions {
-    /// By shop and plugin: when each call's events were counted, and how many.
+    /// By shop and plugin: when each committed call's events were counted, how many, and the
+    /// window they count in.
     recent: Mutex<HashMap<(i64, String), Emitted>>,
 }
 
-type Emitted = VecDeque<(chrono::DateTime<chrono::Utc>, usize)>;
+type Emitted = VecDeque<(Instant, usize)>;
 
-/// Shops and plugins held before the ones that emitted nothing for a minute are forgotten.
+/// Shops and plugins held before the ones that emitted nothing for a window are forgotten.
 const EMISSIONS_KEPT: usize = 1024;
 
 impl Emissions {
-    /// Count a call's `emitted` events against `most` per minute, or refuse them all.
-    fn take(&self, shop_id: i64, plugin_id: &str, emitted: usize, most: u32, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    /// Count a committed call's `emitted` events, forgetting what is older than `window`.
+    fn add(&self, shop_id: i64, plugin_id: &str, emitted: usize, now: Instant, window: Duration) {
         if emitted == 0 {
-            return Ok(());
+            return;
         }
-        let since = now - chrono::Duration::minutes(1);
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         if recent.len() >= EMISSIONS_KEPT {
-            recent.retain(|_, calls| calls.back().is_some_and(|(at, _)| *at > since));
+            recent.retain(|_, calls| calls.back().is_some_and(|(at, _)| now.saturating_duration_since(*at) < window));
         }
         let calls = recent.entry((shop_id, plugin_id.to_owned())).or_default();
-        while calls.front().is_some_and(|(at, _)| *at <= since) {
+        while calls.front().is_some_and(|(at, _)| now.saturating_duration_since(*at) >= window) {
             calls.pop_front();
         }
-        let before: usize = calls.iter().map(|(_, n)| n).sum();
-        if before + emitted > most as usize {
-            return Err(format!(
-                "{emitted} emitted events refused: the plugin emitted more than {most} events in a minute in this shop (`[limits] events-per-minute`)"
-            ));
-        }
         calls.push_back((now, emitted));
-        Ok(())
+    }
+
+    /// Whether the plugin has emitted `most` events or more in the shop within the window
+    /// (`add` forgets older calls; those still held but older are not counted here either).
+    fn spent(&self, shop_id: i64, plugin_id: &str, most: u32, now: Instant, window: Duration) -> bool {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(calls) = recent.get(&(shop_id, plugin_id.to_owned())) else { return false };
+        let within: usize = calls.iter().filter(|(at, _)| now.saturating_duration_since(*at) < window).map(|(_, n)| n).sum();
+        within >= most as usize
     }
 }
 
@@ -941,20 +968,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emissions_are_counted_per_shop_and_plugin_over_a_minute() {
-        use chrono::TimeZone;
+    fn emissions_are_counted_per_shop_and_plugin_over_a_window() {
         let emissions = Emissions::default();
-        let start = chrono::Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
-        let at = |s: i64| start + chrono::Duration::seconds(s);
-        emissions.take(1, "echo", 6, 10, at(0)).unwrap();
-        emissions.take(1, "echo", 4, 10, at(30)).expect("10 in a minute is the limit");
-        let refused = emissions.take(1, "echo", 1, 10, at(59)).unwrap_err();
-        assert!(refused.contains("emitted more than 10 events in a minute"), "{refused}");
-        emissions.take(2, "echo", 10, 10, at(59)).expect("another shop counts its own");
-        emissions.take(1, "other", 10, 10, at(59)).expect("another plugin counts its own");
-        emissions.take(1, "echo", 6, 10, at(60)).expect("the first 6 are a minute old");
-        assert!(emissions.take(1, "echo", 1, 10, at(61)).is_err(), "4 at 30 s and 6 at 60 s");
-        emissions.take(1, "echo", 0, 10, at(61)).expect("a call that emits nothing is never refused");
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let minute = Duration::from_secs(60);
+        let spent = |shop, plugin, s| emissions.spent(shop, plugin, 10, at(s), minute);
+        assert!(!spent(1, "echo", 0), "nothing emitted yet");
+        emissions.add(1, "echo", 6, at(0), minute);
+        assert!(!spent(1, "echo", 1), "6 of 10");
+        emissions.add(1, "echo", 4, at(30), minute);
+        assert!(spent(1, "echo", 59), "10 in a minute is the limit: the plugin waits");
+        assert!(!spent(2, "echo", 59), "another shop counts its own");
+        assert!(!spent(1, "other", 59), "another plugin counts its own");
+        assert!(!spent(1, "echo", 60), "the first 6 are a minute old");
+        emissions.add(1, "echo", 9, at(61), minute);
+        assert!(spent(1, "echo", 62), "4 at 30 s and 9 at 61 s: one call may overshoot");
+        assert!(!spent(1, "echo", 121), "all older than a minute");
+        emissions.add(1, "echo", 0, at(122), minute);
+        assert!(!spent(1, "echo", 122), "a call that emits nothing counts nothing");
     }
 
     #[test]

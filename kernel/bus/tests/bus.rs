@@ -547,7 +547,7 @@ fn a_full_disk_holds_deliveries_back_without_counting_against_the_plugin() {
     w.store.limit_pages_for_tests(1 << 30).unwrap();
     w.bus.drain().unwrap();
     let status = w.bus.status(w.shop, "vip-tag").unwrap();
-    assert_eq!((status.lag, status.open_dead_letters), (0, 0));
+    assert_eq!((status.lag, status.open_dead_letters), (0, 0), "{:?}", status.subscription);
     let sub = &status.subscription;
     assert_eq!((sub.status, sub.attempts, sub.consecutive_failures), (SubscriptionStatus::Enabled, 0, 0), "{sub:?}");
     assert_eq!(w.tags(w.shop, "13900000399"), vec![("vip".to_owned(), "vip-tag".to_owned())]);

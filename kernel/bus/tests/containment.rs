@@ -17,8 +17,10 @@ use kith_store::{Actor, Attempt, CustomerFilter, Effects, FailurePolicy, Store, 
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 
-/// The deadline of a call whose manifest asks for none.
-const DEADLINE: Duration = Duration::from_millis(500);
+/// The deadline of a call whose manifest asks for none: the host's default, so that on a
+/// loaded machine a debug build's instantiation (which the deadline covers) and the canaries'
+/// calls fit in it as they do in production; the hostile calls are asserted against it.
+const DEADLINE: Duration = Duration::from_secs(2);
 /// What a call may take past its deadline: the epoch ticks, the trap, a loaded machine.
 const MARGIN: Duration = Duration::from_secs(2);
 
@@ -40,13 +42,18 @@ struct World {
 }
 
 fn world(workers: usize) -> World {
+    world_with(workers, BusConfig::default().emission_window)
+}
+
+/// A world whose plugins' emission rates count over `emission_window` instead of a minute.
+fn world_with(workers: usize, emission_window: Duration) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
     let new = |name: &str| NewShop { name: name.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
     let shops = [store.create_shop(&new("A"), &actor()).unwrap().id, store.create_shop(&new("B"), &actor()).unwrap().id];
     let clock = Arc::new(TestClock::new(Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap()));
     let policy = FailurePolicy { max_attempts: 2, breaker_threshold: 2, ..FailurePolicy::default() };
-    let config = BusConfig { policy, workers, poll: Duration::from_millis(20), ..BusConfig::default() };
+    let config = BusConfig { policy, workers, poll: Duration::from_millis(20), emission_window, ..BusConfig::default() };
     let bus = Bus::new(store.clone(), host(), clock.clone(), config);
     let w = World { _dir: dir, store, bus, clock, shops };
     // The canary: a first-party plugin in both shops.
@@ -309,36 +316,43 @@ fn plugins_answering_each_others_events_are_stopped_and_tripped() {
 }
 
 /// Issue 27 (4): a plugin may emit so many events per minute in a shop (`[limits]
-/// events-per-minute`). Past it the call's events are refused and the plugin is tripped in
-/// that shop; the same plugin in the other shop counts its own and goes on.
+/// events-per-minute`). Past it the plugin waits in that shop (its deliveries are held back,
+/// not failed) until the window has room; the same plugin in the other shop counts its own
+/// and goes on.
 #[test]
-fn a_plugin_emitting_past_its_rate_is_tripped_in_that_shop_only() {
-    let w = world(1);
+fn a_plugin_emitting_past_its_rate_waits_in_that_shop_only() {
+    // The window is shortened from a minute so the test can see it pass.
+    let window = Duration::from_secs(3);
+    let w = world_with(1, window);
     w.install_as(&plugins::HOSTILE_ECHO, |m| format!("{m}\n[limits]\nevents-per-minute = 10\n")).unwrap();
-    // Four events per order in the first shop, two in the second: 18 in both, within the
-    // test clock's minute.
+    // Four events per order in the first shop, two in the second.
     w.enable(w.shops[0], "hostile-echo", json!({"emit": "plugin.ping", "times": 4})).unwrap();
     w.enable(w.shops[1], "hostile-echo", json!({"emit": "plugin.ping", "times": 2})).unwrap();
-    let phones = ["13800000001", "13800000002", "13800000003"];
+    let phones = ["13800000001", "13800000002", "13800000003", "13800000004"];
+    let started = Instant::now();
     for (n, phone) in phones.iter().enumerate() {
         w.orders(&format!("o{n}"), phone);
         w.pass_within(Duration::from_secs(30));
     }
+    assert!(started.elapsed() < window, "the orders took longer than the window; the test proves nothing");
     let emitted = |shop| w.store.events_after(shop, 0, 10_000).unwrap().into_iter().filter(|e| e.kind == "plugin.ping").count();
-    // The third order's four would have made twelve.
-    assert_eq!(emitted(w.shops[0]), 8);
-    let sub = w.store.subscription(w.shops[0], "hostile-echo").unwrap();
-    assert_eq!(sub.status, SubscriptionStatus::Tripped, "{sub:?}");
-    let error = sub.last_error.unwrap_or_default();
-    assert!(error.contains("emitted more than 10 events in a minute"), "{error}");
-    assert_eq!(w.store.dead_letters(w.shops[0], "hostile-echo").unwrap().len(), 1, "the refused batch can be re-driven");
+    // 4, 8, then 12 (a call is let through while the window holds fewer than 10; it may
+    // overshoot by its own events), and the fourth order waits: not yet answered.
+    assert_eq!(emitted(w.shops[0]), 12);
+    let held = w.bus.status(w.shops[0], "hostile-echo").unwrap();
+    // Waiting is not failing: no error, no dead letter, nothing counted.
+    let sub = &held.subscription;
+    assert_eq!((sub.status, sub.attempts, sub.consecutive_failures, sub.last_error.as_deref()), (SubscriptionStatus::Enabled, 0, 0, None));
+    assert_eq!(held.open_dead_letters, 0);
     // The second shop's plugin and both canaries went on delivering.
-    assert_eq!(emitted(w.shops[1]), 6);
-    let other = w.store.subscription(w.shops[1], "hostile-echo").unwrap();
-    assert_eq!((other.status, other.last_error), (SubscriptionStatus::Enabled, None));
+    assert_eq!(emitted(w.shops[1]), 8);
     for phone in phones {
         w.assert_canaries(phone);
     }
+    // Once the window has passed, the held order goes out.
+    std::thread::sleep(window);
+    w.pass_within(Duration::from_secs(30));
+    assert_eq!(emitted(w.shops[0]), 16);
 }
 
 /// Issue 27 (5): a plugin allowed a long deadline, slow but successful, in both shops. While

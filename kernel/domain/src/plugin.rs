@@ -147,7 +147,8 @@ pub struct RequestedLimits {
     /// plugin whose work per customer would not fit its time budget in a full batch.
     pub batch_size: Option<u32>,
     /// Events the plugin may emit per minute in one shop, at most
-    /// [`MAX_EVENTS_PER_MINUTE`]; [`DEFAULT_EVENTS_PER_MINUTE`] unless asked.
+    /// [`MAX_EVENTS_PER_MINUTE`]; [`DEFAULT_EVENTS_PER_MINUTE`] unless asked. Past it the
+    /// plugin's deliveries and runs in that shop wait until the minute has room (the bus).
     pub events_per_minute: Option<u32>,
 }
 
