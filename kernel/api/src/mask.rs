@@ -49,4 +49,5 @@ pub const MASKED_SCHEMAS: &[&str] = &[
     "PluginStatus",
     "Run",
     "LedgerEntry",
+    "PointsAccount",
 ];

@@ -864,6 +864,15 @@ impl Personal for crate::loyalty::LedgerEntry {
     }
 }
 
+impl Personal for crate::loyalty::PointsAccount {
+    fn mask_personal(&mut self) {
+        // Why a tier changed is free text the deciding plugin wrote.
+        for change in &mut self.tier_history {
+            change.reason = mask_free_text(&change.reason);
+        }
+    }
+}
+
 impl Personal for crate::plugin::DeadLetter {
     fn mask_personal(&mut self) {
         self.error = mask_free_text(&self.error);
@@ -1055,6 +1064,24 @@ mod tests {
                 detail: "sent to +8613812345678".into(),
             }],
         };
+        assert_masked(
+            "PointsAccount",
+            crate::loyalty::PointsAccount {
+                customer_id: 1,
+                balance: 0,
+                debt: 0,
+                available: 0,
+                expiring: vec![],
+                tier: Some("gold".into()),
+                tier_history: vec![crate::loyalty::TierChange {
+                    from: None,
+                    to: "gold".into(),
+                    reason: "promised on 138 1234 5678".into(),
+                    source: "p".into(),
+                    at: Utc::now(),
+                }],
+            },
+        );
         assert_masked("TestSend", crate::journeys::TestSend { customer_id: 1, messages: vec![message.clone()] });
         assert_masked("Message", message);
         assert_masked(

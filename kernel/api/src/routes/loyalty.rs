@@ -23,7 +23,10 @@ pub async fn points_account(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<PointsAccount>, ApiError> {
-    Ok(Json(state.read("points_account", move |s| s.points_account(key.shop_id, id)).await?))
+    let shop_id = key.shop_id;
+    let account = state.read("points_account", move |s| s.points_account(shop_id, id)).await?;
+    // A tier change's reason is free text a plugin wrote.
+    Ok(Json(crate::mask::mask(&key, account)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -77,8 +80,10 @@ pub async fn adjust_points(
 ) -> Result<(StatusCode, Json<LedgerEntry>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    let (entry, created) = state.db("adjust_points", move |s| s.adjust_points(key.shop_id, id, &body, &actor, now)).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(entry)))
+    let shop_id = key.shop_id;
+    let (entry, created) = state.db("adjust_points", move |s| s.adjust_points(shop_id, id, &body, &actor, now)).await?;
+    // A replay answers the first entry, whose reason someone else may have written.
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(crate::mask::mask(&key, entry))))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -15,8 +15,10 @@ use serde_json::{Value, json};
 use crate::harness::Harness;
 
 /// Every personal value the walked shop holds; none may reach a key without `pii:read`.
-const SECRETS: [&str; 17] = [
+const SECRETS: [&str; 19] = [
     "Li Receiver",
+    "136 0000 0006",
+    "13600000006",
     "138-1234-5678",
     "138 1234 5678",
     "１３８１２３４５６７８",
@@ -86,6 +88,14 @@ async fn personal_shop(h: &Harness) -> (String, i64) {
         idempotency_key: "pii".into(),
     };
     h.store.enqueue_message(h.shop_a, &send, "api", chrono::Utc::now()).unwrap();
+    // A journey (not active) whose filter compares personal fields of the connector's order.
+    let filtered = json!({"trigger": {"event": "plugin.order_synced", "where": [
+            {"field": "order.receiver_name", "op": "eq", "value": "Li Receiver"},
+            {"field": "收货人", "op": "in", "value": ["Li Receiver"]},
+            {"field": "order.receiver_mobile", "op": "eq", "value": 13812345678_u64}]},
+        "start": "s", "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {}}}}});
+    let r = h.call(Method::POST, "/v1/journeys", Some(&owner), Some(json!({"name": "filtered", "definition": filtered}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     (owner, run)
 }
 
@@ -110,6 +120,11 @@ fn plugin_writes_an_order_with_its_receiver(h: &Harness) {
             tag: "vip-receiver".into(),
             reason: "receiver 138 1234 5678 spent 13800.00".into(),
         },
+        kith_domain::plugin::Decision::ChangeTier {
+            customer_id: h.customer,
+            tier: "gold".into(),
+            reason: "promised on the phone, 136 0000 0006".into(),
+        },
         kith_domain::plugin::Decision::SetScore {
             customer_id: h.customer,
             model: "churn".into(),
@@ -118,8 +133,10 @@ fn plugin_writes_an_order_with_its_receiver(h: &Harness) {
             explanation: "no answer on ８６１３８１２３４５６７８".into(),
         },
     ];
-    let logs =
-        [kith_domain::plugin::LogLine { level: kith_domain::plugin::LogLevel::Info, message: format!("synced 138-1234-5678 {payload}") }];
+    let logs = [kith_domain::plugin::LogLine {
+        level: kith_domain::plugin::LogLevel::Info,
+        message: format!("[info] synced {payload} for 138-1234-5678, ok"),
+    }];
     let cursor = h.store.subscription(h.shop_a, "vip-tag").unwrap().cursor;
     let attempt = kith_store::Attempt {
         shop_id: h.shop_a,
@@ -215,6 +232,8 @@ async fn every_route_masks_every_personal_field_without_pii_read() {
         "138 1234 5678",
         "１３８１２３４５６７８",
         "West Lake 8",
+        "136 0000 0006",
+        "13812345678",
     ] {
         assert!(seen.contains(secret), "the owner never saw `{secret}`");
     }
@@ -261,7 +280,12 @@ async fn every_route_masks_every_personal_field_without_pii_read() {
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     let unmerged = h.call(Method::POST, &format!("/v1/merges/{}/unmerge", h.merge_id), Some(&without), None).await;
     assert_eq!(unmerged.status, StatusCode::OK, "{}", unmerged.body);
-    for reply in [sent, unmerged] {
+    // A replayed adjustment answers the first entry, whose reason an owner wrote.
+    let adjust = json!({"points": 5, "reason": "called 138-1234-5678 back", "idempotency_key": "pii"});
+    let replayed = h.call(Method::POST, &format!("/v1/customers/{}/points/adjustments", h.customer), Some(&without), Some(adjust)).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert_eq!(replayed.body["reason"], "called 138-****-5678 back");
+    for reply in [sent, unmerged, replayed] {
         for secret in SECRETS {
             assert!(!reply.body.to_string().contains(secret), "a write answered `{secret}`: {}", reply.body);
         }
