@@ -30,16 +30,21 @@
 //! [`now`], [`read_customer`]) only work inside the kernel; natively they
 //! are not linked. Each is behind a capability the manifest requests and the
 //! shop grants; without it the call returns [`Error::AccessDenied`].
+//!
+//! The SDK builds against `kith:plugin@0.2.0`: a plugin built with it says
+//! `api-version = "0.2.0"` in its `plugin.toml`. Moving a plugin from an SDK
+//! that targeted 0.1 changes nothing else: 0.2 adds [`summaries`] and keeps
+//! every 0.1 import and type as it was; the kernel goes on serving 0.1 builds.
 
 #![deny(missing_docs)]
 
-/// Bindings generated from the `kith:plugin@0.1.0` WIT package.
+/// Bindings generated from the `kith:plugin@0.2.0` WIT package (the SDK targets 0.2).
 #[allow(missing_docs, reason = "generated from the WIT files, whose comments are the documentation")]
 pub mod bindings {
     /// The imports every plugin may use, and the shared types.
     pub mod host {
         wit_bindgen::generate!({
-            path: "../wit/v0.1",
+            path: "../wit/v0.2",
             features: ["clocks-timezone"],
             world: "host",
         });
@@ -51,17 +56,18 @@ pub mod bindings {
             #[cfg(feature = $feature)]
             pub mod $module {
                 wit_bindgen::generate!({
-                    path: "../wit/v0.1",
+                    path: "../wit/v0.2",
                     features: ["clocks-timezone"],
                     world: $world,
                     with: {
-                        "kith:plugin/types@0.1.0": crate::bindings::host::kith::plugin::types,
-                        "kith:plugin/log@0.1.0": crate::bindings::host::kith::plugin::log,
-                        "kith:plugin/config@0.1.0": crate::bindings::host::kith::plugin::config,
-                        "kith:plugin/kv@0.1.0": crate::bindings::host::kith::plugin::kv,
-                        "kith:plugin/clock@0.1.0": crate::bindings::host::kith::plugin::clock,
-                        "kith:plugin/customers@0.1.0": crate::bindings::host::kith::plugin::customers,
-                        "kith:plugin/shop@0.1.0": crate::bindings::host::kith::plugin::shop,
+                        "kith:plugin/types@0.2.0": crate::bindings::host::kith::plugin::types,
+                        "kith:plugin/log@0.2.0": crate::bindings::host::kith::plugin::log,
+                        "kith:plugin/config@0.2.0": crate::bindings::host::kith::plugin::config,
+                        "kith:plugin/kv@0.2.0": crate::bindings::host::kith::plugin::kv,
+                        "kith:plugin/clock@0.2.0": crate::bindings::host::kith::plugin::clock,
+                        "kith:plugin/customers@0.2.0": crate::bindings::host::kith::plugin::customers,
+                        "kith:plugin/shop@0.2.0": crate::bindings::host::kith::plugin::shop,
+                        "kith:plugin/summaries@0.2.0": crate::bindings::host::kith::plugin::summaries,
                     },
                     $($extra,)?
                     pub_export_macro: true,
@@ -84,9 +90,9 @@ pub mod http;
 mod kinds;
 
 pub use bindings::host::kith::plugin::types::{
-    Behaviour, BehaviourKind, Customer, Decision, Delivery, Distribution, EmittedEvent, Error, Event, History, InboundRequest, Message,
-    Order, OrderItem, PointsChange, Profile, Receipt, ReceiptStatus, Score, ScoreChange, ShopContext, Stats, Subject, Tag, TagChange,
-    TierChange,
+    Behaviour, BehaviourKind, BuyerSummary, Customer, Decision, Delivery, Distribution, EmittedEvent, Error, Event, History,
+    InboundRequest, Message, Order, OrderItem, PointsChange, Profile, Receipt, ReceiptStatus, Score, ScoreChange, ShopContext, Stats,
+    Subject, Tag, TagChange, TierChange,
 };
 pub use kinds::*;
 
@@ -201,4 +207,79 @@ pub fn histories(ids: &[i64], since: i64) -> Result<Vec<History>, Error> {
 /// (capability `customers:read`).
 pub fn shop_context(window_days: Option<u32>) -> Result<ShopContext, Error> {
     host::shop::context(window_days)
+}
+
+/// The shop's buyers summarised for models fitted over the whole shop (BG/NBD,
+/// Gamma-Gamma), since `kith:plugin@0.2.0` (capability `customers:read`).
+///
+/// A buyer has at least one order that is paid and not fully refunded; amounts
+/// are net of partial refunds; days are calendar days in the shop's time zone.
+/// For the models: x = `purchase_days - 1`, tₓ = `span_days`, T = `age_days`, and
+/// the average repeat purchase is `repeat_spent / x` when x > 0.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), kith_sdk::Error> {
+/// let mut repeat_buyers = 0;
+/// for buyer in kith_sdk::summaries::all(1000) {
+///     if buyer?.purchase_days > 1 {
+///         repeat_buyers += 1;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub mod summaries {
+    use super::{BuyerSummary, Error, host};
+
+    /// Buyers on one page at most.
+    pub const MAX_PAGE: u32 = 1000;
+
+    /// Up to `limit` (1 to [`MAX_PAGE`]) buyers with an id above `after`, by id; ask
+    /// for the next page with the last id of this one. A short page is the last.
+    pub fn buyers(after: Option<i64>, limit: u32) -> Result<Vec<BuyerSummary>, Error> {
+        host::summaries::buyers(after, limit)
+    }
+
+    /// Every buyer of the shop, by id, read `page` at a time (clamped to 1..=[`MAX_PAGE`]).
+    /// An error ends the iteration after it is yielded.
+    pub fn all(page: u32) -> Buyers {
+        Buyers { page: page.clamp(1, MAX_PAGE), after: None, buffer: Vec::new().into_iter(), done: false }
+    }
+
+    /// The iterator of [`all`].
+    #[derive(Debug)]
+    pub struct Buyers {
+        page: u32,
+        after: Option<i64>,
+        buffer: std::vec::IntoIter<BuyerSummary>,
+        done: bool,
+    }
+
+    impl Iterator for Buyers {
+        type Item = Result<BuyerSummary, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if let Some(buyer) = self.buffer.next() {
+                return Some(Ok(buyer));
+            }
+            if self.done {
+                return None;
+            }
+            match buyers(self.after, self.page) {
+                Ok(page) => {
+                    self.done = page.len() < self.page as usize;
+                    self.after = page.last().map(|b| b.customer_id).or(self.after);
+                    self.buffer = page.into_iter();
+                    let next = self.buffer.next();
+                    if next.is_none() {
+                        self.done = true;
+                    }
+                    next.map(Ok)
+                }
+                Err(e) => {
+                    self.done = true;
+                    Some(Err(e))
+                }
+            }
+        }
+    }
 }

@@ -55,7 +55,9 @@ impl From<FieldError> for BusError {
 
 impl From<LoadError> for BusError {
     fn from(err: LoadError) -> Self {
-        BusError::Invalid(FieldError::new("plugin.wasm", err.to_string()))
+        // The component is the truth about its WIT version; a manifest that disagrees is the one to fix.
+        let field = if matches!(err, LoadError::ApiVersion { .. }) { "plugin.toml.api-version" } else { "plugin.wasm" };
+        BusError::Invalid(FieldError::new(field, err.to_string()))
     }
 }
 
@@ -242,6 +244,11 @@ impl PluginEnv for StoreEnv {
 
     fn shop_context(&mut self, window_days: Option<u32>) -> anyhow::Result<ShopContext> {
         Ok(self.contexts.get(self.shop_id, window_days)?)
+    }
+
+    fn buyers(&mut self, after: Option<i64>, limit: usize, now_ms: i64) -> anyhow::Result<Vec<kith_domain::plugin::BuyerSummary>> {
+        let now = chrono::DateTime::from_timestamp_millis(now_ms).ok_or_else(|| anyhow::anyhow!("clock out of range: {now_ms}"))?;
+        Ok(self.store.buyer_summaries(self.shop_id, after, limit, now)?)
     }
 }
 

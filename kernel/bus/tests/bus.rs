@@ -306,9 +306,13 @@ fn install_refuses_bad_packages_and_upgrades_pick_the_newest_match() {
     let manifest = plugins::VIP_TAG.manifest();
     assert_eq!(install(manifest.replace("kind = \"tag-rule\"", "kind = \"loyalty-scheme\"")).unwrap_err().field, "plugin.wasm");
     assert_eq!(
-        install(manifest.replace("api-version = \"0.1.0\"", "api-version = \"0.2.0\"")).unwrap_err().field,
+        install(manifest.replace("api-version = \"0.2.0\"", "api-version = \"0.3.0\"")).unwrap_err().field,
         "plugin.toml.api-version"
     );
+    // A served version the component is not built against: the component says which it is.
+    let disagrees = install(manifest.replace("api-version = \"0.2.0\"", "api-version = \"0.1.0\"")).unwrap_err();
+    assert_eq!(disagrees.field, "plugin.toml.api-version");
+    assert!(disagrees.reason.contains("says api-version 0.1.0, but the component is built against kith:plugin@0.2.0"), "{disagrees}");
     let unknown = install(format!("homepage = \"x\"\n{manifest}")).unwrap_err();
     assert_eq!(unknown.field, "plugin.toml.homepage");
     assert!(unknown.reason.contains("unknown field `homepage`"), "{unknown}");

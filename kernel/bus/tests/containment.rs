@@ -187,6 +187,9 @@ impl PluginEnv for NoStore {
     fn shop_context(&mut self, _window_days: Option<u32>) -> anyhow::Result<ShopContext> {
         Ok(ShopContext::default())
     }
+    fn buyers(&mut self, _after: Option<i64>, _limit: usize, _now_ms: i64) -> anyhow::Result<Vec<kith_domain::plugin::BuyerSummary>> {
+        Ok(Vec::new())
+    }
 }
 
 fn send(package: &plugins::Package, config: Value, hosts: Vec<String>) -> kith_host::CallReport {

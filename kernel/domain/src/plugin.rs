@@ -16,7 +16,7 @@ use crate::FieldError;
 use crate::model::Customer;
 
 /// The WIT package versions this kernel serves, newest last.
-pub const SERVED_API_VERSIONS: &[&str] = &["0.1.0"];
+pub const SERVED_API_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// The kind of a plugin, which names the WIT world its component exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -663,6 +663,31 @@ pub const MAX_HISTORY_IDS: usize = 1000;
 pub const MAX_HISTORY_ORDERS: usize = 500;
 pub const MAX_HISTORY_BEHAVIOURS: usize = 1000;
 
+/// One buyer's purchases as the repeat-purchase models (BG/NBD, Gamma-Gamma)
+/// read them (`summaries.buyers`, since `kith:plugin@0.2.0`). Orders are those
+/// customer stats count (paid, not fully refunded, partial refunds deducted);
+/// days are calendar days in the shop's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyerSummary {
+    pub customer_id: i64,
+    pub first_order_at_ms: i64,
+    pub last_order_at_ms: i64,
+    /// Distinct days with an order; the repeat purchases are one fewer.
+    pub purchase_days: u32,
+    pub order_count: u32,
+    /// Amount paid less refunds, over all the buyer's orders.
+    pub total_spent: i64,
+    /// Amount paid less refunds, over the orders of the days after the first purchase day.
+    pub repeat_spent: i64,
+    /// Days from the first purchase day to the last.
+    pub span_days: u32,
+    /// Days from the first purchase day to today.
+    pub age_days: u32,
+}
+
+/// Buyers one `summaries.buyers` page holds at most.
+pub const MAX_SUMMARIES_PAGE: usize = 1000;
+
 /// One unit of work for a tag rule or a loyalty scheme.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subject {
@@ -1008,8 +1033,11 @@ mod tests {
 
         let err = Manifest::parse(&format!("{MANIFEST}\nhomepage = \"x\"")).unwrap_err();
         assert!(err.reason.contains("unknown field `homepage`"), "{err}");
-        let err = Manifest::parse(&MANIFEST.replace("0.1.0\"\n        desc", "0.2.0\"\n        desc")).unwrap_err();
+        let served = Manifest::parse(&MANIFEST.replace("0.1.0\"\n        desc", "0.2.0\"\n        desc")).unwrap();
+        assert_eq!(served.api_version, semver::Version::new(0, 2, 0), "0.2 is served beside 0.1");
+        let err = Manifest::parse(&MANIFEST.replace("0.1.0\"\n        desc", "0.3.0\"\n        desc")).unwrap_err();
         assert_eq!(err.field, "api-version");
+        assert!(err.reason.contains("it serves 0.1.0, 0.2.0"), "{err}");
         let err = Manifest::parse(&MANIFEST.replace("\"http\"]", "\"http\", \"points:write\"]")).unwrap_err();
         assert_eq!(err.field, "capabilities");
         let err = Manifest::parse(&MANIFEST.replace("id = \"webhook\"", "id = \"Web Hook\"")).unwrap_err();
@@ -1103,6 +1131,7 @@ mod tests {
         assert!(api_compatible("0.1.3", &v("0.1.1")));
         assert!(!api_compatible("0.1.0", &v("0.1.1")), "built against a newer patch than served");
         assert!(!api_compatible("0.2.0", &v("0.1.0")));
+        assert!(!api_compatible("0.1.0", &v("0.2.0")));
         assert!(api_compatible("1.4.0", &v("1.2.0")));
         assert!(!api_compatible("2.0.0", &v("1.2.0")));
     }

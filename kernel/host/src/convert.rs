@@ -1,11 +1,11 @@
-//! Between the kernel's domain types and the WIT 0.1 types.
+//! Between the kernel's domain types and the WIT types of the newest version (0.2).
 
 use kith_domain::plugin::{
-    Decision, Delivery, Distribution, EventSnapshot, GuestError, History, InboundRequest, OrderSnapshot, OutboundMessage, Receipt,
-    ReceiptStatus, ShopContext, Snapshot, Subject,
+    BuyerSummary, Decision, Delivery, Distribution, EventSnapshot, GuestError, History, InboundRequest, OrderSnapshot, OutboundMessage,
+    Receipt, ReceiptStatus, ShopContext, Snapshot, Subject,
 };
 
-use crate::bindings::v0_1::types as wit;
+use crate::bindings::v0_2::types as wit;
 use crate::{CallError, HostConfig, Output};
 
 fn count(n: i64) -> u32 {
@@ -91,6 +91,20 @@ pub(crate) fn history(h: History) -> wit::History {
             })
             .collect(),
         truncated: h.truncated,
+    }
+}
+
+pub(crate) fn buyer_summary(s: BuyerSummary) -> wit::BuyerSummary {
+    wit::BuyerSummary {
+        customer_id: s.customer_id,
+        first_order_at: s.first_order_at_ms,
+        last_order_at: s.last_order_at_ms,
+        purchase_days: s.purchase_days,
+        order_count: s.order_count,
+        total_spent: s.total_spent,
+        repeat_spent: s.repeat_spent,
+        span_days: s.span_days,
+        age_days: s.age_days,
     }
 }
 

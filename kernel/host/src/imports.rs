@@ -1,15 +1,16 @@
-//! The `kith:plugin` imports. Each checks its capability first; a missing
-//! grant, an unknown customer or a full quota is an `error` value the guest
-//! can handle, never a trap.
+//! The `kith:plugin` imports, implemented once for the newest version (0.2;
+//! `v0_1.rs` serves 0.1 on top of them). Each checks its capability first; a
+//! missing grant, an unknown customer or a full quota is an `error` value the
+//! guest can handle, never a trap.
 
-use kith_domain::plugin::{Capability, LogLevel, MAX_HISTORY_IDS};
+use kith_domain::plugin::{Capability, LogLevel, MAX_HISTORY_IDS, MAX_SUMMARIES_PAGE};
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::bindings::v0_1::{clock, config, customers, kv, log, shop, types};
+use crate::bindings::v0_2::{clock, config, customers, kv, log, shop, summaries, types};
 use crate::convert;
 use crate::state::State;
 
-type Res<T> = wasmtime::Result<Result<T, types::Error>>;
+pub(crate) type Res<T> = wasmtime::Result<Result<T, types::Error>>;
 
 fn denied(cap: Capability) -> types::Error {
     types::Error::AccessDenied(format!("capability `{cap}` is not granted"))
@@ -30,7 +31,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     clock::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     customers::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     shop::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
-    Ok(())
+    summaries::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
+    crate::v0_1::add_to_linker(linker)
 }
 
 impl types::Host for State {}
@@ -137,6 +139,21 @@ impl customers::Host for State {
         }
         Ok(match self.services.histories(&ids, since) {
             Ok(histories) => Ok(histories.into_iter().map(convert::history).collect()),
+            Err(e) => Err(unavailable(self, e)),
+        })
+    }
+}
+
+impl summaries::Host for State {
+    fn buyers(&mut self, after: Option<i64>, limit: u32) -> Res<Vec<types::BuyerSummary>> {
+        if !self.granted(Capability::CustomersRead) {
+            return Ok(Err(denied(Capability::CustomersRead)));
+        }
+        if limit == 0 || limit as usize > MAX_SUMMARIES_PAGE {
+            return Ok(Err(types::Error::Invalid(format!("limit {limit}; a page holds 1 to {MAX_SUMMARIES_PAGE} buyers"))));
+        }
+        Ok(match self.services.buyers(after, limit as usize, self.now_ms) {
+            Ok(page) => Ok(page.into_iter().map(convert::buyer_summary).collect()),
             Err(e) => Err(unavailable(self, e)),
         })
     }

@@ -15,6 +15,7 @@ mod convert;
 mod http;
 mod imports;
 mod state;
+mod v0_1;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,9 +30,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::v0_1 as v1;
+use crate::bindings::{v0_1 as v1, v0_2 as v2};
 use crate::state::State;
 pub use crate::state::{KvUsage, KvWrite, PluginEnv};
+use crate::v0_1::To;
 
 /// The host's maxima and defaults; a plugin's manifest may ask for less or
 /// more within the maxima.
@@ -104,6 +106,11 @@ pub enum LoadError {
     Imports(String),
     #[error("the component does not export the `{world}` world: {detail}")]
     WrongWorld { world: &'static str, detail: String },
+    /// The manifest's `api-version` is not the `kith:plugin` version the component is built against.
+    #[error("plugin.toml says api-version {manifest}, but the component is built against kith:plugin@{component}")]
+    ApiVersion { manifest: String, component: String },
+    #[error("the component {0}")]
+    Package(String),
 }
 
 /// Why a call failed. Each fails the delivery it belongs to, nothing else.
@@ -213,11 +220,52 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// A component linked to its kind's world, in the WIT version it is built against.
 enum KindPre {
-    TagRule(v1::tag_rule::TagRulePre<State>),
-    ScoringModel(v1::scoring_model::ScoringModelPre<State>),
-    LoyaltyScheme(v1::loyalty_scheme::LoyaltySchemePre<State>),
-    ChannelConnector(v1::channel_connector::ChannelConnectorPre<State>),
+    TagRule(v2::tag_rule::TagRulePre<State>),
+    ScoringModel(v2::scoring_model::ScoringModelPre<State>),
+    LoyaltyScheme(v2::loyalty_scheme::LoyaltySchemePre<State>),
+    ChannelConnector(v2::channel_connector::ChannelConnectorPre<State>),
+    /// 0.1 builds: called with their arguments converted down, their results converted up.
+    TagRule01(v1::tag_rule::TagRulePre<State>),
+    ScoringModel01(v1::scoring_model::ScoringModelPre<State>),
+    LoyaltyScheme01(v1::loyalty_scheme::LoyaltySchemePre<State>),
+    ChannelConnector01(v1::channel_connector::ChannelConnectorPre<State>),
+}
+
+/// The `kith:plugin` versions this host has bindings for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wit {
+    V0_1,
+    V0_2,
+}
+
+/// The `kith:plugin` version a component is built against, read from the interfaces it
+/// imports (every world's exports use `kith:plugin/types`): the component, not its
+/// manifest, says which bindings can call it.
+fn wit_version(engine: &Engine, component: &Component) -> Result<(Wit, String), LoadError> {
+    let ty = component.component_type();
+    let mut versions: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .chain(ty.exports(engine).map(|(name, _)| name))
+        .filter_map(|name| name.strip_prefix("kith:plugin/"))
+        .filter_map(|name| name.split_once('@').map(|(_, version)| version.to_owned()))
+        .collect();
+    versions.sort();
+    versions.dedup();
+    match versions.as_slice() {
+        [] => Err(LoadError::Package("imports no `kith:plugin` interface, so its WIT version is unknown".into())),
+        [version] => match version.split('.').take(2).collect::<Vec<_>>().as_slice() {
+            ["0", "1"] => Ok((Wit::V0_1, version.clone())),
+            ["0", "2"] => Ok((Wit::V0_2, version.clone())),
+            _ => Err(LoadError::Imports(format!(
+                "kith:plugin@{version} is not served by this kernel (it serves {})",
+                kith_domain::plugin::SERVED_API_VERSIONS.join(", ")
+            ))),
+        },
+        many => Err(LoadError::Package(format!("imports several versions of kith:plugin: {}", many.join(", ")))),
+    }
 }
 
 /// Epoch ticks per second; the deadline of a call is counted in ticks.
@@ -335,13 +383,26 @@ impl Host {
     /// it exports the world of the manifest's kind.
     pub fn load(&self, manifest: &Manifest, wasm: &[u8]) -> Result<Plugin, LoadError> {
         let component = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let (wit, built) = wit_version(&self.engine, &component)?;
+        let declared = &manifest.api_version;
+        if !built.split('.').take(2).eq([declared.major.to_string(), declared.minor.to_string()].iter().map(String::as_str)) {
+            return Err(LoadError::ApiVersion { manifest: declared.to_string(), component: built });
+        }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Imports(format!("{e:#}")))?;
         let wrong = |e: wasmtime::Error| LoadError::WrongWorld { world: manifest.kind.as_str(), detail: format!("{e:#}") };
-        let pre = match manifest.kind {
-            Kind::TagRule => KindPre::TagRule(v1::tag_rule::TagRulePre::new(pre).map_err(wrong)?),
-            Kind::ScoringModel => KindPre::ScoringModel(v1::scoring_model::ScoringModelPre::new(pre).map_err(wrong)?),
-            Kind::LoyaltyScheme => KindPre::LoyaltyScheme(v1::loyalty_scheme::LoyaltySchemePre::new(pre).map_err(wrong)?),
-            Kind::ChannelConnector => KindPre::ChannelConnector(v1::channel_connector::ChannelConnectorPre::new(pre).map_err(wrong)?),
+        let pre = match (wit, manifest.kind) {
+            (Wit::V0_2, Kind::TagRule) => KindPre::TagRule(v2::tag_rule::TagRulePre::new(pre).map_err(wrong)?),
+            (Wit::V0_2, Kind::ScoringModel) => KindPre::ScoringModel(v2::scoring_model::ScoringModelPre::new(pre).map_err(wrong)?),
+            (Wit::V0_2, Kind::LoyaltyScheme) => KindPre::LoyaltyScheme(v2::loyalty_scheme::LoyaltySchemePre::new(pre).map_err(wrong)?),
+            (Wit::V0_2, Kind::ChannelConnector) => {
+                KindPre::ChannelConnector(v2::channel_connector::ChannelConnectorPre::new(pre).map_err(wrong)?)
+            }
+            (Wit::V0_1, Kind::TagRule) => KindPre::TagRule01(v1::tag_rule::TagRulePre::new(pre).map_err(wrong)?),
+            (Wit::V0_1, Kind::ScoringModel) => KindPre::ScoringModel01(v1::scoring_model::ScoringModelPre::new(pre).map_err(wrong)?),
+            (Wit::V0_1, Kind::LoyaltyScheme) => KindPre::LoyaltyScheme01(v1::loyalty_scheme::LoyaltySchemePre::new(pre).map_err(wrong)?),
+            (Wit::V0_1, Kind::ChannelConnector) => {
+                KindPre::ChannelConnector01(v1::channel_connector::ChannelConnectorPre::new(pre).map_err(wrong)?)
+            }
         };
         Ok(Plugin {
             id: manifest.id.clone(),
@@ -436,6 +497,41 @@ impl Host {
                     .map_err(Failure::Wasm)?;
                 Ok(Output::Receipts(guest(out)?.into_iter().map(convert::receipt).collect()))
             }
+            // 0.1 builds: the same calls, through the 0.1 bindings.
+            (KindPre::TagRule01(pre), Input::Evaluate(ctx, subjects)) => {
+                let rule = instantiate!(pre);
+                let subjects: Vec<v1::types::Subject> = subjects.into_iter().map(|s| convert::subject(s).to()).collect();
+                decisions(up(rule.call_evaluate(&mut *store, &convert::context(&ctx).to(), &subjects)))
+            }
+            (KindPre::ScoringModel01(pre), Input::Score(ctx, customers)) => {
+                let model = instantiate!(pre);
+                let customers: Vec<v1::types::Customer> = customers.into_iter().map(|c| convert::customer(c).to()).collect();
+                decisions(up(model.call_score(&mut *store, &convert::context(&ctx).to(), &customers)))
+            }
+            (KindPre::LoyaltyScheme01(pre), Input::OnEvents(ctx, subjects)) => {
+                let scheme = instantiate!(pre);
+                let subjects: Vec<v1::types::Subject> = subjects.into_iter().map(|s| convert::subject(s).to()).collect();
+                decisions(up(scheme.call_on_events(&mut *store, &convert::context(&ctx).to(), &subjects)))
+            }
+            (KindPre::LoyaltyScheme01(pre), Input::Review(ctx, customers)) => {
+                let scheme = instantiate!(pre);
+                let customers: Vec<v1::types::Customer> = customers.into_iter().map(|c| convert::customer(c).to()).collect();
+                decisions(up(scheme.call_review(&mut *store, &convert::context(&ctx).to(), &customers)))
+            }
+            (KindPre::ChannelConnector01(pre), Input::Send(ctx, message)) => {
+                let connector = instantiate!(pre);
+                let message: v1::types::Message = convert::message(&message).to();
+                let out: Result<v2::types::Delivery, v2::types::Error> =
+                    connector.call_deliver(&mut *store, &convert::context(&ctx).to(), &message).map_err(Failure::Wasm)?.to();
+                Ok(Output::Delivery(convert::delivery(guest(out)?)))
+            }
+            (KindPre::ChannelConnector01(pre), Input::ParseReceipt(ctx, request)) => {
+                let connector = instantiate!(pre);
+                let request: v1::types::InboundRequest = convert::inbound(&request).to();
+                let out: Result<Vec<v2::types::Receipt>, v2::types::Error> =
+                    connector.call_parse_receipt(&mut *store, &convert::context(&ctx).to(), &request).map_err(Failure::Wasm)?.to();
+                Ok(Output::Receipts(guest(out)?.into_iter().map(convert::receipt).collect()))
+            }
             (_, Input::Evaluate(..)) => Err(wrong("evaluate")),
             (_, Input::Score(..)) => Err(wrong("score")),
             (_, Input::OnEvents(..)) => Err(wrong("on-events")),
@@ -446,13 +542,21 @@ impl Host {
     }
 }
 
+/// What an export returning decisions returned.
+type Returned<T, E> = wasmtime::Result<Result<Vec<T>, E>>;
+
+/// A 0.1 export's decisions in 0.2 terms.
+fn up(returned: Returned<v1::types::Decision, v1::types::Error>) -> Returned<v2::types::Decision, v2::types::Error> {
+    returned.map(To::to)
+}
+
 /// The decisions a kind's export returned, or why there are none.
-fn decisions(returned: wasmtime::Result<Result<Vec<v1::types::Decision>, v1::types::Error>>) -> Result<Output, Failure> {
+fn decisions(returned: Returned<v2::types::Decision, v2::types::Error>) -> Result<Output, Failure> {
     let returned = guest(returned.map_err(Failure::Wasm)?)?;
     Ok(Output::Decisions(returned.into_iter().map(convert::decision).collect()))
 }
 
-fn guest<T>(result: Result<T, v1::types::Error>) -> Result<T, Failure> {
+fn guest<T>(result: Result<T, v2::types::Error>) -> Result<T, Failure> {
     result.map_err(|e| Failure::Call(CallError::Guest(convert::guest_error(e))))
 }
 

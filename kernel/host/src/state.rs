@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kith_domain::plugin::{Capability, Grant, History, LogLevel, LogLine, ShopContext, Snapshot};
+use kith_domain::plugin::{BuyerSummary, Capability, Grant, History, LogLevel, LogLine, ShopContext, Snapshot};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -37,6 +37,9 @@ pub trait PluginEnv: Send {
     fn histories(&mut self, ids: &[i64], since_ms: i64) -> anyhow::Result<Vec<History>>;
     /// The shop's context over a window of days (`None`: all time).
     fn shop_context(&mut self, window_days: Option<u32>) -> anyhow::Result<ShopContext>;
+    /// Up to `limit` buyers of the calling shop with an id above `after`, by id, their
+    /// days counted to the day of `now_ms` in the shop's time zone (see `kith_store::Store::buyer_summaries`).
+    fn buyers(&mut self, after: Option<i64>, limit: usize, now_ms: i64) -> anyhow::Result<Vec<BuyerSummary>>;
 }
 
 /// Captured standard output and error of a call; more is cut.

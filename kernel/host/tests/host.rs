@@ -41,6 +41,9 @@ impl PluginEnv for Shop {
     fn shop_context(&mut self, window_days: Option<u32>) -> anyhow::Result<ShopContext> {
         Ok(ShopContext { window_days, ..context() })
     }
+    fn buyers(&mut self, _after: Option<i64>, _limit: usize, _now_ms: i64) -> anyhow::Result<Vec<kith_domain::plugin::BuyerSummary>> {
+        Ok(Vec::new())
+    }
 }
 
 fn customer(id: i64, total_spent: i64, tags: &[&str]) -> Customer {
@@ -127,6 +130,56 @@ fn a_tag_rule_decides_logs_and_writes_its_kv() {
     assert_eq!(report.kv_writes, vec![("evaluations".to_string(), Some(b"2".to_vec()))]);
     assert_eq!(report.logs.len(), 1);
     assert_eq!(report.logs[0].message, "evaluating 2 customers of shop 7 at 1800000000000", "the kernel's clock, not the machine's");
+}
+
+#[test]
+fn a_0_1_build_is_served_through_the_shim_with_the_same_results() {
+    // The same rule built against the frozen wit/v0.1 without the SDK, and with the SDK against 0.2.
+    let legacy = load(&plugins::LEGACY_VIP_TAG);
+    let current = load(&plugins::VIP_TAG);
+    let config = serde_json::json!({"threshold": 100_000});
+    // Customer 2 carries `vip` set by vip-tag in the fixture; for the legacy build, set by it.
+    let mut legacy_subjects = subjects();
+    for subject in &mut legacy_subjects {
+        subject.customer.tags.iter_mut().for_each(|t| t.source = "legacy-vip-tag".into());
+    }
+    let old = host().call(&legacy, env(ALL, config.clone()), Input::Evaluate(context(), legacy_subjects));
+    let new = evaluate(&current, env(ALL, config));
+    let (Ok(Output::Decisions(old_decisions)), Ok(Output::Decisions(new_decisions))) = (&old.output, &new.output) else {
+        panic!("{:?} {:?}", old.output, new.output)
+    };
+    let renamed: Vec<Decision> = new_decisions
+        .iter()
+        .cloned()
+        .map(|d| match d {
+            Decision::EmitEvent { customer_id, payload, .. } => {
+                Decision::EmitEvent { customer_id, event_type: "plugin.legacy-vip-tag.promoted".into(), payload }
+            }
+            other => other,
+        })
+        .collect();
+    assert_eq!(old_decisions, &renamed, "decisions convert up from 0.1 unchanged");
+    assert_eq!(old.kv_writes, new.kv_writes);
+    assert_eq!(old.logs, new.logs, "log, clock, config and kv imports answer a 0.1 build as a 0.2 one");
+
+    // Errors convert both ways: an import's refusal down, the guest's error up.
+    let no_kv: Vec<_> = ALL.iter().copied().filter(|c| *c != Capability::Kv).collect();
+    let report = evaluate(&legacy, env(&no_kv, serde_json::json!({"threshold": 1})));
+    assert_eq!(report.output, Err(CallError::Guest(GuestError::AccessDenied("capability `kv` is not granted".into()))));
+    let report = evaluate(&legacy, env(ALL, serde_json::json!({"threshold": 1, "fail": true})));
+    assert_eq!(report.output, Err(CallError::Guest(GuestError::Failed("configured to fail".into()))));
+
+    // A 0.1 build is checked against its kind's 0.1 world.
+    let mut manifest = Manifest::parse(&plugins::LEGACY_VIP_TAG.manifest()).unwrap();
+    manifest.kind = Kind::LoyaltyScheme;
+    manifest.capabilities.clear();
+    let err = host().load(&manifest, &plugins::LEGACY_VIP_TAG.wasm()).unwrap_err();
+    assert!(matches!(err, LoadError::WrongWorld { world: "loyalty-scheme", .. }), "{err}");
+    // And its manifest must say 0.1.
+    let mut manifest = Manifest::parse(&plugins::LEGACY_VIP_TAG.manifest()).unwrap();
+    manifest.api_version = "0.2.0".parse().unwrap();
+    let err = host().load(&manifest, &plugins::LEGACY_VIP_TAG.wasm()).unwrap_err();
+    assert!(matches!(&err, LoadError::ApiVersion { manifest, component } if manifest == "0.2.0" && component == "0.1.0"), "{err}");
 }
 
 #[test]

@@ -49,3 +49,25 @@ fn released_wit_files_are_unchanged() {
     assert!(added.is_empty(), "files added to a released WIT version: {added:?}");
     assert!(versions.contains("v0.1"), "kith:plugin@0.1.0 is released");
 }
+
+#[test]
+fn every_wit_version_is_served_and_says_its_version() {
+    let root = wit_dir();
+    let mut folders: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('v') && root.join(name).is_dir())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["v0.1", "v0.2"]);
+    let mut versions = Vec::new();
+    for folder in &folders {
+        let version = format!("{}.0", folder.trim_start_matches('v'));
+        for file in ["types.wit", "host.wit", "worlds.wit"] {
+            let text = std::fs::read_to_string(root.join(folder).join(file)).unwrap();
+            assert!(text.starts_with(&format!("package kith:plugin@{version};")), "{folder}/{file} declares kith:plugin@{version}");
+        }
+        versions.push(version);
+    }
+    assert_eq!(versions, kith_domain::plugin::SERVED_API_VERSIONS, "each WIT folder is served, newest last");
+}

@@ -21,6 +21,7 @@ mod schema;
 mod segments;
 mod settings;
 mod shops;
+mod summaries;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
