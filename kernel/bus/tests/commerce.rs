@@ -129,6 +129,32 @@ fn a_forgiving_shop_writes_the_debt_off() {
 }
 
 #[test]
+fn an_adjustments_key_answers_its_own_adjustment_only() {
+    // Review of issue 26: the key's lookup ignored the customer, so reusing it for a second
+    // customer answered 200 with the first customer's entry (and its reason), posting nothing.
+    let w = world();
+    w.order("o1", 10_000);
+    w.ingest(json!({"id": "u2", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13800000002"}]}));
+    let customers = w.store.list_customers(w.shop, &Default::default(), 0, 2).unwrap();
+    let (first, second) = (customers[0].id, customers[1].id);
+    let adjust = |points: i64| kith_domain::loyalty::PointsAdjustment {
+        points,
+        reason: "goodwill".into(),
+        idempotency_key: "adj-1".into(),
+        expires_at: None,
+    };
+    let (entry, created) = w.store.adjust_points(w.shop, first, &adjust(50), &actor(), w.clock.now()).unwrap();
+    assert!(created);
+    let (again, created) = w.store.adjust_points(w.shop, first, &adjust(50), &actor(), w.clock.now()).unwrap();
+    assert_eq!((again.id, created), (entry.id, false), "a resend answers the first entry");
+    for (customer, points) in [(second, 50), (first, 70)] {
+        let err = w.store.adjust_points(w.shop, customer, &adjust(points), &actor(), w.clock.now()).unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict(m) if m.contains("already used for another adjustment")), "{err}");
+    }
+    assert_eq!(w.store.points_account(w.shop, second).unwrap().balance, 0);
+}
+
+#[test]
 fn tiers_rise_with_spend_and_fall_only_at_a_review() {
     let w = world();
     w.enable(&plugins::TIERED_POINTS, tiers(), None);

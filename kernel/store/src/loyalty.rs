@@ -10,7 +10,7 @@ use kith_domain::loyalty::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::customer_in_shop;
+use crate::ingest::{active_customer, customer_in_shop};
 use crate::{Actor, Result, Store, StoreError, audit, coupons, from_ms, settings, to_ms};
 
 /// A ledger entry to post.
@@ -319,12 +319,24 @@ impl Store {
         adj.validate()?;
         self.write(|tx| {
             let id = customer_in_shop(tx, shop_id, customer_id)?;
-            let existing: Option<i64> = tx
-                .prepare_cached("SELECT id FROM points_ledger WHERE shop_id = ?1 AND source = 'api' AND source_key = ?2")?
-                .query_row(params![shop_id, adj.idempotency_key], |r| r.get(0))
+            let existing: Option<(i64, i64, i64)> = tx
+                .prepare_cached(
+                    "SELECT id, customer_id, points FROM points_ledger WHERE shop_id = ?1 AND source = 'api' AND source_key = ?2",
+                )?
+                .query_row(params![shop_id, adj.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
             let (entry_id, created) = match existing {
-                Some(entry) => (entry, false),
+                // A resend answers the first entry; the key reused for another customer or
+                // another amount is refused, never answered with someone else's entry.
+                Some((entry, owner, points)) => {
+                    if active_customer(tx, shop_id, owner)? != Some(id) || points != adj.points {
+                        return Err(StoreError::Conflict(format!(
+                            "idempotency key `{}` was already used for another adjustment",
+                            adj.idempotency_key
+                        )));
+                    }
+                    (entry, false)
+                }
                 None => {
                     let available = balance(tx, id)?.max(0);
                     if adj.points < 0 && -adj.points > available {
