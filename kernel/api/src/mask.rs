@@ -50,4 +50,8 @@ pub const MASKED_SCHEMAS: &[&str] = &[
     "Run",
     "LedgerEntry",
     "PointsAccount",
+    "TierChange",
+    // A tag's reason and a score's explanation, masked as parts of a customer.
+    "Tag",
+    "Score",
 ];
