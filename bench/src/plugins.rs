@@ -199,6 +199,9 @@ impl PluginEnv for BatchEnv {
             Some(other) => bail!("the benchmark computed windows of {RFM_WINDOW_DAYS} days, not {other}"),
         }
     }
+    fn buyers(&mut self, _after: Option<i64>, _limit: usize, _now_ms: i64) -> Result<Vec<kith_domain::plugin::BuyerSummary>> {
+        bail!("the benchmark lends no buyer summaries: none of the plugins it measures reads them")
+    }
 }
 
 /// One first-party plugin, loaded in the host.
