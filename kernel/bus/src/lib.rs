@@ -683,20 +683,7 @@ impl Bus {
         logs: &[kith_domain::plugin::LogLine],
         duration: Duration,
     ) -> Result<()> {
-        self.fail_delivery_with(sub, from, to, error, logs, duration, &self.config.policy)
-    }
-
-    #[allow(clippy::too_many_arguments, reason = "fail_delivery's arguments and the policy it is recorded under")]
-    fn fail_delivery_with(
-        &self,
-        sub: &Subscription,
-        from: i64,
-        to: i64,
-        error: &str,
-        logs: &[kith_domain::plugin::LogLine],
-        duration: Duration,
-        policy: &FailurePolicy,
-    ) -> Result<()> {
+        let policy = &self.config.policy;
         let attempt = Attempt { shop_id: sub.shop_id, plugin_id: &sub.plugin_id, logs, duration, now: self.clock.now() };
         match self.store.record_failure(&attempt, from, to, error, policy) {
             Ok(FailureOutcome::Retry { at }) => {
