@@ -31,7 +31,7 @@ use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError,
 use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, RunStep, Store, StoreError};
 
 pub use crate::clock::{Clock, SystemClock, TestClock};
-pub use crate::lifecycle::{EnableRequest, PluginStatus};
+pub use crate::lifecycle::{EnableRequest, PluginStatus, REPORT_KEY};
 pub use crate::package::Package;
 
 /// Errors of the bus's operations, in the terms the API answers with.

@@ -50,7 +50,14 @@ pub struct PluginStatus {
     pub runs: Vec<Run>,
     /// The newest log lines, newest first.
     pub logs: Vec<PluginLog>,
+    /// What the plugin reports about itself (its kv key `status`): the JSON it
+    /// stored there, `null` when it stored none or what it stored is not JSON.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<Value>,
 }
+
+/// The kv key a plugin reports about itself under, shown as [`PluginStatus::report`].
+pub const REPORT_KEY: &str = "status";
 
 /// Check a configuration against a manifest's schema; the error names the field, as `config.<path>`.
 pub fn validate_config(schema: Option<&Value>, config: &Value) -> Result<(), FieldError> {
@@ -168,6 +175,7 @@ impl Bus {
             open_dead_letters,
             runs: self.store.runs(shop_id, plugin_id)?.into_iter().take(5).collect(),
             logs: self.store.plugin_logs(shop_id, plugin_id, None, 20)?,
+            report: self.store.plugin_kv_get(shop_id, plugin_id, REPORT_KEY)?.and_then(|bytes| serde_json::from_slice(&bytes).ok()),
             subscription,
         })
     }
