@@ -129,6 +129,32 @@ pub struct FieldTest {
     pub value: Value,
 }
 
+impl FieldTest {
+    /// Whether the test could narrow a phone or e-mail address written in free text, by the
+    /// segment language's rule ([`segments::narrows_free_text`]).
+    pub fn narrows_free_text(&self) -> bool {
+        use segments::{Scalar, Test};
+        let scalar = |v: &Value| match v {
+            Value::String(s) => Some(Scalar::Text(s.clone())),
+            Value::Number(n) => n.as_i64().map(Scalar::Integer).or_else(|| n.as_f64().map(Scalar::Real)),
+            _ => None,
+        };
+        let one = |v: &Value| scalar(v).unwrap_or(Scalar::Bool(false));
+        let test = match self.op {
+            FieldOp::Eq => Test::Eq(one(&self.value)),
+            FieldOp::Ne => Test::Ne(one(&self.value)),
+            FieldOp::Lt => Test::Lt(one(&self.value)),
+            FieldOp::Lte => Test::Lte(one(&self.value)),
+            FieldOp::Gt => Test::Gt(one(&self.value)),
+            FieldOp::Gte => Test::Gte(one(&self.value)),
+            FieldOp::Contains => Test::Contains(one(&self.value)),
+            FieldOp::In => Test::In(self.value.as_array().into_iter().flatten().filter_map(scalar).collect()),
+            FieldOp::Exists => Test::Exists(true),
+        };
+        segments::narrows_free_text(&test)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldOp {
@@ -508,7 +534,17 @@ impl Definition {
             for (i, t) in tests.iter().enumerate() {
                 if t.field.split('.').any(|p| PERSONAL_KEYS.contains(&p) || is_personal_attribute(p)) {
                     out.push(format!("{path}[{i}].field"));
+                } else if t.narrows_free_text() {
+                    out.push(format!("{path}[{i}].value"));
                 }
+            }
+        }
+        if let Some(audience) = &self.audience {
+            out.extend(audience.personal_references("definition.trigger.customer"));
+        }
+        for (id, step) in &self.steps {
+            if let StepKind::BranchCustomer(node) = &step.kind {
+                out.extend(node.personal_references(&format!("definition.steps.{id}.branch.customer")));
             }
         }
         out
@@ -1522,5 +1558,31 @@ mod tests {
         let big = json!([{"field": "sku", "op": "in", "value": vec!["x"; 1001]}]);
         assert_eq!(parse(&def(json!({}), big)).unwrap_err().field, "definition.trigger.where[0].value");
         assert_eq!(parse(&def(json!({"v": "x".repeat(1001)}), json!([]))).unwrap_err().field, "definition.steps.s.send.variables.v");
+    }
+
+    /// A journey's customer conditions follow the segment language's rule, and a payload test
+    /// may not step through the digits of free text.
+    #[test]
+    fn personal_references_in_customer_conditions_and_free_text() {
+        let d = parse(&json!({
+            "trigger": {"event": "order.paid", "where": [
+                {"field": "note", "op": "contains", "value": "13812"},
+                {"field": "note", "op": "contains", "value": "gift"},
+                {"field": "amount", "op": "gte", "value": 10000}
+            ], "customer": {"profile": "name", "op": "eq", "value": "Li Ming"}},
+            "start": "b",
+            "steps": {"b": {"branch": {"customer": {"or": [{"tag": "vip"}, {"attribute": "receiver_mobile", "op": "exists", "value": true},
+                                                          {"attribute": "remark", "op": "in", "value": ["13812345678"]}]}}, "yes": "x"},
+                      "x": {"exit": true}}
+        }))
+        .unwrap();
+        assert_eq!(
+            d.personal_references(),
+            vec![
+                "definition.trigger.where[0].value",
+                "definition.trigger.customer.profile",
+                "definition.steps.b.branch.customer.or[2].value"
+            ]
+        );
     }
 }

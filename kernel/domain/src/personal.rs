@@ -108,7 +108,6 @@ const PERSONAL_KEY_PARTS: &[&str] = &[
     "address",
     "phone",
     "mobile",
-    "tel",
     "email",
     "mail",
     "wechat",
@@ -195,8 +194,29 @@ pub fn is_personal_kind(kind: &IdentityKind) -> bool {
 /// Whether a custom attribute's name (or a key of customer data) says it holds personal data:
 /// `name`, or a key with a part of [`PERSONAL_KEY_PARTS`] (`receiver_mobile`, `Consignee`, `收货人`).
 pub fn is_personal_attribute(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key == "name" || PERSONAL_KEY_PARTS.iter().any(|p| key.contains(p))
+    let lower = key.to_ascii_lowercase();
+    lower == "name" || PERSONAL_KEY_PARTS.iter().any(|p| lower.contains(p)) || has_tel_word(key)
+}
+
+/// Whether a key holds `tel` as a word of its own (`tel`, `contact_tel`, `TelNo`, `tel2`), not as
+/// letters inside another word (`hotel_name`, `telegram`, `satellite`).
+fn has_tel_word(key: &str) -> bool {
+    let mut words: Vec<String> = Vec::new();
+    let mut previous: Option<char> = None;
+    for c in key.chars() {
+        let boundary = !c.is_ascii_alphanumeric()
+            || previous.is_none_or(|p| !p.is_ascii_alphanumeric())
+            || (c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase()))
+            || (c.is_ascii_digit() != previous.is_some_and(|p| p.is_ascii_digit()));
+        if boundary && c.is_ascii_alphanumeric() {
+            words.push(String::new());
+        }
+        if let (true, Some(word)) = (c.is_ascii_alphanumeric(), words.last_mut()) {
+            word.push(c.to_ascii_lowercase());
+        }
+        previous = Some(c);
+    }
+    words.iter().any(|w| matches!(w.as_str(), "tel" | "telno" | "telnum" | "telnumber"))
 }
 
 /// Whether a journey placeholder (`customer.name`, `trigger.value`) reads personal data: anything
@@ -553,11 +573,7 @@ fn mask_personal_value(key: &str, value: &mut Value) {
     let lower = key.to_ascii_lowercase();
     match value {
         Value::String(s)
-            if lower.contains("phone")
-                || lower.contains("mobile")
-                || lower.contains("tel")
-                || key.contains("手机")
-                || key.contains("电话") =>
+            if lower.contains("phone") || lower.contains("mobile") || has_tel_word(key) || key.contains("手机") || key.contains("电话") =>
         {
             *s = identity::mask(&IdentityKind::Phone, s)
         }
@@ -624,6 +640,24 @@ fn mask_json(v: &mut Value, within: Within) {
             // A filter on a personal field (a journey's `where`) holds the value it compares.
             let field = map.get("field").and_then(Value::as_str).filter(|f| is_personal_field(f)).map(str::to_owned);
             if let Some(field) = field
+                && let Some(compared) = map.get_mut("value")
+            {
+                mask_personal_value(&field, compared);
+            }
+            // A segment-language condition on a personal field holds the value it compares (a
+            // birthday's anniversary test compares a number of days, its presence a boolean).
+            let op = map.get("op").and_then(Value::as_str);
+            let compared_field = match (map.get("profile"), map.get("attribute")) {
+                (Some(Value::String(field)), _)
+                    if field == "name"
+                        || (field == "birthday" && !matches!(op, Some("exists" | "within_last_days" | "within_next_days"))) =>
+                {
+                    Some(field.clone())
+                }
+                (_, Some(Value::String(attribute))) if is_personal_attribute(attribute) => Some(attribute.clone()),
+                _ => None,
+            };
+            if let Some(field) = compared_field
                 && let Some(compared) = map.get_mut("value")
             {
                 mask_personal_value(&field, compared);
@@ -698,14 +732,21 @@ impl Personal for crate::model::Profile {
     }
 }
 
+/// Why a tag was given is free text a plugin or an operator wrote.
+impl Personal for crate::model::Tag {
+    fn mask_personal(&mut self) {
+        if let Some(reason) = self.reason.as_mut() {
+            *reason = mask_free_text(reason);
+        }
+    }
+}
+
 impl Personal for crate::model::Customer {
     fn mask_personal(&mut self) {
         self.profile.mask_personal();
         self.identities.iter_mut().for_each(Personal::mask_personal);
         // Why a tag or a score was given is free text a plugin or an operator wrote.
-        for reason in self.tags.iter_mut().filter_map(|t| t.reason.as_mut()) {
-            *reason = mask_free_text(reason);
-        }
+        self.tags.iter_mut().for_each(Personal::mask_personal);
         for explanation in self.scores.iter_mut().filter_map(|s| s.explanation.as_mut()) {
             *explanation = mask_free_text(explanation);
         }
@@ -1396,6 +1437,49 @@ mod tests {
         for key in ["segment", "sku", "product_name", "amount", "city", "tier"] {
             assert!(!is_personal_attribute(key), "{key}");
         }
+        // `tel` counts as a word of its own, not as letters inside another word.
+        for key in ["tel", "tel_no", "home_tel", "contactTel", "TelNo", "telno", "tel2", "Tel-Number", "收货人tel"] {
+            assert!(is_personal_attribute(key), "{key}");
+        }
+        for key in ["hotel_name", "telegram", "satellite", "hotel", "Telescope", "intel_score", "motel"] {
+            assert!(!is_personal_attribute(key), "{key}");
+        }
+        let mut payload = json!({"hotel_name": "Grand", "home_tel": "13812345678"});
+        mask_customer_data(&mut payload);
+        assert_eq!(payload, json!({"hotel_name": "Grand", "home_tel": "138****5678"}));
+    }
+
+    /// A segment-language condition on a personal field (in a segment, or a journey's customer
+    /// condition) shows its compared value masked; other conditions show theirs whole.
+    #[test]
+    fn segment_conditions_on_personal_fields_are_masked() {
+        let mut definition = json!({"and": [
+            {"profile": "name", "op": "contains", "value": "Li Ming"},
+            {"profile": "birthday", "op": "between", "value": ["1990-05-01", "1990-06-01"]},
+            {"profile": "birthday", "op": "within_next_days", "value": 7},
+            {"attribute": "receiver_mobile", "op": "eq", "value": "13812345678"},
+            {"attribute": "qq", "op": "in", "value": [12345]},
+            {"attribute": "receiver_name", "op": "exists", "value": true},
+            {"attribute": "vip_level", "op": "gte", "value": 3},
+            {"profile": "city", "op": "eq", "value": "杭州"},
+            {"attribute": "hotel_name", "op": "eq", "value": "Grand"}
+        ]});
+        mask_payload(&mut definition);
+        let values: Vec<Value> = definition["and"].as_array().unwrap().iter().map(|c| c["value"].clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                json!("L***"),
+                json!(["1***", "1***"]),
+                json!(7),
+                json!("138****5678"),
+                json!([12345]),
+                json!(true),
+                json!(3),
+                json!("杭州"),
+                json!("Grand")
+            ]
+        );
     }
 
     /// An event whose payload holds personal data only in the new forms is not passed over by

@@ -221,6 +221,50 @@ impl Node {
         timed
     }
 
+    /// Where the definition, rooted at `path`, reads personal data (see [`crate::personal`]), by
+    /// node path: a key without `pii:read` may not write it, or a preview or a count would tell it
+    /// what it may not read. That is a test on the name, on a personal attribute
+    /// (`receiver_mobile`, `收货人`) or on the birthday other than its presence or its anniversary
+    /// (`within_next_days`, as birthday campaigns use: the day of the year, never the date); and a
+    /// value that could narrow a phone or e-mail written in free text ([`narrows_free_text`]).
+    pub fn personal_references(&self, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.personal_at(path, &mut out);
+        out
+    }
+
+    fn personal_at(&self, path: &str, out: &mut Vec<String>) {
+        match self {
+            Node::And(nodes) | Node::Or(nodes) => {
+                let op = if matches!(self, Node::And(_)) { "and" } else { "or" };
+                nodes.iter().enumerate().for_each(|(i, n)| n.personal_at(&format!("{path}.{op}[{i}]"), out));
+            }
+            Node::Not(node) => node.personal_at(&format!("{path}.not"), out),
+            Node::Condition(Condition::Profile { field, test }) => {
+                let allowed = match field {
+                    ProfileField::Name => matches!(test, Test::Exists(_)),
+                    ProfileField::Birthday => {
+                        matches!(test, Test::Exists(_) | Test::WithinLastDays(_) | Test::WithinNextDays(_))
+                    }
+                    _ => true,
+                };
+                if !allowed {
+                    out.push(format!("{path}.profile"));
+                } else if narrows_free_text(test) {
+                    out.push(format!("{path}.value"));
+                }
+            }
+            Node::Condition(Condition::Attribute { key, test }) => {
+                if crate::personal::is_personal_attribute(key) && !matches!(test, Test::Exists(_)) {
+                    out.push(format!("{path}.attribute"));
+                } else if narrows_free_text(test) {
+                    out.push(format!("{path}.value"));
+                }
+            }
+            Node::Condition(_) => {}
+        }
+    }
+
     fn walk(&self, f: &mut impl FnMut(&Condition)) {
         match self {
             Node::And(nodes) | Node::Or(nodes) => nodes.iter().for_each(|n| n.walk(f)),
@@ -228,6 +272,40 @@ impl Node {
             Node::Condition(c) => f(c),
         }
     }
+}
+
+/// Most digits a compared text may hold for a key without `pii:read` when the test can find a
+/// value by its parts (`contains`, `lt`, `gt`, `between`…): a phone written in free text
+/// (`"note": "call 138 1234 5678"`) is masked on every read, and a test stepping through its
+/// digits must not tell them one by one.
+pub const MAX_FREE_TEXT_DIGITS: usize = 3;
+
+/// Whether a test could narrow a phone or e-mail address written in free text, which masking
+/// hides on every read: a part-matching or ordering test (`contains`, `lt`, `lte`, `gt`, `gte`,
+/// `between`) on text holding more than [`MAX_FREE_TEXT_DIGITS`] digits or an `@`, or any test
+/// whose compared value is itself a phone or an e-mail address (as text, or as a number as long
+/// as a phone).
+pub fn narrows_free_text(test: &Test) -> bool {
+    let (values, by_parts): (Vec<&Scalar>, bool) = match test {
+        Test::Eq(v) | Test::Ne(v) => (vec![v], false),
+        Test::In(vs) => (vs.iter().collect(), false),
+        Test::Lt(v) | Test::Lte(v) | Test::Gt(v) | Test::Gte(v) | Test::Contains(v) => (vec![v], true),
+        Test::Between(a, b) => (vec![a, b], true),
+        Test::Exists(_) | Test::WithinLastDays(_) | Test::WithinNextDays(_) => (vec![], false),
+    };
+    values.into_iter().any(|v| match v {
+        Scalar::Text(t) => {
+            let digits = t.chars().filter(|c| c.is_ascii_digit() || ('０'..='９').contains(c)).count();
+            (by_parts && (digits > MAX_FREE_TEXT_DIGITS || t.contains(['@', '＠']))) || crate::personal::mask_free_text(t) != *t
+        }
+        // A phone kept as a number: refused whole, and not approached by ordering either.
+        Scalar::Integer(n) => {
+            let digits = n.unsigned_abs().to_string().len();
+            digits <= 15 && digits >= if by_parts { 10 } else { 11 }
+        }
+        Scalar::Real(r) => by_parts && r.abs() >= 1e9,
+        Scalar::Bool(_) | Scalar::Date(_) => false,
+    })
 }
 
 /// Validate a definition; errors name the faulty node under `definition`.
@@ -723,5 +801,53 @@ mod tests {
         assert!(refused(deep).reason.contains("deeper"));
         let wide = json!({"or": vec![json!({"tag": "x"}); MAX_NODES]});
         assert!(refused(wide).reason.contains("at most"));
+    }
+
+    /// What a key without `pii:read` may not write: tests on personal fields, and values that
+    /// could narrow a phone written in free text; everything else is its to write.
+    #[test]
+    fn personal_references_name_the_node() {
+        let refs = |definition: Value| parse(&definition).unwrap().personal_references("definition");
+        let refused = [
+            (json!({"profile": "name", "op": "contains", "value": "Li"}), "definition.profile"),
+            (json!({"profile": "birthday", "op": "eq", "value": "1990-05-01"}), "definition.profile"),
+            (json!({"profile": "birthday", "op": "lt", "value": "1990-05-01"}), "definition.profile"),
+            (json!({"attribute": "receiver_mobile", "op": "eq", "value": "13812345678"}), "definition.attribute"),
+            (json!({"attribute": "收货人", "op": "in", "value": ["李明"]}), "definition.attribute"),
+            (json!({"attribute": "note", "op": "contains", "value": "1381"}), "definition.value"),
+            (json!({"attribute": "note", "op": "contains", "value": "138 1"}), "definition.value"),
+            (json!({"attribute": "note", "op": "gt", "value": "call 13"}), "definition"),
+            (json!({"attribute": "note", "op": "contains", "value": "ming@"}), "definition.value"),
+            (json!({"attribute": "note", "op": "eq", "value": "+86 138 1234 5678"}), "definition.value"),
+            (json!({"attribute": "qq", "op": "eq", "value": 13812345678_i64}), "definition.value"),
+            (json!({"attribute": "qq", "op": "gt", "value": 1381234567_i64}), "definition.value"),
+            (json!({"attribute": "note", "op": "between", "value": ["a", "a1234"]}), "definition.value"),
+        ];
+        for (condition, at) in refused {
+            let wrapped = json!({"and": [{"tag": "vip"}, {"not": condition.clone()}]});
+            let found = refs(wrapped);
+            if at == "definition" {
+                assert!(found.is_empty(), "{condition}: three digits are allowed: {found:?}");
+                continue;
+            }
+            let want = at.replacen("definition", "definition.and[1].not", 1);
+            assert_eq!(found, vec![want], "{condition}");
+        }
+        for allowed in [
+            json!({"profile": "name", "op": "exists", "value": true}),
+            json!({"profile": "birthday", "op": "within_next_days", "value": 7}),
+            json!({"profile": "birthday", "op": "within_last_days", "value": 30}),
+            json!({"profile": "birthday", "op": "exists", "value": false}),
+            json!({"attribute": "receiver_mobile", "op": "exists", "value": true}),
+            json!({"profile": "city", "op": "in", "value": ["杭州", "上海"]}),
+            json!({"attribute": "vip_level", "op": "gte", "value": 3}),
+            json!({"attribute": "note", "op": "contains", "value": "vip 2"}),
+            json!({"attribute": "order_no", "op": "eq", "value": "2024110512345678"}),
+            json!({"stat": "total_spent", "op": "gte", "value": 100_000_000_000_i64}),
+            json!({"score": "predict.clv", "op": "gte", "value": 1_500_000_000.0}),
+            json!({"profile": "created_at", "op": "gte", "value": "2024-01-01"}),
+        ] {
+            assert_eq!(refs(allowed.clone()), Vec::<String>::new(), "{allowed}");
+        }
     }
 }

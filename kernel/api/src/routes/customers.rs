@@ -173,9 +173,11 @@ pub async fn add_tag(
     JsonBody(body): JsonBody<NewTag>,
 ) -> Result<(StatusCode, Json<Tag>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
-    let tag = state.db("add_tag", move |s| s.add_tag(key.shop_id, id, &body.tag, body.reason.as_deref(), &actor)).await?;
+    let shop_id = key.shop_id;
+    let tag = state.db("add_tag", move |s| s.add_tag(shop_id, id, &body.tag, body.reason.as_deref(), &actor)).await?;
     state.notify_events();
-    Ok((StatusCode::CREATED, Json(tag)))
+    // Masked like every copy of a tag's reason, though the caller just wrote it.
+    Ok((StatusCode::CREATED, Json(mask::mask(&key, tag))))
 }
 
 /// Remove a manual tag; tags set by plugins are theirs to remove.

@@ -21,7 +21,28 @@ use crate::AppState;
 use crate::auth::{CustomersRead, Owner, SegmentsExport, SegmentsManage, ShopKey};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Path, Query, cursor, date_range, page_limit};
-use crate::mask::Personal;
+use crate::mask::{self, Personal};
+
+/// A key without `pii:read` may not write a definition that reads personal data (403 naming the
+/// node): a test on the name, a personal attribute or the birthday (other than its presence or
+/// anniversary), or a value that could narrow a phone written in free text. Otherwise saving,
+/// previewing and counting would tell it what masking hides.
+fn check_author<S>(key: &ShopKey<S>, definition: &Value) -> Result<(), ApiError> {
+    if key.can(Scope::PiiRead) {
+        return Ok(());
+    }
+    // An invalid definition is refused by the store with the faulty node named.
+    let Ok(node) = kith_domain::segments::parse(definition) else { return Ok(()) };
+    match node.personal_references("definition").into_iter().next() {
+        None => Ok(()),
+        Some(at) => Err(ApiError::forbidden(format!("`{at}` reads personal data; writing it needs the `pii:read` scope"))),
+    }
+}
+
+fn masked_segment<S>(key: &ShopKey<S>, mut segment: Segment) -> Segment {
+    segment.definition = mask::json(key, segment.definition);
+    segment
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct SegmentList {
@@ -31,8 +52,9 @@ pub struct SegmentList {
 #[utoipa::path(get, path = "/v1/segments", tag = "segments", security(("api_key" = [])),
     responses((status = 200, body = SegmentList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_segments(key: ShopKey<CustomersRead>, State(state): State<AppState>) -> Result<Json<SegmentList>, ApiError> {
-    let items = state.read("list_segments", move |s| s.list_segments(key.shop_id)).await?;
-    Ok(Json(SegmentList { items }))
+    let shop_id = key.shop_id;
+    let items = state.read("list_segments", move |s| s.list_segments(shop_id)).await?;
+    Ok(Json(SegmentList { items: items.into_iter().map(|s| masked_segment(&key, s)).collect() }))
 }
 
 /// Create a segment. The definition is a tree of `and` / `or` / `not` over conditions:
@@ -52,6 +74,12 @@ pub async fn list_segments(key: ShopKey<CustomersRead>, State(state): State<AppS
 /// `{"between": ["YYYY-MM-DD", "YYYY-MM-DD"]}` (whole days in the shop's zone). Counts default to
 /// at least 1; `"at_most": 0` means "did not". Windows are resolved when the segment is read.
 /// Errors name the faulty node, e.g. `definition.and[1].op`.
+///
+/// A key without `pii:read` may not write a definition that reads personal data (403 naming the node):
+/// a test on `name`, on a personal attribute (`receiver_mobile`, `收货人`…) or on `birthday` other than
+/// `exists` and the anniversary tests; a `contains` / `lt` / `lte` / `gt` / `gte` / `between` on text
+/// holding more than 3 digits or an `@`; any compared value that is a phone or an e-mail address. Such
+/// compared values are shown masked to keys without `pii:read`.
 #[utoipa::path(post, path = "/v1/segments", tag = "segments", request_body = SegmentInput, security(("api_key" = [])),
     responses((status = 201, body = Segment), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn create_segment(
@@ -59,10 +87,12 @@ pub async fn create_segment(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SegmentInput>,
 ) -> Result<(StatusCode, Json<Segment>), ApiError> {
+    check_author(&key, &body.definition)?;
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    let segment = state.db("create_segment", move |s| s.create_segment(key.shop_id, &body, &actor, now)).await?;
-    Ok((StatusCode::CREATED, Json(segment)))
+    let shop_id = key.shop_id;
+    let segment = state.db("create_segment", move |s| s.create_segment(shop_id, &body, &actor, now)).await?;
+    Ok((StatusCode::CREATED, Json(masked_segment(&key, segment))))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -81,7 +111,9 @@ pub async fn get_segment(
     Path(id): Path<i64>,
     Query(q): Query<AtQuery>,
 ) -> Result<Json<Segment>, ApiError> {
-    Ok(Json(state.read("get_segment", move |s| s.get_segment(key.shop_id, id, q.at)).await?))
+    let shop_id = key.shop_id;
+    let segment = state.read("get_segment", move |s| s.get_segment(shop_id, id, q.at)).await?;
+    Ok(Json(masked_segment(&key, segment)))
 }
 
 /// Replace a segment's name, description and definition. A changed definition is
@@ -96,11 +128,13 @@ pub async fn update_segment(
     Path(id): Path<i64>,
     JsonBody(body): JsonBody<SegmentInput>,
 ) -> Result<Json<Segment>, ApiError> {
+    check_author(&key, &body.definition)?;
     let actor = Actor::key(&key.principal.key_id);
     let now = state.now();
-    let segment = state.db("update_segment", move |s| s.update_segment(key.shop_id, id, &body, &actor, now)).await?;
+    let shop_id = key.shop_id;
+    let segment = state.db("update_segment", move |s| s.update_segment(shop_id, id, &body, &actor, now)).await?;
     state.notify_events();
-    Ok(Json(segment))
+    Ok(Json(masked_segment(&key, segment)))
 }
 
 /// Delete a segment (refused with 409 while another segment refers to it).
@@ -132,7 +166,11 @@ pub async fn segment_versions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<VersionList>, ApiError> {
-    let items = state.read("segment_versions", move |s| s.segment_versions(key.shop_id, id)).await?;
+    let shop_id = key.shop_id;
+    let mut items = state.read("segment_versions", move |s| s.segment_versions(shop_id, id)).await?;
+    for version in &mut items {
+        version.definition = mask::json(&key, std::mem::take(&mut version.definition));
+    }
     Ok(Json(VersionList { items }))
 }
 
@@ -153,7 +191,8 @@ pub struct Preview {
     sample: Vec<Customer>,
 }
 
-/// Count and sample the customers a definition selects now, without saving it.
+/// Count and sample the customers a definition selects now, without saving it. A key without
+/// `pii:read` may not preview a definition that reads personal data (403, as when saving one).
 #[utoipa::path(post, path = "/v1/segments/preview", tag = "segments", request_body = PreviewRequest, security(("api_key" = [])),
     responses((status = 200, body = Preview), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn preview(
@@ -161,6 +200,7 @@ pub async fn preview(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PreviewRequest>,
 ) -> Result<Json<Preview>, ApiError> {
+    check_author(&key, &body.definition)?;
     let limit = page_limit(body.limit, 20, 200)?;
     let now = state.now();
     let shop_id = key.shop_id;

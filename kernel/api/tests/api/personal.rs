@@ -96,6 +96,18 @@ async fn personal_shop(h: &Harness) -> (String, i64) {
         "start": "s", "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {}}}}});
     let r = h.call(Method::POST, "/v1/journeys", Some(&owner), Some(json!({"name": "filtered", "definition": filtered}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // A segment and a journey's customer condition comparing personal fields (the owner's to write).
+    let conditions = json!({"or": [
+        {"profile": "name", "op": "eq", "value": "Li Receiver"},
+        {"profile": "birthday", "op": "eq", "value": "1990-04-01"},
+        {"attribute": "receiver_mobile", "op": "in", "value": ["138-1234-5678", "13812345678"]},
+        {"attribute": "note", "op": "contains", "value": "+8613812345678"}]});
+    let r = h.call(Method::POST, "/v1/segments", Some(&owner), Some(json!({"name": "personal", "definition": conditions.clone()}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let audience = json!({"trigger": {"event": "order.paid", "customer": conditions}, "start": "s",
+        "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {}}}}});
+    let r = h.call(Method::POST, "/v1/journeys", Some(&owner), Some(json!({"name": "audience", "definition": audience}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     (owner, run)
 }
 
@@ -339,6 +351,61 @@ async fn rendered_message_variables_are_masked_and_authors_without_pii_read_cann
         "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {"a": "{{trigger.amount}}", "c": "{{customer.id}}", "o": "{{trigger.order.id}}"}}}}});
     let r = h.post("/v1/journeys", Role::Operator, json!({"name": "fine", "definition": fine})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+/// An operator (segments:manage, no pii:read) may not write, preview or count a definition that
+/// reads personal data, so that a preview's count cannot tell what masking hides; the same rule
+/// holds for a journey's customer conditions, and the owner's such definitions read masked.
+#[tokio::test]
+async fn segment_conditions_on_personal_fields_need_pii_read() {
+    let h = Harness::new().await;
+    let refused = [
+        (json!({"profile": "name", "op": "contains", "value": "Li"}), "definition.and[1].profile"),
+        (json!({"profile": "birthday", "op": "between", "value": ["1990-01-01", "1990-12-31"]}), "definition.and[1].profile"),
+        (json!({"attribute": "receiver_mobile", "op": "eq", "value": "13812345678"}), "definition.and[1].attribute"),
+        (json!({"attribute": "note", "op": "contains", "value": "1381"}), "definition.and[1].value"),
+        (json!({"attribute": "note", "op": "eq", "value": "ming@example.com"}), "definition.and[1].value"),
+    ];
+    for (condition, at) in refused {
+        let definition = json!({"and": [{"stat": "order_count", "op": "gte", "value": 1}, condition]});
+        for (method, uri) in [(Method::POST, "/v1/segments".to_owned()), (Method::PUT, format!("/v1/segments/{}", h.segment))] {
+            let r =
+                h.call(method, &uri, Some(h.key(Role::Operator)), Some(json!({"name": "oracle", "definition": definition.clone()}))).await;
+            r.assert_problem(403, "forbidden");
+            assert!(r.body["detail"].as_str().unwrap().contains(at), "{}", r.body);
+        }
+        for role in [Role::Analyst, Role::Operator] {
+            let r = h.post("/v1/segments/preview", role, json!({"definition": definition.clone()})).await;
+            r.assert_problem(403, "forbidden");
+            assert!(r.body["detail"].as_str().unwrap().contains(at), "{}", r.body);
+        }
+        let journey = json!({"trigger": {"event": "order.paid", "customer": definition.clone()}, "start": "s",
+            "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {}}}}});
+        let r = h.post("/v1/journeys", Role::Operator, json!({"name": "oracle", "definition": journey})).await;
+        r.assert_problem(403, "forbidden");
+        let owner = h.post("/v1/segments/preview", Role::Owner, json!({"definition": definition})).await;
+        assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+    }
+    // Birthday campaigns, presence tests and short text need no pii:read.
+    let fine = json!({"and": [{"profile": "birthday", "op": "within_next_days", "value": 7},
+        {"attribute": "receiver_mobile", "op": "exists", "value": true}, {"attribute": "note", "op": "contains", "value": "vip"}]});
+    let r = h.post("/v1/segments", Role::Operator, json!({"name": "birthdays", "definition": fine})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The owner's definition reads masked to the operator and analyst, whole to the owner.
+    let personal = json!({"and": [{"profile": "name", "op": "eq", "value": "Li Ming"},
+        {"attribute": "receiver_mobile", "op": "eq", "value": "13812345678"}]});
+    let r = h.post("/v1/segments", Role::Owner, json!({"name": "by name", "definition": personal})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    for role in [Role::Analyst, Role::Operator] {
+        for uri in [format!("/v1/segments/{id}"), "/v1/segments".to_owned(), format!("/v1/segments/{id}/versions")] {
+            let text = h.get(&uri, role).await.body.to_string();
+            assert!(!text.contains("Li Ming") && !text.contains("13812345678"), "{role} {uri}: {text}");
+            assert!(text.contains("138****5678"), "{role} {uri}: {text}");
+        }
+    }
+    let text = h.get(&format!("/v1/segments/{id}"), Role::Owner).await.body.to_string();
+    assert!(text.contains("Li Ming") && text.contains("13812345678"), "{text}");
 }
 
 #[tokio::test]
