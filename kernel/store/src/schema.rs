@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::Result;
 
@@ -819,48 +819,35 @@ const PROGRESS_TABLE: &str = "events_position_upgrade";
 /// stopped upgrade resumes after its last committed batch. The unique index comes last, built
 /// once over numbered rows: created first, every batch would also rewrite its entries.
 fn number_events_per_shop(conn: &mut Connection, version: i64, batching: &Batching) -> Result<()> {
-    let started: bool =
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [PROGRESS_TABLE], |r| r.get(0))?;
-    if !started {
-        let tx = conn.transaction()?;
-        tx.execute_batch(&format!(
-            "ALTER TABLE events ADD COLUMN position INTEGER;
-             CREATE TABLE {PROGRESS_TABLE} (through_seq INTEGER NOT NULL);
-             INSERT INTO {PROGRESS_TABLE} (through_seq) VALUES (0);"
-        ))?;
+    {
+        // Immediate: a second process upgrading the same file waits here for the first's
+        // batch (busy timeout) instead of failing on a read lock it cannot upgrade.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if applied(&tx, version)? {
+            return Ok(());
+        }
+        let started: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)", [PROGRESS_TABLE], |r| r.get(0))?;
+        if !started {
+            tx.execute_batch(&format!(
+                "ALTER TABLE events ADD COLUMN position INTEGER;
+                 CREATE TABLE {PROGRESS_TABLE} (through_seq INTEGER NOT NULL);
+                 INSERT INTO {PROGRESS_TABLE} (through_seq) VALUES (0);"
+            ))?;
+        }
         tx.commit()?;
     }
     let last_seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
-    // Each shop's newest position so far, read once per shop when its first event of this run
-    // comes up and carried from batch to batch: events up to `through_seq` all have theirs.
-    let mut newest: HashMap<i64, i64> = HashMap::new();
+    let mut numbering = Numbering::default();
     let mut batches = 0;
     loop {
-        let tx = conn.transaction()?;
-        let through: i64 = tx.query_row(&format!("SELECT through_seq FROM {PROGRESS_TABLE}"), [], |r| r.get(0))?;
-        let batch: Vec<(i64, i64)> = tx
-            .prepare("SELECT seq, shop_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
-            .query_map(params![through, batching.events as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let Some(&(batch_end, _)) = batch.last() else {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if applied(&tx, version)? {
+            return Ok(());
+        }
+        let Some(batch_end) = numbering.next_batch(&tx, batching.events)? else {
             break;
         };
-        {
-            let mut newest_of = tx.prepare("SELECT position FROM events WHERE shop_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")?;
-            let mut number = tx.prepare("UPDATE events SET position = ?1 WHERE seq = ?2")?;
-            for (seq, shop_id) in batch {
-                let position = match newest.get_mut(&shop_id) {
-                    Some(position) => position,
-                    None => {
-                        let found: Option<i64> = newest_of.query_row(params![shop_id, through], |r| r.get(0)).optional()?;
-                        newest.entry(shop_id).or_insert(found.unwrap_or(0))
-                    }
-                };
-                *position += 1;
-                number.execute(params![*position, seq])?;
-            }
-            tx.execute(&format!("UPDATE {PROGRESS_TABLE} SET through_seq = ?1"), [batch_end])?;
-        }
         tx.commit()?;
         batches += 1;
         tracing::info!(through_seq = batch_end, last_seq, "numbering events per shop (migration 11)");
@@ -871,19 +858,80 @@ fn number_events_per_shop(conn: &mut Connection, version: i64, batching: &Batchi
     tracing::info!(last_seq, "events numbered per shop; building their index (migration 11)");
     // The index's sort holds an entry of every event, in memory under the connection's
     // `temp_store = MEMORY`: 1.9 GB at 40 million events. In a temporary file it stays within
-    // the page cache's size.
+    // the page cache's size (SQLite's temporary directory needs that much free space).
     let temp_store: i64 = conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
     conn.pragma_update(None, "temp_store", "FILE")?;
-    let tx = conn.transaction()?;
-    tx.execute_batch(&format!(
-        "CREATE UNIQUE INDEX events_shop_position ON events(shop_id, position);
-         ALTER TABLE messages ADD COLUMN personal_variables TEXT;
-         DROP TABLE {PROGRESS_TABLE};"
-    ))?;
-    tx.pragma_update(None, "user_version", version)?;
-    tx.commit()?;
+    let finished = (|| -> Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if applied(&tx, version)? {
+            return Ok(());
+        }
+        // Events an older kith wrote since the last batch (it knows no positions) are
+        // numbered in the transaction that makes positions unique.
+        while numbering.next_batch(&tx, batching.events)?.is_some() {}
+        tx.execute_batch(&format!(
+            "CREATE UNIQUE INDEX events_shop_position ON events(shop_id, position);
+             ALTER TABLE messages ADD COLUMN personal_variables TEXT;
+             DROP TABLE {PROGRESS_TABLE};"
+        ))?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        Ok(())
+    })();
     conn.pragma_update(None, "temp_store", temp_store)?;
+    finished?;
     Ok(())
+}
+
+/// Whether the schema is already at `version` or later: another process upgrading the same
+/// file got there first.
+fn applied(conn: &Connection, version: i64) -> Result<bool> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? >= version)
+}
+
+/// Migration 11's numbering: each shop's newest position so far, read once per shop when its
+/// first event comes up and carried from batch to batch while the progress is the one this
+/// process left (another process numbering the same file moves it, and the carried positions
+/// are then read again).
+#[derive(Default)]
+struct Numbering {
+    newest: HashMap<i64, i64>,
+    /// The progress this process last wrote.
+    through: Option<i64>,
+}
+
+impl Numbering {
+    /// Number the next `limit` events after the progress, in `tx`; the last seq numbered, or
+    /// `None` when every event has its position.
+    fn next_batch(&mut self, tx: &rusqlite::Transaction<'_>, limit: usize) -> Result<Option<i64>> {
+        let through: i64 = tx.query_row(&format!("SELECT through_seq FROM {PROGRESS_TABLE}"), [], |r| r.get(0))?;
+        if self.through != Some(through) {
+            self.newest.clear();
+        }
+        let batch: Vec<(i64, i64)> = tx
+            .prepare("SELECT seq, shop_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?
+            .query_map(params![through, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(batch_end, _)) = batch.last() else {
+            return Ok(None);
+        };
+        let mut newest_of = tx.prepare("SELECT position FROM events WHERE shop_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")?;
+        let mut number = tx.prepare("UPDATE events SET position = ?1 WHERE seq = ?2")?;
+        for (seq, shop_id) in batch {
+            let position = match self.newest.get_mut(&shop_id) {
+                Some(position) => position,
+                None => {
+                    let found: Option<i64> = newest_of.query_row(params![shop_id, through], |r| r.get(0)).optional()?;
+                    self.newest.entry(shop_id).or_insert(found.unwrap_or(0))
+                }
+            };
+            *position += 1;
+            number.execute(params![*position, seq])?;
+        }
+        tx.execute(&format!("UPDATE {PROGRESS_TABLE} SET through_seq = ?1"), [batch_end])?;
+        self.through = Some(batch_end);
+        Ok(Some(batch_end))
+    }
 }
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
@@ -901,9 +949,11 @@ pub(crate) fn migrate_with(conn: &mut Connection, batching: &Batching) -> Result
         let version = (i + 1) as i64;
         match migration {
             Migration::Sql(sql) => {
-                let tx = conn.transaction()?;
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", version)?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if !applied(&tx, version)? {
+                    tx.execute_batch(sql)?;
+                    tx.pragma_update(None, "user_version", version)?;
+                }
                 tx.commit()?;
             }
             Migration::Batched(run) => run(conn, version, batching)?,
@@ -922,7 +972,9 @@ pub fn latest_version() -> usize {
 mod tests {
     use rusqlite::Connection;
 
-    use super::{Batching, MIGRATIONS, Migration, PROGRESS_TABLE, migrate, migrate_with};
+    use rusqlite::TransactionBehavior;
+
+    use super::{Batching, MIGRATIONS, Migration, Numbering, PROGRESS_TABLE, migrate, migrate_with};
 
     /// Migration 11 as first released: every event numbered in one statement. The batched
     /// migration must end where this one ends.
@@ -1039,6 +1091,70 @@ mod tests {
         let reference = released_and_migrated();
         assert_eq!(positions(&conn), positions(&reference));
         assert_eq!(schema(&conn), schema(&reference));
+    }
+
+    /// Events an older kith writes into a file whose upgrade was stopped (it knows no positions)
+    /// are numbered when the upgrade resumes, after the others of their shop.
+    #[test]
+    fn events_an_older_kith_wrote_during_the_upgrade_are_numbered() {
+        let mut conn = version_10();
+        // 97 events in batches of 10: the tenth batch numbers the last of them.
+        migrate_with(&mut conn, &Batching { events: 10, stop_after: Some(10) }).unwrap_err();
+        assert!(positions(&conn).iter().all(|p| p.2.is_some()));
+        conn.execute_batch(
+            "INSERT INTO events (shop_id, type, payload, created_at) VALUES (1, 'x', '{}', 0), (4, 'x', '{}', 0), (1, 'x', '{}', 0);",
+        )
+        .unwrap();
+        migrate_with(&mut conn, &Batching { events: 10, stop_after: None }).unwrap();
+        let last: Vec<(i64, Option<i64>)> = positions(&conn).iter().rev().take(3).map(|p| (p.1, p.2)).collect();
+        assert_eq!(last, vec![(1, Some(62)), (4, Some(1)), (1, Some(61))]);
+        assert_eq!(schema(&conn).1, MIGRATIONS.len() as i64);
+    }
+
+    /// Two processes opening the same file at version 10 upgrade it together: each waits for
+    /// the other's batch, neither numbers an event twice or carries a stale position, and the
+    /// second to finish finds the work done.
+    #[test]
+    fn two_processes_upgrading_one_file_end_as_one_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v10.db");
+        version_10().execute("VACUUM INTO ?1", [path.to_str().unwrap()]).unwrap();
+        let open = |path: &std::path::Path| {
+            let conn = Connection::open(path).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn
+        };
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut conn = open(&path);
+                std::thread::spawn(move || migrate_with(&mut conn, &Batching { events: 3, stop_after: None }).map_err(|e| e.to_string()))
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap().unwrap();
+        }
+        let conn = open(&path);
+        let reference = released_and_migrated();
+        assert_eq!(positions(&conn), positions(&reference));
+        assert_eq!(schema(&conn), schema(&reference));
+
+        // Their batches taking turns, as they may: each finds the other's progress and reads
+        // the positions it carried again.
+        let path = dir.path().join("turns.db");
+        version_10().execute("VACUUM INTO ?1", [path.to_str().unwrap()]).unwrap();
+        let (mut a, mut b) = (open(&path), open(&path));
+        migrate_with(&mut a, &Batching { events: 5, stop_after: Some(1) }).unwrap_err();
+        let (mut turn_a, mut turn_b) = (Numbering::default(), Numbering::default());
+        for _ in 0..4 {
+            for (conn, numbering) in [(&mut a, &mut turn_a), (&mut b, &mut turn_b)] {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+                numbering.next_batch(&tx, 5).unwrap().unwrap();
+                tx.commit().unwrap();
+            }
+        }
+        migrate_with(&mut a, &Batching { events: 5, stop_after: None }).unwrap();
+        assert_eq!(positions(&a), positions(&reference));
     }
 
     /// A database the released migration 11 already numbered is not numbered again.
