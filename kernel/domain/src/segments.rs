@@ -145,6 +145,11 @@ pub enum ScoreTest {
     /// The label is one of these codes (the label itself or its part before the first `|`).
     Label(Vec<String>),
     Value(Test),
+    /// The value is among the highest N % (1–100) of the shop's customers holding the model's
+    /// score: at least the value of the ⌈n·N/100⌉-th highest, so ties at the threshold are in.
+    TopPercent(u8),
+    /// The value is among the lowest N %, ties at the threshold included.
+    BottomPercent(u8),
 }
 
 /// A value in a condition.
@@ -219,6 +224,19 @@ impl Node {
             );
         });
         timed
+    }
+
+    /// Models this definition ranks customers by (`top_percent`, `bottom_percent`): membership
+    /// then depends on other customers' scores too, so a change of any customer's score of
+    /// such a model may move others in or out. Referenced segments are the caller's to check.
+    pub fn ranked_models(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.walk(&mut |c| {
+            if let Condition::Score { model, test: ScoreTest::TopPercent(_) | ScoreTest::BottomPercent(_) } = c {
+                out.push(model.clone());
+            }
+        });
+        out
     }
 
     /// Where the definition, rooted at `path`, reads personal data (see [`crate::personal`]), by
@@ -438,26 +456,48 @@ fn condition(kind: &str, map: &Map<String, Value>, path: &str) -> Result<Conditi
             Ok(Condition::Stat { stat, test: test(map, path, ValueKind::Number)? })
         }
         "score" => {
-            only_keys(map, &["score", "label", "op", "value"], path)?;
+            only_keys(map, &["score", "label", "op", "value", "top_percent", "bottom_percent"], path)?;
             let model = required_text(map, "score", path)?.to_owned();
-            let test = match (map.get("label"), map.contains_key("op")) {
-                (Some(_), true) => return Err(err(&format!("{path}.label"), "test either the label or the value (`op`), not both")),
-                (Some(Value::String(code)), false) if !code.is_empty() => ScoreTest::Label(vec![code.clone()]),
-                (Some(Value::Array(codes)), false) if !codes.is_empty() && codes.len() <= MAX_LIST => ScoreTest::Label(
-                    codes
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            c.as_str()
-                                .filter(|c| !c.is_empty())
-                                .map(str::to_owned)
-                                .ok_or_else(|| err(&format!("{path}.label[{i}]"), "must be a non-empty string"))
-                        })
-                        .collect::<Result<_, _>>()?,
-                ),
-                (Some(_), false) => return Err(err(&format!("{path}.label"), "must be a label code or a non-empty array of codes")),
-                (None, true) => ScoreTest::Value(test(map, path, ValueKind::Number)?),
-                (None, false) => {
+            // One test per condition: the label, the value (`op`), or a rank.
+            let tests: Vec<&str> = ["label", "op", "top_percent", "bottom_percent"].into_iter().filter(|k| map.contains_key(*k)).collect();
+            if let [first, second, ..] = tests.as_slice() {
+                let shown = |k: &str| if k == "op" { "the value (`op`)".to_owned() } else { format!("`{k}`") };
+                return Err(err(
+                    &format!("{path}.{first}"),
+                    format!("test one of the label, the value (`op`) or a rank, not both {} and {}", shown(first), shown(second)),
+                ));
+            }
+            let test = match tests.first().copied() {
+                Some("label") => match map.get("label") {
+                    Some(Value::String(code)) if !code.is_empty() => ScoreTest::Label(vec![code.clone()]),
+                    Some(Value::Array(codes)) if !codes.is_empty() && codes.len() <= MAX_LIST => ScoreTest::Label(
+                        codes
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| {
+                                c.as_str()
+                                    .filter(|c| !c.is_empty())
+                                    .map(str::to_owned)
+                                    .ok_or_else(|| err(&format!("{path}.label[{i}]"), "must be a non-empty string"))
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    _ => return Err(err(&format!("{path}.label"), "must be a label code or a non-empty array of codes")),
+                },
+                Some("op") => ScoreTest::Value(test(map, path, ValueKind::Number)?),
+                Some(rank) => {
+                    if map.contains_key("value") {
+                        return Err(err(&format!("{path}.value"), format!("does not go with `{rank}`")));
+                    }
+                    let percent = map
+                        .get(rank)
+                        .and_then(Value::as_u64)
+                        .filter(|n| (1..=100).contains(n))
+                        .ok_or_else(|| err(&format!("{path}.{rank}"), "must be a whole number of percent from 1 to 100"))?
+                        as u8;
+                    if rank == "top_percent" { ScoreTest::TopPercent(percent) } else { ScoreTest::BottomPercent(percent) }
+                }
+                None => {
                     if map.contains_key("value") {
                         return Err(err(&format!("{path}.op"), "is required with `value`"));
                     }
@@ -668,7 +708,8 @@ pub struct Segment {
     #[schema(value_type = Object)]
     pub definition: Value,
     /// Members as tracked for entry and exit events: updated when a customer's data
-    /// changes and, for time-based definitions, at each sweep.
+    /// changes and, for time-based definitions and ranks (`top_percent`), at each sweep
+    /// (a rank's at once after a plugin writes that model's scores).
     pub members: i64,
     /// Whether membership can change with time alone (windows, days since, relative dates).
     pub depends_on_time: bool,
@@ -784,6 +825,50 @@ mod tests {
             (json!({"score": "rfm", "label": "a", "op": "gt", "value": 1}), "definition.label", "not both"),
             (json!({"segment": "x"}), "definition.segment", "segment id"),
             (json!({"attribute": "a\"b", "op": "exists", "value": true}), "definition.attribute", "quotes"),
+        ];
+        for (definition, field, reason) in cases {
+            let e = refused(definition.clone());
+            assert_eq!(e.field, field, "{definition}: {e}");
+            assert!(e.reason.contains(reason), "{definition}: {e}");
+        }
+    }
+
+    /// A rank among the shop's scores: `top_percent` or `bottom_percent`, 1 to 100, alone.
+    #[test]
+    fn score_ranks_parse_and_name_the_node() {
+        let top = parse(&json!({"and": [
+            {"score": "predict.churn_risk", "op": "gte", "value": 0.7},
+            {"score": "predict.clv", "top_percent": 20}
+        ]}))
+        .unwrap();
+        let Node::And(parts) = &top else { panic!("{top:?}") };
+        assert_eq!(parts[1], Node::Condition(Condition::Score { model: "predict.clv".into(), test: ScoreTest::TopPercent(20) }));
+        assert_eq!(top.ranked_models(), vec!["predict.clv"]);
+        assert!(!top.depends_on_time(), "a rank moves with other customers' scores, not with time");
+        let bottom = parse(&json!({"not": {"score": "predict.aov", "bottom_percent": 100}})).unwrap();
+        assert_eq!(
+            bottom,
+            Node::Not(Box::new(Node::Condition(Condition::Score { model: "predict.aov".into(), test: ScoreTest::BottomPercent(100) })))
+        );
+        assert_eq!(bottom.ranked_models(), vec!["predict.aov"]);
+        assert!(parse(&json!({"score": "predict.clv", "op": "gte", "value": 1})).unwrap().ranked_models().is_empty());
+
+        let cases = [
+            (json!({"score": "predict.clv", "top_percent": 0}), "definition.top_percent", "from 1 to 100"),
+            (json!({"score": "predict.clv", "top_percent": 101}), "definition.top_percent", "from 1 to 100"),
+            (json!({"score": "predict.clv", "top_percent": 12.5}), "definition.top_percent", "whole number"),
+            (json!({"score": "predict.clv", "top_percent": "20"}), "definition.top_percent", "whole number"),
+            (json!({"score": "predict.clv", "bottom_percent": -5}), "definition.bottom_percent", "from 1 to 100"),
+            (json!({"score": "predict.clv", "top_percent": 20, "bottom_percent": 20}), "definition.top_percent", "not both"),
+            (json!({"score": "predict.clv", "op": "gte", "value": 1, "top_percent": 20}), "definition.op", "not both"),
+            (json!({"score": "predict.clv", "label": "high", "bottom_percent": 20}), "definition.label", "not both"),
+            (json!({"score": "predict.clv", "top_percent": 20, "value": 3}), "definition.value", "does not go with `top_percent`"),
+            (
+                json!({"and": [{"tag": "vip"}, {"score": "predict.clv", "top_percent": 200}]}),
+                "definition.and[1].top_percent",
+                "from 1 to 100",
+            ),
+            (json!({"score": "predict.clv", "top": 20}), "definition.top", "unknown field"),
         ];
         for (definition, field, reason) in cases {
             let e = refused(definition.clone());

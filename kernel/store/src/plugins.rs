@@ -367,6 +367,18 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
             }
         }
     }
+    // Segments ranking customers by a model scored here may have moved for customers not scored.
+    let scored: std::collections::BTreeSet<String> = effects
+        .decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::SetScore { model, .. } => Some(model.clone()),
+            _ => None,
+        })
+        .collect();
+    if !scored.is_empty() {
+        crate::segments::ranks_moved(tx, shop_id, &scored, now)?;
+    }
     if !refused_tags.is_empty() {
         let refused: usize = refused_tags.values().sum();
         let customers: Vec<String> = refused_tags.keys().take(10).map(i64::to_string).collect();

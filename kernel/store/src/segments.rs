@@ -44,6 +44,9 @@ pub(crate) struct Compiled {
     pub params: Vec<Sql>,
     /// Membership can change with time alone (here or in a referenced segment).
     pub timed: bool,
+    /// Score models it ranks customers by (`top_percent`, `bottom_percent`, here or in a
+    /// referenced segment): membership moves with any customer's score of these.
+    pub ranked: BTreeSet<String>,
     /// The customers it was compiled to be evaluated for.
     pub reach: Reach,
 }
@@ -58,10 +61,15 @@ impl Compiled {
         self.params.push(value.into());
     }
 
+    fn new(reach: Reach) -> Compiled {
+        Compiled { sql: String::new(), params: Vec::new(), timed: false, ranked: BTreeSet::new(), reach }
+    }
+
     fn append(&mut self, other: &Compiled) {
         self.sql.push_str(&other.sql);
         self.params.extend(other.params.iter().cloned());
         self.timed |= other.timed;
+        self.ranked.extend(other.ranked.iter().cloned());
     }
 
     /// The shop's active customers that match, as a `WHERE` clause over `customers c`
@@ -123,7 +131,7 @@ impl<'a> Compiler<'a> {
     /// Compile `node`; `segment` is the segment it belongs to, if saved.
     pub(crate) fn compile(&mut self, node: &Node, segment: Option<i64>) -> Result<Compiled> {
         self.stack = segment.into_iter().collect();
-        let mut out = Compiled { sql: String::new(), params: Vec::new(), timed: false, reach: self.reach };
+        let mut out = Compiled::new(self.reach);
         self.node(node, &mut out)?;
         Ok(out)
     }
@@ -306,7 +314,7 @@ impl<'a> Compiler<'a> {
     fn and_over_shop(&mut self, nodes: &[Node], out: &mut Compiled) -> Result<()> {
         let mut parts = Vec::with_capacity(nodes.len());
         for node in nodes {
-            let mut part = Compiled { sql: String::new(), params: Vec::new(), timed: false, reach: self.reach };
+            let mut part = Compiled::new(self.reach);
             self.node(node, &mut part)?;
             let set = match node {
                 Node::Condition(c) => self.set_filter(c).filter(|(_, _, range, _)| *range == CountRange { min: 1, max: None }),
@@ -339,7 +347,7 @@ impl<'a> Compiler<'a> {
     /// A tag or score condition as a test on rows of its table: the table (`name
     /// alias`), its alias, how many rows must match, and the filter (` AND …`).
     fn set_filter(&self, condition: &Condition) -> Option<(&'static str, &'static str, CountRange, Compiled)> {
-        let mut filter = Compiled { sql: String::new(), params: Vec::new(), timed: false, reach: self.reach };
+        let mut filter = Compiled::new(self.reach);
         match condition {
             Condition::Tag { tag, source, has } => {
                 filter.push(" AND t.tag = ");
@@ -360,6 +368,10 @@ impl<'a> Compiler<'a> {
                     ScoreTest::Value(test) => {
                         filter.push(" AND ");
                         generic(test, &mut filter, |out| out.push("s.value"));
+                    }
+                    ScoreTest::TopPercent(percent) | ScoreTest::BottomPercent(percent) => {
+                        filter.ranked.insert(model.clone());
+                        rank_test(&mut filter, self.shop_id, model, *percent, matches!(test, ScoreTest::TopPercent(_)));
                     }
                 }
                 Some(("scores s", "s", CountRange { min: 1, max: None }, filter))
@@ -507,6 +519,26 @@ fn label_test(out: &mut Compiled, codes: &[String]) {
         }
     }
     out.push(")");
+}
+
+/// A score's value is within the top (or bottom) `percent` of the shop's values of `model`:
+/// at least (at most) the ⌈n·percent/100⌉-th highest (lowest) of the n customers holding
+/// it, so every customer tied at the threshold is in and the share may exceed `percent`.
+/// The threshold is an uncorrelated subquery, computed once per statement whatever the
+/// reach; `scores_shop_model` serves the shop's values of the model.
+fn rank_test(out: &mut Compiled, shop_id: i64, model: &str, percent: u8, top: bool) {
+    let (cmp, order) = if top { (">=", "DESC") } else { ("<=", "ASC") };
+    out.push(&format!(" AND s.value {cmp} (SELECT r.value FROM scores r WHERE r.shop_id = "));
+    out.bind(shop_id);
+    out.push(" AND r.model = ");
+    out.bind(model.to_owned());
+    out.push(&format!(" ORDER BY r.value {order} LIMIT 1 OFFSET (SELECT (COUNT(*) * "));
+    out.bind(i64::from(percent));
+    out.push(" + 99) / 100 - 1 FROM scores n WHERE n.shop_id = ");
+    out.bind(shop_id);
+    out.push(" AND n.model = ");
+    out.bind(model.to_owned());
+    out.push("))");
 }
 
 /// A count of rows `from` writes (a `FROM … WHERE …` clause) within `range`.
@@ -706,6 +738,8 @@ enum Cause {
     Time,
     /// The definition changed.
     Redefined,
+    /// Other customers' scores moved the threshold of a rank (`top_percent`, `bottom_percent`).
+    Ranking,
 }
 
 impl Cause {
@@ -714,6 +748,7 @@ impl Cause {
             Cause::Change => "change",
             Cause::Time => "time",
             Cause::Redefined => "redefined",
+            Cause::Ranking => "ranking",
         }
     }
 }
@@ -1081,29 +1116,31 @@ impl Store {
         })
     }
 
-    /// Sweep up to `limit` segments not swept for `every`: re-evaluate time-based ones
-    /// whole (entry and exit events with reason `time`) and record every one's daily count.
-    /// Returns the segments swept.
+    /// Sweep up to `limit` segments not swept for `every`, or marked by [`ranks_moved`]:
+    /// re-evaluate time-based and ranking ones whole (entry and exit events with reason
+    /// `time`, or `ranking` when other customers' scores moved a rank's threshold) and
+    /// record every one's daily count. Returns the segments swept.
     ///
     /// The whole-shop evaluation runs on a reader; the writer then re-checks only the
     /// customers whose membership it would change, with the data as it is by then
-    /// (anyone changed in between is marked for [`Store::refresh_segments`] anyway).
+    /// (anyone changed in between is marked for [`Store::refresh_segments`] anyway, and a
+    /// segment whose ranks moved in between stays due: its mark changed since the read).
     pub fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        let due: Vec<(i64, i64)> = self.read(|conn| {
+        let due: Vec<(i64, i64, Option<i64>)> = self.read(|conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT id, shop_id FROM segments WHERE deleted_at IS NULL AND (swept_at IS NULL OR swept_at <= ?1) ORDER BY swept_at, id LIMIT ?2",
+                    "SELECT id, shop_id, swept_at FROM segments WHERE deleted_at IS NULL AND (swept_at IS NULL OR swept_at <= ?1) ORDER BY swept_at, id LIMIT ?2",
                 )?
-                .query_map(params![to_ms(now - every), limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![to_ms(now - every), limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?)
         })?;
-        for (id, shop_id) in &due {
-            let (id, shop_id) = (*id, *shop_id);
-            // Customers whose membership time alone would change; none for a definition without time.
+        for (id, shop_id, swept_at) in &due {
+            let (id, shop_id, swept_at) = (*id, *shop_id, *swept_at);
+            // Customers whose membership time or ranks alone would change; none for a definition without either.
             let candidates = self.read(|conn| {
                 let Some(segment) = live_segments(conn, shop_id)?.into_iter().find(|s| s.id == id) else { return Ok(Vec::new()) };
                 let compiled = Compiler::new(conn, shop_id, now, Reach::Shop)?.compile(&segment.node, Some(id))?;
-                if !compiled.timed {
+                if !compiled.timed && compiled.ranked.is_empty() {
                     return Ok(Vec::new());
                 }
                 let matched = matching(conn, shop_id, &compiled, None)?;
@@ -1121,17 +1158,52 @@ impl Store {
                             return record_count(tx, id, shop_id, now, 0);
                         }
                         let compiled = Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&segment.node, Some(id))?;
-                        reconcile(tx, shop_id, &segment, &compiled, Some(&changed), Some(Cause::Time), now).map(|_| ())
+                        let marked = swept_at.is_some_and(|at| at <= 0);
+                        let cause = if compiled.timed && !marked { Cause::Time } else { Cause::Ranking };
+                        reconcile(tx, shop_id, &segment, &compiled, Some(&changed), Some(cause), now).map(|_| ())
                     })?,
                     (Some(_), Err(e)) => tracing::error!(segment = id, error = %e, "segment could not be swept; left as it was"),
                     (None, _) => {}
                 }
-                tx.prepare_cached("UPDATE segments SET swept_at = ?2 WHERE id = ?1")?.execute(params![id, to_ms(now)])?;
+                tx.prepare_cached("UPDATE segments SET swept_at = ?2 WHERE id = ?1 AND swept_at IS ?3")?.execute(params![
+                    id,
+                    to_ms(now),
+                    swept_at
+                ])?;
                 Ok(())
             })?;
         }
         Ok(due.len())
     }
+}
+
+/// After a write changed scores of `models` in the shop, mark the segments that rank
+/// customers by one of them (directly or through a referenced segment) due for the next
+/// sweep, which re-evaluates them whole: a customer's rank moves with everyone else's
+/// score, which the per-customer marks of `segment_dirty` cannot follow.
+///
+/// A mark is a `swept_at` at or below zero (never a real time), one lower at each mark, so
+/// a sweep that read the segment before a mark sees that it changed and leaves it due.
+/// Other writes that move scores (merges, erasure) are caught by the hourly sweep.
+pub(crate) fn ranks_moved(tx: &Transaction<'_>, shop_id: i64, models: &BTreeSet<String>, now: DateTime<Utc>) -> Result<()> {
+    // Most shops rank by nothing: one look at the definitions' text before parsing them.
+    let ranking: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
+             WHERE s.shop_id = ?1 AND s.deleted_at IS NULL AND instr(v.definition, '_percent') > 0)",
+        )?
+        .query_row([shop_id], |r| r.get(0))?;
+    if models.is_empty() || !ranking {
+        return Ok(());
+    }
+    for segment in live_segments(tx, shop_id)? {
+        // Compiled per customer for its `ranked` alone, which reads nothing of the shop.
+        let Ok(compiled) = Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&segment.node, Some(segment.id)) else { continue };
+        if compiled.ranked.iter().any(|m| models.contains(m)) {
+            tx.prepare_cached("UPDATE segments SET swept_at = MIN(COALESCE(swept_at, 0), 0) - 1 WHERE id = ?1")?.execute([segment.id])?;
+        }
+    }
+    Ok(())
 }
 
 /// Run one segment's re-evaluation in a savepoint: a segment that fails (a reference

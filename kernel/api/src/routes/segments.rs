@@ -63,7 +63,10 @@ pub async fn list_segments(key: ShopKey<CustomersRead>, State(state): State<AppS
 /// - `{"attribute": "<key>", "op", "value"}` on custom attributes (text, number, boolean, array)
 /// - `{"tag": "<tag>", "source"?: "<plugin or manual>", "has"?: true|false}`
 /// - `{"stat": total_spent|order_count|aov|days_since_first_order|days_since_last_order|refund_count|refund_amount|points, "op", "value"}`
-/// - `{"score": "<model>"}`, with `"label": "<code>"` or `["<code>", …]` (the label or its part before `|`), or `"op"` and `"value"` on the value
+/// - `{"score": "<model>"}`, with `"label": "<code>"` or `["<code>", …]` (the label or its part before `|`), or `"op"` and `"value"` on the value,
+///   or a rank among the shop's customers holding the model's score: `"top_percent": N` / `"bottom_percent": N` (N 1–100),
+///   whose value is at least (at most) the ⌈n·N/100⌉-th highest (lowest) of those n, so ties at the threshold are in
+///   (`{"and": [{"score": "predict.churn_risk", "op": "gte", "value": 0.7}, {"score": "predict.clv", "top_percent": 20}]}`)
 /// - `{"behaviour": view|favorite|cart|purchase, "sku"?, "category"?, "window", "at_least"?, "at_most"?}`
 /// - `{"purchase": {"sku"?, "category"?}, "window", "at_least"?, "at_most"?, "spent_at_least"?}` over orders not fully refunded
 /// - `{"segment": <id>}`: member of another segment of the shop
@@ -72,7 +75,11 @@ pub async fn list_segments(key: ShopKey<CustomersRead>, State(state): State<AppS
 /// `contains`, `exists` (true/false), and on dates `within_last_days` / `within_next_days` (birthdays by
 /// anniversary, today included). A window is `{"last_days": N}` (N × 24 h up to now) or
 /// `{"between": ["YYYY-MM-DD", "YYYY-MM-DD"]}` (whole days in the shop's zone). Counts default to
-/// at least 1; `"at_most": 0` means "did not". Windows are resolved when the segment is read.
+/// at least 1; `"at_most": 0` means "did not". Windows and ranks are resolved when the segment is read.
+/// Tracked members (`members`, entry and exit events) follow each customer's own changes at once; a
+/// definition with windows is re-evaluated whole by an hourly sweep (reason `time`), and one with a rank
+/// after any write of that model's scores by a plugin and at least hourly (reason `ranking`: other
+/// customers' scores moved the threshold).
 /// Errors name the faulty node, e.g. `definition.and[1].op`.
 ///
 /// A key without `pii:read` may not write a definition that reads personal data (403 naming the node):

@@ -20,6 +20,12 @@ async fn malformed_definitions_point_at_the_faulty_node() {
         (json!({"behaviour": "view", "window": {"between": ["2026-13-01", "2026-12-01"]}}), "definition.window.between[0]"),
         (json!({"segment": 424242}), "definition"),
         (json!("vip"), "definition"),
+        (json!({"and": [{"tag": "vip"}, {"score": "predict.clv", "top_percent": 0}]}), "definition.and[1].top_percent"),
+        (json!({"score": "predict.clv", "bottom_percent": 101}), "definition.bottom_percent"),
+        (json!({"score": "predict.clv", "top_percent": "20"}), "definition.top_percent"),
+        (json!({"score": "predict.clv", "top_percent": 20, "bottom_percent": 20}), "definition.top_percent"),
+        (json!({"score": "predict.clv", "top_percent": 20, "value": 1}), "definition.value"),
+        (json!({"not": {"score": "predict.clv", "op": "gte", "value": 1, "top_percent": 20}}), "definition.not.op"),
     ];
     for (definition, field) in cases {
         for (uri, body) in [
