@@ -97,6 +97,7 @@ impl Bus {
     pub(crate) fn send_due(&self) -> Result<usize> {
         let groups = self.store.due_outbox_groups(self.clock.now())?;
         let fast = self.host.config().default_timeout;
+        let mut failed = None;
         for (shop_id, channel, connector) in self.outbox.in_turn(groups) {
             let group = (shop_id, channel);
             let Some(_sending) = self.outbox.hold(&group) else { continue };
@@ -115,12 +116,18 @@ impl Bus {
                 Slot { held: None }
             };
             self.outbox.served(&group);
-            let sent = self.send_group(&group, connector.as_deref().map(|plugin_id| (plugin_id, deadline)), deadline)?;
-            if sent > 0 {
-                return Ok(sent);
+            // One group's storage error does not hold back the groups after it in this pass;
+            // it is returned once they had their turn, so the caller backs off as before.
+            match self.send_group(&group, connector.as_deref().map(|plugin_id| (plugin_id, deadline)), deadline) {
+                Ok(0) => {}
+                Ok(sent) => return Ok(sent),
+                Err(err) => {
+                    tracing::error!(shop = shop_id, channel = %group.1, error = %err, "sending a group failed; the next groups go on");
+                    failed.get_or_insert(err);
+                }
             }
         }
-        Ok(0)
+        failed.map_or(Ok(0), Err)
     }
 
     /// The call deadline of a shop's connector.
