@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::FieldError;
-use crate::loyalty::check_text;
 use crate::money::{MAX_AMOUNT, MAX_COUNT, MAX_TOTAL, check_range};
+use crate::text::check_required;
 
 /// Longest validity of a coupon, in days.
 pub const MAX_VALID_DAYS: u32 = 3650;
@@ -60,7 +60,7 @@ fn yes() -> bool {
 
 impl CouponTemplateInput {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("name", &self.name, 100)?;
+        check_required("name", &self.name, 100)?;
         if self.face_value <= 0 || self.face_value > 100_000_000 {
             return Err(FieldError::new("face_value", "must be between 1 and 100000000 minor units"));
         }
@@ -199,7 +199,7 @@ pub struct IssueRequest {
 
 impl IssueRequest {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("idempotency_key", &self.idempotency_key, 128)
+        check_required("idempotency_key", &self.idempotency_key, 128)
     }
 }
 

@@ -24,6 +24,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::FieldError;
+use crate::personal::{Personal, mask_free_text};
 use crate::segments::{self, Node};
 
 /// Steps in one definition.
@@ -1392,6 +1393,24 @@ pub struct JourneyStats {
     pub versions: Vec<VersionStats>,
     pub steps: Vec<StepStats>,
     pub variants: Vec<VariantStats>,
+}
+
+impl Personal for TestSend {
+    fn mask_personal(&mut self) {
+        self.messages.iter_mut().for_each(Personal::mask_personal);
+    }
+}
+
+/// A run's history and end reason are free text a plugin, a connector or the engine wrote.
+impl Personal for Run {
+    fn mask_personal(&mut self) {
+        for step in &mut self.history {
+            step.detail = mask_free_text(&step.detail);
+        }
+        if let Some(reason) = self.end_reason.as_mut() {
+            *reason = mask_free_text(reason);
+        }
+    }
 }
 
 #[cfg(test)]

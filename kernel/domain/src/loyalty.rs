@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::coupons::Coupon;
+use crate::text::check_required;
 
 /// What a ledger entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -131,15 +132,6 @@ pub const MAX_POINTS: i64 = 1_000_000_000;
 const MAX_REASON: usize = 200;
 const MAX_KEY: usize = 128;
 
-/// A required text of the loyalty and coupon requests (names, reasons, keys): not blank, at most
-/// `max` characters, none of them invisible or a control but a line break or a tab.
-pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
-    if value.trim().is_empty() {
-        return Err(FieldError::new(field, "must not be empty"));
-    }
-    crate::text::check_free(field, value, max)
-}
-
 /// `POST /v1/customers/{id}/points/adjustments`: an operator's correction.
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -164,8 +156,8 @@ impl PointsAdjustment {
         if self.points < 0 && self.expires_at.is_some() {
             return Err(FieldError::new("expires_at", "only added points expire"));
         }
-        check_text("reason", &self.reason, MAX_REASON)?;
-        check_text("idempotency_key", &self.idempotency_key, MAX_KEY)
+        check_required("reason", &self.reason, MAX_REASON)?;
+        check_required("idempotency_key", &self.idempotency_key, MAX_KEY)
     }
 }
 
@@ -210,7 +202,7 @@ fn yes() -> bool {
 
 impl RewardInput {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("name", &self.name, 100)?;
+        check_required("name", &self.name, 100)?;
         if let Some(d) = &self.description
             && d.chars().count() > 1000
         {
@@ -240,7 +232,7 @@ pub struct RedeemRequest {
 
 impl RedeemRequest {
     pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("idempotency_key", &self.idempotency_key, MAX_KEY)
+        check_required("idempotency_key", &self.idempotency_key, MAX_KEY)
     }
 }
 

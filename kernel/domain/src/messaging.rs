@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::identity::IdentityKind;
-use crate::loyalty::check_text;
+use crate::text::check_required;
 
 /// A channel name: lower-case letters, digits and `-`, e.g. `sms`, `email`, `webhook`.
 pub fn valid_channel(channel: &str) -> bool {
@@ -136,8 +136,8 @@ impl SendRequest {
         if !valid_channel(&self.channel) {
             return Err(FieldError::new("channel", "expected lower-case letters, digits or `-`, e.g. `sms`"));
         }
-        check_text("template", &self.template, 128)?;
-        check_text("idempotency_key", &self.idempotency_key, 128)?;
+        check_required("template", &self.template, 128)?;
+        check_required("idempotency_key", &self.idempotency_key, 128)?;
         if self.variables.len() > 50 {
             return Err(FieldError::new("variables", "at most 50 variables"));
         }

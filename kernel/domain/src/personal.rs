@@ -850,23 +850,6 @@ impl Personal for crate::messaging::Message {
     }
 }
 
-impl Personal for crate::journeys::TestSend {
-    fn mask_personal(&mut self) {
-        self.messages.iter_mut().for_each(Personal::mask_personal);
-    }
-}
-
-impl Personal for crate::journeys::Run {
-    fn mask_personal(&mut self) {
-        for step in &mut self.history {
-            step.detail = mask_free_text(&step.detail);
-        }
-        if let Some(reason) = self.end_reason.as_mut() {
-            *reason = mask_free_text(reason);
-        }
-    }
-}
-
 impl Personal for crate::plugin::PluginLog {
     fn mask_personal(&mut self) {
         self.message = mask_logged(&self.message);

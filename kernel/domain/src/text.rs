@@ -77,6 +77,15 @@ pub fn check_free(field: &str, value: &str, max: usize) -> Result<(), FieldError
     Ok(())
 }
 
+/// A required text of a request (a name, a reason, an idempotency key): not blank, and
+/// [`check_free`].
+pub fn check_required(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    check_free(field, value, max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
