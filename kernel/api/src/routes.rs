@@ -116,6 +116,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(journeys::customer_runs))
         .routes(routes!(dashboards::overview))
         .routes(routes!(dashboards::cohorts))
+        .routes(routes!(dashboards::scores))
         // Packages are larger than any JSON body; the inner limit wins.
         .merge(OpenApiRouter::new().routes(routes!(plugins::install_plugin)).layer(DefaultBodyLimit::max(PACKAGE_LIMIT)))
 }

@@ -166,3 +166,113 @@ pub struct CohortMonth {
     /// `customers` ÷ the cohort's size.
     pub rate: f64,
 }
+
+/// How a score model's values spread over the shop's customers (`GET /v1/metrics/scores/{model}`).
+/// A model no customer holds answers with `customers` 0, a `sum` of 0 and nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScoreDistribution {
+    pub model: String,
+    /// Customers (not merged away) holding a score of the model.
+    pub customers: i64,
+    /// The values added up. For `predict.clv` (minor units) this is the expected revenue of the
+    /// customer base over the plugin's CLV horizon (its `clv_months`, discounted, times its
+    /// `margin`); for `predict.expected_purchases`, the orders expected over its `horizon_days`.
+    pub sum: f64,
+    pub mean: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// p10, p20 … p90 by nearest rank: the p-th is the ⌈n·p/100⌉-th lowest value.
+    pub quantiles: Vec<Quantile>,
+    /// Ten buckets of equal width from `min` to `max`, each holding `from` ≤ value < `to` (the
+    /// last one its `to` too); one bucket when every value is the same.
+    pub histogram: Vec<Bucket>,
+    /// Customers per label code, largest first (empty when the model writes no labels).
+    pub labels: Vec<LabelCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Quantile {
+    /// The percentage: 10, 20 … 90.
+    pub p: u8,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Bucket {
+    pub from: f64,
+    pub to: f64,
+    pub customers: i64,
+}
+
+impl ScoreDistribution {
+    /// The figures of `values` (in any order) and the customers per label code.
+    pub fn of(model: &str, mut values: Vec<f64>, labels: Vec<LabelCount>) -> ScoreDistribution {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let sum: f64 = values.iter().sum();
+        let (min, max) = (values.first().copied(), values.last().copied());
+        let quantiles = if n == 0 {
+            Vec::new()
+        } else {
+            (1..=9u8).map(|d| Quantile { p: d * 10, value: values[(n * usize::from(d) * 10).div_ceil(100).max(1) - 1] }).collect()
+        };
+        let histogram = match (min, max) {
+            (Some(lo), Some(hi)) if hi > lo => {
+                let width = (hi - lo) / 10.0;
+                let mut counts = [0i64; 10];
+                for v in &values {
+                    counts[(((v - lo) / width) as usize).min(9)] += 1;
+                }
+                (0..10)
+                    .map(|i| Bucket {
+                        from: lo + width * i as f64,
+                        to: if i == 9 { hi } else { lo + width * (i + 1) as f64 },
+                        customers: counts[i],
+                    })
+                    .collect()
+            }
+            (Some(lo), Some(hi)) => vec![Bucket { from: lo, to: hi, customers: n as i64 }],
+            _ => Vec::new(),
+        };
+        ScoreDistribution {
+            model: model.to_owned(),
+            customers: n as i64,
+            sum,
+            mean: (n > 0).then(|| sum / n as f64),
+            min,
+            max,
+            quantiles,
+            histogram,
+            labels,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_distribution_reads_as_its_values_say() {
+        // 1..=20, shuffled: p10 is the 2nd lowest, p50 the 10th, p90 the 18th.
+        let values: Vec<f64> = (1..=20).map(|i| f64::from((i * 7) % 20 + 1)).collect();
+        let d = ScoreDistribution::of("predict.clv", values, Vec::new());
+        assert_eq!((d.customers, d.sum, d.mean, d.min, d.max), (20, 210.0, Some(10.5), Some(1.0), Some(20.0)));
+        let q: Vec<(u8, f64)> = d.quantiles.iter().map(|q| (q.p, q.value)).collect();
+        assert_eq!(q, vec![(10, 2.0), (20, 4.0), (30, 6.0), (40, 8.0), (50, 10.0), (60, 12.0), (70, 14.0), (80, 16.0), (90, 18.0)]);
+        assert_eq!(d.histogram.len(), 10);
+        assert_eq!(d.histogram.iter().map(|b| b.customers).sum::<i64>(), 20);
+        assert_eq!((d.histogram[0].from, d.histogram[9].to), (1.0, 20.0));
+        // Width 1.9: [1, 2.9) holds 1 and 2; the last, [18.1, 20], holds 19 and 20 (the maximum included).
+        assert_eq!(d.histogram[0].customers, 2);
+        assert_eq!(d.histogram[9].customers, 2);
+
+        let three = ScoreDistribution::of("m", vec![0.2, 0.9, 0.5], Vec::new());
+        assert_eq!(three.quantiles[0].value, 0.2, "⌈3·10/100⌉ = 1st lowest");
+        assert_eq!(three.quantiles[8].value, 0.9, "⌈3·90/100⌉ = 3rd lowest");
+        let same = ScoreDistribution::of("m", vec![3.0; 4], Vec::new());
+        assert_eq!(same.histogram, vec![Bucket { from: 3.0, to: 3.0, customers: 4 }]);
+        let none = ScoreDistribution::of("m", Vec::new(), Vec::new());
+        assert_eq!((none.customers, none.sum, none.mean, none.quantiles.len(), none.histogram.len()), (0, 0.0, None, 0, 0));
+    }
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use kith_domain::metrics::{
     ChannelFigures, Cohort, CohortMonth, CohortTable, CouponFigures, CustomerFigures, FunnelStage, LabelCount, Overview, PointsFigures,
-    SalesFigures,
+    SalesFigures, ScoreDistribution,
 };
 use rusqlite::{Connection, params};
 
@@ -260,6 +260,18 @@ impl Store {
 
     /// Cohorts of first-order months from `from` to `to` (first days of months), each
     /// followed month by month up to the month of `now`.
+    /// How the values of a score model spread over the shop's customers (not merged away).
+    pub fn score_distribution(&self, shop_id: i64, model: &str) -> Result<ScoreDistribution> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT s.value FROM scores s JOIN customers c ON c.id = s.customer_id
+                 WHERE s.shop_id = ?1 AND s.model = ?2 AND c.merged_into IS NULL",
+            )?;
+            let values = stmt.query_map(params![shop_id, model], |r| r.get(0))?.collect::<rusqlite::Result<Vec<f64>>>()?;
+            Ok(ScoreDistribution::of(model, values, by_code(labels(conn, shop_id, model)?)))
+        })
+    }
+
     pub fn cohorts(&self, shop_id: i64, from: NaiveDate, to: NaiveDate, now: DateTime<Utc>) -> Result<CohortTable> {
         self.read(|conn| {
             let (zone, zone_name, _) = shop_zone(conn, shop_id)?;

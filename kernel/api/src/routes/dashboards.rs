@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{Datelike, NaiveDate};
-use kith_domain::metrics::{CohortTable, Overview};
+use kith_domain::metrics::{CohortTable, Overview, ScoreDistribution};
 use kith_store::OverviewQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::auth::{CustomersRead, ShopKey};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Query, date_range};
+use crate::extract::{Path, Query, date_range};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -100,4 +100,32 @@ pub async fn cohorts(
     }
     let now = state.now();
     Ok(Json(state.read("cohorts", move |s| s.cohorts(shop_id, from, to, now)).await?))
+}
+
+/// Longest score model name: a plugin id (64) and a facet.
+const MAX_MODEL_LEN: usize = 128;
+
+/// How a score model's values spread over the shop's customers now: customers scored, sum,
+/// mean, minimum and maximum, the deciles p10…p90 (nearest rank), a 10-bucket histogram and
+/// the customers per label code. The model is a plugin id or `<plugin id>.<facet>`, e.g.
+/// `predict.churn_risk` (0–1, labels `low` / `medium` / `high`) or `predict.clv`, whose `sum`
+/// is the expected revenue of the customer base (minor units) over the predict plugin's CLV
+/// horizon (`clv_months`, discounted, times its `margin`). A model no customer of the shop
+/// holds (not scored yet, or no such model) answers with `customers` 0.
+#[utoipa::path(get, path = "/v1/metrics/scores/{model}", tag = "dashboards",
+    params(("model" = String, Path, description = "Score model: a plugin id or `<plugin id>.<facet>`", max_length = 128)),
+    security(("api_key" = [])),
+    responses((status = 200, body = ScoreDistribution), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn scores(
+    key: ShopKey<CustomersRead>,
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<ScoreDistribution>, ApiError> {
+    let plugin = model.split('.').next().unwrap_or_default();
+    if model.len() > MAX_MODEL_LEN || !kith_domain::plugin::valid_plugin_id(plugin) {
+        return Err(ApiError::bad_request("model", format!("must be a plugin id or `<plugin id>.<facet>`, at most {MAX_MODEL_LEN} bytes")));
+    }
+    kith_domain::text::check_free("model", &model, MAX_MODEL_LEN).map_err(ApiError::invalid)?;
+    let shop_id = key.shop_id;
+    Ok(Json(state.read("score_distribution", move |s| s.score_distribution(shop_id, &model)).await?))
 }

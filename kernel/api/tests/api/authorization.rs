@@ -285,6 +285,7 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
         r(Method::GET, format!("/v1/customers/{c}/journeys"), None, Access::Shop(READERS), 200, true),
         r(Method::GET, "/v1/metrics/overview".into(), None, Access::Shop(READERS), 200, false),
         r(Method::GET, "/v1/metrics/cohorts".into(), None, Access::Shop(READERS), 200, false),
+        r(Method::GET, "/v1/metrics/scores/rfm".into(), None, Access::Shop(READERS), 200, false),
     ]
 }
 

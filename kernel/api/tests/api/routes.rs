@@ -74,6 +74,7 @@ async fn system_routes() {
         "/v1/messages/{id}",
         "/v1/metrics/cohorts",
         "/v1/metrics/overview",
+        "/v1/metrics/scores/{model}",
         "/v1/plugins",
         "/v1/plugins/{id}",
         "/v1/receipts/{token}",

@@ -294,3 +294,99 @@ async fn the_dashboard_figures_match_the_shop() {
     let bad = h.get("/v1/metrics/cohorts?from=2026-5", Role::Analyst).await;
     assert_eq!(bad.body["field"], "from");
 }
+
+/// Write scores of `model` in shop A as a run of a scoring plugin `ranker` writes them.
+fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
+    use kith_domain::plugin::{Decision, Grant, Manifest};
+    let cli = Actor::cli("test");
+    let manifest = Manifest::parse(
+        "id = \"ranker\"\nversion = \"1.0.0\"\nkind = \"scoring-model\"\napi-version = \"0.2.0\"\ndescription = \"Scores for tests\"\nvendor = \"Kith tests\"\ncapabilities = [\"customers:read\", \"scores:write\"]\n",
+    )
+    .unwrap();
+    h.store.install_plugin(&manifest, b"\0asm", "ranker-api-test", &cli).unwrap();
+    let grant = Grant::all_requested(&manifest);
+    let put = kith_store::PutSubscription {
+        plugin_id: "ranker",
+        version_req: "1.0.0",
+        version: "1.0.0",
+        config: &json!({}),
+        grant: &grant,
+        run_every_hours: None,
+        channel: None,
+    };
+    h.store.put_subscription(h.shop_a, &put, &cli).unwrap();
+    let run = h.store.start_run(h.shop_a, "ranker", &cli).unwrap();
+    let decisions: Vec<Decision> = scores
+        .iter()
+        .map(|(customer_id, value, label)| Decision::SetScore {
+            customer_id: *customer_id,
+            model: model.into(),
+            value: *value,
+            label: label.map(str::to_owned),
+            explanation: "test".into(),
+        })
+        .collect();
+    let attempt =
+        kith_store::Attempt { shop_id: h.shop_a, plugin_id: "ranker", logs: &[], duration: std::time::Duration::ZERO, now: Utc::now() };
+    let step = kith_store::RunStep { run_id: run.id, from: 0, to: i64::MAX, processed: scores.len() as i64, finished: true };
+    h.store.commit_run_batch(&attempt, &step, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+}
+
+#[tokio::test]
+async fn a_score_models_distribution_and_ranks_over_the_shop() {
+    let h = Harness::new().await;
+    let cli = Actor::cli("test");
+    let events: Vec<Value> = (0..10)
+        .map(|i| json!({"id": format!("r{i}"), "type": "customer.upsert", "identities": [{"kind": "email", "value": format!("r{i}@example.com")}]}))
+        .collect();
+    let report = h.store.ingest(h.shop_a, events, &cli).unwrap();
+    let ids: Vec<i64> = report.outcomes.iter().map(|o| o.customer_id.unwrap()).collect();
+    // Ten customers: values 100, 200 … 1000 (minor units); the two lowest low, the rest high.
+    let scores: Vec<(i64, f64, Option<&str>)> =
+        ids.iter().enumerate().map(|(i, id)| (*id, (i as f64 + 1.0) * 100.0, Some(if i < 2 { "low" } else { "high|高|High" }))).collect();
+    write_scores(&h, "ranker.clv", &scores);
+
+    let reply = h.get("/v1/metrics/scores/ranker.clv", Role::Analyst).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let d = &reply.body;
+    assert_eq!((d["model"].as_str(), d["customers"].as_i64(), d["sum"].as_f64()), (Some("ranker.clv"), Some(10), Some(5500.0)));
+    assert_eq!((d["mean"].as_f64(), d["min"].as_f64(), d["max"].as_f64()), (Some(550.0), Some(100.0), Some(1000.0)));
+    let quantiles: Vec<(u64, f64)> =
+        d["quantiles"].as_array().unwrap().iter().map(|q| (q["p"].as_u64().unwrap(), q["value"].as_f64().unwrap())).collect();
+    assert_eq!(quantiles, (1..=9).map(|k| (k * 10, k as f64 * 100.0)).collect::<Vec<_>>());
+    let buckets: Vec<i64> = d["histogram"].as_array().unwrap().iter().map(|b| b["customers"].as_i64().unwrap()).collect();
+    assert_eq!(buckets, vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    assert_eq!(
+        d["labels"],
+        json!([{"code": "high", "label": "high|高|High", "customers": 8}, {"code": "low", "label": "low", "customers": 2}])
+    );
+
+    // Tenant-scoped: shop B holds no such scores, nor does any model nobody wrote.
+    let foreign = h.call(Method::GET, "/v1/metrics/scores/ranker.clv", Some(&h.foreign.clone()), None).await;
+    assert_eq!((foreign.status, foreign.body["customers"].as_i64(), foreign.body["sum"].as_f64()), (StatusCode::OK, Some(0), Some(0.0)));
+    let unknown = h.get("/v1/metrics/scores/predict.clv", Role::Analyst).await;
+    assert_eq!((unknown.body["customers"].as_i64(), unknown.body["quantiles"].clone()), (Some(0), json!([])));
+    for bad in ["Predict.clv", "predict.clv%E2%80%8B", &"x".repeat(129)] {
+        let reply = h.get(&format!("/v1/metrics/scores/{bad}"), Role::Analyst).await;
+        reply.assert_problem(400, "invalid-request");
+        assert_eq!(reply.body["field"], "model", "{bad}");
+    }
+
+    // The top 20 % of ten is the two highest; the bottom 30 % the three lowest; with a label.
+    let preview = |definition: Value| {
+        let h = &h;
+        async move {
+            let reply = h.post("/v1/segments/preview", Role::Analyst, json!({"definition": definition, "limit": 100})).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let mut got: Vec<i64> = reply.body["sample"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+            got.sort_unstable();
+            (reply.body["count"].as_i64().unwrap(), got)
+        }
+    };
+    assert_eq!(preview(json!({"score": "ranker.clv", "top_percent": 20})).await, (2, ids[8..].to_vec()));
+    assert_eq!(preview(json!({"score": "ranker.clv", "bottom_percent": 30})).await, (3, ids[..3].to_vec()));
+    assert_eq!(
+        preview(json!({"and": [{"score": "ranker.clv", "label": "high"}, {"score": "ranker.clv", "bottom_percent": 30}]})).await,
+        (1, vec![ids[2]])
+    );
+}
