@@ -27,8 +27,13 @@ const MAX_ITERS: u64 = 20_000;
 /// 7·10¹⁰) means the likelihood has no interior maximum.
 const LOG_BOUND: f64 = 25.0;
 /// Stop when the standard deviation of the simplex's values falls below this
-/// (log-likelihoods of thousands of customers are in the thousands).
+/// (log-likelihoods of thousands of customers are in the thousands)...
 const SD_TOLERANCE: f64 = 1e-10;
+/// ... or below this share of the objective's size at the start: a sum over tens of
+/// thousands of customers (hundreds of thousands in size) carries rounding noise above
+/// 1e-10, which an absolute tolerance never gets under, and the run went to its
+/// iteration limit without converging.
+const RELATIVE_SD_TOLERANCE: f64 = 1e-12;
 
 struct Objective<'a, F>(&'a F);
 
@@ -57,7 +62,9 @@ fn nelder_mead<F: Fn(&[f64]) -> f64>(f: &F, start: &[f64], step: f64) -> Result<
         v[i] += step;
         simplex.push(v);
     }
-    let solver = NelderMead::new(simplex).with_sd_tolerance(SD_TOLERANCE).map_err(|e| Error::Numerical(e.to_string()))?;
+    let size = f(start).abs();
+    let tolerance = if size.is_finite() { SD_TOLERANCE.max(RELATIVE_SD_TOLERANCE * size) } else { SD_TOLERANCE };
+    let solver = NelderMead::new(simplex).with_sd_tolerance(tolerance).map_err(|e| Error::Numerical(e.to_string()))?;
     let result = Executor::new(Objective(f), solver)
         .configure(|state| state.max_iters(MAX_ITERS))
         .timer(false)

@@ -202,21 +202,56 @@ pub fn needs_fit(state: Option<&FitState>, config: &Config, now: i64, buyer_coun
         || (s.bg_nbd.is_none() && (age >= DAY_MS || s.counts.buyers != buyer_count))
 }
 
-/// Every k-th buyer by id so that at most `limit` remain (all of them below it).
-pub fn sample<T: Clone>(buyers: &[T], limit: usize) -> Vec<T> {
-    let stride = buyers.len().div_ceil(limit.max(1)).max(1);
-    buyers.iter().step_by(stride).cloned().collect()
+/// The stride of the sample over `buyers` buyers: 1 (all of them) up to
+/// [`SAMPLE_LIMIT`], else ⌈buyers / SAMPLE_LIMIT⌉.
+pub fn stride(buyers: u64) -> u64 {
+    buyers.div_ceil(SAMPLE_LIMIT as u64).max(1)
+}
+
+/// The shop's buyers read once, in id order: counted over all of them, and every
+/// `stride`-th kept for the fit, so a shop of any size holds at most about
+/// [`SAMPLE_LIMIT`] summaries in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub stride: u64,
+    pub buyers: u64,
+    pub repeat_buyers: u64,
+    pub history_days: u32,
+    pub sample: Vec<BuyerSummary>,
+}
+
+impl Reading {
+    /// A reading whose stride is set from the shop's buyer count as the kernel
+    /// last counted it (the shop context's `buyer-count`).
+    pub fn new(expected_buyers: u64) -> Reading {
+        Reading { stride: stride(expected_buyers), ..Reading::default() }
+    }
+
+    pub fn add(&mut self, b: BuyerSummary) {
+        if self.buyers.is_multiple_of(self.stride) {
+            self.sample.push(b);
+        }
+        self.buyers += 1;
+        self.repeat_buyers += u64::from(b.purchase_days > 1);
+        self.history_days = self.history_days.max(b.age_days);
+    }
 }
 
 /// Fits BG/NBD and Gamma-Gamma over the shop's buyers (in id order), or says
 /// why not: the minimum data is checked over all buyers, the models are fitted
-/// on the [`sample`].
+/// on every k-th buyer ([`stride`]).
 pub fn fit(buyers: &[BuyerSummary], config: &Config, now: i64) -> FitState {
-    let histories: Vec<History> = buyers.iter().map(history).collect();
+    let mut reading = Reading::new(buyers.len() as u64);
+    buyers.iter().for_each(|&b| reading.add(b));
+    fit_reading(&reading, config, now)
+}
+
+/// [`fit`] over a [`Reading`] of the shop.
+pub fn fit_reading(reading: &Reading, config: &Config, now: i64) -> FitState {
     let counts = |sample: usize| Counts {
-        buyers: buyers.len() as u64,
-        repeat_buyers: histories.iter().filter(|h| h.x > 0).count() as u64,
-        history_days: buyers.iter().map(|b| b.age_days).max().unwrap_or(0),
+        buyers: reading.buyers,
+        repeat_buyers: reading.repeat_buyers,
+        history_days: reading.history_days,
         sample: sample as u64,
     };
     let refused = |reasons: Vec<String>, sample: usize| FitState {
@@ -242,7 +277,7 @@ pub fn fit(buyers: &[BuyerSummary], config: &Config, now: i64) -> FitState {
     if !short.is_empty() {
         return refused(short.iter().map(ToString::to_string).collect(), 0);
     }
-    let chosen = sample(buyers, SAMPLE_LIMIT);
+    let chosen = &reading.sample;
     let sampled: Vec<History> = chosen.iter().map(history).collect();
     let bg = match BgNbd::fit(&sampled) {
         Ok(f) if f.converged => BgNbdFit {
@@ -330,7 +365,7 @@ pub fn report(state: &FitState, config: &Config, currency: &str) -> serde_json::
         })
     });
     let sampled =
-        if sample < buyers { format!(", every {}th buyer by id ({sample})", buyers.div_ceil(sample.max(1))) } else { String::new() };
+        if sample < buyers { format!(", a sample of {sample} fitted (1 buyer in {} by id)", stride(buyers)) } else { String::new() };
     json!({
         "state": "fitted",
         "summary": format!("fitted on {date}: {buyers} buyers, {repeat_buyers} repeat buyers, {history_days} days of history{sampled}", date = date(state.at)),
@@ -493,9 +528,13 @@ pub fn own_summaries(
     Ok(found)
 }
 
-/// Every buyer of the shop, by id.
-fn all_buyers() -> Result<Vec<BuyerSummary>, Error> {
-    kith_sdk::summaries::all(kith_sdk::summaries::MAX_PAGE).collect()
+/// Every buyer of the shop, by id, read into a [`Reading`].
+fn read_shop(expected_buyers: u64) -> Result<Reading, Error> {
+    let mut reading = Reading::new(expected_buyers);
+    for buyer in kith_sdk::summaries::all(kith_sdk::summaries::MAX_PAGE) {
+        reading.add(buyer?);
+    }
+    Ok(reading)
 }
 
 struct Predict;
@@ -506,8 +545,7 @@ impl ScoringModel for Predict {
         // A fit stored by another version of this plugin that does not read is refitted.
         let stored = kith_sdk::kv::get_json::<FitState>(FIT_KEY).unwrap_or(None);
         let state = if needs_fit(stored.as_ref(), &config, ctx.now, ctx.buyer_count) {
-            let buyers = all_buyers()?;
-            let state = fit(&buyers, &config, ctx.now);
+            let state = fit_reading(&read_shop(ctx.buyer_count)?, &config, ctx.now);
             kith_sdk::kv::set_json(FIT_KEY, &state)?;
             let shown = report(&state, &config, &ctx.currency);
             kith_sdk::kv::set_json(STATUS_KEY, &shown)?;

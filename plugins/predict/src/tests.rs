@@ -226,12 +226,23 @@ fn a_fit_is_kept_until_it_is_old_or_the_configuration_changes() {
 }
 
 #[test]
-fn a_large_shop_is_sampled_by_a_stride_over_ids() {
-    let ids: Vec<u32> = (0..50_001).collect();
-    let s = sample(&ids, SAMPLE_LIMIT);
-    assert_eq!(s.len(), 16_667, "every third buyer");
-    assert_eq!(&s[..3], &[0, 3, 6]);
-    assert_eq!(sample(&ids[..100], SAMPLE_LIMIT).len(), 100);
+fn a_large_shop_is_counted_whole_and_sampled_by_a_stride_over_ids() {
+    assert_eq!([0, 20_000, 20_001, 50_001].map(stride), [1, 1, 2, 3]);
+    let mut reading = Reading::new(50_001);
+    for id in 0..50_001 {
+        reading.add(buyer(id, if id % 2 == 0 { 2 } else { 1 }, 200 + (id % 7) as u32, 5));
+    }
+    assert_eq!((reading.buyers, reading.repeat_buyers, reading.history_days), (50_001, 25_001, 206));
+    assert_eq!(reading.sample.len(), 16_667, "every third buyer");
+    assert_eq!(reading.sample[..3].iter().map(|b| b.customer_id).collect::<Vec<_>>(), [0, 3, 6]);
+    // The kernel's count may lag: more buyers than it said are still all counted, the sample a little larger.
+    let mut lagging = Reading::new(20_000);
+    (0..20_010).for_each(|id| lagging.add(buyer(id, 1, 1, 1)));
+    assert_eq!((lagging.buyers, lagging.sample.len()), (20_010, 20_010));
+    // The minimum is checked over all of them (refused here before any fit).
+    let state = fit_reading(&reading, &Config { min_buyers: 60_000, ..Config::default() }, 0);
+    assert_eq!(state.reasons, ["too few buyers: 50001, at least 60000 are needed"]);
+    assert_eq!((state.counts.buyers, state.counts.repeat_buyers, state.counts.history_days), (50_001, 25_001, 206));
 }
 
 #[test]
