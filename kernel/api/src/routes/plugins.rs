@@ -89,6 +89,10 @@ fn shown_status(store: &Store, mut status: PluginStatus, pii: bool) -> kith_stor
         for error in &mut status.calls.last_errors {
             *error = kith_domain::personal::mask_free_text(error);
         }
+        // What the plugin wrote about itself is plugin-written text like its logs.
+        if let Some(report) = &mut status.report {
+            kith_domain::personal::mask_payload(report);
+        }
     }
     Ok(status)
 }

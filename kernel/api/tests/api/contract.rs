@@ -100,6 +100,8 @@ fn personal_properties(schema: &Value) -> Vec<String> {
         "reason",
         "explanation",
         "target",
+        // What a plugin reports about itself (its kv key `status`), JSON it wrote.
+        "report",
     ];
     schema["properties"].as_object().into_iter().flatten().filter(|(k, _)| personal.contains(&k.as_str())).map(|(k, _)| k.clone()).collect()
 }

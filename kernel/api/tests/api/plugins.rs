@@ -176,3 +176,36 @@ async fn scores_filter_the_customer_list() {
     r.assert_problem(400, "invalid-request");
     assert_eq!(r.body["field"], "score");
 }
+
+#[tokio::test]
+async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pii_read() {
+    let h = Harness::new().await;
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::PREDICT.tar_gz()).await;
+    let uri = "/v1/shop/plugins/predict";
+    let r = put(&h, uri, h.key(Role::Operator), json!({})).await;
+    assert!(r.status.is_success(), "{}", r.body);
+    h.bus.drain().unwrap();
+    // The shop's one buyer is far below the prediction's minimum: the plugin says so in its report.
+    let r = h.get(uri, Role::Operator).await;
+    assert_eq!(r.body["report"]["state"], "refused", "{}", r.body);
+    assert_eq!(r.body["report"]["reasons"][0], "too few buyers: 1, at least 500 are needed");
+    // Plugin-written text may hold a phone: masked like the plugin's logs for a key without pii:read.
+    let sub = h.store.subscription(h.shop_a, "predict").unwrap();
+    let attempt = kith_store::Attempt {
+        shop_id: h.shop_a,
+        plugin_id: "predict",
+        logs: &[],
+        duration: std::time::Duration::ZERO,
+        now: chrono::Utc::now(),
+    };
+    let writes = [("status".to_owned(), Some(br#"{"note": "asked to call 13812345678"}"#.to_vec()))];
+    h.store.commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes }).unwrap();
+    let note = |r: Reply| r.body["report"]["note"].as_str().unwrap().to_owned();
+    let masked = note(h.get(uri, Role::Operator).await);
+    assert!(!masked.contains("13812345678") && masked.starts_with("asked to call "), "{masked}");
+    assert_eq!(note(h.get(uri, Role::Owner).await), "asked to call 13812345678");
+    // A plugin that stored nothing under `status` reports nothing.
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::RFM.tar_gz()).await;
+    put(&h, "/v1/shop/plugins/rfm", h.key(Role::Operator), json!({})).await;
+    assert_eq!(h.get("/v1/shop/plugins/rfm", Role::Operator).await.body["report"], Value::Null);
+}
