@@ -1599,6 +1599,7 @@ mod tests {
             d.personal_references(),
             vec![
                 "definition.trigger.where[0].value",
+                "definition.trigger.where[1].value",
                 "definition.trigger.customer.profile",
                 "definition.steps.b.branch.customer.or[2].value"
             ]

@@ -664,6 +664,10 @@ fn mask_json(v: &mut Value, within: Within) {
             }
             for (key, value) in map.iter_mut() {
                 match (key.as_str(), &mut *value) {
+                    // A journey's `customer` condition is a segment-language node, not a profile.
+                    ("customer", Value::Object(inner)) if ["op", "and", "or", "not"].iter().any(|k| inner.contains_key(*k)) => {
+                        mask_json(value, Within::Document)
+                    }
                     ("profile" | "customer", Value::Object(inner)) => {
                         mask_profile_object(inner);
                         inner.values_mut().for_each(|v| mask_json(v, Within::CustomerData));
@@ -680,9 +684,10 @@ fn mask_json(v: &mut Value, within: Within) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| mask_json(v, within)),
         Value::String(s) => *s = mask_free_text(s),
-        // A phone stored as a number under a key that does not say so (`"联系方式": 13812345678`):
-        // an integer as long as a phone is read as text, and one that is a phone is shown masked.
-        Value::Number(n) if within == Within::CustomerData => {
+        // A phone stored as a number under a key that does not say so (`"联系方式": 13812345678`),
+        // or compared with one in a definition: an integer as long as a phone is read as text,
+        // and one that is a phone is shown masked.
+        Value::Number(n) => {
             if let Some(digits) = n.as_u64().map(|n| n.to_string())
                 && (11..=15).contains(&digits.len())
             {
@@ -769,7 +774,7 @@ impl Personal for crate::model::Merge {
 
 /// Payload text that may hold personal data; anything else is passed on without being parsed.
 /// It agrees with [`mask_customer_data`] by construction: every key that masks holds a part of
-/// [`PERSONAL_KEY_PARTS`] or is a structural key listed here, and every phone [`mask_free_text`]
+/// [`PERSONAL_KEY_PARTS`] or `tel`, or is a structural key listed here, and every phone [`mask_free_text`]
 /// finds has a `+` or at least 11 digits.
 fn may_hold_personal(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
@@ -778,6 +783,8 @@ fn may_hold_personal(text: &str) -> bool {
         .any(|k| lower.contains(k))
         || text.contains('@')
         || PERSONAL_KEY_PARTS.iter().any(|p| lower.contains(p))
+        // A key with `tel` as a word ([`has_tel_word`]) holds the letters.
+        || lower.contains("tel")
         || PERSONAL_KEYS.iter().any(|k| lower.contains(&format!("\"{k}\"")))
         || long_number(text)
 }
@@ -1463,6 +1470,14 @@ mod tests {
                 json!("Grand")
             ]
         );
+        // A journey's customer condition, unwrapped, and a phone compared as a number.
+        let mut journey = json!({"trigger": {"event": "order.paid", "customer": {"profile": "birthday", "op": "eq", "value": "1990-04-01"},
+            "where": [{"field": "remark", "op": "in", "value": [13812345678_u64]}]},
+            "steps": {"b": {"branch": {"customer": {"attribute": "receiver_name", "op": "eq", "value": "Li Ming"}}}}});
+        mask_payload(&mut journey);
+        assert_eq!(journey["trigger"]["customer"]["value"], "1***");
+        assert_eq!(journey["trigger"]["where"][0]["value"], json!(["138****5678"]));
+        assert_eq!(journey["steps"]["b"]["branch"]["customer"]["value"], "L***");
     }
 
     /// An event whose payload holds personal data only in the new forms is not passed over by
@@ -1475,6 +1490,8 @@ mod tests {
             json!({"Consignee": "Li Ming"}),
             json!({"收货人": "Li Ming"}),
             json!({"name": "Li Ming"}),
+            json!({"home_tel": "1234 8765"}),
+            json!({"TelNo": 12348888}),
         ] {
             let mut e = event(payload.clone());
             e.mask_personal();

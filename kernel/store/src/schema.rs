@@ -878,8 +878,9 @@ fn number_events_per_shop(conn: &mut Connection, version: i64, batching: &Batchi
         tx.commit()?;
         Ok(())
     })();
-    conn.pragma_update(None, "temp_store", temp_store)?;
+    let restored = conn.pragma_update(None, "temp_store", temp_store);
     finished?;
+    restored?;
     Ok(())
 }
 
@@ -959,6 +960,13 @@ pub(crate) fn migrate_with(conn: &mut Connection, batching: &Batching) -> Result
             Migration::Batched(run) => run(conn, version, batching)?,
         }
         tracing::info!(version = i + 1, "applied migration");
+    }
+    // A newer kith may have upgraded the file further while this one waited for its turn.
+    let reached: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if reached > MIGRATIONS.len() {
+        return Err(
+            anyhow::anyhow!("database schema version {reached} is newer than this kith ({}); upgrade kith", MIGRATIONS.len()).into()
+        );
     }
     Ok(())
 }

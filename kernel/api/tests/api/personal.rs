@@ -108,6 +108,12 @@ async fn personal_shop(h: &Harness) -> (String, i64) {
         "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {}}}}});
     let r = h.call(Method::POST, "/v1/journeys", Some(&owner), Some(json!({"name": "audience", "definition": audience}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // A single condition, not wrapped in `and` / `or`, and a phone compared as a number.
+    let single = json!({"trigger": {"event": "order.paid", "customer": {"profile": "birthday", "op": "eq", "value": "1990-04-01"},
+            "where": [{"field": "remark", "op": "in", "value": [13812345678_u64]}]},
+        "start": "s", "steps": {"s": {"send": {"channel": "sms", "template": "T", "variables": {}}}}});
+    let r = h.call(Method::POST, "/v1/journeys", Some(&owner), Some(json!({"name": "single", "definition": single}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     (owner, run)
 }
 
@@ -388,7 +394,7 @@ async fn segment_conditions_on_personal_fields_need_pii_read() {
     }
     // Birthday campaigns, presence tests and short text need no pii:read.
     let fine = json!({"and": [{"profile": "birthday", "op": "within_next_days", "value": 7},
-        {"attribute": "receiver_mobile", "op": "exists", "value": true}, {"attribute": "note", "op": "contains", "value": "vip"}]});
+        {"attribute": "receiver_mobile", "op": "exists", "value": true}, {"attribute": "vip_expires", "op": "lt", "value": "2027-01-01"}]});
     let r = h.post("/v1/segments", Role::Operator, json!({"name": "birthdays", "definition": fine})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // The owner's definition reads masked to the operator and analyst, whole to the owner.
