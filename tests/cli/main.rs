@@ -301,3 +301,128 @@ fn an_order_row_of_the_wrong_width_keeps_its_order_out_whole() {
     assert!(lines[3].starts_with("4,,has 6 fields where the header has 7"), "{errors}");
     assert!(lines[4].starts_with("5,order_id,order `TB2` is not imported: its row at line 4"), "{errors}");
 }
+
+/// A shop whose customers buy as BG/NBD supposes: each has a daily purchase rate and,
+/// after each purchase, a chance of leaving for good. Orders at noon in the shop's zone;
+/// returns, per customer, the days they bought on (the test's own count to check against).
+fn simulated_shop(db: &Path, shop_id: i64, customers: usize, seed: u64) -> Vec<Vec<chrono::NaiveDate>> {
+    let store = kith_store::Store::open(db, kith_store::StoreOptions::default()).unwrap();
+    let mut x = seed;
+    let mut uniform = move || {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+    let mut days_of = Vec::new();
+    let mut events = Vec::new();
+    for c in 0..customers {
+        // Rates from one purchase a year to one a fortnight; leaving after a purchase 5-50 %.
+        let rate = 1.0 / (14.0 + 350.0 * uniform() * uniform());
+        let leave = 0.05 + 0.45 * uniform();
+        let mut day = start + chrono::Duration::days((uniform() * 60.0) as i64);
+        let mut days = Vec::new();
+        while day <= end {
+            days.push(day);
+            if uniform() < leave {
+                break;
+            }
+            // Days to the next purchase: geometric with the daily rate.
+            let wait = (uniform().ln() / (1.0 - rate).ln()).floor() as i64 + 1;
+            day += chrono::Duration::days(wait);
+        }
+        for (i, d) in days.iter().enumerate() {
+            let paid_at = format!("{d}T04:00:00Z");
+            events.push(serde_json::json!({"id": format!("o{c}-{i}"), "type": "order.paid",
+                "identities": [{"kind": "external:erp", "value": format!("k{c}")}],
+                "order": {"id": format!("O{c}-{i}"), "amount": 5000 + (c % 7) * 1000, "paid_at": paid_at}}));
+        }
+        // Every tenth customer also bought once in the holdout and returned it whole: not a purchase.
+        if c % 10 == 0 {
+            events.push(serde_json::json!({"id": format!("x{c}"), "type": "order.paid",
+                "identities": [{"kind": "external:erp", "value": format!("k{c}")}],
+                "order": {"id": format!("X{c}"), "amount": 3000, "paid_at": "2025-12-01T04:00:00Z"}}));
+            events.push(serde_json::json!({"id": format!("r{c}"), "type": "order.refunded",
+                "refund": {"order_id": format!("X{c}"), "amount": 3000, "refunded_at": "2025-12-02T04:00:00Z"}}));
+        }
+        days_of.push(days);
+    }
+    let cli = kith_store::Actor::cli("test");
+    for batch in events.chunks(1000) {
+        let report = store.ingest(shop_id, batch.to_vec(), &cli).unwrap();
+        assert_eq!(report.rejected, 0, "{:?}", report.outcomes.iter().find(|o| o.reason.is_some()));
+    }
+    days_of
+}
+
+#[test]
+fn backtest_compares_predicted_and_actual_repeat_purchases_and_refuses_too_little_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kith.db");
+    let shop = shop(dir.path(), &db);
+    let days_of = simulated_shop(&db, shop.parse().unwrap(), 900, 42);
+    let calibration_end = chrono::NaiveDate::from_ymd_opt(2025, 9, 30).unwrap();
+    let holdout_end = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+    // The test's own count: calibration buyers by their repeat purchases (0 … 6, 7+), and their purchases after.
+    let mut customers = [0usize; 8];
+    let mut actual = [0u64; 8];
+    for days in days_of.iter().filter(|d| d[0] <= calibration_end) {
+        let repeats = days.iter().filter(|d| **d <= calibration_end).count() - 1;
+        customers[repeats.min(7)] += 1;
+        actual[repeats.min(7)] += days.iter().filter(|d| **d > calibration_end && **d <= holdout_end).count() as u64;
+    }
+
+    let out =
+        json(dir.path(), &db, &["backtest", "--shop", &shop, "--calibration-end", "2025-09-30", "--holdout-end", "2026-03-31", "--json"]);
+    assert_eq!(out["holdout_days"], 182.0);
+    assert_eq!(out["fit"]["customers"], customers.iter().sum::<usize>());
+    assert_eq!(out["fit"]["converged"], true, "{out}");
+    let buckets = out["buckets"].as_array().unwrap();
+    let labels: Vec<&str> = buckets.iter().map(|b| b["frequency"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["0", "1", "2", "3", "4", "5", "6", "7+"]);
+    for (i, b) in buckets.iter().enumerate() {
+        assert_eq!(b["customers"], customers[i], "bucket {i}");
+        let mean = if customers[i] == 0 { 0.0 } else { actual[i] as f64 / customers[i] as f64 };
+        assert!((b["actual"].as_f64().unwrap() - mean).abs() < 1e-9, "bucket {i}: {} against {mean}", b["actual"]);
+    }
+    assert_eq!(out["actual_total"], actual.iter().sum::<u64>(), "the refunded holdout orders are no purchases");
+    // The data follows the model's story: its predictions land near what happened and rise with the frequency.
+    let error = out["total_error"].as_f64().unwrap();
+    assert!(error.abs() < 0.25, "predicted {} against {} ({error})", out["predicted_total"], out["actual_total"]);
+    let predicted: Vec<f64> = buckets.iter().map(|b| b["predicted"].as_f64().unwrap()).collect();
+    assert!(predicted.windows(2).all(|w| w[1] > w[0]), "{predicted:?}");
+
+    // The table a merchant reads.
+    let out = ok(dir.path(), &db, &["backtest", "--shop", &shop, "--calibration-end", "2025-09-30", "--holdout-end", "2026-03-31"]);
+    let table = text(&out.stdout);
+    println!("{table}");
+    assert!(table.contains("calibration  customers  predicted     actual"), "{table}");
+    assert!(table.contains(&format!("{:>11} {:>10}", "7+", customers[7])), "{table}");
+    assert!(table.contains(&format!("against {} actual repeat purchases", actual.iter().sum::<u64>())), "{table}");
+
+    // Too little data by the calibration end: refused with the reasons, unless told to go on.
+    let early = fails(dir.path(), &db, &["backtest", "--shop", &shop, "--calibration-end", "2025-03-31", "--holdout-end", "2026-03-31"]);
+    assert!(early.contains("too short a history: 89 days since the first purchase, at least 180 are needed"), "{early}");
+    assert!(early.contains("--ignore-minimum"), "{early}");
+    let small = dir.path().join("small.db");
+    let small_shop = shop_in(dir.path(), &small);
+    simulated_shop(&small, small_shop.parse().unwrap(), 120, 7);
+    let args = ["backtest", "--data", small.to_str().unwrap(), "--shop", &small_shop, "--calibration-end", "2025-09-30", "--json"];
+    let refused = fails(dir.path(), &db, &args);
+    assert!(refused.contains("too few buyers: 120, at least 500 are needed"), "{refused}");
+    let forced = json(dir.path(), &db, &[&args[..], &["--ignore-minimum"]].concat());
+    assert_eq!(forced["fit"]["customers"], 120);
+    assert!(forced["below_minimum"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("too few buyers")));
+    assert_eq!(forced["holdout_end"], "2026-03-31", "by default the day of the shop's latest order");
+
+    let unknown = fails(dir.path(), &db, &["backtest", "--shop", "999", "--calibration-end", "2025-09-30"]);
+    assert!(unknown.contains("shop 999"), "{unknown}");
+    let backwards =
+        fails(dir.path(), &db, &["backtest", "--shop", &shop, "--calibration-end", "2025-09-30", "--holdout-end", "2025-09-01"]);
+    assert!(backwards.contains("must come after the calibration end"), "{backwards}");
+}
+
+/// A shop in another database file.
+fn shop_in(dir: &Path, db: &Path) -> String {
+    json(dir, db, &["admin", "create-shop", "--name", "Small"])["id"].to_string()
+}

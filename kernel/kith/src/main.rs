@@ -1,6 +1,7 @@
-//! `kith`: serve the kernel, administer shops and keys, import shop exports, run the demo.
+//! `kith`: serve the kernel, administer shops and keys, import shop exports, run the demo, backtest the predictions.
 
 mod admin;
+mod backtest;
 mod check;
 mod config;
 mod demo;
@@ -28,7 +29,7 @@ struct Cli {
     #[arg(long, global = true, env = "KITH_CONFIG")]
     config: Option<PathBuf>,
     /// SQLite database file, created if missing.
-    #[arg(long, short = 'd', global = true, env = "KITH_DATABASE")]
+    #[arg(long, short = 'd', visible_alias = "data", global = true, env = "KITH_DATABASE")]
     database: Option<PathBuf>,
     /// Address `serve` and `demo` listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, global = true, env = "KITH_BIND")]
@@ -57,6 +58,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Check the whole database file for damage (SQLite's integrity_check); exits 1 with the findings.
     Check,
+    /// Fit the repeat-purchase model (BG/NBD) on a shop's orders up to a date and compare its
+    /// predictions with the repeat purchases that followed, per calibration frequency.
+    Backtest(backtest::BacktestArgs),
 }
 
 fn main() -> Result<()> {
@@ -73,7 +77,7 @@ fn main() -> Result<()> {
     }
     config::init_logging(config.log_format);
     // `check` reads the file as it is, and never writes to it.
-    if cli.create && !matches!(cli.command, Command::Check) && kith_store::Store::init_if_empty(&config.database)? {
+    if cli.create && !matches!(cli.command, Command::Check | Command::Backtest(_)) && kith_store::Store::init_if_empty(&config.database)? {
         eprintln!("started a new database in the empty file {}", config.database.display());
     }
     let result = match cli.command {
@@ -82,6 +86,7 @@ fn main() -> Result<()> {
         Command::Import(args) => import::run(&config, args),
         Command::Demo(args) => demo::run(config, args),
         Command::Check => check::run(&config),
+        Command::Backtest(args) => backtest::run(&config, args),
     };
     if let Err(err) = &result
         && let Some(refused) = check::refusal(err)

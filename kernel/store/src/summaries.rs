@@ -75,6 +75,24 @@ impl Store {
             Ok(summaries)
         })
     }
+
+    /// Every order of the shop that customer stats count (paid, not fully refunded) as
+    /// (customer, day in the shop's time zone, amount net of partial refunds), by customer
+    /// and payment time: the transactions a backtest of the repeat-purchase models splits
+    /// into calibration and holdout (`kith backtest`). Orders follow merges, as above.
+    pub fn counted_orders(&self, shop_id: i64) -> Result<Vec<(i64, NaiveDate, i64)>> {
+        self.read(|conn| {
+            let zone = shops::zone(conn, shop_id)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT customer_id, paid_at, amount - refunded_amount FROM orders
+                 WHERE shop_id = ?1 AND status != 'refunded' ORDER BY customer_id, paid_at",
+            )?;
+            let rows = stmt.query_map([shop_id], |r| {
+                Ok((r.get::<_, i64>(0)?, from_ms(r.get(1)?).with_timezone(&zone).date_naive(), r.get::<_, i64>(2)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
 }
 
 /// Whole days from `from` to `to`, 0 when `to` is not after `from`.
