@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 mod living_shop;
+mod predict;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
