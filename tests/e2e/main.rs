@@ -232,8 +232,18 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     let packages = dir.path().join("packages");
     std::fs::create_dir(&packages).unwrap();
     use kith_test_plugins as p;
-    let first_party =
-        [p::RFM, p::AIPL, p::LIFECYCLE, p::HIGH_VALUE, p::CATEGORY_AFFINITY, p::TIERED_POINTS, p::WEBHOOK, p::SMS_HTTP, p::EMAIL_HTTP];
+    let first_party = [
+        p::RFM,
+        p::AIPL,
+        p::LIFECYCLE,
+        p::HIGH_VALUE,
+        p::CATEGORY_AFFINITY,
+        p::TIERED_POINTS,
+        p::WEBHOOK,
+        p::SMS_HTTP,
+        p::EMAIL_HTTP,
+        p::PREDICT,
+    ];
     for package in first_party {
         std::fs::write(packages.join(format!("{}.tar.gz", package.name)), package.tar_gz()).unwrap();
     }
@@ -256,7 +266,9 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     assert!(text.contains("with 60 customers"), "{text}");
     assert!(text.contains("API key: kith_"), "{text}");
     assert!(
-        text.contains("Plugins: aipl, category-affinity, email-http, high-value, lifecycle, rfm, sms-http, tiered-points, webhook"),
+        text.contains(
+            "Plugins: aipl, category-affinity, email-http, high-value, lifecycle, predict, rfm, sms-http, tiered-points, webhook"
+        ),
         "{text}"
     );
     let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
@@ -272,6 +284,15 @@ fn demo_seeds_a_shop_and_prints_a_key() {
         assert!(buyer.tier.is_some(), "tiered-points gives every buyer a tier: {buyer:?}");
     }
     assert!(store.points_mismatches(shop.id).unwrap().is_empty());
+    // The prediction is fitted on the demo's buyers (with minimums so small a shop meets) and predicts each
+    // (Gamma-Gamma does not converge on the order values of its 19 repeat buyers: the default 2,000 customers have CLV).
+    let report: serde_json::Value = serde_json::from_slice(&store.plugin_kv_get(shop.id, "predict", "status").unwrap().unwrap()).unwrap();
+    assert_eq!(report["state"], "fitted", "{report}");
+    for buyer in &buyers {
+        assert!(buyer.scores.iter().any(|s| s.model == "predict.expected_purchases"), "{buyer:?}");
+    }
+    let at_risk = customers.iter().filter(|c| c.scores.iter().any(|s| s.model == "predict.churn_risk")).count();
+    assert!(at_risk > 0 && at_risk < buyers.len(), "repeat buyers have a churn risk, one-time buyers none: {at_risk}");
     // The demo's segments track the scores the plugins wrote after they were created.
     let segments = store.list_segments(shop.id).unwrap();
     assert_eq!(segments.len(), 4, "{segments:?}");

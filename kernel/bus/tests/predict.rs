@@ -1,7 +1,7 @@
 //! The first-party `predict` plugin through the bus with its real component: a
 //! shop with a year of generated purchases is fitted (minimums lowered to keep
 //! the shop small), its report is shown in the plugin's status, and every buyer
-//! gets the five scores computed from the stored fit and their own summary
+//! gets the five scores (four for a one-time buyer: no churn risk) computed from the stored fit and their own summary
 //! (P(alive) and the expected wait recomputed here from the paper's formulas);
 //! customers who never bought get none. A second shop with too little history is refused, with the
 //! reasons in words, and gets no scores.
@@ -124,13 +124,28 @@ fn a_shop_with_enough_history_is_fitted_and_every_buyer_scored() {
         };
         let mut models: Vec<&str> = scores.iter().map(|s| s.model.as_str()).collect();
         models.sort();
-        let mut expected = MODELS.to_vec();
+        // A one-time buyer has no churn risk: BG/NBD cannot tell whether they left.
+        let mut expected: Vec<&str> = MODELS.iter().copied().filter(|m| s.purchase_days > 1 || *m != "predict.churn_risk").collect();
         expected.sort();
         assert_eq!(models, expected, "customer {}", c.id);
+        let get = |m: &str| scores.iter().find(|s| s.model == m).unwrap();
         let x = f64::from(s.purchase_days - 1);
         let (t_x, t) = (if x > 0.0 { f64::from(s.span_days) } else { 0.0 }, f64::from(s.age_days));
-        let alive = if x == 0.0 { 1.0 } else { 1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x)) };
-        let get = |m: &str| scores.iter().find(|s| s.model == m).unwrap();
+        let wait = get("predict.next_order_days");
+        assert!((wait.value - (alpha + t) / (r + x)).abs() < 1e-9, "{wait:?}");
+        let purchases = get("predict.expected_purchases");
+        assert!(
+            purchases.value >= 0.0 && purchases.explanation.as_deref().unwrap().ends_with(" expected in the next 90 days"),
+            "{purchases:?}"
+        );
+        let aov = get("predict.aov");
+        assert!(aov.value > 0.0 && aov.explanation.as_deref().unwrap().starts_with("CNY "), "{aov:?}");
+        let clv = get("predict.clv");
+        assert!(clv.value >= 0.0 && clv.explanation.as_deref().unwrap().contains(" over 12 months: "), "{clv:?}");
+        if x == 0.0 {
+            continue;
+        }
+        let alive = 1.0 / (1.0 + a / (b + x - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + x));
         let churn = get("predict.churn_risk");
         let risk = 1.0 - alive;
         assert!((churn.value - risk).abs() < 1e-9, "customer {}: {} against {risk}", c.id, churn.value);
@@ -147,17 +162,6 @@ fn a_shop_with_enough_history_is_fitted_and_every_buyer_scored() {
         let orders = if s.order_count == 1 { "1 order".to_owned() } else { format!("{} orders", s.order_count) };
         assert!(text.starts_with(&orders), "{text}");
         assert!(text.ends_with(" likely to be lost"), "{text}");
-        let purchases = get("predict.expected_purchases");
-        assert!(
-            purchases.value >= 0.0 && purchases.explanation.as_deref().unwrap().ends_with(" expected in the next 90 days"),
-            "{purchases:?}"
-        );
-        let wait = get("predict.next_order_days");
-        assert!((wait.value - (alpha + t) / (r + x)).abs() < 1e-9, "{wait:?}");
-        let aov = get("predict.aov");
-        assert!(aov.value > 0.0 && aov.explanation.as_deref().unwrap().starts_with("CNY "), "{aov:?}");
-        let clv = get("predict.clv");
-        assert!(clv.value >= 0.0 && clv.explanation.as_deref().unwrap().contains(" over 12 months: "), "{clv:?}");
     }
     assert!(bands.len() >= 2, "the generated shop spreads over the bands: {bands:?}");
 
@@ -183,7 +187,7 @@ fn a_shop_with_too_little_history_is_refused_in_words_and_not_scored() {
         .unwrap()
         .id;
     enable(&w, small, json!({}));
-    history(&w, small, "1390000", 60, 2, 150.0, 11);
+    history(&w, small, "1390000", 100, 2, 175.0, 11);
     w.bus.drain().unwrap();
     w.bus.start_run(small, "predict", &actor()).unwrap();
     w.bus.drain().unwrap();
@@ -192,9 +196,9 @@ fn a_shop_with_too_little_history_is_refused_in_words_and_not_scored() {
     assert_eq!(status.calls.failures, 0, "{:?}", status.calls.last_errors);
     let report = status.report.expect("the plugin reports the refusal");
     assert_eq!(report["state"], "refused", "{report}");
-    assert_eq!(report["buyers"], 60);
+    assert_eq!(report["buyers"], 100);
     let reasons: Vec<&str> = report["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-    assert_eq!(reasons[0], "too few buyers: 60, at least 500 are needed");
+    assert_eq!(reasons[0], "too few buyers: 100, at least 500 are needed");
     assert!(reasons[1].starts_with("too few repeat buyers: ") && reasons[1].ends_with("at least 100 are needed"), "{reasons:?}");
     assert!(reasons[2].starts_with("too short a history: ") && reasons[2].ends_with("at least 180 are needed"), "{reasons:?}");
     assert_eq!(report["minimum"], json!({"buyers": 500, "repeat_buyers": 100, "history_days": 180}));
@@ -209,8 +213,8 @@ fn a_shop_with_too_little_history_is_refused_in_words_and_not_scored() {
     w.bus.drain().unwrap();
     let report = w.bus.status(small, "predict").unwrap().report.unwrap();
     assert_eq!(report["state"], "fitted", "{report}");
-    let scored = customers(&w, small).iter().filter(|c| c.scores.iter().any(|s| s.model == "predict.churn_risk")).count();
-    assert_eq!(scored, 60);
+    let scored = customers(&w, small).iter().filter(|c| c.scores.iter().any(|s| s.model == "predict.expected_purchases")).count();
+    assert_eq!(scored, 100);
 }
 
 #[test]

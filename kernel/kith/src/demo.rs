@@ -117,13 +117,17 @@ pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
                 "behaviour": {"kind": kind, "sku": sku, "product_name": name, "category": category}}));
         }
 
-        let orders = if rng.random_bool(0.35) { 0 } else { (1.0 - (1.0 - rng.random::<f64>()).ln() * 1.3).min(15.0) as usize };
+        // A buyer has their own rhythm (a mean gap of 10 to 120 days between orders), loyalty (a
+        // 10 to 70 % chance of leaving after each order) and basket (up to 1 to 4 items): the
+        // differences the prediction plugin's models (BG/NBD, Gamma-Gamma) are fitted to.
+        let buys = !rng.random_bool(0.35);
+        let gap = 10.0 + 110.0 * rng.random::<f64>().powi(2);
+        let leaves = 0.1 + 0.6 * rng.random::<f64>();
+        let basket = rng.random_range(1..=4);
         let mut at = now - Duration::days(rng.random_range(1..400));
-        for o in 0..orders {
-            if at >= now {
-                break;
-            }
-            let items: Vec<Value> = (0..rng.random_range(1..=3))
+        let mut o = 0;
+        while buys && at < now && o < 15 {
+            let items: Vec<Value> = (0..rng.random_range(1..=basket))
                 .map(|_| {
                     let (sku, name, category, price) = pick(&mut rng, CATALOGUE);
                     json!({"sku": sku, "product_name": name, "category": category, "quantity": rng.random_range(1..=2), "unit_price": price})
@@ -136,7 +140,11 @@ pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
                 events.push(json!({"id": format!("demo-{i}-r{o}"), "type": "order.refunded",
                     "refund": {"order_id": order_id, "amount": 1000, "refunded_at": at + Duration::days(2), "reason": "damaged on delivery"}}));
             }
-            at += Duration::days((-(1.0 - rng.random::<f64>()).ln() * 45.0) as i64 + 1);
+            o += 1;
+            if rng.random_bool(leaves) {
+                break;
+            }
+            at += Duration::days((-(1.0 - rng.random::<f64>()).ln() * gap) as i64 + 1);
         }
     }
     events.extend(merges);
@@ -301,6 +309,9 @@ fn demo_request(manifest: &kith_domain::plugin::Manifest, provider: Option<&str>
             {"name": "silver", "threshold": 0},
             {"name": "gold", "threshold": 200_000, "multiplier": 1.5},
             {"name": "platinum", "threshold": 1_000_000, "multiplier": 2}]}),
+        // The default 2,000 customers meet the prediction's own minimums (500 buyers, 100 repeat
+        // buyers, 180 days); these let a smaller demo (`--customers 60`) be fitted too.
+        "predict" => json!({"min_buyers": 30, "min_repeat_buyers": 10, "min_history_days": 180}),
         _ if manifest.kind != Kind::ChannelConnector => return Ok(Some(kith_bus::EnableRequest::default())),
         id => {
             let Some(base) = provider else { return Ok(None) };

@@ -280,6 +280,15 @@ pub fn fit_reading(reading: &Reading, config: &Config, now: i64) -> FitState {
     let chosen = &reading.sample;
     let sampled: Vec<History> = chosen.iter().map(history).collect();
     let bg = match BgNbd::fit(&sampled) {
+        Ok(f) if f.converged && !identified(&[f.params.r, f.params.a, f.params.b], f.params.alpha) => {
+            return refused(
+                vec![format!(
+                    "the BG/NBD fit runs off to an extreme (r {:.4}, α {:.4}, a {:.4}, b {:.4}): the buyers' purchases are too alike to tell how they differ",
+                    f.params.r, f.params.alpha, f.params.a, f.params.b
+                )],
+                chosen.len(),
+            );
+        }
         Ok(f) if f.converged => BgNbdFit {
             r: f.params.r,
             alpha: f.params.alpha,
@@ -302,6 +311,13 @@ pub fn fit_reading(reading: &Reading, config: &Config, now: i64) -> FitState {
     };
     let values: Vec<(u32, f64)> = chosen.iter().filter_map(|b| Some((history(b).x, repeat_value(b)?))).collect();
     let (gamma_gamma, reasons) = match GammaGamma::fit(&values) {
+        Ok(f) if f.converged && !identified(&[f.params.p, f.params.q], f.params.gamma) => (
+            None,
+            vec![format!(
+                "the Gamma-Gamma fit runs off to an extreme (p {:.4}, q {:.4}, γ {:.4}): the order values are too alike to tell how customers differ",
+                f.params.p, f.params.q, f.params.gamma
+            )],
+        ),
         Ok(f) if f.converged && f.params.q > 1.0 => (
             Some(GammaGammaFit {
                 p: f.params.p,
@@ -318,7 +334,26 @@ pub fn fit_reading(reading: &Reading, config: &Config, now: i64) -> FitState {
         Ok(_) => (None, vec!["the Gamma-Gamma fit of the order values did not converge".to_owned()]),
         Err(e) => (None, vec![format!("the Gamma-Gamma fit failed: {e}")]),
     };
+    // The fitted model must compute for the shop's most frequent and oldest buyers over the
+    // longest horizon the scores use; a fit that cannot is no use to any of them.
+    let model = bg.model();
+    let horizon = f64::from(config.horizon_days).max(f64::from(config.clv_months) * TimeUnit::Days.per_month());
+    let extremes = [sampled.iter().max_by_key(|h| h.x), sampled.iter().max_by(|a, b| a.t.total_cmp(&b.t))];
+    for h in extremes.into_iter().flatten() {
+        if let Err(e) = model.p_alive(h).and_then(|_| model.conditional_expected_purchases(h, horizon)) {
+            return refused(vec![format!("the BG/NBD fit cannot predict the shop's extreme buyers: {e}")], chosen.len());
+        }
+    }
     FitState { config: config.fingerprint(), at: now, counts: counts(chosen.len()), bg_nbd: Some(bg), gamma_gamma, reasons }
+}
+
+/// Shape parameters of a fit that tell customers apart lie within 10⁻⁴ to 10⁴
+/// (CDNOW's are 0.24 to 6.25); beyond, the likelihood is flat towards a limit
+/// (every customer alike), the optimiser stops anywhere along it and the
+/// formulas' series no longer converge. The scale (α in days, γ in minor
+/// units) depends on the units, so it is only kept finite.
+pub fn identified(shapes: &[f64], scale: f64) -> bool {
+    shapes.iter().all(|s| (1e-4..=1e4).contains(s)) && scale.is_finite() && scale > 0.0 && scale < 1e12
 }
 
 /// `YYYY-MM-DD` (UTC) of a time in ms.
@@ -425,40 +460,39 @@ pub fn score(buyer: &BuyerSummary, state: &FitState, config: &Config, currency: 
     if buyer.purchase_days != buyer.order_count {
         orders.push_str(&format!(" on {}", plural(f64::from(buyer.purchase_days), "day", "days")));
     }
-    let last = if buyer.order_count == 1 { "" } else { "last " };
     let ago = if since_last == 0.0 { "today".to_owned() } else { format!("{} ago", plural(since_last, "day", "days")) };
-    let rhythm = if h.x == 0 {
-        "no repeat purchase yet".to_owned()
-    } else {
-        format!("usually every {} days", explain::days(h.t_x / f64::from(h.x)))
-    };
-    let churn = format!("{orders}, {last}{ago}, {rhythm}: {} likely to be lost", percent(risk));
+    let rhythm = if h.x == 0 { 0.0 } else { h.t_x / f64::from(h.x) };
+    let churn = format!("{orders}, last {ago}, usually every {} days: {} likely to be lost", explain::days(rhythm), percent(risk));
     let horizon = f64::from(config.horizon_days);
     let expected = model.conditional_expected_purchases(&h, horizon)?;
     let wait = btyd::expected_wait(&model, &h)?;
-    let mut decisions = vec![
-        Decision::set_score(id, "predict.churn_risk", risk, Some(band(risk, config)), &churn),
-        Decision::set_score(
-            id,
-            "predict.expected_purchases",
-            expected,
-            None,
-            &format!("{} expected in the next {}", plural(expected, "purchase", "purchases"), plural(horizon, "day", "days")),
+    let still = if h.x == 0 { String::new() } else { format!("; {} likely still a customer", percent(alive)) };
+    let mut decisions = Vec::new();
+    // BG/NBD lets a customer leave only after a repeat purchase, so P(alive) is 1 for every
+    // one-time buyer however long ago they bought: a churn risk of 0 would read as safe when
+    // the model cannot tell. They get no churn risk; the other scores fall with their age.
+    if h.x > 0 {
+        decisions.push(Decision::set_score(id, "predict.churn_risk", risk, Some(band(risk, config)), &churn));
+    }
+    decisions.push(Decision::set_score(
+        id,
+        "predict.expected_purchases",
+        expected,
+        None,
+        &format!("{} expected in the next {}", plural(expected, "purchase", "purchases"), plural(horizon, "day", "days")),
+    ));
+    decisions.push(Decision::set_score(
+        id,
+        "predict.next_order_days",
+        wait,
+        None,
+        &format!(
+            "if still a customer, the next order in about {} days ({} in {} so far){still}",
+            explain::days(wait),
+            plural(f64::from(h.x + 1), "purchase day", "purchase days"),
+            plural(h.t, "day", "days"),
         ),
-        Decision::set_score(
-            id,
-            "predict.next_order_days",
-            wait,
-            None,
-            &format!(
-                "if still a customer, the next order in about {} days ({} purchase days in {} days so far); {} likely still a customer",
-                explain::days(wait),
-                h.x + 1,
-                explain::days(h.t),
-                percent(alive)
-            ),
-        ),
-    ];
+    ));
     if let Some(gg) = state.gamma_gamma {
         let spend = gg.model();
         let own = repeat_value(buyer);

@@ -151,13 +151,19 @@ fn each_score_explains_itself_in_words() {
 }
 
 #[test]
-fn a_single_purchase_has_no_rhythm_and_the_shops_mean_order_value() {
+fn a_one_time_buyer_has_no_churn_risk_and_the_shops_mean_order_value() {
     let state = paper_state();
     let config = Config { margin: 0.3, ..Config::default() };
     let got = scores(&score(&buyer(9, 1, 41, 41), &state, &config, "JPY").unwrap());
-    assert!(got[0].3.starts_with("1 order, 41 days ago, no repeat purchase yet: "), "{}", got[0].3);
-    assert_eq!(got[3].3, "JPY 3522 per order expected: no repeat purchase to go on, the shop's mean");
-    assert!(got[4].3.contains(" at a 30 % margin, "), "{}", got[4].3);
+    let models: Vec<&str> = got.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(models, ["predict.expected_purchases", "predict.next_order_days", "predict.aov", "predict.clv"]);
+    assert!(got[1].3.starts_with("if still a customer, the next order in about "), "{}", got[1].3);
+    assert!(got[1].3.ends_with(" days (1 purchase day in 41 days so far)"), "{}", got[1].3);
+    assert_eq!(got[2].3, "JPY 3522 per order expected: no repeat purchase to go on, the shop's mean");
+    assert!(got[3].3.contains(" at a 30 % margin, "), "{}", got[3].3);
+    // The longer ago the one purchase, the fewer purchases expected.
+    let later = scores(&score(&buyer(9, 1, 400, 400), &state, &config, "JPY").unwrap());
+    assert!(later[0].1 < got[0].1);
     // Bought today: no days ago.
     let got = scores(&score(&buyer(9, 2, 41, 0), &state, &config, "CNY").unwrap());
     assert!(got[0].3.starts_with("2 orders, last today, usually every 41 days: "), "{}", got[0].3);
@@ -167,7 +173,7 @@ fn a_single_purchase_has_no_rhythm_and_the_shops_mean_order_value() {
 fn without_a_gamma_gamma_fit_there_is_no_order_value_and_no_clv() {
     let state = FitState { gamma_gamma: None, ..paper_state() };
     let got = scores(&score(&buyer(1, 2, 100, 10), &state, &Config::default(), "CNY").unwrap());
-    assert_eq!(got.len(), 3);
+    assert_eq!(got.len(), 3, "churn risk, expected purchases, next order");
 }
 
 #[test]
@@ -278,4 +284,20 @@ fn own_summaries_read_a_dense_batch_in_one_page_and_a_scattered_one_per_customer
     let got = own_summaries(&scattered, counted).unwrap();
     assert_eq!(got.iter().map(|b| b.customer_id).collect::<Vec<_>>(), scattered);
     assert_eq!(calls.get(), 40);
+}
+
+#[test]
+fn a_fit_that_runs_off_to_an_extreme_is_not_used() {
+    // The paper's shapes, and the demo's 60-customer shop, whose a and b ran off to millions.
+    assert!(identified(&[0.243, 0.793, 2.426], 30.9));
+    assert!(!identified(&[0.2476, 6_111_323.6, 5_333_934.7], 16.8));
+    assert!(!identified(&[777_289.8, 2.71], 0.138));
+    assert!(!identified(&[1.0, 1.0], f64::INFINITY));
+    // Every buyer alike: one purchase a month for a year, none gone. The BG/NBD likelihood has no
+    // interior maximum; the refusal says so rather than scoring.
+    let buyers: Vec<BuyerSummary> = (1..=200).map(|i| buyer(i, 12, 365, 30)).collect();
+    let config = Config { min_buyers: 100, min_repeat_buyers: 50, min_history_days: 180, ..Config::default() };
+    let state = fit(&buyers, &config, 0);
+    assert_eq!(state.bg_nbd, None, "{state:?}");
+    assert!(state.reasons[0].starts_with("the BG/NBD fit "), "{:?}", state.reasons);
 }
