@@ -10,7 +10,7 @@
 //!   PyPI into `target/fuzz-venv`) against a real `kith serve` on loopback, with an owner
 //!   and an analyst key, bounded in time; `cargo xtask test` runs it after the tests.
 //! - Before the first-party plugins' tests, `cargo xtask test` fetches the CDNOW sample (the
-//!   pinned `lifetimes` wheel from PyPI, once, into `target/datasets/`) that btyd's tests fit on.
+//!   pinned `lifetimes` wheel from PyPI, once, into `target/datasets/`) that btyd's and predict's tests fit on.
 //! - `cargo xtask bench [ARGS]`: build `kith`, `kith-bench` and `kith-bench-extism` in release and
 //!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
 //!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
@@ -154,7 +154,8 @@ fn test() -> Result<()> {
         .arg(&native)
         .args(["--", "-D", "warnings"]);
     run(clippy)?;
-    // btyd's tests fit its models on the CDNOW sample and compare with the published figures.
+    // btyd's tests, and predict's through its own fit path, fit the models on the CDNOW sample and
+    // compare with the published figures.
     let mut test = cargo();
     test.args(["test", "--manifest-path", "plugins/Cargo.toml", "--target-dir"]).arg(&native).env(CDNOW_ENV, cdnow_sample()?);
     run(test)?;
@@ -179,7 +180,7 @@ fn test() -> Result<()> {
     run(smoke)
 }
 
-/// The `lifetimes` wheel, pinned, which ships the CDNOW sample the btyd plugin's tests fit on.
+/// The `lifetimes` wheel, pinned, which ships the CDNOW sample the btyd and predict tests fit on.
 const LIFETIMES: &str = "lifetimes==0.11.3";
 /// SHA-256 of `CDNOW_sample.txt` in that wheel, so a changed file fails here rather than in a fit.
 const CDNOW_SHA256: &str = "6fae10155c0b0ba363c2c386e30f77990d22328220efd862a5edd1443420d94a";
