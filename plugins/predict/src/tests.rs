@@ -120,7 +120,7 @@ fn each_score_explains_itself_in_words() {
     let risk = 1.0 - model.p_alive(&h).unwrap();
     assert!((got[0].1 - risk).abs() < 1e-12);
     assert_eq!(got[0].2.as_deref(), Some(band(risk, &config)));
-    assert_eq!(got[0].3, format!("4 orders on 3 days, last 59 days ago, usually every 106.5 days: {} likely to be lost", percent(risk)));
+    assert_eq!(got[0].3, "4 orders on 3 days, last 59 days ago, usually every 106.5 days: 27 % likely to be lost");
     let expected = model.conditional_expected_purchases(&h, 90.0).unwrap();
     assert!((got[1].1 - expected).abs() < 1e-12);
     assert_eq!(got[1].3, format!("{} purchases expected in the next 90 days", explain::number(expected)));
