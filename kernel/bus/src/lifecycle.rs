@@ -50,8 +50,8 @@ pub struct PluginStatus {
     pub runs: Vec<Run>,
     /// The newest log lines, newest first.
     pub logs: Vec<PluginLog>,
-    /// What the plugin reports about itself (its kv key `status`): the JSON it
-    /// stored there, `null` when it stored none or what it stored is not JSON.
+    /// What the plugin reports about itself (its kv key `status`): the JSON object
+    /// it stored there, `null` when it stored none or what it stored is not a JSON object.
     #[schema(value_type = Option<Object>)]
     pub report: Option<Value>,
 }
@@ -175,7 +175,11 @@ impl Bus {
             open_dead_letters,
             runs: self.store.runs(shop_id, plugin_id)?.into_iter().take(5).collect(),
             logs: self.store.plugin_logs(shop_id, plugin_id, None, 20)?,
-            report: self.store.plugin_kv_get(shop_id, plugin_id, REPORT_KEY)?.and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+            report: self
+                .store
+                .plugin_kv_get(shop_id, plugin_id, REPORT_KEY)?
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                .filter(Value::is_object),
             subscription,
         })
     }

@@ -204,6 +204,10 @@ async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pi
     let masked = note(h.get(uri, Role::Operator).await);
     assert!(!masked.contains("13812345678") && masked.starts_with("asked to call "), "{masked}");
     assert_eq!(note(h.get(uri, Role::Owner).await), "asked to call 13812345678");
+    // Only a JSON object is a report, as the API document says.
+    let writes = [("status".to_owned(), Some(br#""just a string""#.to_vec()))];
+    h.store.commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes }).unwrap();
+    assert_eq!(h.get(uri, Role::Owner).await.body["report"], Value::Null);
     // A plugin that stored nothing under `status` reports nothing.
     install(&h, h.key(Role::Admin), "application/gzip", plugins::RFM.tar_gz()).await;
     put(&h, "/v1/shop/plugins/rfm", h.key(Role::Operator), json!({})).await;
