@@ -462,7 +462,11 @@ pub fn score(buyer: &BuyerSummary, state: &FitState, config: &Config, currency: 
     }
     let ago = if since_last == 0.0 { "today".to_owned() } else { format!("{} ago", plural(since_last, "day", "days")) };
     let rhythm = if h.x == 0 { 0.0 } else { h.t_x / f64::from(h.x) };
-    let churn = format!("{orders}, last {ago}, usually every {} days: {} likely to be lost", explain::days(rhythm), percent(risk));
+    let every = match explain::days(rhythm) {
+        one if one == "1" => "day".to_owned(),
+        days => format!("{days} days"),
+    };
+    let churn = format!("{orders}, last {ago}, usually every {every}: {} likely to be lost", percent(risk));
     let horizon = f64::from(config.horizon_days);
     let expected = model.conditional_expected_purchases(&h, horizon)?;
     let wait = btyd::expected_wait(&model, &h)?;

@@ -167,6 +167,8 @@ fn a_one_time_buyer_has_no_churn_risk_and_the_shops_mean_order_value() {
     // Bought today: no days ago.
     let got = scores(&score(&buyer(9, 2, 41, 0), &state, &config, "CNY").unwrap());
     assert!(got[0].3.starts_with("2 orders, last today, usually every 41 days: "), "{}", got[0].3);
+    let got = scores(&score(&buyer(9, 2, 41, 40), &state, &config, "CNY").unwrap());
+    assert!(got[0].3.starts_with("2 orders, last 40 days ago, usually every day: "), "{}", got[0].3);
 }
 
 #[test]
