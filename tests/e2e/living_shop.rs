@@ -7,10 +7,11 @@
 //! equal to its definition (plugins/README.md, `kith_domain::metrics`).
 //!
 //! Shop A (Asia/Shanghai) runs every first-party plugin (tiered-points with
-//! three tiers; the sms-http, email-http and webhook connectors send to a
-//! `kith_provider::Provider`), six segments (an RFM group, lifecycle tags,
+//! three tiers; predict with its minimum data lowered to the shop's size; the
+//! sms-http, email-http and webhook connectors send to a
+//! `kith_provider::Provider`), seven segments (an RFM group, lifecycle tags,
 //! stats with a time condition, points, a behaviour in a window without a
-//! purchase, tiers), four journeys (the demo's three and a cart reminder
+//! purchase, tiers, high churn risk), four journeys (the demo's three and a cart reminder
 //! after a two-hour wait), a coupon template with budgets and a points-mall
 //! reward, an SMS frequency cap and e-mail quiet hours. Its history (orders
 //! paid before the clock's start, refunds, behaviours) arrives through
@@ -1189,9 +1190,18 @@ async fn check_overview(
 
 async fn install_and_enable(api: &Api, admin: &str, shops: &[&Shop]) {
     use kith_test_plugins as p;
-    for package in
-        [p::RFM, p::AIPL, p::LIFECYCLE, p::HIGH_VALUE, p::CATEGORY_AFFINITY, p::TIERED_POINTS, p::WEBHOOK, p::SMS_HTTP, p::EMAIL_HTTP]
-    {
+    for package in [
+        p::RFM,
+        p::AIPL,
+        p::LIFECYCLE,
+        p::HIGH_VALUE,
+        p::CATEGORY_AFFINITY,
+        p::TIERED_POINTS,
+        p::WEBHOOK,
+        p::SMS_HTTP,
+        p::EMAIL_HTTP,
+        p::PREDICT,
+    ] {
         let response = api
             .http
             .post(format!("{}/v1/plugins", api.url))
@@ -1219,6 +1229,8 @@ async fn install_and_enable(api: &Api, admin: &str, shops: &[&Shop]) {
                 }
                 "rfm" => json!({"config": {"window_days": shop.rules.rfm_window_days}}),
                 "lifecycle" => json!({"config": {"new_days": shop.rules.lifecycle_new_days}}),
+                // A shop of tens of buyers: fitted once a few bought twice over a month of history.
+                "predict" => json!({"config": {"min_buyers": 10, "min_repeat_buyers": 3, "min_history_days": 30}}),
                 "sms-http" => connector(json!({"endpoint": provider.url("/sms"), "api_key": "k", "sign_name": "【Kith】"})),
                 "email-http" => connector(json!({"endpoint": provider.url("/email"), "api_key": "k", "from": "Kith <shop@kith.example>"})),
                 "webhook" => connector(json!({"url": provider.url("/webhook"), "secret": "whsec_ZGVtby1zaWduaW5nLXNlY3JldC0xMjM0"})),
@@ -1260,6 +1272,9 @@ fn segment_defs(shop: &str) -> Vec<(&'static str, Value, Membership)> {
             ),
             ("Gold or better", json!({"profile": "tier", "op": "in", "value": ["gold", "platinum"]}), |s, _, _, _| {
                 matches!(s.tier.as_deref(), Some("gold" | "platinum"))
+            }),
+            ("High churn risk (predict)", json!({"score": "predict.churn_risk", "label": "high"}), |s, _, _, _| {
+                s.code("predict.churn_risk").as_deref() == Some("high")
             }),
         ]);
     }
@@ -1595,7 +1610,18 @@ async fn a_living_shop_keeps_every_figure_true_for_weeks() {
         "A",
         ids[0].0,
         ids[0].1.clone(),
-        vec!["rfm", "aipl", "lifecycle", "high-value", "category-affinity", "tiered-points", "sms-http", "email-http", "webhook"],
+        vec![
+            "rfm",
+            "aipl",
+            "lifecycle",
+            "high-value",
+            "category-affinity",
+            "tiered-points",
+            "predict",
+            "sms-http",
+            "email-http",
+            "webhook",
+        ],
         Rules {
             rfm_window_days: 365,
             lifecycle_new_days: 30,
@@ -1750,6 +1776,20 @@ async fn a_living_shop_keeps_every_figure_true_for_weeks() {
         assert!(!runs["items"].as_array().unwrap().is_empty(), "journey {journey} never ran");
     }
     assert!(a.receipts.values().any(|r| *r == "delivered"), "receipts were posted");
+    // Predict ran beside the rest every day without failing (`settle`). This shop's people never
+    // stop buying (no one leaves after a purchase), which BG/NBD cannot identify (a → 0): it says
+    // so in its status and scores no one, and the churn-risk segment follows the scores it reads.
+    let predict = api.get(&a.owner, "/v1/shop/plugins/predict").await;
+    let report = &predict["report"];
+    let risk = api.get(&a.owner, "/v1/metrics/scores/predict.churn_risk").await;
+    match report["state"].as_str() {
+        Some("fitted") => assert!(risk["customers"].as_i64().unwrap() > 0, "a fitted shop's buyers hold a churn risk: {risk}"),
+        Some("refused") => {
+            assert!(!report["reasons"].as_array().unwrap().is_empty(), "a refusal says why: {report}");
+            assert_eq!(risk["customers"], 0, "a refused fit scores no one: {risk}");
+        }
+        other => panic!("predict's status says {other:?}: {report}"),
+    }
     assert!(!a.model.orders.iter().all(|o| o.coupon.is_none()), "some orders used a coupon");
     assert!(a.model.persons.iter().enumerate().any(|(i, p)| p.parent != i), "some customers merged");
     let problems = kith.new_problems();
