@@ -28,7 +28,7 @@ use kith_domain::plugin::{
     Decision, EventSnapshot, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
 };
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
-use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, RunStep, Store, StoreError};
+use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, PluginRunStep, Store, StoreError};
 
 pub use crate::clock::{Clock, SystemClock, TestClock};
 pub use crate::lifecycle::{EnableRequest, PluginStatus, REPORT_KEY};
@@ -461,7 +461,7 @@ impl Bus {
                 }
             }
         }
-        let runs = self.store.due_runs(now).unwrap_or_else(|e| {
+        let runs = self.store.due_plugin_runs(now).unwrap_or_else(|e| {
             tracing::error!(error = %e, "reading due runs failed");
             Vec::new()
         });
@@ -745,7 +745,7 @@ impl Bus {
         shop_id: i64,
         plugin_id: &str,
         run_id: i64,
-        run: kith_domain::plugin::Run,
+        run: kith_domain::plugin::PluginRun,
         sub: Subscription,
         installed: InstalledPlugin,
     ) -> Result<()> {
@@ -778,7 +778,7 @@ impl Bus {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
-                let step = RunStep { run_id, from: run.checkpoint, to, processed, finished };
+                let step = PluginRunStep { run_id, from: run.checkpoint, to, processed, finished };
                 let failure = match self.store.commit_run_batch(&attempt, &step, &effects) {
                     Ok(_) => {
                         self.emitted(&sub, &decisions);

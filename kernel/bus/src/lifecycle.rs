@@ -1,7 +1,7 @@
 //! Installing plugins into the catalogue and enabling them per shop.
 
 use kith_domain::FieldError;
-use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, Run, Subscription};
+use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
 use kith_store::{Actor, Effects, PutSubscription, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,7 +47,7 @@ pub struct PluginStatus {
     /// Dead letters not yet re-driven.
     pub open_dead_letters: i64,
     /// The newest runs, newest first.
-    pub runs: Vec<Run>,
+    pub runs: Vec<PluginRun>,
     /// The newest log lines, newest first.
     pub logs: Vec<PluginLog>,
     /// What the plugin reports about itself (its kv key `status`): the JSON object
@@ -227,7 +227,7 @@ impl Bus {
     }
 
     /// Start a run of the plugin over all of the shop's customers.
-    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<Run> {
+    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<PluginRun> {
         let sub = self.store.subscription(shop_id, plugin_id)?;
         if sub.kind == Kind::ChannelConnector {
             return Err(FieldError::new("plugin", "channel connectors have no runs").into());
@@ -238,7 +238,7 @@ impl Bus {
         Ok(run)
     }
 
-    pub fn resume_run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+    pub fn resume_run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun> {
         let run = self.store.resume_run(shop_id, plugin_id, run_id)?;
         self.notify();
         Ok(run)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use kith_bus::{Bus, BusConfig, BusError, Clock, EnableRequest, Package, TestClock};
 use kith_domain::model::NewShop;
-use kith_domain::plugin::{Capability, Grant, RunStatus, SubscriptionStatus};
+use kith_domain::plugin::{Capability, Grant, PluginRunStatus, SubscriptionStatus};
 use kith_host::{Host, HostConfig};
 use kith_store::{Actor, Attempt, CustomerFilter, CustomerRead, Effects, FailurePolicy, Store, StoreError};
 use kith_test_plugins as plugins;
@@ -150,7 +150,7 @@ fn a_plugin_that_asks_for_smaller_batches_gets_them() {
     let run = w.bus.start_run(w.shop, "vip-tag", &actor()).unwrap();
     w.bus.drain().unwrap();
     let run = w.store.run(w.shop, "vip-tag", run.id).unwrap();
-    assert_eq!((run.status, run.done), (RunStatus::Done, 3));
+    assert_eq!((run.status, run.done), (PluginRunStatus::Done, 3));
     let calls = w.bus.status(w.shop, "vip-tag").unwrap().calls.calls;
     assert_eq!(calls, 4, "three customers in batches of two");
     assert_eq!(w.store.plugin_kv_get(w.shop, "vip-tag", "evaluations").unwrap(), Some(b"6".to_vec()));
@@ -343,11 +343,11 @@ fn a_run_covers_every_customer_in_batches() {
     }
     w.enable(w.shop, "vip-tag", json!({"threshold": 15_000})).unwrap();
     let run = w.bus.start_run(w.shop, "vip-tag", &actor()).unwrap();
-    assert_eq!((run.total, run.status), (5, RunStatus::Running));
+    assert_eq!((run.total, run.status), (5, PluginRunStatus::Running));
     assert!(matches!(w.bus.start_run(w.shop, "vip-tag", &actor()), Err(BusError::Store(StoreError::Conflict(_)))));
     w.bus.drain().unwrap();
     let run = w.store.run(w.shop, "vip-tag", run.id).unwrap();
-    assert_eq!((run.status, run.done), (RunStatus::Done, 5));
+    assert_eq!((run.status, run.done), (PluginRunStatus::Done, 5));
     let vip: Vec<bool> = (0..5).map(|i| !w.tags(w.shop, &format!("1380000000{i}")).is_empty()).collect();
     assert_eq!(vip, [false, false, true, true, true]);
     let CustomerRead::Found(c) = w.store.get_customer(w.shop, w.customer(w.shop, "13800000004").id, 0).unwrap() else { panic!() };

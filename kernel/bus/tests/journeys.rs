@@ -7,7 +7,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use kith_bus::Clock;
 use kith_domain::coupons::CouponTemplateInput;
-use kith_domain::journeys::{Journey, JourneyInput, JourneyStatus, Run, RunStatus};
+use kith_domain::journeys::{Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyStatus};
 use kith_domain::messaging::{ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, MessagingSettings, QuietHours};
 use kith_domain::segments::Segment;
 use kith_provider::Provider;
@@ -103,11 +103,11 @@ impl Shop {
         self.sms().into_iter().filter(|(p, _)| p == phone).map(|(_, t)| t).collect()
     }
 
-    fn runs(&self, journey: i64) -> Vec<Run> {
+    fn runs(&self, journey: i64) -> Vec<JourneyRun> {
         self.w.store.journey_runs(self.w.shop, journey, &RunFilter::default(), None, 1000).unwrap()
     }
 
-    fn run_of(&self, journey: i64, phone: &str) -> Run {
+    fn run_of(&self, journey: i64, phone: &str) -> JourneyRun {
         let id = self.id_of(phone);
         self.runs(journey).into_iter().find(|r| r.customer_id == id).unwrap_or_else(|| panic!("no run for {phone}"))
     }
@@ -156,7 +156,7 @@ fn a_first_order_brings_a_card_then_a_sized_coupon_and_a_reminder_unless_the_cus
     s.order("13800000004", "d1", 8_000, "serum");
     s.order("13800000004", "d2", 1_000, "serum");
     let dan = s.run_of(j.id, "13800000004");
-    assert_eq!((s.runs(j.id).len(), dan.status, dan.revenue), (3, RunStatus::Converted, Some(1_000)), "{dan:?}");
+    assert_eq!((s.runs(j.id).len(), dan.status, dan.revenue), (3, JourneyRunStatus::Converted, Some(1_000)), "{dan:?}");
 
     s.later(Duration::days(15) - Duration::seconds(1));
     assert_eq!(s.sms().len(), 3, "nothing more before the 15 days are up");
@@ -183,8 +183,8 @@ fn a_first_order_brings_a_card_then_a_sized_coupon_and_a_reminder_unless_the_cus
     assert_eq!(s.sms_to("13800000001"), vec!["MEMBER_CARD", "COUPON", "COUPON_REMINDER"]);
     assert_eq!(s.sms_to("13800000002"), vec!["MEMBER_CARD", "COUPON"]);
     let bob = s.run_of(j.id, "13800000002");
-    assert_eq!((bob.status, bob.revenue), (RunStatus::Converted, Some(2_000)), "{bob:?}");
-    assert_eq!(s.run_of(j.id, "13800000001").status, RunStatus::Completed);
+    assert_eq!((bob.status, bob.revenue), (JourneyRunStatus::Converted, Some(2_000)), "{bob:?}");
+    assert_eq!(s.run_of(j.id, "13800000001").status, JourneyRunStatus::Completed);
     let stats = s.w.store.journey_stats(s.w.shop, j.id).unwrap();
     assert_eq!((stats.entered, stats.converted, stats.attributed_revenue), (3, 2, 3_000));
     assert_eq!((stats.messages.sent, stats.coupons.issued, stats.coupons.issued_value), (6, 2, 4_000));
@@ -216,7 +216,7 @@ fn the_first_order_journey_reminds_those_who_did_not_buy() {
     assert_eq!(s.sms_to("13800000001"), vec!["MEMBER_CARD", "COUPON_REMINDER"]);
     assert_eq!(s.sms_to("13800000002"), vec!["MEMBER_CARD"]);
     let ann = s.run_of(j.id, "13800000001");
-    assert_eq!(ann.status, RunStatus::Completed);
+    assert_eq!(ann.status, JourneyRunStatus::Completed);
     let outcomes: Vec<(&str, &str)> = ann.history.iter().map(|h| (h.step.as_str(), h.outcome.as_str())).collect();
     assert_eq!(
         outcomes,
@@ -259,8 +259,8 @@ fn sleeping_customers_get_a_win_back_sequence_at_90_120_and_180_days() {
     assert_eq!(s.sms_to("13800000003"), vec!["WINBACK_90", "WINBACK_120", "WINBACK_180"]);
     assert_eq!(s.sms_to("13800000004"), vec!["WINBACK_90", "WINBACK_120"]);
     let dan = s.run_of(j.id, "13800000004");
-    assert_eq!((dan.status, dan.revenue), (RunStatus::Converted, Some(4_000)));
-    assert_eq!(s.run_of(j.id, "13800000003").status, RunStatus::Completed);
+    assert_eq!((dan.status, dan.revenue), (JourneyRunStatus::Converted, Some(4_000)));
+    assert_eq!(s.run_of(j.id, "13800000003").status, JourneyRunStatus::Completed);
 }
 
 #[test]
@@ -443,7 +443,7 @@ fn the_holdout_enters_without_actions_and_lift_is_measured() {
         .collect();
     s.events(events);
     let runs = s.runs(j.id);
-    let held: Vec<&Run> = runs.iter().filter(|r| r.holdout).collect();
+    let held: Vec<&JourneyRun> = runs.iter().filter(|r| r.holdout).collect();
     assert!((160..=240).contains(&held.len()), "50% of 400 ± 4σ: {}", held.len());
     assert!(held.iter().all(|r| r.history[0].outcome == "skipped" && r.history[0].detail == "holdout"));
     let tagged =
@@ -542,7 +542,7 @@ fn running_customers_keep_their_version_and_a_paused_journey_holds() {
     s.order("13800000004", "d1", 1_000, "serum");
     s.w.store.set_journey_status(s.w.shop, j.id, JourneyStatus::Archived, &actor(), s.w.clock.now()).unwrap();
     let d = s.run_of(j.id, "13800000004");
-    assert_eq!((d.status, d.end_reason.as_deref()), (RunStatus::Exited, Some("the journey was archived")));
+    assert_eq!((d.status, d.end_reason.as_deref()), (JourneyRunStatus::Exited, Some("the journey was archived")));
     s.later(Duration::days(2));
     assert!(s.sms_to("13800000004").is_empty());
     let err = s.w.store.set_journey_status(s.w.shop, j.id, JourneyStatus::Active, &actor(), s.w.clock.now()).unwrap_err();
@@ -592,7 +592,7 @@ fn a_goal_reached_under_an_identity_merged_later_converts_the_survivors_run() {
     ]);
     assert_eq!(s.id_of("13800000001"), survivor, "the older customer survives");
     let run = s.run_of(j.id, "13800000001");
-    assert_eq!(run.status, RunStatus::Converted, "{run:?}");
+    assert_eq!(run.status, JourneyRunStatus::Converted, "{run:?}");
     s.later(Duration::days(3));
     assert!(s.sms().is_empty(), "a converted run sends no reminder");
     assert_eq!(s.w.store.journey_stats(s.w.shop, j.id).unwrap().attributed_revenue, 8_000);
@@ -609,11 +609,11 @@ fn history_imported_after_a_customer_entered_converts_nothing() {
     let paid_before = s.w.clock.now() - Duration::days(30);
     s.events(vec![json!({"id": "old", "type": "order.paid", "identities": [{"kind": "phone", "value": "13800000001"}],
         "order": {"id": "HISTORY-1", "amount": 9_000, "paid_at": paid_before}})]);
-    assert_eq!(s.run_of(j.id, "13800000001").status, RunStatus::Active, "an order paid before entry is no conversion");
+    assert_eq!(s.run_of(j.id, "13800000001").status, JourneyRunStatus::Active, "an order paid before entry is no conversion");
     s.later(Duration::hours(1));
     s.order("13800000001", "new", 5_000, "beauty");
     let run = s.run_of(j.id, "13800000001");
-    assert_eq!(run.status, RunStatus::Converted, "{run:?}");
+    assert_eq!(run.status, JourneyRunStatus::Converted, "{run:?}");
     let stats = s.w.store.journey_stats(s.w.shop, j.id).unwrap();
     assert_eq!((stats.converted, stats.attributed_revenue), (1, 5_000));
     let wait = stats.steps.iter().find(|step| step.step == "wait").unwrap();
@@ -640,8 +640,8 @@ fn a_goal_after_the_trigger_converts_even_when_both_arrive_in_one_late_sync() {
         json!({"id": "paid-a", "type": "order.paid", "identities": phone("13800000001"),
             "order": {"id": "A-1", "amount": 6_000, "paid_at": now - Duration::minutes(2)}}),
     ]);
-    assert_eq!(s.run_of(j.id, "13800000001").status, RunStatus::Converted, "paid after the cart, read in the same pass");
-    assert_eq!(s.run_of(j.id, "13800000002").status, RunStatus::Active, "an order logged before the cart converts nothing");
+    assert_eq!(s.run_of(j.id, "13800000001").status, JourneyRunStatus::Converted, "paid after the cart, read in the same pass");
+    assert_eq!(s.run_of(j.id, "13800000002").status, JourneyRunStatus::Active, "an order logged before the cart converts nothing");
     assert_eq!(s.w.store.journey_stats(s.w.shop, j.id).unwrap().attributed_revenue, 6_000);
 }
 
@@ -667,7 +667,7 @@ fn a_waiting_run_whose_customer_is_merged_goes_on_as_the_survivors() {
     s.later(Duration::days(2));
 
     let run = s.run_of(j.id, "13800000001");
-    assert_eq!((run.id, run.status), (runs[0].id, RunStatus::Completed), "{run:?}");
+    assert_eq!((run.id, run.status), (runs[0].id, JourneyRunStatus::Completed), "{run:?}");
     let CustomerRead::Found(detail) = s.w.store.get_customer(s.w.shop, survivor, 0).unwrap() else { panic!("merged") };
     assert_eq!(detail.customer.tags.iter().map(|t| t.tag.as_str()).collect::<Vec<_>>(), vec!["followed-up"]);
 }
@@ -696,12 +696,12 @@ fn a_run_whose_step_fails_fails_alone_and_the_others_due_with_it_go_on() {
 
     for phone in ["13800000001", "13800000002", "13800000003"] {
         let failed = s.run_of(broken.id, phone);
-        assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
+        assert_eq!(failed.status, JourneyRunStatus::Failed, "{failed:?}");
         assert!(failed.end_reason.as_deref().unwrap_or_default().starts_with("step failed"), "{failed:?}");
         // What the failing step's run did before the error is undone with it: its wait is still the last step it took.
         assert_eq!(failed.history.iter().map(|h| (h.step.as_str(), h.outcome.as_str())).collect::<Vec<_>>(), vec![("wait", "waiting")]);
         let ok = s.run_of(healthy.id, phone);
-        assert_eq!(ok.status, RunStatus::Completed, "{ok:?}");
+        assert_eq!(ok.status, JourneyRunStatus::Completed, "{ok:?}");
         let CustomerRead::Found(detail) = s.w.store.get_customer(s.w.shop, s.id_of(phone), 0).unwrap() else { panic!("merged") };
         let tags: Vec<&str> = detail.customer.tags.iter().map(|t| t.tag.as_str()).collect();
         assert_eq!(tags, vec!["followed-up"], "{phone}");

@@ -84,8 +84,7 @@ impl JourneyStatus {
 /// Where a customer's run of a journey stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[schema(as = JourneyRunStatus)]
-pub enum RunStatus {
+pub enum JourneyRunStatus {
     /// In progress: at a step, or waiting for its time.
     Active,
     /// Went through the last step.
@@ -98,20 +97,26 @@ pub enum RunStatus {
     Failed,
 }
 
-impl RunStatus {
-    pub const ALL: [RunStatus; 5] = [RunStatus::Active, RunStatus::Completed, RunStatus::Exited, RunStatus::Converted, RunStatus::Failed];
+impl JourneyRunStatus {
+    pub const ALL: [JourneyRunStatus; 5] = [
+        JourneyRunStatus::Active,
+        JourneyRunStatus::Completed,
+        JourneyRunStatus::Exited,
+        JourneyRunStatus::Converted,
+        JourneyRunStatus::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            RunStatus::Active => "active",
-            RunStatus::Completed => "completed",
-            RunStatus::Exited => "exited",
-            RunStatus::Converted => "converted",
-            RunStatus::Failed => "failed",
+            JourneyRunStatus::Active => "active",
+            JourneyRunStatus::Completed => "completed",
+            JourneyRunStatus::Exited => "exited",
+            JourneyRunStatus::Converted => "converted",
+            JourneyRunStatus::Failed => "failed",
         }
     }
 
-    pub fn parse(s: &str) -> Option<RunStatus> {
+    pub fn parse(s: &str) -> Option<JourneyRunStatus> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
@@ -1198,8 +1203,7 @@ pub struct JourneyVersion {
 
 /// One step a run went through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(as = JourneyRunStep)]
-pub struct RunStep {
+pub struct JourneyRunStep {
     pub step: String,
     /// `send`, `coupon`, `tag`, `points`, `wait`, `branch`, `split`, `exit`.
     pub kind: String,
@@ -1215,15 +1219,14 @@ pub struct RunStep {
 
 /// A customer's run of a journey.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(as = JourneyRun)]
-pub struct Run {
+pub struct JourneyRun {
     pub id: i64,
     pub journey_id: i64,
     pub journey: String,
     /// The version the run follows from entry to end.
     pub version: i64,
     pub customer_id: i64,
-    pub status: RunStatus,
+    pub status: JourneyRunStatus,
     /// In the holdout: goes through the journey without actions.
     pub holdout: bool,
     /// The A/B variants chosen, `step:variant`, comma-separated.
@@ -1242,7 +1245,7 @@ pub struct Run {
     pub revenue: Option<i64>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
-    pub history: Vec<RunStep>,
+    pub history: Vec<JourneyRunStep>,
 }
 
 /// Who would enter a journey now.
@@ -1402,7 +1405,7 @@ impl Personal for TestSend {
 }
 
 /// A run's history and end reason are free text a plugin, a connector or the engine wrote.
-impl Personal for Run {
+impl Personal for JourneyRun {
     fn mask_personal(&mut self) {
         for step in &mut self.history {
             step.detail = mask_free_text(&step.detail);

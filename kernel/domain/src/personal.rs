@@ -918,7 +918,7 @@ impl Personal for crate::plugin::Subscription {
     }
 }
 
-impl Personal for crate::plugin::Run {
+impl Personal for crate::plugin::PluginRun {
     fn mask_personal(&mut self) {
         if let Some(error) = self.error.as_mut() {
             *error = mask_free_text(error);

@@ -1382,7 +1382,8 @@ pub struct CallStats {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum RunStatus {
+#[schema(as = RunStatus)]
+pub enum PluginRunStatus {
     Running,
     Done,
     Failed,
@@ -1390,10 +1391,11 @@ pub enum RunStatus {
 
 /// A run of a plugin over all of a shop's customers, in batches with a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Run {
+#[schema(as = Run)]
+pub struct PluginRun {
     pub id: i64,
     pub plugin_id: String,
-    pub status: RunStatus,
+    pub status: PluginRunStatus,
     /// Customers when the run started.
     pub total: i64,
     /// Customers processed.

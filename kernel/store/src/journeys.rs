@@ -22,8 +22,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use kith_domain::FieldError;
 use kith_domain::journeys::{
-    self, Arm, CouponFigures, DateField, Definition, DryRun, Journey, JourneyInput, JourneyStats, JourneyStatus, JourneyVersion, Lift,
-    MessageFigures, Run, RunStatus, RunStep, Step, StepKind, StepStats, TestSend, TriggerKind, VariantStats, VersionStats,
+    self, Arm, CouponFigures, DateField, Definition, DryRun, Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyRunStep,
+    JourneyStats, JourneyStatus, JourneyVersion, Lift, MessageFigures, Step, StepKind, StepStats, TestSend, TriggerKind, VariantStats,
+    VersionStats,
 };
 use kith_domain::loyalty::LedgerKind;
 use kith_domain::messaging::{MessagingSettings, SendRequest};
@@ -400,7 +401,7 @@ fn date_entries(tx: &Connection, row: &Row, defs: &mut Definitions, now: DateTim
 }
 
 /// Runs of active journeys whose time has come, the most overdue first.
-fn due_runs(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+fn due_journey_runs(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
     Ok(conn
         .prepare_cached(
             // Runs first, through the due index in its order, so LIMIT stops the walk early: joined
@@ -736,17 +737,17 @@ fn execute(tx: &Connection, run: &mut RunState, d: &Definition, step: &Step, zon
 fn advance(tx: &Connection, run: &mut RunState, d: &Definition, zone: Tz, now: DateTime<Utc>) -> Result<()> {
     let at = to_ms(now);
     let Some(customer) = active_customer(tx, run.shop_id, run.customer_id)? else {
-        return end(tx, run, RunStatus::Exited, "the customer is no longer in the shop", at);
+        return end(tx, run, JourneyRunStatus::Exited, "the customer is no longer in the shop", at);
     };
     run.customer_id = customer;
     for _ in 0..MAX_HOPS {
         let Some(step) = d.steps.get(&run.step) else {
-            return end(tx, run, RunStatus::Failed, &format!("step `{}` is not in version {}", run.step, run.version), at);
+            return end(tx, run, JourneyRunStatus::Failed, &format!("step `{}` is not in version {}", run.step, run.version), at);
         };
         match execute(tx, run, d, step, zone, now)? {
             Next::Step(Some(next)) => run.step = next,
-            Next::Step(None) => return end(tx, run, RunStatus::Completed, "went through the last step", at),
-            Next::Exit(reason) => return end(tx, run, RunStatus::Exited, &reason, at),
+            Next::Step(None) => return end(tx, run, JourneyRunStatus::Completed, "went through the last step", at),
+            Next::Exit(reason) => return end(tx, run, JourneyRunStatus::Exited, &reason, at),
             Next::Wait(until) => {
                 tx.prepare_cached("UPDATE journey_runs SET step = ?2, due_at = ?3, variant = ?4, context = ?5 WHERE id = ?1")?
                     .execute(params![run.id, run.step, until, run.variant, json_text(&run.context)])?;
@@ -754,10 +755,10 @@ fn advance(tx: &Connection, run: &mut RunState, d: &Definition, zone: Tz, now: D
             }
         }
     }
-    end(tx, run, RunStatus::Failed, "took more steps than the journey has", at)
+    end(tx, run, JourneyRunStatus::Failed, "took more steps than the journey has", at)
 }
 
-fn end(tx: &Connection, run: &RunState, status: RunStatus, reason: &str, at: i64) -> Result<()> {
+fn end(tx: &Connection, run: &RunState, status: JourneyRunStatus, reason: &str, at: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE journey_runs SET status = ?2, end_reason = ?3, ended_at = ?4, due_at = NULL, step = ?5, variant = ?6, context = ?7
          WHERE id = ?1",
@@ -843,14 +844,14 @@ fn isolated_run(tx: &Transaction<'_>, run_id: i64, at: i64, f: impl FnOnce() -> 
     Ok(())
 }
 
-fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
-    Ok(Run {
+fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<JourneyRun> {
+    Ok(JourneyRun {
         id: r.get(0)?,
         journey_id: r.get(1)?,
         journey: r.get(2)?,
         version: r.get(3)?,
         customer_id: r.get(4)?,
-        status: RunStatus::parse(&r.get::<_, String>(5)?).unwrap_or(RunStatus::Failed),
+        status: JourneyRunStatus::parse(&r.get::<_, String>(5)?).unwrap_or(JourneyRunStatus::Failed),
         holdout: r.get(6)?,
         variant: r.get(7)?,
         step: r.get(8)?,
@@ -869,14 +870,14 @@ const RUN_COLUMNS: &str = "r.id, r.journey_id, j.name, r.version, r.customer_id,
     CASE WHEN r.status = 'active' THEN r.step END, r.due_at, r.entered_at, r.converted_at, r.revenue, r.ended_at, r.end_reason,
     r.context";
 
-fn with_history(conn: &Connection, mut runs: Vec<Run>) -> Result<Vec<Run>> {
+fn with_history(conn: &Connection, mut runs: Vec<JourneyRun>) -> Result<Vec<JourneyRun>> {
     let mut stmt = conn.prepare_cached(
         "SELECT step, kind, outcome, detail, message_id, coupon_id, at FROM journey_steps WHERE run_id = ?1 ORDER BY at, id",
     )?;
     for run in &mut runs {
         run.history = stmt
             .query_map([run.id], |r| {
-                Ok(RunStep {
+                Ok(JourneyRunStep {
                     step: r.get(0)?,
                     kind: r.get(1)?,
                     outcome: r.get(2)?,
@@ -895,7 +896,7 @@ fn with_history(conn: &Connection, mut runs: Vec<Run>) -> Result<Vec<Run>> {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub customer_id: Option<i64>,
-    pub status: Option<RunStatus>,
+    pub status: Option<JourneyRunStatus>,
 }
 
 impl Store {
@@ -1072,7 +1073,7 @@ impl Store {
                     dated_due.push(row.id);
                 }
             }
-            Ok((behind, dated_due, due_runs(conn, now, 1)?))
+            Ok((behind, dated_due, due_journey_runs(conn, now, 1)?))
         })?;
         if behind.is_empty() && dated.is_empty() && due.is_empty() {
             return Ok(0);
@@ -1093,7 +1094,7 @@ impl Store {
                     })?;
                 }
                 // Runs entered just now are due at once; take them in this pass too.
-                let due = due_runs(tx, now, limit)?;
+                let due = due_journey_runs(tx, now, limit)?;
                 let mut zones: HashMap<i64, Tz> = HashMap::new();
                 let at = to_ms(now);
                 for run_id in due {
@@ -1123,7 +1124,7 @@ impl Store {
     }
 
     /// A journey's runs, newest first, after run id `before` when given.
-    pub fn journey_runs(&self, shop_id: i64, id: i64, filter: &RunFilter, before: Option<i64>, limit: usize) -> Result<Vec<Run>> {
+    pub fn journey_runs(&self, shop_id: i64, id: i64, filter: &RunFilter, before: Option<i64>, limit: usize) -> Result<Vec<JourneyRun>> {
         self.read(|conn| {
             load_row(conn, shop_id, id)?;
             let runs = conn
@@ -1134,7 +1135,7 @@ impl Store {
                      ORDER BY r.id DESC LIMIT ?6"
                 ))?
                 .query_map(
-                    params![id, shop_id, filter.customer_id, filter.status.map(RunStatus::as_str), before, limit as i64],
+                    params![id, shop_id, filter.customer_id, filter.status.map(JourneyRunStatus::as_str), before, limit as i64],
                     row_to_run,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1143,7 +1144,7 @@ impl Store {
     }
 
     /// A customer's runs of every journey, newest first, with what happened at each step.
-    pub fn customer_runs(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Run>> {
+    pub fn customer_runs(&self, shop_id: i64, customer_id: i64) -> Result<Vec<JourneyRun>> {
         self.read(|conn| {
             let exists: Option<i64> = conn
                 .prepare_cached("SELECT id FROM customers WHERE id = ?1 AND shop_id = ?2")?

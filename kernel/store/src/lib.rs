@@ -37,7 +37,7 @@ pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
 pub use metrics::OverviewQuery;
-pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PutSubscription, RunStep};
+pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PluginRunStep, PutSubscription};
 pub use schema::latest_version as schema_version;
 pub use segments::Audience;
 

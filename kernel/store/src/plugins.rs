@@ -10,8 +10,8 @@ use kith_domain::FieldError;
 use kith_domain::model::Customer;
 use kith_domain::plugin::{
     BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, EventSnapshot, Grant, History, InstalledPlugin, Kind, LogLevel,
-    LogLine, MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, Part, PluginLog, Reads, Run,
-    RunStatus, ShopContext, Subscription, SubscriptionStatus,
+    LogLine, MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, Part, PluginLog, PluginRun,
+    PluginRunStatus, Reads, ShopContext, Subscription, SubscriptionStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
@@ -100,7 +100,7 @@ pub struct PutSubscription<'a> {
 
 /// One batch of a run: customers after `from` up to `to`.
 #[derive(Debug, Clone, Copy)]
-pub struct RunStep {
+pub struct PluginRunStep {
     pub run_id: i64,
     /// The checkpoint the batch started after.
     pub from: i64,
@@ -177,13 +177,13 @@ fn row_to_dead_letter(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
 
 const DEAD_LETTER_COLUMNS: &str = "id, plugin_id, version, first_seq, last_seq, attempts, error, created_at, redriven_at";
 
-fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRun> {
     let status = match r.get::<_, String>(2)?.as_str() {
-        "running" => RunStatus::Running,
-        "done" => RunStatus::Done,
-        _ => RunStatus::Failed,
+        "running" => PluginRunStatus::Running,
+        "done" => PluginRunStatus::Done,
+        _ => PluginRunStatus::Failed,
     };
-    Ok(Run {
+    Ok(PluginRun {
         id: r.get(0)?,
         plugin_id: r.get(1)?,
         status,
@@ -200,7 +200,7 @@ fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
 
 const RUN_COLUMNS: &str = "id, plugin_id, status, total, done, checkpoint, attempts, error, created_at, updated_at, finished_at";
 
-fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun> {
     conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM plugin_runs WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"))?
         .query_row(params![run_id, shop_id, plugin_id], row_to_run)
         .optional()?
@@ -872,7 +872,7 @@ impl Store {
     }
 
     /// Start a run over all of the shop's customers; one at a time per plugin.
-    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<Run> {
+    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<PluginRun> {
         let now = Utc::now();
         self.write(|tx| {
             load_subscription(tx, shop_id, plugin_id)?;
@@ -925,10 +925,10 @@ impl Store {
     }
 
     /// Put a failed run back to work from its checkpoint.
-    pub fn resume_run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+    pub fn resume_run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun> {
         self.write(|tx| {
             let run = load_run(tx, shop_id, plugin_id, run_id)?;
-            if run.status != RunStatus::Failed {
+            if run.status != PluginRunStatus::Failed {
                 return Err(StoreError::Conflict(format!("run {run_id} is not failed")));
             }
             tx.prepare_cached(
@@ -939,11 +939,11 @@ impl Store {
         })
     }
 
-    pub fn run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<Run> {
+    pub fn run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun> {
         self.read(|conn| load_run(conn, shop_id, plugin_id, run_id))
     }
 
-    pub fn runs(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<Run>> {
+    pub fn runs(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<PluginRun>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS} FROM plugin_runs WHERE shop_id = ?1 AND plugin_id = ?2 ORDER BY id DESC LIMIT 100"
@@ -953,7 +953,7 @@ impl Store {
     }
 
     /// Running runs of enabled plugins with no pending backoff: (shop, plugin, run).
-    pub fn due_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
+    pub fn due_plugin_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT r.shop_id, r.plugin_id, r.id FROM plugin_runs r
@@ -965,8 +965,8 @@ impl Store {
     }
 
     /// Apply one batch of a run and move its checkpoint; the last batch closes the run.
-    pub fn commit_run_batch(&self, attempt: &Attempt<'_>, step: &RunStep, effects: &Effects<'_>) -> Result<Run> {
-        let RunStep { run_id, from, to, processed, finished } = *step;
+    pub fn commit_run_batch(&self, attempt: &Attempt<'_>, step: &PluginRunStep, effects: &Effects<'_>) -> Result<PluginRun> {
+        let PluginRunStep { run_id, from, to, processed, finished } = *step;
         let now = to_ms(attempt.now);
         self.write(|tx| {
             let moved = tx
@@ -986,7 +986,7 @@ impl Store {
     }
 
     /// Record a failed batch of a run: retry with backoff, or fail the run after too many attempts.
-    pub fn record_run_failure(&self, attempt: &Attempt<'_>, run_id: i64, error: &str, policy: &FailurePolicy) -> Result<Run> {
+    pub fn record_run_failure(&self, attempt: &Attempt<'_>, run_id: i64, error: &str, policy: &FailurePolicy) -> Result<PluginRun> {
         let now = attempt.now;
         self.write(|tx| {
             record_attempt(tx, attempt, Some(error))?;

@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use kith_domain::auth::Scope;
-use kith_domain::journeys::{DryRun, Journey, JourneyInput, JourneyStats, JourneyStatus, JourneyVersion, Run, RunStatus, TestSend};
+use kith_domain::journeys::{
+    DryRun, Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyStats, JourneyStatus, JourneyVersion, TestSend,
+};
 use kith_store::{Actor, RunFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -266,7 +268,7 @@ pub struct RunsQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct RunPage {
-    items: Vec<Run>,
+    items: Vec<JourneyRun>,
     /// Absent on the last page.
     next_cursor: Option<String>,
 }
@@ -285,7 +287,7 @@ pub async fn runs(
     let before = q.cursor.as_deref().map(|c| cursor(Some(c))).transpose()?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+        Some(s) => Some(JourneyRunStatus::parse(s).ok_or_else(|| {
             ApiError::bad_request("status", format!("unknown run status `{s}`; expected active, completed, exited, converted or failed"))
         })?),
     };
@@ -298,7 +300,7 @@ pub async fn runs(
 
 #[derive(Serialize, ToSchema)]
 pub struct RunList {
-    items: Vec<Run>,
+    items: Vec<JourneyRun>,
 }
 
 /// A customer's runs of every journey (the newest 200): where each is, what each step

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use kith_bus::{EnableRequest, Package, PluginStatus};
 use kith_domain::auth::{Role, Scope};
 use kith_domain::personal::Personal;
-use kith_domain::plugin::{DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, Run, Subscription};
+use kith_domain::plugin::{DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
 use kith_store::{Actor, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -372,13 +372,13 @@ pub async fn redrive(
 /// Start a run of the plugin over all of the shop's customers (re-tag,
 /// re-score, review), in batches with a checkpoint; follow it with `GET …/runs/{run}`.
 #[utoipa::path(post, path = "/v1/shop/plugins/{id}/runs", tag = "plugins", params(("id" = String, Path, description = "Plugin id")), security(("api_key" = [])),
-    responses((status = 202, body = Run), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 202, body = PluginRun), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn start_run(
     key: ShopKey<PluginsManage>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Run>), ApiError> {
+) -> Result<(StatusCode, Json<PluginRun>), ApiError> {
     let actor = Actor::key(&key.principal.key_id);
     let shop_id = key.shop_id;
     let run = state.bus("start_run", move |b| b.start_run(shop_id, &id, &actor)).await?;
@@ -387,13 +387,13 @@ pub async fn start_run(
 
 /// A run's progress.
 #[utoipa::path(get, path = "/v1/shop/plugins/{id}/runs/{run}", tag = "plugins",
-    params(("id" = String, Path, description = "Plugin id"), ("run" = i64, Path, description = "Run id")), security(("api_key" = [])),
-    responses((status = 200, body = Run), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "Plugin id"), ("run" = i64, Path, description = "PluginRun id")), security(("api_key" = [])),
+    responses((status = 200, body = PluginRun), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_run(
     key: ShopKey<PluginsManage>,
     State(state): State<AppState>,
     Path((id, run)): Path<(String, i64)>,
-) -> Result<Json<Run>, ApiError> {
+) -> Result<Json<PluginRun>, ApiError> {
     let shop_id = key.shop_id;
     let run = state.read("get_run", move |s| s.run(shop_id, &id, run)).await?;
     Ok(Json(crate::mask::mask(&key, run)))
@@ -401,13 +401,13 @@ pub async fn get_run(
 
 /// Resume a failed run from its checkpoint.
 #[utoipa::path(post, path = "/v1/shop/plugins/{id}/runs/{run}/resume", tag = "plugins",
-    params(("id" = String, Path, description = "Plugin id"), ("run" = i64, Path, description = "Run id")), security(("api_key" = [])),
-    responses((status = 202, body = Run), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("id" = String, Path, description = "Plugin id"), ("run" = i64, Path, description = "PluginRun id")), security(("api_key" = [])),
+    responses((status = 202, body = PluginRun), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn resume_run(
     key: ShopKey<PluginsManage>,
     State(state): State<AppState>,
     Path((id, run)): Path<(String, i64)>,
-) -> Result<(StatusCode, Json<Run>), ApiError> {
+) -> Result<(StatusCode, Json<PluginRun>), ApiError> {
     let shop_id = key.shop_id;
     let run = state.bus("resume_run", move |b| b.resume_run(shop_id, &id, run)).await?;
     Ok((StatusCode::ACCEPTED, Json(crate::mask::mask(&key, run))))

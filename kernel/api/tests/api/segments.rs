@@ -328,7 +328,7 @@ fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
         .collect();
     let attempt =
         kith_store::Attempt { shop_id: h.shop_a, plugin_id: "ranker", logs: &[], duration: std::time::Duration::ZERO, now: Utc::now() };
-    let step = kith_store::RunStep { run_id: run.id, from: 0, to: i64::MAX, processed: scores.len() as i64, finished: true };
+    let step = kith_store::PluginRunStep { run_id: run.id, from: 0, to: i64::MAX, processed: scores.len() as i64, finished: true };
     h.store.commit_run_batch(&attempt, &step, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
 }
 
