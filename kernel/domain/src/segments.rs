@@ -732,7 +732,7 @@ pub struct Segment {
     pub definition: Value,
     /// Members as tracked for entry and exit events: updated when a customer's data
     /// changes and, for time-based definitions and ranks (`top_percent`), at each sweep
-    /// (a rank's at once after a plugin writes that model's scores).
+    /// (a rank's also soon after a plugin writes that model's scores: at most a minute later).
     pub members: i64,
     /// Whether membership can change with time alone (windows, days since, relative dates).
     pub depends_on_time: bool,

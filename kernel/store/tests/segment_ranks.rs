@@ -226,10 +226,18 @@ fn members_follow_when_other_customers_scores_move_the_threshold() {
 
     // Swept: not due again until the hour has passed or scores of the model change.
     assert_eq!(shop.store.sweep_segments(Duration::hours(1), 10, later + Duration::minutes(1)).unwrap(), 0);
-    shop.score(&BTreeMap::from([(shop.ids[0], -1000.0)]), later + Duration::minutes(2));
-    shop.store.refresh_segments(1000, later + Duration::minutes(2)).unwrap();
-    assert_eq!(shop.store.sweep_segments(Duration::hours(1), 10, later + Duration::minutes(2)).unwrap(), 3);
+    let quiet = later + Duration::minutes(2);
+    shop.score(&BTreeMap::from([(shop.ids[0], -1000.0)]), quiet);
+    shop.store.refresh_segments(1000, quiet).unwrap();
+    assert_eq!(shop.store.sweep_segments(Duration::hours(1), 10, quiet).unwrap(), 3, "after a quiet minute, at once");
+    // Scores written again within the minute (a run's next batch): swept once the minute has passed.
+    let busy = quiet + Duration::seconds(10);
+    shop.score(&BTreeMap::from([(shop.ids[1], -2000.0)]), busy);
+    shop.store.refresh_segments(1000, busy).unwrap();
+    assert_eq!(shop.store.sweep_segments(Duration::hours(1), 10, busy).unwrap(), 0, "at most a sweep a minute");
+    assert_eq!(shop.store.sweep_segments(Duration::hours(1), 10, quiet + Duration::seconds(61)).unwrap(), 3);
     all.insert(shop.ids[0], -1000.0);
+    all.insert(shop.ids[1], -2000.0);
     assert_eq!(shop.tracked(bottom.id), expected(&all, 10, false));
     assert_eq!(shop.store.get_segment(shop.shop_id, bottom.id, None).unwrap().members as usize, expected(&all, 10, false).len());
 }

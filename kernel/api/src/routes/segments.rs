@@ -78,8 +78,8 @@ pub async fn list_segments(key: ShopKey<CustomersRead>, State(state): State<AppS
 /// at least 1; `"at_most": 0` means "did not". Windows and ranks are resolved when the segment is read.
 /// Tracked members (`members`, entry and exit events) follow each customer's own changes at once; a
 /// definition with windows is re-evaluated whole by an hourly sweep (reason `time`), and one with a rank
-/// after any write of that model's scores by a plugin and at least hourly (reason `ranking`: other
-/// customers' scores moved the threshold).
+/// at least hourly and, after a plugin writes that model's scores, at once or (while a run keeps writing
+/// them) within a minute (reason `ranking`: other customers' scores moved the threshold).
 /// Errors name the faulty node, e.g. `definition.and[1].op`.
 ///
 /// A key without `pii:read` may not write a definition that reads personal data (403 naming the node):
