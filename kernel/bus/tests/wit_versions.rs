@@ -1,7 +1,11 @@
-//! The WIT's versions side by side: 0.1 builds (a Rust tag rule with bindings
-//! straight from the frozen wit/v0.1, the Python tag rule) run unchanged
-//! through the bus beside 0.2 builds of the SDK in one shop, with the same
-//! results; a 0.2 plugin reads the shop's buyer summaries, whose figures are
+//! The WIT's versions side by side: 0.1 builds of every kind (Rust with
+//! bindings straight from the frozen wit/v0.1 — a tag rule, a scoring model,
+//! a loyalty scheme, a channel connector — and the Python tag rule) run
+//! unchanged through the bus beside 0.2 builds doing the same (the SDK's
+//! vip-tag, the first-party rfm, tiered-points and sms-http), with the same
+//! tags, scores, ledger entries, tiers, messages sent and receipts applied;
+//! each such test fails when the 0.1 shim of its kind (kernel/host/src/v0_1.rs)
+//! converts a field or a case wrongly. A 0.2 plugin reads the shop's buyer summaries, whose figures are
 //! checked against a plain computation over the orders the test wrote, and is
 //! refused them without `customers:read`.
 
@@ -524,15 +528,11 @@ fn a_0_1_loyalty_scheme_awards_and_tiers_as_the_0_2_tiered_points_does() {
             "review: CNY 700.00 in the 12 months to the review"
         ]
     );
-    let new_account = t.w.store.points_account(t.new, t.customer(t.new, ann).id).unwrap();
-    assert_eq!(
-        new_account.tier_history[1..],
-        account.tier_history[1..]
-            .iter()
-            .map(|c| kith_domain::loyalty::TierChange { source: "tiered-points".into(), ..c.clone() })
-            .collect::<Vec<_>>()[..],
-        "upgrades give the same reasons"
-    );
+    let upgrades = |shop: i64| -> Vec<String> {
+        let account = t.w.store.points_account(shop, t.customer(shop, ann).id).unwrap();
+        account.tier_history.into_iter().filter(|c| !c.reason.starts_with("review")).map(|c| c.reason).collect()
+    };
+    assert_eq!(upgrades(t.old), upgrades(t.new), "upgrades give tiered-points' reasons");
     assert_eq!(t.customer(t.old, bob).points, 2_200, "o5 earned double in gold");
 
     // Six weeks later the 0.1 scheme's review claws back the points of a customer who stopped buying;
