@@ -673,4 +673,16 @@ fn a_0_1_connector_sends_and_applies_receipts_as_the_0_2_sms_http_does() {
     );
     let status = t.healthy(t.old, "legacy-connector");
     assert!(status.logs.iter().any(|l| l.message.ends_with("to the gateway: 429")), "{:?}", status.logs);
+
+    // The 0.1 world's `wasi:http` goes through the same allow-list: configured for a host
+    // the shop did not grant, both builds are refused before anything leaves.
+    let elsewhere = |p: &Provider| json!({"endpoint": p.url("/sms").replace("127.0.0.1", "localhost"), "api_key": "k"});
+    let grant = Grant { capabilities: [Capability::Config, Capability::Http, Capability::Log].into(), allowed_hosts: vec![new.host()] };
+    t.enable(t.new, &plugins::SMS_HTTP, elsewhere(&new), Some(grant));
+    t.enable(t.old, &plugins::LEGACY_CONNECTOR, elsewhere(&old), None);
+    let denied = send("k5");
+    assert_eq!(view(t.old, &denied[1]), view(t.new, &denied[0]));
+    assert_ne!(denied[1].status, MessageStatus::Sent);
+    assert!(denied[1].reason.as_deref().is_some_and(|r| r.contains("host not granted")), "{:?}", denied[1]);
+    assert_eq!((old.received().len(), new.received().len()), (5, 5));
 }
