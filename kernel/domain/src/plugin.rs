@@ -45,7 +45,9 @@ impl Kind {
             Kind::TagRule => &[Log, Config, Kv, Clock, CustomersRead, TagsWrite, EventsEmit],
             Kind::ScoringModel => &[Log, Config, Kv, Clock, CustomersRead, ScoresWrite, TagsWrite, EventsEmit],
             Kind::LoyaltyScheme => &[Log, Config, Kv, Clock, CustomersRead, PointsWrite, TiersWrite, TagsWrite, EventsEmit],
-            Kind::ChannelConnector => &[Log, Config, Kv, Clock, Http],
+            // A send commits no kv writes (only a delivery's decisions carry them), so a
+            // connector may not ask for a store whose writes would be lost.
+            Kind::ChannelConnector => &[Log, Config, Clock, Http],
         }
     }
 
@@ -1040,6 +1042,8 @@ mod tests {
         assert!(err.reason.contains("it serves 0.1.0, 0.2.0"), "{err}");
         let err = Manifest::parse(&MANIFEST.replace("\"http\"]", "\"http\", \"points:write\"]")).unwrap_err();
         assert_eq!(err.field, "capabilities");
+        let err = Manifest::parse(&MANIFEST.replace("\"http\"]", "\"http\", \"kv\"]")).unwrap_err();
+        assert_eq!((err.field.as_str(), err.reason.as_str()), ("capabilities", "a channel-connector may not request `kv`"));
         let err = Manifest::parse(&MANIFEST.replace("id = \"webhook\"", "id = \"Web Hook\"")).unwrap_err();
         assert_eq!(err.field, "id");
         let err = Manifest::parse(&MANIFEST.replace("\"hooks.example.com\"", "\"https://hooks.example.com/x\"")).unwrap_err();
