@@ -113,7 +113,8 @@ const MAX_MODEL_LEN: usize = 128;
 /// horizon (`clv_months`, discounted, times its `margin`). A model no customer of the shop
 /// holds (not scored yet, or no such model) answers with `customers` 0.
 #[utoipa::path(get, path = "/v1/metrics/scores/{model}", tag = "dashboards",
-    params(("model" = String, Path, description = "Score model: a plugin id or `<plugin id>.<facet>`", max_length = 128)),
+    params(("model" = String, Path, description = "Score model: a plugin id or `<plugin id>.<facet>`", min_length = 1, max_length = 128,
+        pattern = r"^[a-z][a-z0-9-]{0,63}(\..*)?$")),
     security(("api_key" = [])),
     responses((status = 200, body = ScoreDistribution), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn scores(
