@@ -98,7 +98,9 @@ async fn churn_risk_and_clv_segments_drive_a_win_back_journey() {
     let (admin, owner) = bearers(dir.path(), db.to_str().unwrap(), &owner);
     let http = reqwest::Client::new();
     let provider = kith_provider::Provider::start().unwrap();
-    let server = Server::start_with(dir.path(), &db, "[testing]\nclock = true\n");
+    // Runs score 40 customers a batch: the top 20 % moves with each batch after the first, which
+    // the customers scored in it cannot tell the others (the sweep re-evaluates the rank whole).
+    let server = Server::start_with(dir.path(), &db, "[testing]\nclock = true\n[plugins]\nbatch_size = 40\n");
     let url = |path: &str| format!("{}{path}", server.url);
     let now: DateTime<Utc> = get_json(&http, &url("/v1/admin/clock"), &admin).await["now"].as_str().unwrap().parse().unwrap();
 
@@ -198,6 +200,24 @@ async fn churn_risk_and_clv_segments_drive_a_win_back_journey() {
         assert_eq!(&members, want, "segment {segment}");
         until(&http, &url(&format!("/v1/segments/{segment}")), &owner, "tracked members", |s| s["members"] == want.len()).await;
     }
+
+    // Some moved in or out of the top 20 % on others' scores, as later batches came (reason `ranking`).
+    let mut ranked = 0;
+    let mut after = 0;
+    loop {
+        let page = get_json(&http, &url(&format!("/v1/events?after={after}&limit=1000")), &owner).await;
+        let items = page["items"].as_array().unwrap();
+        ranked += items
+            .iter()
+            .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("segment.")) && e["payload"]["segment_id"] == top)
+            .filter(|e| e["payload"]["reason"] == "ranking")
+            .count();
+        after = page["next_after"].as_i64().unwrap();
+        if items.len() < 1000 {
+            break;
+        }
+    }
+    assert!(ranked > 0, "the rank was re-evaluated whole as batches came");
 
     // The dashboard's distribution of churn risk agrees with the profiles.
     let risk = get_json(&http, &url("/v1/metrics/scores/predict.churn_risk"), &owner).await;
