@@ -188,6 +188,11 @@ pub struct FitState {
     pub gamma_gamma: Option<GammaGammaFit>,
     /// Why there is no fit, or no Gamma-Gamma fit, in words.
     pub reasons: Vec<String>,
+    /// The shop context's buyer count when fitted: what a refusal is compared with later. The
+    /// context is cached by the kernel for up to a minute, so the live count of the reading
+    /// may differ from it, and comparing with that would refit on every call meanwhile.
+    #[serde(default)]
+    pub context_buyers: u64,
 }
 
 /// Whether the models are fitted again before scoring: no fit yet, another
@@ -199,7 +204,7 @@ pub fn needs_fit(state: Option<&FitState>, config: &Config, now: i64, buyer_coun
     s.config != config.fingerprint()
         || age >= i64::from(config.refit_days) * DAY_MS
         || age < 0
-        || (s.bg_nbd.is_none() && (age >= DAY_MS || s.counts.buyers != buyer_count))
+        || (s.bg_nbd.is_none() && (age >= DAY_MS || s.context_buyers != buyer_count))
 }
 
 /// The stride of the sample over `buyers` buyers: 1 (all of them) up to
@@ -261,6 +266,7 @@ pub fn fit_reading(reading: &Reading, config: &Config, now: i64) -> FitState {
         bg_nbd: None,
         gamma_gamma: None,
         reasons,
+        context_buyers: 0,
     };
     let c = counts(0);
     let rules = config.minimum();
@@ -344,7 +350,15 @@ pub fn fit_reading(reading: &Reading, config: &Config, now: i64) -> FitState {
             return refused(vec![format!("the BG/NBD fit cannot predict the shop's extreme buyers: {e}")], chosen.len());
         }
     }
-    FitState { config: config.fingerprint(), at: now, counts: counts(chosen.len()), bg_nbd: Some(bg), gamma_gamma, reasons }
+    FitState {
+        config: config.fingerprint(),
+        at: now,
+        counts: counts(chosen.len()),
+        bg_nbd: Some(bg),
+        gamma_gamma,
+        reasons,
+        context_buyers: 0,
+    }
 }
 
 /// Shape parameters of a fit that tell customers apart lie within 10⁻⁴ to 10⁴
@@ -583,7 +597,7 @@ impl ScoringModel for Predict {
         // A fit stored by another version of this plugin that does not read is refitted.
         let stored = kith_sdk::kv::get_json::<FitState>(FIT_KEY).unwrap_or(None);
         let state = if needs_fit(stored.as_ref(), &config, ctx.now, ctx.buyer_count) {
-            let state = fit_reading(&read_shop(ctx.buyer_count)?, &config, ctx.now);
+            let state = FitState { context_buyers: ctx.buyer_count, ..fit_reading(&read_shop(ctx.buyer_count)?, &config, ctx.now) };
             kith_sdk::kv::set_json(FIT_KEY, &state)?;
             let shown = report(&state, &config, &ctx.currency);
             kith_sdk::kv::set_json(STATUS_KEY, &shown)?;
