@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Decision, Grant, Manifest};
 use kith_domain::segments::SegmentInput;
-use kith_store::{Actor, Attempt, Audience, Effects, PutSubscription, RunStep, Store, StoreOptions};
+use kith_store::{Actor, Attempt, Audience, Effects, PluginRunStep, PutSubscription, Store, StoreOptions};
 use serde_json::{Value, json};
 
 const MODEL: &str = "ranker.clv";
@@ -88,7 +88,7 @@ impl Shop {
             })
             .collect();
         let attempt = Attempt { shop_id: self.shop_id, plugin_id: "ranker", logs: &[], duration: StdDuration::ZERO, now: at };
-        let step = RunStep { run_id: run.id, from: 0, to: i64::MAX, processed: values.len() as i64, finished: true };
+        let step = PluginRunStep { run_id: run.id, from: 0, to: i64::MAX, processed: values.len() as i64, finished: true };
         self.store.commit_run_batch(&attempt, &step, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
     }
 
