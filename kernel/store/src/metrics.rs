@@ -258,8 +258,6 @@ impl Store {
         })
     }
 
-    /// Cohorts of first-order months from `from` to `to` (first days of months), each
-    /// followed month by month up to the month of `now`.
     /// How the values of a score model spread over the shop's customers (not merged away).
     pub fn score_distribution(&self, shop_id: i64, model: &str) -> Result<ScoreDistribution> {
         self.read(|conn| {
@@ -272,6 +270,8 @@ impl Store {
         })
     }
 
+    /// Cohorts of first-order months from `from` to `to` (first days of months), each
+    /// followed month by month up to the month of `now`.
     pub fn cohorts(&self, shop_id: i64, from: NaiveDate, to: NaiveDate, now: DateTime<Utc>) -> Result<CohortTable> {
         self.read(|conn| {
             let (zone, zone_name, _) = shop_zone(conn, shop_id)?;

@@ -1173,11 +1173,10 @@ impl Store {
                     (Some(_), Err(e)) => tracing::error!(segment = id, error = %e, "segment could not be swept; left as it was"),
                     (None, _) => {}
                 }
-                tx.prepare_cached("UPDATE segments SET swept_at = ?2 WHERE id = ?1 AND swept_at IS ?3")?.execute(params![
-                    id,
-                    to_ms(now),
-                    swept_at
-                ])?;
+                // Marked again since the read: it stays marked, but the gap counts from this
+                // sweep, so a run writing scores all along costs a sweep a minute, not a pass.
+                tx.prepare_cached("UPDATE segments SET swept_at = CASE WHEN swept_at IS ?3 THEN ?2 ELSE -?2 - 1 END WHERE id = ?1")?
+                    .execute(params![id, to_ms(now), swept_at])?;
                 Ok(())
             })?;
         }

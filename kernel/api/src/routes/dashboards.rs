@@ -111,7 +111,10 @@ const MAX_MODEL_LEN: usize = 128;
 /// `predict.churn_risk` (0–1, labels `low` / `medium` / `high`) or `predict.clv`, whose `sum`
 /// is the expected revenue of the customer base (minor units) over the predict plugin's CLV
 /// horizon (`clv_months`, discounted, times its `margin`). A model no customer of the shop
-/// holds (not scored yet, or no such model) answers with `customers` 0.
+/// holds (not scored yet, or no such model) answers with `customers` 0. A decile is the
+/// ⌈k·n/10⌉-th lowest value, which is not a segment's `top_percent` threshold (the
+/// ⌈N·n/100⌉-th highest): for 10 customers p80 is the 8th lowest, the top 20 % starts at the
+/// 9th.
 #[utoipa::path(get, path = "/v1/metrics/scores/{model}", tag = "dashboards",
     params(("model" = String, Path, description = "Score model: a plugin id or `<plugin id>.<facet>`", min_length = 1, max_length = 128,
         pattern = r"^[a-z][a-z0-9-]{0,63}(\..*)?$")),
