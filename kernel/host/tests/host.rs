@@ -263,10 +263,19 @@ fn provider() -> (u16, std::sync::mpsc::Receiver<String>) {
     (port, rx)
 }
 
-/// Whether `got` holds the headers and as many body bytes as `content-length` says.
+/// Whether `got` holds the headers and the whole body: as many bytes as `content-length`
+/// says, or, sent in chunks, up to the last (empty) chunk — answering and closing before it
+/// came would reset the connection under the client.
 fn request_complete(got: &[u8]) -> bool {
     let text = String::from_utf8_lossy(got);
     let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+    let chunked = head.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(name, value)| name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked"))
+    });
+    if chunked {
+        return body == "0\r\n\r\n" || body.ends_with("\r\n0\r\n\r\n");
+    }
     let length = head
         .lines()
         .find_map(|l| l.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("content-length")))
