@@ -232,7 +232,7 @@ impl Bus {
         if sub.kind == Kind::ChannelConnector {
             return Err(FieldError::new("plugin", "channel connectors have no runs").into());
         }
-        let run = self.store.start_run(shop_id, plugin_id, actor)?;
+        let run = self.store.start_run(shop_id, plugin_id, actor, self.clock.now())?;
         self.refresh_contexts();
         self.notify();
         Ok(run)

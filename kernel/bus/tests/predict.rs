@@ -215,6 +215,16 @@ fn a_shop_with_too_little_history_is_refused_in_words_and_not_scored() {
     assert_eq!(report["state"], "fitted", "{report}");
     let scored = customers(&w, small).iter().filter(|c| c.scores.iter().any(|s| s.model == "predict.expected_purchases")).count();
     assert_eq!(scored, 100);
+
+    // Raised again, the fit is refused: the next run writes no prediction, and the ones the
+    // earlier run wrote are removed with it, so no segment or journey goes on reading them.
+    w.clock.advance(chrono::Duration::minutes(1));
+    let config = json!({"min_buyers": 500});
+    w.bus.enable(small, "predict", &EnableRequest { config: Some(config), ..Default::default() }, &actor()).unwrap();
+    w.bus.start_run(small, "predict", &actor()).unwrap();
+    w.bus.drain().unwrap();
+    assert_eq!(w.bus.status(small, "predict").unwrap().report.unwrap()["state"], "refused");
+    assert!(customers(&w, small).iter().all(|c| c.scores.iter().all(|s| !s.model.starts_with("predict."))));
 }
 
 #[test]

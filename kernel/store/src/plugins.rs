@@ -491,6 +491,25 @@ fn distribution(mut values: Vec<f64>) -> Distribution {
     Distribution { average, quintiles: vec![rank(0.2), rank(0.4), rank(0.6), rank(0.8)] }
 }
 
+/// A finished run has asked the plugin about every customer of the shop, so the plugin's
+/// scores written before the run began and not written again since (by the run or by a
+/// delivery) are ones it no longer gives — a customer who stopped qualifying, a model that
+/// refused to fit — and are removed: segments, journeys and dashboards do not go on reading
+/// them. Membership follows (the scores' trigger marks the customers; ranks are marked).
+fn drop_unrenewed_scores(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, started: i64, now: DateTime<Utc>) -> Result<()> {
+    // The plugin's models: its id, and `<id>.<facet>` (ids hold no `.`; `/` sorts after `.`).
+    const OF_PLUGIN: &str = "shop_id = ?1 AND (model = ?2 OR (model >= ?2 || '.' AND model < ?2 || '/')) AND scored_at < ?3";
+    let models: std::collections::BTreeSet<String> = tx
+        .prepare_cached(&format!("SELECT DISTINCT model FROM scores WHERE {OF_PLUGIN}"))?
+        .query_map(params![shop_id, plugin_id, started], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if models.is_empty() {
+        return Ok(());
+    }
+    tx.prepare_cached(&format!("DELETE FROM scores WHERE {OF_PLUGIN}"))?.execute(params![shop_id, plugin_id, started])?;
+    crate::segments::ranks_moved(tx, shop_id, &models, now)
+}
+
 impl Store {
     /// Add a plugin version to the catalogue. Installing the same component
     /// again is a no-op (`false`); another component under an installed
@@ -871,9 +890,10 @@ impl Store {
         })
     }
 
-    /// Start a run over all of the shop's customers; one at a time per plugin.
-    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor) -> Result<PluginRun> {
-        let now = Utc::now();
+    /// Start a run over all of the shop's customers; one at a time per plugin. `now` is the
+    /// kernel's clock, which its batches are stamped with too: what a finished run did not
+    /// score again is told by that.
+    pub fn start_run(&self, shop_id: i64, plugin_id: &str, actor: &Actor, now: DateTime<Utc>) -> Result<PluginRun> {
         self.write(|tx| {
             load_subscription(tx, shop_id, plugin_id)?;
             let running: Option<i64> = tx
@@ -981,7 +1001,11 @@ impl Store {
             }
             apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
             record_attempt(tx, attempt, None)?;
-            load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)
+            let run = load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)?;
+            if finished {
+                drop_unrenewed_scores(tx, attempt.shop_id, attempt.plugin_id, to_ms(run.created_at), attempt.now)?;
+            }
+            Ok(run)
         })
     }
 

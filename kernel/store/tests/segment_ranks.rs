@@ -74,9 +74,9 @@ capabilities = ["customers:read", "scores:write"]
 }
 
 impl Shop {
-    /// Write scores as one run of the plugin writes them.
+    /// Write scores as a delivery of the plugin writes them (a finished run would also remove
+    /// the scores it did not write again).
     fn score(&self, values: &BTreeMap<i64, f64>, at: DateTime<Utc>) {
-        let run = self.store.start_run(self.shop_id, "ranker", &Actor::cli("test")).unwrap();
         let decisions: Vec<Decision> = values
             .iter()
             .map(|(id, value)| Decision::SetScore {
@@ -88,8 +88,8 @@ impl Shop {
             })
             .collect();
         let attempt = Attempt { shop_id: self.shop_id, plugin_id: "ranker", logs: &[], duration: StdDuration::ZERO, now: at };
-        let step = PluginRunStep { run_id: run.id, from: 0, to: i64::MAX, processed: values.len() as i64, finished: true };
-        self.store.commit_run_batch(&attempt, &step, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+        let cursor = self.store.subscription(self.shop_id, "ranker").unwrap().cursor;
+        self.store.commit_delivery(&attempt, cursor, cursor, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
     }
 
     fn members(&self, definition: Value) -> BTreeSet<i64> {
@@ -240,4 +240,53 @@ fn members_follow_when_other_customers_scores_move_the_threshold() {
     all.insert(shop.ids[1], -2000.0);
     assert_eq!(shop.tracked(bottom.id), expected(&all, 10, false));
     assert_eq!(shop.store.get_segment(shop.shop_id, bottom.id, None).unwrap().members as usize, expected(&all, 10, false).len());
+}
+
+/// A finished run has asked the plugin about every customer: the plugin's scores it did not
+/// write again (nor a delivery since the run began) are removed, and the segments reading
+/// them follow — a model that stopped scoring someone no longer keeps them in its segments.
+#[test]
+fn a_finished_run_removes_the_scores_it_did_not_write_again() {
+    let shop = shop();
+    let cli = Actor::cli("test");
+    let values = generated(&shop.ids, SEED);
+    shop.score(&values, now());
+    let top = shop.store.create_segment(shop.shop_id, &input("top 20 %", json!({"score": MODEL, "top_percent": 20})), &cli, now()).unwrap();
+    assert_eq!(shop.members(json!({"score": MODEL})).len(), values.len());
+
+    let started = now() + Duration::minutes(10);
+    let run = shop.store.start_run(shop.shop_id, "ranker", &cli, started).unwrap();
+    // A delivery while the run goes on scores one customer the run will not.
+    let late = shop.ids[60];
+    shop.score(&BTreeMap::from([(late, 5000.0)]), started + Duration::seconds(5));
+    // The run scores the first ten customers only, in one batch, and finishes.
+    let kept: BTreeMap<i64, f64> = shop.ids[..10].iter().map(|id| (*id, values.get(id).copied().unwrap_or(1.0))).collect();
+    let decisions: Vec<Decision> = kept
+        .iter()
+        .map(|(id, value)| Decision::SetScore {
+            customer_id: *id,
+            model: MODEL.into(),
+            value: *value,
+            label: None,
+            explanation: "run".into(),
+        })
+        .collect();
+    let attempt = Attempt {
+        shop_id: shop.shop_id,
+        plugin_id: "ranker",
+        logs: &[],
+        duration: StdDuration::ZERO,
+        now: started + Duration::seconds(10),
+    };
+    let step = PluginRunStep { run_id: run.id, from: 0, to: i64::MAX, processed: CUSTOMERS as i64, finished: true };
+    shop.store.commit_run_batch(&attempt, &step, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+
+    let mut left: BTreeMap<i64, f64> = kept.clone();
+    left.insert(late, 5000.0);
+    assert_eq!(shop.members(json!({"score": MODEL})), left.keys().copied().collect::<BTreeSet<_>>());
+    // Tracked membership and its events follow the removal.
+    let at = started + Duration::minutes(2);
+    shop.store.refresh_segments(1000, at).unwrap();
+    shop.store.sweep_segments(Duration::hours(1), 10, at).unwrap();
+    assert_eq!(shop.tracked(top.id), expected(&left, 20, true));
 }

@@ -295,7 +295,7 @@ async fn the_dashboard_figures_match_the_shop() {
     assert_eq!(bad.body["field"], "from");
 }
 
-/// Write scores of `model` in shop A as a run of a scoring plugin `ranker` writes them.
+/// Write scores of `model` in shop A as a delivery of a scoring plugin `ranker` writes them.
 fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
     use kith_domain::plugin::{Decision, Grant, Manifest};
     let cli = Actor::cli("test");
@@ -315,7 +315,6 @@ fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
         channel: None,
     };
     h.store.put_subscription(h.shop_a, &put, &cli).unwrap();
-    let run = h.store.start_run(h.shop_a, "ranker", &cli).unwrap();
     let decisions: Vec<Decision> = scores
         .iter()
         .map(|(customer_id, value, label)| Decision::SetScore {
@@ -328,8 +327,8 @@ fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
         .collect();
     let attempt =
         kith_store::Attempt { shop_id: h.shop_a, plugin_id: "ranker", logs: &[], duration: std::time::Duration::ZERO, now: Utc::now() };
-    let step = kith_store::PluginRunStep { run_id: run.id, from: 0, to: i64::MAX, processed: scores.len() as i64, finished: true };
-    h.store.commit_run_batch(&attempt, &step, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+    let cursor = h.store.subscription(h.shop_a, "ranker").unwrap().cursor;
+    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
 }
 
 #[tokio::test]
