@@ -9,7 +9,7 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::{active_customer, customer_in_shop};
+use crate::customers::{active_customer, customer_in_shop};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 const TEMPLATE_COLUMNS: &str = "id, name, face_value, threshold, valid_days, valid_until, per_customer_limit, budget_count, budget_money,

@@ -10,7 +10,6 @@ use kith_domain::plugin::{Part, Reads};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::active_customer;
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 /// Filters of the customer list; all present filters must hold.
@@ -371,4 +370,27 @@ fn validate_tag(tag: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("tag", "must be 1-64 printable characters, without zero-width or bidirectional-override ones"));
     }
     Ok(tag.to_owned())
+}
+
+/// Follow merge tombstones from `customer_id` to the customer that holds its records now.
+pub(crate) fn active_customer(tx: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<i64>> {
+    let mut id = customer_id;
+    // Chains are short (one link per merge); the bound only guards against a corrupt cycle.
+    for _ in 0..64 {
+        let next: Option<Option<i64>> = tx
+            .prepare_cached("SELECT merged_into FROM customers WHERE id = ?1 AND shop_id = ?2")?
+            .query_row(params![id, shop_id], |r| r.get(0))
+            .optional()?;
+        match next {
+            None => return Ok(None),
+            Some(None) => return Ok(Some(id)),
+            Some(Some(into)) => id = into,
+        }
+    }
+    Err(anyhow::anyhow!("merge chain from customer {customer_id} does not end").into())
+}
+
+/// A customer of the shop (a merged id resolves to its survivor), or not found.
+pub(crate) fn customer_in_shop(tx: &Connection, shop_id: i64, customer_id: i64) -> Result<i64> {
+    active_customer(tx, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))
 }

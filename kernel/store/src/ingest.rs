@@ -11,6 +11,7 @@ use kith_domain::money::MAX_TOTAL;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
+use crate::customers::active_customer;
 use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, coupons, events, loyalty, merge, shops, to_ms};
 
 impl Store {
@@ -177,29 +178,6 @@ fn apply(tx: &Connection, shop_id: i64, event: &ValidEvent, caps: &IdentityCaps,
 fn touch(tx: &Connection, customer_id: i64, now: DateTime<Utc>) -> Result<()> {
     tx.prepare_cached("UPDATE customers SET updated_at = ?1 WHERE id = ?2")?.execute(params![to_ms(now), customer_id])?;
     Ok(())
-}
-
-/// Follow merge tombstones from `customer_id` to the customer that holds its records now.
-pub(crate) fn active_customer(tx: &Connection, shop_id: i64, customer_id: i64) -> Result<Option<i64>> {
-    let mut id = customer_id;
-    // Chains are short (one link per merge); the bound only guards against a corrupt cycle.
-    for _ in 0..64 {
-        let next: Option<Option<i64>> = tx
-            .prepare_cached("SELECT merged_into FROM customers WHERE id = ?1 AND shop_id = ?2")?
-            .query_row(params![id, shop_id], |r| r.get(0))
-            .optional()?;
-        match next {
-            None => return Ok(None),
-            Some(None) => return Ok(Some(id)),
-            Some(Some(into)) => id = into,
-        }
-    }
-    Err(anyhow::anyhow!("merge chain from customer {customer_id} does not end").into())
-}
-
-/// A customer of the shop (a merged id resolves to its survivor), or not found.
-pub(crate) fn customer_in_shop(tx: &Connection, shop_id: i64, customer_id: i64) -> Result<i64> {
-    active_customer(tx, shop_id, customer_id)?.ok_or_else(|| StoreError::NotFound(format!("customer {customer_id}")))
 }
 
 /// Kinds and counts of the identifiers a customer holds.

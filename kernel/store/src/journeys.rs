@@ -32,7 +32,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
 use crate::coupons::{issue_in, load_template};
-use crate::ingest::active_customer;
+use crate::customers::active_customer;
 use crate::messages::enqueue_personal;
 use crate::segments::{anniversaries, check_node, customer_matches};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, parse_json, savepoint, settings, shops, to_ms};

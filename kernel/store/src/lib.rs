@@ -5,6 +5,7 @@
 //! small pool of reader connections, which WAL lets run beside the writer.
 //! Callers on an async runtime run these calls on a blocking pool.
 
+mod attempts;
 mod audit;
 mod coupons;
 mod customers;
@@ -32,12 +33,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
+pub use attempts::{Attempt, FailurePolicy};
 pub use audit::NewAudit;
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
 pub use metrics::OverviewQuery;
-pub use plugins::{Attempt, Due, Effects, FailureOutcome, FailurePolicy, PluginRunStep, PutSubscription};
+pub use plugins::{Due, Effects, FailureOutcome, PluginRunStep, PutSubscription};
 pub use schema::latest_version as schema_version;
 pub use segments::Audience;
 

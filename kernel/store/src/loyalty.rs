@@ -10,7 +10,7 @@ use kith_domain::loyalty::{
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::{active_customer, customer_in_shop};
+use crate::customers::{active_customer, customer_in_shop};
 use crate::{Actor, Result, Store, StoreError, audit, coupons, from_ms, settings, to_ms};
 
 /// A ledger entry to post.

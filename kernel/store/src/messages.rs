@@ -18,8 +18,8 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::ingest::{active_customer, customer_in_shop};
-use crate::plugins::record_attempt;
+use crate::attempts::record_attempt;
+use crate::customers::{active_customer, customer_in_shop};
 use crate::{Actor, Attempt, FailurePolicy, Result, Store, StoreError, audit, from_ms, settings, shops, to_ms};
 
 /// How the outbox retries and how long a claim holds a message.
