@@ -73,20 +73,25 @@ capabilities = ["customers:read", "scores:write"]
     Shop { store, shop_id, ids, dir }
 }
 
+/// The plugin's decisions setting each customer's score of [`MODEL`].
+fn set_scores(values: &BTreeMap<i64, f64>, explanation: &str) -> Vec<Decision> {
+    values
+        .iter()
+        .map(|(id, value)| Decision::SetScore {
+            customer_id: *id,
+            model: MODEL.into(),
+            value: *value,
+            label: None,
+            explanation: explanation.into(),
+        })
+        .collect()
+}
+
 impl Shop {
     /// Write scores as a delivery of the plugin writes them (a finished run would also remove
     /// the scores it did not write again).
     fn score(&self, values: &BTreeMap<i64, f64>, at: DateTime<Utc>) {
-        let decisions: Vec<Decision> = values
-            .iter()
-            .map(|(id, value)| Decision::SetScore {
-                customer_id: *id,
-                model: MODEL.into(),
-                value: *value,
-                label: None,
-                explanation: "generated".into(),
-            })
-            .collect();
+        let decisions = set_scores(values, "generated");
         let attempt = Attempt { shop_id: self.shop_id, plugin_id: "ranker", logs: &[], duration: StdDuration::ZERO, now: at };
         let cursor = self.store.subscription(self.shop_id, "ranker").unwrap().cursor;
         self.store.commit_delivery(&attempt, cursor, cursor, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
@@ -261,16 +266,7 @@ fn a_finished_run_removes_the_scores_it_did_not_write_again() {
     shop.score(&BTreeMap::from([(late, 5000.0)]), started + Duration::seconds(5));
     // The run scores the first ten customers only, in one batch, and finishes.
     let kept: BTreeMap<i64, f64> = shop.ids[..10].iter().map(|id| (*id, values.get(id).copied().unwrap_or(1.0))).collect();
-    let decisions: Vec<Decision> = kept
-        .iter()
-        .map(|(id, value)| Decision::SetScore {
-            customer_id: *id,
-            model: MODEL.into(),
-            value: *value,
-            label: None,
-            explanation: "run".into(),
-        })
-        .collect();
+    let decisions = set_scores(&kept, "run");
     let attempt = Attempt {
         shop_id: shop.shop_id,
         plugin_id: "ranker",
