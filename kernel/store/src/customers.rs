@@ -10,6 +10,7 @@ use kith_domain::plugin::{Part, Reads};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::tags::{self, Removable, TagWrite};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 /// Filters of the customer list; all present filters must hold.
@@ -288,7 +289,8 @@ impl Store {
         })
     }
 
-    /// Add (or update the reason of) a manual tag.
+    /// Add (or update the reason of) a manual tag, with the effects of every tag writer
+    /// (`tags.rs`); the request is audited even when the tag was already set.
     pub fn add_tag(&self, shop_id: i64, customer_id: i64, tag: &str, reason: Option<&str>, actor: &Actor) -> Result<Tag> {
         let tag = validate_tag(tag)?;
         if let Some(reason) = reason {
@@ -297,13 +299,8 @@ impl Store {
         let now = Utc::now();
         self.write(|tx| {
             require_active(tx, shop_id, customer_id)?;
-            tx.execute(
-                "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, 'manual', ?3, ?4, ?5)
-                 ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason",
-                params![customer_id, tag, shop_id, reason, to_ms(now)],
-            )?;
-            tx.execute("UPDATE customers SET updated_at = ?1 WHERE id = ?2", params![to_ms(now), customer_id])?;
-            events::append(tx, shop_id, "tag.added", Some(customer_id), &json!({"tag": tag, "source": "manual", "reason": reason}), now)?;
+            let write = TagWrite { shop_id, customer_id, tag: &tag, source: tags::Source::Manual, reason, at: now };
+            tags::add(tx, &write)?;
             audit::record(tx, Some(shop_id), actor, "tag.add", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;
             Ok(tx.query_row(
                 "SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'",
@@ -318,13 +315,9 @@ impl Store {
         let now = Utc::now();
         self.write(|tx| {
             require_active(tx, shop_id, customer_id)?;
-            let removed =
-                tx.execute("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'", params![customer_id, tag])?;
-            if removed == 0 {
+            if tags::remove(tx, shop_id, customer_id, tag, Removable::Of(tags::Source::Manual), None, now)? == 0 {
                 return Err(StoreError::NotFound(format!("manual tag `{tag}` on customer {customer_id}")));
             }
-            tx.execute("UPDATE customers SET updated_at = ?1 WHERE id = ?2", params![to_ms(now), customer_id])?;
-            events::append(tx, shop_id, "tag.removed", Some(customer_id), &json!({"tag": tag, "source": "manual"}), now)?;
             audit::record(tx, Some(shop_id), actor, "tag.remove", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;
             Ok(())
         })

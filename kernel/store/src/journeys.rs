@@ -35,6 +35,7 @@ use crate::coupons::{issue_in, load_template};
 use crate::customers::active_customer;
 use crate::messages::enqueue_personal;
 use crate::segments::{anniversaries, check_node, customer_matches};
+use crate::tags::{self, Added, Removable, TagWrite};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, parse_json, savepoint, settings, shops, to_ms};
 
 /// Events read per journey per pass.
@@ -615,24 +616,27 @@ fn act(tx: &Connection, run: &mut RunState, d: &Definition, kind: &StepKind, zon
         }
         StepKind::Tag(tag) => {
             if let Some(name) = &tag.add {
-                tx.prepare_cached(
-                    "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (customer_id, tag, source) DO NOTHING",
-                )?
-                .execute(params![run.customer_id, name, src, run.shop_id, format!("journey {}", run.journey), at])?;
-                events::append(tx, run.shop_id, "tag.added", Some(run.customer_id), &json!({"tag": name, "source": src}), now)?;
-                Ok(Acted::Done { detail: format!("added tag {name}"), message: None, coupon: None })
+                let reason = format!("journey {}", run.journey);
+                let write = TagWrite {
+                    shop_id: run.shop_id,
+                    customer_id: run.customer_id,
+                    tag: name,
+                    source: tags::Source::Journey(run.journey_id),
+                    reason: Some(&reason),
+                    at: now,
+                };
+                // A tag this journey set before (an earlier run) is what the step wants: done, without a second event.
+                let detail = match tags::add(tx, &write)? {
+                    Added::New => format!("added tag {name}"),
+                    Added::Reworded | Added::Unchanged => format!("tag {name} was already set by this journey"),
+                };
+                Ok(Acted::Done { detail, message: None, coupon: None })
             } else {
                 let name = tag.remove.clone().unwrap_or_default();
-                let removed = tx
-                    .prepare_cached(
-                        "DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND (source = 'manual' OR source LIKE 'journey:%')",
-                    )?
-                    .execute(params![run.customer_id, name])?;
-                if removed == 0 {
+                let reason = format!("journey {}", run.journey);
+                if tags::remove(tx, run.shop_id, run.customer_id, &name, Removable::ManualOrJourney, Some(&reason), now)? == 0 {
                     return Ok(Acted::Skipped(format!("the customer has no tag {name} set by hand or by a journey")));
                 }
-                events::append(tx, run.shop_id, "tag.removed", Some(run.customer_id), &json!({"tag": name, "source": src}), now)?;
                 Ok(Acted::Done { detail: format!("removed tag {name}"), message: None, coupon: None })
             }
         }

@@ -23,6 +23,7 @@ mod segments;
 mod settings;
 mod shops;
 mod summaries;
+mod tags;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::attempts::{Attempt, FailurePolicy, record_attempt};
 use crate::customers::active_customer;
 use crate::customers::{CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_NO_POINTS, load_for_plugin, row_to_customer};
+use crate::tags::{self, Removable, TagWrite};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, messages, parse_json, to_ms};
 use kith_domain::loyalty::LedgerKind;
 
@@ -169,7 +170,9 @@ fn plugin_columns(reads: Reads) -> &'static str {
     if reads.has(Part::Points) { CUSTOMER_COLUMNS } else { CUSTOMER_COLUMNS_NO_POINTS }
 }
 
-/// Apply checked decisions and key-value writes of plugin `plugin_id`.
+/// Apply checked decisions and key-value writes of plugin `plugin_id`. Tags are checked here
+/// (the plugin's namespace and its cap per customer) and written by `tags.rs`, with the
+/// same effects as a merchant's or a journey's: a plugin's new tag logs `tag.added`.
 fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<'_>, now: DateTime<Utc>) -> Result<()> {
     let at = to_ms(now);
     // Tag namespaces other plugins declared (`tag-prefix`), read once when tags are added.
@@ -217,19 +220,11 @@ fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<
                         continue;
                     }
                 }
-                tx.prepare_cached(
-                    "INSERT INTO tags (customer_id, tag, source, shop_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (customer_id, tag, source) DO UPDATE SET reason = excluded.reason
-                       WHERE reason IS NOT excluded.reason",
-                )?
-                .execute(params![customer_id, tag, plugin_id, shop_id, reason, at])?;
+                let write = TagWrite { shop_id, customer_id, tag, source: tags::Source::Plugin(plugin_id), reason: Some(reason), at: now };
+                tags::add(tx, &write)?;
             }
-            Decision::RemoveTag { tag, .. } => {
-                tx.prepare_cached("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3")?.execute(params![
-                    customer_id,
-                    tag,
-                    plugin_id
-                ])?;
+            Decision::RemoveTag { tag, reason, .. } => {
+                tags::remove(tx, shop_id, customer_id, tag, Removable::Of(tags::Source::Plugin(plugin_id)), Some(reason), now)?;
             }
             Decision::SetScore { model, value, label, explanation, .. } => {
                 tx.prepare_cached(
