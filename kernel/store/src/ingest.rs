@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use crate::customers::active_customer;
-use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, coupons, events, loyalty, merge, shops, to_ms};
+use crate::ports::Sql;
+use crate::{Actor, IdentityCaps, Result, Store, StoreError, audit, coupons, events, merge, shops, to_ms};
 
 impl Store {
     /// Validate and apply a batch of raw events for one shop in one transaction, at the
@@ -472,6 +473,6 @@ fn record_refund(tx: &Connection, shop_id: i64, refund: &ValidRefund, now: DateT
         &json!({"order_id": refund.order_external_id, "amount": refund.amount, "fully_refunded": fully, "reason": refund.reason, "refunded_at": refund.refunded_at}),
         now,
     )?;
-    loyalty::settle_order(tx, shop_id, order_id, to_ms(now))?;
+    kith_core::ledger::settle_order(&Sql(tx), shop_id, order_id, now)?;
     Ok(customer_id)
 }

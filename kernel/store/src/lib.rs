@@ -18,6 +18,7 @@ mod merge;
 mod messages;
 mod metrics;
 mod plugins;
+mod ports;
 mod schema;
 mod segments;
 mod settings;
@@ -35,6 +36,7 @@ use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
 pub use attempts::{Attempt, FailurePolicy};
+pub use kith_core::{Actor, Unavailable};
 pub use audit::NewAudit;
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
@@ -59,17 +61,6 @@ pub enum StoreError {
     /// The database failed; details are for the log, not for clients.
     #[error("storage failure: {0}")]
     Internal(#[from] anyhow::Error),
-}
-
-/// A database failure of the machine rather than of the data or the code: the same
-/// call may succeed later unchanged, once space is freed or the disk answers again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unavailable {
-    /// The disk is full (SQLITE_FULL): nothing more can be written until space is freed.
-    Full,
-    /// The disk failed a read or a write (SQLITE_IOERR), the file could not be opened,
-    /// or another process kept the database locked beyond the busy timeout.
-    Io,
 }
 
 impl StoreError {
@@ -110,6 +101,35 @@ impl From<FieldError> for StoreError {
     }
 }
 
+/// The core's errors as the store's: a machine's failure keeps its SQLite error inside
+/// [`StoreError::Internal`], where [`StoreError::unavailable`] finds it again.
+impl From<kith_core::Error> for StoreError {
+    fn from(err: kith_core::Error) -> Self {
+        match err {
+            kith_core::Error::NotFound(what) => StoreError::NotFound(what),
+            kith_core::Error::Conflict(why) => StoreError::Conflict(why),
+            kith_core::Error::Invalid(field) => StoreError::Invalid(field),
+            kith_core::Error::Unavailable(_, err) | kith_core::Error::Internal(err) => StoreError::Internal(err),
+        }
+    }
+}
+
+/// The store's errors as the core's, a machine's failure told as [`kith_core::Error::Unavailable`].
+impl From<StoreError> for kith_core::Error {
+    fn from(err: StoreError) -> Self {
+        let unavailable = err.unavailable();
+        match err {
+            StoreError::NotFound(what) => kith_core::Error::NotFound(what),
+            StoreError::Conflict(why) => kith_core::Error::Conflict(why),
+            StoreError::Invalid(field) => kith_core::Error::Invalid(field),
+            StoreError::Internal(err) => match unavailable {
+                Some(kind) => kith_core::Error::Unavailable(kind, err),
+                None => kith_core::Error::Internal(err),
+            },
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Why [`Store::open`] refused a database file. Opening either would hide a loss:
@@ -147,25 +167,6 @@ pub enum OpenCheck {
     Sound,
     /// The file was too large to read whole within the budget; what was read was sound.
     Partial,
-}
-
-/// Who performed a write, for the audit log and merge records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// The API key, when the write came through the API.
-    pub key_id: Option<String>,
-    /// A human-readable label: the key id, `cli`, or `import:<file>`.
-    pub label: String,
-}
-
-impl Actor {
-    pub fn key(key_id: &str) -> Self {
-        Actor { key_id: Some(key_id.to_owned()), label: key_id.to_owned() }
-    }
-
-    pub fn cli(label: &str) -> Self {
-        Actor { key_id: None, label: label.to_owned() }
-    }
 }
 
 /// Limits on how many identifiers of one kind a customer may hold.

@@ -13,7 +13,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, loyalty, to_ms};
+use kith_core::ledger;
+
+use crate::ports::Sql;
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 /// What moved in a merge, kept in `merges.detail`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -150,7 +153,7 @@ pub(crate) fn merge(
     detail.points = ids(tx, "SELECT id FROM points_ledger WHERE customer_id = ?1", merged)?;
     tx.prepare_cached("UPDATE points_ledger SET customer_id = ?1 WHERE customer_id = ?2")?.execute([survivor, merged])?;
     // Two ledgers became one: the survivor's batches are what the joint ledger says.
-    loyalty::rebuild(tx, survivor)?;
+    ledger::rebuild(&Sql(tx), survivor)?;
 
     let mut stmt = tx.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1")?;
     detail.tags = stmt
@@ -346,8 +349,8 @@ impl Store {
             for id in &detail.points {
                 tx.prepare_cached("UPDATE points_ledger SET customer_id = ?1 WHERE id = ?2 AND customer_id = ?3")?.execute([merged, *id, survivor])?;
             }
-            loyalty::rebuild(tx, survivor)?;
-            loyalty::rebuild(tx, merged)?;
+            ledger::rebuild(&Sql(tx), survivor)?;
+            ledger::rebuild(&Sql(tx), merged)?;
             for t in &detail.tags {
                 if t.added_to_survivor {
                     tx.prepare_cached("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3")?.execute(params![survivor, t.tag, t.source])?;
