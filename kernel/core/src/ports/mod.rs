@@ -17,10 +17,14 @@
 //! millisecond.
 
 use chrono::{DateTime, Utc};
-use kith_domain::loyalty::{LedgerEntry, LedgerKind, LoyaltySettings};
+use kith_domain::loyalty::LoyaltySettings;
 use serde_json::Value;
 
 use crate::{Actor, Result};
+
+mod ledger;
+
+pub use ledger::*;
 
 /// A backend: runs closures in its transactions.
 ///
@@ -117,100 +121,4 @@ pub trait Audit {
         detail: Value,
         at: DateTime<Utc>,
     ) -> Result<()>;
-}
-
-/// The points ledger as stored: entries, and on each positive entry (a batch) what
-/// remains of it.
-pub trait LedgerRead {
-    /// The sum of a customer's entries.
-    fn balance(&self, customer_id: i64) -> Result<i64>;
-    /// The entry of the shop posted under `source` / `source_key`, if any.
-    fn by_source(&self, shop_id: i64, source: &str, source_key: &str) -> Result<Option<Sourced>>;
-    /// A customer's batches with points remaining, oldest first (by time, then id).
-    fn open_batches(&self, customer_id: i64) -> Result<Vec<Batch>>;
-    /// Every positive entry (batch) of a customer with what remains of it, oldest first.
-    fn batches(&self, customer_id: i64) -> Result<Vec<Batch>>;
-    /// Every entry of a customer, oldest first (by time, then id).
-    fn entries(&self, customer_id: i64) -> Result<Vec<Movement>>;
-    /// Points earned on an order and points clawed back from it (a positive number).
-    fn order_points(&self, order_id: i64) -> Result<OrderPoints>;
-    /// One entry as the API shows it.
-    fn entry(&self, entry_id: i64) -> Result<LedgerEntry>;
-    /// Batches of any shop with points remaining past their expiry at `now`, soonest
-    /// expiry first, at most `limit`.
-    fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>>;
-    /// Customers of a shop with at least one entry, by id.
-    fn customers_with_entries(&self, shop_id: i64) -> Result<Vec<i64>>;
-}
-
-/// Writes to the points ledger.
-pub trait LedgerWrite {
-    /// Insert an entry; its id.
-    fn insert(&self, entry: &NewEntry<'_>) -> Result<i64>;
-    /// Take `points` from what remains of a batch.
-    fn take(&self, batch_id: i64, points: i64) -> Result<()>;
-    /// Set what remains of a batch (nothing to write when it is that already).
-    fn set_remaining(&self, batch_id: i64, remaining: i64) -> Result<()>;
-}
-
-/// An entry found by its source key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sourced {
-    pub id: i64,
-    pub customer_id: i64,
-    pub points: i64,
-}
-
-/// A batch: a positive entry and what remains of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Batch {
-    pub id: i64,
-    pub remaining: i64,
-}
-
-/// An entry as a replay of the ledger reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Movement {
-    pub id: i64,
-    pub kind: LedgerKind,
-    pub points: i64,
-    /// The batch an expiry entry expired.
-    pub batch_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OrderPoints {
-    pub earned: i64,
-    pub clawed: i64,
-}
-
-/// A batch past its expiry with points remaining.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expired {
-    pub batch_id: i64,
-    pub shop_id: i64,
-    pub customer_id: i64,
-    pub remaining: i64,
-}
-
-/// An entry to insert, as the ledger's rules made it.
-#[derive(Debug, Clone)]
-pub struct NewEntry<'a> {
-    pub shop_id: i64,
-    pub customer_id: i64,
-    pub kind: LedgerKind,
-    /// Signed, never zero.
-    pub points: i64,
-    /// Who posted it: `api`, `kernel`, `reward`, a plugin's id, `journey:<id>`.
-    pub source: &'a str,
-    /// Unique per shop and source: a second entry with the same key is never posted.
-    pub source_key: &'a str,
-    pub reason: &'a str,
-    pub order_id: Option<i64>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub at: DateTime<Utc>,
-    /// What remains of a positive entry (a batch); 0 for a negative one.
-    pub remaining: i64,
-    /// The batch an expiry entry expired.
-    pub batch_id: Option<i64>,
 }
