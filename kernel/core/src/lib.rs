@@ -15,7 +15,9 @@
 
 pub mod customers;
 mod error;
+pub mod ingest;
 pub mod ledger;
+pub mod merge;
 pub mod ports;
 
 pub use error::{Actor, Error, Result, Unavailable};

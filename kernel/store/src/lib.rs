@@ -26,7 +26,6 @@ mod shops;
 mod summaries;
 mod tags;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -37,6 +36,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use attempts::{Attempt, FailurePolicy};
 pub use kith_core::{Actor, Unavailable};
+pub use kith_core::ingest::IdentityCaps;
 pub use audit::NewAudit;
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
@@ -167,29 +167,6 @@ pub enum OpenCheck {
     Sound,
     /// The file was too large to read whole within the budget; what was read was sound.
     Partial,
-}
-
-/// Limits on how many identifiers of one kind a customer may hold.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityCaps {
-    /// Cap for kinds not listed in `per_kind`.
-    pub default: u32,
-    /// Caps by kind, e.g. `phone = 3`, `external:erp = 1`.
-    #[serde(default)]
-    pub per_kind: BTreeMap<String, u32>,
-}
-
-impl Default for IdentityCaps {
-    fn default() -> Self {
-        IdentityCaps { default: 3, per_kind: BTreeMap::new() }
-    }
-}
-
-impl IdentityCaps {
-    pub fn cap(&self, kind: &str) -> u32 {
-        self.per_kind.get(kind).copied().unwrap_or(self.default)
-    }
 }
 
 #[derive(Debug, Clone, Default)]

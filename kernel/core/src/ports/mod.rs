@@ -22,9 +22,15 @@ use serde_json::Value;
 
 use crate::{Actor, Result};
 
+mod events;
+mod ingest;
 mod ledger;
+mod merge;
 
+pub use events::*;
+pub use ingest::*;
 pub use ledger::*;
+pub use merge::*;
 
 /// A backend: runs closures in its transactions.
 ///
@@ -71,13 +77,20 @@ impl<S: Storage + ?Sized> StorageExt for S {}
 pub trait ReadTx {
     fn customers(&self) -> &dyn Customers;
     fn orders(&self) -> &dyn Orders;
+    fn identities(&self) -> &dyn Identities;
+    fn ingest(&self) -> &dyn IngestRead;
     fn ledger(&self) -> &dyn LedgerRead;
+    fn merges(&self) -> &dyn MergeRead;
     fn settings(&self) -> &dyn Settings;
 }
 
 /// A write transaction: reads see its own writes.
 pub trait WriteTx: ReadTx {
+    fn event_log(&self) -> &dyn EventLog;
+    fn ingest_writer(&self) -> &dyn IngestWrite;
+    fn savepoints(&self) -> &dyn Savepoints;
     fn ledger_writer(&self) -> &dyn LedgerWrite;
+    fn merge_writer(&self) -> &dyn MergeWrite;
     fn audit(&self) -> &dyn Audit;
 }
 

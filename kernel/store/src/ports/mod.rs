@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use crate::{Result, Store, StoreError, audit, customers, settings};
 
+mod events;
+mod ingest;
 mod ledger;
+mod merge;
 
 type CoreResult<T> = kith_core::Result<T>;
 
@@ -39,7 +42,19 @@ impl ReadTx for Sql<'_> {
         self
     }
 
+    fn identities(&self) -> &dyn kith_core::ports::Identities {
+        self
+    }
+
+    fn ingest(&self) -> &dyn kith_core::ports::IngestRead {
+        self
+    }
+
     fn ledger(&self) -> &dyn LedgerRead {
+        self
+    }
+
+    fn merges(&self) -> &dyn kith_core::ports::MergeRead {
         self
     }
 
@@ -49,7 +64,23 @@ impl ReadTx for Sql<'_> {
 }
 
 impl WriteTx for Sql<'_> {
+    fn event_log(&self) -> &dyn kith_core::ports::EventLog {
+        self
+    }
+
+    fn ingest_writer(&self) -> &dyn kith_core::ports::IngestWrite {
+        self
+    }
+
+    fn savepoints(&self) -> &dyn kith_core::ports::Savepoints {
+        self
+    }
+
     fn ledger_writer(&self) -> &dyn LedgerWrite {
+        self
+    }
+
+    fn merge_writer(&self) -> &dyn kith_core::ports::MergeWrite {
         self
     }
 

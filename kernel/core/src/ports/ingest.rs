@@ -1,0 +1,152 @@
+//! The ports of ingest and identity resolution: receipts, identifiers, customer rows,
+//! orders and their stats, behaviours.
+//!
+//! Ingest is the kernel's hottest path: each method is one statement of a SQL
+//! backend (the order's items excepted), so the core asks for nothing an event does
+//! not need.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use kith_domain::ingest::{BehaviourInput, ValidOrder};
+use kith_domain::model::Stats;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// Identifiers as identity resolution finds them.
+pub trait Identities {
+    /// The customer of the shop holding the identifier `kind` / `value` (normalised).
+    fn owner(&self, shop_id: i64, kind: &str, value: &str) -> Result<Option<i64>>;
+    /// How many identifiers of each kind a customer holds.
+    fn counts(&self, customer_id: i64) -> Result<BTreeMap<String, u32>>;
+    /// A customer's identifiers, by kind then value.
+    fn of_customer(&self, customer_id: i64) -> Result<Vec<IdentityRow>>;
+}
+
+/// What ingest reads besides identifiers. Customers named by id are rows the caller
+/// found in the shop already.
+pub trait IngestRead {
+    /// The shop's region, the default country of its phone numbers; not found
+    /// without such a shop.
+    fn region(&self, shop_id: i64) -> Result<String>;
+    /// Whether the shop received an event with this id: `Some` with the customer it
+    /// resolved to (`None` inside when it had none).
+    fn receipt(&self, shop_id: i64, event_id: &str) -> Result<Option<Option<i64>>>;
+    /// When a customer was first seen.
+    fn created_at(&self, customer_id: i64) -> Result<DateTime<Utc>>;
+    /// A customer's profile as stored.
+    fn profile(&self, customer_id: i64) -> Result<ProfileRow>;
+    /// A customer's purchase stats as stored.
+    fn stats(&self, customer_id: i64) -> Result<Stats>;
+    /// How many orders a customer has, refunded or not.
+    fn order_count(&self, customer_id: i64) -> Result<i64>;
+    /// The shop's order with the shop's own id `external_id`, with what was paid and refunded.
+    fn order(&self, shop_id: i64, external_id: &str) -> Result<Option<OrderRow>>;
+}
+
+/// What ingest writes.
+pub trait IngestWrite {
+    /// Record that the shop received the event `event_id`, resolved to `customer_id`.
+    fn receive(&self, shop_id: i64, event_id: &str, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// A new customer without identifiers, profile or orders; its id.
+    fn insert_customer(&self, shop_id: i64, created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Result<i64>;
+    /// Move a customer's first sighting back to `at` when it is earlier.
+    fn seen_at(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Mark a customer changed at `at`.
+    fn touch(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Store a customer's profile.
+    fn set_profile(&self, customer_id: i64, profile: &ProfileRow) -> Result<()>;
+    /// Give a customer an identifier no customer of the shop holds.
+    fn attach(&self, shop_id: i64, kind: &str, value: &str, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Insert a paid order and its items (the shop's order id is not taken); its id.
+    fn insert_order(&self, shop_id: i64, customer_id: i64, order: &ValidOrder, at: DateTime<Utc>) -> Result<i64>;
+    /// Count a paid order in its customer's stats, and mark the customer changed at `at`.
+    fn add_order_to_stats(&self, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
+    /// Redeem the coupon `code` by a paid order under the coupons' rules (still the
+    /// backend's): the order stands whether the coupon is taken or refused.
+    fn redeem_coupon(&self, shop_id: i64, order: &PaidOrder<'_>, code: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Add a refund to an order's refunded amount; `fully`: nothing of it remains paid.
+    fn refund_order(&self, order_id: i64, amount: i64, fully: bool) -> Result<()>;
+    /// Record one refund of an order.
+    fn insert_refund(&self, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> Result<()>;
+    /// Take a refund off its customer's stats (`fully`: the order no longer counts), and
+    /// mark the customer changed at `at`.
+    fn subtract_refund(&self, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> Result<()>;
+    /// Recompute a customer's stats from their orders and refunds.
+    fn recompute_stats(&self, customer_id: i64) -> Result<()>;
+    /// Record a behaviour of a customer.
+    fn insert_behaviour(&self, shop_id: i64, customer_id: i64, behaviour: &BehaviourInput, occurred_at: DateTime<Utc>) -> Result<()>;
+}
+
+/// A write transaction's savepoints: one event of a batch applies whole or not at all
+/// inside the batch's transaction.
+pub trait Savepoints {
+    /// A count that every write of the transaction so far has moved: equal before and
+    /// after a step when the step wrote nothing.
+    fn written(&self) -> u64;
+    /// Open a savepoint.
+    fn savepoint(&self) -> Result<()>;
+    /// Keep what was written since the savepoint, and close it.
+    fn release(&self) -> Result<()>;
+    /// Undo what was written since the savepoint, and close it.
+    fn roll_back(&self) -> Result<()>;
+}
+
+/// An identifier as stored: kind, normalised value, and when it was attached. In a
+/// merge record it is the array `[kind, value, attached at in Unix milliseconds]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(String, String, i64)", into = "(String, String, i64)")]
+pub struct IdentityRow {
+    pub kind: String,
+    pub value: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<(String, String, i64)> for IdentityRow {
+    fn from((kind, value, ms): (String, String, i64)) -> Self {
+        IdentityRow { kind, value, created_at: from_millis(ms) }
+    }
+}
+
+impl From<IdentityRow> for (String, String, i64) {
+    fn from(row: IdentityRow) -> Self {
+        (row.kind, row.value, row.created_at.timestamp_millis())
+    }
+}
+
+/// The profile columns of a customer, as stored: `attributes` is a JSON object's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRow {
+    pub name: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub attributes: String,
+}
+
+/// An order as a refund finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub amount: i64,
+    pub refunded: i64,
+}
+
+/// A paid order, as the coupon it names is redeemed by.
+#[derive(Debug, Clone, Copy)]
+pub struct PaidOrder<'a> {
+    pub id: i64,
+    pub external_id: &'a str,
+    pub customer_id: i64,
+    pub amount: i64,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// An instant from Unix milliseconds, as merge records keep them (the epoch for one
+/// out of range).
+pub(super) fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
