@@ -24,6 +24,7 @@ use kith_domain::model::IngestReport;
 use serde_json::Value;
 
 pub mod ledger;
+pub mod outbox;
 
 /// A database of one backend, new and empty for one case.
 ///
@@ -39,6 +40,11 @@ pub trait Backend {
     fn ingest(&self, shop_id: i64, events: Vec<Value>, now: DateTime<Utc>) -> IngestReport;
     /// Set a shop's loyalty settings.
     fn put_loyalty_settings(&self, shop_id: i64, settings: &LoyaltySettings);
+    /// Set a shop's messaging settings (channel policies).
+    fn put_messaging_settings(&self, shop_id: i64, settings: &kith_domain::messaging::MessagingSettings);
+    /// Install a channel connector plugin that sends `channel` and enable it in the shop, so
+    /// that the shop's route for the channel points to it. No component is run.
+    fn enable_connector(&self, shop_id: i64, plugin_id: &str, channel: &str);
 }
 
 /// Makes a new, empty backend for each case.
@@ -76,6 +82,15 @@ macro_rules! suite {
             ledger::ledger_adjustments_refuse_overdraws_and_answer_resends,
             ledger::ledger_merge_joins_two_ledgers,
             ledger::ledger_is_scoped_by_shop,
+            outbox::outbox_opt_out_suppresses_and_opting_in_again_sends,
+            outbox::outbox_without_an_address_a_message_is_suppressed,
+            outbox::outbox_without_a_connector_a_message_is_retried_then_sent,
+            outbox::outbox_quiet_hours_across_midnight_hold_until_their_end,
+            outbox::outbox_frequency_cap_suppresses_over_the_cap_until_the_window_passes,
+            outbox::outbox_enqueue_is_idempotent_by_key,
+            outbox::outbox_a_clients_send_needs_a_connector_for_the_channel,
+            outbox::outbox_send_outcomes_send_fail_or_retry,
+            outbox::outbox_receipts_deliver_or_fail_what_is_out,
         );
     };
 }

@@ -17,6 +17,7 @@ pub mod customers;
 mod error;
 pub mod ingest;
 pub mod ledger;
+pub mod outbox;
 pub mod merge;
 pub mod ports;
 

@@ -40,6 +40,32 @@ impl Backend for SqliteBackend {
     fn put_loyalty_settings(&self, shop_id: i64, settings: &LoyaltySettings) {
         self.store.put_loyalty_settings(shop_id, settings, &Actor::cli("conformance"), Utc::now()).unwrap();
     }
+
+    fn put_messaging_settings(&self, shop_id: i64, settings: &kith_domain::messaging::MessagingSettings) {
+        self.store.put_messaging_settings(shop_id, settings, &Actor::cli("conformance"), Utc::now()).unwrap();
+    }
+
+    fn enable_connector(&self, shop_id: i64, plugin_id: &str, channel: &str) {
+        use kith_domain::plugin::{Grant, Manifest};
+        let manifest = Manifest::parse(&format!(
+            "id = \"{plugin_id}\"\nversion = \"1.0.0\"\nkind = \"channel-connector\"\napi-version = \"0.2.0\"\nchannel = \"{channel}\"\ndescription = \"Stands in for a connector\"\nvendor = \"Kith\"\n"
+        ))
+        .unwrap();
+        // The catalogue keeps the component's bytes; none is run here, so any bytes do.
+        let sha256 = format!("{plugin_id:0>64}");
+        let cli = Actor::cli("conformance");
+        self.store.install_plugin(&manifest, plugin_id.as_bytes(), &sha256, &cli).unwrap();
+        let put = kith_store::PutSubscription {
+            plugin_id,
+            version_req: "1.0.0",
+            version: "1.0.0",
+            config: &Value::Null,
+            grant: &Grant::all_requested(&manifest),
+            run_every_hours: None,
+            channel: Some(channel),
+        };
+        self.store.put_subscription(shop_id, &put, &cli).unwrap();
+    }
 }
 
 kith_conformance::suite!(Sqlite);

@@ -18,6 +18,7 @@
 
 use chrono::{DateTime, Utc};
 use kith_domain::loyalty::LoyaltySettings;
+use kith_domain::messaging::MessagingSettings;
 use serde_json::Value;
 
 use crate::{Actor, Result};
@@ -25,11 +26,13 @@ use crate::{Actor, Result};
 mod events;
 mod ingest;
 mod ledger;
+mod outbox;
 mod merge;
 
 pub use events::*;
 pub use ingest::*;
 pub use ledger::*;
+pub use outbox::*;
 pub use merge::*;
 
 /// A backend: runs closures in its transactions.
@@ -80,6 +83,7 @@ pub trait ReadTx {
     fn identities(&self) -> &dyn Identities;
     fn ingest(&self) -> &dyn IngestRead;
     fn ledger(&self) -> &dyn LedgerRead;
+    fn outbox(&self) -> &dyn OutboxRead;
     fn merges(&self) -> &dyn MergeRead;
     fn settings(&self) -> &dyn Settings;
 }
@@ -90,6 +94,7 @@ pub trait WriteTx: ReadTx {
     fn ingest_writer(&self) -> &dyn IngestWrite;
     fn savepoints(&self) -> &dyn Savepoints;
     fn ledger_writer(&self) -> &dyn LedgerWrite;
+    fn outbox_writer(&self) -> &dyn OutboxWrite;
     fn merge_writer(&self) -> &dyn MergeWrite;
     fn audit(&self) -> &dyn Audit;
 }
@@ -121,6 +126,9 @@ pub struct RefundState {
 /// A shop's settings, section by section; the default when a section was never set.
 pub trait Settings {
     fn loyalty(&self, shop_id: i64) -> Result<LoyaltySettings>;
+    fn messaging(&self, shop_id: i64) -> Result<MessagingSettings>;
+    /// The shop's IANA time zone, as stored.
+    fn time_zone(&self, shop_id: i64) -> Result<String>;
 }
 
 /// The audit log.

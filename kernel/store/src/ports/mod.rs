@@ -16,6 +16,7 @@ use crate::{Result, Store, StoreError, audit, customers, settings};
 mod events;
 mod ingest;
 mod ledger;
+pub(crate) mod outbox;
 mod merge;
 
 type CoreResult<T> = kith_core::Result<T>;
@@ -54,6 +55,10 @@ impl ReadTx for Sql<'_> {
         self
     }
 
+    fn outbox(&self) -> &dyn kith_core::ports::OutboxRead {
+        self
+    }
+
     fn merges(&self) -> &dyn kith_core::ports::MergeRead {
         self
     }
@@ -77,6 +82,10 @@ impl WriteTx for Sql<'_> {
     }
 
     fn ledger_writer(&self) -> &dyn LedgerWrite {
+        self
+    }
+
+    fn outbox_writer(&self) -> &dyn kith_core::ports::OutboxWrite {
         self
     }
 
@@ -127,6 +136,14 @@ impl Orders for Sql<'_> {
 impl Settings for Sql<'_> {
     fn loyalty(&self, shop_id: i64) -> CoreResult<LoyaltySettings> {
         core(settings::load(self.0, shop_id, settings::LOYALTY))
+    }
+
+    fn messaging(&self, shop_id: i64) -> CoreResult<kith_domain::messaging::MessagingSettings> {
+        core(settings::load(self.0, shop_id, settings::MESSAGING))
+    }
+
+    fn time_zone(&self, shop_id: i64) -> CoreResult<String> {
+        core(crate::shops::load_shop(self.0, shop_id).map(|shop| shop.time_zone))
     }
 }
 

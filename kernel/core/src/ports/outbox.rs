@@ -1,0 +1,141 @@
+//! The outbox's port: messages and their history, and what the outbox's rules read
+//! of a shop and its customers (consents, addresses, the connectors that route
+//! channels, recent sends).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use kith_domain::identity::IdentityKind;
+use kith_domain::messaging::{ConsentStatus, Message, MessageStatus};
+
+use crate::Result;
+
+/// The outbox as stored, and what its rules read beside it.
+pub trait OutboxRead {
+    /// A customer's answer for a channel, when they gave one.
+    fn consent(&self, customer_id: i64, channel: &str) -> Result<Option<ConsentAnswer>>;
+    /// A customer's oldest identifier of `kind` (the value as stored, normalised).
+    fn identifier(&self, customer_id: i64, kind: IdentityKind) -> Result<Option<String>>;
+    /// The connector plugin enabled for a shop's channel (its subscription enabled).
+    fn route(&self, shop_id: i64, channel: &str) -> Result<Option<String>>;
+    /// The channels an enabled connector sends in a shop, sorted.
+    fn served_channels(&self, shop_id: i64) -> Result<Vec<String>>;
+    /// How many of a customer's messages on a channel, other than `except` (a message's
+    /// row id), were sent after `since` or are being sent now.
+    fn sent_since(&self, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> Result<i64>;
+    /// A message of the shop, with its history (oldest first).
+    fn message(&self, shop_id: i64, key: MessageKey<'_>) -> Result<Option<Message>>;
+    /// Up to `limit` messages of a shop's channel due at `now`: first those being sent
+    /// whose lease ran out (`lease_until <= now`), then queued ones whose time came
+    /// (`next_attempt_at <= now`) in the order they fell due, then by row id.
+    fn due(&self, shop_id: i64, channel: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueMessage>>;
+    /// A message's status and the attempts made; `None` when there is no such row.
+    fn attempt_state(&self, row_id: i64) -> Result<Option<(MessageStatus, i64)>>;
+    /// The message of the shop a connector sent, by the kernel's id or the provider's.
+    fn sent_through(&self, shop_id: i64, plugin_id: &str, key: SentKey<'_>) -> Result<Option<(i64, MessageStatus)>>;
+}
+
+/// Writes to the outbox. Every change of a message's status is followed by a history line
+/// ([`OutboxWrite::log`]), which the rules write themselves.
+pub trait OutboxWrite {
+    /// Store a new message, queued and due at its `at`, under a new public id (a UUID);
+    /// its row id.
+    fn insert(&self, message: &NewMessage<'_>) -> Result<i64>;
+    /// Move a message to `status` with `reason` and `next_attempt_at`, releasing its claim.
+    fn set_status(
+        &self,
+        row_id: i64,
+        status: MessageStatus,
+        reason: Option<&str>,
+        next_attempt_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Set the attempts made.
+    fn set_attempts(&self, row_id: i64, attempts: i64) -> Result<()>;
+    /// Mark a message as being sent under a claim (`next_attempt_at` and `reason` cleared).
+    fn claim(&self, row_id: i64, claim: &ClaimRow<'_>) -> Result<()>;
+    /// Queue a message claimed by attempt `attempt` again, due at `at`, that attempt not
+    /// counted; `false` (nothing written) when the message is no longer in that claim.
+    fn unclaim(&self, row_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<bool>;
+    /// The provider took the message: sent at `at`, its claim and reason cleared.
+    fn sent(&self, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> Result<()>;
+    /// A receipt says the message arrived at `delivered_at` (also its `sent_at` if it has
+    /// none yet); its claim released; changed at `at`.
+    fn delivered(&self, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
+    /// A line of a message's history.
+    fn log(&self, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Set a customer's answer for a channel (replacing an earlier one).
+    fn put_consent(&self, shop_id: i64, customer_id: i64, channel: &str, answer: &ConsentAnswer, at: DateTime<Utc>) -> Result<()>;
+    /// Record that a connector plugin sends `channel` in a shop (replacing the channel it
+    /// sent before), with a new secret receipt token the first time.
+    fn put_connector(&self, shop_id: i64, plugin_id: &str, channel: &str, at: DateTime<Utc>) -> Result<()>;
+}
+
+/// A customer's answer for a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentAnswer {
+    pub status: ConsentStatus,
+    /// Where the customer said so, e.g. `checkout`.
+    pub source: String,
+}
+
+/// How a message is found in its shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKey<'a> {
+    /// The backend's row id.
+    Row(i64),
+    /// The kernel's public id.
+    Public(&'a str),
+    /// The sender's idempotency key.
+    Idempotency(&'a str),
+}
+
+/// How a receipt names the message it reports on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentKey<'a> {
+    /// The kernel's public id, which connectors pass to the provider.
+    Public(&'a str),
+    /// The provider's id, from its answer to the send.
+    Provider(&'a str),
+}
+
+/// A message whose time has come, as a claim reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMessage {
+    pub row_id: i64,
+    pub shop_id: i64,
+    /// As stored: the customer may have been merged since.
+    pub customer_id: i64,
+    pub channel: String,
+    pub public_id: String,
+    pub template: String,
+    pub variables: BTreeMap<String, String>,
+    pub attempts: i64,
+}
+
+/// A message to store, as the rules made it.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub channel: &'a str,
+    pub template: &'a str,
+    pub variables: &'a BTreeMap<String, String>,
+    /// Variables filled from personal data (masked on reads without `pii:read`).
+    pub personal_variables: &'a [String],
+    pub source: &'a str,
+    pub idempotency_key: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// What a claim writes on a message.
+#[derive(Debug, Clone)]
+pub struct ClaimRow<'a> {
+    pub attempt: i64,
+    pub plugin_id: &'a str,
+    pub recipient: &'a str,
+    pub lease_until: DateTime<Utc>,
+    /// The customer the message goes to now (after merges).
+    pub customer_id: i64,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,318 @@
+//! The outbox's port on SQLite.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use kith_core::ports::{ClaimRow, ConsentAnswer, DueMessage, MessageKey, NewMessage, OutboxRead, OutboxWrite, SentKey};
+use kith_domain::identity::IdentityKind;
+use kith_domain::messaging::{ConsentStatus, Message, MessageEvent, MessageStatus};
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{CoreResult, Sql, core, sql};
+use crate::{Result, from_ms, to_ms};
+
+/// A group's messages due at `?1`, `?4` of them: expired leases (their `next_attempt_at` is
+/// NULL) first, then queued messages in the order they fell due. Each part seeks its group in
+/// its index and reads no further than it needs; only the expired leases (no more than were
+/// claimed) are sorted.
+pub(crate) const CLAIM_DUE: &str = "
+    SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts, next_attempt_at FROM messages
+     WHERE status = 'queued' AND shop_id = ?2 AND channel = ?3 AND next_attempt_at <= ?1
+    UNION ALL
+    SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts, next_attempt_at FROM messages
+     WHERE status = 'sending' AND shop_id = ?2 AND channel = ?3 AND lease_until <= ?1
+    ORDER BY next_attempt_at, id LIMIT ?4";
+
+const MESSAGE_COLUMNS: &str = "id, public_id, customer_id, channel, template, variables, status, reason, recipient, plugin_id, provider_id,
+    attempts, next_attempt_at, source, idempotency_key, created_at, sent_at, delivered_at, personal_variables";
+
+/// A message of the shop, with its history, found by `filter` (over `?2`).
+pub(crate) fn load_message(conn: &Connection, shop_id: i64, filter: &str, key: &dyn rusqlite::ToSql) -> Result<Option<Message>> {
+    let row = conn
+        .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE shop_id = ?1 AND {filter}"))?
+        .query_row(params![shop_id, key], |r| {
+            let variables: String = r.get(5)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                Message {
+                    id: r.get(1)?,
+                    customer_id: r.get(2)?,
+                    channel: r.get(3)?,
+                    template: r.get(4)?,
+                    variables: serde_json::from_str::<BTreeMap<String, String>>(&variables).unwrap_or_default(),
+                    status: MessageStatus::parse(&r.get::<_, String>(6)?).unwrap_or(MessageStatus::Failed),
+                    reason: r.get(7)?,
+                    recipient: r.get(8)?,
+                    plugin_id: r.get(9)?,
+                    provider_id: r.get(10)?,
+                    attempts: r.get(11)?,
+                    next_attempt_at: r.get::<_, Option<i64>>(12)?.map(from_ms),
+                    source: r.get(13)?,
+                    idempotency_key: r.get(14)?,
+                    created_at: from_ms(r.get(15)?),
+                    sent_at: r.get::<_, Option<i64>>(16)?.map(from_ms),
+                    delivered_at: r.get::<_, Option<i64>>(17)?.map(from_ms),
+                    personal_variables: r
+                        .get::<_, Option<String>>(18)?
+                        .and_then(|text| serde_json::from_str(&text).ok())
+                        .unwrap_or_default(),
+                    history: Vec::new(),
+                },
+            ))
+        })
+        .optional()?;
+    let Some((row_id, mut message)) = row else { return Ok(None) };
+    message.history = conn
+        .prepare_cached("SELECT at, status, detail FROM message_events WHERE message_id = ?1 ORDER BY id")?
+        .query_map([row_id], |r| {
+            Ok(MessageEvent {
+                at: from_ms(r.get(0)?),
+                status: MessageStatus::parse(&r.get::<_, String>(1)?).unwrap_or(MessageStatus::Failed),
+                detail: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(message))
+}
+
+impl OutboxRead for Sql<'_> {
+    fn consent(&self, customer_id: i64, channel: &str) -> CoreResult<Option<ConsentAnswer>> {
+        sql(self.0.prepare_cached("SELECT status, source FROM consents WHERE customer_id = ?1 AND channel = ?2").and_then(|mut s| {
+            s.query_row(params![customer_id, channel], |r| {
+                let status: String = r.get(0)?;
+                let status = if status == ConsentStatus::OptedOut.as_str() { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
+                Ok(ConsentAnswer { status, source: r.get(1)? })
+            })
+            .optional()
+        }))
+    }
+
+    fn identifier(&self, customer_id: i64, kind: IdentityKind) -> CoreResult<Option<String>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT value FROM identities WHERE customer_id = ?1 AND kind = ?2 ORDER BY created_at LIMIT 1")
+            .and_then(|mut s| s.query_row(params![customer_id, kind.to_string()], |r| r.get(0)).optional()))
+    }
+
+    fn route(&self, shop_id: i64, channel: &str) -> CoreResult<Option<String>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT c.plugin_id FROM connectors c JOIN subscriptions s ON s.shop_id = c.shop_id AND s.plugin_id = c.plugin_id
+                 WHERE c.shop_id = ?1 AND c.channel = ?2 AND s.status = 'enabled'",
+            )
+            .and_then(|mut s| s.query_row(params![shop_id, channel], |r| r.get(0)).optional()))
+    }
+
+    fn served_channels(&self, shop_id: i64) -> CoreResult<Vec<String>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT DISTINCT c.channel FROM connectors c JOIN subscriptions s ON s.shop_id = c.shop_id AND s.plugin_id = c.plugin_id
+                 WHERE c.shop_id = ?1 AND s.status = 'enabled' ORDER BY c.channel",
+            )
+            .and_then(|mut s| s.query_map([shop_id], |r| r.get(0))?.collect()))
+    }
+
+    fn sent_since(&self, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> CoreResult<i64> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages WHERE customer_id = ?1 AND channel = ?2 AND id != ?3
+                   AND ((sent_at IS NOT NULL AND sent_at > ?4) OR status = 'sending')",
+            )
+            .and_then(|mut s| s.query_row(params![customer_id, channel, except, to_ms(since)], |r| r.get(0))))
+    }
+
+    fn message(&self, shop_id: i64, key: MessageKey<'_>) -> CoreResult<Option<Message>> {
+        core(match key {
+            MessageKey::Row(id) => load_message(self.0, shop_id, "id = ?2", &id),
+            MessageKey::Public(id) => load_message(self.0, shop_id, "public_id = ?2", &id),
+            MessageKey::Idempotency(key) => load_message(self.0, shop_id, "idempotency_key = ?2", &key),
+        })
+    }
+
+    fn due(&self, shop_id: i64, channel: &str, now: DateTime<Utc>, limit: usize) -> CoreResult<Vec<DueMessage>> {
+        sql(self.0.prepare_cached(CLAIM_DUE).and_then(|mut s| {
+            s.query_map(params![to_ms(now), shop_id, channel, limit as i64], |r| {
+                let variables: String = r.get(6)?;
+                Ok(DueMessage {
+                    row_id: r.get(0)?,
+                    shop_id: r.get(1)?,
+                    customer_id: r.get(2)?,
+                    channel: r.get(3)?,
+                    public_id: r.get(4)?,
+                    template: r.get(5)?,
+                    variables: serde_json::from_str(&variables).unwrap_or_default(),
+                    attempts: r.get(7)?,
+                })
+            })?
+            .collect()
+        }))
+    }
+
+    fn attempt_state(&self, row_id: i64) -> CoreResult<Option<(MessageStatus, i64)>> {
+        sql(self.0.prepare_cached("SELECT status, attempts FROM messages WHERE id = ?1").and_then(|mut s| {
+            s.query_row([row_id], |r| Ok((MessageStatus::parse(&r.get::<_, String>(0)?).unwrap_or(MessageStatus::Failed), r.get(1)?)))
+                .optional()
+        }))
+    }
+
+    fn sent_through(&self, shop_id: i64, plugin_id: &str, key: SentKey<'_>) -> CoreResult<Option<(i64, MessageStatus)>> {
+        let (text, first, second) = match key {
+            SentKey::Public(id) => {
+                ("SELECT id, status FROM messages WHERE shop_id = ?1 AND public_id = ?2 AND plugin_id = ?3", id, plugin_id)
+            }
+            SentKey::Provider(id) => {
+                ("SELECT id, status FROM messages WHERE shop_id = ?1 AND plugin_id = ?2 AND provider_id = ?3", plugin_id, id)
+            }
+        };
+        sql(self.0.prepare_cached(text).and_then(|mut s| {
+            s.query_row(params![shop_id, first, second], |r| {
+                // A status unknown to this kernel counts as sent, as receipts always read it.
+                Ok((r.get(0)?, MessageStatus::parse(&r.get::<_, String>(1)?).unwrap_or(MessageStatus::Sent)))
+            })
+            .optional()
+        }))
+    }
+}
+
+impl OutboxWrite for Sql<'_> {
+    fn insert(&self, m: &NewMessage<'_>) -> CoreResult<i64> {
+        let public_id = uuid::Uuid::new_v4().to_string();
+        let variables = serde_json::to_string(m.variables).map_err(anyhow::Error::from)?;
+        let personal = if m.personal_variables.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(m.personal_variables).map_err(anyhow::Error::from)?)
+        };
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO messages (public_id, shop_id, customer_id, channel, template, variables, status, next_attempt_at, source,
+                   idempotency_key, created_at, updated_at, personal_variables)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?7, ?7, ?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    public_id,
+                    m.shop_id,
+                    m.customer_id,
+                    m.channel,
+                    m.template,
+                    variables,
+                    to_ms(m.at),
+                    m.source,
+                    m.idempotency_key,
+                    personal
+                ])
+            }))?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    fn set_status(
+        &self,
+        row_id: i64,
+        status: MessageStatus,
+        reason: Option<&str>,
+        next_attempt_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE messages SET status = ?2, reason = ?3, next_attempt_at = ?4, lease_until = NULL, updated_at = ?5 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![row_id, status.as_str(), reason, next_attempt_at.map(to_ms), to_ms(at)])))?;
+        Ok(())
+    }
+
+    fn set_attempts(&self, row_id: i64, attempts: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("UPDATE messages SET attempts = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![row_id, attempts])))?;
+        Ok(())
+    }
+
+    fn claim(&self, row_id: i64, c: &ClaimRow<'_>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE messages SET status = 'sending', attempts = ?2, plugin_id = ?3, recipient = ?4, lease_until = ?5,
+                   next_attempt_at = NULL, reason = NULL, updated_at = ?6, customer_id = ?7 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![row_id, c.attempt, c.plugin_id, c.recipient, to_ms(c.lease_until), to_ms(c.at), c.customer_id])
+            }))?;
+        Ok(())
+    }
+
+    fn unclaim(&self, row_id: i64, attempt: i64, at: DateTime<Utc>) -> CoreResult<bool> {
+        let handed = sql(self
+            .0
+            .prepare_cached(
+                "UPDATE messages SET status = 'queued', attempts = attempts - 1, next_attempt_at = ?3, lease_until = NULL,
+                   updated_at = ?3 WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+            )
+            .and_then(|mut s| s.execute(params![row_id, attempt, to_ms(at)])))?;
+        Ok(handed == 1)
+    }
+
+    fn sent(&self, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE messages SET status = 'sent', sent_at = ?2, provider_id = ?3, lease_until = NULL, reason = NULL, updated_at = ?2
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![row_id, to_ms(at), provider_id])))?;
+        Ok(())
+    }
+
+    fn delivered(&self, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE messages SET status = 'delivered', delivered_at = ?2, sent_at = COALESCE(sent_at, ?2), lease_until = NULL,
+                   updated_at = ?3 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![row_id, to_ms(delivered_at), to_ms(at)])))?;
+        Ok(())
+    }
+
+    fn log(&self, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("INSERT INTO message_events (message_id, status, detail, at) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![row_id, status.as_str(), detail, to_ms(at)])))?;
+        Ok(())
+    }
+
+    fn put_consent(&self, shop_id: i64, customer_id: i64, channel: &str, answer: &ConsentAnswer, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO consents (customer_id, channel, shop_id, status, source, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, source = excluded.source, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| s.execute(params![customer_id, channel, shop_id, answer.status.as_str(), answer.source, to_ms(at)])))?;
+        Ok(())
+    }
+
+    fn put_connector(&self, shop_id: i64, plugin_id: &str, channel: &str, at: DateTime<Utc>) -> CoreResult<()> {
+        let token: String = {
+            let mut rng = rand::rng();
+            (0..32).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])).collect()
+        };
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO connectors (shop_id, plugin_id, channel, receipt_token, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (shop_id, plugin_id) DO UPDATE SET channel = excluded.channel",
+            )
+            .and_then(|mut s| s.execute(params![shop_id, plugin_id, channel, token, to_ms(at)])))?;
+        Ok(())
+    }
+}
