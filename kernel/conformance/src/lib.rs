@@ -23,6 +23,7 @@ use kith_domain::loyalty::LoyaltySettings;
 use kith_domain::model::IngestReport;
 use serde_json::Value;
 
+pub mod identity;
 pub mod ledger;
 pub mod outbox;
 
@@ -36,8 +37,13 @@ pub trait Backend {
     fn storage(&self) -> &dyn Storage;
     /// Create a shop in the given IANA time zone; its id.
     fn create_shop(&self, name: &str, time_zone: &str) -> i64;
-    /// Ingest a batch of events as clients send them, at `now`.
-    fn ingest(&self, shop_id: i64, events: Vec<Value>, now: DateTime<Utc>) -> IngestReport;
+    /// Ingest a batch of events as clients send them, at `now`, through the core's ingest
+    /// with the default identity caps. A backend does not implement it.
+    fn ingest(&self, shop_id: i64, events: Vec<Value>, now: DateTime<Utc>) -> IngestReport {
+        let caps = kith_core::ingest::IdentityCaps::default();
+        kith_core::ingest::ingest(self.storage(), shop_id, events, &caps, &kith_core::Actor::cli("conformance"), now)
+            .expect("the batch is ingested")
+    }
     /// Set a shop's loyalty settings.
     fn put_loyalty_settings(&self, shop_id: i64, settings: &LoyaltySettings);
     /// Set a shop's messaging settings (channel policies).
@@ -82,6 +88,14 @@ macro_rules! suite {
             ledger::ledger_adjustments_refuse_overdraws_and_answer_resends,
             ledger::ledger_merge_joins_two_ledgers,
             ledger::ledger_is_scoped_by_shop,
+            identity::identity_table_cases,
+            identity::identity_duplicates_by_event_id,
+            identity::identity_an_event_failing_after_writing_leaves_nothing,
+            identity::identity_orders_and_refunds_keep_stats,
+            identity::identity_shops_are_kept_apart,
+            identity::merge_survivor_is_the_customer_first_seen_earliest,
+            identity::merge_then_unmerge_restores_everything,
+            identity::merge_nested_unmerges_outer_first,
             outbox::outbox_opt_out_suppresses_and_opting_in_again_sends,
             outbox::outbox_without_an_address_a_message_is_suppressed,
             outbox::outbox_without_a_connector_a_message_is_retried_then_sent,

@@ -1,10 +1,10 @@
 //! The core's conformance suite on SQLite: every case on a new database file.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use kith_conformance::{Backend, Factory};
 use kith_core::Storage;
 use kith_domain::loyalty::LoyaltySettings;
-use kith_domain::model::{IngestReport, NewShop};
+use kith_domain::model::NewShop;
 use kith_store::{Actor, Store, StoreOptions};
 use serde_json::Value;
 
@@ -31,10 +31,6 @@ impl Backend for SqliteBackend {
     fn create_shop(&self, name: &str, time_zone: &str) -> i64 {
         let new = NewShop { name: name.into(), time_zone: time_zone.into(), currency: "CNY".into(), region: "CN".into() };
         self.store.create_shop(&new, &Actor::cli("conformance")).unwrap().id
-    }
-
-    fn ingest(&self, shop_id: i64, events: Vec<Value>, now: DateTime<Utc>) -> IngestReport {
-        self.store.ingest_at(shop_id, events, &Actor::cli("conformance"), now).unwrap()
     }
 
     fn put_loyalty_settings(&self, shop_id: i64, settings: &LoyaltySettings) {
