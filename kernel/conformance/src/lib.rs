@@ -30,7 +30,7 @@ pub mod outbox;
 /// A database of one backend, new and empty for one case.
 ///
 /// Besides its storage, a backend offers the set-up the core does not own yet
-/// (shops, ingest and settings are still the backend's own code): as features
+/// (shops and settings are still the backend's own code; ingest is the core's): as features
 /// move into the core, these give way to the core's functions.
 pub trait Backend {
     /// The backend as the core's storage.
