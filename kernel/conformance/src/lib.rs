@@ -23,6 +23,7 @@ use kith_domain::loyalty::LoyaltySettings;
 use kith_domain::model::IngestReport;
 use serde_json::Value;
 
+pub mod coupons;
 pub mod identity;
 pub mod ledger;
 pub mod outbox;
@@ -51,6 +52,12 @@ pub trait Backend {
     /// Install a channel connector plugin that sends `channel` and enable it in the shop, so
     /// that the shop's route for the channel points to it. No component is run.
     fn enable_connector(&self, shop_id: i64, plugin_id: &str, channel: &str);
+    /// Create a coupon template in the shop; its id.
+    fn create_coupon_template(&self, shop_id: i64, input: &kith_domain::coupons::CouponTemplateInput) -> i64;
+    /// Create a reward in the shop; its id.
+    fn create_reward(&self, shop_id: i64, input: &kith_domain::loyalty::RewardInput) -> i64;
+    /// The shop's event log, oldest first: each event's type and payload.
+    fn events(&self, shop_id: i64) -> Vec<(String, Value)>;
 }
 
 /// Makes a new, empty backend for each case.
@@ -105,6 +112,14 @@ macro_rules! suite {
             outbox::outbox_a_clients_send_needs_a_connector_for_the_channel,
             outbox::outbox_send_outcomes_send_fail_or_retry,
             outbox::outbox_receipts_deliver_or_fail_what_is_out,
+            coupons::coupons_count_budget_caps_issuance,
+            coupons::coupons_money_budget_caps_issuance,
+            coupons::coupons_per_customer_limit_and_resends,
+            coupons::coupons_expiry_and_inactive_templates,
+            coupons::coupons_an_order_redeems_a_code_once,
+            coupons::coupons_redemption_answers_its_outcome,
+            coupons::coupons_concurrent_issuance_stays_within_the_budget,
+            coupons::coupons_rewards_spend_points_stock_and_issue_together,
         );
     };
 }

@@ -344,7 +344,7 @@ fn record_order(tx: &dyn WriteTx, shop_id: i64, customer_id: i64, order: &ValidO
     tx.event_log().append(shop_id, "order.paid", Some(customer_id), &payload, now, None)?;
     if let Some(code) = &order.coupon_code {
         let paid = PaidOrder { id: order_id, external_id: &order.external_id, customer_id, amount: order.amount, paid_at: order.paid_at };
-        tx.ingest_writer().redeem_coupon(shop_id, &paid, code, now)?;
+        crate::coupons::redeem_by_order(tx, shop_id, &paid, code, now)?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! ([`ledger`]). Side effects are explicit calls of the core, never hidden in the
 //! backend.
 
+pub mod coupons;
 pub mod customers;
 mod error;
 pub mod ingest;
@@ -20,6 +21,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod merge;
 pub mod ports;
+pub mod rewards;
 
 pub use error::{Actor, Error, Result, Unavailable};
 pub use ports::{ReadTx, Storage, StorageExt, WriteTx};

@@ -1,16 +1,14 @@
-//! Coupon templates, issuance within budgets, redemption by orders, statistics.
+//! Coupon templates, coupons and their statistics, as stored. The rules that issue
+//! and redeem coupons are `kith_core::coupons`'; the vocabulary is `kith_domain::coupons`'.
 
 use chrono::{DateTime, Utc};
-use kith_domain::FieldError;
-use kith_domain::coupons::{
-    CODE_ALPHABET, CODE_LEN, Coupon, CouponStatus, CouponTemplate, CouponTemplateInput, IssueRequest, TemplateStats, normalise_code,
-};
-use rand::Rng;
+use kith_core::coupons;
+use kith_domain::coupons::{Coupon, CouponStatus, CouponTemplate, CouponTemplateInput, IssueRequest, TemplateStats, normalise_code};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::customers::{active_customer, customer_in_shop};
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
+use crate::customers::customer_in_shop;
+use crate::{Actor, Result, Store, StoreError, audit, from_ms, to_ms};
 
 const TEMPLATE_COLUMNS: &str = "id, name, face_value, threshold, valid_days, valid_until, per_customer_limit, budget_count, budget_money,
     active, issued, created_at, updated_at";
@@ -34,10 +32,14 @@ fn row_to_template(r: &rusqlite::Row<'_>) -> rusqlite::Result<CouponTemplate> {
 }
 
 pub(crate) fn load_template(conn: &Connection, shop_id: i64, id: i64) -> Result<CouponTemplate> {
+    find_template(conn, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("coupon template {id}")))
+}
+
+/// The shop's template `id`, if it has one.
+pub(crate) fn find_template(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Option<CouponTemplate>> {
     conn.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM coupon_templates WHERE id = ?1 AND shop_id = ?2"))?
         .query_row(params![id, shop_id], row_to_template)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("coupon template {id}")))
+        .optional()
 }
 
 const COUPON_COLUMNS: &str = "c.id, c.code, c.template_id, c.customer_id, t.face_value, t.threshold, c.source, c.issued_at, c.expires_at,
@@ -75,137 +77,13 @@ fn coupon_query(filter: &str) -> String {
 }
 
 pub(crate) fn load_coupon(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<Coupon> {
+    find_coupon(conn, shop_id, id, now)?.ok_or_else(|| StoreError::NotFound(format!("coupon {id}")))
+}
+
+/// The shop's coupon `id`, its status as at `now`, if it has one.
+pub(crate) fn find_coupon(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> rusqlite::Result<Option<Coupon>> {
     let now = to_ms(now);
-    conn.prepare_cached(&coupon_query("c.id = ?2"))?
-        .query_row(params![shop_id, id], |r| coupon_from_row(r, now))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("coupon {id}")))
-}
-
-fn new_code() -> String {
-    let mut rng = rand::rng();
-    (0..CODE_LEN).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
-}
-
-/// Issue a coupon of a template to a customer within the template's limits.
-/// `(source, source_key)` makes it idempotent: the same key answers the
-/// coupon it issued first (`false`: not new).
-pub(crate) fn issue_in(
-    conn: &Connection,
-    shop_id: i64,
-    template_id: i64,
-    customer_id: i64,
-    source: &str,
-    source_key: &str,
-    now: DateTime<Utc>,
-) -> Result<(Coupon, bool)> {
-    let existing: Option<(i64, i64, i64)> = conn
-        .prepare_cached("SELECT id, template_id, customer_id FROM coupons WHERE shop_id = ?1 AND source = ?2 AND source_key = ?3")?
-        .query_row(params![shop_id, source, source_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    if let Some((id, template, customer)) = existing {
-        if template != template_id || active_customer(conn, shop_id, customer)? != Some(customer_id) {
-            return Err(StoreError::Conflict(format!("idempotency key `{source_key}` was already used for another coupon")));
-        }
-        return Ok((load_coupon(conn, shop_id, id, now)?, false));
-    }
-    let template = load_template(conn, shop_id, template_id)?;
-    if let Some(reason) = template.refuses_issue(now) {
-        return Err(StoreError::Conflict(reason));
-    }
-    let held: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM coupons WHERE template_id = ?1 AND customer_id = ?2")?
-        .query_row(params![template_id, customer_id], |r| r.get(0))?;
-    if held >= i64::from(template.per_customer_limit) {
-        return Err(StoreError::Conflict(format!(
-            "customer {customer_id} already holds {held} coupon(s) of template {template_id}, the limit per customer"
-        )));
-    }
-    let expires_at = to_ms(template.input().expiry(now));
-    // 32^12 codes: a collision is rare; the unique index catches the rare one.
-    for _ in 0..8 {
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO coupons (shop_id, template_id, customer_id, code, source, source_key, issued_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (shop_id, code) DO NOTHING",
-            )?
-            .execute(params![shop_id, template_id, customer_id, new_code(), source, source_key, to_ms(now), expires_at])?;
-        if inserted == 1 {
-            let id = conn.last_insert_rowid();
-            conn.prepare_cached("UPDATE coupon_templates SET issued = issued + 1 WHERE id = ?1")?.execute([template_id])?;
-            let coupon = load_coupon(conn, shop_id, id, now)?;
-            events::append(
-                conn,
-                shop_id,
-                "coupon.issued",
-                Some(customer_id),
-                &json!({"coupon_id": id, "template_id": template_id, "code": coupon.code, "source": source, "expires_at": coupon.expires_at}),
-                now,
-            )?;
-            return Ok((coupon, true));
-        }
-    }
-    Err(anyhow::anyhow!("no free coupon code after 8 tries").into())
-}
-
-/// The order a coupon code came with.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PaidOrder<'a> {
-    pub id: i64,
-    pub external_id: &'a str,
-    pub customer_id: i64,
-    pub amount: i64,
-    pub paid_at: i64,
-}
-
-/// An order paid with a coupon code redeems the coupon when the code is the
-/// customer's, unused, valid at payment and the order reaches the threshold.
-/// The order stands either way; a refusal is an event with its reason.
-pub(crate) fn redeem_with_order(conn: &Connection, shop_id: i64, order: &PaidOrder<'_>, raw_code: &str, now: DateTime<Utc>) -> Result<()> {
-    let PaidOrder { id: order_id, external_id, customer_id, amount, paid_at } = *order;
-    let code = normalise_code(raw_code);
-    let found: Option<(i64, i64, i64, Option<i64>, i64)> = conn
-        .prepare_cached(
-            "SELECT c.id, c.customer_id, c.expires_at, c.redeemed_at, t.threshold FROM coupons c JOIN coupon_templates t ON t.id = c.template_id
-             WHERE c.shop_id = ?1 AND c.code = ?2",
-        )?
-        .query_row(params![shop_id, code], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .optional()?;
-    let refusal = match found {
-        None => Some("no coupon has this code".to_owned()),
-        Some((_, owner, _, _, _)) if active_customer(conn, shop_id, owner)? != Some(customer_id) => {
-            Some("the coupon belongs to another customer".to_owned())
-        }
-        Some((_, _, _, Some(_), _)) => Some("the coupon was already redeemed".to_owned()),
-        Some((_, _, expires_at, _, _)) if expires_at <= paid_at => Some("the coupon had expired".to_owned()),
-        Some((_, _, _, _, threshold)) if amount < threshold => Some(format!("the order is below the coupon's threshold of {threshold}")),
-        Some(_) => None,
-    };
-    match (found, refusal) {
-        (Some((coupon_id, ..)), None) => {
-            conn.prepare_cached("UPDATE coupons SET order_id = ?2, redeemed_at = ?3 WHERE id = ?1")?
-                .execute(params![coupon_id, order_id, paid_at])?;
-            events::append(
-                conn,
-                shop_id,
-                "coupon.redeemed",
-                Some(customer_id),
-                &json!({"coupon_id": coupon_id, "code": code, "order_id": external_id}),
-                now,
-            )?;
-        }
-        (_, reason) => {
-            events::append(
-                conn,
-                shop_id,
-                "coupon.refused",
-                Some(customer_id),
-                &json!({"code": code, "order_id": external_id, "reason": reason}),
-                now,
-            )?;
-        }
-    }
-    Ok(())
+    conn.prepare_cached(&coupon_query("c.id = ?2"))?.query_row(params![shop_id, id], |r| coupon_from_row(r, now)).optional()
 }
 
 impl Store {
@@ -289,15 +167,10 @@ impl Store {
         })
     }
 
-    /// Issue a coupon through the API; the idempotency key makes a resend answer the same coupon.
+    /// Issue a coupon through the API; the idempotency key makes a resend answer the same coupon
+    /// (the rules are [`kith_core::coupons::issue_to`]'s).
     pub fn issue_coupon(&self, shop_id: i64, template_id: i64, req: &IssueRequest, now: DateTime<Utc>) -> Result<(Coupon, bool)> {
-        req.validate()?;
-        self.write(|tx| {
-            load_template(tx, shop_id, template_id)?;
-            let customer = active_customer(tx, shop_id, req.customer_id)?
-                .ok_or_else(|| StoreError::Invalid(FieldError::new("customer_id", "no such customer in this shop")))?;
-            issue_in(tx, shop_id, template_id, customer, "api", &req.idempotency_key, now)
-        })
+        Ok(coupons::issue_to(self, shop_id, template_id, req, now)?)
     }
 
     /// A coupon by its code, as a customer would type it.

@@ -31,7 +31,7 @@ use kith_domain::messaging::{MessagingSettings, SendRequest};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
-use crate::coupons::{issue_in, load_template};
+use crate::coupons::load_template;
 use crate::customers::active_customer;
 use crate::messages::enqueue_personal;
 use crate::segments::{anniversaries, check_node, customer_matches};
@@ -601,7 +601,9 @@ fn act(tx: &Connection, run: &mut RunState, d: &Definition, kind: &StepKind, zon
             if let Some(reason) = coupon_budget(tx, run, d, template.face_value)? {
                 return Ok(Acted::Skipped(reason));
             }
-            match issue_in(tx, run.shop_id, template_id, run.customer_id, &src, &key, now) {
+            match kith_core::coupons::issue(&crate::ports::Sql(tx), run.shop_id, template_id, run.customer_id, &src, &key, now)
+                .map_err(StoreError::from)
+            {
                 Ok((c, _)) => {
                     run.context["coupon"] = json!({"id": c.id, "code": c.code, "face_value": c.face_value,
                         "expires_at_ms": to_ms(c.expires_at), "template_id": template_id});

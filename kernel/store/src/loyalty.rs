@@ -3,7 +3,7 @@
 //! `kith_core::ledger`'s; the vocabulary is `kith_domain::loyalty`'s.
 
 use chrono::{DateTime, Utc};
-use kith_core::ledger;
+use kith_core::{ledger, rewards};
 use kith_domain::coupons::Coupon;
 use kith_domain::loyalty::{
     ExpiringPoints, LedgerEntry, LedgerKind, LoyaltySettings, PointsAccount, PointsAdjustment, RedeemRequest, Redemption, Reward,
@@ -108,13 +108,18 @@ fn row_to_reward(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reward> {
 }
 
 fn load_reward(conn: &Connection, shop_id: i64, id: i64) -> Result<Reward> {
-    conn.prepare_cached(&format!("SELECT {REWARD_COLUMNS} FROM rewards WHERE id = ?1 AND shop_id = ?2"))?
-        .query_row(params![id, shop_id], row_to_reward)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("reward {id}")))
+    find_reward(conn, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("reward {id}")))
 }
 
-fn load_redemption(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<Redemption> {
+/// The shop's reward `id`, if it has one.
+pub(crate) fn find_reward(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Option<Reward>> {
+    conn.prepare_cached(&format!("SELECT {REWARD_COLUMNS} FROM rewards WHERE id = ?1 AND shop_id = ?2"))?
+        .query_row(params![id, shop_id], row_to_reward)
+        .optional()
+}
+
+/// The shop's redemption `id` as the API shows it.
+pub(crate) fn load_redemption(conn: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<Redemption> {
     let (customer_id, reward_id, idempotency_key, points, coupon_id, balance_after, created_at): (i64, i64, String, i64, i64, i64, i64) = conn
         .prepare_cached(
             "SELECT customer_id, reward_id, request_id, points, coupon_id, balance_after, created_at FROM redemptions WHERE id = ?1 AND shop_id = ?2",
@@ -265,67 +270,10 @@ impl Store {
 
     /// Spend a customer's points on a reward: the points, the stock and the
     /// coupon change together or not at all. A second submission with the
-    /// same request id answers the first's redemption (`false`: not new).
+    /// same request id answers the first's redemption (`false`: not new); the
+    /// rules are [`kith_core::rewards::redeem`]'s.
     pub fn redeem(&self, shop_id: i64, customer_id: i64, req: &RedeemRequest, now: DateTime<Utc>) -> Result<(Redemption, bool)> {
-        req.validate()?;
-        self.write(|tx| {
-            let id = customer_in_shop(tx, shop_id, customer_id)?;
-            let existing: Option<(i64, i64, i64)> = tx
-                .prepare_cached("SELECT id, customer_id, reward_id FROM redemptions WHERE shop_id = ?1 AND request_id = ?2")?
-                .query_row(params![shop_id, req.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            if let Some((redemption, customer, reward)) = existing {
-                if customer != id || reward != req.reward_id {
-                    return Err(StoreError::Conflict(format!(
-                        "idempotency_key `{}` was already used for another redemption",
-                        req.idempotency_key
-                    )));
-                }
-                return Ok((load_redemption(tx, shop_id, redemption, now)?, false));
-            }
-            let reward = load_reward(tx, shop_id, req.reward_id)?;
-            if !reward.active {
-                return Err(StoreError::Conflict(format!("reward {} is not available", reward.id)));
-            }
-            if reward.stock == Some(0) {
-                return Err(StoreError::Conflict(format!("reward {} is out of stock", reward.id)));
-            }
-            let available = balance(tx, id)?.max(0);
-            if available < reward.points_cost {
-                return Err(StoreError::Conflict(format!(
-                    "insufficient points: {available} available, reward {} costs {}",
-                    reward.id, reward.points_cost
-                )));
-            }
-            let coupon =
-                coupons::issue_in(tx, shop_id, reward.coupon_template_id, id, "reward", &format!("redemption:{}", req.idempotency_key), now)?.0;
-            let ledger_id = ledger::post(
-                &Sql(tx),
-                &ledger::Post {
-                    shop_id,
-                    customer_id: id,
-                    kind: LedgerKind::Redeem,
-                    points: -reward.points_cost,
-                    source: "reward",
-                    source_key: &req.idempotency_key,
-                    reason: &format!("redeemed for reward {} ({})", reward.id, reward.name),
-                    order_id: None,
-                    expires_at: None,
-                    at: now,
-                },
-            )?
-            .ok_or_else(|| anyhow::anyhow!("an unused request id was refused by the ledger"))?;
-            tx.prepare_cached("UPDATE rewards SET stock = stock - 1 WHERE id = ?1 AND stock IS NOT NULL")?.execute([reward.id])?;
-            tx.prepare_cached("UPDATE rewards SET redeemed = redeemed + 1 WHERE id = ?1")?.execute([reward.id])?;
-            let balance_after = balance(tx, id)?;
-            tx.prepare_cached(
-                "INSERT INTO redemptions (shop_id, customer_id, reward_id, request_id, points, ledger_id, coupon_id, balance_after, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![shop_id, id, reward.id, req.idempotency_key, reward.points_cost, ledger_id, coupon.id, balance_after, to_ms(now)])?;
-            let redemption = tx.last_insert_rowid();
-            Ok((load_redemption(tx, shop_id, redemption, now)?, true))
-        })
+        Ok(rewards::redeem(self, shop_id, customer_id, req, now)?)
     }
 
     /// A customer's redemptions, newest first.

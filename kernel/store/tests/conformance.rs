@@ -62,6 +62,19 @@ impl Backend for SqliteBackend {
         };
         self.store.put_subscription(shop_id, &put, &cli).unwrap();
     }
+
+    fn create_coupon_template(&self, shop_id: i64, input: &kith_domain::coupons::CouponTemplateInput) -> i64 {
+        self.store.create_coupon_template(shop_id, input, &Actor::cli("conformance"), Utc::now()).unwrap().id
+    }
+
+    fn create_reward(&self, shop_id: i64, input: &kith_domain::loyalty::RewardInput) -> i64 {
+        self.store.create_reward(shop_id, input, &Actor::cli("conformance"), Utc::now()).unwrap().id
+    }
+
+    fn events(&self, shop_id: i64) -> Vec<(String, Value)> {
+        let events = self.store.events_after(shop_id, 0, 100_000).unwrap();
+        events.into_iter().map(|e| (e.kind, e.payload.value())).collect()
+    }
 }
 
 kith_conformance::suite!(Sqlite);

@@ -63,9 +63,6 @@ pub trait IngestWrite {
     fn insert_order(&self, shop_id: i64, customer_id: i64, order: &ValidOrder, at: DateTime<Utc>) -> Result<i64>;
     /// Count a paid order in its customer's stats, and mark the customer changed at `at`.
     fn add_order_to_stats(&self, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
-    /// Redeem the coupon `code` by a paid order under the coupons' rules (still the
-    /// backend's): the order stands whether the coupon is taken or refused.
-    fn redeem_coupon(&self, shop_id: i64, order: &PaidOrder<'_>, code: &str, at: DateTime<Utc>) -> Result<()>;
     /// Add a refund to an order's refunded amount; `fully`: nothing of it remains paid.
     fn refund_order(&self, order_id: i64, amount: i64, fully: bool) -> Result<()>;
     /// Record one refund of an order.

@@ -23,12 +23,14 @@ use serde_json::Value;
 
 use crate::{Actor, Result};
 
+mod coupons;
 mod events;
 mod ingest;
 mod ledger;
 mod outbox;
 mod merge;
 
+pub use coupons::*;
 pub use events::*;
 pub use ingest::*;
 pub use ledger::*;
@@ -86,6 +88,8 @@ pub trait ReadTx {
     fn outbox(&self) -> &dyn OutboxRead;
     fn merges(&self) -> &dyn MergeRead;
     fn settings(&self) -> &dyn Settings;
+    fn coupons(&self) -> &dyn CouponsRead;
+    fn rewards(&self) -> &dyn RewardsRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -97,6 +101,8 @@ pub trait WriteTx: ReadTx {
     fn outbox_writer(&self) -> &dyn OutboxWrite;
     fn merge_writer(&self) -> &dyn MergeWrite;
     fn audit(&self) -> &dyn Audit;
+    fn coupons_writer(&self) -> &dyn CouponsWrite;
+    fn rewards_writer(&self) -> &dyn RewardsWrite;
 }
 
 /// Customers as the core finds them.

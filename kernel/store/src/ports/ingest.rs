@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use kith_core::ports::{Identities, IdentityRow, IngestRead, IngestWrite, OrderRow, PaidOrder, ProfileRow, Savepoints};
+use kith_core::ports::{Identities, IdentityRow, IngestRead, IngestWrite, OrderRow, ProfileRow, Savepoints};
 use kith_domain::ingest::{BehaviourInput, ValidOrder};
 use kith_domain::model::Stats;
 use rusqlite::{OptionalExtension, params};
 
 use super::{CoreResult, Sql, core, sql};
-use crate::{coupons, from_ms, shops, to_ms};
+use crate::{from_ms, shops, to_ms};
 
 impl Identities for Sql<'_> {
     fn owner(&self, shop_id: i64, kind: &str, value: &str) -> CoreResult<Option<i64>> {
@@ -202,17 +202,6 @@ impl IngestWrite for Sql<'_> {
             params![amount, to_ms(paid_at), to_ms(at), customer_id],
         )?;
         Ok(())
-    }
-
-    fn redeem_coupon(&self, shop_id: i64, order: &PaidOrder<'_>, code: &str, at: DateTime<Utc>) -> CoreResult<()> {
-        let paid = coupons::PaidOrder {
-            id: order.id,
-            external_id: order.external_id,
-            customer_id: order.customer_id,
-            amount: order.amount,
-            paid_at: to_ms(order.paid_at),
-        };
-        core(coupons::redeem_with_order(self.0, shop_id, &paid, code, at))
     }
 
     fn refund_order(&self, order_id: i64, amount: i64, fully: bool) -> CoreResult<()> {

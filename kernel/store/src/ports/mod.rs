@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::{Result, Store, StoreError, audit, customers, settings};
 
+mod coupons;
 mod events;
 mod ingest;
 mod ledger;
@@ -66,6 +67,14 @@ impl ReadTx for Sql<'_> {
     fn settings(&self) -> &dyn Settings {
         self
     }
+
+    fn coupons(&self) -> &dyn kith_core::ports::CouponsRead {
+        self
+    }
+
+    fn rewards(&self) -> &dyn kith_core::ports::RewardsRead {
+        self
+    }
 }
 
 impl WriteTx for Sql<'_> {
@@ -94,6 +103,14 @@ impl WriteTx for Sql<'_> {
     }
 
     fn audit(&self) -> &dyn Audit {
+        self
+    }
+
+    fn coupons_writer(&self) -> &dyn kith_core::ports::CouponsWrite {
+        self
+    }
+
+    fn rewards_writer(&self) -> &dyn kith_core::ports::RewardsWrite {
         self
     }
 }

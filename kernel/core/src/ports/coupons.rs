@@ -1,0 +1,108 @@
+//! The coupons' port, and the rewards' (a reward is paid with a coupon).
+
+use chrono::{DateTime, Utc};
+use kith_domain::coupons::{Coupon, CouponTemplate};
+use kith_domain::loyalty::{Redemption, Reward};
+
+use crate::Result;
+
+/// Coupon templates and the coupons issued from them.
+pub trait CouponsRead {
+    /// The shop's template `template_id`, with how many coupons it issued.
+    fn template(&self, shop_id: i64, template_id: i64) -> Result<Option<CouponTemplate>>;
+    /// The shop's coupon issued under `source` / `source_key`, if any.
+    fn by_source(&self, shop_id: i64, source: &str, source_key: &str) -> Result<Option<Holding>>;
+    /// How many coupons of a template were issued to a customer (by its own id).
+    fn held(&self, template_id: i64, customer_id: i64) -> Result<i64>;
+    /// The shop's coupon `coupon_id` as the API shows it, its status as at `now`.
+    fn coupon(&self, shop_id: i64, coupon_id: i64, now: DateTime<Utc>) -> Result<Option<Coupon>>;
+    /// The shop's coupon with the (normalised) code `code`, as a redemption judges it.
+    fn by_code(&self, shop_id: i64, code: &str) -> Result<Option<CodeHolder>>;
+}
+
+/// Writes to the coupons.
+pub trait CouponsWrite {
+    /// Insert a coupon under `code` unless the shop has a coupon with that code already;
+    /// its id, or `None` when the code was taken.
+    fn insert(&self, coupon: &NewCoupon<'_>) -> Result<Option<i64>>;
+    /// Count one more coupon issued from a template.
+    fn count_issued(&self, template_id: i64) -> Result<()>;
+    /// Mark a coupon redeemed by an order, paid at `at`.
+    fn redeem(&self, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()>;
+}
+
+/// Rewards, which a customer buys with points, and the redemptions that bought them.
+pub trait RewardsRead {
+    /// The shop's reward `reward_id`.
+    fn reward(&self, shop_id: i64, reward_id: i64) -> Result<Option<Reward>>;
+    /// The shop's redemption submitted with `idempotency_key`, if any.
+    fn redemption_by_key(&self, shop_id: i64, idempotency_key: &str) -> Result<Option<RedemptionKey>>;
+    /// The shop's redemption `redemption_id` as the API shows it (its coupon's status as at `now`).
+    fn redemption(&self, shop_id: i64, redemption_id: i64, now: DateTime<Utc>) -> Result<Redemption>;
+}
+
+/// Writes to the rewards.
+pub trait RewardsWrite {
+    /// Count one more redemption of a reward, and take one from its stock when it has one.
+    fn take_one(&self, reward_id: i64) -> Result<()>;
+    /// Record a redemption; its id.
+    fn insert_redemption(&self, redemption: &NewRedemption<'_>) -> Result<i64>;
+}
+
+/// A coupon found by its source key: what it was issued of and to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding {
+    pub id: i64,
+    pub template_id: i64,
+    pub customer_id: i64,
+}
+
+/// A coupon found by its code, with what a redemption checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeHolder {
+    pub id: i64,
+    /// The customer it was issued to (who may since have been merged).
+    pub customer_id: i64,
+    pub expires_at: DateTime<Utc>,
+    pub redeemed: bool,
+    /// Its template's threshold: the smallest order it applies to.
+    pub threshold: i64,
+}
+
+/// A coupon to insert, as the rules made it.
+#[derive(Debug, Clone)]
+pub struct NewCoupon<'a> {
+    pub shop_id: i64,
+    pub template_id: i64,
+    pub customer_id: i64,
+    pub code: &'a str,
+    /// Who issued it: `api`, `reward`, `journey:<id>`.
+    pub source: &'a str,
+    /// Unique per shop and source: a second coupon with the same key is never issued.
+    pub source_key: &'a str,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A redemption found by its idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedemptionKey {
+    pub id: i64,
+    pub customer_id: i64,
+    pub reward_id: i64,
+}
+
+/// A redemption to record.
+#[derive(Debug, Clone)]
+pub struct NewRedemption<'a> {
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub reward_id: i64,
+    pub idempotency_key: &'a str,
+    /// Points spent (positive).
+    pub points: i64,
+    pub ledger_id: i64,
+    pub coupon_id: i64,
+    pub balance_after: i64,
+    pub at: DateTime<Utc>,
+}
