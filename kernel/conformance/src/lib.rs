@@ -24,6 +24,7 @@ use kith_domain::model::IngestReport;
 use serde_json::Value;
 
 pub mod coupons;
+pub mod delivery;
 pub mod identity;
 pub mod ledger;
 pub mod outbox;
@@ -52,6 +53,9 @@ pub trait Backend {
     /// Install a channel connector plugin that sends `channel` and enable it in the shop, so
     /// that the shop's route for the channel points to it. No component is run.
     fn enable_connector(&self, shop_id: i64, plugin_id: &str, channel: &str);
+    /// Install the plugin of this `plugin.toml` and enable it in the shop with every
+    /// capability it requests. No component is run: its decisions are the case's.
+    fn enable_plugin(&self, shop_id: i64, manifest: &str);
     /// Create a coupon template in the shop; its id.
     fn create_coupon_template(&self, shop_id: i64, input: &kith_domain::coupons::CouponTemplateInput) -> i64;
     /// Create a reward in the shop; its id.
@@ -112,6 +116,11 @@ macro_rules! suite {
             outbox::outbox_a_clients_send_needs_a_connector_for_the_channel,
             outbox::outbox_send_outcomes_send_fail_or_retry,
             outbox::outbox_receipts_deliver_or_fail_what_is_out,
+            delivery::delivery_commits_once_and_applies_every_kind_of_decision,
+            delivery::delivery_refuses_another_shops_customer_and_applies_nothing,
+            delivery::delivery_keeps_tag_namespaces_and_caps,
+            delivery::delivery_failures_retry_then_dead_letter_then_trip_the_breaker,
+            delivery::tags_every_writer_has_the_same_effects,
             coupons::coupons_count_budget_caps_issuance,
             coupons::coupons_money_budget_caps_issuance,
             coupons::coupons_per_customer_limit_and_resends,

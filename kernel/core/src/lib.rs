@@ -15,6 +15,7 @@
 
 pub mod coupons;
 pub mod customers;
+pub mod delivery;
 mod error;
 pub mod ingest;
 pub mod ledger;
@@ -22,6 +23,7 @@ pub mod outbox;
 pub mod merge;
 pub mod ports;
 pub mod rewards;
+pub mod tags;
 
 pub use error::{Actor, Error, Result, Unavailable};
 pub use ports::{ReadTx, Storage, StorageExt, WriteTx};

@@ -1,12 +1,9 @@
 //! What a plugin call leaves behind whether it succeeded or not (its log lines and call
-//! record), and the policy for failed calls: shared by deliveries and runs (`plugins`) and by
-//! connectors' sends (`messages`), which neither owns.
+//! record): shared by deliveries and runs (`kith_core::delivery`, through the plugins' port)
+//! and by connectors' sends (`messages`), which neither owns.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use kith_domain::plugin::LogLine;
-use rusqlite::{Transaction, params};
+use kith_core::delivery::Attempt;
+use rusqlite::{Connection, params};
 
 use crate::{Result, to_ms};
 
@@ -14,48 +11,8 @@ use crate::{Result, to_ms};
 const KEPT_LOGS: i64 = 1000;
 const KEPT_CALLS: i64 = 1000;
 
-/// What one attempt produced besides decisions: kept whether it succeeded or not.
-#[derive(Debug, Clone, Copy)]
-pub struct Attempt<'a> {
-    pub shop_id: i64,
-    pub plugin_id: &'a str,
-    pub logs: &'a [LogLine],
-    pub duration: Duration,
-    pub now: DateTime<Utc>,
-}
-
-/// When to retry, when to give up on a batch, when to trip the breaker.
-#[derive(Debug, Clone, Copy)]
-pub struct FailurePolicy {
-    /// Attempts at one batch before it becomes a dead letter.
-    pub max_attempts: i64,
-    /// Consecutive failures that trip the breaker.
-    pub breaker_threshold: i64,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-}
-
-impl Default for FailurePolicy {
-    fn default() -> Self {
-        FailurePolicy {
-            max_attempts: 5,
-            breaker_threshold: 10,
-            backoff_base: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(300),
-        }
-    }
-}
-
-impl FailurePolicy {
-    /// Exponential backoff after the `attempt`-th failure (1-based).
-    pub fn backoff(&self, attempt: i64) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.clamp(1, 31) as u32 - 1);
-        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
-    }
-}
-
 /// Keep the log lines and the call record of an attempt.
-pub(crate) fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Option<&str>) -> Result<()> {
+pub(crate) fn record_attempt(tx: &Connection, a: &Attempt<'_>, error: Option<&str>) -> Result<()> {
     let now = to_ms(a.now);
     let mut insert =
         tx.prepare_cached("INSERT INTO plugin_logs (shop_id, plugin_id, level, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
@@ -72,17 +29,4 @@ pub(crate) fn record_attempt(tx: &Transaction<'_>, a: &Attempt<'_>, error: Optio
         .execute(params![a.shop_id, a.plugin_id, kept])?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let policy = FailurePolicy::default();
-        assert_eq!(policy.backoff(1), Duration::from_secs(1));
-        assert_eq!(policy.backoff(4), Duration::from_secs(8));
-        assert_eq!(policy.backoff(40), Duration::from_secs(300));
-    }
 }

@@ -10,7 +10,9 @@ use kith_domain::plugin::{Part, Reads};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
-use crate::tags::{self, Removable, TagWrite};
+use kith_core::tags::{self, Removable, Source, TagRemoval, TagWrite};
+
+use crate::ports::Sql;
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 /// Filters of the customer list; all present filters must hold.
@@ -299,8 +301,8 @@ impl Store {
         let now = Utc::now();
         self.write(|tx| {
             require_active(tx, shop_id, customer_id)?;
-            let write = TagWrite { shop_id, customer_id, tag: &tag, source: tags::Source::Manual, reason, at: now };
-            tags::add(tx, &write)?;
+            let write = TagWrite { shop_id, customer_id, tag: &tag, source: Source::Manual, reason, at: now, chain: 1 };
+            tags::add(&Sql(tx), &write)?;
             audit::record(tx, Some(shop_id), actor, "tag.add", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;
             Ok(tx.query_row(
                 "SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = 'manual'",
@@ -315,7 +317,8 @@ impl Store {
         let now = Utc::now();
         self.write(|tx| {
             require_active(tx, shop_id, customer_id)?;
-            if tags::remove(tx, shop_id, customer_id, tag, Removable::Of(tags::Source::Manual), None, now)? == 0 {
+            let removal = TagRemoval { shop_id, customer_id, tag, which: Removable::Of(Source::Manual), reason: None, at: now, chain: 1 };
+            if tags::remove(&Sql(tx), &removal)? == 0 {
                 return Err(StoreError::NotFound(format!("manual tag `{tag}` on customer {customer_id}")));
             }
             audit::record(tx, Some(shop_id), actor, "tag.remove", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;

@@ -28,14 +28,15 @@ use kith_domain::journeys::{
 };
 use kith_domain::loyalty::LedgerKind;
 use kith_domain::messaging::{MessagingSettings, SendRequest};
+use kith_core::tags::{self, Added, Removable, Source, TagRemoval, TagWrite};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Value, json};
 
 use crate::coupons::load_template;
 use crate::customers::active_customer;
 use crate::messages::enqueue_personal;
+use crate::ports::Sql;
 use crate::segments::{anniversaries, check_node, customer_matches};
-use crate::tags::{self, Added, Removable, TagWrite};
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, parse_json, savepoint, settings, shops, to_ms};
 
 /// Events read per journey per pass.
@@ -623,12 +624,13 @@ fn act(tx: &Connection, run: &mut RunState, d: &Definition, kind: &StepKind, zon
                     shop_id: run.shop_id,
                     customer_id: run.customer_id,
                     tag: name,
-                    source: tags::Source::Journey(run.journey_id),
+                    source: Source::Journey(run.journey_id),
                     reason: Some(&reason),
                     at: now,
+                    chain: 1,
                 };
                 // A tag this journey set before (an earlier run) is what the step wants: done, without a second event.
-                let detail = match tags::add(tx, &write)? {
+                let detail = match tags::add(&Sql(tx), &write)? {
                     Added::New => format!("added tag {name}"),
                     Added::Reworded | Added::Unchanged => format!("tag {name} was already set by this journey"),
                 };
@@ -636,7 +638,16 @@ fn act(tx: &Connection, run: &mut RunState, d: &Definition, kind: &StepKind, zon
             } else {
                 let name = tag.remove.clone().unwrap_or_default();
                 let reason = format!("journey {}", run.journey);
-                if tags::remove(tx, run.shop_id, run.customer_id, &name, Removable::ManualOrJourney, Some(&reason), now)? == 0 {
+                let removal = TagRemoval {
+                    shop_id: run.shop_id,
+                    customer_id: run.customer_id,
+                    tag: &name,
+                    which: Removable::ManualOrJourney,
+                    reason: Some(&reason),
+                    at: now,
+                    chain: 1,
+                };
+                if tags::remove(&Sql(tx), &removal)? == 0 {
                     return Ok(Acted::Skipped(format!("the customer has no tag {name} set by hand or by a journey")));
                 }
                 Ok(Acted::Done { detail: format!("removed tag {name}"), message: None, coupon: None })

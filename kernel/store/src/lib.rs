@@ -24,7 +24,6 @@ mod segments;
 mod settings;
 mod shops;
 mod summaries;
-mod tags;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -34,7 +33,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
-pub use attempts::{Attempt, FailurePolicy};
+pub use kith_core::delivery::{Attempt, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
 pub use kith_core::{Actor, Unavailable};
 pub use kith_core::ingest::IdentityCaps;
 pub use audit::NewAudit;
@@ -42,7 +41,7 @@ pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
 pub use metrics::OverviewQuery;
-pub use plugins::{Due, Effects, FailureOutcome, PluginRunStep, PutSubscription};
+pub use plugins::{Due, PutSubscription};
 pub use schema::latest_version as schema_version;
 pub use segments::Audience;
 

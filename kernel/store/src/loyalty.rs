@@ -48,16 +48,6 @@ pub(crate) fn post(conn: &Connection, p: &Post<'_>) -> Result<Option<i64>> {
     Ok(ledger::post(&Sql(conn), &post)?)
 }
 
-/// [`ledger::order_of_source_key`] in this transaction.
-pub(crate) fn order_of_source_key(conn: &Connection, shop_id: i64, source_key: &str) -> Result<Option<i64>> {
-    Ok(ledger::order_of_source_key(&Sql(conn), shop_id, source_key)?)
-}
-
-/// [`ledger::settle_order`] in this transaction.
-pub(crate) fn settle_order(conn: &Connection, shop_id: i64, order_id: i64, at: i64) -> Result<()> {
-    Ok(ledger::settle_order(&Sql(conn), shop_id, order_id, from_ms(at))?)
-}
-
 pub(crate) fn balance(conn: &Connection, customer_id: i64) -> Result<i64> {
     Ok(conn
         .prepare_cached("SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE customer_id = ?1")?

@@ -5,40 +5,19 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use kith_domain::FieldError;
 use kith_domain::model::Customer;
 use kith_domain::plugin::{
-    BehaviourSnapshot, CallStats, DeadLetter, Decision, Distribution, EventSnapshot, Grant, History, InstalledPlugin, Kind, LogLevel,
+    BehaviourSnapshot, CallStats, DeadLetter, Distribution, EventSnapshot, Grant, History, InstalledPlugin, Kind, LogLevel,
     MAX_HISTORY_BEHAVIOURS, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot, OrderSnapshot, Part, PluginLog, PluginRun, PluginRunStatus,
     Reads, ShopContext, Subscription, SubscriptionStatus,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use crate::attempts::{Attempt, FailurePolicy, record_attempt};
 use crate::customers::active_customer;
 use crate::customers::{CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_NO_POINTS, load_for_plugin, row_to_customer};
-use crate::tags::{self, Removable, TagWrite};
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, loyalty, messages, parse_json, to_ms};
-use kith_domain::loyalty::LedgerKind;
-
-/// The effects of a successful call.
-#[derive(Debug, Clone, Copy)]
-pub struct Effects<'a> {
-    pub decisions: &'a [Decision],
-    pub kv_writes: &'a [(String, Option<Vec<u8>>)],
-}
-
-/// What a recorded failure led to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FailureOutcome {
-    /// The batch is retried at this time.
-    Retry { at: DateTime<Utc> },
-    /// The batch became a dead letter; the cursor moved past it.
-    DeadLettered { dead_letter: i64 },
-    /// The breaker tripped; the plugin is off for this shop until enabled again.
-    Tripped { dead_letter: Option<i64> },
-}
+use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, messages, parse_json, to_ms};
+use kith_core::delivery::{self, Attempt, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
 
 /// How a plugin is enabled in a shop.
 #[derive(Debug, Clone, Copy)]
@@ -53,19 +32,6 @@ pub struct PutSubscription<'a> {
     pub run_every_hours: Option<u32>,
     /// The channel a connector sends; the shop's route for it points here.
     pub channel: Option<&'a str>,
-}
-
-/// One batch of a run: customers after `from` up to `to`.
-#[derive(Debug, Clone, Copy)]
-pub struct PluginRunStep {
-    pub run_id: i64,
-    /// The checkpoint the batch started after.
-    pub from: i64,
-    /// The last customer id of the batch.
-    pub to: i64,
-    pub processed: i64,
-    /// The batch was the last one.
-    pub finished: bool,
 }
 
 /// A subscription ready for a delivery.
@@ -108,7 +74,7 @@ fn row_to_subscription(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> 
     })
 }
 
-fn load_subscription(conn: &Connection, shop_id: i64, plugin_id: &str) -> Result<Subscription> {
+pub(crate) fn load_subscription(conn: &Connection, shop_id: i64, plugin_id: &str) -> Result<Subscription> {
     conn.prepare_cached(&format!(
         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s JOIN plugins p ON p.id = s.plugin_id AND p.version = s.version
          WHERE s.shop_id = ?1 AND s.plugin_id = ?2"
@@ -134,6 +100,13 @@ fn row_to_dead_letter(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
 
 const DEAD_LETTER_COLUMNS: &str = "id, plugin_id, version, first_seq, last_seq, attempts, error, created_at, redriven_at";
 
+pub(crate) fn load_dead_letter(conn: &Connection, shop_id: i64, plugin_id: &str, id: i64) -> Result<DeadLetter> {
+    conn.prepare_cached(&format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"))?
+        .query_row(params![id, shop_id, plugin_id], row_to_dead_letter)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("dead letter {id}")))
+}
+
 fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRun> {
     let status = match r.get::<_, String>(2)?.as_str() {
         "running" => PluginRunStatus::Running,
@@ -157,7 +130,7 @@ fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRun> {
 
 const RUN_COLUMNS: &str = "id, plugin_id, status, total, done, checkpoint, attempts, error, created_at, updated_at, finished_at";
 
-fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun> {
+pub(crate) fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun> {
     conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM plugin_runs WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"))?
         .query_row(params![run_id, shop_id, plugin_id], row_to_run)
         .optional()?
@@ -168,174 +141,6 @@ fn load_run(conn: &Connection, shop_id: i64, plugin_id: &str, run_id: i64) -> Re
 /// balance is a sum over the ledger, left out when not read.
 fn plugin_columns(reads: Reads) -> &'static str {
     if reads.has(Part::Points) { CUSTOMER_COLUMNS } else { CUSTOMER_COLUMNS_NO_POINTS }
-}
-
-/// Apply checked decisions and key-value writes of plugin `plugin_id`. Tags are checked here
-/// (the plugin's namespace and its cap per customer) and written by `tags.rs`, with the
-/// same effects as a merchant's or a journey's: a plugin's new tag logs `tag.added`.
-fn apply(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, effects: &Effects<'_>, now: DateTime<Utc>) -> Result<()> {
-    let at = to_ms(now);
-    // Tag namespaces other plugins declared (`tag-prefix`), read once when tags are added.
-    let foreign_prefixes: Vec<(String, String)> = if effects.decisions.iter().any(|d| matches!(d, Decision::AddTag { .. })) {
-        let mut stmt = tx.prepare_cached(
-            "SELECT DISTINCT id, json_extract(manifest, '$.\"tag-prefix\"') FROM plugins
-             WHERE id <> ?1 AND json_extract(manifest, '$.\"tag-prefix\"') IS NOT NULL",
-        )?;
-        stmt.query_map([plugin_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
-    };
-    // Tags refused because their customer holds the most of this plugin's, by customer.
-    let mut refused_tags: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
-    for (i, decision) in effects.decisions.iter().enumerate() {
-        let customer = match decision.customer_id() {
-            Some(id) => Some(active_customer(tx, shop_id, id)?.ok_or_else(|| {
-                StoreError::Invalid(FieldError::new(
-                    format!("decisions[{i}].customer_id"),
-                    format!("customer {id} is not a customer of this shop"),
-                ))
-            })?),
-            None => None,
-        };
-        let customer_id = customer.unwrap_or_default();
-        match decision {
-            Decision::AddTag { tag, reason, .. } => {
-                if let Some((owner, prefix)) = foreign_prefixes.iter().find(|(_, prefix)| tag.starts_with(prefix.as_str())) {
-                    return Err(StoreError::Invalid(FieldError::new(
-                        format!("decisions[{i}].tag"),
-                        format!("tags starting with `{prefix}` belong to the plugin {owner}"),
-                    )));
-                }
-                let held: bool = tx
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3)")?
-                    .query_row(params![customer_id, tag, plugin_id], |r| r.get(0))?;
-                if !held {
-                    let count: i64 = tx
-                        .prepare_cached("SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2")?
-                        .query_row(params![customer_id, plugin_id], |r| r.get(0))?;
-                    // That one decision is refused, the rest of the call commits: a customer
-                    // holding the most tags is no fault of this call's.
-                    if count >= kith_domain::plugin::MAX_TAGS_PER_CUSTOMER as i64 {
-                        *refused_tags.entry(customer_id).or_default() += 1;
-                        continue;
-                    }
-                }
-                let write = TagWrite { shop_id, customer_id, tag, source: tags::Source::Plugin(plugin_id), reason: Some(reason), at: now };
-                tags::add(tx, &write)?;
-            }
-            Decision::RemoveTag { tag, reason, .. } => {
-                tags::remove(tx, shop_id, customer_id, tag, Removable::Of(tags::Source::Plugin(plugin_id)), Some(reason), now)?;
-            }
-            Decision::SetScore { model, value, label, explanation, .. } => {
-                tx.prepare_cached(
-                    "INSERT INTO scores (customer_id, model, shop_id, value, label, explanation, scored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (customer_id, model) DO UPDATE SET value = excluded.value, label = excluded.label,
-                       explanation = excluded.explanation, scored_at = excluded.scored_at",
-                )?
-                .execute(params![customer_id, model, shop_id, value, label, explanation, at])?;
-            }
-            Decision::AwardPoints { points, source_key, reason, expires_at_ms, .. } => {
-                let order_id = loyalty::order_of_source_key(tx, shop_id, source_key)?;
-                let posted = loyalty::post(
-                    tx,
-                    &loyalty::Post {
-                        shop_id,
-                        customer_id,
-                        kind: LedgerKind::Earn,
-                        points: *points,
-                        source: plugin_id,
-                        source_key,
-                        reason,
-                        order_id,
-                        expires_at: *expires_at_ms,
-                        at,
-                    },
-                )?;
-                // Points for an order refunded before the award lose the refunded share at once.
-                if let (Some(_), Some(order_id)) = (posted, order_id) {
-                    loyalty::settle_order(tx, shop_id, order_id, at)?;
-                }
-            }
-            Decision::ClawBackPoints { points, source_key, reason, .. } => {
-                loyalty::post(
-                    tx,
-                    &loyalty::Post {
-                        shop_id,
-                        customer_id,
-                        kind: LedgerKind::Clawback,
-                        points: -points,
-                        source: plugin_id,
-                        source_key,
-                        reason,
-                        order_id: loyalty::order_of_source_key(tx, shop_id, source_key)?,
-                        expires_at: None,
-                        at,
-                    },
-                )?;
-            }
-            Decision::ChangeTier { tier, reason, .. } => {
-                let from: Option<String> =
-                    tx.prepare_cached("SELECT tier FROM customers WHERE id = ?1")?.query_row([customer_id], |r| r.get(0))?;
-                if from.as_deref() != Some(tier.as_str()) {
-                    tx.prepare_cached("UPDATE customers SET tier = ?2 WHERE id = ?1")?.execute(params![customer_id, tier])?;
-                    tx.prepare_cached(
-                        "INSERT INTO tier_history (shop_id, customer_id, from_tier, to_tier, reason, source, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?
-                    .execute(params![shop_id, customer_id, from, tier, reason, plugin_id, at])?;
-                    // What reads the tier (AIPL's loyalty stage, segments, journeys) learns of the change
-                    // now, not at its next daily run.
-                    let detail = json!({"from": from, "to": tier, "reason": reason});
-                    events::append_from(tx, shop_id, "tier.changed", Some(customer_id), &detail, Some(plugin_id), now)?;
-                }
-            }
-            Decision::EmitEvent { event_type, payload, .. } => {
-                let mut payload = parse_json(payload);
-                if let Value::Object(map) = &mut payload {
-                    map.insert("plugin".into(), Value::String(plugin_id.to_owned()));
-                }
-                events::append_from(tx, shop_id, event_type, customer, &payload, Some(plugin_id), now)?;
-            }
-        }
-    }
-    // Segments ranking customers by a model scored here may have moved for customers not scored.
-    let scored: std::collections::BTreeSet<String> = effects
-        .decisions
-        .iter()
-        .filter_map(|d| match d {
-            Decision::SetScore { model, .. } => Some(model.clone()),
-            _ => None,
-        })
-        .collect();
-    if !scored.is_empty() {
-        crate::segments::ranks_moved(tx, shop_id, &scored, now)?;
-    }
-    if !refused_tags.is_empty() {
-        let refused: usize = refused_tags.values().sum();
-        let customers: Vec<String> = refused_tags.keys().take(10).map(i64::to_string).collect();
-        let more = if refused_tags.len() > customers.len() { ", …" } else { "" };
-        let message = format!(
-            "{refused} tags refused: customers {}{more} hold {} tags of this plugin, the most one plugin may put on a customer",
-            customers.join(", "),
-            kith_domain::plugin::MAX_TAGS_PER_CUSTOMER
-        );
-        tx.prepare_cached("INSERT INTO plugin_logs (shop_id, plugin_id, level, message, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![shop_id, plugin_id, LogLevel::Warn.as_str(), message, at])?;
-    }
-    for (key, value) in effects.kv_writes {
-        match value {
-            Some(value) => tx
-                .prepare_cached(
-                    "INSERT INTO plugin_kv (shop_id, plugin_id, key, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (shop_id, plugin_id, key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![shop_id, plugin_id, key, value])?,
-            None => tx
-                .prepare_cached("DELETE FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2 AND key = ?3")?
-                .execute(params![shop_id, plugin_id, key])?,
-        };
-    }
-    Ok(())
 }
 
 /// Sequence numbers one delivery looks at, at most.
@@ -420,25 +225,6 @@ fn distribution(mut values: Vec<f64>) -> Distribution {
     // Nearest-rank percentiles.
     let rank = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
     Distribution { average, quintiles: vec![rank(0.2), rank(0.4), rank(0.6), rank(0.8)] }
-}
-
-/// A finished run has asked the plugin about every customer of the shop, so the plugin's
-/// scores written before the run began and not written again since (by the run or by a
-/// delivery) are ones it no longer gives — a customer who stopped qualifying, a model that
-/// refused to fit — and are removed: segments, journeys and dashboards do not go on reading
-/// them. Membership follows (the scores' trigger marks the customers; ranks are marked).
-fn drop_unrenewed_scores(tx: &Transaction<'_>, shop_id: i64, plugin_id: &str, started: i64, now: DateTime<Utc>) -> Result<()> {
-    // The plugin's models: its id, and `<id>.<facet>` (ids hold no `.`; `/` sorts after `.`).
-    const OF_PLUGIN: &str = "shop_id = ?1 AND (model = ?2 OR (model >= ?2 || '.' AND model < ?2 || '/')) AND scored_at < ?3";
-    let models: std::collections::BTreeSet<String> = tx
-        .prepare_cached(&format!("SELECT DISTINCT model FROM scores WHERE {OF_PLUGIN}"))?
-        .query_map(params![shop_id, plugin_id, started], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if models.is_empty() {
-        return Ok(());
-    }
-    tx.prepare_cached(&format!("DELETE FROM scores WHERE {OF_PLUGIN}"))?.execute(params![shop_id, plugin_id, started])?;
-    crate::segments::ranks_moved(tx, shop_id, &models, now)
 }
 
 impl Store {
@@ -679,99 +465,24 @@ impl Store {
     /// move from `from` to `to`, in one transaction. A cursor that is no
     /// longer at `from` (another worker delivered) is a conflict and nothing applies.
     pub fn commit_delivery(&self, attempt: &Attempt<'_>, from: i64, to: i64, effects: &Effects<'_>) -> Result<()> {
-        self.write(|tx| {
-            let moved = tx
-                .prepare_cached(
-                    "UPDATE subscriptions SET cursor = ?4, attempts = 0, consecutive_failures = 0, retry_at = NULL, last_error = NULL
-                     WHERE shop_id = ?1 AND plugin_id = ?2 AND cursor = ?3 AND status = 'enabled'",
-                )?
-                .execute(params![attempt.shop_id, attempt.plugin_id, from, to])?;
-            if moved == 0 {
-                return Err(StoreError::Conflict("the subscription moved on; this delivery is stale".into()));
-            }
-            apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
-            record_attempt(tx, attempt, None)
-        })
+        Ok(delivery::commit_delivery(self, attempt, from, to, effects)?)
     }
 
     /// Move the cursor past events the plugin does not take, with nothing to apply.
     pub fn advance_cursor(&self, shop_id: i64, plugin_id: &str, from: i64, to: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached("UPDATE subscriptions SET cursor = ?4 WHERE shop_id = ?1 AND plugin_id = ?2 AND cursor = ?3")?
-                .execute(params![shop_id, plugin_id, from, to])?;
-            Ok(())
-        })
+        Ok(delivery::advance_cursor(self, shop_id, plugin_id, from, to)?)
     }
 
     /// Record a failed delivery of the events `from + 1 ..= to`: retry later,
     /// dead-letter the batch after too many attempts, trip the breaker after
     /// too many consecutive failures.
     pub fn record_failure(&self, attempt: &Attempt<'_>, from: i64, to: i64, error: &str, policy: &FailurePolicy) -> Result<FailureOutcome> {
-        let now = attempt.now;
-        self.write(|tx| {
-            record_attempt(tx, attempt, Some(error))?;
-            let sub = load_subscription(tx, attempt.shop_id, attempt.plugin_id)?;
-            if sub.cursor != from || sub.status != SubscriptionStatus::Enabled {
-                return Err(StoreError::Conflict("the subscription moved on; this failure is stale".into()));
-            }
-            let attempts = sub.attempts + 1;
-            let consecutive = sub.consecutive_failures + 1;
-            let mut dead_letter = None;
-            let (mut cursor, mut batch_attempts) = (from, attempts);
-            if attempts >= policy.max_attempts {
-                tx.prepare_cached(
-                    "INSERT INTO dead_letters (shop_id, plugin_id, version, first_seq, last_seq, attempts, error, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    attempt.shop_id,
-                    attempt.plugin_id,
-                    sub.version,
-                    from + 1,
-                    to,
-                    attempts,
-                    error,
-                    to_ms(now)
-                ])?;
-                dead_letter = Some(tx.last_insert_rowid());
-                cursor = to;
-                batch_attempts = 0;
-            }
-            let tripped = consecutive >= policy.breaker_threshold;
-            let retry_at = (dead_letter.is_none() && !tripped).then(|| now + policy.backoff(attempts));
-            tx.prepare_cached(
-                "UPDATE subscriptions SET cursor = ?3, attempts = ?4, consecutive_failures = ?5, retry_at = ?6, last_error = ?7,
-                   status = ?8, updated_at = ?9
-                 WHERE shop_id = ?1 AND plugin_id = ?2",
-            )?
-            .execute(params![
-                attempt.shop_id,
-                attempt.plugin_id,
-                cursor,
-                batch_attempts,
-                consecutive,
-                retry_at.map(to_ms),
-                error,
-                if tripped { "tripped" } else { "enabled" },
-                to_ms(now)
-            ])?;
-            if tripped {
-                let detail = json!({"plugin": attempt.plugin_id, "consecutive_failures": consecutive, "error": error});
-                events::append(tx, attempt.shop_id, "plugin.tripped", None, &detail, now)?;
-                audit::record(tx, Some(attempt.shop_id), &Actor::cli("kernel"), "plugin.trip", Some(attempt.plugin_id), detail, now)?;
-                return Ok(FailureOutcome::Tripped { dead_letter });
-            }
-            Ok(match (dead_letter, retry_at) {
-                (Some(id), _) => FailureOutcome::DeadLettered { dead_letter: id },
-                (None, Some(at)) => FailureOutcome::Retry { at },
-                (None, None) => unreachable!("a failure that neither trips nor dead-letters is retried"),
-            })
-        })
+        Ok(delivery::record_failure(self, attempt, from, to, error, policy)?)
     }
 
     /// Keep the logs and the call record of a call that changed nothing else (a receipt parse).
     pub fn record_call(&self, attempt: &Attempt<'_>, error: Option<&str>) -> Result<()> {
-        self.write(|tx| record_attempt(tx, attempt, error))
+        Ok(delivery::record_call(self, attempt, error)?)
     }
 
     pub fn dead_letters(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<DeadLetter>> {
@@ -784,41 +495,16 @@ impl Store {
     }
 
     pub fn dead_letter(&self, shop_id: i64, plugin_id: &str, id: i64) -> Result<DeadLetter> {
-        self.read(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3"
-            ))?
-            .query_row(params![id, shop_id, plugin_id], row_to_dead_letter)
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("dead letter {id}")))
-        })
+        self.read(|conn| load_dead_letter(conn, shop_id, plugin_id, id))
     }
 
     /// Apply a successful re-drive of a dead letter and mark it, once.
     pub fn commit_redrive(&self, attempt: &Attempt<'_>, dead_letter: i64, effects: &Effects<'_>) -> Result<DeadLetter> {
-        self.write(|tx| {
-            let marked = tx
-                .prepare_cached("UPDATE dead_letters SET redriven_at = ?4, attempts = attempts + 1 WHERE id = ?1 AND shop_id = ?2 AND plugin_id = ?3 AND redriven_at IS NULL")?
-                .execute(params![dead_letter, attempt.shop_id, attempt.plugin_id, to_ms(attempt.now)])?;
-            if marked == 0 {
-                return Err(StoreError::Conflict(format!("dead letter {dead_letter} was already re-driven")));
-            }
-            apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
-            record_attempt(tx, attempt, None)?;
-            audit::record(tx, Some(attempt.shop_id), &Actor::cli("kernel"), "plugin.redrive", Some(attempt.plugin_id), json!({"dead_letter": dead_letter}), attempt.now)?;
-            tx.prepare_cached(&format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?1"))?
-                .query_row([dead_letter], row_to_dead_letter)
-                .map_err(Into::into)
-        })
+        Ok(delivery::commit_redrive(self, attempt, dead_letter, effects)?)
     }
 
     pub fn record_redrive_failure(&self, attempt: &Attempt<'_>, dead_letter: i64, error: &str) -> Result<()> {
-        self.write(|tx| {
-            record_attempt(tx, attempt, Some(error))?;
-            tx.prepare_cached("UPDATE dead_letters SET attempts = attempts + 1, error = ?2 WHERE id = ?1")?
-                .execute(params![dead_letter, error])?;
-            Ok(())
-        })
+        Ok(delivery::record_redrive_failure(self, attempt, dead_letter, error)?)
     }
 
     /// Start a run over all of the shop's customers; one at a time per plugin. `now` is the
@@ -917,45 +603,12 @@ impl Store {
 
     /// Apply one batch of a run and move its checkpoint; the last batch closes the run.
     pub fn commit_run_batch(&self, attempt: &Attempt<'_>, step: &PluginRunStep, effects: &Effects<'_>) -> Result<PluginRun> {
-        let PluginRunStep { run_id, from, to, processed, finished } = *step;
-        let now = to_ms(attempt.now);
-        self.write(|tx| {
-            let moved = tx
-                .prepare_cached(
-                    "UPDATE plugin_runs SET checkpoint = ?3, done = done + ?4, attempts = 0, retry_at = NULL, updated_at = ?5,
-                       status = CASE WHEN ?6 THEN 'done' ELSE status END, finished_at = CASE WHEN ?6 THEN ?5 ELSE NULL END
-                     WHERE id = ?1 AND checkpoint = ?2 AND status = 'running'",
-                )?
-                .execute(params![run_id, from, to, processed, now, finished])?;
-            if moved == 0 {
-                return Err(StoreError::Conflict(format!("run {run_id} moved on; this batch is stale")));
-            }
-            apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
-            record_attempt(tx, attempt, None)?;
-            let run = load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)?;
-            if finished {
-                drop_unrenewed_scores(tx, attempt.shop_id, attempt.plugin_id, to_ms(run.created_at), attempt.now)?;
-            }
-            Ok(run)
-        })
+        Ok(delivery::commit_run_batch(self, attempt, step, effects)?)
     }
 
     /// Record a failed batch of a run: retry with backoff, or fail the run after too many attempts.
     pub fn record_run_failure(&self, attempt: &Attempt<'_>, run_id: i64, error: &str, policy: &FailurePolicy) -> Result<PluginRun> {
-        let now = attempt.now;
-        self.write(|tx| {
-            record_attempt(tx, attempt, Some(error))?;
-            let run = load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)?;
-            let attempts = run.attempts + 1;
-            let failed = attempts >= policy.max_attempts;
-            tx.prepare_cached(
-                "UPDATE plugin_runs SET attempts = ?2, error = ?3, retry_at = ?4, updated_at = ?5,
-                   status = CASE WHEN ?6 THEN 'failed' ELSE status END, finished_at = CASE WHEN ?6 THEN ?5 ELSE NULL END
-                 WHERE id = ?1",
-            )?
-            .execute(params![run_id, attempts, error, to_ms(now + policy.backoff(attempts)), to_ms(now), failed])?;
-            load_run(tx, attempt.shop_id, attempt.plugin_id, run_id)
-        })
+        Ok(delivery::record_run_failure(self, attempt, run_id, error, policy)?)
     }
 
     /// Active customers of a shop after `after`, by id, as a plugin that

@@ -1196,7 +1196,7 @@ impl Store {
 /// further mark: a sweep that read the segment before a mark sees that it changed and
 /// leaves it marked. Other writes that move scores (merges, erasure) are caught by the
 /// hourly sweep.
-pub(crate) fn ranks_moved(tx: &Transaction<'_>, shop_id: i64, models: &BTreeSet<String>, now: DateTime<Utc>) -> Result<()> {
+pub(crate) fn ranks_moved(tx: &Connection, shop_id: i64, models: &BTreeSet<String>, now: DateTime<Utc>) -> Result<()> {
     // Most shops rank by nothing: one look at the definitions' text before parsing them.
     let ranking: bool = tx
         .prepare_cached(

@@ -63,6 +63,24 @@ impl Backend for SqliteBackend {
         self.store.put_subscription(shop_id, &put, &cli).unwrap();
     }
 
+    fn enable_plugin(&self, shop_id: i64, manifest: &str) {
+        use kith_domain::plugin::{Grant, Manifest};
+        let manifest = Manifest::parse(manifest).unwrap();
+        let (id, version) = (manifest.id.clone(), manifest.version.to_string());
+        let cli = Actor::cli("conformance");
+        self.store.install_plugin(&manifest, id.as_bytes(), &format!("{id:0>64}"), &cli).unwrap();
+        let put = kith_store::PutSubscription {
+            plugin_id: &id,
+            version_req: &version,
+            version: &version,
+            config: &Value::Null,
+            grant: &Grant::all_requested(&manifest),
+            run_every_hours: None,
+            channel: None,
+        };
+        self.store.put_subscription(shop_id, &put, &cli).unwrap();
+    }
+
     fn create_coupon_template(&self, shop_id: i64, input: &kith_domain::coupons::CouponTemplateInput) -> i64 {
         self.store.create_coupon_template(shop_id, input, &Actor::cli("conformance"), Utc::now()).unwrap().id
     }

@@ -28,6 +28,8 @@ mod events;
 mod ingest;
 mod ledger;
 mod outbox;
+mod plugins;
+mod tags;
 mod merge;
 
 pub use coupons::*;
@@ -35,6 +37,8 @@ pub use events::*;
 pub use ingest::*;
 pub use ledger::*;
 pub use outbox::*;
+pub use plugins::*;
+pub use tags::*;
 pub use merge::*;
 
 /// A backend: runs closures in its transactions.
@@ -90,6 +94,8 @@ pub trait ReadTx {
     fn settings(&self) -> &dyn Settings;
     fn coupons(&self) -> &dyn CouponsRead;
     fn rewards(&self) -> &dyn RewardsRead;
+    fn tags(&self) -> &dyn TagsRead;
+    fn plugins(&self) -> &dyn PluginsRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -103,6 +109,12 @@ pub trait WriteTx: ReadTx {
     fn audit(&self) -> &dyn Audit;
     fn coupons_writer(&self) -> &dyn CouponsWrite;
     fn rewards_writer(&self) -> &dyn RewardsWrite;
+    fn tags_writer(&self) -> &dyn TagsWrite;
+    fn customers_writer(&self) -> &dyn CustomersWrite;
+    fn plugins_writer(&self) -> &dyn PluginsWrite;
+    fn scores_writer(&self) -> &dyn ScoresWrite;
+    fn tiers_writer(&self) -> &dyn TiersWrite;
+    fn segment_marks(&self) -> &dyn SegmentMarks;
 }
 
 /// Customers as the core finds them.

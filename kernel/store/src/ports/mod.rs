@@ -19,6 +19,8 @@ mod ingest;
 mod ledger;
 pub(crate) mod outbox;
 mod merge;
+mod plugins;
+mod tags;
 
 type CoreResult<T> = kith_core::Result<T>;
 
@@ -75,6 +77,14 @@ impl ReadTx for Sql<'_> {
     fn rewards(&self) -> &dyn kith_core::ports::RewardsRead {
         self
     }
+
+    fn tags(&self) -> &dyn kith_core::ports::TagsRead {
+        self
+    }
+
+    fn plugins(&self) -> &dyn kith_core::ports::PluginsRead {
+        self
+    }
 }
 
 impl WriteTx for Sql<'_> {
@@ -111,6 +121,30 @@ impl WriteTx for Sql<'_> {
     }
 
     fn rewards_writer(&self) -> &dyn kith_core::ports::RewardsWrite {
+        self
+    }
+
+    fn tags_writer(&self) -> &dyn kith_core::ports::TagsWrite {
+        self
+    }
+
+    fn customers_writer(&self) -> &dyn kith_core::ports::CustomersWrite {
+        self
+    }
+
+    fn plugins_writer(&self) -> &dyn kith_core::ports::PluginsWrite {
+        self
+    }
+
+    fn scores_writer(&self) -> &dyn kith_core::ports::ScoresWrite {
+        self
+    }
+
+    fn tiers_writer(&self) -> &dyn kith_core::ports::TiersWrite {
+        self
+    }
+
+    fn segment_marks(&self) -> &dyn kith_core::ports::SegmentMarks {
         self
     }
 }

@@ -1,0 +1,365 @@
+//! What a plugin's call means for the shop: its decisions checked against the shop's other
+//! plugins and applied, its key-value writes, the subscription's cursor (or the run's
+//! checkpoint) moved by compare-and-set in the same transaction, so a delivery's effects
+//! happen exactly once; and what a failed call leads to (a retry with backoff, a dead letter
+//! after too many attempts at one batch, the breaker after too many failures in a row).
+//!
+//! The bus calls the plugin (through the wasm host) and checks each decision against the
+//! grant; the core applies what it returns. A decision's customer must be a customer of
+//! the shop (a merged one is its survivor).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kith_domain::FieldError;
+use kith_domain::plugin::{DeadLetter, Decision, LogLevel, LogLine, MAX_TAGS_PER_CUSTOMER, PluginRun, SubscriptionStatus};
+use serde_json::{Value, json};
+
+use crate::ledger::{self, SchemePoints};
+use crate::ports::{FailureState, NewDeadLetter, ScoreWrite, Storage, StorageExt, TierChange, WriteTx};
+use crate::tags::{self, Removable, Source, TagRemoval, TagWrite};
+use crate::{Actor, Error, Result};
+
+/// The effects of a successful call.
+#[derive(Debug, Clone, Copy)]
+pub struct Effects<'a> {
+    pub decisions: &'a [Decision],
+    pub kv_writes: &'a [(String, Option<Vec<u8>>)],
+}
+
+/// What one attempt produced besides decisions: kept whether it succeeded or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub shop_id: i64,
+    pub plugin_id: &'a str,
+    pub logs: &'a [LogLine],
+    pub duration: Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// When to retry, when to give up on a batch, when to trip the breaker.
+#[derive(Debug, Clone, Copy)]
+pub struct FailurePolicy {
+    /// Attempts at one batch before it becomes a dead letter.
+    pub max_attempts: i64,
+    /// Consecutive failures that trip the breaker.
+    pub breaker_threshold: i64,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for FailurePolicy {
+    fn default() -> Self {
+        FailurePolicy {
+            max_attempts: 5,
+            breaker_threshold: 10,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl FailurePolicy {
+    /// Exponential backoff after the `attempt`-th failure (1-based).
+    pub fn backoff(&self, attempt: i64) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.clamp(1, 31) as u32 - 1);
+        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+    }
+}
+
+/// What a recorded failure led to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureOutcome {
+    /// The batch is retried at this time.
+    Retry { at: DateTime<Utc> },
+    /// The batch became a dead letter; the cursor moved past it.
+    DeadLettered { dead_letter: i64 },
+    /// The breaker tripped; the plugin is off for this shop until enabled again.
+    Tripped { dead_letter: Option<i64> },
+}
+
+/// One batch of a run: customers after `from` up to `to`.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginRunStep {
+    pub run_id: i64,
+    /// The checkpoint the batch started after.
+    pub from: i64,
+    /// The last customer id of the batch.
+    pub to: i64,
+    pub processed: i64,
+    /// The batch was the last one.
+    pub finished: bool,
+}
+
+/// Apply the checked decisions and key-value writes of plugin `plugin_id`, in the caller's
+/// transaction. Tags are checked here (another plugin's namespace is refused, failing the
+/// call; a tag beyond the plugin's cap per customer is dropped and the drop logged) and
+/// written by [`tags`], with the same effects as a merchant's or a journey's.
+pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<'_>, now: DateTime<Utc>) -> Result<()> {
+    // Tag namespaces other plugins declared (`tag-prefix`), read once when tags are added.
+    let foreign_prefixes = if effects.decisions.iter().any(|d| matches!(d, Decision::AddTag { .. })) {
+        tx.plugins().foreign_tag_prefixes(plugin_id)?
+    } else {
+        Vec::new()
+    };
+    // Tags refused because their customer holds the most of this plugin's, by customer.
+    let mut refused_tags: BTreeMap<i64, usize> = BTreeMap::new();
+    let source = Source::Plugin(plugin_id);
+    for (i, decision) in effects.decisions.iter().enumerate() {
+        let customer = match decision.customer_id() {
+            Some(id) => Some(tx.customers().active(shop_id, id)?.ok_or_else(|| {
+                Error::Invalid(FieldError::new(
+                    format!("decisions[{i}].customer_id"),
+                    format!("customer {id} is not a customer of this shop"),
+                ))
+            })?),
+            None => None,
+        };
+        let customer_id = customer.unwrap_or_default();
+        match decision {
+            Decision::AddTag { tag, reason, .. } => {
+                if let Some((owner, prefix)) = foreign_prefixes.iter().find(|(_, prefix)| tag.starts_with(prefix.as_str())) {
+                    return Err(Error::Invalid(FieldError::new(
+                        format!("decisions[{i}].tag"),
+                        format!("tags starting with `{prefix}` belong to the plugin {owner}"),
+                    )));
+                }
+                // That one decision is refused, the rest of the call commits: a customer
+                // holding the most tags is no fault of this call's.
+                if !tx.tags().held_by(customer_id, tag, plugin_id)?
+                    && tx.tags().count_by(customer_id, plugin_id)? >= MAX_TAGS_PER_CUSTOMER as i64
+                {
+                    *refused_tags.entry(customer_id).or_default() += 1;
+                    continue;
+                }
+                let write = TagWrite { shop_id, customer_id, tag, source, reason: Some(reason), at: now, chain: 1 };
+                tags::add(tx, &write)?;
+            }
+            Decision::RemoveTag { tag, reason, .. } => {
+                let removal =
+                    TagRemoval { shop_id, customer_id, tag, which: Removable::Of(source), reason: Some(reason), at: now, chain: 1 };
+                tags::remove(tx, &removal)?;
+            }
+            Decision::SetScore { model, value, label, explanation, .. } => {
+                let score = ScoreWrite { shop_id, customer_id, model, value: *value, label: label.as_deref(), explanation, at: now };
+                tx.scores_writer().upsert(&score)?;
+            }
+            Decision::AwardPoints { points, source_key, reason, expires_at_ms, .. } => {
+                let p = SchemePoints { shop_id, customer_id, points: *points, source: plugin_id, source_key, reason, at: now };
+                ledger::award(tx, &p, expires_at_ms.and_then(DateTime::from_timestamp_millis))?;
+            }
+            Decision::ClawBackPoints { points, source_key, reason, .. } => {
+                let p = SchemePoints { shop_id, customer_id, points: *points, source: plugin_id, source_key, reason, at: now };
+                ledger::claw_back(tx, &p)?;
+            }
+            Decision::ChangeTier { tier, reason, .. } => {
+                let from = tx.tiers_writer().tier(customer_id)?;
+                if from.as_deref() != Some(tier.as_str()) {
+                    let change = TierChange { shop_id, customer_id, from: from.as_deref(), to: tier, reason, source: plugin_id, at: now };
+                    tx.tiers_writer().change(&change)?;
+                    // What reads the tier (AIPL's loyalty stage, segments, journeys) learns of the change
+                    // now, not at its next daily run.
+                    let detail = json!({"from": from, "to": tier, "reason": reason});
+                    tx.event_log().append(shop_id, "tier.changed", Some(customer_id), &detail, now, Some(plugin_id))?;
+                }
+            }
+            Decision::EmitEvent { event_type, payload, .. } => {
+                let mut payload = serde_json::from_str(payload).unwrap_or(Value::Null);
+                if let Value::Object(map) = &mut payload {
+                    map.insert("plugin".into(), Value::String(plugin_id.to_owned()));
+                }
+                tx.event_log().append(shop_id, event_type, customer, &payload, now, Some(plugin_id))?;
+            }
+        }
+    }
+    // Segments ranking customers by a model scored here may have moved for customers not scored.
+    let scored: BTreeSet<String> = effects
+        .decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::SetScore { model, .. } => Some(model.clone()),
+            _ => None,
+        })
+        .collect();
+    if !scored.is_empty() {
+        tx.segment_marks().ranks_moved(shop_id, &scored, now)?;
+    }
+    if !refused_tags.is_empty() {
+        let refused: usize = refused_tags.values().sum();
+        let customers: Vec<String> = refused_tags.keys().take(10).map(i64::to_string).collect();
+        let more = if refused_tags.len() > customers.len() { ", …" } else { "" };
+        let message = format!(
+            "{refused} tags refused: customers {}{more} hold {MAX_TAGS_PER_CUSTOMER} tags of this plugin, the most one plugin may put on a customer",
+            customers.join(", "),
+        );
+        tx.plugins_writer().log(shop_id, plugin_id, LogLevel::Warn, &message, now)?;
+    }
+    for (key, value) in effects.kv_writes {
+        tx.plugins_writer().put_kv(shop_id, plugin_id, key, value.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Commit a delivery of the events `from + 1 ..= to`: move the cursor from `from` (refused as
+/// stale when it is elsewhere or the subscription is not enabled, applying nothing), apply
+/// the effects, keep the attempt's logs; all in one transaction.
+pub fn commit_delivery(storage: &dyn Storage, attempt: &Attempt<'_>, from: i64, to: i64, effects: &Effects<'_>) -> Result<()> {
+    storage.write(|tx| {
+        if !tx.plugins_writer().commit_cursor(attempt.shop_id, attempt.plugin_id, from, to)? {
+            return Err(Error::Conflict("the subscription moved on; this delivery is stale".into()));
+        }
+        apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
+        tx.plugins_writer().record_attempt(attempt, None)
+    })
+}
+
+/// Move the cursor past events the plugin does not take, with nothing to apply.
+pub fn advance_cursor(storage: &dyn Storage, shop_id: i64, plugin_id: &str, from: i64, to: i64) -> Result<()> {
+    storage.write(|tx| tx.plugins_writer().skip_cursor(shop_id, plugin_id, from, to))
+}
+
+/// Record a failed delivery of the events `from + 1 ..= to`: retry later, dead-letter the
+/// batch after `max_attempts` (the cursor moves past it), trip the breaker after
+/// `breaker_threshold` consecutive failures (`plugin.tripped` in the log, and the audit).
+pub fn record_failure(
+    storage: &dyn Storage,
+    attempt: &Attempt<'_>,
+    from: i64,
+    to: i64,
+    error: &str,
+    policy: &FailurePolicy,
+) -> Result<FailureOutcome> {
+    let now = attempt.now;
+    storage.write(|tx| {
+        tx.plugins_writer().record_attempt(attempt, Some(error))?;
+        let sub = tx.plugins().subscription(attempt.shop_id, attempt.plugin_id)?;
+        if sub.cursor != from || sub.status != SubscriptionStatus::Enabled {
+            return Err(Error::Conflict("the subscription moved on; this failure is stale".into()));
+        }
+        let attempts = sub.attempts + 1;
+        let consecutive = sub.consecutive_failures + 1;
+        let mut dead_letter = None;
+        let (mut cursor, mut batch_attempts) = (from, attempts);
+        if attempts >= policy.max_attempts {
+            let letter = NewDeadLetter {
+                shop_id: attempt.shop_id,
+                plugin_id: attempt.plugin_id,
+                version: &sub.version,
+                first_seq: from + 1,
+                last_seq: to,
+                attempts,
+                error,
+                at: now,
+            };
+            dead_letter = Some(tx.plugins_writer().add_dead_letter(&letter)?);
+            cursor = to;
+            batch_attempts = 0;
+        }
+        let tripped = consecutive >= policy.breaker_threshold;
+        let retry_at = (dead_letter.is_none() && !tripped).then(|| now + policy.backoff(attempts));
+        let state = FailureState {
+            cursor,
+            attempts: batch_attempts,
+            consecutive_failures: consecutive,
+            retry_at,
+            last_error: error,
+            tripped,
+            at: now,
+        };
+        tx.plugins_writer().set_failure_state(attempt.shop_id, attempt.plugin_id, &state)?;
+        if tripped {
+            let detail = json!({"plugin": attempt.plugin_id, "consecutive_failures": consecutive, "error": error});
+            tx.event_log().append(attempt.shop_id, "plugin.tripped", None, &detail, now, None)?;
+            tx.audit().record(Some(attempt.shop_id), &Actor::cli("kernel"), "plugin.trip", Some(attempt.plugin_id), detail, now)?;
+            return Ok(FailureOutcome::Tripped { dead_letter });
+        }
+        Ok(match (dead_letter, retry_at) {
+            (Some(id), _) => FailureOutcome::DeadLettered { dead_letter: id },
+            (None, Some(at)) => FailureOutcome::Retry { at },
+            (None, None) => unreachable!("a failure that neither trips nor dead-letters is retried"),
+        })
+    })
+}
+
+/// Keep the logs and the call record of a call that changed nothing else (a receipt parse).
+pub fn record_call(storage: &dyn Storage, attempt: &Attempt<'_>, error: Option<&str>) -> Result<()> {
+    storage.write(|tx| tx.plugins_writer().record_attempt(attempt, error))
+}
+
+/// Apply a successful re-drive of a dead letter and mark it, once (audited).
+pub fn commit_redrive(storage: &dyn Storage, attempt: &Attempt<'_>, dead_letter: i64, effects: &Effects<'_>) -> Result<DeadLetter> {
+    storage.write(|tx| {
+        if !tx.plugins_writer().mark_redriven(attempt.shop_id, attempt.plugin_id, dead_letter, attempt.now)? {
+            return Err(Error::Conflict(format!("dead letter {dead_letter} was already re-driven")));
+        }
+        apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
+        tx.plugins_writer().record_attempt(attempt, None)?;
+        let detail = json!({"dead_letter": dead_letter});
+        tx.audit().record(Some(attempt.shop_id), &Actor::cli("kernel"), "plugin.redrive", Some(attempt.plugin_id), detail, attempt.now)?;
+        tx.plugins().dead_letter(attempt.shop_id, attempt.plugin_id, dead_letter)
+    })
+}
+
+/// Count a failed re-drive of a dead letter.
+pub fn record_redrive_failure(storage: &dyn Storage, attempt: &Attempt<'_>, dead_letter: i64, error: &str) -> Result<()> {
+    storage.write(|tx| {
+        tx.plugins_writer().record_attempt(attempt, Some(error))?;
+        tx.plugins_writer().redrive_failed(dead_letter, error)
+    })
+}
+
+/// Apply one batch of a run and move its checkpoint (refused as stale when it moved); the
+/// last batch closes the run, and then the plugin's scores the run did not write again (nor
+/// a delivery since the run began) are removed: a customer who no longer qualifies, or a
+/// fit the model refused, leaves no stale score for segments and journeys to read.
+pub fn commit_run_batch(storage: &dyn Storage, attempt: &Attempt<'_>, step: &PluginRunStep, effects: &Effects<'_>) -> Result<PluginRun> {
+    let PluginRunStep { run_id, from, to, processed, finished } = *step;
+    storage.write(|tx| {
+        if !tx.plugins_writer().advance_run(run_id, from, to, processed, finished, attempt.now)? {
+            return Err(Error::Conflict(format!("run {run_id} moved on; this batch is stale")));
+        }
+        apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
+        tx.plugins_writer().record_attempt(attempt, None)?;
+        let run = tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)?;
+        if finished {
+            let models = tx.scores_writer().delete_older(attempt.shop_id, attempt.plugin_id, run.created_at)?;
+            if !models.is_empty() {
+                tx.segment_marks().ranks_moved(attempt.shop_id, &models, attempt.now)?;
+            }
+        }
+        Ok(run)
+    })
+}
+
+/// Record a failed batch of a run: retry with backoff, or fail the run after `max_attempts`.
+pub fn record_run_failure(
+    storage: &dyn Storage,
+    attempt: &Attempt<'_>,
+    run_id: i64,
+    error: &str,
+    policy: &FailurePolicy,
+) -> Result<PluginRun> {
+    let now = attempt.now;
+    storage.write(|tx| {
+        tx.plugins_writer().record_attempt(attempt, Some(error))?;
+        let run = tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)?;
+        let attempts = run.attempts + 1;
+        let failed = attempts >= policy.max_attempts;
+        tx.plugins_writer().run_failed(run_id, attempts, error, now + policy.backoff(attempts), failed, now)?;
+        tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let policy = FailurePolicy::default();
+        assert_eq!(policy.backoff(1), Duration::from_secs(1));
+        assert_eq!(policy.backoff(4), Duration::from_secs(8));
+        assert_eq!(policy.backoff(40), Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,136 @@
+//! The plugins' port: subscriptions with their cursors and failure state, runs, dead letters,
+//! logs and call records, key-value entries; and the scores and tiers plugins decide.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use kith_domain::plugin::{DeadLetter, LogLevel, PluginRun, Subscription};
+
+use crate::Result;
+use crate::delivery::Attempt;
+
+/// What deliveries read of the plugins' state.
+pub trait PluginsRead {
+    /// Tag namespaces (`tag-prefix`) other plugins than `plugin_id` declared: (plugin, prefix).
+    fn foreign_tag_prefixes(&self, plugin_id: &str) -> Result<Vec<(String, String)>>;
+    /// The shop's subscription to the plugin; not found when the shop has none.
+    fn subscription(&self, shop_id: i64, plugin_id: &str) -> Result<Subscription>;
+    /// A run of the plugin in the shop; not found otherwise.
+    fn run(&self, shop_id: i64, plugin_id: &str, run_id: i64) -> Result<PluginRun>;
+    /// A dead letter of the plugin in the shop; not found otherwise.
+    fn dead_letter(&self, shop_id: i64, plugin_id: &str, id: i64) -> Result<DeadLetter>;
+    /// A key-value entry of the plugin in the shop.
+    fn kv(&self, shop_id: i64, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// A subscription's state after a failed delivery.
+#[derive(Debug, Clone)]
+pub struct FailureState<'a> {
+    pub cursor: i64,
+    /// Attempts at the batch now at the cursor.
+    pub attempts: i64,
+    pub consecutive_failures: i64,
+    pub retry_at: Option<DateTime<Utc>>,
+    pub last_error: &'a str,
+    /// The breaker tripped: the subscription is off until enabled again.
+    pub tripped: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// A dead letter to record: a batch given up on.
+#[derive(Debug, Clone)]
+pub struct NewDeadLetter<'a> {
+    pub shop_id: i64,
+    pub plugin_id: &'a str,
+    pub version: &'a str,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub attempts: i64,
+    pub error: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes of the plugins' state.
+pub trait PluginsWrite {
+    /// Move an enabled subscription's cursor from `from` to `to` and clear its failure state
+    /// (attempts, consecutive failures, retry time, last error); false when the cursor was
+    /// not at `from` or the subscription is not enabled (compare-and-set).
+    fn commit_cursor(&self, shop_id: i64, plugin_id: &str, from: i64, to: i64) -> Result<bool>;
+    /// Move the cursor from `from` to `to` past events the plugin does not take, leaving its
+    /// failure state; nothing when it was not at `from`.
+    fn skip_cursor(&self, shop_id: i64, plugin_id: &str, from: i64, to: i64) -> Result<()>;
+    /// Set a subscription's state after a failure.
+    fn set_failure_state(&self, shop_id: i64, plugin_id: &str, state: &FailureState<'_>) -> Result<()>;
+    /// Keep an attempt's log lines and its call record (with `error` when it failed),
+    /// dropping the oldest beyond what is kept per shop and plugin.
+    fn record_attempt(&self, attempt: &Attempt<'_>, error: Option<&str>) -> Result<()>;
+    /// One log line of the plugin in the shop.
+    fn log(&self, shop_id: i64, plugin_id: &str, level: LogLevel, message: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Set (`Some`) or delete (`None`) a key-value entry of the plugin in the shop.
+    fn put_kv(&self, shop_id: i64, plugin_id: &str, key: &str, value: Option<&[u8]>) -> Result<()>;
+    /// Record a dead letter; its id.
+    fn add_dead_letter(&self, letter: &NewDeadLetter<'_>) -> Result<i64>;
+    /// Mark a dead letter re-driven at `at` and count the attempt; false when it was already.
+    fn mark_redriven(&self, shop_id: i64, plugin_id: &str, id: i64, at: DateTime<Utc>) -> Result<bool>;
+    /// Count a failed re-drive of a dead letter with its error.
+    fn redrive_failed(&self, id: i64, error: &str) -> Result<()>;
+    /// Move a running run's checkpoint from `from` to `to`, count `processed` customers, clear
+    /// its failure state, and close it (`done`, finished at `at`) when `finished`; false when
+    /// the run was not running at `from` (compare-and-set).
+    fn advance_run(&self, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, at: DateTime<Utc>) -> Result<bool>;
+    /// Set a run's state after a failed batch: its attempts, error and retry time, and
+    /// `failed` (finished at `at`) when it is given up on.
+    fn run_failed(&self, run_id: i64, attempts: i64, error: &str, retry_at: DateTime<Utc>, failed: bool, at: DateTime<Utc>) -> Result<()>;
+}
+
+/// A score to write.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreWrite<'a> {
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub model: &'a str,
+    pub value: f64,
+    pub label: Option<&'a str>,
+    pub explanation: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Scores: one per customer and model, the latest written.
+pub trait ScoresWrite {
+    /// Set the customer's score of the model.
+    fn upsert(&self, score: &ScoreWrite<'_>) -> Result<()>;
+    /// The customer's score of the model.
+    fn value(&self, customer_id: i64, model: &str) -> Result<Option<f64>>;
+    /// Delete the shop's scores of the plugin's models (the model named as the plugin, and
+    /// `<plugin>.<facet>`) written before `before`; the models that lost scores.
+    fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> Result<BTreeSet<String>>;
+}
+
+/// A change of a customer's tier.
+#[derive(Debug, Clone, Copy)]
+pub struct TierChange<'a> {
+    pub shop_id: i64,
+    pub customer_id: i64,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub reason: &'a str,
+    /// Who changed it: the plugin's id.
+    pub source: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Members' tiers.
+pub trait TiersWrite {
+    /// The customer's tier.
+    fn tier(&self, customer_id: i64) -> Result<Option<String>>;
+    /// Set the customer's tier and record the change in its history.
+    fn change(&self, change: &TierChange<'_>) -> Result<()>;
+}
+
+/// What segments must learn of writes that move their members in ways no customer's own
+/// data shows.
+pub trait SegmentMarks {
+    /// Scores of these models changed: segments ranking customers by them (top or bottom
+    /// percent) may have moved for customers whose own scores did not change.
+    fn ranks_moved(&self, shop_id: i64, models: &BTreeSet<String>, at: DateTime<Utc>) -> Result<()>;
+}

@@ -1,0 +1,39 @@
+//! The tags' port: rows of (customer, tag, source) with a reason.
+
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+
+/// Tags as the tag writer and the plugins' checks read them.
+pub trait TagsRead {
+    /// Whether `source` set `tag` on the customer.
+    fn held_by(&self, customer_id: i64, tag: &str, source: &str) -> Result<bool>;
+    /// How many tags `source` set on the customer.
+    fn count_by(&self, customer_id: i64, source: &str) -> Result<i64>;
+}
+
+/// Writes of tag rows; the effects around them (events, the customer's `updated_at`) are
+/// the core's (`kith_core::tags`).
+pub trait TagsWrite {
+    /// Insert the row (customer, tag, source) unless it exists; whether it was inserted.
+    fn insert(&self, shop_id: i64, customer_id: i64, tag: &str, source: &str, reason: Option<&str>, at: DateTime<Utc>) -> Result<bool>;
+    /// Set the reason of an existing row; whether it differed (and so changed).
+    fn reword(&self, customer_id: i64, tag: &str, source: &str, reason: Option<&str>) -> Result<bool>;
+    /// Delete the customer's rows of `tag` set by `sources`; the sources of the rows deleted.
+    fn delete(&self, customer_id: i64, tag: &str, sources: TagSources<'_>) -> Result<Vec<String>>;
+}
+
+/// Which sources' rows of a tag [`TagsWrite::delete`] deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagSources<'a> {
+    /// The row of this one source (`manual`, `journey:<id>`, a plugin's id).
+    One(&'a str),
+    /// Rows set by hand (`manual`) or by any journey (`journey:<id>`).
+    ManualOrJourney,
+}
+
+/// Writes of customers' own columns that several features share.
+pub trait CustomersWrite {
+    /// Move the customer's `updated_at` to `at`, never back.
+    fn touch(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+}
