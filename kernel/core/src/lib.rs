@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod merge;
 pub mod ports;
 pub mod rewards;
+pub mod segments;
 pub mod tags;
 
 pub use error::{Actor, Error, Result, Unavailable};

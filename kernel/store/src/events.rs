@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::{Result, Store, from_ms, json_text, to_ms};
 
+/// Append an event emitted by no plugin (the schema's tests).
+#[cfg(test)]
 pub(crate) fn append(
     conn: &Connection,
     shop_id: i64,

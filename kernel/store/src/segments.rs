@@ -27,17 +27,16 @@ use kith_domain::segments::{
     Stat, Test, Window,
 };
 use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::{Value, json};
 
 use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
-use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, savepoint, shops, to_ms};
+use kith_core::ports::LiveSegment;
+use kith_core::segments::Cause;
+
+use crate::{Actor, Result, Store, StoreError, audit, from_ms, json_text, parse_json, ports, shops, to_ms};
 
 const DAY_MS: i64 = 86_400_000;
-/// The least time between two sweeps of a segment that ranks by a model whose scores keep
-/// changing (a plugin's run writing them batch after batch): re-evaluating a rank reads and
-/// sorts every value of the model, about 0.1 s for 200,000 customers.
-pub const RANK_SWEEP_GAP_MS: i64 = 60_000;
 /// How deep segments may refer to segments.
 const MAX_REFERENCE_DEPTH: usize = 5;
 
@@ -95,7 +94,7 @@ fn scalar(value: &Scalar) -> Sql {
     }
 }
 
-fn json_list<T: serde::Serialize>(items: &[T]) -> Sql {
+pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> Sql {
     Sql::Text(serde_json::to_string(items).unwrap_or_else(|_| "[]".into()))
 }
 
@@ -704,7 +703,7 @@ pub(crate) fn check_node(conn: &Connection, shop_id: i64, node: &Node, field: &s
 }
 
 /// Ids of the shop's active customers among `only` (all when `None`) that match `compiled`.
-fn matching(conn: &Connection, shop_id: i64, compiled: &Compiled, only: Option<&[i64]>) -> Result<BTreeSet<i64>> {
+pub(crate) fn matching(conn: &Connection, shop_id: i64, compiled: &Compiled, only: Option<&[i64]>) -> Result<BTreeSet<i64>> {
     debug_assert_eq!(compiled.reach, if only.is_some() { Reach::Customers } else { Reach::Shop }, "compiled for other customers");
     let (filter, mut params) = compiled.scoped(shop_id);
     let mut sql = format!("SELECT c.id FROM customers c WHERE {filter}");
@@ -728,43 +727,13 @@ fn page(conn: &Connection, shop_id: i64, compiled: &Compiled, after: i64, limit:
     Ok(customers)
 }
 
-fn count(conn: &Connection, shop_id: i64, compiled: &Compiled) -> Result<i64> {
+pub(crate) fn count(conn: &Connection, shop_id: i64, compiled: &Compiled) -> Result<i64> {
     let (filter, params) = compiled.scoped(shop_id);
     Ok(conn.prepare(&format!("SELECT COUNT(*) FROM customers c WHERE {filter}"))?.query_row(params_from_iter(params), |r| r.get(0))?)
 }
 
-/// Why tracked membership changed, as the events say.
-#[derive(Debug, Clone, Copy)]
-enum Cause {
-    /// The customer's data changed.
-    Change,
-    /// Time passed (the sweep).
-    Time,
-    /// The definition changed.
-    Redefined,
-    /// Other customers' scores moved the threshold of a rank (`top_percent`, `bottom_percent`).
-    Ranking,
-}
-
-impl Cause {
-    fn as_str(self) -> &'static str {
-        match self {
-            Cause::Change => "change",
-            Cause::Time => "time",
-            Cause::Redefined => "redefined",
-            Cause::Ranking => "ranking",
-        }
-    }
-}
-
-struct Live {
-    id: i64,
-    name: String,
-    version: i64,
-    node: Node,
-}
-
-fn live_segments(conn: &Connection, shop_id: i64) -> Result<Vec<Live>> {
+/// The shop's live segments with their current definitions; one that no longer parses is logged and skipped.
+pub(crate) fn live_segments(conn: &Connection, shop_id: i64) -> Result<Vec<LiveSegment>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, s.name, s.version, v.definition FROM segments s
          JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
@@ -775,69 +744,11 @@ fn live_segments(conn: &Connection, shop_id: i64) -> Result<Vec<Live>> {
     for row in rows {
         let (id, name, version, text): (i64, String, i64, String) = row?;
         match segments::parse(&parse_json(&text)) {
-            Ok(node) => out.push(Live { id, name, version, node }),
+            Ok(node) => out.push(LiveSegment { id, name, version, node }),
             Err(e) => tracing::error!(segment = id, error = %e, "stored segment definition is invalid; skipped"),
         }
     }
     Ok(out)
-}
-
-/// Bring tracked membership of `segment` in line with `compiled` for `only`
-/// (all customers when `None`), appending an event per entry and exit.
-fn reconcile(
-    tx: &Transaction<'_>,
-    shop_id: i64,
-    segment: &Live,
-    compiled: &Compiled,
-    only: Option<&[i64]>,
-    cause: Option<Cause>,
-    now: DateTime<Utc>,
-) -> Result<(usize, usize)> {
-    let matched = matching(tx, shop_id, compiled, only)?;
-    let current: BTreeSet<i64> = match only {
-        Some(ids) => tx
-            .prepare_cached(
-                "SELECT customer_id FROM segment_members WHERE segment_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))",
-            )?
-            .query_map(params![segment.id, json_list(ids)], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-        None => tx
-            .prepare_cached("SELECT customer_id FROM segment_members WHERE segment_id = ?1")?
-            .query_map([segment.id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-    };
-    let at = to_ms(now);
-    let payload =
-        |cause: Cause| json!({"segment_id": segment.id, "segment": segment.name, "version": segment.version, "reason": cause.as_str()});
-    let entered: Vec<i64> = matched.difference(&current).copied().collect();
-    let exited: Vec<i64> = current.difference(&matched).copied().collect();
-    for id in &entered {
-        tx.prepare_cached("INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?1, ?2, ?3)")?
-            .execute(params![segment.id, id, at])?;
-        if let Some(cause) = cause {
-            events::append(tx, shop_id, "segment.entered", Some(*id), &payload(cause), now)?;
-        }
-    }
-    for id in &exited {
-        tx.prepare_cached("DELETE FROM segment_members WHERE segment_id = ?1 AND customer_id = ?2")?.execute(params![segment.id, id])?;
-        if let Some(cause) = cause {
-            events::append(tx, shop_id, "segment.exited", Some(*id), &payload(cause), now)?;
-        }
-    }
-    record_count(tx, segment.id, shop_id, now, entered.len() as i64 - exited.len() as i64)?;
-    Ok((entered.len(), exited.len()))
-}
-
-/// Record the segment's tracked size as today's count (in the shop's zone): the
-/// day's first record counts the members, later ones add what changed since.
-fn record_count(tx: &Transaction<'_>, segment_id: i64, shop_id: i64, now: DateTime<Utc>, change: i64) -> Result<()> {
-    let day = now.with_timezone(&shops::zone(tx, shop_id)?).date_naive().to_string();
-    tx.prepare_cached(
-        "INSERT INTO segment_counts (segment_id, day, members) VALUES (?1, ?2, (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1))
-         ON CONFLICT (segment_id, day) DO UPDATE SET members = members + ?3",
-    )?
-    .execute(params![segment_id, day, change])?;
-    Ok(())
 }
 
 /// Check a definition for saving: valid, its references resolve, no cycle.
@@ -871,8 +782,8 @@ impl Store {
                 params![id, json_text(&input.definition), at, actor.label],
             )?;
             // The first membership is the baseline: no entry events for customers who already match.
-            let live = Live { id, name: input.name.trim().to_owned(), version: 1, node };
-            reconcile(tx, shop_id, &live, &compiled, None, None, now)?;
+            let live = LiveSegment { id, name: input.name.trim().to_owned(), version: 1, node };
+            kith_core::segments::reconcile(&ports::Sql(tx), shop_id, &live, None, None, now)?;
             audit::record(tx, Some(shop_id), actor, "segment.created", Some(&format!("segment:{id}")), json!({"version": 1}), now)?;
             load_segment(tx, shop_id, id, None)
         })
@@ -903,8 +814,8 @@ impl Store {
                     "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![id, version, json_text(&input.definition), at, actor.label],
                 )?;
-                let live = Live { id, name: input.name.trim().to_owned(), version, node };
-                let (entered, exited) = reconcile(tx, shop_id, &live, &compiled, None, Some(Cause::Redefined), now)?;
+                let live = LiveSegment { id, name: input.name.trim().to_owned(), version, node };
+                let (entered, exited) = kith_core::segments::reconcile(&ports::Sql(tx), shop_id, &live, None, Some(Cause::Redefined), now)?;
                 detail = json!({"version": version, "entered": entered, "exited": exited});
             }
             // Segments that refer to this one may have started or stopped depending on time.
@@ -1088,107 +999,34 @@ impl Store {
     }
 
     /// Re-evaluate up to `limit` customers whose data changed against their shops'
-    /// segments, appending entry and exit events; returns how many were processed.
+    /// segments, appending entry and exit events; returns how many were processed
+    /// (the core's [`kith_core::segments::refresh`]).
     pub fn refresh_segments(&self, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        // Most passes find nothing: look without taking the writer.
-        if !self.read(|conn| {
-            Ok(conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM segment_dirty)")?.query_row([], |r| r.get::<_, bool>(0))?)
-        })? {
-            return Ok(0);
-        }
-        self.write(|tx| {
-            let dirty: Vec<(i64, i64)> = tx
-                .prepare_cached("SELECT shop_id, customer_id FROM segment_dirty LIMIT ?1")?
-                .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut by_shop: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-            for (shop, customer) in &dirty {
-                by_shop.entry(*shop).or_default().push(*customer);
-            }
-            for (shop_id, customers) in &by_shop {
-                for segment in live_segments(tx, *shop_id)? {
-                    isolated(tx, segment.id, || {
-                        let compiled = Compiler::new(tx, *shop_id, now, Reach::Customers)?.compile(&segment.node, Some(segment.id))?;
-                        reconcile(tx, *shop_id, &segment, &compiled, Some(customers), Some(Cause::Change), now).map(|_| ())
-                    })?;
-                }
-            }
-            for (shop, customer) in &dirty {
-                tx.prepare_cached("DELETE FROM segment_dirty WHERE shop_id = ?1 AND customer_id = ?2")?.execute([shop, customer])?;
-            }
-            Ok(dirty.len())
-        })
+        Ok(logged(kith_core::segments::refresh(self, limit, now)?))
     }
 
     /// Sweep up to `limit` segments not swept for `every`, or marked by [`ranks_moved`] and
-    /// not swept for [`RANK_SWEEP_GAP_MS`]: re-evaluate time-based and ranking ones whole
-    /// (entry and exit events with reason `time`, or `ranking` when other customers' scores
-    /// moved a rank's threshold) and record every one's daily count. Returns the segments swept.
-    ///
-    /// The whole-shop evaluation runs on a reader; the writer then re-checks only the
-    /// customers whose membership it would change, with the data as it is by then
-    /// (anyone changed in between is marked for [`Store::refresh_segments`] anyway, and a
-    /// segment whose ranks moved in between stays due: its mark changed since the read).
+    /// not swept for [`kith_core::segments::RANK_SWEEP_GAP`]: re-evaluate time-based and ranking ones whole
+    /// and record every one's daily count (the core's [`kith_core::segments::sweep`]).
+    /// Returns the segments swept.
     pub fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        let due: Vec<(i64, i64, Option<i64>)> = self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT id, shop_id, swept_at FROM segments WHERE deleted_at IS NULL
-                       AND (swept_at IS NULL OR (swept_at >= 0 AND swept_at <= ?1) OR (swept_at < 0 AND -swept_at <= ?3))
-                     ORDER BY swept_at, id LIMIT ?2",
-                )?
-                .query_map(params![to_ms(now - every), limit as i64, to_ms(now) - RANK_SWEEP_GAP_MS], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?)
-        })?;
-        for (id, shop_id, swept_at) in &due {
-            let (id, shop_id, swept_at) = (*id, *shop_id, *swept_at);
-            // Customers whose membership time or ranks alone would change; none for a definition without either.
-            let candidates = self.read(|conn| {
-                let Some(segment) = live_segments(conn, shop_id)?.into_iter().find(|s| s.id == id) else { return Ok(Vec::new()) };
-                let compiled = Compiler::new(conn, shop_id, now, Reach::Shop)?.compile(&segment.node, Some(id))?;
-                if !compiled.timed && compiled.ranked.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let matched = matching(conn, shop_id, &compiled, None)?;
-                let current: BTreeSet<i64> = conn
-                    .prepare_cached("SELECT customer_id FROM segment_members WHERE segment_id = ?1")?
-                    .query_map([id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok(matched.symmetric_difference(&current).copied().collect::<Vec<i64>>())
-            });
-            self.write(|tx| {
-                let segment = live_segments(tx, shop_id)?.into_iter().find(|s| s.id == id);
-                match (segment, candidates) {
-                    (Some(segment), Ok(changed)) => isolated(tx, id, || {
-                        if changed.is_empty() {
-                            return record_count(tx, id, shop_id, now, 0);
-                        }
-                        let compiled = Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&segment.node, Some(id))?;
-                        let marked = swept_at.is_some_and(|at| at < 0);
-                        let cause = if compiled.timed && !marked { Cause::Time } else { Cause::Ranking };
-                        reconcile(tx, shop_id, &segment, &compiled, Some(&changed), Some(cause), now).map(|_| ())
-                    })?,
-                    (Some(_), Err(e)) => tracing::error!(segment = id, error = %e, "segment could not be swept; left as it was"),
-                    (None, _) => {}
-                }
-                // Marked again since the read: it stays marked, but the gap counts from this
-                // sweep, so a run writing scores all along costs a sweep a minute, not a pass.
-                tx.prepare_cached("UPDATE segments SET swept_at = CASE WHEN swept_at IS ?3 THEN ?2 ELSE -?2 - 1 END WHERE id = ?1")?
-                    .execute(params![id, to_ms(now), swept_at])?;
-                Ok(())
-            })?;
-        }
-        Ok(due.len())
+        Ok(logged(kith_core::segments::sweep(self, every, limit, now)?))
     }
+}
+
+/// A pass's count, its failed segments logged: each was left as it was.
+fn logged(pass: kith_core::segments::Pass) -> usize {
+    for (segment, error) in &pass.failed {
+        tracing::error!(segment, error = %error, "segment could not be re-evaluated; left as it was");
+    }
+    pass.processed
 }
 
 /// After a write changed scores of `models` in the shop, mark the segments that rank
 /// customers by one of them (directly or through a referenced segment) for a sweep, which
 /// re-evaluates them whole: a customer's rank moves with everyone else's score, which the
 /// per-customer marks of `segment_dirty` cannot follow. A segment not swept for
-/// [`RANK_SWEEP_GAP_MS`] is swept on the next pass; one swept since waits for the gap to
+/// [`kith_core::segments::RANK_SWEEP_GAP`] is swept on the next pass; one swept since waits for the gap to
 /// pass, so a run writing scores batch after batch costs a whole re-evaluation a minute,
 /// not one a batch.
 ///
@@ -1216,16 +1054,6 @@ pub(crate) fn ranks_moved(tx: &Connection, shop_id: i64, models: &BTreeSet<Strin
             )?
             .execute([segment.id])?;
         }
-    }
-    Ok(())
-}
-
-/// Run one segment's re-evaluation in a savepoint: a segment that fails (a reference
-/// gone bad, a query error) is logged and left as it was, and the others go on.
-/// Only a failure to roll back fails the caller.
-fn isolated(tx: &Transaction<'_>, segment: i64, f: impl FnOnce() -> Result<()>) -> Result<()> {
-    if let Err(e) = savepoint(tx, f)? {
-        tracing::error!(segment, error = %e, "segment could not be re-evaluated; left as it was");
     }
     Ok(())
 }

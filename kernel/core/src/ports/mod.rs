@@ -29,6 +29,7 @@ mod ingest;
 mod ledger;
 mod outbox;
 mod plugins;
+mod segments;
 mod tags;
 mod merge;
 
@@ -38,6 +39,7 @@ pub use ingest::*;
 pub use ledger::*;
 pub use outbox::*;
 pub use plugins::*;
+pub use segments::*;
 pub use tags::*;
 pub use merge::*;
 
@@ -96,6 +98,7 @@ pub trait ReadTx {
     fn rewards(&self) -> &dyn RewardsRead;
     fn tags(&self) -> &dyn TagsRead;
     fn plugins(&self) -> &dyn PluginsRead;
+    fn segments(&self) -> &dyn SegmentsRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -115,6 +118,7 @@ pub trait WriteTx: ReadTx {
     fn scores_writer(&self) -> &dyn ScoresWrite;
     fn tiers_writer(&self) -> &dyn TiersWrite;
     fn segment_marks(&self) -> &dyn SegmentMarks;
+    fn segments_writer(&self) -> &dyn SegmentsWrite;
 }
 
 /// Customers as the core finds them.

@@ -20,6 +20,7 @@ mod ledger;
 pub(crate) mod outbox;
 mod merge;
 mod plugins;
+mod segments;
 mod tags;
 
 type CoreResult<T> = kith_core::Result<T>;
@@ -85,6 +86,10 @@ impl ReadTx for Sql<'_> {
     fn plugins(&self) -> &dyn kith_core::ports::PluginsRead {
         self
     }
+
+    fn segments(&self) -> &dyn kith_core::ports::SegmentsRead {
+        self
+    }
 }
 
 impl WriteTx for Sql<'_> {
@@ -145,6 +150,10 @@ impl WriteTx for Sql<'_> {
     }
 
     fn segment_marks(&self) -> &dyn kith_core::ports::SegmentMarks {
+        self
+    }
+
+    fn segments_writer(&self) -> &dyn kith_core::ports::SegmentsWrite {
         self
     }
 }

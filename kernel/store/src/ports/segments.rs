@@ -1,0 +1,135 @@
+//! Segments' ports on SQLite: a definition is evaluated by the store's compiler (one SQL
+//! expression over `customers c`); tracked membership is `segment_members`, changed
+//! customers are `segment_dirty` (marked by triggers), sweeps are `segments.swept_at` (a
+//! negative time marks moved ranks) and daily counts `segment_counts`.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kith_core::ports::{Dependence, DueSweep, LiveSegment, SegmentsRead, SegmentsWrite};
+use kith_domain::segments::Node;
+use rusqlite::params;
+
+use super::{CoreResult, Sql, core, sql};
+use crate::segments::{self, Compiler, Reach};
+use crate::to_ms;
+
+impl SegmentsRead for Sql<'_> {
+    fn members(
+        &self,
+        shop_id: i64,
+        node: &Node,
+        segment: Option<i64>,
+        only: Option<&[i64]>,
+        now: DateTime<Utc>,
+    ) -> CoreResult<BTreeSet<i64>> {
+        core((|| {
+            let reach = if only.is_some() { Reach::Customers } else { Reach::Shop };
+            let compiled = Compiler::new(self.0, shop_id, now, reach)?.compile(node, segment)?;
+            segments::matching(self.0, shop_id, &compiled, only)
+        })())
+    }
+
+    fn count(&self, shop_id: i64, node: &Node, now: DateTime<Utc>) -> CoreResult<i64> {
+        core((|| {
+            let compiled = Compiler::new(self.0, shop_id, now, Reach::Shop)?.compile(node, None)?;
+            segments::count(self.0, shop_id, &compiled)
+        })())
+    }
+
+    fn dependence(&self, shop_id: i64, node: &Node, segment: Option<i64>) -> CoreResult<Dependence> {
+        // Compiled per customer for what it depends on alone, which reads nothing of the shop.
+        core((|| {
+            let compiled = Compiler::new(self.0, shop_id, DateTime::<Utc>::UNIX_EPOCH, Reach::Customers)?.compile(node, segment)?;
+            Ok(Dependence { timed: compiled.timed, ranked: compiled.ranked })
+        })())
+    }
+
+    fn live(&self, shop_id: i64) -> CoreResult<Vec<LiveSegment>> {
+        core(segments::live_segments(self.0, shop_id))
+    }
+
+    fn tracked(&self, segment_id: i64, only: Option<&[i64]>) -> CoreResult<BTreeSet<i64>> {
+        sql(match only {
+            Some(ids) => self
+                .0
+                .prepare_cached(
+                    "SELECT customer_id FROM segment_members WHERE segment_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))",
+                )
+                .and_then(|mut s| s.query_map(params![segment_id, segments::json_list(ids)], |r| r.get(0))?.collect()),
+            None => self
+                .0
+                .prepare_cached("SELECT customer_id FROM segment_members WHERE segment_id = ?1")
+                .and_then(|mut s| s.query_map([segment_id], |r| r.get(0))?.collect()),
+        })
+    }
+
+    fn changed(&self, limit: usize) -> CoreResult<Vec<(i64, i64)>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT shop_id, customer_id FROM segment_dirty LIMIT ?1")
+            .and_then(|mut s| s.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()))
+    }
+
+    fn due(&self, swept_before: DateTime<Utc>, ranked_before: DateTime<Utc>, limit: usize) -> CoreResult<Vec<DueSweep>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT id, shop_id, swept_at FROM segments WHERE deleted_at IS NULL
+                   AND (swept_at IS NULL OR (swept_at >= 0 AND swept_at <= ?1) OR (swept_at < 0 AND -swept_at <= ?3))
+                 ORDER BY swept_at, id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![to_ms(swept_before), limit as i64, to_ms(ranked_before)], |r| {
+                    let state: Option<i64> = r.get(2)?;
+                    Ok(DueSweep { segment_id: r.get(0)?, shop_id: r.get(1)?, ranks_moved: state.is_some_and(|at| at < 0), state })
+                })?
+                .collect()
+            }))
+    }
+}
+
+impl SegmentsWrite for Sql<'_> {
+    fn enter(&self, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![segment_id, customer_id, to_ms(at)]))
+            .map(|_| ()))
+    }
+
+    fn exit(&self, segment_id: i64, customer_id: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("DELETE FROM segment_members WHERE segment_id = ?1 AND customer_id = ?2")
+            .and_then(|mut s| s.execute(params![segment_id, customer_id]))
+            .map(|_| ()))
+    }
+
+    fn record_count(&self, segment_id: i64, day: NaiveDate, change: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO segment_counts (segment_id, day, members) VALUES (?1, ?2, (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1))
+                 ON CONFLICT (segment_id, day) DO UPDATE SET members = members + ?3",
+            )
+            .and_then(|mut s| s.execute(params![segment_id, day.to_string(), change]))
+            .map(|_| ()))
+    }
+
+    fn clear_changed(&self, shop_id: i64, customer_id: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("DELETE FROM segment_dirty WHERE shop_id = ?1 AND customer_id = ?2")
+            .and_then(|mut s| s.execute([shop_id, customer_id]))
+            .map(|_| ()))
+    }
+
+    fn swept(&self, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("UPDATE segments SET swept_at = CASE WHEN swept_at IS ?3 THEN ?2 ELSE -?2 - 1 END WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![segment_id, to_ms(at), state]))
+            .map(|_| ()))
+    }
+}
