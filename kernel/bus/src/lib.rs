@@ -28,7 +28,7 @@ use kith_domain::plugin::{
     Decision, EventSnapshot, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
 };
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
-use kith_store::{Attempt, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, PluginRunStep, Store, StoreError};
+use kith_store::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, PluginRunStep, Store, StoreError};
 
 pub use crate::clock::{Clock, SystemClock, TestClock};
 pub use crate::lifecycle::{EnableRequest, PluginStatus, REPORT_KEY};
@@ -629,7 +629,7 @@ impl Bus {
         match self.call(&plugin, sub, input, &chain) {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(sub, &report);
-                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
+                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes, chain: Some(&chain) };
                 match self.store.commit_delivery(&attempt, sub.cursor, to, &effects) {
                     Ok(()) => {
                         self.emitted(sub, &decisions);
@@ -777,7 +777,7 @@ impl Bus {
         match called {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
-                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
+                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes, chain: None };
                 let step = PluginRunStep { run_id, from: run.checkpoint, to, processed, finished };
                 let failure = match self.store.commit_run_batch(&attempt, &step, &effects) {
                     Ok(_) => {
@@ -852,61 +852,6 @@ fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision], subjects: usize
         decision.check(plugin_id, grant).map_err(|reason| format!("decision {i} refused: {reason}"))?;
     }
     kith_domain::plugin::check_call(decisions, subjects).map_err(|reason| format!("decisions refused: {reason}"))
-}
-
-/// How deep in a chain of plugin-emitted events a delivery's events are, per customer: an
-/// event a plugin emitted is 1 deep unless its payload says more (`chain`). What a call
-/// emits is one deeper than the deepest event of its customer (of the batch, for an event
-/// about no customer), and past [`MAX_EVENT_CHAIN`] it is refused: two plugins answering
-/// each other's events fail after a few rounds instead of growing the log without end.
-#[derive(Debug, Default)]
-struct Chain {
-    by_customer: HashMap<i64, u32>,
-    deepest: u32,
-}
-
-use kith_domain::plugin::{CHAIN_KEY, MAX_EVENT_CHAIN};
-
-impl Chain {
-    fn of<'a>(events: impl Iterator<Item = (i64, &'a EventSnapshot)>) -> Chain {
-        let mut chain = Chain::default();
-        for (customer, event) in events.filter(|(_, e)| e.kind.starts_with("plugin.")) {
-            let depth = serde_json::from_str::<serde_json::Value>(&event.payload)
-                .ok()
-                .and_then(|p| p.get(CHAIN_KEY).and_then(serde_json::Value::as_u64))
-                .map_or(1, |d| d.clamp(1, u64::from(u32::MAX)) as u32);
-            let held = chain.by_customer.entry(customer).or_default();
-            *held = (*held).max(depth);
-            chain.deepest = chain.deepest.max(depth);
-        }
-        chain
-    }
-
-    /// Write each emitted event's depth into its payload (from 2 on; a first emission carries
-    /// none), or refuse the call when one would go too deep. Only the bus writes `chain`: what
-    /// a plugin wrote there is replaced, or removed from a first emission.
-    fn mark(&self, decisions: &mut [Decision]) -> Result<(), String> {
-        for decision in decisions {
-            let Decision::EmitEvent { customer_id, event_type, payload } = decision else { continue };
-            let depth = 1 + customer_id.and_then(|c| self.by_customer.get(&c).copied()).unwrap_or(self.deepest);
-            if depth > MAX_EVENT_CHAIN {
-                return Err(format!(
-                    "event `{event_type}` refused: it would be the {depth}th in a chain of events plugins emitted in answer to each other (at most {MAX_EVENT_CHAIN})"
-                ));
-            }
-            if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(payload)
-                && (depth > 1 || map.contains_key(CHAIN_KEY))
-            {
-                if depth > 1 {
-                    map.insert(CHAIN_KEY.into(), depth.into());
-                } else {
-                    map.remove(CHAIN_KEY);
-                }
-                *payload = serde_json::Value::Object(map).to_string();
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The events each plugin emitted in each shop within the last window (a minute of real time:
@@ -1011,35 +956,6 @@ mod tests {
         let (call, pass) = (Slot::take(&shared, 3, Long::Call), Slot::take(&shared, 3, Long::Pass));
         assert!(call.is_some() && pass.is_some());
         assert!(Slot::take(&shared, 3, Long::Call).is_none() && Slot::take(&shared, 3, Long::Pass).is_none());
-    }
-
-    #[test]
-    fn a_plugin_does_not_write_its_events_chain() {
-        let emit = |customer_id, payload: &str| Decision::EmitEvent {
-            customer_id: Some(customer_id),
-            event_type: "plugin.x".into(),
-            payload: payload.into(),
-        };
-        let payload = |d: &Decision| match d {
-            Decision::EmitEvent { payload, .. } => serde_json::from_str::<serde_json::Value>(payload).unwrap(),
-            _ => unreachable!(),
-        };
-        // A first emission: a forged chain is removed, and cannot trip the plugins that answer.
-        let mut decisions = vec![emit(1, r#"{"chain": 99, "a": 1}"#)];
-        Chain::default().mark(&mut decisions).unwrap();
-        assert_eq!(payload(&decisions[0]), serde_json::json!({"a": 1}));
-        let event = EventSnapshot {
-            seq: 1,
-            kind: "plugin.x".into(),
-            customer_id: Some(1),
-            payload: payload(&decisions[0]).to_string(),
-            order_id: None,
-            created_at_ms: 0,
-        };
-        let answered = Chain::of([(1, &event)].into_iter());
-        let mut answer = vec![emit(1, r#"{"chain": 1}"#)];
-        answered.mark(&mut answer).expect("an answer to a first emission is 2 deep");
-        assert_eq!(payload(&answer[0]), serde_json::json!({"chain": 2}), "the bus's depth replaces the plugin's");
     }
 
     #[test]

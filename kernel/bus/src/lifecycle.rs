@@ -2,7 +2,7 @@
 
 use kith_domain::FieldError;
 use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
-use kith_store::{Actor, Effects, PutSubscription, StoreError};
+use kith_store::{Actor, Chain, Effects, PutSubscription, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -201,7 +201,7 @@ impl Bus {
             Some(letter.last_seq),
             usize::MAX,
         )?;
-        let chain = crate::Chain::of(events.iter().filter_map(|e| Some((e.customer_id?, e))));
+        let chain = Chain::of(events.iter().filter_map(|e| Some((e.customer_id?, e))));
         let subjects = self.subjects(shop_id, events, &installed.manifest)?;
         let plugin = self.plugin(&installed)?;
         let input = crate::event_input(sub.kind, self.context(shop_id)?, subjects)
@@ -209,7 +209,7 @@ impl Bus {
         match self.call(&plugin, &sub, input, &chain) {
             Called::Decided(decisions, report) => {
                 let attempt = self.attempt(&sub, &report);
-                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes };
+                let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes, chain: Some(&chain) };
                 match self.store.commit_redrive(&attempt, dead_letter, &effects) {
                     Err(StoreError::Invalid(refused)) => {
                         let error = format!("decision refused: {refused}");

@@ -105,6 +105,7 @@ fn deliveries_apply_decisions_and_move_the_cursor_together() {
         &Effects {
             decisions: &[kith_domain::plugin::Decision::AddTag { customer_id: customer, tag: "vip".into(), reason: String::new() }],
             kv_writes: &[],
+            chain: None,
         },
     );
     assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");

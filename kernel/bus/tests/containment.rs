@@ -477,7 +477,7 @@ fn effects_on_a_customer_are_bounded() {
             .map(|i| kith_domain::plugin::Decision::AddTag { customer_id: customer, tag: format!("t{i}"), reason: String::new() })
             .collect();
         let attempt = Attempt { shop_id: w.shops[0], plugin_id: "hostile-effects", logs: &[], duration: Duration::ZERO, now: Utc::now() };
-        w.store.commit_delivery(&attempt, cursor, cursor + 1, &Effects { decisions: &decisions, kv_writes: &[] })
+        w.store.commit_delivery(&attempt, cursor, cursor + 1, &Effects { decisions: &decisions, kv_writes: &[], chain: None })
     };
     let cursor = w.store.subscription(w.shops[0], "hostile-effects").unwrap().cursor;
     commit(0, cursor).unwrap();

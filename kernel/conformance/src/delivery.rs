@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kith_core::delivery::{self, Attempt, Effects, FailureOutcome, FailurePolicy};
+use kith_core::delivery::{self, Attempt, Chain, Effects, FailureOutcome, FailurePolicy};
 use kith_core::tags::{self, Added, Removable, Source, TagRemoval, TagWrite};
 use kith_core::{Error, Storage, StorageExt};
 use kith_domain::model::OutcomeStatus;
-use kith_domain::plugin::{Decision, SubscriptionStatus};
+use kith_domain::plugin::{Decision, EventSnapshot, SubscriptionStatus};
 use serde_json::{Value, json};
 
 use crate::{Backend, Factory, day};
@@ -58,7 +58,7 @@ fn commit(
     decisions: &[Decision],
     now: DateTime<Utc>,
 ) -> kith_core::Result<()> {
-    let effects = Effects { decisions, kv_writes: &[] };
+    let effects = Effects { decisions, kv_writes: &[], chain: None };
     delivery::commit_delivery(s, &attempt(shop, plugin, now), from, to, &effects)
 }
 
@@ -94,7 +94,7 @@ pub fn delivery_commits_once_and_applies_every_kind_of_decision(factory: &dyn Fa
         Decision::EmitEvent { customer_id: Some(c), event_type: "plugin.rule.noticed".into(), payload: r#"{"why": "test"}"#.into() },
     ];
     let kv = [("seen".to_owned(), Some(b"1".to_vec()))];
-    let effects = Effects { decisions: &decisions, kv_writes: &kv };
+    let effects = Effects { decisions: &decisions, kv_writes: &kv, chain: None };
     delivery::commit_delivery(s, &attempt(shop, "rule", day(1, 0)), 0, 7, &effects).unwrap();
     assert_eq!(cursor(s, shop, "rule"), 7, "the cursor moved with the effects");
     assert!(s.read(|tx| tx.tags().held_by(c, "vip", "rule")).unwrap());
@@ -119,7 +119,8 @@ pub fn delivery_commits_once_and_applies_every_kind_of_decision(factory: &dyn Fa
     // The next batch: the same tier is no change, and a deleted key is gone.
     let same = [Decision::ChangeTier { customer_id: c, tier: "gold".into(), reason: "still".into() }];
     let kv = [("seen".to_owned(), None)];
-    delivery::commit_delivery(s, &attempt(shop, "rule", day(2, 0)), 7, 9, &Effects { decisions: &same, kv_writes: &kv }).unwrap();
+    delivery::commit_delivery(s, &attempt(shop, "rule", day(2, 0)), 7, 9, &Effects { decisions: &same, kv_writes: &kv, chain: None })
+        .unwrap();
     assert_eq!(events_of(&*b, shop, &["tier.changed"]).len(), 1, "the same tier logs nothing");
     assert_eq!(s.read(|tx| tx.plugins().kv(shop, "rule", "seen")).unwrap(), None);
 }
@@ -221,10 +222,49 @@ pub fn delivery_failures_retry_then_dead_letter_then_trip_the_breaker(factory: &
     // The dead letter re-driven applies once.
     let c = customer(&*b, shop, "13800000002");
     let decisions = [add_tag(c, "late")];
-    let effects = Effects { decisions: &decisions, kv_writes: &[] };
+    let effects = Effects { decisions: &decisions, kv_writes: &[], chain: None };
     let redriven = delivery::commit_redrive(s, &attempt(shop, "rule", day(2, 0)), dead_letter, &effects).unwrap();
     assert_eq!(redriven.redriven_at, Some(day(2, 0)));
     let again = delivery::commit_redrive(s, &attempt(shop, "rule", day(2, 1)), dead_letter, &effects).unwrap_err();
     assert!(matches!(again, Error::Conflict(_)), "a dead letter is re-driven once");
     assert_eq!(events_of(&*b, shop, &["tag.added"]).len(), 1);
+}
+
+pub fn delivery_plugin_tags_continue_a_chain_and_are_stopped_past_its_limit(factory: &dyn Factory) {
+    let (b, shop, c) = shop(factory);
+    let s = b.storage();
+    b.enable_plugin(shop, &manifest("answer", None));
+    // Two plugins answer each other's tag events: `rule` adds a tag, `answer` adds one in
+    // answer, and so on, each seeing only the other's last event.
+    let mut last: Option<(String, Value)> = None;
+    let mut depths = Vec::new();
+    for round in 0..6 {
+        let plugin = if round % 2 == 0 { "rule" } else { "answer" };
+        let snapshot = last.as_ref().map(|(kind, payload)| EventSnapshot {
+            seq: 0,
+            kind: kind.clone(),
+            customer_id: Some(c),
+            payload: payload.to_string(),
+            order_id: None,
+            created_at_ms: 0,
+        });
+        let chain = Chain::of(snapshot.iter().map(|e| (c, e)));
+        let mut decisions = vec![add_tag(c, &format!("round-{round}"))];
+        if let Err(refused) = chain.mark(&mut decisions) {
+            assert!(refused.contains("chain"), "{refused}");
+            break;
+        }
+        let from = cursor(s, shop, plugin);
+        let effects = Effects { decisions: &decisions, kv_writes: &[], chain: Some(&chain) };
+        delivery::commit_delivery(s, &attempt(shop, plugin, day(1, round)), from, from + 1, &effects).unwrap();
+        last = events_of(&*b, shop, &["tag.added"]).pop();
+        depths.push(last.as_ref().unwrap().1.get("chain").and_then(Value::as_u64).unwrap_or(1));
+    }
+    assert_eq!(depths, [1, 2, 3, 4], "each answer one deeper, the fifth refused");
+    // A tag set by hand starts no chain: a plugin's answer to it is 1 deep.
+    let w = TagWrite { shop_id: shop, customer_id: c, tag: "by-hand", source: Source::Manual, reason: None, at: day(2, 0), chain: 1 };
+    s.write(|tx| tags::add(tx, &w)).unwrap();
+    let (kind, payload) = events_of(&*b, shop, &["tag.added"]).pop().unwrap();
+    let manual = EventSnapshot { seq: 0, kind, customer_id: Some(c), payload: payload.to_string(), order_id: None, created_at_ms: 0 };
+    assert_eq!(Chain::of([(c, &manual)].into_iter()).depth(Some(c)), 1);
 }

@@ -121,6 +121,7 @@ macro_rules! suite {
             delivery::delivery_keeps_tag_namespaces_and_caps,
             delivery::delivery_failures_retry_then_dead_letter_then_trip_the_breaker,
             delivery::tags_every_writer_has_the_same_effects,
+            delivery::delivery_plugin_tags_continue_a_chain_and_are_stopped_past_its_limit,
             coupons::coupons_count_budget_caps_issuance,
             coupons::coupons_money_budget_caps_issuance,
             coupons::coupons_per_customer_limit_and_resends,

@@ -8,12 +8,15 @@
 //! grant; the core applies what it returns. A decision's customer must be a customer of
 //! the shop (a merged one is its survivor).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
-use kith_domain::plugin::{DeadLetter, Decision, LogLevel, LogLine, MAX_TAGS_PER_CUSTOMER, PluginRun, SubscriptionStatus};
+use kith_domain::plugin::{
+    CHAIN_KEY, DeadLetter, Decision, EventSnapshot, LogLevel, LogLine, MAX_EVENT_CHAIN, MAX_TAGS_PER_CUSTOMER, PluginRun,
+    SubscriptionStatus,
+};
 use serde_json::{Value, json};
 
 use crate::ledger::{self, SchemePoints};
@@ -26,6 +29,86 @@ use crate::{Actor, Error, Result};
 pub struct Effects<'a> {
     pub decisions: &'a [Decision],
     pub kv_writes: &'a [(String, Option<Vec<u8>>)],
+    /// The chain the call's events were in, which its tag events continue; `None` for a call
+    /// on no events (a run's batch).
+    pub chain: Option<&'a Chain>,
+}
+
+/// How deep in a chain of plugins answering each other a delivery's events are, per
+/// customer. An event a plugin emitted, and a tag event a plugin's tag decision wrote, is 1
+/// deep unless its payload says more (`chain`). What a call emits, and the tag events its tag
+/// decisions write, are one deeper than the deepest such event of their customer (of the
+/// batch, for an event about no customer), and past [`MAX_EVENT_CHAIN`] the call is refused:
+/// two plugins answering each other's events, or adding and removing tags in answer to each
+/// other's tags, fail after a few rounds instead of growing the log without end.
+#[derive(Debug, Default)]
+pub struct Chain {
+    by_customer: HashMap<i64, u32>,
+    deepest: u32,
+}
+
+impl Chain {
+    /// The chain of a batch of events, each with its customer.
+    pub fn of<'a>(events: impl Iterator<Item = (i64, &'a EventSnapshot)>) -> Chain {
+        let mut chain = Chain::default();
+        for (customer, event) in events {
+            // A customer of the batch is as deep as its own events, 0 when none is in a chain.
+            chain.by_customer.entry(customer).or_default();
+            let tag = event.kind == "tag.added" || event.kind == "tag.removed";
+            if !tag && !event.kind.starts_with("plugin.") {
+                continue;
+            }
+            let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { continue };
+            // Tags set by hand or by a journey start no chain.
+            if tag && !payload.get("source").and_then(Value::as_str).is_some_and(Source::is_plugin) {
+                continue;
+            }
+            let depth = payload.get(CHAIN_KEY).and_then(Value::as_u64).map_or(1, |d| d.clamp(1, u64::from(u32::MAX)) as u32);
+            let held = chain.by_customer.entry(customer).or_default();
+            *held = (*held).max(depth);
+            chain.deepest = chain.deepest.max(depth);
+        }
+        chain
+    }
+
+    /// The depth of what a call writes about `customer`: one deeper than its events, or than
+    /// the batch's deepest for a customer the batch has no event of (or no customer).
+    pub fn depth(&self, customer: Option<i64>) -> u32 {
+        1 + customer.and_then(|c| self.by_customer.get(&c).copied()).unwrap_or(self.deepest)
+    }
+
+    /// Write each emitted event's depth into its payload (from 2 on; a first emission carries
+    /// none), or refuse the call when an event or a tag decision would go too deep. Only the
+    /// kernel writes `chain`: what a plugin wrote there is replaced, or removed from a first
+    /// emission.
+    pub fn mark(&self, decisions: &mut [Decision]) -> std::result::Result<(), String> {
+        for decision in decisions {
+            let (customer_id, what) = match decision {
+                Decision::EmitEvent { customer_id, event_type, .. } => (*customer_id, format!("event `{event_type}`")),
+                Decision::AddTag { customer_id, tag, .. } => (Some(*customer_id), format!("adding tag `{tag}`")),
+                Decision::RemoveTag { customer_id, tag, .. } => (Some(*customer_id), format!("removing tag `{tag}`")),
+                _ => continue,
+            };
+            let depth = self.depth(customer_id);
+            if depth > MAX_EVENT_CHAIN {
+                return Err(format!(
+                    "{what} refused: it would be the {depth}th in a chain of events plugins emitted in answer to each other (at most {MAX_EVENT_CHAIN})"
+                ));
+            }
+            let Decision::EmitEvent { payload, .. } = decision else { continue };
+            if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(payload)
+                && (depth > 1 || map.contains_key(CHAIN_KEY))
+            {
+                if depth > 1 {
+                    map.insert(CHAIN_KEY.into(), depth.into());
+                } else {
+                    map.remove(CHAIN_KEY);
+                }
+                *payload = Value::Object(map).to_string();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What one attempt produced besides decisions: kept whether it succeeded or not.
@@ -106,6 +189,7 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
     // Tags refused because their customer holds the most of this plugin's, by customer.
     let mut refused_tags: BTreeMap<i64, usize> = BTreeMap::new();
     let source = Source::Plugin(plugin_id);
+    let depth = |customer: i64| effects.chain.map_or(1, |chain| chain.depth(Some(customer)));
     for (i, decision) in effects.decisions.iter().enumerate() {
         let customer = match decision.customer_id() {
             Some(id) => Some(tx.customers().active(shop_id, id)?.ok_or_else(|| {
@@ -133,12 +217,19 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
                     *refused_tags.entry(customer_id).or_default() += 1;
                     continue;
                 }
-                let write = TagWrite { shop_id, customer_id, tag, source, reason: Some(reason), at: now, chain: 1 };
+                let write = TagWrite { shop_id, customer_id, tag, source, reason: Some(reason), at: now, chain: depth(customer_id) };
                 tags::add(tx, &write)?;
             }
             Decision::RemoveTag { tag, reason, .. } => {
-                let removal =
-                    TagRemoval { shop_id, customer_id, tag, which: Removable::Of(source), reason: Some(reason), at: now, chain: 1 };
+                let removal = TagRemoval {
+                    shop_id,
+                    customer_id,
+                    tag,
+                    which: Removable::Of(source),
+                    reason: Some(reason),
+                    at: now,
+                    chain: depth(customer_id),
+                };
                 tags::remove(tx, &removal)?;
             }
             Decision::SetScore { model, value, label, explanation, .. } => {
@@ -354,6 +445,61 @@ pub fn record_run_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_does_not_write_its_events_chain() {
+        let emit = |customer_id, payload: &str| Decision::EmitEvent {
+            customer_id: Some(customer_id),
+            event_type: "plugin.x".into(),
+            payload: payload.into(),
+        };
+        let payload = |d: &Decision| match d {
+            Decision::EmitEvent { payload, .. } => serde_json::from_str::<serde_json::Value>(payload).unwrap(),
+            _ => unreachable!(),
+        };
+        // A first emission: a forged chain is removed, and cannot trip the plugins that answer.
+        let mut decisions = vec![emit(1, r#"{"chain": 99, "a": 1}"#)];
+        Chain::default().mark(&mut decisions).unwrap();
+        assert_eq!(payload(&decisions[0]), serde_json::json!({"a": 1}));
+        let event = EventSnapshot {
+            seq: 1,
+            kind: "plugin.x".into(),
+            customer_id: Some(1),
+            payload: payload(&decisions[0]).to_string(),
+            order_id: None,
+            created_at_ms: 0,
+        };
+        let answered = Chain::of([(1, &event)].into_iter());
+        let mut answer = vec![emit(1, r#"{"chain": 1}"#)];
+        answered.mark(&mut answer).expect("an answer to a first emission is 2 deep");
+        assert_eq!(payload(&answer[0]), serde_json::json!({"chain": 2}), "the bus's depth replaces the plugin's");
+    }
+
+    #[test]
+    fn tag_events_a_plugin_wrote_continue_its_chain_and_are_refused_past_the_limit() {
+        let event = |kind: &str, payload: serde_json::Value| EventSnapshot {
+            seq: 1,
+            kind: kind.into(),
+            customer_id: Some(1),
+            payload: payload.to_string(),
+            order_id: None,
+            created_at_ms: 0,
+        };
+        let add = vec![Decision::AddTag { customer_id: 1, tag: "x".into(), reason: String::new() }];
+        // Tags set by hand or by a journey start no chain; a plugin's tag is 1 deep, or what it says.
+        let manual = event("tag.added", serde_json::json!({"tag": "a", "source": "manual"}));
+        let journey = event("tag.added", serde_json::json!({"tag": "a", "source": "journey:3"}));
+        assert_eq!(Chain::of([(1, &manual), (1, &journey)].into_iter()).depth(Some(1)), 1);
+        let first = event("tag.removed", serde_json::json!({"tag": "a", "source": "rule"}));
+        assert_eq!(Chain::of([(1, &first)].into_iter()).depth(Some(1)), 2);
+        let deep = event("tag.added", serde_json::json!({"tag": "a", "source": "rule", "chain": 4}));
+        let order = EventSnapshot { customer_id: Some(2), ..event("order.paid", serde_json::json!({"order_id": "T1"})) };
+        let chain = Chain::of([(1, &deep), (2, &order)].into_iter());
+        let refused = chain.mark(&mut add.clone()).unwrap_err();
+        assert!(refused.contains("adding tag `x`") && refused.contains("5th"), "{refused}");
+        assert_eq!(chain.depth(Some(2)), 1, "another customer of the batch is as deep as its own events");
+        assert_eq!(chain.depth(Some(3)), 5, "a customer the batch has no event of is as deep as the deepest");
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {

@@ -33,7 +33,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
-pub use kith_core::delivery::{Attempt, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
+pub use kith_core::delivery::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
 pub use kith_core::{Actor, Unavailable};
 pub use kith_core::ingest::IdentityCaps;
 pub use audit::NewAudit;

@@ -94,7 +94,7 @@ impl Shop {
         let decisions = set_scores(values, "generated");
         let attempt = Attempt { shop_id: self.shop_id, plugin_id: "ranker", logs: &[], duration: StdDuration::ZERO, now: at };
         let cursor = self.store.subscription(self.shop_id, "ranker").unwrap().cursor;
-        self.store.commit_delivery(&attempt, cursor, cursor, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+        self.store.commit_delivery(&attempt, cursor, cursor, &Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
     }
 
     fn members(&self, definition: Value) -> BTreeSet<i64> {
@@ -275,7 +275,7 @@ fn a_finished_run_removes_the_scores_it_did_not_write_again() {
         now: started + Duration::seconds(10),
     };
     let step = PluginRunStep { run_id: run.id, from: 0, to: i64::MAX, processed: CUSTOMERS as i64, finished: true };
-    shop.store.commit_run_batch(&attempt, &step, &Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+    shop.store.commit_run_batch(&attempt, &step, &Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
 
     let mut left: BTreeMap<i64, f64> = kept.clone();
     left.insert(late, 5000.0);

@@ -88,7 +88,7 @@ impl Shop {
     fn ruler(&self, decisions: &[Decision], at: DateTime<Utc>) {
         let attempt = Attempt { shop_id: self.shop_id, plugin_id: "ruler", logs: &[], duration: StdDuration::ZERO, now: at };
         let cursor = self.store.subscription(self.shop_id, "ruler").unwrap().cursor;
-        self.store.commit_delivery(&attempt, cursor, cursor, &Effects { decisions, kv_writes: &[] }).unwrap();
+        self.store.commit_delivery(&attempt, cursor, cursor, &Effects { decisions, kv_writes: &[], chain: None }).unwrap();
     }
 
     /// The shop's newest event position.

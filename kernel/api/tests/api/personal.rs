@@ -163,7 +163,7 @@ fn plugin_writes_an_order_with_its_receiver(h: &Harness) {
         duration: Duration::from_millis(1),
         now: chrono::Utc::now(),
     };
-    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
 }
 
 /// The GET routes of the OpenAPI document, with the walked shop's ids in their paths.

@@ -328,7 +328,7 @@ fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
     let attempt =
         kith_store::Attempt { shop_id: h.shop_a, plugin_id: "ranker", logs: &[], duration: std::time::Duration::ZERO, now: Utc::now() };
     let cursor = h.store.subscription(h.shop_a, "ranker").unwrap().cursor;
-    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[] }).unwrap();
+    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
 }
 
 #[tokio::test]
