@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod identity;
 pub mod ledger;
 pub mod outbox;
+pub mod segments;
 
 /// A database of one backend, new and empty for one case.
 ///
@@ -60,6 +61,9 @@ pub trait Backend {
     fn create_coupon_template(&self, shop_id: i64, input: &kith_domain::coupons::CouponTemplateInput) -> i64;
     /// Create a reward in the shop; its id.
     fn create_reward(&self, shop_id: i64, input: &kith_domain::loyalty::RewardInput) -> i64;
+    /// Save a segment of `definition` in the shop at `now` (its first members entering
+    /// without events); its id.
+    fn create_segment(&self, shop_id: i64, name: &str, definition: Value, now: DateTime<Utc>) -> i64;
     /// The shop's event log, oldest first: each event's type and payload.
     fn events(&self, shop_id: i64) -> Vec<(String, Value)>;
 }
@@ -130,6 +134,9 @@ macro_rules! suite {
             coupons::coupons_redemption_answers_its_outcome,
             coupons::coupons_concurrent_issuance_stays_within_the_budget,
             coupons::coupons_rewards_spend_points_stock_and_issue_together,
+            segments::segments_match_a_plain_evaluation_of_the_definition,
+            segments::segments_a_change_moves_membership_once_after_a_refresh,
+            segments::segments_a_sweep_moves_time_based_segments_as_the_clock_moves,
         );
     };
 }

@@ -89,6 +89,11 @@ impl Backend for SqliteBackend {
         self.store.create_reward(shop_id, input, &Actor::cli("conformance"), Utc::now()).unwrap().id
     }
 
+    fn create_segment(&self, shop_id: i64, name: &str, definition: Value, now: chrono::DateTime<Utc>) -> i64 {
+        let input = kith_domain::segments::SegmentInput { name: name.into(), description: None, definition };
+        self.store.create_segment(shop_id, &input, &Actor::cli("conformance"), now).unwrap().id
+    }
+
     fn events(&self, shop_id: i64) -> Vec<(String, Value)> {
         let events = self.store.events_after(shop_id, 0, 100_000).unwrap();
         events.into_iter().map(|e| (e.kind, e.payload.value())).collect()
