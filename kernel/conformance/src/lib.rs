@@ -26,6 +26,7 @@ use serde_json::Value;
 pub mod coupons;
 pub mod delivery;
 pub mod identity;
+pub mod journeys;
 pub mod ledger;
 pub mod outbox;
 pub mod segments;
@@ -64,6 +65,13 @@ pub trait Backend {
     /// Save a segment of `definition` in the shop at `now` (its first members entering
     /// without events); its id.
     fn create_segment(&self, shop_id: i64, name: &str, definition: Value, now: DateTime<Utc>) -> i64;
+    /// Save a journey of this definition in the shop and activate it at `now` (its cursor at
+    /// the head of the shop's log); its id.
+    fn create_journey(&self, shop_id: i64, definition: Value, now: DateTime<Utc>) -> i64;
+    /// A journey's runs, newest first, each with its steps' history.
+    fn journey_runs(&self, shop_id: i64, journey_id: i64) -> Vec<kith_domain::journeys::JourneyRun>;
+    /// Delete a segment of the shop at `now`.
+    fn delete_segment(&self, shop_id: i64, segment_id: i64, now: DateTime<Utc>);
     /// The shop's event log, oldest first: each event's type and payload.
     fn events(&self, shop_id: i64) -> Vec<(String, Value)>;
 }
@@ -134,6 +142,11 @@ macro_rules! suite {
             coupons::coupons_redemption_answers_its_outcome,
             coupons::coupons_concurrent_issuance_stays_within_the_budget,
             coupons::coupons_rewards_spend_points_stock_and_issue_together,
+            journeys::journeys_an_order_journey_waits_in_the_shops_zone_branches_acts_and_exits_on_its_goal,
+            journeys::journeys_a_tag_added_trigger_enters_the_tagged_customer_once,
+            journeys::journeys_a_birthday_enters_its_customers_on_their_day_at_the_shops_hour,
+            journeys::journeys_holdout_and_ab_buckets_stay_with_the_customer,
+            journeys::journeys_a_run_whose_step_fails_fails_alone,
             segments::segments_match_a_plain_evaluation_of_the_definition,
             segments::segments_a_change_moves_membership_once_after_a_refresh,
             segments::segments_a_sweep_moves_time_based_segments_as_the_clock_moves,

@@ -18,6 +18,7 @@ pub mod customers;
 pub mod delivery;
 mod error;
 pub mod ingest;
+pub mod journeys;
 pub mod ledger;
 pub mod outbox;
 pub mod merge;

@@ -457,30 +457,6 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Run `f` in a savepoint: its writes stay when it succeeds and are undone when it
-/// fails; its result is handed back either way. The outer error is the savepoint's
-/// own, or `f`'s when the machine failed ([`StoreError::unavailable`]): a full disk is
-/// no fault of the journey run or segment `f` works on, so the caller's whole
-/// transaction fails and is taken again later instead of `f`'s item being marked failed.
-pub(crate) fn savepoint<T>(tx: &Connection, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
-    // Cached statements, not parsed again on every call (every due journey run takes one).
-    tx.prepare_cached("SAVEPOINT isolated")?.execute([])?;
-    let out = f();
-    if let Err(err) = out {
-        if tx.is_autocommit() || err.unavailable().is_some() {
-            // SQLite may have rolled the whole transaction back (it may on SQLITE_FULL or
-            // an I/O error): then there is no savepoint to return to, and going on would
-            // write outside any transaction.
-            return Err(err);
-        }
-        tx.prepare_cached("ROLLBACK TO isolated")?.execute([])?;
-        tx.prepare_cached("RELEASE isolated")?.execute([])?;
-        return Ok(Err(err));
-    }
-    tx.prepare_cached("RELEASE isolated")?.execute([])?;
-    Ok(out)
-}
-
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

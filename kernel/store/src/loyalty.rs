@@ -13,40 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use crate::customers::customer_in_shop;
-use crate::ports::Sql;
 use crate::{Actor, Result, Store, StoreError, audit, coupons, from_ms, settings, to_ms};
-
-/// A ledger entry to post, times in the store's milliseconds.
-pub(crate) struct Post<'a> {
-    pub shop_id: i64,
-    pub customer_id: i64,
-    pub kind: LedgerKind,
-    /// Signed.
-    pub points: i64,
-    pub source: &'a str,
-    pub source_key: &'a str,
-    pub reason: &'a str,
-    pub order_id: Option<i64>,
-    pub expires_at: Option<i64>,
-    pub at: i64,
-}
-
-/// [`ledger::post`] in this transaction.
-pub(crate) fn post(conn: &Connection, p: &Post<'_>) -> Result<Option<i64>> {
-    let post = ledger::Post {
-        shop_id: p.shop_id,
-        customer_id: p.customer_id,
-        kind: p.kind,
-        points: p.points,
-        source: p.source,
-        source_key: p.source_key,
-        reason: p.reason,
-        order_id: p.order_id,
-        expires_at: p.expires_at.map(from_ms),
-        at: from_ms(p.at),
-    };
-    Ok(ledger::post(&Sql(conn), &post)?)
-}
 
 pub(crate) fn balance(conn: &Connection, customer_id: i64) -> Result<i64> {
     Ok(conn

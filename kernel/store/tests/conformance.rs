@@ -94,6 +94,23 @@ impl Backend for SqliteBackend {
         self.store.create_segment(shop_id, &input, &Actor::cli("conformance"), now).unwrap().id
     }
 
+    fn create_journey(&self, shop_id: i64, definition: Value, now: chrono::DateTime<Utc>) -> i64 {
+        let input = kith_domain::journeys::JourneyInput { name: "Conformance journey".into(), description: None, definition };
+        let cli = Actor::cli("conformance");
+        let id = self.store.create_journey(shop_id, &input, &cli, now).unwrap().id;
+        self.store.set_journey_status(shop_id, id, kith_domain::journeys::JourneyStatus::Active, &cli, now).unwrap();
+        id
+    }
+
+    fn journey_runs(&self, shop_id: i64, journey_id: i64) -> Vec<kith_domain::journeys::JourneyRun> {
+        let filter = kith_store::RunFilter::default();
+        self.store.journey_runs(shop_id, journey_id, &filter, None, 100_000).unwrap()
+    }
+
+    fn delete_segment(&self, shop_id: i64, segment_id: i64, now: chrono::DateTime<Utc>) {
+        self.store.delete_segment(shop_id, segment_id, &Actor::cli("conformance"), now).unwrap();
+    }
+
     fn events(&self, shop_id: i64) -> Vec<(String, Value)> {
         let events = self.store.events_after(shop_id, 0, 100_000).unwrap();
         events.into_iter().map(|e| (e.kind, e.payload.value())).collect()

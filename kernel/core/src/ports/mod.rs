@@ -26,6 +26,7 @@ use crate::{Actor, Result};
 mod coupons;
 mod events;
 mod ingest;
+mod journeys;
 mod ledger;
 mod outbox;
 mod plugins;
@@ -36,6 +37,7 @@ mod merge;
 pub use coupons::*;
 pub use events::*;
 pub use ingest::*;
+pub use journeys::*;
 pub use ledger::*;
 pub use outbox::*;
 pub use plugins::*;
@@ -99,6 +101,7 @@ pub trait ReadTx {
     fn tags(&self) -> &dyn TagsRead;
     fn plugins(&self) -> &dyn PluginsRead;
     fn segments(&self) -> &dyn SegmentsRead;
+    fn journeys(&self) -> &dyn JourneysRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -119,6 +122,7 @@ pub trait WriteTx: ReadTx {
     fn tiers_writer(&self) -> &dyn TiersWrite;
     fn segment_marks(&self) -> &dyn SegmentMarks;
     fn segments_writer(&self) -> &dyn SegmentsWrite;
+    fn journeys_writer(&self) -> &dyn JourneysWrite;
 }
 
 /// Customers as the core finds them.

@@ -16,6 +16,7 @@ use crate::{Result, Store, StoreError, audit, customers, settings};
 mod coupons;
 mod events;
 mod ingest;
+mod journeys;
 mod ledger;
 pub(crate) mod outbox;
 mod merge;
@@ -90,6 +91,10 @@ impl ReadTx for Sql<'_> {
     fn segments(&self) -> &dyn kith_core::ports::SegmentsRead {
         self
     }
+
+    fn journeys(&self) -> &dyn kith_core::ports::JourneysRead {
+        self
+    }
 }
 
 impl WriteTx for Sql<'_> {
@@ -154,6 +159,10 @@ impl WriteTx for Sql<'_> {
     }
 
     fn segments_writer(&self) -> &dyn kith_core::ports::SegmentsWrite {
+        self
+    }
+
+    fn journeys_writer(&self) -> &dyn kith_core::ports::JourneysWrite {
         self
     }
 }

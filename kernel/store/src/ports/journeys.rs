@@ -1,0 +1,366 @@
+//! The journey engine's port on SQLite: the statements `journeys.rs` ran before the
+//! engine moved into the core.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kith_core::ports::{
+    GoalCandidate, JourneyRow, JourneysRead, JourneysWrite, LoggedEvent, NewRun, RunCounts, RunPlace, RunRow, StepRecord,
+};
+use kith_domain::journeys::{DateField, JourneyRunStatus, JourneyStatus};
+use kith_domain::segments::Node;
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+
+use super::{CoreResult, Sql, core, sql};
+use crate::segments::{anniversaries, customer_matches};
+use crate::{events, from_ms, json_text, parse_json, to_ms};
+
+/// A journey's columns, as the engine needs them.
+pub(crate) const ROW_COLUMNS: &str = "j.id, j.shop_id, j.name, j.status, j.version, j.cursor, j.date_through";
+
+pub(crate) fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<JourneyRow> {
+    Ok(JourneyRow {
+        id: r.get(0)?,
+        shop_id: r.get(1)?,
+        name: r.get(2)?,
+        status: JourneyStatus::parse(&r.get::<_, String>(3)?).unwrap_or(JourneyStatus::Paused),
+        version: r.get(4)?,
+        cursor: r.get(5)?,
+        date_through: r.get::<_, Option<String>>(6)?.and_then(|d| d.parse::<NaiveDate>().ok()),
+    })
+}
+
+/// The customer's id and its merged ids: events of either are the customer's.
+pub(crate) const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE id = ?1 OR merged_into = ?1";
+
+impl JourneysRead for Sql<'_> {
+    fn journey(&self, journey_id: i64) -> CoreResult<JourneyRow> {
+        sql(self
+            .0
+            .prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = ?1"))
+            .and_then(|mut s| s.query_row([journey_id], row_of)))
+    }
+
+    fn journey_in_shop(&self, shop_id: i64, journey_id: i64) -> CoreResult<Option<JourneyRow>> {
+        sql(self
+            .0
+            .prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = ?1 AND j.shop_id = ?2"))
+            .and_then(|mut s| s.query_row(params![journey_id, shop_id], row_of).optional()))
+    }
+
+    fn definition(&self, journey_id: i64, version: i64) -> CoreResult<Option<Value>> {
+        let text: Option<String> = sql(self
+            .0
+            .prepare_cached("SELECT definition FROM journey_versions WHERE journey_id = ?1 AND version = ?2")
+            .and_then(|mut s| s.query_row(params![journey_id, version], |r| r.get(0)).optional()))?;
+        Ok(text.map(|t| parse_json(&t)))
+    }
+
+    fn behind(&self) -> CoreResult<Vec<i64>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT j.id FROM journeys j WHERE j.status IN ('active', 'paused')
+                   AND j.cursor < (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.shop_id = j.shop_id)",
+            )
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect()))
+    }
+
+    fn dated(&self) -> CoreResult<Vec<JourneyRow>> {
+        sql(self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM journeys j JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version
+                     WHERE j.status = 'active' AND json_extract(v.definition, '$.trigger.date') IS NOT NULL"
+            ))
+            .and_then(|mut s| s.query_map([], row_of)?.collect()))
+    }
+
+    fn events_after(&self, shop_id: i64, seq: i64, limit: usize) -> CoreResult<Vec<LoggedEvent>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT seq, type, customer_id, payload, created_at FROM events WHERE shop_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![shop_id, seq, limit as i64], |r| {
+                    Ok(LoggedEvent {
+                        seq: r.get(0)?,
+                        kind: r.get(1)?,
+                        customer_id: r.get(2)?,
+                        payload: r.get(3)?,
+                        logged_at: from_ms(r.get(4)?),
+                    })
+                })?
+                .collect()
+            }))
+    }
+
+    fn head(&self, shop_id: i64) -> CoreResult<i64> {
+        core(events::head(self.0, shop_id))
+    }
+
+    fn runs_of(&self, journey_id: i64, customer_id: i64) -> CoreResult<RunCounts> {
+        sql(self
+            .0
+            .prepare_cached(&format!(
+                "SELECT COUNT(*), COALESCE(SUM(status = 'active'), 0), MAX(entered_at) FROM journey_runs
+                 WHERE journey_id = ?2 AND customer_id IN ({SAME_CUSTOMER})"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![customer_id, journey_id], |r| {
+                    Ok(RunCounts { runs: r.get(0)?, active: r.get(1)?, last_entered: r.get::<_, Option<i64>>(2)?.map(from_ms) })
+                })
+            }))
+    }
+
+    fn goal_candidates(&self, journey_id: i64, customer_id: i64, seq: i64, at: DateTime<Utc>) -> CoreResult<Vec<GoalCandidate>> {
+        sql(self
+            .0
+            .prepare_cached(&format!(
+                "SELECT id, context, entered_at FROM journey_runs
+                 WHERE journey_id = ?2 AND customer_id IN ({SAME_CUSTOMER}) AND converted_at IS NULL AND entry_seq < ?3
+                   AND goal_until >= ?4 AND status != 'failed'"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![customer_id, journey_id, seq, to_ms(at)], |r| {
+                    Ok(GoalCandidate { run_id: r.get(0)?, context: parse_json(&r.get::<_, String>(1)?), entered_at: from_ms(r.get(2)?) })
+                })?
+                .collect()
+            }))
+    }
+
+    fn dated_customers(&self, shop_id: i64, field: &DateField, days: &[NaiveDate]) -> CoreResult<Vec<i64>> {
+        // The attribute's JSON path is a bound value like everything else.
+        let path = match field {
+            DateField::Birthday => None,
+            DateField::Attribute(name) => Some(format!("$.\"{name}\"")),
+        };
+        let list = serde_json::to_string(&anniversaries(days)).map_err(anyhow::Error::from)?;
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT c.id FROM customers c WHERE c.shop_id = ?1 AND c.merged_into IS NULL
+                   AND substr(CASE WHEN ?3 IS NULL THEN c.birthday ELSE json_extract(c.attributes, ?3) END, 6, 5)
+                       IN (SELECT value FROM json_each(?2))
+                 ORDER BY c.id",
+            )
+            .and_then(|mut s| s.query_map(params![shop_id, list, path], |r| r.get(0))?.collect()))
+    }
+
+    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> CoreResult<Vec<i64>> {
+        sql(self
+            .0
+            .prepare_cached(
+                // Runs first, through the due index in its order, so LIMIT stops the walk early: joined
+                // from the journeys (the bundled SQLite's choice with one active journey) it read and
+                // sorted every active run of the journey, 250 ms a pass at a million runs.
+                "SELECT r.id FROM journey_runs r CROSS JOIN journeys j ON j.id = r.journey_id
+                 WHERE r.status = 'active' AND r.due_at <= ?1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT ?2",
+            )
+            .and_then(|mut s| s.query_map(params![to_ms(now), limit as i64], |r| r.get(0))?.collect()))
+    }
+
+    fn run(&self, run_id: i64) -> CoreResult<RunRow> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT r.id, r.shop_id, r.journey_id, j.name, r.version, r.customer_id, r.entry_seq, r.holdout, r.variant, r.step, r.context
+                 FROM journey_runs r JOIN journeys j ON j.id = r.journey_id WHERE r.id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([run_id], |r| {
+                    Ok(RunRow {
+                        id: r.get(0)?,
+                        shop_id: r.get(1)?,
+                        journey_id: r.get(2)?,
+                        journey: r.get(3)?,
+                        version: r.get(4)?,
+                        customer_id: r.get(5)?,
+                        entry_seq: r.get(6)?,
+                        holdout: r.get(7)?,
+                        variant: r.get(8)?,
+                        step: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                        context: parse_json(&r.get::<_, String>(10)?),
+                    })
+                })
+            }))
+    }
+
+    fn messages_spent(&self, journey_id: i64) -> CoreResult<Vec<(String, i64)>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT m.channel, COUNT(*) FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id
+                   JOIN messages m ON m.public_id = s.message_id
+                 WHERE r.journey_id = ?1 AND m.status IN ('queued', 'sending', 'sent', 'delivered') GROUP BY m.channel",
+            )
+            .and_then(|mut s| s.query_map([journey_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()))
+    }
+
+    fn coupons_issued(&self, shop_id: i64, source: &str) -> CoreResult<(i64, i64)> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(t.face_value), 0) FROM coupons c JOIN coupon_templates t ON t.id = c.template_id
+                 WHERE c.shop_id = ?1 AND c.source = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![shop_id, source], |r| Ok((r.get(0)?, r.get(1)?)))))
+    }
+
+    fn customer_name(&self, customer_id: i64) -> CoreResult<Option<String>> {
+        let name: Option<Option<String>> = sql(self
+            .0
+            .prepare_cached("SELECT name FROM customers WHERE id = ?1")
+            .and_then(|mut s| s.query_row([customer_id], |r| r.get(0)).optional()))?;
+        Ok(name.flatten())
+    }
+
+    fn events_since(&self, customer_id: i64, kind: &str, seq: i64) -> CoreResult<Vec<Value>> {
+        let payloads: Vec<String> = sql(self
+            .0
+            .prepare_cached(&format!(
+                "SELECT payload FROM events WHERE customer_id IN ({SAME_CUSTOMER}) AND type = ?2 AND seq > ?3 ORDER BY seq LIMIT 1000"
+            ))
+            .and_then(|mut s| s.query_map(params![customer_id, kind, seq], |r| r.get(0))?.collect()))?;
+        Ok(payloads.iter().map(|p| parse_json(p)).collect())
+    }
+
+    fn customer_matches(&self, shop_id: i64, node: &Node, customer_id: i64, now: DateTime<Utc>) -> CoreResult<bool> {
+        core(customer_matches(self.0, shop_id, node, customer_id, now))
+    }
+}
+
+impl JourneysWrite for Sql<'_> {
+    fn insert_run(&self, run: &NewRun<'_>) -> CoreResult<Option<i64>> {
+        let inserted = sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO journey_runs (shop_id, journey_id, version, customer_id, entry_key, entry_seq, status, holdout, step, due_at,
+                   context, entered_at, goal_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?9, ?11)
+                 ON CONFLICT (journey_id, customer_id, entry_key) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    run.shop_id,
+                    run.journey_id,
+                    run.version,
+                    run.customer_id,
+                    run.entry_key,
+                    run.entry_seq,
+                    run.holdout,
+                    run.step,
+                    to_ms(run.at),
+                    json_text(run.context),
+                    run.goal_until.map(to_ms)
+                ])
+            }))?;
+        Ok((inserted == 1).then(|| self.0.last_insert_rowid()))
+    }
+
+    fn convert(&self, run_id: i64, at: DateTime<Utc>, revenue: i64, now: DateTime<Utc>) -> CoreResult<usize> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE journey_runs SET converted_at = ?2, revenue = ?3,
+                   ended_at = CASE WHEN status = 'active' THEN ?4 ELSE ended_at END,
+                   end_reason = CASE WHEN status = 'active' THEN 'goal reached' ELSE end_reason END,
+                   due_at = CASE WHEN status = 'active' THEN NULL ELSE due_at END,
+                   status = CASE WHEN status = 'active' THEN 'converted' ELSE status END
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![run_id, to_ms(at), revenue, to_ms(now)])))
+    }
+
+    fn set_cursor(&self, journey_id: i64, seq: i64) -> CoreResult<()> {
+        sql(self.0.prepare_cached("UPDATE journeys SET cursor = ?2 WHERE id = ?1").and_then(|mut s| s.execute(params![journey_id, seq])))?;
+        Ok(())
+    }
+
+    fn set_date_through(&self, journey_id: i64, day: NaiveDate) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("UPDATE journeys SET date_through = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![journey_id, day.to_string()])))?;
+        Ok(())
+    }
+
+    fn pause(&self, journey_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("UPDATE journeys SET status = 'paused', updated_at = ?2 WHERE id = ?1 AND status = 'active'")
+            .and_then(|mut s| s.execute(params![journey_id, to_ms(at)])))?;
+        Ok(())
+    }
+
+    fn log_step(&self, step: &StepRecord<'_>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO journey_steps (run_id, step, kind, outcome, detail, message_id, coupon_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (run_id, step) DO UPDATE SET outcome = excluded.outcome, detail = excluded.detail, at = excluded.at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    step.run_id,
+                    step.step,
+                    step.kind,
+                    step.outcome,
+                    step.detail,
+                    step.message_id,
+                    step.coupon_id,
+                    to_ms(step.at)
+                ])
+            }))?;
+        Ok(())
+    }
+
+    fn end_wait(&self, run_id: i64, step: &str, detail: &str, at: DateTime<Utc>) -> CoreResult<bool> {
+        let ended = sql(self
+            .0
+            .prepare_cached(
+                "UPDATE journey_steps SET outcome = 'waited', detail = ?3, at = ?4 WHERE run_id = ?1 AND step = ?2 AND outcome = 'waiting'",
+            )
+            .and_then(|mut s| s.execute(params![run_id, step, detail, to_ms(at)])))?;
+        Ok(ended > 0)
+    }
+
+    fn wait(&self, run_id: i64, place: &RunPlace<'_>, until: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("UPDATE journey_runs SET step = ?2, due_at = ?3, variant = ?4, context = ?5 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![run_id, place.step, to_ms(until), place.variant, json_text(place.context)])))?;
+        Ok(())
+    }
+
+    fn end_run(&self, run_id: i64, status: JourneyRunStatus, reason: &str, at: DateTime<Utc>, place: &RunPlace<'_>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE journey_runs SET status = ?2, end_reason = ?3, ended_at = ?4, due_at = NULL, step = ?5, variant = ?6, context = ?7
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![run_id, status.as_str(), reason, to_ms(at), place.step, place.variant, json_text(place.context)])
+            }))?;
+        Ok(())
+    }
+
+    fn fail_run(&self, run_id: i64, reason: &str, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE journey_runs SET status = 'failed', end_reason = ?2, ended_at = ?3, due_at = NULL WHERE id = ?1 AND status = 'active'",
+            )
+            .and_then(|mut s| s.execute(params![run_id, reason, to_ms(at)])))?;
+        Ok(())
+    }
+
+    fn move_run(&self, run_id: i64, customer_id: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached("UPDATE journey_runs SET customer_id = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![run_id, customer_id])))?;
+        Ok(())
+    }
+}
