@@ -1,22 +1,24 @@
 //! Segments through the core: a backend's evaluation of definitions (its own query language:
 //! SQL on SQLite) against a plain evaluation written here, over a shop of fifty customers
 //! with varied profiles, attributes, tags, stats, scores, behaviours and purchases in
-//! windows, points and tiers, all written through the core (ingest, tags, the ledger, the
-//! scores and tiers plugins decide); and tracked membership: a change to a customer makes one
+//! windows, points and tiers, all written through the core (ingest, tags, the ledger,
+//! plugin deliveries); and tracked membership: a change to a customer makes one
 //! `segment.entered` or `segment.exited` after a refresh, and a segment that depends on
 //! time moves on a sweep as the clock moves.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use kith_core::delivery::{self, Attempt, Effects};
 use kith_core::ledger;
-use kith_core::ports::{ScoreWrite, TierChange};
 use kith_core::segments::{self as core_segments};
 use kith_core::tags::{self, Removable, Source, TagRemoval, TagWrite};
 use kith_core::{Actor, Error, Storage, StorageExt};
 use kith_domain::loyalty::PointsAdjustment;
 use kith_domain::model::{OutcomeStatus, Stats};
+use kith_domain::plugin::Decision;
 use kith_domain::segments::{Condition, CountRange, Item, Node, ProfileField, Scalar, ScoreTest, Stat, Test, Window};
 use serde_json::{Value, json};
 
@@ -84,12 +86,15 @@ struct Person {
     orders: Vec<Order>,
 }
 
-/// A decision of the rfm plugin.
-enum Decided {
-    /// customer, value, label
-    Score(i64, f64, Option<String>),
-    /// customer, tier
-    Tier(i64, String),
+/// The loyalty scheme that sets tiers.
+const SCHEME: &str = "scheme";
+
+/// A plugin of `kind` requesting `capability`.
+fn manifest(id: &str, kind: &str, capability: &str) -> String {
+    format!(
+        "id = \"{id}\"\nversion = \"1.0.0\"\nkind = \"{kind}\"\napi-version = \"0.2.0\"\n\
+         description = \"Stands in for a plugin\"\nvendor = \"Kith\"\ncapabilities = [\"{capability}\"]\n"
+    )
 }
 
 /// A shop built through the core, with what it was built from.
@@ -99,6 +104,8 @@ struct Shop {
     people: Vec<Person>,
     /// Saved segments' definitions, for references.
     saved: BTreeMap<i64, Node>,
+    /// The plugins' delivery cursors.
+    cursors: BTreeMap<&'static str, i64>,
 }
 
 fn parse(definition: &Value) -> Node {
@@ -128,6 +135,8 @@ impl Shop {
     fn build(factory: &dyn Factory) -> Shop {
         let backend = factory.fresh();
         let shop = backend.create_shop("Segment shop", "Asia/Shanghai");
+        backend.enable_plugin(shop, &manifest(MODEL, "scoring-model", "scores:write"));
+        backend.enable_plugin(shop, &manifest(SCHEME, "loyalty-scheme", "tiers:write"));
         let mut rng = Rng(0x5eed_cafe_f00d);
         let now = now();
         let mut people = Vec::new();
@@ -199,10 +208,10 @@ impl Shop {
                 assert_eq!(outcome.status, OutcomeStatus::Accepted, "{outcome:?}");
             }
         }
-        let mut shop = Shop { backend, shop, people, saved: BTreeMap::new() };
+        let mut shop = Shop { backend, shop, people, saved: BTreeMap::new(), cursors: BTreeMap::new() };
 
         // Tags by hand and by a plugin, points, scores and tiers.
-        let mut decisions = Vec::new();
+        let (mut scores, mut tiers) = (Vec::new(), Vec::new());
         for i in 0..CUSTOMERS {
             let id = shop.people[i].id;
             if rng.below(4) == 0 {
@@ -227,16 +236,23 @@ impl Shop {
                 // Values on a grid of halves, so that some ranks have ties.
                 let value = rng.below(200) as f64 / 2.0;
                 let label = LABELS[rng.below(3) as usize];
-                decisions.push(Decided::Score(id, value, Some(label.into())));
+                scores.push(Decision::SetScore {
+                    customer_id: id,
+                    model: MODEL.into(),
+                    value,
+                    label: Some(label.into()),
+                    explanation: "r, f and m".into(),
+                });
                 shop.people[i].scores.insert(MODEL.into(), (value, Some(label.into())));
             }
             if rng.below(3) == 0 {
                 let tier = ["gold", "silver"][rng.below(2) as usize];
-                decisions.push(Decided::Tier(id, tier.into()));
+                tiers.push(Decision::ChangeTier { customer_id: id, tier: tier.into(), reason: "spent".into() });
                 shop.people[i].tier = Some(tier.into());
             }
         }
-        shop.decide(&decisions, now - Duration::minutes(10));
+        shop.decide(MODEL, &scores, now - Duration::minutes(10));
+        shop.decide(SCHEME, &tiers, now - Duration::minutes(10));
         shop
     }
 
@@ -263,41 +279,13 @@ impl Shop {
         }
     }
 
-    /// Write what the rfm plugin decided (scores, with the mark of the ranks they move, and
-    /// tiers) as its deliveries write them, in one transaction.
-    fn decide(&self, decisions: &[Decided], at: DateTime<Utc>) {
-        let shop_id = self.shop;
-        self.storage()
-            .write(|tx| {
-                for d in decisions {
-                    match d {
-                        Decided::Score(customer_id, value, label) => tx.scores_writer().upsert(&ScoreWrite {
-                            shop_id,
-                            customer_id: *customer_id,
-                            model: MODEL,
-                            value: *value,
-                            label: label.as_deref(),
-                            explanation: "r, f and m",
-                            at,
-                        })?,
-                        Decided::Tier(customer_id, tier) => {
-                            let from = tx.tiers_writer().tier(*customer_id)?;
-                            let change = TierChange {
-                                shop_id,
-                                customer_id: *customer_id,
-                                from: from.as_deref(),
-                                to: tier,
-                                reason: "spent",
-                                source: MODEL,
-                                at,
-                            };
-                            tx.tiers_writer().change(&change)?
-                        }
-                    }
-                }
-                tx.segment_marks().ranks_moved(shop_id, &BTreeSet::from([MODEL.to_owned()]), at)
-            })
-            .unwrap();
+    /// Commit a plugin's decisions as its next delivery.
+    fn decide(&mut self, plugin: &'static str, decisions: &[Decision], at: DateTime<Utc>) {
+        let attempt = Attempt { shop_id: self.shop, plugin_id: plugin, logs: &[], duration: StdDuration::from_millis(1), now: at };
+        let effects = Effects { decisions, kv_writes: &[], chain: None };
+        let cursor = *self.cursors.get(plugin).unwrap_or(&0);
+        delivery::commit_delivery(self.storage(), &attempt, cursor, cursor + 1, &effects).unwrap();
+        self.cursors.insert(plugin, cursor + 1);
     }
 
     /// Save a segment through the backend; kept for references.
@@ -691,7 +679,8 @@ pub fn segments_a_change_moves_membership_once_after_a_refresh(factory: &dyn Fac
     // A score raised: one entry into the high scorers.
     let z = shop.people.iter().position(|p| p.scores.get(MODEL).is_some_and(|s| s.0 < 90.0)).unwrap();
     let z_id = shop.people[z].id;
-    shop.decide(&[Decided::Score(z_id, 99.5, None)], at);
+    let raised = Decision::SetScore { customer_id: z_id, model: MODEL.into(), value: 99.5, label: None, explanation: "moved up".into() };
+    shop.decide(MODEL, &[raised], at);
     shop.people[z].scores.insert(MODEL.into(), (99.5, None));
     let before = shop.segment_events().len();
     shop.refresh(at);

@@ -235,6 +235,7 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
             Decision::SetScore { model, value, label, explanation, .. } => {
                 let score = ScoreWrite { shop_id, customer_id, model, value: *value, label: label.as_deref(), explanation, at: now };
                 tx.scores_writer().upsert(&score)?;
+                tx.segment_marks().customer_changed(shop_id, customer_id)?;
             }
             Decision::AwardPoints { points, source_key, reason, expires_at_ms, .. } => {
                 let p = SchemePoints { shop_id, customer_id, points: *points, source: plugin_id, source_key, reason, at: now };
@@ -249,6 +250,7 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
                 if from.as_deref() != Some(tier.as_str()) {
                     let change = TierChange { shop_id, customer_id, from: from.as_deref(), to: tier, reason, source: plugin_id, at: now };
                     tx.tiers_writer().change(&change)?;
+                    tx.segment_marks().customer_changed(shop_id, customer_id)?;
                     // What reads the tier (AIPL's loyalty stage, segments, journeys) learns of the change
                     // now, not at its next daily run.
                     let detail = json!({"from": from, "to": tier, "reason": reason});
@@ -414,9 +416,12 @@ pub fn commit_run_batch(storage: &dyn Storage, attempt: &Attempt<'_>, step: &Plu
         tx.plugins_writer().record_attempt(attempt, None)?;
         let run = tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)?;
         if finished {
-            let models = tx.scores_writer().delete_older(attempt.shop_id, attempt.plugin_id, run.created_at)?;
-            if !models.is_empty() {
-                tx.segment_marks().ranks_moved(attempt.shop_id, &models, attempt.now)?;
+            let deleted = tx.scores_writer().delete_older(attempt.shop_id, attempt.plugin_id, run.created_at)?;
+            for customer_id in &deleted.customers {
+                tx.segment_marks().customer_changed(attempt.shop_id, *customer_id)?;
+            }
+            if !deleted.models.is_empty() {
+                tx.segment_marks().ranks_moved(attempt.shop_id, &deleted.models, attempt.now)?;
             }
         }
         Ok(run)

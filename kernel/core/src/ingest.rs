@@ -96,6 +96,8 @@ fn apply_batch(
     savepoints: bool,
 ) -> Result<IngestReport> {
     let mut outcomes = Vec::with_capacity(checked.len());
+    // Customers whose data the batch changed, marked for segments once each at its end.
+    let mut changed = BTreeSet::new();
     for (index, (raw_id, validated)) in checked.iter().enumerate() {
         let outcome = |status, customer_id, error: Option<FieldError>| EventOutcome {
             index,
@@ -127,6 +129,7 @@ fn apply_batch(
                     tx.savepoints().release()?;
                 }
                 outcomes.push(outcome(OutcomeStatus::Accepted, Some(customer_id), None));
+                changed.insert(customer_id);
                 continue;
             }
             Err(Error::Invalid(err)) => err,
@@ -141,6 +144,9 @@ fn apply_batch(
             return Err(anyhow::Error::new(FailedAfterWriting).into());
         }
         outcomes.push(outcome(OutcomeStatus::Rejected, None, Some(error)));
+    }
+    for customer_id in changed {
+        tx.segment_marks().customer_changed(shop_id, customer_id)?;
     }
     let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count();
     let report = IngestReport {

@@ -35,7 +35,18 @@ pub struct Post<'a> {
 /// `None` when nothing was posted. A positive entry pays the customer's debt first
 /// and opens a batch with the rest; a negative one draws the oldest batches, and
 /// what they cannot cover is left as debt (the entry still counts in full).
+/// The customer is marked for segments (their points changed).
 pub fn post(tx: &dyn WriteTx, p: &Post<'_>) -> Result<Option<i64>> {
+    let posted = insert(tx, p)?;
+    if posted.is_some() {
+        tx.segment_marks().customer_changed(p.shop_id, p.customer_id)?;
+    }
+    Ok(posted)
+}
+
+/// [`post`] without marking the customer for segments: for [`settle_order`], whose callers
+/// mark them (ingest once per customer of its batch, [`award`] with the award).
+fn insert(tx: &dyn WriteTx, p: &Post<'_>) -> Result<Option<i64>> {
     if p.points == 0 || tx.ledger().by_source(p.shop_id, p.source, p.source_key)?.is_some() {
         return Ok(None);
     }
@@ -143,7 +154,8 @@ pub fn claw_back(tx: &dyn WriteTx, p: &SchemePoints<'_>) -> Result<Option<i64>> 
 /// it, the refunded share is clawed back (rounded so that a full refund takes all of
 /// them). Called when a refund is recorded and when points are awarded for an order
 /// that was already refunded. Under the `forgive` refund policy, a debt the claw-back
-/// leaves is written off at once.
+/// leaves is written off at once. The customer is not marked for segments: the callers
+/// mark them (ingest once per customer of its batch, [`award`] with its own entry).
 pub fn settle_order(tx: &dyn WriteTx, shop_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()> {
     let order = tx.orders().refund_state(order_id)?;
     let points = tx.ledger().order_points(order_id)?;
@@ -161,7 +173,7 @@ pub fn settle_order(tx: &dyn WriteTx, shop_id: i64, order_id: i64, at: DateTime<
     }
     let key = format!("refund:{order_id}:{}", points.earned - kept);
     let reason = format!("order {} refunded: {} of {}", order.external_id, order.refunded, order.amount);
-    let posted = post(
+    let posted = insert(
         tx,
         &Post {
             shop_id,
@@ -179,7 +191,7 @@ pub fn settle_order(tx: &dyn WriteTx, shop_id: i64, order_id: i64, at: DateTime<
     let policy = tx.settings().loyalty(shop_id)?.refund_policy;
     let debt = (-tx.ledger().balance(order.customer_id)?).max(0);
     if let (Some(entry), RefundPolicy::Forgive, true) = (posted, policy, debt > 0) {
-        post(
+        insert(
             tx,
             &Post {
                 shop_id,
@@ -327,6 +339,7 @@ pub fn expire(storage: &dyn Storage, now: DateTime<Utc>, limit: usize) -> Result
                 remaining: 0,
                 batch_id: Some(b.batch_id),
             })?;
+            tx.segment_marks().customer_changed(b.shop_id, b.customer_id)?;
         }
         Ok(batches.len())
     })

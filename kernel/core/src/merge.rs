@@ -98,6 +98,8 @@ pub fn merge(tx: &dyn WriteTx, shop_id: i64, survivor: i64, merged: i64, reason:
     }
 
     write.set_merged_into(merged, Some(survivor), now)?;
+    // The survivor is the merging event's customer, which ingest marks for segments.
+    tx.segment_marks().customer_changed(shop_id, merged)?;
     // The tombstone keeps no orders, so its stats fall to zero with the recomputation.
     tx.ingest_writer().recompute_stats(survivor)?;
     tx.ingest_writer().recompute_stats(merged)?;
@@ -182,6 +184,8 @@ pub fn unmerge(storage: &dyn Storage, shop_id: i64, merge_id: i64, actor: &Actor
         }
 
         write.set_merged_into(merged, None, now)?;
+        tx.segment_marks().customer_changed(shop_id, merged)?;
+        tx.segment_marks().customer_changed(shop_id, survivor)?;
         tx.ingest_writer().touch(survivor, now)?;
         tx.ingest_writer().recompute_stats(survivor)?;
         tx.ingest_writer().recompute_stats(merged)?;

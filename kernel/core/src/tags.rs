@@ -124,6 +124,7 @@ pub fn add(tx: &dyn WriteTx, w: &TagWrite<'_>) -> Result<Added> {
         let payload = payload(w.tag, &source, w.reason, w.chain);
         tx.event_log().append(w.shop_id, "tag.added", Some(w.customer_id), &payload, w.at, w.source.plugin())?;
         tx.customers_writer().touch(w.customer_id, w.at)?;
+        tx.segment_marks().customer_changed(w.shop_id, w.customer_id)?;
         return Ok(Added::New);
     }
     if tx.tags_writer().reword(w.customer_id, w.tag, &source, w.reason)? {
@@ -153,6 +154,7 @@ pub fn remove(tx: &dyn WriteTx, r: &TagRemoval<'_>) -> Result<usize> {
     }
     if !removed.is_empty() {
         tx.customers_writer().touch(r.customer_id, r.at)?;
+        tx.segment_marks().customer_changed(r.shop_id, r.customer_id)?;
     }
     Ok(removed.len())
 }

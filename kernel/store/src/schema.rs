@@ -802,6 +802,26 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX scores_shop_model_value ON scores(shop_id, model, value);
     "#,
     ),
+    // 14: customers whose data segments read changed are marked by the core's writers
+    // (ingest, merges, tags, the ledger, plugins' scores and tiers) through
+    // `SegmentMarks::customer_changed`, once per customer of an ingested batch, rather than by
+    // triggers firing on every row written: side effects are explicit calls of the core.
+    Migration::Sql(
+        r#"
+    DROP TRIGGER segment_dirty_customer_insert;
+    DROP TRIGGER segment_dirty_customer_update;
+    DROP TRIGGER segment_dirty_tag_insert;
+    DROP TRIGGER segment_dirty_tag_delete;
+    DROP TRIGGER segment_dirty_tag_update;
+    DROP TRIGGER segment_dirty_score_insert;
+    DROP TRIGGER segment_dirty_score_update;
+    DROP TRIGGER segment_dirty_score_delete;
+    DROP TRIGGER segment_dirty_points;
+    DROP TRIGGER segment_dirty_behaviour;
+    DROP TRIGGER segment_dirty_order;
+    DROP TRIGGER segment_dirty_order_update;
+    "#,
+    ),
 ];
 
 /// How [`number_events_per_shop`] splits its work.

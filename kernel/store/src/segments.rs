@@ -5,10 +5,11 @@
 //! A definition compiles to one boolean SQL expression over `customers c`
 //! whose values are all bound parameters; windows and relative dates are
 //! resolved against the `now` of the query, so results are exact at query
-//! time. Tracked membership (`segment_members`) changes in two ways: triggers
-//! mark customers whose data changed in `segment_dirty`, and
-//! [`Store::refresh_segments`] re-evaluates them; [`Store::sweep_segments`]
-//! re-evaluates time-based definitions whole and records the daily counts.
+//! time. Tracked membership (`segment_members`) is decided by the core
+//! (`kith_core::segments`): its writers mark customers whose data changed
+//! (`segment_dirty`), [`Store::refresh_segments`] re-evaluates them, and
+//! [`Store::sweep_segments`] re-evaluates time-based definitions whole and
+//! records the daily counts; this module evaluates definitions for it.
 //!
 //! A definition compiles in one of two shapes, by its [`Reach`]: over the
 //! whole shop (counts, pages, snapshots, sweeps) a tag or score condition

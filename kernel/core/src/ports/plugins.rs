@@ -102,8 +102,15 @@ pub trait ScoresWrite {
     /// The customer's score of the model.
     fn value(&self, customer_id: i64, model: &str) -> Result<Option<f64>>;
     /// Delete the shop's scores of the plugin's models (the model named as the plugin, and
-    /// `<plugin>.<facet>`) written before `before`; the models that lost scores.
-    fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> Result<BTreeSet<String>>;
+    /// `<plugin>.<facet>`) written before `before`; the models and customers that lost scores.
+    fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> Result<DeletedScores>;
+}
+
+/// Scores deleted: the models and the customers that lost some.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedScores {
+    pub models: BTreeSet<String>,
+    pub customers: BTreeSet<i64>,
 }
 
 /// A change of a customer's tier.
@@ -127,9 +134,16 @@ pub trait TiersWrite {
     fn change(&self, change: &TierChange<'_>) -> Result<()>;
 }
 
-/// What segments must learn of writes that move their members in ways no customer's own
+/// What segments must learn of writes: whose data changed (the core's writers say it, the
+/// backend hides no marking of its own), and the ranks that moved in ways no customer's own
 /// data shows.
 pub trait SegmentMarks {
+    /// What segments read of the customer changed (profile, stats, orders, behaviours, tags,
+    /// scores, points, tier, a merge): the next refresh re-evaluates the customer against the
+    /// shop's segments. Marking a customer marked already is marking once; a backend may
+    /// skip the mark of a shop without segments.
+    fn customer_changed(&self, shop_id: i64, customer_id: i64) -> Result<()>;
+
     /// Scores of these models changed: segments ranking customers by them (top or bottom
     /// percent) may have moved for customers whose own scores did not change.
     fn ranks_moved(&self, shop_id: i64, models: &BTreeSet<String>, at: DateTime<Utc>) -> Result<()>;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use kith_core::delivery::Attempt;
 use kith_core::ports::{
-    FailureState, NewDeadLetter, PluginsRead, PluginsWrite, ScoreWrite, ScoresWrite, SegmentMarks, TierChange, TiersWrite,
+    DeletedScores, FailureState, NewDeadLetter, PluginsRead, PluginsWrite, ScoreWrite, ScoresWrite, SegmentMarks, TierChange, TiersWrite,
 };
 use kith_domain::plugin::{DeadLetter, LogLevel, PluginRun, Subscription};
 use rusqlite::{OptionalExtension, params};
@@ -206,19 +206,24 @@ impl ScoresWrite for Sql<'_> {
             .and_then(|mut s| s.query_row(params![customer_id, model], |r| r.get(0)).optional()))
     }
 
-    fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> CoreResult<BTreeSet<String>> {
+    fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> CoreResult<DeletedScores> {
         let before = to_ms(before);
-        let models: BTreeSet<String> = sql(self
+        let rows: Vec<(i64, String)> = sql(self
             .0
-            .prepare_cached(&format!("SELECT DISTINCT model FROM scores WHERE {OF_PLUGIN}"))
-            .and_then(|mut s| s.query_map(params![shop_id, plugin_id, before], |r| r.get(0))?.collect()))?;
-        if !models.is_empty() {
+            .prepare_cached(&format!("SELECT customer_id, model FROM scores WHERE {OF_PLUGIN}"))
+            .and_then(|mut s| s.query_map(params![shop_id, plugin_id, before], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()))?;
+        if !rows.is_empty() {
             sql(self
                 .0
                 .prepare_cached(&format!("DELETE FROM scores WHERE {OF_PLUGIN}"))
                 .and_then(|mut s| s.execute(params![shop_id, plugin_id, before])))?;
         }
-        Ok(models)
+        let mut deleted = DeletedScores::default();
+        for (customer_id, model) in rows {
+            deleted.customers.insert(customer_id);
+            deleted.models.insert(model);
+        }
+        Ok(deleted)
     }
 }
 
@@ -244,6 +249,18 @@ impl TiersWrite for Sql<'_> {
 }
 
 impl SegmentMarks for Sql<'_> {
+    fn customer_changed(&self, shop_id: i64, customer_id: i64) -> CoreResult<()> {
+        // As the triggers did before migration 14: only in a shop with segments.
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO segment_dirty (shop_id, customer_id) SELECT ?1, ?2
+                 WHERE EXISTS (SELECT 1 FROM segments WHERE shop_id = ?1 AND deleted_at IS NULL)",
+            )
+            .and_then(|mut s| s.execute(params![shop_id, customer_id]))
+            .map(|_| ()))
+    }
+
     fn ranks_moved(&self, shop_id: i64, models: &BTreeSet<String>, at: DateTime<Utc>) -> CoreResult<()> {
         core(segments::ranks_moved(self.0, shop_id, models, at))
     }

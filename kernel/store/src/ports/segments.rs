@@ -1,6 +1,7 @@
 //! Segments' ports on SQLite: a definition is evaluated by the store's compiler (one SQL
 //! expression over `customers c`); tracked membership is `segment_members`, changed
-//! customers are `segment_dirty` (marked by triggers), sweeps are `segments.swept_at` (a
+//! customers are `segment_dirty` (marked by the core's writers through
+//! `SegmentMarks::customer_changed`), sweeps are `segments.swept_at` (a
 //! negative time marks moved ranks) and daily counts `segment_counts`.
 
 use std::collections::BTreeSet;
