@@ -17,7 +17,7 @@ use kith_core::segments::{self as core_segments};
 use kith_core::tags::{self, Removable, Source, TagRemoval, TagWrite};
 use kith_core::{Actor, Error, Storage, StorageExt};
 use kith_domain::loyalty::PointsAdjustment;
-use kith_domain::model::{OutcomeStatus, Stats};
+use kith_domain::model::OutcomeStatus;
 use kith_domain::plugin::Decision;
 use kith_domain::segments::{Condition, CountRange, Item, Node, ProfileField, Scalar, ScoreTest, Stat, Test, Window};
 use serde_json::{Value, json};
@@ -84,6 +84,8 @@ struct Person {
     /// (kind, sku, category, at)
     behaviours: Vec<(&'static str, &'static str, &'static str, DateTime<Utc>)>,
     orders: Vec<Order>,
+    /// The points balance: the adjustments made.
+    points: i64,
 }
 
 /// The loyalty scheme that sets tiers.
@@ -231,6 +233,7 @@ impl Shop {
                     expires_at: None,
                 };
                 ledger::adjust(shop.storage(), shop.shop, id, &adj, &Actor::cli("conformance"), now - Duration::minutes(20)).unwrap();
+                shop.people[i].points += adj.points;
             }
             if rng.below(10) < 7 {
                 // Values on a grid of halves, so that some ranks have ties.
@@ -304,14 +307,9 @@ impl Shop {
         self.storage().read(|tx| tx.segments().tracked(segment, None)).unwrap()
     }
 
-    /// What the evaluation here says of `node` at `at`, from what the shop was built of and
-    /// the stats and balances the backend keeps (read through the ports).
+    /// What the evaluation here says of `node` at `at`, from what the shop was built of.
     fn expected(&self, node: &Node, at: DateTime<Utc>) -> BTreeSet<i64> {
-        let facts: BTreeMap<i64, (Stats, i64)> = self
-            .storage()
-            .read(|tx| self.people.iter().map(|p| Ok((p.id, (tx.ingest().stats(p.id)?, tx.ledger().balance(p.id)?)))).collect())
-            .unwrap();
-        let eval = Eval { shop: self, facts: &facts, now: at };
+        let eval = Eval { shop: self, now: at };
         self.people.iter().filter(|p| eval.node(p, node)).map(|p| p.id).collect()
     }
 
@@ -412,8 +410,6 @@ fn item_matches(item: &Item, sku: &str, category: &str) -> bool {
 /// The plain evaluation of a definition for one customer.
 struct Eval<'a> {
     shop: &'a Shop,
-    /// Stats and points balance by customer.
-    facts: &'a BTreeMap<i64, (Stats, i64)>,
     now: DateTime<Utc>,
 }
 
@@ -439,7 +435,6 @@ impl Eval<'_> {
     }
 
     fn condition(&self, p: &Person, c: &Condition) -> bool {
-        let (stats, points) = &self.facts[&p.id];
         match c {
             Condition::Profile { field, test: t } => {
                 let value = match field {
@@ -462,16 +457,20 @@ impl Eval<'_> {
                 p.tags.iter().any(|(t, s)| t == tag && source.as_ref().is_none_or(|src| src == s)) == *has
             }
             Condition::Stat { stat, test: t } => {
+                // A fully refunded order no longer counts as an order; its amount is refunded.
+                let (kept, refunded): (Vec<&Order>, Vec<&Order>) = p.orders.iter().partition(|o| !o.refunded);
+                let spent: i64 = kept.iter().map(|o| o.amount()).sum();
+                let count = kept.len() as i64;
                 let days = |at: Option<DateTime<Utc>>| at.map(|at| V::Int((self.now - at).num_milliseconds() / DAY_MS));
                 let value = match stat {
-                    Stat::TotalSpent => Some(V::Int(stats.total_spent)),
-                    Stat::OrderCount => Some(V::Int(stats.order_count)),
-                    Stat::AverageOrderValue => (stats.order_count != 0).then(|| V::Int(stats.total_spent / stats.order_count)),
-                    Stat::DaysSinceFirstOrder => days(stats.first_order_at),
-                    Stat::DaysSinceLastOrder => days(stats.last_order_at),
-                    Stat::RefundCount => Some(V::Int(stats.refund_count)),
-                    Stat::RefundAmount => Some(V::Int(stats.refund_amount)),
-                    Stat::Points => Some(V::Int(*points)),
+                    Stat::TotalSpent => Some(V::Int(spent)),
+                    Stat::OrderCount => Some(V::Int(count)),
+                    Stat::AverageOrderValue => (count != 0).then(|| V::Int(spent / count)),
+                    Stat::DaysSinceFirstOrder => days(kept.iter().map(|o| o.paid_at).min()),
+                    Stat::DaysSinceLastOrder => days(kept.iter().map(|o| o.paid_at).max()),
+                    Stat::RefundCount => Some(V::Int(refunded.len() as i64)),
+                    Stat::RefundAmount => Some(V::Int(refunded.iter().map(|o| o.amount()).sum())),
+                    Stat::Points => Some(V::Int(p.points)),
                 };
                 test(t, value)
             }
