@@ -14,12 +14,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
 use kith_domain::plugin::{
-    CHAIN_KEY, DeadLetter, Decision, EventSnapshot, LogLevel, LogLine, MAX_EVENT_CHAIN, MAX_TAGS_PER_CUSTOMER, PluginRun,
-    SubscriptionStatus,
+    CHAIN_KEY, DeadLetter, Decision, EventSnapshot, LogLevel, MAX_EVENT_CHAIN, MAX_TAGS_PER_CUSTOMER, PluginRun, SubscriptionStatus,
 };
 use serde_json::{Value, json};
 
 use crate::ledger::{self, SchemePoints};
+pub use crate::ports::Attempt;
 use crate::ports::{FailureState, NewDeadLetter, ScoreWrite, Storage, StorageExt, TierChange, WriteTx};
 use crate::tags::{self, Removable, Source, TagRemoval, TagWrite};
 use crate::{Actor, Error, Result};
@@ -78,24 +78,17 @@ impl Chain {
     }
 
     /// Write each emitted event's depth into its payload (from 2 on; a first emission carries
-    /// none), or refuse the call when an event or a tag decision would go too deep. Only the
-    /// kernel writes `chain`: what a plugin wrote there is replaced, or removed from a first
-    /// emission.
+    /// none), or refuse the call when an event would go too deep. Only the kernel writes
+    /// `chain`: what a plugin wrote there is replaced, or removed from a first emission. Tag
+    /// decisions are held to the same limit when they are applied ([`apply`]), and only
+    /// when they would change a tag: a tag the plugin set already writes nothing.
     pub fn mark(&self, decisions: &mut [Decision]) -> std::result::Result<(), String> {
         for decision in decisions {
-            let (customer_id, what) = match decision {
-                Decision::EmitEvent { customer_id, event_type, .. } => (*customer_id, format!("event `{event_type}`")),
-                Decision::AddTag { customer_id, tag, .. } => (Some(*customer_id), format!("adding tag `{tag}`")),
-                Decision::RemoveTag { customer_id, tag, .. } => (Some(*customer_id), format!("removing tag `{tag}`")),
-                _ => continue,
-            };
-            let depth = self.depth(customer_id);
+            let Decision::EmitEvent { customer_id, event_type, payload } = decision else { continue };
+            let depth = self.depth(*customer_id);
             if depth > MAX_EVENT_CHAIN {
-                return Err(format!(
-                    "{what} refused: it would be the {depth}th in a chain of events plugins emitted in answer to each other (at most {MAX_EVENT_CHAIN})"
-                ));
+                return Err(too_deep(&format!("event `{event_type}`"), depth));
             }
-            let Decision::EmitEvent { payload, .. } = decision else { continue };
             if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(payload)
                 && (depth > 1 || map.contains_key(CHAIN_KEY))
             {
@@ -111,14 +104,11 @@ impl Chain {
     }
 }
 
-/// What one attempt produced besides decisions: kept whether it succeeded or not.
-#[derive(Debug, Clone, Copy)]
-pub struct Attempt<'a> {
-    pub shop_id: i64,
-    pub plugin_id: &'a str,
-    pub logs: &'a [LogLine],
-    pub duration: Duration,
-    pub now: DateTime<Utc>,
+/// Why a write past [`MAX_EVENT_CHAIN`] is refused.
+fn too_deep(what: &str, depth: u32) -> String {
+    format!(
+        "{what} refused: it would be the {depth}th in a chain of events plugins emitted in answer to each other (at most {MAX_EVENT_CHAIN})"
+    )
 }
 
 /// When to retry, when to give up on a batch, when to trip the breaker.
@@ -189,7 +179,8 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
     // Tags refused because their customer holds the most of this plugin's, by customer.
     let mut refused_tags: BTreeMap<i64, usize> = BTreeMap::new();
     let source = Source::Plugin(plugin_id);
-    let depth = |customer: i64| effects.chain.map_or(1, |chain| chain.depth(Some(customer)));
+    // Depths are by the customer the decision names, as the chain's events name them.
+    let depth = |decision: &Decision| effects.chain.map_or(1, |chain| chain.depth(decision.customer_id()));
     for (i, decision) in effects.decisions.iter().enumerate() {
         let customer = match decision.customer_id() {
             Some(id) => Some(tx.customers().active(shop_id, id)?.ok_or_else(|| {
@@ -217,19 +208,25 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
                     *refused_tags.entry(customer_id).or_default() += 1;
                     continue;
                 }
-                let write = TagWrite { shop_id, customer_id, tag, source, reason: Some(reason), at: now, chain: depth(customer_id) };
+                let chain = depth(decision);
+                if chain > MAX_EVENT_CHAIN && !tx.tags().held_by(customer_id, tag, plugin_id)? {
+                    return Err(Error::Invalid(FieldError::new(
+                        format!("decisions[{i}].tag"),
+                        too_deep(&format!("adding tag `{tag}`"), chain),
+                    )));
+                }
+                let write = TagWrite { shop_id, customer_id, tag, source, reason: Some(reason), at: now, chain };
                 tags::add(tx, &write)?;
             }
             Decision::RemoveTag { tag, reason, .. } => {
-                let removal = TagRemoval {
-                    shop_id,
-                    customer_id,
-                    tag,
-                    which: Removable::Of(source),
-                    reason: Some(reason),
-                    at: now,
-                    chain: depth(customer_id),
-                };
+                let chain = depth(decision);
+                if chain > MAX_EVENT_CHAIN && tx.tags().held_by(customer_id, tag, plugin_id)? {
+                    return Err(Error::Invalid(FieldError::new(
+                        format!("decisions[{i}].tag"),
+                        too_deep(&format!("removing tag `{tag}`"), chain),
+                    )));
+                }
+                let removal = TagRemoval { shop_id, customer_id, tag, which: Removable::Of(source), reason: Some(reason), at: now, chain };
                 tags::remove(tx, &removal)?;
             }
             Decision::SetScore { model, value, label, explanation, .. } => {
@@ -481,7 +478,7 @@ mod tests {
     }
 
     #[test]
-    fn tag_events_a_plugin_wrote_continue_its_chain_and_are_refused_past_the_limit() {
+    fn tag_events_a_plugin_wrote_continue_its_chain() {
         let event = |kind: &str, payload: serde_json::Value| EventSnapshot {
             seq: 1,
             kind: kind.into(),
@@ -490,7 +487,6 @@ mod tests {
             order_id: None,
             created_at_ms: 0,
         };
-        let add = vec![Decision::AddTag { customer_id: 1, tag: "x".into(), reason: String::new() }];
         // Tags set by hand or by a journey start no chain; a plugin's tag is 1 deep, or what it says.
         let manual = event("tag.added", serde_json::json!({"tag": "a", "source": "manual"}));
         let journey = event("tag.added", serde_json::json!({"tag": "a", "source": "journey:3"}));
@@ -500,8 +496,9 @@ mod tests {
         let deep = event("tag.added", serde_json::json!({"tag": "a", "source": "rule", "chain": 4}));
         let order = EventSnapshot { customer_id: Some(2), ..event("order.paid", serde_json::json!({"order_id": "T1"})) };
         let chain = Chain::of([(1, &deep), (2, &order)].into_iter());
-        let refused = chain.mark(&mut add.clone()).unwrap_err();
-        assert!(refused.contains("adding tag `x`") && refused.contains("5th"), "{refused}");
+        assert_eq!(chain.depth(Some(1)), 5);
+        let mut tags = vec![Decision::AddTag { customer_id: 1, tag: "x".into(), reason: String::new() }];
+        assert!(chain.mark(&mut tags).is_ok(), "tag decisions are held to the limit when applied, if they change a tag");
         assert_eq!(chain.depth(Some(2)), 1, "another customer of the batch is as deep as its own events");
         assert_eq!(chain.depth(Some(3)), 5, "a customer the batch has no event of is as deep as the deepest");
     }

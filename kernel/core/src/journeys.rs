@@ -25,6 +25,7 @@ use kith_domain::loyalty::LedgerKind;
 use kith_domain::messaging::SendRequest;
 use serde_json::{Value, json};
 
+use crate::isolation::isolated;
 use crate::ports::{JourneyRow, NewRun, RunPlace, RunRow, StepRecord};
 use crate::tags::{self, Added, Removable, Source, TagRemoval, TagWrite};
 use crate::{Actor, Error, ReadTx, Result, Storage, StorageExt, WriteTx, coupons, ledger, outbox};
@@ -605,25 +606,6 @@ fn move_to_survivor(tx: &dyn WriteTx, run: &RunState) -> Result<()> {
     Ok(())
 }
 
-/// Run `f` in a savepoint: its writes stay when it succeeds and are undone when it fails;
-/// its result is handed back either way. The outer error is the savepoint's own, or `f`'s
-/// when the machine failed: a full disk is no fault of the journey or run `f` works on, so
-/// the whole transaction fails and is taken again later instead of the item being failed.
-fn isolated<T>(tx: &dyn WriteTx, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
-    tx.savepoints().savepoint()?;
-    match f() {
-        Ok(out) => {
-            tx.savepoints().release()?;
-            Ok(Ok(out))
-        }
-        Err(err) if err.unavailable().is_some() => Err(err),
-        Err(err) => {
-            tx.savepoints().roll_back()?;
-            Ok(Err(err))
-        }
-    }
-}
-
 /// Run a journey's intake or date entries in a savepoint: on error (a segment its
 /// condition names was deleted, say), undo them and pause the journey with the
 /// reason in the audit log, so that one broken journey never stops the others.
@@ -632,6 +614,7 @@ fn isolated_journey(tx: &dyn WriteTx, row: &JourneyRow, now: DateTime<Utc>, f: i
         Ok(n) => return Ok(n),
         Err(err) => err,
     };
+    tracing::error!(journey = row.id, error = %err, "a journey failed to take entries; pausing it");
     tx.journeys_writer().pause(row.id, now)?;
     tx.audit().record(
         Some(row.shop_id),
@@ -656,6 +639,7 @@ struct RunFailed;
 /// Run `f` in a savepoint: on error, undo what it did and fail the run with the error.
 fn isolated_run(tx: &dyn WriteTx, run_id: i64, now: DateTime<Utc>, f: impl FnOnce() -> Result<()>) -> Result<()> {
     if let Err(err) = isolated(tx, f)? {
+        tracing::error!(run = run_id, error = %err, "a journey run failed");
         tx.journeys_writer().fail_run(run_id, &format!("step failed: {err}"), now)?;
     }
     Ok(())

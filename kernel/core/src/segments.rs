@@ -22,7 +22,7 @@ use chrono_tz::Tz;
 use serde_json::json;
 
 use crate::ports::{LiveSegment, Storage, StorageExt, WriteTx};
-use crate::{Error, Result};
+use crate::{Error, Result, isolation};
 
 /// The least time between two sweeps of a segment that ranks by a model whose scores keep
 /// changing (a plugin's run writing them batch after batch): re-evaluating a rank reads and
@@ -103,20 +103,10 @@ fn record_count(tx: &dyn WriteTx, shop_id: i64, segment_id: i64, now: DateTime<U
 }
 
 /// Run one segment's re-evaluation in a savepoint: when it fails, what it wrote is undone
-/// and its error handed back, so that the others go on. Only a failure of the savepoint
-/// itself fails the caller.
+/// and its error handed back, so that the others go on. A failure of the savepoint itself,
+/// of the machine or of the whole transaction fails the caller (see [`isolation::isolated`]).
 fn isolated(tx: &dyn WriteTx, f: impl FnOnce() -> Result<()>) -> Result<Option<Error>> {
-    tx.savepoints().savepoint()?;
-    match f() {
-        Ok(()) => {
-            tx.savepoints().release()?;
-            Ok(None)
-        }
-        Err(e) => {
-            tx.savepoints().roll_back()?;
-            Ok(Some(e))
-        }
-    }
+    Ok(isolation::isolated(tx, f)?.err())
 }
 
 /// Re-evaluate up to `limit` customers whose data changed against their shops' live

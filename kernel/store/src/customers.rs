@@ -12,7 +12,7 @@ use serde_json::json;
 
 use kith_core::tags::{self, Removable, Source, TagRemoval, TagWrite};
 
-use crate::ports::Sql;
+use crate::sql::Sql;
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, to_ms};
 
 /// Filters of the customer list; all present filters must hold.

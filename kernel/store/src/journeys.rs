@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use crate::coupons::load_template;
 use crate::customers::active_customer;
 use crate::messages::enqueue_personal;
-use crate::ports::Sql;
 use crate::segments::check_node;
+use crate::sql::Sql;
 use crate::{Actor, Result, Store, StoreError, audit, events, from_ms, json_text, parse_json, settings, to_ms};
 
 /// The customer's id and its merged ids: events of either are the customer's.

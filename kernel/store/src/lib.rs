@@ -23,6 +23,7 @@ mod schema;
 mod segments;
 mod settings;
 mod shops;
+mod sql;
 mod summaries;
 
 use std::path::{Path, PathBuf};
@@ -33,12 +34,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
-pub use kith_core::delivery::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
-pub use kith_core::{Actor, Unavailable};
-pub use kith_core::ingest::IdentityCaps;
 pub use audit::NewAudit;
 pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use journeys::RunFilter;
+pub use kith_core::delivery::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
+pub use kith_core::ingest::IdentityCaps;
+pub use kith_core::{Actor, Unavailable};
 pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
 pub use metrics::OverviewQuery;
 pub use plugins::{Due, PutSubscription};
@@ -560,6 +561,28 @@ mod tests {
         let report = store.ingest(shop, customers(10, 200), &Actor::cli("test")).unwrap();
         assert_eq!(report.accepted, 200);
         assert_eq!(count(&store, shop), 210);
+    }
+
+    /// A full disk during a segment refresh fails the pass as unavailable (it is no fault of
+    /// the segment), and the changed customers stay marked: once there is space, the same
+    /// refresh enters them.
+    #[test]
+    fn a_full_disk_fails_a_segment_refresh_whole_and_the_marks_stay() {
+        let (_dir, store) = temp_store();
+        let shop = shop(&store);
+        let input = kith_domain::segments::SegmentInput {
+            name: "Named".into(),
+            description: None,
+            definition: serde_json::json!({"stat": "order_count", "op": "eq", "value": 0}),
+        };
+        store.create_segment(shop, &input, &Actor::cli("test"), chrono::Utc::now()).unwrap();
+        store.ingest(shop, customers(0, 200), &Actor::cli("test")).unwrap();
+        let pages: u64 = store.writer.lock().unwrap().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        store.limit_pages_for_tests(pages).unwrap();
+        let full = store.refresh_segments(1000, chrono::Utc::now()).unwrap_err();
+        assert_eq!(full.unavailable(), Some(Unavailable::Full), "{full:?}");
+        store.limit_pages_for_tests(1 << 30).unwrap();
+        assert_eq!(store.refresh_segments(1000, chrono::Utc::now()).unwrap(), 200, "every marked customer entered");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! only list: which groups of messages are due, the messages, consents and
 //! connectors of a shop, a connector's backlog.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,16 +12,79 @@ use kith_core::outbox;
 pub use kith_core::outbox::{Claimed, OutboxPolicy, SendOutcome};
 use kith_core::ports::OutboxRead;
 use kith_domain::messaging::{
-    ConnectorRoute, Consent, ConsentInput, ConsentStatus, Message, MessageStatus, MessagingSettings, SendRequest,
+    ConnectorRoute, Consent, ConsentInput, ConsentStatus, Message, MessageEvent, MessageStatus, MessagingSettings, SendRequest,
 };
 use kith_domain::plugin::Receipt;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::attempts::record_attempt;
 use crate::customers::customer_in_shop;
-use crate::ports::Sql;
-use crate::ports::outbox::load_message;
+use crate::sql::Sql;
 use crate::{Actor, Attempt, Result, Store, StoreError, from_ms, settings, to_ms};
+
+/// A group's messages due at `?1`, `?4` of them: expired leases (their `next_attempt_at` is
+/// NULL) first, then queued messages in the order they fell due. Each part seeks its group in
+/// its index and reads no further than it needs; only the expired leases (no more than were
+/// claimed) are sorted.
+pub(crate) const CLAIM_DUE: &str = "
+    SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts, next_attempt_at FROM messages
+     WHERE status = 'queued' AND shop_id = ?2 AND channel = ?3 AND next_attempt_at <= ?1
+    UNION ALL
+    SELECT id, shop_id, customer_id, channel, public_id, template, variables, attempts, next_attempt_at FROM messages
+     WHERE status = 'sending' AND shop_id = ?2 AND channel = ?3 AND lease_until <= ?1
+    ORDER BY next_attempt_at, id LIMIT ?4";
+
+const MESSAGE_COLUMNS: &str = "id, public_id, customer_id, channel, template, variables, status, reason, recipient, plugin_id, provider_id,
+    attempts, next_attempt_at, source, idempotency_key, created_at, sent_at, delivered_at, personal_variables";
+
+/// A message of the shop, with its history, found by `filter` (over `?2`).
+pub(crate) fn load_message(conn: &Connection, shop_id: i64, filter: &str, key: &dyn rusqlite::ToSql) -> Result<Option<Message>> {
+    let row = conn
+        .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE shop_id = ?1 AND {filter}"))?
+        .query_row(params![shop_id, key], |r| {
+            let variables: String = r.get(5)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                Message {
+                    id: r.get(1)?,
+                    customer_id: r.get(2)?,
+                    channel: r.get(3)?,
+                    template: r.get(4)?,
+                    variables: serde_json::from_str::<BTreeMap<String, String>>(&variables).unwrap_or_default(),
+                    status: MessageStatus::parse(&r.get::<_, String>(6)?).unwrap_or(MessageStatus::Failed),
+                    reason: r.get(7)?,
+                    recipient: r.get(8)?,
+                    plugin_id: r.get(9)?,
+                    provider_id: r.get(10)?,
+                    attempts: r.get(11)?,
+                    next_attempt_at: r.get::<_, Option<i64>>(12)?.map(from_ms),
+                    source: r.get(13)?,
+                    idempotency_key: r.get(14)?,
+                    created_at: from_ms(r.get(15)?),
+                    sent_at: r.get::<_, Option<i64>>(16)?.map(from_ms),
+                    delivered_at: r.get::<_, Option<i64>>(17)?.map(from_ms),
+                    personal_variables: r
+                        .get::<_, Option<String>>(18)?
+                        .and_then(|text| serde_json::from_str(&text).ok())
+                        .unwrap_or_default(),
+                    history: Vec::new(),
+                },
+            ))
+        })
+        .optional()?;
+    let Some((row_id, mut message)) = row else { return Ok(None) };
+    message.history = conn
+        .prepare_cached("SELECT at, status, detail FROM message_events WHERE message_id = ?1 ORDER BY id")?
+        .query_map([row_id], |r| {
+            Ok(MessageEvent {
+                at: from_ms(r.get(0)?),
+                status: MessageStatus::parse(&r.get::<_, String>(1)?).unwrap_or(MessageStatus::Failed),
+                detail: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(message))
+}
 
 /// What a batch of receipts matched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -281,8 +345,7 @@ impl Store {
 mod tests {
     use rusqlite::Connection;
 
-    use super::DUE_GROUPS;
-    use crate::ports::outbox::CLAIM_DUE;
+    use super::{CLAIM_DUE, DUE_GROUPS};
 
     /// The plan of `sql`, a line per step, indented by depth.
     fn plan(sql: &str) -> Vec<String> {

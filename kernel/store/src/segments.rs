@@ -35,7 +35,7 @@ use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
 use kith_core::ports::LiveSegment;
 use kith_core::segments::Cause;
 
-use crate::{Actor, Result, Store, StoreError, audit, from_ms, json_text, parse_json, ports, shops, to_ms};
+use crate::{Actor, Result, Store, StoreError, audit, from_ms, json_text, parse_json, shops, to_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// How deep segments may refer to segments.
@@ -784,7 +784,7 @@ impl Store {
             )?;
             // The first membership is the baseline: no entry events for customers who already match.
             let live = LiveSegment { id, name: input.name.trim().to_owned(), version: 1, node };
-            kith_core::segments::reconcile(&ports::Sql(tx), shop_id, &live, None, None, now)?;
+            kith_core::segments::reconcile(&crate::sql::Sql(tx), shop_id, &live, None, None, now)?;
             audit::record(tx, Some(shop_id), actor, "segment.created", Some(&format!("segment:{id}")), json!({"version": 1}), now)?;
             load_segment(tx, shop_id, id, None)
         })
@@ -816,7 +816,8 @@ impl Store {
                     params![id, version, json_text(&input.definition), at, actor.label],
                 )?;
                 let live = LiveSegment { id, name: input.name.trim().to_owned(), version, node };
-                let (entered, exited) = kith_core::segments::reconcile(&ports::Sql(tx), shop_id, &live, None, Some(Cause::Redefined), now)?;
+                let (entered, exited) =
+                    kith_core::segments::reconcile(&crate::sql::Sql(tx), shop_id, &live, None, Some(Cause::Redefined), now)?;
                 detail = json!({"version": version, "entered": entered, "exited": exited});
             }
             // Segments that refer to this one may have started or stopped depending on time.

@@ -199,14 +199,18 @@ async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pi
         now: chrono::Utc::now(),
     };
     let writes = [("status".to_owned(), Some(br#"{"note": "asked to call 13812345678"}"#.to_vec()))];
-    h.store.commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes, chain: None }).unwrap();
+    h.store
+        .commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes, chain: None })
+        .unwrap();
     let note = |r: Reply| r.body["report"]["note"].as_str().unwrap().to_owned();
     let masked = note(h.get(uri, Role::Operator).await);
     assert!(!masked.contains("13812345678") && masked.starts_with("asked to call "), "{masked}");
     assert_eq!(note(h.get(uri, Role::Owner).await), "asked to call 13812345678");
     // Only a JSON object is a report, as the API document says.
     let writes = [("status".to_owned(), Some(br#""just a string""#.to_vec()))];
-    h.store.commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes, chain: None }).unwrap();
+    h.store
+        .commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes, chain: None })
+        .unwrap();
     assert_eq!(h.get(uri, Role::Owner).await.body["report"], Value::Null);
     // A plugin that stored nothing under `status` reports nothing.
     install(&h, h.key(Role::Admin), "application/gzip", plugins::RFM.tar_gz()).await;

@@ -88,6 +88,9 @@ pub trait Savepoints {
     fn release(&self) -> Result<()>;
     /// Undo what was written since the savepoint, and close it.
     fn roll_back(&self) -> Result<()>;
+    /// Whether the transaction is still open: a backend may have rolled it back whole on
+    /// a failure of the machine, leaving no savepoint to return to.
+    fn active(&self) -> bool;
 }
 
 /// An identifier as stored: kind, normalised value, and when it was attached. In a

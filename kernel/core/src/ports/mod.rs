@@ -28,22 +28,22 @@ mod events;
 mod ingest;
 mod journeys;
 mod ledger;
+mod merge;
 mod outbox;
 mod plugins;
 mod segments;
 mod tags;
-mod merge;
 
 pub use coupons::*;
 pub use events::*;
 pub use ingest::*;
 pub use journeys::*;
 pub use ledger::*;
+pub use merge::*;
 pub use outbox::*;
 pub use plugins::*;
 pub use segments::*;
 pub use tags::*;
-pub use merge::*;
 
 /// A backend: runs closures in its transactions.
 ///

@@ -2,12 +2,22 @@
 //! logs and call records, key-value entries; and the scores and tiers plugins decide.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kith_domain::plugin::{DeadLetter, LogLevel, PluginRun, Subscription};
+use kith_domain::plugin::{DeadLetter, LogLevel, LogLine, PluginRun, Subscription};
 
 use crate::Result;
-use crate::delivery::Attempt;
+
+/// What one attempt produced besides decisions: kept whether it succeeded or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub shop_id: i64,
+    pub plugin_id: &'a str,
+    pub logs: &'a [LogLine],
+    pub duration: Duration,
+    pub now: DateTime<Utc>,
+}
 
 /// What deliveries read of the plugins' state.
 pub trait PluginsRead {

@@ -273,4 +273,8 @@ impl Savepoints for Sql<'_> {
     fn roll_back(&self) -> CoreResult<()> {
         sql(self.0.execute_batch("ROLLBACK TO event; RELEASE event"))
     }
+
+    fn active(&self) -> bool {
+        !self.0.is_autocommit()
+    }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use kith_core::ports::{Audit, Customers, LedgerRead, LedgerWrite, Orders, ReadTx, RefundState, Settings, WriteTx};
 use kith_core::{Actor, Storage};
 use kith_domain::loyalty::LoyaltySettings;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
 use crate::{Result, Store, StoreError, audit, customers, settings};
@@ -18,16 +18,15 @@ mod events;
 mod ingest;
 mod journeys;
 mod ledger;
-pub(crate) mod outbox;
 mod merge;
+pub(crate) mod outbox;
 mod plugins;
 mod segments;
 mod tags;
 
 type CoreResult<T> = kith_core::Result<T>;
 
-/// One SQLite connection, inside a transaction, as the core's transaction handle.
-pub(crate) struct Sql<'c>(pub &'c Connection);
+pub(crate) use crate::sql::Sql;
 
 impl Storage for Store {
     fn run_read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> CoreResult<()>) -> CoreResult<()> {
