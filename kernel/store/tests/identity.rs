@@ -1,5 +1,8 @@
-//! Identity resolution, table-driven: each case ingests events in order and
-//! states each event's outcome and which identifiers end up on one customer.
+//! Identity resolution through the store: what only the SQLite store shows (a file
+//! reopened, concurrent batches on its one writer, SQLite's integer sums) and the
+//! `Store` API's own answers. The table of identity cases (each event's outcome and which
+//! identifiers end up on one customer) is the conformance suite's (`identity_table_cases`),
+//! which runs on this store in `tests/conformance.rs`.
 
 use std::collections::BTreeSet;
 
@@ -7,107 +10,11 @@ use kith_domain::model::{NewShop, OutcomeStatus};
 use kith_store::{Actor, CustomerFilter, IdentityCaps, Store, StoreOptions};
 use serde_json::{Value, json};
 
-struct Case {
-    name: &'static str,
-    caps: &'static [(&'static str, u32)],
-    /// (event, expected status, substring of the rejection reason)
-    events: Vec<(Value, OutcomeStatus, &'static str)>,
-    /// Identifier sets, one per active customer, as `kind:value`.
-    customers: Vec<Vec<&'static str>>,
-    merges: usize,
-}
+use OutcomeStatus::{Accepted, Duplicate, Rejected};
 
 fn upsert(id: &str, identities: &[(&str, &str)]) -> Value {
     let identities: Vec<Value> = identities.iter().map(|(k, v)| json!({"kind": k, "value": v})).collect();
     json!({"id": id, "type": "customer.upsert", "identities": identities})
-}
-
-use OutcomeStatus::{Accepted, Duplicate, Rejected};
-
-fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            name: "new identifiers create a customer",
-            caps: &[],
-            events: vec![(upsert("e1", &[("phone", "13812345678"), ("nick", "xiaoming")]), Accepted, "")],
-            customers: vec![vec!["nick:xiaoming", "phone:+8613812345678"]],
-            merges: 0,
-        },
-        Case {
-            name: "a known identifier resolves and a new one attaches",
-            caps: &[],
-            events: vec![
-                (upsert("e1", &[("phone", "138 1234 5678")]), Accepted, ""),
-                (upsert("e2", &[("phone", "+86 13812345678"), ("email", "Ming@Example.com ")]), Accepted, ""),
-            ],
-            customers: vec![vec!["email:ming@example.com", "phone:+8613812345678"]],
-            merges: 0,
-        },
-        Case {
-            name: "identifiers of two customers merge them",
-            caps: &[],
-            events: vec![
-                (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
-                (upsert("e2", &[("email", "ming@example.com")]), Accepted, ""),
-                (upsert("e3", &[("unionid", "oU1")]), Accepted, ""),
-                (upsert("e4", &[("email", "ming@example.com"), ("phone", "13812345678"), ("unionid", "oU1")]), Accepted, ""),
-            ],
-            customers: vec![vec!["email:ming@example.com", "phone:+8613812345678", "unionid:oU1"]],
-            merges: 2,
-        },
-        Case {
-            name: "junk identifiers are rejected with the field",
-            caps: &[],
-            events: vec![
-                (upsert("e1", &[("phone", "null")]), Rejected, "identities[0].value: is a placeholder value"),
-                (upsert("e2", &[("nick", "ok"), ("phone", "00000000000")]), Rejected, "identities[1].value: is all zeros"),
-                (upsert("e3", &[("email", "")]), Rejected, "identities[0].value: is empty"),
-                (upsert("e4", &[("phone", "12")]), Rejected, "not a valid phone number"),
-                (upsert("e5", &[("wechat", "x")]), Rejected, "identities[0].kind: unknown identifier kind"),
-            ],
-            customers: vec![],
-            merges: 0,
-        },
-        Case {
-            name: "attaching beyond the cap is refused",
-            caps: &[("phone", 1)],
-            events: vec![
-                (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
-                (
-                    upsert("e2", &[("phone", "13812345678"), ("phone", "13912345678")]),
-                    Rejected,
-                    "would hold 2 phone identifiers; the cap is 1",
-                ),
-            ],
-            customers: vec![vec!["phone:+8613812345678"]],
-            merges: 0,
-        },
-        Case {
-            name: "a merge beyond the cap is refused and nothing moves",
-            caps: &[("phone", 1)],
-            events: vec![
-                (upsert("e1", &[("phone", "13812345678"), ("nick", "a")]), Accepted, ""),
-                (upsert("e2", &[("phone", "13912345678"), ("nick", "b")]), Accepted, ""),
-                (
-                    upsert("e3", &[("nick", "a"), ("nick", "b")]),
-                    Rejected,
-                    "merging customers 1, 2 would hold 2 phone identifiers; the cap is 1",
-                ),
-            ],
-            customers: vec![vec!["nick:a", "phone:+8613812345678"], vec!["nick:b", "phone:+8613912345678"]],
-            merges: 0,
-        },
-        Case {
-            name: "a resent event id is a duplicate and applies nothing",
-            caps: &[],
-            events: vec![
-                (upsert("e1", &[("phone", "13812345678")]), Accepted, ""),
-                (upsert("e1", &[("phone", "13912345678")]), Duplicate, ""),
-            ],
-            customers: vec![vec!["phone:+8613812345678"]],
-            merges: 0,
-        },
-    ]
 }
 
 fn open(caps: &[(&str, u32)]) -> (tempfile::TempDir, Store, i64) {
@@ -137,30 +44,6 @@ fn identity_sets(store: &Store, shop: i64) -> BTreeSet<Vec<String>> {
             ids
         })
         .collect()
-}
-
-#[test]
-fn identity_resolution_cases() {
-    for case in cases() {
-        let (_dir, store, shop) = open(case.caps);
-        for (event, status, reason) in &case.events {
-            let report = store.ingest(shop, vec![event.clone()], &Actor::cli("test")).unwrap();
-            let outcome = &report.outcomes[0];
-            assert_eq!(outcome.status, *status, "{}: {event} -> {outcome:?}", case.name);
-            let text = format!("{}: {}", outcome.field.clone().unwrap_or_default(), outcome.reason.clone().unwrap_or_default());
-            assert!(text.contains(reason), "{}: reason {text:?} lacks {reason:?}", case.name);
-        }
-        let expected: BTreeSet<Vec<String>> = case.customers.iter().map(|ids| ids.iter().map(|s| s.to_string()).collect()).collect();
-        assert_eq!(identity_sets(&store, shop), expected, "{}", case.name);
-        let merges: usize = store
-            .list_customers(shop, &CustomerFilter::default(), 0, 1000)
-            .unwrap()
-            .iter()
-            .map(|c| store.list_merges(shop, c.id).unwrap().len())
-            .sum();
-        assert_eq!(merges, case.merges, "{}", case.name);
-        assert!(store.verify_stats(shop).unwrap().is_empty(), "{}", case.name);
-    }
 }
 
 fn order(id: &str, identities: &[(&str, &str)], order_id: &str, amount: i64, paid_at: &str) -> Value {
