@@ -200,16 +200,17 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
                         format!("tags starting with `{prefix}` belong to the plugin {owner}"),
                     )));
                 }
+                // A tag the plugin set already is no new tag: neither the cap nor the chain's
+                // limit holds it back.
+                let held = tx.tags().held_by(customer_id, tag, plugin_id)?;
                 // That one decision is refused, the rest of the call commits: a customer
                 // holding the most tags is no fault of this call's.
-                if !tx.tags().held_by(customer_id, tag, plugin_id)?
-                    && tx.tags().count_by(customer_id, plugin_id)? >= MAX_TAGS_PER_CUSTOMER as i64
-                {
+                if !held && tx.tags().count_by(customer_id, plugin_id)? >= MAX_TAGS_PER_CUSTOMER as i64 {
                     *refused_tags.entry(customer_id).or_default() += 1;
                     continue;
                 }
                 let chain = depth(decision);
-                if chain > MAX_EVENT_CHAIN && !tx.tags().held_by(customer_id, tag, plugin_id)? {
+                if chain > MAX_EVENT_CHAIN && !held {
                     return Err(Error::Invalid(FieldError::new(
                         format!("decisions[{i}].tag"),
                         too_deep(&format!("adding tag `{tag}`"), chain),
