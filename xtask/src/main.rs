@@ -391,7 +391,10 @@ print(urllib.request.urlopen(req).read()[:80])"#
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--checks", FUZZ_CHECKS])
             .args(["--max-time", &FUZZ_SECONDS.to_string()])
-            .args(["--max-examples", "25", "--request-timeout", "10", "--seed", "26", "--workers", "2"])
+            // One worker: schemathesis's workers are threads, and the Debian Python (3.11.7) can
+            // fail hypothesis's own `ast.parse` under threads with "AST constructor recursion
+            // depth mismatch" (CPython gh-106905), a runtime error that is not the API's.
+            .args(["--max-examples", "25", "--request-timeout", "10", "--seed", "26", "--workers", "1"])
             // The event stream never ends by design; schemathesis cannot write a gzip package.
             .args(["--exclude-path", "/v1/events/stream", "--exclude-operation-id", "install_plugin"])
             .args(["--report", "junit", "--report-dir"])
