@@ -1,5 +1,6 @@
 //! End-to-end: the real `kith` binary, a real SQLite file, real HTTP on loopback.
 
+use kith_core::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -178,6 +178,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<kith_core::Error> for ApiError {
+    fn from(err: kith_core::Error) -> Self {
+        match err {
+            kith_core::Error::NotFound(what) => ApiError::not_found(what),
+            kith_core::Error::Conflict(detail) => ApiError::conflict(detail),
+            kith_core::Error::Invalid(field) => ApiError::invalid(field),
+            kith_core::Error::Unavailable(kind, err) => ApiError::storage_unavailable(kind, err),
+            err @ kith_core::Error::Internal(_) => ApiError::internal(err),
+        }
+    }
+}
+
 impl From<kith_bus::BusError> for ApiError {
     fn from(err: kith_bus::BusError) -> Self {
         match err {

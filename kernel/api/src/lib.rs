@@ -11,6 +11,7 @@ mod mask;
 mod metrics;
 mod routes;
 
+use kith_core::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -99,10 +100,10 @@ impl AppState {
     }
 
     /// Run a store call on the blocking pool, timed under `op`.
-    async fn db<T: Send + 'static>(
+    async fn db<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
+        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.blocking(op, Instant::now(), f).await
     }
@@ -112,10 +113,10 @@ impl AppState {
     /// task rather than as a blocking thread parked on the store's pool (64
     /// concurrent reads made a hundred-odd threads for 8 connections, and their
     /// wake-ups cost more than the reads).
-    async fn read<T: Send + 'static>(
+    async fn read<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
+        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, ApiError> {
         let start = Instant::now();
         // The semaphore is never closed: acquiring it cannot fail.
@@ -124,16 +125,16 @@ impl AppState {
     }
 
     /// Run `f` on the blocking pool and time it under `op` from `start`.
-    async fn blocking<T: Send + 'static>(
+    async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
         &self,
         op: &'static str,
         start: Instant,
-        f: impl FnOnce(&Store) -> kith_store::Result<T> + Send + 'static,
+        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.0.store.clone();
         let result = tokio::task::spawn_blocking(move || f(&store)).await.map_err(ApiError::internal)?;
         self.metrics().record_db(op, start.elapsed());
-        result.map_err(ApiError::from)
+        result.map_err(Into::into)
     }
 
     /// Run a bus call (plugin lifecycle, re-drives) on the blocking pool, timed under `op`.

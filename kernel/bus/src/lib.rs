@@ -18,6 +18,7 @@ mod lifecycle;
 mod outbox;
 mod package;
 
+use kith_core::prelude::*;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -45,6 +46,13 @@ pub enum BusError {
     /// The plugin failed the call the request asked for.
     #[error("{0}")]
     Call(CallError),
+}
+
+/// The core's errors, said as the store's until the bus holds the core alone.
+impl From<kith_core::Error> for BusError {
+    fn from(err: kith_core::Error) -> Self {
+        BusError::Store(err.into())
+    }
 }
 
 impl From<FieldError> for BusError {

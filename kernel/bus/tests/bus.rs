@@ -2,6 +2,7 @@
 //! with the cursor, failures retry, dead-letter and trip the breaker, and a
 //! hostile plugin fails only its own deliveries.
 
+use kith_core::prelude::*;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 //! first-party `lifecycle` plugin delivering in both shops, and fail, dead-letter
 //! or trip the attacker with a reason that says what it did.
 
+use kith_core::prelude::*;
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

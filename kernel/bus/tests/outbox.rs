@@ -4,6 +4,7 @@
 //! starve another, and a claim's lease covers the worst case of its sends, so a
 //! message being sent is never claimed (and sent) twice.
 
+use kith_core::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -8,6 +8,7 @@
 
 mod support;
 
+use kith_core::prelude::*;
 use chrono::Duration;
 use kith_bus::{Clock, EnableRequest, Package};
 use kith_domain::model::{Customer, NewShop};

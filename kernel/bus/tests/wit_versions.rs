@@ -11,6 +11,7 @@
 
 mod support;
 
+use kith_core::prelude::*;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};

@@ -24,8 +24,10 @@ pub mod ledger;
 pub mod merge;
 pub mod outbox;
 pub mod ports;
+pub mod prelude;
 pub mod rewards;
 pub mod segments;
+pub mod shops;
 pub mod tags;
 
 pub use error::{Actor, Error, Result, Unavailable};

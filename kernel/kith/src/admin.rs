@@ -1,5 +1,6 @@
 //! `kith admin`: shops and keys from the command line.
 
+use kith_core::prelude::*;
 use anyhow::Result;
 use clap::Subcommand;
 use kith_domain::auth::{Role, Scope};

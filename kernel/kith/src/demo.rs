@@ -5,6 +5,7 @@
 //! purchases, and a few customers first appear under a nickname alone and are
 //! merged when a later event names both their nickname and phone.
 
+use kith_core::prelude::*;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};

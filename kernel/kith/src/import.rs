@@ -11,6 +11,7 @@
 //! at all, so that no order is imported without some of its items. Only a file
 //! that cannot be read stops the import.
 
+use kith_core::prelude::*;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -84,6 +84,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use kith_core::prelude::*;
     use kith_domain::model::NewShop;
 
     use crate::{Actor, temp_store};

@@ -251,6 +251,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kith_core::prelude::*;
     use crate::{StoreOptions, temp_store};
 
     fn owner_key(store: &Store) -> CreatedKey {

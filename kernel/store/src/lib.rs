@@ -485,6 +485,7 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kith_core::prelude::*;
 
     #[test]
     fn concurrent_reads_share_a_bounded_pool_and_survive_a_panicking_read() {

@@ -2,6 +2,7 @@
 //! transactions that apply a delivery: a plugin's decisions, its key-value
 //! writes and the cursor move commit together or not at all.
 
+use kith_core::prelude::*;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};

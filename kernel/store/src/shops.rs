@@ -1,11 +1,13 @@
-//! Shops, the tenants.
+//! Shops, the tenants: the SQLite side of the core's shops ports.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use kith_core::ports::{ShopsRead, ShopsWrite};
 use kith_domain::model::{NewShop, Shop};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::json;
 
-use crate::{Actor, Result, Store, StoreError, audit, from_ms, to_ms};
+use crate::ports::{CoreResult, sql};
+use crate::sql::Sql;
+use crate::{Result, StoreError, from_ms, to_ms};
 
 fn row_to_shop(r: &rusqlite::Row<'_>) -> rusqlite::Result<Shop> {
     Ok(Shop {
@@ -18,11 +20,14 @@ fn row_to_shop(r: &rusqlite::Row<'_>) -> rusqlite::Result<Shop> {
     })
 }
 
-pub(crate) fn load_shop(conn: &Connection, shop_id: i64) -> Result<Shop> {
+fn find_shop(conn: &Connection, shop_id: i64) -> rusqlite::Result<Option<Shop>> {
     conn.prepare_cached("SELECT id, name, time_zone, currency, region, created_at FROM shops WHERE id = ?1")?
         .query_row([shop_id], row_to_shop)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("shop {shop_id}")))
+        .optional()
+}
+
+pub(crate) fn load_shop(conn: &Connection, shop_id: i64) -> Result<Shop> {
+    find_shop(conn, shop_id)?.ok_or_else(|| StoreError::NotFound(format!("shop {shop_id}")))
 }
 
 /// The shop's time zone (UTC if the stored name no longer parses).
@@ -30,40 +35,33 @@ pub(crate) fn zone(conn: &Connection, shop_id: i64) -> Result<chrono_tz::Tz> {
     Ok(load_shop(conn, shop_id)?.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC))
 }
 
-impl Store {
-    pub fn create_shop(&self, new: &NewShop, actor: &Actor) -> Result<Shop> {
-        new.validate()?;
-        let now = Utc::now();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO shops (name, time_zone, currency, region, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![new.name.trim(), new.time_zone, new.currency, new.region, to_ms(now)],
-            )?;
-            let id = tx.last_insert_rowid();
-            audit::record(tx, Some(id), actor, "shop.create", Some(&format!("shop:{id}")), json!({"name": new.name.trim()}), now)?;
-            load_shop(tx, id)
-        })
+impl ShopsRead for Sql<'_> {
+    fn get(&self, shop_id: i64) -> CoreResult<Option<Shop>> {
+        sql(find_shop(self.0, shop_id))
     }
 
-    pub fn get_shop(&self, shop_id: i64) -> Result<Shop> {
-        self.read(|conn| load_shop(conn, shop_id))
+    fn list(&self) -> CoreResult<Vec<Shop>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT id, name, time_zone, currency, region, created_at FROM shops ORDER BY id")
+            .and_then(|mut stmt| stmt.query_map([], row_to_shop)?.collect()))
     }
 
-    pub fn list_shops(&self) -> Result<Vec<Shop>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, name, time_zone, currency, region, created_at FROM shops ORDER BY id")?;
-            let rows = stmt.query_map([], row_to_shop)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+    fn by_name(&self, name: &str) -> CoreResult<Option<Shop>> {
+        let found = self
+            .0
+            .prepare_cached("SELECT id, name, time_zone, currency, region, created_at FROM shops WHERE name = ?1 ORDER BY id LIMIT 1")
+            .and_then(|mut stmt| stmt.query_row([name], row_to_shop).optional());
+        sql(found)
     }
+}
 
-    /// The first shop with this name, if any.
-    pub fn find_shop_by_name(&self, name: &str) -> Result<Option<Shop>> {
-        self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT id, name, time_zone, currency, region, created_at FROM shops WHERE name = ?1 ORDER BY id LIMIT 1")?
-                .query_row([name], row_to_shop)
-                .optional()?)
-        })
+impl ShopsWrite for Sql<'_> {
+    fn insert(&self, new: &NewShop, created_at: DateTime<Utc>) -> CoreResult<i64> {
+        sql(self.0.execute(
+            "INSERT INTO shops (name, time_zone, currency, region, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![new.name, new.time_zone, new.currency, new.region, to_ms(created_at)],
+        ))?;
+        Ok(self.0.last_insert_rowid())
     }
 }

@@ -1,5 +1,6 @@
 //! The core's conformance suite on SQLite: every case on a new database file.
 
+use kith_core::prelude::*;
 use chrono::Utc;
 use kith_conformance::{Backend, Factory};
 use kith_core::Storage;

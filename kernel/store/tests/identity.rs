@@ -4,6 +4,7 @@
 //! identifiers end up on one customer) is the conformance suite's (`identity_table_cases`),
 //! which runs on this store in `tests/conformance.rs`.
 
+use kith_core::prelude::*;
 use std::collections::BTreeSet;
 
 use kith_domain::model::{NewShop, OutcomeStatus};

@@ -5,6 +5,7 @@
 //! `outbox_backlog_timings` (ignored) measures both reads beside a campaign of 200,000
 //! queued messages: `cargo test --release -p kith-store --test outbox_groups -- --nocapture --ignored`.
 
+use kith_core::prelude::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

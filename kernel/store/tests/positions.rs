@@ -1,5 +1,6 @@
 //! Each shop's event log is numbered on its own: what one shop reads tells nothing of another's volume.
 
+use kith_core::prelude::*;
 use kith_domain::model::NewShop;
 use kith_store::{Actor, Store, StoreOptions};
 use serde_json::json;

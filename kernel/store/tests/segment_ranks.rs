@@ -4,6 +4,7 @@
 //! are written as a plugin's run writes them, and the next sweep brings the members
 //! (and their entry and exit events, reason `ranking`) in line.
 
+use kith_core::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration as StdDuration;
 

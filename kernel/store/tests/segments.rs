@@ -13,6 +13,7 @@
 //! | Dan | 北京 | 2000-02-29 | — | view A 05-01; view B 06-14 | vip (high-value) |
 //! | Eve | — | — | 06-14 A tea 5000 + B tea 2000 | — | aipl P |
 
+use kith_core::prelude::*;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};

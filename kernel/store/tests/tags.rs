@@ -5,6 +5,7 @@
 //! customer counts as updated for `updated_since`. A journey on "tag added" therefore enters
 //! when a plugin tags the customer, once.
 
+use kith_core::prelude::*;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};

@@ -1,3 +1,4 @@
+use kith_core::prelude::*;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -170,7 +170,7 @@ pub async fn list_shop_plugins(key: ShopKey<PluginsManage>, State(state): State<
             for sub in &mut items {
                 shown_subscription(s, sub, pii)?;
             }
-            Ok(items)
+            Ok::<_, kith_store::StoreError>(items)
         })
         .await?;
     Ok(Json(SubscriptionList { items }))

@@ -1,5 +1,6 @@
 //! A kernel with two shops, keys of every role, and a little data.
 
+use kith_core::prelude::*;
 use std::sync::Arc;
 
 use axum::Router;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use kith_core::prelude::*;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

@@ -32,6 +32,7 @@ mod merge;
 mod outbox;
 mod plugins;
 mod segments;
+mod shops;
 mod tags;
 
 pub use coupons::*;
@@ -43,6 +44,7 @@ pub use merge::*;
 pub use outbox::*;
 pub use plugins::*;
 pub use segments::*;
+pub use shops::*;
 pub use tags::*;
 
 /// A backend: runs closures in its transactions.
@@ -102,6 +104,7 @@ pub trait ReadTx {
     fn plugins(&self) -> &dyn PluginsRead;
     fn segments(&self) -> &dyn SegmentsRead;
     fn journeys(&self) -> &dyn JourneysRead;
+    fn shops(&self) -> &dyn ShopsRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -123,6 +126,7 @@ pub trait WriteTx: ReadTx {
     fn segment_marks(&self) -> &dyn SegmentMarks;
     fn segments_writer(&self) -> &dyn SegmentsWrite;
     fn journeys_writer(&self) -> &dyn JourneysWrite;
+    fn shops_writer(&self) -> &dyn ShopsWrite;
 }
 
 /// Customers as the core finds them.

@@ -24,7 +24,7 @@ mod plugins;
 mod segments;
 mod tags;
 
-type CoreResult<T> = kith_core::Result<T>;
+pub(crate) type CoreResult<T> = kith_core::Result<T>;
 
 pub(crate) use crate::sql::Sql;
 
@@ -92,6 +92,10 @@ impl ReadTx for Sql<'_> {
     }
 
     fn journeys(&self) -> &dyn kith_core::ports::JourneysRead {
+        self
+    }
+
+    fn shops(&self) -> &dyn kith_core::ports::ShopsRead {
         self
     }
 }
@@ -164,15 +168,19 @@ impl WriteTx for Sql<'_> {
     fn journeys_writer(&self) -> &dyn kith_core::ports::JourneysWrite {
         self
     }
+
+    fn shops_writer(&self) -> &dyn kith_core::ports::ShopsWrite {
+        self
+    }
 }
 
 /// The store's result as the core's.
-fn core<T>(out: Result<T>) -> CoreResult<T> {
+pub(crate) fn core<T>(out: Result<T>) -> CoreResult<T> {
     out.map_err(kith_core::Error::from)
 }
 
 /// A rusqlite result as the core's.
-fn sql<T>(out: rusqlite::Result<T>) -> CoreResult<T> {
+pub(crate) fn sql<T>(out: rusqlite::Result<T>) -> CoreResult<T> {
     core(out.map_err(StoreError::from))
 }
 
