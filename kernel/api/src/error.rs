@@ -257,6 +257,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use kith_core::prelude::*;
 
     async fn ingest(app: &axum::Router, token: &str, first: usize, n: usize) -> (StatusCode, Option<String>, Value) {
         let events: Vec<Value> = (first..first + n)

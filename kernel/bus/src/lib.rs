@@ -18,7 +18,6 @@ mod lifecycle;
 mod outbox;
 mod package;
 
-use kith_core::prelude::*;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -913,6 +912,7 @@ impl Emissions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kith_core::prelude::*;
 
     #[test]
     fn emissions_are_counted_per_shop_and_plugin_over_a_window() {
