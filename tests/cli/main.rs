@@ -1,5 +1,6 @@
 //! The `kith` command line as a user runs it: the real binary on a real SQLite file.
 
+use kith_core::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -7,11 +7,12 @@
 //! until its entry was written: under load, a blocking thread per in-flight
 //! read and a futex wake-up for each, a fifth of an audited profile read's time
 //! (6 % now). Here a request queues its entry and awaits a oneshot; one task
-//! writes whatever has queued in one transaction (`Store::record_audits`),
+//! writes whatever has queued in one transaction (`AuditService::record_audits`),
 //! answers those requests, and goes on while more have queued meanwhile.
 
 use std::sync::Mutex;
 
+use kith_core::prelude::*;
 use kith_store::NewAudit;
 use tokio::sync::oneshot;
 

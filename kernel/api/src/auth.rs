@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::Principal;
 

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use kith_core::prelude::*;
 use kith_domain::FieldError;
 use kith_domain::plugin::{
     Decision, EventSnapshot, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
@@ -177,7 +178,7 @@ struct ContextCache {
 }
 
 impl Contexts {
-    fn get(&self, shop_id: i64, window_days: Option<u32>) -> Result<ShopContext, StoreError> {
+    fn get(&self, shop_id: i64, window_days: Option<u32>) -> Result<ShopContext, kith_core::Error> {
         let now = self.clock.now();
         let key = (shop_id, window_days);
         let generation = {
@@ -642,11 +643,11 @@ impl Bus {
                         self.emitted(sub, &decisions);
                         Ok(())
                     }
-                    Err(StoreError::Invalid(refused)) => {
+                    Err(kith_core::Error::Invalid(refused)) => {
                         self.fail_delivery(sub, sub.cursor, to, &format!("decision refused: {refused}"), &report.logs, report.duration)
                     }
                     // Another worker or process delivered this batch first.
-                    Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(kith_core::Error::Conflict(_)) => Ok(()),
                     Err(err) if err.unavailable().is_some() => Err(err.into()),
                     Err(err) => self.fail_delivery(sub, sub.cursor, to, &format!("storage failure: {err}"), &report.logs, report.duration),
                 }
@@ -702,7 +703,7 @@ impl Bus {
             Ok(FailureOutcome::Tripped { .. }) => {
                 tracing::error!(shop = sub.shop_id, plugin = %sub.plugin_id, "breaker tripped; plugin disabled for the shop: {error}");
             }
-            Err(StoreError::Conflict(_)) => {}
+            Err(kith_core::Error::Conflict(_)) => {}
             Err(err) => return Err(err.into()),
         }
         Ok(())
@@ -791,9 +792,9 @@ impl Bus {
                         self.emitted(&sub, &decisions);
                         return Ok(());
                     }
-                    Err(StoreError::Conflict(_)) => return Ok(()),
+                    Err(kith_core::Error::Conflict(_)) => return Ok(()),
                     Err(err) if err.unavailable().is_some() => return Err(err.into()),
-                    Err(StoreError::Invalid(refused)) => format!("decision refused: {refused}"),
+                    Err(kith_core::Error::Invalid(refused)) => format!("decision refused: {refused}"),
                     // A storage failure is the run's, retried with backoff like any other.
                     Err(err) => format!("storage failure: {err}"),
                 };
@@ -912,7 +913,6 @@ impl Emissions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kith_core::prelude::*;
 
     #[test]
     fn emissions_are_counted_per_shop_and_plugin_over_a_window() {

@@ -1,5 +1,6 @@
 //! Installing plugins into the catalogue and enabling them per shop.
 
+use kith_core::prelude::*;
 use kith_domain::FieldError;
 use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
 use kith_store::{Actor, Chain, Effects, PutSubscription, StoreError};
@@ -211,7 +212,7 @@ impl Bus {
                 let attempt = self.attempt(&sub, &report);
                 let effects = Effects { decisions: &decisions, kv_writes: &report.kv_writes, chain: Some(&chain) };
                 match self.store.commit_redrive(&attempt, dead_letter, &effects) {
-                    Err(StoreError::Invalid(refused)) => {
+                    Err(kith_core::Error::Invalid(refused)) => {
                         let error = format!("decision refused: {refused}");
                         self.store.record_redrive_failure(&attempt, dead_letter, &error)?;
                         Err(BusError::Invalid(FieldError::new("dead_letter", error)))

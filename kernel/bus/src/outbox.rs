@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kith_core::prelude::*;
 use kith_domain::FieldError;
 use kith_domain::plugin::{InboundRequest, SubscriptionStatus};
 use kith_host::{CallError, Input, Output};
@@ -176,7 +177,7 @@ impl Bus {
     fn call_failed(&self, claim: &Claimed, error: String) -> kith_store::Result<()> {
         let attempt =
             Attempt { shop_id: claim.shop_id, plugin_id: &claim.plugin_id, logs: &[], duration: Default::default(), now: self.clock.now() };
-        self.store.record_send(claim, &SendOutcome::CallFailed(error), &attempt, &self.config.outbox)
+        Ok(self.store.record_send(claim, &SendOutcome::CallFailed(error), &attempt, &self.config.outbox)?)
     }
 
     fn send(&self, claim: &Claimed) -> Result<()> {

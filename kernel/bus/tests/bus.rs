@@ -109,7 +109,7 @@ fn deliveries_apply_decisions_and_move_the_cursor_together() {
             chain: None,
         },
     );
-    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert!(matches!(stale, Err(kith_core::Error::Conflict(_))), "{stale:?}");
     assert!(w.tags(w.shop, "13800000002").is_empty());
 }
 

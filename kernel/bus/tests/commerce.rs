@@ -2,6 +2,7 @@
 //! components: the tiered-points scheme against the ledger, and the
 //! connectors against a provider on loopback, with the test clock.
 
+use kith_core::prelude::*;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -149,7 +150,7 @@ fn an_adjustments_key_answers_its_own_adjustment_only() {
     assert_eq!((again.id, created), (entry.id, false), "a resend answers the first entry");
     for (customer, points) in [(second, 50), (first, 70)] {
         let err = w.store.adjust_points(w.shop, customer, &adjust(points), &actor(), w.clock.now()).unwrap_err();
-        assert!(matches!(&err, StoreError::Conflict(m) if m.contains("already used for another adjustment")), "{err}");
+        assert!(matches!(&err, kith_core::Error::Conflict(m) if m.contains("already used for another adjustment")), "{err}");
     }
     assert_eq!(w.store.points_account(w.shop, second).unwrap().balance, 0);
 }

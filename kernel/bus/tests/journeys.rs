@@ -6,6 +6,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use kith_bus::Clock;
+use kith_core::prelude::*;
 use kith_domain::coupons::CouponTemplateInput;
 use kith_domain::journeys::{Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyStatus};
 use kith_domain::messaging::{ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, MessagingSettings, QuietHours};

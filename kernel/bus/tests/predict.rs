@@ -8,9 +8,9 @@
 
 mod support;
 
-use kith_core::prelude::*;
 use chrono::Duration;
 use kith_bus::{Clock, EnableRequest, Package};
+use kith_core::prelude::*;
 use kith_domain::model::{Customer, NewShop};
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};

@@ -14,12 +14,14 @@
 
 use chrono::{DateTime, Utc};
 use kith_domain::FieldError;
-use kith_domain::coupons::{CODE_ALPHABET, CODE_LEN, Coupon, IssueRequest, normalise_code};
+use kith_domain::coupons::{
+    CODE_ALPHABET, CODE_LEN, Coupon, CouponTemplate, CouponTemplateInput, IssueRequest, TemplateStats, normalise_code,
+};
 use rand::Rng;
 use serde_json::json;
 
-use crate::ports::{NewCoupon, PaidOrder, Storage, StorageExt, WriteTx};
-use crate::{Error, Result};
+use crate::ports::{NewCoupon, PaidOrder, ReadTx, Storage, StorageExt, WriteTx};
+use crate::{Actor, Error, Result, customers};
 
 /// Tries at a free code before issuance gives up (32^12 codes: a collision is rare).
 const CODE_TRIES: usize = 8;
@@ -136,3 +138,107 @@ pub fn redeem_by_order(tx: &dyn WriteTx, shop_id: i64, order: &PaidOrder<'_>, ra
 fn coupon(tx: &dyn WriteTx, shop_id: i64, coupon_id: i64, now: DateTime<Utc>) -> Result<Coupon> {
     tx.coupons().coupon(shop_id, coupon_id, now)?.ok_or_else(|| Error::NotFound(format!("coupon {coupon_id}")))
 }
+
+/// The shop's template `template_id`, or not found.
+pub fn load_template(tx: &dyn ReadTx, shop_id: i64, template_id: i64) -> Result<CouponTemplate> {
+    tx.coupons().template(shop_id, template_id)?.ok_or_else(|| Error::NotFound(format!("coupon template {template_id}")))
+}
+
+/// Create (`id` absent) or replace a template, audited.
+fn put_template(
+    storage: &dyn Storage,
+    shop_id: i64,
+    id: Option<i64>,
+    input: &CouponTemplateInput,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<CouponTemplate> {
+    input.validate()?;
+    storage.write(|tx| {
+        let (id, action) = match id {
+            Some(id) => {
+                let id = load_template(tx, shop_id, id)?.id;
+                tx.coupons_writer().update_template(shop_id, id, input, now)?;
+                (id, "coupon_template.update")
+            }
+            None => (tx.coupons_writer().insert_template(shop_id, input, now)?, "coupon_template.create"),
+        };
+        tx.audit().record(Some(shop_id), actor, action, Some(&id.to_string()), json!({"name": input.name}), now)?;
+        load_template(tx, shop_id, id)
+    })
+}
+
+/// Coupon templates and coupons as the API reaches them.
+pub trait CouponService: Storage {
+    fn create_coupon_template(
+        &self,
+        shop_id: i64,
+        input: &CouponTemplateInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CouponTemplate> {
+        put_template(self.storage(), shop_id, None, input, actor, now)
+    }
+
+    /// Replace a template's terms; coupons already issued keep their expiry.
+    fn update_coupon_template(
+        &self,
+        shop_id: i64,
+        id: i64,
+        input: &CouponTemplateInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CouponTemplate> {
+        put_template(self.storage(), shop_id, Some(id), input, actor, now)
+    }
+
+    fn coupon_template(&self, shop_id: i64, id: i64) -> Result<CouponTemplate> {
+        self.read(|tx| load_template(tx, shop_id, id))
+    }
+
+    fn coupon_templates(&self, shop_id: i64) -> Result<Vec<CouponTemplate>> {
+        self.read(|tx| tx.coupons().templates(shop_id))
+    }
+
+    /// Issue a coupon through the API; the idempotency key makes a resend answer the same coupon
+    /// (the rules are [`issue_to`]'s).
+    fn issue_coupon(&self, shop_id: i64, template_id: i64, req: &IssueRequest, now: DateTime<Utc>) -> Result<(Coupon, bool)> {
+        issue_to(self.storage(), shop_id, template_id, req, now)
+    }
+
+    /// A coupon by its code, as a customer would type it.
+    fn coupon_by_code(&self, shop_id: i64, code: &str, now: DateTime<Utc>) -> Result<Coupon> {
+        let code = normalise_code(code);
+        self.read(|tx| tx.coupons().coupon_with_code(shop_id, &code, now)?.ok_or_else(|| Error::NotFound(format!("coupon {code}"))))
+    }
+
+    /// Coupons of a customer (merged customers' included), newest first.
+    fn customer_coupons(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> Result<Vec<Coupon>> {
+        self.read(|tx| {
+            let id = customers::in_shop(tx, shop_id, customer_id)?;
+            tx.coupons().customer_coupons(shop_id, id, now)
+        })
+    }
+
+    /// Issued, redeemed, cost and revenue of a template.
+    fn coupon_template_stats(&self, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<TemplateStats> {
+        self.read(|tx| {
+            let t = load_template(tx, shop_id, id)?;
+            let usage = tx.coupons().template_usage(id, now)?;
+            let redeemed = usage.redeemed;
+            Ok(TemplateStats {
+                template_id: id,
+                issued: t.issued,
+                redeemed,
+                expired: usage.expired,
+                redemption_rate: (t.issued > 0).then(|| redeemed as f64 / t.issued as f64),
+                cost: redeemed * t.face_value,
+                revenue: usage.revenue,
+                budget_count_left: t.budget_count.map(|max| (max - t.issued).max(0)),
+                budget_money_left: t.budget_money.map(|max| (max - t.issued * t.face_value).max(0)),
+            })
+        })
+    }
+}
+
+impl<S: Storage + ?Sized> CouponService for S {}

@@ -23,28 +23,7 @@ use serde_json::{Value, json};
 use crate::ports::{PaidOrder, Storage, StorageExt, WriteTx};
 use crate::{Actor, Error, Result, ledger, merge};
 
-/// Limits on how many identifiers of one kind a customer may hold.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityCaps {
-    /// Cap for kinds not listed in `per_kind`.
-    pub default: u32,
-    /// Caps by kind, e.g. `phone = 3`, `external:erp = 1`.
-    #[serde(default)]
-    pub per_kind: BTreeMap<String, u32>,
-}
-
-impl Default for IdentityCaps {
-    fn default() -> Self {
-        IdentityCaps { default: 3, per_kind: BTreeMap::new() }
-    }
-}
-
-impl IdentityCaps {
-    pub fn cap(&self, kind: &str) -> u32 {
-        self.per_kind.get(kind).copied().unwrap_or(self.default)
-    }
-}
+pub use crate::ports::IdentityCaps;
 
 /// Validate and apply a batch of raw events for one shop in one write transaction, at
 /// the kernel's `now`: an event without a time of its own happened then, and it is
@@ -385,3 +364,20 @@ fn record_refund(tx: &dyn WriteTx, shop_id: i64, refund: &ValidRefund, now: Date
     ledger::settle_order(tx, shop_id, order.id, now)?;
     Ok(order.customer_id)
 }
+
+/// Applying ingest batches on a backend, with its identifier caps.
+pub trait IngestService: Storage {
+    /// Validate and apply a batch of raw events for one shop in one transaction, at the
+    /// system's time. Each event applies whole or not at all; the batch is durable when this returns.
+    fn ingest<E: RawEvent>(&self, shop_id: i64, raw_events: Vec<E>, actor: &Actor) -> Result<IngestReport> {
+        self.ingest_at(shop_id, raw_events, actor, Utc::now())
+    }
+
+    /// [`IngestService::ingest`] at the kernel's `now`: an event without a time of its own happened
+    /// then, and it is what receipts and the log are stamped with.
+    fn ingest_at<E: RawEvent>(&self, shop_id: i64, raw_events: Vec<E>, actor: &Actor, now: DateTime<Utc>) -> Result<IngestReport> {
+        ingest(self.storage(), shop_id, raw_events, &self.identity_caps(), actor, now)
+    }
+}
+
+impl<S: Storage + ?Sized> IngestService for S {}

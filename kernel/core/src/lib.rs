@@ -13,20 +13,27 @@
 //! ([`ledger`]). Side effects are explicit calls of the core, never hidden in the
 //! backend.
 
+pub mod audit;
 pub mod coupons;
 pub mod customers;
 pub mod delivery;
 mod error;
+pub mod events;
 pub mod ingest;
 mod isolation;
 pub mod journeys;
+pub mod keys;
 pub mod ledger;
+pub mod loyalty;
 pub mod merge;
+pub mod metrics;
 pub mod outbox;
+pub mod plugins;
 pub mod ports;
 pub mod prelude;
 pub mod rewards;
 pub mod segments;
+pub mod settings;
 pub mod shops;
 pub mod tags;
 

@@ -205,3 +205,23 @@ pub fn with_identities(mut merge: Merge, record: &MergeRecord) -> Merge {
         record.identities.iter().map(|i| IdentityView { kind: i.kind.clone(), value: i.value.clone(), created_at: i.created_at }).collect();
     merge
 }
+
+/// Merges as the API lists them, and undoing one.
+pub trait MergeService: Storage {
+    /// Merges in which a customer took part, as survivor or as merged side, newest first.
+    fn list_merges(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Merge>> {
+        self.read(|tx| {
+            if !tx.merges().customer_exists(shop_id, customer_id)? {
+                return Err(Error::NotFound(format!("customer {customer_id}")));
+            }
+            Ok(tx.merges().involving(shop_id, customer_id)?.into_iter().map(|(merge, record)| with_identities(merge, &record)).collect())
+        })
+    }
+
+    /// Undo a merge: the merged customer is restored with the identifiers and records that came from it.
+    fn unmerge(&self, shop_id: i64, merge_id: i64, actor: &Actor) -> Result<Merge> {
+        unmerge(self.storage(), shop_id, merge_id, actor, Utc::now())
+    }
+}
+
+impl<S: Storage + ?Sized> MergeService for S {}

@@ -15,14 +15,18 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use kith_domain::FieldError;
+pub use kith_domain::messaging::ReceiptReport;
 use kith_domain::messaging::{
-    Consent, ConsentInput, ConsentStatus, Message, MessageStatus, MessagingSettings, SendRequest, recipient_kind,
+    ConnectorRoute, Consent, ConsentInput, ConsentStatus, Message, MessageStatus, MessagingSettings, SendRequest, recipient_kind,
 };
 use kith_domain::plugin::{Delivery, OutboundMessage, Receipt, ReceiptStatus};
 use serde_json::json;
 
-use crate::ports::{ClaimRow, ConsentAnswer, DueMessage, MessageKey, NewMessage, ReadTx, SentKey, Storage, StorageExt, WriteTx};
-use crate::{Actor, Error, Result, customers};
+use crate::ports::{Attempt, ClaimRow, ConsentAnswer, DueMessage, MessageKey, NewMessage, ReadTx, SentKey, Storage, StorageExt, WriteTx};
+use crate::{Actor, Error, Result, customers, settings};
+
+/// The section of the shop's settings that holds its channels' policies.
+const SETTINGS: &str = "messaging";
 
 /// How the outbox retries and how long a claim holds a message.
 #[derive(Debug, Clone, Copy)]
@@ -484,3 +488,159 @@ fn retry(
     let next = at_least.unwrap_or_else(|| later(now, policy.backoff.after(attempts)));
     set_status(tx, row_id, MessageStatus::Queued, Some(reason), Some(next), now)
 }
+
+/// The outbox as the API and the bus reach it: messages stored and claimed for sending,
+/// connectors' answers and receipts, consents, and the views that only list.
+pub trait OutboxService: Storage {
+    /// Store a message for sending; a resend with the same idempotency key
+    /// answers the first message (`false`: not new). The channel is not
+    /// checked against the shop's connectors: a message without one is
+    /// retried and then fails, as one whose connector is disabled after it
+    /// was queued. Clients' sends go through `send_message`.
+    fn enqueue_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
+        enqueue_message(self.storage(), shop_id, req, source, now)
+    }
+
+    /// Store a message a client asked to send: like `enqueue_message`, but a
+    /// channel that no enabled connector of the shop sends is refused, naming
+    /// the field, since such a message could only wait and fail. A resend of
+    /// an accepted key still answers its message, even if the connector has
+    /// been disabled since.
+    fn send_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
+        send_message(self.storage(), shop_id, req, source, now)
+    }
+
+    fn message(&self, shop_id: i64, id: &str) -> Result<Message> {
+        self.read(|tx| tx.outbox().message(shop_id, MessageKey::Public(id))?.ok_or_else(|| Error::NotFound(format!("message {id}"))))
+    }
+
+    /// A shop's messages, newest first, optionally of one customer or status.
+    fn messages(
+        &self,
+        shop_id: i64,
+        customer_id: Option<i64>,
+        status: Option<MessageStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Message)>> {
+        self.read(|tx| {
+            let ids = tx.outbox().list(shop_id, customer_id, status, before, limit)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for (row, public) in ids {
+                if let Some(m) = tx.outbox().message(shop_id, MessageKey::Public(&public))? {
+                    out.push((row, m));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The shops and channels with messages due now, the one whose oldest message has waited
+    /// longest first, each with the connector enabled for it (if any). The outbox is claimed and
+    /// sent a group at a time, so that one shop's slow connector holds up only its own messages.
+    fn due_outbox_groups(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, Option<String>)>> {
+        self.read(|tx| {
+            let groups = tx.outbox().due_groups(now)?;
+            groups
+                .into_iter()
+                .map(|(shop_id, channel)| {
+                    let connector = tx.outbox().route(shop_id, &channel)?;
+                    Ok((shop_id, channel, connector))
+                })
+                .collect()
+        })
+    }
+
+    /// Claim up to `limit` due messages of one shop's channel for sending, through
+    /// `connector` (its id and call deadline: the connector the bus found for the channel,
+    /// `None` if none). The shop's rules are applied here, in the transaction that claims: a
+    /// message that may not go is suppressed or held instead of claimed; one that the shop's
+    /// route now sends through another connector is left for the next pass.
+    ///
+    /// The messages of a claim are sent one after another, each up to the connector's
+    /// deadline: the lease of the claim's n-th message is n deadlines past now, plus the
+    /// policy's margin, so that a live sender's message is never claimed again.
+    fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        policy: &OutboxPolicy,
+        (shop_id, channel): (i64, &str),
+        connector: Option<(&str, Duration)>,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
+        claim(self.storage(), now, policy, (shop_id, channel), connector, limit)
+    }
+
+    /// Hand claimed messages back unsent: queued again, due now, their attempt not counted.
+    /// A claim taken again since (its lease ran out) is left as it is.
+    fn hand_back(&self, claims: &[Claimed], reason: &str, now: DateTime<Utc>) -> Result<()> {
+        hand_back(self.storage(), claims, reason, now)
+    }
+
+    /// Record the connector's answer to a claimed message, with the call's
+    /// logs. An answer for a claim that has since expired and been taken
+    /// again is ignored (the later attempt decides).
+    fn record_send(&self, claim: &Claimed, outcome: &SendOutcome, call: &Attempt<'_>, policy: &OutboxPolicy) -> Result<()> {
+        self.write(|tx| {
+            let error = match outcome {
+                SendOutcome::CallFailed(e) => Some(e.as_str()),
+                SendOutcome::Answered(_) => None,
+            };
+            tx.plugins_writer().record_attempt(call, error)?;
+            record_send(tx, claim, outcome, policy, call.now)
+        })
+    }
+
+    /// Apply receipts a connector parsed from its provider's request.
+    fn apply_receipts(&self, shop_id: i64, plugin_id: &str, receipts: &[Receipt], now: DateTime<Utc>) -> Result<ReceiptReport> {
+        let tally = apply_receipts(self.storage(), shop_id, plugin_id, receipts, now)?;
+        Ok(ReceiptReport { matched: tally.matched, unknown: tally.unknown })
+    }
+
+    /// The shop and connector a receipt URL's token belongs to.
+    fn connector_by_token(&self, token: &str) -> Result<Option<(i64, String)>> {
+        self.read(|tx| tx.outbox().connector_by_token(token))
+    }
+
+    /// Messages of a shop waiting to go out on the channel a connector
+    /// sends: queued (held for quiet hours or a retry included) or being
+    /// sent. 0 for a plugin that sends no channel.
+    fn outbox_backlog(&self, shop_id: i64, plugin_id: &str) -> Result<i64> {
+        self.read(|tx| tx.outbox().backlog(shop_id, plugin_id))
+    }
+
+    /// A shop's connectors by channel, enabled or not.
+    fn connector_routes(&self, shop_id: i64) -> Result<Vec<ConnectorRoute>> {
+        self.read(|tx| tx.outbox().connectors(shop_id))
+    }
+
+    fn messaging_settings(&self, shop_id: i64) -> Result<MessagingSettings> {
+        self.read(|tx| tx.settings().messaging(shop_id))
+    }
+
+    fn put_messaging_settings(&self, shop_id: i64, value: &MessagingSettings, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
+        value.validate()?;
+        self.write(|tx| settings::put(tx, shop_id, SETTINGS, value, actor, now))
+    }
+
+    fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Consent>> {
+        self.read(|tx| {
+            let id = customers::in_shop(tx, shop_id, customer_id)?;
+            tx.outbox().consents(id)
+        })
+    }
+
+    fn put_consent(
+        &self,
+        shop_id: i64,
+        customer_id: i64,
+        channel: &str,
+        input: &ConsentInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Consent> {
+        put_consent(self.storage(), shop_id, customer_id, channel, input, actor, now)
+    }
+}
+
+impl<S: Storage + ?Sized> OutboxService for S {}

@@ -5,5 +5,19 @@
 //! backend: its methods hold the rules (validation, stamps, audit, events) and reach
 //! storage through the ports in one transaction each.
 
+pub use crate::audit::AuditService;
+pub use crate::coupons::CouponService;
+pub use crate::customers::CustomerService;
+pub use crate::events::EventService;
+pub use crate::ingest::IngestService;
+pub use crate::journeys::JourneyService;
+pub use crate::keys::KeyService;
+pub use crate::loyalty::LoyaltyService;
+pub use crate::merge::MergeService;
+pub use crate::metrics::{MetricsService, SummariesService};
+pub use crate::outbox::OutboxService;
+pub use crate::plugins::PluginService;
 pub use crate::ports::StorageExt;
+pub use crate::segments::SegmentService;
+pub use crate::settings::SettingsService;
 pub use crate::shops::ShopService;

@@ -15,14 +15,17 @@
 //! first membership is its baseline, without events; a new version's changes have reason
 //! `redefined`). Daily counts are kept per day of the shop's zone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use serde_json::json;
+use kith_domain::FieldError;
+use kith_domain::model::Customer;
+use kith_domain::segments::{self, DailyCount, Node, Segment, SegmentInput, SegmentVersion, Snapshot};
+use serde_json::{Value, json};
 
-use crate::ports::{LiveSegment, Storage, StorageExt, WriteTx};
-use crate::{Error, Result, isolation};
+use crate::ports::{Dependence, LiveSegment, ReadTx, Storage, StorageExt, WriteTx};
+use crate::{Actor, Error, Result, isolation};
 
 /// The least time between two sweeps of a segment that ranks by a model whose scores keep
 /// changing (a plugin's run writing them batch after batch): re-evaluating a rank reads and
@@ -195,3 +198,239 @@ pub fn sweep(storage: &dyn Storage, every: Duration, limit: usize, now: DateTime
 pub fn members(storage: &dyn Storage, shop_id: i64, node: &kith_domain::segments::Node, now: DateTime<Utc>) -> Result<BTreeSet<i64>> {
     storage.read(|tx| tx.segments().members(shop_id, node, None, None, now))
 }
+
+/// What a segment export or member page evaluates: a version of a segment, or a definition.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    Segment { id: i64, version: Option<i64> },
+    Definition(Value),
+}
+
+/// A live segment of the shop with its current definition, or the one in force at `at`.
+fn load(tx: &dyn ReadTx, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Segment> {
+    tx.segments().get(shop_id, id, at)?.ok_or_else(|| Error::NotFound(format!("segment {id}")))
+}
+
+/// The current version and definition of a live segment of the shop, or not found.
+fn current(tx: &dyn ReadTx, shop_id: i64, id: i64) -> Result<(i64, Value)> {
+    tx.segments().current(shop_id, id)?.ok_or_else(|| Error::NotFound(format!("segment {id}")))
+}
+
+/// The definition of `version` of a live segment (its current one when `None`).
+fn version_definition(tx: &dyn ReadTx, shop_id: i64, segment_id: i64, version: Option<i64>) -> Result<(i64, Node)> {
+    let (version, definition) =
+        tx.segments().version(shop_id, segment_id, version)?.ok_or_else(|| Error::NotFound(format!("segment {segment_id}")))?;
+    let node = segments::parse(&definition).map_err(|e| anyhow::anyhow!("stored segment {segment_id} is invalid: {e}"))?;
+    Ok((version, node))
+}
+
+/// Check a definition for saving: valid, its references resolve, no cycle; what its
+/// membership depends on.
+fn check(tx: &dyn ReadTx, shop_id: i64, input: &SegmentInput, segment: Option<i64>) -> Result<(Node, Dependence)> {
+    let node = segments::check_input(input)?;
+    // A segment being created counts as a level of its own chain, as it will when it is read
+    // (no segment has the id 0): a chain one level too deep is refused now, not unreadable later.
+    let dependence = tx.segments().dependence(shop_id, &node, Some(segment.unwrap_or(0)))?;
+    Ok((node, dependence))
+}
+
+/// A pass's count, its failed segments logged: each was left as it was.
+fn logged(pass: Pass) -> usize {
+    for (segment, error) in &pass.failed {
+        tracing::error!(segment, error = %error, "segment could not be re-evaluated; left as it was");
+    }
+    pass.processed
+}
+
+/// Segments: versioned definitions, members, snapshots, daily counts, and the passes that
+/// keep tracked membership in line.
+pub trait SegmentService: Storage {
+    fn create_segment(&self, shop_id: i64, input: &SegmentInput, actor: &Actor, now: DateTime<Utc>) -> Result<Segment> {
+        self.write(|tx| {
+            let (node, dependence) = check(tx, shop_id, input, None)?;
+            let name = input.name.trim();
+            let id = tx.segments_writer().insert(
+                shop_id,
+                name,
+                input.description.as_deref(),
+                dependence.timed,
+                &input.definition,
+                now,
+                &actor.label,
+            )?;
+            // The first membership is the baseline: no entry events for customers who already match.
+            let live = LiveSegment { id, name: name.to_owned(), version: 1, node };
+            reconcile(tx, shop_id, &live, None, None, now)?;
+            tx.audit().record(Some(shop_id), actor, "segment.created", Some(&format!("segment:{id}")), json!({"version": 1}), now)?;
+            load(tx, shop_id, id, None)
+        })
+    }
+
+    /// Replace a segment's name, description and definition; a changed definition
+    /// is a new version, and members who enter or leave because of it get events.
+    fn update_segment(&self, shop_id: i64, id: i64, input: &SegmentInput, actor: &Actor, now: DateTime<Utc>) -> Result<Segment> {
+        self.write(|tx| {
+            let (version, current) = current(tx, shop_id, id)?;
+            let (node, dependence) = check(tx, shop_id, input, Some(id))?;
+            let redefined = current != input.definition;
+            let mut readable_before = HashSet::new();
+            for other in tx.segments().live(shop_id)?.into_iter().filter(|s| s.id != id) {
+                if tx.segments().dependence(shop_id, &other.node, Some(other.id)).is_ok() {
+                    readable_before.insert(other.id);
+                }
+            }
+            let version = if redefined { version + 1 } else { version };
+            let name = input.name.trim();
+            tx.segments_writer().update(shop_id, id, name, input.description.as_deref(), version, dependence.timed, now)?;
+            let mut detail = json!({"version": version});
+            if redefined {
+                tx.segments_writer().add_version(id, version, &input.definition, now, &actor.label)?;
+                let live = LiveSegment { id, name: name.to_owned(), version, node };
+                let (entered, exited) = reconcile(tx, shop_id, &live, None, Some(Cause::Redefined), now)?;
+                detail = json!({"version": version, "entered": entered, "exited": exited});
+            }
+            // Segments that refer to this one may have started or stopped depending on time.
+            // What they depend on reads nothing of the shop. A change that would leave one of
+            // them unreadable (a chain through this one grown too deep) is refused whole.
+            for other in tx.segments().live(shop_id)?.into_iter().filter(|s| s.id != id) {
+                match tx.segments().dependence(shop_id, &other.node, Some(other.id)) {
+                    Ok(d) => tx.segments_writer().set_timed(other.id, d.timed)?,
+                    Err(Error::Invalid(e)) if readable_before.contains(&other.id) => {
+                        return Err(Error::Invalid(FieldError::new(
+                            "definition",
+                            format!("segment {} ({}) refers to this one and could no longer be read: {}", other.id, other.name, e.reason),
+                        )));
+                    }
+                    // Unreadable already, for a reason of its own: not this change's to refuse.
+                    Err(Error::Invalid(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            tx.audit().record(Some(shop_id), actor, "segment.updated", Some(&format!("segment:{id}")), detail, now)?;
+            load(tx, shop_id, id, None)
+        })
+    }
+
+    /// Delete a segment; refused while another segment refers to it. Its versions stay for the record.
+    fn delete_segment(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            current(tx, shop_id, id)?;
+            if let Some(user) = tx.segments().live(shop_id)?.into_iter().find(|s| s.node.segments().contains(&id)) {
+                return Err(Error::Conflict(format!("segment {} ({}) refers to segment {id}; change it first", user.id, user.name)));
+            }
+            tx.segments_writer().delete(shop_id, id, now)?;
+            tx.audit().record(Some(shop_id), actor, "segment.deleted", Some(&format!("segment:{id}")), json!({}), now)?;
+            Ok(())
+        })
+    }
+
+    fn list_segments(&self, shop_id: i64) -> Result<Vec<Segment>> {
+        self.read(|tx| tx.segments().list(shop_id))
+    }
+
+    /// A segment with its current definition, or the one in force at `at`.
+    fn get_segment(&self, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Segment> {
+        self.read(|tx| load(tx, shop_id, id, at))
+    }
+
+    fn segment_versions(&self, shop_id: i64, id: i64) -> Result<Vec<SegmentVersion>> {
+        self.read(|tx| {
+            load(tx, shop_id, id, None)?;
+            tx.segments().versions(id)
+        })
+    }
+
+    /// Count the customers an audience holds now and return the first `limit` (by id) after `after`.
+    /// A segment answers with the version evaluated.
+    fn audience_page(
+        &self,
+        shop_id: i64,
+        audience: &Audience,
+        after: i64,
+        limit: usize,
+        with_count: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Option<i64>, Vec<Customer>)> {
+        self.read(|tx| {
+            let (version, node, segment) = match audience {
+                Audience::Segment { id, version } => {
+                    let (version, node) = version_definition(tx, shop_id, *id, *version)?;
+                    (Some(version), node, Some(*id))
+                }
+                Audience::Definition(definition) => (None, segments::parse(definition)?, None),
+            };
+            let (total, customers) = tx.segments().page(shop_id, &node, segment, after, limit, with_count, now)?;
+            Ok((version.unwrap_or_default(), total, customers))
+        })
+    }
+
+    /// Freeze the segment's membership now.
+    fn snapshot_segment(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<Snapshot> {
+        self.write(|tx| {
+            let (version, node) = version_definition(tx, shop_id, id, None)?;
+            let (snapshot, size) = tx.segments_writer().take_snapshot(shop_id, id, version, &node, now, &actor.label)?;
+            tx.audit().record(
+                Some(shop_id),
+                actor,
+                "segment.snapshot",
+                Some(&format!("segment:{id}")),
+                json!({"snapshot": snapshot, "version": version, "size": size}),
+                now,
+            )?;
+            tx.segments().snapshot(shop_id, id, snapshot)?.ok_or_else(|| Error::NotFound(format!("snapshot {snapshot}")))
+        })
+    }
+
+    fn list_snapshots(&self, shop_id: i64, id: i64) -> Result<Vec<Snapshot>> {
+        self.read(|tx| {
+            load(tx, shop_id, id, None)?;
+            tx.segments().snapshots(shop_id, id)
+        })
+    }
+
+    /// A page of a snapshot's members with their data as it is now (a member merged
+    /// since shows the record that was merged away).
+    fn snapshot_members(&self, shop_id: i64, id: i64, snapshot: i64, after: i64, limit: usize) -> Result<(Snapshot, Vec<Customer>)> {
+        self.read(|tx| {
+            load(tx, shop_id, id, None)?;
+            let snap = tx.segments().snapshot(shop_id, id, snapshot)?.ok_or_else(|| Error::NotFound(format!("snapshot {snapshot}")))?;
+            Ok((snap, tx.segments().snapshot_members(snapshot, after, limit)?))
+        })
+    }
+
+    /// Daily member counts from `from` to `to` (shop dates, inclusive); a day without a
+    /// record carries the previous day's count.
+    fn segment_counts(&self, shop_id: i64, id: i64, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailyCount>> {
+        self.read(|tx| {
+            load(tx, shop_id, id, None)?;
+            let recorded: BTreeMap<NaiveDate, i64> = tx.segments().counts(id, to)?.into_iter().collect();
+            let mut last = recorded.range(..from).next_back().map(|(_, n)| *n);
+            let mut out = Vec::new();
+            for day in from.iter_days().take_while(|d| *d <= to) {
+                if let Some(n) = recorded.get(&day) {
+                    last = Some(*n);
+                }
+                if let Some(members) = last {
+                    out.push(DailyCount { day, members });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Re-evaluate up to `limit` customers whose data changed against their shops'
+    /// segments, appending entry and exit events; returns how many were processed
+    /// ([`refresh`]).
+    fn refresh_segments(&self, limit: usize, now: DateTime<Utc>) -> Result<usize> {
+        Ok(logged(refresh(self.storage(), limit, now)?))
+    }
+
+    /// Sweep up to `limit` segments not swept for `every`, or whose ranks moved and not
+    /// swept for [`RANK_SWEEP_GAP`]: re-evaluate time-based and ranking ones whole and
+    /// record every one's daily count ([`sweep`]). Returns the segments swept.
+    fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
+        Ok(logged(sweep(self.storage(), every, limit, now)?))
+    }
+}
+
+impl<S: Storage + ?Sized> SegmentService for S {}

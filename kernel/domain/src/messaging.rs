@@ -302,6 +302,13 @@ pub struct ConnectorRoute {
     pub receipt_token: String,
 }
 
+/// What a batch of receipts matched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReceiptReport {
+    pub matched: usize,
+    pub unknown: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ pub trait PluginEnv: Send {
     /// The shop's context over a window of days (`None`: all time).
     fn shop_context(&mut self, window_days: Option<u32>) -> anyhow::Result<ShopContext>;
     /// Up to `limit` buyers of the calling shop with an id above `after`, by id, their
-    /// days counted to the day of `now_ms` in the shop's time zone (see `kith_store::Store::buyer_summaries`).
+    /// days counted to the day of `now_ms` in the shop's time zone (see `kith_core::metrics::SummariesService::buyer_summaries`).
     fn buyers(&mut self, after: Option<i64>, limit: usize, now_ms: i64) -> anyhow::Result<Vec<BuyerSummary>>;
 }
 

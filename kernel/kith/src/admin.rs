@@ -1,8 +1,8 @@
 //! `kith admin`: shops and keys from the command line.
 
-use kith_core::prelude::*;
 use anyhow::Result;
 use clap::Subcommand;
+use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::{NewKey, NewShop};
 use kith_store::Actor;

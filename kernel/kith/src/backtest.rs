@@ -4,11 +4,11 @@
 //! shop's counted orders (paid, not fully refunded), days in the shop's time zone:
 //! several orders on one day are one purchase, as the buyer summaries count them.
 
-use kith_core::prelude::*;
 use anyhow::{Context, Result, bail};
 use btyd::{MinimumData, TimeUnit, Transaction};
 use chrono::NaiveDate;
 use clap::Args;
+use kith_core::prelude::*;
 use serde_json::json;
 
 use crate::config::Config;

@@ -1,22 +1,16 @@
-//! The audit log: every write, key operation, unmasked read and export.
+//! The audit log: every write, key operation, unmasked read and export. The SQLite
+//! side of the core's audit ports (`kith_core::audit` records entries on their own and
+//! lists them).
 
 use chrono::{DateTime, Utc};
+use kith_core::ports::AuditRead;
 use kith_domain::model::AuditEntry;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::{Actor, Result, Store, from_ms, json_text, parse_json, to_ms};
-
-/// An audit entry to record on its own (see [`Store::record_audits`]).
-#[derive(Debug, Clone)]
-pub struct NewAudit {
-    pub shop_id: Option<i64>,
-    pub actor: Actor,
-    pub action: String,
-    pub target: Option<String>,
-    pub detail: Value,
-    pub at: DateTime<Utc>,
-}
+use crate::ports::{CoreResult, sql};
+use crate::sql::Sql;
+use crate::{Actor, Result, from_ms, json_text, parse_json, to_ms};
 
 pub(crate) fn record(
     conn: &Connection,
@@ -32,53 +26,28 @@ pub(crate) fn record(
     Ok(())
 }
 
-impl Store {
-    /// Record an audit entry on its own, for exports, which write nothing else;
-    /// returns once the entry is on disk. (Unmasked reads, many at once under
-    /// load, are gathered by the API and written with [`Store::record_audits`].)
-    pub fn audit(&self, shop_id: Option<i64>, actor: &Actor, action: &str, target: Option<&str>, detail: Value) -> Result<()> {
-        let entry = NewAudit {
-            shop_id,
-            actor: actor.clone(),
-            action: action.to_owned(),
-            target: target.map(str::to_owned),
-            detail,
-            at: Utc::now(),
-        };
-        self.record_audits(std::slice::from_ref(&entry))
-    }
-
-    /// Record audit entries in one transaction, all or none; returns once they
-    /// are on disk.
-    pub fn record_audits(&self, entries: &[NewAudit]) -> Result<()> {
-        self.write(|tx| {
-            for e in entries {
-                record(tx, e.shop_id, &e.actor, &e.action, e.target.as_deref(), e.detail.clone(), e.at)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Audit entries of a shop, newest first, before the entry id `before`.
-    pub fn list_audit(&self, shop_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
+impl AuditRead for Sql<'_> {
+    fn list(&self, shop_id: i64, before: i64, limit: usize) -> CoreResult<Vec<AuditEntry>> {
+        sql(self
+            .0
+            .prepare_cached(
                 "SELECT id, shop_id, key_id, action, target, detail, created_at FROM audit_log
                  WHERE shop_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![shop_id, before.unwrap_or(i64::MAX), limit as i64], |r| {
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    shop_id: r.get(1)?,
-                    key_id: r.get(2)?,
-                    action: r.get(3)?,
-                    target: r.get(4)?,
-                    detail: parse_json(&r.get::<_, String>(5)?),
-                    created_at: from_ms(r.get(6)?),
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![shop_id, before, limit as i64], |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        shop_id: r.get(1)?,
+                        key_id: r.get(2)?,
+                        action: r.get(3)?,
+                        target: r.get(4)?,
+                        detail: parse_json(&r.get::<_, String>(5)?),
+                        created_at: from_ms(r.get(6)?),
+                    })
+                })?
+                .collect()
+            }))
     }
 }
 

@@ -1,11 +1,12 @@
-//! The append-only event log the bus and the event stream read.
+//! The append-only event log the bus and the event stream read (through the core's
+//! event ports, `ports/events.rs`).
 
 use chrono::{DateTime, Utc};
 use kith_domain::model::{Event, Payload};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::{Result, Store, from_ms, json_text, to_ms};
+use crate::{Result, from_ms, json_text, to_ms};
 
 /// Append an event emitted by no plugin (the schema's tests).
 #[cfg(test)]
@@ -56,53 +57,4 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 /// The sequence number of a shop's newest event as `conn` sees it; 0 without events.
 pub(crate) fn head(conn: &Connection, shop_id: i64) -> Result<i64> {
     Ok(conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = ?1")?.query_row([shop_id], |r| r.get(0))?)
-}
-
-impl Store {
-    /// The shop's own position of its last event at or before the global sequence number
-    /// `seq` (a plugin's cursor, a dead letter's bounds), as the API shows positions; 0 before any.
-    pub fn shop_position(&self, shop_id: i64, seq: i64) -> Result<i64> {
-        self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT position FROM events WHERE shop_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")?
-                .query_row(params![shop_id, seq], |r| r.get::<_, Option<i64>>(0))
-                .optional()?
-                .flatten()
-                .unwrap_or(0))
-        })
-    }
-
-    /// How many of a shop's events come after the global sequence number `seq`.
-    pub fn events_past(&self, shop_id: i64, seq: i64) -> Result<i64> {
-        self.read(|conn| {
-            let last: i64 = conn
-                .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events WHERE shop_id = ?1")?
-                .query_row([shop_id], |r| r.get(0))?;
-            let at: i64 = conn
-                .prepare_cached("SELECT position FROM events WHERE shop_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1")?
-                .query_row(params![shop_id, seq], |r| r.get::<_, Option<i64>>(0))
-                .optional()?
-                .flatten()
-                .unwrap_or(0);
-            Ok(last - at)
-        })
-    }
-
-    /// The sequence number of a shop's newest event; 0 without events.
-    pub fn event_head(&self, shop_id: i64) -> Result<i64> {
-        self.read(|conn| head(conn, shop_id))
-    }
-
-    /// A shop's events past the shop's position `after`, oldest first. Each event's
-    /// `seq` is its position in the shop's own log (1, 2, 3 …), never the global
-    /// sequence number, which would tell how many events other shops wrote.
-    pub fn events_after(&self, shop_id: i64, after: i64, limit: usize) -> Result<Vec<Event>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {PUBLIC_EVENT_COLUMNS} FROM events WHERE shop_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
-            ))?;
-            let rows = stmt.query_map(params![shop_id, after, limit as i64], row_to_event)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
 }

@@ -34,17 +34,17 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
-pub use audit::NewAudit;
-pub use customers::{CustomerFilter, CustomerRead, StatsMismatch};
-pub use journeys::RunFilter;
+pub use kith_core::audit::NewAudit;
+pub use kith_core::customers::{CustomerFilter, CustomerRead, StatsMismatch};
 pub use kith_core::delivery::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
 pub use kith_core::ingest::IdentityCaps;
+pub use kith_core::journeys::RunFilter;
+pub use kith_core::metrics::OverviewQuery;
+pub use kith_core::outbox::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
+pub use kith_core::plugins::{Due, PutSubscription};
+pub use kith_core::segments::Audience;
 pub use kith_core::{Actor, Unavailable};
-pub use messages::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
-pub use metrics::OverviewQuery;
-pub use plugins::{Due, PutSubscription};
 pub use schema::latest_version as schema_version;
-pub use segments::Audience;
 
 /// Errors at the store boundary, already in the domain's terms.
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +193,7 @@ pub struct Store {
     writer: Mutex<Connection>,
     returned: Condvar,
     options: StoreOptions,
-    keys: keys::KeyCache,
+    keys: kith_core::keys::KeyCache,
 }
 
 /// Idle reader connections, and how many are open in all.

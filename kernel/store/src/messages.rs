@@ -1,26 +1,14 @@
-//! The outbox as the API and the bus reach it: the store's public methods, which
-//! delegate the rules (what a message may do when it is claimed, what a send's
-//! outcome or a receipt does to it) to `kith_core::outbox`, and the queries that
-//! only list: which groups of messages are due, the messages, consents and
-//! connectors of a shop, a connector's backlog.
+//! The outbox on SQLite: the statements of the outbox's port (`ports/outbox.rs`) worth
+//! reading on their own, with the plans they must keep (which groups of messages are due,
+//! a group's due messages), and a message with its history. The rules are
+//! `kith_core::outbox`'s (`OutboxService`).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use kith_core::outbox;
-pub use kith_core::outbox::{Claimed, OutboxPolicy, SendOutcome};
-use kith_core::ports::OutboxRead;
-use kith_domain::messaging::{
-    ConnectorRoute, Consent, ConsentInput, ConsentStatus, Message, MessageEvent, MessageStatus, MessagingSettings, SendRequest,
-};
-use kith_domain::plugin::Receipt;
+use kith_domain::messaging::{Message, MessageEvent, MessageStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::attempts::record_attempt;
-use crate::customers::customer_in_shop;
-use crate::sql::Sql;
-use crate::{Actor, Attempt, Result, Store, StoreError, from_ms, settings, to_ms};
+use crate::{Result, from_ms};
 
 /// A group's messages due at `?1`, `?4` of them: expired leases (their `next_attempt_at` is
 /// NULL) first, then queued messages in the order they fell due. Each part seeks its group in
@@ -86,40 +74,12 @@ pub(crate) fn load_message(conn: &Connection, shop_id: i64, filter: &str, key: &
     Ok(Some(message))
 }
 
-/// What a batch of receipts matched.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct ReceiptReport {
-    pub matched: usize,
-    pub unknown: usize,
-}
-
-/// Record that a connector plugin sends `channel` in a shop, in the caller's transaction;
-/// refused while another enabled connector holds the channel.
-pub(crate) fn register_connector(conn: &Connection, shop_id: i64, plugin_id: &str, channel: &str, now: i64) -> Result<()> {
-    Ok(outbox::register_connector(&Sql(conn), shop_id, plugin_id, channel, from_ms(now))?)
-}
-
-/// Store a message for sending in the caller's transaction (`req` validated), naming the
-/// variables filled from personal data (a journey's `{{customer.name}}`), which reads mask
-/// for keys without `pii:read`; a resend with the same idempotency key answers the first
-/// message (`false`: not new).
-pub(crate) fn enqueue_personal(
-    tx: &Connection,
-    shop_id: i64,
-    req: &SendRequest,
-    personal: &[String],
-    source: &str,
-    now: DateTime<Utc>,
-) -> Result<(Message, bool)> {
-    Ok(outbox::enqueue(&Sql(tx), shop_id, req, personal, source, now)?)
-}
-
 /// The groups (shop, channel) with messages due at `?1`, oldest due first, then by shop and
 /// channel. Each status's distinct groups are stepped through over its index, one seek from
 /// a group to the next (the next channel of the shop, else the first of the next shop); each
 /// group's oldest due message is then one seek more. Nothing reads a group's backlog: a
 /// campaign of 200,000 queued messages costs what one message costs.
-const DUE_GROUPS: &str = "
+pub(crate) const DUE_GROUPS: &str = "
     WITH RECURSIVE
       queued(shop_id, channel) AS (
         SELECT * FROM (SELECT shop_id, channel FROM messages WHERE status = 'queued' ORDER BY shop_id, channel LIMIT 1)
@@ -144,202 +104,6 @@ const DUE_GROUPS: &str = "
         FROM (SELECT shop_id, channel FROM queued UNION SELECT shop_id, channel FROM sending) g)
     SELECT shop_id, channel FROM due WHERE queued IS NOT NULL OR sending IS NOT NULL
     ORDER BY MIN(COALESCE(queued, sending), COALESCE(sending, queued)), shop_id, channel";
-
-impl Store {
-    /// Store a message for sending; a resend with the same idempotency key
-    /// answers the first message (`false`: not new). The channel is not
-    /// checked against the shop's connectors: a message without one is
-    /// retried and then fails, as one whose connector is disabled after it
-    /// was queued. Clients' sends go through `send_message`.
-    pub fn enqueue_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
-        Ok(outbox::enqueue_message(self, shop_id, req, source, now)?)
-    }
-
-    /// Store a message a client asked to send: like `enqueue_message`, but a
-    /// channel that no enabled connector of the shop sends is refused, naming
-    /// the field, since such a message could only wait and fail. A resend of
-    /// an accepted key still answers its message, even if the connector has
-    /// been disabled since.
-    pub fn send_message(&self, shop_id: i64, req: &SendRequest, source: &str, now: DateTime<Utc>) -> Result<(Message, bool)> {
-        Ok(outbox::send_message(self, shop_id, req, source, now)?)
-    }
-
-    pub fn message(&self, shop_id: i64, id: &str) -> Result<Message> {
-        self.read(|conn| load_message(conn, shop_id, "public_id = ?2", &id)?.ok_or_else(|| StoreError::NotFound(format!("message {id}"))))
-    }
-
-    /// A shop's messages, newest first, optionally of one customer or status.
-    pub fn messages(
-        &self,
-        shop_id: i64,
-        customer_id: Option<i64>,
-        status: Option<MessageStatus>,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, Message)>> {
-        self.read(|conn| {
-            let ids: Vec<(i64, String)> = conn
-                .prepare_cached(
-                    "SELECT id, public_id FROM messages WHERE shop_id = ?1 AND id < ?2 AND (?3 IS NULL OR customer_id = ?3)
-                       AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5",
-                )?
-                .query_map(params![shop_id, before.unwrap_or(i64::MAX), customer_id, status.map(|s| s.as_str()), limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut out = Vec::with_capacity(ids.len());
-            for (row, public) in ids {
-                if let Some(m) = load_message(conn, shop_id, "public_id = ?2", &public)? {
-                    out.push((row, m));
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// The shops and channels with messages due now, the one whose oldest message has waited
-    /// longest first, each with the connector enabled for it (if any). The outbox is claimed and
-    /// sent a group at a time, so that one shop's slow connector holds up only its own messages.
-    pub fn due_outbox_groups(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, Option<String>)>> {
-        let at = to_ms(now);
-        self.read(|conn| {
-            let groups: Vec<(i64, String)> =
-                conn.prepare_cached(DUE_GROUPS)?.query_map([at], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-            groups
-                .into_iter()
-                .map(|(shop_id, channel)| {
-                    let connector = Sql(conn).route(shop_id, &channel)?;
-                    Ok((shop_id, channel, connector))
-                })
-                .collect()
-        })
-    }
-
-    /// Claim up to `limit` due messages of one shop's channel for sending, through
-    /// `connector` (its id and call deadline: the connector the bus found for the channel,
-    /// `None` if none). The shop's rules are applied here, in the transaction that claims: a
-    /// message that may not go is suppressed or held instead of claimed; one that the shop's
-    /// route now sends through another connector is left for the next pass.
-    ///
-    /// The messages of a claim are sent one after another, each up to the connector's
-    /// deadline: the lease of the claim's n-th message is n deadlines past now, plus the
-    /// policy's margin, so that a live sender's message is never claimed again.
-    pub fn claim_messages(
-        &self,
-        now: DateTime<Utc>,
-        policy: &OutboxPolicy,
-        (shop_id, channel): (i64, &str),
-        connector: Option<(&str, Duration)>,
-        limit: usize,
-    ) -> Result<Vec<Claimed>> {
-        Ok(outbox::claim(self, now, policy, (shop_id, channel), connector, limit)?)
-    }
-
-    /// Hand claimed messages back unsent: queued again, due now, their attempt not counted.
-    /// A claim taken again since (its lease ran out) is left as it is.
-    pub fn hand_back(&self, claims: &[Claimed], reason: &str, now: DateTime<Utc>) -> Result<()> {
-        Ok(outbox::hand_back(self, claims, reason, now)?)
-    }
-
-    /// Record the connector's answer to a claimed message, with the call's
-    /// logs. An answer for a claim that has since expired and been taken
-    /// again is ignored (the later attempt decides).
-    pub fn record_send(&self, claim: &Claimed, outcome: &SendOutcome, call: &Attempt<'_>, policy: &OutboxPolicy) -> Result<()> {
-        self.write(|tx| {
-            let error = match outcome {
-                SendOutcome::CallFailed(e) => Some(e.as_str()),
-                SendOutcome::Answered(_) => None,
-            };
-            record_attempt(tx, call, error)?;
-            Ok(outbox::record_send(&Sql(tx), claim, outcome, policy, call.now)?)
-        })
-    }
-
-    /// Apply receipts a connector parsed from its provider's request.
-    pub fn apply_receipts(&self, shop_id: i64, plugin_id: &str, receipts: &[Receipt], now: DateTime<Utc>) -> Result<ReceiptReport> {
-        let tally = outbox::apply_receipts(self, shop_id, plugin_id, receipts, now)?;
-        Ok(ReceiptReport { matched: tally.matched, unknown: tally.unknown })
-    }
-
-    /// The shop and connector a receipt URL's token belongs to.
-    pub fn connector_by_token(&self, token: &str) -> Result<Option<(i64, String)>> {
-        self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT shop_id, plugin_id FROM connectors WHERE receipt_token = ?1")?
-                .query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?)
-        })
-    }
-
-    /// Messages of a shop waiting to go out on the channel a connector
-    /// sends: queued (held for quiet hours or a retry included) or being
-    /// sent. 0 for a plugin that sends no channel.
-    pub fn outbox_backlog(&self, shop_id: i64, plugin_id: &str) -> Result<i64> {
-        self.read(|conn| {
-            // One count per status, so that each reads its partial index.
-            Ok(conn
-                .prepare_cached(
-                    "SELECT COALESCE(SUM((SELECT COUNT(*) FROM messages m WHERE m.status = 'queued' AND m.shop_id = c.shop_id
-                                            AND m.channel = c.channel)
-                                       + (SELECT COUNT(*) FROM messages m WHERE m.status = 'sending' AND m.shop_id = c.shop_id
-                                            AND m.channel = c.channel)), 0)
-                     FROM connectors c WHERE c.shop_id = ?1 AND c.plugin_id = ?2",
-                )?
-                .query_row(params![shop_id, plugin_id], |r| r.get(0))?)
-        })
-    }
-
-    /// A shop's connectors by channel, enabled or not.
-    pub fn connector_routes(&self, shop_id: i64) -> Result<Vec<ConnectorRoute>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT channel, plugin_id, receipt_token FROM connectors WHERE shop_id = ?1 ORDER BY channel")?;
-            Ok(stmt
-                .query_map([shop_id], |r| Ok(ConnectorRoute { channel: r.get(0)?, plugin_id: r.get(1)?, receipt_token: r.get(2)? }))?
-                .collect::<rusqlite::Result<_>>()?)
-        })
-    }
-
-    pub fn messaging_settings(&self, shop_id: i64) -> Result<MessagingSettings> {
-        self.read(|conn| settings::load(conn, shop_id, settings::MESSAGING))
-    }
-
-    pub fn put_messaging_settings(&self, shop_id: i64, value: &MessagingSettings, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
-        value.validate()?;
-        self.write(|tx| settings::store(tx, shop_id, settings::MESSAGING, value, actor, now))
-    }
-
-    pub fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Consent>> {
-        self.read(|conn| {
-            let id = customer_in_shop(conn, shop_id, customer_id)?;
-            let mut stmt =
-                conn.prepare_cached("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 ORDER BY channel")?;
-            Ok(stmt
-                .query_map([id], |r| {
-                    let status: String = r.get(1)?;
-                    Ok(Consent {
-                        channel: r.get(0)?,
-                        status: if status == "opted_out" { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn },
-                        source: r.get(2)?,
-                        updated_at: from_ms(r.get(3)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?)
-        })
-    }
-
-    pub fn put_consent(
-        &self,
-        shop_id: i64,
-        customer_id: i64,
-        channel: &str,
-        input: &ConsentInput,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<Consent> {
-        Ok(outbox::put_consent(self, shop_id, customer_id, channel, input, actor, now)?)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,44 +1,21 @@
-//! The dashboards' figures and the cohort table; `kith_domain::metrics` defines each figure.
+//! The dashboards' figures and the cohort table on SQLite: the counts and sums behind
+//! the core's `MetricsService`; `kith_domain::metrics` defines each figure.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use chrono_tz::Tz;
-use kith_domain::metrics::{
-    ChannelFigures, Cohort, CohortMonth, CohortTable, CouponFigures, CustomerFigures, FunnelStage, LabelCount, Overview, PointsFigures,
-    SalesFigures, ScoreDistribution,
-};
+use chrono::{DateTime, Utc};
+use kith_core::ports::{BuyerSpan, MetricsRead, SalesTotals};
+use kith_domain::metrics::{ChannelFigures, CouponFigures, LabelCount, PointsFigures};
 use rusqlite::{Connection, params};
 
-use crate::segments::start_of;
-use crate::{Result, Store, from_ms, shops, to_ms};
-
-const DAY_MS: i64 = 86_400_000;
-
-/// What the overview is asked for.
-#[derive(Debug, Clone, Copy)]
-pub struct OverviewQuery {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub active_days: u32,
-    pub churn_days: u32,
-}
+use crate::ports::{CoreResult, core};
+use crate::sql::Sql;
+use crate::{Result, from_ms, to_ms};
 
 fn one(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<i64> {
     Ok(conn.prepare_cached(sql)?.query_row(params, |r| r.get::<_, Option<i64>>(0))?.unwrap_or(0))
 }
 
-/// The shop's zone, its name and the currency.
-fn shop_zone(conn: &Connection, shop_id: i64) -> Result<(Tz, String, String)> {
-    let shop = shops::load_shop(conn, shop_id)?;
-    Ok((shop.time_zone.parse().unwrap_or(Tz::UTC), shop.time_zone, shop.currency))
-}
-
-fn ratio(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
-}
-
-fn customers(conn: &Connection, shop_id: i64, start: i64, end: i64, q: &OverviewQuery) -> Result<CustomerFigures> {
+/// The active customers created before `end`, and of them those created from `start`.
+fn customer_totals(conn: &Connection, shop_id: i64, start: i64, end: i64) -> Result<(i64, i64)> {
     let total =
         one(conn, "SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL AND created_at < ?2", params![shop_id, end])?;
     let new = one(
@@ -46,7 +23,11 @@ fn customers(conn: &Connection, shop_id: i64, start: i64, end: i64, q: &Overview
         "SELECT COUNT(*) FROM customers WHERE shop_id = ?1 AND merged_into IS NULL AND created_at >= ?2 AND created_at < ?3",
         params![shop_id, start, end],
     )?;
-    // Per buyer: counted orders in the range, first counted order ever, last counted order before the end.
+    Ok((total, new))
+}
+
+/// Per buyer: counted orders in the range, first counted order ever, last counted order before the end.
+fn buyer_spans(conn: &Connection, shop_id: i64, start: i64, end: i64) -> Result<Vec<BuyerSpan>> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.customer_id,
                 SUM(o.paid_at >= ?2 AND o.paid_at < ?3),
@@ -56,44 +37,13 @@ fn customers(conn: &Connection, shop_id: i64, start: i64, end: i64, q: &Overview
          WHERE o.shop_id = ?1 AND o.status <> 'refunded' AND c.merged_into IS NULL
          GROUP BY o.customer_id",
     )?;
-    let (mut buyers, mut repeat, mut new_buyers, mut active, mut sleeping, mut churned, mut ever) = (0, 0, 0, 0, 0, 0, 0);
-    let rows =
-        stmt.query_map(params![shop_id, start, end], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?)))?;
-    for row in rows {
-        let (in_range, first, last) = row?;
-        if in_range > 0 {
-            buyers += 1;
-            repeat += i64::from(in_range >= 2);
-            new_buyers += i64::from(first >= start);
-        }
-        if let Some(last) = last {
-            ever += 1;
-            let age = end - last;
-            if age <= i64::from(q.active_days) * DAY_MS {
-                active += 1;
-            } else if age <= i64::from(q.churn_days) * DAY_MS {
-                sleeping += 1;
-            } else {
-                churned += 1;
-            }
-        }
-    }
-    Ok(CustomerFigures {
-        total,
-        new,
-        buyers,
-        new_buyers,
-        active,
-        sleeping,
-        churned,
-        never_bought: total - ever,
-        repurchase_rate: ratio(repeat, buyers),
-        active_days: q.active_days,
-        churn_days: q.churn_days,
-    })
+    let rows = stmt.query_map(params![shop_id, start, end], |r| {
+        Ok(BuyerSpan { in_range: r.get(1)?, first: from_ms(r.get(2)?), last: r.get::<_, Option<i64>>(3)?.map(from_ms) })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-fn sales(conn: &Connection, shop_id: i64, start: i64, end: i64) -> Result<SalesFigures> {
+fn sales(conn: &Connection, shop_id: i64, start: i64, end: i64) -> Result<SalesTotals> {
     let (gmv, orders, new_customer_revenue): (i64, i64, i64) = conn
         .prepare_cached(
             "SELECT COALESCE(SUM(o.amount), 0), COUNT(*),
@@ -107,19 +57,7 @@ fn sales(conn: &Connection, shop_id: i64, start: i64, end: i64) -> Result<SalesF
         "SELECT SUM(r.amount) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.shop_id = ?1 AND r.refunded_at >= ?2 AND r.refunded_at < ?3",
         params![shop_id, start, end],
     )?;
-    Ok(SalesFigures {
-        gmv,
-        orders,
-        aov: (orders > 0).then(|| gmv / orders),
-        refunds,
-        net: gmv - refunds,
-        new_customer_revenue,
-        returning_customer_revenue: gmv - new_customer_revenue,
-    })
-}
-
-fn code_of(label: &str) -> &str {
-    label.split('|').next().unwrap_or(label)
+    Ok(SalesTotals { gmv, orders, new_customer_revenue, refunds })
 }
 
 fn labels(conn: &Connection, shop_id: i64, model: &str) -> Result<Vec<(f64, String, i64)>> {
@@ -128,36 +66,6 @@ fn labels(conn: &Connection, shop_id: i64, model: &str) -> Result<Vec<(f64, Stri
          WHERE s.shop_id = ?1 AND s.model = ?2 AND s.label IS NOT NULL AND c.merged_into IS NULL GROUP BY s.label",
     )?;
     Ok(stmt.query_map(params![shop_id, model], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?)
-}
-
-fn by_code(rows: Vec<(f64, String, i64)>) -> Vec<LabelCount> {
-    let mut merged: BTreeMap<String, LabelCount> = BTreeMap::new();
-    for (_, label, n) in rows {
-        let code = code_of(&label).to_owned();
-        merged.entry(code.clone()).or_insert(LabelCount { code, label, customers: 0 }).customers += n;
-    }
-    let mut out: Vec<LabelCount> = merged.into_values().collect();
-    out.sort_by(|a, b| b.customers.cmp(&a.customers).then(a.code.cmp(&b.code)));
-    out
-}
-
-fn aipl(conn: &Connection, shop_id: i64) -> Result<Vec<FunnelStage>> {
-    let counts = by_code(labels(conn, shop_id, "aipl")?);
-    let stages = [("A", "A|认知|Awareness"), ("I", "I|兴趣|Interest"), ("P", "P|购买|Purchase"), ("L", "L|忠诚|Loyalty")];
-    let at: Vec<(String, String, i64)> = stages
-        .iter()
-        .map(|(code, default)| {
-            let found = counts.iter().find(|c| c.code == *code);
-            (code.to_string(), found.map_or(default.to_string(), |c| c.label.clone()), found.map_or(0, |c| c.customers))
-        })
-        .collect();
-    let mut out = Vec::new();
-    for (i, (stage, label, customers)) in at.iter().enumerate() {
-        let reached: i64 = at[i..].iter().map(|s| s.2).sum();
-        let conversion = if i == 0 { None } else { ratio(reached, out.last().map_or(0, |s: &FunnelStage| s.reached)) };
-        out.push(FunnelStage { stage: stage.clone(), label: label.clone(), customers: *customers, reached, conversion });
-    }
-    Ok(out)
 }
 
 fn tiers(conn: &Connection, shop_id: i64) -> Result<Vec<LabelCount>> {
@@ -170,7 +78,6 @@ fn tiers(conn: &Connection, shop_id: i64) -> Result<Vec<LabelCount>> {
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
-
 fn points(conn: &Connection, shop_id: i64, start: i64, end: i64, now: i64) -> Result<PointsFigures> {
     let (issued, redeemed, expired, clawed_back): (i64, i64, i64, i64) = conn
         .prepare_cached(
@@ -229,113 +136,57 @@ fn messages(conn: &Connection, shop_id: i64, start: i64, end: i64) -> Result<Vec
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Months between two (year, month) pairs.
-fn months_between(a: (i32, u32), b: (i32, u32)) -> i64 {
-    i64::from(b.0 - a.0) * 12 + i64::from(b.1) - i64::from(a.1)
-}
-
-impl Store {
-    /// The dashboard over `q.from..=q.to` (the shop's dates); "now" figures at `now`.
-    pub fn overview(&self, shop_id: i64, q: &OverviewQuery, now: DateTime<Utc>) -> Result<Overview> {
-        self.read(|conn| {
-            let (zone, zone_name, currency) = shop_zone(conn, shop_id)?;
-            let start = start_of(zone, q.from);
-            let end = start_of(zone, q.to.succ_opt().unwrap_or(q.to));
-            Ok(Overview {
-                from: q.from,
-                to: q.to,
-                time_zone: zone_name,
-                currency,
-                customers: customers(conn, shop_id, start, end, q)?,
-                sales: sales(conn, shop_id, start, end)?,
-                rfm: by_code(labels(conn, shop_id, "rfm")?),
-                aipl: aipl(conn, shop_id)?,
-                tiers: tiers(conn, shop_id)?,
-                points: points(conn, shop_id, start, end, to_ms(now))?,
-                coupons: coupons(conn, shop_id, start, end)?,
-                messages: messages(conn, shop_id, start, end)?,
-            })
-        })
+impl MetricsRead for Sql<'_> {
+    fn customer_totals(&self, shop_id: i64, start: DateTime<Utc>, end: DateTime<Utc>) -> CoreResult<(i64, i64)> {
+        core(customer_totals(self.0, shop_id, to_ms(start), to_ms(end)))
     }
 
-    /// How the values of a score model spread over the shop's customers (not merged away).
-    pub fn score_distribution(&self, shop_id: i64, model: &str) -> Result<ScoreDistribution> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
+    fn buyer_spans(&self, shop_id: i64, start: DateTime<Utc>, end: DateTime<Utc>) -> CoreResult<Vec<BuyerSpan>> {
+        core(buyer_spans(self.0, shop_id, to_ms(start), to_ms(end)))
+    }
+
+    fn sales(&self, shop_id: i64, start: DateTime<Utc>, end: DateTime<Utc>) -> CoreResult<SalesTotals> {
+        core(sales(self.0, shop_id, to_ms(start), to_ms(end)))
+    }
+
+    fn labels(&self, shop_id: i64, model: &str) -> CoreResult<Vec<(f64, String, i64)>> {
+        core(labels(self.0, shop_id, model))
+    }
+
+    fn tiers(&self, shop_id: i64) -> CoreResult<Vec<LabelCount>> {
+        core(tiers(self.0, shop_id))
+    }
+
+    fn points(&self, shop_id: i64, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> CoreResult<PointsFigures> {
+        core(points(self.0, shop_id, to_ms(start), to_ms(end), to_ms(now)))
+    }
+
+    fn coupons(&self, shop_id: i64, start: DateTime<Utc>, end: DateTime<Utc>) -> CoreResult<CouponFigures> {
+        core(coupons(self.0, shop_id, to_ms(start), to_ms(end)))
+    }
+
+    fn messages(&self, shop_id: i64, start: DateTime<Utc>, end: DateTime<Utc>) -> CoreResult<Vec<ChannelFigures>> {
+        core(messages(self.0, shop_id, to_ms(start), to_ms(end)))
+    }
+
+    fn score_values(&self, shop_id: i64, model: &str) -> CoreResult<Vec<f64>> {
+        core((|| {
+            let mut stmt = self.0.prepare_cached(
                 "SELECT s.value FROM scores s JOIN customers c ON c.id = s.customer_id
                  WHERE s.shop_id = ?1 AND s.model = ?2 AND c.merged_into IS NULL",
             )?;
-            let values = stmt.query_map(params![shop_id, model], |r| r.get(0))?.collect::<rusqlite::Result<Vec<f64>>>()?;
-            Ok(ScoreDistribution::of(model, values, by_code(labels(conn, shop_id, model)?)))
-        })
+            Ok(stmt.query_map(params![shop_id, model], |r| r.get(0))?.collect::<rusqlite::Result<Vec<f64>>>()?)
+        })())
     }
 
-    /// Cohorts of first-order months from `from` to `to` (first days of months), each
-    /// followed month by month up to the month of `now`.
-    pub fn cohorts(&self, shop_id: i64, from: NaiveDate, to: NaiveDate, now: DateTime<Utc>) -> Result<CohortTable> {
-        self.read(|conn| {
-            let (zone, zone_name, _) = shop_zone(conn, shop_id)?;
-            let month_of = |ms: i64| {
-                let d = from_ms(ms).with_timezone(&zone).date_naive();
-                (d.year(), d.month())
-            };
-            let current = {
-                let d = now.with_timezone(&zone).date_naive();
-                (d.year(), d.month())
-            };
-            let (first, last) = ((from.year(), from.month()), (to.year(), to.month()));
-            let mut stmt = conn.prepare_cached(
+    fn paid_orders(&self, shop_id: i64) -> CoreResult<Vec<(i64, DateTime<Utc>)>> {
+        core((|| {
+            let mut stmt = self.0.prepare_cached(
                 "SELECT o.customer_id, o.paid_at FROM orders o JOIN customers c ON c.id = o.customer_id
                  WHERE o.shop_id = ?1 AND o.status <> 'refunded' AND c.merged_into IS NULL ORDER BY o.customer_id, o.paid_at",
             )?;
-            // cohort month → (customers, months since → customers active then)
-            let mut table: BTreeMap<(i32, u32), (i64, BTreeMap<i64, i64>)> = BTreeMap::new();
-            let mut customer: Option<(i64, (i32, u32), BTreeSet<i64>)> = None;
-            let mut close = |done: Option<(i64, (i32, u32), BTreeSet<i64>)>| {
-                if let Some((_, month, offsets)) = done
-                    && month >= first
-                    && month <= last
-                {
-                    let entry = table.entry(month).or_default();
-                    entry.0 += 1;
-                    for k in offsets {
-                        *entry.1.entry(k).or_default() += 1;
-                    }
-                }
-            };
-            let rows = stmt.query_map([shop_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (id, paid_at) = row?;
-                let month = month_of(paid_at);
-                match &mut customer {
-                    Some((current_id, first_month, offsets)) if *current_id == id => {
-                        offsets.insert(months_between(*first_month, month));
-                    }
-                    _ => {
-                        close(customer.take());
-                        customer = Some((id, month, BTreeSet::from([0])));
-                    }
-                }
-            }
-            close(customer.take());
-            let mut cohorts = Vec::new();
-            let mut month = first;
-            while month <= last && month <= current {
-                let (size, active) = table.remove(&month).unwrap_or_default();
-                let span = months_between(month, current).max(0);
-                cohorts.push(Cohort {
-                    month: format!("{:04}-{:02}", month.0, month.1),
-                    customers: size,
-                    months: (0..=span)
-                        .map(|k| {
-                            let n = active.get(&k).copied().unwrap_or(0);
-                            CohortMonth { months_since: k as u32, customers: n, rate: ratio(n, size).unwrap_or(0.0) }
-                        })
-                        .collect(),
-                });
-                month = if month.1 == 12 { (month.0 + 1, 1) } else { (month.0, month.1 + 1) };
-            }
-            Ok(CohortTable { time_zone: zone_name, cohorts })
-        })
+            let rows = stmt.query_map([shop_id], |r| Ok((r.get::<_, i64>(0)?, from_ms(r.get(1)?))))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })())
     }
 }

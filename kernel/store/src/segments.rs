@@ -7,8 +7,8 @@
 //! resolved against the `now` of the query, so results are exact at query
 //! time. Tracked membership (`segment_members`) is decided by the core
 //! (`kith_core::segments`): its writers mark customers whose data changed
-//! (`segment_dirty`), [`Store::refresh_segments`] re-evaluates them, and
-//! [`Store::sweep_segments`] re-evaluates time-based definitions whole and
+//! (`segment_dirty`), [`kith_core::segments::refresh`] re-evaluates them, and
+//! [`kith_core::segments::sweep`] re-evaluates time-based definitions whole and
 //! records the daily counts; this module evaluates definitions for it.
 //!
 //! A definition compiles in one of two shapes, by its [`Reach`]: over the
@@ -17,15 +17,14 @@
 //! named customers (dirty ones, a journey's branch) it is a lookup per
 //! customer, so nothing is read for the rest of the shop.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use kith_domain::FieldError;
 use kith_domain::model::Customer;
 use kith_domain::segments::{
-    self, Condition, CountRange, DailyCount, Item, Node, ProfileField, Scalar, ScoreTest, Segment, SegmentInput, SegmentVersion, Snapshot,
-    Stat, Test, Window,
+    self, Condition, CountRange, Item, Node, ProfileField, Scalar, ScoreTest, Segment, SegmentVersion, Snapshot, Stat, Test, Window,
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -33,9 +32,8 @@ use serde_json::{Value, json};
 
 use crate::customers::{CUSTOMER_COLUMNS, load_records, row_to_customer};
 use kith_core::ports::LiveSegment;
-use kith_core::segments::Cause;
 
-use crate::{Actor, Result, Store, StoreError, audit, from_ms, json_text, parse_json, shops, to_ms};
+use crate::{Result, StoreError, from_ms, json_text, parse_json, shops, to_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// How deep segments may refer to segments.
@@ -468,14 +466,9 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// The first moment of `day` in `zone`, in milliseconds.
+/// The first moment of `day` in `zone`, in milliseconds (the core's [`kith_core::metrics::start_of`]).
 pub(crate) fn start_of(zone: Tz, day: NaiveDate) -> i64 {
-    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-    // A zone may skip midnight (a DST jump): take the earliest valid moment after it.
-    (0..4)
-        .find_map(|h| zone.from_local_datetime(&(midnight + Duration::hours(h))).earliest())
-        .map(|t| to_ms(t.with_timezone(&Utc)))
-        .unwrap_or_else(|| to_ms(midnight.and_utc()))
+    to_ms(kith_core::metrics::start_of(zone, day))
 }
 
 /// The `MM-DD` anniversaries in `days`; 29 February birthdays are celebrated on the 28th in other years.
@@ -636,7 +629,7 @@ fn generic(test: &Test, out: &mut Compiled, expr: impl Fn(&mut Compiled)) {
 }
 
 /// The current version and definition of a live segment of the shop.
-fn current_definition(conn: &Connection, shop_id: i64, segment_id: i64) -> Result<Option<(i64, Value)>> {
+pub(crate) fn current_definition(conn: &Connection, shop_id: i64, segment_id: i64) -> Result<Option<(i64, Value)>> {
     Ok(conn
         .prepare_cached(
             "SELECT s.version, v.definition FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
@@ -646,8 +639,8 @@ fn current_definition(conn: &Connection, shop_id: i64, segment_id: i64) -> Resul
         .optional()?)
 }
 
-/// The definition of `version` of a live segment.
-fn version_definition(conn: &Connection, shop_id: i64, segment_id: i64, version: Option<i64>) -> Result<(i64, Node)> {
+/// `version` of a live segment (its current one when `None`) and its definition.
+pub(crate) fn version_row(conn: &Connection, shop_id: i64, segment_id: i64, version: Option<i64>) -> Result<Option<(i64, Value)>> {
     let row: Option<(i64, String)> = conn
         .prepare_cached(
             "SELECT v.version, v.definition FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = COALESCE(?3, s.version)
@@ -655,9 +648,7 @@ fn version_definition(conn: &Connection, shop_id: i64, segment_id: i64, version:
         )?
         .query_row(params![segment_id, shop_id, version], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (version, text) = row.ok_or_else(|| StoreError::NotFound(format!("segment {segment_id}")))?;
-    let node = segments::parse(&parse_json(&text)).map_err(|e| anyhow::anyhow!("stored segment {segment_id} is invalid: {e}"))?;
-    Ok((version, node))
+    Ok(row.map(|(version, text)| (version, parse_json(&text))))
 }
 
 const SEGMENT_COLUMNS: &str = "s.id, s.name, s.description, s.version, v.definition, s.timed, s.created_at, s.updated_at,
@@ -677,15 +668,15 @@ fn row_to_segment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     })
 }
 
-fn load_segment(conn: &Connection, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Segment> {
-    conn.prepare_cached(&format!(
-        "SELECT {SEGMENT_COLUMNS} FROM segments s JOIN segment_versions v ON v.segment_id = s.id
+pub(crate) fn find_segment(conn: &Connection, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Option<Segment>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments s JOIN segment_versions v ON v.segment_id = s.id
            AND v.version = COALESCE((SELECT MAX(version) FROM segment_versions WHERE segment_id = s.id AND created_at <= ?3), s.version)
          WHERE s.id = ?1 AND s.shop_id = ?2 AND s.deleted_at IS NULL AND (?3 IS NULL OR s.created_at <= ?3)"
-    ))?
-    .query_row(params![id, shop_id, at.map(to_ms)], row_to_segment)
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound(format!("segment {id}")))
+        ))?
+        .query_row(params![id, shop_id, at.map(to_ms)], row_to_segment)
+        .optional()?)
 }
 
 /// Whether one customer of the shop matches `node` now (journeys' conditions).
@@ -752,276 +743,168 @@ pub(crate) fn live_segments(conn: &Connection, shop_id: i64) -> Result<Vec<LiveS
     Ok(out)
 }
 
-/// Check a definition for saving: valid, its references resolve, no cycle.
-fn check(tx: &Connection, shop_id: i64, input: &SegmentInput, segment: Option<i64>, now: DateTime<Utc>) -> Result<(Node, Compiled)> {
-    let node = segments::check_input(input)?;
-    // A segment being created counts as a level of its own chain, as it will when it is read
-    // (no segment has the id 0): a chain one level too deep is refused now, not unreadable later.
-    let compiled = Compiler::new(tx, shop_id, now, Reach::Shop)?.compile(&node, Some(segment.unwrap_or(0)))?;
-    Ok((node, compiled))
+/// A new segment at version 1 with its first definition; its id.
+#[allow(clippy::too_many_arguments, reason = "a segment's row and its first version's")]
+pub(crate) fn insert_segment(
+    tx: &Connection,
+    shop_id: i64,
+    name: &str,
+    description: Option<&str>,
+    timed: bool,
+    definition: &Value,
+    now: DateTime<Utc>,
+    created_by: &str,
+) -> Result<i64> {
+    let at = to_ms(now);
+    tx.execute(
+        "INSERT INTO segments (shop_id, name, description, version, timed, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
+        params![shop_id, name, description, timed, at],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, 1, ?2, ?3, ?4)",
+        params![id, json_text(definition), at, created_by],
+    )?;
+    Ok(id)
 }
 
-/// What a segment export or member page evaluates: a version of a segment, or a definition.
-#[derive(Debug, Clone)]
-pub enum Audience {
-    Segment { id: i64, version: Option<i64> },
-    Definition(Value),
+/// Set a segment's name, description, version and `timed`.
+#[allow(clippy::too_many_arguments, reason = "a segment's row")]
+pub(crate) fn update_segment(
+    tx: &Connection,
+    shop_id: i64,
+    id: i64,
+    name: &str,
+    description: Option<&str>,
+    version: i64,
+    timed: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE segments SET name = ?3, description = ?4, version = ?5, timed = ?6, updated_at = ?7 WHERE id = ?1 AND shop_id = ?2",
+        params![id, shop_id, name, description, version, timed, to_ms(now)],
+    )?;
+    Ok(())
 }
 
-impl Store {
-    pub fn create_segment(&self, shop_id: i64, input: &SegmentInput, actor: &Actor, now: DateTime<Utc>) -> Result<Segment> {
-        self.write(|tx| {
-            let (node, compiled) = check(tx, shop_id, input, None, now)?;
-            let at = to_ms(now);
-            tx.execute(
-                "INSERT INTO segments (shop_id, name, description, version, timed, created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)",
-                params![shop_id, input.name.trim(), input.description, compiled.timed, at],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, 1, ?2, ?3, ?4)",
-                params![id, json_text(&input.definition), at, actor.label],
-            )?;
-            // The first membership is the baseline: no entry events for customers who already match.
-            let live = LiveSegment { id, name: input.name.trim().to_owned(), version: 1, node };
-            kith_core::segments::reconcile(&crate::sql::Sql(tx), shop_id, &live, None, None, now)?;
-            audit::record(tx, Some(shop_id), actor, "segment.created", Some(&format!("segment:{id}")), json!({"version": 1}), now)?;
-            load_segment(tx, shop_id, id, None)
-        })
-    }
-
-    /// Replace a segment's name, description and definition; a changed definition
-    /// is a new version, and members who enter or leave because of it get events.
-    pub fn update_segment(&self, shop_id: i64, id: i64, input: &SegmentInput, actor: &Actor, now: DateTime<Utc>) -> Result<Segment> {
-        self.write(|tx| {
-            let (version, current) = current_definition(tx, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("segment {id}")))?;
-            let (node, compiled) = check(tx, shop_id, input, Some(id), now)?;
-            let at = to_ms(now);
-            let redefined = current != input.definition;
-            let mut readable_before = HashSet::new();
-            for other in live_segments(tx, shop_id)?.into_iter().filter(|s| s.id != id) {
-                if Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&other.node, Some(other.id)).is_ok() {
-                    readable_before.insert(other.id);
-                }
-            }
-            let version = if redefined { version + 1 } else { version };
-            tx.execute(
-                "UPDATE segments SET name = ?3, description = ?4, version = ?5, timed = ?6, updated_at = ?7 WHERE id = ?1 AND shop_id = ?2",
-                params![id, shop_id, input.name.trim(), input.description, version, compiled.timed, at],
-            )?;
-            let mut detail = json!({"version": version});
-            if redefined {
-                tx.execute(
-                    "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, version, json_text(&input.definition), at, actor.label],
-                )?;
-                let live = LiveSegment { id, name: input.name.trim().to_owned(), version, node };
-                let (entered, exited) =
-                    kith_core::segments::reconcile(&crate::sql::Sql(tx), shop_id, &live, None, Some(Cause::Redefined), now)?;
-                detail = json!({"version": version, "entered": entered, "exited": exited});
-            }
-            // Segments that refer to this one may have started or stopped depending on time.
-            // Compiled for their `timed` alone: the per-customer shape reads nothing to compile.
-            // A change that would leave one of them unreadable (a chain through this one grown
-            // too deep) is refused whole.
-            for other in live_segments(tx, shop_id)?.into_iter().filter(|s| s.id != id) {
-                match Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&other.node, Some(other.id)) {
-                    Ok(c) => {
-                        tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![other.id, c.timed])?;
-                    }
-                    Err(StoreError::Invalid(e)) if readable_before.contains(&other.id) => {
-                        return Err(StoreError::Invalid(FieldError::new(
-                            "definition",
-                            format!("segment {} ({}) refers to this one and could no longer be read: {}", other.id, other.name, e.reason),
-                        )));
-                    }
-                    // Unreadable already, for a reason of its own: not this change's to refuse.
-                    Err(StoreError::Invalid(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            audit::record(tx, Some(shop_id), actor, "segment.updated", Some(&format!("segment:{id}")), detail, now)?;
-            load_segment(tx, shop_id, id, None)
-        })
-    }
-
-    /// Delete a segment; refused while another segment refers to it. Its versions stay for the record.
-    pub fn delete_segment(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
-        self.write(|tx| {
-            current_definition(tx, shop_id, id)?.ok_or_else(|| StoreError::NotFound(format!("segment {id}")))?;
-            if let Some(user) = live_segments(tx, shop_id)?.into_iter().find(|s| s.node.segments().contains(&id)) {
-                return Err(StoreError::Conflict(format!("segment {} ({}) refers to segment {id}; change it first", user.id, user.name)));
-            }
-            tx.execute(
-                "UPDATE segments SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND shop_id = ?2",
-                params![id, shop_id, to_ms(now)],
-            )?;
-            tx.execute("DELETE FROM segment_members WHERE segment_id = ?1", [id])?;
-            audit::record(tx, Some(shop_id), actor, "segment.deleted", Some(&format!("segment:{id}")), json!({}), now)?;
-            Ok(())
-        })
-    }
-
-    pub fn list_segments(&self, shop_id: i64) -> Result<Vec<Segment>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {SEGMENT_COLUMNS} FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
-                 WHERE s.shop_id = ?1 AND s.deleted_at IS NULL ORDER BY s.id"
-            ))?;
-            Ok(stmt.query_map([shop_id], row_to_segment)?.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
-    /// A segment with its current definition, or the one in force at `at`.
-    pub fn get_segment(&self, shop_id: i64, id: i64, at: Option<DateTime<Utc>>) -> Result<Segment> {
-        self.read(|conn| load_segment(conn, shop_id, id, at))
-    }
-
-    pub fn segment_versions(&self, shop_id: i64, id: i64) -> Result<Vec<SegmentVersion>> {
-        self.read(|conn| {
-            load_segment(conn, shop_id, id, None)?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT version, definition, created_at, created_by FROM segment_versions WHERE segment_id = ?1 ORDER BY version",
-            )?;
-            let rows = stmt.query_map([id], |r| {
-                Ok(SegmentVersion {
-                    version: r.get(0)?,
-                    definition: parse_json(&r.get::<_, String>(1)?),
-                    created_at: from_ms(r.get(2)?),
-                    created_by: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
-    /// Count the customers an audience holds now and return the first `limit` (by id) after `after`.
-    /// A segment answers with the version evaluated.
-    pub fn audience_page(
-        &self,
-        shop_id: i64,
-        audience: &Audience,
-        after: i64,
-        limit: usize,
-        with_count: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(i64, Option<i64>, Vec<Customer>)> {
-        self.read(|conn| {
-            let (version, node, segment) = match audience {
-                Audience::Segment { id, version } => {
-                    let (version, node) = version_definition(conn, shop_id, *id, *version)?;
-                    (Some(version), node, Some(*id))
-                }
-                Audience::Definition(definition) => (None, segments::parse(definition)?, None),
-            };
-            let compiled = Compiler::new(conn, shop_id, now, Reach::Shop)?.compile(&node, segment)?;
-            let total = if with_count { Some(count(conn, shop_id, &compiled)?) } else { None };
-            Ok((version.unwrap_or_default(), total, page(conn, shop_id, &compiled, after, limit)?))
-        })
-    }
-
-    /// Freeze the segment's membership now.
-    pub fn snapshot_segment(&self, shop_id: i64, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<Snapshot> {
-        self.write(|tx| {
-            let (version, node) = version_definition(tx, shop_id, id, None)?;
-            let compiled = Compiler::new(tx, shop_id, now, Reach::Shop)?.compile(&node, Some(id))?;
-            tx.execute(
-                "INSERT INTO segment_snapshots (shop_id, segment_id, version, size, taken_at, taken_by) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
-                params![shop_id, id, version, to_ms(now), actor.label],
-            )?;
-            let snapshot = tx.last_insert_rowid();
-            let (filter, scoped) = compiled.scoped(shop_id);
-            let sql =
-                format!("INSERT INTO segment_snapshot_members (snapshot_id, customer_id) SELECT ?, c.id FROM customers c WHERE {filter}");
-            let mut params = vec![Sql::Integer(snapshot)];
-            params.extend(scoped);
-            let size = tx.prepare(&sql)?.execute(params_from_iter(params))?;
-            tx.execute("UPDATE segment_snapshots SET size = ?2 WHERE id = ?1", params![snapshot, size as i64])?;
-            audit::record(
-                tx,
-                Some(shop_id),
-                actor,
-                "segment.snapshot",
-                Some(&format!("segment:{id}")),
-                json!({"snapshot": snapshot, "version": version, "size": size}),
-                now,
-            )?;
-            snapshot_row(tx, shop_id, id, snapshot)
-        })
-    }
-
-    pub fn list_snapshots(&self, shop_id: i64, id: i64) -> Result<Vec<Snapshot>> {
-        self.read(|conn| {
-            load_segment(conn, shop_id, id, None)?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, segment_id, version, size, taken_at, taken_by FROM segment_snapshots WHERE shop_id = ?1 AND segment_id = ?2 ORDER BY id DESC",
-            )?;
-            Ok(stmt.query_map([shop_id, id], row_to_snapshot)?.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
-    /// A page of a snapshot's members with their data as it is now (a member merged
-    /// since shows the record that was merged away).
-    pub fn snapshot_members(&self, shop_id: i64, id: i64, snapshot: i64, after: i64, limit: usize) -> Result<(Snapshot, Vec<Customer>)> {
-        self.read(|conn| {
-            load_segment(conn, shop_id, id, None)?;
-            let snap = snapshot_row(conn, shop_id, id, snapshot)?;
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM segment_snapshot_members m JOIN customers c ON c.id = m.customer_id
-                 WHERE m.snapshot_id = ?1 AND m.customer_id > ?2 ORDER BY m.customer_id LIMIT ?3"
-            ))?;
-            let mut customers =
-                stmt.query_map(params![snapshot, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-            load_records(conn, &mut customers)?;
-            Ok((snap, customers))
-        })
-    }
-
-    /// Daily member counts from `from` to `to` (shop dates, inclusive); a day without a
-    /// record carries the previous day's count.
-    pub fn segment_counts(&self, shop_id: i64, id: i64, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailyCount>> {
-        self.read(|conn| {
-            load_segment(conn, shop_id, id, None)?;
-            let recorded: BTreeMap<String, i64> = conn
-                .prepare_cached("SELECT day, members FROM segment_counts WHERE segment_id = ?1 AND day <= ?2 ORDER BY day")?
-                .query_map(params![id, to.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut last = recorded.range(..from.to_string()).next_back().map(|(_, n)| *n);
-            let mut out = Vec::new();
-            for day in from.iter_days().take_while(|d| *d <= to) {
-                if let Some(n) = recorded.get(&day.to_string()) {
-                    last = Some(*n);
-                }
-                if let Some(members) = last {
-                    out.push(DailyCount { day, members });
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// Re-evaluate up to `limit` customers whose data changed against their shops'
-    /// segments, appending entry and exit events; returns how many were processed
-    /// (the core's [`kith_core::segments::refresh`]).
-    pub fn refresh_segments(&self, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        Ok(logged(kith_core::segments::refresh(self, limit, now)?))
-    }
-
-    /// Sweep up to `limit` segments not swept for `every`, or marked by [`ranks_moved`] and
-    /// not swept for [`kith_core::segments::RANK_SWEEP_GAP`]: re-evaluate time-based and ranking ones whole
-    /// and record every one's daily count (the core's [`kith_core::segments::sweep`]).
-    /// Returns the segments swept.
-    pub fn sweep_segments(&self, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<usize> {
-        Ok(logged(kith_core::segments::sweep(self, every, limit, now)?))
-    }
+/// Store a version of a segment's definition.
+pub(crate) fn add_version(tx: &Connection, id: i64, version: i64, definition: &Value, now: DateTime<Utc>, created_by: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, version, json_text(definition), to_ms(now), created_by],
+    )?;
+    Ok(())
 }
 
-/// A pass's count, its failed segments logged: each was left as it was.
-fn logged(pass: kith_core::segments::Pass) -> usize {
-    for (segment, error) in &pass.failed {
-        tracing::error!(segment, error = %error, "segment could not be re-evaluated; left as it was");
-    }
-    pass.processed
+pub(crate) fn set_timed(tx: &Connection, id: i64, timed: bool) -> Result<()> {
+    tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![id, timed])?;
+    Ok(())
+}
+
+/// Mark a segment deleted and drop its tracked members.
+pub(crate) fn delete_segment(tx: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<()> {
+    tx.execute("UPDATE segments SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND shop_id = ?2", params![id, shop_id, to_ms(now)])?;
+    tx.execute("DELETE FROM segment_members WHERE segment_id = ?1", [id])?;
+    Ok(())
+}
+
+pub(crate) fn list_segments(conn: &Connection, shop_id: i64) -> Result<Vec<Segment>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments s JOIN segment_versions v ON v.segment_id = s.id AND v.version = s.version
+         WHERE s.shop_id = ?1 AND s.deleted_at IS NULL ORDER BY s.id"
+    ))?;
+    Ok(stmt.query_map([shop_id], row_to_segment)?.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+pub(crate) fn segment_versions(conn: &Connection, id: i64) -> Result<Vec<SegmentVersion>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, definition, created_at, created_by FROM segment_versions WHERE segment_id = ?1 ORDER BY version",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(SegmentVersion {
+            version: r.get(0)?,
+            definition: parse_json(&r.get::<_, String>(1)?),
+            created_at: from_ms(r.get(2)?),
+            created_by: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The shop's active customers matching `node` now: how many (when `with_count`) and the
+/// first `limit` after `after`, compiled once for both.
+#[allow(clippy::too_many_arguments, reason = "the definition and the page's bounds")]
+pub(crate) fn audience(
+    conn: &Connection,
+    shop_id: i64,
+    node: &Node,
+    segment: Option<i64>,
+    after: i64,
+    limit: usize,
+    with_count: bool,
+    now: DateTime<Utc>,
+) -> Result<(Option<i64>, Vec<Customer>)> {
+    let compiled = Compiler::new(conn, shop_id, now, Reach::Shop)?.compile(node, segment)?;
+    let total = if with_count { Some(count(conn, shop_id, &compiled)?) } else { None };
+    Ok((total, page(conn, shop_id, &compiled, after, limit)?))
+}
+
+/// Freeze who matches `node` now as a new snapshot of the segment: its id and size.
+pub(crate) fn take_snapshot(
+    tx: &Connection,
+    shop_id: i64,
+    id: i64,
+    version: i64,
+    node: &Node,
+    now: DateTime<Utc>,
+    taken_by: &str,
+) -> Result<(i64, i64)> {
+    let compiled = Compiler::new(tx, shop_id, now, Reach::Shop)?.compile(node, Some(id))?;
+    tx.execute(
+        "INSERT INTO segment_snapshots (shop_id, segment_id, version, size, taken_at, taken_by) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+        params![shop_id, id, version, to_ms(now), taken_by],
+    )?;
+    let snapshot = tx.last_insert_rowid();
+    let (filter, scoped) = compiled.scoped(shop_id);
+    let sql = format!("INSERT INTO segment_snapshot_members (snapshot_id, customer_id) SELECT ?, c.id FROM customers c WHERE {filter}");
+    let mut params = vec![Sql::Integer(snapshot)];
+    params.extend(scoped);
+    let size = tx.prepare(&sql)?.execute(params_from_iter(params))?;
+    tx.execute("UPDATE segment_snapshots SET size = ?2 WHERE id = ?1", params![snapshot, size as i64])?;
+    Ok((snapshot, size as i64))
+}
+
+pub(crate) fn list_snapshots(conn: &Connection, shop_id: i64, id: i64) -> Result<Vec<Snapshot>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, segment_id, version, size, taken_at, taken_by FROM segment_snapshots WHERE shop_id = ?1 AND segment_id = ?2 ORDER BY id DESC",
+    )?;
+    Ok(stmt.query_map([shop_id, id], row_to_snapshot)?.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// A page of a snapshot's members with their data as it is now.
+pub(crate) fn snapshot_members(conn: &Connection, snapshot: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM segment_snapshot_members m JOIN customers c ON c.id = m.customer_id
+         WHERE m.snapshot_id = ?1 AND m.customer_id > ?2 ORDER BY m.customer_id LIMIT ?3"
+    ))?;
+    let mut customers = stmt.query_map(params![snapshot, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    load_records(conn, &mut customers)?;
+    Ok(customers)
+}
+
+/// The segment's recorded daily counts up to `to`, by day.
+pub(crate) fn segment_counts(conn: &Connection, id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
+    let rows = conn
+        .prepare_cached("SELECT day, members FROM segment_counts WHERE segment_id = ?1 AND day <= ?2 ORDER BY day")?
+        .query_map(params![id, to.to_string()], |r| {
+            let day: String = r.get(0)?;
+            let day = day
+                .parse::<NaiveDate>()
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
+            Ok((day, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
 }
 
 /// After a write changed scores of `models` in the shop, mark the segments that rank
@@ -1071,11 +954,11 @@ fn row_to_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<Snapshot> {
     })
 }
 
-fn snapshot_row(conn: &Connection, shop_id: i64, segment_id: i64, id: i64) -> Result<Snapshot> {
-    conn.prepare_cached(
-        "SELECT id, segment_id, version, size, taken_at, taken_by FROM segment_snapshots WHERE id = ?1 AND shop_id = ?2 AND segment_id = ?3",
-    )?
-    .query_row([id, shop_id, segment_id], row_to_snapshot)
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound(format!("snapshot {id}")))
+pub(crate) fn snapshot_row(conn: &Connection, shop_id: i64, segment_id: i64, id: i64) -> Result<Option<Snapshot>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, segment_id, version, size, taken_at, taken_by FROM segment_snapshots WHERE id = ?1 AND shop_id = ?2 AND segment_id = ?3",
+        )?
+        .query_row([id, shop_id, segment_id], row_to_snapshot)
+        .optional()?)
 }

@@ -1,15 +1,20 @@
-//! Per-shop settings of the features above the kernel, one JSON document per section.
+//! Per-shop settings of the features above the kernel, one JSON document per section:
+//! the SQLite side of the core's settings ports (the rules, and the export policy's
+//! service, are `kith_core::settings`'s).
 
 use chrono::{DateTime, Utc};
+use kith_core::ports::SettingsWrite;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::{Actor, Result, audit, to_ms};
+use crate::ports::{CoreResult, core};
+use crate::sql::Sql;
+use crate::{Result, to_ms};
 
 pub(crate) const LOYALTY: &str = "loyalty";
 pub(crate) const MESSAGING: &str = "messaging";
-pub(crate) const EXPORT: &str = "export";
+pub(crate) const EXPORT: &str = kith_core::settings::EXPORT;
 
 /// A section as stored, or its default when the shop never set it.
 pub(crate) fn load<T: DeserializeOwned + Default>(conn: &Connection, shop_id: i64, section: &str) -> Result<T> {
@@ -23,37 +28,18 @@ pub(crate) fn load<T: DeserializeOwned + Default>(conn: &Connection, shop_id: i6
     }
 }
 
-pub(crate) fn store<T: Serialize>(
-    conn: &Connection,
-    shop_id: i64,
-    section: &str,
-    value: &T,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let json = serde_json::to_value(value).map_err(anyhow::Error::from)?;
+/// Replace a section's document.
+fn put(conn: &Connection, shop_id: i64, section: &str, json: &Value, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO shop_settings (shop_id, section, value, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (shop_id, section) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     )?
     .execute(params![shop_id, section, json.to_string(), to_ms(now)])?;
-    audit::record(conn, Some(shop_id), actor, &format!("settings.{section}"), None, json, now)
+    Ok(())
 }
 
-impl crate::Store {
-    /// The shop's export policy; no personal columns unless the owner allowed them.
-    pub fn export_policy(&self, shop_id: i64) -> Result<kith_domain::model::ExportPolicy> {
-        self.read(|conn| load(conn, shop_id, EXPORT))
-    }
-
-    /// Replace the shop's export policy (audited as `settings.export`).
-    pub fn put_export_policy(
-        &self,
-        shop_id: i64,
-        policy: &kith_domain::model::ExportPolicy,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.write(|tx| store(tx, shop_id, EXPORT, policy, actor, now))
+impl SettingsWrite for Sql<'_> {
+    fn put(&self, shop_id: i64, section: &str, value: &Value, at: DateTime<Utc>) -> CoreResult<()> {
+        core(put(self.0, shop_id, section, value, at))
     }
 }

@@ -1,9 +1,9 @@
 //! The core's conformance suite on SQLite: every case on a new database file.
 
-use kith_core::prelude::*;
 use chrono::Utc;
 use kith_conformance::{Backend, Factory};
 use kith_core::Storage;
+use kith_core::prelude::*;
 use kith_domain::loyalty::LoyaltySettings;
 use kith_domain::model::NewShop;
 use kith_store::{Actor, Store, StoreOptions};

@@ -1,8 +1,8 @@
 //! Consents across merges: the survivor takes the stricter answer of both sides,
 //! and an unmerge gives back what the survivor had, unless it changed since.
 
-use kith_core::prelude::*;
 use chrono::Utc;
+use kith_core::prelude::*;
 use kith_domain::messaging::{ConsentInput, ConsentStatus};
 use kith_domain::model::NewShop;
 use kith_store::{Actor, Store, StoreOptions};

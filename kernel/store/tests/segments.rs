@@ -344,11 +344,11 @@ fn a_chain_of_segments_is_refused_when_saved_if_it_could_not_be_read() {
         s.audience_page(shop.shop_id, &Audience::Segment { id, version: None }, 0, 10, true, now()).unwrap();
     }
     let too_deep = s.create_segment(shop.shop_id, &input("level 6", json!({"segment": chain[4]})), &cli, now());
-    assert!(matches!(&too_deep, Err(StoreError::Invalid(e)) if e.reason.contains("at most 5 levels deep")), "{too_deep:?}");
+    assert!(matches!(&too_deep, Err(kith_core::Error::Invalid(e)) if e.reason.contains("at most 5 levels deep")), "{too_deep:?}");
     // Lengthening the chain from below would leave the top unreadable: refused too, whole.
     let extra = s.create_segment(shop.shop_id, &input("extra", json!({"tag": "vip"})), &cli, now()).unwrap();
     let deeper = s.update_segment(shop.shop_id, chain[0], &input("level 1", json!({"segment": extra.id})), &cli, now());
-    assert!(matches!(&deeper, Err(StoreError::Invalid(e)) if e.reason.contains(&format!("segment {}", chain[4]))), "{deeper:?}");
+    assert!(matches!(&deeper, Err(kith_core::Error::Invalid(e)) if e.reason.contains(&format!("segment {}", chain[4]))), "{deeper:?}");
     assert_eq!(s.get_segment(shop.shop_id, chain[0], None).unwrap().version, 1);
     let sweep = s.sweep_segments(chrono::Duration::zero(), 100, now() + Duration::hours(2));
     assert!(sweep.is_ok(), "{sweep:?}");
@@ -359,8 +359,8 @@ fn references_are_checked_and_versions_kept() {
     let shop = shop();
     let cli = Actor::cli("test");
     let s = &shop.store;
-    let refused = |r: Result<_, StoreError>| match r {
-        Err(StoreError::Invalid(e)) => e,
+    let refused = |r: Result<_, kith_core::Error>| match r {
+        Err(kith_core::Error::Invalid(e)) => e,
         other => panic!("expected a refusal, got {other:?}"),
     };
     let e = refused(s.create_segment(shop.shop_id, &input("x", json!({"segment": 999})), &cli, now()));
@@ -373,7 +373,7 @@ fn references_are_checked_and_versions_kept() {
     assert_eq!((a.members, b.members), (2, 2));
     let e = refused(s.update_segment(shop.shop_id, a.id, &input("a", json!({"not": {"segment": b.id}})), &cli, now()));
     assert!(e.reason.contains("refers back to itself"), "{e}");
-    assert!(matches!(s.delete_segment(shop.shop_id, a.id, &cli, now()), Err(StoreError::Conflict(m)) if m.contains("segment 2 (b)")));
+    assert!(matches!(s.delete_segment(shop.shop_id, a.id, &cli, now()), Err(kith_core::Error::Conflict(m)) if m.contains("segment 2 (b)")));
 
     // A changed definition is a new version; the old one stays readable by time.
     let later = now() + Duration::hours(1);
@@ -393,7 +393,7 @@ fn references_are_checked_and_versions_kept() {
     let other = s
         .create_shop(&NewShop { name: "Other".into(), time_zone: "UTC".into(), currency: "CNY".into(), region: "CN".into() }, &cli)
         .unwrap();
-    assert!(matches!(s.get_segment(other.id, a.id, None), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.get_segment(other.id, a.id, None), Err(kith_core::Error::NotFound(_))));
     let e = refused(s.create_segment(other.id, &input("x", json!({"segment": a.id})), &cli, now()));
     assert!(e.reason.contains("does not exist in this shop"));
 

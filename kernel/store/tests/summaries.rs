@@ -2,8 +2,8 @@
 //! shop's time zone, orders as customer stats count them, pages by customer id,
 //! one shop only.
 
-use kith_core::prelude::*;
 use chrono::{DateTime, TimeZone, Utc};
+use kith_core::prelude::*;
 use kith_domain::model::NewShop;
 use kith_domain::plugin::BuyerSummary;
 use kith_store::{Actor, Store, StoreOptions};

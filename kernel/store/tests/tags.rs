@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use kith_domain::journeys::{JourneyInput, JourneyStatus};
 use kith_domain::model::{NewShop, Tag};
 use kith_domain::plugin::{Decision, Grant, Manifest};
-use kith_store::{Actor, Attempt, CustomerFilter, CustomerRead, Effects, PutSubscription, RunFilter, Store, StoreError, StoreOptions};
+use kith_store::{Actor, Attempt, CustomerFilter, CustomerRead, Effects, PutSubscription, RunFilter, Store, StoreOptions};
 use serde_json::{Value, json};
 
 /// The shop's clock at the start of each test (the engine and plugins run on it; a merchant's
@@ -186,7 +186,7 @@ fn a_merchant_tag_is_logged_once_when_set_and_once_when_removed() {
     let at = s.head();
     s.store.remove_tag(s.shop_id, ann, "gift", &cli()).unwrap();
     assert_eq!(s.tag_log(at), vec![removed(ann, json!({"tag": "gift", "source": "manual"}))]);
-    assert!(matches!(s.store.remove_tag(s.shop_id, ann, "gift", &cli()), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.store.remove_tag(s.shop_id, ann, "gift", &cli()), Err(kith_core::Error::NotFound(_))));
     assert_eq!(s.tag_log(at).len(), 1, "removing a tag nobody holds logs nothing");
 
     // Without a reason the payload has none.

@@ -1,5 +1,6 @@
 use axum::Json;
 use axum::extract::State;
+use kith_core::prelude::*;
 use kith_domain::model::AuditEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

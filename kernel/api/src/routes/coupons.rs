@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::prelude::*;
 use kith_domain::coupons::{Coupon, CouponTemplate, CouponTemplateInput, IssueRequest, TemplateStats};
 use kith_store::Actor;
 use serde::Serialize;

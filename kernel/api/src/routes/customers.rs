@@ -1,8 +1,8 @@
-use kith_core::prelude::*;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use kith_core::prelude::*;
 use kith_domain::auth::Scope;
 use kith_domain::identity::{self, IdentityKind};
 use kith_domain::ingest::Identifier;

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{Datelike, NaiveDate};
+use kith_core::prelude::*;
 use kith_domain::metrics::{CohortTable, Overview, ScoreDistribution};
 use kith_store::OverviewQuery;
 use serde::Deserialize;

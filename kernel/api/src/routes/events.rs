@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
+use kith_core::prelude::*;
 use kith_domain::auth::Scope;
 use kith_domain::ingest::MAX_BATCH;
 use kith_domain::model::{Event, IngestReport};

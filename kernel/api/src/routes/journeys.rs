@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::prelude::*;
 use kith_domain::auth::Scope;
 use kith_domain::journeys::{
     DryRun, Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyStats, JourneyStatus, JourneyVersion, TestSend,

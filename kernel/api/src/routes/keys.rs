@@ -1,6 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use kith_domain::model::{ApiKey, CreatedKey, NewKey};
 use kith_store::Actor;

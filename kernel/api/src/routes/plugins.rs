@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use kith_bus::{EnableRequest, Package, PluginStatus};
+use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::personal::Personal;
 use kith_domain::plugin::{DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
@@ -209,7 +210,7 @@ pub async fn enable_plugin(
         .read("plugin_subscription", move |s| {
             let current = match s.subscription(shop_id, &plugin) {
                 Ok(sub) => Some(sub),
-                Err(kith_store::StoreError::NotFound(_)) => None,
+                Err(kith_core::Error::NotFound(_)) => None,
                 Err(e) => return Err(e),
             };
             Ok((manifest(s, &plugin, current.as_ref().map(|c| c.version.as_str()))?, current))

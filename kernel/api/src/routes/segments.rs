@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
+use kith_core::prelude::*;
 use kith_domain::auth::Scope;
 use kith_domain::model::{Customer, ExportPolicy};
 use kith_domain::personal;

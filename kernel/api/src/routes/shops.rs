@@ -1,7 +1,7 @@
-use kith_core::prelude::*;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::prelude::*;
 use kith_domain::model::{NewShop, Shop};
 use kith_store::Actor;
 use serde::Serialize;

@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use kith_provider::Provider;
 use kith_store::Actor;

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
 use axum::http::{Method, StatusCode};
+use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use serde_json::{Value, json};
 

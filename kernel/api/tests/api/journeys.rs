@@ -2,6 +2,7 @@
 //! versions, dry runs, test sends, statistics and the per-customer view.
 
 use axum::http::{Method, StatusCode};
+use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use serde_json::{Value, json};
 

@@ -2,6 +2,7 @@
 //! without `pii:read`, connectors routed only by the owner, secrets write-only, journey
 //! templates, lookups, exports, and each shop's own event positions.
 
+use kith_core::prelude::*;
 use std::time::Duration;
 
 use axum::body::Body;

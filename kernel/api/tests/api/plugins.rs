@@ -3,6 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};

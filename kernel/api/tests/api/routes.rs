@@ -5,6 +5,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use futures::StreamExt;
 use kith_api::ApiConfig;
 use kith_bus::Clock;
+use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use serde_json::{Value, json};
 use tower::ServiceExt;

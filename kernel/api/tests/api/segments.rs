@@ -3,6 +3,7 @@
 use axum::http::{Method, StatusCode};
 use chrono::{TimeZone, Utc};
 use kith_bus::Clock;
+use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::NewKey;
 use kith_store::Actor;

@@ -1,8 +1,8 @@
 //! The coupons' port, and the rewards' (a reward is paid with a coupon).
 
 use chrono::{DateTime, Utc};
-use kith_domain::coupons::{Coupon, CouponTemplate};
-use kith_domain::loyalty::{Redemption, Reward};
+use kith_domain::coupons::{Coupon, CouponTemplate, CouponTemplateInput};
+use kith_domain::loyalty::{Redemption, Reward, RewardInput};
 
 use crate::Result;
 
@@ -18,6 +18,17 @@ pub trait CouponsRead {
     fn coupon(&self, shop_id: i64, coupon_id: i64, now: DateTime<Utc>) -> Result<Option<Coupon>>;
     /// The shop's coupon with the (normalised) code `code`, as a redemption judges it.
     fn by_code(&self, shop_id: i64, code: &str) -> Result<Option<CodeHolder>>;
+    /// The shop's templates, by id.
+    fn templates(&self, shop_id: i64) -> Result<Vec<CouponTemplate>>;
+    /// The shop's coupon with the (normalised) code `code` as the API shows it, its status
+    /// as at `now`.
+    fn coupon_with_code(&self, shop_id: i64, code: &str, now: DateTime<Utc>) -> Result<Option<Coupon>>;
+    /// The coupons of a customer (by its own id) and of the customers merged into it,
+    /// newest first, at most 500, their status as at `now`.
+    fn customer_coupons(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> Result<Vec<Coupon>>;
+    /// What became of a template's coupons: redeemed, expired unused at `now`, and the
+    /// revenue (paid less refunded) of the orders that redeemed them.
+    fn template_usage(&self, template_id: i64, now: DateTime<Utc>) -> Result<TemplateUsage>;
 }
 
 /// Writes to the coupons.
@@ -29,6 +40,11 @@ pub trait CouponsWrite {
     fn count_issued(&self, template_id: i64) -> Result<()>;
     /// Mark a coupon redeemed by an order, paid at `at`.
     fn redeem(&self, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// A new template of the shop with the terms of `input` (validated), created and
+    /// updated at `at`, none issued yet; its id.
+    fn insert_template(&self, shop_id: i64, input: &CouponTemplateInput, at: DateTime<Utc>) -> Result<i64>;
+    /// Replace the terms of the shop's template `id` with `input`'s, updated at `at`.
+    fn update_template(&self, shop_id: i64, id: i64, input: &CouponTemplateInput, at: DateTime<Utc>) -> Result<()>;
 }
 
 /// Rewards, which a customer buys with points, and the redemptions that bought them.
@@ -39,6 +55,10 @@ pub trait RewardsRead {
     fn redemption_by_key(&self, shop_id: i64, idempotency_key: &str) -> Result<Option<RedemptionKey>>;
     /// The shop's redemption `redemption_id` as the API shows it (its coupon's status as at `now`).
     fn redemption(&self, shop_id: i64, redemption_id: i64, now: DateTime<Utc>) -> Result<Redemption>;
+    /// The shop's rewards, by id.
+    fn rewards(&self, shop_id: i64) -> Result<Vec<Reward>>;
+    /// The ids of a customer's redemptions (by its own id), newest first, at most 200.
+    fn redemptions_of(&self, customer_id: i64) -> Result<Vec<i64>>;
 }
 
 /// Writes to the rewards.
@@ -47,6 +67,11 @@ pub trait RewardsWrite {
     fn take_one(&self, reward_id: i64) -> Result<()>;
     /// Record a redemption; its id.
     fn insert_redemption(&self, redemption: &NewRedemption<'_>) -> Result<i64>;
+    /// A new reward of the shop as `input` (validated) says, created and updated at `at`,
+    /// none redeemed yet; its id.
+    fn insert_reward(&self, shop_id: i64, input: &RewardInput, at: DateTime<Utc>) -> Result<i64>;
+    /// Replace the shop's reward `id` with `input`'s, updated at `at`.
+    fn update_reward(&self, shop_id: i64, id: i64, input: &RewardInput, at: DateTime<Utc>) -> Result<()>;
 }
 
 /// A coupon found by its source key: what it was issued of and to.
@@ -67,6 +92,16 @@ pub struct CodeHolder {
     pub redeemed: bool,
     /// Its template's threshold: the smallest order it applies to.
     pub threshold: i64,
+}
+
+/// What became of a template's coupons.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TemplateUsage {
+    pub redeemed: i64,
+    /// Expired unused.
+    pub expired: i64,
+    /// Paid less refunded, of the orders that redeemed them.
+    pub revenue: i64,
 }
 
 /// A coupon to insert, as the rules made it.

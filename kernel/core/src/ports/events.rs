@@ -1,6 +1,7 @@
 //! The event log's port: the one way every feature appends to a shop's log.
 
 use chrono::{DateTime, Utc};
+use kith_domain::model::Event;
 use serde_json::Value;
 
 use crate::Result;
@@ -21,4 +22,19 @@ pub trait EventLog {
         at: DateTime<Utc>,
         plugin: Option<&str>,
     ) -> Result<i64>;
+}
+
+/// Reading a shop's event log. A shop's events have a global sequence number (`seq`,
+/// the bus's cursor) and the shop's own position (1, 2, 3 …, what the API shows).
+pub trait EventsRead {
+    /// The shop's own position of its last event at or before the global sequence
+    /// number `seq`; 0 before any.
+    fn position_at(&self, shop_id: i64, seq: i64) -> Result<i64>;
+    /// The position of the shop's newest event; 0 without events.
+    fn last_position(&self, shop_id: i64) -> Result<i64>;
+    /// The global sequence number of the shop's newest event; 0 without events.
+    fn head(&self, shop_id: i64) -> Result<i64>;
+    /// The shop's events past its position `after`, oldest first, at most `limit`;
+    /// each event's `seq` is its position.
+    fn after(&self, shop_id: i64, after: i64, limit: usize) -> Result<Vec<Event>>;
 }

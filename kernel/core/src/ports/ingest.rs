@@ -14,6 +14,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
+/// Limits on how many identifiers of one kind a customer may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCaps {
+    /// Cap for kinds not listed in `per_kind`.
+    pub default: u32,
+    /// Caps by kind, e.g. `phone = 3`, `external:erp = 1`.
+    #[serde(default)]
+    pub per_kind: BTreeMap<String, u32>,
+}
+
+impl Default for IdentityCaps {
+    fn default() -> Self {
+        IdentityCaps { default: 3, per_kind: BTreeMap::new() }
+    }
+}
+
+impl IdentityCaps {
+    pub fn cap(&self, kind: &str) -> u32 {
+        self.per_kind.get(kind).copied().unwrap_or(self.default)
+    }
+}
+
 /// Identifiers as identity resolution finds them.
 pub trait Identities {
     /// The customer of the shop holding the identifier `kind` / `value` (normalised).

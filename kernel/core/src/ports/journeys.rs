@@ -5,7 +5,7 @@
 //! condition).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kith_domain::journeys::{DateField, JourneyRunStatus, JourneyStatus};
+use kith_domain::journeys::{CouponFigures, DateField, Journey, JourneyRun, JourneyRunStatus, JourneyStatus, JourneyVersion, VersionStats};
 use kith_domain::segments::Node;
 use serde_json::Value;
 
@@ -112,6 +112,35 @@ pub struct RunPlace<'a> {
     pub context: &'a Value,
 }
 
+/// A filter on the runs of a journey.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub customer_id: Option<i64>,
+    pub status: Option<JourneyRunStatus>,
+}
+
+/// Runs of a version's step by outcome (a wait whose run ended counts under how the
+/// run ended), with the reason when the step was skipped (empty otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOutcomes {
+    pub version: i64,
+    pub step: String,
+    pub kind: String,
+    pub outcome: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// Messages a version's step queued, by channel and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepMessages {
+    pub version: i64,
+    pub step: String,
+    pub channel: String,
+    pub status: String,
+    pub count: i64,
+}
+
 /// What the journey engine reads.
 pub trait JourneysRead {
     /// A journey by id (the engine found it in its own listings).
@@ -152,6 +181,50 @@ pub trait JourneysRead {
     fn events_since(&self, customer_id: i64, kind: &str, seq: i64) -> Result<Vec<Value>>;
     /// Whether the shop's customer meets a customer condition at `now`.
     fn customer_matches(&self, shop_id: i64, node: &Node, customer_id: i64, now: DateTime<Utc>) -> Result<bool>;
+
+    // Journeys as the shop reads them.
+
+    /// A journey of the shop with its current definition and runs in progress.
+    fn view(&self, shop_id: i64, journey_id: i64) -> Result<Option<Journey>>;
+    /// Ids of the shop's journeys, in order.
+    fn ids(&self, shop_id: i64) -> Result<Vec<i64>>;
+    /// Every version of a journey, in order.
+    fn versions(&self, journey_id: i64) -> Result<Vec<JourneyVersion>>;
+    /// A journey's runs with their histories, newest first, before run id `before` when given.
+    fn runs(&self, shop_id: i64, journey_id: i64, filter: &RunFilter, before: Option<i64>, limit: usize) -> Result<Vec<JourneyRun>>;
+    /// The runs of a customer (and of the customers merged into them) with their histories,
+    /// newest first, the newest 200.
+    fn customer_runs(&self, shop_id: i64, customer_id: i64) -> Result<Vec<JourneyRun>>;
+    /// Whether the shop has the segment, not deleted.
+    fn segment_live(&self, shop_id: i64, segment_id: i64) -> Result<bool>;
+    /// Check that a customer condition holds together in the shop (its segments exist, no
+    /// cycle); an invalid one is named by `field`.
+    fn check_condition(&self, shop_id: i64, node: &Node, field: &str, now: DateTime<Utc>) -> Result<()>;
+    /// The members of the shop's segment now, by id.
+    fn segment_members(&self, shop_id: i64, segment_id: i64) -> Result<Vec<i64>>;
+    /// The customers and payloads of the shop's events of type `kind` logged since `since`,
+    /// newest first, at most 100,000.
+    fn recent_events(&self, shop_id: i64, kind: &str, since: DateTime<Utc>) -> Result<Vec<(i64, Value)>>;
+
+    // A journey's statistics.
+
+    /// How many of the journey's runs are in `status`.
+    fn count_runs(&self, journey_id: i64, status: JourneyRunStatus) -> Result<i64>;
+    /// The journey's treated (or holdout) runs: entered, converted and their revenue.
+    fn arm(&self, journey_id: i64, holdout: bool) -> Result<(i64, i64, i64)>;
+    /// The journey's messages counted by (channel, status).
+    fn messages_by_status(&self, journey_id: i64) -> Result<Vec<(String, String, i64)>>;
+    /// The shop's coupons from `source`: issued and redeemed, with their face values.
+    fn coupon_figures(&self, shop_id: i64, source: &str) -> Result<CouponFigures>;
+    /// The journey's runs by version.
+    fn version_stats(&self, journey_id: i64) -> Result<Vec<VersionStats>>;
+    /// The journey's steps by version, step, kind, outcome and skip reason.
+    fn step_outcomes(&self, journey_id: i64) -> Result<Vec<StepOutcomes>>;
+    /// The journey's messages by version, step, channel and status.
+    fn step_messages(&self, journey_id: i64) -> Result<Vec<StepMessages>>;
+    /// The treated runs that went through splits: their `step:variant` labels
+    /// (comma-separated), whether they converted, and their revenue (0 without one).
+    fn variant_runs(&self, journey_id: i64) -> Result<Vec<(String, bool, i64)>>;
 }
 
 /// What the journey engine writes.
@@ -180,4 +253,21 @@ pub trait JourneysWrite {
     fn fail_run(&self, run_id: i64, reason: &str, at: DateTime<Utc>) -> Result<()>;
     /// Give the run to another customer (the survivor of a merge).
     fn move_run(&self, run_id: i64, customer_id: i64) -> Result<()>;
+
+    // Journeys as the shop edits them.
+
+    /// A new draft journey at version 1 (its version is inserted apart); its id.
+    fn insert_journey(&self, shop_id: i64, name: &str, description: Option<&str>, at: DateTime<Utc>) -> Result<i64>;
+    /// A new version of a journey's definition.
+    fn insert_version(&self, journey_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> Result<()>;
+    /// Replace a journey's name, description and current version.
+    fn update_journey(&self, journey_id: i64, name: &str, description: Option<&str>, version: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Delete a journey and its versions.
+    fn delete_journey(&self, journey_id: i64) -> Result<()>;
+    /// Start a journey at `cursor` of its shop's log, activated at `at`.
+    fn activate(&self, journey_id: i64, cursor: i64, at: DateTime<Utc>) -> Result<()>;
+    /// End the journey's runs in progress: it was archived.
+    fn exit_runs(&self, journey_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Set a journey's status.
+    fn set_status(&self, journey_id: i64, status: JourneyStatus, at: DateTime<Utc>) -> Result<()>;
 }

@@ -1,7 +1,7 @@
 //! The points ledger's port.
 
 use chrono::{DateTime, Utc};
-use kith_domain::loyalty::{LedgerEntry, LedgerKind};
+use kith_domain::loyalty::{ExpiringPoints, LedgerEntry, LedgerKind, TierChange};
 
 use crate::Result;
 
@@ -27,6 +27,16 @@ pub trait LedgerRead {
     fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>>;
     /// Customers of a shop with at least one entry, by id.
     fn customers_with_entries(&self, shop_id: i64) -> Result<Vec<i64>>;
+    /// A page of a customer's entries as the API shows them, newest first: up to `limit`
+    /// with an id below `before` (any when `None`).
+    fn page(&self, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>>;
+    /// What remains of a customer's batches that expire, summed per expiry, soonest first,
+    /// at most 50 expiries.
+    fn expiring(&self, customer_id: i64) -> Result<Vec<ExpiringPoints>>;
+    /// A customer's tier, if they have one; the customer exists (the caller found it).
+    fn tier(&self, customer_id: i64) -> Result<Option<String>>;
+    /// A customer's changes of tier, newest first, at most 100.
+    fn tier_history(&self, customer_id: i64) -> Result<Vec<TierChange>>;
 }
 
 /// Writes to the points ledger.

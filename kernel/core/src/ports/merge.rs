@@ -28,6 +28,12 @@ pub trait MergeRead {
     fn merged_into(&self, customer_id: i64) -> Result<Option<i64>>;
     /// A merge of the shop as the API shows it (without its identifiers), and its record.
     fn merge(&self, shop_id: i64, merge_id: i64) -> Result<Option<(Merge, MergeRecord)>>;
+    /// Whether the shop has the customer `customer_id`, merged or not.
+    fn customer_exists(&self, shop_id: i64, customer_id: i64) -> Result<bool>;
+    /// The shop's merges in which a customer took part, as survivor or as merged side,
+    /// newest first (by id), each as the API shows it (without its identifiers) with its
+    /// record (an empty one when the stored record does not read).
+    fn involving(&self, shop_id: i64, customer_id: i64) -> Result<Vec<(Merge, MergeRecord)>>;
 }
 
 /// What a merge and an unmerge write.

@@ -23,27 +23,37 @@ use serde_json::Value;
 
 use crate::{Actor, Result};
 
+mod audit;
 mod coupons;
+mod customers;
 mod events;
 mod ingest;
 mod journeys;
+mod keys;
 mod ledger;
 mod merge;
+mod metrics;
 mod outbox;
 mod plugins;
 mod segments;
+mod settings;
 mod shops;
 mod tags;
 
+pub use audit::*;
 pub use coupons::*;
+pub use customers::*;
 pub use events::*;
 pub use ingest::*;
 pub use journeys::*;
+pub use keys::*;
 pub use ledger::*;
 pub use merge::*;
+pub use metrics::*;
 pub use outbox::*;
 pub use plugins::*;
 pub use segments::*;
+pub use settings::*;
 pub use shops::*;
 pub use tags::*;
 
@@ -59,6 +69,18 @@ pub trait Storage: Send + Sync {
     /// serialised as its isolation requires; a transaction that could not commit
     /// for a concurrent one is taken again by the backend, not reported.
     fn run_write(&self, f: &mut dyn FnMut(&dyn WriteTx) -> Result<()>) -> Result<()>;
+    /// This backend as a trait object (`self`), for the core's services, whose methods
+    /// run on any backend, sized or not, and call the core's functions with it.
+    fn storage(&self) -> &dyn Storage;
+    /// The identifier caps ingest checks; the defaults unless the backend was opened with others.
+    fn identity_caps(&self) -> IdentityCaps {
+        IdentityCaps::default()
+    }
+    /// The memory of keys authenticated lately the backend holds, if it holds one: a
+    /// key found there is not read from storage again.
+    fn key_memory(&self) -> Option<&dyn KeyMemory> {
+        None
+    }
 }
 
 /// The forms of [`Storage`] the core uses: a closure with a result of its own.
@@ -91,6 +113,7 @@ impl<S: Storage + ?Sized> StorageExt for S {}
 /// A read transaction: one snapshot.
 pub trait ReadTx {
     fn customers(&self) -> &dyn Customers;
+    fn customer_views(&self) -> &dyn CustomerViews;
     fn orders(&self) -> &dyn Orders;
     fn identities(&self) -> &dyn Identities;
     fn ingest(&self) -> &dyn IngestRead;
@@ -105,6 +128,11 @@ pub trait ReadTx {
     fn segments(&self) -> &dyn SegmentsRead;
     fn journeys(&self) -> &dyn JourneysRead;
     fn shops(&self) -> &dyn ShopsRead;
+    fn metrics(&self) -> &dyn MetricsRead;
+    fn summaries(&self) -> &dyn SummariesRead;
+    fn keys(&self) -> &dyn KeysRead;
+    fn audit_log(&self) -> &dyn AuditRead;
+    fn events(&self) -> &dyn EventsRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -127,6 +155,8 @@ pub trait WriteTx: ReadTx {
     fn segments_writer(&self) -> &dyn SegmentsWrite;
     fn journeys_writer(&self) -> &dyn JourneysWrite;
     fn shops_writer(&self) -> &dyn ShopsWrite;
+    fn keys_writer(&self) -> &dyn KeysWrite;
+    fn settings_writer(&self) -> &dyn SettingsWrite;
 }
 
 /// Customers as the core finds them.
@@ -159,6 +189,8 @@ pub trait Settings {
     fn messaging(&self, shop_id: i64) -> Result<MessagingSettings>;
     /// The shop's IANA time zone, as stored.
     fn time_zone(&self, shop_id: i64) -> Result<String>;
+    /// The shop's export policy.
+    fn export(&self, shop_id: i64) -> Result<kith_domain::model::ExportPolicy>;
 }
 
 /// The audit log.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use kith_domain::identity::IdentityKind;
-use kith_domain::messaging::{ConsentStatus, Message, MessageStatus};
+use kith_domain::messaging::{ConnectorRoute, Consent, ConsentStatus, Message, MessageStatus};
 
 use crate::Result;
 
@@ -33,6 +33,30 @@ pub trait OutboxRead {
     fn attempt_state(&self, row_id: i64) -> Result<Option<(MessageStatus, i64)>>;
     /// The message of the shop a connector sent, by the kernel's id or the provider's.
     fn sent_through(&self, shop_id: i64, plugin_id: &str, key: SentKey<'_>) -> Result<Option<(i64, MessageStatus)>>;
+    /// A page of a shop's messages, newest first: up to `limit` (row id, public id) with a
+    /// row id below `before` (any when `None`), of one customer (by its own id) or status
+    /// when given.
+    fn list(
+        &self,
+        shop_id: i64,
+        customer_id: Option<i64>,
+        status: Option<MessageStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>>;
+    /// The groups (shop, channel) of every shop with messages due at `now` (queued ones
+    /// whose time came, or being sent with their lease run out), the group whose oldest due
+    /// message has waited longest first, then by shop and channel.
+    fn due_groups(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String)>>;
+    /// The shop and connector plugin a receipt URL's secret token belongs to.
+    fn connector_by_token(&self, token: &str) -> Result<Option<(i64, String)>>;
+    /// How many of a shop's messages are queued or being sent on the channel the connector
+    /// `plugin_id` sends; 0 when it sends none.
+    fn backlog(&self, shop_id: i64, plugin_id: &str) -> Result<i64>;
+    /// A shop's connectors by channel, enabled or not.
+    fn connectors(&self, shop_id: i64) -> Result<Vec<ConnectorRoute>>;
+    /// A customer's answers (by its own id), by channel.
+    fn consents(&self, customer_id: i64) -> Result<Vec<Consent>>;
 }
 
 /// Writes to the outbox. Every change of a message's status is followed by a history line

@@ -5,7 +5,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kith_domain::plugin::{DeadLetter, LogLevel, LogLine, PluginRun, Subscription};
+use kith_domain::model::Customer;
+use kith_domain::plugin::{
+    BehaviourSnapshot, DeadLetter, EventSnapshot, Grant, InstalledPlugin, LogLevel, LogLine, Manifest, OrderSnapshot, PluginLog, PluginRun,
+    Reads, Subscription,
+};
+use serde_json::Value;
 
 use crate::Result;
 
@@ -31,6 +36,101 @@ pub trait PluginsRead {
     fn dead_letter(&self, shop_id: i64, plugin_id: &str, id: i64) -> Result<DeadLetter>;
     /// A key-value entry of the plugin in the shop.
     fn kv(&self, shop_id: i64, plugin_id: &str, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// An installed version of a plugin.
+    fn installed(&self, plugin_id: &str, version: &str) -> Result<Option<InstalledPlugin>>;
+    /// The component hash an installed version of a plugin holds.
+    fn installed_sha256(&self, plugin_id: &str, version: &str) -> Result<Option<String>>;
+    /// Every installed version of every plugin, in no particular order.
+    fn catalogue(&self) -> Result<Vec<InstalledPlugin>>;
+    /// Every installed version of one plugin, in no particular order.
+    fn versions(&self, plugin_id: &str) -> Result<Vec<InstalledPlugin>>;
+    /// The component with this hash.
+    fn wasm(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+    /// The shop's subscriptions, by plugin id.
+    fn subscriptions(&self, shop_id: i64) -> Result<Vec<Subscription>>;
+    /// Enabled subscriptions of plugins other than channel connectors, with events past their
+    /// cursor and no retry after `now`, least recently updated first.
+    fn due_subscriptions(&self, now: DateTime<Utc>) -> Result<Vec<Due>>;
+    /// The global sequence number of the shop's newest event as this transaction sees it; 0
+    /// without events.
+    fn event_head(&self, shop_id: i64) -> Result<i64>;
+    /// The shop's events after `after` up to `end` (sequence numbers) that are about a
+    /// customer, were not emitted by `plugin_id`, and are of one of `types` (`None`: of
+    /// every type); at most `limit`, by sequence number.
+    fn events(
+        &self,
+        shop_id: i64,
+        plugin_id: &str,
+        types: Option<&[String]>,
+        after: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<EventSnapshot>>;
+    /// The plugin's dead letters in the shop, newest first, at most 1000.
+    fn dead_letters(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<DeadLetter>>;
+    /// The id of the plugin's running run in the shop.
+    fn running_run(&self, shop_id: i64, plugin_id: &str) -> Result<Option<i64>>;
+    /// The plugin's runs in the shop, newest first, at most 100.
+    fn runs(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<PluginRun>>;
+    /// Running runs of enabled subscriptions with no retry after `now`: (shop, plugin, run), by run id.
+    fn due_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>>;
+    /// How many runs schedules call for at `now` ([`PluginsWrite::start_scheduled_runs`]).
+    fn scheduled_runs_due(&self, now: DateTime<Utc>) -> Result<i64>;
+    /// The shop's active (not merged) customers.
+    fn active_customer_count(&self, shop_id: i64) -> Result<i64>;
+    /// Active customers of the shop after `after`, by id, at most `limit`, as a plugin that
+    /// reads `reads` sees them.
+    fn customer_batch(&self, shop_id: i64, after: i64, limit: usize, reads: Reads) -> Result<Vec<Customer>>;
+    /// Those of the active customers `ids` that are in the shop, as a plugin that reads
+    /// `reads` sees them, read together whatever their number; in no particular order.
+    fn plugin_customers(&self, shop_id: i64, ids: &[i64], reads: Reads) -> Result<Vec<Customer>>;
+    /// The shop's order with the shop's own id, with its items.
+    fn order_snapshot(&self, shop_id: i64, external_id: &str) -> Result<Option<OrderSnapshot>>;
+    /// Per buyer (an active customer with orders): what they spent, their orders and their
+    /// last order; over every order (`since` none) or over orders not refunded paid since.
+    fn buyer_stats(&self, shop_id: i64, since: Option<DateTime<Utc>>) -> Result<Vec<BuyerStats>>;
+    /// The customer's newest orders paid since `since_ms` with their items, at most
+    /// `MAX_HISTORY_ORDERS`; and whether older ones were left out.
+    fn recent_orders(&self, customer_id: i64, since_ms: i64) -> Result<(Vec<OrderSnapshot>, bool)>;
+    /// The customer's newest behaviours since `since_ms`, at most `limit`.
+    fn recent_behaviours(&self, customer_id: i64, since_ms: i64, limit: usize) -> Result<Vec<BehaviourSnapshot>>;
+    /// Keys and bytes (keys and values together) of the plugin's key-value space in the shop.
+    fn kv_usage(&self, shop_id: i64, plugin_id: &str) -> Result<(u64, u64)>;
+    /// The plugin's log lines in the shop with ids below `before`, newest first, at most `limit`.
+    fn logs(&self, shop_id: i64, plugin_id: &str, before: i64, limit: usize) -> Result<Vec<PluginLog>>;
+    /// The plugin's kept call records in the shop, newest first: (duration in µs, error).
+    fn calls(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<(i64, Option<String>)>>;
+}
+
+/// How a plugin is enabled in a shop.
+#[derive(Debug, Clone, Copy)]
+pub struct PutSubscription<'a> {
+    pub plugin_id: &'a str,
+    /// The requirement the merchant gave.
+    pub version_req: &'a str,
+    /// The installed version it resolved to.
+    pub version: &'a str,
+    pub config: &'a Value,
+    pub grant: &'a Grant,
+    pub run_every_hours: Option<u32>,
+    /// The channel a connector sends; the shop's route for it points here.
+    pub channel: Option<&'a str>,
+}
+
+/// A subscription ready for a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub shop_id: i64,
+    pub plugin_id: String,
+}
+
+/// What one buyer spent, in how many orders, and when last.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BuyerStats {
+    pub spent: i64,
+    pub orders: i64,
+    pub last_order: Option<DateTime<Utc>>,
 }
 
 /// A subscription's state after a failed delivery.
@@ -91,6 +191,26 @@ pub trait PluginsWrite {
     /// Set a run's state after a failed batch: its attempts, error and retry time, and
     /// `failed` (finished at `at`) when it is given up on.
     fn run_failed(&self, run_id: i64, attempts: i64, error: &str, retry_at: DateTime<Utc>, failed: bool, at: DateTime<Utc>) -> Result<()>;
+
+    /// Keep a component under its hash (nothing when it is kept already).
+    fn put_blob(&self, sha256: &str, wasm: &[u8]) -> Result<()>;
+    /// Add a plugin version to the catalogue.
+    fn insert_plugin(&self, manifest: &Manifest, sha256: &str, size: i64, at: DateTime<Utc>, installed_by: &str) -> Result<()>;
+    /// Change the shop's subscription to `put` and enable it with its failure state cleared;
+    /// false when the shop has none.
+    fn update_subscription(&self, shop_id: i64, put: &PutSubscription<'_>, at: DateTime<Utc>) -> Result<bool>;
+    /// A new enabled subscription of the shop, its cursor at `cursor`.
+    fn insert_subscription(&self, shop_id: i64, put: &PutSubscription<'_>, cursor: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Disable the shop's subscription and clear its retry time; false when the shop has none.
+    fn disable_subscription(&self, shop_id: i64, plugin_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// A new running run over `total` customers; its id.
+    fn insert_run(&self, shop_id: i64, plugin_id: &str, total: i64, at: DateTime<Utc>) -> Result<i64>;
+    /// Put a run back to running with its failure state cleared.
+    fn resume_run(&self, run_id: i64) -> Result<()>;
+    /// Start a run, over the shop's active customers, for every enabled subscription of a
+    /// plugin other than a channel connector with `run_every_hours`, no run in progress and
+    /// none started in that many hours before `now`; how many started.
+    fn start_scheduled_runs(&self, now: DateTime<Utc>) -> Result<usize>;
 }
 
 /// A score to write.

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kith_domain::segments::Node;
+use kith_domain::model::Customer;
+use kith_domain::segments::{Node, Segment, SegmentVersion, Snapshot};
+use serde_json::Value;
 
 use crate::Result;
 
@@ -63,6 +65,41 @@ pub trait SegmentsRead {
     /// Up to `limit` live segments, least recently swept first, not swept since
     /// `swept_before`, or whose ranks moved and not swept since `ranked_before`.
     fn due(&self, swept_before: DateTime<Utc>, ranked_before: DateTime<Utc>, limit: usize) -> Result<Vec<DueSweep>>;
+    /// The current version of a live segment of the shop and its definition as stored.
+    fn current(&self, shop_id: i64, segment_id: i64) -> Result<Option<(i64, Value)>>;
+    /// `version` of a live segment of the shop (its current one when `None`) and that
+    /// version's definition as stored.
+    fn version(&self, shop_id: i64, segment_id: i64, version: Option<i64>) -> Result<Option<(i64, Value)>>;
+    /// A live segment of the shop with its current definition, or the one in force at `at`
+    /// (none when it was created after `at`); with its count of tracked members.
+    fn get(&self, shop_id: i64, segment_id: i64, at: Option<DateTime<Utc>>) -> Result<Option<Segment>>;
+    /// The shop's live segments with their current definitions, by id.
+    fn list(&self, shop_id: i64) -> Result<Vec<Segment>>;
+    /// Every version of the segment, oldest first.
+    fn versions(&self, segment_id: i64) -> Result<Vec<SegmentVersion>>;
+    /// The shop's active customers matching `node` at `now`: the first `limit` by id after
+    /// `after`, and how many match in all when `with_count`. `segment` is as for
+    /// [`SegmentsRead::members`].
+    #[allow(clippy::too_many_arguments, reason = "the definition and the page's bounds")]
+    fn page(
+        &self,
+        shop_id: i64,
+        node: &Node,
+        segment: Option<i64>,
+        after: i64,
+        limit: usize,
+        with_count: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<i64>, Vec<Customer>)>;
+    /// The segment's snapshot `snapshot_id` in the shop.
+    fn snapshot(&self, shop_id: i64, segment_id: i64, snapshot_id: i64) -> Result<Option<Snapshot>>;
+    /// The segment's snapshots, newest first.
+    fn snapshots(&self, shop_id: i64, segment_id: i64) -> Result<Vec<Snapshot>>;
+    /// Up to `limit` members of a snapshot with an id above `after`, by id, with their
+    /// data as it is now (a member merged since shows the record that was merged away).
+    fn snapshot_members(&self, snapshot_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>>;
+    /// The segment's recorded daily counts up to `to` (inclusive), by day.
+    fn counts(&self, segment_id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>>;
 }
 
 /// What segments write.
@@ -79,4 +116,46 @@ pub trait SegmentsWrite {
     /// The segment was swept at `at`; `state` is what [`DueSweep::state`] read: when it
     /// changed since (its ranks moved again), the segment stays marked.
     fn swept(&self, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> Result<()>;
+    /// A new segment at version 1 with its first definition, created at `at` by `created_by`
+    /// (the core checked it; `timed` is what its membership depends on); its id.
+    #[allow(clippy::too_many_arguments, reason = "a segment's row and its first version's")]
+    fn insert(
+        &self,
+        shop_id: i64,
+        name: &str,
+        description: Option<&str>,
+        timed: bool,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> Result<i64>;
+    /// Set a segment's name, description, current version and `timed`, updated at `at`.
+    #[allow(clippy::too_many_arguments, reason = "a segment's row")]
+    fn update(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        name: &str,
+        description: Option<&str>,
+        version: i64,
+        timed: bool,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Store `version` of a segment's definition, created at `at` by `created_by`.
+    fn add_version(&self, segment_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> Result<()>;
+    /// Whether the segment's membership can change with time alone.
+    fn set_timed(&self, segment_id: i64, timed: bool) -> Result<()>;
+    /// Delete the segment at `at` (its versions and snapshots stay) and its tracked members.
+    fn delete(&self, shop_id: i64, segment_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Freeze who matches `node` (version `version` of the segment) at `taken_at` as a new
+    /// snapshot taken by `taken_by`: its id and size.
+    fn take_snapshot(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        version: i64,
+        node: &Node,
+        taken_at: DateTime<Utc>,
+        taken_by: &str,
+    ) -> Result<(i64, i64)>;
 }

@@ -1,6 +1,7 @@
 //! The tags' port: rows of (customer, tag, source) with a reason.
 
 use chrono::{DateTime, Utc};
+use kith_domain::model::Tag;
 
 use crate::Result;
 
@@ -10,6 +11,8 @@ pub trait TagsRead {
     fn held_by(&self, customer_id: i64, tag: &str, source: &str) -> Result<bool>;
     /// How many tags `source` set on the customer.
     fn count_by(&self, customer_id: i64, source: &str) -> Result<i64>;
+    /// The row (customer, tag, source); it exists.
+    fn get(&self, customer_id: i64, tag: &str, source: &str) -> Result<Tag>;
 }
 
 /// Writes of tag rows; the effects around them (events, the customer's `updated_at`) are

@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use kith_core::ports::{
-    CodeHolder, CouponsRead, CouponsWrite, Holding, NewCoupon, NewRedemption, RedemptionKey, RewardsRead, RewardsWrite,
+    CodeHolder, CouponsRead, CouponsWrite, Holding, NewCoupon, NewRedemption, RedemptionKey, RewardsRead, RewardsWrite, TemplateUsage,
 };
-use kith_domain::coupons::{Coupon, CouponTemplate};
-use kith_domain::loyalty::{Redemption, Reward};
+use kith_domain::coupons::{Coupon, CouponTemplate, CouponTemplateInput};
+use kith_domain::loyalty::{Redemption, Reward, RewardInput};
 use rusqlite::{OptionalExtension, params};
 
 use super::{CoreResult, Sql, core, sql};
+use crate::coupons::{TEMPLATE_COLUMNS, coupon_from_row, coupon_query, row_to_template};
+use crate::loyalty::{REWARD_COLUMNS, row_to_reward};
 use crate::{coupons, from_ms, loyalty, to_ms};
 
 impl CouponsRead for Sql<'_> {
@@ -59,6 +61,46 @@ impl CouponsRead for Sql<'_> {
                 .optional()
             }))
     }
+
+    fn templates(&self, shop_id: i64) -> CoreResult<Vec<CouponTemplate>> {
+        sql(self
+            .0
+            .prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} FROM coupon_templates WHERE shop_id = ?1 ORDER BY id"))
+            .and_then(|mut s| s.query_map([shop_id], row_to_template)?.collect()))
+    }
+
+    fn coupon_with_code(&self, shop_id: i64, code: &str, now: DateTime<Utc>) -> CoreResult<Option<Coupon>> {
+        let at = to_ms(now);
+        sql(self
+            .0
+            .prepare_cached(&coupon_query("c.code = ?2"))
+            .and_then(|mut s| s.query_row(params![shop_id, code], |r| coupon_from_row(r, at)).optional()))
+    }
+
+    fn customer_coupons(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> CoreResult<Vec<Coupon>> {
+        let at = to_ms(now);
+        sql(self
+            .0
+            .prepare_cached(&coupon_query(
+                "c.customer_id IN (SELECT id FROM customers WHERE id = ?2 OR merged_into = ?2) ORDER BY c.id DESC LIMIT 500",
+            ))
+            .and_then(|mut s| s.query_map(params![shop_id, customer_id], |r| coupon_from_row(r, at))?.collect()))
+    }
+
+    fn template_usage(&self, template_id: i64, now: DateTime<Utc>) -> CoreResult<TemplateUsage> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT COUNT(c.redeemed_at), COALESCE(SUM(c.redeemed_at IS NULL AND c.expires_at <= ?2), 0),
+                   COALESCE(SUM(o.amount - o.refunded_amount), 0)
+                 FROM coupons c LEFT JOIN orders o ON o.id = c.order_id WHERE c.template_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![template_id, to_ms(now)], |r| {
+                    Ok(TemplateUsage { redeemed: r.get(0)?, expired: r.get(1)?, revenue: r.get(2)? })
+                })
+            }))
+    }
 }
 
 impl CouponsWrite for Sql<'_> {
@@ -99,6 +141,46 @@ impl CouponsWrite for Sql<'_> {
             .and_then(|mut s| s.execute(params![coupon_id, order_id, to_ms(at)])))?;
         Ok(())
     }
+
+    fn insert_template(&self, shop_id: i64, input: &CouponTemplateInput, at: DateTime<Utc>) -> CoreResult<i64> {
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO coupon_templates (shop_id, name, face_value, threshold, per_customer_limit, active, created_at, updated_at)
+                 VALUES (?1, '', 0, 0, 1, 0, ?2, ?2)",
+            )
+            .and_then(|mut s| s.execute(params![shop_id, to_ms(at)])))?;
+        let id = self.0.last_insert_rowid();
+        self.update_template(shop_id, id, input, at)?;
+        Ok(id)
+    }
+
+    fn update_template(&self, shop_id: i64, id: i64, input: &CouponTemplateInput, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE coupon_templates SET name = ?3, face_value = ?4, threshold = ?5, valid_days = ?6, valid_until = ?7,
+                   per_customer_limit = ?8, budget_count = ?9, budget_money = ?10, active = ?11, updated_at = ?12
+                 WHERE id = ?1 AND shop_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    shop_id,
+                    input.name,
+                    input.face_value,
+                    input.threshold,
+                    input.valid_days,
+                    input.valid_until.map(to_ms),
+                    input.per_customer_limit,
+                    input.budget_count,
+                    input.budget_money,
+                    input.active,
+                    to_ms(at)
+                ])
+            }))?;
+        Ok(())
+    }
 }
 
 impl RewardsRead for Sql<'_> {
@@ -119,6 +201,20 @@ impl RewardsRead for Sql<'_> {
 
     fn redemption(&self, shop_id: i64, redemption_id: i64, now: DateTime<Utc>) -> CoreResult<Redemption> {
         core(loyalty::load_redemption(self.0, shop_id, redemption_id, now))
+    }
+
+    fn rewards(&self, shop_id: i64) -> CoreResult<Vec<Reward>> {
+        sql(self
+            .0
+            .prepare_cached(&format!("SELECT {REWARD_COLUMNS} FROM rewards WHERE shop_id = ?1 ORDER BY id"))
+            .and_then(|mut s| s.query_map([shop_id], row_to_reward)?.collect()))
+    }
+
+    fn redemptions_of(&self, customer_id: i64) -> CoreResult<Vec<i64>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT id FROM redemptions WHERE customer_id = ?1 ORDER BY id DESC LIMIT 200")
+            .and_then(|mut s| s.query_map([customer_id], |r| r.get(0))?.collect()))
     }
 }
 
@@ -153,5 +249,41 @@ impl RewardsWrite for Sql<'_> {
                 ])
             }))?;
         Ok(self.0.last_insert_rowid())
+    }
+
+    fn insert_reward(&self, shop_id: i64, input: &RewardInput, at: DateTime<Utc>) -> CoreResult<i64> {
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO rewards (shop_id, name, points_cost, template_id, active, created_at, updated_at)
+                 VALUES (?1, '', 0, ?2, 0, ?3, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![shop_id, input.coupon_template_id, to_ms(at)])))?;
+        let id = self.0.last_insert_rowid();
+        self.update_reward(shop_id, id, input, at)?;
+        Ok(id)
+    }
+
+    fn update_reward(&self, shop_id: i64, id: i64, input: &RewardInput, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "UPDATE rewards SET name = ?3, description = ?4, points_cost = ?5, template_id = ?6, stock = ?7, active = ?8, updated_at = ?9
+                 WHERE id = ?1 AND shop_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    shop_id,
+                    input.name,
+                    input.description,
+                    input.points_cost,
+                    input.coupon_template_id,
+                    input.stock,
+                    input.active,
+                    to_ms(at)
+                ])
+            }))?;
+        Ok(())
     }
 }

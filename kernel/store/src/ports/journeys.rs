@@ -3,15 +3,17 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kith_core::ports::{
-    GoalCandidate, JourneyRow, JourneysRead, JourneysWrite, LoggedEvent, NewRun, RunCounts, RunPlace, RunRow, StepRecord,
+    GoalCandidate, JourneyRow, JourneysRead, JourneysWrite, LoggedEvent, NewRun, RunCounts, RunFilter, RunPlace, RunRow, StepMessages,
+    StepOutcomes, StepRecord,
 };
-use kith_domain::journeys::{DateField, JourneyRunStatus, JourneyStatus};
+use kith_domain::journeys::{CouponFigures, DateField, Journey, JourneyRun, JourneyRunStatus, JourneyStatus, JourneyVersion, VersionStats};
 use kith_domain::segments::Node;
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
 use super::{CoreResult, Sql, core, sql};
-use crate::segments::{anniversaries, customer_matches};
+use crate::journeys as views;
+use crate::segments::{anniversaries, check_node, customer_matches};
 use crate::{events, from_ms, json_text, parse_json, to_ms};
 
 /// A journey's columns, as the engine needs them.
@@ -228,6 +230,91 @@ impl JourneysRead for Sql<'_> {
     fn customer_matches(&self, shop_id: i64, node: &Node, customer_id: i64, now: DateTime<Utc>) -> CoreResult<bool> {
         core(customer_matches(self.0, shop_id, node, customer_id, now))
     }
+
+    fn view(&self, shop_id: i64, journey_id: i64) -> CoreResult<Option<Journey>> {
+        sql(views::load_journey(self.0, shop_id, journey_id))
+    }
+
+    fn ids(&self, shop_id: i64) -> CoreResult<Vec<i64>> {
+        sql(views::journey_ids(self.0, shop_id))
+    }
+
+    fn versions(&self, journey_id: i64) -> CoreResult<Vec<JourneyVersion>> {
+        sql(views::versions(self.0, journey_id))
+    }
+
+    fn runs(&self, shop_id: i64, journey_id: i64, filter: &RunFilter, before: Option<i64>, limit: usize) -> CoreResult<Vec<JourneyRun>> {
+        sql(views::journey_runs(self.0, shop_id, journey_id, filter, before, limit))
+    }
+
+    fn customer_runs(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<JourneyRun>> {
+        sql(views::customer_runs(self.0, shop_id, customer_id))
+    }
+
+    fn segment_live(&self, shop_id: i64, segment_id: i64) -> CoreResult<bool> {
+        let live: Option<i64> = sql(self
+            .0
+            .prepare_cached("SELECT id FROM segments WHERE id = ?1 AND shop_id = ?2 AND deleted_at IS NULL")
+            .and_then(|mut s| s.query_row(params![segment_id, shop_id], |r| r.get(0)).optional()))?;
+        Ok(live.is_some())
+    }
+
+    fn check_condition(&self, shop_id: i64, node: &Node, field: &str, now: DateTime<Utc>) -> CoreResult<()> {
+        core(check_node(self.0, shop_id, node, field, now))
+    }
+
+    fn segment_members(&self, shop_id: i64, segment_id: i64) -> CoreResult<Vec<i64>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT m.customer_id FROM segment_members m JOIN segments s ON s.id = m.segment_id
+                         WHERE m.segment_id = ?1 AND s.shop_id = ?2 ORDER BY m.customer_id",
+            )
+            .and_then(|mut s| s.query_map(params![segment_id, shop_id], |r| r.get(0))?.collect()))
+    }
+
+    fn recent_events(&self, shop_id: i64, kind: &str, since: DateTime<Utc>) -> CoreResult<Vec<(i64, Value)>> {
+        let rows: Vec<(i64, String)> = sql(self
+            .0
+            .prepare_cached(
+                "SELECT customer_id, payload FROM events WHERE shop_id = ?1 AND type = ?2 AND created_at >= ?3
+                               AND customer_id IS NOT NULL ORDER BY seq DESC LIMIT 100000",
+            )
+            .and_then(|mut s| s.query_map(params![shop_id, kind, to_ms(since)], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()))?;
+        Ok(rows.into_iter().map(|(c, p)| (c, parse_json(&p))).collect())
+    }
+
+    fn count_runs(&self, journey_id: i64, status: JourneyRunStatus) -> CoreResult<i64> {
+        sql(views::count_runs(self.0, journey_id, status.as_str()))
+    }
+
+    fn arm(&self, journey_id: i64, holdout: bool) -> CoreResult<(i64, i64, i64)> {
+        sql(views::arm(self.0, journey_id, holdout))
+    }
+
+    fn messages_by_status(&self, journey_id: i64) -> CoreResult<Vec<(String, String, i64)>> {
+        sql(views::messages_by_status(self.0, journey_id))
+    }
+
+    fn coupon_figures(&self, shop_id: i64, source: &str) -> CoreResult<CouponFigures> {
+        sql(views::coupon_figures(self.0, shop_id, source))
+    }
+
+    fn version_stats(&self, journey_id: i64) -> CoreResult<Vec<VersionStats>> {
+        sql(views::version_stats(self.0, journey_id))
+    }
+
+    fn step_outcomes(&self, journey_id: i64) -> CoreResult<Vec<StepOutcomes>> {
+        sql(views::step_outcomes(self.0, journey_id))
+    }
+
+    fn step_messages(&self, journey_id: i64) -> CoreResult<Vec<StepMessages>> {
+        sql(views::step_messages(self.0, journey_id))
+    }
+
+    fn variant_runs(&self, journey_id: i64) -> CoreResult<Vec<(String, bool, i64)>> {
+        sql(views::variant_runs(self.0, journey_id))
+    }
 }
 
 impl JourneysWrite for Sql<'_> {
@@ -361,6 +448,57 @@ impl JourneysWrite for Sql<'_> {
             .0
             .prepare_cached("UPDATE journey_runs SET customer_id = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![run_id, customer_id])))?;
+        Ok(())
+    }
+
+    fn insert_journey(&self, shop_id: i64, name: &str, description: Option<&str>, at: DateTime<Utc>) -> CoreResult<i64> {
+        sql(self.0.execute(
+            "INSERT INTO journeys (shop_id, name, description, status, version, created_at, updated_at) VALUES (?1, ?2, ?3, 'draft', 1, ?4, ?4)",
+            params![shop_id, name, description, to_ms(at)],
+        ))?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    fn insert_version(&self, journey_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> CoreResult<()> {
+        sql(self.0.execute(
+            "INSERT INTO journey_versions (journey_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![journey_id, version, json_text(definition), to_ms(at), created_by],
+        ))?;
+        Ok(())
+    }
+
+    fn update_journey(&self, journey_id: i64, name: &str, description: Option<&str>, version: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self.0.execute(
+            "UPDATE journeys SET name = ?2, description = ?3, version = ?4, updated_at = ?5 WHERE id = ?1",
+            params![journey_id, name, description, version, to_ms(at)],
+        ))?;
+        Ok(())
+    }
+
+    fn delete_journey(&self, journey_id: i64) -> CoreResult<()> {
+        sql(self.0.execute("DELETE FROM journey_versions WHERE journey_id = ?1", [journey_id]))?;
+        sql(self.0.execute("DELETE FROM journeys WHERE id = ?1", [journey_id]))?;
+        Ok(())
+    }
+
+    fn activate(&self, journey_id: i64, cursor: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self.0.execute("UPDATE journeys SET cursor = ?2, activated_at = ?3 WHERE id = ?1", params![journey_id, cursor, to_ms(at)]))?;
+        Ok(())
+    }
+
+    fn exit_runs(&self, journey_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self.0.execute(
+            "UPDATE journey_runs SET status = 'exited', end_reason = 'the journey was archived', ended_at = ?2, due_at = NULL
+                     WHERE journey_id = ?1 AND status = 'active'",
+            params![journey_id, to_ms(at)],
+        ))?;
+        Ok(())
+    }
+
+    fn set_status(&self, journey_id: i64, status: JourneyStatus, at: DateTime<Utc>) -> CoreResult<()> {
+        sql(self
+            .0
+            .execute("UPDATE journeys SET status = ?2, updated_at = ?3 WHERE id = ?1", params![journey_id, status.as_str(), to_ms(at)]))?;
         Ok(())
     }
 }

@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use kith_core::ports::{Batch, Expired, LedgerRead, LedgerWrite, Movement, NewEntry, OrderPoints, Sourced};
-use kith_domain::loyalty::{LedgerEntry, LedgerKind};
+use kith_domain::loyalty::{ExpiringPoints, LedgerEntry, LedgerKind, TierChange};
 use rusqlite::{OptionalExtension, params};
 
 use super::{CoreResult, Sql, core, sql};
-use crate::{loyalty, to_ms};
+use crate::loyalty::{LEDGER_COLUMNS, row_to_entry};
+use crate::{from_ms, loyalty, to_ms};
 
 impl LedgerRead for Sql<'_> {
     fn balance(&self, customer_id: i64) -> CoreResult<i64> {
@@ -91,6 +92,46 @@ impl LedgerRead for Sql<'_> {
             .0
             .prepare_cached("SELECT DISTINCT customer_id FROM points_ledger WHERE shop_id = ?1 ORDER BY customer_id")
             .and_then(|mut s| s.query_map([shop_id], |r| r.get(0))?.collect()))
+    }
+
+    fn page(&self, customer_id: i64, before: Option<i64>, limit: usize) -> CoreResult<Vec<LedgerEntry>> {
+        sql(self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.id = p.order_id
+                 WHERE p.customer_id = ?1 AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
+            ))
+            .and_then(|mut s| s.query_map(params![customer_id, before.unwrap_or(i64::MAX), limit as i64], row_to_entry)?.collect()))
+    }
+
+    fn expiring(&self, customer_id: i64) -> CoreResult<Vec<ExpiringPoints>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT expires_at, SUM(remaining) FROM points_ledger WHERE customer_id = ?1 AND remaining > 0 AND expires_at IS NOT NULL
+                 GROUP BY expires_at ORDER BY expires_at LIMIT 50",
+            )
+            .and_then(|mut s| {
+                s.query_map([customer_id], |r| Ok(ExpiringPoints { expires_at: from_ms(r.get(0)?), points: r.get(1)? }))?.collect()
+            }))
+    }
+
+    fn tier(&self, customer_id: i64) -> CoreResult<Option<String>> {
+        sql(self.0.prepare_cached("SELECT tier FROM customers WHERE id = ?1").and_then(|mut s| s.query_row([customer_id], |r| r.get(0))))
+    }
+
+    fn tier_history(&self, customer_id: i64) -> CoreResult<Vec<TierChange>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT from_tier, to_tier, reason, source, created_at FROM tier_history WHERE customer_id = ?1 ORDER BY id DESC LIMIT 100",
+            )
+            .and_then(|mut s| {
+                s.query_map([customer_id], |r| {
+                    Ok(TierChange { from: r.get(0)?, to: r.get(1)?, reason: r.get(2)?, source: r.get(3)?, at: from_ms(r.get(4)?) })
+                })?
+                .collect()
+            }))
     }
 }
 

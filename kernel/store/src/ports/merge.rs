@@ -109,6 +109,30 @@ impl MergeRead for Sql<'_> {
         let record: MergeRecord = serde_json::from_str(&detail).map_err(anyhow::Error::from)?;
         Ok(Some((merge, record)))
     }
+
+    fn customer_exists(&self, shop_id: i64, customer_id: i64) -> CoreResult<bool> {
+        let found: Option<i64> = sql(self
+            .0
+            .query_row("SELECT id FROM customers WHERE id = ?1 AND shop_id = ?2", [customer_id, shop_id], |r| r.get(0))
+            .optional())?;
+        Ok(found.is_some())
+    }
+
+    fn involving(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<(Merge, MergeRecord)>> {
+        let rows: Vec<(Merge, String)> = sql(self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {MERGE_COLUMNS} FROM merges WHERE shop_id = ?1 AND (survivor_id = ?2 OR merged_id = ?2) ORDER BY id DESC"
+            ))
+            .and_then(|mut stmt| stmt.query_map([shop_id, customer_id], row_to_merge)?.collect()))?;
+        Ok(rows
+            .into_iter()
+            .map(|(merge, detail)| {
+                let record: MergeRecord = serde_json::from_str(&detail).unwrap_or_default();
+                (merge, record)
+            })
+            .collect())
+    }
 }
 
 impl MergeWrite for Sql<'_> {

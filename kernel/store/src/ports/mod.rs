@@ -36,9 +36,25 @@ impl Storage for Store {
     fn run_write(&self, f: &mut dyn FnMut(&dyn WriteTx) -> CoreResult<()>) -> CoreResult<()> {
         Ok(self.write(|tx| Ok(f(&Sql(tx))?))?)
     }
+
+    fn storage(&self) -> &dyn Storage {
+        self
+    }
+
+    fn identity_caps(&self) -> kith_core::ingest::IdentityCaps {
+        self.options.identity_caps.clone()
+    }
+
+    fn key_memory(&self) -> Option<&dyn kith_core::ports::KeyMemory> {
+        Some(&self.keys)
+    }
 }
 
 impl ReadTx for Sql<'_> {
+    fn customer_views(&self) -> &dyn kith_core::ports::CustomerViews {
+        self
+    }
+
     fn customers(&self) -> &dyn Customers {
         self
     }
@@ -96,6 +112,26 @@ impl ReadTx for Sql<'_> {
     }
 
     fn shops(&self) -> &dyn kith_core::ports::ShopsRead {
+        self
+    }
+
+    fn keys(&self) -> &dyn kith_core::ports::KeysRead {
+        self
+    }
+
+    fn audit_log(&self) -> &dyn kith_core::ports::AuditRead {
+        self
+    }
+
+    fn events(&self) -> &dyn kith_core::ports::EventsRead {
+        self
+    }
+
+    fn metrics(&self) -> &dyn kith_core::ports::MetricsRead {
+        self
+    }
+
+    fn summaries(&self) -> &dyn kith_core::ports::SummariesRead {
         self
     }
 }
@@ -172,6 +208,14 @@ impl WriteTx for Sql<'_> {
     fn shops_writer(&self) -> &dyn kith_core::ports::ShopsWrite {
         self
     }
+
+    fn keys_writer(&self) -> &dyn kith_core::ports::KeysWrite {
+        self
+    }
+
+    fn settings_writer(&self) -> &dyn kith_core::ports::SettingsWrite {
+        self
+    }
 }
 
 /// The store's result as the core's.
@@ -220,6 +264,10 @@ impl Settings for Sql<'_> {
 
     fn time_zone(&self, shop_id: i64) -> CoreResult<String> {
         core(crate::shops::load_shop(self.0, shop_id).map(|shop| shop.time_zone))
+    }
+
+    fn export(&self, shop_id: i64) -> CoreResult<kith_domain::model::ExportPolicy> {
+        core(settings::load(self.0, shop_id, settings::EXPORT))
     }
 }
 

@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use kith_core::ports::{ClaimRow, ConsentAnswer, DueMessage, MessageKey, NewMessage, OutboxRead, OutboxWrite, SentKey};
 use kith_domain::identity::IdentityKind;
-use kith_domain::messaging::{ConsentStatus, Message, MessageStatus};
+use kith_domain::messaging::{ConnectorRoute, Consent, ConsentStatus, Message, MessageStatus};
 use rand::Rng;
 use rusqlite::{OptionalExtension, params};
 
 use super::{CoreResult, core, sql};
-use crate::messages::{CLAIM_DUE, load_message};
+use crate::messages::{CLAIM_DUE, DUE_GROUPS, load_message};
 use crate::sql::Sql;
-use crate::to_ms;
+use crate::{from_ms, to_ms};
 
 impl OutboxRead for Sql<'_> {
     fn consent(&self, customer_id: i64, channel: &str) -> CoreResult<Option<ConsentAnswer>> {
@@ -111,6 +111,80 @@ impl OutboxRead for Sql<'_> {
             })
             .optional()
         }))
+    }
+
+    fn list(
+        &self,
+        shop_id: i64,
+        customer_id: Option<i64>,
+        status: Option<MessageStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> CoreResult<Vec<(i64, String)>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT id, public_id FROM messages WHERE shop_id = ?1 AND id < ?2 AND (?3 IS NULL OR customer_id = ?3)
+                   AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![shop_id, before.unwrap_or(i64::MAX), customer_id, status.map(|s| s.as_str()), limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+            }))
+    }
+
+    fn due_groups(&self, now: DateTime<Utc>) -> CoreResult<Vec<(i64, String)>> {
+        sql(self.0.prepare_cached(DUE_GROUPS).and_then(|mut s| s.query_map([to_ms(now)], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()))
+    }
+
+    fn connector_by_token(&self, token: &str) -> CoreResult<Option<(i64, String)>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT shop_id, plugin_id FROM connectors WHERE receipt_token = ?1")
+            .and_then(|mut s| s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?))).optional()))
+    }
+
+    fn backlog(&self, shop_id: i64, plugin_id: &str) -> CoreResult<i64> {
+        // One count per status, so that each reads its partial index.
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT COALESCE(SUM((SELECT COUNT(*) FROM messages m WHERE m.status = 'queued' AND m.shop_id = c.shop_id
+                                        AND m.channel = c.channel)
+                                   + (SELECT COUNT(*) FROM messages m WHERE m.status = 'sending' AND m.shop_id = c.shop_id
+                                        AND m.channel = c.channel)), 0)
+                 FROM connectors c WHERE c.shop_id = ?1 AND c.plugin_id = ?2",
+            )
+            .and_then(|mut s| s.query_row(params![shop_id, plugin_id], |r| r.get(0))))
+    }
+
+    fn connectors(&self, shop_id: i64) -> CoreResult<Vec<ConnectorRoute>> {
+        sql(self.0.prepare_cached("SELECT channel, plugin_id, receipt_token FROM connectors WHERE shop_id = ?1 ORDER BY channel").and_then(
+            |mut s| {
+                s.query_map([shop_id], |r| Ok(ConnectorRoute { channel: r.get(0)?, plugin_id: r.get(1)?, receipt_token: r.get(2)? }))?
+                    .collect()
+            },
+        ))
+    }
+
+    fn consents(&self, customer_id: i64) -> CoreResult<Vec<Consent>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 ORDER BY channel")
+            .and_then(|mut s| {
+                s.query_map([customer_id], |r| {
+                    let status: String = r.get(1)?;
+                    Ok(Consent {
+                        channel: r.get(0)?,
+                        status: if status == "opted_out" { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn },
+                        source: r.get(2)?,
+                        updated_at: from_ms(r.get(3)?),
+                    })
+                })?
+                .collect()
+            }))
     }
 }
 

@@ -6,13 +6,18 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use kith_core::delivery::Attempt;
 use kith_core::ports::{
-    DeletedScores, FailureState, NewDeadLetter, PluginsRead, PluginsWrite, ScoreWrite, ScoresWrite, SegmentMarks, TierChange, TiersWrite,
+    BuyerStats, DeletedScores, Due, FailureState, NewDeadLetter, PluginsRead, PluginsWrite, PutSubscription, ScoreWrite, ScoresWrite,
+    SegmentMarks, TierChange, TiersWrite,
 };
-use kith_domain::plugin::{DeadLetter, LogLevel, PluginRun, Subscription};
+use kith_domain::model::Customer;
+use kith_domain::plugin::{
+    BehaviourSnapshot, DeadLetter, EventSnapshot, InstalledPlugin, LogLevel, Manifest, OrderSnapshot, PluginLog, PluginRun, Reads,
+    Subscription,
+};
 use rusqlite::{OptionalExtension, params};
 
 use super::{CoreResult, Sql, core, sql};
-use crate::{attempts, plugins, segments, to_ms};
+use crate::{attempts, events, plugins, segments, to_ms};
 
 impl PluginsRead for Sql<'_> {
     fn foreign_tag_prefixes(&self, plugin_id: &str) -> CoreResult<Vec<(String, String)>> {
@@ -42,6 +47,110 @@ impl PluginsRead for Sql<'_> {
             .0
             .prepare_cached("SELECT value FROM plugin_kv WHERE shop_id = ?1 AND plugin_id = ?2 AND key = ?3")
             .and_then(|mut s| s.query_row(params![shop_id, plugin_id, key], |r| r.get(0)).optional()))
+    }
+
+    fn installed(&self, plugin_id: &str, version: &str) -> CoreResult<Option<InstalledPlugin>> {
+        core(plugins::installed(self.0, plugin_id, version))
+    }
+
+    fn installed_sha256(&self, plugin_id: &str, version: &str) -> CoreResult<Option<String>> {
+        core(plugins::installed_sha256(self.0, plugin_id, version))
+    }
+
+    fn catalogue(&self) -> CoreResult<Vec<InstalledPlugin>> {
+        core(plugins::catalogue(self.0))
+    }
+
+    fn versions(&self, plugin_id: &str) -> CoreResult<Vec<InstalledPlugin>> {
+        core(plugins::versions(self.0, plugin_id))
+    }
+
+    fn wasm(&self, sha256: &str) -> CoreResult<Option<Vec<u8>>> {
+        core(plugins::wasm(self.0, sha256))
+    }
+
+    fn subscriptions(&self, shop_id: i64) -> CoreResult<Vec<Subscription>> {
+        core(plugins::subscriptions(self.0, shop_id))
+    }
+
+    fn due_subscriptions(&self, now: DateTime<Utc>) -> CoreResult<Vec<Due>> {
+        core(plugins::due_subscriptions(self.0, now))
+    }
+
+    fn event_head(&self, shop_id: i64) -> CoreResult<i64> {
+        core(events::head(self.0, shop_id))
+    }
+
+    fn events(
+        &self,
+        shop_id: i64,
+        plugin_id: &str,
+        types: Option<&[String]>,
+        after: i64,
+        end: i64,
+        limit: usize,
+    ) -> CoreResult<Vec<EventSnapshot>> {
+        core(plugins::events(self.0, shop_id, plugin_id, types, after, end, limit))
+    }
+
+    fn dead_letters(&self, shop_id: i64, plugin_id: &str) -> CoreResult<Vec<DeadLetter>> {
+        core(plugins::dead_letters(self.0, shop_id, plugin_id))
+    }
+
+    fn running_run(&self, shop_id: i64, plugin_id: &str) -> CoreResult<Option<i64>> {
+        core(plugins::running_run(self.0, shop_id, plugin_id))
+    }
+
+    fn runs(&self, shop_id: i64, plugin_id: &str) -> CoreResult<Vec<PluginRun>> {
+        core(plugins::runs(self.0, shop_id, plugin_id))
+    }
+
+    fn due_runs(&self, now: DateTime<Utc>) -> CoreResult<Vec<(i64, String, i64)>> {
+        core(plugins::due_runs(self.0, now))
+    }
+
+    fn scheduled_runs_due(&self, now: DateTime<Utc>) -> CoreResult<i64> {
+        core(plugins::scheduled_runs_due(self.0, now))
+    }
+
+    fn active_customer_count(&self, shop_id: i64) -> CoreResult<i64> {
+        core(plugins::active_customer_count(self.0, shop_id))
+    }
+
+    fn customer_batch(&self, shop_id: i64, after: i64, limit: usize, reads: Reads) -> CoreResult<Vec<Customer>> {
+        core(plugins::customer_batch(self.0, shop_id, after, limit, reads))
+    }
+
+    fn plugin_customers(&self, shop_id: i64, ids: &[i64], reads: Reads) -> CoreResult<Vec<Customer>> {
+        core(plugins::plugin_customers(self.0, shop_id, ids, reads))
+    }
+
+    fn order_snapshot(&self, shop_id: i64, external_id: &str) -> CoreResult<Option<OrderSnapshot>> {
+        core(plugins::order_snapshot(self.0, shop_id, external_id))
+    }
+
+    fn buyer_stats(&self, shop_id: i64, since: Option<DateTime<Utc>>) -> CoreResult<Vec<BuyerStats>> {
+        core(plugins::buyer_stats(self.0, shop_id, since))
+    }
+
+    fn recent_orders(&self, customer_id: i64, since_ms: i64) -> CoreResult<(Vec<OrderSnapshot>, bool)> {
+        core(plugins::recent_orders(self.0, customer_id, since_ms))
+    }
+
+    fn recent_behaviours(&self, customer_id: i64, since_ms: i64, limit: usize) -> CoreResult<Vec<BehaviourSnapshot>> {
+        core(plugins::recent_behaviours(self.0, customer_id, since_ms, limit))
+    }
+
+    fn kv_usage(&self, shop_id: i64, plugin_id: &str) -> CoreResult<(u64, u64)> {
+        core(plugins::kv_usage(self.0, shop_id, plugin_id))
+    }
+
+    fn logs(&self, shop_id: i64, plugin_id: &str, before: i64, limit: usize) -> CoreResult<Vec<PluginLog>> {
+        core(plugins::logs(self.0, shop_id, plugin_id, before, limit))
+    }
+
+    fn calls(&self, shop_id: i64, plugin_id: &str) -> CoreResult<Vec<(i64, Option<String>)>> {
+        core(plugins::calls(self.0, shop_id, plugin_id))
     }
 }
 
@@ -180,6 +289,38 @@ impl PluginsWrite for Sql<'_> {
             )
             .and_then(|mut s| s.execute(params![run_id, attempts, error, to_ms(retry_at), to_ms(at), failed])))?;
         Ok(())
+    }
+
+    fn put_blob(&self, sha256: &str, wasm: &[u8]) -> CoreResult<()> {
+        core(plugins::put_blob(self.0, sha256, wasm))
+    }
+
+    fn insert_plugin(&self, manifest: &Manifest, sha256: &str, size: i64, at: DateTime<Utc>, installed_by: &str) -> CoreResult<()> {
+        core(plugins::insert_plugin(self.0, manifest, sha256, size, at, installed_by))
+    }
+
+    fn update_subscription(&self, shop_id: i64, put: &PutSubscription<'_>, at: DateTime<Utc>) -> CoreResult<bool> {
+        core(plugins::update_subscription(self.0, shop_id, put, at))
+    }
+
+    fn insert_subscription(&self, shop_id: i64, put: &PutSubscription<'_>, cursor: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        core(plugins::insert_subscription(self.0, shop_id, put, cursor, at))
+    }
+
+    fn disable_subscription(&self, shop_id: i64, plugin_id: &str, at: DateTime<Utc>) -> CoreResult<bool> {
+        core(plugins::disable_subscription(self.0, shop_id, plugin_id, at))
+    }
+
+    fn insert_run(&self, shop_id: i64, plugin_id: &str, total: i64, at: DateTime<Utc>) -> CoreResult<i64> {
+        core(plugins::insert_run(self.0, shop_id, plugin_id, total, at))
+    }
+
+    fn resume_run(&self, run_id: i64) -> CoreResult<()> {
+        core(plugins::resume_run(self.0, run_id))
+    }
+
+    fn start_scheduled_runs(&self, now: DateTime<Utc>) -> CoreResult<usize> {
+        core(plugins::start_scheduled_runs(self.0, now))
     }
 }
 

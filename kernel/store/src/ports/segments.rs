@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kith_core::ports::{Dependence, DueSweep, LiveSegment, SegmentsRead, SegmentsWrite};
-use kith_domain::segments::Node;
+use kith_domain::model::Customer;
+use kith_domain::segments::{Node, Segment, SegmentVersion, Snapshot};
 use rusqlite::params;
+use serde_json::Value;
 
 use super::{CoreResult, Sql, core, sql};
 use crate::segments::{self, Compiler, Reach};
@@ -88,6 +90,55 @@ impl SegmentsRead for Sql<'_> {
                 .collect()
             }))
     }
+
+    fn current(&self, shop_id: i64, segment_id: i64) -> CoreResult<Option<(i64, Value)>> {
+        core(segments::current_definition(self.0, shop_id, segment_id))
+    }
+
+    fn version(&self, shop_id: i64, segment_id: i64, version: Option<i64>) -> CoreResult<Option<(i64, Value)>> {
+        core(segments::version_row(self.0, shop_id, segment_id, version))
+    }
+
+    fn get(&self, shop_id: i64, segment_id: i64, at: Option<DateTime<Utc>>) -> CoreResult<Option<Segment>> {
+        core(segments::find_segment(self.0, shop_id, segment_id, at))
+    }
+
+    fn list(&self, shop_id: i64) -> CoreResult<Vec<Segment>> {
+        core(segments::list_segments(self.0, shop_id))
+    }
+
+    fn versions(&self, segment_id: i64) -> CoreResult<Vec<SegmentVersion>> {
+        core(segments::segment_versions(self.0, segment_id))
+    }
+
+    fn page(
+        &self,
+        shop_id: i64,
+        node: &Node,
+        segment: Option<i64>,
+        after: i64,
+        limit: usize,
+        with_count: bool,
+        now: DateTime<Utc>,
+    ) -> CoreResult<(Option<i64>, Vec<Customer>)> {
+        core(segments::audience(self.0, shop_id, node, segment, after, limit, with_count, now))
+    }
+
+    fn snapshot(&self, shop_id: i64, segment_id: i64, snapshot_id: i64) -> CoreResult<Option<Snapshot>> {
+        core(segments::snapshot_row(self.0, shop_id, segment_id, snapshot_id))
+    }
+
+    fn snapshots(&self, shop_id: i64, segment_id: i64) -> CoreResult<Vec<Snapshot>> {
+        core(segments::list_snapshots(self.0, shop_id, segment_id))
+    }
+
+    fn snapshot_members(&self, snapshot_id: i64, after: i64, limit: usize) -> CoreResult<Vec<Customer>> {
+        core(segments::snapshot_members(self.0, snapshot_id, after, limit))
+    }
+
+    fn counts(&self, segment_id: i64, to: NaiveDate) -> CoreResult<Vec<(NaiveDate, i64)>> {
+        core(segments::segment_counts(self.0, segment_id, to))
+    }
 }
 
 impl SegmentsWrite for Sql<'_> {
@@ -132,5 +183,55 @@ impl SegmentsWrite for Sql<'_> {
             .prepare_cached("UPDATE segments SET swept_at = CASE WHEN swept_at IS ?3 THEN ?2 ELSE -?2 - 1 END WHERE id = ?1")
             .and_then(|mut s| s.execute(params![segment_id, to_ms(at), state]))
             .map(|_| ()))
+    }
+
+    fn insert(
+        &self,
+        shop_id: i64,
+        name: &str,
+        description: Option<&str>,
+        timed: bool,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> CoreResult<i64> {
+        core(segments::insert_segment(self.0, shop_id, name, description, timed, definition, at, created_by))
+    }
+
+    fn update(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        name: &str,
+        description: Option<&str>,
+        version: i64,
+        timed: bool,
+        at: DateTime<Utc>,
+    ) -> CoreResult<()> {
+        core(segments::update_segment(self.0, shop_id, segment_id, name, description, version, timed, at))
+    }
+
+    fn add_version(&self, segment_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> CoreResult<()> {
+        core(segments::add_version(self.0, segment_id, version, definition, at, created_by))
+    }
+
+    fn set_timed(&self, segment_id: i64, timed: bool) -> CoreResult<()> {
+        core(segments::set_timed(self.0, segment_id, timed))
+    }
+
+    fn delete(&self, shop_id: i64, segment_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        core(segments::delete_segment(self.0, shop_id, segment_id, at))
+    }
+
+    fn take_snapshot(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        version: i64,
+        node: &Node,
+        taken_at: DateTime<Utc>,
+        taken_by: &str,
+    ) -> CoreResult<(i64, i64)> {
+        core(segments::take_snapshot(self.0, shop_id, segment_id, version, node, taken_at, taken_by))
     }
 }

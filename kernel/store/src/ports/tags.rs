@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use kith_core::ports::{CustomersWrite, TagSources, TagsRead, TagsWrite};
+use kith_domain::model::Tag;
 use rusqlite::params;
 
 use super::{CoreResult, Sql, sql};
-use crate::to_ms;
+use crate::{from_ms, to_ms};
 
 impl TagsRead for Sql<'_> {
     fn held_by(&self, customer_id: i64, tag: &str, source: &str) -> CoreResult<bool> {
@@ -20,6 +21,14 @@ impl TagsRead for Sql<'_> {
             .0
             .prepare_cached("SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2")
             .and_then(|mut s| s.query_row(params![customer_id, source], |r| r.get(0))))
+    }
+
+    fn get(&self, customer_id: i64, tag: &str, source: &str) -> CoreResult<Tag> {
+        sql(self.0.query_row(
+            "SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3",
+            params![customer_id, tag, source],
+            |r| Ok(Tag { tag: r.get(0)?, source: r.get(1)?, reason: r.get(2)?, created_at: from_ms(r.get(3)?) }),
+        ))
     }
 }
 
