@@ -10,7 +10,6 @@ mod audit;
 mod coupons;
 mod customers;
 mod events;
-mod ingest;
 mod journeys;
 mod keys;
 mod loyalty;
