@@ -126,7 +126,7 @@ fn import_rejects_each_bad_row_with_its_line_and_reason_and_imports_the_rest() {
 
     let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
     let shop_id: i64 = shop.parse().unwrap();
-    let customers = store.list_customers(shop_id, &kith_store::CustomerFilter::default(), 0, 1000).unwrap();
+    let customers = store.list_customers(shop_id, &kith_core::customers::CustomerFilter::default(), 0, 1000).unwrap();
     assert_eq!(customers.len(), 696);
     let wang = customers.iter().find(|c| c.profile.name.as_deref() == Some("王芳")).unwrap();
     assert_eq!(wang.profile.birthday.map(|d| d.to_string()).as_deref(), Some("1997-01-01"));
@@ -168,7 +168,7 @@ fn import_reads_a_gbk_export_and_the_common_time_layouts_and_rejects_a_whole_ord
 
     let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
     let shop_id: i64 = shop.parse().unwrap();
-    let customers = store.list_customers(shop_id, &kith_store::CustomerFilter::default(), 0, 10).unwrap();
+    let customers = store.list_customers(shop_id, &kith_core::customers::CustomerFilter::default(), 0, 10).unwrap();
     let first = customers.iter().find(|c| c.stats.order_count == 2).unwrap();
     assert_eq!(first.stats.total_spent, 14900);
     // 13:45 in Asia/Shanghai is 05:45 UTC.
@@ -348,7 +348,7 @@ fn simulated_shop(db: &Path, shop_id: i64, customers: usize, seed: u64) -> Vec<V
         }
         days_of.push(days);
     }
-    let cli = kith_store::Actor::cli("test");
+    let cli = kith_core::Actor::cli("test");
     for batch in events.chunks(1000) {
         let report = store.ingest(shop_id, batch.to_vec(), &cli).unwrap();
         assert_eq!(report.rejected, 0, "{:?}", report.outcomes.iter().find(|o| o.reason.is_some()));

@@ -212,7 +212,7 @@ fn import_applies_a_file_once_and_reports_bad_rows() {
     assert!(summary.contains("2 duplicates"), "{summary}");
 
     let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
-    let customers = store.list_customers(shop_id, &kith_store::CustomerFilter::default(), 0, 100).unwrap();
+    let customers = store.list_customers(shop_id, &kith_core::customers::CustomerFilter::default(), 0, 100).unwrap();
     assert_eq!(customers.len(), 2);
     let zhang = &customers[0];
     assert_eq!(zhang.profile.name.as_deref(), Some("张伟"));

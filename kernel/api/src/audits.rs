@@ -12,15 +12,15 @@
 
 use std::sync::Mutex;
 
+use kith_core::audit::NewAudit;
 use kith_core::prelude::*;
-use kith_store::NewAudit;
 use tokio::sync::oneshot;
 
 use crate::AppState;
 use crate::error::ApiError;
 
 /// What a commit answers its waiters: the failure's text and, for a full or failing disk, its kind.
-type Answer = oneshot::Sender<Result<(), (String, Option<kith_store::Unavailable>)>>;
+type Answer = oneshot::Sender<Result<(), (String, Option<kith_core::Unavailable>)>>;
 
 #[derive(Default)]
 pub(crate) struct AuditQueue {

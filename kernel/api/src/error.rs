@@ -10,8 +10,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kith_core::Unavailable;
 use kith_domain::FieldError;
-use kith_store::{StoreError, Unavailable};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -164,20 +164,6 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(detail) => ApiError::conflict(detail),
-            StoreError::Invalid(field) => ApiError::invalid(field),
-            err @ StoreError::Internal(_) => match err.unavailable() {
-                Some(kind) => ApiError::storage_unavailable(kind, err.into()),
-                None => ApiError::internal(err),
-            },
-        }
-    }
-}
-
 impl From<kith_core::Error> for ApiError {
     fn from(err: kith_core::Error) -> Self {
         match err {
@@ -250,9 +236,10 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
+    use kith_core::Actor;
     use kith_domain::auth::Role;
     use kith_domain::model::{NewKey, NewShop};
-    use kith_store::{Actor, Store, StoreOptions};
+    use kith_store::{Store, StoreOptions};
     use serde_json::{Value, json};
     use tower::ServiceExt;
 
@@ -312,7 +299,7 @@ mod tests {
 
     #[test]
     fn other_database_failures_stay_500_internal() {
-        let err = ApiError::from(StoreError::Internal(anyhow::anyhow!("a bug")));
+        let err = ApiError::from(kith_core::Error::Internal(anyhow::anyhow!("a bug")));
         assert_eq!((err.status, err.slug, err.retry_after), (StatusCode::INTERNAL_SERVER_ERROR, "internal", None));
     }
 }

@@ -21,7 +21,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use kith_bus::Bus;
-use kith_store::Store;
+use kith_core::Backend;
 use tokio::sync::watch;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -46,7 +46,7 @@ impl Default for ApiConfig {
 }
 
 struct Inner {
-    store: Arc<Store>,
+    store: Arc<dyn Backend>,
     bus: Arc<Bus>,
     config: ApiConfig,
     metrics: metrics::Metrics,
@@ -64,6 +64,7 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(bus: Arc<Bus>, config: ApiConfig) -> Self {
         let (events, _) = watch::channel(0);
+        let readers = tokio::sync::Semaphore::new(bus.store().read_concurrency());
         AppState(Arc::new(Inner {
             store: bus.store().clone(),
             bus,
@@ -71,7 +72,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             events,
             audits: Default::default(),
-            readers: tokio::sync::Semaphore::new(kith_store::READER_POOL),
+            readers,
         }))
     }
 
@@ -84,7 +85,7 @@ impl AppState {
         self.0.bus.now()
     }
 
-    fn store(&self) -> Arc<Store> {
+    fn store(&self) -> Arc<dyn Backend> {
         self.0.store.clone()
     }
 
@@ -100,10 +101,10 @@ impl AppState {
     }
 
     /// Run a store call on the blocking pool, timed under `op`.
-    async fn db<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    async fn db<T: Send + 'static>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+        f: impl FnOnce(&dyn Backend) -> kith_core::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.blocking(op, Instant::now(), f).await
     }
@@ -113,10 +114,10 @@ impl AppState {
     /// task rather than as a blocking thread parked on the store's pool (64
     /// concurrent reads made a hundred-odd threads for 8 connections, and their
     /// wake-ups cost more than the reads).
-    async fn read<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    async fn read<T: Send + 'static>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+        f: impl FnOnce(&dyn Backend) -> kith_core::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let start = Instant::now();
         // The semaphore is never closed: acquiring it cannot fail.
@@ -125,16 +126,16 @@ impl AppState {
     }
 
     /// Run `f` on the blocking pool and time it under `op` from `start`.
-    async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    async fn blocking<T: Send + 'static>(
         &self,
         op: &'static str,
         start: Instant,
-        f: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+        f: impl FnOnce(&dyn Backend) -> kith_core::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.0.store.clone();
-        let result = tokio::task::spawn_blocking(move || f(&store)).await.map_err(ApiError::internal)?;
+        let result = tokio::task::spawn_blocking(move || f(&*store)).await.map_err(ApiError::internal)?;
         self.metrics().record_db(op, start.elapsed());
-        result.map_err(Into::into)
+        result.map_err(ApiError::from)
     }
 
     /// Run a bus call (plugin lifecycle, re-drives) on the blocking pool, timed under `op`.

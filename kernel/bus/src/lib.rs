@@ -23,13 +23,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use kith_core::Backend;
+use kith_core::delivery::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
+use kith_core::outbox::OutboxPolicy;
 use kith_core::prelude::*;
 use kith_domain::FieldError;
 use kith_domain::plugin::{
     Decision, EventSnapshot, Grant, InstalledPlugin, Kind, Manifest, Reads, ShopContext, Subject, Subscription, SubscriptionStatus,
 };
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
-use kith_store::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, OutboxPolicy, PluginRunStep, Store, StoreError};
 
 pub use crate::clock::{Clock, SystemClock, TestClock};
 pub use crate::lifecycle::{EnableRequest, PluginStatus, REPORT_KEY};
@@ -39,20 +41,13 @@ pub use crate::package::Package;
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] kith_core::Error),
     /// A value of the request was refused.
     #[error("{0}")]
     Invalid(FieldError),
     /// The plugin failed the call the request asked for.
     #[error("{0}")]
     Call(CallError),
-}
-
-/// The core's errors, said as the store's until the bus holds the core alone.
-impl From<kith_core::Error> for BusError {
-    fn from(err: kith_core::Error) -> Self {
-        BusError::Store(err.into())
-    }
 }
 
 impl From<FieldError> for BusError {
@@ -130,7 +125,7 @@ enum Work {
 }
 
 pub struct Bus {
-    store: Arc<Store>,
+    store: Arc<dyn Backend>,
     host: Arc<Host>,
     clock: Arc<dyn Clock>,
     config: BusConfig,
@@ -159,7 +154,7 @@ impl std::fmt::Debug for Bus {
 /// the shop (seconds at a million customers). While one caller computes a newer one, the
 /// others are served the one before at once instead of waiting for it.
 struct Contexts {
-    store: Arc<Store>,
+    store: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
     cache: Mutex<ContextCache>,
@@ -225,7 +220,7 @@ impl Drop for Computing<'_> {
 
 /// The store, as one call's host functions see it: this shop and this plugin only.
 struct StoreEnv {
-    store: Arc<Store>,
+    store: Arc<dyn Backend>,
     contexts: Arc<Contexts>,
     shop_id: i64,
     plugin_id: String,
@@ -342,7 +337,7 @@ enum Called {
 }
 
 impl Bus {
-    pub fn new(store: Arc<Store>, host: Arc<Host>, clock: Arc<dyn Clock>, config: BusConfig) -> Arc<Bus> {
+    pub fn new(store: Arc<dyn Backend>, host: Arc<Host>, clock: Arc<dyn Clock>, config: BusConfig) -> Arc<Bus> {
         Arc::new(Bus {
             contexts: Arc::new(Contexts { store: store.clone(), clock: clock.clone(), ttl: config.context_ttl, cache: Mutex::default() }),
             store,
@@ -359,7 +354,7 @@ impl Bus {
         })
     }
 
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn Backend> {
         &self.store
     }
 
@@ -611,7 +606,7 @@ impl Bus {
         // From here the batch is known: whatever fails, storage included, is a failure of this
         // delivery (backoff, dead letter, breaker, `last_error`), never of the bus.
         match self.deliver_batch(&sub, &installed, selected, to) {
-            Err(BusError::Store(StoreError::Conflict(_))) => Ok(true),
+            Err(BusError::Store(kith_core::Error::Conflict(_))) => Ok(true),
             Err(BusError::Store(err)) if err.unavailable().is_some() => Err(err.into()),
             Err(err) => self.fail_delivery(&sub, sub.cursor, to, &format!("storage failure: {err}"), &[], Duration::ZERO).map(|()| true),
             Ok(()) => Ok(true),
@@ -982,8 +977,8 @@ mod tests {
     fn a_context_being_computed_is_served_as_it_was_meanwhile() {
         use chrono::TimeZone;
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
-        let actor = kith_store::Actor::cli("test");
+        let store = Arc::new(kith_store::Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
+        let actor = kith_core::Actor::cli("test");
         let new = kith_domain::model::NewShop {
             name: "A".into(),
             time_zone: "Asia/Shanghai".into(),

@@ -1,9 +1,11 @@
 //! Installing plugins into the catalogue and enabling them per shop.
 
+use kith_core::Actor;
+use kith_core::delivery::{Chain, Effects};
+use kith_core::plugins::PutSubscription;
 use kith_core::prelude::*;
 use kith_domain::FieldError;
 use kith_domain::plugin::{CallStats, DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
-use kith_store::{Actor, Chain, Effects, PutSubscription, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -120,7 +122,7 @@ impl Bus {
     pub fn enable(&self, shop_id: i64, plugin_id: &str, request: &EnableRequest, actor: &Actor) -> Result<(Subscription, bool)> {
         let versions = self.store.plugin_versions(plugin_id)?;
         if versions.is_empty() {
-            return Err(StoreError::NotFound(format!("plugin {plugin_id}")).into());
+            return Err(kith_core::Error::NotFound(format!("plugin {plugin_id}")).into());
         }
         let requirement = request.version.as_deref().unwrap_or("*");
         let req =
@@ -190,7 +192,7 @@ impl Bus {
     pub fn redrive(&self, shop_id: i64, plugin_id: &str, dead_letter: i64) -> Result<DeadLetter> {
         let letter = self.store.dead_letter(shop_id, plugin_id, dead_letter)?;
         if letter.redriven_at.is_some() {
-            return Err(StoreError::Conflict(format!("dead letter {dead_letter} was already re-driven")).into());
+            return Err(kith_core::Error::Conflict(format!("dead letter {dead_letter} was already re-driven")).into());
         }
         let sub = self.store.subscription(shop_id, plugin_id)?;
         let installed = self.store.plugin_version(plugin_id, &sub.version)?;

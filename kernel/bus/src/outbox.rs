@@ -24,11 +24,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kith_core::delivery::Attempt;
+use kith_core::outbox::{Claimed, ReceiptReport, SendOutcome};
 use kith_core::prelude::*;
 use kith_domain::FieldError;
 use kith_domain::plugin::{InboundRequest, SubscriptionStatus};
 use kith_host::{CallError, Input, Output};
-use kith_store::{Attempt, Claimed, ReceiptReport, SendOutcome, StoreError};
 
 use crate::{Bus, BusError, Long, Result, Slot};
 
@@ -174,10 +175,10 @@ impl Bus {
     }
 
     /// Record that the connector could not be called for a claimed message (retried with backoff).
-    fn call_failed(&self, claim: &Claimed, error: String) -> kith_store::Result<()> {
+    fn call_failed(&self, claim: &Claimed, error: String) -> kith_core::Result<()> {
         let attempt =
             Attempt { shop_id: claim.shop_id, plugin_id: &claim.plugin_id, logs: &[], duration: Default::default(), now: self.clock.now() };
-        Ok(self.store.record_send(claim, &SendOutcome::CallFailed(error), &attempt, &self.config.outbox)?)
+        self.store.record_send(claim, &SendOutcome::CallFailed(error), &attempt, &self.config.outbox)
     }
 
     fn send(&self, claim: &Claimed) -> Result<()> {
@@ -218,10 +219,10 @@ impl Bus {
     /// request into receipts, which update their messages.
     pub fn receive_receipts(&self, token: &str, request: InboundRequest) -> Result<ReceiptReport> {
         let (shop_id, plugin_id) =
-            self.store.connector_by_token(token)?.ok_or_else(|| StoreError::NotFound("receipt endpoint".to_owned()))?;
+            self.store.connector_by_token(token)?.ok_or_else(|| kith_core::Error::NotFound("receipt endpoint".to_owned()))?;
         let sub = self.store.subscription(shop_id, &plugin_id)?;
         if sub.status != SubscriptionStatus::Enabled {
-            return Err(StoreError::NotFound("receipt endpoint".to_owned()).into());
+            return Err(kith_core::Error::NotFound("receipt endpoint".to_owned()).into());
         }
         let installed = self.store.plugin_version(&plugin_id, &sub.version)?;
         let plugin = self.plugin(&installed)?;

@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use kith_bus::{Bus, BusConfig, BusError, Clock, EnableRequest, Package, TestClock};
+use kith_core::Actor;
+use kith_core::customers::{CustomerFilter, CustomerRead};
+use kith_core::delivery::{Attempt, Effects, FailurePolicy};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Capability, Grant, PluginRunStatus, SubscriptionStatus};
 use kith_host::{Host, HostConfig};
-use kith_store::{Actor, Attempt, CustomerFilter, CustomerRead, Effects, FailurePolicy, Store, StoreError};
+use kith_store::Store;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 
@@ -232,7 +235,7 @@ fn failures_back_off_dead_letter_trip_the_breaker_and_re_drive() {
     let letter = w.bus.redrive(w.shop, "vip-tag", letters[0].id).unwrap();
     assert!(letter.redriven_at.is_some());
     assert_eq!(w.tags(w.shop, "13800000001").len(), 1);
-    assert!(matches!(w.bus.redrive(w.shop, "vip-tag", letters[0].id), Err(BusError::Store(StoreError::Conflict(_)))));
+    assert!(matches!(w.bus.redrive(w.shop, "vip-tag", letters[0].id), Err(BusError::Store(kith_core::Error::Conflict(_)))));
 }
 
 #[test]
@@ -291,7 +294,7 @@ fn enabling_checks_version_config_and_grant() {
         ..Default::default()
     };
     assert_eq!(field(w.bus.enable(w.shop, "vip-tag", &request, &actor()).map(|_| ())), "grant.capabilities");
-    assert!(matches!(w.enable(w.shop, "nope", json!({})), Err(BusError::Store(StoreError::NotFound(_)))));
+    assert!(matches!(w.enable(w.shop, "nope", json!({})), Err(BusError::Store(kith_core::Error::NotFound(_)))));
     assert!(w.store.subscriptions(w.shop).unwrap().is_empty(), "nothing half-applied");
 }
 
@@ -327,7 +330,7 @@ fn install_refuses_bad_packages_and_upgrades_pick_the_newest_match() {
     install(manifest.replace("version = \"1.0.0\"", "version = \"1.1.0\"")).unwrap();
     let other = kith_test_plugins::tar_gz(&[("plugin.toml", manifest.as_bytes()), ("plugin.wasm", &plugins::HOSTILE_PANIC.wasm())]);
     let conflict = w.bus.install(&Package::from_tar_gz(&other).unwrap(), &actor());
-    assert!(matches!(conflict, Err(BusError::Invalid(_)) | Err(BusError::Store(StoreError::Conflict(_)))), "{conflict:?}");
+    assert!(matches!(conflict, Err(BusError::Invalid(_)) | Err(BusError::Store(kith_core::Error::Conflict(_)))), "{conflict:?}");
     assert_eq!(w.store.plugin_versions("vip-tag").unwrap().len(), 2);
 
     let pinned = EnableRequest { version: Some("=1.0.0".into()), config: Some(json!({"threshold": 1})), ..Default::default() };
@@ -346,7 +349,7 @@ fn a_run_covers_every_customer_in_batches() {
     w.enable(w.shop, "vip-tag", json!({"threshold": 15_000})).unwrap();
     let run = w.bus.start_run(w.shop, "vip-tag", &actor()).unwrap();
     assert_eq!((run.total, run.status), (5, PluginRunStatus::Running));
-    assert!(matches!(w.bus.start_run(w.shop, "vip-tag", &actor()), Err(BusError::Store(StoreError::Conflict(_)))));
+    assert!(matches!(w.bus.start_run(w.shop, "vip-tag", &actor()), Err(BusError::Store(kith_core::Error::Conflict(_)))));
     w.bus.drain().unwrap();
     let run = w.store.run(w.shop, "vip-tag", run.id).unwrap();
     assert_eq!((run.status, run.done), (PluginRunStatus::Done, 5));

@@ -14,7 +14,6 @@ use kith_domain::messaging::{
 };
 use kith_domain::plugin::InboundRequest;
 use kith_provider::{Answer, Provider};
-use kith_store::StoreError;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 use support::{World, actor, world};
@@ -245,7 +244,7 @@ impl Messaging {
         channel: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
-    ) -> Result<kith_store::ReceiptReport, kith_bus::BusError> {
+    ) -> Result<kith_core::outbox::ReceiptReport, kith_bus::BusError> {
         let request = InboundRequest { method: "POST".into(), path: "/v1/receipts/x".into(), headers, body };
         self.w.bus.receive_receipts(&self.token(channel), request)
     }
@@ -292,7 +291,7 @@ fn connectors_send_to_the_provider_and_receipts_come_back() {
     assert!(matches!(
         m.w.bus
             .receive_receipts("no-such-token", InboundRequest { method: "POST".into(), path: "/".into(), headers: vec![], body: vec![] }),
-        Err(kith_bus::BusError::Store(StoreError::NotFound(_)))
+        Err(kith_bus::BusError::Store(kith_core::Error::NotFound(_)))
     ));
 }
 

@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use kith_bus::{Bus, BusConfig, BusError, Clock, EnableRequest, Package, TestClock};
+use kith_core::Actor;
+use kith_core::customers::CustomerFilter;
+use kith_core::delivery::{Attempt, Effects, FailurePolicy};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Grant, ShopContext, SubscriptionStatus};
 use kith_host::{CallEnv, CallError, Host, HostConfig, Input, KvUsage, PluginEnv};
-use kith_store::{Actor, Attempt, CustomerFilter, Effects, FailurePolicy, Store, StoreError};
+use kith_store::Store;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 
@@ -269,7 +272,7 @@ fn a_schema_that_refers_to_itself_is_refused_at_install() {
     let BusError::Invalid(err) = err else { panic!("{err:?}") };
     assert_eq!(err.field, "plugin.toml.config-schema");
     assert!(err.reason.contains("leads back to itself"), "{err}");
-    assert!(matches!(w.enable(w.shops[0], "hostile-schema", json!({})), Err(BusError::Store(StoreError::NotFound(_)))));
+    assert!(matches!(w.enable(w.shops[0], "hostile-schema", json!({})), Err(BusError::Store(kith_core::Error::NotFound(_)))));
     // Through a definition and a property too.
     let err = w
         .install_as(&plugins::HOSTILE_SCHEMA, |m| {

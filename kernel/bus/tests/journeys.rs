@@ -6,13 +6,14 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use kith_bus::Clock;
+use kith_core::customers::CustomerRead;
+use kith_core::journeys::RunFilter;
 use kith_core::prelude::*;
 use kith_domain::coupons::CouponTemplateInput;
 use kith_domain::journeys::{Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyStatus};
 use kith_domain::messaging::{ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, MessagingSettings, QuietHours};
 use kith_domain::segments::Segment;
 use kith_provider::Provider;
-use kith_store::{CustomerRead, RunFilter};
 use serde_json::{Value, json};
 use support::{World, actor, world};
 
@@ -224,7 +225,7 @@ fn the_first_order_journey_reminds_those_who_did_not_buy() {
         vec![("card", "done"), ("wait15", "waited"), ("coupon", "done"), ("before", "waited"), ("bought", "no"), ("remind", "done")]
     );
     let bob = s.w.store.get_customer(s.w.shop, s.id_of("13800000002"), 0).unwrap();
-    let kith_store::CustomerRead::Found(bob) = bob else { panic!() };
+    let kith_core::customers::CustomerRead::Found(bob) = bob else { panic!() };
     assert!(bob.customer.tags.iter().any(|t| t.tag == "came-back" && t.source == format!("journey:{}", j.id)), "{:?}", bob.customer.tags);
 }
 
@@ -447,8 +448,12 @@ fn the_holdout_enters_without_actions_and_lift_is_measured() {
     let held: Vec<&JourneyRun> = runs.iter().filter(|r| r.holdout).collect();
     assert!((160..=240).contains(&held.len()), "50% of 400 ± 4σ: {}", held.len());
     assert!(held.iter().all(|r| r.history[0].outcome == "skipped" && r.history[0].detail == "holdout"));
-    let tagged =
-        s.w.store.list_customers(s.w.shop, &kith_store::CustomerFilter { tag: Some("welcomed".into()), ..Default::default() }, 0, 1000);
+    let tagged = s.w.store.list_customers(
+        s.w.shop,
+        &kith_core::customers::CustomerFilter { tag: Some("welcomed".into()), ..Default::default() },
+        0,
+        1000,
+    );
     assert_eq!(tagged.unwrap().len(), runs.len() - held.len(), "only treated customers were tagged");
     // Every treated customer and every other held-out one buy again.
     let mut again = Vec::new();

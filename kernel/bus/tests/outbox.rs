@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use kith_bus::{Bus, BusConfig, Clock, EnableRequest, Package, TestClock};
+use kith_core::outbox::OutboxPolicy;
 use kith_domain::messaging::{MessageStatus, SendRequest};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Capability, Grant};
 use kith_provider::{Answer, Provider};
-use kith_store::{OutboxPolicy, Store};
+use kith_store::Store;
 use kith_test_plugins as plugins;
 use serde_json::json;
 use support::{actor, host};

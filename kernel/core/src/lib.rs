@@ -38,4 +38,4 @@ pub mod shops;
 pub mod tags;
 
 pub use error::{Actor, Error, Result, Unavailable};
-pub use ports::{ReadTx, Storage, StorageExt, WriteTx};
+pub use ports::{Backend, ReadTx, Storage, StorageExt, WriteTx};

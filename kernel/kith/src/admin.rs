@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 use clap::Subcommand;
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::{NewKey, NewShop};
-use kith_store::Actor;
 
 use crate::config::Config;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kith_store::IdentityCaps;
+use kith_core::ingest::IdentityCaps;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -129,7 +129,7 @@ impl Config {
         };
         let host = Arc::new(kith_host::Host::new(host).context("starting the plugin host")?);
         let defaults = kith_bus::BusConfig::default();
-        let outbox = kith_store::OutboxPolicy { lease: Duration::from_secs(p.outbox_lease_secs.max(1)), ..defaults.outbox };
+        let outbox = kith_core::outbox::OutboxPolicy { lease: Duration::from_secs(p.outbox_lease_secs.max(1)), ..defaults.outbox };
         let bus = kith_bus::BusConfig { workers: p.workers, batch_size: p.batch_size.max(1), outbox, ..defaults };
         let clock: Arc<dyn kith_bus::Clock> = if self.testing.clock {
             tracing::warn!("running on a test clock: time moves only through POST /v1/admin/clock");

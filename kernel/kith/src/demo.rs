@@ -11,9 +11,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::ProgressBar;
+use kith_core::Actor;
 use kith_domain::auth::Role;
 use kith_domain::model::{NewKey, NewShop, Shop};
-use kith_store::{Actor, Store};
+use kith_store::Store;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -362,7 +363,7 @@ fn redeemable(store: &Store, shop_id: i64) -> Result<String> {
     let Some(cheapest) = store.rewards(shop_id)?.into_iter().filter(|r| r.active).min_by_key(|r| r.points_cost) else {
         return Ok("no reward to redeem".to_owned());
     };
-    let enough = kith_store::Audience::Definition(json!({"stat": "points", "op": "gte", "value": cheapest.points_cost}));
+    let enough = kith_core::segments::Audience::Definition(json!({"stat": "points", "op": "gte", "value": cheapest.points_cost}));
     let (_, count, _) = store.audience_page(shop_id, &enough, 0, 1, true, Utc::now())?;
     Ok(format!("{} customer(s) hold the {} points of \"{}\"", count.unwrap_or_default(), cheapest.points_cost, cheapest.name))
 }

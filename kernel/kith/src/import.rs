@@ -21,10 +21,11 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
+use kith_core::Actor;
 use kith_domain::identity::IdentityKind;
 use kith_domain::model::OutcomeStatus;
 use kith_domain::money::parse_major_units;
-use kith_store::{Actor, Store};
+use kith_store::Store;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 

@@ -33,16 +33,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use kith_domain::FieldError;
 use rusqlite::{Connection, OpenFlags};
 
-pub use kith_core::audit::NewAudit;
-pub use kith_core::customers::{CustomerFilter, CustomerRead, StatsMismatch};
-pub use kith_core::delivery::{Attempt, Chain, Effects, FailureOutcome, FailurePolicy, PluginRunStep};
-pub use kith_core::ingest::IdentityCaps;
-pub use kith_core::journeys::RunFilter;
-pub use kith_core::metrics::OverviewQuery;
-pub use kith_core::outbox::{Claimed, OutboxPolicy, ReceiptReport, SendOutcome};
-pub use kith_core::plugins::{Due, PutSubscription};
-pub use kith_core::segments::Audience;
-pub use kith_core::{Actor, Unavailable};
+use kith_core::ingest::IdentityCaps;
+pub(crate) use kith_core::{Actor, Unavailable};
 pub use schema::latest_version as schema_version;
 
 /// Errors at the store boundary, already in the domain's terms.
@@ -309,11 +301,6 @@ impl Store {
         Ok(conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0))?)
     }
 
-    /// Succeeds when the database answers a query.
-    pub fn health(&self) -> Result<()> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-    }
-
     pub fn options(&self) -> &StoreOptions {
         &self.options
     }
@@ -484,6 +471,8 @@ pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kith_core::Backend;
+    use kith_core::customers::CustomerFilter;
     use kith_core::prelude::*;
 
     #[test]

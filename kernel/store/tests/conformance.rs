@@ -2,11 +2,12 @@
 
 use chrono::Utc;
 use kith_conformance::{Backend, Factory};
+use kith_core::Actor;
 use kith_core::Storage;
 use kith_core::prelude::*;
 use kith_domain::loyalty::LoyaltySettings;
 use kith_domain::model::NewShop;
-use kith_store::{Actor, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::Value;
 
 struct Sqlite;
@@ -52,7 +53,7 @@ impl Backend for SqliteBackend {
         let sha256 = format!("{plugin_id:0>64}");
         let cli = Actor::cli("conformance");
         self.store.install_plugin(&manifest, plugin_id.as_bytes(), &sha256, &cli).unwrap();
-        let put = kith_store::PutSubscription {
+        let put = kith_core::plugins::PutSubscription {
             plugin_id,
             version_req: "1.0.0",
             version: "1.0.0",
@@ -70,7 +71,7 @@ impl Backend for SqliteBackend {
         let (id, version) = (manifest.id.clone(), manifest.version.to_string());
         let cli = Actor::cli("conformance");
         self.store.install_plugin(&manifest, id.as_bytes(), &format!("{id:0>64}"), &cli).unwrap();
-        let put = kith_store::PutSubscription {
+        let put = kith_core::plugins::PutSubscription {
             plugin_id: &id,
             version_req: &version,
             version: &version,
@@ -104,7 +105,7 @@ impl Backend for SqliteBackend {
     }
 
     fn journey_runs(&self, shop_id: i64, journey_id: i64) -> Vec<kith_domain::journeys::JourneyRun> {
-        let filter = kith_store::RunFilter::default();
+        let filter = kith_core::journeys::RunFilter::default();
         self.store.journey_runs(shop_id, journey_id, &filter, None, 100_000).unwrap()
     }
 

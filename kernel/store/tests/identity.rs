@@ -7,8 +7,11 @@
 use kith_core::prelude::*;
 use std::collections::BTreeSet;
 
+use kith_core::Actor;
+use kith_core::customers::CustomerFilter;
+use kith_core::ingest::IdentityCaps;
 use kith_domain::model::{NewShop, OutcomeStatus};
-use kith_store::{Actor, CustomerFilter, IdentityCaps, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 use OutcomeStatus::{Accepted, Duplicate, Rejected};
@@ -77,13 +80,13 @@ fn merge_moves_records_and_unmerge_restores_them() {
 
     let r = store.ingest(shop, vec![upsert("m", &[("phone", "13812345678"), ("email", "ming@example.com")])], &actor).unwrap();
     assert_eq!(r.outcomes[0].customer_id, Some(a), "the older customer survives");
-    let kith_store::CustomerRead::Found(merged) = store.get_customer(shop, a, 50).unwrap() else { panic!("survivor readable") };
+    let kith_core::customers::CustomerRead::Found(merged) = store.get_customer(shop, a, 50).unwrap() else { panic!("survivor readable") };
     assert_eq!(merged.customer.stats.total_spent, 15000);
     assert_eq!(merged.customer.stats.order_count, 2);
     assert_eq!(merged.customer.profile.city.as_deref(), Some("Hangzhou"));
     assert!(merged.customer.tags.iter().any(|t| t.tag == "likes-red"));
     assert!(merged.timeline.iter().any(|e| e.kind == "behaviour.recorded"), "the timeline includes the merged side's events");
-    assert_eq!(store.get_customer(shop, b, 5).unwrap(), kith_store::CustomerRead::Merged { into: a });
+    assert_eq!(store.get_customer(shop, b, 5).unwrap(), kith_core::customers::CustomerRead::Merged { into: a });
     assert!(store.verify_stats(shop).unwrap().is_empty());
 
     // An order naming the merged side's identifier lands on the survivor.
@@ -96,8 +99,8 @@ fn merge_moves_records_and_unmerge_restores_them() {
     let undone = store.unmerge(shop, merges[0].id, &actor).unwrap();
     assert!(undone.unmerged_at.is_some());
 
-    let kith_store::CustomerRead::Found(a_view) = store.get_customer(shop, a, 0).unwrap() else { panic!() };
-    let kith_store::CustomerRead::Found(b_view) = store.get_customer(shop, b, 0).unwrap() else { panic!() };
+    let kith_core::customers::CustomerRead::Found(a_view) = store.get_customer(shop, a, 0).unwrap() else { panic!() };
+    let kith_core::customers::CustomerRead::Found(b_view) = store.get_customer(shop, b, 0).unwrap() else { panic!() };
     assert_eq!(a_view.customer.identities.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), vec!["+8613812345678"]);
     assert_eq!(b_view.customer.identities.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), vec!["ming@example.com"]);
     // T3 arrived after the merge, on the survivor; it stays there.
@@ -109,7 +112,7 @@ fn merge_moves_records_and_unmerge_restores_them() {
     assert_eq!(b_view.customer.profile.city.as_deref(), Some("Hangzhou"));
     // Apart again, each timeline holds the customer's own events, newest first.
     let timeline = |id, n| match store.get_customer(shop, id, n).unwrap() {
-        kith_store::CustomerRead::Found(d) => d.timeline,
+        kith_core::customers::CustomerRead::Found(d) => d.timeline,
         other => panic!("{other:?}"),
     };
     let (a_events, b_events) = (timeline(a, 50), timeline(b, 50));
@@ -152,7 +155,9 @@ fn stats_follow_orders_and_refunds() {
             (Rejected, Some("order.id".into())),
         ]
     );
-    let kith_store::CustomerRead::Found(c) = store.get_customer(shop, r.outcomes[0].customer_id.unwrap(), 0).unwrap() else { panic!() };
+    let kith_core::customers::CustomerRead::Found(c) = store.get_customer(shop, r.outcomes[0].customer_id.unwrap(), 0).unwrap() else {
+        panic!()
+    };
     let s = &c.customer.stats;
     assert_eq!((s.total_spent, s.order_count, s.refund_count, s.refund_amount, s.average_order_value), (7500, 1, 2, 6500, Some(7500)));
     assert_eq!(s.first_order_at.unwrap().to_rfc3339(), "2026-01-01T10:00:00+00:00");
@@ -167,7 +172,9 @@ fn stats_follow_orders_and_refunds() {
         json!({"id": "r5", "type": "order.refunded", "refund": {"order_id": "T3", "amount": 500}}),
     ];
     let r = store.ingest(shop, events, &actor).unwrap();
-    let kith_store::CustomerRead::Found(c) = store.get_customer(shop, r.outcomes[0].customer_id.unwrap(), 0).unwrap() else { panic!() };
+    let kith_core::customers::CustomerRead::Found(c) = store.get_customer(shop, r.outcomes[0].customer_id.unwrap(), 0).unwrap() else {
+        panic!()
+    };
     let s = &c.customer.stats;
     assert_eq!((s.order_count, s.first_order_at, s.last_order_at, s.average_order_value), (0, None, None, None));
     assert!(store.verify_stats(shop).unwrap().is_empty());
@@ -195,7 +202,7 @@ fn a_customers_total_spent_stays_within_its_range() {
         .unwrap();
     let outcomes: Vec<_> = r.outcomes.iter().map(|o| (o.status, o.field.clone())).collect();
     assert_eq!(outcomes, vec![(Rejected, Some("order.amount".into())), (Accepted, None)]);
-    let kith_store::CustomerRead::Found(c) = store.get_customer(shop, customer, 0).unwrap() else { panic!() };
+    let kith_core::customers::CustomerRead::Found(c) = store.get_customer(shop, customer, 0).unwrap() else { panic!() };
     assert_eq!((c.customer.stats.total_spent, c.customer.stats.order_count), (kith_domain::money::MAX_TOTAL, 2));
 }
 
@@ -274,9 +281,9 @@ fn unmerging_a_nested_merge_restores_what_the_merged_side_had_absorbed() {
     // c merges into b, then b (holding c's records) merges into a.
     store.ingest(shop, vec![upsert("bc", &[("nick", "b"), ("nick", "c")])], &actor).unwrap();
     store.ingest(shop, vec![upsert("ab", &[("nick", "a"), ("nick", "b")])], &actor).unwrap();
-    assert_eq!(store.get_customer(shop, c, 0).unwrap(), kith_store::CustomerRead::Merged { into: a }, "reads follow the chain");
+    assert_eq!(store.get_customer(shop, c, 0).unwrap(), kith_core::customers::CustomerRead::Merged { into: a }, "reads follow the chain");
     let total = |id| match store.get_customer(shop, id, 0).unwrap() {
-        kith_store::CustomerRead::Found(d) => d.customer.stats.total_spent,
+        kith_core::customers::CustomerRead::Found(d) => d.customer.stats.total_spent,
         other => panic!("{other:?}"),
     };
     assert_eq!(total(a), 700);
@@ -289,7 +296,7 @@ fn unmerging_a_nested_merge_restores_what_the_merged_side_had_absorbed() {
     let outer = store.list_merges(shop, b).unwrap().into_iter().find(|m| m.survivor_id == a).unwrap().id;
     store.unmerge(shop, outer, &actor).unwrap();
     assert_eq!((total(a), total(b)), (100, 600), "b comes back with c's order too");
-    assert_eq!(store.get_customer(shop, c, 0).unwrap(), kith_store::CustomerRead::Merged { into: b });
+    assert_eq!(store.get_customer(shop, c, 0).unwrap(), kith_core::customers::CustomerRead::Merged { into: b });
     store.unmerge(shop, inner, &actor).unwrap();
     assert_eq!((total(a), total(b), total(c)), (100, 200, 400));
     assert_eq!(identity_sets(&store, shop).len(), 3);

@@ -10,9 +10,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use kith_core::Actor;
+use kith_core::outbox::OutboxPolicy;
 use kith_domain::messaging::MessageStatus;
 use kith_domain::model::NewShop;
-use kith_store::{Actor, OutboxPolicy, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use rusqlite::{Connection, params};
 use serde_json::json;
 

@@ -1,8 +1,9 @@
 //! Each shop's event log is numbered on its own: what one shop reads tells nothing of another's volume.
 
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::model::NewShop;
-use kith_store::{Actor, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::json;
 
 #[test]
@@ -34,7 +35,7 @@ fn each_shop_reads_its_own_positions_one_two_three() {
         assert_eq!(store.shop_position(s, store.event_head(s).unwrap()).unwrap(), events.len() as i64);
         // A customer's timeline shows the same positions.
         let customer = events[0].customer_id.unwrap();
-        let kith_store::CustomerRead::Found(detail) = store.get_customer(s, customer, 20).unwrap() else { panic!("merged") };
+        let kith_core::customers::CustomerRead::Found(detail) = store.get_customer(s, customer, 20).unwrap() else { panic!("merged") };
         assert!(detail.timeline.iter().all(|e| positions.contains(&e.seq) && e.seq <= events.len() as i64));
     }
 }

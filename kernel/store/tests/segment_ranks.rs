@@ -9,10 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use kith_core::Actor;
+use kith_core::delivery::{Attempt, Effects, PluginRunStep};
+use kith_core::plugins::PutSubscription;
+use kith_core::segments::Audience;
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Decision, Grant, Manifest};
 use kith_domain::segments::SegmentInput;
-use kith_store::{Actor, Attempt, Audience, Effects, PluginRunStep, PutSubscription, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 const MODEL: &str = "ranker.clv";

@@ -17,10 +17,12 @@ use kith_core::prelude::*;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kith_core::Actor;
+use kith_core::segments::Audience;
 use kith_domain::loyalty::PointsAdjustment;
 use kith_domain::model::NewShop;
 use kith_domain::segments::SegmentInput;
-use kith_store::{Actor, Audience, Store, StoreError, StoreOptions};
+use kith_store::{Store, StoreError, StoreOptions};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {

@@ -3,10 +3,11 @@
 //! one shop only.
 
 use chrono::{DateTime, TimeZone, Utc};
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::model::NewShop;
 use kith_domain::plugin::BuyerSummary;
-use kith_store::{Actor, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -104,7 +105,7 @@ fn buyers_are_summarised_by_shop_day_with_stats_counting() {
     assert_eq!(all, expected);
     // The same figures as the customer's stats.
     for s in &all {
-        let kith_store::CustomerRead::Found(detail) = store.get_customer(a, s.customer_id, 1).unwrap() else { panic!("merged") };
+        let kith_core::customers::CustomerRead::Found(detail) = store.get_customer(a, s.customer_id, 1).unwrap() else { panic!("merged") };
         assert_eq!((s.total_spent, i64::from(s.order_count)), (detail.customer.stats.total_spent, detail.customer.stats.order_count));
     }
 

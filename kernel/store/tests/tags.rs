@@ -9,10 +9,15 @@ use kith_core::prelude::*;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use kith_core::Actor;
+use kith_core::customers::{CustomerFilter, CustomerRead};
+use kith_core::delivery::{Attempt, Effects};
+use kith_core::journeys::RunFilter;
+use kith_core::plugins::PutSubscription;
 use kith_domain::journeys::{JourneyInput, JourneyStatus};
 use kith_domain::model::{NewShop, Tag};
 use kith_domain::plugin::{Decision, Grant, Manifest};
-use kith_store::{Actor, Attempt, CustomerFilter, CustomerRead, Effects, PutSubscription, RunFilter, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 /// The shop's clock at the start of each test (the engine and plugins run on it; a merchant's

@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{Datelike, NaiveDate};
+use kith_core::metrics::OverviewQuery;
 use kith_core::prelude::*;
 use kith_domain::metrics::{CohortTable, Overview, ScoreDistribution};
-use kith_store::OverviewQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
 

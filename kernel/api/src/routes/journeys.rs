@@ -4,12 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::Actor;
+use kith_core::journeys::RunFilter;
 use kith_core::prelude::*;
 use kith_domain::auth::Scope;
 use kith_domain::journeys::{
     DryRun, Journey, JourneyInput, JourneyRun, JourneyRunStatus, JourneyStats, JourneyStatus, JourneyVersion, TestSend,
 };
-use kith_store::{Actor, RunFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -1,10 +1,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use kith_domain::model::{ApiKey, CreatedKey, NewKey};
-use kith_store::Actor;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

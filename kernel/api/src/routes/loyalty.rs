@@ -4,9 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::loyalty::{LedgerEntry, LoyaltySettings, PointsAccount, PointsAdjustment, RedeemRequest, Redemption, Reward, RewardInput};
-use kith_store::Actor;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

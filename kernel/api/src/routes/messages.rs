@@ -5,10 +5,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use kith_core::Actor;
+use kith_core::outbox::ReceiptReport;
 use kith_core::prelude::*;
 use kith_domain::messaging::{ConnectorRoute, Consent, ConsentInput, Message, MessageStatus, MessagingSettings, SendRequest};
 use kith_domain::plugin::InboundRequest;
-use kith_store::{Actor, ReceiptReport};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -5,11 +5,12 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use kith_bus::{EnableRequest, Package, PluginStatus};
+use kith_core::Actor;
+use kith_core::Backend;
 use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::personal::Personal;
 use kith_domain::plugin::{DeadLetter, Grant, InstalledPlugin, Kind, PluginLog, PluginRun, Subscription};
-use kith_store::{Actor, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -62,7 +63,7 @@ fn secret_keys(schema: Option<&Value>) -> Vec<String> {
 }
 
 /// The manifest of the installed version a subscription runs, or the newest installed one.
-fn manifest(store: &Store, plugin_id: &str, version: Option<&str>) -> kith_store::Result<Option<kith_domain::plugin::Manifest>> {
+fn manifest(store: &dyn Backend, plugin_id: &str, version: Option<&str>) -> kith_core::Result<Option<kith_domain::plugin::Manifest>> {
     let versions = store.plugin_versions(plugin_id)?;
     let chosen = version.and_then(|v| versions.iter().find(|p| p.manifest.version.to_string() == v)).or(versions.last());
     Ok(chosen.map(|p| p.manifest.clone()))
@@ -70,7 +71,7 @@ fn manifest(store: &Store, plugin_id: &str, version: Option<&str>) -> kith_store
 
 /// A subscription as a key sees it: secrets removed, positions in the shop's own log, personal
 /// data in errors masked without `pii:read`.
-fn shown_subscription(store: &Store, sub: &mut Subscription, pii: bool) -> kith_store::Result<()> {
+fn shown_subscription(store: &dyn Backend, sub: &mut Subscription, pii: bool) -> kith_core::Result<()> {
     let secrets = secret_keys(manifest(store, &sub.plugin_id, Some(&sub.version))?.and_then(|m| m.config_schema).as_ref());
     if let Value::Object(config) = &mut sub.config {
         config.retain(|k, _| !secrets.contains(k));
@@ -82,7 +83,7 @@ fn shown_subscription(store: &Store, sub: &mut Subscription, pii: bool) -> kith_
     Ok(())
 }
 
-fn shown_status(store: &Store, mut status: PluginStatus, pii: bool) -> kith_store::Result<PluginStatus> {
+fn shown_status(store: &dyn Backend, mut status: PluginStatus, pii: bool) -> kith_core::Result<PluginStatus> {
     shown_subscription(store, &mut status.subscription, pii)?;
     if !pii {
         status.logs.mask_personal();
@@ -98,7 +99,7 @@ fn shown_status(store: &Store, mut status: PluginStatus, pii: bool) -> kith_stor
     Ok(status)
 }
 
-fn shown_dead_letter(store: &Store, shop_id: i64, mut letter: DeadLetter, pii: bool) -> kith_store::Result<DeadLetter> {
+fn shown_dead_letter(store: &dyn Backend, shop_id: i64, mut letter: DeadLetter, pii: bool) -> kith_core::Result<DeadLetter> {
     letter.first_seq = store.shop_position(shop_id, letter.first_seq - 1)? + 1;
     letter.last_seq = store.shop_position(shop_id, letter.last_seq)?;
     if !pii {
@@ -171,7 +172,7 @@ pub async fn list_shop_plugins(key: ShopKey<PluginsManage>, State(state): State<
             for sub in &mut items {
                 shown_subscription(s, sub, pii)?;
             }
-            Ok::<_, kith_store::StoreError>(items)
+            Ok::<_, kith_core::Error>(items)
         })
         .await?;
     Ok(Json(SubscriptionList { items }))
@@ -256,7 +257,7 @@ pub async fn enable_plugin(
             if let Some(detail) = route {
                 b.store().audit(Some(shop_id), &actor, "connector.route", Some(&plugin), detail)?;
             }
-            Ok((shown_status(b.store(), b.status(shop_id, &plugin)?, pii)?, created))
+            Ok((shown_status(&**b.store(), b.status(shop_id, &plugin)?, pii)?, created))
         })
         .await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(status)))
@@ -272,7 +273,7 @@ pub async fn plugin_status(
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
-    Ok(Json(state.bus("plugin_status", move |b| Ok(shown_status(b.store(), b.status(shop_id, &id)?, pii)?)).await?))
+    Ok(Json(state.bus("plugin_status", move |b| Ok(shown_status(&**b.store(), b.status(shop_id, &id)?, pii)?)).await?))
 }
 
 /// Disable a plugin in the shop; its cursor stays where it is.
@@ -289,7 +290,7 @@ pub async fn disable_plugin(
         state
             .bus("disable_plugin", move |b| {
                 let mut sub = b.disable(shop_id, &id, &actor)?;
-                shown_subscription(b.store(), &mut sub, pii)?;
+                shown_subscription(&**b.store(), &mut sub, pii)?;
                 Ok(sub)
             })
             .await?,
@@ -367,7 +368,7 @@ pub async fn redrive(
     Path((id, letter)): Path<(String, i64)>,
 ) -> Result<Json<DeadLetter>, ApiError> {
     let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
-    Ok(Json(state.bus("redrive", move |b| Ok(shown_dead_letter(b.store(), shop_id, b.redrive(shop_id, &id, letter)?, pii)?)).await?))
+    Ok(Json(state.bus("redrive", move |b| Ok(shown_dead_letter(&**b.store(), shop_id, b.redrive(shop_id, &id, letter)?, pii)?)).await?))
 }
 
 /// Start a run of the plugin over all of the shop's customers (re-tag,

@@ -1,9 +1,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::model::{NewShop, Shop};
-use kith_store::Actor;
 use serde::Serialize;
 use utoipa::ToSchema;
 

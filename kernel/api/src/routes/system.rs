@@ -21,7 +21,7 @@ pub struct Health {
     responses((status = 200, body = Health), (status = 500, body = Problem)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.read("health", |s| s.health()).await?;
-    Ok(Json(Health { status: "ok", schema_version: kith_store::schema_version() }))
+    Ok(Json(Health { status: "ok", schema_version: state.store().schema_version() }))
 }
 
 /// Metrics in the OpenMetrics text format (which Prometheus reads).

@@ -2,10 +2,10 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::auth::Role;
 use kith_provider::Provider;
-use kith_store::Actor;
 use serde_json::{Value, json};
 
 use crate::harness::Harness;

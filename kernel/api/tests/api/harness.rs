@@ -8,9 +8,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use kith_api::{ApiConfig, AppState};
+use kith_core::Actor;
 use kith_domain::auth::Role;
 use kith_domain::model::{NewKey, NewShop};
-use kith_store::{Actor, Store, StoreOptions};
+use kith_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -25,7 +25,7 @@ async fn malformed_journeys_point_at_the_faulty_node() {
     let h = Harness::new().await;
     let other_shop_segment = {
         let input = kith_domain::segments::SegmentInput { name: "b".into(), description: None, definition: json!({"tag": "x"}) };
-        h.store.create_segment(h.shop_b, &input, &kith_store::Actor::cli("test"), chrono::Utc::now()).unwrap().id
+        h.store.create_segment(h.shop_b, &input, &kith_core::Actor::cli("test"), chrono::Utc::now()).unwrap().id
     };
     let with = |pointer: &str, value: Value| {
         let mut d = definition(h.segment);

@@ -8,9 +8,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use kith_core::Actor;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::NewKey;
-use kith_store::Actor;
 use serde_json::{Value, json};
 
 use crate::harness::Harness;
@@ -157,14 +157,16 @@ fn plugin_writes_an_order_with_its_receiver(h: &Harness) {
         message: format!("[info] synced {payload} for 138-1234-5678, ok"),
     }];
     let cursor = h.store.subscription(h.shop_a, "vip-tag").unwrap().cursor;
-    let attempt = kith_store::Attempt {
+    let attempt = kith_core::delivery::Attempt {
         shop_id: h.shop_a,
         plugin_id: "vip-tag",
         logs: &logs,
         duration: Duration::from_millis(1),
         now: chrono::Utc::now(),
     };
-    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
+    h.store
+        .commit_delivery(&attempt, cursor, cursor, &kith_core::delivery::Effects { decisions: &decisions, kv_writes: &[], chain: None })
+        .unwrap();
 }
 
 /// The GET routes of the OpenAPI document, with the walked shop's ids in their paths.

@@ -136,8 +136,10 @@ async fn failed_batches_become_dead_letters_that_re_drive() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body["redriven_at"].is_string());
     h.post(&redrive, Role::Operator, json!({})).await.assert_problem(409, "conflict");
-    let tagged =
-        h.store.list_customers(h.shop_a, &kith_store::CustomerFilter { tag: Some("vip".into()), ..Default::default() }, 0, 10).unwrap();
+    let tagged = h
+        .store
+        .list_customers(h.shop_a, &kith_core::customers::CustomerFilter { tag: Some("vip".into()), ..Default::default() }, 0, 10)
+        .unwrap();
     assert_eq!(tagged.len(), 1);
 }
 
@@ -192,7 +194,7 @@ async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pi
     assert_eq!(r.body["report"]["reasons"][0], "too few buyers: 1, at least 500 are needed");
     // Plugin-written text may hold a phone: masked like the plugin's logs for a key without pii:read.
     let sub = h.store.subscription(h.shop_a, "predict").unwrap();
-    let attempt = kith_store::Attempt {
+    let attempt = kith_core::delivery::Attempt {
         shop_id: h.shop_a,
         plugin_id: "predict",
         logs: &[],
@@ -201,7 +203,12 @@ async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pi
     };
     let writes = [("status".to_owned(), Some(br#"{"note": "asked to call 13812345678"}"#.to_vec()))];
     h.store
-        .commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes, chain: None })
+        .commit_delivery(
+            &attempt,
+            sub.cursor,
+            sub.cursor,
+            &kith_core::delivery::Effects { decisions: &[], kv_writes: &writes, chain: None },
+        )
         .unwrap();
     let note = |r: Reply| r.body["report"]["note"].as_str().unwrap().to_owned();
     let masked = note(h.get(uri, Role::Operator).await);
@@ -210,7 +217,12 @@ async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pi
     // Only a JSON object is a report, as the API document says.
     let writes = [("status".to_owned(), Some(br#""just a string""#.to_vec()))];
     h.store
-        .commit_delivery(&attempt, sub.cursor, sub.cursor, &kith_store::Effects { decisions: &[], kv_writes: &writes, chain: None })
+        .commit_delivery(
+            &attempt,
+            sub.cursor,
+            sub.cursor,
+            &kith_core::delivery::Effects { decisions: &[], kv_writes: &writes, chain: None },
+        )
         .unwrap();
     assert_eq!(h.get(uri, Role::Owner).await.body["report"], Value::Null);
     // A plugin that stored nothing under `status` reports nothing.

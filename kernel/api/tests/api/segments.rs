@@ -3,10 +3,10 @@
 use axum::http::{Method, StatusCode};
 use chrono::{TimeZone, Utc};
 use kith_bus::Clock;
+use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::NewKey;
-use kith_store::Actor;
 use serde_json::{Value, json};
 
 use crate::harness::Harness;
@@ -306,7 +306,7 @@ fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
     .unwrap();
     h.store.install_plugin(&manifest, b"\0asm", "ranker-api-test", &cli).unwrap();
     let grant = Grant::all_requested(&manifest);
-    let put = kith_store::PutSubscription {
+    let put = kith_core::plugins::PutSubscription {
         plugin_id: "ranker",
         version_req: "1.0.0",
         version: "1.0.0",
@@ -326,10 +326,17 @@ fn write_scores(h: &Harness, model: &str, scores: &[(i64, f64, Option<&str>)]) {
             explanation: "test".into(),
         })
         .collect();
-    let attempt =
-        kith_store::Attempt { shop_id: h.shop_a, plugin_id: "ranker", logs: &[], duration: std::time::Duration::ZERO, now: Utc::now() };
+    let attempt = kith_core::delivery::Attempt {
+        shop_id: h.shop_a,
+        plugin_id: "ranker",
+        logs: &[],
+        duration: std::time::Duration::ZERO,
+        now: Utc::now(),
+    };
     let cursor = h.store.subscription(h.shop_a, "ranker").unwrap().cursor;
-    h.store.commit_delivery(&attempt, cursor, cursor, &kith_store::Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
+    h.store
+        .commit_delivery(&attempt, cursor, cursor, &kith_core::delivery::Effects { decisions: &decisions, kv_writes: &[], chain: None })
+        .unwrap();
 }
 
 #[tokio::test]

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use kith_bus::{Bus, BusConfig, Clock, EnableRequest, Package, TestClock};
+use kith_core::Actor;
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Capability, Grant};
 use kith_host::{Host, HostConfig};
 use kith_provider::Provider;
-use kith_store::{Actor, Store};
+use kith_store::Store;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 

@@ -83,6 +83,19 @@ pub trait Storage: Send + Sync {
     }
 }
 
+/// A backend as the kernel holds it (`Arc<dyn Backend>`): its transactions, through
+/// which every service of the core runs, and what the kernel reports of it. Only the
+/// binary's wiring names the type behind it.
+pub trait Backend: Storage + std::fmt::Debug {
+    /// Succeeds when the database answers a query.
+    fn health(&self) -> Result<()>;
+    /// The version of the backend's schema: the last of its migrations applied.
+    fn schema_version(&self) -> usize;
+    /// How many reads the backend serves at once: the API lets no more than these wait
+    /// on its blocking pool, the others wait as tasks.
+    fn read_concurrency(&self) -> usize;
+}
+
 /// The forms of [`Storage`] the core uses: a closure with a result of its own.
 pub trait StorageExt: Storage {
     fn read<T>(&self, f: impl FnOnce(&dyn ReadTx) -> Result<T>) -> Result<T> {

@@ -50,6 +50,20 @@ impl Storage for Store {
     }
 }
 
+impl kith_core::Backend for Store {
+    fn health(&self) -> CoreResult<()> {
+        core(self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)))
+    }
+
+    fn schema_version(&self) -> usize {
+        crate::schema::latest_version()
+    }
+
+    fn read_concurrency(&self) -> usize {
+        crate::READER_POOL
+    }
+}
+
 impl ReadTx for Sql<'_> {
     fn customer_views(&self) -> &dyn kith_core::ports::CustomerViews {
         self
