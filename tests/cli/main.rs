@@ -124,7 +124,7 @@ fn import_rejects_each_bad_row_with_its_line_and_reason_and_imports_the_rest() {
     assert_eq!(errors[2], "610,,has 3 fields where the header has 4");
     assert_eq!(errors[3], "620,,has 5 fields where the header has 4");
 
-    let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
+    let store = kith_sqlite::Store::open(&db, kith_sqlite::StoreOptions::default()).unwrap();
     let shop_id: i64 = shop.parse().unwrap();
     let customers = store.list_customers(shop_id, &kith_core::customers::CustomerFilter::default(), 0, 1000).unwrap();
     assert_eq!(customers.len(), 696);
@@ -166,7 +166,7 @@ fn import_reads_a_gbk_export_and_the_common_time_layouts_and_rejects_a_whole_ord
         ]
     );
 
-    let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
+    let store = kith_sqlite::Store::open(&db, kith_sqlite::StoreOptions::default()).unwrap();
     let shop_id: i64 = shop.parse().unwrap();
     let customers = store.list_customers(shop_id, &kith_core::customers::CustomerFilter::default(), 0, 10).unwrap();
     let first = customers.iter().find(|c| c.stats.order_count == 2).unwrap();
@@ -307,7 +307,7 @@ fn an_order_row_of_the_wrong_width_keeps_its_order_out_whole() {
 /// after each purchase, a chance of leaving for good. Orders at noon in the shop's zone;
 /// returns, per customer, the days they bought on (the test's own count to check against).
 fn simulated_shop(db: &Path, shop_id: i64, customers: usize, seed: u64) -> Vec<Vec<chrono::NaiveDate>> {
-    let store = kith_store::Store::open(db, kith_store::StoreOptions::default()).unwrap();
+    let store = kith_sqlite::Store::open(db, kith_sqlite::StoreOptions::default()).unwrap();
     let mut x = seed;
     let mut uniform = move || {
         x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);

@@ -211,7 +211,7 @@ fn import_applies_a_file_once_and_reports_bad_rows() {
     .into_owned();
     assert!(summary.contains("2 duplicates"), "{summary}");
 
-    let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
+    let store = kith_sqlite::Store::open(&db, kith_sqlite::StoreOptions::default()).unwrap();
     let customers = store.list_customers(shop_id, &kith_core::customers::CustomerFilter::default(), 0, 100).unwrap();
     assert_eq!(customers.len(), 2);
     let zhang = &customers[0];
@@ -272,7 +272,7 @@ fn demo_seeds_a_shop_and_prints_a_key() {
         ),
         "{text}"
     );
-    let store = kith_store::Store::open(&db, kith_store::StoreOptions::default()).unwrap();
+    let store = kith_sqlite::Store::open(&db, kith_sqlite::StoreOptions::default()).unwrap();
     let shop = store.find_shop_by_name("Demo Shop").unwrap().unwrap();
     assert!(store.verify_stats(shop.id).unwrap().is_empty());
     let customers = store.list_customers(shop.id, &Default::default(), 0, 100).unwrap();

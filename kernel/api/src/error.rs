@@ -239,7 +239,7 @@ mod tests {
     use kith_core::Actor;
     use kith_domain::auth::Role;
     use kith_domain::model::{NewKey, NewShop};
-    use kith_store::{Store, StoreOptions};
+    use kith_sqlite::{Store, StoreOptions};
     use serde_json::{Value, json};
     use tower::ServiceExt;
 

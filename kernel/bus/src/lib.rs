@@ -977,7 +977,7 @@ mod tests {
     fn a_context_being_computed_is_served_as_it_was_meanwhile() {
         use chrono::TimeZone;
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(kith_store::Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
+        let store = Arc::new(kith_sqlite::Store::open(dir.path().join("kith.db"), Default::default()).unwrap());
         let actor = kith_core::Actor::cli("test");
         let new = kith_domain::model::NewShop {
             name: "A".into(),

@@ -17,7 +17,7 @@ use kith_core::delivery::{Attempt, Effects, FailurePolicy};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Grant, ShopContext, SubscriptionStatus};
 use kith_host::{CallEnv, CallError, Host, HostConfig, Input, KvUsage, PluginEnv};
-use kith_store::Store;
+use kith_sqlite::Store;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 

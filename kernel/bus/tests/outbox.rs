@@ -15,7 +15,7 @@ use kith_domain::messaging::{MessageStatus, SendRequest};
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Capability, Grant};
 use kith_provider::{Answer, Provider};
-use kith_store::Store;
+use kith_sqlite::Store;
 use kith_test_plugins as plugins;
 use serde_json::json;
 use support::{actor, host};

@@ -6,11 +6,14 @@
 //! write transaction and hands it a transaction handle ([`ReadTx`] / [`WriteTx`])
 //! whose narrow repositories answer what the core asks (a customer's open points
 //! batches, an order's refund state) and store what it decided. A backend (the
-//! embedded SQLite of `kith-store`; PostgreSQL next) implements those traits and
-//! nothing else, and proves it with the conformance suite of `kith-conformance`.
+//! embedded SQLite of `kith-sqlite`; PostgreSQL next) implements those traits and
+//! [`Backend`], and proves it with the conformance suite of `kith-conformance`.
 //!
-//! Features move into the core one at a time; today it owns the points ledger
-//! ([`ledger`]). Side effects are explicit calls of the core, never hidden in the
+//! The API, the bus and the binary hold the backend as `Arc<dyn Backend>` and call
+//! the core's **services** ([`prelude`]): one extension trait per feature
+//! (`ShopService`, `PluginService`, `OutboxService`, `SegmentService` …) whose
+//! methods hold the rules (validation, stamps, audit, events) and run on any
+//! backend. Side effects are explicit calls of the core, never hidden in the
 //! backend.
 
 pub mod audit;

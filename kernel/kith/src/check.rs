@@ -2,7 +2,7 @@
 //! command refuses to open a file.
 
 use anyhow::{Result, bail};
-use kith_store::{OpenRefused, Store, StoreError};
+use kith_sqlite::{OpenRefused, Store, StoreError};
 
 use crate::config::Config;
 

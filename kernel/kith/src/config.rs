@@ -102,15 +102,15 @@ impl Config {
         toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
     }
 
-    pub fn open_store(&self) -> Result<kith_store::Store> {
-        let options = kith_store::StoreOptions { identity_caps: self.identity.clone() };
-        kith_store::Store::open(&self.database, options).with_context(|| format!("opening database {}", self.database.display()))
+    pub fn open_store(&self) -> Result<kith_sqlite::Store> {
+        let options = kith_sqlite::StoreOptions { identity_caps: self.identity.clone() };
+        kith_sqlite::Store::open(&self.database, options).with_context(|| format!("opening database {}", self.database.display()))
     }
 }
 
 impl Config {
     /// The plugin host and the bus over `store`; workers are not started.
-    pub fn open_bus(&self, store: Arc<kith_store::Store>) -> Result<Arc<kith_bus::Bus>> {
+    pub fn open_bus(&self, store: Arc<kith_sqlite::Store>) -> Result<Arc<kith_bus::Bus>> {
         let p = &self.plugins;
         let cache_dir = p.cache_dir.clone().unwrap_or_else(|| {
             let mut dir = self.database.clone().into_os_string();

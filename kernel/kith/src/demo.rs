@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 use kith_core::Actor;
 use kith_domain::auth::Role;
 use kith_domain::model::{NewKey, NewShop, Shop};
-use kith_store::Store;
+use kith_sqlite::Store;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};

@@ -25,7 +25,7 @@ use kith_core::Actor;
 use kith_domain::identity::IdentityKind;
 use kith_domain::model::OutcomeStatus;
 use kith_domain::money::parse_major_units;
-use kith_store::Store;
+use kith_sqlite::Store;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use kith_api::{ApiConfig, AppState};
 use kith_bus::Bus;
-use kith_store::Store;
+use kith_sqlite::Store;
 
 use crate::config::Config;
 

@@ -14,7 +14,7 @@ use kith_domain::model::NewShop;
 use kith_domain::plugin::{Capability, Grant};
 use kith_host::{Host, HostConfig};
 use kith_provider::Provider;
-use kith_store::Store;
+use kith_sqlite::Store;
 use kith_test_plugins as plugins;
 use serde_json::{Value, json};
 

@@ -17,7 +17,7 @@ use kith_core::plugins::PutSubscription;
 use kith_domain::journeys::{JourneyInput, JourneyStatus};
 use kith_domain::model::{NewShop, Tag};
 use kith_domain::plugin::{Decision, Grant, Manifest};
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 /// The shop's clock at the start of each test (the engine and plugins run on it; a merchant's

@@ -3,7 +3,7 @@
 //! large backlog beside them.
 //!
 //! `outbox_backlog_timings` (ignored) measures both reads beside a campaign of 200,000
-//! queued messages: `cargo test --release -p kith-store --test outbox_groups -- --nocapture --ignored`.
+//! queued messages: `cargo test --release -p kith-sqlite --test outbox_groups -- --nocapture --ignored`.
 
 use kith_core::prelude::*;
 use std::path::Path;
@@ -14,7 +14,7 @@ use kith_core::Actor;
 use kith_core::outbox::OutboxPolicy;
 use kith_domain::messaging::MessageStatus;
 use kith_domain::model::NewShop;
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use rusqlite::{Connection, params};
 use serde_json::json;
 

@@ -22,7 +22,7 @@ use kith_core::segments::Audience;
 use kith_domain::loyalty::PointsAdjustment;
 use kith_domain::model::NewShop;
 use kith_domain::segments::SegmentInput;
-use kith_store::{Store, StoreError, StoreOptions};
+use kith_sqlite::{Store, StoreError, StoreOptions};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {

@@ -1,4 +1,10 @@
-//! Kith's storage layer: every SQL statement of the kernel lives in this crate.
+//! Kith's embedded backend: SQLite (rusqlite, bundled) behind the core's storage ports.
+//!
+//! [`Store`] implements `kith_core::Backend`: it runs the core's closures in its
+//! transactions, and [`sql::Sql`] answers the ports' repositories over one connection
+//! (`ports/` and the feature modules hold the statements, the schema and migrations
+//! are `schema.rs`, the segment compiler's SQLite dialect is `segments.rs`). The rules
+//! are the core's; this crate decides nothing a second backend would have to repeat.
 //!
 //! [`Store`] is synchronous. Writes go through one writer connection, one
 //! transaction per call, so a batch is applied whole or not at all; reads use a

@@ -7,7 +7,7 @@ use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::model::NewShop;
 use kith_domain::plugin::BuyerSummary;
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> DateTime<Utc> {

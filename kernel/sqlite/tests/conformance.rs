@@ -7,7 +7,7 @@ use kith_core::Storage;
 use kith_core::prelude::*;
 use kith_domain::loyalty::LoyaltySettings;
 use kith_domain::model::NewShop;
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::Value;
 
 struct Sqlite;

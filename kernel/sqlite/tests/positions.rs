@@ -3,7 +3,7 @@
 use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::model::NewShop;
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::json;
 
 #[test]

@@ -6,7 +6,7 @@ use kith_core::Actor;
 use kith_core::prelude::*;
 use kith_domain::messaging::{ConsentInput, ConsentStatus};
 use kith_domain::model::NewShop;
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::json;
 
 fn consents(store: &Store, shop: i64, customer: i64) -> Vec<(String, &'static str, String)> {

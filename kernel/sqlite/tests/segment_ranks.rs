@@ -16,7 +16,7 @@ use kith_core::segments::Audience;
 use kith_domain::model::NewShop;
 use kith_domain::plugin::{Decision, Grant, Manifest};
 use kith_domain::segments::SegmentInput;
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 const MODEL: &str = "ranker.clv";

@@ -11,7 +11,7 @@ use kith_core::Actor;
 use kith_core::customers::CustomerFilter;
 use kith_core::ingest::IdentityCaps;
 use kith_domain::model::{NewShop, OutcomeStatus};
-use kith_store::{Store, StoreOptions};
+use kith_sqlite::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 use OutcomeStatus::{Accepted, Duplicate, Rejected};
