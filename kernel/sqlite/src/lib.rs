@@ -1,7 +1,7 @@
 //! Kith's embedded backend: SQLite (rusqlite, bundled) behind the core's storage ports.
 //!
 //! [`Store`] implements `kith_core::Backend`: it runs the core's closures in its
-//! transactions, and [`sql::Sql`] answers the ports' repositories over one connection
+//! transactions, and `Sql` (`sql.rs`) answers the ports' repositories over one connection
 //! (`ports/` and the feature modules hold the statements, the schema and migrations
 //! are `schema.rs`, the segment compiler's SQLite dialect is `segments.rs`). The rules
 //! are the core's; this crate decides nothing a second backend would have to repeat.
