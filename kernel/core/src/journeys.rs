@@ -911,7 +911,7 @@ pub trait JourneyService: Storage {
     /// A customer's runs of every journey, newest first, with what happened at each step.
     fn customer_runs(&self, shop_id: i64, customer_id: i64) -> Result<Vec<JourneyRun>> {
         self.read(|tx| {
-            if tx.customers().active(shop_id, customer_id)?.is_none() {
+            if !tx.merges().customer_exists(shop_id, customer_id)? {
                 return Err(Error::NotFound(format!("customer {customer_id}")));
             }
             tx.journeys().customer_runs(shop_id, customer_id)

@@ -212,7 +212,9 @@ pub trait KeyService: Storage {
             if !bool::from(hash(secret).ct_eq(&stored.secret_hash)) {
                 return Ok(None);
             }
-            let principal = Principal { key_id: id.to_owned(), shop_id: stored.shop_id, role: stored.role, scopes: stored.scopes };
+            let role = stored.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let scopes = serde_json::from_str(&stored.scopes).map_err(anyhow::Error::from)?;
+            let principal = Principal { key_id: id.to_owned(), shop_id: stored.shop_id, role, scopes };
             Ok(Some((principal, stored.secret_hash)))
         })?;
         Ok(found.map(|(principal, stored)| {

@@ -11,7 +11,7 @@ use crate::ports::{ReadTx, Storage, StorageExt};
 use crate::{Actor, Error, Result, customers, ledger, rewards, settings};
 
 /// The section of the shop's settings that holds its loyalty programme's.
-const SETTINGS: &str = "loyalty";
+const SETTINGS: &str = settings::LOYALTY;
 
 /// The shop's reward `reward_id`, or not found.
 pub fn load_reward(tx: &dyn ReadTx, shop_id: i64, reward_id: i64) -> Result<Reward> {

@@ -26,7 +26,7 @@ use crate::ports::{Attempt, ClaimRow, ConsentAnswer, DueMessage, MessageKey, New
 use crate::{Actor, Error, Result, customers, settings};
 
 /// The section of the shop's settings that holds its channels' policies.
-const SETTINGS: &str = "messaging";
+const SETTINGS: &str = settings::MESSAGING;
 
 /// How the outbox retries and how long a claim holds a message.
 #[derive(Debug, Clone, Copy)]

@@ -343,7 +343,7 @@ pub trait PluginService: Storage {
             // (spent, orders, last order) per buyer. Orders follow merges, so
             // their customer is the active one.
             let since = window_days.map(|days| now_ms - i64::from(days) * 86_400_000);
-            let since = since.map(|ms| DateTime::from_timestamp_millis(ms).unwrap_or_default());
+            let since = since.map(at_ms);
             let (mut recency, mut frequency, mut monetary) = (Vec::new(), Vec::new(), Vec::new());
             for BuyerStats { spent, orders, last_order } in tx.plugins().buyer_stats(shop_id, since)? {
                 monetary.push(spent as f64);
@@ -374,6 +374,7 @@ pub trait PluginService: Storage {
     /// those of `ids` that are customers of the shop, in the order asked.
     /// Merged ids resolve to their survivor.
     fn histories(&self, shop_id: i64, ids: &[i64], since_ms: i64) -> Result<Vec<History>> {
+        let since = at_ms(since_ms);
         self.read(|tx| {
             let mut histories: Vec<History> = Vec::with_capacity(ids.len());
             // A batch often names a customer once per event: each is read once.
@@ -385,12 +386,12 @@ pub trait PluginService: Storage {
                 }
                 let Some(active) = tx.customers().active(shop_id, id)? else { continue };
                 loaded.insert(id, histories.len());
-                let (mut rows, mut truncated) = tx.plugins().recent_orders(active, since_ms)?;
+                let (mut rows, mut truncated) = tx.plugins().recent_orders(active, since)?;
                 for order in &mut rows {
                     // The history is about the customer asked for, even when their orders moved to a survivor.
                     order.customer_id = id;
                 }
-                let mut behaviours = tx.plugins().recent_behaviours(active, since_ms, MAX_HISTORY_BEHAVIOURS + 1)?;
+                let mut behaviours = tx.plugins().recent_behaviours(active, since, MAX_HISTORY_BEHAVIOURS + 1)?;
                 truncated |= behaviours.len() > MAX_HISTORY_BEHAVIOURS;
                 behaviours.truncate(MAX_HISTORY_BEHAVIOURS);
                 histories.push(History { customer_id: id, orders: rows, behaviours, truncated });
@@ -435,6 +436,12 @@ pub trait PluginService: Storage {
 }
 
 impl<S: Storage + ?Sized> PluginService for S {}
+
+/// Unix milliseconds as a time, saturated at the ends of the range a time can hold
+/// (a window of any length reaches back to the beginning, never to 1970).
+fn at_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC })
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,10 @@ use crate::{Actor, Result};
 
 /// The section of the export policy.
 pub const EXPORT: &str = "export";
+/// The section of the loyalty settings (`LoyaltyService`).
+pub const LOYALTY: &str = "loyalty";
+/// The section of the messaging settings (`OutboxService`).
+pub const MESSAGING: &str = "messaging";
 
 /// Replace a shop's section with `value`, audited as `settings.<section>` with the new value.
 pub fn put<T: Serialize>(tx: &dyn WriteTx, shop_id: i64, section: &str, value: &T, actor: &Actor, now: DateTime<Utc>) -> Result<()> {

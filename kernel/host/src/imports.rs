@@ -32,7 +32,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     customers::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     shop::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
     summaries::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
-    crate::v0_1::add_to_linker(linker)
+    Ok(())
 }
 
 impl types::Host for State {}

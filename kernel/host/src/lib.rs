@@ -347,6 +347,8 @@ impl Host {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         blocking::add_to_linker(&mut linker)?;
         imports::add_to_linker(&mut linker)?;
+        // The 0.1 imports beside the current ones: a 0.1 component links against those.
+        v0_1::add_to_linker(&mut linker)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();

@@ -8,8 +8,8 @@ use kith_domain::model::AuditEntry;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use crate::ports::{CoreResult, sql};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, sql};
 use crate::{Actor, Result, from_ms, json_text, parse_json, to_ms};
 
 pub(crate) fn record(

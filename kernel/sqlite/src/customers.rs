@@ -10,8 +10,8 @@ use kith_domain::model::{Customer, Event, IdentityView, Profile, Score, Stats, T
 use kith_domain::plugin::{Part, Reads};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::ports::{CoreResult, core, sql};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, core, sql};
 use crate::{Result, events, from_ms, to_ms};
 
 macro_rules! customer_columns {

@@ -8,8 +8,8 @@ use kith_domain::auth::Role;
 use kith_domain::model::ApiKey;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::ports::{CoreResult, core, sql};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, core, sql};
 use crate::{Result, from_ms, to_ms};
 
 const KEY_COLUMNS: &str = "id, shop_id, name, role, scopes, created_at, revoked_at";
@@ -34,12 +34,7 @@ fn credentials(conn: &Connection, key_id: &str) -> Result<Option<KeyCredentials>
         .query_row([key_id], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?)))
         .optional()?;
     let Some((shop_id, role, scopes, secret_hash)) = row else { return Ok(None) };
-    Ok(Some(KeyCredentials {
-        shop_id,
-        role: role.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-        scopes: serde_json::from_str(&scopes).map_err(anyhow::Error::from)?,
-        secret_hash,
-    }))
+    Ok(Some(KeyCredentials { shop_id, role, scopes, secret_hash }))
 }
 
 impl KeysRead for Sql<'_> {

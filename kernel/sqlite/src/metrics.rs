@@ -6,8 +6,8 @@ use kith_core::ports::{BuyerSpan, MetricsRead, SalesTotals};
 use kith_domain::metrics::{ChannelFigures, CouponFigures, LabelCount, PointsFigures};
 use rusqlite::{Connection, params};
 
-use crate::ports::{CoreResult, core};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, core};
 use crate::{Result, from_ms, to_ms};
 
 fn one(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<i64> {

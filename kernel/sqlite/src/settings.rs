@@ -8,13 +8,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::ports::{CoreResult, core};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, core};
 use crate::{Result, to_ms};
 
-pub(crate) const LOYALTY: &str = "loyalty";
-pub(crate) const MESSAGING: &str = "messaging";
-pub(crate) const EXPORT: &str = kith_core::settings::EXPORT;
+pub(crate) use kith_core::settings::{EXPORT, LOYALTY, MESSAGING};
 
 /// A section as stored, or its default when the shop never set it.
 pub(crate) fn load<T: DeserializeOwned + Default>(conn: &Connection, shop_id: i64, section: &str) -> Result<T> {

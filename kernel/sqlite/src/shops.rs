@@ -5,8 +5,8 @@ use kith_core::ports::{ShopsRead, ShopsWrite};
 use kith_domain::model::{NewShop, Shop};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::ports::{CoreResult, sql};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, sql};
 use crate::{Result, StoreError, from_ms, to_ms};
 
 fn row_to_shop(r: &rusqlite::Row<'_>) -> rusqlite::Result<Shop> {

@@ -7,8 +7,8 @@ use kith_core::ports::SummariesRead;
 use rusqlite::params;
 
 use crate::from_ms;
-use crate::ports::{CoreResult, sql};
 use crate::sql::Sql;
+use crate::sql::{CoreResult, sql};
 
 fn counted_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, DateTime<Utc>, i64)> {
     Ok((r.get::<_, i64>(0)?, from_ms(r.get(1)?), r.get::<_, i64>(2)?))

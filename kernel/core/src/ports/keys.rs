@@ -24,8 +24,10 @@ pub trait KeysRead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredentials {
     pub shop_id: Option<i64>,
-    pub role: Role,
-    pub scopes: Vec<Scope>,
+    /// The role and the scopes as stored (the role's name, the scopes as a JSON array):
+    /// the core reads them only once the secret matched.
+    pub role: String,
+    pub scopes: String,
     pub secret_hash: Vec<u8>,
 }
 

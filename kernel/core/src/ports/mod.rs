@@ -10,7 +10,10 @@
 //! Every method takes `&self`: a backend whose driver needs `&mut` for a statement
 //! keeps its transaction in a `RefCell` (one transaction is used by one thread).
 //! Every query is scoped by shop where the table is a shop's: a repository method
-//! that takes a `shop_id` never answers with another shop's row.
+//! that takes a `shop_id` never answers with another shop's row. A method that takes
+//! only the id of a row below one of the shop's (a journey's versions and runs, a
+//! segment's snapshots, a template's usage, a customer's ledger) answers for that id:
+//! the core has found the parent in the shop, in the same transaction, before it asks.
 //!
 //! Times cross the ports as `DateTime<Utc>`; a backend stores them as it likes
 //! (SQLite: Unix milliseconds), but must give back what it was given to the
@@ -64,10 +67,11 @@ pub use tags::*;
 pub trait Storage: Send + Sync {
     /// Run `f` in one read transaction (one snapshot).
     fn run_read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()>;
-    /// Run `f` in one write transaction: committed when `f` returns `Ok`, rolled back
-    /// when it returns `Err`, whose error is returned. Writes of one backend are
-    /// serialised as its isolation requires; a transaction that could not commit
-    /// for a concurrent one is taken again by the backend, not reported.
+    /// Run `f` once, in one write transaction: committed when `f` returns `Ok`, rolled
+    /// back when it returns `Err`, whose error is returned. Writes of one backend are
+    /// serialised as its isolation requires (SQLite: one writer; a backend with
+    /// concurrent writers takes the locks that make the core's read-then-write steps
+    /// safe, rather than retrying `f`, which the core's services run at most once).
     fn run_write(&self, f: &mut dyn FnMut(&dyn WriteTx) -> Result<()>) -> Result<()>;
     /// This backend as a trait object (`self`), for the core's services, whose methods
     /// run on any backend, sized or not, and call the core's functions with it.

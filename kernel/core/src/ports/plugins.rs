@@ -90,11 +90,11 @@ pub trait PluginsRead {
     /// Per buyer (an active customer with orders): what they spent, their orders and their
     /// last order; over every order (`since` none) or over orders not refunded paid since.
     fn buyer_stats(&self, shop_id: i64, since: Option<DateTime<Utc>>) -> Result<Vec<BuyerStats>>;
-    /// The customer's newest orders paid since `since_ms` with their items, at most
+    /// The customer's newest orders paid since `since` with their items, at most
     /// `MAX_HISTORY_ORDERS`; and whether older ones were left out.
-    fn recent_orders(&self, customer_id: i64, since_ms: i64) -> Result<(Vec<OrderSnapshot>, bool)>;
-    /// The customer's newest behaviours since `since_ms`, at most `limit`.
-    fn recent_behaviours(&self, customer_id: i64, since_ms: i64, limit: usize) -> Result<Vec<BehaviourSnapshot>>;
+    fn recent_orders(&self, customer_id: i64, since: DateTime<Utc>) -> Result<(Vec<OrderSnapshot>, bool)>;
+    /// The customer's newest behaviours since `since`, at most `limit`.
+    fn recent_behaviours(&self, customer_id: i64, since: DateTime<Utc>, limit: usize) -> Result<Vec<BehaviourSnapshot>>;
     /// Keys and bytes (keys and values together) of the plugin's key-value space in the shop.
     fn kv_usage(&self, shop_id: i64, plugin_id: &str) -> Result<(u64, u64)>;
     /// The plugin's log lines in the shop with ids below `before`, newest first, at most `limit`.

@@ -11,7 +11,7 @@ use kith_domain::loyalty::LoyaltySettings;
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
-use crate::{Result, Store, StoreError, audit, customers, settings};
+use crate::{Store, audit, customers, settings};
 
 mod coupons;
 mod events;
@@ -24,9 +24,7 @@ mod plugins;
 mod segments;
 mod tags;
 
-pub(crate) type CoreResult<T> = kith_core::Result<T>;
-
-pub(crate) use crate::sql::Sql;
+pub(crate) use crate::sql::{CoreResult, Sql, core, sql};
 
 impl Storage for Store {
     fn run_read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> CoreResult<()>) -> CoreResult<()> {
@@ -230,16 +228,6 @@ impl WriteTx for Sql<'_> {
     fn settings_writer(&self) -> &dyn kith_core::ports::SettingsWrite {
         self
     }
-}
-
-/// The store's result as the core's.
-pub(crate) fn core<T>(out: Result<T>) -> CoreResult<T> {
-    out.map_err(kith_core::Error::from)
-}
-
-/// A rusqlite result as the core's.
-pub(crate) fn sql<T>(out: rusqlite::Result<T>) -> CoreResult<T> {
-    core(out.map_err(StoreError::from))
 }
 
 impl Customers for Sql<'_> {

@@ -133,12 +133,12 @@ impl PluginsRead for Sql<'_> {
         core(plugins::buyer_stats(self.0, shop_id, since))
     }
 
-    fn recent_orders(&self, customer_id: i64, since_ms: i64) -> CoreResult<(Vec<OrderSnapshot>, bool)> {
-        core(plugins::recent_orders(self.0, customer_id, since_ms))
+    fn recent_orders(&self, customer_id: i64, since: DateTime<Utc>) -> CoreResult<(Vec<OrderSnapshot>, bool)> {
+        core(plugins::recent_orders(self.0, customer_id, since.timestamp_millis()))
     }
 
-    fn recent_behaviours(&self, customer_id: i64, since_ms: i64, limit: usize) -> CoreResult<Vec<BehaviourSnapshot>> {
-        core(plugins::recent_behaviours(self.0, customer_id, since_ms, limit))
+    fn recent_behaviours(&self, customer_id: i64, since: DateTime<Utc>, limit: usize) -> CoreResult<Vec<BehaviourSnapshot>> {
+        core(plugins::recent_behaviours(self.0, customer_id, since.timestamp_millis(), limit))
     }
 
     fn kv_usage(&self, shop_id: i64, plugin_id: &str) -> CoreResult<(u64, u64)> {
