@@ -63,13 +63,13 @@ pub trait Backend {
         let caps = kith_core::ingest::IdentityCaps::default();
         kith_core::ingest::ingest(self.storage(), shop_id, events, &caps, &actor(), now).expect("the batch is ingested")
     }
-    /// Set a shop's loyalty settings.
+    /// Set a shop's loyalty settings, at the start of the test clock (`day(0, 0)`).
     fn put_loyalty_settings(&self, shop_id: i64, settings: &LoyaltySettings) {
-        self.storage().put_loyalty_settings(shop_id, settings, &actor(), Utc::now()).expect("the loyalty settings are saved");
+        self.storage().put_loyalty_settings(shop_id, settings, &actor(), day(0, 0)).expect("the loyalty settings are saved");
     }
-    /// Set a shop's messaging settings (channel policies).
+    /// Set a shop's messaging settings (channel policies), at `day(0, 0)`.
     fn put_messaging_settings(&self, shop_id: i64, settings: &kith_domain::messaging::MessagingSettings) {
-        self.storage().put_messaging_settings(shop_id, settings, &actor(), Utc::now()).expect("the messaging settings are saved");
+        self.storage().put_messaging_settings(shop_id, settings, &actor(), day(0, 0)).expect("the messaging settings are saved");
     }
     /// Install a channel connector plugin that sends `channel` and enable it in the shop, so
     /// that the shop's route for the channel points to it. No component is run.
@@ -109,13 +109,13 @@ pub trait Backend {
         };
         self.storage().put_subscription(shop_id, &put, &actor()).expect("the plugin is enabled");
     }
-    /// Create a coupon template in the shop; its id.
+    /// Create a coupon template in the shop at `day(0, 0)`; its id.
     fn create_coupon_template(&self, shop_id: i64, input: &kith_domain::coupons::CouponTemplateInput) -> i64 {
-        self.storage().create_coupon_template(shop_id, input, &actor(), Utc::now()).expect("the coupon template is created").id
+        self.storage().create_coupon_template(shop_id, input, &actor(), day(0, 0)).expect("the coupon template is created").id
     }
-    /// Create a reward in the shop; its id.
+    /// Create a reward in the shop at `day(0, 0)`; its id.
     fn create_reward(&self, shop_id: i64, input: &kith_domain::loyalty::RewardInput) -> i64 {
-        self.storage().create_reward(shop_id, input, &actor(), Utc::now()).expect("the reward is created").id
+        self.storage().create_reward(shop_id, input, &actor(), day(0, 0)).expect("the reward is created").id
     }
     /// Save a segment of `definition` in the shop at `now` (its first members entering
     /// without events); its id.

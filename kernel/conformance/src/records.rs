@@ -276,9 +276,16 @@ pub fn journeys_runs_page_and_filter_and_stats_count_what_ran(factory: &dyn Fact
         .collect();
     expected.reverse();
     assert_eq!(shape(&all), expected);
+    // Each buyer's arm of the split, as the customer's bucket assigns it.
+    let variants: Vec<kith_domain::journeys::Variant> = ["A", "B"]
+        .into_iter()
+        .map(|v| kith_domain::journeys::Variant { variant: v.into(), weight: 50, next: Some("wait".into()) })
+        .collect();
+    let arm_of = |customer: i64| kith_domain::journeys::choose_variant(j, "split", customer, &variants).variant.clone();
     for run in &all {
         let i = buyers.iter().position(|b| *b == run.customer_id).unwrap();
         assert_eq!(run.revenue, converted(i), "{run:?}");
+        assert_eq!(run.variant, Some(format!("split:{}", arm_of(run.customer_id))), "{run:?}");
     }
 
     // Paging: pages of three, each after the last run of the one before, make the whole list.
@@ -309,9 +316,11 @@ pub fn journeys_runs_page_and_filter_and_stats_count_what_ran(factory: &dyn Fact
     let mine = s.customer_runs(shop, buyers[2]).unwrap();
     assert_eq!(shape(&mine), vec![(buyers[2], 1, JourneyRunStatus::Completed)]);
     let steps: Vec<(String, String)> = mine[0].history.iter().map(|h| (h.step.clone(), h.outcome.clone())).collect();
-    let variant = mine[0].variant.clone().expect("a split's run has its variant");
-    let chosen = variant.split(':').nth(1).unwrap().to_owned();
-    assert_eq!(steps, vec![("split".into(), chosen), ("wait".into(), "waited".into()), ("tag".into(), "done".into())], "{mine:?}");
+    assert_eq!(
+        steps,
+        vec![("split".into(), arm_of(buyers[2])), ("wait".into(), "waited".into()), ("tag".into(), "done".into())],
+        "{mine:?}"
+    );
     not_found(s.customer_runs(shop, 987_654), "an unknown customer's runs");
 
     // The statistics, from what this case drove.
@@ -323,11 +332,10 @@ pub fn journeys_runs_page_and_filter_and_stats_count_what_ran(factory: &dyn Fact
     let versions: Vec<(i64, i64, i64, i64, i64)> =
         stats.versions.iter().map(|v| (v.version, v.entered, v.in_progress, v.converted, v.revenue)).collect();
     assert_eq!(versions, vec![(1, 6, 0, 2, 3_000 + 4_500), (2, 4, 3, 1, 6_000)]);
-    // Variants: each run's label, counted here from the runs' own labels and the case's conversions.
+    // Variants: each buyer's arm as the bucketing assigns it, with the case's conversions.
     let mut want: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
-    for run in &all {
-        let i = buyers.iter().position(|b| *b == run.customer_id).unwrap();
-        let arm = want.entry(run.variant.clone().unwrap()).or_default();
+    for (i, buyer) in buyers.iter().enumerate() {
+        let arm = want.entry(format!("split:{}", arm_of(*buyer))).or_default();
         arm.0 += 1;
         arm.1 += i64::from(converted(i).is_some());
         arm.2 += converted(i).unwrap_or(0);
@@ -399,9 +407,10 @@ fn found(read: kith_core::customers::CustomerRead) -> kith_domain::model::Custom
 
 pub fn customers_read_filter_page_count_and_tag(factory: &dyn Factory) {
     use kith_core::customers::{CustomerFilter, CustomerRead};
-    use kith_core::ports::ScoreWrite;
+    use kith_core::delivery::{Attempt, Effects};
     use kith_domain::identity::IdentityKind;
     use kith_domain::ingest::Identifier;
+    use kith_domain::plugin::Decision;
 
     let (backend, shop, other) = shops(factory);
     let s = backend.storage();
@@ -453,14 +462,25 @@ pub fn customers_read_filter_page_count_and_tag(factory: &dyn Factory) {
     assert_eq!(since(day(3, 0)), vec![ann]);
     assert!(since(day(3, 1)).is_empty());
 
-    // Scores as a plugin writes them.
-    let score = |customer_id: i64, model: &str, value: f64, label: Option<&str>| {
-        let write = ScoreWrite { shop_id: shop, customer_id, model, value, label, explanation: "case", at: day(4, 0) };
-        s.write(|tx| tx.scores_writer().upsert(&write)).unwrap();
+    // Scores as a plugin writes them: its decisions, committed by the core.
+    let manifest = "id = \"scorer\"\nversion = \"1.0.0\"\nkind = \"scoring-model\"\napi-version = \"0.2.0\"\n\
+                    description = \"Stands in for a model\"\nvendor = \"Kith\"\ncapabilities = [\"scores:write\"]\n";
+    backend.enable_plugin(shop, manifest);
+    let score = |customer_id: i64, model: &str, value: f64, label: Option<&str>| Decision::SetScore {
+        customer_id,
+        model: model.into(),
+        value,
+        label: label.map(Into::into),
+        explanation: "case".into(),
     };
-    score(ann, "rfm", 0.9, Some("important-value|Important value"));
-    score(cat, "rfm", 0.2, Some("at-risk"));
-    score(dan, "churn", 0.5, None);
+    let decisions = [
+        score(ann, "rfm", 0.9, Some("important-value|Important value")),
+        score(cat, "rfm", 0.2, Some("at-risk")),
+        score(dan, "churn", 0.5, None),
+    ];
+    let cursor = s.subscription(shop, "scorer").unwrap().cursor;
+    let attempt = Attempt { shop_id: shop, plugin_id: "scorer", logs: &[], duration: std::time::Duration::from_millis(1), now: day(4, 0) };
+    s.commit_delivery(&attempt, cursor, cursor, &Effects { decisions: &decisions, kv_writes: &[], chain: None }).unwrap();
     let ann_scores: Vec<(String, f64, Option<String>)> =
         found(s.get_customer(shop, ann, 0).unwrap()).customer.scores.into_iter().map(|sc| (sc.model, sc.value, sc.label)).collect();
     assert_eq!(ann_scores, vec![("rfm".into(), 0.9, Some("important-value|Important value".into()))]);
@@ -833,7 +853,16 @@ pub fn outbox_views_list_filter_and_count_messages_consents_and_routes(factory: 
     let claimed: Vec<&str> = claims.iter().map(|c| c.message.id.as_str()).collect();
     assert_eq!(claimed, vec![m1.id.as_str(), m3.id.as_str(), m5.id.as_str()]);
     let outcome = SendOutcome::Answered(Delivery::Accepted { provider_id: Some("p-1".into()) });
-    s.write(|tx| kith_core::outbox::record_send(tx, &claims[0], &outcome, &OutboxPolicy::default(), day(2, 0))).unwrap();
+    let call = kith_core::delivery::Attempt {
+        shop_id: shop,
+        plugin_id: "sms-gateway",
+        logs: &[],
+        duration: std::time::Duration::from_millis(7),
+        now: day(2, 0),
+    };
+    s.record_send(&claims[0], &outcome, &call, &OutboxPolicy::default()).unwrap();
+    let calls = s.call_stats(shop, "sms-gateway").unwrap();
+    assert_eq!((calls.calls, calls.failures, calls.p50_ms), (1, 0, Some(7.0)), "the call is recorded with the answer");
     assert_eq!(s.outbox_backlog(shop, "sms-gateway").unwrap(), 2, "two SMS are being sent; the sent and the suppressed are out");
 
     let expect = [

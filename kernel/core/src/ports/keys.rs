@@ -15,8 +15,8 @@ pub trait KeysRead {
     /// by creation time then id.
     fn list(&self, shop_id: Option<i64>) -> Result<Vec<ApiKey>>;
     /// What authenticates the key `key_id` when it is not revoked: whom it stands for
-    /// and the hash its secret must match. A stored role or scope list that does not
-    /// read is an internal error.
+    /// and the hash its secret must match, the role and scopes unparsed (the core reads
+    /// them once the secret matched).
     fn credentials(&self, key_id: &str) -> Result<Option<KeyCredentials>>;
 }
 
@@ -24,8 +24,9 @@ pub trait KeysRead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCredentials {
     pub shop_id: Option<i64>,
-    /// The role and the scopes as stored (the role's name, the scopes as a JSON array):
-    /// the core reads them only once the secret matched.
+    /// The role's name, and the scopes as the JSON array of their names that
+    /// `KeysWrite::insert` was given (a backend may keep them as it likes and give
+    /// this text back): the core reads them only once the secret matched.
     pub role: String,
     pub scopes: String,
     pub secret_hash: Vec<u8>,

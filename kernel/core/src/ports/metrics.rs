@@ -62,6 +62,6 @@ pub trait MetricsRead {
 pub trait SummariesRead {
     /// The counted orders of the first `limit` buyers with an id above `after`.
     fn buyer_orders(&self, shop_id: i64, after: Option<i64>, limit: usize) -> Result<Vec<(i64, DateTime<Utc>, i64)>>;
-    /// Every counted order of the shop.
+    /// Every counted order of the shop, by customer, then payment time.
     fn counted_orders(&self, shop_id: i64) -> Result<Vec<(i64, DateTime<Utc>, i64)>>;
 }

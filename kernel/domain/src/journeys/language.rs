@@ -19,8 +19,8 @@ pub const VARIABLE_ROOTS: [&str; 4] = ["customer", "trigger", "coupon", "journey
 
 /// Keys of payloads that hold objects or lists (an order, its items, identifiers, a profile):
 /// a placeholder must name a scalar, so one ending at such a key is refused when a journey is
-/// saved ([`check_input`]), for every author. Any other path resolving to an object or a list
-/// renders nothing ([`render`]).
+/// saved ([`super::check_input`]), for every author. Any other path resolving to an object or a list
+/// renders nothing ([`super::render`]).
 pub(super) const OBJECT_KEYS: [&str; 6] = ["order", "items", "identities", "profile", "customer", "attributes"];
 
 /// A journey's lifecycle.

@@ -417,14 +417,14 @@ pub fn has_invisible(text: &str) -> bool {
     text.chars().any(crate::text::is_invisible)
 }
 
+/// Keywords whose resolution escapes [`check_schema`]'s cycle check: refused.
+const FORBIDDEN_SCHEMA_KEYWORDS: [&str; 6] = ["$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor"];
+
 /// A configuration schema the kernel can validate against in bounded time and memory:
 /// an object, at most `MAX_SCHEMA_BYTES` and `MAX_SCHEMA_DEPTH` deep, whose local
 /// references (`$ref: "#/…"`) never lead back to themselves without consuming input
 /// (a cycle through `allOf`, `anyOf`, `oneOf`, `not`, `if`/`then`/`else` or `$ref`
 /// alone is followed forever by a validator). Identifiers and dynamic references are refused.
-/// Keywords whose resolution escapes [`check_schema`]'s cycle check: refused.
-const FORBIDDEN_SCHEMA_KEYWORDS: [&str; 6] = ["$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor"];
-
 pub fn check_schema(schema: &Value) -> Result<(), FieldError> {
     if !schema.is_object() {
         return Err(FieldError::new("config-schema", "must be a JSON Schema object"));
