@@ -23,7 +23,7 @@ fn shop(factory: &dyn Factory) -> (Box<dyn Backend>, i64) {
 }
 
 /// A template worth `face_value`, valid 30 days, one per customer, without budgets.
-fn terms(face_value: i64) -> CouponTemplateInput {
+pub(crate) fn terms(face_value: i64) -> CouponTemplateInput {
     CouponTemplateInput {
         name: format!("{face_value} off"),
         face_value,

@@ -198,18 +198,9 @@ pub fn journeys_definitions_keep_versions_and_move_through_their_lifecycle(facto
     assert_eq!(s.journey(shop, id).unwrap().status, JourneyStatus::Draft, "the other shop changed nothing");
 }
 
+/// The coupon cases' terms (`face_value`, valid 30 days, one per customer, no budgets) under `name`.
 fn template_terms(name: &str, face_value: i64) -> kith_domain::coupons::CouponTemplateInput {
-    kith_domain::coupons::CouponTemplateInput {
-        name: name.into(),
-        face_value,
-        threshold: 0,
-        valid_days: Some(30),
-        valid_until: None,
-        per_customer_limit: 1,
-        budget_count: None,
-        budget_money: None,
-        active: true,
-    }
+    kith_domain::coupons::CouponTemplateInput { name: name.into(), ..crate::coupons::terms(face_value) }
 }
 
 /// Runs as the case sees them: (customer, version, status).
