@@ -50,6 +50,11 @@ fn root() -> PathBuf {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
+    // A clean clone in CI builds everything once: incremental caches would only fill its disk
+    // (they were most of a 40 GB target), so they are off there.
+    if std::env::var_os("CI").is_some() {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 

@@ -1,0 +1,237 @@
+//! A throwaway PostgreSQL server for tests and the demo: `initdb` into a temporary
+//! folder, `postgres` on a free loopback port, stopped and removed when dropped. No
+//! running server is assumed; the binaries are found where Debian installs them
+//! (`cargo xtask` installs the package when they are missing).
+//!
+//! Run as root, the server runs as the `postgres` user (it refuses root).
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The variable naming a folder of PostgreSQL's server binaries, searched first.
+pub const BINDIR_ENV: &str = "KITH_PG_BINDIR";
+
+/// A server of its own, on loopback, with a user `kith` trusted without a password.
+pub struct Cluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    server: Child,
+    owner: Option<(u32, u32)>,
+    /// The migrated database new ones are copied from, made on first use.
+    template: Mutex<bool>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("dir", &self.dir.path()).field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// `initdb` and start a server; returns once it accepts connections.
+    pub fn start() -> Result<Cluster> {
+        let bin = bindir()?;
+        let dir = tempfile::Builder::new().prefix("kith-pg-").tempdir().context("a folder for the cluster")?;
+        let owner = server_owner()?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).context("giving the cluster's folder to postgres")?;
+        }
+        let data = dir.path().join("data");
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "kith", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        as_owner(&mut initdb, owner);
+        let out = initdb.output().context("running initdb")?;
+        if !out.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path().join("server.log"), Some(uid), Some(gid))?;
+        }
+        let mut server = Command::new(bin.join("postgres"));
+        server
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            // A throwaway cluster: nothing to keep over a crash of the machine.
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args(["-c", "max_connections=400", "-c", "shared_buffers=64MB"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        as_owner(&mut server, owner);
+        let server = server.spawn().context("starting postgres")?;
+        watch(server.id(), dir.path())?;
+        let cluster = Cluster { bin, dir, port, server, owner, template: Mutex::new(false) };
+        cluster.wait_ready()?;
+        Ok(cluster)
+    }
+
+    /// The URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://kith@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A new empty database named `name`; its URL.
+    pub fn create_database(&self, name: &str) -> Result<String> {
+        self.admin(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))?;
+        Ok(self.url(name))
+    }
+
+    /// A new database named `name` with Kith's schema already migrated (copied from a
+    /// template migrated once per cluster): its URL.
+    pub fn migrated_database(&self, name: &str) -> Result<String> {
+        {
+            let mut made = self.template.lock().unwrap_or_else(|p| p.into_inner());
+            if !*made {
+                let url = self.create_database("kith_template")?;
+                drop(crate::Postgres::open(&url, crate::PgOptions { pool_size: 2, ..Default::default() })?);
+                *made = true;
+            }
+        }
+        // The template's last connections may still be closing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.admin(&format!("CREATE DATABASE \"{name}\" TEMPLATE kith_template")) {
+                Ok(()) => return Ok(self.url(name)),
+                Err(e) if Instant::now() < deadline && format!("{e:#}").contains("being accessed") => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Run one statement on the `postgres` database.
+    pub fn admin(&self, sql: &str) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let url = self.url("postgres");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            let task = tokio::spawn(connection);
+            let out = client.batch_execute(sql).await;
+            drop(client);
+            let _ = task.await;
+            out
+        })?;
+        Ok(())
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.admin("SELECT 1").is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+                bail!("PostgreSQL did not start within 60 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let mut stop = Command::new(self.bin.join("pg_ctl"));
+        stop.arg("-D").arg(self.dir.path().join("data")).args(["-m", "immediate", "-w", "stop"]);
+        stop.stdout(Stdio::null()).stderr(Stdio::null());
+        as_owner(&mut stop, self.owner);
+        if !stop.status().is_ok_and(|s| s.success()) {
+            let _ = self.server.kill();
+        }
+        let _ = self.server.wait();
+    }
+}
+
+/// Stop the server and remove its folder when this process ends without dropping the
+/// [`Cluster`] (one kept in a `static` for a whole test binary, or a process killed):
+/// a shell polls this process, then stops the server at once (SIGQUIT, PostgreSQL's
+/// immediate shutdown).
+fn watch(server: u32, dir: &std::path::Path) -> Result<()> {
+    Command::new("sh")
+        .args(["-c", "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -QUIT \"$1\" 2>/dev/null; sleep 2; rm -rf \"$2\""])
+        .arg(std::process::id().to_string())
+        .arg(server.to_string())
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting the cluster's watchdog")?;
+    Ok(())
+}
+
+/// The folder of PostgreSQL's server binaries: `$KITH_PG_BINDIR`, else Debian's
+/// newest `/usr/lib/postgresql/N/bin`.
+pub fn bindir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(BINDIR_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, bin)) => Ok(bin),
+        None => bail!(
+            "no PostgreSQL server found (no /usr/lib/postgresql/N/bin/initdb, and {BINDIR_ENV} is not set): \
+             `cargo xtask test` installs Debian's postgresql package"
+        ),
+    }
+}
+
+/// The user and group the server runs as: `postgres` when this process is root (which
+/// PostgreSQL refuses), else this process's own (`None`).
+fn server_owner() -> Result<Option<(u32, u32)>> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
+    if me != 0 {
+        return Ok(None);
+    }
+    for line in passwd.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&"postgres") && fields.len() > 3 {
+            return Ok(Some((fields[2].parse()?, fields[3].parse()?)));
+        }
+    }
+    bail!("running as root, PostgreSQL needs a user of its own, and there is no `postgres` user")
+}
+
+fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = owner {
+        cmd.uid(uid).gid(gid);
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
