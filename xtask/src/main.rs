@@ -1,10 +1,12 @@
 //! Project tasks, so that one command does all the set-up:
 //!
-//! - `cargo xtask demo [ARGS]`: build the first-party plugins and run the
+//! - `cargo xtask demo [--postgres] [ARGS]`: build the first-party plugins and run the
 //!   kernel on a demo shop with them enabled (`kith demo`, data in
-//!   `kith-data/demo.db`); ARGS go to `kith demo`.
+//!   `kith-data/demo.db`; with `--postgres`, in a PostgreSQL server of the demo's own,
+//!   installed from Debian when missing, its data in `kith-data/postgres`); ARGS go to `kith demo`.
 //! - `cargo xtask test`: formatting, lints, then every test of the workspace
-//!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2),
+//!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2; the PostgreSQL
+//!   backend's tests start throwaway servers of their own, from Debian's package, installed when missing),
 //!   then every benchmark at the tiny scale as a smoke test.
 //! - `cargo xtask fuzz`: a schema-driven fuzz run of the API (schemathesis, pinned, from
 //!   PyPI into `target/fuzz-venv`) against a real `kith serve` on loopback, with an owner
@@ -29,7 +31,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [kith-bench args]"
+                "usage: cargo xtask demo [--postgres] [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [kith-bench args]"
             );
             return ExitCode::from(2);
         }
@@ -94,13 +96,29 @@ fn ensure_wasm_target() -> Result<()> {
 
 fn demo(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
+    let postgres = args.first().is_some_and(|a| a == "--postgres");
+    let args = if postgres { &args[1..] } else { args };
     let packages = first_party_packages()?;
     // The channel connectors need someone to send to: a stand-in provider on
     // loopback, alive as long as the demo runs.
     let provider = kith_provider::Provider::start().context("starting the provider stand-in")?;
     eprintln!("xtask: provider stand-in (webhook, SMS, e-mail) on {}", provider.url(""));
+    // With --postgres, a PostgreSQL server of the demo's own, its data kept in kith-data/postgres
+    // between runs, on a free loopback port, stopped when the demo stops.
+    let cluster = if postgres {
+        ensure_postgres()?;
+        let cluster = kith_postgres::cluster::Cluster::kept(&root().join("kith-data/postgres")).context("starting PostgreSQL")?;
+        eprintln!("xtask: PostgreSQL on 127.0.0.1:{} (data in kith-data/postgres)", cluster.port());
+        Some(cluster)
+    } else {
+        None
+    };
+    let database = match &cluster {
+        Some(cluster) => cluster.database("kith")?,
+        None => "kith-data/demo.db".to_owned(),
+    };
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--package", "kith", "--", "--database", "kith-data/demo.db", "demo", "--plugins"])
+    cmd.args(["run", "--release", "--package", "kith", "--", "--database", &database, "demo", "--plugins"])
         .arg(&packages)
         .arg("--provider")
         .arg(provider.url(""))
@@ -134,6 +152,7 @@ fn first_party_packages() -> Result<PathBuf> {
 fn test() -> Result<()> {
     ensure_components()?;
     ensure_wasm_target()?;
+    ensure_postgres()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
@@ -240,23 +259,44 @@ os.replace(out + ".part", out)
     Ok(sample)
 }
 
+/// Install one of Debian's packages, updating the package lists first when they do not know it.
+fn apt_install(package: &str) -> Result<()> {
+    let install = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(["install", "-y", "--no-install-recommends", package]).env("DEBIAN_FRONTEND", "noninteractive");
+        run(cmd)
+    };
+    if install().is_err() {
+        let mut update = Command::new("apt-get");
+        update.arg("update");
+        run(update)?;
+        install()?;
+    }
+    Ok(())
+}
+
+/// Debian's PostgreSQL server (`postgresql`, 15 on Debian 12), when no server is installed: the
+/// PostgreSQL backend's tests start throwaway clusters of their own with its `initdb` and `postgres`
+/// (kith_postgres::cluster), found in `/usr/lib/postgresql/N/bin` or `$KITH_PG_BINDIR`.
+fn ensure_postgres() -> Result<()> {
+    if std::env::var_os("KITH_PG_BINDIR").is_some() {
+        return Ok(());
+    }
+    let installed =
+        std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten().any(|version| version.path().join("bin/initdb").is_file());
+    if !installed {
+        apt_install("postgresql")?;
+    }
+    Ok(())
+}
+
 /// DuckDB's Python package, pinned, in a venv of our own.
 const DUCKDB: &str = "duckdb==1.4.4";
 
 /// What the baselines need: `wrk` (Debian) and a Python with `duckdb`; returns that Python.
 fn bench_tools() -> Result<PathBuf> {
     if Command::new("wrk").arg("-v").output().is_err() {
-        let install = || {
-            let mut cmd = Command::new("apt-get");
-            cmd.args(["install", "-y", "--no-install-recommends", "wrk"]).env("DEBIAN_FRONTEND", "noninteractive");
-            run(cmd)
-        };
-        if install().is_err() {
-            let mut update = Command::new("apt-get");
-            update.arg("update");
-            run(update)?;
-            install()?;
-        }
+        apt_install("wrk")?;
     }
     let venv = root().join("target/bench-venv");
     let python = venv.join("bin/python");

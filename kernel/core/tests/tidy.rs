@@ -244,12 +244,16 @@ fn only_the_binary_names_a_backend() {
     for krate in ["core", "domain", "api", "bus", "host", "conformance"] {
         let deps = dependencies(krate);
         assert!(!deps.is_empty(), "kith-{krate}'s manifest was read");
-        assert!(!deps.iter().any(|d| d == "kith-sqlite"), "kith-{krate} depends on kith-sqlite: it must use the core's Backend");
+        for backend in ["kith-sqlite", "kith-postgres"] {
+            assert!(!deps.iter().any(|d| d == backend), "kith-{krate} depends on {backend}: it must use the core's Backend");
+        }
         for driver in DRIVERS {
             assert!(!deps.iter().any(|d| d == driver), "kith-{krate} depends on {driver}");
         }
     }
-    assert!(dependencies("kith").iter().any(|d| d == "kith-sqlite"), "the binary wires the SQLite backend");
+    let binary = dependencies("kith");
+    assert!(binary.iter().any(|d| d == "kith-sqlite"), "the binary wires the SQLite backend");
+    assert!(binary.iter().any(|d| d == "kith-postgres"), "the binary wires the PostgreSQL backend");
 }
 
 /// The first segment of each path a `use` tree or a path names after `crate::`:
@@ -362,7 +366,7 @@ fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 
 #[test]
 fn no_crate_of_the_kernel_has_an_import_circle_among_its_modules() {
-    for krate in ["core", "sqlite", "domain", "api", "bus", "host", "conformance", "kith"] {
+    for krate in ["core", "sqlite", "postgres", "domain", "api", "bus", "host", "conformance", "kith"] {
         let graph = module_graph(&kernel().join(krate).join("src"));
         assert!(graph.len() > 1, "kith-{krate}'s modules were read");
         if let Some(found) = circle(&graph) {

@@ -84,13 +84,13 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
     match cmd {
         AdminCommand::InstallPlugin { path } => {
             let package = kith_bus::Package::from_path(&path)?;
-            let bus = config.open_bus(std::sync::Arc::new(store))?;
+            let bus = config.open_bus(store.clone())?;
             print_json(&bus.install(&package, &actor)?.0)
         }
         AdminCommand::ListPlugins => print_json(&store.list_plugins()?),
         AdminCommand::EnablePlugin { shop, plugin, version, plugin_config } => {
             let config_value = serde_json::from_str(&plugin_config).map_err(|e| anyhow::anyhow!("--plugin-config is not JSON: {e}"))?;
-            let bus = config.open_bus(std::sync::Arc::new(store))?;
+            let bus = config.open_bus(store.clone())?;
             let request = kith_bus::EnableRequest { version, config: Some(config_value), ..Default::default() };
             print_json(&bus.enable(shop, &plugin, &request, &actor)?.0)
         }

@@ -34,7 +34,7 @@ pub struct BacktestArgs {
 }
 
 pub fn run(config: &Config, args: BacktestArgs) -> Result<()> {
-    if !config.database.exists() {
+    if config.postgres_url().is_none() && !config.database.exists() {
         bail!("no database at {}", config.database.display());
     }
     let store = config.open_store()?;

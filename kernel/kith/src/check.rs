@@ -8,6 +8,13 @@ use crate::config::Config;
 
 /// Print SQLite's full `integrity_check` of the database; fail with the number of findings.
 pub fn run(config: &Config) -> Result<()> {
+    if config.postgres_url().is_some() {
+        bail!(
+            "`kith check` reads a SQLite file; {} is PostgreSQL, whose own tools check it (amcheck's \
+             `pg_amcheck`, and page checksums when the cluster was made with `initdb --data-checksums`)",
+            config.database_name()
+        );
+    }
     let path = &config.database;
     let started = std::time::Instant::now();
     let findings = match Store::integrity_check(path) {

@@ -21,7 +21,8 @@ pub enum LogFormat {
 pub struct Config {
     /// Address `kith serve` listens on.
     pub bind: String,
-    /// The SQLite database file.
+    /// The database: a SQLite file (the default), or a PostgreSQL URL
+    /// (`postgres://user[:password]@host[:port]/db`).
     pub database: PathBuf,
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
@@ -102,21 +103,69 @@ impl Config {
         toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
     }
 
-    pub fn open_store(&self) -> Result<kith_sqlite::Store> {
+    /// The PostgreSQL URL `database` holds, when it is one rather than a SQLite file.
+    pub fn postgres_url(&self) -> Option<&str> {
+        let url = self.database.to_str()?;
+        (url.starts_with("postgres://") || url.starts_with("postgresql://")).then_some(url)
+    }
+
+    /// The database as logs and messages show it: a SQLite file's path, or a PostgreSQL
+    /// URL without its password.
+    pub fn database_name(&self) -> String {
+        match self.postgres_url() {
+            Some(url) => redact(url),
+            None => self.database.display().to_string(),
+        }
+    }
+
+    /// Open the backend `database` names: PostgreSQL for a `postgres://` URL, else the SQLite file.
+    pub fn open_store(&self) -> Result<Arc<dyn kith_core::Backend>> {
+        if let Some(url) = self.postgres_url() {
+            let options = kith_postgres::PgOptions { identity_caps: self.identity.clone(), ..Default::default() };
+            let store = kith_postgres::Postgres::open(url, options).with_context(|| format!("opening database {}", redact(url)))?;
+            return Ok(Arc::new(store));
+        }
         let options = kith_sqlite::StoreOptions { identity_caps: self.identity.clone() };
-        kith_sqlite::Store::open(&self.database, options).with_context(|| format!("opening database {}", self.database.display()))
+        let store =
+            kith_sqlite::Store::open(&self.database, options).with_context(|| format!("opening database {}", self.database.display()))?;
+        Ok(Arc::new(store))
+    }
+
+    /// Where compiled components are kept by default: beside a SQLite file
+    /// (`<database>.cache`), or `kith-plugin-cache` in the working folder for PostgreSQL
+    /// (each node compiles its own; the database holds only the packages).
+    fn default_cache_dir(&self) -> PathBuf {
+        if self.postgres_url().is_some() {
+            return PathBuf::from("kith-plugin-cache");
+        }
+        let mut dir = self.database.clone().into_os_string();
+        dir.push(".cache");
+        dir.into()
+    }
+}
+
+/// A PostgreSQL URL with its password, if any, replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    match tail {
+        Some(tail) => format!("{scheme}://{authority}/{}", tail.split_once('?').map_or(tail, |(db, _)| db)),
+        None => format!("{scheme}://{authority}"),
     }
 }
 
 impl Config {
     /// The plugin host and the bus over `store`; workers are not started.
-    pub fn open_bus(&self, store: Arc<kith_sqlite::Store>) -> Result<Arc<kith_bus::Bus>> {
+    pub fn open_bus(&self, store: Arc<dyn kith_core::Backend>) -> Result<Arc<kith_bus::Bus>> {
         let p = &self.plugins;
-        let cache_dir = p.cache_dir.clone().unwrap_or_else(|| {
-            let mut dir = self.database.clone().into_os_string();
-            dir.push(".cache");
-            dir.into()
-        });
+        let cache_dir = p.cache_dir.clone().unwrap_or_else(|| self.default_cache_dir());
         // wasmtime's cache wants an absolute directory.
         let cache_dir = std::path::absolute(&cache_dir).with_context(|| format!("resolving {}", cache_dir.display()))?;
         let host = kith_host::HostConfig {

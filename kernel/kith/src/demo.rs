@@ -6,15 +6,14 @@
 //! merged when a later event names both their nickname and phone.
 
 use kith_core::prelude::*;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::ProgressBar;
 use kith_core::Actor;
+use kith_core::Backend;
 use kith_domain::auth::Role;
 use kith_domain::model::{NewKey, NewShop, Shop};
-use kith_sqlite::Store;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -153,13 +152,13 @@ pub fn generate(customers: usize, seed: u64, now: DateTime<Utc>) -> Vec<Value> {
     events
 }
 
-fn create_shop(store: &Store) -> Result<Shop> {
+fn create_shop(store: &dyn Backend) -> Result<Shop> {
     let shop = NewShop { name: DEMO_SHOP.into(), time_zone: "Asia/Shanghai".into(), currency: "CNY".into(), region: "CN".into() };
     Ok(store.create_shop(&shop, &Actor::cli("demo"))?)
 }
 
 /// Ingest the generated history of the shop's customers.
-fn seed_history(store: &Store, shop_id: i64, args: &DemoArgs) -> Result<()> {
+fn seed_history(store: &dyn Backend, shop_id: i64, args: &DemoArgs) -> Result<()> {
     let actor = Actor::cli("demo");
     let events = generate(args.customers, args.seed, Utc::now());
     eprintln!("generating the demo shop: {} customers, {} events", args.customers, events.len());
@@ -178,13 +177,14 @@ fn seed_history(store: &Store, shop_id: i64, args: &DemoArgs) -> Result<()> {
 }
 
 pub fn run(config: Config, args: DemoArgs) -> Result<()> {
-    let store = Arc::new(config.open_store()?);
-    let bus = config.open_bus(store.clone())?;
+    let backend = config.open_store()?;
+    let bus = config.open_bus(backend.clone())?;
+    let store = &*backend;
     let existing = store.find_shop_by_name(DEMO_SHOP)?;
     let fresh = existing.is_none();
     let shop = match existing {
         Some(shop) => shop,
-        None => create_shop(&store)?,
+        None => create_shop(store)?,
     };
     // A new shop's plugins are enabled before its history arrives, as in a
     // shop that ran them from its first order: the loyalty scheme is handed
@@ -195,7 +195,7 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         None => Enabled::default(),
     };
     if fresh {
-        seed_history(&store, shop.id, &args)?;
+        seed_history(store, shop.id, &args)?;
         if !enabled.is_empty() {
             eprintln!("handing the history to the plugins and running them over every customer");
         }
@@ -216,14 +216,14 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         },
         &Actor::cli("demo"),
     )?;
-    let database = store.path().display().to_string();
-    let loyalty = seed_loyalty(&store, shop.id, enabled.iter().any(|id| id == "tiered-points"))?;
-    seed_segments(&store, shop.id)?;
+    let database = config.database_name();
+    let loyalty = seed_loyalty(store, shop.id, enabled.iter().any(|id| id == "tiered-points"))?;
+    seed_segments(store, shop.id)?;
     let sms = enabled.iter().any(|id| id == "sms-http");
     if sms {
-        welcome_messages(&store, shop.id, "sms")?;
+        welcome_messages(store, shop.id, "sms")?;
     }
-    seed_journeys(&store, shop.id, sms)?;
+    seed_journeys(store, shop.id, sms)?;
     // The banner counts segments on the plugins' scores and on points: it
     // waits for the plugins' runs rather than print counts of nothing.
     if !enabled.is_empty() {
@@ -235,11 +235,11 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         if !enabled.is_empty() {
             println!("  Plugins: {}", enabled.join(", "));
         }
-        match redeemable(&store, shop.id) {
+        match redeemable(store, shop.id) {
             Ok(can) => println!("  Loyalty: {loyalty}; {can}"),
             Err(e) => tracing::warn!(error = %e, "could not count the demo's points"),
         }
-        match segment_sizes(&store, shop.id) {
+        match segment_sizes(store, shop.id) {
             Ok(sizes) => println!("  Segments: {sizes}"),
             Err(e) => tracing::warn!(error = %e, "could not list the demo's segments"),
         }
@@ -334,7 +334,7 @@ fn demo_request(manifest: &kith_domain::plugin::Manifest, provider: Option<&str>
 }
 
 /// A coupon template and a reward for points, once.
-fn seed_loyalty(store: &Store, shop_id: i64, scheme: bool) -> Result<String> {
+fn seed_loyalty(store: &dyn Backend, shop_id: i64, scheme: bool) -> Result<String> {
     let actor = Actor::cli("demo");
     if store.rewards(shop_id)?.is_empty() {
         let template = serde_json::from_value(json!({"name": "满100减10", "face_value": 1000, "threshold": 10_000, "valid_days": 30,
@@ -359,7 +359,7 @@ fn seed_loyalty(store: &Store, shop_id: i64, scheme: bool) -> Result<String> {
 const REWARD_POINTS: i64 = 500;
 
 /// How many customers hold the points of the cheapest reward, counted now.
-fn redeemable(store: &Store, shop_id: i64) -> Result<String> {
+fn redeemable(store: &dyn Backend, shop_id: i64) -> Result<String> {
     let Some(cheapest) = store.rewards(shop_id)?.into_iter().filter(|r| r.active).min_by_key(|r| r.points_cost) else {
         return Ok("no reward to redeem".to_owned());
     };
@@ -369,7 +369,7 @@ fn redeemable(store: &Store, shop_id: i64) -> Result<String> {
 }
 
 /// A few segments a merchant would start with, once.
-fn seed_segments(store: &Store, shop_id: i64) -> Result<()> {
+fn seed_segments(store: &dyn Backend, shop_id: i64) -> Result<()> {
     let actor = Actor::cli("demo");
     if store.list_segments(shop_id)?.is_empty() {
         let segments = [
@@ -398,7 +398,7 @@ fn seed_segments(store: &Store, shop_id: i64) -> Result<()> {
 }
 
 /// Three journeys of the seeds' examples, once: active when SMS can go out, drafts otherwise.
-fn seed_journeys(store: &Store, shop_id: i64, sms: bool) -> Result<()> {
+fn seed_journeys(store: &dyn Backend, shop_id: i64, sms: bool) -> Result<()> {
     let actor = Actor::cli("demo");
     if !store.journeys(shop_id)?.is_empty() {
         return Ok(());
@@ -451,14 +451,14 @@ fn seed_journeys(store: &Store, shop_id: i64, sms: bool) -> Result<()> {
 }
 
 /// Each segment with its tracked size, for the banner.
-fn segment_sizes(store: &Store, shop_id: i64) -> Result<String> {
+fn segment_sizes(store: &dyn Backend, shop_id: i64) -> Result<String> {
     let segments = store.list_segments(shop_id)?;
     let sizes: Vec<String> = segments.iter().map(|s| format!("{} ({})", s.name, s.members)).collect();
     Ok(sizes.join("; "))
 }
 
 /// A welcome SMS to the first few customers with a phone, through the outbox.
-fn welcome_messages(store: &Store, shop_id: i64, channel: &str) -> Result<()> {
+fn welcome_messages(store: &dyn Backend, shop_id: i64, channel: &str) -> Result<()> {
     let customers = store.list_customers(shop_id, &Default::default(), 0, 20)?;
     for customer in customers.iter().filter(|c| c.identities.iter().any(|i| i.kind == "phone")).take(3) {
         let request = kith_domain::messaging::SendRequest {

@@ -22,10 +22,10 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
 use kith_core::Actor;
+use kith_core::Backend;
 use kith_domain::identity::IdentityKind;
 use kith_domain::model::OutcomeStatus;
 use kith_domain::money::parse_major_units;
-use kith_sqlite::Store;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -215,7 +215,7 @@ struct Rejected {
 }
 
 struct Import<'a> {
-    store: &'a Store,
+    store: &'a dyn Backend,
     shop: i64,
     actor: Actor,
     batch: usize,
@@ -466,7 +466,7 @@ pub fn run(config: &Config, args: ImportArgs) -> Result<()> {
     );
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut import = Import {
-        store: &store,
+        store: &*store,
         shop: shop.id,
         actor: Actor::cli(&format!("import:{file_name}")),
         batch: args.batch.clamp(1, kith_domain::ingest::MAX_BATCH),

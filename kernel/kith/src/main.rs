@@ -77,7 +77,11 @@ fn main() -> Result<()> {
     }
     config::init_logging(config.log_format);
     // `check` reads the file as it is, and never writes to it.
-    if cli.create && !matches!(cli.command, Command::Check | Command::Backtest(_)) && kith_sqlite::Store::init_if_empty(&config.database)? {
+    if cli.create
+        && config.postgres_url().is_none()
+        && !matches!(cli.command, Command::Check | Command::Backtest(_))
+        && kith_sqlite::Store::init_if_empty(&config.database)?
+    {
         eprintln!("started a new database in the empty file {}", config.database.display());
     }
     let result = match cli.command {

@@ -7,18 +7,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use kith_api::{ApiConfig, AppState};
 use kith_bus::Bus;
-use kith_sqlite::Store;
 
 use crate::config::Config;
 
 /// Open the store from `config` and serve until Ctrl-C or SIGTERM.
 pub fn run(config: &Config) -> Result<()> {
-    let store = Arc::new(config.open_store()?);
+    let store = config.open_store()?;
     serve(store, config, |_| {})
 }
 
 /// Serve the API and run the bus's workers until a signal.
-pub fn serve(store: Arc<Store>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+pub fn serve(store: Arc<dyn kith_core::Backend>, config: &Config, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     serve_with(config.open_bus(store)?, config, on_ready)
 }
 
@@ -41,7 +40,7 @@ fn serve_http(bus: Arc<Bus>, config: &Config, on_ready: impl FnOnce(SocketAddr))
         let addr = listener.local_addr()?;
         // The one line on stdout: scripts and tests read the address from it.
         println!("listening on http://{addr}");
-        tracing::info!(%addr, database = %config.database.display(), "serving");
+        tracing::info!(%addr, database = %config.database_name(), "serving");
         on_ready(addr);
         let state = AppState::new(bus, ApiConfig { body_limit: config.body_limit_bytes });
         let server = kith_api::serve(listener, state, shutdown_signal());

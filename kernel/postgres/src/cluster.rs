@@ -1,7 +1,8 @@
-//! A throwaway PostgreSQL server for tests and the demo: `initdb` into a temporary
-//! folder, `postgres` on a free loopback port, stopped and removed when dropped. No
-//! running server is assumed; the binaries are found where Debian installs them
-//! (`cargo xtask` installs the package when they are missing).
+//! A PostgreSQL server of Kith's own for tests and the demo: `initdb` into a folder,
+//! `postgres` on a free loopback port, stopped when dropped. A test's cluster is
+//! throwaway (a temporary folder, removed with it); the demo's is kept in a folder and
+//! started again next time. No running server is assumed; the binaries are found where
+//! Debian installs them (`cargo xtask` installs the package when they are missing).
 //!
 //! Run as root, the server runs as the `postgres` user (it refuses root).
 
@@ -20,12 +21,27 @@ pub const BINDIR_ENV: &str = "KITH_PG_BINDIR";
 /// A server of its own, on loopback, with a user `kith` trusted without a password.
 pub struct Cluster {
     bin: PathBuf,
-    dir: tempfile::TempDir,
+    dir: Folder,
     port: u16,
     server: Child,
     owner: Option<(u32, u32)>,
     /// The migrated database new ones are copied from, made on first use.
     template: Mutex<bool>,
+}
+
+/// Where a cluster lives: a temporary folder, removed with it, or one that is kept.
+enum Folder {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Folder {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Folder::Temp(dir) => dir.path(),
+            Folder::Kept(dir) => dir,
+        }
+    }
 }
 
 impl std::fmt::Debug for Cluster {
@@ -35,48 +51,58 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// `initdb` and start a server; returns once it accepts connections.
+    /// `initdb` a throwaway cluster and start it; returns once it accepts connections.
+    /// It is stopped and removed when dropped, or when this process ends.
     pub fn start() -> Result<Cluster> {
-        let bin = bindir()?;
         let dir = tempfile::Builder::new().prefix("kith-pg-").tempdir().context("a folder for the cluster")?;
+        Self::start_in(Folder::Temp(dir))
+    }
+
+    /// Start the cluster kept in `dir`, made there by `initdb` on first use; returns once it
+    /// accepts connections. It is stopped (its data kept) when dropped.
+    pub fn kept(dir: &std::path::Path) -> Result<Cluster> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = std::path::absolute(dir)?;
+        Self::start_in(Folder::Kept(dir))
+    }
+
+    fn start_in(dir: Folder) -> Result<Cluster> {
+        let bin = bindir()?;
         let owner = server_owner()?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).context("giving the cluster's folder to postgres")?;
         }
         let data = dir.path().join("data");
-        let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "kith", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        as_owner(&mut initdb, owner);
-        let out = initdb.output().context("running initdb")?;
-        if !out.status.success() {
-            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        if !data.join("PG_VERSION").is_file() {
+            let mut initdb = Command::new(bin.join("initdb"));
+            initdb
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "kith", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            as_owner(&mut initdb, owner);
+            let out = initdb.output().context("running initdb")?;
+            if !out.status.success() {
+                bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
         }
         let port = free_port()?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(dir.path().join("server.log"), Some(uid), Some(gid))?;
+            std::os::unix::fs::chown(&log_path, Some(uid), Some(gid))?;
         }
         let mut server = Command::new(bin.join("postgres"));
-        server
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1"])
+        server.arg("-D").arg(&data).args(["-p", &port.to_string(), "-k"]).arg(dir.path()).args(["-c", "listen_addresses=127.0.0.1"]);
+        if matches!(dir, Folder::Temp(_)) {
             // A throwaway cluster: nothing to keep over a crash of the machine.
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=400", "-c", "shared_buffers=64MB"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+            server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        }
+        server.args(["-c", "max_connections=400", "-c", "shared_buffers=64MB"]).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         as_owner(&mut server, owner);
         let server = server.spawn().context("starting postgres")?;
-        watch(server.id(), dir.path())?;
+        watch(server.id(), matches!(dir, Folder::Temp(_)).then(|| dir.path()))?;
         let cluster = Cluster { bin, dir, port, server, owner, template: Mutex::new(false) };
         cluster.wait_ready()?;
         Ok(cluster)
@@ -95,6 +121,14 @@ impl Cluster {
     pub fn create_database(&self, name: &str) -> Result<String> {
         self.admin(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))?;
         Ok(self.url(name))
+    }
+
+    /// The database `name`, created when missing; its URL.
+    pub fn database(&self, name: &str) -> Result<String> {
+        match self.create_database(name) {
+            Err(e) if format!("{e:#}").contains("already exists") => Ok(self.url(name)),
+            other => other,
+        }
     }
 
     /// A new database named `name` with Kith's schema already migrated (copied from a
@@ -153,8 +187,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A kept cluster shuts down cleanly; a throwaway one at once.
+        let mode = if matches!(self.dir, Folder::Kept(_)) { "fast" } else { "immediate" };
         let mut stop = Command::new(self.bin.join("pg_ctl"));
-        stop.arg("-D").arg(self.dir.path().join("data")).args(["-m", "immediate", "-w", "stop"]);
+        stop.arg("-D").arg(self.dir.path().join("data")).args(["-m", mode, "-w", "stop"]);
         stop.stdout(Stdio::null()).stderr(Stdio::null());
         as_owner(&mut stop, self.owner);
         if !stop.status().is_ok_and(|s| s.success()) {
@@ -164,16 +200,20 @@ impl Drop for Cluster {
     }
 }
 
-/// Stop the server and remove its folder when this process ends without dropping the
-/// [`Cluster`] (one kept in a `static` for a whole test binary, or a process killed):
-/// a shell polls this process, then stops the server at once (SIGQUIT, PostgreSQL's
-/// immediate shutdown).
-fn watch(server: u32, dir: &std::path::Path) -> Result<()> {
+/// Stop the server, and remove a throwaway cluster's folder, when this process ends
+/// without dropping the [`Cluster`] (one kept in a `static` for a whole test binary, or a
+/// process killed): a shell polls this process, then stops the server (SIGINT, a fast
+/// shutdown, for a kept cluster; SIGQUIT, immediate, for a throwaway one).
+fn watch(server: u32, remove: Option<&std::path::Path>) -> Result<()> {
+    let script = match remove {
+        Some(_) => "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -QUIT \"$1\" 2>/dev/null; sleep 2; rm -rf \"$2\"",
+        None => "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -INT \"$1\" 2>/dev/null",
+    };
     Command::new("sh")
-        .args(["-c", "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -QUIT \"$1\" 2>/dev/null; sleep 2; rm -rf \"$2\""])
+        .args(["-c", script])
         .arg(std::process::id().to_string())
         .arg(server.to_string())
-        .arg(dir)
+        .arg(remove.unwrap_or(std::path::Path::new("")))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -16,6 +16,7 @@
 mod pg;
 mod ports;
 mod schema;
+mod segments;
 
 pub mod cluster;
 
@@ -86,8 +87,7 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| kith_core::Error::Internal(e.into()))?;
-        let manager =
-            Manager::from_config(config, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(2))
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -142,8 +142,7 @@ fn describe(config: &tokio_postgres::Config) -> String {
 impl Storage for Postgres {
     fn run_read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> CoreResult<()>) -> CoreResult<()> {
         let mut client = self.client()?;
-        let tx = wait(client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start())
-            .map_err(error)?;
+        let tx = wait(client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()).map_err(error)?;
         f(&Pg::new(&tx))?;
         wait(tx.commit()).map_err(error)
     }

@@ -7,13 +7,14 @@
 //! served by a task on the backend's own runtime. So a port may be called from any
 //! thread, a blocking pool's or a runtime's own, as SQLite's are.
 
+use std::cell::Cell;
 use std::future::Future;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kith_core::Unavailable;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::Row;
 
 /// The core's result, as the ports answer.
 pub(crate) type CoreResult<T> = kith_core::Result<T>;
@@ -24,11 +25,13 @@ pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 /// One transaction, as the core's `ReadTx` and `WriteTx`.
 pub(crate) struct Pg<'t> {
     tx: &'t deadpool_postgres::Transaction<'t>,
+    /// Rows the transaction's statements wrote so far: `Savepoints::written`.
+    written: Cell<u64>,
 }
 
 impl<'t> Pg<'t> {
     pub(crate) fn new(tx: &'t deadpool_postgres::Transaction<'t>) -> Self {
-        Pg { tx }
+        Pg { tx, written: Cell::new(0) }
     }
 
     /// Every row `sql` answers.
@@ -37,6 +40,7 @@ impl<'t> Pg<'t> {
             let statement = self.tx.prepare_cached(sql).await?;
             self.tx.query(&statement, params).await
         })
+        .map(|rows| self.wrote(sql, rows.len() as u64, rows))
         .map_err(error)
     }
 
@@ -46,6 +50,7 @@ impl<'t> Pg<'t> {
             let statement = self.tx.prepare_cached(sql).await?;
             self.tx.query_opt(&statement, params).await
         })
+        .map(|row| self.wrote(sql, row.is_some() as u64, row))
         .map_err(error)
     }
 
@@ -55,6 +60,7 @@ impl<'t> Pg<'t> {
             let statement = self.tx.prepare_cached(sql).await?;
             self.tx.query_one(&statement, params).await
         })
+        .map(|row| self.wrote(sql, 1, row))
         .map_err(error)
     }
 
@@ -72,23 +78,47 @@ impl<'t> Pg<'t> {
             let statement = self.tx.prepare_cached(sql).await?;
             self.tx.execute(&statement, params).await
         })
+        .map(|n| self.wrote(sql, n, n))
     }
 
     /// Run statements without parameters, each as written (no statement is prepared):
     /// savepoints, and SQL built in full by the caller.
     pub(crate) fn batch(&self, sql: &str) -> CoreResult<()> {
-        wait(self.tx.batch_execute(sql)).map_err(error)
+        wait(self.tx.batch_execute(sql)).map(|()| self.wrote(sql, 1, ())).map_err(error)
     }
 
     /// Rows of a statement built at run time (the segment compiler's): prepared
     /// without the cache, which would keep every such text for the connection's life.
     pub(crate) fn query_built(&self, sql: &str, params: Params<'_>) -> CoreResult<Vec<Row>> {
-        wait(self.tx.query(sql, params)).map_err(error)
+        wait(self.tx.query(sql, params)).map(|rows| self.wrote(sql, rows.len() as u64, rows)).map_err(error)
     }
 
     /// Run a statement built at run time; how many rows it changed.
     pub(crate) fn execute_built(&self, sql: &str, params: Params<'_>) -> CoreResult<u64> {
-        wait(self.tx.execute(sql, params)).map_err(error)
+        wait(self.tx.execute(sql, params)).map(|n| self.wrote(sql, n, n)).map_err(error)
+    }
+
+    /// How many rows the transaction's statements wrote so far (SQLite's total changes):
+    /// each statement that may write counts the rows it changed or returned.
+    pub(crate) fn written(&self) -> u64 {
+        self.written.get()
+    }
+
+    /// Whether the connection still holds the transaction (else it is gone whole).
+    pub(crate) fn open(&self) -> bool {
+        !self.tx.client().is_closed()
+    }
+
+    /// Count `rows` as written unless `sql` only reads or is a savepoint's command; hand
+    /// back `out`. Any other statement counts: counting more than was written is safe
+    /// (ingest then only retries a batch with savepoints), counting less is not.
+    fn wrote<T>(&self, sql: &str, rows: u64, out: T) -> T {
+        let first = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        let word: String = first.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
+        if !matches!(word.as_str(), "SELECT" | "VALUES" | "TABLE" | "SHOW" | "EXPLAIN" | "SAVEPOINT" | "RELEASE" | "ROLLBACK") {
+            self.written.set(self.written.get() + rows);
+        }
+        out
     }
 }
 
@@ -109,19 +139,7 @@ pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
 
 /// Unix milliseconds as a time; one out of chrono's range is the backend's failure.
 pub(crate) fn time(ms: i64) -> CoreResult<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| kith_core::Error::Internal(anyhow::anyhow!("a stored time out of range: {ms} ms")))
-}
-
-/// Whether the statement failed on a unique constraint.
-pub(crate) fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
-    err.code() == Some(&SqlState::UNIQUE_VIOLATION)
-}
-
-/// A port this backend does not answer yet.
-pub(crate) fn unported(what: &str) -> kith_core::Error {
-    kith_core::Error::Internal(anyhow::anyhow!("{what} is not implemented on PostgreSQL"))
+    Utc.timestamp_millis_opt(ms).single().ok_or_else(|| kith_core::Error::Internal(anyhow::anyhow!("a stored time out of range: {ms} ms")))
 }
 
 /// The driver's failure as the core's: the server out of disk, unreachable, shutting

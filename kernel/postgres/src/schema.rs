@@ -24,10 +24,8 @@ pub(crate) fn migrate(client: &mut deadpool_postgres::Object) -> CoreResult<()> 
     loop {
         let tx = wait(client.transaction()).map_err(error)?;
         wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(error)?;
-        wait(tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS kith_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        ))
-        .map_err(error)?;
+        wait(tx.batch_execute("CREATE TABLE IF NOT EXISTS kith_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"))
+            .map_err(error)?;
         let row = wait(tx.query_one("SELECT COALESCE(MAX(version), 0) FROM kith_schema", &[])).map_err(error)?;
         let applied: i64 = row.try_get(0).map_err(error)?;
         let applied = usize::try_from(applied).unwrap_or(0);
@@ -42,11 +40,8 @@ pub(crate) fn migrate(client: &mut deadpool_postgres::Object) -> CoreResult<()> 
         };
         let version = applied as i64 + 1;
         wait(tx.batch_execute(sql)).map_err(error)?;
-        wait(tx.execute(
-            "INSERT INTO kith_schema (version, applied_at) VALUES ($1, $2)",
-            &[&version, &Utc::now().timestamp_millis()],
-        ))
-        .map_err(error)?;
+        wait(tx.execute("INSERT INTO kith_schema (version, applied_at) VALUES ($1, $2)", &[&version, &Utc::now().timestamp_millis()]))
+            .map_err(error)?;
         wait(tx.commit()).map_err(error)?;
         tracing::info!(version, "applied migration");
     }

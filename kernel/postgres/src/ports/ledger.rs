@@ -1,77 +1,190 @@
 //! The ledger ports on PostgreSQL.
 
-#![allow(unused_imports, unused_variables)]
-
 use chrono::{DateTime, Utc};
-use kith_domain::loyalty::{ExpiringPoints, LedgerEntry, LedgerKind, TierChange};
 use kith_core::ports::*;
+use kith_domain::loyalty::{ExpiringPoints, LedgerEntry, LedgerKind, TierChange};
+use tokio_postgres::Row;
 
-use super::{CoreResult as Result, Pg, unported};
+use super::{CoreResult as Result, Pg};
+use crate::pg::{get, millis, time};
+
+/// An entry's columns as the API shows it; `p` the ledger, `o` its order (left joined).
+const LEDGER_COLUMNS: &str =
+    "p.id, p.kind, p.points, p.remaining, p.source, p.source_key, p.reason, o.external_id, p.expires_at, p.created_at";
+
+fn row_to_entry(r: &Row) -> Result<LedgerEntry> {
+    let points: i64 = get(r, 2)?;
+    Ok(LedgerEntry {
+        id: get(r, 0)?,
+        kind: LedgerKind::parse(&get::<String>(r, 1)?).unwrap_or(LedgerKind::Adjust),
+        points,
+        remaining: (points > 0).then(|| get(r, 3)).transpose()?,
+        source: get(r, 4)?,
+        source_key: get(r, 5)?,
+        reason: get(r, 6)?,
+        order_id: get(r, 7)?,
+        expires_at: get::<Option<i64>>(r, 8)?.map(time).transpose()?,
+        created_at: time(get(r, 9)?)?,
+    })
+}
 
 impl LedgerRead for Pg<'_> {
     fn balance(&self, customer_id: i64) -> Result<i64> {
-        Err(unported("LedgerRead::balance"))
+        let row = self.query_one("SELECT COALESCE(SUM(points), 0)::BIGINT FROM points_ledger WHERE customer_id = $1", &[&customer_id])?;
+        get(&row, 0)
     }
 
     fn by_source(&self, shop_id: i64, source: &str, source_key: &str) -> Result<Option<Sourced>> {
-        Err(unported("LedgerRead::by_source"))
+        self.query_opt(
+            "SELECT id, customer_id, points FROM points_ledger WHERE shop_id = $1 AND source = $2 AND source_key = $3",
+            &[&shop_id, &source, &source_key],
+        )?
+        .map(|r| Ok(Sourced { id: get(&r, 0)?, customer_id: get(&r, 1)?, points: get(&r, 2)? }))
+        .transpose()
     }
 
     fn open_batches(&self, customer_id: i64) -> Result<Vec<Batch>> {
-        Err(unported("LedgerRead::open_batches"))
+        self.batches_where(
+            "SELECT id, remaining FROM points_ledger WHERE customer_id = $1 AND remaining > 0 ORDER BY created_at, id",
+            customer_id,
+        )
     }
 
     fn batches(&self, customer_id: i64) -> Result<Vec<Batch>> {
-        Err(unported("LedgerRead::batches"))
+        self.batches_where(
+            "SELECT id, remaining FROM points_ledger WHERE customer_id = $1 AND points > 0 ORDER BY created_at, id",
+            customer_id,
+        )
     }
 
     fn entries(&self, customer_id: i64) -> Result<Vec<Movement>> {
-        Err(unported("LedgerRead::entries"))
+        self.query("SELECT id, kind, points, batch_id FROM points_ledger WHERE customer_id = $1 ORDER BY created_at, id", &[&customer_id])?
+            .iter()
+            .map(|r| {
+                Ok(Movement {
+                    id: get(r, 0)?,
+                    kind: LedgerKind::parse(&get::<String>(r, 1)?).unwrap_or(LedgerKind::Adjust),
+                    points: get(r, 2)?,
+                    batch_id: get(r, 3)?,
+                })
+            })
+            .collect()
     }
 
     fn order_points(&self, order_id: i64) -> Result<OrderPoints> {
-        Err(unported("LedgerRead::order_points"))
+        let r = self.query_one(
+            "SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN points END), 0)::BIGINT,
+                    COALESCE(-SUM(CASE WHEN kind = 'clawback' THEN points END), 0)::BIGINT
+             FROM points_ledger WHERE order_id = $1",
+            &[&order_id],
+        )?;
+        Ok(OrderPoints { earned: get(&r, 0)?, clawed: get(&r, 1)? })
     }
 
     fn entry(&self, entry_id: i64) -> Result<LedgerEntry> {
-        Err(unported("LedgerRead::entry"))
+        let r = self.query_one(
+            &format!("SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id WHERE p.id = $1"),
+            &[&entry_id],
+        )?;
+        row_to_entry(&r)
     }
 
     fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>> {
-        Err(unported("LedgerRead::expired"))
+        // expires_at is never NULL here: the order needs no NULLS clause. Ties by id, as
+        // SQLite walks its index points_expiring (expires_at, then rowid).
+        self.query(
+            "SELECT id, shop_id, customer_id, remaining FROM points_ledger
+             WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+            &[&millis(now), &(limit as i64)],
+        )?
+        .iter()
+        .map(|r| Ok(Expired { batch_id: get(r, 0)?, shop_id: get(r, 1)?, customer_id: get(r, 2)?, remaining: get(r, 3)? }))
+        .collect()
     }
 
     fn customers_with_entries(&self, shop_id: i64) -> Result<Vec<i64>> {
-        Err(unported("LedgerRead::customers_with_entries"))
+        self.query("SELECT DISTINCT customer_id FROM points_ledger WHERE shop_id = $1 ORDER BY customer_id", &[&shop_id])?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect()
     }
 
     fn page(&self, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>> {
-        Err(unported("LedgerRead::page"))
+        self.query(
+            &format!(
+                "SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id
+                 WHERE p.customer_id = $1 AND p.id < $2 ORDER BY p.id DESC LIMIT $3"
+            ),
+            &[&customer_id, &before.unwrap_or(i64::MAX), &(limit as i64)],
+        )?
+        .iter()
+        .map(row_to_entry)
+        .collect()
     }
 
     fn expiring(&self, customer_id: i64) -> Result<Vec<ExpiringPoints>> {
-        Err(unported("LedgerRead::expiring"))
+        self.query(
+            "SELECT expires_at, SUM(remaining)::BIGINT FROM points_ledger WHERE customer_id = $1 AND remaining > 0 AND expires_at IS NOT NULL
+             GROUP BY expires_at ORDER BY expires_at LIMIT 50",
+            &[&customer_id],
+        )?
+        .iter()
+        .map(|r| Ok(ExpiringPoints { expires_at: time(get(r, 0)?)?, points: get(r, 1)? }))
+        .collect()
     }
 
     fn tier(&self, customer_id: i64) -> Result<Option<String>> {
-        Err(unported("LedgerRead::tier"))
+        let r = self.query_one("SELECT tier FROM customers WHERE id = $1", &[&customer_id])?;
+        get(&r, 0)
     }
 
     fn tier_history(&self, customer_id: i64) -> Result<Vec<TierChange>> {
-        Err(unported("LedgerRead::tier_history"))
+        self.query(
+            "SELECT from_tier, to_tier, reason, source, created_at FROM tier_history WHERE customer_id = $1 ORDER BY id DESC LIMIT 100",
+            &[&customer_id],
+        )?
+        .iter()
+        .map(|r| Ok(TierChange { from: get(r, 0)?, to: get(r, 1)?, reason: get(r, 2)?, source: get(r, 3)?, at: time(get(r, 4)?)? }))
+        .collect()
+    }
+}
+
+impl Pg<'_> {
+    fn batches_where(&self, query: &str, customer_id: i64) -> Result<Vec<Batch>> {
+        self.query(query, &[&customer_id])?.iter().map(|r| Ok(Batch { id: get(r, 0)?, remaining: get(r, 1)? })).collect()
     }
 }
 
 impl LedgerWrite for Pg<'_> {
-    fn insert(&self, entry: &NewEntry<'_>) -> Result<i64> {
-        Err(unported("LedgerWrite::insert"))
+    fn insert(&self, e: &NewEntry<'_>) -> Result<i64> {
+        let r = self.query_one(
+            "INSERT INTO points_ledger (shop_id, customer_id, points, source, source_key, reason, expires_at, created_at, kind, remaining, order_id, batch_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            &[
+                &e.shop_id,
+                &e.customer_id,
+                &e.points,
+                &e.source,
+                &e.source_key,
+                &e.reason,
+                &e.expires_at.map(millis),
+                &millis(e.at),
+                &e.kind.as_str(),
+                &e.remaining,
+                &e.order_id,
+                &e.batch_id,
+            ],
+        )?;
+        get(&r, 0)
     }
 
     fn take(&self, batch_id: i64, points: i64) -> Result<()> {
-        Err(unported("LedgerWrite::take"))
+        self.execute("UPDATE points_ledger SET remaining = remaining - $2 WHERE id = $1", &[&batch_id, &points])?;
+        Ok(())
     }
 
     fn set_remaining(&self, batch_id: i64, remaining: i64) -> Result<()> {
-        Err(unported("LedgerWrite::set_remaining"))
+        self.execute("UPDATE points_ledger SET remaining = $2 WHERE id = $1 AND remaining <> $2", &[&batch_id, &remaining])?;
+        Ok(())
     }
 }

@@ -4,8 +4,9 @@
 
 use kith_core::ports::{ReadTx, WriteTx};
 
-pub(crate) use crate::pg::{CoreResult, Pg, unported};
+pub(crate) use crate::pg::{CoreResult, Pg};
 
+mod audit;
 mod basics;
 mod coupons;
 mod customers;
@@ -22,7 +23,6 @@ mod segments;
 mod settings;
 mod shops;
 mod tags;
-mod audit;
 
 macro_rules! accessors {
     ($($name:ident: $port:ident),* $(,)?) => {

@@ -672,3 +672,27 @@ CREATE TABLE journey_steps (
     UNIQUE (shop_id, run_id, step),
     FOREIGN KEY (shop_id, run_id) REFERENCES journey_runs (shop_id, id)
 );
+
+-- Rows a port reaches by their id alone (ids are globally unique, taken from one identity
+-- each): a plain index on id beside the (shop_id, id) primary key. Citus allows these
+-- without shop_id, being no unique constraint. And the customer's own rows of three
+-- tables keyed (shop_id, customer_id, ...), which some ports read by customer.
+CREATE INDEX customers_id ON customers (id);
+CREATE INDEX orders_id ON orders (id);
+CREATE INDEX behaviours_id ON behaviours (id);
+CREATE INDEX merges_id ON merges (id);
+CREATE INDEX points_ledger_id ON points_ledger (id);
+CREATE INDEX dead_letters_id ON dead_letters (id);
+CREATE INDEX plugin_runs_id ON plugin_runs (id);
+CREATE INDEX coupon_templates_id ON coupon_templates (id);
+CREATE INDEX coupons_id ON coupons (id);
+CREATE INDEX rewards_id ON rewards (id);
+CREATE INDEX redemptions_id ON redemptions (id);
+CREATE INDEX messages_id ON messages (id);
+CREATE INDEX segments_id ON segments (id);
+CREATE INDEX segment_snapshots_id ON segment_snapshots (id);
+CREATE INDEX journeys_id ON journeys (id);
+CREATE INDEX journey_runs_id ON journey_runs (id);
+CREATE INDEX tags_customer ON tags (customer_id);
+CREATE INDEX scores_customer ON scores (customer_id);
+CREATE INDEX consents_customer ON consents (customer_id, channel);
