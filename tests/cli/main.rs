@@ -1,5 +1,7 @@
 //! The `kith` command line as a user runs it: the real binary on a real SQLite file.
 
+mod migrate;
+
 use kith_core::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

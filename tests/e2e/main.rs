@@ -9,6 +9,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 mod living_shop;
+mod multinode;
 mod predict;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");

@@ -8,7 +8,10 @@
 //! recorded instead: retried with backoff, dead-lettered after too many
 //! attempts, and after too many in a row the breaker disables the plugin for
 //! that shop. Each subscriber is claimed by one worker at a time, so one
-//! plugin's slow or failing deliveries never hold up another's.
+//! plugin's slow or failing deliveries never hold up another's. When other kernel
+//! processes share the database ([`kith_core::Backend::shared`]), a worker also takes a
+//! lease on the work in the database, so that no two processes call the same plugin on
+//! the same batch (see [`BusConfig::lease_margin`]).
 //!
 //! The bus also manages the plugin lifecycle (install, enable, upgrade,
 //! disable), re-drives dead letters and runs plugins over a whole shop.
@@ -97,6 +100,16 @@ pub struct BusConfig {
     /// The window of plugins' emission rates (`[limits] events-per-minute`): a minute, in real
     /// time; tests shorten it.
     pub emission_window: Duration,
+    /// On a database shared with other kernel processes, a worker holds a plugin's deliveries
+    /// (or run batches) in a shop by a lease in the database, taken before it reads the batch
+    /// and released when the attempt ends. A lease runs for the longest a call may take (the
+    /// host's `max_timeout`) plus this margin, in real time: the margin covers reading the
+    /// batch and committing its effects, and the clocks of the nodes differing. A process
+    /// killed while it holds one leaves it to run out by itself, so its plugins wait that
+    /// long at most before another process takes them up. An attempt outlasting its lease
+    /// (storage slower than the margin) may meet another process's attempt on the same batch:
+    /// the cursor's compare-and-set still applies the batch's effects once.
+    pub lease_margin: Duration,
 }
 
 impl Default for BusConfig {
@@ -113,6 +126,7 @@ impl Default for BusConfig {
             segment_batch: 500,
             journey_batch: 200,
             emission_window: Duration::from_secs(60),
+            lease_margin: Duration::from_secs(30),
         }
     }
 }
@@ -122,6 +136,16 @@ impl Default for BusConfig {
 enum Work {
     Delivery(i64, String),
     Run(i64, String),
+}
+
+impl Work {
+    /// The shop, and the work as its lease in the database names it.
+    fn lease(&self) -> (i64, String) {
+        match self {
+            Work::Delivery(shop_id, plugin_id) => (*shop_id, format!("delivery:{plugin_id}")),
+            Work::Run(shop_id, plugin_id) => (*shop_id, format!("run:{plugin_id}")),
+        }
+    }
 }
 
 pub struct Bus {
@@ -134,6 +158,8 @@ pub struct Bus {
     plugins: Mutex<HashMap<(String, String, String), Arc<Plugin>>>,
     contexts: Arc<Contexts>,
     claimed: Mutex<HashSet<Work>>,
+    /// This process among the kernels sharing the database: the holder of its leases.
+    node: String,
     /// Events each plugin emitted in each shop in the last minute.
     emissions: Emissions,
     /// Groups of the outbox being sent, and whose turn is next.
@@ -276,6 +302,30 @@ impl Drop for Claim<'_> {
     }
 }
 
+/// Work held in the database by this process, among the processes sharing it; released
+/// when dropped, also on a panic. A release that fails leaves the lease to run out.
+struct Lease<'a> {
+    store: &'a dyn Backend,
+    shop_id: i64,
+    work: String,
+    holder: &'a str,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.store.release_lease(self.shop_id, &self.work, self.holder) {
+            tracing::warn!(shop = self.shop_id, work = %self.work, error = %err, "releasing a lease failed; it runs out by itself");
+        }
+    }
+}
+
+/// Work held by one worker of this process and, on a shared database, by this process
+/// alone: the lease is released first, while the worker still holds the work here.
+struct Holding<'a> {
+    _lease: Option<Lease<'a>>,
+    _claim: Claim<'a>,
+}
+
 /// Fair workers: calls whose deadline is longer than the host's default ("long" calls,
 /// a manifest's `timeout-ms` above it) may hold all workers but one, across every shop
 /// and plugin, so that a delivery with the default deadline always finds a worker within
@@ -346,6 +396,7 @@ impl Bus {
             config,
             plugins: Mutex::new(HashMap::new()),
             claimed: Mutex::new(HashSet::new()),
+            node: node_id(),
             emissions: Emissions::default(),
             outbox: outbox::Senders::default(),
             long_work: Mutex::default(),
@@ -356,6 +407,12 @@ impl Bus {
 
     pub fn store(&self) -> &Arc<dyn Backend> {
         &self.store
+    }
+
+    /// This process among the kernels sharing the database (host, process id and a random
+    /// part, made anew by each `Bus::new`): the holder its leases name.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Calls that may run long (a deadline above the host's default) running now.
@@ -504,8 +561,36 @@ impl Bus {
         }
     }
 
-    fn claim(&self, work: Work) -> Option<Claim<'_>> {
-        Claim::take(&self.claimed, work)
+    /// The work for this worker alone: claimed in this process and, when other processes
+    /// share the database, leased there too. `None` when another worker or process holds it
+    /// (or the lease could not be asked for: the work is taken again on a later pass).
+    fn claim(&self, work: Work) -> Option<Holding<'_>> {
+        let claim = Claim::take(&self.claimed, work)?;
+        if !self.store.shared() {
+            return Some(Holding { _lease: None, _claim: claim });
+        }
+        let (shop_id, name) = claim.work.lease();
+        // Real time, not the kernel's clock (a test clock may stand still): leases are
+        // compared across processes.
+        let now = chrono::Utc::now();
+        let until = chrono::Duration::from_std(self.host.config().max_timeout + self.config.lease_margin)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        match self.store.take_lease(shop_id, &name, &self.node, until, now) {
+            Ok(true) => {
+                let lease = Lease { store: &*self.store, shop_id, work: name, holder: &self.node };
+                Some(Holding { _lease: Some(lease), _claim: claim })
+            }
+            Ok(false) => {
+                tracing::trace!(shop = shop_id, work = %name, "held by another process");
+                None
+            }
+            Err(err) => {
+                tracing::error!(shop = shop_id, work = %name, error = %err, "taking a lease failed; taken again later");
+                None
+            }
+        }
     }
 
     /// The component of an installed version, compiled once per process.
@@ -802,6 +887,23 @@ impl Bus {
             }
         }
     }
+}
+
+/// A name for this process among the kernels sharing a database: its host, its process id
+/// and 64 random bits (a process may make several buses, each its own node).
+fn node_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    // The standard library's hashers are keyed with random bits per process and per hasher.
+    let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+    random.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    format!("{host}/{}/{:016x}", std::process::id(), random.finish())
 }
 
 /// How many events per customer a scoring model's delivery reads at most (a batch of

@@ -36,6 +36,7 @@ pub mod coupons;
 pub mod delivery;
 pub mod identity;
 pub mod journeys;
+pub mod leases;
 pub mod ledger;
 pub mod outbox;
 pub mod plugins;
@@ -253,6 +254,9 @@ macro_rules! suite {
             views::segments_daily_counts_are_each_days_members,
             views::metrics_overview_and_cohorts_match_the_orders,
             views::metrics_score_distributions_and_buyer_summaries_match_what_was_written,
+            leases::leases_are_held_by_one_holder_until_they_run_out_or_are_released,
+            leases::leases_are_kept_per_shop_and_per_work,
+            leases::leases_hold_a_segments_sweep_for_one_sweeper,
         );
     };
 }

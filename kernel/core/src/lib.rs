@@ -26,6 +26,7 @@ pub mod ingest;
 mod isolation;
 pub mod journeys;
 pub mod keys;
+pub mod leases;
 pub mod ledger;
 pub mod loyalty;
 pub mod merge;
@@ -39,6 +40,7 @@ pub mod segments;
 pub mod settings;
 pub mod shops;
 pub mod tags;
+pub mod transfer;
 
 pub use error::{Actor, Error, Result, Unavailable};
 pub use ports::{Backend, ReadTx, Storage, StorageExt, WriteTx};

@@ -12,6 +12,7 @@ pub use crate::events::EventService;
 pub use crate::ingest::IngestService;
 pub use crate::journeys::JourneyService;
 pub use crate::keys::KeyService;
+pub use crate::leases::LeaseService;
 pub use crate::loyalty::LoyaltyService;
 pub use crate::merge::MergeService;
 pub use crate::metrics::{MetricsService, SummariesService};

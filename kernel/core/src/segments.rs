@@ -32,6 +32,10 @@ use crate::{Actor, Error, Result, isolation};
 /// sorts every value of the model, about 0.1 s for 200,000 customers on SQLite.
 pub const RANK_SWEEP_GAP: Duration = Duration::milliseconds(60_000);
 
+/// How long a sweep holds a segment at most (its whole-shop evaluation and its write): a
+/// sweeper that died holding one leaves it to another after this long.
+pub const SWEEP_LEASE: Duration = Duration::milliseconds(600_000);
+
 /// Why tracked membership changed, as the events say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -150,11 +154,34 @@ pub fn refresh(storage: &dyn Storage, limit: usize, now: DateTime<Utc>) -> Resul
 /// whose membership it would change, with the data as it is by then (anyone changed in
 /// between is left to [`refresh`] anyway, and a segment whose ranks moved in between stays
 /// due: its state changed since the read).
+///
+/// Several workers, of one process or of several sharing the database, sweep a segment one
+/// at a time: each segment is leased (`segment-sweep:<id>` in its shop, [`SWEEP_LEASE`])
+/// in a write that also finds it still due, before its evaluation, and released by the
+/// write that records the sweep. A segment another sweeper holds, or swept since this
+/// pass's list was read, is passed over: evaluated once, its sweep recorded once (a second
+/// record would take the first for a mark of moved ranks).
 pub fn sweep(storage: &dyn Storage, every: Duration, limit: usize, now: DateTime<Utc>) -> Result<Pass> {
     let due = storage.read(|tx| tx.segments().due(now - every, now - RANK_SWEEP_GAP, limit))?;
+    let holder = format!("sweep/{}", uuid::Uuid::new_v4());
     let mut failed = Vec::new();
+    let mut swept = 0;
     for d in &due {
         let (id, shop_id) = (d.segment_id, d.shop_id);
+        let work = format!("segment-sweep:{id}");
+        let held = storage.write(|tx| {
+            // Still due as read: no sweep recorded since (the list of a busy pass comes first
+            // in the same order, or later, when others became due before it).
+            let due_now = tx.segments().due(now - every, now - RANK_SWEEP_GAP, limit)?;
+            if !due_now.iter().any(|other| other.segment_id == id && other.state == d.state) {
+                return Ok(false);
+            }
+            tx.leases().take(shop_id, &work, &holder, now + SWEEP_LEASE, now)
+        })?;
+        if !held {
+            continue;
+        }
+        swept += 1;
         // Customers whose membership time or ranks alone would change; none for a definition
         // without either.
         let candidates: Result<Vec<i64>> = storage.read(|tx| {
@@ -184,13 +211,24 @@ pub fn sweep(storage: &dyn Storage, every: Duration, limit: usize, now: DateTime
             // Marked again since the read: it stays marked, but the gap counts from this
             // sweep, so a run writing scores all along costs a sweep a minute, not a pass.
             tx.segments_writer().swept(id, d.state, now)?;
+            tx.leases().release(shop_id, &work, &holder)?;
             Ok(outcome)
-        })?;
+        });
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                // Nothing recorded: the segment stays due, free for the next pass.
+                if let Err(release) = storage.write(|tx| tx.leases().release(shop_id, &work, &holder)) {
+                    tracing::warn!(segment = id, error = %release, "releasing a sweep's lease failed; it runs out by itself");
+                }
+                return Err(err);
+            }
+        };
         if let Some(e) = outcome {
             failed.push((id, e));
         }
     }
-    Ok(Pass { processed: due.len(), failed })
+    Ok(Pass { processed: swept, failed })
 }
 
 /// Ids of the shop's active customers that match `node` at `now` (a segment's definition

@@ -6,6 +6,7 @@ mod check;
 mod config;
 mod demo;
 mod import;
+mod migrate;
 mod serve;
 
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ enum Command {
     /// Fit the repeat-purchase model (BG/NBD) on a shop's orders up to a date and compare its
     /// predictions with the repeat purchases that followed, per calibration frequency.
     Backtest(backtest::BacktestArgs),
+    /// Copy the SQLite database (every shop, or one with --shop) into an empty PostgreSQL
+    /// database, then compare each table's rows and checksum on both sides.
+    Migrate(migrate::MigrateArgs),
 }
 
 fn main() -> Result<()> {
@@ -79,7 +83,7 @@ fn main() -> Result<()> {
     // `check` reads the file as it is, and never writes to it.
     if cli.create
         && config.postgres_url().is_none()
-        && !matches!(cli.command, Command::Check | Command::Backtest(_))
+        && !matches!(cli.command, Command::Check | Command::Backtest(_) | Command::Migrate(_))
         && kith_sqlite::Store::init_if_empty(&config.database)?
     {
         eprintln!("started a new database in the empty file {}", config.database.display());
@@ -91,6 +95,7 @@ fn main() -> Result<()> {
         Command::Demo(args) => demo::run(config, args),
         Command::Check => check::run(&config),
         Command::Backtest(args) => backtest::run(&config, args),
+        Command::Migrate(args) => migrate::run(&config, args),
     };
     if let Err(err) = &result
         && let Some(refused) = check::refusal(err)

@@ -17,6 +17,7 @@ mod pg;
 mod ports;
 mod schema;
 mod segments;
+mod transfer;
 
 pub mod cluster;
 
@@ -184,5 +185,10 @@ impl Backend for Postgres {
     fn read_concurrency(&self) -> usize {
         // Leave connections for writers.
         (self.options.pool_size / 2).max(1)
+    }
+
+    /// Several kernels may open one PostgreSQL database: the bus leases its work there too.
+    fn shared(&self) -> bool {
+        true
     }
 }

@@ -30,6 +30,7 @@ mod settings;
 mod shops;
 mod sql;
 mod summaries;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};

@@ -822,6 +822,20 @@ const MIGRATIONS: &[Migration] = &[
     DROP TRIGGER segment_dirty_order_update;
     "#,
     ),
+    // 15: leases on a shop's work (`kith_core::ports::Leases`), for kernels sharing one
+    // database: a plugin's deliveries and run batches in a shop held by one process at a time,
+    // each lease running out by itself at `until` (Unix ms) if its holder dies.
+    Migration::Sql(
+        r#"
+    CREATE TABLE leases (
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        work TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (shop_id, work)
+    );
+    "#,
+    ),
 ];
 
 /// How [`number_events_per_shop`] splits its work.

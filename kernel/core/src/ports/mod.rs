@@ -33,6 +33,7 @@ mod events;
 mod ingest;
 mod journeys;
 mod keys;
+mod leases;
 mod ledger;
 mod merge;
 mod metrics;
@@ -50,6 +51,7 @@ pub use events::*;
 pub use ingest::*;
 pub use journeys::*;
 pub use keys::*;
+pub use leases::*;
 pub use ledger::*;
 pub use merge::*;
 pub use metrics::*;
@@ -98,6 +100,12 @@ pub trait Backend: Storage + std::fmt::Debug {
     /// How many reads the backend serves at once: the API lets no more than these wait
     /// on its blocking pool, the others wait as tasks.
     fn read_concurrency(&self) -> usize;
+    /// Whether other kernel processes may use this database at once (PostgreSQL): then
+    /// work that must not run twice at once is also claimed in the database (leases), not
+    /// only within this process.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// The forms of [`Storage`] the core uses: a closure with a result of its own.
@@ -174,6 +182,7 @@ pub trait WriteTx: ReadTx {
     fn shops_writer(&self) -> &dyn ShopsWrite;
     fn keys_writer(&self) -> &dyn KeysWrite;
     fn settings_writer(&self) -> &dyn SettingsWrite;
+    fn leases(&self) -> &dyn Leases;
 }
 
 /// Customers as the core finds them.

@@ -14,6 +14,7 @@ mod events;
 mod ingest;
 mod journeys;
 mod keys;
+mod leases;
 mod ledger;
 mod merge;
 mod metrics;
@@ -80,5 +81,6 @@ impl WriteTx for Pg<'_> {
         shops_writer: ShopsWrite,
         keys_writer: KeysWrite,
         settings_writer: SettingsWrite,
+        leases: Leases,
     }
 }

@@ -696,3 +696,15 @@ CREATE INDEX journey_runs_id ON journey_runs (id);
 CREATE INDEX tags_customer ON tags (customer_id);
 CREATE INDEX scores_customer ON scores (customer_id);
 CREATE INDEX consents_customer ON consents (customer_id, channel);
+
+-- Leases on a shop's work (kith_core::ports::Leases), for kernels sharing this database: a
+-- plugin's deliveries and run batches in a shop held by one node at a time, each lease
+-- running out by itself at `until` (Unix ms) if its holder dies. Kept per node, not data:
+-- `kith migrate` does not copy it.
+CREATE TABLE leases (
+    shop_id BIGINT NOT NULL REFERENCES shops (id),
+    work TEXT COLLATE "C" NOT NULL,
+    holder TEXT COLLATE "C" NOT NULL,
+    until BIGINT NOT NULL,
+    PRIMARY KEY (shop_id, work)
+);

@@ -17,6 +17,7 @@ mod coupons;
 mod events;
 mod ingest;
 mod journeys;
+mod leases;
 mod ledger;
 mod merge;
 pub(crate) mod outbox;
@@ -226,6 +227,10 @@ impl WriteTx for Sql<'_> {
     }
 
     fn settings_writer(&self) -> &dyn kith_core::ports::SettingsWrite {
+        self
+    }
+
+    fn leases(&self) -> &dyn kith_core::ports::Leases {
         self
     }
 }
