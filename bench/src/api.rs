@@ -2,7 +2,9 @@
 //! at 64 concurrent connections on loopback, driven by `wrk` (Debian's
 //! package): requests/s, p50 and p99. Baseline: `GET /healthz` under the
 //! same load, which is what the HTTP stack and the load tool manage on this
-//! machine with no work behind the request.
+//! machine with no work behind the request. With several kernel nodes (one
+//! PostgreSQL database), one `wrk` per node at once, the same 64 connections
+//! and 2 threads in all: requests/s summed, p50 and p99 the worst node's.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,21 +40,43 @@ fn parse(output: &str) -> Option<Load> {
     Some(Load { requests_per_s: value("Requests/sec:")?.parse().ok()?, p50_ms: millis(&value("50%")?)?, p99_ms: millis(&value("99%")?)? })
 }
 
-fn wrk(url: &str, key: &str, script: Option<&Path>, seconds: u64) -> Result<Load> {
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", "-H", &format!("Authorization: {key}")]);
-    if let Some(script) = script {
-        cmd.arg("-s").arg(script);
+/// `path` on every node at once (`bases`), 64 connections and 2 threads in all.
+fn wrk(bases: &[String], path: &str, key: &str, script: Option<&Path>, seconds: u64) -> Result<Load> {
+    let (threads, connections) = if bases.len() == 1 { (2, 64) } else { (1, 64 / bases.len()) };
+    let mut running = Vec::new();
+    for base in bases {
+        let mut cmd = Command::new("wrk");
+        cmd.args([
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-H",
+            &format!("Authorization: {key}"),
+        ]);
+        if let Some(script) = script {
+            cmd.arg("-s").arg(script);
+        }
+        let url = format!("{base}{path}");
+        cmd.arg(&url).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        running.push((url, cmd.spawn().context("running wrk (Debian's package `wrk`; `cargo xtask bench` installs it)")?));
     }
-    let out = cmd.arg(url).output().context("running wrk (Debian's package `wrk`; `cargo xtask bench` installs it)")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || text.contains("Non-2xx") {
-        bail!("wrk {url}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let mut total = Load { requests_per_s: 0.0, p50_ms: 0.0, p99_ms: 0.0 };
+    for (url, child) in running {
+        let out = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || text.contains("Non-2xx") {
+            bail!("wrk {url}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let load = parse(&text).with_context(|| format!("reading wrk's report: {text}"))?;
+        total.requests_per_s += load.requests_per_s;
+        total.p50_ms = total.p50_ms.max(load.p50_ms);
+        total.p99_ms = total.p99_ms.max(load.p99_ms);
     }
-    parse(&text).with_context(|| format!("reading wrk's report: {text}"))
+    Ok(total)
 }
 
-pub async fn run(ingested: &Ingested, shop: &Shop, scale: Scale, runs: usize, report: &mut Report) -> Result<()> {
+pub async fn run(ingested: &Ingested, shop: &Shop, scale: Scale, runs: usize, prefix: &str, report: &mut Report) -> Result<()> {
     let kith = &ingested.kith;
     let customers = shop.customers;
     // A random customer id per request; ids are dense from 1 (merged ones answer with their survivor).
@@ -70,9 +94,9 @@ pub async fn run(ingested: &Ingested, shop: &Shop, scale: Scale, runs: usize, re
     };
     let (mut health, mut profile, mut list) = (vec![], vec![], vec![]);
     for _ in 0..runs {
-        health.push(wrk(&format!("{}/healthz", kith.url), &kith.owner, None, seconds)?);
-        profile.push(wrk(&kith.url, &kith.owner, Some(&script), seconds)?);
-        list.push(wrk(&format!("{}/v1/customers?limit=50", kith.url), &kith.owner, None, seconds)?);
+        health.push(wrk(&kith.urls, "/healthz", &kith.owner, None, seconds)?);
+        profile.push(wrk(&kith.urls, "", &kith.owner, Some(&script), seconds)?);
+        list.push(wrk(&kith.urls, "/v1/customers?limit=50", &kith.owner, None, seconds)?);
     }
     let rps = |l: &[Load]| l.iter().map(|l| l.requests_per_s).collect::<Vec<f64>>();
     let p99 = |l: &[Load]| l.iter().map(|l| l.p99_ms).collect::<Vec<f64>>();
@@ -80,14 +104,14 @@ pub async fn run(ingested: &Ingested, shop: &Shop, scale: Scale, runs: usize, re
     for (name, loads) in [("profile read", &profile), ("customer list page (50)", &list)] {
         report.add(
             "api",
-            &format!("{name}: requests/s at 64 connections"),
+            &format!("{prefix}{name}: requests/s at 64 connections"),
             "req/s",
             &rps(loads),
             Some(("GET /healthz", &rps(&health))),
             Some("≥ 20k req/s"),
         );
-        report.add("api", &format!("{name}: p50"), "ms", &p50(loads), Some(("GET /healthz", &p50(&health))), None);
-        report.add("api", &format!("{name}: p99"), "ms", &p99(loads), Some(("GET /healthz", &p99(&health))), Some("≤ 10 ms"));
+        report.add("api", &format!("{prefix}{name}: p50"), "ms", &p50(loads), Some(("GET /healthz", &p50(&health))), None);
+        report.add("api", &format!("{prefix}{name}: p99"), "ms", &p99(loads), Some(("GET /healthz", &p99(&health))), Some("≤ 10 ms"));
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! several concurrent clients, with the first-party plugins enabled, timed
 //! until every plugin has caught up. Baseline: the same rows inserted straight
 //! into SQLite with rusqlite in one process (with Kith's durability settings),
-//! the physical limit of the store.
+//! the physical limit of the store; on PostgreSQL, the same rows through `COPY`
+//! and through batched `INSERT` (`crate::pg`), the clients spread over the nodes.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use crate::data::{Customer, Shop};
-use crate::kith::{Kith, first_party};
+use crate::kith::{Kith, Setup, first_party};
 use crate::report::Report;
 
 /// Events per request.
@@ -62,9 +63,9 @@ pub struct Ingested {
 }
 
 /// Start Kith with the first-party plugins and ingest the whole shop.
-pub async fn ingest(binary: &Path, shop: &Shop, clients: usize) -> Result<Ingested> {
+pub async fn ingest(binary: &Path, shop: &Shop, clients: usize, setup: Setup<'_>) -> Result<Ingested> {
     let events = shop.all().map(|c| c.event_count()).sum();
-    let kith = Kith::start(binary, 2)?;
+    let kith = Kith::start(binary, 2, setup)?;
     kith.enable(&first_party()).await?;
     kith.drained(Duration::from_secs(600)).await?;
     let start = Instant::now();
@@ -72,7 +73,7 @@ pub async fn ingest(binary: &Path, shop: &Shop, clients: usize) -> Result<Ingest
     for client in 0..clients {
         let mut bodies = bodies(shop, client, clients);
         let http = kith.http.clone();
-        let url = format!("{}/v1/events", kith.url);
+        let url = format!("{}/v1/events", kith.urls[client % kith.urls.len()]);
         let key = kith.owner.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(body) = bodies.recv().await {
@@ -98,37 +99,51 @@ pub async fn ingest(binary: &Path, shop: &Shop, clients: usize) -> Result<Ingest
 }
 
 /// Measure `runs` ingests; the last one's Kith, with the shop in it, is handed back for the read benchmarks.
-pub async fn run(binary: &Path, shop: &Shop, runs: usize, clients: usize, report: &mut Report) -> Result<Ingested> {
+/// `prefix` starts each figure's name (the setup, when a run has several); `baselines` were measured
+/// in this run (rusqlite for SQLite, `COPY` and `INSERT` for PostgreSQL).
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    binary: &Path,
+    shop: &Shop,
+    runs: usize,
+    clients: usize,
+    setup: Setup<'_>,
+    prefix: &str,
+    baselines: &[(&str, Vec<f64>)],
+    report: &mut Report,
+) -> Result<Ingested> {
     let (mut drained, mut acked, mut lag, mut rss, mut size) = (vec![], vec![], vec![], vec![], vec![]);
     let mut events = 0;
     let mut last = None;
     for _ in 0..runs.max(1) {
-        let run = ingest(binary, shop, clients).await?;
+        let run = ingest(binary, shop, clients, setup).await?;
         events = run.events;
         drained.push(run.events as f64 / run.drained.as_secs_f64());
         acked.push(run.events as f64 / run.acknowledged.as_secs_f64());
         lag.push((run.drained - run.acknowledged).as_secs_f64());
         rss.push(run.kith.peak_rss()? as f64 / 1e6);
-        size.push(run.kith.database_bytes() as f64 / 1e6);
+        size.push(run.kith.database_bytes().await? as f64 / 1e6);
         last = Some(run);
     }
-    let mut baseline = Vec::new();
-    for _ in 0..runs {
-        baseline.push(rusqlite_baseline(shop)?);
-    }
     let note = format!("{events} events, {clients} clients");
-    report.add(
-        "ingest",
-        &format!("events/s, plugins caught up ({note})"),
-        "events/s",
-        &drained,
-        Some(("rusqlite", &baseline)),
-        Some("≥ 1/3 of rusqlite"),
-    );
-    report.add("ingest", "events/s acknowledged", "events/s", &acked, Some(("rusqlite", &baseline)), None);
-    report.add("ingest", "dispatch lag after the last batch", "s", &lag, None, None);
-    report.add("footprint", "peak RSS of kith serve after ingest", "MB", &rss, None, Some("≤ 300 MB at large"));
-    report.add("footprint", "database size after ingest", "MB", &size, None, None);
+    for (name, baseline) in baselines {
+        report.add(
+            "ingest",
+            &format!("{prefix}events/s, plugins caught up ({note})"),
+            "events/s",
+            &drained,
+            Some((name, baseline)),
+            Some(&format!("≥ 1/3 of {name}")),
+        );
+    }
+    for (name, baseline) in baselines {
+        report.add("ingest", &format!("{prefix}events/s acknowledged"), "events/s", &acked, Some((name, baseline)), None);
+    }
+    report.add("ingest", &format!("{prefix}dispatch lag after the last batch"), "s", &lag, None, None);
+    let rss_name =
+        if setup.nodes() > 1 { "peak RSS of the largest kith serve after ingest" } else { "peak RSS of kith serve after ingest" };
+    report.add("footprint", &format!("{prefix}{rss_name}"), "MB", &rss, None, Some("≤ 300 MB at large"));
+    report.add("footprint", &format!("{prefix}database size after ingest"), "MB", &size, None, None);
     last.context("at least one run")
 }
 

@@ -8,7 +8,9 @@
 //! transaction): per run, the tag, its event, the wait's and the tag step's
 //! records and the run ended, the runs taken from a due index in due order.
 //! Its lateness is what the store itself allows, whatever the engine around
-//! it does.
+//! it does. On PostgreSQL (one or more nodes, the orders spread over them) the
+//! baseline is the same rows straight into PostgreSQL, a batch's rows written
+//! set-wise (`crate::pg::journeys_baseline`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use serde_json::{Value, json};
 
 use crate::data::Shop;
-use crate::kith::Kith;
+use crate::kith::{Database, Kith, Setup};
 use crate::report::{Report, percentile};
 
 /// One customer per run: an order each, nothing else.
@@ -39,13 +41,45 @@ struct Measured {
     steps_per_s: f64,
 }
 
-async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
-    let kith = Kith::start(binary, 2)?;
+/// Kith's database, for the harness's counts (SQL with `$1`, which SQLite reads as the first parameter too).
+enum Reader {
+    Sqlite(Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl Reader {
+    async fn open(database: &Database) -> Result<Reader> {
+        Ok(match database {
+            Database::Sqlite(path) => Reader::Sqlite(Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?),
+            Database::Postgres(url) => Reader::Postgres(crate::pg::connect(url).await?),
+        })
+    }
+
+    async fn count(&self, sql: &str, param: i64) -> Result<i64> {
+        match self {
+            Reader::Sqlite(conn) => Ok(conn.query_row(sql, [param], |r| r.get(0))?),
+            Reader::Postgres(client) => crate::pg::scalar(client, sql, &[&param]).await,
+        }
+    }
+
+    async fn steps_at(&self) -> Result<Vec<i64>> {
+        let sql = "SELECT at FROM journey_steps WHERE step = 'tag'";
+        match self {
+            Reader::Sqlite(conn) => Ok(conn.prepare(sql)?.query_map([], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<_>>()?),
+            Reader::Postgres(client) => Ok(client.query(sql, &[]).await?.iter().map(|r| r.get(0)).collect()),
+        }
+    }
+}
+
+async fn once(binary: &Path, shop: &Shop, setup: Setup<'_>) -> Result<Measured> {
+    let kith = Kith::start(binary, 2, setup)?;
     let zone: chrono_tz::Tz =
         kith.get("/v1/shop").await?["time_zone"].as_str().context("time_zone")?.parse().map_err(anyhow::Error::msg)?;
     // Time enough to ingest every order and enter its run first (0.5 ms per run; too
     // little fails the run below, it never hangs), then the next whole minute.
-    let margin = chrono::Duration::seconds(5) + chrono::Duration::microseconds(500 * shop.customers as i64);
+    // PostgreSQL's write path is slower: 5 ms per run (at `small` 5,700 of 10,000 runs had entered with 0.5 ms).
+    let per_run = if matches!(setup, Setup::Sqlite) { 500 } else { 5_000 };
+    let margin = chrono::Duration::seconds(5) + chrono::Duration::microseconds(per_run * shop.customers as i64);
     let due: DateTime<Utc> = (Utc::now() + margin).duration_trunc(chrono::Duration::minutes(1))? + chrono::Duration::minutes(1);
     let until = due.with_timezone(&zone).format("%H:%M").to_string();
     let definition = json!({"trigger": {"event": "order.paid"}, "start": "wait", "steps": {
@@ -56,14 +90,14 @@ async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
         kith.send(reqwest::Method::POST, "/v1/journeys", &kith.owner, &json!({"name": "timers", "definition": definition})).await?;
     let id = journey["id"].as_i64().context("journey id")?;
     kith.send(reqwest::Method::POST, &format!("/v1/journeys/{id}/activate"), &kith.owner, &json!({})).await?;
-    for chunk in orders(shop).chunks(crate::ingest::BATCH) {
-        kith.send(reqwest::Method::POST, "/v1/events", &kith.owner, &json!({"events": chunk})).await?;
+    for (i, chunk) in orders(shop).chunks(crate::ingest::BATCH).enumerate() {
+        kith.send_to(i, reqwest::Method::POST, "/v1/events", &kith.owner, &json!({"events": chunk})).await?;
     }
     // Every run entered and ran its wait step, so that each waits for this timer (a
     // wait that runs after the minute has passed waits for the next day's instead).
-    let conn = Connection::open_with_flags(&kith.database, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn = Reader::open(&kith.database).await?;
     loop {
-        let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM journey_runs WHERE due_at = ?1", [due.timestamp_millis()], |r| r.get(0))?;
+        let waiting = conn.count("SELECT COUNT(*) FROM journey_runs WHERE due_at = $1", due.timestamp_millis()).await?;
         if waiting == shop.customers as i64 {
             break;
         }
@@ -77,18 +111,13 @@ async fn once(binary: &Path, shop: &Shop) -> Result<Measured> {
     // share of the machine the executor measured here needs). The lateness comes from the
     // steps' own times, not from when this loop sees them.
     loop {
-        let completed: i64 =
-            conn.query_row("SELECT COUNT(*) FROM journey_runs WHERE journey_id = ?1 AND status = 'completed'", [id], |r| r.get(0))?;
+        let completed = conn.count("SELECT COUNT(*) FROM journey_runs WHERE journey_id = $1 AND status = 'completed'", id).await?;
         if completed == shop.customers as i64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let mut late: Vec<f64> = conn
-        .prepare("SELECT at FROM journey_steps WHERE step = 'tag'")?
-        .query_map([], |r| r.get::<_, i64>(0))?
-        .map(|at| at.map(|at| (at - due.timestamp_millis()) as f64 / 1e3))
-        .collect::<rusqlite::Result<_>>()?;
+    let mut late: Vec<f64> = conn.steps_at().await?.into_iter().map(|at| (at - due.timestamp_millis()) as f64 / 1e3).collect();
     late.sort_by(f64::total_cmp);
     let last = late.last().copied().unwrap_or(f64::NAN);
     Ok(Measured { p50: percentile(&late, 0.5), p99: percentile(&late, 0.99), max: last, steps_per_s: late.len() as f64 / last.max(1e-3) })
@@ -164,22 +193,29 @@ fn rusqlite_baseline(runs: usize) -> Result<Measured> {
     })
 }
 
-pub async fn run(binary: &Path, shop: &Shop, runs: usize, report: &mut Report) -> Result<()> {
+pub async fn run(binary: &Path, shop: &Shop, runs: usize, setup: Setup<'_>, prefix: &str, report: &mut Report) -> Result<()> {
     let (mut measured, mut baseline) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        measured.push(once(binary, shop).await?);
-        baseline.push(rusqlite_baseline(shop.customers)?);
+        measured.push(once(binary, shop, setup).await?);
+        baseline.push(match setup {
+            Setup::Sqlite => rusqlite_baseline(shop.customers)?,
+            Setup::Postgres { cluster, .. } => {
+                let (p50, p99, max, steps_per_s) = crate::pg::journeys_baseline(cluster, shop.customers).await?;
+                Measured { p50, p99, max, steps_per_s }
+            }
+        });
     }
+    let store = if matches!(setup, Setup::Sqlite) { "rusqlite" } else { "PostgreSQL" };
     let pick = |m: &[Measured], f: fn(&Measured) -> f64| m.iter().map(f).collect::<Vec<f64>>();
     let figure = |f: fn(&Measured) -> f64| (pick(&measured, f), pick(&baseline, f));
     let n = shop.customers;
     let (p99, base_p99) = figure(|m| m.p99);
-    report.add("journeys", &format!("lateness p99, {n} runs due at once"), "s", &p99, Some(("rusqlite", &base_p99)), Some("≤ 1 s"));
+    report.add("journeys", &format!("{prefix}lateness p99, {n} runs due at once"), "s", &p99, Some((store, &base_p99)), Some("≤ 1 s"));
     let (p50, base_p50) = figure(|m| m.p50);
-    report.add("journeys", "lateness p50", "s", &p50, Some(("rusqlite", &base_p50)), None);
+    report.add("journeys", &format!("{prefix}lateness p50"), "s", &p50, Some((store, &base_p50)), None);
     let (max, base_max) = figure(|m| m.max);
-    report.add("journeys", "lateness max (the backlog cleared)", "s", &max, Some(("rusqlite", &base_max)), None);
+    report.add("journeys", &format!("{prefix}lateness max (the backlog cleared)"), "s", &max, Some((store, &base_max)), None);
     let (rate, base_rate) = figure(|m| m.steps_per_s);
-    report.add("journeys", "steps/s through the backlog", "steps/s", &rate, Some(("rusqlite", &base_rate)), None);
+    report.add("journeys", &format!("{prefix}steps/s through the backlog"), "steps/s", &rate, Some((store, &base_rate)), None);
     Ok(())
 }

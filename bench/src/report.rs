@@ -95,6 +95,9 @@ pub struct Report {
     pub runs: usize,
     pub machine: Machine,
     pub figures: Vec<Figure>,
+    /// Measured on PostgreSQL (beside SQLite or not): written into BENCHMARKS.md's PostgreSQL section.
+    #[serde(default)]
+    pub postgres: bool,
 }
 
 impl Report {
@@ -120,6 +123,7 @@ impl Report {
             runs,
             machine: Machine::read(),
             figures: Vec::new(),
+            postgres: false,
         }
     }
 
@@ -191,7 +195,7 @@ impl Report {
     /// run measured, or that an entry added after them measured again, are left out.
     pub fn write_into(&self, path: &std::path::Path, kept: &str) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path)?;
-        let (start, end) = section_bounds(&text, path, self.scale)?;
+        let (start, end) = section_bounds(&text, path, self.scale, self.postgres)?;
         let kept = latest_only(kept, self.figures.iter().map(|f| f.bench.clone()).collect());
         let kept = if kept.trim().is_empty() { String::new() } else { format!("{}\n\n", kept.trim()) };
         let updated = format!("{}\n\n{kept}{}\n{}", &text[..start], self.markdown(), &text[end..]);
@@ -199,10 +203,10 @@ impl Report {
         Ok(())
     }
 
-    /// What `path` holds between the markers of `scale`'s section now.
-    pub fn section(path: &std::path::Path, scale: Scale) -> anyhow::Result<String> {
+    /// What `path` holds between the markers of `scale`'s section (or PostgreSQL's) now.
+    pub fn section(path: &std::path::Path, scale: Scale, postgres: bool) -> anyhow::Result<String> {
         let text = std::fs::read_to_string(path)?;
-        let (start, end) = section_bounds(&text, path, scale)?;
+        let (start, end) = section_bounds(&text, path, scale, postgres)?;
         Ok(text[start..end].to_owned())
     }
 }
@@ -236,7 +240,10 @@ fn latest_only(section: &str, mut newer: std::collections::BTreeSet<String>) -> 
     out.join("\n\n")
 }
 
-fn markers(scale: Scale) -> (&'static str, &'static str) {
+fn markers(scale: Scale, postgres: bool) -> (&'static str, &'static str) {
+    if postgres {
+        return ("<!-- postgres results: written by kith-bench --markdown, never by hand -->", "<!-- end of postgres results -->");
+    }
     match scale {
         Scale::Large => ("<!-- large results: written by kith-bench --markdown, never by hand -->", "<!-- end of large results -->"),
         _ => ("<!-- results: written by kith-bench --markdown, never by hand -->", "<!-- end of results -->"),
@@ -244,8 +251,8 @@ fn markers(scale: Scale) -> (&'static str, &'static str) {
 }
 
 /// Where the results of `scale`'s section start (after its opening marker) and end (at its closing one).
-fn section_bounds(text: &str, path: &std::path::Path, scale: Scale) -> anyhow::Result<(usize, usize)> {
-    let (start, end) = markers(scale);
+fn section_bounds(text: &str, path: &std::path::Path, scale: Scale, postgres: bool) -> anyhow::Result<(usize, usize)> {
+    let (start, end) = markers(scale, postgres);
     match (text.find(start), text.find(end)) {
         (Some(a), Some(b)) => Ok((a + start.len(), b)),
         _ => anyhow::bail!("{} has no markers {start} … {end}", path.display()),
@@ -289,13 +296,13 @@ mod tests {
     #[test]
     fn results_replace_the_section_or_are_added_to_it() {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let (start, end) = markers(Scale::Tiny);
+        let (start, end) = markers(Scale::Tiny, false);
         let mut old = Report::new(Scale::Tiny, 1);
         old.add("ingest", "old results", "1/s", &[100.0], None, None);
         std::fs::write(file.path(), format!("intro\n{start}\n\n{}\n{end}\nafter\n", old.markdown())).unwrap();
         let mut r = Report::new(Scale::Tiny, 1);
         r.add("journeys", "lateness p99", "s", &[0.5], None, None);
-        let kept = Report::section(file.path(), Scale::Tiny).unwrap();
+        let kept = Report::section(file.path(), Scale::Tiny, false).unwrap();
         r.write_into(file.path(), &kept).unwrap();
         r.write_into(file.path(), &kept).unwrap(); // saved again after a later benchmark
         let text = std::fs::read_to_string(file.path()).unwrap();
@@ -311,7 +318,7 @@ mod tests {
     #[test]
     fn added_results_replace_earlier_ones_of_the_same_benchmark() {
         let file = tempfile::NamedTempFile::new().unwrap();
-        let (start, end) = markers(Scale::Large);
+        let (start, end) = markers(Scale::Large, false);
         std::fs::write(file.path(), format!("{start}\n{end}\n")).unwrap();
         let entry = |commit: &str, figures: &[(&str, f64)]| {
             let mut r = Report::new(Scale::Large, 1);
@@ -321,7 +328,7 @@ mod tests {
             }
             r
         };
-        let add = |r: &Report| r.write_into(file.path(), &Report::section(file.path(), Scale::Large).unwrap()).unwrap();
+        let add = |r: &Report| r.write_into(file.path(), &Report::section(file.path(), Scale::Large, false).unwrap()).unwrap();
         add(&entry("c1", &[("ingest", 1.0), ("footprint", 2.0), ("segments", 3.0)]));
         add(&entry("c2", &[("journeys", 4.0)]));
         add(&entry("c3", &[("segments", 5.0), ("api", 6.0)]));

@@ -2,7 +2,8 @@
 //! window; bought A not B in 30 days; nested and/or/not) over the ingested
 //! shop, each as `POST /v1/segments/preview` (the count and the first page).
 //! Baseline: the same queries in DuckDB (the `duckdb` Python package) over the
-//! same data, exported from Kith's database as CSV. The counts must agree.
+//! same data, exported from Kith's database (SQLite or PostgreSQL) as CSV. The
+//! counts must agree.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
 use crate::ingest::Ingested;
-use crate::kith::Kith;
+use crate::kith::{Database, Kith};
 use crate::report::Report;
 
 fn definitions() -> Vec<(&'static str, Value)> {
@@ -38,18 +39,30 @@ fn definitions() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Write the tables the queries read as CSV, from Kith's database file.
-fn export(database: &Path, dir: &Path) -> Result<()> {
+/// The tables the queries read, as the export selects them.
+const TABLES: [(&str, &str); 6] = [
+    ("customers", "SELECT id, merged_into, city, total_spent, order_count, first_order_at, last_order_at FROM customers"),
+    ("tags", "SELECT customer_id, tag, source FROM tags"),
+    ("scores", "SELECT customer_id, model, value, label FROM scores"),
+    ("behaviours", "SELECT customer_id, kind, sku, category, occurred_at FROM behaviours"),
+    ("orders", "SELECT id, customer_id, status, amount, refunded_amount, paid_at FROM orders"),
+    ("order_items", "SELECT order_id, sku, category, quantity, unit_price, discount FROM order_items"),
+];
+
+/// Write the tables the queries read as CSV, from Kith's database.
+async fn export(database: &Database, dir: &Path) -> Result<()> {
+    let database = match database {
+        Database::Sqlite(path) => path,
+        Database::Postgres(url) => {
+            let client = crate::pg::connect(url).await?;
+            for (name, sql) in TABLES {
+                crate::pg::export(&client, sql, &dir.join(format!("{name}.csv"))).await?;
+            }
+            return Ok(());
+        }
+    };
     let conn = Connection::open_with_flags(database, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let tables = [
-        ("customers", "SELECT id, merged_into, city, total_spent, order_count, first_order_at, last_order_at FROM customers"),
-        ("tags", "SELECT customer_id, tag, source FROM tags"),
-        ("scores", "SELECT customer_id, model, value, label FROM scores"),
-        ("behaviours", "SELECT customer_id, kind, sku, category, occurred_at FROM behaviours"),
-        ("orders", "SELECT id, customer_id, status, amount, refunded_amount, paid_at FROM orders"),
-        ("order_items", "SELECT order_id, sku, category, quantity, unit_price, discount FROM order_items"),
-    ];
-    for (name, sql) in tables {
+    for (name, sql) in TABLES {
         let mut stmt = conn.prepare(sql)?;
         let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
         let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.csv")))?);
@@ -88,7 +101,7 @@ async fn preview(kith: &Kith, definition: Value) -> Result<Value> {
     kith.send(reqwest::Method::POST, "/v1/segments/preview", &kith.owner, &json!({"definition": definition, "limit": 20})).await
 }
 
-pub async fn run(ingested: &Ingested, python: &Path, runs: usize, report: &mut Report) -> Result<()> {
+pub async fn run(ingested: &Ingested, python: &Path, runs: usize, prefix: &str, report: &mut Report) -> Result<()> {
     let kith = &ingested.kith;
     // RFM scores each customer against the shop's averages as they stand when its events
     // are delivered, so right after an ingest the groups depend on the order of delivery
@@ -98,7 +111,7 @@ pub async fn run(ingested: &Ingested, python: &Path, runs: usize, report: &mut R
     kith.send(reqwest::Method::POST, "/v1/shop/plugins/rfm/runs", &kith.owner, &json!({})).await.context("starting rfm's run")?;
     kith.drained(Duration::from_secs(3600)).await?;
     let csv = tempfile::tempdir()?;
-    export(&kith.database, csv.path())?;
+    export(&kith.database, csv.path()).await?;
     let mut nows: BTreeMap<&str, i64> = BTreeMap::new();
     let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
     let mut timings: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -142,7 +155,7 @@ pub async fn run(ingested: &Ingested, python: &Path, runs: usize, report: &mut R
             theirs["seconds"].as_array().context("seconds")?.iter().filter_map(Value::as_f64).map(|s| s * 1e3).collect();
         report.add(
             "segments",
-            &format!("{name}: count + first page ({} members)", counts[name]),
+            &format!("{prefix}{name}: count + first page ({} members)", counts[name]),
             "ms",
             &timings[name],
             Some(("DuckDB", &baseline)),

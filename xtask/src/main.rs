@@ -198,9 +198,20 @@ fn test() -> Result<()> {
         .args(["all", "--scale", "tiny", "--runs", "1", "--kith"])
         .arg(root().join("target/debug/kith"))
         .arg("--python")
-        .arg(python)
+        .arg(&python)
         .arg("--json")
         .arg(root().join("target/bench-smoke.json"));
+    run(smoke)?;
+    // The PostgreSQL harness (a throwaway server, two kernel nodes on one database, the COPY and
+    // INSERT baselines, the CSV export); journeys are left out: each waits for a whole minute.
+    let mut smoke = Command::new(root().join("target/debug/kith-bench"));
+    smoke
+        .args(["ingest", "segments", "api", "--backend", "postgres", "--nodes", "2", "--scale", "tiny", "--runs", "1", "--kith"])
+        .arg(root().join("target/debug/kith"))
+        .arg("--python")
+        .arg(python)
+        .arg("--json")
+        .arg(root().join("target/bench-smoke-postgres.json"));
     run(smoke)
 }
 

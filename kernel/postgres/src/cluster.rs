@@ -55,7 +55,14 @@ impl Cluster {
     /// It is stopped and removed when dropped, or when this process ends.
     pub fn start() -> Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("kith-pg-").tempdir().context("a folder for the cluster")?;
-        Self::start_in(Folder::Temp(dir))
+        Self::start_in(Folder::Temp(dir), false)
+    }
+
+    /// [`Cluster::start`] with PostgreSQL's durable defaults (`fsync`, `synchronous_commit`,
+    /// `full_page_writes` on): for benchmarks beside SQLite's `synchronous=FULL`.
+    pub fn start_durable() -> Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("kith-pg-").tempdir().context("a folder for the cluster")?;
+        Self::start_in(Folder::Temp(dir), true)
     }
 
     /// Start the cluster kept in `dir`, made there by `initdb` on first use; returns once it
@@ -63,10 +70,10 @@ impl Cluster {
     pub fn kept(dir: &std::path::Path) -> Result<Cluster> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = std::path::absolute(dir)?;
-        Self::start_in(Folder::Kept(dir))
+        Self::start_in(Folder::Kept(dir), true)
     }
 
-    fn start_in(dir: Folder) -> Result<Cluster> {
+    fn start_in(dir: Folder, durable: bool) -> Result<Cluster> {
         let bin = bindir()?;
         let owner = server_owner()?;
         if let Some((uid, gid)) = owner {
@@ -95,7 +102,7 @@ impl Cluster {
         }
         let mut server = Command::new(bin.join("postgres"));
         server.arg("-D").arg(&data).args(["-p", &port.to_string(), "-k"]).arg(dir.path()).args(["-c", "listen_addresses=127.0.0.1"]);
-        if matches!(dir, Folder::Temp(_)) {
+        if !durable {
             // A throwaway cluster: nothing to keep over a crash of the machine.
             server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
         }
