@@ -229,6 +229,7 @@ macro_rules! suite {
             segments::segments_match_a_plain_evaluation_of_the_definition,
             segments::segments_a_change_moves_membership_once_after_a_refresh,
             segments::segments_a_sweep_moves_time_based_segments_as_the_clock_moves,
+            segments::segments_an_attribute_holding_a_nul_character_stops_no_other_customer,
             records::journeys_definitions_keep_versions_and_move_through_their_lifecycle,
             records::journeys_runs_page_and_filter_and_stats_count_what_ran,
             records::journeys_dry_run_counts_who_would_enter_now,

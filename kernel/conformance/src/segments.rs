@@ -738,3 +738,38 @@ pub fn segments_a_sweep_moves_time_based_segments_as_the_clock_moves(factory: &d
     assert!(shop.segment_events().len() >= 4, "time moved customers out of the recent buyers and into the lapsed");
     assert!(previous[&recent].len() < recent_at_first, "24 days on, fewer bought in the last 30 days");
 }
+
+/// A customer whose attributes hold U+0000 (JSON text `\u0000`, which PostgreSQL cannot
+/// read as `jsonb`) leaves segments on attributes working for every other customer of
+/// the shop: the segment is counted, refreshed and listed without an error.
+pub fn segments_an_attribute_holding_a_nul_character_stops_no_other_customer(factory: &dyn Factory) {
+    use kith_core::prelude::*;
+    let backend = factory.fresh();
+    let s = backend.storage();
+    let shop = backend.create_shop("nul", "Asia/Shanghai");
+    let at = day(1, 0);
+    let upsert = |id: &str, phone: &str, attributes: Value| {
+        json!({"id": id, "type": "customer.upsert", "identities": [{"kind": "phone", "value": phone}],
+               "profile": {"attributes": attributes}})
+    };
+    let report = backend.ingest(
+        shop,
+        vec![
+            upsert("u1", "13800000001", json!({"vip_level": 3, "note": "a\u{0}b"})),
+            upsert("u2", "13800000002", json!({"vip_level": 3})),
+            upsert("u3", "13800000003", json!({"vip_level": 1})),
+        ],
+        at,
+    );
+    assert_eq!(report.accepted, 3);
+    let customer = |i: usize| report.outcomes[i].customer_id.expect("an accepted event names its customer");
+    let vip = backend.create_segment(shop, "vip ≥ 3", json!({"attribute": "vip_level", "op": "gte", "value": 3}), at);
+    s.refresh_segments(100, at).unwrap();
+    let audience = core_segments::Audience::Segment { id: vip, version: None };
+    let (_, count, page) = s.audience_page(shop, &audience, 0, 100, true, at).expect("the segment is read");
+    let members: Vec<i64> = page.iter().map(|c| c.id).collect();
+    assert!(members.contains(&customer(1)), "{members:?}");
+    assert!(!members.contains(&customer(2)), "{members:?}");
+    assert_eq!(count, Some(members.len() as i64));
+    assert_eq!(s.get_segment(shop, vip, None).unwrap().members as usize, members.len());
+}

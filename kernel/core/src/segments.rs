@@ -176,7 +176,10 @@ pub fn sweep(storage: &dyn Storage, every: Duration, limit: usize, now: DateTime
             if !due_now.iter().any(|other| other.segment_id == id && other.state == d.state) {
                 return Ok(false);
             }
-            tx.leases().take(shop_id, &work, &holder, now + SWEEP_LEASE, now)
+            // Real time, not the kernel's clock (a test clock may stand still or run ahead):
+            // leases are compared across processes, each pass taking its own reading.
+            let real = chrono::Utc::now();
+            tx.leases().take(shop_id, &work, &holder, real + SWEEP_LEASE, real)
         })?;
         if !held {
             continue;

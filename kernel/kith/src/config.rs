@@ -144,9 +144,11 @@ impl Config {
     }
 }
 
-/// A PostgreSQL URL with its password, if any, replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+/// A PostgreSQL URL with its password, if any, replaced by `***`, and its query (whose
+/// parameters may carry a `password=`) left out.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "(not a URL)".to_owned() };
+    let rest = rest.split_once('?').map_or(rest, |(before, _query)| before);
     let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
@@ -202,6 +204,15 @@ pub fn init_logging(format: LogFormat) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        assert_eq!(redact("postgres://kith:s3cret@db.internal:5432/shop?sslmode=require"), "postgres://kith:***@db.internal:5432/shop");
+        assert_eq!(redact("postgresql://kith@db/shop"), "postgresql://kith@db/shop");
+        assert_eq!(redact("postgres://db?password=s3cret"), "postgres://db");
+        assert_eq!(redact("postgres://k:p@db"), "postgres://k:***@db");
+        assert_eq!(redact("host=db password=s3cret"), "(not a URL)");
+    }
 
     #[test]
     fn file_overrides_defaults_and_refuses_unknown_keys() {

@@ -30,7 +30,8 @@ pub fn run(config: &Config, args: MigrateArgs) -> Result<()> {
     }
     let target_config = Config { database: args.to.clone().into(), ..config.clone() };
     let Some(url) = target_config.postgres_url() else {
-        bail!("--to must be a PostgreSQL URL (postgres://user@host/db), not {}", args.to);
+        // Not echoed: a libpq key=value string may hold a password.
+        bail!("--to must be a PostgreSQL URL (postgres://user[:password]@host[:port]/db)");
     };
     let target_name = target_config.database_name();
     if !config.database.is_file() {

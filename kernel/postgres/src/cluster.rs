@@ -24,6 +24,8 @@ pub struct Cluster {
     dir: Folder,
     port: u16,
     server: Child,
+    /// Stops the server if this process ends without dropping the cluster.
+    watchdog: Child,
     owner: Option<(u32, u32)>,
     /// The migrated database new ones are copied from, made on first use.
     template: Mutex<bool>,
@@ -94,25 +96,49 @@ impl Cluster {
                 bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
             }
         }
-        let port = free_port()?;
         let log_path = dir.path().join("server.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(&log_path, Some(uid), Some(gid))?;
-        }
-        let mut server = Command::new(bin.join("postgres"));
-        server.arg("-D").arg(&data).args(["-p", &port.to_string(), "-k"]).arg(dir.path()).args(["-c", "listen_addresses=127.0.0.1"]);
-        if !durable {
-            // A throwaway cluster: nothing to keep over a crash of the machine.
-            server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
-        }
-        server.args(["-c", "max_connections=400", "-c", "shared_buffers=64MB"]).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        as_owner(&mut server, owner);
-        let server = server.spawn().context("starting postgres")?;
-        watch(server.id(), matches!(dir, Folder::Temp(_)).then(|| dir.path()))?;
-        let cluster = Cluster { bin, dir, port, server, owner, template: Mutex::new(false) };
-        cluster.wait_ready()?;
-        Ok(cluster)
+        let remove = matches!(dir, Folder::Temp(_)).then(|| dir.path());
+        // A free port may be taken by someone else between our look and the server's bind:
+        // the server then exits, and another port is tried.
+        let mut attempts = 0;
+        let (port, server, watchdog) = loop {
+            let port = free_port()?;
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&log_path, Some(uid), Some(gid))?;
+            }
+            let mut server = Command::new(bin.join("postgres"));
+            server.arg("-D").arg(&data).args(["-p", &port.to_string(), "-k"]).arg(dir.path()).args(["-c", "listen_addresses=127.0.0.1"]);
+            if !durable {
+                // A throwaway cluster: nothing to keep over a crash of the machine.
+                server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+            }
+            server
+                .args(["-c", "max_connections=400", "-c", "shared_buffers=64MB"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log);
+            as_owner(&mut server, owner);
+            let mut server = server.spawn().context("starting postgres")?;
+            let mut watchdog = watch(server.id(), remove)?;
+            match wait_ready(&mut server, port, &data) {
+                Ok(true) => break (port, server, watchdog),
+                Ok(false) if attempts < 4 => attempts += 1,
+                outcome => {
+                    let _ = server.kill();
+                    let _ = server.wait();
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    return Err(match outcome {
+                        Err(e) => e.context(format!("PostgreSQL did not start:\n{log}")),
+                        _ => anyhow::anyhow!("PostgreSQL exited at start, {} times:\n{log}", attempts + 1),
+                    });
+                }
+            }
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            let _ = server.wait();
+        };
+        Ok(Cluster { bin, dir, port, server, watchdog, owner, template: Mutex::new(false) })
     }
 
     /// The URL of database `db` on this server.
@@ -176,19 +202,37 @@ impl Cluster {
         })?;
         Ok(())
     }
+}
 
-    fn wait_ready(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if self.admin("SELECT 1").is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
-                bail!("PostgreSQL did not start within 60 s:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
+/// Wait until the server started as `server` answers on `port` from its own data folder:
+/// true when it does, false when it exited first (its port was taken); an error after 60 s.
+fn wait_ready(server: &mut Child, port: u16, data: &std::path::Path) -> Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let data = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_owned());
+    let url = format!("postgres://kith@127.0.0.1:{port}/postgres");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    loop {
+        if server.try_wait()?.is_some() {
+            return Ok(false);
         }
+        // Another server on the port answers from its own folder: ours will exit.
+        let answered = runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            let task = tokio::spawn(connection);
+            let row = client.query_one("SHOW data_directory", &[]).await;
+            drop(client);
+            let _ = task.await;
+            row.map(|row| row.get::<_, String>(0))
+        });
+        if let Ok(folder) = answered
+            && std::fs::canonicalize(&folder).is_ok_and(|folder| folder == data)
+        {
+            return Ok(true);
+        }
+        if Instant::now() > deadline {
+            bail!("PostgreSQL did not answer within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -204,6 +248,8 @@ impl Drop for Cluster {
             let _ = self.server.kill();
         }
         let _ = self.server.wait();
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
     }
 }
 
@@ -211,7 +257,7 @@ impl Drop for Cluster {
 /// without dropping the [`Cluster`] (one kept in a `static` for a whole test binary, or a
 /// process killed): a shell polls this process, then stops the server (SIGINT, a fast
 /// shutdown, for a kept cluster; SIGQUIT, immediate, for a throwaway one).
-fn watch(server: u32, remove: Option<&std::path::Path>) -> Result<()> {
+fn watch(server: u32, remove: Option<&std::path::Path>) -> Result<Child> {
     let script = match remove {
         Some(_) => "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -QUIT \"$1\" 2>/dev/null; sleep 2; rm -rf \"$2\"",
         None => "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -INT \"$1\" 2>/dev/null",
@@ -226,8 +272,7 @@ fn watch(server: u32, remove: Option<&std::path::Path>) -> Result<()> {
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .context("starting the cluster's watchdog")?;
-    Ok(())
+        .context("starting the cluster's watchdog")
 }
 
 /// The folder of PostgreSQL's server binaries: `$KITH_PG_BINDIR`, else Debian's

@@ -24,8 +24,12 @@ pub(crate) fn migrate(client: &mut deadpool_postgres::Object) -> CoreResult<()> 
     loop {
         let tx = wait(client.transaction()).map_err(error)?;
         wait(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(error)?;
-        wait(tx.batch_execute("CREATE TABLE IF NOT EXISTS kith_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"))
-            .map_err(error)?;
+        // Created only when missing: on a migrated database, a role without CREATE on the
+        // schema (PostgreSQL 15's default for `public`) runs Kith.
+        let exists = wait(tx.query_one("SELECT to_regclass('kith_schema') IS NOT NULL", &[])).map_err(error)?;
+        if !exists.try_get::<_, bool>(0).map_err(error)? {
+            wait(tx.batch_execute("CREATE TABLE kith_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")).map_err(error)?;
+        }
         let row = wait(tx.query_one("SELECT COALESCE(MAX(version), 0) FROM kith_schema", &[])).map_err(error)?;
         let applied: i64 = row.try_get(0).map_err(error)?;
         let applied = usize::try_from(applied).unwrap_or(0);

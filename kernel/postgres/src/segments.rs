@@ -475,7 +475,7 @@ impl<'a, 't> Compiler<'a, 't> {
             Condition::Attribute { key, test } => {
                 let key = key.clone();
                 let json = move |out: &mut Compiled| {
-                    out.push("(c.attributes::jsonb -> ");
+                    out.push("(CASE WHEN strpos(c.attributes, '\\u0000') = 0 THEN c.attributes::jsonb END -> ");
                     out.text(key.clone());
                     out.push(")");
                 };

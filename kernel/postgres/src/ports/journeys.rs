@@ -147,7 +147,7 @@ impl JourneysRead for Pg<'_> {
             &format!(
                 "SELECT {ROW_COLUMNS} FROM journeys j
                    JOIN journey_versions v ON v.shop_id = j.shop_id AND v.journey_id = j.id AND v.version = j.version
-                 WHERE j.status = 'active' AND (v.definition::jsonb #>> '{{trigger,date}}') IS NOT NULL
+                 WHERE j.status = 'active' AND (CASE WHEN strpos(v.definition, '\\u0000') = 0 THEN v.definition::jsonb END #>> '{{trigger,date}}') IS NOT NULL
                  ORDER BY j.id"
             ),
             &[],
@@ -213,7 +213,7 @@ impl JourneysRead for Pg<'_> {
         let list = anniversaries(days);
         ids_of(&self.query(
             "SELECT c.id FROM customers c WHERE c.shop_id = $1 AND c.merged_into IS NULL
-               AND substr(CASE WHEN $3::TEXT IS NULL THEN c.birthday ELSE c.attributes::jsonb ->> $3::TEXT END, 6, 5) = ANY($2::TEXT[])
+               AND substr(CASE WHEN $3::TEXT IS NULL THEN c.birthday ELSE CASE WHEN strpos(c.attributes, '\\u0000') = 0 THEN c.attributes::jsonb END ->> $3::TEXT END, 6, 5) = ANY($2::TEXT[])
              ORDER BY c.id",
             &[&shop_id, &list, &key],
         )?)

@@ -229,8 +229,10 @@ fn row_to_item(row: &Row, at: usize) -> Result<OrderItemSnapshot> {
 impl PluginsRead for Pg<'_> {
     fn foreign_tag_prefixes(&self, plugin_id: &str) -> Result<Vec<(String, String)>> {
         self.query(
-            "SELECT DISTINCT id, manifest::jsonb ->> 'tag-prefix' FROM plugins
-             WHERE id <> $1 AND manifest::jsonb ->> 'tag-prefix' IS NOT NULL ORDER BY 1, 2",
+            "SELECT DISTINCT id, prefix FROM (
+                 SELECT id, CASE WHEN strpos(manifest, '\\u0000') = 0 THEN manifest::jsonb END ->> 'tag-prefix' AS prefix FROM plugins
+                 WHERE id <> $1) p
+             WHERE prefix IS NOT NULL ORDER BY 1, 2",
             &[&plugin_id],
         )?
         .iter()
@@ -345,7 +347,8 @@ impl PluginsRead for Pg<'_> {
         // Payloads go to plugins as the text the log holds; only the order id is read out of them.
         self.query(
             "SELECT seq, type, customer_id, payload, created_at,
-                    CASE WHEN jsonb_typeof(payload::jsonb -> 'order_id') = 'string' THEN payload::jsonb ->> 'order_id' END
+                    CASE WHEN strpos(payload, '\\u0000') = 0 AND jsonb_typeof(payload::jsonb -> 'order_id') = 'string'
+                         THEN payload::jsonb ->> 'order_id' END
              FROM events
              WHERE shop_id = $1 AND seq > $2 AND seq <= $3 AND customer_id IS NOT NULL
                AND (source IS NULL OR source <> $4) AND ($5 OR type = ANY($6::TEXT[]))
