@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use kith_core::coupons::{self, Redeemed};
-use kith_core::ports::PaidOrder;
+use kith_core::ports::{PaidOrder, TemplateUsage};
 use kith_core::{Actor, Error, Storage, StorageExt, ledger, rewards};
 use kith_domain::coupons::{Coupon, CouponStatus, CouponTemplateInput, IssueRequest};
 use kith_domain::loyalty::{PointsAdjustment, RedeemRequest, RewardInput};
@@ -265,9 +265,9 @@ pub fn coupons_concurrent_issuance_stays_within_the_budget(factory: &dyn Factory
     assert_eq!(outcomes.iter().filter(|(budgeted, _)| *budgeted).count() as i64, BUDGET, "{outcomes:?}");
     assert_eq!(outcomes.iter().filter(|(_, limited)| *limited).count(), 1, "{outcomes:?}");
     assert_eq!(issued(s, shop, template), BUDGET);
-    let held: i64 = buyers.iter().map(|b| s.read(|tx| tx.coupons().held(template, *b)).unwrap()).sum();
+    let held: i64 = buyers.iter().map(|b| s.read(|tx| tx.coupons().held(shop, template, *b)).unwrap()).sum();
     assert_eq!(held, BUDGET);
-    assert_eq!(s.read(|tx| tx.coupons().held(limited, buyers[0])).unwrap(), 1);
+    assert_eq!(s.read(|tx| tx.coupons().held(shop, limited, buyers[0])).unwrap(), 1);
 }
 
 pub fn coupons_rewards_spend_points_stock_and_issue_together(factory: &dyn Factory) {
@@ -282,7 +282,7 @@ pub fn coupons_rewards_spend_points_stock_and_issue_together(factory: &dyn Facto
     let actor = Actor::cli("conformance");
     let adj = PointsAdjustment { points: 100, reason: "welcome".into(), idempotency_key: "welcome".into(), expires_at: None };
     ledger::adjust(s, shop, buyer, &adj, &actor, day(1, 0)).unwrap();
-    let balance = || s.read(|tx| tx.ledger().balance(buyer)).unwrap();
+    let balance = || s.read(|tx| tx.ledger().balance(shop, buyer)).unwrap();
     let redeem = |reward: i64, key: &str| {
         rewards::redeem(s, shop, buyer, &RedeemRequest { reward_id: reward, idempotency_key: key.into() }, day(2, 0))
     };
@@ -321,4 +321,62 @@ pub fn coupons_rewards_spend_points_stock_and_issue_together(factory: &dyn Facto
 
 fn reward(name: &str, points_cost: i64, coupon_template_id: i64, stock: Option<i64>) -> RewardInput {
     RewardInput { name: name.into(), description: None, points_cost, coupon_template_id, stock, active: true }
+}
+
+/// The ports of coupons and rewards answer only within the shop they are given: asked
+/// with another shop's id for this shop's template, coupon, reward or customer, they read
+/// nothing and write nothing, and the rows read back with their own shop are as they were.
+pub fn coupons_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    let (backend, shop) = shop(factory);
+    let s = backend.storage();
+    let other = backend.create_shop("Other shop", "Asia/Shanghai");
+    let template = backend.create_coupon_template(shop, &CouponTemplateInput { per_customer_limit: 5, ..terms(1000) });
+    let mug = backend.create_reward(shop, &reward("Mug", 60, template, Some(3)));
+    let buyer = customer(&*backend, shop, "13800000001");
+    let (paid_with, _) = issue(s, shop, template, buyer, "k1", day(1, 0)).unwrap();
+    pay_with(&*backend, shop, "13800000001", "T1", 5_000, &paid_with.code, day(2, 0));
+    let (unused, _) = issue(s, shop, template, buyer, "k2", day(2, 1)).unwrap();
+    let adj = PointsAdjustment { points: 100, reason: "welcome".into(), idempotency_key: "welcome".into(), expires_at: None };
+    ledger::adjust(s, shop, buyer, &adj, &Actor::cli("conformance"), day(2, 2)).unwrap();
+    rewards::redeem(s, shop, buyer, &RedeemRequest { reward_id: mug, idempotency_key: "r1".into() }, day(2, 3)).unwrap();
+    // The other shop has coupons and rewards of its own.
+    let their_template = backend.create_coupon_template(other, &terms(500));
+    backend.create_reward(other, &reward("Pen", 10, their_template, Some(9)));
+    let theirs = customer(&*backend, other, "13800000001");
+    issue(s, other, their_template, theirs, "k1", day(1, 0)).unwrap();
+    let now = day(3, 0);
+    let order_id = s.read(|tx| tx.orders().by_external_id(shop, "T1")).unwrap().expect("the order exists");
+
+    let usage = s.read(|tx| tx.coupons().template_usage(shop, template, now)).unwrap();
+    assert_eq!((usage.redeemed, usage.revenue), (1, 5_000));
+    s.read(|tx| {
+        assert_eq!(tx.coupons().held(other, template, buyer)?, 0);
+        assert_eq!(tx.coupons().template_usage(other, template, now)?, TemplateUsage::default());
+        assert!(tx.rewards().redemptions_of(other, buyer)?.is_empty());
+        Ok(())
+    })
+    .unwrap();
+
+    let read_back = || {
+        s.read(|tx| {
+            Ok((
+                tx.coupons().template(shop, template)?,
+                tx.coupons().coupon(shop, unused.id, now)?,
+                tx.coupons().held(shop, template, buyer)?,
+                tx.rewards().reward(shop, mug)?,
+                tx.rewards().redemptions_of(shop, buyer)?,
+            ))
+        })
+        .unwrap()
+    };
+    let kept = read_back();
+    assert_eq!((kept.2, kept.4.len()), (3, 1), "two coupons issued, one bought with the reward");
+    s.write(|tx| {
+        tx.coupons_writer().count_issued(other, template)?;
+        tx.coupons_writer().redeem(other, unused.id, order_id, day(3, 0))?;
+        tx.rewards_writer().take_one(other, mug)
+    })
+    .unwrap();
+    assert_eq!(read_back(), kept, "writes with another shop's id left this shop's rows as they were");
+    assert_eq!(issued(s, other, their_template), 1, "nor did they write the other shop's");
 }

@@ -97,10 +97,10 @@ pub fn delivery_commits_once_and_applies_every_kind_of_decision(factory: &dyn Fa
     let effects = Effects { decisions: &decisions, kv_writes: &kv, chain: None };
     delivery::commit_delivery(s, &attempt(shop, "rule", day(1, 0)), 0, 7, &effects).unwrap();
     assert_eq!(cursor(s, shop, "rule"), 7, "the cursor moved with the effects");
-    assert!(s.read(|tx| tx.tags().held_by(c, "vip", "rule")).unwrap());
-    assert_eq!(s.write(|tx| tx.scores_writer().value(c, "rule")).unwrap(), Some(0.75));
-    assert_eq!(s.read(|tx| tx.ledger().balance(c)).unwrap(), 100);
-    assert_eq!(s.write(|tx| tx.tiers_writer().tier(c)).unwrap().as_deref(), Some("gold"));
+    assert!(s.read(|tx| tx.tags().held_by(shop, c, "vip", "rule")).unwrap());
+    assert_eq!(s.write(|tx| tx.scores_writer().value(shop, c, "rule")).unwrap(), Some(0.75));
+    assert_eq!(s.read(|tx| tx.ledger().balance(shop, c)).unwrap(), 100);
+    assert_eq!(s.write(|tx| tx.tiers_writer().tier(shop, c)).unwrap().as_deref(), Some("gold"));
     assert_eq!(s.read(|tx| tx.plugins().kv(shop, "rule", "seen")).unwrap().as_deref(), Some(&b"1"[..]));
     let logged = events_of(&*b, shop, &["tag.added", "tier.changed", "plugin.rule.noticed"]);
     assert_eq!(
@@ -114,7 +114,7 @@ pub fn delivery_commits_once_and_applies_every_kind_of_decision(factory: &dyn Fa
     // The same delivery again (a worker that lost its claim) is stale and applies nothing.
     let again = delivery::commit_delivery(s, &attempt(shop, "rule", day(1, 1)), 0, 7, &effects).unwrap_err();
     assert!(matches!(again, Error::Conflict(_)), "{again:?}");
-    assert_eq!(s.read(|tx| tx.ledger().balance(c)).unwrap(), 100, "no points twice");
+    assert_eq!(s.read(|tx| tx.ledger().balance(shop, c)).unwrap(), 100, "no points twice");
     assert_eq!(events_of(&*b, shop, &["tag.added", "tier.changed", "plugin.rule.noticed"]).len(), 3, "no events twice");
     // The next batch: the same tier is no change, and a deleted key is gone.
     let same = [Decision::ChangeTier { customer_id: c, tier: "gold".into(), reason: "still".into() }];
@@ -133,7 +133,7 @@ pub fn delivery_refuses_another_shops_customer_and_applies_nothing(factory: &dyn
     let err = commit(s, shop, "rule", 0, 3, &[add_tag(c, "ok"), add_tag(theirs, "leak")], day(1, 0)).unwrap_err();
     assert!(matches!(&err, Error::Invalid(f) if f.field == "decisions[1].customer_id"), "{err:?}");
     assert_eq!(cursor(s, shop, "rule"), 0, "a refused delivery leaves the cursor");
-    assert!(!s.read(|tx| tx.tags().held_by(c, "ok", "rule")).unwrap(), "nor any of its decisions");
+    assert!(!s.read(|tx| tx.tags().held_by(shop, c, "ok", "rule")).unwrap(), "nor any of its decisions");
     assert!(events_of(&*b, shop, &["tag.added"]).is_empty());
 }
 
@@ -149,7 +149,7 @@ pub fn delivery_keeps_tag_namespaces_and_caps(factory: &dyn Factory) {
     // At most 256 tags of one plugin on a customer: the rest of the call commits.
     let many: Vec<Decision> = (0..260).map(|i| add_tag(c, &format!("t{i}"))).collect();
     commit(s, shop, "rule", 0, 1, &many, day(1, 0)).unwrap();
-    assert_eq!(s.read(|tx| tx.tags().count_by(c, "rule")).unwrap(), 256);
+    assert_eq!(s.read(|tx| tx.tags().count_by(shop, c, "rule")).unwrap(), 256);
     assert_eq!(cursor(s, shop, "rule"), 1);
     // A tag the plugin holds already is no new tag, and passes at the cap.
     commit(s, shop, "rule", 1, 2, &[add_tag(c, "t0")], day(1, 1)).unwrap();
@@ -185,7 +185,7 @@ pub fn tags_every_writer_has_the_same_effects(factory: &dyn Factory) {
     // A journey removes tags set by hand or by journeys, never a plugin's.
     write(Source::Manual, "c", "by hand too");
     assert_eq!(remove(Removable::ManualOrJourney, "c"), 1);
-    assert!(s.read(|tx| tx.tags().held_by(c, "c", "rule")).unwrap(), "the plugin's row stays");
+    assert!(s.read(|tx| tx.tags().held_by(shop, c, "c", "rule")).unwrap(), "the plugin's row stays");
     assert_eq!(remove(Removable::ManualOrJourney, "c"), 0, "nothing left to remove logs nothing");
     let removal = [Decision::RemoveTag { customer_id: c, tag: "c".into(), reason: "no longer".into() }];
     commit(s, shop, "rule", 2, 3, &removal, day(2, 1)).unwrap();

@@ -57,8 +57,8 @@ fn accepted(backend: &dyn Backend, shop: i64, event: Value, at: DateTime<Utc>) -
 }
 
 /// A customer's identifiers as `kind:value`, sorted.
-fn identities(s: &dyn Storage, customer: i64) -> Vec<String> {
-    s.read(|tx| tx.identities().of_customer(customer)).unwrap().into_iter().map(|i| format!("{}:{}", i.kind, i.value)).collect()
+fn identities(s: &dyn Storage, shop: i64, customer: i64) -> Vec<String> {
+    s.read(|tx| tx.identities().of_customer(shop, customer)).unwrap().into_iter().map(|i| format!("{}:{}", i.kind, i.value)).collect()
 }
 
 fn owner(s: &dyn Storage, shop: i64, kind: &str, value: &str) -> Option<i64> {
@@ -69,8 +69,8 @@ fn active(s: &dyn Storage, shop: i64, customer: i64) -> Option<i64> {
     s.read(|tx| tx.customers().active(shop, customer)).unwrap()
 }
 
-fn total_spent(s: &dyn Storage, customer: i64) -> (i64, i64) {
-    let stats = s.read(|tx| tx.ingest().stats(customer)).unwrap();
+fn total_spent(s: &dyn Storage, shop: i64, customer: i64) -> (i64, i64) {
+    let stats = s.read(|tx| tx.ingest().stats(shop, customer)).unwrap();
     (stats.total_spent, stats.order_count)
 }
 
@@ -78,16 +78,16 @@ fn order_owner(s: &dyn Storage, shop: i64, order: &str) -> i64 {
     s.read(|tx| tx.ingest().order(shop, order)).unwrap().expect("the order is recorded").customer_id
 }
 
-fn tags(s: &dyn Storage, customer: i64) -> Vec<String> {
+fn tags(s: &dyn Storage, shop: i64, customer: i64) -> Vec<String> {
     let mut tags: Vec<String> =
-        s.read(|tx| tx.merges().tags(customer)).unwrap().into_iter().map(|t| format!("{}/{}", t.source, t.tag)).collect();
+        s.read(|tx| tx.merges().tags(shop, customer)).unwrap().into_iter().map(|t| format!("{}/{}", t.source, t.tag)).collect();
     tags.sort();
     tags
 }
 
-fn scores(s: &dyn Storage, customer: i64) -> Vec<(String, f64)> {
+fn scores(s: &dyn Storage, shop: i64, customer: i64) -> Vec<(String, f64)> {
     let mut scores: Vec<(String, f64)> =
-        s.read(|tx| tx.merges().scores(customer)).unwrap().into_iter().map(|s| (s.model, s.value)).collect();
+        s.read(|tx| tx.merges().scores(shop, customer)).unwrap().into_iter().map(|s| (s.model, s.value)).collect();
     scores.sort_by(|a, b| a.0.cmp(&b.0));
     scores
 }
@@ -102,8 +102,8 @@ fn score(s: &dyn Storage, shop: i64, customer: i64, model: &str, value: f64, at:
     assert!(s.write(|tx| tx.merge_writer().add_score(shop, customer, &score)).unwrap());
 }
 
-fn consent(s: &dyn Storage, customer: i64, channel: &str) -> Option<String> {
-    s.read(|tx| tx.merges().consent(customer, channel)).unwrap().map(|c| c.status)
+fn consent(s: &dyn Storage, shop: i64, customer: i64, channel: &str) -> Option<String> {
+    s.read(|tx| tx.merges().consent(shop, customer, channel)).unwrap().map(|c| c.status)
 }
 
 fn set_consent(s: &dyn Storage, shop: i64, customer: i64, channel: &str, status: &str, at: DateTime<Utc>) {
@@ -116,12 +116,12 @@ fn award(s: &dyn Storage, shop: i64, customer: i64, points: i64, key: &str, at: 
     assert!(s.write(|tx| ledger::award(tx, &p, None)).unwrap().is_some());
 }
 
-fn balance(s: &dyn Storage, customer: i64) -> i64 {
-    s.read(|tx| tx.ledger().balance(customer)).unwrap()
+fn balance(s: &dyn Storage, shop: i64, customer: i64) -> i64 {
+    s.read(|tx| tx.ledger().balance(shop, customer)).unwrap()
 }
 
-fn ledger_ids(s: &dyn Storage, customer: i64) -> Vec<i64> {
-    s.read(|tx| tx.merges().ledger_ids(customer)).unwrap()
+fn ledger_ids(s: &dyn Storage, shop: i64, customer: i64) -> Vec<i64> {
+    s.read(|tx| tx.merges().ledger_ids(shop, customer)).unwrap()
 }
 
 /// The one merge a customer took part in as the merged side.
@@ -296,7 +296,7 @@ pub fn identity_table_cases(factory: &dyn Factory) {
             handed_out.extend(outcome.customer_id);
         }
         let customers: BTreeSet<i64> = handed_out.iter().filter_map(|&c| active(s, shop, c)).collect();
-        let found: BTreeSet<Vec<String>> = customers.iter().map(|&c| identities(s, c)).collect();
+        let found: BTreeSet<Vec<String>> = customers.iter().map(|&c| identities(s, shop, c)).collect();
         let expected: BTreeSet<Vec<String>> = case.customers.iter().map(|ids| ids.iter().map(|s| s.to_string()).collect()).collect();
         assert_eq!(found, expected, "{}", case.name);
         let merged = handed_out.iter().filter(|&&c| active(s, shop, c) != Some(c)).count();
@@ -324,8 +324,8 @@ pub fn merge_survivor_is_the_customer_first_seen_earliest(factory: &dyn Factory)
     let survivor = accepted(&*b, shop, upsert("m", &[("phone", "13800000001"), ("email", "early@example.com")]), day(7, 0));
     assert_eq!(survivor, early, "the customer first seen earliest survives");
     assert_eq!(active(s, shop, late), Some(early));
-    assert_eq!(s.read(|tx| tx.ingest().created_at(early)).unwrap(), day(1, 0));
-    assert_eq!(total_spent(s, early), (300, 2));
+    assert_eq!(s.read(|tx| tx.ingest().created_at(shop, early)).unwrap(), day(1, 0));
+    assert_eq!(total_spent(s, shop, early), (300, 2));
 }
 
 /// A merge moves everything of the merged side to the survivor; its unmerge puts back
@@ -355,25 +355,25 @@ pub fn merge_then_unmerge_restores_everything(factory: &dyn Factory) {
     set_consent(s, shop, a, "sms", "opted_in", day(1, 7));
     set_consent(s, shop, m, "sms", "opted_out", day(1, 7));
     set_consent(s, shop, m, "email", "opted_in", day(1, 7));
-    let before = (identities(s, a), identities(s, m), ledger_ids(s, a), ledger_ids(s, m));
-    let m_behaviours = s.read(|tx| tx.merges().behaviour_ids(m)).unwrap();
+    let before = (identities(s, shop, a), identities(s, shop, m), ledger_ids(s, shop, a), ledger_ids(s, shop, m));
+    let m_behaviours = s.read(|tx| tx.merges().behaviour_ids(shop, m)).unwrap();
     assert_eq!(m_behaviours.len(), 1);
 
     let survivor = accepted(&*b, shop, upsert("m", &[("phone", "13812345678"), ("email", "ming@example.com")]), day(2, 0));
     assert_eq!(survivor, a, "the older customer survives");
     assert_eq!(active(s, shop, m), Some(a), "the merged side is found as its survivor");
-    assert_eq!(identities(s, a), ["email:ming@example.com", "phone:+8613812345678"]);
-    assert!(identities(s, m).is_empty());
+    assert_eq!(identities(s, shop, a), ["email:ming@example.com", "phone:+8613812345678"]);
+    assert!(identities(s, shop, m).is_empty());
     assert_eq!((order_owner(s, shop, "T1"), order_owner(s, shop, "T2")), (a, a));
-    assert_eq!(s.read(|tx| tx.merges().behaviour_ids(a)).unwrap(), m_behaviours);
-    assert_eq!((total_spent(s, a), total_spent(s, m)), ((15_000, 2), (0, 0)), "stats recomputed on both sides");
-    assert_eq!((balance(s, a), balance(s, m)), (100, 0), "one ledger");
-    assert_eq!(tags(s, a), ["manual/likes-red", "manual/shared"]);
-    assert!(tags(s, m).is_empty());
-    assert_eq!(scores(s, a), [("churn".to_owned(), 0.5), ("rfm".to_owned(), 1.0)], "the survivor keeps its own score of a model");
-    assert_eq!(consent(s, a, "sms").as_deref(), Some("opted_out"), "the stricter answer wins");
-    assert_eq!(consent(s, a, "email").as_deref(), Some("opted_in"), "a consent the survivor lacked is taken");
-    let profile = s.read(|tx| tx.ingest().profile(a)).unwrap();
+    assert_eq!(s.read(|tx| tx.merges().behaviour_ids(shop, a)).unwrap(), m_behaviours);
+    assert_eq!((total_spent(s, shop, a), total_spent(s, shop, m)), ((15_000, 2), (0, 0)), "stats recomputed on both sides");
+    assert_eq!((balance(s, shop, a), balance(s, shop, m)), (100, 0), "one ledger");
+    assert_eq!(tags(s, shop, a), ["manual/likes-red", "manual/shared"]);
+    assert!(tags(s, shop, m).is_empty());
+    assert_eq!(scores(s, shop, a), [("churn".to_owned(), 0.5), ("rfm".to_owned(), 1.0)], "the survivor keeps its own score of a model");
+    assert_eq!(consent(s, shop, a, "sms").as_deref(), Some("opted_out"), "the stricter answer wins");
+    assert_eq!(consent(s, shop, a, "email").as_deref(), Some("opted_in"), "a consent the survivor lacked is taken");
+    let profile = s.read(|tx| tx.ingest().profile(shop, a)).unwrap();
     assert_eq!(profile.city.as_deref(), Some("Hangzhou"));
     assert!(profile.attributes.contains("vip"), "{}", profile.attributes);
 
@@ -385,18 +385,18 @@ pub fn merge_then_unmerge_restores_everything(factory: &dyn Factory) {
     assert_eq!((undone.survivor_id, undone.merged_id, undone.unmerged_at), (a, m, Some(day(4, 0))));
     assert_eq!(undone.identities.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), ["ming@example.com"]);
     assert_eq!(active(s, shop, m), Some(m), "the merged customer is active again");
-    assert_eq!((identities(s, a), identities(s, m), ledger_ids(s, a), ledger_ids(s, m)), before);
+    assert_eq!((identities(s, shop, a), identities(s, shop, m), ledger_ids(s, shop, a), ledger_ids(s, shop, m)), before);
     assert_eq!((order_owner(s, shop, "T1"), order_owner(s, shop, "T2"), order_owner(s, shop, "T3")), (a, m, a));
-    assert_eq!(s.read(|tx| tx.merges().behaviour_ids(m)).unwrap(), m_behaviours);
-    assert_eq!((total_spent(s, a), total_spent(s, m)), ((10_700, 2), (5_000, 1)));
-    assert_eq!((balance(s, a), balance(s, m)), (40, 60));
-    assert_eq!(tags(s, a), ["manual/shared"], "a tag the survivor held itself stays");
-    assert_eq!(tags(s, m), ["manual/likes-red", "manual/shared"]);
-    assert_eq!(scores(s, a), [("rfm".to_owned(), 1.0)]);
-    assert_eq!(scores(s, m), [("churn".to_owned(), 0.5), ("rfm".to_owned(), 2.0)]);
-    assert_eq!((consent(s, a, "sms").as_deref(), consent(s, a, "email")), (Some("opted_in"), None));
-    assert_eq!(consent(s, m, "sms").as_deref(), Some("opted_out"));
-    let (ours, theirs) = s.read(|tx| Ok((tx.ingest().profile(a)?, tx.ingest().profile(m)?))).unwrap();
+    assert_eq!(s.read(|tx| tx.merges().behaviour_ids(shop, m)).unwrap(), m_behaviours);
+    assert_eq!((total_spent(s, shop, a), total_spent(s, shop, m)), ((10_700, 2), (5_000, 1)));
+    assert_eq!((balance(s, shop, a), balance(s, shop, m)), (40, 60));
+    assert_eq!(tags(s, shop, a), ["manual/shared"], "a tag the survivor held itself stays");
+    assert_eq!(tags(s, shop, m), ["manual/likes-red", "manual/shared"]);
+    assert_eq!(scores(s, shop, a), [("rfm".to_owned(), 1.0)]);
+    assert_eq!(scores(s, shop, m), [("churn".to_owned(), 0.5), ("rfm".to_owned(), 2.0)]);
+    assert_eq!((consent(s, shop, a, "sms").as_deref(), consent(s, shop, a, "email")), (Some("opted_in"), None));
+    assert_eq!(consent(s, shop, m, "sms").as_deref(), Some("opted_out"));
+    let (ours, theirs) = s.read(|tx| Ok((tx.ingest().profile(shop, a)?, tx.ingest().profile(shop, m)?))).unwrap();
     assert_eq!((ours.city, ours.attributes.as_str()), (None, "{}"), "fields filled by the merge are emptied again");
     assert_eq!(theirs.city.as_deref(), Some("Hangzhou"));
 
@@ -415,17 +415,17 @@ pub fn merge_nested_unmerges_outer_first(factory: &dyn Factory) {
     accepted(&*b, shop, upsert("bc", &[("nick", "b"), ("nick", "c")]), day(3, 0));
     accepted(&*b, shop, upsert("ab", &[("nick", "a"), ("nick", "b")]), day(4, 0));
     assert_eq!(active(s, shop, c), Some(a), "the chain of merges is followed");
-    assert_eq!(total_spent(s, a).0, 700);
+    assert_eq!(total_spent(s, shop, a).0, 700);
     let (inner, outer) = (merge_of(s, shop, c), merge_of(s, shop, bb));
     let refused = merge::unmerge(s, shop, inner, &actor(), day(5, 0)).unwrap_err();
     assert!(matches!(&refused, Error::Conflict(why) if why.contains("undo that merge first")), "{refused:?}");
     merge::unmerge(s, shop, outer, &actor(), day(5, 0)).unwrap();
-    assert_eq!((total_spent(s, a).0, total_spent(s, bb).0), (100, 600), "b comes back with c's order too");
+    assert_eq!((total_spent(s, shop, a).0, total_spent(s, shop, bb).0), (100, 600), "b comes back with c's order too");
     assert_eq!(active(s, shop, c), Some(bb));
     merge::unmerge(s, shop, inner, &actor(), day(6, 0)).unwrap();
-    assert_eq!((total_spent(s, a).0, total_spent(s, bb).0, total_spent(s, c).0), (100, 200, 400));
+    assert_eq!((total_spent(s, shop, a).0, total_spent(s, shop, bb).0, total_spent(s, shop, c).0), (100, 200, 400));
     assert_eq!(
-        (identities(s, a), identities(s, bb), identities(s, c)),
+        (identities(s, shop, a), identities(s, shop, bb), identities(s, shop, c)),
         (vec!["nick:a".into()], vec!["nick:b".into()], vec!["nick:c".into()])
     );
 }
@@ -444,7 +444,7 @@ pub fn identity_duplicates_by_event_id(factory: &dyn Factory) {
     assert_eq!((report.accepted, report.duplicates, report.rejected), (1, 2, 0));
     assert_eq!(owner(s, shop, "phone", "+8613800000002"), None, "a duplicate attaches nothing");
     assert!(s.read(|tx| tx.ingest().order(shop, "T2")).unwrap().is_none(), "nor records its order");
-    assert_eq!(total_spent(s, c), (1_000, 1));
+    assert_eq!(total_spent(s, shop, c), (1_000, 1));
     // Within one batch too: the second of two events with one id is a duplicate.
     let twice = b.ingest(shop, vec![upsert("u2", &[("nick", "x")]), upsert("u2", &[("nick", "y")])], day(2, 0));
     assert_eq!(twice.outcomes.iter().map(|o| o.status).collect::<Vec<_>>(), [Accepted, Duplicate]);
@@ -470,7 +470,7 @@ pub fn identity_an_event_failing_after_writing_leaves_nothing(factory: &dyn Fact
     assert_eq!(statuses, [(Accepted, None), (Rejected, Some("order.id".into())), (Accepted, None)]);
     assert_eq!(owner(s, shop, "phone", "+8613800000002"), None, "no customer for the refused order's phone");
     let third = report.outcomes[2].customer_id.unwrap();
-    assert_eq!(total_spent(s, third), (3_000, 1));
+    assert_eq!(total_spent(s, shop, third), (3_000, 1));
     let again = b.ingest(shop, vec![order("o2", &[("phone", "13800000002")], "T1", 2_000, day(0, 1))], day(2, 0));
     assert_eq!((again.outcomes[0].status, again.outcomes[0].field.as_deref()), (Rejected, Some("order.id")));
 }
@@ -508,7 +508,7 @@ pub fn identity_orders_and_refunds_keep_stats(factory: &dyn Factory) {
         ]
     );
     let c = r.outcomes[0].customer_id.unwrap();
-    let stats = s.read(|tx| tx.ingest().stats(c)).unwrap();
+    let stats = s.read(|tx| tx.ingest().stats(shop, c)).unwrap();
     assert_eq!((stats.total_spent, stats.order_count, stats.refund_count, stats.refund_amount), (7_500, 1, 2, 6_500));
     assert_eq!((stats.first_order_at, stats.last_order_at), (Some(day(0, 0)), Some(day(0, 0))), "a fully refunded order no longer counts");
 }
@@ -532,5 +532,119 @@ pub fn identity_shops_are_kept_apart(factory: &dyn Factory) {
     assert!(s.read(|tx| tx.merges().merge(other, merge_id)).unwrap().is_none());
     let err = merge::unmerge(s, other, merge_id, &actor(), day(3, 0)).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
-    assert_eq!(identities(s, theirs), ["phone:+8613800000001"], "the other shop's customer took no part");
+    assert_eq!(identities(s, other, theirs), ["phone:+8613800000001"], "the other shop's customer took no part");
+}
+
+/// The ports of ingest and merges answer only within the shop they are given: asked with
+/// another shop's id for this shop's customer, order or merge, they read nothing and
+/// write nothing, and the rows read back with their own shop are as they were.
+pub fn identity_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    let (b, shop) = shop(factory);
+    let s = b.storage();
+    let other = b.create_shop("Another shop", "Asia/Shanghai");
+    let phone = [("phone", "13812345678")];
+    let email = [("email", "ming@example.com")];
+    let a = accepted(&*b, shop, order("o1", &phone, "T1", 10_000, day(0, 0)), day(1, 0));
+    let m = accepted(&*b, shop, order("o2", &email, "T2", 5_000, day(1, 0)), day(1, 0));
+    let profile = json!({"id": "p1", "type": "customer.upsert", "identities": ids(&phone), "profile": {"city": "Hangzhou"}});
+    accepted(&*b, shop, profile, day(1, 1));
+    let behaviour = json!({"id": "b1", "type": "behaviour", "identities": ids(&phone), "behaviour": {"kind": "view", "sku": "SKU-9"}});
+    accepted(&*b, shop, behaviour, day(1, 2));
+    award(s, shop, a, 40, "a1", day(1, 3));
+    tag(s, shop, a, "manual", "vip", day(1, 4));
+    score(s, shop, a, "rfm", 1.0, day(1, 4));
+    set_consent(s, shop, a, "sms", "opted_in", day(1, 4));
+    // The other shop has data of its own, the same identifier included.
+    let theirs = accepted(&*b, other, order("o1", &phone, "T1", 300, day(0, 0)), day(0, 0));
+    let order_id = s.read(|tx| tx.orders().by_external_id(shop, "T1")).unwrap().expect("the order exists");
+
+    // Reads with the other shop see nothing of this shop's customer.
+    s.read(|tx| {
+        assert!(tx.identities().counts(other, a)?.is_empty());
+        assert!(tx.identities().of_customer(other, a)?.is_empty());
+        assert!(tx.ingest().created_at(other, a).is_err(), "another shop's customer is not found");
+        assert!(tx.ingest().profile(other, a).is_err());
+        assert!(tx.ingest().stats(other, a).is_err());
+        assert_eq!(tx.ingest().order_count(other, a)?, 0);
+        assert!(tx.orders().refund_state(other, order_id).is_err(), "another shop's order is not found");
+        let merges = tx.merges();
+        assert!(merges.order_ids(other, a)?.is_empty());
+        assert!(merges.behaviour_ids(other, a)?.is_empty());
+        assert!(merges.ledger_ids(other, a)?.is_empty());
+        assert!(merges.tags(other, a)?.is_empty());
+        assert!(merges.scores(other, a)?.is_empty());
+        assert!(merges.consents(other, a)?.is_empty());
+        assert_eq!(merges.consent(other, a, "sms")?, None);
+        assert!(merges.merged_into(other, a).is_err());
+        Ok(())
+    })
+    .unwrap();
+
+    // Writes with the other shop change nothing of this shop's rows.
+    let before = |s: &dyn Storage| {
+        let rows = s
+            .read(|tx| {
+                Ok((
+                    tx.identities().of_customer(shop, a)?,
+                    tx.ingest().created_at(shop, a)?,
+                    tx.ingest().profile(shop, a)?,
+                    tx.ingest().stats(shop, a)?,
+                    tx.ingest().order(shop, "T1")?,
+                    tx.merges().order_ids(shop, a)?,
+                    tx.merges().behaviour_ids(shop, a)?,
+                    tx.merges().ledger_ids(shop, a)?,
+                    tx.customers().active(shop, a)?,
+                ))
+            })
+            .unwrap();
+        (rows, tags(s, shop, a), scores(s, shop, a), consent(s, shop, a, "sms"))
+    };
+    let kept = before(s);
+    s.write(|tx| {
+        let w = tx.ingest_writer();
+        w.seen_at(other, a, day(0, 0) - chrono::Duration::days(30))?;
+        w.set_profile(other, a, &kith_core::ports::ProfileRow { city: Some("Elsewhere".into()), ..tx.ingest().profile(shop, a)? })?;
+        w.add_order_to_stats(other, a, 777, day(2, 0), day(2, 0))?;
+        w.refund_order(other, order_id, 10_000, true)?;
+        w.insert_refund(other, order_id, 10_000, None, day(2, 0))?;
+        w.subtract_refund(other, a, 10_000, true, day(2, 0))?;
+        let mw = tx.merge_writer();
+        mw.move_identities(other, a, theirs)?;
+        mw.move_orders(other, a, theirs)?;
+        mw.move_behaviours(other, a, theirs)?;
+        mw.move_ledger(other, a, theirs)?;
+        mw.remove_tag(other, a, "vip", "manual")?;
+        mw.clear_tags(other, a)?;
+        mw.remove_score(other, a, "rfm")?;
+        mw.clear_scores(other, a)?;
+        mw.set_consent(other, a, "sms", None)?;
+        mw.set_merged_into(other, a, Some(theirs), day(2, 0))?;
+        Ok(())
+    })
+    .unwrap();
+    // A recomputation in the shop counts no refund written through the other shop.
+    s.write(|tx| tx.ingest_writer().recompute_stats(shop, a)).unwrap();
+    assert_eq!(before(s), kept, "writes with another shop's id left this shop's rows as they were");
+    assert_eq!(s.read(|tx| tx.ingest().stats(shop, a)).unwrap().refund_count, 0);
+    assert_eq!(s.read(|tx| tx.ingest().stats(other, theirs)).unwrap().total_spent, 300, "nor did they write the other shop's");
+
+    // A merge of this shop: giving it back, or marking it undone, through the other shop does nothing.
+    let survivor = accepted(&*b, shop, upsert("m", &[("phone", "13812345678"), ("email", "ming@example.com")]), day(3, 0));
+    let merged = if survivor == a { m } else { a };
+    let merge_id = merge_of(s, shop, merged);
+    let (_, record) = s.read(|tx| tx.merges().merge(shop, merge_id)).unwrap().expect("the merge is the shop's");
+    let kept = (identities(s, shop, survivor), s.read(|tx| tx.merges().order_ids(shop, survivor)).unwrap());
+    s.write(|tx| {
+        let mw = tx.merge_writer();
+        mw.return_orders(other, &record.orders, survivor, merged)?;
+        mw.return_behaviours(other, &record.behaviours, survivor, merged)?;
+        mw.return_ledger(other, &record.points, survivor, merged)?;
+        mw.set_merged_into(other, merged, None, day(3, 1))?;
+        mw.mark_unmerged(other, merge_id, "thief", day(3, 1))
+    })
+    .unwrap();
+    assert_eq!((identities(s, shop, survivor), s.read(|tx| tx.merges().order_ids(shop, survivor)).unwrap()), kept);
+    assert_eq!(s.read(|tx| tx.merges().merged_into(shop, merged)).unwrap(), Some(survivor));
+    let (merge, _) = s.read(|tx| tx.merges().merge(shop, merge_id)).unwrap().unwrap();
+    assert_eq!((merge.unmerged_at, merge.unmerged_by), (None, None), "the merge is not marked undone");
 }

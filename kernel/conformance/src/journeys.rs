@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use kith_core::journeys;
-use kith_core::ports::MessageKey;
+use kith_core::ports::{MessageKey, RunPlace, StepRecord};
 use kith_core::tags::{self, Source, TagWrite};
-use kith_core::{Storage, StorageExt};
+use kith_core::{Error, Storage, StorageExt};
 use kith_domain::coupons::CouponTemplateInput;
-use kith_domain::journeys::{JourneyRun, JourneyRunStatus};
+use kith_domain::journeys::{JourneyRun, JourneyRunStatus, JourneyStatus};
 use kith_domain::messaging::Message;
 use kith_domain::model::OutcomeStatus;
 use serde_json::{Value, json};
@@ -174,8 +174,8 @@ pub fn journeys_an_order_journey_waits_in_the_shops_zone_branches_acts_and_exits
     assert_eq!(thanks.variables.get("code"), Some(&code), "the message names the coupon the run issued");
     assert_eq!(message(s, shop, cat_run.id, "tell").unwrap().variables.get("code").map(String::as_str), Some(""));
     for c in [ann, bob, cat] {
-        assert!(s.read(|tx| tx.tags().held_by(c, "followed-up", &source)).unwrap());
-        assert_eq!(s.read(|tx| tx.ledger().balance(c)).unwrap(), 50);
+        assert!(s.read(|tx| tx.tags().held_by(shop, c, "followed-up", &source)).unwrap());
+        assert_eq!(s.read(|tx| tx.ledger().balance(shop, c)).unwrap(), 50);
     }
 
     // Ann buys again within the goal's window: her run ends converted, and is not re-entered.
@@ -198,7 +198,7 @@ pub fn journeys_an_order_journey_waits_in_the_shops_zone_branches_acts_and_exits
     assert_eq!(count(&*backend, shop, "tag.added"), tagged);
     assert_eq!(count(&*backend, shop, "coupon.issued"), 1);
     for c in [ann, bob, cat] {
-        assert_eq!(s.read(|tx| tx.ledger().balance(c)).unwrap(), 50);
+        assert_eq!(s.read(|tx| tx.ledger().balance(shop, c)).unwrap(), 50);
     }
 }
 
@@ -235,7 +235,7 @@ pub fn journeys_a_tag_added_trigger_enters_the_tagged_customer_once(factory: &dy
     // The journey's own tag is logged, and is no trigger of its own.
     pass(s, day(0, 3));
     assert_eq!(backend.journey_runs(shop, j).len(), 1);
-    assert!(s.read(|tx| tx.tags().held_by(ann, "vip-welcomed", &format!("journey:{j}"))).unwrap());
+    assert!(s.read(|tx| tx.tags().held_by(shop, ann, "vip-welcomed", &format!("journey:{j}"))).unwrap());
 }
 
 pub fn journeys_a_birthday_enters_its_customers_on_their_day_at_the_shops_hour(factory: &dyn Factory) {
@@ -264,15 +264,15 @@ pub fn journeys_a_birthday_enters_its_customers_on_their_day_at_the_shops_hour(f
     let run = run_of(&*backend, shop, j, eve);
     assert_eq!(run.status, JourneyRunStatus::Completed, "{run:?}");
     assert_eq!(message(s, shop, run.id, "greet").unwrap().variables.get("name").map(String::as_str), Some("Eve"));
-    assert_eq!(s.read(|tx| tx.ledger().balance(eve)).unwrap(), 100);
+    assert_eq!(s.read(|tx| tx.ledger().balance(shop, eve)).unwrap(), 100);
     assert_eq!(backend.journey_runs(shop, j).len(), 1);
     // Downtime over Fay's day: the next pass catches it up, once.
     pass(s, day(5, 3));
     pass(s, day(5, 4));
     assert_eq!(run_of(&*backend, shop, j, fay).status, JourneyRunStatus::Completed);
     assert_eq!(backend.journey_runs(shop, j).len(), 2, "Eve once, Fay once, Gus not");
-    assert_eq!(s.read(|tx| tx.ledger().balance(eve)).unwrap(), 100);
-    assert_eq!(s.read(|tx| tx.ledger().balance(gus)).unwrap(), 0);
+    assert_eq!(s.read(|tx| tx.ledger().balance(shop, eve)).unwrap(), 100);
+    assert_eq!(s.read(|tx| tx.ledger().balance(shop, gus)).unwrap(), 0);
 }
 
 pub fn journeys_holdout_and_ab_buckets_stay_with_the_customer(factory: &dyn Factory) {
@@ -358,10 +358,121 @@ pub fn journeys_a_run_whose_step_fails_fails_alone(factory: &dyn Factory) {
         assert!(failed.end_reason.as_deref().unwrap_or_default().starts_with("step failed"), "{failed:?}");
         // What the failing run did in the pass is undone with it: its tag too.
         assert_eq!(history(&failed), steps(&[("wait", "waiting")]));
-        assert!(!s.read(|tx| tx.tags().held_by(c, "tried", &format!("journey:{broken}"))).unwrap());
+        assert!(!s.read(|tx| tx.tags().held_by(shop, c, "tried", &format!("journey:{broken}"))).unwrap());
         let ok = run_of(&*backend, shop, healthy, c);
         assert_eq!(ok.status, JourneyRunStatus::Completed, "{ok:?}");
-        assert!(s.read(|tx| tx.tags().held_by(c, "followed-up", &format!("journey:{healthy}"))).unwrap());
+        assert!(s.read(|tx| tx.tags().held_by(shop, c, "followed-up", &format!("journey:{healthy}"))).unwrap());
     }
     assert_eq!(count(&*backend, shop, "tag.added"), 3, "only the healthy journey's tags are logged");
+}
+
+/// The journeys' ports asked with another shop's id about a journey, run or customer of
+/// this shop: reads find nothing, writes change nothing, and the rows read back with their
+/// own shop are as they were.
+pub fn journeys_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    let (backend, shop) = shop(factory);
+    let other = backend.create_shop("Other shop", "Asia/Shanghai");
+    let s = backend.storage();
+    let definition = json!({
+        "trigger": {"event": "order.paid"},
+        "goal": {"event": "order.paid", "within_days": 30},
+        "start": "wait",
+        "steps": {"wait": {"wait": {"days": 5}, "next": "tag"}, "tag": {"tag": {"add": "followed-up"}}}
+    });
+    let j = backend.create_journey(shop, definition.clone(), day(0, 0));
+    let theirs = backend.create_journey(other, definition, day(0, 0));
+    let ann = customer(&*backend, shop, "13800000001", json!({"name": "Ann"}), day(0, 1));
+    order(&*backend, shop, "13800000001", "a1", 1_000, day(0, 1));
+    // The other shop has a customer and a run of its own.
+    let bea = customer(&*backend, other, "13800000001", json!({"name": "Bea"}), day(0, 1));
+    order(&*backend, other, "13800000001", "b1", 1_000, day(0, 1));
+    pass(s, day(0, 2));
+    let run = run_of(&*backend, shop, j, ann);
+    assert_eq!(history(&run), steps(&[("wait", "waiting")]));
+    assert_eq!(run_of(&*backend, other, theirs, bea).status, JourneyRunStatus::Active);
+    let journey_before = s.read(|tx| tx.journeys().journey(shop, j)).unwrap();
+    let view_before = s.read(|tx| tx.journeys().view(shop, j)).unwrap();
+    let run_before = s.read(|tx| tx.journeys().run(shop, run.id)).unwrap();
+
+    // Asked with their own shop, the ports see the journey, its run and its customer.
+    s.read(|tx| {
+        let r = tx.journeys();
+        assert!(r.definition(shop, j, 1)?.is_some());
+        assert_eq!(r.versions(shop, j)?.len(), 1);
+        assert_eq!(r.runs_of(shop, j, ann)?.runs, 1);
+        assert_eq!(r.goal_candidates(shop, j, ann, i64::MAX, day(0, 3))?.len(), 1);
+        assert_eq!(r.customer_name(shop, ann)?.as_deref(), Some("Ann"));
+        assert_eq!(r.events_since(shop, ann, "order.paid", 0)?.len(), 1);
+        assert_eq!(r.count_runs(shop, j, JourneyRunStatus::Active)?, 1);
+        assert_eq!(r.arm(shop, j, false)?.0, 1);
+        assert_eq!(r.version_stats(shop, j)?.len(), 1);
+        assert!(!r.step_outcomes(shop, j)?.is_empty());
+        Ok(())
+    })
+    .unwrap();
+
+    // Asked with the other shop, they find nothing.
+    s.read(|tx| {
+        let r = tx.journeys();
+        assert!(matches!(r.journey(other, j), Err(Error::NotFound(_))), "journey");
+        assert!(matches!(r.run(other, run.id), Err(Error::NotFound(_))), "run");
+        assert_eq!(r.definition(other, j, 1)?, None, "definition");
+        assert!(r.versions(other, j)?.is_empty(), "versions");
+        assert_eq!(r.runs_of(other, j, ann)?.runs, 0, "runs_of");
+        assert!(r.goal_candidates(other, j, ann, i64::MAX, day(0, 3))?.is_empty(), "goal_candidates");
+        assert_eq!(r.customer_name(other, ann)?, None, "customer_name");
+        assert!(r.events_since(other, ann, "order.paid", 0)?.is_empty(), "events_since");
+        assert_eq!(r.count_runs(other, j, JourneyRunStatus::Active)?, 0, "count_runs");
+        assert_eq!(r.arm(other, j, false)?, (0, 0, 0), "arm");
+        assert!(r.version_stats(other, j)?.is_empty(), "version_stats");
+        assert!(r.step_outcomes(other, j)?.is_empty(), "step_outcomes");
+        assert!(r.variant_runs(other, j)?.is_empty(), "variant_runs");
+        Ok(())
+    })
+    .unwrap();
+
+    // Writes with the other shop change nothing of this one's.
+    let context = json!({"stolen": true});
+    let place = RunPlace { step: "tag", variant: Some("tag:stolen"), context: &context };
+    let late = day(9, 0);
+    s.write(|tx| {
+        let w = tx.journeys_writer();
+        assert_eq!(w.convert(other, run.id, late, 999, late)?, 0, "convert");
+        assert!(!w.end_wait(other, run.id, "wait", "stolen", late)?, "end_wait");
+        w.set_cursor(other, j, 0)?;
+        w.set_date_through(other, j, late.date_naive())?;
+        w.pause(other, j, late)?;
+        w.wait(other, run.id, &place, late)?;
+        w.move_run(other, run.id, bea)?;
+        w.update_journey(other, j, "Stolen", Some("stolen"), 7, late)?;
+        w.activate(other, j, 0, late)?;
+        w.exit_runs(other, j, late)?;
+        w.end_run(other, run.id, JourneyRunStatus::Exited, "stolen", late, &place)?;
+        w.fail_run(other, run.id, "stolen", late)?;
+        w.set_status(other, j, JourneyStatus::Archived, late)?;
+        w.delete_journey(other, j)?;
+        Ok(())
+    })
+    .unwrap();
+    let step = StepRecord {
+        run_id: run.id,
+        step: "wait",
+        kind: "wait",
+        outcome: "stolen",
+        detail: "",
+        message_id: None,
+        coupon_id: None,
+        at: late,
+    };
+    assert!(s.write(|tx| tx.journeys_writer().log_step(other, &step)).is_err(), "a step of another shop's run");
+    assert!(
+        s.write(|tx| tx.journeys_writer().insert_version(other, j, 2, &json!({}), late, "thief")).is_err(),
+        "a version of another shop's journey"
+    );
+
+    assert_eq!(s.read(|tx| tx.journeys().journey(shop, j)).unwrap(), journey_before);
+    assert_eq!(s.read(|tx| tx.journeys().view(shop, j)).unwrap(), view_before);
+    assert_eq!(s.read(|tx| tx.journeys().run(shop, run.id)).unwrap(), run_before);
+    assert_eq!(run_of(&*backend, shop, j, ann), run, "the run and its history are as they were");
+    assert_eq!(s.read(|tx| tx.journeys().versions(shop, j)).unwrap().len(), 1);
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use kith_core::ledger::{self, Post, SchemePoints};
-use kith_core::ports::Batch;
+use kith_core::ports::{Batch, OrderPoints};
 use kith_core::{Actor, Error, Storage, StorageExt};
 use kith_domain::loyalty::{LedgerKind, LoyaltySettings, PointsAdjustment, RefundPolicy};
 use kith_domain::model::OutcomeStatus;
@@ -71,16 +71,16 @@ fn spend(s: &dyn Storage, shop: i64, customer: i64, points: i64, key: &str, at: 
     assert!(s.write(|tx| ledger::post(tx, &post)).unwrap().is_some(), "spending {points} under {key} was posted");
 }
 
-fn balance(s: &dyn Storage, customer: i64) -> i64 {
-    s.read(|tx| tx.ledger().balance(customer)).unwrap()
+fn balance(s: &dyn Storage, shop: i64, customer: i64) -> i64 {
+    s.read(|tx| tx.ledger().balance(shop, customer)).unwrap()
 }
 
-fn batches(s: &dyn Storage, customer: i64) -> Vec<i64> {
-    s.read(|tx| tx.ledger().batches(customer)).unwrap().iter().map(|b| b.remaining).collect()
+fn batches(s: &dyn Storage, shop: i64, customer: i64) -> Vec<i64> {
+    s.read(|tx| tx.ledger().batches(shop, customer)).unwrap().iter().map(|b| b.remaining).collect()
 }
 
-fn kinds(s: &dyn Storage, customer: i64) -> Vec<(LedgerKind, i64)> {
-    s.read(|tx| tx.ledger().entries(customer)).unwrap().iter().map(|e| (e.kind, e.points)).collect()
+fn kinds(s: &dyn Storage, shop: i64, customer: i64) -> Vec<(LedgerKind, i64)> {
+    s.read(|tx| tx.ledger().entries(shop, customer)).unwrap().iter().map(|e| (e.kind, e.points)).collect()
 }
 
 /// The ledger's invariant: stored batches are what a replay says, and they sum to the balance.
@@ -96,9 +96,9 @@ pub fn ledger_spending_draws_the_oldest_batches_first(factory: &dyn Factory) {
     award(s, shop, c, 50, "second", None, day(2, 0)).unwrap();
     award(s, shop, c, 20, "third", None, day(3, 0)).unwrap();
     spend(s, shop, c, 120, "r1", day(4, 0));
-    assert_eq!(batches(s, c), [0, 30, 20], "the oldest batch is drawn whole before the next");
-    assert_eq!(balance(s, c), 50);
-    let open: Vec<Batch> = s.read(|tx| tx.ledger().open_batches(c)).unwrap();
+    assert_eq!(batches(s, shop, c), [0, 30, 20], "the oldest batch is drawn whole before the next");
+    assert_eq!(balance(s, shop, c), 50);
+    let open: Vec<Batch> = s.read(|tx| tx.ledger().open_batches(shop, c)).unwrap();
     assert_eq!(open.iter().map(|b| b.remaining).collect::<Vec<_>>(), [30, 20], "open batches are those with points left, oldest first");
     consistent(s, shop);
 }
@@ -112,8 +112,8 @@ pub fn ledger_source_key_posts_once(factory: &dyn Factory) {
     assert_eq!(award(s, shop, c, 100, "order-bonus", None, day(1, 1)), None, "a used key posts nothing");
     assert_eq!(award(s, shop, c, 70, "order-bonus", None, day(1, 2)), None, "nor with another amount");
     assert_eq!(award(s, shop, c, 0, "nothing", None, day(1, 3)), None, "zero points post nothing");
-    assert_eq!(balance(s, c), 100);
-    let entry = s.read(|tx| tx.ledger().entry(first.unwrap())).unwrap();
+    assert_eq!(balance(s, shop, c), 100);
+    let entry = s.read(|tx| tx.ledger().entry(shop, first.unwrap())).unwrap();
     assert_eq!((entry.kind, entry.points, entry.remaining, entry.source.as_str()), (LedgerKind::Earn, 100, Some(100), "tiered-points"));
     assert_eq!(entry.created_at, day(1, 0), "times cross the ports to the millisecond");
 }
@@ -125,14 +125,14 @@ pub fn ledger_debt_is_paid_first_by_later_earnings(factory: &dyn Factory) {
     award(s, shop, c, 100, "order:T1", None, day(0, 1)).unwrap();
     spend(s, shop, c, 80, "r1", day(1, 0));
     refund(&*b, shop, "T1", 10_000, day(2, 0));
-    assert_eq!(kinds(s, c), [(LedgerKind::Earn, 100), (LedgerKind::Redeem, -80), (LedgerKind::Clawback, -100)]);
-    assert_eq!(balance(s, c), -80, "the claw-back beyond the balance is a debt (the default policy)");
+    assert_eq!(kinds(s, shop, c), [(LedgerKind::Earn, 100), (LedgerKind::Redeem, -80), (LedgerKind::Clawback, -100)]);
+    assert_eq!(balance(s, shop, c), -80, "the claw-back beyond the balance is a debt (the default policy)");
     award(s, shop, c, 50, "later-1", None, day(3, 0)).unwrap();
-    assert_eq!(balance(s, c), -30);
-    assert_eq!(batches(s, c), [0, 0], "points earned in debt pay it and open an empty batch");
+    assert_eq!(balance(s, shop, c), -30);
+    assert_eq!(batches(s, shop, c), [0, 0], "points earned in debt pay it and open an empty batch");
     award(s, shop, c, 40, "later-2", None, day(4, 0)).unwrap();
-    assert_eq!(balance(s, c), 10);
-    assert_eq!(batches(s, c), [0, 0, 10]);
+    assert_eq!(balance(s, shop, c), 10);
+    assert_eq!(batches(s, shop, c), [0, 0, 10]);
     consistent(s, shop);
 }
 
@@ -145,11 +145,11 @@ pub fn ledger_forgive_policy_writes_off_a_refunds_debt(factory: &dyn Factory) {
     spend(s, shop, c, 80, "r1", day(1, 0));
     refund(&*b, shop, "T1", 10_000, day(2, 0));
     assert_eq!(
-        kinds(s, c),
+        kinds(s, shop, c),
         [(LedgerKind::Earn, 100), (LedgerKind::Redeem, -80), (LedgerKind::Clawback, -100), (LedgerKind::Adjust, 80)],
         "the shortfall is written off at once"
     );
-    assert_eq!(balance(s, c), 0);
+    assert_eq!(balance(s, shop, c), 0);
     consistent(s, shop);
 }
 
@@ -159,14 +159,14 @@ pub fn ledger_partial_refunds_claw_back_the_refunded_share(factory: &dyn Factory
     let c = buy(&*b, shop, "13800000001", "T1", 10_000, day(0, 0));
     award(s, shop, c, 99, "order:T1", None, day(0, 1)).unwrap();
     refund(&*b, shop, "T1", 2_500, day(1, 0));
-    assert_eq!(balance(s, c), 74, "a quarter refunded takes a quarter of the points, the points kept rounded down");
+    assert_eq!(balance(s, shop, c), 74, "a quarter refunded takes a quarter of the points, the points kept rounded down");
     refund(&*b, shop, "T1", 2_500, day(2, 0));
-    assert_eq!(balance(s, c), 49);
+    assert_eq!(balance(s, shop, c), 49);
     s.write(|tx| ledger::settle_order(tx, shop, order(s, shop, "T1"), day(3, 0))).unwrap();
-    assert_eq!(balance(s, c), 49, "settling again takes nothing more");
+    assert_eq!(balance(s, shop, c), 49, "settling again takes nothing more");
     refund(&*b, shop, "T1", 5_000, day(4, 0));
-    assert_eq!(balance(s, c), 0, "a full refund takes every point the order earned");
-    let clawed: Vec<i64> = kinds(s, c).iter().filter(|(k, _)| *k == LedgerKind::Clawback).map(|(_, p)| *p).collect();
+    assert_eq!(balance(s, shop, c), 0, "a full refund takes every point the order earned");
+    let clawed: Vec<i64> = kinds(s, shop, c).iter().filter(|(k, _)| *k == LedgerKind::Clawback).map(|(_, p)| *p).collect();
     assert_eq!(clawed, [-25, -25, -49]);
     consistent(s, shop);
 }
@@ -181,12 +181,12 @@ pub fn ledger_award_for_a_refunded_order_loses_the_share_at_once(factory: &dyn F
     let c = buy(&*b, shop, "13800000001", "T1", 8_000, day(0, 0));
     refund(&*b, shop, "T1", 2_000, day(0, 1));
     award(s, shop, c, 40, "order:T1", None, day(0, 2)).unwrap();
-    assert_eq!(kinds(s, c), [(LedgerKind::Earn, 40), (LedgerKind::Clawback, -10)]);
-    let earned = s.read(|tx| tx.ledger().entries(c)).unwrap()[0].id;
-    assert_eq!(s.read(|tx| tx.ledger().entry(earned)).unwrap().order_id.as_deref(), Some("T1"), "the award is tied to its order");
+    assert_eq!(kinds(s, shop, c), [(LedgerKind::Earn, 40), (LedgerKind::Clawback, -10)]);
+    let earned = s.read(|tx| tx.ledger().entries(shop, c)).unwrap()[0].id;
+    assert_eq!(s.read(|tx| tx.ledger().entry(shop, earned)).unwrap().order_id.as_deref(), Some("T1"), "the award is tied to its order");
     // A key naming no order of the shop is an ordinary award.
     award(s, shop, c, 5, "order:T404", None, day(0, 3)).unwrap();
-    assert_eq!(balance(s, c), 35);
+    assert_eq!(balance(s, shop, c), 35);
 }
 
 pub fn ledger_expiry_takes_what_remains_of_each_due_batch(factory: &dyn Factory) {
@@ -199,10 +199,10 @@ pub fn ledger_expiry_takes_what_remains_of_each_due_batch(factory: &dyn Factory)
     spend(s, shop, c, 30, "r1", day(4, 0));
     assert_eq!(ledger::expire(s, day(9, 23), 100).unwrap(), 0, "nothing is due before its expiry");
     assert_eq!(ledger::expire(s, day(10, 0), 100).unwrap(), 1, "a batch expires at its expiry");
-    assert_eq!(balance(s, c), 80, "the 70 left of the first batch expired");
-    assert_eq!(batches(s, c), [0, 50, 30]);
+    assert_eq!(balance(s, shop, c), 80, "the 70 left of the first batch expired");
+    assert_eq!(batches(s, shop, c), [0, 50, 30]);
     assert_eq!(ledger::expire(s, day(11, 0), 100).unwrap(), 0, "an expired batch expires once");
-    let expiry = s.read(|tx| tx.ledger().entries(c)).unwrap().into_iter().find(|e| e.kind == LedgerKind::Expire).unwrap();
+    let expiry = s.read(|tx| tx.ledger().entries(shop, c)).unwrap().into_iter().find(|e| e.kind == LedgerKind::Expire).unwrap();
     assert_eq!(expiry.points, -70);
     assert!(expiry.batch_id.is_some(), "an expiry names its batch");
     consistent(s, shop);
@@ -214,7 +214,7 @@ pub fn ledger_expiry_takes_what_remains_of_each_due_batch(factory: &dyn Factory)
     assert_eq!(ledger::expire(s, day(50, 0), 2).unwrap(), 2);
     assert_eq!(ledger::expire(s, day(50, 0), 2).unwrap(), 2, "the third of d's and c's last batch");
     assert_eq!(ledger::expire(s, day(50, 0), 2).unwrap(), 0);
-    assert_eq!((balance(s, c), balance(s, d)), (50, 0));
+    assert_eq!((balance(s, shop, c), balance(s, shop, d)), (50, 0));
     consistent(s, shop);
 }
 
@@ -240,7 +240,7 @@ pub fn ledger_adjustments_refuse_overdraws_and_answer_resends(factory: &dyn Fact
     assert!(matches!(reused, Error::Conflict(_)), "the key reused for another customer is refused");
     let (taken, _) = ledger::adjust(s, shop, c, &adj(-30, "take-30"), &actor, day(2, 0)).unwrap();
     assert_eq!((taken.kind, taken.points, taken.remaining), (LedgerKind::Adjust, -30, None));
-    assert_eq!(balance(s, c), 0);
+    assert_eq!(balance(s, shop, c), 0);
     let invalid = ledger::adjust(s, shop, c, &adj(0, "zero"), &actor, day(2, 0)).unwrap_err();
     assert!(matches!(&invalid, Error::Invalid(field) if field.field == "points"), "{invalid:?}");
     consistent(s, shop);
@@ -253,7 +253,7 @@ pub fn ledger_merge_joins_two_ledgers(factory: &dyn Factory) {
     award(s, shop, phone, 100, "order:T1", None, day(0, 1)).unwrap();
     spend(s, shop, phone, 100, "r1", day(1, 0));
     refund(&*b, shop, "T1", 10_000, day(2, 0));
-    assert_eq!(balance(s, phone), -100, "the phone's customer owes 100");
+    assert_eq!(balance(s, shop, phone), -100, "the phone's customer owes 100");
     let email = accepted(
         &*b,
         shop,
@@ -271,10 +271,10 @@ pub fn ledger_merge_joins_two_ledgers(factory: &dyn Factory) {
         day(4, 0),
     );
     assert!(survivor == phone || survivor == email);
-    assert_eq!(balance(s, survivor), 30, "one ledger: 130 earned by the e-mail's customer pay the phone's debt of 100");
+    assert_eq!(balance(s, shop, survivor), 30, "one ledger: 130 earned by the e-mail's customer pay the phone's debt of 100");
     // Replayed in time order: the claw-back of day 2 takes the 60 of day 1 and leaves a debt
     // of 40, which the 70 of day 3 pays.
-    assert_eq!(batches(s, survivor), [0, 0, 30]);
+    assert_eq!(batches(s, shop, survivor), [0, 0, 30]);
     consistent(s, shop);
     assert_eq!(s.read(|tx| tx.customers().active(shop, phone)).unwrap(), Some(survivor));
     assert_eq!(s.read(|tx| tx.customers().active(shop, email)).unwrap(), Some(survivor), "a merged customer is found as its survivor");
@@ -296,4 +296,51 @@ pub fn ledger_is_scoped_by_shop(factory: &dyn Factory) {
     assert_ne!(order(s, shop, "T1"), order(s, other_shop, "T1"), "each shop's order T1 is its own");
     assert_eq!(s.read(|tx| tx.ledger().customers_with_entries(shop)).unwrap(), [c]);
     assert_eq!(s.read(|tx| tx.ledger().by_source(other_shop, "tiered-points", "same-key")).unwrap().map(|e| e.customer_id), Some(theirs));
+}
+
+/// The ledger's ports answer only within the shop they are given: asked with another
+/// shop's id for this shop's customer, order, entry or batch, they read nothing and write
+/// nothing, and the ledger read back with its own shop is as it was.
+pub fn ledger_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    let (b, shop) = shop(factory);
+    let s = b.storage();
+    let other = b.create_shop("Another shop", "Asia/Shanghai");
+    let c = buy(&*b, shop, "13800000001", "T1", 10_000, day(0, 0));
+    award(s, shop, c, 100, "order:T1", Some(day(30, 0)), day(0, 1)).unwrap();
+    refund(&*b, shop, "T1", 5_000, day(1, 0));
+    // The other shop has a ledger of its own.
+    let theirs = buy(&*b, other, "13800000001", "T1", 10_000, day(0, 0));
+    award(s, other, theirs, 7, "order:T1", None, day(0, 1)).unwrap();
+    let order_id = order(s, shop, "T1");
+    let entry = s.read(|tx| tx.ledger().entries(shop, c)).unwrap()[0].id;
+    assert_eq!(balance(s, shop, c), 50, "the shop's ledger: 100 earned, half clawed back");
+
+    s.read(|tx| {
+        let l = tx.ledger();
+        assert_eq!(l.balance(other, c)?, 0);
+        assert!(l.open_batches(other, c)?.is_empty());
+        assert!(l.batches(other, c)?.is_empty());
+        assert!(l.entries(other, c)?.is_empty());
+        assert_eq!(l.order_points(other, order_id)?, OrderPoints::default());
+        assert!(l.entry(other, entry).is_err(), "another shop's entry is not found");
+        assert!(l.page(other, c, None, 10)?.is_empty());
+        assert!(l.expiring(other, c)?.is_empty());
+        assert!(l.tier(other, c).is_err(), "another shop's customer is not found");
+        assert!(l.tier_history(other, c)?.is_empty());
+        assert!(tx.orders().refund_state(other, order_id).is_err(), "another shop's order is not found");
+        Ok(())
+    })
+    .unwrap();
+
+    let kept = s.read(|tx| Ok((tx.ledger().batches(shop, c)?, tx.ledger().entry(shop, entry)?))).unwrap();
+    assert_eq!(kept.0, [Batch { id: entry, remaining: 50 }]);
+    s.write(|tx| {
+        tx.ledger_writer().take(other, entry, 20)?;
+        tx.ledger_writer().set_remaining(other, entry, 0)
+    })
+    .unwrap();
+    assert_eq!(s.read(|tx| Ok((tx.ledger().batches(shop, c)?, tx.ledger().entry(shop, entry)?))).unwrap(), kept);
+    assert_eq!((balance(s, shop, c), balance(s, other, theirs)), (50, 7));
+    consistent(s, shop);
+    consistent(s, other);
 }

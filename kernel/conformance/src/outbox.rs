@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kith_core::outbox::{self, Backoff, Claimed, OutboxPolicy, SendOutcome};
-use kith_core::ports::MessageKey;
+use kith_core::ports::{ClaimRow, MessageKey};
 use kith_core::{Actor, Error, Storage, StorageExt};
+use kith_domain::identity::IdentityKind;
 use kith_domain::messaging::{
     ChannelPolicy, ConsentInput, ConsentStatus, FrequencyCap, Message, MessageStatus, MessagingSettings, QuietHours, SendRequest,
 };
@@ -444,4 +445,77 @@ pub fn outbox_receipts_deliver_or_fail_what_is_out(factory: &dyn Factory) {
     let second = backend.create_shop("Second shop", "UTC");
     let elsewhere = outbox::apply_receipts(s, second, SMS, &receipts[..1], now).unwrap();
     assert_eq!((elsewhere.matched, elsewhere.unknown), (0, 1));
+}
+
+/// The outbox's ports answer within the shop they are given: another shop's id with this
+/// shop's customer or message row reads nothing and writes nothing, and the message, its
+/// history and the customer's consent read back with their own shop unchanged.
+pub fn outbox_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    let (backend, shop) = shop(factory);
+    backend.enable_connector(shop, SMS, "sms");
+    let other = backend.create_shop("Second shop", "UTC");
+    backend.enable_connector(other, SMS, "sms");
+    let s = backend.storage();
+    let ann = with_phone(&*backend, shop, "13800000001");
+    with_phone(&*backend, other, "13800000001");
+    consent(s, shop, ann, "sms", ConsentStatus::OptedIn, "checkout");
+    let queued = queue(s, shop, ann, "sms", "mine", day(1, 0));
+    let claimed = claim_sms(s, shop, day(1, 0));
+    assert_eq!(ids(&claimed), [queued.id.as_str()]);
+    let row = claimed[0].row_id;
+    let since = day(0, 0);
+
+    // In its own shop, each read finds what the case wrote.
+    s.read(|tx| {
+        let out = tx.outbox();
+        assert_eq!(out.consent(shop, ann, "sms")?.map(|a| a.source), Some("checkout".to_owned()));
+        assert_eq!(out.consents(shop, ann)?.len(), 1);
+        assert_eq!(out.identifier(shop, ann, IdentityKind::Phone)?.as_deref(), Some("+8613800000001"));
+        assert_eq!(out.sent_since(shop, ann, "sms", 0, since)?, 1, "the message being sent counts");
+        assert_eq!(out.attempt_state(shop, row)?, Some((MessageStatus::Sending, 1)));
+        Ok(())
+    })
+    .unwrap();
+    // Another shop's id with this shop's customer and message reads nothing.
+    s.read(|tx| {
+        let out = tx.outbox();
+        assert_eq!(out.consent(other, ann, "sms")?, None);
+        assert!(out.consents(other, ann)?.is_empty());
+        assert_eq!(out.identifier(other, ann, IdentityKind::Phone)?, None);
+        assert_eq!(out.sent_since(other, ann, "sms", 0, since)?, 0);
+        assert_eq!(out.attempt_state(other, row)?, None);
+        Ok(())
+    })
+    .unwrap();
+
+    // Nor does it write: every write of the message by its row id, with the other shop's id.
+    let before = s.read(|tx| tx.outbox().message(shop, MessageKey::Row(row))).unwrap().expect("the shop's message");
+    let later = day(1, 1);
+    let unclaimed = s
+        .write(|tx| {
+            let w = tx.outbox_writer();
+            w.set_status(other, row, MessageStatus::Failed, Some("not mine"), None, later)?;
+            w.set_attempts(other, row, 99)?;
+            let claim = ClaimRow { attempt: 7, plugin_id: "thief", recipient: "+86139", lease_until: later, customer_id: ann, at: later };
+            w.claim(other, row, &claim)?;
+            w.sent(other, row, Some("p-thief"), later)?;
+            w.delivered(other, row, later, later)?;
+            w.log(other, row, MessageStatus::Failed, "not mine", later)?;
+            w.unclaim(other, row, 1, later)
+        })
+        .unwrap();
+    assert!(!unclaimed, "another shop's id hands nothing back");
+    let after = s.read(|tx| tx.outbox().message(shop, MessageKey::Row(row))).unwrap().expect("the shop's message");
+    assert_eq!(after, before, "the message and its history are unchanged");
+    assert_eq!(s.read(|tx| tx.outbox().attempt_state(shop, row)).unwrap(), Some((MessageStatus::Sending, 1)));
+
+    // The same writes with the message's own shop do change it.
+    s.write(|tx| {
+        tx.outbox_writer().sent(shop, row, Some("p-1"), later)?;
+        tx.outbox_writer().log(shop, row, MessageStatus::Sent, "accepted", later)
+    })
+    .unwrap();
+    let sent = message(s, shop, &queued.id);
+    assert_eq!((sent.status, sent.provider_id.as_deref()), (MessageStatus::Sent, Some("p-1")));
+    assert_eq!(sent.history.len(), before.history.len() + 1);
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kith_core::delivery::{Attempt, Effects, FailurePolicy, PluginRunStep};
 use kith_core::plugins::{Due, PutSubscription};
+use kith_core::ports::{NewDeadLetter, ScoreWrite, TagSources, TierChange};
 use kith_core::prelude::*;
 use kith_core::{Actor, Error, Storage};
 use kith_domain::model::OutcomeStatus;
@@ -602,4 +603,110 @@ pub fn plugins_deliveries_take_their_event_types_after_the_cursor(factory: &dyn 
     let (their_log, _) = s.events_for(other, "rule", &every, 0, None, 100).unwrap();
     let their_kinds: Vec<(&str, Option<i64>)> = their_log.iter().map(|e| (e.kind.as_str(), e.customer_id)).collect();
     assert_eq!(their_kinds, [("customer.created", Some(theirs)), ("order.paid", Some(theirs))]);
+}
+
+/// The plugins' ports (and the tags', scores' and tiers' they write through) answer within
+/// the shop they are given: another shop's id with this shop's customer, run or dead letter
+/// reads nothing and writes nothing, and each row reads back with its own shop unchanged.
+pub fn plugins_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    let b = factory.fresh();
+    let s = b.storage();
+    let shop = b.create_shop("Mine", "Asia/Shanghai");
+    let other = b.create_shop("Other", "Asia/Shanghai");
+    let c = order(&*b, shop, &("T1", "13800000001", day(1, 2), vec![("A", "tea", 2, 5000)]));
+    let behaviour = json!({"id": "b1", "type": "behaviour", "identities": [{"kind": "phone", "value": "13800000001"}],
+                           "occurred_at": day(1, 3).to_rfc3339(), "behaviour": {"kind": "view", "sku": "A", "category": "tea"}});
+    assert_eq!(b.ingest(shop, vec![behaviour], day(1, 3)).outcomes[0].status, OutcomeStatus::Accepted);
+    order(&*b, other, &("T1", "13800000001", day(1, 2), vec![("B", "tea", 1, 100)]));
+    b.enable_plugin(shop, &manifest_text("scorer", "1.0.0", "scoring-model", "scores:write"));
+    let at = day(2, 0);
+    let dead_letter = s
+        .write(|tx| {
+            let score = ScoreWrite { shop_id: shop, customer_id: c, model: "scorer", value: 0.5, label: None, explanation: "x", at };
+            tx.scores_writer().upsert(&score)?;
+            let tier = TierChange { shop_id: shop, customer_id: c, from: None, to: "gold", reason: "spent", source: "scorer", at };
+            tx.tiers_writer().change(&tier)?;
+            tx.tags_writer().insert(shop, c, "vip", "scorer", Some("why"), at)?;
+            let letter = NewDeadLetter {
+                shop_id: shop,
+                plugin_id: "scorer",
+                version: "1.0.0",
+                first_seq: 1,
+                last_seq: 2,
+                attempts: 1,
+                error: "boom",
+                at,
+            };
+            tx.plugins_writer().add_dead_letter(&letter)
+        })
+        .unwrap();
+    let run = s.start_run(shop, "scorer", &cli(), at).unwrap();
+    let since = day(0, 0);
+
+    // In its own shop, each read finds what the case wrote.
+    s.write(|tx| {
+        let (orders, truncated) = tx.plugins().recent_orders(shop, c, since)?;
+        assert_eq!((orders.len(), orders[0].items.len(), truncated), (1, 1, false));
+        assert_eq!(tx.plugins().recent_behaviours(shop, c, since, 10)?.len(), 1);
+        assert_eq!(tx.scores_writer().value(shop, c, "scorer")?, Some(0.5));
+        assert_eq!(tx.tiers_writer().tier(shop, c)?.as_deref(), Some("gold"));
+        assert!(tx.tags().held_by(shop, c, "vip", "scorer")?);
+        assert_eq!(tx.tags().count_by(shop, c, "scorer")?, 1);
+        assert_eq!(tx.tags().get(shop, c, "vip", "scorer")?.reason.as_deref(), Some("why"));
+        Ok(())
+    })
+    .unwrap();
+    // Another shop's id with this shop's customer reads nothing.
+    s.write(|tx| {
+        assert_eq!(tx.plugins().recent_orders(other, c, since)?, (vec![], false));
+        assert!(tx.plugins().recent_behaviours(other, c, since, 10)?.is_empty());
+        assert_eq!(tx.scores_writer().value(other, c, "scorer")?, None);
+        assert_eq!(tx.tiers_writer().tier(other, c)?, None);
+        assert!(!tx.tags().held_by(other, c, "vip", "scorer")?);
+        assert_eq!(tx.tags().count_by(other, c, "scorer")?, 0);
+        not_found(tx.tags().get(other, c, "vip", "scorer"));
+        Ok(())
+    })
+    .unwrap();
+
+    // Nor does it write: the customer's tags and `updated_at`, the run, the dead letter.
+    let updated = |s: &dyn Storage| match s.get_customer(shop, c, 0).unwrap() {
+        kith_core::customers::CustomerRead::Found(detail) => detail.customer.updated_at,
+        other => panic!("the shop's customer: {other:?}"),
+    };
+    let touched = updated(s);
+    let letter = s.dead_letters(shop, "scorer").unwrap();
+    let later = day(3, 0);
+    let (reworded, deleted, advanced) = s
+        .write(|tx| {
+            let reworded = tx.tags_writer().reword(other, c, "vip", "scorer", Some("not mine"))?;
+            let deleted = tx.tags_writer().delete(other, c, "vip", TagSources::One("scorer"))?;
+            tx.customers_writer().touch(other, c, later)?;
+            tx.plugins_writer().redrive_failed(other, dead_letter, "not mine")?;
+            let advanced = tx.plugins_writer().advance_run(other, run.id, 0, 9, 1, false, later)?;
+            tx.plugins_writer().run_failed(other, run.id, 5, "not mine", later, true, later)?;
+            Ok((reworded, deleted, advanced))
+        })
+        .unwrap();
+    assert!(!reworded && deleted.is_empty() && !advanced);
+    assert_eq!(s.read(|tx| tx.tags().get(shop, c, "vip", "scorer")).unwrap().reason.as_deref(), Some("why"));
+    assert_eq!(updated(s), touched, "the customer's updated_at did not move");
+    assert_eq!(s.dead_letters(shop, "scorer").unwrap(), letter, "the dead letter is unchanged");
+    assert_eq!(s.run(shop, "scorer", run.id).unwrap(), run, "the run is unchanged");
+    // A failed run is not resumed through another shop's id.
+    s.write(|tx| tx.plugins_writer().run_failed(shop, run.id, 1, "boom", later, true, later)).unwrap();
+    let failed = s.run(shop, "scorer", run.id).unwrap();
+    assert_eq!(failed.status, PluginRunStatus::Failed);
+    s.write(|tx| tx.plugins_writer().resume_run(other, run.id)).unwrap();
+    assert_eq!(s.run(shop, "scorer", run.id).unwrap(), failed, "still failed");
+    // With their own shop, the writes do change them.
+    s.write(|tx| {
+        tx.plugins_writer().resume_run(shop, run.id)?;
+        tx.plugins_writer().redrive_failed(shop, dead_letter, "again")?;
+        tx.customers_writer().touch(shop, c, later)
+    })
+    .unwrap();
+    assert_eq!(s.run(shop, "scorer", run.id).unwrap().status, PluginRunStatus::Running);
+    assert_eq!(s.dead_letters(shop, "scorer").unwrap()[0].error, "again");
+    assert_eq!(updated(s), later);
 }

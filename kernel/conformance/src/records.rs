@@ -589,7 +589,7 @@ pub fn customers_verify_stats_finds_only_a_real_mismatch(factory: &dyn Factory) 
     ingest(&*backend, shop, refund, day(3, 0));
     assert_eq!(s.verify_stats(shop).unwrap(), vec![], "orders and a refund keep the stats");
     // A stored total the orders do not explain.
-    s.write(|tx| tx.ingest_writer().add_order_to_stats(bob, 777, day(4, 0), day(4, 0))).unwrap();
+    s.write(|tx| tx.ingest_writer().add_order_to_stats(shop, bob, 777, day(4, 0), day(4, 0))).unwrap();
     let mismatches = s.verify_stats(shop).unwrap();
     assert_eq!(mismatches.len(), 1, "{mismatches:?}");
     let m = &mismatches[0];
@@ -599,7 +599,7 @@ pub fn customers_verify_stats_finds_only_a_real_mismatch(factory: &dyn Factory) 
     assert_eq!(m.recomputed.refund_amount, 500);
     assert!(s.verify_stats(other).unwrap().is_empty(), "the other shop has none");
     // Recomputed, the mismatch is gone.
-    s.write(|tx| tx.ingest_writer().recompute_stats(bob)).unwrap();
+    s.write(|tx| tx.ingest_writer().recompute_stats(shop, bob)).unwrap();
     assert_eq!(s.verify_stats(shop).unwrap(), vec![]);
 }
 

@@ -304,7 +304,7 @@ impl Shop {
     }
 
     fn tracked(&self, segment: i64) -> BTreeSet<i64> {
-        self.storage().read(|tx| tx.segments().tracked(segment, None)).unwrap()
+        self.storage().read(|tx| tx.segments().tracked(self.shop, segment, None)).unwrap()
     }
 
     /// What the evaluation here says of `node` at `at`, from what the shop was built of.
@@ -739,8 +739,9 @@ pub fn segments_a_sweep_moves_time_based_segments_as_the_clock_moves(factory: &d
     assert!(previous[&recent].len() < recent_at_first, "24 days on, fewer bought in the last 30 days");
 }
 
-/// A customer whose attributes hold U+0000 (JSON text `\u0000`, which PostgreSQL cannot
-/// read as `jsonb`) leaves segments on attributes working for every other customer of
+/// Ingest refuses attributes holding U+0000 (JSON text `\u0000`, which PostgreSQL cannot
+/// read as `jsonb`); a customer whose stored attributes hold one all the same (written by
+/// an earlier Kith) leaves segments on attributes working for every other customer of
 /// the shop: the segment is counted, refreshed and listed without an error.
 pub fn segments_an_attribute_holding_a_nul_character_stops_no_other_customer(factory: &dyn Factory) {
     use kith_core::prelude::*;
@@ -752,10 +753,15 @@ pub fn segments_an_attribute_holding_a_nul_character_stops_no_other_customer(fac
         json!({"id": id, "type": "customer.upsert", "identities": [{"kind": "phone", "value": phone}],
                "profile": {"attributes": attributes}})
     };
+    // Ingest refuses NUL in attributes, which PostgreSQL's jsonb cannot hold while
+    // SQLite's JSON can.
+    let refused = backend.ingest(shop, vec![upsert("u0", "13800000001", json!({"vip_level": 3, "note": "a\u{0}b"}))], at);
+    assert_eq!((refused.accepted, refused.rejected), (0, 1));
+    assert_eq!(refused.outcomes[0].field.as_deref(), Some("profile.attributes.note"));
     let report = backend.ingest(
         shop,
         vec![
-            upsert("u1", "13800000001", json!({"vip_level": 3, "note": "a\u{0}b"})),
+            upsert("u1", "13800000001", json!({"vip_level": 3})),
             upsert("u2", "13800000002", json!({"vip_level": 3})),
             upsert("u3", "13800000003", json!({"vip_level": 1})),
         ],
@@ -763,6 +769,17 @@ pub fn segments_an_attribute_holding_a_nul_character_stops_no_other_customer(fac
     );
     assert_eq!(report.accepted, 3);
     let customer = |i: usize| report.outcomes[i].customer_id.expect("an accepted event names its customer");
+    // A value an earlier Kith stored (or a copy from such a database) holds one: it must
+    // not stop the segment for the shop's other customers.
+    let stored = kith_core::ports::ProfileRow {
+        name: None,
+        gender: None,
+        birthday: None,
+        province: None,
+        city: None,
+        attributes: r#"{"vip_level":3,"note":"a\u0000b"}"#.into(),
+    };
+    s.write(|tx| tx.ingest_writer().set_profile(shop, customer(0), &stored)).unwrap();
     let vip = backend.create_segment(shop, "vip ≥ 3", json!({"attribute": "vip_level", "op": "gte", "value": 3}), at);
     s.refresh_segments(100, at).unwrap();
     let audience = core_segments::Audience::Segment { id: vip, version: None };
@@ -772,4 +789,83 @@ pub fn segments_an_attribute_holding_a_nul_character_stops_no_other_customer(fac
     assert!(!members.contains(&customer(2)), "{members:?}");
     assert_eq!(count, Some(members.len() as i64));
     assert_eq!(s.get_segment(shop, vip, None).unwrap().members as usize, members.len());
+}
+
+/// The segments' ports asked with another shop's id about a segment or snapshot of this
+/// shop: reads find nothing, writes change nothing, and the rows read back with their own
+/// shop are as they were.
+pub fn segments_ports_answer_only_within_the_shop(factory: &dyn Factory) {
+    use kith_core::prelude::*;
+    let backend = factory.fresh();
+    let s = backend.storage();
+    let shop = backend.create_shop("Ours", "Asia/Shanghai");
+    let other = backend.create_shop("Theirs", "Asia/Shanghai");
+    let at = day(1, 0);
+    let upsert = |phone: &str| {
+        json!({"id": format!("u-{phone}"), "type": "customer.upsert", "identities": [{"kind": "phone", "value": phone}],
+               "profile": {"name": phone}})
+    };
+    let ann = backend.ingest(shop, vec![upsert("13800000001")], at).outcomes[0].customer_id.expect("Ann is accepted");
+    let bea = backend.ingest(other, vec![upsert("13800000001")], at).outcomes[0].customer_id.expect("Bea is accepted");
+    // Everyone without the tag: each shop's customer is its segment's member.
+    let everyone = json!({"tag": "vip", "has": false});
+    let ours = backend.create_segment(shop, "Everyone", everyone.clone(), at);
+    let theirs = backend.create_segment(other, "Everyone", everyone.clone(), at);
+    let snapshot = s.snapshot_segment(shop, ours, &Actor::cli("conformance"), at).unwrap().id;
+    let to = day(30, 0).date_naive();
+    let state = |tx: &dyn kith_core::ports::ReadTx| -> kith_core::Result<Option<Option<i64>>> {
+        Ok(tx.segments().due(day(100, 0), day(100, 0), 100)?.into_iter().find(|d| d.segment_id == ours).map(|d| d.state))
+    };
+    let read = |shop_id: i64| {
+        s.read(|tx| {
+            let r = tx.segments();
+            Ok((
+                r.tracked(shop_id, ours, None)?,
+                r.tracked(shop_id, ours, Some(&[ann, bea]))?,
+                r.versions(shop_id, ours)?,
+                r.snapshot_members(shop_id, snapshot, 0, 10)?.into_iter().map(|c| c.id).collect::<Vec<_>>(),
+                r.counts(shop_id, ours, to)?,
+            ))
+        })
+        .unwrap()
+    };
+    let before = read(shop);
+    let (tracked, among, versions, frozen, counts) = before.clone();
+    assert_eq!(tracked, BTreeSet::from([ann]));
+    assert_eq!(among, BTreeSet::from([ann]));
+    assert_eq!(versions.len(), 1);
+    assert_eq!(frozen, [ann]);
+    assert!(!counts.is_empty(), "the first members' count is recorded");
+    assert_eq!(s.read(|tx| tx.segments().tracked(other, theirs, None)).unwrap(), BTreeSet::from([bea]));
+    let state_before = s.read(state).unwrap();
+    let segment_before = s.get_segment(shop, ours, None).unwrap();
+
+    // Asked with the other shop, the reads find nothing.
+    let (tracked, among, versions, frozen, counts) = read(other);
+    assert!(tracked.is_empty(), "tracked: {tracked:?}");
+    assert!(among.is_empty(), "tracked among: {among:?}");
+    assert!(versions.is_empty(), "versions: {versions:?}");
+    assert!(frozen.is_empty(), "snapshot_members: {frozen:?}");
+    assert!(counts.is_empty(), "counts: {counts:?}");
+
+    // Writes with the other shop change nothing of this one's.
+    let later = day(2, 0);
+    s.write(|tx| {
+        let w = tx.segments_writer();
+        w.enter(other, ours, bea, later)?;
+        w.exit(other, ours, ann)?;
+        w.record_count(other, ours, later.date_naive(), 5)?;
+        w.record_count(other, ours, day(1, 0).date_naive(), 5)?;
+        w.swept(other, ours, None, later)?;
+        w.set_timed(other, ours, true)?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        s.write(|tx| tx.segments_writer().add_version(other, ours, 2, &json!({"tag": "stolen"}), later, "thief")).is_err(),
+        "a version of another shop's segment"
+    );
+    assert_eq!(read(shop), before, "members, versions, snapshot and counts are as they were");
+    assert_eq!(s.read(state).unwrap(), state_before, "the sweep state is as it was");
+    assert_eq!(s.get_segment(shop, ours, None).unwrap(), segment_before);
 }

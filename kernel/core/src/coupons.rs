@@ -56,7 +56,7 @@ pub fn issue(
     if let Some(reason) = template.refuses_issue(now) {
         return Err(Error::Conflict(reason));
     }
-    let held = tx.coupons().held(template_id, customer_id)?;
+    let held = tx.coupons().held(shop_id, template_id, customer_id)?;
     if held >= i64::from(template.per_customer_limit) {
         return Err(Error::Conflict(format!(
             "customer {customer_id} already holds {held} coupon(s) of template {template_id}, the limit per customer"
@@ -67,7 +67,7 @@ pub fn issue(
         let code = new_code();
         let new = NewCoupon { shop_id, template_id, customer_id, code: &code, source, source_key, issued_at: now, expires_at };
         let Some(id) = tx.coupons_writer().insert(&new)? else { continue };
-        tx.coupons_writer().count_issued(template_id)?;
+        tx.coupons_writer().count_issued(shop_id, template_id)?;
         let coupon = coupon(tx, shop_id, id, now)?;
         let payload = json!({"coupon_id": id, "template_id": template_id, "code": coupon.code, "source": source,
             "expires_at": coupon.expires_at});
@@ -121,7 +121,7 @@ pub fn redeem_by_order(tx: &dyn WriteTx, shop_id: i64, order: &PaidOrder<'_>, ra
     };
     match refusal {
         Ok(coupon_id) => {
-            tx.coupons_writer().redeem(coupon_id, order.id, order.paid_at)?;
+            tx.coupons_writer().redeem(shop_id, coupon_id, order.id, order.paid_at)?;
             let payload = json!({"coupon_id": coupon_id, "code": code, "order_id": order.external_id});
             tx.event_log().append(shop_id, "coupon.redeemed", Some(order.customer_id), &payload, now, None)?;
             Ok(Redeemed::Coupon(coupon_id))
@@ -224,7 +224,7 @@ pub trait CouponService: Storage {
     fn coupon_template_stats(&self, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<TemplateStats> {
         self.read(|tx| {
             let t = load_template(tx, shop_id, id)?;
-            let usage = tx.coupons().template_usage(id, now)?;
+            let usage = tx.coupons().template_usage(shop_id, id, now)?;
             let redeemed = usage.redeemed;
             Ok(TemplateStats {
                 template_id: id,

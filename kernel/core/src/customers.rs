@@ -104,7 +104,7 @@ pub trait CustomerService: Storage {
             let write = TagWrite { shop_id, customer_id, tag: &tag, source: Source::Manual, reason, at: now, chain: 1 };
             tags::add(tx, &write)?;
             tx.audit().record(Some(shop_id), actor, "tag.add", Some(&format!("customer:{customer_id}")), json!({"tag": tag}), now)?;
-            tx.tags().get(customer_id, &tag, "manual")
+            tx.tags().get(shop_id, customer_id, &tag, "manual")
         })
     }
 

@@ -202,10 +202,10 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
                 }
                 // A tag the plugin set already is no new tag: neither the cap nor the chain's
                 // limit holds it back.
-                let held = tx.tags().held_by(customer_id, tag, plugin_id)?;
+                let held = tx.tags().held_by(shop_id, customer_id, tag, plugin_id)?;
                 // That one decision is refused, the rest of the call commits: a customer
                 // holding the most tags is no fault of this call's.
-                if !held && tx.tags().count_by(customer_id, plugin_id)? >= MAX_TAGS_PER_CUSTOMER as i64 {
+                if !held && tx.tags().count_by(shop_id, customer_id, plugin_id)? >= MAX_TAGS_PER_CUSTOMER as i64 {
                     *refused_tags.entry(customer_id).or_default() += 1;
                     continue;
                 }
@@ -221,7 +221,7 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
             }
             Decision::RemoveTag { tag, reason, .. } => {
                 let chain = depth(decision);
-                if chain > MAX_EVENT_CHAIN && tx.tags().held_by(customer_id, tag, plugin_id)? {
+                if chain > MAX_EVENT_CHAIN && tx.tags().held_by(shop_id, customer_id, tag, plugin_id)? {
                     return Err(Error::Invalid(FieldError::new(
                         format!("decisions[{i}].tag"),
                         too_deep(&format!("removing tag `{tag}`"), chain),
@@ -244,7 +244,7 @@ pub fn apply(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, effects: &Effects<
                 ledger::claw_back(tx, &p)?;
             }
             Decision::ChangeTier { tier, reason, .. } => {
-                let from = tx.tiers_writer().tier(customer_id)?;
+                let from = tx.tiers_writer().tier(shop_id, customer_id)?;
                 if from.as_deref() != Some(tier.as_str()) {
                     let change = TierChange { shop_id, customer_id, from: from.as_deref(), to: tier, reason, source: plugin_id, at: now };
                     tx.tiers_writer().change(&change)?;
@@ -396,7 +396,7 @@ pub fn commit_redrive(storage: &dyn Storage, attempt: &Attempt<'_>, dead_letter:
 pub fn record_redrive_failure(storage: &dyn Storage, attempt: &Attempt<'_>, dead_letter: i64, error: &str) -> Result<()> {
     storage.write(|tx| {
         tx.plugins_writer().record_attempt(attempt, Some(error))?;
-        tx.plugins_writer().redrive_failed(dead_letter, error)
+        tx.plugins_writer().redrive_failed(attempt.shop_id, dead_letter, error)
     })
 }
 
@@ -407,7 +407,9 @@ pub fn record_redrive_failure(storage: &dyn Storage, attempt: &Attempt<'_>, dead
 pub fn commit_run_batch(storage: &dyn Storage, attempt: &Attempt<'_>, step: &PluginRunStep, effects: &Effects<'_>) -> Result<PluginRun> {
     let PluginRunStep { run_id, from, to, processed, finished } = *step;
     storage.write(|tx| {
-        if !tx.plugins_writer().advance_run(run_id, from, to, processed, finished, attempt.now)? {
+        if !tx.plugins_writer().advance_run(attempt.shop_id, run_id, from, to, processed, finished, attempt.now)? {
+            // Another shop's run (or another plugin's) is not found; the plugin's, moved on, is stale.
+            tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)?;
             return Err(Error::Conflict(format!("run {run_id} moved on; this batch is stale")));
         }
         apply(tx, attempt.shop_id, attempt.plugin_id, effects, attempt.now)?;
@@ -440,7 +442,7 @@ pub fn record_run_failure(
         let run = tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)?;
         let attempts = run.attempts + 1;
         let failed = attempts >= policy.max_attempts;
-        tx.plugins_writer().run_failed(run_id, attempts, error, now + policy.backoff(attempts), failed, now)?;
+        tx.plugins_writer().run_failed(attempt.shop_id, run_id, attempts, error, now + policy.backoff(attempts), failed, now)?;
         tx.plugins().run(attempt.shop_id, attempt.plugin_id, run_id)
     })
 }

@@ -147,8 +147,8 @@ fn apply(tx: &dyn WriteTx, shop_id: i64, event: &ValidEvent, caps: &IdentityCaps
     match &event.action {
         Action::Upsert { subject, profile } => {
             let customer_id = resolve(tx, shop_id, subject, event.occurred_at, caps, &why, actor, now)?;
-            let changed = update_profile(tx, customer_id, profile)?;
-            tx.ingest_writer().touch(customer_id, now)?;
+            let changed = update_profile(tx, shop_id, customer_id, profile)?;
+            tx.ingest_writer().touch(shop_id, customer_id, now)?;
             if !changed.is_empty() {
                 tx.event_log().append(shop_id, "customer.updated", Some(customer_id), &json!({"fields": changed}), now, None)?;
             }
@@ -163,7 +163,7 @@ fn apply(tx: &dyn WriteTx, shop_id: i64, event: &ValidEvent, caps: &IdentityCaps
         Action::Behaviour { subject, behaviour, occurred_at } => {
             let customer_id = resolve(tx, shop_id, subject, *occurred_at, caps, &why, actor, now)?;
             tx.ingest_writer().insert_behaviour(shop_id, customer_id, behaviour, *occurred_at)?;
-            tx.ingest_writer().touch(customer_id, now)?;
+            tx.ingest_writer().touch(shop_id, customer_id, now)?;
             let payload = json!({"kind": behaviour.kind, "sku": behaviour.sku, "category": behaviour.category, "occurred_at": occurred_at});
             tx.event_log().append(shop_id, "behaviour.recorded", Some(customer_id), &payload, now, None)?;
             Ok(customer_id)
@@ -192,13 +192,13 @@ fn resolve(
     if let Some(id) = subject.customer_id {
         let active =
             tx.customers().active(shop_id, id)?.ok_or_else(|| FieldError::new("customer_id", format!("no customer {id} in this shop")))?;
-        owners.insert((tx.ingest().created_at(active)?, active));
+        owners.insert((tx.ingest().created_at(shop_id, active)?, active));
     }
     let mut unknown: Vec<&Identifier> = Vec::new();
     for identifier in &subject.identities {
         match tx.identities().owner(shop_id, &identifier.kind.to_string(), &identifier.value)? {
             Some(id) => {
-                owners.insert((tx.ingest().created_at(id)?, id));
+                owners.insert((tx.ingest().created_at(shop_id, id)?, id));
             }
             None => unknown.push(identifier),
         }
@@ -207,7 +207,7 @@ fn resolve(
     // Check the caps on the customer as it will be, before writing anything.
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
     for &(_, id) in &owners {
-        for (kind, n) in tx.identities().counts(id)? {
+        for (kind, n) in tx.identities().counts(shop_id, id)? {
             *counts.entry(kind).or_default() += n;
         }
     }
@@ -231,7 +231,7 @@ fn resolve(
             for &(_, other) in owners.iter().skip(1) {
                 merge::merge(tx, shop_id, survivor, other, &format!("{why} names identifiers of both"), actor, now)?;
             }
-            tx.ingest_writer().seen_at(survivor, seen_at)?;
+            tx.ingest_writer().seen_at(shop_id, survivor, seen_at)?;
             survivor
         }
         None => {
@@ -254,8 +254,8 @@ fn resolve(
 }
 
 /// Apply the present fields of `profile`; returns the names of the fields that changed.
-fn update_profile(tx: &dyn WriteTx, customer_id: i64, profile: &ProfileInput) -> Result<Vec<&'static str>> {
-    let current = tx.ingest().profile(customer_id)?;
+fn update_profile(tx: &dyn WriteTx, shop_id: i64, customer_id: i64, profile: &ProfileInput) -> Result<Vec<&'static str>> {
+    let current = tx.ingest().profile(shop_id, customer_id)?;
     let mut changed = Vec::new();
     let mut set = |field: &'static str, old: Option<String>, new: Option<String>| -> Option<String> {
         match new {
@@ -295,7 +295,7 @@ fn update_profile(tx: &dyn WriteTx, customer_id: i64, profile: &ProfileInput) ->
     }
     if !changed.is_empty() {
         let row = crate::ports::ProfileRow { name, gender, birthday, province, city, attributes };
-        tx.ingest_writer().set_profile(customer_id, &row)?;
+        tx.ingest_writer().set_profile(shop_id, customer_id, &row)?;
     }
     Ok(changed)
 }
@@ -310,15 +310,15 @@ fn record_order(tx: &dyn WriteTx, shop_id: i64, customer_id: i64, order: &ValidO
     // Checked before anything is written: a customer's total stays within MAX_TOTAL, so it
     // never leaves 64-bit integers (SQLite would turn an overflowing sum into a float that no
     // later read accepts).
-    let spent = tx.ingest().stats(customer_id)?.total_spent;
+    let spent = tx.ingest().stats(shop_id, customer_id)?.total_spent;
     if spent > MAX_TOTAL - order.amount {
         let reason = format!("would take customer {customer_id}'s total spent past {MAX_TOTAL} minor units");
         return Err(FieldError::new("order.amount", reason).into());
     }
     let order_id = tx.ingest_writer().insert_order(shop_id, customer_id, order, now)?;
-    tx.ingest_writer().add_order_to_stats(customer_id, order.amount, order.paid_at, now)?;
+    tx.ingest_writer().add_order_to_stats(shop_id, customer_id, order.amount, order.paid_at, now)?;
     // The customer's first order ever (journeys' "first order" trigger): no other order, refunded or not.
-    let first_order = tx.ingest().order_count(customer_id)? == 1;
+    let first_order = tx.ingest().order_count(shop_id, customer_id)? == 1;
     let items: Vec<Value> = order
         .items
         .iter()
@@ -351,12 +351,12 @@ fn record_refund(tx: &dyn WriteTx, shop_id: i64, refund: &ValidRefund, now: Date
         .into());
     }
     let fully = refund.amount == remaining;
-    tx.ingest_writer().refund_order(order.id, refund.amount, fully)?;
-    tx.ingest_writer().insert_refund(order.id, refund.amount, refund.reason.as_deref(), refund.refunded_at)?;
-    tx.ingest_writer().subtract_refund(order.customer_id, refund.amount, fully, now)?;
+    tx.ingest_writer().refund_order(shop_id, order.id, refund.amount, fully)?;
+    tx.ingest_writer().insert_refund(shop_id, order.id, refund.amount, refund.reason.as_deref(), refund.refunded_at)?;
+    tx.ingest_writer().subtract_refund(shop_id, order.customer_id, refund.amount, fully, now)?;
     if fully {
         // The first and last order are those that count: a fully refunded order no longer does.
-        tx.ingest_writer().recompute_stats(order.customer_id)?;
+        tx.ingest_writer().recompute_stats(shop_id, order.customer_id)?;
     }
     let payload = json!({"order_id": refund.order_external_id, "amount": refund.amount, "fully_refunded": fully,
         "reason": refund.reason, "refunded_at": refund.refunded_at});

@@ -56,13 +56,13 @@ pub fn zone(tx: &dyn ReadTx, shop_id: i64) -> Result<Tz> {
 pub struct Definitions(HashMap<(i64, i64), Rc<Definition>>);
 
 impl Definitions {
-    pub fn get(&mut self, tx: &dyn ReadTx, journey_id: i64, version: i64) -> Result<Rc<Definition>> {
+    pub fn get(&mut self, tx: &dyn ReadTx, shop_id: i64, journey_id: i64, version: i64) -> Result<Rc<Definition>> {
         if let Some(d) = self.0.get(&(journey_id, version)) {
             return Ok(d.clone());
         }
         let value = tx
             .journeys()
-            .definition(journey_id, version)?
+            .definition(shop_id, journey_id, version)?
             .ok_or_else(|| Error::NotFound(format!("version {version} of journey {journey_id}")))?;
         let parsed = journeys::parse(&value).map_err(|e| anyhow::anyhow!("journey {journey_id} version {version}: {e}"))?;
         let d = Rc::new(parsed);
@@ -74,7 +74,7 @@ impl Definitions {
 /// Why a customer may not enter now, or `None` when they may: re-entry, runs at once,
 /// the interval between entries, and the trigger's customer condition.
 pub fn refused_entry(tx: &dyn ReadTx, row: &JourneyRow, d: &Definition, customer_id: i64, now: DateTime<Utc>) -> Result<Option<String>> {
-    let counts = tx.journeys().runs_of(row.id, customer_id)?;
+    let counts = tx.journeys().runs_of(row.shop_id, row.id, customer_id)?;
     if counts.runs > 0 && !d.entry.reentry {
         return Ok(Some("already entered; the journey allows no re-entry".into()));
     }
@@ -163,8 +163,10 @@ pub fn started_at(context: &Value, entered_at: DateTime<Utc>) -> DateTime<Utc> {
 /// (the trigger event's own time, else the entry), so an order paid before the customer entered
 /// converts nothing however late it is imported, while an order paid after a cart converts the
 /// cart's run even when both arrive in one late sync — and whose goal window it falls in.
+#[allow(clippy::too_many_arguments)]
 fn convert(
     tx: &dyn WriteTx,
+    shop_id: i64,
     journey_id: i64,
     customer_id: i64,
     seq: i64,
@@ -173,18 +175,18 @@ fn convert(
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let mut converted = 0;
-    for candidate in tx.journeys().goal_candidates(journey_id, customer_id, seq, at)? {
+    for candidate in tx.journeys().goal_candidates(shop_id, journey_id, customer_id, seq, at)? {
         if started_at(&candidate.context, candidate.entered_at) > at {
             continue;
         }
-        converted += tx.journeys_writer().convert(candidate.run_id, at, revenue_of(payload), now)?;
+        converted += tx.journeys_writer().convert(shop_id, candidate.run_id, at, revenue_of(payload), now)?;
     }
     Ok(converted)
 }
 
 /// Match new events of a journey's shop against its trigger and goal; move its cursor.
 fn intake(tx: &dyn WriteTx, row: &JourneyRow, defs: &mut Definitions, now: DateTime<Utc>) -> Result<usize> {
-    let d = defs.get(tx, row.id, row.version)?;
+    let d = defs.get(tx, row.shop_id, row.id, row.version)?;
     let events = tx.journeys().events_after(row.shop_id, row.cursor, INTAKE_BATCH)?;
     let Some(last) = events.last().map(|e| e.seq) else { return Ok(0) };
     let mut entered = 0;
@@ -206,7 +208,7 @@ fn intake(tx: &dyn WriteTx, row: &JourneyRow, defs: &mut Definitions, now: DateT
         {
             // An event logged before a merge names the merged customer; their runs are the survivor's now.
             let survivor = tx.customers().active(row.shop_id, customer)?.unwrap_or(customer);
-            convert(tx, row.id, survivor, event.seq, &payload, happened_at(&payload, event.logged_at), now)?;
+            convert(tx, row.shop_id, row.id, survivor, event.seq, &payload, happened_at(&payload, event.logged_at), now)?;
         }
         if !trigger || row.status != JourneyStatus::Active {
             continue;
@@ -220,7 +222,7 @@ fn intake(tx: &dyn WriteTx, row: &JourneyRow, defs: &mut Definitions, now: DateT
             entered += 1;
         }
     }
-    tx.journeys_writer().set_cursor(row.id, last)?;
+    tx.journeys_writer().set_cursor(row.shop_id, row.id, last)?;
     Ok(entered.max(1))
 }
 
@@ -240,7 +242,7 @@ pub fn days_due(row: &JourneyRow, zone: Tz, at: NaiveTime, now: DateTime<Utc>) -
 
 /// Enter the customers of a date trigger for the days due.
 fn date_entries(tx: &dyn WriteTx, row: &JourneyRow, defs: &mut Definitions, now: DateTime<Utc>) -> Result<usize> {
-    let d = defs.get(tx, row.id, row.version)?;
+    let d = defs.get(tx, row.shop_id, row.id, row.version)?;
     let TriggerKind::Date { field, offset_days, at } = &d.trigger else { return Ok(0) };
     let days = days_due(row, zone(tx, row.shop_id)?, *at, now);
     let Some(last) = days.last() else { return Ok(0) };
@@ -255,7 +257,7 @@ fn date_entries(tx: &dyn WriteTx, row: &JourneyRow, defs: &mut Definitions, now:
             }
         }
     }
-    tx.journeys_writer().set_date_through(row.id, *last)?;
+    tx.journeys_writer().set_date_through(row.shop_id, row.id, *last)?;
     Ok(entered.max(1))
 }
 
@@ -321,7 +323,8 @@ fn log_step(
     coupon_id: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    tx.journeys_writer().log_step(&StepRecord { run_id: run.id, step: &run.step, kind, outcome, detail, message_id, coupon_id, at })
+    tx.journeys_writer()
+        .log_step(run.shop_id, &StepRecord { run_id: run.id, step: &run.step, kind, outcome, detail, message_id, coupon_id, at })
 }
 
 /// Why the journey's budget refuses one more message on `channel`, if it does.
@@ -329,7 +332,7 @@ fn message_budget(tx: &dyn ReadTx, run: &RunState, d: &Definition, channel: &str
     if d.budget.messages.is_none() && d.budget.message_cost.is_none() {
         return Ok(None);
     }
-    let spent = tx.journeys().messages_spent(run.journey_id)?;
+    let spent = tx.journeys().messages_spent(run.shop_id, run.journey_id)?;
     let count: i64 = spent.iter().map(|(_, n)| n).sum();
     if let Some(max) = d.budget.messages
         && count >= max
@@ -368,7 +371,7 @@ pub fn coupon_budget(tx: &dyn ReadTx, shop_id: i64, journey_id: i64, d: &Definit
 
 /// The values a message's placeholders read.
 pub fn message_context(tx: &dyn ReadTx, run: &RunState, zone: Tz) -> Result<Value> {
-    let name = tx.journeys().customer_name(run.customer_id)?;
+    let name = tx.journeys().customer_name(run.shop_id, run.customer_id)?;
     let mut ctx = run.context.clone();
     if let Some(expires) = ctx.pointer("/coupon/expires_at_ms").and_then(Value::as_i64) {
         let local = DateTime::from_timestamp_millis(expires).unwrap_or_default().with_timezone(&zone).format("%Y-%m-%d").to_string();
@@ -510,7 +513,7 @@ fn act(tx: &dyn WriteTx, run: &mut RunState, d: &Definition, kind: &StepKind, zo
 
 /// Whether the customer had an event of `kind` (passing `filters`) since entering.
 fn happened_since_entry(tx: &dyn ReadTx, run: &RunState, kind: &str, filters: &[journeys::FieldTest]) -> Result<bool> {
-    let payloads = tx.journeys().events_since(run.customer_id, kind, run.entry_seq)?;
+    let payloads = tx.journeys().events_since(run.shop_id, run.customer_id, kind, run.entry_seq)?;
     Ok(payloads.iter().any(|p| journeys::all_hold(filters, p)))
 }
 
@@ -519,7 +522,7 @@ fn execute(tx: &dyn WriteTx, run: &mut RunState, d: &Definition, step: &Step, zo
     let kind = step.kind.name();
     match &step.kind {
         StepKind::Wait(wait) => {
-            if tx.journeys_writer().end_wait(run.id, &run.step, &format!("until {}", now.to_rfc3339()), now)? {
+            if tx.journeys_writer().end_wait(run.shop_id, run.id, &run.step, &format!("until {}", now.to_rfc3339()), now)? {
                 return Ok(Next::Step(step.next.clone()));
             }
             let expires = run.context.pointer("/coupon/expires_at_ms").and_then(Value::as_i64).and_then(DateTime::from_timestamp_millis);
@@ -588,7 +591,7 @@ fn advance_run(tx: &dyn WriteTx, run: &mut RunState, d: &Definition, zone: Tz, n
             Next::Step(None) => return end(tx, run, JourneyRunStatus::Completed, "went through the last step", now),
             Next::Exit(reason) => return end(tx, run, JourneyRunStatus::Exited, &reason, now),
             Next::Wait(until) => {
-                tx.journeys_writer().wait(run.id, &run.place(), until)?;
+                tx.journeys_writer().wait(run.shop_id, run.id, &run.place(), until)?;
                 return move_to_survivor(tx, run);
             }
         }
@@ -597,7 +600,7 @@ fn advance_run(tx: &dyn WriteTx, run: &mut RunState, d: &Definition, zone: Tz, n
 }
 
 fn end(tx: &dyn WriteTx, run: &RunState, status: JourneyRunStatus, reason: &str, now: DateTime<Utc>) -> Result<()> {
-    tx.journeys_writer().end_run(run.id, status, reason, now, &run.place())?;
+    tx.journeys_writer().end_run(run.shop_id, run.id, status, reason, now, &run.place())?;
     move_to_survivor(tx, run)
 }
 
@@ -605,7 +608,7 @@ fn end(tx: &dyn WriteTx, run: &RunState, status: JourneyRunStatus, reason: &str,
 /// may pay for rewriting the column even to the value it holds).
 fn move_to_survivor(tx: &dyn WriteTx, run: &RunState) -> Result<()> {
     if run.customer_id != run.stored_customer_id {
-        tx.journeys_writer().move_run(run.id, run.customer_id)?;
+        tx.journeys_writer().move_run(run.shop_id, run.id, run.customer_id)?;
     }
     Ok(())
 }
@@ -619,7 +622,7 @@ fn isolated_journey(tx: &dyn WriteTx, row: &JourneyRow, now: DateTime<Utc>, f: i
         Err(err) => err,
     };
     tracing::error!(journey = row.id, error = %err, "a journey failed to take entries; pausing it");
-    tx.journeys_writer().pause(row.id, now)?;
+    tx.journeys_writer().pause(row.shop_id, row.id, now)?;
     tx.audit().record(
         Some(row.shop_id),
         &Actor::cli("journeys"),
@@ -630,7 +633,7 @@ fn isolated_journey(tx: &dyn WriteTx, row: &JourneyRow, now: DateTime<Utc>, f: i
     )?;
     // A paused journey still attributes goals; move past these events so that the next pass does not fail again.
     if row.status == JourneyStatus::Paused {
-        tx.journeys_writer().set_cursor(row.id, tx.journeys().head(row.shop_id)?)?;
+        tx.journeys_writer().set_cursor(row.shop_id, row.id, tx.journeys().head(row.shop_id)?)?;
     }
     Ok(1)
 }
@@ -641,17 +644,20 @@ fn isolated_journey(tx: &dyn WriteTx, row: &JourneyRow, now: DateTime<Utc>, f: i
 struct RunFailed;
 
 /// Run `f` in a savepoint: on error, undo what it did and fail the run with the error.
-fn isolated_run(tx: &dyn WriteTx, run_id: i64, now: DateTime<Utc>, f: impl FnOnce() -> Result<()>) -> Result<()> {
+fn isolated_run(tx: &dyn WriteTx, shop_id: i64, run_id: i64, now: DateTime<Utc>, f: impl FnOnce() -> Result<()>) -> Result<()> {
     if let Err(err) = isolated(tx, f)? {
         tracing::error!(run = run_id, error = %err, "a journey run failed");
-        tx.journeys_writer().fail_run(run_id, &format!("step failed: {err}"), now)?;
+        tx.journeys_writer().fail_run(shop_id, run_id, &format!("step failed: {err}"), now)?;
     }
     Ok(())
 }
 
+/// A journey of a shop: (shop, journey).
+type ShopJourney = (i64, i64);
+
 /// What a pass has to do, as seen on a reader: journeys behind their shop's log, date
 /// triggers with days due, whether a run is due.
-fn pending(tx: &dyn ReadTx, now: DateTime<Utc>) -> Result<(Vec<i64>, Vec<i64>, bool)> {
+fn pending(tx: &dyn ReadTx, now: DateTime<Utc>) -> Result<(Vec<ShopJourney>, Vec<ShopJourney>, bool)> {
     let behind = tx.journeys().behind()?;
     let mut zones: HashMap<i64, Tz> = HashMap::new();
     let mut dated_due = Vec::new();
@@ -664,14 +670,14 @@ fn pending(tx: &dyn ReadTx, now: DateTime<Utc>) -> Result<(Vec<i64>, Vec<i64>, b
         // that no longer parses is found out by the pass, which pauses its journey.
         let at = tx
             .journeys()
-            .definition(row.id, row.version)?
+            .definition(row.shop_id, row.id, row.version)?
             .as_ref()
             .and_then(|d| d.pointer("/trigger/date/at"))
             .and_then(Value::as_str)
             .and_then(|t| NaiveTime::parse_from_str(t, "%H:%M").ok())
             .unwrap_or_else(|| NaiveTime::from_hms_opt(9, 0, 0).expect("09:00"));
         if !days_due(&row, zone, at, now).is_empty() {
-            dated_due.push(row.id);
+            dated_due.push((row.shop_id, row.id));
         }
     }
     Ok((behind, dated_due, !tx.journeys().due_runs(now, 1)?.is_empty()))
@@ -696,11 +702,18 @@ pub fn advance(storage: &dyn Storage, now: DateTime<Utc>, limit: usize) -> Resul
     }
 }
 
-fn run_pass(tx: &dyn WriteTx, behind: &[i64], dated: &[i64], now: DateTime<Utc>, limit: usize, savepoints: bool) -> Result<usize> {
+fn run_pass(
+    tx: &dyn WriteTx,
+    behind: &[ShopJourney],
+    dated: &[ShopJourney],
+    now: DateTime<Utc>,
+    limit: usize,
+    savepoints: bool,
+) -> Result<usize> {
     let mut defs = Definitions::default();
     let mut done = 0;
-    for (id, dated) in behind.iter().map(|id| (*id, false)).chain(dated.iter().map(|id| (*id, true))) {
-        let row = tx.journeys().journey(id)?;
+    for ((shop_id, id), dated) in behind.iter().map(|j| (*j, false)).chain(dated.iter().map(|j| (*j, true))) {
+        let row = tx.journeys().journey(shop_id, id)?;
         done +=
             isolated_journey(
                 tx,
@@ -713,18 +726,18 @@ fn run_pass(tx: &dyn WriteTx, behind: &[i64], dated: &[i64], now: DateTime<Utc>,
     }
     // Runs entered just now are due at once; take them in this pass too.
     let mut zones: HashMap<i64, Tz> = HashMap::new();
-    for run_id in tx.journeys().due_runs(now, limit)? {
-        let mut run = RunState::from(tx.journeys().run(run_id)?);
+    for (shop_id, run_id) in tx.journeys().due_runs(now, limit)? {
+        let mut run = RunState::from(tx.journeys().run(shop_id, run_id)?);
         let zone = match zones.get(&run.shop_id) {
             Some(z) => *z,
             None => *zones.entry(run.shop_id).or_insert(zone(tx, run.shop_id)?),
         };
         let mut step = || {
-            let d = defs.get(tx, run.journey_id, run.version)?;
+            let d = defs.get(tx, run.shop_id, run.journey_id, run.version)?;
             advance_run(tx, &mut run, &d, zone, now)
         };
         if savepoints {
-            isolated_run(tx, run_id, now, step)?;
+            isolated_run(tx, shop_id, run_id, now, step)?;
         } else if step().is_err() {
             return Err(anyhow::Error::new(RunFailed).into());
         }
@@ -743,8 +756,10 @@ fn load_row(tx: &dyn ReadTx, shop_id: i64, id: i64) -> Result<JourneyRow> {
     tx.journeys().journey_in_shop(shop_id, id)?.ok_or_else(|| Error::NotFound(format!("journey {id}")))
 }
 
-fn definition_value(tx: &dyn ReadTx, journey_id: i64, version: i64) -> Result<Value> {
-    tx.journeys().definition(journey_id, version)?.ok_or_else(|| Error::NotFound(format!("version {version} of journey {journey_id}")))
+fn definition_value(tx: &dyn ReadTx, shop_id: i64, journey_id: i64, version: i64) -> Result<Value> {
+    tx.journeys()
+        .definition(shop_id, journey_id, version)?
+        .ok_or_else(|| Error::NotFound(format!("version {version} of journey {journey_id}")))
 }
 
 fn load_journey(tx: &dyn ReadTx, shop_id: i64, id: i64) -> Result<Journey> {
@@ -803,7 +818,7 @@ pub trait JourneyService: Storage {
         self.write(|tx| {
             check(tx, shop_id, input, now)?;
             let id = tx.journeys_writer().insert_journey(shop_id, input.name.trim(), input.description.as_deref(), now)?;
-            tx.journeys_writer().insert_version(id, 1, &input.definition, now, &actor.label)?;
+            tx.journeys_writer().insert_version(shop_id, id, 1, &input.definition, now, &actor.label)?;
             tx.audit().record(Some(shop_id), actor, "journey.created", Some(&format!("journey:{id}")), json!({"version": 1}), now)?;
             load_journey(tx, shop_id, id)
         })
@@ -819,13 +834,13 @@ pub trait JourneyService: Storage {
                 return Err(Error::Conflict(format!("journey {id} is archived; copy it into a new journey instead")));
             }
             check(tx, shop_id, input, now)?;
-            let current = definition_value(tx, id, row.version)?;
+            let current = definition_value(tx, shop_id, id, row.version)?;
             let mut version = row.version;
             if current != input.definition {
                 version += 1;
-                tx.journeys_writer().insert_version(id, version, &input.definition, now, &actor.label)?;
+                tx.journeys_writer().insert_version(shop_id, id, version, &input.definition, now, &actor.label)?;
             }
-            tx.journeys_writer().update_journey(id, input.name.trim(), input.description.as_deref(), version, now)?;
+            tx.journeys_writer().update_journey(shop_id, id, input.name.trim(), input.description.as_deref(), version, now)?;
             tx.audit().record(Some(shop_id), actor, "journey.updated", Some(&format!("journey:{id}")), json!({"version": version}), now)?;
             load_journey(tx, shop_id, id)
         })
@@ -841,7 +856,7 @@ pub trait JourneyService: Storage {
                     row.status.as_str()
                 )));
             }
-            tx.journeys_writer().delete_journey(id)?;
+            tx.journeys_writer().delete_journey(shop_id, id)?;
             tx.audit().record(Some(shop_id), actor, "journey.deleted", Some(&format!("journey:{id}")), json!({"name": row.name}), now)?;
             Ok(())
         })
@@ -858,7 +873,7 @@ pub trait JourneyService: Storage {
     fn journey_versions(&self, shop_id: i64, id: i64) -> Result<Vec<JourneyVersion>> {
         self.read(|tx| {
             load_row(tx, shop_id, id)?;
-            tx.journeys().versions(id)
+            tx.journeys().versions(shop_id, id)
         })
     }
 
@@ -871,17 +886,17 @@ pub trait JourneyService: Storage {
             row.status.transition(to).map_err(Error::Conflict)?;
             if to == JourneyStatus::Active {
                 // The definition must still hold in the shop (a segment or template may be gone).
-                let definition = definition_value(tx, id, row.version)?;
+                let definition = definition_value(tx, shop_id, id, row.version)?;
                 let input = JourneyInput { name: row.name.clone(), description: None, definition };
                 check(tx, shop_id, &input, now)?;
             }
             if row.status == JourneyStatus::Draft && to == JourneyStatus::Active {
-                tx.journeys_writer().activate(id, tx.journeys().head(shop_id)?, now)?;
+                tx.journeys_writer().activate(shop_id, id, tx.journeys().head(shop_id)?, now)?;
             }
             if to == JourneyStatus::Archived {
-                tx.journeys_writer().exit_runs(id, now)?;
+                tx.journeys_writer().exit_runs(shop_id, id, now)?;
             }
-            tx.journeys_writer().set_status(id, to, now)?;
+            tx.journeys_writer().set_status(shop_id, id, to, now)?;
             tx.audit().record(
                 Some(shop_id),
                 actor,
@@ -924,7 +939,7 @@ pub trait JourneyService: Storage {
     fn dry_run_journey(&self, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<DryRun> {
         self.read(|tx| {
             let row = load_row(tx, shop_id, id)?;
-            let d = Definitions::default().get(tx, id, row.version)?;
+            let d = Definitions::default().get(tx, shop_id, id, row.version)?;
             let (candidates, basis): (Vec<i64>, String) = match &d.trigger {
                 TriggerKind::Segment(segment) => {
                     (tx.journeys().segment_members(shop_id, *segment)?, format!("members of segment {segment} now"))
@@ -971,7 +986,7 @@ pub trait JourneyService: Storage {
     fn test_send_journey(&self, shop_id: i64, id: i64, customer_id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<TestSend> {
         self.write(|tx| {
             let row = load_row(tx, shop_id, id)?;
-            let d = Definitions::default().get(tx, id, row.version)?;
+            let d = Definitions::default().get(tx, shop_id, id, row.version)?;
             let customer = tx
                 .customers()
                 .active(shop_id, customer_id)?
@@ -1026,9 +1041,9 @@ pub trait JourneyService: Storage {
     fn journey_stats(&self, shop_id: i64, id: i64) -> Result<JourneyStats> {
         self.read(|tx| {
             load_row(tx, shop_id, id)?;
-            let count = |status: JourneyRunStatus| tx.journeys().count_runs(id, status);
+            let count = |status: JourneyRunStatus| tx.journeys().count_runs(shop_id, id, status);
             let arm = |holdout: bool| -> Result<Arm> {
-                let (entered, converted, revenue) = tx.journeys().arm(id, holdout)?;
+                let (entered, converted, revenue) = tx.journeys().arm(shop_id, id, holdout)?;
                 Ok(Arm::new(entered, converted, revenue))
             };
             let treated = arm(false)?;
@@ -1043,14 +1058,14 @@ pub trait JourneyService: Storage {
             };
             let settings = tx.settings().messaging(shop_id)?;
             let mut messages = MessageFigures::default();
-            for (channel, status, n) in tx.journeys().messages_by_status(id)? {
+            for (channel, status, n) in tx.journeys().messages_by_status(shop_id, id)? {
                 messages.add(&status, n, settings.policy(&channel).cost_per_message);
             }
             let coupons = tx.journeys().coupon_figures(shop_id, &source(id))?;
             let cost = messages.cost + coupons.redeemed_value;
-            let versions = tx.journeys().version_stats(id)?;
+            let versions = tx.journeys().version_stats(shop_id, id)?;
             let mut steps: BTreeMap<(i64, String), StepStats> = BTreeMap::new();
-            for StepOutcomes { version, step, kind, outcome, reason, count: n } in tx.journeys().step_outcomes(id)? {
+            for StepOutcomes { version, step, kind, outcome, reason, count: n } in tx.journeys().step_outcomes(shop_id, id)? {
                 let entry = steps.entry((version, step.clone())).or_insert_with(|| StepStats {
                     version,
                     step,
@@ -1064,14 +1079,14 @@ pub trait JourneyService: Storage {
                     *entry.skipped.entry(reason).or_default() += n;
                 }
             }
-            for StepMessages { version, step, channel, status, count: n } in tx.journeys().step_messages(id)? {
+            for StepMessages { version, step, channel, status, count: n } in tx.journeys().step_messages(shop_id, id)? {
                 if let Some(entry) = steps.get_mut(&(version, step)) {
                     entry.messages.get_or_insert_with(MessageFigures::default).add(&status, n, settings.policy(&channel).cost_per_message);
                 }
             }
             // Variants: each run's `step:variant` labels, treated runs only.
             let mut arms: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
-            for (labels, converted, revenue) in tx.journeys().variant_runs(id)? {
+            for (labels, converted, revenue) in tx.journeys().variant_runs(shop_id, id)? {
                 for label in labels.split(',') {
                     let a = arms.entry(label.to_owned()).or_default();
                     a.0 += 1;

@@ -51,10 +51,10 @@ fn insert(tx: &dyn WriteTx, p: &Post<'_>) -> Result<Option<i64>> {
         return Ok(None);
     }
     let remaining = if p.points > 0 {
-        let debt = (-tx.ledger().balance(p.customer_id)?).max(0);
+        let debt = (-tx.ledger().balance(p.shop_id, p.customer_id)?).max(0);
         p.points - debt.min(p.points)
     } else {
-        draw(tx, p.customer_id, -p.points)?;
+        draw(tx, p.shop_id, p.customer_id, -p.points)?;
         0
     };
     let id = tx.ledger_writer().insert(&NewEntry {
@@ -75,13 +75,13 @@ fn insert(tx: &dyn WriteTx, p: &Post<'_>) -> Result<Option<i64>> {
 }
 
 /// Take `points` from the customer's open batches, oldest first.
-fn draw(tx: &dyn WriteTx, customer_id: i64, mut points: i64) -> Result<()> {
-    for batch in tx.ledger().open_batches(customer_id)? {
+fn draw(tx: &dyn WriteTx, shop_id: i64, customer_id: i64, mut points: i64) -> Result<()> {
+    for batch in tx.ledger().open_batches(shop_id, customer_id)? {
         if points == 0 {
             break;
         }
         let take = batch.remaining.min(points);
-        tx.ledger_writer().take(batch.id, take)?;
+        tx.ledger_writer().take(shop_id, batch.id, take)?;
         points -= take;
     }
     Ok(())
@@ -157,8 +157,8 @@ pub fn claw_back(tx: &dyn WriteTx, p: &SchemePoints<'_>) -> Result<Option<i64>> 
 /// leaves is written off at once. The customer is not marked for segments: the callers
 /// mark them (ingest once per customer of its batch, [`award`] with its own entry).
 pub fn settle_order(tx: &dyn WriteTx, shop_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()> {
-    let order = tx.orders().refund_state(order_id)?;
-    let points = tx.ledger().order_points(order_id)?;
+    let order = tx.orders().refund_state(shop_id, order_id)?;
+    let points = tx.ledger().order_points(shop_id, order_id)?;
     if points.earned <= 0 || order.refunded <= 0 {
         return Ok(());
     }
@@ -189,7 +189,7 @@ pub fn settle_order(tx: &dyn WriteTx, shop_id: i64, order_id: i64, at: DateTime<
         },
     )?;
     let policy = tx.settings().loyalty(shop_id)?.refund_policy;
-    let debt = (-tx.ledger().balance(order.customer_id)?).max(0);
+    let debt = (-tx.ledger().balance(shop_id, order.customer_id)?).max(0);
     if let (Some(entry), RefundPolicy::Forgive, true) = (posted, policy, debt > 0) {
         insert(
             tx,
@@ -213,7 +213,7 @@ pub fn settle_order(tx: &dyn WriteTx, shop_id: i64, order_id: i64, at: DateTime<
 /// Every batch of a customer with what should remain of it, by replaying the ledger
 /// from its first entry: what merges and unmerges rebuild from after moving entries,
 /// and what the consistency check compares with.
-pub fn replay(tx: &dyn ReadTx, customer_id: i64) -> Result<Vec<Batch>> {
+pub fn replay(tx: &dyn ReadTx, shop_id: i64, customer_id: i64) -> Result<Vec<Batch>> {
     let mut open: Vec<Batch> = Vec::new();
     let mut debt = 0i64;
     let take_oldest = |open: &mut Vec<Batch>, mut points: i64| -> i64 {
@@ -224,7 +224,7 @@ pub fn replay(tx: &dyn ReadTx, customer_id: i64) -> Result<Vec<Batch>> {
         }
         points
     };
-    for entry in tx.ledger().entries(customer_id)? {
+    for entry in tx.ledger().entries(shop_id, customer_id)? {
         if entry.points > 0 {
             let pay = debt.min(entry.points);
             debt -= pay;
@@ -246,9 +246,9 @@ pub fn replay(tx: &dyn ReadTx, customer_id: i64) -> Result<Vec<Batch>> {
 }
 
 /// Make a customer's stored batches what a replay of the ledger says.
-pub fn rebuild(tx: &dyn WriteTx, customer_id: i64) -> Result<()> {
-    for batch in replay(tx, customer_id)? {
-        tx.ledger_writer().set_remaining(batch.id, batch.remaining)?;
+pub fn rebuild(tx: &dyn WriteTx, shop_id: i64, customer_id: i64) -> Result<()> {
+    for batch in replay(tx, shop_id, customer_id)? {
+        tx.ledger_writer().set_remaining(shop_id, batch.id, batch.remaining)?;
     }
     Ok(())
 }
@@ -278,7 +278,7 @@ pub fn adjust(
                 (first.id, false)
             }
             None => {
-                let available = tx.ledger().balance(id)?.max(0);
+                let available = tx.ledger().balance(shop_id, id)?.max(0);
                 if adj.points < 0 && -adj.points > available {
                     return Err(Error::Conflict(format!(
                         "insufficient points: {available} available, the adjustment takes {}",
@@ -307,7 +307,7 @@ pub fn adjust(
                 (posted, true)
             }
         };
-        Ok((tx.ledger().entry(entry)?, created))
+        Ok((tx.ledger().entry(shop_id, entry)?, created))
     })
 }
 
@@ -320,7 +320,7 @@ pub fn expire(storage: &dyn Storage, now: DateTime<Utc>, limit: usize) -> Result
     storage.write(|tx| {
         let batches = tx.ledger().expired(now, limit)?;
         for b in &batches {
-            tx.ledger_writer().set_remaining(b.batch_id, 0)?;
+            tx.ledger_writer().set_remaining(b.shop_id, b.batch_id, 0)?;
             let key = format!("expire:{}", b.batch_id);
             if tx.ledger().by_source(b.shop_id, "kernel", &key)?.is_some() {
                 continue;
@@ -352,11 +352,11 @@ pub fn mismatches(storage: &dyn Storage, shop_id: i64) -> Result<Vec<i64>> {
     storage.read(|tx| {
         let mut bad = Vec::new();
         for id in tx.ledger().customers_with_entries(shop_id)? {
-            let stored = tx.ledger().batches(id)?;
+            let stored = tx.ledger().batches(shop_id, id)?;
             let open: i64 = stored.iter().map(|b| b.remaining).sum();
-            let balance = tx.ledger().balance(id)?;
+            let balance = tx.ledger().balance(shop_id, id)?;
             let consistent = if balance >= 0 { open == balance } else { open == 0 };
-            if stored != replay(tx, id)? || !consistent {
+            if stored != replay(tx, shop_id, id)? || !consistent {
                 bad.push(id);
             }
         }

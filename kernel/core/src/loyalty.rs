@@ -52,10 +52,10 @@ pub trait LoyaltyService: Storage {
     fn points_account(&self, shop_id: i64, customer_id: i64) -> Result<PointsAccount> {
         self.read(|tx| {
             let id = customers::in_shop(tx, shop_id, customer_id)?;
-            let balance = tx.ledger().balance(id)?;
-            let expiring = tx.ledger().expiring(id)?;
-            let tier = tx.ledger().tier(id)?;
-            let tier_history = tx.ledger().tier_history(id)?;
+            let balance = tx.ledger().balance(shop_id, id)?;
+            let expiring = tx.ledger().expiring(shop_id, id)?;
+            let tier = tx.ledger().tier(shop_id, id)?;
+            let tier_history = tx.ledger().tier_history(shop_id, id)?;
             Ok(PointsAccount { customer_id: id, balance, debt: (-balance).max(0), available: balance.max(0), expiring, tier, tier_history })
         })
     }
@@ -64,7 +64,7 @@ pub trait LoyaltyService: Storage {
     fn points_ledger(&self, shop_id: i64, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>> {
         self.read(|tx| {
             let id = customers::in_shop(tx, shop_id, customer_id)?;
-            tx.ledger().page(id, before, limit)
+            tx.ledger().page(shop_id, id, before, limit)
         })
     }
 
@@ -128,7 +128,7 @@ pub trait LoyaltyService: Storage {
     fn redemptions(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> Result<Vec<Redemption>> {
         self.read(|tx| {
             let id = customers::in_shop(tx, shop_id, customer_id)?;
-            let ids = tx.rewards().redemptions_of(id)?;
+            let ids = tx.rewards().redemptions_of(shop_id, id)?;
             ids.into_iter().map(|r| tx.rewards().redemption(shop_id, r, now)).collect()
         })
     }

@@ -38,32 +38,32 @@ fn fields(profile: &mut ProfileRow) -> [(&'static str, &mut Option<String>); 5] 
 /// The merge's id.
 pub fn merge(tx: &dyn WriteTx, shop_id: i64, survivor: i64, merged: i64, reason: &str, actor: &Actor, now: DateTime<Utc>) -> Result<i64> {
     let (read, write) = (tx.merges(), tx.merge_writer());
-    let mut record = MergeRecord { identities: tx.identities().of_customer(merged)?, ..MergeRecord::default() };
-    write.move_identities(merged, survivor)?;
-    record.orders = read.order_ids(merged)?;
-    write.move_orders(merged, survivor)?;
-    record.behaviours = read.behaviour_ids(merged)?;
-    write.move_behaviours(merged, survivor)?;
-    record.points = read.ledger_ids(merged)?;
-    write.move_ledger(merged, survivor)?;
+    let mut record = MergeRecord { identities: tx.identities().of_customer(shop_id, merged)?, ..MergeRecord::default() };
+    write.move_identities(shop_id, merged, survivor)?;
+    record.orders = read.order_ids(shop_id, merged)?;
+    write.move_orders(shop_id, merged, survivor)?;
+    record.behaviours = read.behaviour_ids(shop_id, merged)?;
+    write.move_behaviours(shop_id, merged, survivor)?;
+    record.points = read.ledger_ids(shop_id, merged)?;
+    write.move_ledger(shop_id, merged, survivor)?;
     // Two ledgers became one: the survivor's batches are what the joint ledger says.
-    ledger::rebuild(tx, survivor)?;
+    ledger::rebuild(tx, shop_id, survivor)?;
 
-    record.tags = read.tags(merged)?;
+    record.tags = read.tags(shop_id, merged)?;
     for tag in &mut record.tags {
         tag.added_to_survivor = write.add_tag(shop_id, survivor, tag)?;
     }
-    write.clear_tags(merged)?;
-    record.scores = read.scores(merged)?;
+    write.clear_tags(shop_id, merged)?;
+    record.scores = read.scores(shop_id, merged)?;
     for score in &mut record.scores {
         score.added_to_survivor = write.add_score(shop_id, survivor, score)?;
     }
-    write.clear_scores(merged)?;
+    write.clear_scores(shop_id, merged)?;
 
     // The survivor takes the merged side's consent where it has none, and its opt-out
     // where the survivor had opted in: the stricter answer wins. The tombstone keeps its own.
-    for (channel, theirs) in read.consents(merged)? {
-        let before = read.consent(survivor, &channel)?;
+    for (channel, theirs) in read.consents(shop_id, merged)? {
+        let before = read.consent(shop_id, survivor, &channel)?;
         let takes = match &before {
             None => true,
             Some(ours) => ours.status == "opted_in" && theirs.status == "opted_out",
@@ -75,8 +75,8 @@ pub fn merge(tx: &dyn WriteTx, shop_id: i64, survivor: i64, merged: i64, reason:
     }
 
     // The survivor keeps its own profile and takes what it lacks from the merged side.
-    let mut ours = tx.ingest().profile(survivor)?;
-    let mut theirs = tx.ingest().profile(merged)?;
+    let mut ours = tx.ingest().profile(shop_id, survivor)?;
+    let mut theirs = tx.ingest().profile(shop_id, merged)?;
     for ((field, mine), (_, other)) in fields(&mut ours).into_iter().zip(fields(&mut theirs)) {
         if mine.is_none() && other.is_some() {
             *mine = other.clone();
@@ -94,16 +94,16 @@ pub fn merge(tx: &dyn WriteTx, shop_id: i64, survivor: i64, merged: i64, reason:
         ours.attributes = Value::Object(our_attributes).to_string();
     }
     if !record.filled_fields.is_empty() || !record.filled_attributes.is_empty() {
-        tx.ingest_writer().set_profile(survivor, &ours)?;
+        tx.ingest_writer().set_profile(shop_id, survivor, &ours)?;
     }
 
-    write.set_merged_into(merged, Some(survivor), now)?;
+    write.set_merged_into(shop_id, merged, Some(survivor), now)?;
     // The survivor is the merging event's customer, which ingest marks for segments.
     tx.segment_marks().customer_changed(shop_id, merged)?;
     // The tombstone keeps no orders, so its stats fall to zero with the recomputation.
-    tx.ingest_writer().recompute_stats(survivor)?;
-    tx.ingest_writer().recompute_stats(merged)?;
-    tx.ingest_writer().touch(survivor, now)?;
+    tx.ingest_writer().recompute_stats(shop_id, survivor)?;
+    tx.ingest_writer().recompute_stats(shop_id, merged)?;
+    tx.ingest_writer().touch(shop_id, survivor, now)?;
 
     let merge_id = write.insert(&NewMerge {
         shop_id,
@@ -133,38 +133,38 @@ pub fn unmerge(storage: &dyn Storage, shop_id: i64, merge_id: i64, actor: &Actor
             return Err(Error::Conflict(format!("merge {merge_id} was already undone")));
         }
         let (survivor, merged) = (merge.survivor_id, merge.merged_id);
-        if let Some(into) = read.merged_into(survivor)? {
+        if let Some(into) = read.merged_into(shop_id, survivor)? {
             return Err(Error::Conflict(format!("customer {survivor} has since been merged into customer {into}; undo that merge first")));
         }
 
         write.return_identities(shop_id, &record.identities, survivor, merged)?;
-        write.return_orders(&record.orders, survivor, merged)?;
-        write.return_behaviours(&record.behaviours, survivor, merged)?;
-        write.return_ledger(&record.points, survivor, merged)?;
-        ledger::rebuild(tx, survivor)?;
-        ledger::rebuild(tx, merged)?;
+        write.return_orders(shop_id, &record.orders, survivor, merged)?;
+        write.return_behaviours(shop_id, &record.behaviours, survivor, merged)?;
+        write.return_ledger(shop_id, &record.points, survivor, merged)?;
+        ledger::rebuild(tx, shop_id, survivor)?;
+        ledger::rebuild(tx, shop_id, merged)?;
         for tag in &record.tags {
             if tag.added_to_survivor {
-                write.remove_tag(survivor, &tag.tag, &tag.source)?;
+                write.remove_tag(shop_id, survivor, &tag.tag, &tag.source)?;
             }
             write.add_tag(shop_id, merged, tag)?;
         }
         for score in &record.scores {
             if score.added_to_survivor {
-                write.remove_score(survivor, &score.model)?;
+                write.remove_score(shop_id, survivor, &score.model)?;
             }
             write.add_score(shop_id, merged, score)?;
         }
         // Consents the survivor took go back to what it had, unless they were changed since.
         for change in &record.consents {
-            if read.consent(survivor, &change.channel)?.as_ref() == Some(&change.after) {
+            if read.consent(shop_id, survivor, &change.channel)?.as_ref() == Some(&change.after) {
                 write.set_consent(shop_id, survivor, &change.channel, change.before.as_ref())?;
             }
         }
         // Fields the survivor took from the merged side go back to empty, unless they were changed since.
         if !record.filled_fields.is_empty() || !record.filled_attributes.is_empty() {
-            let mut ours = tx.ingest().profile(survivor)?;
-            let mut theirs = tx.ingest().profile(merged)?;
+            let mut ours = tx.ingest().profile(shop_id, survivor)?;
+            let mut theirs = tx.ingest().profile(shop_id, merged)?;
             for ((field, mine), (_, other)) in fields(&mut ours).into_iter().zip(fields(&mut theirs)) {
                 if record.filled_fields.iter().any(|f| f == field) && *mine == *other {
                     *mine = None;
@@ -180,16 +180,16 @@ pub fn unmerge(storage: &dyn Storage, shop_id: i64, merge_id: i64, actor: &Actor
                 }
                 ours.attributes = Value::Object(our_attributes).to_string();
             }
-            tx.ingest_writer().set_profile(survivor, &ours)?;
+            tx.ingest_writer().set_profile(shop_id, survivor, &ours)?;
         }
 
-        write.set_merged_into(merged, None, now)?;
+        write.set_merged_into(shop_id, merged, None, now)?;
         tx.segment_marks().customer_changed(shop_id, merged)?;
         tx.segment_marks().customer_changed(shop_id, survivor)?;
-        tx.ingest_writer().touch(survivor, now)?;
-        tx.ingest_writer().recompute_stats(survivor)?;
-        tx.ingest_writer().recompute_stats(merged)?;
-        write.mark_unmerged(merge_id, &actor.label, now)?;
+        tx.ingest_writer().touch(shop_id, survivor, now)?;
+        tx.ingest_writer().recompute_stats(shop_id, survivor)?;
+        tx.ingest_writer().recompute_stats(shop_id, merged)?;
+        write.mark_unmerged(shop_id, merge_id, &actor.label, now)?;
         let payload = json!({"merge_id": merge_id, "survivor_id": survivor, "merged_id": merged});
         tx.event_log().append(shop_id, "customer.unmerged", Some(merged), &payload, now, None)?;
         let detail = json!({"merge_id": merge_id});

@@ -124,11 +124,11 @@ impl ShopRules {
     }
 }
 
-/// Where a message goes on its channel: the customer's phone or e-mail, or their id.
-pub fn recipient(tx: &dyn ReadTx, customer_id: i64, channel: &str) -> Result<Option<String>> {
+/// Where a message goes on its channel: the shop's customer's phone or e-mail, or their id.
+pub fn recipient(tx: &dyn ReadTx, shop_id: i64, customer_id: i64, channel: &str) -> Result<Option<String>> {
     match recipient_kind(channel) {
         None => Ok(Some(customer_id.to_string())),
-        Some(kind) => tx.outbox().identifier(customer_id, kind),
+        Some(kind) => tx.outbox().identifier(shop_id, customer_id, kind),
     }
 }
 
@@ -146,12 +146,12 @@ pub fn judge(
     channel: &str,
     now: DateTime<Utc>,
 ) -> Result<Verdict> {
-    if let Some(answer) = tx.outbox().consent(customer_id, channel)?
+    if let Some(answer) = tx.outbox().consent(shop_id, customer_id, channel)?
         && answer.status == ConsentStatus::OptedOut
     {
         return Ok(Verdict::Suppress(format!("the customer opted out of {channel} ({})", answer.source)));
     }
-    let Some(to) = recipient(tx, customer_id, channel)? else {
+    let Some(to) = recipient(tx, shop_id, customer_id, channel)? else {
         let kind = recipient_kind(channel).map(|k| k.to_string()).unwrap_or_default();
         return Ok(Verdict::Suppress(format!("the customer has no {kind} to send {channel} to")));
     };
@@ -171,7 +171,7 @@ pub fn judge(
     }
     if let Some(cap) = policy.frequency_cap {
         let since = now - TimeDelta::hours(i64::from(cap.window_hours));
-        let recent = tx.outbox().sent_since(customer_id, channel, row_id, since)?;
+        let recent = tx.outbox().sent_since(shop_id, customer_id, channel, row_id, since)?;
         if recent >= i64::from(cap.max) {
             return Ok(Verdict::Suppress(format!(
                 "frequency cap: at most {} {channel} message(s) per customer in {} hours",
@@ -216,7 +216,7 @@ pub fn enqueue(
         idempotency_key: &req.idempotency_key,
         at: now,
     })?;
-    tx.outbox_writer().log(row_id, MessageStatus::Queued, "stored", now)?;
+    tx.outbox_writer().log(shop_id, row_id, MessageStatus::Queued, "stored", now)?;
     let message = tx.outbox().message(shop_id, MessageKey::Row(row_id))?.ok_or_else(|| anyhow::anyhow!("message {row_id} vanished"))?;
     Ok((message, true))
 }
@@ -289,21 +289,22 @@ pub fn claim(
         for due in tx.outbox().due(shop_id, channel, now, limit)? {
             let DueMessage { row_id, shop_id, customer_id: stored, channel, public_id, template, variables, attempts } = due;
             let Some(customer_id) = tx.customers().active(shop_id, stored)? else {
-                set_status(tx, row_id, MessageStatus::Failed, Some("the customer no longer exists"), None, now)?;
+                set_status(tx, shop_id, row_id, MessageStatus::Failed, Some("the customer no longer exists"), None, now)?;
                 continue;
             };
             match judge(tx, &rules, shop_id, customer_id, row_id, &channel, now)? {
-                Verdict::Suppress(reason) => set_status(tx, row_id, MessageStatus::Suppressed, Some(&reason), None, now)?,
-                Verdict::Hold(until, reason) => set_status(tx, row_id, MessageStatus::Queued, Some(&reason), Some(until), now)?,
-                Verdict::Retry(reason) => retry(tx, row_id, attempts + 1, &reason, None, policy, now)?,
+                Verdict::Suppress(reason) => set_status(tx, shop_id, row_id, MessageStatus::Suppressed, Some(&reason), None, now)?,
+                Verdict::Hold(until, reason) => set_status(tx, shop_id, row_id, MessageStatus::Queued, Some(&reason), Some(until), now)?,
+                Verdict::Retry(reason) => retry(tx, shop_id, row_id, attempts + 1, &reason, None, policy, now)?,
                 Verdict::Send { plugin_id, recipient } => {
                     let Some((_, deadline)) = connector.filter(|(expected, _)| *expected == plugin_id) else { continue };
                     let attempt = attempts + 1;
                     let sends = u32::try_from(claimed.len() + 1).unwrap_or(u32::MAX);
                     let lease_until = later(now, policy.lease.saturating_add(deadline.saturating_mul(sends)));
                     let row = ClaimRow { attempt, plugin_id: &plugin_id, recipient: &recipient, lease_until, customer_id, at: now };
-                    tx.outbox_writer().claim(row_id, &row)?;
-                    tx.outbox_writer().log(row_id, MessageStatus::Sending, &format!("attempt {attempt} through {plugin_id}"), now)?;
+                    tx.outbox_writer().claim(shop_id, row_id, &row)?;
+                    let line = format!("attempt {attempt} through {plugin_id}");
+                    tx.outbox_writer().log(shop_id, row_id, MessageStatus::Sending, &line, now)?;
                     claimed.push(Claimed {
                         row_id,
                         shop_id,
@@ -331,8 +332,8 @@ pub fn claim(
 pub fn hand_back(storage: &dyn Storage, claims: &[Claimed], reason: &str, now: DateTime<Utc>) -> Result<()> {
     storage.write(|tx| {
         for claim in claims {
-            if tx.outbox_writer().unclaim(claim.row_id, claim.attempt, now)? {
-                tx.outbox_writer().log(claim.row_id, MessageStatus::Queued, reason, now)?;
+            if tx.outbox_writer().unclaim(claim.shop_id, claim.row_id, claim.attempt, now)? {
+                tx.outbox_writer().log(claim.shop_id, claim.row_id, MessageStatus::Queued, reason, now)?;
             }
         }
         Ok(())
@@ -345,27 +346,28 @@ pub fn hand_back(storage: &dyn Storage, claims: &[Claimed], reason: &str, now: D
 /// provider's wait; a failed call: after the policy's backoff; either fails for good once
 /// the policy's attempts are spent.
 pub fn record_send(tx: &dyn WriteTx, claim: &Claimed, outcome: &SendOutcome, policy: &OutboxPolicy, now: DateTime<Utc>) -> Result<()> {
-    if tx.outbox().attempt_state(claim.row_id)? != Some((MessageStatus::Sending, claim.attempt)) {
+    if tx.outbox().attempt_state(claim.shop_id, claim.row_id)? != Some((MessageStatus::Sending, claim.attempt)) {
         return Ok(());
     }
     match outcome {
         SendOutcome::Answered(Delivery::Accepted { provider_id }) => {
-            tx.outbox_writer().sent(claim.row_id, provider_id.as_deref(), now)?;
+            tx.outbox_writer().sent(claim.shop_id, claim.row_id, provider_id.as_deref(), now)?;
             let detail = match provider_id {
                 Some(id) => format!("accepted by the provider as {id}"),
                 None => "accepted by the provider".to_owned(),
             };
-            tx.outbox_writer().log(claim.row_id, MessageStatus::Sent, &detail, now)
+            tx.outbox_writer().log(claim.shop_id, claim.row_id, MessageStatus::Sent, &detail, now)
         }
         SendOutcome::Answered(Delivery::Rejected { reason }) => {
-            set_status(tx, claim.row_id, MessageStatus::Failed, Some(&format!("rejected by the provider: {reason}")), None, now)
+            let reason = format!("rejected by the provider: {reason}");
+            set_status(tx, claim.shop_id, claim.row_id, MessageStatus::Failed, Some(&reason), None, now)
         }
         SendOutcome::Answered(Delivery::RetryAfter { seconds }) => {
             let reason = format!("the provider asked to retry after {seconds}s");
             let at_least = later(now, Duration::from_secs(u64::from(*seconds)));
-            retry(tx, claim.row_id, claim.attempt, &reason, Some(at_least), policy, now)
+            retry(tx, claim.shop_id, claim.row_id, claim.attempt, &reason, Some(at_least), policy, now)
         }
-        SendOutcome::CallFailed(error) => retry(tx, claim.row_id, claim.attempt, error, None, policy, now),
+        SendOutcome::CallFailed(error) => retry(tx, claim.shop_id, claim.row_id, claim.attempt, error, None, policy, now),
     }
 }
 
@@ -404,16 +406,17 @@ pub fn apply_receipts(
             let open = matches!(status, MessageStatus::Sent | MessageStatus::Sending);
             match receipt.status {
                 ReceiptStatus::Delivered if open => {
-                    tx.outbox_writer().delivered(row_id, at, now)?;
-                    tx.outbox_writer().log(row_id, MessageStatus::Delivered, format!("receipt: delivered {detail}").trim_end(), at)?;
+                    tx.outbox_writer().delivered(shop_id, row_id, at, now)?;
+                    let line = format!("receipt: delivered {detail}");
+                    tx.outbox_writer().log(shop_id, row_id, MessageStatus::Delivered, line.trim_end(), at)?;
                 }
                 ReceiptStatus::Failed if open => {
                     let reason = format!("receipt: failed {detail}").trim_end().to_owned();
-                    set_status(tx, row_id, MessageStatus::Failed, Some(&reason), None, at)?;
+                    set_status(tx, shop_id, row_id, MessageStatus::Failed, Some(&reason), None, at)?;
                 }
                 _ => {
                     let line = format!("receipt: {:?} {detail}", receipt.status).trim_end().to_lowercase();
-                    tx.outbox_writer().log(row_id, status, &line, at)?;
+                    tx.outbox_writer().log(shop_id, row_id, status, &line, at)?;
                 }
             }
         }
@@ -456,23 +459,26 @@ pub fn register_connector(tx: &dyn WriteTx, shop_id: i64, plugin_id: &str, chann
     tx.outbox_writer().put_connector(shop_id, plugin_id, channel, now)
 }
 
-/// Move a message to `status` and say why in its history.
+/// Move the shop's message to `status` and say why in its history.
 fn set_status(
     tx: &dyn WriteTx,
+    shop_id: i64,
     row_id: i64,
     status: MessageStatus,
     reason: Option<&str>,
     next: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    tx.outbox_writer().set_status(row_id, status, reason, next, at)?;
-    tx.outbox_writer().log(row_id, status, reason.unwrap_or(""), at)
+    tx.outbox_writer().set_status(shop_id, row_id, status, reason, next, at)?;
+    tx.outbox_writer().log(shop_id, row_id, status, reason.unwrap_or(""), at)
 }
 
-/// Queue a message again after its `attempts`-th attempt failed (not before `at_least` when
-/// given, else after the policy's backoff), or fail it when out of attempts.
+/// Queue the shop's message again after its `attempts`-th attempt failed (not before
+/// `at_least` when given, else after the policy's backoff), or fail it when out of attempts.
+#[allow(clippy::too_many_arguments, reason = "the shop's message and its attempt's outcome")]
 fn retry(
     tx: &dyn WriteTx,
+    shop_id: i64,
     row_id: i64,
     attempts: i64,
     reason: &str,
@@ -480,13 +486,13 @@ fn retry(
     policy: &OutboxPolicy,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    tx.outbox_writer().set_attempts(row_id, attempts)?;
+    tx.outbox_writer().set_attempts(shop_id, row_id, attempts)?;
     if attempts >= policy.max_attempts {
         let reason = format!("gave up after {attempts} attempts: {reason}");
-        return set_status(tx, row_id, MessageStatus::Failed, Some(&reason), None, now);
+        return set_status(tx, shop_id, row_id, MessageStatus::Failed, Some(&reason), None, now);
     }
     let next = at_least.unwrap_or_else(|| later(now, policy.backoff.after(attempts)));
-    set_status(tx, row_id, MessageStatus::Queued, Some(reason), Some(next), now)
+    set_status(tx, shop_id, row_id, MessageStatus::Queued, Some(reason), Some(next), now)
 }
 
 /// The outbox as the API and the bus reach it: messages stored and claimed for sending,
@@ -626,7 +632,7 @@ pub trait OutboxService: Storage {
     fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Consent>> {
         self.read(|tx| {
             let id = customers::in_shop(tx, shop_id, customer_id)?;
-            tx.outbox().consents(id)
+            tx.outbox().consents(shop_id, id)
         })
     }
 

@@ -256,7 +256,7 @@ pub trait PluginService: Storage {
             if run.status != PluginRunStatus::Failed {
                 return Err(Error::Conflict(format!("run {run_id} is not failed")));
             }
-            tx.plugins_writer().resume_run(run_id)?;
+            tx.plugins_writer().resume_run(shop_id, run_id)?;
             tx.plugins().run(shop_id, plugin_id, run_id)
         })
     }
@@ -386,12 +386,12 @@ pub trait PluginService: Storage {
                 }
                 let Some(active) = tx.customers().active(shop_id, id)? else { continue };
                 loaded.insert(id, histories.len());
-                let (mut rows, mut truncated) = tx.plugins().recent_orders(active, since)?;
+                let (mut rows, mut truncated) = tx.plugins().recent_orders(shop_id, active, since)?;
                 for order in &mut rows {
                     // The history is about the customer asked for, even when their orders moved to a survivor.
                     order.customer_id = id;
                 }
-                let mut behaviours = tx.plugins().recent_behaviours(active, since, MAX_HISTORY_BEHAVIOURS + 1)?;
+                let mut behaviours = tx.plugins().recent_behaviours(shop_id, active, since, MAX_HISTORY_BEHAVIOURS + 1)?;
                 truncated |= behaviours.len() > MAX_HISTORY_BEHAVIOURS;
                 behaviours.truncate(MAX_HISTORY_BEHAVIOURS);
                 histories.push(History { customer_id: id, orders: rows, behaviours, truncated });

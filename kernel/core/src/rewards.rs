@@ -40,7 +40,7 @@ fn redeem_in(tx: &dyn WriteTx, shop_id: i64, customer_id: i64, req: &RedeemReque
     if reward.stock == Some(0) {
         return Err(Error::Conflict(format!("reward {} is out of stock", reward.id)));
     }
-    let available = tx.ledger().balance(id)?.max(0);
+    let available = tx.ledger().balance(shop_id, id)?.max(0);
     if available < reward.points_cost {
         return Err(Error::Conflict(format!(
             "insufficient points: {available} available, reward {} costs {}",
@@ -65,8 +65,8 @@ fn redeem_in(tx: &dyn WriteTx, shop_id: i64, customer_id: i64, req: &RedeemReque
         },
     )?
     .ok_or_else(|| anyhow::anyhow!("an unused request id was refused by the ledger"))?;
-    tx.rewards_writer().take_one(reward.id)?;
-    let balance_after = tx.ledger().balance(id)?;
+    tx.rewards_writer().take_one(shop_id, reward.id)?;
+    let balance_after = tx.ledger().balance(shop_id, id)?;
     let redemption = tx.rewards_writer().insert_redemption(&NewRedemption {
         shop_id,
         customer_id: id,

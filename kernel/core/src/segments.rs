@@ -81,19 +81,19 @@ pub fn reconcile(
     now: DateTime<Utc>,
 ) -> Result<(usize, usize)> {
     let matched = tx.segments().members(shop_id, &segment.node, Some(segment.id), only, now)?;
-    let current = tx.segments().tracked(segment.id, only)?;
+    let current = tx.segments().tracked(shop_id, segment.id, only)?;
     let entered: Vec<i64> = matched.difference(&current).copied().collect();
     let exited: Vec<i64> = current.difference(&matched).copied().collect();
     let payload =
         |cause: Cause| json!({"segment_id": segment.id, "segment": segment.name, "version": segment.version, "reason": cause.as_str()});
     for id in &entered {
-        tx.segments_writer().enter(segment.id, *id, now)?;
+        tx.segments_writer().enter(shop_id, segment.id, *id, now)?;
         if let Some(cause) = cause {
             tx.event_log().append(shop_id, "segment.entered", Some(*id), &payload(cause), now, None)?;
         }
     }
     for id in &exited {
-        tx.segments_writer().exit(segment.id, *id)?;
+        tx.segments_writer().exit(shop_id, segment.id, *id)?;
         if let Some(cause) = cause {
             tx.event_log().append(shop_id, "segment.exited", Some(*id), &payload(cause), now, None)?;
         }
@@ -106,7 +106,7 @@ pub fn reconcile(
 /// day's first record counts the members, later ones add what changed since.
 fn record_count(tx: &dyn WriteTx, shop_id: i64, segment_id: i64, now: DateTime<Utc>, change: i64) -> Result<()> {
     let zone: Tz = tx.settings().time_zone(shop_id)?.parse().unwrap_or(Tz::UTC);
-    tx.segments_writer().record_count(segment_id, now.with_timezone(&zone).date_naive(), change)
+    tx.segments_writer().record_count(shop_id, segment_id, now.with_timezone(&zone).date_naive(), change)
 }
 
 /// Run one segment's re-evaluation in a savepoint: when it fails, what it wrote is undone
@@ -194,7 +194,7 @@ pub fn sweep(storage: &dyn Storage, every: Duration, limit: usize, now: DateTime
                 return Ok(Vec::new());
             }
             let matched = tx.segments().members(shop_id, &segment.node, Some(id), None, now)?;
-            let current = tx.segments().tracked(id, None)?;
+            let current = tx.segments().tracked(shop_id, id, None)?;
             Ok(matched.symmetric_difference(&current).copied().collect())
         });
         let outcome = storage.write(|tx| {
@@ -213,7 +213,7 @@ pub fn sweep(storage: &dyn Storage, every: Duration, limit: usize, now: DateTime
             };
             // Marked again since the read: it stays marked, but the gap counts from this
             // sweep, so a run writing scores all along costs a sweep a minute, not a pass.
-            tx.segments_writer().swept(id, d.state, now)?;
+            tx.segments_writer().swept(shop_id, id, d.state, now)?;
             tx.leases().release(shop_id, &work, &holder)?;
             Ok(outcome)
         });
@@ -325,7 +325,7 @@ pub trait SegmentService: Storage {
             tx.segments_writer().update(shop_id, id, name, input.description.as_deref(), version, dependence.timed, now)?;
             let mut detail = json!({"version": version});
             if redefined {
-                tx.segments_writer().add_version(id, version, &input.definition, now, &actor.label)?;
+                tx.segments_writer().add_version(shop_id, id, version, &input.definition, now, &actor.label)?;
                 let live = LiveSegment { id, name: name.to_owned(), version, node };
                 let (entered, exited) = reconcile(tx, shop_id, &live, None, Some(Cause::Redefined), now)?;
                 detail = json!({"version": version, "entered": entered, "exited": exited});
@@ -335,7 +335,7 @@ pub trait SegmentService: Storage {
             // them unreadable (a chain through this one grown too deep) is refused whole.
             for other in tx.segments().live(shop_id)?.into_iter().filter(|s| s.id != id) {
                 match tx.segments().dependence(shop_id, &other.node, Some(other.id)) {
-                    Ok(d) => tx.segments_writer().set_timed(other.id, d.timed)?,
+                    Ok(d) => tx.segments_writer().set_timed(shop_id, other.id, d.timed)?,
                     Err(Error::Invalid(e)) if readable_before.contains(&other.id) => {
                         return Err(Error::Invalid(FieldError::new(
                             "definition",
@@ -377,7 +377,7 @@ pub trait SegmentService: Storage {
     fn segment_versions(&self, shop_id: i64, id: i64) -> Result<Vec<SegmentVersion>> {
         self.read(|tx| {
             load(tx, shop_id, id, None)?;
-            tx.segments().versions(id)
+            tx.segments().versions(shop_id, id)
         })
     }
 
@@ -435,7 +435,7 @@ pub trait SegmentService: Storage {
         self.read(|tx| {
             load(tx, shop_id, id, None)?;
             let snap = tx.segments().snapshot(shop_id, id, snapshot)?.ok_or_else(|| Error::NotFound(format!("snapshot {snapshot}")))?;
-            Ok((snap, tx.segments().snapshot_members(snapshot, after, limit)?))
+            Ok((snap, tx.segments().snapshot_members(shop_id, snapshot, after, limit)?))
         })
     }
 
@@ -444,7 +444,7 @@ pub trait SegmentService: Storage {
     fn segment_counts(&self, shop_id: i64, id: i64, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailyCount>> {
         self.read(|tx| {
             load(tx, shop_id, id, None)?;
-            let recorded: BTreeMap<NaiveDate, i64> = tx.segments().counts(id, to)?.into_iter().collect();
+            let recorded: BTreeMap<NaiveDate, i64> = tx.segments().counts(shop_id, id, to)?.into_iter().collect();
             let mut last = recorded.range(..from).next_back().map(|(_, n)| *n);
             let mut out = Vec::new();
             for day in from.iter_days().take_while(|d| *d <= to) {

@@ -123,12 +123,12 @@ pub fn add(tx: &dyn WriteTx, w: &TagWrite<'_>) -> Result<Added> {
     if tx.tags_writer().insert(w.shop_id, w.customer_id, w.tag, &source, w.reason, w.at)? {
         let payload = payload(w.tag, &source, w.reason, w.chain);
         tx.event_log().append(w.shop_id, "tag.added", Some(w.customer_id), &payload, w.at, w.source.plugin())?;
-        tx.customers_writer().touch(w.customer_id, w.at)?;
+        tx.customers_writer().touch(w.shop_id, w.customer_id, w.at)?;
         tx.segment_marks().customer_changed(w.shop_id, w.customer_id)?;
         return Ok(Added::New);
     }
-    if tx.tags_writer().reword(w.customer_id, w.tag, &source, w.reason)? {
-        tx.customers_writer().touch(w.customer_id, w.at)?;
+    if tx.tags_writer().reword(w.shop_id, w.customer_id, w.tag, &source, w.reason)? {
+        tx.customers_writer().touch(w.shop_id, w.customer_id, w.at)?;
         return Ok(Added::Reworded);
     }
     Ok(Added::Unchanged)
@@ -147,13 +147,13 @@ pub fn remove(tx: &dyn WriteTx, r: &TagRemoval<'_>) -> Result<usize> {
         }
         Removable::ManualOrJourney => (TagSources::ManualOrJourney, None),
     };
-    let removed = tx.tags_writer().delete(r.customer_id, r.tag, sources)?;
+    let removed = tx.tags_writer().delete(r.shop_id, r.customer_id, r.tag, sources)?;
     for source in &removed {
         let payload = payload(r.tag, source, r.reason, r.chain);
         tx.event_log().append(r.shop_id, "tag.removed", Some(r.customer_id), &payload, r.at, plugin)?;
     }
     if !removed.is_empty() {
-        tx.customers_writer().touch(r.customer_id, r.at)?;
+        tx.customers_writer().touch(r.shop_id, r.customer_id, r.at)?;
         tx.segment_marks().customer_changed(r.shop_id, r.customer_id)?;
     }
     Ok(removed.len())

@@ -402,6 +402,12 @@ fn validate_profile(p: ProfileInput) -> Result<ProfileInput, FieldError> {
         if size > MAX_ATTRIBUTES_BYTES {
             return Err(FieldError::new("attributes", format!("is larger than {MAX_ATTRIBUTES_BYTES} bytes")));
         }
+        for (key, value) in attrs {
+            crate::text::check_json(&format!("attributes.{key}"), value)?;
+            if key.contains('\0') {
+                return Err(FieldError::new(format!("attributes.{key}"), "must not contain the NUL character (U+0000)"));
+            }
+        }
     }
     Ok(ProfileInput {
         name: text("name", &p.name)?,
@@ -543,6 +549,10 @@ mod tests {
             (upsert("e1", "phone", "++8613800001234", "A"), "identities[0].value"),
             (upsert("e1", "phone", "+86-138-0000-1234-", "A"), "identities[0].value"),
             (upsert("e1", "nick", "alice", "Ali\u{202e}ce"), "profile.name"),
+            (
+                json!({"id": "e1", "type": "customer.upsert", "identities": [{"kind": "nick", "value": "alice"}], "profile": {"attributes": {"note": "a\u{0}"}}}),
+                "profile.attributes.note",
+            ),
         ];
         for (raw, field) in cases {
             let err = check(raw.clone()).expect_err(&raw.to_string());

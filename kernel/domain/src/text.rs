@@ -86,9 +86,40 @@ pub fn check_required(field: &str, value: &str, max: usize) -> Result<(), FieldE
     check_free(field, value, max)
 }
 
+/// JSON given to the kernel to keep and to query (a customer's custom attributes, an
+/// event a plugin emits): no string or key in it may hold NUL (U+0000), which
+/// PostgreSQL's `jsonb` refuses while SQLite's JSON keeps it, so that a value is found,
+/// or not, the same on either backend. The field named is the path of the first one.
+pub fn check_json(field: &str, value: &serde_json::Value) -> Result<(), FieldError> {
+    let nul = |path: String| Err(FieldError::new(path, "must not contain the NUL character (U+0000)"));
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => nul(field.to_owned()),
+        serde_json::Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| check_json(&format!("{field}[{i}]"), item)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            let path = format!("{field}.{key}");
+            if key.contains('\0') { nul(path) } else { check_json(&path, item) }
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_holding_nul_anywhere_is_refused_with_its_path() {
+        use serde_json::json;
+        assert!(check_json("attributes", &json!({"note": "ok", "list": [1, "两", {"a": null}]})).is_ok());
+        let cases = [
+            (json!({"note": "a\u{0}b"}), "attributes.note"),
+            (json!({"list": [1, ["x", "\u{0}"]]}), "attributes.list[1][1]"),
+            (json!({"k\u{0}": 1}), "attributes.k\u{0}"),
+        ];
+        for (value, path) in cases {
+            assert_eq!(check_json("attributes", &value).unwrap_err().field, path, "{value}");
+        }
+    }
 
     #[test]
     fn invisible_and_reordering_characters_are_refused() {

@@ -15,6 +15,7 @@
 
 mod pg;
 mod ports;
+mod rows;
 mod schema;
 mod segments;
 mod transfer;
@@ -40,11 +41,23 @@ pub struct PgOptions {
     pub identity_caps: IdentityCaps,
     /// Most connections open at once.
     pub pool_size: usize,
+    /// How long the server lets a session sit idle inside a transaction before it ends
+    /// the session (`idle_in_transaction_session_timeout`): a node frozen while it holds
+    /// the write lock holds every node's writes only this long.
+    pub idle_in_transaction: Duration,
+    /// How long a write waits for the write lock, held by this node or another, before
+    /// it fails as unavailable (`lock_timeout`).
+    pub lock_timeout: Duration,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { identity_caps: IdentityCaps::default(), pool_size: POOL_SIZE }
+        PgOptions {
+            identity_caps: IdentityCaps::default(),
+            pool_size: POOL_SIZE,
+            idle_in_transaction: IDLE_IN_TRANSACTION,
+            lock_timeout: LOCK_TIMEOUT,
+        }
     }
 }
 
@@ -57,6 +70,19 @@ const WRITE_LOCK: i64 = 0x6b69_7468;
 /// How long a transaction waits for a connection, and a new connection for the server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A transaction of the kernel never waits on anything outside it (plugins are called
+/// between transactions), so a minute idle inside one is a node frozen or cut off.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(60);
+/// Beyond the longest write the kernel makes in one transaction at scale (a segment's
+/// sweep, an import batch), with a margin.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(120);
+/// TCP keepalives, both ways: a node or a server that vanished from the network (power
+/// lost, cable cut) is noticed in about `IDLE + INTERVAL * COUNT` instead of the system's
+/// two hours, and a session holding the write lock is ended.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_COUNT: u32 = 3;
 
 /// The customer store of one kernel, or of several sharing one database.
 pub struct Postgres {
@@ -79,9 +105,10 @@ impl Postgres {
     /// Connect to the database at `url` (`postgres://user[:password]@host[:port]/db`, or
     /// libpq's `key=value` form) and apply pending migrations.
     pub fn open(url: &str, options: PgOptions) -> CoreResult<Postgres> {
-        let config = tokio_postgres::Config::from_str(url)
+        let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| kith_core::Error::Internal(anyhow::anyhow!("the database URL is not PostgreSQL's: {e}")))?;
         let target = describe(&config);
+        liveness(&mut config, &options);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("kith-postgres")
@@ -127,6 +154,40 @@ impl Postgres {
             ),
         })
     }
+}
+
+/// Set what keeps one node's failure from holding the others: keepalives from this side,
+/// and for the session, the server's keepalives and timeouts (given at start-up, after any
+/// `options` of the URL so that those win). Behind PgBouncer in transaction mode, which
+/// refuses start-up options, set the same on the role instead (`ALTER ROLE … SET`).
+fn liveness(config: &mut tokio_postgres::Config, options: &PgOptions) {
+    let default = tokio_postgres::Config::new();
+    if config.get_keepalives_idle() == default.get_keepalives_idle() {
+        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_COUNT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("kith");
+    }
+    let ms = |d: Duration| d.as_millis().max(1);
+    let ours = format!(
+        "-c idle_in_transaction_session_timeout={} -c lock_timeout={} -c tcp_keepalives_idle={} -c tcp_keepalives_interval={} -c tcp_keepalives_count={}",
+        ms(options.idle_in_transaction),
+        ms(options.lock_timeout),
+        KEEPALIVE_IDLE.as_secs(),
+        KEEPALIVE_INTERVAL.as_secs(),
+        KEEPALIVE_COUNT,
+    );
+    let given = config.get_options().map(str::to_owned);
+    config.options(match given {
+        Some(given) if !given.trim().is_empty() => format!("{ours} {given}"),
+        _ => ours,
+    });
 }
 
 /// `user@host:port/db` of a configuration.

@@ -155,6 +155,11 @@ pub(crate) fn error(err: tokio_postgres::Error) -> kith_core::Error {
 fn unavailable(err: &tokio_postgres::Error) -> Option<Unavailable> {
     match err.code() {
         Some(code) if *code == SqlState::DISK_FULL => Some(Unavailable::Full),
+        // The write lock held beyond `lock_timeout`, by a node that is slow or frozen;
+        // a session ended for idling in its transaction.
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT => {
+            Some(Unavailable::Io)
+        }
         Some(code) => {
             let class = &code.code()[..2];
             // 08: connection exception; 53: insufficient resources; 57: operator

@@ -23,13 +23,13 @@
 //! compare a number with a text, or fail on a bad cast: every comparison is written per
 //! type, and a number is only cast from a JSON value whose type is `number`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use kith_core::ports::LiveSegment;
 use kith_domain::FieldError;
-use kith_domain::model::{Customer, IdentityView, Profile, Score, Stats, Tag};
+use kith_domain::model::Customer;
 use kith_domain::segments::{
     self, Condition, CountRange, Item, Node, ProfileField, Scalar, ScoreTest, Segment, SegmentVersion, Snapshot, Stat, Test, Window,
 };
@@ -38,6 +38,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::pg::{CoreResult as Result, Pg, get, millis, time};
+use crate::rows::{CUSTOMER_COLUMNS, Records, load_records, row_to_customer};
 
 const DAY_MS: i64 = 86_400_000;
 /// How deep segments may refer to segments.
@@ -893,88 +894,13 @@ pub(crate) fn matching(pg: &Pg<'_>, shop_id: i64, compiled: &Compiled, only: Opt
     query(pg, &sql, &params)?.iter().map(|r| get::<i64>(r, 0)).collect()
 }
 
-/// Columns of a customer row; the table is aliased `c`.
-const CUSTOMER_COLUMNS: &str = "c.id, c.name, c.gender, c.birthday, c.province, c.city, c.attributes, c.created_at, c.updated_at, \
-     c.total_spent, c.order_count, c.first_order_at, c.last_order_at, c.refund_count, c.refund_amount, c.tier, \
-     (SELECT COALESCE(SUM(p.points), 0)::BIGINT FROM points_ledger p WHERE p.shop_id = c.shop_id AND p.customer_id = c.id)";
-
-fn row_to_customer(r: &Row) -> Result<Customer> {
-    let birthday: Option<String> = get(r, 3)?;
-    let attributes: String = get(r, 6)?;
-    let total_spent: i64 = get(r, 9)?;
-    let order_count: i64 = get(r, 10)?;
-    Ok(Customer {
-        id: get(r, 0)?,
-        profile: Profile {
-            name: get(r, 1)?,
-            gender: get(r, 2)?,
-            birthday: birthday.and_then(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").ok()),
-            province: get(r, 4)?,
-            city: get(r, 5)?,
-            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-        },
-        identities: Vec::new(),
-        stats: Stats {
-            total_spent,
-            order_count,
-            first_order_at: get::<Option<i64>>(r, 11)?.map(time).transpose()?,
-            last_order_at: get::<Option<i64>>(r, 12)?.map(time).transpose()?,
-            average_order_value: (order_count > 0).then(|| total_spent.div_euclid(order_count)),
-            refund_count: get(r, 13)?,
-            refund_amount: get(r, 14)?,
-        },
-        tags: Vec::new(),
-        scores: Vec::new(),
-        points: get(r, 16)?,
-        tier: get(r, 15)?,
-        created_at: time(get(r, 7)?)?,
-        updated_at: time(get(r, 8)?)?,
-    })
-}
-
-/// Fill the identities, tags and scores of a page of customers: three queries for the
-/// page, not three per customer (kith-sqlite's `customers::load_records`).
-fn load_records(pg: &Pg<'_>, shop_id: i64, customers: &mut [Customer]) -> Result<()> {
-    if customers.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
-    let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-    for r in pg.query(
-        "SELECT customer_id, kind, value, created_at FROM identities WHERE shop_id = $2 AND customer_id = ANY ($1)
-         ORDER BY customer_id, kind, created_at, value",
-        &[&ids, &shop_id],
-    )? {
-        let identity = IdentityView { kind: get(&r, 1)?, value: get(&r, 2)?, created_at: time(get(&r, 3)?)? };
-        customers[at[&get::<i64>(&r, 0)?]].identities.push(identity);
-    }
-    for r in pg.query(
-        "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE shop_id = $2 AND customer_id = ANY ($1)
-         ORDER BY customer_id, tag, source",
-        &[&ids, &shop_id],
-    )? {
-        let tag = Tag { tag: get(&r, 1)?, source: get(&r, 2)?, reason: get(&r, 3)?, created_at: time(get(&r, 4)?)? };
-        customers[at[&get::<i64>(&r, 0)?]].tags.push(tag);
-    }
-    for r in pg.query(
-        "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE shop_id = $2 AND customer_id = ANY ($1)
-         ORDER BY customer_id, model",
-        &[&ids, &shop_id],
-    )? {
-        let score =
-            Score { model: get(&r, 1)?, value: get(&r, 2)?, label: get(&r, 3)?, explanation: get(&r, 4)?, scored_at: time(get(&r, 5)?)? };
-        customers[at[&get::<i64>(&r, 0)?]].scores.push(score);
-    }
-    Ok(())
-}
-
 /// A page of the shop's active customers matching `compiled`, after id `after`.
 fn page(pg: &Pg<'_>, shop_id: i64, compiled: &Compiled, after: i64, limit: usize) -> Result<Vec<Customer>> {
     let (filter, mut params) = compiled.scoped(shop_id);
     let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE {filter} AND c.id > ?::BIGINT ORDER BY c.id LIMIT ?::BIGINT");
     params.extend([Param::Int(after), Param::Int(limit as i64)]);
     let mut customers = query(pg, &sql, &params)?.iter().map(row_to_customer).collect::<Result<Vec<_>>>()?;
-    load_records(pg, shop_id, &mut customers)?;
+    load_records(pg, shop_id, &mut customers, Records::ALL)?;
     Ok(customers)
 }
 
@@ -1048,18 +974,30 @@ pub(crate) fn update_segment(
     Ok(())
 }
 
-/// Store a version of a segment's definition (its shop is the segment's).
-pub(crate) fn add_version(pg: &Pg<'_>, id: i64, version: i64, definition: &Value, now: DateTime<Utc>, created_by: &str) -> Result<()> {
-    pg.execute(
+/// Store a version of the shop's segment's definition (its shop is the segment's).
+pub(crate) fn add_version(
+    pg: &Pg<'_>,
+    shop_id: i64,
+    id: i64,
+    version: i64,
+    definition: &Value,
+    now: DateTime<Utc>,
+    created_by: &str,
+) -> Result<()> {
+    let inserted = pg.execute(
         "INSERT INTO segment_versions (shop_id, segment_id, version, definition, created_at, created_by)
-         SELECT s.shop_id, s.id, $2::BIGINT, $3::TEXT, $4::BIGINT, $5::TEXT FROM segments s WHERE s.id = $1",
-        &[&id, &version, &definition.to_string(), &millis(now), &created_by],
+         SELECT s.shop_id, s.id, $2::BIGINT, $3::TEXT, $4::BIGINT, $5::TEXT FROM segments s WHERE s.shop_id = $6 AND s.id = $1",
+        &[&id, &version, &definition.to_string(), &millis(now), &created_by, &shop_id],
     )?;
+    if inserted == 0 {
+        // SQLite's foreign key refuses a version of no segment.
+        return Err(kith_core::Error::Internal(anyhow::anyhow!("a version of segment {id} of shop {shop_id}, which does not exist")));
+    }
     Ok(())
 }
 
-pub(crate) fn set_timed(pg: &Pg<'_>, id: i64, timed: bool) -> Result<()> {
-    pg.execute("UPDATE segments SET timed = $2 WHERE id = $1", &[&id, &i64::from(timed)])?;
+pub(crate) fn set_timed(pg: &Pg<'_>, shop_id: i64, id: i64, timed: bool) -> Result<()> {
+    pg.execute("UPDATE segments SET timed = $2 WHERE shop_id = $3 AND id = $1", &[&id, &i64::from(timed), &shop_id])?;
     Ok(())
 }
 
@@ -1084,18 +1022,21 @@ pub(crate) fn list_segments(pg: &Pg<'_>, shop_id: i64) -> Result<Vec<Segment>> {
     .collect()
 }
 
-pub(crate) fn segment_versions(pg: &Pg<'_>, id: i64) -> Result<Vec<SegmentVersion>> {
-    pg.query("SELECT version, definition, created_at, created_by FROM segment_versions WHERE shop_id = (SELECT shop_id FROM segments WHERE id = $1) AND segment_id = $1 ORDER BY version", &[&id])?
-        .iter()
-        .map(|r| {
-            Ok(SegmentVersion {
-                version: get(r, 0)?,
-                definition: parse_json(&get::<String>(r, 1)?),
-                created_at: time(get(r, 2)?)?,
-                created_by: get(r, 3)?,
-            })
+pub(crate) fn segment_versions(pg: &Pg<'_>, shop_id: i64, id: i64) -> Result<Vec<SegmentVersion>> {
+    pg.query(
+        "SELECT version, definition, created_at, created_by FROM segment_versions WHERE shop_id = $2 AND segment_id = $1 ORDER BY version",
+        &[&id, &shop_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(SegmentVersion {
+            version: get(r, 0)?,
+            definition: parse_json(&get::<String>(r, 1)?),
+            created_at: time(get(r, 2)?)?,
+            created_by: get(r, 3)?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The shop's active customers matching `node` now: how many (when `with_count`) and the
@@ -1175,32 +1116,31 @@ pub(crate) fn list_snapshots(pg: &Pg<'_>, shop_id: i64, id: i64) -> Result<Vec<S
     .collect()
 }
 
-/// A page of a snapshot's members with their data as it is now.
-pub(crate) fn snapshot_members(pg: &Pg<'_>, snapshot: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
-    let Some(row) = pg.query_opt("SELECT shop_id FROM segment_snapshots WHERE id = $1", &[&snapshot])? else {
-        return Ok(Vec::new());
-    };
-    let shop_id: i64 = get(&row, 0)?;
+/// A page of the shop's snapshot's members with their data as it is now.
+pub(crate) fn snapshot_members(pg: &Pg<'_>, shop_id: i64, snapshot: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
     let rows = pg.query(
         &format!(
             "SELECT {CUSTOMER_COLUMNS} FROM segment_snapshot_members m JOIN customers c ON c.shop_id = m.shop_id AND c.id = m.customer_id
-             WHERE m.shop_id = $4 AND m.snapshot_id = $1 AND m.customer_id > $2 ORDER BY m.customer_id LIMIT $3"
+             WHERE m.shop_id = $4 AND c.shop_id = $4 AND m.snapshot_id = $1 AND m.customer_id > $2 ORDER BY m.customer_id LIMIT $3"
         ),
         &[&snapshot, &after, &(limit as i64), &shop_id],
     )?;
     let mut customers = rows.iter().map(row_to_customer).collect::<Result<Vec<_>>>()?;
-    load_records(pg, shop_id, &mut customers)?;
+    load_records(pg, shop_id, &mut customers, Records::ALL)?;
     Ok(customers)
 }
 
-/// The segment's recorded daily counts up to `to`, by day.
-pub(crate) fn segment_counts(pg: &Pg<'_>, id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
-    pg.query("SELECT day, members FROM segment_counts WHERE shop_id = (SELECT shop_id FROM segments WHERE id = $1) AND segment_id = $1 AND day <= $2 ORDER BY day", &[&id, &to.to_string()])?
-        .iter()
-        .map(|r| {
-            let day: String = get(r, 0)?;
-            let day = day.parse::<NaiveDate>().map_err(|e| anyhow::anyhow!("a stored day is not a date ({day}): {e}"))?;
-            Ok((day, get(r, 1)?))
-        })
-        .collect()
+/// The shop's segment's recorded daily counts up to `to`, by day.
+pub(crate) fn segment_counts(pg: &Pg<'_>, shop_id: i64, id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
+    pg.query(
+        "SELECT day, members FROM segment_counts WHERE shop_id = $3 AND segment_id = $1 AND day <= $2 ORDER BY day",
+        &[&id, &to.to_string(), &shop_id],
+    )?
+    .iter()
+    .map(|r| {
+        let day: String = get(r, 0)?;
+        let day = day.parse::<NaiveDate>().map_err(|e| anyhow::anyhow!("a stored day is not a date ({day}): {e}"))?;
+        Ok((day, get(r, 1)?))
+    })
+    .collect()
 }

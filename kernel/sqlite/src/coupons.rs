@@ -67,7 +67,8 @@ pub(crate) fn coupon_from_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Resu
 
 pub(crate) fn coupon_query(filter: &str) -> String {
     format!(
-        "SELECT {COUPON_COLUMNS} FROM coupons c JOIN coupon_templates t ON t.id = c.template_id LEFT JOIN orders o ON o.id = c.order_id
+        "SELECT {COUPON_COLUMNS} FROM coupons c JOIN coupon_templates t ON t.shop_id = c.shop_id AND t.id = c.template_id
+         LEFT JOIN orders o ON o.shop_id = c.shop_id AND o.id = c.order_id
          WHERE c.shop_id = ?1 AND {filter}"
     )
 }

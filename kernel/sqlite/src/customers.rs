@@ -25,7 +25,7 @@ macro_rules! customer_columns {
 }
 /// Columns of a customer row; the table is aliased `c`.
 pub(crate) const CUSTOMER_COLUMNS: &str =
-    customer_columns!("(SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.customer_id = c.id)");
+    customer_columns!("(SELECT COALESCE(SUM(p.points), 0) FROM points_ledger p WHERE p.shop_id = c.shop_id AND p.customer_id = c.id)");
 /// The same columns without summing the points ledger (the balance reads 0).
 pub(crate) const CUSTOMER_COLUMNS_NO_POINTS: &str = customer_columns!("0");
 
@@ -67,23 +67,23 @@ pub(crate) fn row_to_customer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Custome
     })
 }
 
-/// Fill the identities, tags and scores of a page of customers: three queries
-/// for the page, not three per customer.
-pub(crate) fn load_records(conn: &Connection, customers: &mut [Customer]) -> Result<()> {
-    load_parts(conn, customers, true, Reads::ALL)
+/// Fill the identities, tags and scores of a page of the shop's customers: three
+/// queries for the page, not three per customer.
+pub(crate) fn load_records(conn: &Connection, shop_id: i64, customers: &mut [Customer]) -> Result<()> {
+    load_parts(conn, shop_id, customers, true, Reads::ALL)
 }
 
 /// Customers as a plugin that reads `reads` sees them: no identities (plugins
 /// are not given them), tags and scores only when read, the rest blanked.
-pub(crate) fn load_for_plugin(conn: &Connection, customers: &mut [Customer], reads: Reads) -> Result<()> {
-    load_parts(conn, customers, false, reads)?;
+pub(crate) fn load_for_plugin(conn: &Connection, shop_id: i64, customers: &mut [Customer], reads: Reads) -> Result<()> {
+    load_parts(conn, shop_id, customers, false, reads)?;
     for customer in customers {
         reads.blank(customer);
     }
     Ok(())
 }
 
-fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, reads: Reads) -> Result<()> {
+fn load_parts(conn: &Connection, shop_id: i64, customers: &mut [Customer], identities: bool, reads: Reads) -> Result<()> {
     if customers.is_empty() {
         return Ok(());
     }
@@ -100,10 +100,13 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     };
     let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
     // Each row goes to its customer; `at` finds them by id. `{ids}` in `sql` is
-    // where the filter on customer_id goes.
+    // where the filter on customer_id goes, `?2` the shop. The shop is a unary `+`
+    // term, kept out of index choice: with a plain `shop_id = ?2` SQLite may read the
+    // whole shop's per-shop index (tags, scores, identities' key) instead of the
+    // per-customer one.
     let each_row = |sql: &str, f: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<()> {
         let mut stmt = conn.prepare_cached(&sql.replace("{ids}", which))?;
-        let mut rows = stmt.query([&ids])?;
+        let mut rows = stmt.query(params![ids, shop_id])?;
         while let Some(r) = rows.next()? {
             f(r)?;
         }
@@ -111,7 +114,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     };
     if identities {
         each_row(
-            "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id {ids}
+            "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id {ids} AND +shop_id = ?2
          ORDER BY customer_id, kind, created_at, value",
             &mut |r| {
                 let identity = IdentityView { kind: r.get(1)?, value: r.get(2)?, created_at: from_ms(r.get(3)?) };
@@ -122,7 +125,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     }
     if reads.has(Part::Tags) {
         each_row(
-            "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id {ids}
+            "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id {ids} AND +shop_id = ?2
          ORDER BY customer_id, tag, source",
             &mut |r| {
                 let tag = Tag { tag: r.get(1)?, source: r.get(2)?, reason: r.get(3)?, created_at: from_ms(r.get(4)?) };
@@ -133,7 +136,7 @@ fn load_parts(conn: &Connection, customers: &mut [Customer], identities: bool, r
     }
     if reads.has(Part::Scores) {
         each_row(
-            "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id {ids}
+            "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id {ids} AND +shop_id = ?2
          ORDER BY customer_id, model",
             &mut |r| {
                 let score =
@@ -153,7 +156,7 @@ pub(crate) fn load_customer(conn: &Connection, shop_id: i64, customer_id: i64) -
         .optional()?;
     match customer {
         Some(mut c) => {
-            load_records(conn, std::slice::from_mut(&mut c))?;
+            load_records(conn, shop_id, std::slice::from_mut(&mut c))?;
             Ok(Some(c))
         }
         None => Ok(None),
@@ -208,7 +211,7 @@ fn page(conn: &Connection, shop_id: i64, filter: &CustomerFilter, after: i64, li
                  WHERE c.shop_id = ?1 AND c.merged_into IS NULL AND c.id > ?2
                    AND (?3 IS NULL OR EXISTS (SELECT 1 FROM tags t WHERE t.shop_id = ?1 AND t.tag = ?3 AND t.customer_id = c.id))
                    AND (?4 IS NULL OR c.updated_at >= ?4)
-                   AND (?5 IS NULL OR EXISTS (SELECT 1 FROM scores s WHERE s.customer_id = c.id AND s.model = ?5
+                   AND (?5 IS NULL OR EXISTS (SELECT 1 FROM scores s WHERE s.shop_id = ?1 AND s.customer_id = c.id AND s.model = ?5
                           AND (?6 IS NULL OR s.label = ?6 OR substr(s.label, 1, length(?6) + 1) = ?6 || '|')))
                  ORDER BY c.id LIMIT ?7"
     ))?;
@@ -219,19 +222,19 @@ fn page(conn: &Connection, shop_id: i64, filter: &CustomerFilter, after: i64, li
     let mut customers = stmt
         .query_map(params![shop_id, after, filter.tag, filter.updated_since.map(to_ms), model, code, limit as i64], row_to_customer)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    load_records(conn, &mut customers)?;
+    load_records(conn, shop_id, &mut customers)?;
     Ok(customers)
 }
 
 fn stats_check(conn: &Connection, shop_id: i64) -> Result<Vec<(i64, Stats, Stats)>> {
     let mut stmt = conn.prepare(
         "SELECT c.id, c.total_spent, c.order_count, c.first_order_at, c.last_order_at, c.refund_count, c.refund_amount,
-                        COALESCE((SELECT SUM(amount - refunded_amount) FROM orders WHERE customer_id = c.id), 0),
-                        (SELECT COUNT(*) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
-                        (SELECT MIN(paid_at) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
-                        (SELECT MAX(paid_at) FROM orders WHERE customer_id = c.id AND status != 'refunded'),
-                        (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.customer_id = c.id),
-                        COALESCE((SELECT SUM(refunded_amount) FROM orders WHERE customer_id = c.id), 0)
+                        COALESCE((SELECT SUM(amount - refunded_amount) FROM orders WHERE shop_id = c.shop_id AND customer_id = c.id), 0),
+                        (SELECT COUNT(*) FROM orders WHERE shop_id = c.shop_id AND customer_id = c.id AND status != 'refunded'),
+                        (SELECT MIN(paid_at) FROM orders WHERE shop_id = c.shop_id AND customer_id = c.id AND status != 'refunded'),
+                        (SELECT MAX(paid_at) FROM orders WHERE shop_id = c.shop_id AND customer_id = c.id AND status != 'refunded'),
+                        (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.shop_id = c.shop_id AND o.customer_id = c.id),
+                        COALESCE((SELECT SUM(refunded_amount) FROM orders WHERE shop_id = c.shop_id AND customer_id = c.id), 0)
                  FROM customers c WHERE c.shop_id = ?1",
     )?;
     let rows = stmt.query_map([shop_id], |r| Ok((r.get::<_, i64>(0)?, stats_from(r, 1)?, stats_from(r, 7)?)))?;

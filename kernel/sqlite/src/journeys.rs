@@ -15,13 +15,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{from_ms, parse_json};
 
-/// The customer's id and its merged ids: events of either are the customer's.
-const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE id = ?1 OR merged_into = ?1";
+/// The customer's id and its merged ids, in the shop (`?2`): runs of either are the customer's.
+const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE shop_id = ?2 AND (id = ?1 OR merged_into = ?1)";
 
 pub(crate) fn load_journey(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Option<Journey>> {
     conn.prepare_cached(
         "SELECT j.id, j.name, j.description, j.status, j.version, v.definition, j.created_at, j.updated_at, j.activated_at,
-           (SELECT COUNT(*) FROM journey_runs r WHERE r.journey_id = j.id AND r.status = 'active')
+           (SELECT COUNT(*) FROM journey_runs r WHERE r.shop_id = j.shop_id AND r.journey_id = j.id AND r.status = 'active')
          FROM journeys j JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version
          WHERE j.id = ?1 AND j.shop_id = ?2",
     )?
@@ -46,17 +46,21 @@ pub(crate) fn journey_ids(conn: &Connection, shop_id: i64) -> rusqlite::Result<V
     conn.prepare_cached("SELECT id FROM journeys WHERE shop_id = ?1 ORDER BY id")?.query_map([shop_id], |r| r.get(0))?.collect()
 }
 
-pub(crate) fn versions(conn: &Connection, id: i64) -> rusqlite::Result<Vec<JourneyVersion>> {
-    conn.prepare_cached("SELECT version, definition, created_at, created_by FROM journey_versions WHERE journey_id = ?1 ORDER BY version")?
-        .query_map([id], |r| {
-            Ok(JourneyVersion {
-                version: r.get(0)?,
-                definition: parse_json(&r.get::<_, String>(1)?),
-                created_at: from_ms(r.get(2)?),
-                created_by: r.get(3)?,
-            })
-        })?
-        .collect()
+pub(crate) fn versions(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Vec<JourneyVersion>> {
+    // The versions' shop is their journey's.
+    conn.prepare_cached(
+        "SELECT v.version, v.definition, v.created_at, v.created_by FROM journey_versions v JOIN journeys j ON j.id = v.journey_id
+         WHERE v.journey_id = ?1 AND j.shop_id = ?2 ORDER BY v.version",
+    )?
+    .query_map([id, shop_id], |r| {
+        Ok(JourneyVersion {
+            version: r.get(0)?,
+            definition: parse_json(&r.get::<_, String>(1)?),
+            created_at: from_ms(r.get(2)?),
+            created_by: r.get(3)?,
+        })
+    })?
+    .collect()
 }
 
 fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<JourneyRun> {
@@ -85,13 +89,16 @@ const RUN_COLUMNS: &str = "r.id, r.journey_id, j.name, r.version, r.customer_id,
     CASE WHEN r.status = 'active' THEN r.step END, r.due_at, r.entered_at, r.converted_at, r.revenue, r.ended_at, r.end_reason,
     r.context";
 
-fn with_history(conn: &Connection, mut runs: Vec<JourneyRun>) -> rusqlite::Result<Vec<JourneyRun>> {
+fn with_history(conn: &Connection, shop_id: i64, mut runs: Vec<JourneyRun>) -> rusqlite::Result<Vec<JourneyRun>> {
+    // The steps' shop is their run's.
     let mut stmt = conn.prepare_cached(
-        "SELECT step, kind, outcome, detail, message_id, coupon_id, at FROM journey_steps WHERE run_id = ?1 ORDER BY at, id",
+        "SELECT s.step, s.kind, s.outcome, s.detail, s.message_id, s.coupon_id, s.at FROM journey_steps s
+           JOIN journey_runs r ON r.id = s.run_id
+         WHERE s.run_id = ?1 AND r.shop_id = ?2 ORDER BY s.at, s.id",
     )?;
     for run in &mut runs {
         run.history = stmt
-            .query_map([run.id], |r| {
+            .query_map([run.id, shop_id], |r| {
                 Ok(JourneyRunStep {
                     step: r.get(0)?,
                     kind: r.get(1)?,
@@ -118,48 +125,50 @@ pub(crate) fn journey_runs(
 ) -> rusqlite::Result<Vec<JourneyRun>> {
     let runs = conn
         .prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM journey_runs r JOIN journeys j ON j.id = r.journey_id
+            "SELECT {RUN_COLUMNS} FROM journey_runs r JOIN journeys j ON j.id = r.journey_id AND j.shop_id = r.shop_id
                      WHERE r.journey_id = ?1 AND r.shop_id = ?2 AND (?3 IS NULL OR r.customer_id = ?3) AND (?4 IS NULL OR r.status = ?4)
                        AND (?5 IS NULL OR r.id < ?5)
                      ORDER BY r.id DESC LIMIT ?6"
         ))?
         .query_map(params![id, shop_id, filter.customer_id, filter.status.map(JourneyRunStatus::as_str), before, limit as i64], row_to_run)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    with_history(conn, runs)
+    with_history(conn, shop_id, runs)
 }
 
 /// A customer's runs of every journey, newest first, with what happened at each step.
 pub(crate) fn customer_runs(conn: &Connection, shop_id: i64, customer_id: i64) -> rusqlite::Result<Vec<JourneyRun>> {
     let runs = conn
         .prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM journey_runs r JOIN journeys j ON j.id = r.journey_id
+            "SELECT {RUN_COLUMNS} FROM journey_runs r JOIN journeys j ON j.id = r.journey_id AND j.shop_id = r.shop_id
                      WHERE r.shop_id = ?2 AND r.customer_id IN ({SAME_CUSTOMER}) ORDER BY r.id DESC LIMIT 200"
         ))?
         .query_map(params![customer_id, shop_id], row_to_run)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    with_history(conn, runs)
+    with_history(conn, shop_id, runs)
 }
 
-// A journey's statistics.
+// A journey's statistics: those of the shop's journey (`?2`).
 
-pub(crate) fn count_runs(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT COUNT(*) FROM journey_runs WHERE journey_id = ?1 AND status = ?2")?
-        .query_row(params![id, status], |r| r.get(0))
+pub(crate) fn count_runs(conn: &Connection, shop_id: i64, id: i64, status: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM journey_runs WHERE journey_id = ?1 AND shop_id = ?2 AND status = ?3")?
+        .query_row(params![id, shop_id, status], |r| r.get(0))
 }
 
-pub(crate) fn arm(conn: &Connection, id: i64, holdout: bool) -> rusqlite::Result<(i64, i64, i64)> {
+pub(crate) fn arm(conn: &Connection, shop_id: i64, id: i64, holdout: bool) -> rusqlite::Result<(i64, i64, i64)> {
     conn.prepare_cached(
-        "SELECT COUNT(*), COUNT(converted_at), COALESCE(SUM(revenue), 0) FROM journey_runs WHERE journey_id = ?1 AND holdout = ?2",
+        "SELECT COUNT(*), COUNT(converted_at), COALESCE(SUM(revenue), 0) FROM journey_runs
+         WHERE journey_id = ?1 AND shop_id = ?2 AND holdout = ?3",
     )?
-    .query_row(params![id, holdout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .query_row(params![id, shop_id, holdout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
 }
 
-pub(crate) fn messages_by_status(conn: &Connection, id: i64) -> rusqlite::Result<Vec<(String, String, i64)>> {
+pub(crate) fn messages_by_status(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Vec<(String, String, i64)>> {
     conn.prepare_cached(
         "SELECT m.channel, m.status, COUNT(*) FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id
-                       JOIN messages m ON m.public_id = s.message_id WHERE r.journey_id = ?1 GROUP BY m.channel, m.status",
+                       JOIN messages m ON m.shop_id = r.shop_id AND m.public_id = s.message_id
+                     WHERE r.journey_id = ?1 AND r.shop_id = ?2 GROUP BY m.channel, m.status",
     )?
-    .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .query_map([id, shop_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
     .collect()
 }
 
@@ -174,48 +183,51 @@ pub(crate) fn coupon_figures(conn: &Connection, shop_id: i64, source: &str) -> r
     })
 }
 
-pub(crate) fn version_stats(conn: &Connection, id: i64) -> rusqlite::Result<Vec<VersionStats>> {
+pub(crate) fn version_stats(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Vec<VersionStats>> {
     conn.prepare_cached(
         "SELECT version, COUNT(*), COALESCE(SUM(status = 'active'), 0), COUNT(converted_at),
                        COALESCE(SUM(CASE WHEN holdout = 0 THEN revenue END), 0)
-                     FROM journey_runs WHERE journey_id = ?1 GROUP BY version ORDER BY version",
+                     FROM journey_runs WHERE journey_id = ?1 AND shop_id = ?2 GROUP BY version ORDER BY version",
     )?
-    .query_map([id], |r| {
+    .query_map([id, shop_id], |r| {
         Ok(VersionStats { version: r.get(0)?, entered: r.get(1)?, in_progress: r.get(2)?, converted: r.get(3)?, revenue: r.get(4)? })
     })?
     .collect()
 }
 
-pub(crate) fn step_outcomes(conn: &Connection, id: i64) -> rusqlite::Result<Vec<StepOutcomes>> {
+pub(crate) fn step_outcomes(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Vec<StepOutcomes>> {
     conn.prepare_cached(
         // A wait whose run ended before it did (a goal reached, an exit) is no longer
         // waiting: it counts under how the run ended.
         "SELECT r.version, s.step, s.kind,
                             CASE WHEN s.outcome = 'waiting' AND r.status <> 'active' THEN r.status ELSE s.outcome END AS outcome,
                             CASE WHEN s.outcome = 'skipped' THEN s.detail ELSE '' END, COUNT(*)
-                     FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id WHERE r.journey_id = ?1
+                     FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id WHERE r.journey_id = ?1 AND r.shop_id = ?2
                      GROUP BY r.version, s.step, s.kind, 4, 5",
     )?
-    .query_map([id], |r| {
+    .query_map([id, shop_id], |r| {
         Ok(StepOutcomes { version: r.get(0)?, step: r.get(1)?, kind: r.get(2)?, outcome: r.get(3)?, reason: r.get(4)?, count: r.get(5)? })
     })?
     .collect()
 }
 
-pub(crate) fn step_messages(conn: &Connection, id: i64) -> rusqlite::Result<Vec<StepMessages>> {
+pub(crate) fn step_messages(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Vec<StepMessages>> {
     conn.prepare_cached(
         "SELECT r.version, s.step, m.channel, m.status, COUNT(*) FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id
-                       JOIN messages m ON m.public_id = s.message_id WHERE r.journey_id = ?1 GROUP BY 1, 2, 3, 4",
+                       JOIN messages m ON m.shop_id = r.shop_id AND m.public_id = s.message_id
+                     WHERE r.journey_id = ?1 AND r.shop_id = ?2 GROUP BY 1, 2, 3, 4",
     )?
-    .query_map([id], |r| Ok(StepMessages { version: r.get(0)?, step: r.get(1)?, channel: r.get(2)?, status: r.get(3)?, count: r.get(4)? }))?
+    .query_map([id, shop_id], |r| {
+        Ok(StepMessages { version: r.get(0)?, step: r.get(1)?, channel: r.get(2)?, status: r.get(3)?, count: r.get(4)? })
+    })?
     .collect()
 }
 
-pub(crate) fn variant_runs(conn: &Connection, id: i64) -> rusqlite::Result<Vec<(String, bool, i64)>> {
+pub(crate) fn variant_runs(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Vec<(String, bool, i64)>> {
     conn.prepare_cached(
         "SELECT variant, converted_at IS NOT NULL, COALESCE(revenue, 0) FROM journey_runs
-                     WHERE journey_id = ?1 AND holdout = 0 AND variant IS NOT NULL",
+                     WHERE journey_id = ?1 AND shop_id = ?2 AND holdout = 0 AND variant IS NOT NULL",
     )?
-    .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .query_map([id, shop_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
     .collect()
 }

@@ -10,10 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Result, coupons, from_ms};
 
-pub(crate) fn balance(conn: &Connection, customer_id: i64) -> Result<i64> {
+pub(crate) fn balance(conn: &Connection, shop_id: i64, customer_id: i64) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE customer_id = ?1")?
-        .query_row([customer_id], |r| r.get(0))?)
+        .prepare_cached("SELECT COALESCE(SUM(points), 0) FROM points_ledger WHERE shop_id = ?1 AND customer_id = ?2")?
+        .query_row([shop_id, customer_id], |r| r.get(0))?)
 }
 
 pub(crate) const LEDGER_COLUMNS: &str =
@@ -36,10 +36,13 @@ pub(crate) fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerEntr
 }
 
 /// One entry as the API shows it.
-pub(crate) fn entry(conn: &Connection, entry_id: i64) -> Result<LedgerEntry> {
+pub(crate) fn entry(conn: &Connection, shop_id: i64, entry_id: i64) -> Result<LedgerEntry> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.id = p.order_id WHERE p.id = ?1"))?
-        .query_row([entry_id], row_to_entry)?)
+        .prepare_cached(&format!(
+            "SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id
+             WHERE p.shop_id = ?1 AND p.id = ?2"
+        ))?
+        .query_row([shop_id, entry_id], row_to_entry)?)
 }
 
 pub(crate) const REWARD_COLUMNS: &str = "id, name, description, points_cost, template_id, stock, redeemed, active, created_at, updated_at";

@@ -62,8 +62,11 @@ pub(crate) fn load_message(conn: &Connection, shop_id: i64, filter: &str, key: &
         .optional()?;
     let Some((row_id, mut message)) = row else { return Ok(None) };
     message.history = conn
-        .prepare_cached("SELECT at, status, detail FROM message_events WHERE message_id = ?1 ORDER BY id")?
-        .query_map([row_id], |r| {
+        .prepare_cached(
+            "SELECT e.at, e.status, e.detail FROM message_events e JOIN messages m ON m.id = e.message_id
+             WHERE e.message_id = ?1 AND m.shop_id = ?2 ORDER BY e.id",
+        )?
+        .query_map([row_id, shop_id], |r| {
             Ok(MessageEvent {
                 at: from_ms(r.get(0)?),
                 status: MessageStatus::parse(&r.get::<_, String>(1)?).unwrap_or(MessageStatus::Failed),

@@ -136,17 +136,18 @@ fn row_to_order(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderSnapshot)>
     ))
 }
 
-/// A customer's newest orders paid since `since_ms` (at most
+/// The shop's customer's newest orders paid since `since_ms` (at most
 /// [`MAX_HISTORY_ORDERS`]) with their items, in one query; and whether older ones were left out.
-pub(crate) fn recent_orders(conn: &Connection, customer_id: i64, since_ms: i64) -> Result<(Vec<OrderSnapshot>, bool)> {
+/// The items (no shop of their own) are those of the shop's orders the query found.
+pub(crate) fn recent_orders(conn: &Connection, shop_id: i64, customer_id: i64, since_ms: i64) -> Result<(Vec<OrderSnapshot>, bool)> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.id, o.external_id, o.customer_id, o.amount, o.refunded_amount, o.status, o.coupon_code, o.paid_at,
                 i.sku, i.product_name, i.category, i.quantity, i.unit_price, i.discount
-         FROM (SELECT * FROM orders WHERE customer_id = ?1 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3) o
+         FROM (SELECT * FROM orders WHERE customer_id = ?1 AND shop_id = ?4 AND paid_at >= ?2 ORDER BY paid_at DESC, id DESC LIMIT ?3) o
          LEFT JOIN order_items i ON i.order_id = o.id
          ORDER BY o.paid_at DESC, o.id DESC, i.line",
     )?;
-    let mut rows = stmt.query(params![customer_id, since_ms, MAX_HISTORY_ORDERS as i64 + 1])?;
+    let mut rows = stmt.query(params![customer_id, since_ms, MAX_HISTORY_ORDERS as i64 + 1, shop_id])?;
     let (mut orders, mut last_id) = (Vec::<OrderSnapshot>::new(), None);
     while let Some(r) = rows.next()? {
         let (id, order) = row_to_order(r)?;
@@ -178,11 +179,14 @@ fn row_to_item(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<OrderItemSn
     })
 }
 
-fn order_items(conn: &Connection, order_id: i64) -> Result<Vec<OrderItemSnapshot>> {
+/// The items of the shop's order (`order_items` has no shop: its order's is filtered).
+fn order_items(conn: &Connection, shop_id: i64, order_id: i64) -> Result<Vec<OrderItemSnapshot>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT sku, product_name, category, quantity, unit_price, discount FROM order_items WHERE order_id = ?1 ORDER BY line",
+        "SELECT i.sku, i.product_name, i.category, i.quantity, i.unit_price, i.discount
+         FROM order_items i JOIN orders o ON o.id = i.order_id
+         WHERE i.order_id = ?1 AND o.shop_id = ?2 ORDER BY i.line",
     )?;
-    let items = stmt.query_map([order_id], |r| row_to_item(r, 0))?;
+    let items = stmt.query_map([order_id, shop_id], |r| row_to_item(r, 0))?;
     Ok(items.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -386,11 +390,12 @@ pub(crate) fn start_scheduled_runs(tx: &Connection, now: DateTime<Utc>) -> Resul
     Ok(started)
 }
 
-pub(crate) fn resume_run(tx: &Connection, run_id: i64) -> Result<()> {
+pub(crate) fn resume_run(tx: &Connection, shop_id: i64, run_id: i64) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL WHERE id = ?1",
+        "UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL
+         WHERE id = ?1 AND shop_id = ?2",
     )?
-    .execute([run_id])?;
+    .execute([run_id, shop_id])?;
     Ok(())
 }
 
@@ -416,7 +421,7 @@ pub(crate) fn customer_batch(conn: &Connection, shop_id: i64, after: i64, limit:
         plugin_columns(reads)
     ))?;
     let mut customers = stmt.query_map(params![shop_id, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    load_for_plugin(conn, &mut customers, reads)?;
+    load_for_plugin(conn, shop_id, &mut customers, reads)?;
     Ok(customers)
 }
 
@@ -428,14 +433,14 @@ pub(crate) fn plugin_customers(conn: &Connection, shop_id: i64, ids: &[i64], rea
         plugin_columns(reads)
     ))?;
     let mut customers = stmt.query_map(params![wanted, shop_id], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    load_for_plugin(conn, &mut customers, reads)?;
+    load_for_plugin(conn, shop_id, &mut customers, reads)?;
     Ok(customers)
 }
 
 pub(crate) fn order_snapshot(conn: &Connection, shop_id: i64, external_id: &str) -> Result<Option<OrderSnapshot>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE shop_id = ?1 AND external_id = ?2"))?;
     let Some((id, mut order)) = stmt.query_row(params![shop_id, external_id], row_to_order).optional()? else { return Ok(None) };
-    order.items = order_items(conn, id)?;
+    order.items = order_items(conn, shop_id, id)?;
     Ok(Some(order))
 }
 
@@ -457,13 +462,19 @@ pub(crate) fn buyer_stats(conn: &Connection, shop_id: i64, since: Option<DateTim
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(crate) fn recent_behaviours(conn: &Connection, customer_id: i64, since_ms: i64, limit: usize) -> Result<Vec<BehaviourSnapshot>> {
+pub(crate) fn recent_behaviours(
+    conn: &Connection,
+    shop_id: i64,
+    customer_id: i64,
+    since_ms: i64,
+    limit: usize,
+) -> Result<Vec<BehaviourSnapshot>> {
     Ok(conn
         .prepare_cached(
             "SELECT kind, sku, category, occurred_at FROM behaviours
-             WHERE customer_id = ?1 AND occurred_at >= ?2 ORDER BY occurred_at DESC, id DESC LIMIT ?3",
+             WHERE customer_id = ?1 AND shop_id = ?4 AND occurred_at >= ?2 ORDER BY occurred_at DESC, id DESC LIMIT ?3",
         )?
-        .query_map(params![customer_id, since_ms, limit as i64], |r| {
+        .query_map(params![customer_id, since_ms, limit as i64, shop_id], |r| {
             Ok(BehaviourSnapshot { kind: r.get(0)?, sku: r.get(1)?, category: r.get(2)?, occurred_at_ms: r.get(3)? })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?)

@@ -715,7 +715,7 @@ fn page(conn: &Connection, shop_id: i64, compiled: &Compiled, after: i64, limit:
     params.extend([Sql::Integer(after), Sql::Integer(limit as i64)]);
     let mut stmt = conn.prepare(&sql)?;
     let mut customers = stmt.query_map(params_from_iter(params), row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    load_records(conn, &mut customers)?;
+    load_records(conn, shop_id, &mut customers)?;
     Ok(customers)
 }
 
@@ -787,24 +787,41 @@ pub(crate) fn update_segment(
     Ok(())
 }
 
-/// Store a version of a segment's definition.
-pub(crate) fn add_version(tx: &Connection, id: i64, version: i64, definition: &Value, now: DateTime<Utc>, created_by: &str) -> Result<()> {
-    tx.execute(
-        "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, version, json_text(definition), to_ms(now), created_by],
+/// Store a version of the shop's segment's definition (its shop is the segment's).
+pub(crate) fn add_version(
+    tx: &Connection,
+    shop_id: i64,
+    id: i64,
+    version: i64,
+    definition: &Value,
+    now: DateTime<Utc>,
+    created_by: &str,
+) -> Result<()> {
+    let inserted = tx.execute(
+        "INSERT INTO segment_versions (segment_id, version, definition, created_at, created_by)
+         SELECT s.id, ?2, ?3, ?4, ?5 FROM segments s WHERE s.id = ?1 AND s.shop_id = ?6",
+        params![id, version, json_text(definition), to_ms(now), created_by, shop_id],
     )?;
+    if inserted == 0 {
+        // As the foreign key refuses a version of no segment.
+        return Err(anyhow::anyhow!("a version of segment {id} of shop {shop_id}, which does not exist").into());
+    }
     Ok(())
 }
 
-pub(crate) fn set_timed(tx: &Connection, id: i64, timed: bool) -> Result<()> {
-    tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1")?.execute(params![id, timed])?;
+pub(crate) fn set_timed(tx: &Connection, shop_id: i64, id: i64, timed: bool) -> Result<()> {
+    tx.prepare_cached("UPDATE segments SET timed = ?2 WHERE id = ?1 AND shop_id = ?3")?.execute(params![id, timed, shop_id])?;
     Ok(())
 }
 
 /// Mark a segment deleted and drop its tracked members.
 pub(crate) fn delete_segment(tx: &Connection, shop_id: i64, id: i64, now: DateTime<Utc>) -> Result<()> {
     tx.execute("UPDATE segments SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND shop_id = ?2", params![id, shop_id, to_ms(now)])?;
-    tx.execute("DELETE FROM segment_members WHERE segment_id = ?1", [id])?;
+    // The members' shop is their segment's.
+    tx.execute(
+        "DELETE FROM segment_members WHERE segment_id = ?1 AND EXISTS (SELECT 1 FROM segments s WHERE s.id = ?1 AND s.shop_id = ?2)",
+        [id, shop_id],
+    )?;
     Ok(())
 }
 
@@ -816,11 +833,13 @@ pub(crate) fn list_segments(conn: &Connection, shop_id: i64) -> Result<Vec<Segme
     Ok(stmt.query_map([shop_id], row_to_segment)?.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(crate) fn segment_versions(conn: &Connection, id: i64) -> Result<Vec<SegmentVersion>> {
+pub(crate) fn segment_versions(conn: &Connection, shop_id: i64, id: i64) -> Result<Vec<SegmentVersion>> {
+    // The versions' shop is their segment's.
     let mut stmt = conn.prepare_cached(
-        "SELECT version, definition, created_at, created_by FROM segment_versions WHERE segment_id = ?1 ORDER BY version",
+        "SELECT v.version, v.definition, v.created_at, v.created_by FROM segment_versions v JOIN segments s ON s.id = v.segment_id
+         WHERE v.segment_id = ?1 AND s.shop_id = ?2 ORDER BY v.version",
     )?;
-    let rows = stmt.query_map([id], |r| {
+    let rows = stmt.query_map([id, shop_id], |r| {
         Ok(SegmentVersion {
             version: r.get(0)?,
             definition: parse_json(&r.get::<_, String>(1)?),
@@ -870,7 +889,7 @@ pub(crate) fn take_snapshot(
     let mut params = vec![Sql::Integer(snapshot)];
     params.extend(scoped);
     let size = tx.prepare(&sql)?.execute(params_from_iter(params))?;
-    tx.execute("UPDATE segment_snapshots SET size = ?2 WHERE id = ?1", params![snapshot, size as i64])?;
+    tx.execute("UPDATE segment_snapshots SET size = ?2 WHERE id = ?1 AND shop_id = ?3", params![snapshot, size as i64, shop_id])?;
     Ok((snapshot, size as i64))
 }
 
@@ -881,22 +900,29 @@ pub(crate) fn list_snapshots(conn: &Connection, shop_id: i64, id: i64) -> Result
     Ok(stmt.query_map([shop_id, id], row_to_snapshot)?.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// A page of a snapshot's members with their data as it is now.
-pub(crate) fn snapshot_members(conn: &Connection, snapshot: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
+/// A page of the shop's snapshot's members with their data as it is now.
+pub(crate) fn snapshot_members(conn: &Connection, shop_id: i64, snapshot: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
+    // The members' shop is their snapshot's.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CUSTOMER_COLUMNS} FROM segment_snapshot_members m JOIN customers c ON c.id = m.customer_id
-         WHERE m.snapshot_id = ?1 AND m.customer_id > ?2 ORDER BY m.customer_id LIMIT ?3"
+        "SELECT {CUSTOMER_COLUMNS} FROM segment_snapshot_members m JOIN segment_snapshots n ON n.id = m.snapshot_id
+           JOIN customers c ON c.id = m.customer_id AND c.shop_id = n.shop_id
+         WHERE m.snapshot_id = ?1 AND n.shop_id = ?4 AND m.customer_id > ?2 ORDER BY m.customer_id LIMIT ?3"
     ))?;
-    let mut customers = stmt.query_map(params![snapshot, after, limit as i64], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
-    load_records(conn, &mut customers)?;
+    let mut customers =
+        stmt.query_map(params![snapshot, after, limit as i64, shop_id], row_to_customer)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    load_records(conn, shop_id, &mut customers)?;
     Ok(customers)
 }
 
-/// The segment's recorded daily counts up to `to`, by day.
-pub(crate) fn segment_counts(conn: &Connection, id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
+/// The shop's segment's recorded daily counts up to `to`, by day.
+pub(crate) fn segment_counts(conn: &Connection, shop_id: i64, id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
+    // The counts' shop is their segment's.
     let rows = conn
-        .prepare_cached("SELECT day, members FROM segment_counts WHERE segment_id = ?1 AND day <= ?2 ORDER BY day")?
-        .query_map(params![id, to.to_string()], |r| {
+        .prepare_cached(
+            "SELECT n.day, n.members FROM segment_counts n JOIN segments s ON s.id = n.segment_id
+             WHERE n.segment_id = ?1 AND s.shop_id = ?3 AND n.day <= ?2 ORDER BY n.day",
+        )?
+        .query_map(params![id, to.to_string(), shop_id], |r| {
             let day: String = r.get(0)?;
             let day = day
                 .parse::<NaiveDate>()
@@ -935,9 +961,10 @@ pub(crate) fn ranks_moved(tx: &Connection, shop_id: i64, models: &BTreeSet<Strin
         let Ok(compiled) = Compiler::new(tx, shop_id, now, Reach::Customers)?.compile(&segment.node, Some(segment.id)) else { continue };
         if compiled.ranked.iter().any(|m| models.contains(m)) {
             tx.prepare_cached(
-                "UPDATE segments SET swept_at = CASE WHEN swept_at < 0 THEN swept_at - 1 ELSE -COALESCE(swept_at, 0) - 1 END WHERE id = ?1",
+                "UPDATE segments SET swept_at = CASE WHEN swept_at < 0 THEN swept_at - 1 ELSE -COALESCE(swept_at, 0) - 1 END
+                 WHERE id = ?1 AND shop_id = ?2",
             )?
-            .execute([segment.id])?;
+            .execute([segment.id, shop_id])?;
         }
     }
     Ok(())

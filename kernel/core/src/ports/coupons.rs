@@ -12,8 +12,8 @@ pub trait CouponsRead {
     fn template(&self, shop_id: i64, template_id: i64) -> Result<Option<CouponTemplate>>;
     /// The shop's coupon issued under `source` / `source_key`, if any.
     fn by_source(&self, shop_id: i64, source: &str, source_key: &str) -> Result<Option<Holding>>;
-    /// How many coupons of a template were issued to a customer (by its own id).
-    fn held(&self, template_id: i64, customer_id: i64) -> Result<i64>;
+    /// How many of the shop's coupons of a template were issued to a customer (by its own id).
+    fn held(&self, shop_id: i64, template_id: i64, customer_id: i64) -> Result<i64>;
     /// The shop's coupon `coupon_id` as the API shows it, its status as at `now`.
     fn coupon(&self, shop_id: i64, coupon_id: i64, now: DateTime<Utc>) -> Result<Option<Coupon>>;
     /// The shop's coupon with the (normalised) code `code`, as a redemption judges it.
@@ -26,9 +26,10 @@ pub trait CouponsRead {
     /// The coupons of a customer (by its own id) and of the customers merged into it,
     /// newest first, at most 500, their status as at `now`.
     fn customer_coupons(&self, shop_id: i64, customer_id: i64, now: DateTime<Utc>) -> Result<Vec<Coupon>>;
-    /// What became of a template's coupons: redeemed, expired unused at `now`, and the
-    /// revenue (paid less refunded) of the orders that redeemed them.
-    fn template_usage(&self, template_id: i64, now: DateTime<Utc>) -> Result<TemplateUsage>;
+    /// What became of the coupons of the shop's template `template_id`: redeemed, expired
+    /// unused at `now`, and the revenue (paid less refunded) of the orders that redeemed
+    /// them; all zero when the template is another shop's.
+    fn template_usage(&self, shop_id: i64, template_id: i64, now: DateTime<Utc>) -> Result<TemplateUsage>;
 }
 
 /// Writes to the coupons.
@@ -36,10 +37,12 @@ pub trait CouponsWrite {
     /// Insert a coupon under `code` unless the shop has a coupon with that code already;
     /// its id, or `None` when the code was taken.
     fn insert(&self, coupon: &NewCoupon<'_>) -> Result<Option<i64>>;
-    /// Count one more coupon issued from a template.
-    fn count_issued(&self, template_id: i64) -> Result<()>;
-    /// Mark a coupon redeemed by an order, paid at `at`.
-    fn redeem(&self, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Count one more coupon issued from the shop's template `template_id` (nothing when it
+    /// is another shop's).
+    fn count_issued(&self, shop_id: i64, template_id: i64) -> Result<()>;
+    /// Mark the shop's coupon `coupon_id` redeemed by an order, paid at `at` (nothing when
+    /// it is another shop's).
+    fn redeem(&self, shop_id: i64, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()>;
     /// A new template of the shop with the terms of `input` (validated), created and
     /// updated at `at`, none issued yet; its id.
     fn insert_template(&self, shop_id: i64, input: &CouponTemplateInput, at: DateTime<Utc>) -> Result<i64>;
@@ -57,14 +60,16 @@ pub trait RewardsRead {
     fn redemption(&self, shop_id: i64, redemption_id: i64, now: DateTime<Utc>) -> Result<Redemption>;
     /// The shop's rewards, by id.
     fn rewards(&self, shop_id: i64) -> Result<Vec<Reward>>;
-    /// The ids of a customer's redemptions (by its own id), newest first, at most 200.
-    fn redemptions_of(&self, customer_id: i64) -> Result<Vec<i64>>;
+    /// The ids of the shop's redemptions by a customer (by its own id), newest first, at
+    /// most 200.
+    fn redemptions_of(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>>;
 }
 
 /// Writes to the rewards.
 pub trait RewardsWrite {
-    /// Count one more redemption of a reward, and take one from its stock when it has one.
-    fn take_one(&self, reward_id: i64) -> Result<()>;
+    /// Count one more redemption of the shop's reward `reward_id`, and take one from its
+    /// stock when it has one (nothing when it is another shop's).
+    fn take_one(&self, shop_id: i64, reward_id: i64) -> Result<()>;
     /// Record a redemption; its id.
     fn insert_redemption(&self, redemption: &NewRedemption<'_>) -> Result<i64>;
     /// A new reward of the shop as `input` (validated) says, created and updated at `at`,

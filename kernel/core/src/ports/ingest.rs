@@ -41,14 +41,17 @@ impl IdentityCaps {
 pub trait Identities {
     /// The customer of the shop holding the identifier `kind` / `value` (normalised).
     fn owner(&self, shop_id: i64, kind: &str, value: &str) -> Result<Option<i64>>;
-    /// How many identifiers of each kind a customer holds.
-    fn counts(&self, customer_id: i64) -> Result<BTreeMap<String, u32>>;
-    /// A customer's identifiers, by kind then value.
-    fn of_customer(&self, customer_id: i64) -> Result<Vec<IdentityRow>>;
+    /// How many identifiers of each kind the shop's customer `customer_id` holds (none
+    /// when it is not the shop's).
+    fn counts(&self, shop_id: i64, customer_id: i64) -> Result<BTreeMap<String, u32>>;
+    /// The identifiers of the shop's customer `customer_id`, by kind then value (none when
+    /// it is not the shop's).
+    fn of_customer(&self, shop_id: i64, customer_id: i64) -> Result<Vec<IdentityRow>>;
 }
 
-/// What ingest reads besides identifiers. Customers named by id are rows the caller
-/// found in the shop already.
+/// What ingest reads besides identifiers. Customers and orders named by id are the
+/// shop's, which the caller found in it already: a method answers only for a row of the
+/// shop it is given (one that reads a single row fails when the shop has no such row).
 pub trait IngestRead {
     /// The shop's region, the default country of its phone numbers; not found
     /// without such a shop.
@@ -56,45 +59,50 @@ pub trait IngestRead {
     /// Whether the shop received an event with this id: `Some` with the customer it
     /// resolved to (`None` inside when it had none).
     fn receipt(&self, shop_id: i64, event_id: &str) -> Result<Option<Option<i64>>>;
-    /// When a customer was first seen.
-    fn created_at(&self, customer_id: i64) -> Result<DateTime<Utc>>;
-    /// A customer's profile as stored.
-    fn profile(&self, customer_id: i64) -> Result<ProfileRow>;
-    /// A customer's purchase stats as stored.
-    fn stats(&self, customer_id: i64) -> Result<Stats>;
-    /// How many orders a customer has, refunded or not.
-    fn order_count(&self, customer_id: i64) -> Result<i64>;
+    /// When the shop's customer `customer_id` was first seen.
+    fn created_at(&self, shop_id: i64, customer_id: i64) -> Result<DateTime<Utc>>;
+    /// The profile of the shop's customer `customer_id` as stored.
+    fn profile(&self, shop_id: i64, customer_id: i64) -> Result<ProfileRow>;
+    /// The purchase stats of the shop's customer `customer_id` as stored.
+    fn stats(&self, shop_id: i64, customer_id: i64) -> Result<Stats>;
+    /// How many of the shop's orders the customer `customer_id` has, refunded or not.
+    fn order_count(&self, shop_id: i64, customer_id: i64) -> Result<i64>;
     /// The shop's order with the shop's own id `external_id`, with what was paid and refunded.
     fn order(&self, shop_id: i64, external_id: &str) -> Result<Option<OrderRow>>;
 }
 
-/// What ingest writes.
+/// What ingest writes. A method naming a customer or an order by id writes only that row
+/// of the shop it is given: nothing when the shop has no such row.
 pub trait IngestWrite {
     /// Record that the shop received the event `event_id`, resolved to `customer_id`.
     fn receive(&self, shop_id: i64, event_id: &str, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
     /// A new customer without identifiers, profile or orders; its id.
     fn insert_customer(&self, shop_id: i64, created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Result<i64>;
-    /// Move a customer's first sighting back to `at` when it is earlier.
-    fn seen_at(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
-    /// Mark a customer changed at `at`.
-    fn touch(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
-    /// Store a customer's profile.
-    fn set_profile(&self, customer_id: i64, profile: &ProfileRow) -> Result<()>;
+    /// Move the first sighting of the shop's customer `customer_id` back to `at` when it
+    /// is earlier.
+    fn seen_at(&self, shop_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Mark the shop's customer `customer_id` changed at `at`.
+    fn touch(&self, shop_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Store the profile of the shop's customer `customer_id`.
+    fn set_profile(&self, shop_id: i64, customer_id: i64, profile: &ProfileRow) -> Result<()>;
     /// Give a customer an identifier no customer of the shop holds.
     fn attach(&self, shop_id: i64, kind: &str, value: &str, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
     /// Insert a paid order and its items (the shop's order id is not taken); its id.
     fn insert_order(&self, shop_id: i64, customer_id: i64, order: &ValidOrder, at: DateTime<Utc>) -> Result<i64>;
-    /// Count a paid order in its customer's stats, and mark the customer changed at `at`.
-    fn add_order_to_stats(&self, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
-    /// Add a refund to an order's refunded amount; `fully`: nothing of it remains paid.
-    fn refund_order(&self, order_id: i64, amount: i64, fully: bool) -> Result<()>;
-    /// Record one refund of an order.
-    fn insert_refund(&self, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> Result<()>;
-    /// Take a refund off its customer's stats (`fully`: the order no longer counts), and
-    /// mark the customer changed at `at`.
-    fn subtract_refund(&self, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> Result<()>;
-    /// Recompute a customer's stats from their orders and refunds.
-    fn recompute_stats(&self, customer_id: i64) -> Result<()>;
+    /// Count a paid order in the stats of the shop's customer `customer_id`, and mark the
+    /// customer changed at `at`.
+    fn add_order_to_stats(&self, shop_id: i64, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
+    /// Add a refund to the refunded amount of the shop's order `order_id`; `fully`: nothing
+    /// of it remains paid.
+    fn refund_order(&self, shop_id: i64, order_id: i64, amount: i64, fully: bool) -> Result<()>;
+    /// Record one refund of the shop's order `order_id` (nothing when it is not the shop's).
+    fn insert_refund(&self, shop_id: i64, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> Result<()>;
+    /// Take a refund off the stats of the shop's customer `customer_id` (`fully`: the order
+    /// no longer counts), and mark the customer changed at `at`.
+    fn subtract_refund(&self, shop_id: i64, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> Result<()>;
+    /// Recompute the stats of the shop's customer `customer_id` from their orders and
+    /// refunds in the shop.
+    fn recompute_stats(&self, shop_id: i64, customer_id: i64) -> Result<()>;
     /// Record a behaviour of a customer.
     fn insert_behaviour(&self, shop_id: i64, customer_id: i64, behaviour: &BehaviourInput, occurred_at: DateTime<Utc>) -> Result<()>;
 }

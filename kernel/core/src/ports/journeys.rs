@@ -143,42 +143,46 @@ pub struct StepMessages {
 
 /// What the journey engine reads.
 pub trait JourneysRead {
-    /// A journey by id (the engine found it in its own listings).
-    fn journey(&self, journey_id: i64) -> Result<JourneyRow>;
+    /// A journey of the shop by id (the engine found it in its own listings); not found
+    /// when it is another shop's.
+    fn journey(&self, shop_id: i64, journey_id: i64) -> Result<JourneyRow>;
     /// A journey of the shop; not found when it is another shop's.
     fn journey_in_shop(&self, shop_id: i64, journey_id: i64) -> Result<Option<JourneyRow>>;
-    /// A version's definition as saved; `None` without such a version.
-    fn definition(&self, journey_id: i64, version: i64) -> Result<Option<Value>>;
-    /// Active and paused journeys whose cursor is behind their shop's log.
-    fn behind(&self) -> Result<Vec<i64>>;
+    /// A version's definition as saved; `None` without such a version of the shop's journey.
+    fn definition(&self, shop_id: i64, journey_id: i64, version: i64) -> Result<Option<Value>>;
+    /// Active and paused journeys of any shop whose cursor is behind their shop's log, as
+    /// (shop, journey).
+    fn behind(&self) -> Result<Vec<(i64, i64)>>;
     /// Active journeys whose current version has a date trigger.
     fn dated(&self) -> Result<Vec<JourneyRow>>;
     /// The shop's events after `seq`, oldest first, at most `limit`.
     fn events_after(&self, shop_id: i64, seq: i64, limit: usize) -> Result<Vec<LoggedEvent>>;
     /// The head of the shop's log: its last event's global sequence number, 0 before any.
     fn head(&self, shop_id: i64) -> Result<i64>;
-    /// A customer's runs of the journey (the customers merged into them included).
-    fn runs_of(&self, journey_id: i64, customer_id: i64) -> Result<RunCounts>;
-    /// Runs of the customer (and of those merged into them) a goal event logged at `seq`
-    /// and happening at `at` may convert.
-    fn goal_candidates(&self, journey_id: i64, customer_id: i64, seq: i64, at: DateTime<Utc>) -> Result<Vec<GoalCandidate>>;
+    /// A customer's runs of the shop's journey (the customers merged into them included).
+    fn runs_of(&self, shop_id: i64, journey_id: i64, customer_id: i64) -> Result<RunCounts>;
+    /// Runs of the shop's journey by the customer (and by those merged into them) a goal
+    /// event logged at `seq` and happening at `at` may convert.
+    fn goal_candidates(&self, shop_id: i64, journey_id: i64, customer_id: i64, seq: i64, at: DateTime<Utc>) -> Result<Vec<GoalCandidate>>;
     /// The shop's unmerged customers whose date field falls on one of these days as an
     /// anniversary (a 29 February in a year's 28 February when that year has none), by id.
     fn dated_customers(&self, shop_id: i64, field: &DateField, days: &[NaiveDate]) -> Result<Vec<i64>>;
-    /// Runs of active journeys due at `now`, the most overdue first, at most `limit`.
-    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<i64>>;
-    /// A run to execute.
-    fn run(&self, run_id: i64) -> Result<RunRow>;
-    /// The journey's messages that cost or may cost (not suppressed, not failed), counted
-    /// by channel.
-    fn messages_spent(&self, journey_id: i64) -> Result<Vec<(String, i64)>>;
+    /// Runs of active journeys of any shop due at `now`, the most overdue first, at most
+    /// `limit`, as (shop, run).
+    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, i64)>>;
+    /// A run of the shop to execute; not found when it is another shop's.
+    fn run(&self, shop_id: i64, run_id: i64) -> Result<RunRow>;
+    /// The shop's journey's messages that cost or may cost (not suppressed, not failed),
+    /// counted by channel.
+    fn messages_spent(&self, shop_id: i64, journey_id: i64) -> Result<Vec<(String, i64)>>;
     /// The coupons issued in the shop from `source`: how many, and their face value.
     fn coupons_issued(&self, shop_id: i64, source: &str) -> Result<(i64, i64)>;
-    /// A customer's name, for a message's placeholders.
-    fn customer_name(&self, customer_id: i64) -> Result<Option<String>>;
-    /// Payloads of the customer's events (theirs and of the customers merged into them)
-    /// of type `kind` after `seq`, oldest first, at most 1000.
-    fn events_since(&self, customer_id: i64, kind: &str, seq: i64) -> Result<Vec<Value>>;
+    /// The shop's customer's name, for a message's placeholders; `None` when it is
+    /// another shop's.
+    fn customer_name(&self, shop_id: i64, customer_id: i64) -> Result<Option<String>>;
+    /// Payloads of the shop's customer's events (theirs and of the customers merged into
+    /// them) of type `kind` after `seq`, oldest first, at most 1000.
+    fn events_since(&self, shop_id: i64, customer_id: i64, kind: &str, seq: i64) -> Result<Vec<Value>>;
     /// Whether the shop's customer meets a customer condition at `now`.
     fn customer_matches(&self, shop_id: i64, node: &Node, customer_id: i64, now: DateTime<Utc>) -> Result<bool>;
 
@@ -188,8 +192,8 @@ pub trait JourneysRead {
     fn view(&self, shop_id: i64, journey_id: i64) -> Result<Option<Journey>>;
     /// Ids of the shop's journeys, in order.
     fn ids(&self, shop_id: i64) -> Result<Vec<i64>>;
-    /// Every version of a journey, in order.
-    fn versions(&self, journey_id: i64) -> Result<Vec<JourneyVersion>>;
+    /// Every version of the shop's journey, in order; none when it is another shop's.
+    fn versions(&self, shop_id: i64, journey_id: i64) -> Result<Vec<JourneyVersion>>;
     /// A journey's runs with their histories, newest first, before run id `before` when given.
     fn runs(&self, shop_id: i64, journey_id: i64, filter: &RunFilter, before: Option<i64>, limit: usize) -> Result<Vec<JourneyRun>>;
     /// The runs of a customer (and of the customers merged into them) with their histories,
@@ -206,68 +210,95 @@ pub trait JourneysRead {
     /// newest first, at most 100,000.
     fn recent_events(&self, shop_id: i64, kind: &str, since: DateTime<Utc>) -> Result<Vec<(i64, Value)>>;
 
-    // A journey's statistics.
+    // A journey's statistics: those of the shop's journey, nothing for another shop's.
 
     /// How many of the journey's runs are in `status`.
-    fn count_runs(&self, journey_id: i64, status: JourneyRunStatus) -> Result<i64>;
+    fn count_runs(&self, shop_id: i64, journey_id: i64, status: JourneyRunStatus) -> Result<i64>;
     /// The journey's treated (or holdout) runs: entered, converted and their revenue.
-    fn arm(&self, journey_id: i64, holdout: bool) -> Result<(i64, i64, i64)>;
+    fn arm(&self, shop_id: i64, journey_id: i64, holdout: bool) -> Result<(i64, i64, i64)>;
     /// The journey's messages counted by (channel, status).
-    fn messages_by_status(&self, journey_id: i64) -> Result<Vec<(String, String, i64)>>;
+    fn messages_by_status(&self, shop_id: i64, journey_id: i64) -> Result<Vec<(String, String, i64)>>;
     /// The shop's coupons from `source`: issued and redeemed, with their face values.
     fn coupon_figures(&self, shop_id: i64, source: &str) -> Result<CouponFigures>;
     /// The journey's runs by version.
-    fn version_stats(&self, journey_id: i64) -> Result<Vec<VersionStats>>;
+    fn version_stats(&self, shop_id: i64, journey_id: i64) -> Result<Vec<VersionStats>>;
     /// The journey's steps by version, step, kind, outcome and skip reason.
-    fn step_outcomes(&self, journey_id: i64) -> Result<Vec<StepOutcomes>>;
+    fn step_outcomes(&self, shop_id: i64, journey_id: i64) -> Result<Vec<StepOutcomes>>;
     /// The journey's messages by version, step, channel and status.
-    fn step_messages(&self, journey_id: i64) -> Result<Vec<StepMessages>>;
+    fn step_messages(&self, shop_id: i64, journey_id: i64) -> Result<Vec<StepMessages>>;
     /// The treated runs that went through splits: their `step:variant` labels
     /// (comma-separated), whether they converted, and their revenue (0 without one).
-    fn variant_runs(&self, journey_id: i64) -> Result<Vec<(String, bool, i64)>>;
+    fn variant_runs(&self, shop_id: i64, journey_id: i64) -> Result<Vec<(String, bool, i64)>>;
 }
 
-/// What the journey engine writes.
+/// What the journey engine writes: every method but [`JourneysWrite::insert_run`] (whose
+/// run names its shop) takes the shop and changes nothing of another shop's.
 pub trait JourneysWrite {
     /// Enter a run; its id, or `None` when the journey's customer already used the entry key.
     fn insert_run(&self, run: &NewRun<'_>) -> Result<Option<i64>>;
-    /// Convert a run at `at` bringing `revenue`; an active run ends with the goal reached at
-    /// `now`. How many rows changed.
-    fn convert(&self, run_id: i64, at: DateTime<Utc>, revenue: i64, now: DateTime<Utc>) -> Result<usize>;
-    /// Move a journey's cursor on the shop's log.
-    fn set_cursor(&self, journey_id: i64, seq: i64) -> Result<()>;
+    /// Convert the shop's run at `at` bringing `revenue`; an active run ends with the goal
+    /// reached at `now`. How many rows changed (0 when the run is another shop's).
+    fn convert(&self, shop_id: i64, run_id: i64, at: DateTime<Utc>, revenue: i64, now: DateTime<Utc>) -> Result<usize>;
+    /// Move the shop's journey's cursor on the shop's log.
+    fn set_cursor(&self, shop_id: i64, journey_id: i64, seq: i64) -> Result<()>;
     /// Record the last shop day a date trigger entered its customers for.
-    fn set_date_through(&self, journey_id: i64, day: NaiveDate) -> Result<()>;
+    fn set_date_through(&self, shop_id: i64, journey_id: i64, day: NaiveDate) -> Result<()>;
     /// Pause an active journey (it failed to take entries).
-    fn pause(&self, journey_id: i64, at: DateTime<Utc>) -> Result<()>;
-    /// Record a step's outcome; the run's record of the same step is replaced.
-    fn log_step(&self, step: &StepRecord<'_>) -> Result<()>;
+    fn pause(&self, shop_id: i64, journey_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Record a step's outcome of the shop's run; the run's record of the same step is
+    /// replaced. An error when the run is not the shop's.
+    fn log_step(&self, shop_id: i64, step: &StepRecord<'_>) -> Result<()>;
     /// End the run's wait at `step` if it was waiting there (`waited`, with `detail`);
     /// false when it was not.
-    fn end_wait(&self, run_id: i64, step: &str, detail: &str, at: DateTime<Utc>) -> Result<bool>;
+    fn end_wait(&self, shop_id: i64, run_id: i64, step: &str, detail: &str, at: DateTime<Utc>) -> Result<bool>;
     /// Make the run wait at its place until `until`.
-    fn wait(&self, run_id: i64, place: &RunPlace<'_>, until: DateTime<Utc>) -> Result<()>;
+    fn wait(&self, shop_id: i64, run_id: i64, place: &RunPlace<'_>, until: DateTime<Utc>) -> Result<()>;
     /// End the run at its place.
-    fn end_run(&self, run_id: i64, status: JourneyRunStatus, reason: &str, at: DateTime<Utc>, place: &RunPlace<'_>) -> Result<()>;
+    fn end_run(
+        &self,
+        shop_id: i64,
+        run_id: i64,
+        status: JourneyRunStatus,
+        reason: &str,
+        at: DateTime<Utc>,
+        place: &RunPlace<'_>,
+    ) -> Result<()>;
     /// Fail an active run whose step failed.
-    fn fail_run(&self, run_id: i64, reason: &str, at: DateTime<Utc>) -> Result<()>;
+    fn fail_run(&self, shop_id: i64, run_id: i64, reason: &str, at: DateTime<Utc>) -> Result<()>;
     /// Give the run to another customer (the survivor of a merge).
-    fn move_run(&self, run_id: i64, customer_id: i64) -> Result<()>;
+    fn move_run(&self, shop_id: i64, run_id: i64, customer_id: i64) -> Result<()>;
 
     // Journeys as the shop edits them.
 
     /// A new draft journey at version 1 (its version is inserted apart); its id.
     fn insert_journey(&self, shop_id: i64, name: &str, description: Option<&str>, at: DateTime<Utc>) -> Result<i64>;
-    /// A new version of a journey's definition.
-    fn insert_version(&self, journey_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> Result<()>;
+    /// A new version of the shop's journey's definition; an error when the journey is
+    /// not the shop's.
+    fn insert_version(
+        &self,
+        shop_id: i64,
+        journey_id: i64,
+        version: i64,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> Result<()>;
     /// Replace a journey's name, description and current version.
-    fn update_journey(&self, journey_id: i64, name: &str, description: Option<&str>, version: i64, at: DateTime<Utc>) -> Result<()>;
+    fn update_journey(
+        &self,
+        shop_id: i64,
+        journey_id: i64,
+        name: &str,
+        description: Option<&str>,
+        version: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Delete a journey and its versions.
-    fn delete_journey(&self, journey_id: i64) -> Result<()>;
+    fn delete_journey(&self, shop_id: i64, journey_id: i64) -> Result<()>;
     /// Start a journey at `cursor` of its shop's log, activated at `at`.
-    fn activate(&self, journey_id: i64, cursor: i64, at: DateTime<Utc>) -> Result<()>;
+    fn activate(&self, shop_id: i64, journey_id: i64, cursor: i64, at: DateTime<Utc>) -> Result<()>;
     /// End the journey's runs in progress: it was archived.
-    fn exit_runs(&self, journey_id: i64, at: DateTime<Utc>) -> Result<()>;
+    fn exit_runs(&self, shop_id: i64, journey_id: i64, at: DateTime<Utc>) -> Result<()>;
     /// Set a journey's status.
-    fn set_status(&self, journey_id: i64, status: JourneyStatus, at: DateTime<Utc>) -> Result<()>;
+    fn set_status(&self, shop_id: i64, journey_id: i64, status: JourneyStatus, at: DateTime<Utc>) -> Result<()>;
 }

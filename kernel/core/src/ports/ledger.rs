@@ -6,47 +6,54 @@ use kith_domain::loyalty::{ExpiringPoints, LedgerEntry, LedgerKind, TierChange};
 use crate::Result;
 
 /// The points ledger as stored: entries, and on each positive entry (a batch) what
-/// remains of it.
+/// remains of it. A method naming a customer, an order or an entry by id reads only the
+/// shop's entries: a customer or an order of another shop has none, and an entry of
+/// another shop is not found.
 pub trait LedgerRead {
-    /// The sum of a customer's entries.
-    fn balance(&self, customer_id: i64) -> Result<i64>;
+    /// The sum of the entries of the shop's customer `customer_id` (0 without any).
+    fn balance(&self, shop_id: i64, customer_id: i64) -> Result<i64>;
     /// The entry of the shop posted under `source` / `source_key`, if any.
     fn by_source(&self, shop_id: i64, source: &str, source_key: &str) -> Result<Option<Sourced>>;
-    /// A customer's batches with points remaining, oldest first (by time, then id).
-    fn open_batches(&self, customer_id: i64) -> Result<Vec<Batch>>;
-    /// Every positive entry (batch) of a customer with what remains of it, oldest first.
-    fn batches(&self, customer_id: i64) -> Result<Vec<Batch>>;
-    /// Every entry of a customer, oldest first (by time, then id).
-    fn entries(&self, customer_id: i64) -> Result<Vec<Movement>>;
-    /// Points earned on an order and points clawed back from it (a positive number).
-    fn order_points(&self, order_id: i64) -> Result<OrderPoints>;
-    /// One entry as the API shows it.
-    fn entry(&self, entry_id: i64) -> Result<LedgerEntry>;
+    /// The shop's customer's batches with points remaining, oldest first (by time, then id).
+    fn open_batches(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Batch>>;
+    /// Every positive entry (batch) of the shop's customer with what remains of it, oldest first.
+    fn batches(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Batch>>;
+    /// Every entry of the shop's customer, oldest first (by time, then id).
+    fn entries(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Movement>>;
+    /// Points earned on the shop's order `order_id` and points clawed back from it (a
+    /// positive number).
+    fn order_points(&self, shop_id: i64, order_id: i64) -> Result<OrderPoints>;
+    /// The shop's entry `entry_id` as the API shows it; an error when the shop has no such
+    /// entry.
+    fn entry(&self, shop_id: i64, entry_id: i64) -> Result<LedgerEntry>;
     /// Batches of any shop with points remaining past their expiry at `now`, soonest
     /// expiry first, at most `limit`.
     fn expired(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>>;
     /// Customers of a shop with at least one entry, by id.
     fn customers_with_entries(&self, shop_id: i64) -> Result<Vec<i64>>;
-    /// A page of a customer's entries as the API shows them, newest first: up to `limit`
+    /// A page of the shop's customer's entries as the API shows them, newest first: up to `limit`
     /// with an id below `before` (any when `None`).
-    fn page(&self, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>>;
-    /// What remains of a customer's batches that expire, summed per expiry, soonest first,
+    fn page(&self, shop_id: i64, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>>;
+    /// What remains of the shop's customer's batches that expire, summed per expiry, soonest first,
     /// at most 50 expiries.
-    fn expiring(&self, customer_id: i64) -> Result<Vec<ExpiringPoints>>;
-    /// A customer's tier, if they have one; the customer exists (the caller found it).
-    fn tier(&self, customer_id: i64) -> Result<Option<String>>;
-    /// A customer's changes of tier, newest first, at most 100.
-    fn tier_history(&self, customer_id: i64) -> Result<Vec<TierChange>>;
+    fn expiring(&self, shop_id: i64, customer_id: i64) -> Result<Vec<ExpiringPoints>>;
+    /// The tier of the shop's customer `customer_id`, if they have one; the customer exists
+    /// in the shop (the caller found it there).
+    fn tier(&self, shop_id: i64, customer_id: i64) -> Result<Option<String>>;
+    /// The shop's customer's changes of tier, newest first, at most 100.
+    fn tier_history(&self, shop_id: i64, customer_id: i64) -> Result<Vec<TierChange>>;
 }
 
 /// Writes to the points ledger.
 pub trait LedgerWrite {
     /// Insert an entry; its id.
     fn insert(&self, entry: &NewEntry<'_>) -> Result<i64>;
-    /// Take `points` from what remains of a batch.
-    fn take(&self, batch_id: i64, points: i64) -> Result<()>;
-    /// Set what remains of a batch (nothing to write when it is that already).
-    fn set_remaining(&self, batch_id: i64, remaining: i64) -> Result<()>;
+    /// Take `points` from what remains of the shop's batch `batch_id` (nothing when it is
+    /// another shop's).
+    fn take(&self, shop_id: i64, batch_id: i64, points: i64) -> Result<()>;
+    /// Set what remains of the shop's batch `batch_id` (nothing to write when it is that
+    /// already, or when it is another shop's).
+    fn set_remaining(&self, shop_id: i64, batch_id: i64, remaining: i64) -> Result<()>;
 }
 
 /// An entry found by its source key.

@@ -8,24 +8,26 @@ use serde::{Deserialize, Serialize};
 use super::ingest::{IdentityRow, from_millis};
 use crate::Result;
 
-/// What a merge reads of the two customers, and of merges made before.
+/// What a merge reads of the two customers, and of merges made before. A method naming a
+/// customer by id reads only the shop's rows: a customer of another shop holds none.
 pub trait MergeRead {
     /// Ids of a customer's orders.
-    fn order_ids(&self, customer_id: i64) -> Result<Vec<i64>>;
+    fn order_ids(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>>;
     /// Ids of a customer's behaviours.
-    fn behaviour_ids(&self, customer_id: i64) -> Result<Vec<i64>>;
+    fn behaviour_ids(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>>;
     /// Ids of a customer's points ledger entries.
-    fn ledger_ids(&self, customer_id: i64) -> Result<Vec<i64>>;
+    fn ledger_ids(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>>;
     /// A customer's tags, each with `added_to_survivor` false.
-    fn tags(&self, customer_id: i64) -> Result<Vec<MovedTag>>;
+    fn tags(&self, shop_id: i64, customer_id: i64) -> Result<Vec<MovedTag>>;
     /// A customer's scores, each with `added_to_survivor` false.
-    fn scores(&self, customer_id: i64) -> Result<Vec<MovedScore>>;
+    fn scores(&self, shop_id: i64, customer_id: i64) -> Result<Vec<MovedScore>>;
     /// A customer's consents, by channel.
-    fn consents(&self, customer_id: i64) -> Result<Vec<(String, ConsentRow)>>;
+    fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<(String, ConsentRow)>>;
     /// A customer's consent on one channel.
-    fn consent(&self, customer_id: i64, channel: &str) -> Result<Option<ConsentRow>>;
-    /// The customer a customer was merged into directly, if it was.
-    fn merged_into(&self, customer_id: i64) -> Result<Option<i64>>;
+    fn consent(&self, shop_id: i64, customer_id: i64, channel: &str) -> Result<Option<ConsentRow>>;
+    /// The customer the shop's customer `customer_id` was merged into directly, if it was;
+    /// an error when the shop has no such customer.
+    fn merged_into(&self, shop_id: i64, customer_id: i64) -> Result<Option<i64>>;
     /// A merge of the shop as the API shows it (without its identifiers), and its record.
     fn merge(&self, shop_id: i64, merge_id: i64) -> Result<Option<(Merge, MergeRecord)>>;
     /// Whether the shop has the customer `customer_id`, merged or not.
@@ -36,40 +38,41 @@ pub trait MergeRead {
     fn involving(&self, shop_id: i64, customer_id: i64) -> Result<Vec<(Merge, MergeRecord)>>;
 }
 
-/// What a merge and an unmerge write.
+/// What a merge and an unmerge write. Every method writes only the shop's rows: a customer
+/// or a merge of another shop is left as it is.
 pub trait MergeWrite {
     /// Give every identifier, order, behaviour and ledger entry of `from` to `to`.
-    fn move_identities(&self, from: i64, to: i64) -> Result<()>;
-    fn move_orders(&self, from: i64, to: i64) -> Result<()>;
-    fn move_behaviours(&self, from: i64, to: i64) -> Result<()>;
-    fn move_ledger(&self, from: i64, to: i64) -> Result<()>;
+    fn move_identities(&self, shop_id: i64, from: i64, to: i64) -> Result<()>;
+    fn move_orders(&self, shop_id: i64, from: i64, to: i64) -> Result<()>;
+    fn move_behaviours(&self, shop_id: i64, from: i64, to: i64) -> Result<()>;
+    fn move_ledger(&self, shop_id: i64, from: i64, to: i64) -> Result<()>;
     /// Give these identifiers, orders, behaviours and ledger entries back from `from`
     /// to `to`, each only where `from` still holds it.
     fn return_identities(&self, shop_id: i64, identities: &[IdentityRow], from: i64, to: i64) -> Result<()>;
-    fn return_orders(&self, ids: &[i64], from: i64, to: i64) -> Result<()>;
-    fn return_behaviours(&self, ids: &[i64], from: i64, to: i64) -> Result<()>;
-    fn return_ledger(&self, ids: &[i64], from: i64, to: i64) -> Result<()>;
+    fn return_orders(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> Result<()>;
+    fn return_behaviours(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> Result<()>;
+    fn return_ledger(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> Result<()>;
     /// Give a customer a tag unless it holds it from that source already; whether it was added.
     fn add_tag(&self, shop_id: i64, customer_id: i64, tag: &MovedTag) -> Result<bool>;
     /// Remove a customer's tag from one source.
-    fn remove_tag(&self, customer_id: i64, tag: &str, source: &str) -> Result<()>;
+    fn remove_tag(&self, shop_id: i64, customer_id: i64, tag: &str, source: &str) -> Result<()>;
     /// Remove every tag of a customer.
-    fn clear_tags(&self, customer_id: i64) -> Result<()>;
+    fn clear_tags(&self, shop_id: i64, customer_id: i64) -> Result<()>;
     /// Give a customer a score unless it holds one of that model already; whether it was added.
     fn add_score(&self, shop_id: i64, customer_id: i64, score: &MovedScore) -> Result<bool>;
     /// Remove a customer's score of one model.
-    fn remove_score(&self, customer_id: i64, model: &str) -> Result<()>;
+    fn remove_score(&self, shop_id: i64, customer_id: i64, model: &str) -> Result<()>;
     /// Remove every score of a customer.
-    fn clear_scores(&self, customer_id: i64) -> Result<()>;
+    fn clear_scores(&self, shop_id: i64, customer_id: i64) -> Result<()>;
     /// Set (or, with `None`, remove) a customer's consent on one channel.
     fn set_consent(&self, shop_id: i64, customer_id: i64, channel: &str, consent: Option<&ConsentRow>) -> Result<()>;
     /// Make a customer the tombstone of a merge into `into`, or (with `None`) active
     /// again; changed at `at` either way.
-    fn set_merged_into(&self, customer_id: i64, into: Option<i64>, at: DateTime<Utc>) -> Result<()>;
+    fn set_merged_into(&self, shop_id: i64, customer_id: i64, into: Option<i64>, at: DateTime<Utc>) -> Result<()>;
     /// Record a merge; its id.
     fn insert(&self, merge: &NewMerge<'_>) -> Result<i64>;
     /// Mark a merge undone.
-    fn mark_unmerged(&self, merge_id: i64, actor: &str, at: DateTime<Utc>) -> Result<()>;
+    fn mark_unmerged(&self, shop_id: i64, merge_id: i64, actor: &str, at: DateTime<Utc>) -> Result<()>;
 }
 
 /// A merge to record.

@@ -9,11 +9,13 @@
 //!
 //! Every method takes `&self`: a backend whose driver needs `&mut` for a statement
 //! keeps its transaction in a `RefCell` (one transaction is used by one thread).
-//! Every query is scoped by shop where the table is a shop's: a repository method
-//! that takes a `shop_id` never answers with another shop's row. A method that takes
-//! only the id of a row below one of the shop's (a journey's versions and runs, a
-//! segment's snapshots, a template's usage, a customer's ledger) answers for that id:
-//! the core has found the parent in the shop, in the same transaction, before it asks.
+//! Every query is scoped by shop where the table is a shop's: every repository method
+//! on a shop's rows takes the shop (`shop_id`, its first parameter) and answers only
+//! within it. A method that also takes the id of a row below the shop (a journey's
+//! versions and runs, a segment's snapshots, a template's usage, a customer's ledger)
+//! answers only when that row is the shop's: another shop's id reads as nothing and
+//! changes nothing. Only methods on global tables and sweeps that find due work across
+//! shops (answering each row with its shop) take no shop.
 //!
 //! Times cross the ports as `DateTime<Utc>`; a backend stores them as it likes
 //! (SQLite: Unix milliseconds), but must give back what it was given to the
@@ -196,8 +198,9 @@ pub trait Customers {
 pub trait Orders {
     /// The id of the shop's order with the shop's own id `external_id`.
     fn by_external_id(&self, shop_id: i64, external_id: &str) -> Result<Option<i64>>;
-    /// An order's amounts; the order exists (the caller holds its id).
-    fn refund_state(&self, order_id: i64) -> Result<RefundState>;
+    /// The amounts of the shop's order `order_id`; the order exists (the caller found it
+    /// in the shop).
+    fn refund_state(&self, shop_id: i64, order_id: i64) -> Result<RefundState>;
 }
 
 /// What an order was paid and refunded, in minor units.

@@ -12,25 +12,25 @@ use crate::Result;
 
 /// The outbox as stored, and what its rules read beside it.
 pub trait OutboxRead {
-    /// A customer's answer for a channel, when they gave one.
-    fn consent(&self, customer_id: i64, channel: &str) -> Result<Option<ConsentAnswer>>;
-    /// A customer's oldest identifier of `kind` (the value as stored, normalised).
-    fn identifier(&self, customer_id: i64, kind: IdentityKind) -> Result<Option<String>>;
+    /// The shop's customer's answer for a channel, when they gave one.
+    fn consent(&self, shop_id: i64, customer_id: i64, channel: &str) -> Result<Option<ConsentAnswer>>;
+    /// The shop's customer's oldest identifier of `kind` (the value as stored, normalised).
+    fn identifier(&self, shop_id: i64, customer_id: i64, kind: IdentityKind) -> Result<Option<String>>;
     /// The connector plugin enabled for a shop's channel (its subscription enabled).
     fn route(&self, shop_id: i64, channel: &str) -> Result<Option<String>>;
     /// The channels an enabled connector sends in a shop, sorted.
     fn served_channels(&self, shop_id: i64) -> Result<Vec<String>>;
-    /// How many of a customer's messages on a channel, other than `except` (a message's
-    /// row id), were sent after `since` or are being sent now.
-    fn sent_since(&self, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> Result<i64>;
+    /// How many of the shop's customer's messages on a channel, other than `except` (a
+    /// message's row id), were sent after `since` or are being sent now.
+    fn sent_since(&self, shop_id: i64, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> Result<i64>;
     /// A message of the shop, with its history (oldest first).
     fn message(&self, shop_id: i64, key: MessageKey<'_>) -> Result<Option<Message>>;
     /// Up to `limit` messages of a shop's channel due at `now`: first those being sent
     /// whose lease ran out (`lease_until <= now`), then queued ones whose time came
     /// (`next_attempt_at <= now`) in the order they fell due, then by row id.
     fn due(&self, shop_id: i64, channel: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueMessage>>;
-    /// A message's status and the attempts made; `None` when there is no such row.
-    fn attempt_state(&self, row_id: i64) -> Result<Option<(MessageStatus, i64)>>;
+    /// A message's status and the attempts made; `None` when the shop has no such row.
+    fn attempt_state(&self, shop_id: i64, row_id: i64) -> Result<Option<(MessageStatus, i64)>>;
     /// The message of the shop a connector sent, by the kernel's id or the provider's.
     fn sent_through(&self, shop_id: i64, plugin_id: &str, key: SentKey<'_>) -> Result<Option<(i64, MessageStatus)>>;
     /// A page of a shop's messages, newest first: up to `limit` (row id, public id) with a
@@ -55,39 +55,44 @@ pub trait OutboxRead {
     fn backlog(&self, shop_id: i64, plugin_id: &str) -> Result<i64>;
     /// A shop's connectors by channel, enabled or not.
     fn connectors(&self, shop_id: i64) -> Result<Vec<ConnectorRoute>>;
-    /// A customer's answers (by its own id), by channel.
-    fn consents(&self, customer_id: i64) -> Result<Vec<Consent>>;
+    /// The shop's customer's answers (by its own id), by channel.
+    fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Consent>>;
 }
 
 /// Writes to the outbox. Every change of a message's status is followed by a history line
-/// ([`OutboxWrite::log`]), which the rules write themselves.
+/// ([`OutboxWrite::log`]), which the rules write themselves. A method taking a message's row
+/// id writes nothing when the row is not the shop's.
 pub trait OutboxWrite {
     /// Store a new message, queued and due at its `at`, under a new public id (a UUID);
     /// its row id.
     fn insert(&self, message: &NewMessage<'_>) -> Result<i64>;
-    /// Move a message to `status` with `reason` and `next_attempt_at`, releasing its claim.
+    /// Move the shop's message to `status` with `reason` and `next_attempt_at`, releasing its
+    /// claim.
     fn set_status(
         &self,
+        shop_id: i64,
         row_id: i64,
         status: MessageStatus,
         reason: Option<&str>,
         next_attempt_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<()>;
-    /// Set the attempts made.
-    fn set_attempts(&self, row_id: i64, attempts: i64) -> Result<()>;
-    /// Mark a message as being sent under a claim (`next_attempt_at` and `reason` cleared).
-    fn claim(&self, row_id: i64, claim: &ClaimRow<'_>) -> Result<()>;
-    /// Queue a message claimed by attempt `attempt` again, due at `at`, that attempt not
-    /// counted; `false` (nothing written) when the message is no longer in that claim.
-    fn unclaim(&self, row_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<bool>;
-    /// The provider took the message: sent at `at`, its claim and reason cleared.
-    fn sent(&self, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> Result<()>;
-    /// A receipt says the message arrived at `delivered_at` (also its `sent_at` if it has
-    /// none yet); its claim released; changed at `at`.
-    fn delivered(&self, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
-    /// A line of a message's history.
-    fn log(&self, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Set the attempts made on the shop's message.
+    fn set_attempts(&self, shop_id: i64, row_id: i64, attempts: i64) -> Result<()>;
+    /// Mark the shop's message as being sent under a claim (`next_attempt_at` and `reason`
+    /// cleared).
+    fn claim(&self, shop_id: i64, row_id: i64, claim: &ClaimRow<'_>) -> Result<()>;
+    /// Queue the shop's message claimed by attempt `attempt` again, due at `at`, that attempt
+    /// not counted; `false` (nothing written) when the message is no longer in that claim or
+    /// is not the shop's.
+    fn unclaim(&self, shop_id: i64, row_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<bool>;
+    /// The provider took the shop's message: sent at `at`, its claim and reason cleared.
+    fn sent(&self, shop_id: i64, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> Result<()>;
+    /// A receipt says the shop's message arrived at `delivered_at` (also its `sent_at` if it
+    /// has none yet); its claim released; changed at `at`.
+    fn delivered(&self, shop_id: i64, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()>;
+    /// A line of the shop's message's history.
+    fn log(&self, shop_id: i64, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> Result<()>;
     /// Set a customer's answer for a channel (replacing an earlier one).
     fn put_consent(&self, shop_id: i64, customer_id: i64, channel: &str, answer: &ConsentAnswer, at: DateTime<Utc>) -> Result<()>;
     /// Record that a connector plugin sends `channel` in a shop (replacing the channel it

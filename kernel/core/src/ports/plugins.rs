@@ -90,11 +90,13 @@ pub trait PluginsRead {
     /// Per buyer (an active customer with orders): what they spent, their orders and their
     /// last order; over every order (`since` none) or over orders not refunded paid since.
     fn buyer_stats(&self, shop_id: i64, since: Option<DateTime<Utc>>) -> Result<Vec<BuyerStats>>;
-    /// The customer's newest orders paid since `since` with their items, at most
-    /// `MAX_HISTORY_ORDERS`; and whether older ones were left out.
-    fn recent_orders(&self, customer_id: i64, since: DateTime<Utc>) -> Result<(Vec<OrderSnapshot>, bool)>;
-    /// The customer's newest behaviours since `since`, at most `limit`.
-    fn recent_behaviours(&self, customer_id: i64, since: DateTime<Utc>, limit: usize) -> Result<Vec<BehaviourSnapshot>>;
+    /// The shop's customer's newest orders paid since `since` with their items, at most
+    /// `MAX_HISTORY_ORDERS`; and whether older ones were left out (none when the customer is
+    /// not the shop's).
+    fn recent_orders(&self, shop_id: i64, customer_id: i64, since: DateTime<Utc>) -> Result<(Vec<OrderSnapshot>, bool)>;
+    /// The shop's customer's newest behaviours since `since`, at most `limit` (none when the
+    /// customer is not the shop's).
+    fn recent_behaviours(&self, shop_id: i64, customer_id: i64, since: DateTime<Utc>, limit: usize) -> Result<Vec<BehaviourSnapshot>>;
     /// Keys and bytes (keys and values together) of the plugin's key-value space in the shop.
     fn kv_usage(&self, shop_id: i64, plugin_id: &str) -> Result<(u64, u64)>;
     /// The plugin's log lines in the shop with ids below `before`, newest first, at most `limit`.
@@ -182,15 +184,30 @@ pub trait PluginsWrite {
     fn add_dead_letter(&self, letter: &NewDeadLetter<'_>) -> Result<i64>;
     /// Mark a dead letter re-driven at `at` and count the attempt; false when it was already.
     fn mark_redriven(&self, shop_id: i64, plugin_id: &str, id: i64, at: DateTime<Utc>) -> Result<bool>;
-    /// Count a failed re-drive of a dead letter with its error.
-    fn redrive_failed(&self, id: i64, error: &str) -> Result<()>;
-    /// Move a running run's checkpoint from `from` to `to`, count `processed` customers, clear
-    /// its failure state, and close it (`done`, finished at `at`) when `finished`; false when
-    /// the run was not running at `from` (compare-and-set).
-    fn advance_run(&self, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, at: DateTime<Utc>) -> Result<bool>;
-    /// Set a run's state after a failed batch: its attempts, error and retry time, and
-    /// `failed` (finished at `at`) when it is given up on.
-    fn run_failed(&self, run_id: i64, attempts: i64, error: &str, retry_at: DateTime<Utc>, failed: bool, at: DateTime<Utc>) -> Result<()>;
+    /// Count a failed re-drive of the shop's dead letter with its error (nothing when the
+    /// dead letter is not the shop's).
+    fn redrive_failed(&self, shop_id: i64, id: i64, error: &str) -> Result<()>;
+    /// Move the shop's running run's checkpoint from `from` to `to`, count `processed`
+    /// customers, clear its failure state, and close it (`done`, finished at `at`) when
+    /// `finished`; false when the run was not running at `from` or is not the shop's
+    /// (compare-and-set).
+    #[allow(clippy::too_many_arguments, reason = "the shop, the run and its compare-and-set")]
+    fn advance_run(&self, shop_id: i64, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, at: DateTime<Utc>)
+    -> Result<bool>;
+    /// Set the shop's run's state after a failed batch: its attempts, error and retry time, and
+    /// `failed` (finished at `at`) when it is given up on (nothing when the run is not the
+    /// shop's).
+    #[allow(clippy::too_many_arguments, reason = "the shop, the run and its failure state")]
+    fn run_failed(
+        &self,
+        shop_id: i64,
+        run_id: i64,
+        attempts: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        failed: bool,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 
     /// Keep a component under its hash (nothing when it is kept already).
     fn put_blob(&self, sha256: &str, wasm: &[u8]) -> Result<()>;
@@ -205,8 +222,9 @@ pub trait PluginsWrite {
     fn disable_subscription(&self, shop_id: i64, plugin_id: &str, at: DateTime<Utc>) -> Result<bool>;
     /// A new running run over `total` customers; its id.
     fn insert_run(&self, shop_id: i64, plugin_id: &str, total: i64, at: DateTime<Utc>) -> Result<i64>;
-    /// Put a run back to running with its failure state cleared.
-    fn resume_run(&self, run_id: i64) -> Result<()>;
+    /// Put the shop's run back to running with its failure state cleared (nothing when the run
+    /// is not the shop's).
+    fn resume_run(&self, shop_id: i64, run_id: i64) -> Result<()>;
     /// Start a run, over the shop's active customers, for every enabled subscription of a
     /// plugin other than a channel connector with `run_every_hours`, no run in progress and
     /// none started in that many hours before `now`; how many started.
@@ -229,8 +247,8 @@ pub struct ScoreWrite<'a> {
 pub trait ScoresWrite {
     /// Set the customer's score of the model.
     fn upsert(&self, score: &ScoreWrite<'_>) -> Result<()>;
-    /// The customer's score of the model.
-    fn value(&self, customer_id: i64, model: &str) -> Result<Option<f64>>;
+    /// The shop's customer's score of the model (none when the customer is not the shop's).
+    fn value(&self, shop_id: i64, customer_id: i64, model: &str) -> Result<Option<f64>>;
     /// Delete the shop's scores of the plugin's models (the model named as the plugin, and
     /// `<plugin>.<facet>`) written before `before`; the models and customers that lost scores.
     fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> Result<DeletedScores>;
@@ -258,8 +276,8 @@ pub struct TierChange<'a> {
 
 /// Members' tiers.
 pub trait TiersWrite {
-    /// The customer's tier.
-    fn tier(&self, customer_id: i64) -> Result<Option<String>>;
+    /// The shop's customer's tier (none when the customer is not the shop's).
+    fn tier(&self, shop_id: i64, customer_id: i64) -> Result<Option<String>>;
     /// Set the customer's tier and record the change in its history.
     fn change(&self, change: &TierChange<'_>) -> Result<()>;
 }

@@ -57,12 +57,13 @@ pub trait SegmentsRead {
     fn dependence(&self, shop_id: i64, node: &Node, segment: Option<i64>) -> Result<Dependence>;
     /// The shop's live segments by id; one whose stored definition no longer parses is left out.
     fn live(&self, shop_id: i64) -> Result<Vec<LiveSegment>>;
-    /// The segment's tracked members; among `only` when given.
-    fn tracked(&self, segment_id: i64, only: Option<&[i64]>) -> Result<BTreeSet<i64>>;
-    /// Up to `limit` customers (shop, customer) whose data changed since segments last
-    /// re-evaluated them.
+    /// The tracked members of the shop's segment; among `only` when given; none when the
+    /// segment is another shop's.
+    fn tracked(&self, shop_id: i64, segment_id: i64, only: Option<&[i64]>) -> Result<BTreeSet<i64>>;
+    /// Up to `limit` customers of any shop (shop, customer) whose data changed since
+    /// segments last re-evaluated them.
     fn changed(&self, limit: usize) -> Result<Vec<(i64, i64)>>;
-    /// Up to `limit` live segments, least recently swept first, not swept since
+    /// Up to `limit` live segments of any shop (each with its shop), least recently swept first, not swept since
     /// `swept_before`, or whose ranks moved and not swept since `ranked_before`.
     fn due(&self, swept_before: DateTime<Utc>, ranked_before: DateTime<Utc>, limit: usize) -> Result<Vec<DueSweep>>;
     /// The current version of a live segment of the shop and its definition as stored.
@@ -75,8 +76,8 @@ pub trait SegmentsRead {
     fn get(&self, shop_id: i64, segment_id: i64, at: Option<DateTime<Utc>>) -> Result<Option<Segment>>;
     /// The shop's live segments with their current definitions, by id.
     fn list(&self, shop_id: i64) -> Result<Vec<Segment>>;
-    /// Every version of the segment, oldest first.
-    fn versions(&self, segment_id: i64) -> Result<Vec<SegmentVersion>>;
+    /// Every version of the shop's segment, oldest first; none when it is another shop's.
+    fn versions(&self, shop_id: i64, segment_id: i64) -> Result<Vec<SegmentVersion>>;
     /// The shop's active customers matching `node` at `now`: the first `limit` by id after
     /// `after`, and how many match in all when `with_count`. `segment` is as for
     /// [`SegmentsRead::members`].
@@ -95,27 +96,30 @@ pub trait SegmentsRead {
     fn snapshot(&self, shop_id: i64, segment_id: i64, snapshot_id: i64) -> Result<Option<Snapshot>>;
     /// The segment's snapshots, newest first.
     fn snapshots(&self, shop_id: i64, segment_id: i64) -> Result<Vec<Snapshot>>;
-    /// Up to `limit` members of a snapshot with an id above `after`, by id, with their
-    /// data as it is now (a member merged since shows the record that was merged away).
-    fn snapshot_members(&self, snapshot_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>>;
-    /// The segment's recorded daily counts up to `to` (inclusive), by day.
-    fn counts(&self, segment_id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>>;
+    /// Up to `limit` members of the shop's snapshot with an id above `after`, by id, with
+    /// their data as it is now (a member merged since shows the record that was merged
+    /// away); none when the snapshot is another shop's.
+    fn snapshot_members(&self, shop_id: i64, snapshot_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>>;
+    /// The shop's segment's recorded daily counts up to `to` (inclusive), by day; none when
+    /// the segment is another shop's.
+    fn counts(&self, shop_id: i64, segment_id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>>;
 }
 
-/// What segments write.
+/// What segments write: each method changes only the shop's rows; given a segment of
+/// another shop, it changes nothing.
 pub trait SegmentsWrite {
-    /// The customer entered the segment's tracked membership at `at`.
-    fn enter(&self, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
-    /// The customer left the segment's tracked membership.
-    fn exit(&self, segment_id: i64, customer_id: i64) -> Result<()>;
-    /// Record the segment's size on `day`: the day's first record counts the tracked
-    /// members, later ones add `change`.
-    fn record_count(&self, segment_id: i64, day: NaiveDate, change: i64) -> Result<()>;
+    /// The customer entered the tracked membership of the shop's segment at `at`.
+    fn enter(&self, shop_id: i64, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// The customer left the tracked membership of the shop's segment.
+    fn exit(&self, shop_id: i64, segment_id: i64, customer_id: i64) -> Result<()>;
+    /// Record the size of the shop's segment on `day`: the day's first record counts the
+    /// tracked members, later ones add `change`.
+    fn record_count(&self, shop_id: i64, segment_id: i64, day: NaiveDate, change: i64) -> Result<()>;
     /// The customer was re-evaluated: no longer changed.
     fn clear_changed(&self, shop_id: i64, customer_id: i64) -> Result<()>;
-    /// The segment was swept at `at`; `state` is what [`DueSweep::state`] read: when it
-    /// changed since (its ranks moved again), the segment stays marked.
-    fn swept(&self, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> Result<()>;
+    /// The shop's segment was swept at `at`; `state` is what [`DueSweep::state`] read: when
+    /// it changed since (its ranks moved again), the segment stays marked.
+    fn swept(&self, shop_id: i64, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> Result<()>;
     /// A new segment at version 1 with its first definition, created at `at` by `created_by`
     /// (the core checked it; `timed` is what its membership depends on); its id.
     #[allow(clippy::too_many_arguments, reason = "a segment's row and its first version's")]
@@ -141,10 +145,18 @@ pub trait SegmentsWrite {
         timed: bool,
         at: DateTime<Utc>,
     ) -> Result<()>;
-    /// Store `version` of a segment's definition, created at `at` by `created_by`.
-    fn add_version(&self, segment_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> Result<()>;
-    /// Whether the segment's membership can change with time alone.
-    fn set_timed(&self, segment_id: i64, timed: bool) -> Result<()>;
+    /// Store `version` of the shop's segment's definition, created at `at` by `created_by`.
+    fn add_version(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        version: i64,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> Result<()>;
+    /// Whether the shop's segment's membership can change with time alone.
+    fn set_timed(&self, shop_id: i64, segment_id: i64, timed: bool) -> Result<()>;
     /// Delete the segment at `at` (its versions and snapshots stay) and its tracked members.
     fn delete(&self, shop_id: i64, segment_id: i64, at: DateTime<Utc>) -> Result<()>;
     /// Freeze who matches `node` (version `version` of the segment) at `taken_at` as a new

@@ -128,7 +128,9 @@ impl Decision {
                     return Err(format!("event payload must be at most {MAX_EMITTED_PAYLOAD} bytes"));
                 }
                 match serde_json::from_str::<Value>(payload) {
-                    Ok(Value::Object(_)) => Ok(()),
+                    Ok(value @ Value::Object(_)) => {
+                        crate::text::check_json("payload", &value).map_err(|e| format!("event {}: {}", e.field, e.reason))
+                    }
                     _ => Err("event payload must be a JSON object".into()),
                 }
             }

@@ -192,6 +192,13 @@ mod tests {
         assert!(nan.check("rfm", &grant).is_err());
         let long = Decision::AddTag { customer_id: 1, tag: "x".repeat(65), reason: String::new() };
         assert!(long.check("rfm", &grant).is_err());
+        let emitting = Grant { capabilities: [Capability::EventsEmit].into(), allowed_hosts: vec![] };
+        let emit = |payload: &str| Decision::EmitEvent { customer_id: None, event_type: "plugin.x".into(), payload: payload.into() };
+        assert_eq!(emit(r#"{"a": ["\u0001"]}"#).check("rfm", &emitting), Ok(()));
+        assert_eq!(
+            emit(r#"{"a": ["\u0000"]}"#).check("rfm", &emitting).unwrap_err(),
+            "event payload.a[0]: must not contain the NUL character (U+0000)"
+        );
     }
 
     #[test]

@@ -37,8 +37,11 @@ impl Orders for Pg<'_> {
         row.map(|row| get(&row, 0)).transpose()
     }
 
-    fn refund_state(&self, order_id: i64) -> Result<RefundState> {
-        let row = self.query_one("SELECT external_id, customer_id, amount, refunded_amount FROM orders WHERE id = $1", &[&order_id])?;
+    fn refund_state(&self, shop_id: i64, order_id: i64) -> Result<RefundState> {
+        let row = self.query_one(
+            "SELECT external_id, customer_id, amount, refunded_amount FROM orders WHERE shop_id = $1 AND id = $2",
+            &[&shop_id, &order_id],
+        )?;
         Ok(RefundState { external_id: get(&row, 0)?, customer_id: get(&row, 1)?, amount: get(&row, 2)?, refunded: get(&row, 3)? })
     }
 }

@@ -110,9 +110,11 @@ impl CouponsRead for Pg<'_> {
         .transpose()
     }
 
-    fn held(&self, template_id: i64, customer_id: i64) -> Result<i64> {
-        let r =
-            self.query_one("SELECT COUNT(*) FROM coupons WHERE template_id = $1 AND customer_id = $2", &[&template_id, &customer_id])?;
+    fn held(&self, shop_id: i64, template_id: i64, customer_id: i64) -> Result<i64> {
+        let r = self.query_one(
+            "SELECT COUNT(*) FROM coupons WHERE shop_id = $1 AND template_id = $2 AND customer_id = $3",
+            &[&shop_id, &template_id, &customer_id],
+        )?;
         get(&r, 0)
     }
 
@@ -165,12 +167,13 @@ impl CouponsRead for Pg<'_> {
         .collect()
     }
 
-    fn template_usage(&self, template_id: i64, now: DateTime<Utc>) -> Result<TemplateUsage> {
+    fn template_usage(&self, shop_id: i64, template_id: i64, now: DateTime<Utc>) -> Result<TemplateUsage> {
         let r = self.query_one(
-            "SELECT COUNT(c.redeemed_at), COUNT(*) FILTER (WHERE c.redeemed_at IS NULL AND c.expires_at <= $2),
+            "SELECT COUNT(c.redeemed_at), COUNT(*) FILTER (WHERE c.redeemed_at IS NULL AND c.expires_at <= $3),
                COALESCE(SUM(o.amount - o.refunded_amount), 0)::BIGINT
-             FROM coupons c LEFT JOIN orders o ON o.shop_id = c.shop_id AND o.id = c.order_id WHERE c.template_id = $1",
-            &[&template_id, &millis(now)],
+             FROM coupons c LEFT JOIN orders o ON o.shop_id = c.shop_id AND o.id = c.order_id
+             WHERE c.shop_id = $1 AND c.template_id = $2",
+            &[&shop_id, &template_id, &millis(now)],
         )?;
         Ok(TemplateUsage { redeemed: get(&r, 0)?, expired: get(&r, 1)?, revenue: get(&r, 2)? })
     }
@@ -187,13 +190,16 @@ impl CouponsWrite for Pg<'_> {
         .transpose()
     }
 
-    fn count_issued(&self, template_id: i64) -> Result<()> {
-        self.execute("UPDATE coupon_templates SET issued = issued + 1 WHERE id = $1", &[&template_id])?;
+    fn count_issued(&self, shop_id: i64, template_id: i64) -> Result<()> {
+        self.execute("UPDATE coupon_templates SET issued = issued + 1 WHERE shop_id = $1 AND id = $2", &[&shop_id, &template_id])?;
         Ok(())
     }
 
-    fn redeem(&self, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE coupons SET order_id = $2, redeemed_at = $3 WHERE id = $1", &[&coupon_id, &order_id, &millis(at)])?;
+    fn redeem(&self, shop_id: i64, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE coupons SET order_id = $3, redeemed_at = $4 WHERE shop_id = $1 AND id = $2",
+            &[&shop_id, &coupon_id, &order_id, &millis(at)],
+        )?;
         Ok(())
     }
 
@@ -278,18 +284,21 @@ impl RewardsRead for Pg<'_> {
             .collect()
     }
 
-    fn redemptions_of(&self, customer_id: i64) -> Result<Vec<i64>> {
-        self.query("SELECT id FROM redemptions WHERE customer_id = $1 ORDER BY id DESC LIMIT 200", &[&customer_id])?
-            .iter()
-            .map(|r| get(r, 0))
-            .collect()
+    fn redemptions_of(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>> {
+        self.query(
+            "SELECT id FROM redemptions WHERE shop_id = $1 AND customer_id = $2 ORDER BY id DESC LIMIT 200",
+            &[&shop_id, &customer_id],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect()
     }
 }
 
 impl RewardsWrite for Pg<'_> {
-    fn take_one(&self, reward_id: i64) -> Result<()> {
-        self.execute("UPDATE rewards SET stock = stock - 1 WHERE id = $1 AND stock IS NOT NULL", &[&reward_id])?;
-        self.execute("UPDATE rewards SET redeemed = redeemed + 1 WHERE id = $1", &[&reward_id])?;
+    fn take_one(&self, shop_id: i64, reward_id: i64) -> Result<()> {
+        self.execute("UPDATE rewards SET stock = stock - 1 WHERE shop_id = $1 AND id = $2 AND stock IS NOT NULL", &[&shop_id, &reward_id])?;
+        self.execute("UPDATE rewards SET redeemed = redeemed + 1 WHERE shop_id = $1 AND id = $2", &[&shop_id, &reward_id])?;
         Ok(())
     }
 

@@ -1,111 +1,14 @@
 //! Customers on PostgreSQL: the core's customer views (profiles, pages of the list, the
 //! timeline, the stats check).
 
-use std::collections::HashMap;
-
-use chrono::NaiveDate;
 use kith_core::ports::*;
 use kith_domain::ingest::Identifier;
-use kith_domain::model::{Customer, Event, IdentityView, Profile, Score, Stats, Tag};
-use tokio_postgres::Row;
+use kith_domain::model::{Customer, Event, Stats};
 
 use super::events::row_to_event;
 use super::{CoreResult as Result, Pg};
-use crate::pg::{get, millis, time};
-
-/// Columns of a customer row, the points balance summed from the ledger; the table is
-/// aliased `c`. Read with [`row_to_customer`].
-pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, name, gender, birthday, province, city, attributes, created_at, updated_at, \
-     total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount, tier, \
-     (SELECT COALESCE(SUM(p.points), 0)::BIGINT FROM points_ledger p WHERE p.shop_id = c.shop_id AND p.customer_id = c.id)";
-
-fn opt_time(ms: Option<i64>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-    ms.map(time).transpose()
-}
-
-fn stats_from(row: &Row, at: usize) -> Result<Stats> {
-    let total_spent: i64 = get(row, at)?;
-    let order_count: i64 = get(row, at + 1)?;
-    Ok(Stats {
-        total_spent,
-        order_count,
-        first_order_at: opt_time(get(row, at + 2)?)?,
-        last_order_at: opt_time(get(row, at + 3)?)?,
-        average_order_value: (order_count > 0).then(|| total_spent.div_euclid(order_count)),
-        refund_count: get(row, at + 4)?,
-        refund_amount: get(row, at + 5)?,
-    })
-}
-
-pub(crate) fn row_to_customer(row: &Row) -> Result<Customer> {
-    let birthday: Option<String> = get(row, 3)?;
-    let attributes: String = get(row, 6)?;
-    Ok(Customer {
-        id: get(row, 0)?,
-        profile: Profile {
-            name: get(row, 1)?,
-            gender: get(row, 2)?,
-            birthday: birthday.and_then(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").ok()),
-            province: get(row, 4)?,
-            city: get(row, 5)?,
-            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-        },
-        identities: Vec::new(),
-        stats: stats_from(row, 9)?,
-        tags: Vec::new(),
-        scores: Vec::new(),
-        points: get(row, 16)?,
-        tier: get(row, 15)?,
-        created_at: time(get(row, 7)?)?,
-        updated_at: time(get(row, 8)?)?,
-    })
-}
-
-impl Pg<'_> {
-    /// Fill the identities, tags and scores of a page of customers: three queries for
-    /// the page, not three per customer.
-    fn load_records(&self, customers: &mut [Customer]) -> Result<()> {
-        if customers.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
-        let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-        let rows = self.query(
-            "SELECT customer_id, kind, value, created_at FROM identities WHERE customer_id = ANY($1)
-             ORDER BY customer_id, kind, created_at, value",
-            &[&ids],
-        )?;
-        for row in &rows {
-            let identity = IdentityView { kind: get(row, 1)?, value: get(row, 2)?, created_at: time(get(row, 3)?)? };
-            customers[at[&get::<i64>(row, 0)?]].identities.push(identity);
-        }
-        let rows = self.query(
-            "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE customer_id = ANY($1)
-             ORDER BY customer_id, tag, source",
-            &[&ids],
-        )?;
-        for row in &rows {
-            let tag = Tag { tag: get(row, 1)?, source: get(row, 2)?, reason: get(row, 3)?, created_at: time(get(row, 4)?)? };
-            customers[at[&get::<i64>(row, 0)?]].tags.push(tag);
-        }
-        let rows = self.query(
-            "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE customer_id = ANY($1)
-             ORDER BY customer_id, model",
-            &[&ids],
-        )?;
-        for row in &rows {
-            let score = Score {
-                model: get(row, 1)?,
-                value: get(row, 2)?,
-                label: get(row, 3)?,
-                explanation: get(row, 4)?,
-                scored_at: time(get(row, 5)?)?,
-            };
-            customers[at[&get::<i64>(row, 0)?]].scores.push(score);
-        }
-        Ok(())
-    }
-}
+use crate::pg::{get, millis};
+use crate::rows::{CUSTOMER_COLUMNS, Records, load_records, row_to_customer, stats_from};
 
 impl CustomerViews for Pg<'_> {
     fn get(&self, shop_id: i64, customer_id: i64) -> Result<Option<Customer>> {
@@ -115,7 +18,7 @@ impl CustomerViews for Pg<'_> {
         )?;
         let Some(row) = row else { return Ok(None) };
         let mut customer = row_to_customer(&row)?;
-        self.load_records(std::slice::from_mut(&mut customer))?;
+        load_records(self, shop_id, std::slice::from_mut(&mut customer), Records::ALL)?;
         Ok(Some(customer))
     }
 
@@ -140,7 +43,8 @@ impl CustomerViews for Pg<'_> {
                  SELECT $1::BIGINT UNION SELECT c.id FROM absorbed a JOIN customers c ON c.shop_id = $2 AND c.merged_into = a.id
              )
              SELECT position, type, customer_id, payload, created_at FROM events
-             WHERE seq IN (SELECT seq FROM events WHERE customer_id IN (SELECT id FROM absorbed) ORDER BY seq DESC LIMIT $3)
+             WHERE seq IN (SELECT seq FROM events WHERE shop_id = $2 AND customer_id IN (SELECT id FROM absorbed)
+                           ORDER BY seq DESC LIMIT $3)
                AND shop_id = $2
              ORDER BY seq DESC"
         } else {
@@ -178,7 +82,7 @@ impl CustomerViews for Pg<'_> {
             &[&shop_id, &after, &filter.tag, &filter.updated_since.map(millis), &model, &code, &(limit as i64)],
         )?;
         let mut customers = rows.iter().map(row_to_customer).collect::<Result<Vec<_>>>()?;
-        self.load_records(&mut customers)?;
+        load_records(self, shop_id, &mut customers, Records::ALL)?;
         Ok(customers)
     }
 

@@ -18,8 +18,11 @@ impl Identities for Pg<'_> {
         row.map(|r| get(&r, 0)).transpose()
     }
 
-    fn counts(&self, customer_id: i64) -> Result<BTreeMap<String, u32>> {
-        let rows = self.query("SELECT kind, COUNT(*) FROM identities WHERE customer_id = $1 GROUP BY kind", &[&customer_id])?;
+    fn counts(&self, shop_id: i64, customer_id: i64) -> Result<BTreeMap<String, u32>> {
+        let rows = self.query(
+            "SELECT kind, COUNT(*) FROM identities WHERE shop_id = $1 AND customer_id = $2 GROUP BY kind",
+            &[&shop_id, &customer_id],
+        )?;
         rows.iter()
             .map(|r| {
                 let count: i64 = get(r, 1)?;
@@ -29,9 +32,11 @@ impl Identities for Pg<'_> {
             .collect()
     }
 
-    fn of_customer(&self, customer_id: i64) -> Result<Vec<IdentityRow>> {
-        let rows =
-            self.query("SELECT kind, value, created_at FROM identities WHERE customer_id = $1 ORDER BY kind, value", &[&customer_id])?;
+    fn of_customer(&self, shop_id: i64, customer_id: i64) -> Result<Vec<IdentityRow>> {
+        let rows = self.query(
+            "SELECT kind, value, created_at FROM identities WHERE shop_id = $1 AND customer_id = $2 ORDER BY kind, value",
+            &[&shop_id, &customer_id],
+        )?;
         rows.iter().map(|r| Ok(IdentityRow { kind: get(r, 0)?, value: get(r, 1)?, created_at: time(get(r, 2)?)? })).collect()
     }
 }
@@ -49,14 +54,16 @@ impl IngestRead for Pg<'_> {
         row.map(|r| get(&r, 0)).transpose()
     }
 
-    fn created_at(&self, customer_id: i64) -> Result<DateTime<Utc>> {
-        let row = self.query_one("SELECT created_at FROM customers WHERE id = $1", &[&customer_id])?;
+    fn created_at(&self, shop_id: i64, customer_id: i64) -> Result<DateTime<Utc>> {
+        let row = self.query_one("SELECT created_at FROM customers WHERE shop_id = $1 AND id = $2", &[&shop_id, &customer_id])?;
         time(get(&row, 0)?)
     }
 
-    fn profile(&self, customer_id: i64) -> Result<ProfileRow> {
-        let r =
-            self.query_one("SELECT name, gender, birthday, province, city, attributes FROM customers WHERE id = $1", &[&customer_id])?;
+    fn profile(&self, shop_id: i64, customer_id: i64) -> Result<ProfileRow> {
+        let r = self.query_one(
+            "SELECT name, gender, birthday, province, city, attributes FROM customers WHERE shop_id = $1 AND id = $2",
+            &[&shop_id, &customer_id],
+        )?;
         Ok(ProfileRow {
             name: get(&r, 0)?,
             gender: get(&r, 1)?,
@@ -67,10 +74,10 @@ impl IngestRead for Pg<'_> {
         })
     }
 
-    fn stats(&self, customer_id: i64) -> Result<Stats> {
+    fn stats(&self, shop_id: i64, customer_id: i64) -> Result<Stats> {
         let r = self.query_one(
-            "SELECT total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount FROM customers WHERE id = $1",
-            &[&customer_id],
+            "SELECT total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount FROM customers WHERE shop_id = $1 AND id = $2",
+            &[&shop_id, &customer_id],
         )?;
         let (total_spent, order_count): (i64, i64) = (get(&r, 0)?, get(&r, 1)?);
         Ok(Stats {
@@ -84,8 +91,8 @@ impl IngestRead for Pg<'_> {
         })
     }
 
-    fn order_count(&self, customer_id: i64) -> Result<i64> {
-        let row = self.query_one("SELECT COUNT(*) FROM orders WHERE customer_id = $1", &[&customer_id])?;
+    fn order_count(&self, shop_id: i64, customer_id: i64) -> Result<i64> {
+        let row = self.query_one("SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND customer_id = $2", &[&shop_id, &customer_id])?;
         get(&row, 0)
     }
 
@@ -115,20 +122,23 @@ impl IngestWrite for Pg<'_> {
         get(&row, 0)
     }
 
-    fn seen_at(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE customers SET created_at = $2 WHERE id = $1 AND created_at > $2", &[&customer_id, &millis(at)])?;
-        Ok(())
-    }
-
-    fn touch(&self, customer_id: i64, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE customers SET updated_at = $1 WHERE id = $2", &[&millis(at), &customer_id])?;
-        Ok(())
-    }
-
-    fn set_profile(&self, customer_id: i64, p: &ProfileRow) -> Result<()> {
+    fn seen_at(&self, shop_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()> {
         self.execute(
-            "UPDATE customers SET name = $1, gender = $2, birthday = $3, province = $4, city = $5, attributes = $6 WHERE id = $7",
-            &[&p.name, &p.gender, &p.birthday, &p.province, &p.city, &p.attributes, &customer_id],
+            "UPDATE customers SET created_at = $3 WHERE shop_id = $1 AND id = $2 AND created_at > $3",
+            &[&shop_id, &customer_id, &millis(at)],
+        )?;
+        Ok(())
+    }
+
+    fn touch(&self, shop_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.execute("UPDATE customers SET updated_at = $1 WHERE shop_id = $2 AND id = $3", &[&millis(at), &shop_id, &customer_id])?;
+        Ok(())
+    }
+
+    fn set_profile(&self, shop_id: i64, customer_id: i64, p: &ProfileRow) -> Result<()> {
+        self.execute(
+            "UPDATE customers SET name = $1, gender = $2, birthday = $3, province = $4, city = $5, attributes = $6 WHERE shop_id = $7 AND id = $8",
+            &[&p.name, &p.gender, &p.birthday, &p.province, &p.city, &p.attributes, &shop_id, &customer_id],
         )?;
         Ok(())
     }
@@ -170,58 +180,59 @@ impl IngestWrite for Pg<'_> {
         Ok(order_id)
     }
 
-    fn add_order_to_stats(&self, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()> {
+    fn add_order_to_stats(&self, shop_id: i64, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()> {
         self.execute(
             "UPDATE customers SET total_spent = total_spent + $1, order_count = order_count + 1,
                  first_order_at = LEAST(COALESCE(first_order_at, $2), $2), last_order_at = GREATEST(COALESCE(last_order_at, $2), $2),
                  updated_at = $3
-             WHERE id = $4",
-            &[&amount, &millis(paid_at), &millis(at), &customer_id],
+             WHERE shop_id = $4 AND id = $5",
+            &[&amount, &millis(paid_at), &millis(at), &shop_id, &customer_id],
         )?;
         Ok(())
     }
 
-    fn refund_order(&self, order_id: i64, amount: i64, fully: bool) -> Result<()> {
+    fn refund_order(&self, shop_id: i64, order_id: i64, amount: i64, fully: bool) -> Result<()> {
         let status = if fully { "refunded" } else { "partially_refunded" };
         self.execute(
-            "UPDATE orders SET refunded_amount = refunded_amount + $1, status = $2 WHERE id = $3",
-            &[&amount, &status, &order_id],
+            "UPDATE orders SET refunded_amount = refunded_amount + $1, status = $2 WHERE shop_id = $3 AND id = $4",
+            &[&amount, &status, &shop_id, &order_id],
         )?;
         Ok(())
     }
 
-    fn insert_refund(&self, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> Result<()> {
+    fn insert_refund(&self, shop_id: i64, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> Result<()> {
         // The refund's shop is its order's.
         self.execute(
             "INSERT INTO refunds (shop_id, order_id, amount, reason, refunded_at)
-             SELECT o.shop_id, o.id, $2::BIGINT, $3::TEXT, $4::BIGINT FROM orders o WHERE o.id = $1",
-            &[&order_id, &amount, &reason, &millis(refunded_at)],
+             SELECT o.shop_id, o.id, $3::BIGINT, $4::TEXT, $5::BIGINT FROM orders o WHERE o.shop_id = $1 AND o.id = $2",
+            &[&shop_id, &order_id, &amount, &reason, &millis(refunded_at)],
         )?;
         Ok(())
     }
 
-    fn subtract_refund(&self, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> Result<()> {
+    fn subtract_refund(&self, shop_id: i64, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> Result<()> {
         self.execute(
             "UPDATE customers SET total_spent = total_spent - $1, refund_count = refund_count + 1, refund_amount = refund_amount + $1,
                  order_count = order_count - $2, updated_at = $3
-             WHERE id = $4",
-            &[&amount, &i64::from(fully), &millis(at), &customer_id],
+             WHERE shop_id = $4 AND id = $5",
+            &[&amount, &i64::from(fully), &millis(at), &shop_id, &customer_id],
         )?;
         Ok(())
     }
 
-    fn recompute_stats(&self, customer_id: i64) -> Result<()> {
+    fn recompute_stats(&self, shop_id: i64, customer_id: i64) -> Result<()> {
         self.execute(
             "UPDATE customers SET
-                total_spent = (SELECT COALESCE(SUM(amount - refunded_amount), 0)::BIGINT FROM orders WHERE customer_id = $1),
-                order_count = (SELECT COUNT(*) FROM orders WHERE customer_id = $1 AND status <> 'refunded'),
-                first_order_at = (SELECT MIN(paid_at) FROM orders WHERE customer_id = $1 AND status <> 'refunded'),
-                last_order_at = (SELECT MAX(paid_at) FROM orders WHERE customer_id = $1 AND status <> 'refunded'),
+                total_spent = (SELECT COALESCE(SUM(amount - refunded_amount), 0)::BIGINT FROM orders
+                               WHERE shop_id = $1 AND customer_id = $2),
+                order_count = (SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND customer_id = $2 AND status <> 'refunded'),
+                first_order_at = (SELECT MIN(paid_at) FROM orders WHERE shop_id = $1 AND customer_id = $2 AND status <> 'refunded'),
+                last_order_at = (SELECT MAX(paid_at) FROM orders WHERE shop_id = $1 AND customer_id = $2 AND status <> 'refunded'),
                 refund_count = (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.shop_id = r.shop_id AND o.id = r.order_id
-                                WHERE o.customer_id = $1),
-                refund_amount = (SELECT COALESCE(SUM(refunded_amount), 0)::BIGINT FROM orders WHERE customer_id = $1)
-             WHERE id = $1",
-            &[&customer_id],
+                                WHERE r.shop_id = $1 AND o.customer_id = $2),
+                refund_amount = (SELECT COALESCE(SUM(refunded_amount), 0)::BIGINT FROM orders WHERE shop_id = $1 AND customer_id = $2)
+             WHERE shop_id = $1 AND id = $2",
+            &[&shop_id, &customer_id],
         )?;
         Ok(())
     }

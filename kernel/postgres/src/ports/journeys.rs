@@ -36,8 +36,14 @@ fn row_of(r: &Row) -> Result<JourneyRow> {
     })
 }
 
-/// The customer's id and its merged ids: events of either are the customer's.
-const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE id = $1 OR merged_into = $1";
+/// The customer's id (`$1`) and its merged ids, in the shop (`$2`): events and runs of
+/// either are the customer's.
+const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE shop_id = $2 AND (id = $1 OR merged_into = $1)";
+
+/// Not found: the shop has no such row.
+fn found<T>(row: Option<T>, what: &str, id: i64) -> Result<T> {
+    row.ok_or_else(|| kith_core::Error::NotFound(format!("{what} {id}")))
+}
 
 /// Stored JSON as a value; text that no longer parses reads as null.
 fn parse_json(text: &str) -> Value {
@@ -88,13 +94,14 @@ const RUN_COLUMNS: &str = "r.id, r.journey_id, j.name, r.version, r.customer_id,
     r.context";
 
 impl Pg<'_> {
-    /// The runs with what happened at each step.
-    fn with_history(&self, rows: &[Row]) -> Result<Vec<JourneyRun>> {
+    /// The shop's runs with what happened at each step.
+    fn with_history(&self, shop_id: i64, rows: &[Row]) -> Result<Vec<JourneyRun>> {
         let mut runs = rows.iter().map(run_of).collect::<Result<Vec<_>>>()?;
         for run in &mut runs {
             let steps = self.query(
-                "SELECT step, kind, outcome, detail, message_id, coupon_id, at FROM journey_steps WHERE run_id = $1 ORDER BY at, id",
-                &[&run.id],
+                "SELECT step, kind, outcome, detail, message_id, coupon_id, at FROM journey_steps
+                 WHERE shop_id = $2 AND run_id = $1 ORDER BY at, id",
+                &[&run.id, &shop_id],
             )?;
             run.history = steps
                 .iter()
@@ -116,8 +123,8 @@ impl Pg<'_> {
 }
 
 impl JourneysRead for Pg<'_> {
-    fn journey(&self, journey_id: i64) -> Result<JourneyRow> {
-        row_of(&self.query_one(&format!("SELECT {ROW_COLUMNS} FROM journeys j WHERE j.id = $1"), &[&journey_id])?)
+    fn journey(&self, shop_id: i64, journey_id: i64) -> Result<JourneyRow> {
+        found(self.journey_in_shop(shop_id, journey_id)?, "journey", journey_id)
     }
 
     fn journey_in_shop(&self, shop_id: i64, journey_id: i64) -> Result<Option<JourneyRow>> {
@@ -126,19 +133,24 @@ impl JourneysRead for Pg<'_> {
             .transpose()
     }
 
-    fn definition(&self, journey_id: i64, version: i64) -> Result<Option<Value>> {
-        let row =
-            self.query_opt("SELECT definition FROM journey_versions WHERE journey_id = $1 AND version = $2", &[&journey_id, &version])?;
+    fn definition(&self, shop_id: i64, journey_id: i64, version: i64) -> Result<Option<Value>> {
+        let row = self.query_opt(
+            "SELECT definition FROM journey_versions WHERE shop_id = $3 AND journey_id = $1 AND version = $2",
+            &[&journey_id, &version, &shop_id],
+        )?;
         row.map(|r| Ok(parse_json(&get::<String>(&r, 0)?))).transpose()
     }
 
-    fn behind(&self) -> Result<Vec<i64>> {
-        ids_of(&self.query(
-            "SELECT j.id FROM journeys j WHERE j.status IN ('active', 'paused')
+    fn behind(&self) -> Result<Vec<(i64, i64)>> {
+        self.query(
+            "SELECT j.shop_id, j.id FROM journeys j WHERE j.status IN ('active', 'paused')
                AND j.cursor < (SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.shop_id = j.shop_id)
              ORDER BY j.id",
             &[],
-        )?)
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect()
     }
 
     fn dated(&self) -> Result<Vec<JourneyRow>> {
@@ -177,26 +189,26 @@ impl JourneysRead for Pg<'_> {
         get(&self.query_one("SELECT COALESCE(MAX(seq), 0) FROM events WHERE shop_id = $1", &[&shop_id])?, 0)
     }
 
-    fn runs_of(&self, journey_id: i64, customer_id: i64) -> Result<RunCounts> {
+    fn runs_of(&self, shop_id: i64, journey_id: i64, customer_id: i64) -> Result<RunCounts> {
         let r = self.query_one(
             &format!(
                 "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'active'), MAX(entered_at) FROM journey_runs
-                 WHERE journey_id = $2 AND customer_id IN ({SAME_CUSTOMER})"
+                 WHERE shop_id = $2 AND journey_id = $3 AND customer_id IN ({SAME_CUSTOMER})"
             ),
-            &[&customer_id, &journey_id],
+            &[&customer_id, &shop_id, &journey_id],
         )?;
         Ok(RunCounts { runs: get(&r, 0)?, active: get(&r, 1)?, last_entered: get::<Option<i64>>(&r, 2)?.map(time).transpose()? })
     }
 
-    fn goal_candidates(&self, journey_id: i64, customer_id: i64, seq: i64, at: DateTime<Utc>) -> Result<Vec<GoalCandidate>> {
+    fn goal_candidates(&self, shop_id: i64, journey_id: i64, customer_id: i64, seq: i64, at: DateTime<Utc>) -> Result<Vec<GoalCandidate>> {
         let rows = self.query(
             &format!(
                 "SELECT id, context, entered_at FROM journey_runs
-                 WHERE journey_id = $2 AND customer_id IN ({SAME_CUSTOMER}) AND converted_at IS NULL AND entry_seq < $3
+                 WHERE shop_id = $2 AND journey_id = $5 AND customer_id IN ({SAME_CUSTOMER}) AND converted_at IS NULL AND entry_seq < $3
                    AND goal_until >= $4 AND status <> 'failed'
                  ORDER BY id"
             ),
-            &[&customer_id, &journey_id, &seq, &millis(at)],
+            &[&customer_id, &shop_id, &seq, &millis(at), &journey_id],
         )?;
         rows.iter()
             .map(|r| Ok(GoalCandidate { run_id: get(r, 0)?, context: parse_json(&get::<String>(r, 1)?), entered_at: time(get(r, 2)?)? }))
@@ -219,19 +231,26 @@ impl JourneysRead for Pg<'_> {
         )?)
     }
 
-    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
-        ids_of(&self.query(
-            "SELECT r.id FROM journey_runs r JOIN journeys j ON j.shop_id = r.shop_id AND j.id = r.journey_id
+    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, i64)>> {
+        self.query(
+            "SELECT r.shop_id, r.id FROM journey_runs r JOIN journeys j ON j.shop_id = r.shop_id AND j.id = r.journey_id
              WHERE r.status = 'active' AND r.due_at <= $1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT $2",
             &[&millis(now), &(limit as i64)],
-        )?)
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect()
     }
 
-    fn run(&self, run_id: i64) -> Result<RunRow> {
-        let r = self.query_one(
-            "SELECT r.id, r.shop_id, r.journey_id, j.name, r.version, r.customer_id, r.entry_seq, r.holdout, r.variant, r.step, r.context
-             FROM journey_runs r JOIN journeys j ON j.shop_id = r.shop_id AND j.id = r.journey_id WHERE r.id = $1",
-            &[&run_id],
+    fn run(&self, shop_id: i64, run_id: i64) -> Result<RunRow> {
+        let r = found(
+            self.query_opt(
+                "SELECT r.id, r.shop_id, r.journey_id, j.name, r.version, r.customer_id, r.entry_seq, r.holdout, r.variant, r.step, r.context
+                 FROM journey_runs r JOIN journeys j ON j.shop_id = r.shop_id AND j.id = r.journey_id WHERE r.shop_id = $2 AND r.id = $1",
+                &[&run_id, &shop_id],
+            )?,
+            "journey run",
+            run_id,
         )?;
         Ok(RunRow {
             id: get(&r, 0)?,
@@ -248,12 +267,12 @@ impl JourneysRead for Pg<'_> {
         })
     }
 
-    fn messages_spent(&self, journey_id: i64) -> Result<Vec<(String, i64)>> {
+    fn messages_spent(&self, shop_id: i64, journey_id: i64) -> Result<Vec<(String, i64)>> {
         let rows = self.query(
             "SELECT m.channel, COUNT(*) FROM journey_steps s JOIN journey_runs r ON r.shop_id = s.shop_id AND r.id = s.run_id
                JOIN messages m ON m.shop_id = s.shop_id AND m.public_id = s.message_id
-             WHERE r.journey_id = $1 AND m.status IN ('queued', 'sending', 'sent', 'delivered') GROUP BY m.channel ORDER BY m.channel",
-            &[&journey_id],
+             WHERE s.shop_id = $2 AND r.shop_id = $2 AND m.shop_id = $2 AND r.journey_id = $1 AND m.status IN ('queued', 'sending', 'sent', 'delivered') GROUP BY m.channel ORDER BY m.channel",
+            &[&journey_id, &shop_id],
         )?;
         rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect()
     }
@@ -268,17 +287,18 @@ impl JourneysRead for Pg<'_> {
         Ok((get(&r, 0)?, get(&r, 1)?))
     }
 
-    fn customer_name(&self, customer_id: i64) -> Result<Option<String>> {
-        let row = self.query_opt("SELECT name FROM customers WHERE id = $1", &[&customer_id])?;
+    fn customer_name(&self, shop_id: i64, customer_id: i64) -> Result<Option<String>> {
+        let row = self.query_opt("SELECT name FROM customers WHERE shop_id = $2 AND id = $1", &[&customer_id, &shop_id])?;
         Ok(row.map(|r| get::<Option<String>>(&r, 0)).transpose()?.flatten())
     }
 
-    fn events_since(&self, customer_id: i64, kind: &str, seq: i64) -> Result<Vec<Value>> {
+    fn events_since(&self, shop_id: i64, customer_id: i64, kind: &str, seq: i64) -> Result<Vec<Value>> {
         let rows = self.query(
             &format!(
-                "SELECT payload FROM events WHERE customer_id IN ({SAME_CUSTOMER}) AND type = $2 AND seq > $3 ORDER BY seq LIMIT 1000"
+                "SELECT payload FROM events WHERE shop_id = $2 AND customer_id IN ({SAME_CUSTOMER}) AND type = $3 AND seq > $4
+                 ORDER BY seq LIMIT 1000"
             ),
-            &[&customer_id, &kind, &seq],
+            &[&customer_id, &shop_id, &kind, &seq],
         )?;
         rows.iter().map(|r| Ok(parse_json(&get::<String>(r, 0)?))).collect()
     }
@@ -318,10 +338,11 @@ impl JourneysRead for Pg<'_> {
         ids_of(&self.query("SELECT id FROM journeys WHERE shop_id = $1 ORDER BY id", &[&shop_id])?)
     }
 
-    fn versions(&self, journey_id: i64) -> Result<Vec<JourneyVersion>> {
+    fn versions(&self, shop_id: i64, journey_id: i64) -> Result<Vec<JourneyVersion>> {
         let rows = self.query(
-            "SELECT version, definition, created_at, created_by FROM journey_versions WHERE journey_id = $1 ORDER BY version",
-            &[&journey_id],
+            "SELECT version, definition, created_at, created_by FROM journey_versions WHERE shop_id = $2 AND journey_id = $1
+             ORDER BY version",
+            &[&journey_id, &shop_id],
         )?;
         rows.iter()
             .map(|r| {
@@ -346,7 +367,7 @@ impl JourneysRead for Pg<'_> {
             ),
             &[&journey_id, &shop_id, &filter.customer_id, &status, &before, &(limit as i64)],
         )?;
-        self.with_history(&rows)
+        self.with_history(shop_id, &rows)
     }
 
     fn customer_runs(&self, shop_id: i64, customer_id: i64) -> Result<Vec<JourneyRun>> {
@@ -357,7 +378,7 @@ impl JourneysRead for Pg<'_> {
             ),
             &[&customer_id, &shop_id],
         )?;
-        self.with_history(&rows)
+        self.with_history(shop_id, &rows)
     }
 
     fn segment_live(&self, shop_id: i64, segment_id: i64) -> Result<bool> {
@@ -379,7 +400,7 @@ impl JourneysRead for Pg<'_> {
     fn segment_members(&self, shop_id: i64, segment_id: i64) -> Result<Vec<i64>> {
         ids_of(&self.query(
             "SELECT m.customer_id FROM segment_members m JOIN segments s ON s.shop_id = m.shop_id AND s.id = m.segment_id
-             WHERE m.segment_id = $1 AND s.shop_id = $2 ORDER BY m.customer_id",
+             WHERE m.shop_id = $2 AND m.segment_id = $1 AND s.shop_id = $2 ORDER BY m.customer_id",
             &[&segment_id, &shop_id],
         )?)
     }
@@ -393,27 +414,32 @@ impl JourneysRead for Pg<'_> {
         rows.iter().map(|r| Ok((get(r, 0)?, parse_json(&get::<String>(r, 1)?)))).collect()
     }
 
-    fn count_runs(&self, journey_id: i64, status: JourneyRunStatus) -> Result<i64> {
+    fn count_runs(&self, shop_id: i64, journey_id: i64, status: JourneyRunStatus) -> Result<i64> {
         get(
-            &self.query_one("SELECT COUNT(*) FROM journey_runs WHERE journey_id = $1 AND status = $2", &[&journey_id, &status.as_str()])?,
+            &self.query_one(
+                "SELECT COUNT(*) FROM journey_runs WHERE shop_id = $3 AND journey_id = $1 AND status = $2",
+                &[&journey_id, &status.as_str(), &shop_id],
+            )?,
             0,
         )
     }
 
-    fn arm(&self, journey_id: i64, holdout: bool) -> Result<(i64, i64, i64)> {
+    fn arm(&self, shop_id: i64, journey_id: i64, holdout: bool) -> Result<(i64, i64, i64)> {
         let r = self.query_one(
-            "SELECT COUNT(*), COUNT(converted_at), COALESCE(SUM(revenue), 0)::BIGINT FROM journey_runs WHERE journey_id = $1 AND holdout = $2",
-            &[&journey_id, &i64::from(holdout)],
+            "SELECT COUNT(*), COUNT(converted_at), COALESCE(SUM(revenue), 0)::BIGINT FROM journey_runs
+             WHERE shop_id = $3 AND journey_id = $1 AND holdout = $2",
+            &[&journey_id, &i64::from(holdout), &shop_id],
         )?;
         Ok((get(&r, 0)?, get(&r, 1)?, get(&r, 2)?))
     }
 
-    fn messages_by_status(&self, journey_id: i64) -> Result<Vec<(String, String, i64)>> {
+    fn messages_by_status(&self, shop_id: i64, journey_id: i64) -> Result<Vec<(String, String, i64)>> {
         let rows = self.query(
             "SELECT m.channel, m.status, COUNT(*) FROM journey_steps s JOIN journey_runs r ON r.shop_id = s.shop_id AND r.id = s.run_id
                JOIN messages m ON m.shop_id = s.shop_id AND m.public_id = s.message_id
-             WHERE r.journey_id = $1 GROUP BY m.channel, m.status ORDER BY m.channel, m.status",
-            &[&journey_id],
+             WHERE s.shop_id = $2 AND r.shop_id = $2 AND m.shop_id = $2 AND r.journey_id = $1
+             GROUP BY m.channel, m.status ORDER BY m.channel, m.status",
+            &[&journey_id, &shop_id],
         )?;
         rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?))).collect()
     }
@@ -429,12 +455,12 @@ impl JourneysRead for Pg<'_> {
         Ok(CouponFigures { issued: get(&r, 0)?, issued_value: get(&r, 1)?, redeemed: get(&r, 2)?, redeemed_value: get(&r, 3)? })
     }
 
-    fn version_stats(&self, journey_id: i64) -> Result<Vec<VersionStats>> {
+    fn version_stats(&self, shop_id: i64, journey_id: i64) -> Result<Vec<VersionStats>> {
         let rows = self.query(
             "SELECT version, COUNT(*), COUNT(*) FILTER (WHERE status = 'active'), COUNT(converted_at),
                COALESCE(SUM(CASE WHEN holdout = 0 THEN revenue END), 0)::BIGINT
-             FROM journey_runs WHERE journey_id = $1 GROUP BY version ORDER BY version",
-            &[&journey_id],
+             FROM journey_runs WHERE shop_id = $2 AND journey_id = $1 GROUP BY version ORDER BY version",
+            &[&journey_id, &shop_id],
         )?;
         rows.iter()
             .map(|r| {
@@ -449,16 +475,17 @@ impl JourneysRead for Pg<'_> {
             .collect()
     }
 
-    fn step_outcomes(&self, journey_id: i64) -> Result<Vec<StepOutcomes>> {
+    fn step_outcomes(&self, shop_id: i64, journey_id: i64) -> Result<Vec<StepOutcomes>> {
         let rows = self.query(
             // A wait whose run ended before it did (a goal reached, an exit) is no longer
             // waiting: it counts under how the run ended.
             "SELECT r.version, s.step, s.kind,
                CASE WHEN s.outcome = 'waiting' AND r.status <> 'active' THEN r.status ELSE s.outcome END AS outcome,
                CASE WHEN s.outcome = 'skipped' THEN s.detail ELSE '' END, COUNT(*)
-             FROM journey_steps s JOIN journey_runs r ON r.shop_id = s.shop_id AND r.id = s.run_id WHERE r.journey_id = $1
+             FROM journey_steps s JOIN journey_runs r ON r.shop_id = s.shop_id AND r.id = s.run_id
+             WHERE s.shop_id = $2 AND r.shop_id = $2 AND r.journey_id = $1
              GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
-            &[&journey_id],
+            &[&journey_id, &shop_id],
         )?;
         rows.iter()
             .map(|r| {
@@ -474,24 +501,24 @@ impl JourneysRead for Pg<'_> {
             .collect()
     }
 
-    fn step_messages(&self, journey_id: i64) -> Result<Vec<StepMessages>> {
+    fn step_messages(&self, shop_id: i64, journey_id: i64) -> Result<Vec<StepMessages>> {
         let rows = self.query(
             "SELECT r.version, s.step, m.channel, m.status, COUNT(*)
              FROM journey_steps s JOIN journey_runs r ON r.shop_id = s.shop_id AND r.id = s.run_id
                JOIN messages m ON m.shop_id = s.shop_id AND m.public_id = s.message_id
-             WHERE r.journey_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-            &[&journey_id],
+             WHERE s.shop_id = $2 AND r.shop_id = $2 AND m.shop_id = $2 AND r.journey_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            &[&journey_id, &shop_id],
         )?;
         rows.iter()
             .map(|r| Ok(StepMessages { version: get(r, 0)?, step: get(r, 1)?, channel: get(r, 2)?, status: get(r, 3)?, count: get(r, 4)? }))
             .collect()
     }
 
-    fn variant_runs(&self, journey_id: i64) -> Result<Vec<(String, bool, i64)>> {
+    fn variant_runs(&self, shop_id: i64, journey_id: i64) -> Result<Vec<(String, bool, i64)>> {
         let rows = self.query(
             "SELECT variant, converted_at IS NOT NULL, COALESCE(revenue, 0) FROM journey_runs
-             WHERE journey_id = $1 AND holdout = 0 AND variant IS NOT NULL ORDER BY id",
-            &[&journey_id],
+             WHERE shop_id = $2 AND journey_id = $1 AND holdout = 0 AND variant IS NOT NULL ORDER BY id",
+            &[&journey_id, &shop_id],
         )?;
         rows.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?))).collect()
     }
@@ -523,88 +550,111 @@ impl JourneysWrite for Pg<'_> {
         row.map(|r| get(&r, 0)).transpose()
     }
 
-    fn convert(&self, run_id: i64, at: DateTime<Utc>, revenue: i64, now: DateTime<Utc>) -> Result<usize> {
+    fn convert(&self, shop_id: i64, run_id: i64, at: DateTime<Utc>, revenue: i64, now: DateTime<Utc>) -> Result<usize> {
         let changed = self.execute(
             "UPDATE journey_runs SET converted_at = $2, revenue = $3,
                ended_at = CASE WHEN status = 'active' THEN $4 ELSE ended_at END,
                end_reason = CASE WHEN status = 'active' THEN 'goal reached' ELSE end_reason END,
                due_at = CASE WHEN status = 'active' THEN NULL ELSE due_at END,
                status = CASE WHEN status = 'active' THEN 'converted' ELSE status END
-             WHERE id = $1",
-            &[&run_id, &millis(at), &revenue, &millis(now)],
+             WHERE shop_id = $5 AND id = $1",
+            &[&run_id, &millis(at), &revenue, &millis(now), &shop_id],
         )?;
         Ok(changed as usize)
     }
 
-    fn set_cursor(&self, journey_id: i64, seq: i64) -> Result<()> {
-        self.execute("UPDATE journeys SET cursor = $2 WHERE id = $1", &[&journey_id, &seq])?;
+    fn set_cursor(&self, shop_id: i64, journey_id: i64, seq: i64) -> Result<()> {
+        self.execute("UPDATE journeys SET cursor = $2 WHERE shop_id = $3 AND id = $1", &[&journey_id, &seq, &shop_id])?;
         Ok(())
     }
 
-    fn set_date_through(&self, journey_id: i64, day: NaiveDate) -> Result<()> {
-        self.execute("UPDATE journeys SET date_through = $2 WHERE id = $1", &[&journey_id, &day.to_string()])?;
+    fn set_date_through(&self, shop_id: i64, journey_id: i64, day: NaiveDate) -> Result<()> {
+        self.execute("UPDATE journeys SET date_through = $2 WHERE shop_id = $3 AND id = $1", &[&journey_id, &day.to_string(), &shop_id])?;
         Ok(())
     }
 
-    fn pause(&self, journey_id: i64, at: DateTime<Utc>) -> Result<()> {
+    fn pause(&self, shop_id: i64, journey_id: i64, at: DateTime<Utc>) -> Result<()> {
         self.execute(
-            "UPDATE journeys SET status = 'paused', updated_at = $2 WHERE id = $1 AND status = 'active'",
-            &[&journey_id, &millis(at)],
+            "UPDATE journeys SET status = 'paused', updated_at = $2 WHERE shop_id = $3 AND id = $1 AND status = 'active'",
+            &[&journey_id, &millis(at), &shop_id],
         )?;
         Ok(())
     }
 
-    fn log_step(&self, step: &StepRecord<'_>) -> Result<()> {
+    fn log_step(&self, shop_id: i64, step: &StepRecord<'_>) -> Result<()> {
         // The step's shop is its run's.
         let logged = self.execute(
             "INSERT INTO journey_steps (shop_id, run_id, step, kind, outcome, detail, message_id, coupon_id, at)
              SELECT r.shop_id, r.id, $2::TEXT, $3::TEXT, $4::TEXT, $5::TEXT, $6::TEXT, $7::BIGINT, $8::BIGINT FROM journey_runs r
-             WHERE r.id = $1
+             WHERE r.shop_id = $9 AND r.id = $1
              ON CONFLICT (shop_id, run_id, step) DO UPDATE SET outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, at = EXCLUDED.at",
-            &[&step.run_id, &step.step, &step.kind, &step.outcome, &step.detail, &step.message_id, &step.coupon_id, &millis(step.at)],
+            &[
+                &step.run_id,
+                &step.step,
+                &step.kind,
+                &step.outcome,
+                &step.detail,
+                &step.message_id,
+                &step.coupon_id,
+                &millis(step.at),
+                &shop_id,
+            ],
         )?;
         if logged == 0 {
             // SQLite's foreign key refuses a step of no run.
-            return Err(kith_core::Error::Internal(anyhow::anyhow!("a step of run {}, which does not exist", step.run_id)));
+            return Err(kith_core::Error::Internal(anyhow::anyhow!(
+                "a step of run {} of shop {shop_id}, which does not exist",
+                step.run_id
+            )));
         }
         Ok(())
     }
 
-    fn end_wait(&self, run_id: i64, step: &str, detail: &str, at: DateTime<Utc>) -> Result<bool> {
+    fn end_wait(&self, shop_id: i64, run_id: i64, step: &str, detail: &str, at: DateTime<Utc>) -> Result<bool> {
         let ended = self.execute(
-            "UPDATE journey_steps SET outcome = 'waited', detail = $3, at = $4 WHERE run_id = $1 AND step = $2 AND outcome = 'waiting'",
-            &[&run_id, &step, &detail, &millis(at)],
+            "UPDATE journey_steps SET outcome = 'waited', detail = $3, at = $4
+             WHERE shop_id = $5 AND run_id = $1 AND step = $2 AND outcome = 'waiting'",
+            &[&run_id, &step, &detail, &millis(at), &shop_id],
         )?;
         Ok(ended > 0)
     }
 
-    fn wait(&self, run_id: i64, place: &RunPlace<'_>, until: DateTime<Utc>) -> Result<()> {
+    fn wait(&self, shop_id: i64, run_id: i64, place: &RunPlace<'_>, until: DateTime<Utc>) -> Result<()> {
         self.execute(
-            "UPDATE journey_runs SET step = $2, due_at = $3, variant = $4, context = $5 WHERE id = $1",
-            &[&run_id, &place.step, &millis(until), &place.variant, &place.context.to_string()],
+            "UPDATE journey_runs SET step = $2, due_at = $3, variant = $4, context = $5 WHERE shop_id = $6 AND id = $1",
+            &[&run_id, &place.step, &millis(until), &place.variant, &place.context.to_string(), &shop_id],
         )?;
         Ok(())
     }
 
-    fn end_run(&self, run_id: i64, status: JourneyRunStatus, reason: &str, at: DateTime<Utc>, place: &RunPlace<'_>) -> Result<()> {
+    fn end_run(
+        &self,
+        shop_id: i64,
+        run_id: i64,
+        status: JourneyRunStatus,
+        reason: &str,
+        at: DateTime<Utc>,
+        place: &RunPlace<'_>,
+    ) -> Result<()> {
         self.execute(
             "UPDATE journey_runs SET status = $2, end_reason = $3, ended_at = $4, due_at = NULL, step = $5, variant = $6, context = $7
-             WHERE id = $1",
-            &[&run_id, &status.as_str(), &reason, &millis(at), &place.step, &place.variant, &place.context.to_string()],
+             WHERE shop_id = $8 AND id = $1",
+            &[&run_id, &status.as_str(), &reason, &millis(at), &place.step, &place.variant, &place.context.to_string(), &shop_id],
         )?;
         Ok(())
     }
 
-    fn fail_run(&self, run_id: i64, reason: &str, at: DateTime<Utc>) -> Result<()> {
+    fn fail_run(&self, shop_id: i64, run_id: i64, reason: &str, at: DateTime<Utc>) -> Result<()> {
         self.execute(
-            "UPDATE journey_runs SET status = 'failed', end_reason = $2, ended_at = $3, due_at = NULL WHERE id = $1 AND status = 'active'",
-            &[&run_id, &reason, &millis(at)],
+            "UPDATE journey_runs SET status = 'failed', end_reason = $2, ended_at = $3, due_at = NULL
+             WHERE shop_id = $4 AND id = $1 AND status = 'active'",
+            &[&run_id, &reason, &millis(at), &shop_id],
         )?;
         Ok(())
     }
 
-    fn move_run(&self, run_id: i64, customer_id: i64) -> Result<()> {
-        self.execute("UPDATE journey_runs SET customer_id = $2 WHERE id = $1", &[&run_id, &customer_id])?;
+    fn move_run(&self, shop_id: i64, run_id: i64, customer_id: i64) -> Result<()> {
+        self.execute("UPDATE journey_runs SET customer_id = $2 WHERE shop_id = $3 AND id = $1", &[&run_id, &customer_id, &shop_id])?;
         Ok(())
     }
 
@@ -619,12 +669,20 @@ impl JourneysWrite for Pg<'_> {
         )
     }
 
-    fn insert_version(&self, journey_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> Result<()> {
+    fn insert_version(
+        &self,
+        shop_id: i64,
+        journey_id: i64,
+        version: i64,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> Result<()> {
         // The version's shop is its journey's.
         let inserted = self.execute(
             "INSERT INTO journey_versions (shop_id, journey_id, version, definition, created_at, created_by)
-             SELECT j.shop_id, j.id, $2::BIGINT, $3::TEXT, $4::BIGINT, $5::TEXT FROM journeys j WHERE j.id = $1",
-            &[&journey_id, &version, &definition.to_string(), &millis(at), &created_by],
+             SELECT j.shop_id, j.id, $2::BIGINT, $3::TEXT, $4::BIGINT, $5::TEXT FROM journeys j WHERE j.shop_id = $6 AND j.id = $1",
+            &[&journey_id, &version, &definition.to_string(), &millis(at), &created_by, &shop_id],
         )?;
         if inserted == 0 {
             // SQLite's foreign key refuses a version of no journey.
@@ -633,36 +691,50 @@ impl JourneysWrite for Pg<'_> {
         Ok(())
     }
 
-    fn update_journey(&self, journey_id: i64, name: &str, description: Option<&str>, version: i64, at: DateTime<Utc>) -> Result<()> {
+    fn update_journey(
+        &self,
+        shop_id: i64,
+        journey_id: i64,
+        name: &str,
+        description: Option<&str>,
+        version: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.execute(
-            "UPDATE journeys SET name = $2, description = $3, version = $4, updated_at = $5 WHERE id = $1",
-            &[&journey_id, &name, &description, &version, &millis(at)],
+            "UPDATE journeys SET name = $2, description = $3, version = $4, updated_at = $5 WHERE shop_id = $6 AND id = $1",
+            &[&journey_id, &name, &description, &version, &millis(at), &shop_id],
         )?;
         Ok(())
     }
 
-    fn delete_journey(&self, journey_id: i64) -> Result<()> {
-        self.execute("DELETE FROM journey_versions WHERE journey_id = $1", &[&journey_id])?;
-        self.execute("DELETE FROM journeys WHERE id = $1", &[&journey_id])?;
+    fn delete_journey(&self, shop_id: i64, journey_id: i64) -> Result<()> {
+        self.execute("DELETE FROM journey_versions WHERE shop_id = $2 AND journey_id = $1", &[&journey_id, &shop_id])?;
+        self.execute("DELETE FROM journeys WHERE shop_id = $2 AND id = $1", &[&journey_id, &shop_id])?;
         Ok(())
     }
 
-    fn activate(&self, journey_id: i64, cursor: i64, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE journeys SET cursor = $2, activated_at = $3 WHERE id = $1", &[&journey_id, &cursor, &millis(at)])?;
+    fn activate(&self, shop_id: i64, journey_id: i64, cursor: i64, at: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE journeys SET cursor = $2, activated_at = $3 WHERE shop_id = $4 AND id = $1",
+            &[&journey_id, &cursor, &millis(at), &shop_id],
+        )?;
         Ok(())
     }
 
-    fn exit_runs(&self, journey_id: i64, at: DateTime<Utc>) -> Result<()> {
+    fn exit_runs(&self, shop_id: i64, journey_id: i64, at: DateTime<Utc>) -> Result<()> {
         self.execute(
             "UPDATE journey_runs SET status = 'exited', end_reason = 'the journey was archived', ended_at = $2, due_at = NULL
-             WHERE journey_id = $1 AND status = 'active'",
-            &[&journey_id, &millis(at)],
+             WHERE shop_id = $3 AND journey_id = $1 AND status = 'active'",
+            &[&journey_id, &millis(at), &shop_id],
         )?;
         Ok(())
     }
 
-    fn set_status(&self, journey_id: i64, status: JourneyStatus, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE journeys SET status = $2, updated_at = $3 WHERE id = $1", &[&journey_id, &status.as_str(), &millis(at)])?;
+    fn set_status(&self, shop_id: i64, journey_id: i64, status: JourneyStatus, at: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE journeys SET status = $2, updated_at = $3 WHERE shop_id = $4 AND id = $1",
+            &[&journey_id, &status.as_str(), &millis(at), &shop_id],
+        )?;
         Ok(())
     }
 }

@@ -29,8 +29,11 @@ fn row_to_entry(r: &Row) -> Result<LedgerEntry> {
 }
 
 impl LedgerRead for Pg<'_> {
-    fn balance(&self, customer_id: i64) -> Result<i64> {
-        let row = self.query_one("SELECT COALESCE(SUM(points), 0)::BIGINT FROM points_ledger WHERE customer_id = $1", &[&customer_id])?;
+    fn balance(&self, shop_id: i64, customer_id: i64) -> Result<i64> {
+        let row = self.query_one(
+            "SELECT COALESCE(SUM(points), 0)::BIGINT FROM points_ledger WHERE shop_id = $1 AND customer_id = $2",
+            &[&shop_id, &customer_id],
+        )?;
         get(&row, 0)
     }
 
@@ -43,48 +46,53 @@ impl LedgerRead for Pg<'_> {
         .transpose()
     }
 
-    fn open_batches(&self, customer_id: i64) -> Result<Vec<Batch>> {
+    fn open_batches(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Batch>> {
         self.batches_where(
-            "SELECT id, remaining FROM points_ledger WHERE customer_id = $1 AND remaining > 0 ORDER BY created_at, id",
+            "SELECT id, remaining FROM points_ledger WHERE shop_id = $1 AND customer_id = $2 AND remaining > 0 ORDER BY created_at, id",
+            shop_id,
             customer_id,
         )
     }
 
-    fn batches(&self, customer_id: i64) -> Result<Vec<Batch>> {
+    fn batches(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Batch>> {
         self.batches_where(
-            "SELECT id, remaining FROM points_ledger WHERE customer_id = $1 AND points > 0 ORDER BY created_at, id",
+            "SELECT id, remaining FROM points_ledger WHERE shop_id = $1 AND customer_id = $2 AND points > 0 ORDER BY created_at, id",
+            shop_id,
             customer_id,
         )
     }
 
-    fn entries(&self, customer_id: i64) -> Result<Vec<Movement>> {
-        self.query("SELECT id, kind, points, batch_id FROM points_ledger WHERE customer_id = $1 ORDER BY created_at, id", &[&customer_id])?
-            .iter()
-            .map(|r| {
-                Ok(Movement {
-                    id: get(r, 0)?,
-                    kind: LedgerKind::parse(&get::<String>(r, 1)?).unwrap_or(LedgerKind::Adjust),
-                    points: get(r, 2)?,
-                    batch_id: get(r, 3)?,
-                })
+    fn entries(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Movement>> {
+        self.query(
+            "SELECT id, kind, points, batch_id FROM points_ledger WHERE shop_id = $1 AND customer_id = $2 ORDER BY created_at, id",
+            &[&shop_id, &customer_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Movement {
+                id: get(r, 0)?,
+                kind: LedgerKind::parse(&get::<String>(r, 1)?).unwrap_or(LedgerKind::Adjust),
+                points: get(r, 2)?,
+                batch_id: get(r, 3)?,
             })
-            .collect()
+        })
+        .collect()
     }
 
-    fn order_points(&self, order_id: i64) -> Result<OrderPoints> {
+    fn order_points(&self, shop_id: i64, order_id: i64) -> Result<OrderPoints> {
         let r = self.query_one(
             "SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN points END), 0)::BIGINT,
                     COALESCE(-SUM(CASE WHEN kind = 'clawback' THEN points END), 0)::BIGINT
-             FROM points_ledger WHERE order_id = $1",
-            &[&order_id],
+             FROM points_ledger WHERE shop_id = $1 AND order_id = $2",
+            &[&shop_id, &order_id],
         )?;
         Ok(OrderPoints { earned: get(&r, 0)?, clawed: get(&r, 1)? })
     }
 
-    fn entry(&self, entry_id: i64) -> Result<LedgerEntry> {
+    fn entry(&self, shop_id: i64, entry_id: i64) -> Result<LedgerEntry> {
         let r = self.query_one(
-            &format!("SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id WHERE p.id = $1"),
-            &[&entry_id],
+            &format!("SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id WHERE p.shop_id = $1 AND p.id = $2"),
+            &[&shop_id, &entry_id],
         )?;
         row_to_entry(&r)
     }
@@ -109,39 +117,40 @@ impl LedgerRead for Pg<'_> {
             .collect()
     }
 
-    fn page(&self, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>> {
+    fn page(&self, shop_id: i64, customer_id: i64, before: Option<i64>, limit: usize) -> Result<Vec<LedgerEntry>> {
         self.query(
             &format!(
                 "SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id
-                 WHERE p.customer_id = $1 AND p.id < $2 ORDER BY p.id DESC LIMIT $3"
+                 WHERE p.shop_id = $1 AND p.customer_id = $2 AND p.id < $3 ORDER BY p.id DESC LIMIT $4"
             ),
-            &[&customer_id, &before.unwrap_or(i64::MAX), &(limit as i64)],
+            &[&shop_id, &customer_id, &before.unwrap_or(i64::MAX), &(limit as i64)],
         )?
         .iter()
         .map(row_to_entry)
         .collect()
     }
 
-    fn expiring(&self, customer_id: i64) -> Result<Vec<ExpiringPoints>> {
+    fn expiring(&self, shop_id: i64, customer_id: i64) -> Result<Vec<ExpiringPoints>> {
         self.query(
-            "SELECT expires_at, SUM(remaining)::BIGINT FROM points_ledger WHERE customer_id = $1 AND remaining > 0 AND expires_at IS NOT NULL
+            "SELECT expires_at, SUM(remaining)::BIGINT FROM points_ledger
+             WHERE shop_id = $1 AND customer_id = $2 AND remaining > 0 AND expires_at IS NOT NULL
              GROUP BY expires_at ORDER BY expires_at LIMIT 50",
-            &[&customer_id],
+            &[&shop_id, &customer_id],
         )?
         .iter()
         .map(|r| Ok(ExpiringPoints { expires_at: time(get(r, 0)?)?, points: get(r, 1)? }))
         .collect()
     }
 
-    fn tier(&self, customer_id: i64) -> Result<Option<String>> {
-        let r = self.query_one("SELECT tier FROM customers WHERE id = $1", &[&customer_id])?;
+    fn tier(&self, shop_id: i64, customer_id: i64) -> Result<Option<String>> {
+        let r = self.query_one("SELECT tier FROM customers WHERE shop_id = $1 AND id = $2", &[&shop_id, &customer_id])?;
         get(&r, 0)
     }
 
-    fn tier_history(&self, customer_id: i64) -> Result<Vec<TierChange>> {
+    fn tier_history(&self, shop_id: i64, customer_id: i64) -> Result<Vec<TierChange>> {
         self.query(
-            "SELECT from_tier, to_tier, reason, source, created_at FROM tier_history WHERE customer_id = $1 ORDER BY id DESC LIMIT 100",
-            &[&customer_id],
+            "SELECT from_tier, to_tier, reason, source, created_at FROM tier_history WHERE shop_id = $1 AND customer_id = $2 ORDER BY id DESC LIMIT 100",
+            &[&shop_id, &customer_id],
         )?
         .iter()
         .map(|r| Ok(TierChange { from: get(r, 0)?, to: get(r, 1)?, reason: get(r, 2)?, source: get(r, 3)?, at: time(get(r, 4)?)? }))
@@ -150,8 +159,8 @@ impl LedgerRead for Pg<'_> {
 }
 
 impl Pg<'_> {
-    fn batches_where(&self, query: &str, customer_id: i64) -> Result<Vec<Batch>> {
-        self.query(query, &[&customer_id])?.iter().map(|r| Ok(Batch { id: get(r, 0)?, remaining: get(r, 1)? })).collect()
+    fn batches_where(&self, query: &str, shop_id: i64, customer_id: i64) -> Result<Vec<Batch>> {
+        self.query(query, &[&shop_id, &customer_id])?.iter().map(|r| Ok(Batch { id: get(r, 0)?, remaining: get(r, 1)? })).collect()
     }
 }
 
@@ -178,13 +187,19 @@ impl LedgerWrite for Pg<'_> {
         get(&r, 0)
     }
 
-    fn take(&self, batch_id: i64, points: i64) -> Result<()> {
-        self.execute("UPDATE points_ledger SET remaining = remaining - $2 WHERE id = $1", &[&batch_id, &points])?;
+    fn take(&self, shop_id: i64, batch_id: i64, points: i64) -> Result<()> {
+        self.execute(
+            "UPDATE points_ledger SET remaining = remaining - $3 WHERE shop_id = $1 AND id = $2",
+            &[&shop_id, &batch_id, &points],
+        )?;
         Ok(())
     }
 
-    fn set_remaining(&self, batch_id: i64, remaining: i64) -> Result<()> {
-        self.execute("UPDATE points_ledger SET remaining = $2 WHERE id = $1 AND remaining <> $2", &[&batch_id, &remaining])?;
+    fn set_remaining(&self, shop_id: i64, batch_id: i64, remaining: i64) -> Result<()> {
+        self.execute(
+            "UPDATE points_ledger SET remaining = $3 WHERE shop_id = $1 AND id = $2 AND remaining <> $3",
+            &[&shop_id, &batch_id, &remaining],
+        )?;
         Ok(())
     }
 }

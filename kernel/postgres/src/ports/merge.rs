@@ -34,28 +34,34 @@ fn consent_row(r: &Row, first: usize) -> Result<ConsentRow> {
 }
 
 impl Pg<'_> {
-    fn merge_ids_of(&self, statement: &str, customer_id: i64) -> Result<Vec<i64>> {
-        self.query(statement, &[&customer_id])?.iter().map(|r| get(r, 0)).collect()
+    fn merge_ids_of(&self, shop_id: i64, statement: &str, customer_id: i64) -> Result<Vec<i64>> {
+        self.query(statement, &[&shop_id, &customer_id])?.iter().map(|r| get(r, 0)).collect()
     }
 }
 
 impl MergeRead for Pg<'_> {
     // Ordered as SQLite's index on the customer gives them.
-    fn order_ids(&self, customer_id: i64) -> Result<Vec<i64>> {
-        self.merge_ids_of("SELECT id FROM orders WHERE customer_id = $1 ORDER BY paid_at, id", customer_id)
+    fn order_ids(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>> {
+        self.merge_ids_of(shop_id, "SELECT id FROM orders WHERE shop_id = $1 AND customer_id = $2 ORDER BY paid_at, id", customer_id)
     }
 
-    fn behaviour_ids(&self, customer_id: i64) -> Result<Vec<i64>> {
-        self.merge_ids_of("SELECT id FROM behaviours WHERE customer_id = $1 ORDER BY occurred_at, id", customer_id)
+    fn behaviour_ids(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>> {
+        self.merge_ids_of(
+            shop_id,
+            "SELECT id FROM behaviours WHERE shop_id = $1 AND customer_id = $2 ORDER BY occurred_at, id",
+            customer_id,
+        )
     }
 
-    fn ledger_ids(&self, customer_id: i64) -> Result<Vec<i64>> {
-        self.merge_ids_of("SELECT id FROM points_ledger WHERE customer_id = $1 ORDER BY id", customer_id)
+    fn ledger_ids(&self, shop_id: i64, customer_id: i64) -> Result<Vec<i64>> {
+        self.merge_ids_of(shop_id, "SELECT id FROM points_ledger WHERE shop_id = $1 AND customer_id = $2 ORDER BY id", customer_id)
     }
 
-    fn tags(&self, customer_id: i64) -> Result<Vec<MovedTag>> {
-        let rows =
-            self.query("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = $1 ORDER BY tag, source", &[&customer_id])?;
+    fn tags(&self, shop_id: i64, customer_id: i64) -> Result<Vec<MovedTag>> {
+        let rows = self.query(
+            "SELECT tag, source, reason, created_at FROM tags WHERE shop_id = $1 AND customer_id = $2 ORDER BY tag, source",
+            &[&shop_id, &customer_id],
+        )?;
         rows.iter()
             .map(|r| {
                 Ok(MovedTag {
@@ -69,10 +75,10 @@ impl MergeRead for Pg<'_> {
             .collect()
     }
 
-    fn scores(&self, customer_id: i64) -> Result<Vec<MovedScore>> {
+    fn scores(&self, shop_id: i64, customer_id: i64) -> Result<Vec<MovedScore>> {
         let rows = self.query(
-            "SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = $1 ORDER BY model",
-            &[&customer_id],
+            "SELECT model, value, label, explanation, scored_at FROM scores WHERE shop_id = $1 AND customer_id = $2 ORDER BY model",
+            &[&shop_id, &customer_id],
         )?;
         rows.iter()
             .map(|r| {
@@ -88,22 +94,24 @@ impl MergeRead for Pg<'_> {
             .collect()
     }
 
-    fn consents(&self, customer_id: i64) -> Result<Vec<(String, ConsentRow)>> {
-        let rows = self
-            .query("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = $1 ORDER BY channel", &[&customer_id])?;
+    fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<(String, ConsentRow)>> {
+        let rows = self.query(
+            "SELECT channel, status, source, updated_at FROM consents WHERE shop_id = $1 AND customer_id = $2 ORDER BY channel",
+            &[&shop_id, &customer_id],
+        )?;
         rows.iter().map(|r| Ok((get(r, 0)?, consent_row(r, 1)?))).collect()
     }
 
-    fn consent(&self, customer_id: i64, channel: &str) -> Result<Option<ConsentRow>> {
+    fn consent(&self, shop_id: i64, customer_id: i64, channel: &str) -> Result<Option<ConsentRow>> {
         let row = self.query_opt(
-            "SELECT status, source, updated_at FROM consents WHERE customer_id = $1 AND channel = $2",
-            &[&customer_id, &channel],
+            "SELECT status, source, updated_at FROM consents WHERE shop_id = $1 AND customer_id = $2 AND channel = $3",
+            &[&shop_id, &customer_id, &channel],
         )?;
         row.map(|r| consent_row(&r, 0)).transpose()
     }
 
-    fn merged_into(&self, customer_id: i64) -> Result<Option<i64>> {
-        let row = self.query_one("SELECT merged_into FROM customers WHERE id = $1", &[&customer_id])?;
+    fn merged_into(&self, shop_id: i64, customer_id: i64) -> Result<Option<i64>> {
+        let row = self.query_one("SELECT merged_into FROM customers WHERE shop_id = $1 AND id = $2", &[&shop_id, &customer_id])?;
         get(&row, 0)
     }
 
@@ -135,23 +143,23 @@ impl MergeRead for Pg<'_> {
 }
 
 impl MergeWrite for Pg<'_> {
-    fn move_identities(&self, from: i64, to: i64) -> Result<()> {
-        self.execute("UPDATE identities SET customer_id = $1 WHERE customer_id = $2", &[&to, &from])?;
+    fn move_identities(&self, shop_id: i64, from: i64, to: i64) -> Result<()> {
+        self.execute("UPDATE identities SET customer_id = $2 WHERE shop_id = $1 AND customer_id = $3", &[&shop_id, &to, &from])?;
         Ok(())
     }
 
-    fn move_orders(&self, from: i64, to: i64) -> Result<()> {
-        self.execute("UPDATE orders SET customer_id = $1 WHERE customer_id = $2", &[&to, &from])?;
+    fn move_orders(&self, shop_id: i64, from: i64, to: i64) -> Result<()> {
+        self.execute("UPDATE orders SET customer_id = $2 WHERE shop_id = $1 AND customer_id = $3", &[&shop_id, &to, &from])?;
         Ok(())
     }
 
-    fn move_behaviours(&self, from: i64, to: i64) -> Result<()> {
-        self.execute("UPDATE behaviours SET customer_id = $1 WHERE customer_id = $2", &[&to, &from])?;
+    fn move_behaviours(&self, shop_id: i64, from: i64, to: i64) -> Result<()> {
+        self.execute("UPDATE behaviours SET customer_id = $2 WHERE shop_id = $1 AND customer_id = $3", &[&shop_id, &to, &from])?;
         Ok(())
     }
 
-    fn move_ledger(&self, from: i64, to: i64) -> Result<()> {
-        self.execute("UPDATE points_ledger SET customer_id = $1 WHERE customer_id = $2", &[&to, &from])?;
+    fn move_ledger(&self, shop_id: i64, from: i64, to: i64) -> Result<()> {
+        self.execute("UPDATE points_ledger SET customer_id = $2 WHERE shop_id = $1 AND customer_id = $3", &[&shop_id, &to, &from])?;
         Ok(())
     }
 
@@ -169,16 +177,34 @@ impl MergeWrite for Pg<'_> {
         Ok(())
     }
 
-    fn return_orders(&self, ids: &[i64], from: i64, to: i64) -> Result<()> {
-        self.merge_return_each("UPDATE orders SET customer_id = $1 WHERE id = ANY($2) AND customer_id = $3", ids, from, to)
+    fn return_orders(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> Result<()> {
+        self.merge_return_each(
+            shop_id,
+            "UPDATE orders SET customer_id = $2 WHERE shop_id = $1 AND id = ANY($3) AND customer_id = $4",
+            ids,
+            from,
+            to,
+        )
     }
 
-    fn return_behaviours(&self, ids: &[i64], from: i64, to: i64) -> Result<()> {
-        self.merge_return_each("UPDATE behaviours SET customer_id = $1 WHERE id = ANY($2) AND customer_id = $3", ids, from, to)
+    fn return_behaviours(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> Result<()> {
+        self.merge_return_each(
+            shop_id,
+            "UPDATE behaviours SET customer_id = $2 WHERE shop_id = $1 AND id = ANY($3) AND customer_id = $4",
+            ids,
+            from,
+            to,
+        )
     }
 
-    fn return_ledger(&self, ids: &[i64], from: i64, to: i64) -> Result<()> {
-        self.merge_return_each("UPDATE points_ledger SET customer_id = $1 WHERE id = ANY($2) AND customer_id = $3", ids, from, to)
+    fn return_ledger(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> Result<()> {
+        self.merge_return_each(
+            shop_id,
+            "UPDATE points_ledger SET customer_id = $2 WHERE shop_id = $1 AND id = ANY($3) AND customer_id = $4",
+            ids,
+            from,
+            to,
+        )
     }
 
     fn add_tag(&self, shop_id: i64, customer_id: i64, t: &MovedTag) -> Result<bool> {
@@ -190,13 +216,16 @@ impl MergeWrite for Pg<'_> {
         Ok(added == 1)
     }
 
-    fn remove_tag(&self, customer_id: i64, tag: &str, source: &str) -> Result<()> {
-        self.execute("DELETE FROM tags WHERE customer_id = $1 AND tag = $2 AND source = $3", &[&customer_id, &tag, &source])?;
+    fn remove_tag(&self, shop_id: i64, customer_id: i64, tag: &str, source: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM tags WHERE shop_id = $1 AND customer_id = $2 AND tag = $3 AND source = $4",
+            &[&shop_id, &customer_id, &tag, &source],
+        )?;
         Ok(())
     }
 
-    fn clear_tags(&self, customer_id: i64) -> Result<()> {
-        self.execute("DELETE FROM tags WHERE customer_id = $1", &[&customer_id])?;
+    fn clear_tags(&self, shop_id: i64, customer_id: i64) -> Result<()> {
+        self.execute("DELETE FROM tags WHERE shop_id = $1 AND customer_id = $2", &[&shop_id, &customer_id])?;
         Ok(())
     }
 
@@ -209,13 +238,13 @@ impl MergeWrite for Pg<'_> {
         Ok(added == 1)
     }
 
-    fn remove_score(&self, customer_id: i64, model: &str) -> Result<()> {
-        self.execute("DELETE FROM scores WHERE customer_id = $1 AND model = $2", &[&customer_id, &model])?;
+    fn remove_score(&self, shop_id: i64, customer_id: i64, model: &str) -> Result<()> {
+        self.execute("DELETE FROM scores WHERE shop_id = $1 AND customer_id = $2 AND model = $3", &[&shop_id, &customer_id, &model])?;
         Ok(())
     }
 
-    fn clear_scores(&self, customer_id: i64) -> Result<()> {
-        self.execute("DELETE FROM scores WHERE customer_id = $1", &[&customer_id])?;
+    fn clear_scores(&self, shop_id: i64, customer_id: i64) -> Result<()> {
+        self.execute("DELETE FROM scores WHERE shop_id = $1 AND customer_id = $2", &[&shop_id, &customer_id])?;
         Ok(())
     }
 
@@ -227,13 +256,19 @@ impl MergeWrite for Pg<'_> {
                  DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at",
                 &[&customer_id, &channel, &shop_id, &c.status, &c.source, &millis(c.updated_at)],
             )?,
-            None => self.execute("DELETE FROM consents WHERE customer_id = $1 AND channel = $2", &[&customer_id, &channel])?,
+            None => self.execute(
+                "DELETE FROM consents WHERE shop_id = $1 AND customer_id = $2 AND channel = $3",
+                &[&shop_id, &customer_id, &channel],
+            )?,
         };
         Ok(())
     }
 
-    fn set_merged_into(&self, customer_id: i64, into: Option<i64>, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE customers SET merged_into = $1, updated_at = $2 WHERE id = $3", &[&into, &millis(at), &customer_id])?;
+    fn set_merged_into(&self, shop_id: i64, customer_id: i64, into: Option<i64>, at: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE customers SET merged_into = $1, updated_at = $2 WHERE shop_id = $3 AND id = $4",
+            &[&into, &millis(at), &shop_id, &customer_id],
+        )?;
         Ok(())
     }
 
@@ -247,17 +282,21 @@ impl MergeWrite for Pg<'_> {
         get(&row, 0)
     }
 
-    fn mark_unmerged(&self, merge_id: i64, actor: &str, at: DateTime<Utc>) -> Result<()> {
-        self.execute("UPDATE merges SET unmerged_at = $1, unmerged_by = $2 WHERE id = $3", &[&millis(at), &actor, &merge_id])?;
+    fn mark_unmerged(&self, shop_id: i64, merge_id: i64, actor: &str, at: DateTime<Utc>) -> Result<()> {
+        self.execute(
+            "UPDATE merges SET unmerged_at = $1, unmerged_by = $2 WHERE shop_id = $3 AND id = $4",
+            &[&millis(at), &actor, &shop_id, &merge_id],
+        )?;
         Ok(())
     }
 }
 
 impl Pg<'_> {
-    /// Give rows `ids` back from `from` to `to` in one statement (`$2` the ids).
-    fn merge_return_each(&self, statement: &str, ids: &[i64], from: i64, to: i64) -> Result<()> {
+    /// Give rows `ids` back from `from` to `to` in one statement (`$1` the shop, `$2` `to`,
+    /// `$3` the ids, `$4` `from`).
+    fn merge_return_each(&self, shop_id: i64, statement: &str, ids: &[i64], from: i64, to: i64) -> Result<()> {
         if !ids.is_empty() {
-            self.execute(statement, &[&to, &ids, &from])?;
+            self.execute(statement, &[&shop_id, &to, &ids, &from])?;
         }
         Ok(())
     }

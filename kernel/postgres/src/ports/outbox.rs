@@ -1,8 +1,8 @@
 //! The outbox ports on PostgreSQL: messages and their history, consents, connectors.
 //!
-//! Messages are addressed by their row id alone (ids are globally unique); their public id
-//! and idempotency key are unique within their shop. A message's history lines carry the
-//! message's shop (`message_events.shop_id`), copied from the message when written.
+//! Messages are addressed within their shop: by row id, public id or idempotency key, every
+//! statement filtering `shop_id` (the distribution column). A message's history lines carry
+//! the message's shop (`message_events.shop_id`), copied from the message when written.
 
 use std::collections::BTreeMap;
 
@@ -120,17 +120,19 @@ fn load_message(pg: &Pg<'_>, shop_id: i64, filter: &str, key: &(dyn ToSql + Sync
 }
 
 impl OutboxRead for Pg<'_> {
-    fn consent(&self, customer_id: i64, channel: &str) -> Result<Option<ConsentAnswer>> {
-        let row =
-            self.query_opt("SELECT status, source FROM consents WHERE customer_id = $1 AND channel = $2", &[&customer_id, &channel])?;
+    fn consent(&self, shop_id: i64, customer_id: i64, channel: &str) -> Result<Option<ConsentAnswer>> {
+        let row = self.query_opt(
+            "SELECT status, source FROM consents WHERE shop_id = $3 AND customer_id = $1 AND channel = $2",
+            &[&customer_id, &channel, &shop_id],
+        )?;
         row.map(|r| Ok(ConsentAnswer { status: consent_status(&get::<String>(&r, 0)?), source: get(&r, 1)? })).transpose()
     }
 
-    fn identifier(&self, customer_id: i64, kind: IdentityKind) -> Result<Option<String>> {
+    fn identifier(&self, shop_id: i64, customer_id: i64, kind: IdentityKind) -> Result<Option<String>> {
         // Ties on created_at in SQLite's order: its index's (shop_id, kind, value).
         let row = self.query_opt(
-            "SELECT value FROM identities WHERE customer_id = $1 AND kind = $2 ORDER BY created_at, value LIMIT 1",
-            &[&customer_id, &kind.to_string()],
+            "SELECT value FROM identities WHERE shop_id = $3 AND customer_id = $1 AND kind = $2 ORDER BY created_at, value LIMIT 1",
+            &[&customer_id, &kind.to_string(), &shop_id],
         )?;
         row.map(|r| get(&r, 0)).transpose()
     }
@@ -156,11 +158,11 @@ impl OutboxRead for Pg<'_> {
         .collect()
     }
 
-    fn sent_since(&self, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> Result<i64> {
+    fn sent_since(&self, shop_id: i64, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> Result<i64> {
         let row = self.query_one(
-            "SELECT COUNT(*) FROM messages WHERE customer_id = $1 AND channel = $2 AND id <> $3
+            "SELECT COUNT(*) FROM messages WHERE shop_id = $5 AND customer_id = $1 AND channel = $2 AND id <> $3
                AND ((sent_at IS NOT NULL AND sent_at > $4) OR status = 'sending')",
-            &[&customer_id, &channel, &except, &millis(since)],
+            &[&customer_id, &channel, &except, &millis(since), &shop_id],
         )?;
         get(&row, 0)
     }
@@ -192,8 +194,8 @@ impl OutboxRead for Pg<'_> {
             .collect()
     }
 
-    fn attempt_state(&self, row_id: i64) -> Result<Option<(MessageStatus, i64)>> {
-        let row = self.query_opt("SELECT status, attempts FROM messages WHERE id = $1", &[&row_id])?;
+    fn attempt_state(&self, shop_id: i64, row_id: i64) -> Result<Option<(MessageStatus, i64)>> {
+        let row = self.query_opt("SELECT status, attempts FROM messages WHERE shop_id = $2 AND id = $1", &[&row_id, &shop_id])?;
         row.map(|r| Ok((MessageStatus::parse(&get::<String>(&r, 0)?).unwrap_or(MessageStatus::Failed), get(&r, 1)?))).transpose()
     }
 
@@ -266,18 +268,21 @@ impl OutboxRead for Pg<'_> {
             .collect()
     }
 
-    fn consents(&self, customer_id: i64) -> Result<Vec<Consent>> {
-        self.query("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = $1 ORDER BY channel", &[&customer_id])?
-            .iter()
-            .map(|r| {
-                Ok(Consent {
-                    channel: get(r, 0)?,
-                    status: consent_status(&get::<String>(r, 1)?),
-                    source: get(r, 2)?,
-                    updated_at: time(get(r, 3)?)?,
-                })
+    fn consents(&self, shop_id: i64, customer_id: i64) -> Result<Vec<Consent>> {
+        self.query(
+            "SELECT channel, status, source, updated_at FROM consents WHERE shop_id = $2 AND customer_id = $1 ORDER BY channel",
+            &[&customer_id, &shop_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(Consent {
+                channel: get(r, 0)?,
+                status: consent_status(&get::<String>(r, 1)?),
+                source: get(r, 2)?,
+                updated_at: time(get(r, 3)?)?,
             })
-            .collect()
+        })
+        .collect()
     }
 }
 
@@ -312,6 +317,7 @@ impl OutboxWrite for Pg<'_> {
 
     fn set_status(
         &self,
+        shop_id: i64,
         row_id: i64,
         status: MessageStatus,
         reason: Option<&str>,
@@ -319,59 +325,60 @@ impl OutboxWrite for Pg<'_> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         self.execute(
-            "UPDATE messages SET status = $2, reason = $3, next_attempt_at = $4, lease_until = NULL, updated_at = $5 WHERE id = $1",
-            &[&row_id, &status.as_str(), &reason, &next_attempt_at.map(millis), &millis(at)],
+            "UPDATE messages SET status = $2, reason = $3, next_attempt_at = $4, lease_until = NULL, updated_at = $5
+             WHERE shop_id = $6 AND id = $1",
+            &[&row_id, &status.as_str(), &reason, &next_attempt_at.map(millis), &millis(at), &shop_id],
         )?;
         Ok(())
     }
 
-    fn set_attempts(&self, row_id: i64, attempts: i64) -> Result<()> {
-        self.execute("UPDATE messages SET attempts = $2 WHERE id = $1", &[&row_id, &attempts])?;
+    fn set_attempts(&self, shop_id: i64, row_id: i64, attempts: i64) -> Result<()> {
+        self.execute("UPDATE messages SET attempts = $2 WHERE shop_id = $3 AND id = $1", &[&row_id, &attempts, &shop_id])?;
         Ok(())
     }
 
-    fn claim(&self, row_id: i64, c: &ClaimRow<'_>) -> Result<()> {
+    fn claim(&self, shop_id: i64, row_id: i64, c: &ClaimRow<'_>) -> Result<()> {
         self.execute(
             "UPDATE messages SET status = 'sending', attempts = $2, plugin_id = $3, recipient = $4, lease_until = $5,
-               next_attempt_at = NULL, reason = NULL, updated_at = $6, customer_id = $7 WHERE id = $1",
-            &[&row_id, &c.attempt, &c.plugin_id, &c.recipient, &millis(c.lease_until), &millis(c.at), &c.customer_id],
+               next_attempt_at = NULL, reason = NULL, updated_at = $6, customer_id = $7 WHERE shop_id = $8 AND id = $1",
+            &[&row_id, &c.attempt, &c.plugin_id, &c.recipient, &millis(c.lease_until), &millis(c.at), &c.customer_id, &shop_id],
         )?;
         Ok(())
     }
 
-    fn unclaim(&self, row_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<bool> {
+    fn unclaim(&self, shop_id: i64, row_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<bool> {
         let handed = self.execute(
             "UPDATE messages SET status = 'queued', attempts = attempts - 1, next_attempt_at = $3, lease_until = NULL,
-               updated_at = $3 WHERE id = $1 AND status = 'sending' AND attempts = $2",
-            &[&row_id, &attempt, &millis(at)],
+               updated_at = $3 WHERE shop_id = $4 AND id = $1 AND status = 'sending' AND attempts = $2",
+            &[&row_id, &attempt, &millis(at), &shop_id],
         )?;
         Ok(handed == 1)
     }
 
-    fn sent(&self, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+    fn sent(&self, shop_id: i64, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> Result<()> {
         self.execute(
             "UPDATE messages SET status = 'sent', sent_at = $2, provider_id = $3, lease_until = NULL, reason = NULL, updated_at = $2
-             WHERE id = $1",
-            &[&row_id, &millis(at), &provider_id],
+             WHERE shop_id = $4 AND id = $1",
+            &[&row_id, &millis(at), &provider_id, &shop_id],
         )?;
         Ok(())
     }
 
-    fn delivered(&self, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()> {
+    fn delivered(&self, shop_id: i64, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> Result<()> {
         self.execute(
             "UPDATE messages SET status = 'delivered', delivered_at = $2, sent_at = COALESCE(sent_at, $2), lease_until = NULL,
-               updated_at = $3 WHERE id = $1",
-            &[&row_id, &millis(delivered_at), &millis(at)],
+               updated_at = $3 WHERE shop_id = $4 AND id = $1",
+            &[&row_id, &millis(delivered_at), &millis(at), &shop_id],
         )?;
         Ok(())
     }
 
-    fn log(&self, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> Result<()> {
+    fn log(&self, shop_id: i64, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> Result<()> {
         // The line's shop is the message's.
         self.execute(
             "INSERT INTO message_events (shop_id, message_id, status, detail, at)
-             SELECT m.shop_id, m.id, $2::TEXT, $3::TEXT, $4::BIGINT FROM messages m WHERE m.id = $1",
-            &[&row_id, &status.as_str(), &detail, &millis(at)],
+             SELECT m.shop_id, m.id, $2::TEXT, $3::TEXT, $4::BIGINT FROM messages m WHERE m.shop_id = $5 AND m.id = $1",
+            &[&row_id, &status.as_str(), &detail, &millis(at), &shop_id],
         )?;
         Ok(())
     }

@@ -3,11 +3,11 @@
 //! entries, scores, tiers and the segments' rank marks. The rules are the core's
 //! (`kith_core::plugins`, `kith_core::delivery`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use kith_core::ports::*;
-use kith_domain::model::{Customer, Profile, Score, Stats, Tag};
+use kith_domain::model::Customer;
 use kith_domain::plugin::{
     BehaviourSnapshot, DeadLetter, EventSnapshot, InstalledPlugin, Kind, LogLevel, MAX_HISTORY_ORDERS, Manifest, OrderItemSnapshot,
     OrderSnapshot, Part, PluginLog, PluginRun, PluginRunStatus, Reads, Subscription, SubscriptionStatus,
@@ -16,6 +16,7 @@ use tokio_postgres::Row;
 
 use super::{CoreResult as Result, Pg};
 use crate::pg::{get, millis, time};
+use crate::rows::{CUSTOMER_COLUMNS, CUSTOMER_COLUMNS_NO_POINTS, Records, load_records, row_to_customer};
 
 /// A stored value that does not read as what it should be: the backend's failure.
 fn corrupt(what: &str, err: impl std::fmt::Display) -> kith_core::Error {
@@ -104,89 +105,16 @@ fn row_to_run(row: &Row) -> Result<PluginRun> {
     })
 }
 
-/// Columns of a customer row for [`row_to_customer`]; the table is aliased `c`; `{points}`
-/// is the balance's column.
-const CUSTOMER_COLUMNS: &str = "c.id, c.name, c.gender, c.birthday, c.province, c.city, c.attributes, c.created_at, c.updated_at, \
-     c.total_spent, c.order_count, c.first_order_at, c.last_order_at, c.refund_count, c.refund_amount, c.tier, {points}";
-
 /// The customer columns a plugin that reads `reads` needs: the points balance is a sum over
 /// the ledger, left out (0) when not read.
-fn plugin_columns(reads: Reads) -> String {
-    let points = if reads.has(Part::Points) {
-        "(SELECT COALESCE(SUM(p.points), 0)::BIGINT FROM points_ledger p WHERE p.shop_id = c.shop_id AND p.customer_id = c.id)"
-    } else {
-        "0::BIGINT"
-    };
-    CUSTOMER_COLUMNS.replace("{points}", points)
-}
-
-fn row_to_customer(row: &Row) -> Result<Customer> {
-    let birthday: Option<String> = get(row, 3)?;
-    let attributes: String = get(row, 6)?;
-    let total_spent: i64 = get(row, 9)?;
-    let order_count: i64 = get(row, 10)?;
-    Ok(Customer {
-        id: get(row, 0)?,
-        profile: Profile {
-            name: get(row, 1)?,
-            gender: get(row, 2)?,
-            birthday: birthday.and_then(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").ok()),
-            province: get(row, 4)?,
-            city: get(row, 5)?,
-            attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-        },
-        identities: Vec::new(),
-        stats: Stats {
-            total_spent,
-            order_count,
-            first_order_at: opt_time(get(row, 11)?)?,
-            last_order_at: opt_time(get(row, 12)?)?,
-            average_order_value: (order_count > 0).then(|| total_spent.div_euclid(order_count)),
-            refund_count: get(row, 13)?,
-            refund_amount: get(row, 14)?,
-        },
-        tags: Vec::new(),
-        scores: Vec::new(),
-        points: get(row, 16)?,
-        tier: get(row, 15)?,
-        created_at: time(get(row, 7)?)?,
-        updated_at: time(get(row, 8)?)?,
-    })
+fn plugin_columns(reads: Reads) -> &'static str {
+    if reads.has(Part::Points) { CUSTOMER_COLUMNS } else { CUSTOMER_COLUMNS_NO_POINTS }
 }
 
 /// Customers as a plugin that reads `reads` sees them: no identities (plugins are not given
 /// them), tags and scores only when read (one query each for the whole page), the rest blanked.
 fn load_for_plugin(pg: &Pg<'_>, shop_id: i64, customers: &mut [Customer], reads: Reads) -> Result<()> {
-    if !customers.is_empty() {
-        let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
-        let at: HashMap<i64, usize> = customers.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
-        if reads.has(Part::Tags) {
-            for row in pg.query(
-                "SELECT customer_id, tag, source, reason, created_at FROM tags WHERE shop_id = $1 AND customer_id = ANY($2)
-                 ORDER BY customer_id, tag, source",
-                &[&shop_id, &ids],
-            )? {
-                let tag = Tag { tag: get(&row, 1)?, source: get(&row, 2)?, reason: get(&row, 3)?, created_at: time(get(&row, 4)?)? };
-                customers[at[&get::<i64>(&row, 0)?]].tags.push(tag);
-            }
-        }
-        if reads.has(Part::Scores) {
-            for row in pg.query(
-                "SELECT customer_id, model, value, label, explanation, scored_at FROM scores WHERE shop_id = $1 AND customer_id = ANY($2)
-                 ORDER BY customer_id, model",
-                &[&shop_id, &ids],
-            )? {
-                let score = Score {
-                    model: get(&row, 1)?,
-                    value: get(&row, 2)?,
-                    label: get(&row, 3)?,
-                    explanation: get(&row, 4)?,
-                    scored_at: time(get(&row, 5)?)?,
-                };
-                customers[at[&get::<i64>(&row, 0)?]].scores.push(score);
-            }
-        }
-    }
+    load_records(pg, shop_id, customers, Records::plugin(reads))?;
     for customer in customers {
         reads.blank(customer);
     }
@@ -491,16 +419,17 @@ impl PluginsRead for Pg<'_> {
         rows.iter().map(|row| Ok(BuyerStats { spent: get(row, 0)?, orders: get(row, 1)?, last_order: opt_time(get(row, 2)?)? })).collect()
     }
 
-    /// A customer's newest orders paid since `since` (at most [`MAX_HISTORY_ORDERS`]) with
-    /// their items, in one query; and whether older ones were left out.
-    fn recent_orders(&self, customer_id: i64, since: DateTime<Utc>) -> Result<(Vec<OrderSnapshot>, bool)> {
+    /// The shop's customer's newest orders paid since `since` (at most [`MAX_HISTORY_ORDERS`])
+    /// with their items, in one query; and whether older ones were left out.
+    fn recent_orders(&self, shop_id: i64, customer_id: i64, since: DateTime<Utc>) -> Result<(Vec<OrderSnapshot>, bool)> {
         let rows = self.query(
             "SELECT o.id, o.external_id, o.customer_id, o.amount, o.refunded_amount, o.status, o.coupon_code, o.paid_at,
                     i.sku, i.product_name, i.category, i.quantity, i.unit_price, i.discount
-             FROM (SELECT * FROM orders WHERE customer_id = $1 AND paid_at >= $2 ORDER BY paid_at DESC, id DESC LIMIT $3) o
+             FROM (SELECT * FROM orders WHERE shop_id = $4 AND customer_id = $1 AND paid_at >= $2
+                   ORDER BY paid_at DESC, id DESC LIMIT $3) o
              LEFT JOIN order_items i ON i.shop_id = o.shop_id AND i.order_id = o.id
              ORDER BY o.paid_at DESC, o.id DESC, i.line",
-            &[&customer_id, &millis(since), &(MAX_HISTORY_ORDERS as i64 + 1)],
+            &[&customer_id, &millis(since), &(MAX_HISTORY_ORDERS as i64 + 1), &shop_id],
         )?;
         let (mut orders, mut last_id) = (Vec::<OrderSnapshot>::new(), None);
         for row in &rows {
@@ -520,11 +449,11 @@ impl PluginsRead for Pg<'_> {
         Ok((orders, truncated))
     }
 
-    fn recent_behaviours(&self, customer_id: i64, since: DateTime<Utc>, limit: usize) -> Result<Vec<BehaviourSnapshot>> {
+    fn recent_behaviours(&self, shop_id: i64, customer_id: i64, since: DateTime<Utc>, limit: usize) -> Result<Vec<BehaviourSnapshot>> {
         self.query(
             "SELECT kind, sku, category, occurred_at FROM behaviours
-             WHERE customer_id = $1 AND occurred_at >= $2 ORDER BY occurred_at DESC, id DESC LIMIT $3",
-            &[&customer_id, &millis(since), &(limit as i64)],
+             WHERE shop_id = $4 AND customer_id = $1 AND occurred_at >= $2 ORDER BY occurred_at DESC, id DESC LIMIT $3",
+            &[&customer_id, &millis(since), &(limit as i64), &shop_id],
         )?
         .iter()
         .map(|row| Ok(BehaviourSnapshot { kind: get(row, 0)?, sku: get(row, 1)?, category: get(row, 2)?, occurred_at_ms: get(row, 3)? }))
@@ -683,27 +612,48 @@ impl PluginsWrite for Pg<'_> {
         Ok(marked == 1)
     }
 
-    fn redrive_failed(&self, id: i64, error: &str) -> Result<()> {
-        self.execute("UPDATE dead_letters SET attempts = attempts + 1, error = $2 WHERE id = $1", &[&id, &error])?;
+    fn redrive_failed(&self, shop_id: i64, id: i64, error: &str) -> Result<()> {
+        self.execute(
+            "UPDATE dead_letters SET attempts = attempts + 1, error = $2 WHERE shop_id = $3 AND id = $1",
+            &[&id, &error, &shop_id],
+        )?;
         Ok(())
     }
 
-    fn advance_run(&self, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, at: DateTime<Utc>) -> Result<bool> {
+    fn advance_run(
+        &self,
+        shop_id: i64,
+        run_id: i64,
+        from: i64,
+        to: i64,
+        processed: i64,
+        finished: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let moved = self.execute(
             "UPDATE plugin_runs SET checkpoint = $3, done = done + $4, attempts = 0, retry_at = NULL, updated_at = $5,
                status = CASE WHEN $6 THEN 'done' ELSE status END, finished_at = CASE WHEN $6 THEN $5::BIGINT ELSE NULL END
-             WHERE id = $1 AND checkpoint = $2 AND status = 'running'",
-            &[&run_id, &from, &to, &processed, &millis(at), &finished],
+             WHERE shop_id = $7 AND id = $1 AND checkpoint = $2 AND status = 'running'",
+            &[&run_id, &from, &to, &processed, &millis(at), &finished, &shop_id],
         )?;
         Ok(moved == 1)
     }
 
-    fn run_failed(&self, run_id: i64, attempts: i64, error: &str, retry_at: DateTime<Utc>, failed: bool, at: DateTime<Utc>) -> Result<()> {
+    fn run_failed(
+        &self,
+        shop_id: i64,
+        run_id: i64,
+        attempts: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        failed: bool,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.execute(
             "UPDATE plugin_runs SET attempts = $2, error = $3, retry_at = $4, updated_at = $5,
                status = CASE WHEN $6 THEN 'failed' ELSE status END, finished_at = CASE WHEN $6 THEN $5::BIGINT ELSE NULL END
-             WHERE id = $1",
-            &[&run_id, &attempts, &error, &millis(retry_at), &millis(at), &failed],
+             WHERE shop_id = $7 AND id = $1",
+            &[&run_id, &attempts, &error, &millis(retry_at), &millis(at), &failed, &shop_id],
         )?;
         Ok(())
     }
@@ -784,10 +734,11 @@ impl PluginsWrite for Pg<'_> {
         get(&row, 0)
     }
 
-    fn resume_run(&self, run_id: i64) -> Result<()> {
+    fn resume_run(&self, shop_id: i64, run_id: i64) -> Result<()> {
         self.execute(
-            "UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL WHERE id = $1",
-            &[&run_id],
+            "UPDATE plugin_runs SET status = 'running', attempts = 0, retry_at = NULL, error = NULL, finished_at = NULL
+             WHERE shop_id = $2 AND id = $1",
+            &[&run_id, &shop_id],
         )?;
         Ok(())
     }
@@ -820,10 +771,13 @@ impl ScoresWrite for Pg<'_> {
         Ok(())
     }
 
-    fn value(&self, customer_id: i64, model: &str) -> Result<Option<f64>> {
-        self.query_opt("SELECT value FROM scores WHERE customer_id = $1 AND model = $2", &[&customer_id, &model])?
-            .map(|row| get(&row, 0))
-            .transpose()
+    fn value(&self, shop_id: i64, customer_id: i64, model: &str) -> Result<Option<f64>> {
+        self.query_opt(
+            "SELECT value FROM scores WHERE shop_id = $3 AND customer_id = $1 AND model = $2",
+            &[&customer_id, &model, &shop_id],
+        )?
+        .map(|row| get(&row, 0))
+        .transpose()
     }
 
     fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> Result<DeletedScores> {
@@ -841,10 +795,10 @@ impl ScoresWrite for Pg<'_> {
 }
 
 impl TiersWrite for Pg<'_> {
-    fn tier(&self, customer_id: i64) -> Result<Option<String>> {
-        // The customer is there (as on SQLite, none is the backend's failure).
-        let row = self.query_one("SELECT tier FROM customers WHERE id = $1", &[&customer_id])?;
-        get(&row, 0)
+    fn tier(&self, shop_id: i64, customer_id: i64) -> Result<Option<String>> {
+        // No row (the customer is not the shop's) reads as no tier, as on SQLite.
+        let row = self.query_opt("SELECT tier FROM customers WHERE shop_id = $2 AND id = $1", &[&customer_id, &shop_id])?;
+        Ok(row.map(|row| get::<Option<String>>(&row, 0)).transpose()?.flatten())
     }
 
     fn change(&self, c: &TierChange<'_>) -> Result<()> {

@@ -39,11 +39,15 @@ impl SegmentsRead for Pg<'_> {
         segments::live_segments(self, shop_id)
     }
 
-    fn tracked(&self, segment_id: i64, only: Option<&[i64]>) -> Result<BTreeSet<i64>> {
+    fn tracked(&self, shop_id: i64, segment_id: i64, only: Option<&[i64]>) -> Result<BTreeSet<i64>> {
         let rows = match only {
-            Some(ids) => self
-                .query("SELECT customer_id FROM segment_members WHERE shop_id = (SELECT shop_id FROM segments WHERE id = $1) AND segment_id = $1 AND customer_id = ANY ($2)", &[&segment_id, &ids])?,
-            None => self.query("SELECT customer_id FROM segment_members WHERE shop_id = (SELECT shop_id FROM segments WHERE id = $1) AND segment_id = $1", &[&segment_id])?,
+            Some(ids) => self.query(
+                "SELECT customer_id FROM segment_members WHERE shop_id = $3 AND segment_id = $1 AND customer_id = ANY ($2)",
+                &[&segment_id, &ids, &shop_id],
+            )?,
+            None => {
+                self.query("SELECT customer_id FROM segment_members WHERE shop_id = $2 AND segment_id = $1", &[&segment_id, &shop_id])?
+            }
         };
         rows.iter().map(|r| get::<i64>(r, 0)).collect()
     }
@@ -87,8 +91,8 @@ impl SegmentsRead for Pg<'_> {
         segments::list_segments(self, shop_id)
     }
 
-    fn versions(&self, segment_id: i64) -> Result<Vec<SegmentVersion>> {
-        segments::segment_versions(self, segment_id)
+    fn versions(&self, shop_id: i64, segment_id: i64) -> Result<Vec<SegmentVersion>> {
+        segments::segment_versions(self, shop_id, segment_id)
     }
 
     fn page(
@@ -112,36 +116,41 @@ impl SegmentsRead for Pg<'_> {
         segments::list_snapshots(self, shop_id, segment_id)
     }
 
-    fn snapshot_members(&self, snapshot_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
-        segments::snapshot_members(self, snapshot_id, after, limit)
+    fn snapshot_members(&self, shop_id: i64, snapshot_id: i64, after: i64, limit: usize) -> Result<Vec<Customer>> {
+        segments::snapshot_members(self, shop_id, snapshot_id, after, limit)
     }
 
-    fn counts(&self, segment_id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
-        segments::segment_counts(self, segment_id, to)
+    fn counts(&self, shop_id: i64, segment_id: i64, to: NaiveDate) -> Result<Vec<(NaiveDate, i64)>> {
+        segments::segment_counts(self, shop_id, segment_id, to)
     }
 }
 
 impl SegmentsWrite for Pg<'_> {
-    fn enter(&self, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()> {
+    fn enter(&self, shop_id: i64, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> Result<()> {
         self.execute(
             "INSERT INTO segment_members (shop_id, segment_id, customer_id, entered_at)
-             SELECT s.shop_id, s.id, $2::BIGINT, $3::BIGINT FROM segments s WHERE s.id = $1",
-            &[&segment_id, &customer_id, &millis(at)],
+             SELECT s.shop_id, s.id, $2::BIGINT, $3::BIGINT FROM segments s WHERE s.shop_id = $4 AND s.id = $1",
+            &[&segment_id, &customer_id, &millis(at), &shop_id],
         )
         .map(drop)
     }
 
-    fn exit(&self, segment_id: i64, customer_id: i64) -> Result<()> {
-        self.execute("DELETE FROM segment_members WHERE shop_id = (SELECT shop_id FROM segments WHERE id = $1) AND segment_id = $1 AND customer_id = $2", &[&segment_id, &customer_id]).map(drop)
+    fn exit(&self, shop_id: i64, segment_id: i64, customer_id: i64) -> Result<()> {
+        self.execute(
+            "DELETE FROM segment_members WHERE shop_id = $3 AND segment_id = $1 AND customer_id = $2",
+            &[&segment_id, &customer_id, &shop_id],
+        )
+        .map(drop)
     }
 
-    fn record_count(&self, segment_id: i64, day: NaiveDate, change: i64) -> Result<()> {
+    fn record_count(&self, shop_id: i64, segment_id: i64, day: NaiveDate, change: i64) -> Result<()> {
         self.execute(
             "INSERT INTO segment_counts (shop_id, segment_id, day, members)
-             SELECT s.shop_id, s.id, $2::TEXT, (SELECT COUNT(*) FROM segment_members m WHERE m.shop_id = s.shop_id AND m.segment_id = s.id)
-             FROM segments s WHERE s.id = $1
+             SELECT s.shop_id, s.id, $2::TEXT,
+               (SELECT COUNT(*) FROM segment_members m WHERE m.shop_id = $4 AND m.shop_id = s.shop_id AND m.segment_id = s.id)
+             FROM segments s WHERE s.shop_id = $4 AND s.id = $1
              ON CONFLICT (shop_id, segment_id, day) DO UPDATE SET members = segment_counts.members + $3::BIGINT",
-            &[&segment_id, &day.to_string(), &change],
+            &[&segment_id, &day.to_string(), &change, &shop_id],
         )
         .map(drop)
     }
@@ -150,10 +159,11 @@ impl SegmentsWrite for Pg<'_> {
         self.execute("DELETE FROM segment_dirty WHERE shop_id = $1 AND customer_id = $2", &[&shop_id, &customer_id]).map(drop)
     }
 
-    fn swept(&self, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> Result<()> {
+    fn swept(&self, shop_id: i64, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> Result<()> {
         self.execute(
-            "UPDATE segments SET swept_at = CASE WHEN swept_at IS NOT DISTINCT FROM $3::BIGINT THEN $2::BIGINT ELSE -$2::BIGINT - 1 END WHERE id = $1",
-            &[&segment_id, &millis(at), &state],
+            "UPDATE segments SET swept_at = CASE WHEN swept_at IS NOT DISTINCT FROM $3::BIGINT THEN $2::BIGINT ELSE -$2::BIGINT - 1 END
+             WHERE shop_id = $4 AND id = $1",
+            &[&segment_id, &millis(at), &state, &shop_id],
         )
         .map(drop)
     }
@@ -184,12 +194,20 @@ impl SegmentsWrite for Pg<'_> {
         segments::update_segment(self, shop_id, segment_id, name, description, version, timed, at)
     }
 
-    fn add_version(&self, segment_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> Result<()> {
-        segments::add_version(self, segment_id, version, definition, at, created_by)
+    fn add_version(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        version: i64,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> Result<()> {
+        segments::add_version(self, shop_id, segment_id, version, definition, at, created_by)
     }
 
-    fn set_timed(&self, segment_id: i64, timed: bool) -> Result<()> {
-        segments::set_timed(self, segment_id, timed)
+    fn set_timed(&self, shop_id: i64, segment_id: i64, timed: bool) -> Result<()> {
+        segments::set_timed(self, shop_id, segment_id, timed)
     }
 
     fn delete(&self, shop_id: i64, segment_id: i64, at: DateTime<Utc>) -> Result<()> {

@@ -30,11 +30,11 @@ impl CouponsRead for Sql<'_> {
             }))
     }
 
-    fn held(&self, template_id: i64, customer_id: i64) -> CoreResult<i64> {
+    fn held(&self, shop_id: i64, template_id: i64, customer_id: i64) -> CoreResult<i64> {
         sql(self
             .0
-            .prepare_cached("SELECT COUNT(*) FROM coupons WHERE template_id = ?1 AND customer_id = ?2")
-            .and_then(|mut s| s.query_row(params![template_id, customer_id], |r| r.get(0))))
+            .prepare_cached("SELECT COUNT(*) FROM coupons WHERE shop_id = ?1 AND template_id = ?2 AND customer_id = ?3")
+            .and_then(|mut s| s.query_row(params![shop_id, template_id, customer_id], |r| r.get(0))))
     }
 
     fn coupon(&self, shop_id: i64, coupon_id: i64, now: DateTime<Utc>) -> CoreResult<Option<Coupon>> {
@@ -45,7 +45,8 @@ impl CouponsRead for Sql<'_> {
         sql(self
             .0
             .prepare_cached(
-                "SELECT c.id, c.customer_id, c.expires_at, c.redeemed_at, t.threshold FROM coupons c JOIN coupon_templates t ON t.id = c.template_id
+                "SELECT c.id, c.customer_id, c.expires_at, c.redeemed_at, t.threshold FROM coupons c
+                 JOIN coupon_templates t ON t.shop_id = c.shop_id AND t.id = c.template_id
                  WHERE c.shop_id = ?1 AND c.code = ?2",
             )
             .and_then(|mut s| {
@@ -82,21 +83,22 @@ impl CouponsRead for Sql<'_> {
         sql(self
             .0
             .prepare_cached(&coupon_query(
-                "c.customer_id IN (SELECT id FROM customers WHERE id = ?2 OR merged_into = ?2) ORDER BY c.id DESC LIMIT 500",
+                "c.customer_id IN (SELECT id FROM customers WHERE shop_id = ?1 AND (id = ?2 OR merged_into = ?2)) ORDER BY c.id DESC LIMIT 500",
             ))
             .and_then(|mut s| s.query_map(params![shop_id, customer_id], |r| coupon_from_row(r, at))?.collect()))
     }
 
-    fn template_usage(&self, template_id: i64, now: DateTime<Utc>) -> CoreResult<TemplateUsage> {
+    fn template_usage(&self, shop_id: i64, template_id: i64, now: DateTime<Utc>) -> CoreResult<TemplateUsage> {
         sql(self
             .0
             .prepare_cached(
-                "SELECT COUNT(c.redeemed_at), COALESCE(SUM(c.redeemed_at IS NULL AND c.expires_at <= ?2), 0),
+                "SELECT COUNT(c.redeemed_at), COALESCE(SUM(c.redeemed_at IS NULL AND c.expires_at <= ?3), 0),
                    COALESCE(SUM(o.amount - o.refunded_amount), 0)
-                 FROM coupons c LEFT JOIN orders o ON o.id = c.order_id WHERE c.template_id = ?1",
+                 FROM coupons c LEFT JOIN orders o ON o.shop_id = c.shop_id AND o.id = c.order_id
+                 WHERE c.shop_id = ?1 AND c.template_id = ?2",
             )
             .and_then(|mut s| {
-                s.query_row(params![template_id, to_ms(now)], |r| {
+                s.query_row(params![shop_id, template_id, to_ms(now)], |r| {
                     Ok(TemplateUsage { redeemed: r.get(0)?, expired: r.get(1)?, revenue: r.get(2)? })
                 })
             }))
@@ -126,19 +128,19 @@ impl CouponsWrite for Sql<'_> {
         Ok((inserted == 1).then(|| self.0.last_insert_rowid()))
     }
 
-    fn count_issued(&self, template_id: i64) -> CoreResult<()> {
+    fn count_issued(&self, shop_id: i64, template_id: i64) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE coupon_templates SET issued = issued + 1 WHERE id = ?1")
-            .and_then(|mut s| s.execute([template_id])))?;
+            .prepare_cached("UPDATE coupon_templates SET issued = issued + 1 WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute([shop_id, template_id])))?;
         Ok(())
     }
 
-    fn redeem(&self, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
+    fn redeem(&self, shop_id: i64, coupon_id: i64, order_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE coupons SET order_id = ?2, redeemed_at = ?3 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![coupon_id, order_id, to_ms(at)])))?;
+            .prepare_cached("UPDATE coupons SET order_id = ?3, redeemed_at = ?4 WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute(params![shop_id, coupon_id, order_id, to_ms(at)])))?;
         Ok(())
     }
 
@@ -210,21 +212,24 @@ impl RewardsRead for Sql<'_> {
             .and_then(|mut s| s.query_map([shop_id], row_to_reward)?.collect()))
     }
 
-    fn redemptions_of(&self, customer_id: i64) -> CoreResult<Vec<i64>> {
+    fn redemptions_of(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<i64>> {
         sql(self
             .0
-            .prepare_cached("SELECT id FROM redemptions WHERE customer_id = ?1 ORDER BY id DESC LIMIT 200")
-            .and_then(|mut s| s.query_map([customer_id], |r| r.get(0))?.collect()))
+            .prepare_cached("SELECT id FROM redemptions WHERE shop_id = ?1 AND customer_id = ?2 ORDER BY id DESC LIMIT 200")
+            .and_then(|mut s| s.query_map([shop_id, customer_id], |r| r.get(0))?.collect()))
     }
 }
 
 impl RewardsWrite for Sql<'_> {
-    fn take_one(&self, reward_id: i64) -> CoreResult<()> {
+    fn take_one(&self, shop_id: i64, reward_id: i64) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE rewards SET stock = stock - 1 WHERE id = ?1 AND stock IS NOT NULL")
-            .and_then(|mut s| s.execute([reward_id])))?;
-        sql(self.0.prepare_cached("UPDATE rewards SET redeemed = redeemed + 1 WHERE id = ?1").and_then(|mut s| s.execute([reward_id])))?;
+            .prepare_cached("UPDATE rewards SET stock = stock - 1 WHERE shop_id = ?1 AND id = ?2 AND stock IS NOT NULL")
+            .and_then(|mut s| s.execute([shop_id, reward_id])))?;
+        sql(self
+            .0
+            .prepare_cached("UPDATE rewards SET redeemed = redeemed + 1 WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute([shop_id, reward_id])))?;
         Ok(())
     }
 

@@ -20,20 +20,23 @@ impl Identities for Sql<'_> {
             .and_then(|mut s| s.query_row(params![shop_id, kind, value], |r| r.get(0)).optional()))
     }
 
-    fn counts(&self, customer_id: i64) -> CoreResult<BTreeMap<String, u32>> {
+    fn counts(&self, shop_id: i64, customer_id: i64) -> CoreResult<BTreeMap<String, u32>> {
         sql(self
             .0
-            .prepare_cached("SELECT kind, COUNT(*) FROM identities WHERE customer_id = ?1 GROUP BY kind")
-            .and_then(|mut s| s.query_map([customer_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?.collect()))
+            .prepare_cached("SELECT kind, COUNT(*) FROM identities WHERE shop_id = ?1 AND customer_id = ?2 GROUP BY kind")
+            .and_then(|mut s| s.query_map([shop_id, customer_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?.collect()))
     }
 
-    fn of_customer(&self, customer_id: i64) -> CoreResult<Vec<IdentityRow>> {
-        sql(self.0.prepare_cached("SELECT kind, value, created_at FROM identities WHERE customer_id = ?1 ORDER BY kind, value").and_then(
-            |mut s| {
-                s.query_map([customer_id], |r| Ok(IdentityRow { kind: r.get(0)?, value: r.get(1)?, created_at: from_ms(r.get(2)?) }))?
-                    .collect()
-            },
-        ))
+    fn of_customer(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<IdentityRow>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT kind, value, created_at FROM identities WHERE shop_id = ?1 AND customer_id = ?2 ORDER BY kind, value")
+            .and_then(|mut s| {
+                s.query_map([shop_id, customer_id], |r| {
+                    Ok(IdentityRow { kind: r.get(0)?, value: r.get(1)?, created_at: from_ms(r.get(2)?) })
+                })?
+                .collect()
+            }))
     }
 }
 
@@ -49,17 +52,19 @@ impl IngestRead for Sql<'_> {
             .and_then(|mut s| s.query_row(params![shop_id, event_id], |r| r.get(0)).optional()))
     }
 
-    fn created_at(&self, customer_id: i64) -> CoreResult<DateTime<Utc>> {
+    fn created_at(&self, shop_id: i64, customer_id: i64) -> CoreResult<DateTime<Utc>> {
         sql(self
             .0
-            .prepare_cached("SELECT created_at FROM customers WHERE id = ?1")
-            .and_then(|mut s| s.query_row([customer_id], |r| r.get(0).map(from_ms))))
+            .prepare_cached("SELECT created_at FROM customers WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.query_row([shop_id, customer_id], |r| r.get(0).map(from_ms))))
     }
 
-    fn profile(&self, customer_id: i64) -> CoreResult<ProfileRow> {
-        sql(self.0.prepare_cached("SELECT name, gender, birthday, province, city, attributes FROM customers WHERE id = ?1").and_then(
-            |mut s| {
-                s.query_row([customer_id], |r| {
+    fn profile(&self, shop_id: i64, customer_id: i64) -> CoreResult<ProfileRow> {
+        sql(self
+            .0
+            .prepare_cached("SELECT name, gender, birthday, province, city, attributes FROM customers WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| {
+                s.query_row([shop_id, customer_id], |r| {
                     Ok(ProfileRow {
                         name: r.get(0)?,
                         gender: r.get(1)?,
@@ -69,18 +74,17 @@ impl IngestRead for Sql<'_> {
                         attributes: r.get(5)?,
                     })
                 })
-            },
-        ))
+            }))
     }
 
-    fn stats(&self, customer_id: i64) -> CoreResult<Stats> {
+    fn stats(&self, shop_id: i64, customer_id: i64) -> CoreResult<Stats> {
         sql(self
             .0
             .prepare_cached(
-                "SELECT total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount FROM customers WHERE id = ?1",
+                "SELECT total_spent, order_count, first_order_at, last_order_at, refund_count, refund_amount FROM customers WHERE shop_id = ?1 AND id = ?2",
             )
             .and_then(|mut s| {
-                s.query_row([customer_id], |r| {
+                s.query_row([shop_id, customer_id], |r| {
                     let (total_spent, order_count): (i64, i64) = (r.get(0)?, r.get(1)?);
                     Ok(Stats {
                         total_spent,
@@ -95,11 +99,11 @@ impl IngestRead for Sql<'_> {
             }))
     }
 
-    fn order_count(&self, customer_id: i64) -> CoreResult<i64> {
+    fn order_count(&self, shop_id: i64, customer_id: i64) -> CoreResult<i64> {
         sql(self
             .0
-            .prepare_cached("SELECT COUNT(*) FROM orders WHERE customer_id = ?1")
-            .and_then(|mut s| s.query_row([customer_id], |r| r.get(0))))
+            .prepare_cached("SELECT COUNT(*) FROM orders WHERE shop_id = ?1 AND customer_id = ?2")
+            .and_then(|mut s| s.query_row([shop_id, customer_id], |r| r.get(0))))
     }
 
     fn order(&self, shop_id: i64, external_id: &str) -> CoreResult<Option<OrderRow>> {
@@ -139,20 +143,23 @@ impl IngestWrite for Sql<'_> {
         Ok(self.0.last_insert_rowid())
     }
 
-    fn seen_at(&self, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
-        self.change("UPDATE customers SET created_at = ?2 WHERE id = ?1 AND created_at > ?2", params![customer_id, to_ms(at)])?;
-        Ok(())
-    }
-
-    fn touch(&self, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
-        self.change("UPDATE customers SET updated_at = ?1 WHERE id = ?2", params![to_ms(at), customer_id])?;
-        Ok(())
-    }
-
-    fn set_profile(&self, customer_id: i64, p: &ProfileRow) -> CoreResult<()> {
+    fn seen_at(&self, shop_id: i64, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
         self.change(
-            "UPDATE customers SET name = ?1, gender = ?2, birthday = ?3, province = ?4, city = ?5, attributes = ?6 WHERE id = ?7",
-            params![p.name, p.gender, p.birthday, p.province, p.city, p.attributes, customer_id],
+            "UPDATE customers SET created_at = ?3 WHERE shop_id = ?1 AND id = ?2 AND created_at > ?3",
+            params![shop_id, customer_id, to_ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn touch(&self, shop_id: i64, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
+        self.change("UPDATE customers SET updated_at = ?1 WHERE shop_id = ?2 AND id = ?3", params![to_ms(at), shop_id, customer_id])?;
+        Ok(())
+    }
+
+    fn set_profile(&self, shop_id: i64, customer_id: i64, p: &ProfileRow) -> CoreResult<()> {
+        self.change(
+            "UPDATE customers SET name = ?1, gender = ?2, birthday = ?3, province = ?4, city = ?5, attributes = ?6 WHERE shop_id = ?7 AND id = ?8",
+            params![p.name, p.gender, p.birthday, p.province, p.city, p.attributes, shop_id, customer_id],
         )?;
         Ok(())
     }
@@ -193,54 +200,55 @@ impl IngestWrite for Sql<'_> {
         Ok(order_id)
     }
 
-    fn add_order_to_stats(&self, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> CoreResult<()> {
+    fn add_order_to_stats(&self, shop_id: i64, customer_id: i64, amount: i64, paid_at: DateTime<Utc>, at: DateTime<Utc>) -> CoreResult<()> {
         self.change(
             "UPDATE customers SET total_spent = total_spent + ?1, order_count = order_count + 1,
                  first_order_at = MIN(COALESCE(first_order_at, ?2), ?2), last_order_at = MAX(COALESCE(last_order_at, ?2), ?2),
                  updated_at = ?3
-             WHERE id = ?4",
-            params![amount, to_ms(paid_at), to_ms(at), customer_id],
+             WHERE shop_id = ?4 AND id = ?5",
+            params![amount, to_ms(paid_at), to_ms(at), shop_id, customer_id],
         )?;
         Ok(())
     }
 
-    fn refund_order(&self, order_id: i64, amount: i64, fully: bool) -> CoreResult<()> {
+    fn refund_order(&self, shop_id: i64, order_id: i64, amount: i64, fully: bool) -> CoreResult<()> {
         self.change(
-            "UPDATE orders SET refunded_amount = refunded_amount + ?1, status = ?2 WHERE id = ?3",
-            params![amount, if fully { "refunded" } else { "partially_refunded" }, order_id],
+            "UPDATE orders SET refunded_amount = refunded_amount + ?1, status = ?2 WHERE shop_id = ?3 AND id = ?4",
+            params![amount, if fully { "refunded" } else { "partially_refunded" }, shop_id, order_id],
         )?;
         Ok(())
     }
 
-    fn insert_refund(&self, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> CoreResult<()> {
+    fn insert_refund(&self, shop_id: i64, order_id: i64, amount: i64, reason: Option<&str>, refunded_at: DateTime<Utc>) -> CoreResult<()> {
         self.change(
-            "INSERT INTO refunds (order_id, amount, reason, refunded_at) VALUES (?1, ?2, ?3, ?4)",
-            params![order_id, amount, reason, to_ms(refunded_at)],
+            // Refunds have no shop: the order is the shop's.
+            "INSERT INTO refunds (order_id, amount, reason, refunded_at) SELECT id, ?3, ?4, ?5 FROM orders WHERE shop_id = ?1 AND id = ?2",
+            params![shop_id, order_id, amount, reason, to_ms(refunded_at)],
         )?;
         Ok(())
     }
 
-    fn subtract_refund(&self, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> CoreResult<()> {
+    fn subtract_refund(&self, shop_id: i64, customer_id: i64, amount: i64, fully: bool, at: DateTime<Utc>) -> CoreResult<()> {
         self.change(
             "UPDATE customers SET total_spent = total_spent - ?1, refund_count = refund_count + 1, refund_amount = refund_amount + ?1,
                  order_count = order_count - ?2, updated_at = ?3
-             WHERE id = ?4",
-            params![amount, fully as i64, to_ms(at), customer_id],
+             WHERE shop_id = ?4 AND id = ?5",
+            params![amount, fully as i64, to_ms(at), shop_id, customer_id],
         )?;
         Ok(())
     }
 
-    fn recompute_stats(&self, customer_id: i64) -> CoreResult<()> {
+    fn recompute_stats(&self, shop_id: i64, customer_id: i64) -> CoreResult<()> {
         self.change(
             "UPDATE customers SET
-                total_spent = (SELECT COALESCE(SUM(amount - refunded_amount), 0) FROM orders WHERE customer_id = ?1),
-                order_count = (SELECT COUNT(*) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
-                first_order_at = (SELECT MIN(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
-                last_order_at = (SELECT MAX(paid_at) FROM orders WHERE customer_id = ?1 AND status != 'refunded'),
-                refund_count = (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.customer_id = ?1),
-                refund_amount = (SELECT COALESCE(SUM(refunded_amount), 0) FROM orders WHERE customer_id = ?1)
-             WHERE id = ?1",
-            [customer_id],
+                total_spent = (SELECT COALESCE(SUM(amount - refunded_amount), 0) FROM orders WHERE shop_id = ?1 AND customer_id = ?2),
+                order_count = (SELECT COUNT(*) FROM orders WHERE shop_id = ?1 AND customer_id = ?2 AND status != 'refunded'),
+                first_order_at = (SELECT MIN(paid_at) FROM orders WHERE shop_id = ?1 AND customer_id = ?2 AND status != 'refunded'),
+                last_order_at = (SELECT MAX(paid_at) FROM orders WHERE shop_id = ?1 AND customer_id = ?2 AND status != 'refunded'),
+                refund_count = (SELECT COUNT(*) FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.shop_id = ?1 AND o.customer_id = ?2),
+                refund_amount = (SELECT COALESCE(SUM(refunded_amount), 0) FROM orders WHERE shop_id = ?1 AND customer_id = ?2)
+             WHERE shop_id = ?1 AND id = ?2",
+            [shop_id, customer_id],
         )?;
         Ok(())
     }

@@ -10,8 +10,8 @@ use crate::loyalty::{LEDGER_COLUMNS, row_to_entry};
 use crate::{from_ms, loyalty, to_ms};
 
 impl LedgerRead for Sql<'_> {
-    fn balance(&self, customer_id: i64) -> CoreResult<i64> {
-        core(loyalty::balance(self.0, customer_id))
+    fn balance(&self, shop_id: i64, customer_id: i64) -> CoreResult<i64> {
+        core(loyalty::balance(self.0, shop_id, customer_id))
     }
 
     fn by_source(&self, shop_id: i64, source: &str, source_key: &str) -> CoreResult<Option<Sourced>> {
@@ -26,26 +26,30 @@ impl LedgerRead for Sql<'_> {
             }))
     }
 
-    fn open_batches(&self, customer_id: i64) -> CoreResult<Vec<Batch>> {
+    fn open_batches(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<Batch>> {
         self.batches_where(
-            "SELECT id, remaining FROM points_ledger WHERE customer_id = ?1 AND remaining > 0 ORDER BY created_at, id",
+            "SELECT id, remaining FROM points_ledger WHERE shop_id = ?1 AND customer_id = ?2 AND remaining > 0 ORDER BY created_at, id",
+            shop_id,
             customer_id,
         )
     }
 
-    fn batches(&self, customer_id: i64) -> CoreResult<Vec<Batch>> {
+    fn batches(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<Batch>> {
         self.batches_where(
-            "SELECT id, remaining FROM points_ledger WHERE customer_id = ?1 AND points > 0 ORDER BY created_at, id",
+            "SELECT id, remaining FROM points_ledger WHERE shop_id = ?1 AND customer_id = ?2 AND points > 0 ORDER BY created_at, id",
+            shop_id,
             customer_id,
         )
     }
 
-    fn entries(&self, customer_id: i64) -> CoreResult<Vec<Movement>> {
+    fn entries(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<Movement>> {
         sql(self
             .0
-            .prepare_cached("SELECT id, kind, points, batch_id FROM points_ledger WHERE customer_id = ?1 ORDER BY created_at, id")
+            .prepare_cached(
+                "SELECT id, kind, points, batch_id FROM points_ledger WHERE shop_id = ?1 AND customer_id = ?2 ORDER BY created_at, id",
+            )
             .and_then(|mut s| {
-                s.query_map([customer_id], |r| {
+                s.query_map([shop_id, customer_id], |r| {
                     let kind: String = r.get(1)?;
                     Ok(Movement {
                         id: r.get(0)?,
@@ -58,18 +62,18 @@ impl LedgerRead for Sql<'_> {
             }))
     }
 
-    fn order_points(&self, order_id: i64) -> CoreResult<OrderPoints> {
+    fn order_points(&self, shop_id: i64, order_id: i64) -> CoreResult<OrderPoints> {
         sql(self
             .0
             .prepare_cached(
                 "SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN points END), 0), COALESCE(-SUM(CASE WHEN kind = 'clawback' THEN points END), 0)
-                 FROM points_ledger WHERE order_id = ?1",
+                 FROM points_ledger WHERE shop_id = ?1 AND order_id = ?2",
             )
-            .and_then(|mut s| s.query_row([order_id], |r| Ok(OrderPoints { earned: r.get(0)?, clawed: r.get(1)? }))))
+            .and_then(|mut s| s.query_row([shop_id, order_id], |r| Ok(OrderPoints { earned: r.get(0)?, clawed: r.get(1)? }))))
     }
 
-    fn entry(&self, entry_id: i64) -> CoreResult<LedgerEntry> {
-        core(loyalty::entry(self.0, entry_id))
+    fn entry(&self, shop_id: i64, entry_id: i64) -> CoreResult<LedgerEntry> {
+        core(loyalty::entry(self.0, shop_id, entry_id))
     }
 
     fn expired(&self, now: DateTime<Utc>, limit: usize) -> CoreResult<Vec<Expired>> {
@@ -94,40 +98,45 @@ impl LedgerRead for Sql<'_> {
             .and_then(|mut s| s.query_map([shop_id], |r| r.get(0))?.collect()))
     }
 
-    fn page(&self, customer_id: i64, before: Option<i64>, limit: usize) -> CoreResult<Vec<LedgerEntry>> {
+    fn page(&self, shop_id: i64, customer_id: i64, before: Option<i64>, limit: usize) -> CoreResult<Vec<LedgerEntry>> {
         sql(self
             .0
             .prepare_cached(&format!(
-                "SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.id = p.order_id
-                 WHERE p.customer_id = ?1 AND p.id < ?2 ORDER BY p.id DESC LIMIT ?3"
+                "SELECT {LEDGER_COLUMNS} FROM points_ledger p LEFT JOIN orders o ON o.shop_id = p.shop_id AND o.id = p.order_id
+                 WHERE p.shop_id = ?1 AND p.customer_id = ?2 AND p.id < ?3 ORDER BY p.id DESC LIMIT ?4"
             ))
-            .and_then(|mut s| s.query_map(params![customer_id, before.unwrap_or(i64::MAX), limit as i64], row_to_entry)?.collect()))
-    }
-
-    fn expiring(&self, customer_id: i64) -> CoreResult<Vec<ExpiringPoints>> {
-        sql(self
-            .0
-            .prepare_cached(
-                "SELECT expires_at, SUM(remaining) FROM points_ledger WHERE customer_id = ?1 AND remaining > 0 AND expires_at IS NOT NULL
-                 GROUP BY expires_at ORDER BY expires_at LIMIT 50",
-            )
             .and_then(|mut s| {
-                s.query_map([customer_id], |r| Ok(ExpiringPoints { expires_at: from_ms(r.get(0)?), points: r.get(1)? }))?.collect()
+                s.query_map(params![shop_id, customer_id, before.unwrap_or(i64::MAX), limit as i64], row_to_entry)?.collect()
             }))
     }
 
-    fn tier(&self, customer_id: i64) -> CoreResult<Option<String>> {
-        sql(self.0.prepare_cached("SELECT tier FROM customers WHERE id = ?1").and_then(|mut s| s.query_row([customer_id], |r| r.get(0))))
-    }
-
-    fn tier_history(&self, customer_id: i64) -> CoreResult<Vec<TierChange>> {
+    fn expiring(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<ExpiringPoints>> {
         sql(self
             .0
             .prepare_cached(
-                "SELECT from_tier, to_tier, reason, source, created_at FROM tier_history WHERE customer_id = ?1 ORDER BY id DESC LIMIT 100",
+                "SELECT expires_at, SUM(remaining) FROM points_ledger WHERE shop_id = ?1 AND customer_id = ?2 AND remaining > 0 AND expires_at IS NOT NULL
+                 GROUP BY expires_at ORDER BY expires_at LIMIT 50",
             )
             .and_then(|mut s| {
-                s.query_map([customer_id], |r| {
+                s.query_map([shop_id, customer_id], |r| Ok(ExpiringPoints { expires_at: from_ms(r.get(0)?), points: r.get(1)? }))?.collect()
+            }))
+    }
+
+    fn tier(&self, shop_id: i64, customer_id: i64) -> CoreResult<Option<String>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT tier FROM customers WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.query_row([shop_id, customer_id], |r| r.get(0))))
+    }
+
+    fn tier_history(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<TierChange>> {
+        sql(self
+            .0
+            .prepare_cached(
+                "SELECT from_tier, to_tier, reason, source, created_at FROM tier_history WHERE shop_id = ?1 AND customer_id = ?2 ORDER BY id DESC LIMIT 100",
+            )
+            .and_then(|mut s| {
+                s.query_map([shop_id, customer_id], |r| {
                     Ok(TierChange { from: r.get(0)?, to: r.get(1)?, reason: r.get(2)?, source: r.get(3)?, at: from_ms(r.get(4)?) })
                 })?
                 .collect()
@@ -136,11 +145,11 @@ impl LedgerRead for Sql<'_> {
 }
 
 impl Sql<'_> {
-    fn batches_where(&self, query: &str, customer_id: i64) -> CoreResult<Vec<Batch>> {
+    fn batches_where(&self, query: &str, shop_id: i64, customer_id: i64) -> CoreResult<Vec<Batch>> {
         sql(self
             .0
             .prepare_cached(query)
-            .and_then(|mut s| s.query_map([customer_id], |r| Ok(Batch { id: r.get(0)?, remaining: r.get(1)? }))?.collect()))
+            .and_then(|mut s| s.query_map([shop_id, customer_id], |r| Ok(Batch { id: r.get(0)?, remaining: r.get(1)? }))?.collect()))
     }
 }
 
@@ -171,19 +180,19 @@ impl LedgerWrite for Sql<'_> {
         Ok(self.0.last_insert_rowid())
     }
 
-    fn take(&self, batch_id: i64, points: i64) -> CoreResult<()> {
+    fn take(&self, shop_id: i64, batch_id: i64, points: i64) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE points_ledger SET remaining = remaining - ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![batch_id, points])))?;
+            .prepare_cached("UPDATE points_ledger SET remaining = remaining - ?3 WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.execute(params![shop_id, batch_id, points])))?;
         Ok(())
     }
 
-    fn set_remaining(&self, batch_id: i64, remaining: i64) -> CoreResult<()> {
+    fn set_remaining(&self, shop_id: i64, batch_id: i64, remaining: i64) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE points_ledger SET remaining = ?2 WHERE id = ?1 AND remaining != ?2")
-            .and_then(|mut s| s.execute(params![batch_id, remaining])))?;
+            .prepare_cached("UPDATE points_ledger SET remaining = ?3 WHERE shop_id = ?1 AND id = ?2 AND remaining != ?3")
+            .and_then(|mut s| s.execute(params![shop_id, batch_id, remaining])))?;
         Ok(())
     }
 }

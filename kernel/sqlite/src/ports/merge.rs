@@ -1,5 +1,9 @@
 //! The ports of merges on SQLite: the statements merges ran before, the record kept
 //! as JSON in `merges.detail`.
+//!
+//! Every statement is scoped by its shop. On tags and scores the shop's term is written
+//! `+shop_id`, which no index answers: their primary key (the customer first) does, not
+//! the shop's index of every tag or score.
 
 use chrono::{DateTime, Utc};
 use kith_core::ports::{ConsentRow, IdentityRow, MergeRead, MergeRecord, MergeWrite, MovedScore, MovedTag, NewMerge};
@@ -11,51 +15,55 @@ use crate::merge::{MERGE_COLUMNS, row_to_merge};
 use crate::{from_ms, to_ms};
 
 impl Sql<'_> {
-    fn ids_of(&self, statement: &str, customer_id: i64) -> CoreResult<Vec<i64>> {
-        sql(self.0.prepare_cached(statement).and_then(|mut s| s.query_map([customer_id], |r| r.get(0))?.collect()))
+    fn ids_of(&self, shop_id: i64, statement: &str, customer_id: i64) -> CoreResult<Vec<i64>> {
+        sql(self.0.prepare_cached(statement).and_then(|mut s| s.query_map([shop_id, customer_id], |r| r.get(0))?.collect()))
     }
 
-    /// Run one cached statement for each id.
-    fn return_each(&self, statement: &str, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
+    /// Run one cached statement for each id (`?1` the shop, `?2` `to`, `?3` the id, `?4` `from`).
+    fn return_each(&self, shop_id: i64, statement: &str, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
         for id in ids {
-            sql(self.0.prepare_cached(statement).and_then(|mut s| s.execute([to, *id, from])))?;
+            sql(self.0.prepare_cached(statement).and_then(|mut s| s.execute([shop_id, to, *id, from])))?;
         }
         Ok(())
     }
 }
 
 impl MergeRead for Sql<'_> {
-    fn order_ids(&self, customer_id: i64) -> CoreResult<Vec<i64>> {
-        self.ids_of("SELECT id FROM orders WHERE customer_id = ?1", customer_id)
+    fn order_ids(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<i64>> {
+        self.ids_of(shop_id, "SELECT id FROM orders WHERE shop_id = ?1 AND customer_id = ?2", customer_id)
     }
 
-    fn behaviour_ids(&self, customer_id: i64) -> CoreResult<Vec<i64>> {
-        self.ids_of("SELECT id FROM behaviours WHERE customer_id = ?1", customer_id)
+    fn behaviour_ids(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<i64>> {
+        self.ids_of(shop_id, "SELECT id FROM behaviours WHERE shop_id = ?1 AND customer_id = ?2", customer_id)
     }
 
-    fn ledger_ids(&self, customer_id: i64) -> CoreResult<Vec<i64>> {
-        self.ids_of("SELECT id FROM points_ledger WHERE customer_id = ?1", customer_id)
+    fn ledger_ids(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<i64>> {
+        self.ids_of(shop_id, "SELECT id FROM points_ledger WHERE shop_id = ?1 AND customer_id = ?2", customer_id)
     }
 
-    fn tags(&self, customer_id: i64) -> CoreResult<Vec<MovedTag>> {
-        sql(self.0.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE customer_id = ?1").and_then(|mut s| {
-            s.query_map([customer_id], |r| {
-                Ok(MovedTag {
-                    tag: r.get(0)?,
-                    source: r.get(1)?,
-                    reason: r.get(2)?,
-                    created_at: from_ms(r.get(3)?),
-                    added_to_survivor: false,
-                })
-            })?
-            .collect()
-        }))
-    }
-
-    fn scores(&self, customer_id: i64) -> CoreResult<Vec<MovedScore>> {
-        sql(self.0.prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE customer_id = ?1").and_then(
+    fn tags(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<MovedTag>> {
+        sql(self.0.prepare_cached("SELECT tag, source, reason, created_at FROM tags WHERE +shop_id = ?1 AND customer_id = ?2").and_then(
             |mut s| {
-                s.query_map([customer_id], |r| {
+                s.query_map([shop_id, customer_id], |r| {
+                    Ok(MovedTag {
+                        tag: r.get(0)?,
+                        source: r.get(1)?,
+                        reason: r.get(2)?,
+                        created_at: from_ms(r.get(3)?),
+                        added_to_survivor: false,
+                    })
+                })?
+                .collect()
+            },
+        ))
+    }
+
+    fn scores(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<MovedScore>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT model, value, label, explanation, scored_at FROM scores WHERE +shop_id = ?1 AND customer_id = ?2")
+            .and_then(|mut s| {
+                s.query_map([shop_id, customer_id], |r| {
                     Ok(MovedScore {
                         model: r.get(0)?,
                         value: r.get(1)?,
@@ -66,38 +74,40 @@ impl MergeRead for Sql<'_> {
                     })
                 })?
                 .collect()
-            },
-        ))
+            }))
     }
 
-    fn consents(&self, customer_id: i64) -> CoreResult<Vec<(String, ConsentRow)>> {
+    fn consents(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<(String, ConsentRow)>> {
         sql(self
             .0
-            .prepare_cached("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 ORDER BY channel")
+            .prepare_cached(
+                "SELECT channel, status, source, updated_at FROM consents WHERE shop_id = ?1 AND customer_id = ?2 ORDER BY channel",
+            )
             .and_then(|mut s| {
-                s.query_map([customer_id], |r| {
+                s.query_map([shop_id, customer_id], |r| {
                     Ok((r.get(0)?, ConsentRow { status: r.get(1)?, source: r.get(2)?, updated_at: from_ms(r.get(3)?) }))
                 })?
                 .collect()
             }))
     }
 
-    fn consent(&self, customer_id: i64, channel: &str) -> CoreResult<Option<ConsentRow>> {
-        sql(self.0.prepare_cached("SELECT status, source, updated_at FROM consents WHERE customer_id = ?1 AND channel = ?2").and_then(
-            |mut s| {
-                s.query_row(params![customer_id, channel], |r| {
+    fn consent(&self, shop_id: i64, customer_id: i64, channel: &str) -> CoreResult<Option<ConsentRow>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT status, source, updated_at FROM consents WHERE shop_id = ?1 AND customer_id = ?2 AND channel = ?3")
+            .and_then(|mut s| {
+                s.query_row(params![shop_id, customer_id, channel], |r| {
                     Ok(ConsentRow { status: r.get(0)?, source: r.get(1)?, updated_at: from_ms(r.get(2)?) })
                 })
                 .optional()
-            },
-        ))
+            }))
     }
 
-    fn merged_into(&self, customer_id: i64) -> CoreResult<Option<i64>> {
+    fn merged_into(&self, shop_id: i64, customer_id: i64) -> CoreResult<Option<i64>> {
         sql(self
             .0
-            .prepare_cached("SELECT merged_into FROM customers WHERE id = ?1")
-            .and_then(|mut s| s.query_row([customer_id], |r| r.get(0))))
+            .prepare_cached("SELECT merged_into FROM customers WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| s.query_row([shop_id, customer_id], |r| r.get(0))))
     }
 
     fn merge(&self, shop_id: i64, merge_id: i64) -> CoreResult<Option<(Merge, MergeRecord)>> {
@@ -136,23 +146,23 @@ impl MergeRead for Sql<'_> {
 }
 
 impl MergeWrite for Sql<'_> {
-    fn move_identities(&self, from: i64, to: i64) -> CoreResult<()> {
-        self.change("UPDATE identities SET customer_id = ?1 WHERE customer_id = ?2", [to, from])?;
+    fn move_identities(&self, shop_id: i64, from: i64, to: i64) -> CoreResult<()> {
+        self.change("UPDATE identities SET customer_id = ?2 WHERE shop_id = ?1 AND customer_id = ?3", [shop_id, to, from])?;
         Ok(())
     }
 
-    fn move_orders(&self, from: i64, to: i64) -> CoreResult<()> {
-        self.change("UPDATE orders SET customer_id = ?1 WHERE customer_id = ?2", [to, from])?;
+    fn move_orders(&self, shop_id: i64, from: i64, to: i64) -> CoreResult<()> {
+        self.change("UPDATE orders SET customer_id = ?2 WHERE shop_id = ?1 AND customer_id = ?3", [shop_id, to, from])?;
         Ok(())
     }
 
-    fn move_behaviours(&self, from: i64, to: i64) -> CoreResult<()> {
-        self.change("UPDATE behaviours SET customer_id = ?1 WHERE customer_id = ?2", [to, from])?;
+    fn move_behaviours(&self, shop_id: i64, from: i64, to: i64) -> CoreResult<()> {
+        self.change("UPDATE behaviours SET customer_id = ?2 WHERE shop_id = ?1 AND customer_id = ?3", [shop_id, to, from])?;
         Ok(())
     }
 
-    fn move_ledger(&self, from: i64, to: i64) -> CoreResult<()> {
-        self.change("UPDATE points_ledger SET customer_id = ?1 WHERE customer_id = ?2", [to, from])?;
+    fn move_ledger(&self, shop_id: i64, from: i64, to: i64) -> CoreResult<()> {
+        self.change("UPDATE points_ledger SET customer_id = ?2 WHERE shop_id = ?1 AND customer_id = ?3", [shop_id, to, from])?;
         Ok(())
     }
 
@@ -166,16 +176,28 @@ impl MergeWrite for Sql<'_> {
         Ok(())
     }
 
-    fn return_orders(&self, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
-        self.return_each("UPDATE orders SET customer_id = ?1 WHERE id = ?2 AND customer_id = ?3", ids, from, to)
+    fn return_orders(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
+        self.return_each(shop_id, "UPDATE orders SET customer_id = ?2 WHERE shop_id = ?1 AND id = ?3 AND customer_id = ?4", ids, from, to)
     }
 
-    fn return_behaviours(&self, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
-        self.return_each("UPDATE behaviours SET customer_id = ?1 WHERE id = ?2 AND customer_id = ?3", ids, from, to)
+    fn return_behaviours(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
+        self.return_each(
+            shop_id,
+            "UPDATE behaviours SET customer_id = ?2 WHERE shop_id = ?1 AND id = ?3 AND customer_id = ?4",
+            ids,
+            from,
+            to,
+        )
     }
 
-    fn return_ledger(&self, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
-        self.return_each("UPDATE points_ledger SET customer_id = ?1 WHERE id = ?2 AND customer_id = ?3", ids, from, to)
+    fn return_ledger(&self, shop_id: i64, ids: &[i64], from: i64, to: i64) -> CoreResult<()> {
+        self.return_each(
+            shop_id,
+            "UPDATE points_ledger SET customer_id = ?2 WHERE shop_id = ?1 AND id = ?3 AND customer_id = ?4",
+            ids,
+            from,
+            to,
+        )
     }
 
     fn add_tag(&self, shop_id: i64, customer_id: i64, t: &MovedTag) -> CoreResult<bool> {
@@ -186,13 +208,16 @@ impl MergeWrite for Sql<'_> {
         Ok(added == 1)
     }
 
-    fn remove_tag(&self, customer_id: i64, tag: &str, source: &str) -> CoreResult<()> {
-        self.change("DELETE FROM tags WHERE customer_id = ?1 AND tag = ?2 AND source = ?3", params![customer_id, tag, source])?;
+    fn remove_tag(&self, shop_id: i64, customer_id: i64, tag: &str, source: &str) -> CoreResult<()> {
+        self.change(
+            "DELETE FROM tags WHERE +shop_id = ?1 AND customer_id = ?2 AND tag = ?3 AND source = ?4",
+            params![shop_id, customer_id, tag, source],
+        )?;
         Ok(())
     }
 
-    fn clear_tags(&self, customer_id: i64) -> CoreResult<()> {
-        self.change("DELETE FROM tags WHERE customer_id = ?1", [customer_id])?;
+    fn clear_tags(&self, shop_id: i64, customer_id: i64) -> CoreResult<()> {
+        self.change("DELETE FROM tags WHERE +shop_id = ?1 AND customer_id = ?2", [shop_id, customer_id])?;
         Ok(())
     }
 
@@ -204,13 +229,13 @@ impl MergeWrite for Sql<'_> {
         Ok(added == 1)
     }
 
-    fn remove_score(&self, customer_id: i64, model: &str) -> CoreResult<()> {
-        self.change("DELETE FROM scores WHERE customer_id = ?1 AND model = ?2", params![customer_id, model])?;
+    fn remove_score(&self, shop_id: i64, customer_id: i64, model: &str) -> CoreResult<()> {
+        self.change("DELETE FROM scores WHERE +shop_id = ?1 AND customer_id = ?2 AND model = ?3", params![shop_id, customer_id, model])?;
         Ok(())
     }
 
-    fn clear_scores(&self, customer_id: i64) -> CoreResult<()> {
-        self.change("DELETE FROM scores WHERE customer_id = ?1", [customer_id])?;
+    fn clear_scores(&self, shop_id: i64, customer_id: i64) -> CoreResult<()> {
+        self.change("DELETE FROM scores WHERE +shop_id = ?1 AND customer_id = ?2", [shop_id, customer_id])?;
         Ok(())
     }
 
@@ -221,13 +246,19 @@ impl MergeWrite for Sql<'_> {
                  ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, source = excluded.source, updated_at = excluded.updated_at",
                 params![customer_id, channel, shop_id, c.status, c.source, to_ms(c.updated_at)],
             )?,
-            None => self.change("DELETE FROM consents WHERE customer_id = ?1 AND channel = ?2", params![customer_id, channel])?,
+            None => self.change(
+                "DELETE FROM consents WHERE shop_id = ?1 AND customer_id = ?2 AND channel = ?3",
+                params![shop_id, customer_id, channel],
+            )?,
         };
         Ok(())
     }
 
-    fn set_merged_into(&self, customer_id: i64, into: Option<i64>, at: DateTime<Utc>) -> CoreResult<()> {
-        self.change("UPDATE customers SET merged_into = ?1, updated_at = ?2 WHERE id = ?3", params![into, to_ms(at), customer_id])?;
+    fn set_merged_into(&self, shop_id: i64, customer_id: i64, into: Option<i64>, at: DateTime<Utc>) -> CoreResult<()> {
+        self.change(
+            "UPDATE customers SET merged_into = ?1, updated_at = ?2 WHERE shop_id = ?3 AND id = ?4",
+            params![into, to_ms(at), shop_id, customer_id],
+        )?;
         Ok(())
     }
 
@@ -240,8 +271,11 @@ impl MergeWrite for Sql<'_> {
         Ok(self.0.last_insert_rowid())
     }
 
-    fn mark_unmerged(&self, merge_id: i64, actor: &str, at: DateTime<Utc>) -> CoreResult<()> {
-        self.change("UPDATE merges SET unmerged_at = ?1, unmerged_by = ?2 WHERE id = ?3", params![to_ms(at), actor, merge_id])?;
+    fn mark_unmerged(&self, shop_id: i64, merge_id: i64, actor: &str, at: DateTime<Utc>) -> CoreResult<()> {
+        self.change(
+            "UPDATE merges SET unmerged_at = ?1, unmerged_by = ?2 WHERE shop_id = ?3 AND id = ?4",
+            params![to_ms(at), actor, shop_id, merge_id],
+        )?;
         Ok(())
     }
 }

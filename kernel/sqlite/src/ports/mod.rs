@@ -249,14 +249,15 @@ impl Orders for Sql<'_> {
             .and_then(|mut s| s.query_row(params![shop_id, external_id], |r| r.get(0)).optional()))
     }
 
-    fn refund_state(&self, order_id: i64) -> CoreResult<RefundState> {
-        sql(self.0.prepare_cached("SELECT external_id, customer_id, amount, refunded_amount FROM orders WHERE id = ?1").and_then(
-            |mut s| {
-                s.query_row([order_id], |r| {
+    fn refund_state(&self, shop_id: i64, order_id: i64) -> CoreResult<RefundState> {
+        sql(self
+            .0
+            .prepare_cached("SELECT external_id, customer_id, amount, refunded_amount FROM orders WHERE shop_id = ?1 AND id = ?2")
+            .and_then(|mut s| {
+                s.query_row([shop_id, order_id], |r| {
                     Ok(RefundState { external_id: r.get(0)?, customer_id: r.get(1)?, amount: r.get(2)?, refunded: r.get(3)? })
                 })
-            },
-        ))
+            }))
     }
 }
 

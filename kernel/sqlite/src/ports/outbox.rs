@@ -13,22 +13,26 @@ use crate::sql::Sql;
 use crate::{from_ms, to_ms};
 
 impl OutboxRead for Sql<'_> {
-    fn consent(&self, customer_id: i64, channel: &str) -> CoreResult<Option<ConsentAnswer>> {
-        sql(self.0.prepare_cached("SELECT status, source FROM consents WHERE customer_id = ?1 AND channel = ?2").and_then(|mut s| {
-            s.query_row(params![customer_id, channel], |r| {
-                let status: String = r.get(0)?;
-                let status = if status == ConsentStatus::OptedOut.as_str() { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
-                Ok(ConsentAnswer { status, source: r.get(1)? })
-            })
-            .optional()
-        }))
+    fn consent(&self, shop_id: i64, customer_id: i64, channel: &str) -> CoreResult<Option<ConsentAnswer>> {
+        sql(self.0.prepare_cached("SELECT status, source FROM consents WHERE customer_id = ?1 AND channel = ?2 AND shop_id = ?3").and_then(
+            |mut s| {
+                s.query_row(params![customer_id, channel, shop_id], |r| {
+                    let status: String = r.get(0)?;
+                    let status = if status == ConsentStatus::OptedOut.as_str() { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
+                    Ok(ConsentAnswer { status, source: r.get(1)? })
+                })
+                .optional()
+            },
+        ))
     }
 
-    fn identifier(&self, customer_id: i64, kind: IdentityKind) -> CoreResult<Option<String>> {
+    fn identifier(&self, shop_id: i64, customer_id: i64, kind: IdentityKind) -> CoreResult<Option<String>> {
         sql(self
             .0
-            .prepare_cached("SELECT value FROM identities WHERE customer_id = ?1 AND kind = ?2 ORDER BY created_at LIMIT 1")
-            .and_then(|mut s| s.query_row(params![customer_id, kind.to_string()], |r| r.get(0)).optional()))
+            .prepare_cached(
+                "SELECT value FROM identities WHERE customer_id = ?1 AND kind = ?2 AND shop_id = ?3 ORDER BY created_at LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row(params![customer_id, kind.to_string(), shop_id], |r| r.get(0)).optional()))
     }
 
     fn route(&self, shop_id: i64, channel: &str) -> CoreResult<Option<String>> {
@@ -51,14 +55,14 @@ impl OutboxRead for Sql<'_> {
             .and_then(|mut s| s.query_map([shop_id], |r| r.get(0))?.collect()))
     }
 
-    fn sent_since(&self, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> CoreResult<i64> {
+    fn sent_since(&self, shop_id: i64, customer_id: i64, channel: &str, except: i64, since: DateTime<Utc>) -> CoreResult<i64> {
         sql(self
             .0
             .prepare_cached(
-                "SELECT COUNT(*) FROM messages WHERE customer_id = ?1 AND channel = ?2 AND id != ?3
+                "SELECT COUNT(*) FROM messages WHERE customer_id = ?1 AND channel = ?2 AND id != ?3 AND shop_id = ?5
                    AND ((sent_at IS NOT NULL AND sent_at > ?4) OR status = 'sending')",
             )
-            .and_then(|mut s| s.query_row(params![customer_id, channel, except, to_ms(since)], |r| r.get(0))))
+            .and_then(|mut s| s.query_row(params![customer_id, channel, except, to_ms(since), shop_id], |r| r.get(0))))
     }
 
     fn message(&self, shop_id: i64, key: MessageKey<'_>) -> CoreResult<Option<Message>> {
@@ -88,10 +92,12 @@ impl OutboxRead for Sql<'_> {
         }))
     }
 
-    fn attempt_state(&self, row_id: i64) -> CoreResult<Option<(MessageStatus, i64)>> {
-        sql(self.0.prepare_cached("SELECT status, attempts FROM messages WHERE id = ?1").and_then(|mut s| {
-            s.query_row([row_id], |r| Ok((MessageStatus::parse(&r.get::<_, String>(0)?).unwrap_or(MessageStatus::Failed), r.get(1)?)))
-                .optional()
+    fn attempt_state(&self, shop_id: i64, row_id: i64) -> CoreResult<Option<(MessageStatus, i64)>> {
+        sql(self.0.prepare_cached("SELECT status, attempts FROM messages WHERE id = ?1 AND shop_id = ?2").and_then(|mut s| {
+            s.query_row([row_id, shop_id], |r| {
+                Ok((MessageStatus::parse(&r.get::<_, String>(0)?).unwrap_or(MessageStatus::Failed), r.get(1)?))
+            })
+            .optional()
         }))
     }
 
@@ -169,12 +175,14 @@ impl OutboxRead for Sql<'_> {
         ))
     }
 
-    fn consents(&self, customer_id: i64) -> CoreResult<Vec<Consent>> {
+    fn consents(&self, shop_id: i64, customer_id: i64) -> CoreResult<Vec<Consent>> {
         sql(self
             .0
-            .prepare_cached("SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 ORDER BY channel")
+            .prepare_cached(
+                "SELECT channel, status, source, updated_at FROM consents WHERE customer_id = ?1 AND shop_id = ?2 ORDER BY channel",
+            )
             .and_then(|mut s| {
-                s.query_map([customer_id], |r| {
+                s.query_map([customer_id, shop_id], |r| {
                     let status: String = r.get(1)?;
                     Ok(Consent {
                         channel: r.get(0)?,
@@ -223,6 +231,7 @@ impl OutboxWrite for Sql<'_> {
 
     fn set_status(
         &self,
+        shop_id: i64,
         row_id: i64,
         status: MessageStatus,
         reason: Option<&str>,
@@ -232,71 +241,76 @@ impl OutboxWrite for Sql<'_> {
         sql(self
             .0
             .prepare_cached(
-                "UPDATE messages SET status = ?2, reason = ?3, next_attempt_at = ?4, lease_until = NULL, updated_at = ?5 WHERE id = ?1",
+                "UPDATE messages SET status = ?2, reason = ?3, next_attempt_at = ?4, lease_until = NULL, updated_at = ?5
+                 WHERE id = ?1 AND shop_id = ?6",
             )
-            .and_then(|mut s| s.execute(params![row_id, status.as_str(), reason, next_attempt_at.map(to_ms), to_ms(at)])))?;
+            .and_then(|mut s| s.execute(params![row_id, status.as_str(), reason, next_attempt_at.map(to_ms), to_ms(at), shop_id])))?;
         Ok(())
     }
 
-    fn set_attempts(&self, row_id: i64, attempts: i64) -> CoreResult<()> {
+    fn set_attempts(&self, shop_id: i64, row_id: i64, attempts: i64) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE messages SET attempts = ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![row_id, attempts])))?;
+            .prepare_cached("UPDATE messages SET attempts = ?2 WHERE id = ?1 AND shop_id = ?3")
+            .and_then(|mut s| s.execute(params![row_id, attempts, shop_id])))?;
         Ok(())
     }
 
-    fn claim(&self, row_id: i64, c: &ClaimRow<'_>) -> CoreResult<()> {
+    fn claim(&self, shop_id: i64, row_id: i64, c: &ClaimRow<'_>) -> CoreResult<()> {
         sql(self
             .0
             .prepare_cached(
                 "UPDATE messages SET status = 'sending', attempts = ?2, plugin_id = ?3, recipient = ?4, lease_until = ?5,
-                   next_attempt_at = NULL, reason = NULL, updated_at = ?6, customer_id = ?7 WHERE id = ?1",
+                   next_attempt_at = NULL, reason = NULL, updated_at = ?6, customer_id = ?7 WHERE id = ?1 AND shop_id = ?8",
             )
             .and_then(|mut s| {
-                s.execute(params![row_id, c.attempt, c.plugin_id, c.recipient, to_ms(c.lease_until), to_ms(c.at), c.customer_id])
+                s.execute(params![row_id, c.attempt, c.plugin_id, c.recipient, to_ms(c.lease_until), to_ms(c.at), c.customer_id, shop_id])
             }))?;
         Ok(())
     }
 
-    fn unclaim(&self, row_id: i64, attempt: i64, at: DateTime<Utc>) -> CoreResult<bool> {
+    fn unclaim(&self, shop_id: i64, row_id: i64, attempt: i64, at: DateTime<Utc>) -> CoreResult<bool> {
         let handed = sql(self
             .0
             .prepare_cached(
                 "UPDATE messages SET status = 'queued', attempts = attempts - 1, next_attempt_at = ?3, lease_until = NULL,
-                   updated_at = ?3 WHERE id = ?1 AND status = 'sending' AND attempts = ?2",
+                   updated_at = ?3 WHERE id = ?1 AND shop_id = ?4 AND status = 'sending' AND attempts = ?2",
             )
-            .and_then(|mut s| s.execute(params![row_id, attempt, to_ms(at)])))?;
+            .and_then(|mut s| s.execute(params![row_id, attempt, to_ms(at), shop_id])))?;
         Ok(handed == 1)
     }
 
-    fn sent(&self, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> CoreResult<()> {
+    fn sent(&self, shop_id: i64, row_id: i64, provider_id: Option<&str>, at: DateTime<Utc>) -> CoreResult<()> {
         sql(self
             .0
             .prepare_cached(
                 "UPDATE messages SET status = 'sent', sent_at = ?2, provider_id = ?3, lease_until = NULL, reason = NULL, updated_at = ?2
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND shop_id = ?4",
             )
-            .and_then(|mut s| s.execute(params![row_id, to_ms(at), provider_id])))?;
+            .and_then(|mut s| s.execute(params![row_id, to_ms(at), provider_id, shop_id])))?;
         Ok(())
     }
 
-    fn delivered(&self, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> CoreResult<()> {
+    fn delivered(&self, shop_id: i64, row_id: i64, delivered_at: DateTime<Utc>, at: DateTime<Utc>) -> CoreResult<()> {
         sql(self
             .0
             .prepare_cached(
                 "UPDATE messages SET status = 'delivered', delivered_at = ?2, sent_at = COALESCE(sent_at, ?2), lease_until = NULL,
-                   updated_at = ?3 WHERE id = ?1",
+                   updated_at = ?3 WHERE id = ?1 AND shop_id = ?4",
             )
-            .and_then(|mut s| s.execute(params![row_id, to_ms(delivered_at), to_ms(at)])))?;
+            .and_then(|mut s| s.execute(params![row_id, to_ms(delivered_at), to_ms(at), shop_id])))?;
         Ok(())
     }
 
-    fn log(&self, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> CoreResult<()> {
+    fn log(&self, shop_id: i64, row_id: i64, status: MessageStatus, detail: &str, at: DateTime<Utc>) -> CoreResult<()> {
+        // The history table has no shop: the line is written only when the message is the shop's.
         sql(self
             .0
-            .prepare_cached("INSERT INTO message_events (message_id, status, detail, at) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut s| s.execute(params![row_id, status.as_str(), detail, to_ms(at)])))?;
+            .prepare_cached(
+                "INSERT INTO message_events (message_id, status, detail, at)
+                 SELECT m.id, ?2, ?3, ?4 FROM messages m WHERE m.id = ?1 AND m.shop_id = ?5",
+            )
+            .and_then(|mut s| s.execute(params![row_id, status.as_str(), detail, to_ms(at), shop_id])))?;
         Ok(())
     }
 

@@ -133,12 +133,12 @@ impl PluginsRead for Sql<'_> {
         core(plugins::buyer_stats(self.0, shop_id, since))
     }
 
-    fn recent_orders(&self, customer_id: i64, since: DateTime<Utc>) -> CoreResult<(Vec<OrderSnapshot>, bool)> {
-        core(plugins::recent_orders(self.0, customer_id, since.timestamp_millis()))
+    fn recent_orders(&self, shop_id: i64, customer_id: i64, since: DateTime<Utc>) -> CoreResult<(Vec<OrderSnapshot>, bool)> {
+        core(plugins::recent_orders(self.0, shop_id, customer_id, since.timestamp_millis()))
     }
 
-    fn recent_behaviours(&self, customer_id: i64, since: DateTime<Utc>, limit: usize) -> CoreResult<Vec<BehaviourSnapshot>> {
-        core(plugins::recent_behaviours(self.0, customer_id, since.timestamp_millis(), limit))
+    fn recent_behaviours(&self, shop_id: i64, customer_id: i64, since: DateTime<Utc>, limit: usize) -> CoreResult<Vec<BehaviourSnapshot>> {
+        core(plugins::recent_behaviours(self.0, shop_id, customer_id, since.timestamp_millis(), limit))
     }
 
     fn kv_usage(&self, shop_id: i64, plugin_id: &str) -> CoreResult<(u64, u64)> {
@@ -251,28 +251,38 @@ impl PluginsWrite for Sql<'_> {
         Ok(marked == 1)
     }
 
-    fn redrive_failed(&self, id: i64, error: &str) -> CoreResult<()> {
+    fn redrive_failed(&self, shop_id: i64, id: i64, error: &str) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE dead_letters SET attempts = attempts + 1, error = ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![id, error])))?;
+            .prepare_cached("UPDATE dead_letters SET attempts = attempts + 1, error = ?2 WHERE id = ?1 AND shop_id = ?3")
+            .and_then(|mut s| s.execute(params![id, error, shop_id])))?;
         Ok(())
     }
 
-    fn advance_run(&self, run_id: i64, from: i64, to: i64, processed: i64, finished: bool, at: DateTime<Utc>) -> CoreResult<bool> {
+    fn advance_run(
+        &self,
+        shop_id: i64,
+        run_id: i64,
+        from: i64,
+        to: i64,
+        processed: i64,
+        finished: bool,
+        at: DateTime<Utc>,
+    ) -> CoreResult<bool> {
         let moved = sql(self
             .0
             .prepare_cached(
                 "UPDATE plugin_runs SET checkpoint = ?3, done = done + ?4, attempts = 0, retry_at = NULL, updated_at = ?5,
                    status = CASE WHEN ?6 THEN 'done' ELSE status END, finished_at = CASE WHEN ?6 THEN ?5 ELSE NULL END
-                 WHERE id = ?1 AND checkpoint = ?2 AND status = 'running'",
+                 WHERE id = ?1 AND shop_id = ?7 AND checkpoint = ?2 AND status = 'running'",
             )
-            .and_then(|mut s| s.execute(params![run_id, from, to, processed, to_ms(at), finished])))?;
+            .and_then(|mut s| s.execute(params![run_id, from, to, processed, to_ms(at), finished, shop_id])))?;
         Ok(moved == 1)
     }
 
     fn run_failed(
         &self,
+        shop_id: i64,
         run_id: i64,
         attempts: i64,
         error: &str,
@@ -285,9 +295,9 @@ impl PluginsWrite for Sql<'_> {
             .prepare_cached(
                 "UPDATE plugin_runs SET attempts = ?2, error = ?3, retry_at = ?4, updated_at = ?5,
                    status = CASE WHEN ?6 THEN 'failed' ELSE status END, finished_at = CASE WHEN ?6 THEN ?5 ELSE NULL END
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND shop_id = ?7",
             )
-            .and_then(|mut s| s.execute(params![run_id, attempts, error, to_ms(retry_at), to_ms(at), failed])))?;
+            .and_then(|mut s| s.execute(params![run_id, attempts, error, to_ms(retry_at), to_ms(at), failed, shop_id])))?;
         Ok(())
     }
 
@@ -315,8 +325,8 @@ impl PluginsWrite for Sql<'_> {
         core(plugins::insert_run(self.0, shop_id, plugin_id, total, at))
     }
 
-    fn resume_run(&self, run_id: i64) -> CoreResult<()> {
-        core(plugins::resume_run(self.0, run_id))
+    fn resume_run(&self, shop_id: i64, run_id: i64) -> CoreResult<()> {
+        core(plugins::resume_run(self.0, shop_id, run_id))
     }
 
     fn start_scheduled_runs(&self, now: DateTime<Utc>) -> CoreResult<usize> {
@@ -340,11 +350,11 @@ impl ScoresWrite for Sql<'_> {
         Ok(())
     }
 
-    fn value(&self, customer_id: i64, model: &str) -> CoreResult<Option<f64>> {
+    fn value(&self, shop_id: i64, customer_id: i64, model: &str) -> CoreResult<Option<f64>> {
         sql(self
             .0
-            .prepare_cached("SELECT value FROM scores WHERE customer_id = ?1 AND model = ?2")
-            .and_then(|mut s| s.query_row(params![customer_id, model], |r| r.get(0)).optional()))
+            .prepare_cached("SELECT value FROM scores WHERE customer_id = ?1 AND model = ?2 AND shop_id = ?3")
+            .and_then(|mut s| s.query_row(params![customer_id, model, shop_id], |r| r.get(0)).optional()))
     }
 
     fn delete_older(&self, shop_id: i64, plugin_id: &str, before: DateTime<Utc>) -> CoreResult<DeletedScores> {
@@ -369,15 +379,19 @@ impl ScoresWrite for Sql<'_> {
 }
 
 impl TiersWrite for Sql<'_> {
-    fn tier(&self, customer_id: i64) -> CoreResult<Option<String>> {
-        sql(self.0.prepare_cached("SELECT tier FROM customers WHERE id = ?1").and_then(|mut s| s.query_row([customer_id], |r| r.get(0))))
+    fn tier(&self, shop_id: i64, customer_id: i64) -> CoreResult<Option<String>> {
+        sql(self
+            .0
+            .prepare_cached("SELECT tier FROM customers WHERE id = ?1 AND shop_id = ?2")
+            .and_then(|mut s| s.query_row([customer_id, shop_id], |r| r.get(0)).optional()))
+        .map(Option::flatten)
     }
 
     fn change(&self, c: &TierChange<'_>) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE customers SET tier = ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![c.customer_id, c.to])))?;
+            .prepare_cached("UPDATE customers SET tier = ?2 WHERE id = ?1 AND shop_id = ?3")
+            .and_then(|mut s| s.execute(params![c.customer_id, c.to, c.shop_id])))?;
         sql(self
             .0
             .prepare_cached(

@@ -52,18 +52,23 @@ impl SegmentsRead for Sql<'_> {
         core(segments::live_segments(self.0, shop_id))
     }
 
-    fn tracked(&self, segment_id: i64, only: Option<&[i64]>) -> CoreResult<BTreeSet<i64>> {
+    fn tracked(&self, shop_id: i64, segment_id: i64, only: Option<&[i64]>) -> CoreResult<BTreeSet<i64>> {
+        // The members' shop is their segment's.
         sql(match only {
             Some(ids) => self
                 .0
                 .prepare_cached(
-                    "SELECT customer_id FROM segment_members WHERE segment_id = ?1 AND customer_id IN (SELECT value FROM json_each(?2))",
+                    "SELECT m.customer_id FROM segment_members m JOIN segments s ON s.id = m.segment_id
+                     WHERE m.segment_id = ?1 AND s.shop_id = ?3 AND m.customer_id IN (SELECT value FROM json_each(?2))",
                 )
-                .and_then(|mut s| s.query_map(params![segment_id, segments::json_list(ids)], |r| r.get(0))?.collect()),
+                .and_then(|mut s| s.query_map(params![segment_id, segments::json_list(ids), shop_id], |r| r.get(0))?.collect()),
             None => self
                 .0
-                .prepare_cached("SELECT customer_id FROM segment_members WHERE segment_id = ?1")
-                .and_then(|mut s| s.query_map([segment_id], |r| r.get(0))?.collect()),
+                .prepare_cached(
+                    "SELECT m.customer_id FROM segment_members m JOIN segments s ON s.id = m.segment_id
+                     WHERE m.segment_id = ?1 AND s.shop_id = ?2",
+                )
+                .and_then(|mut s| s.query_map([segment_id, shop_id], |r| r.get(0))?.collect()),
         })
     }
 
@@ -107,8 +112,8 @@ impl SegmentsRead for Sql<'_> {
         core(segments::list_segments(self.0, shop_id))
     }
 
-    fn versions(&self, segment_id: i64) -> CoreResult<Vec<SegmentVersion>> {
-        core(segments::segment_versions(self.0, segment_id))
+    fn versions(&self, shop_id: i64, segment_id: i64) -> CoreResult<Vec<SegmentVersion>> {
+        core(segments::segment_versions(self.0, shop_id, segment_id))
     }
 
     fn page(
@@ -132,40 +137,50 @@ impl SegmentsRead for Sql<'_> {
         core(segments::list_snapshots(self.0, shop_id, segment_id))
     }
 
-    fn snapshot_members(&self, snapshot_id: i64, after: i64, limit: usize) -> CoreResult<Vec<Customer>> {
-        core(segments::snapshot_members(self.0, snapshot_id, after, limit))
+    fn snapshot_members(&self, shop_id: i64, snapshot_id: i64, after: i64, limit: usize) -> CoreResult<Vec<Customer>> {
+        core(segments::snapshot_members(self.0, shop_id, snapshot_id, after, limit))
     }
 
-    fn counts(&self, segment_id: i64, to: NaiveDate) -> CoreResult<Vec<(NaiveDate, i64)>> {
-        core(segments::segment_counts(self.0, segment_id, to))
+    fn counts(&self, shop_id: i64, segment_id: i64, to: NaiveDate) -> CoreResult<Vec<(NaiveDate, i64)>> {
+        core(segments::segment_counts(self.0, shop_id, segment_id, to))
     }
 }
 
 impl SegmentsWrite for Sql<'_> {
-    fn enter(&self, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
-        sql(self
-            .0
-            .prepare_cached("INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![segment_id, customer_id, to_ms(at)]))
-            .map(|_| ()))
-    }
+    // The members' and counts' shop is their segment's: each statement reaches it.
 
-    fn exit(&self, segment_id: i64, customer_id: i64) -> CoreResult<()> {
-        sql(self
-            .0
-            .prepare_cached("DELETE FROM segment_members WHERE segment_id = ?1 AND customer_id = ?2")
-            .and_then(|mut s| s.execute(params![segment_id, customer_id]))
-            .map(|_| ()))
-    }
-
-    fn record_count(&self, segment_id: i64, day: NaiveDate, change: i64) -> CoreResult<()> {
+    fn enter(&self, shop_id: i64, segment_id: i64, customer_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
         sql(self
             .0
             .prepare_cached(
-                "INSERT INTO segment_counts (segment_id, day, members) VALUES (?1, ?2, (SELECT COUNT(*) FROM segment_members WHERE segment_id = ?1))
+                "INSERT INTO segment_members (segment_id, customer_id, entered_at)
+                 SELECT s.id, ?2, ?3 FROM segments s WHERE s.id = ?1 AND s.shop_id = ?4",
+            )
+            .and_then(|mut s| s.execute(params![segment_id, customer_id, to_ms(at), shop_id]))
+            .map(|_| ()))
+    }
+
+    fn exit(&self, shop_id: i64, segment_id: i64, customer_id: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "DELETE FROM segment_members WHERE segment_id = ?1 AND customer_id = ?2
+                   AND EXISTS (SELECT 1 FROM segments s WHERE s.id = ?1 AND s.shop_id = ?3)",
+            )
+            .and_then(|mut s| s.execute(params![segment_id, customer_id, shop_id]))
+            .map(|_| ()))
+    }
+
+    fn record_count(&self, shop_id: i64, segment_id: i64, day: NaiveDate, change: i64) -> CoreResult<()> {
+        sql(self
+            .0
+            .prepare_cached(
+                "INSERT INTO segment_counts (segment_id, day, members)
+                 SELECT s.id, ?2, (SELECT COUNT(*) FROM segment_members m WHERE m.segment_id = s.id) FROM segments s
+                 WHERE s.id = ?1 AND s.shop_id = ?4
                  ON CONFLICT (segment_id, day) DO UPDATE SET members = members + ?3",
             )
-            .and_then(|mut s| s.execute(params![segment_id, day.to_string(), change]))
+            .and_then(|mut s| s.execute(params![segment_id, day.to_string(), change, shop_id]))
             .map(|_| ()))
     }
 
@@ -177,11 +192,13 @@ impl SegmentsWrite for Sql<'_> {
             .map(|_| ()))
     }
 
-    fn swept(&self, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> CoreResult<()> {
+    fn swept(&self, shop_id: i64, segment_id: i64, state: Option<i64>, at: DateTime<Utc>) -> CoreResult<()> {
         sql(self
             .0
-            .prepare_cached("UPDATE segments SET swept_at = CASE WHEN swept_at IS ?3 THEN ?2 ELSE -?2 - 1 END WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![segment_id, to_ms(at), state]))
+            .prepare_cached(
+                "UPDATE segments SET swept_at = CASE WHEN swept_at IS ?3 THEN ?2 ELSE -?2 - 1 END WHERE id = ?1 AND shop_id = ?4",
+            )
+            .and_then(|mut s| s.execute(params![segment_id, to_ms(at), state, shop_id]))
             .map(|_| ()))
     }
 
@@ -211,12 +228,20 @@ impl SegmentsWrite for Sql<'_> {
         core(segments::update_segment(self.0, shop_id, segment_id, name, description, version, timed, at))
     }
 
-    fn add_version(&self, segment_id: i64, version: i64, definition: &Value, at: DateTime<Utc>, created_by: &str) -> CoreResult<()> {
-        core(segments::add_version(self.0, segment_id, version, definition, at, created_by))
+    fn add_version(
+        &self,
+        shop_id: i64,
+        segment_id: i64,
+        version: i64,
+        definition: &Value,
+        at: DateTime<Utc>,
+        created_by: &str,
+    ) -> CoreResult<()> {
+        core(segments::add_version(self.0, shop_id, segment_id, version, definition, at, created_by))
     }
 
-    fn set_timed(&self, segment_id: i64, timed: bool) -> CoreResult<()> {
-        core(segments::set_timed(self.0, segment_id, timed))
+    fn set_timed(&self, shop_id: i64, segment_id: i64, timed: bool) -> CoreResult<()> {
+        core(segments::set_timed(self.0, shop_id, segment_id, timed))
     }
 
     fn delete(&self, shop_id: i64, segment_id: i64, at: DateTime<Utc>) -> CoreResult<()> {
