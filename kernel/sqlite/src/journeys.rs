@@ -16,7 +16,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{from_ms, parse_json};
 
 /// The customer's id and its merged ids, in the shop (`?2`): runs of either are the customer's.
-const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE shop_id = ?2 AND (id = ?1 OR merged_into = ?1)";
+/// (`+shop_id`: the shop is a filter, never the index; the id and `merged_into` find the rows.)
+const SAME_CUSTOMER: &str = "SELECT id FROM customers WHERE +shop_id = ?2 AND (id = ?1 OR merged_into = ?1)";
 
 pub(crate) fn load_journey(conn: &Connection, shop_id: i64, id: i64) -> rusqlite::Result<Option<Journey>> {
     conn.prepare_cached(

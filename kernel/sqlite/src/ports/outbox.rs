@@ -59,7 +59,7 @@ impl OutboxRead for Sql<'_> {
         sql(self
             .0
             .prepare_cached(
-                "SELECT COUNT(*) FROM messages WHERE customer_id = ?1 AND channel = ?2 AND id != ?3 AND shop_id = ?5
+                "SELECT COUNT(*) FROM messages WHERE customer_id = ?1 AND channel = ?2 AND id != ?3 AND +shop_id = ?5
                    AND ((sent_at IS NOT NULL AND sent_at > ?4) OR status = 'sending')",
             )
             .and_then(|mut s| s.query_row(params![customer_id, channel, except, to_ms(since), shop_id], |r| r.get(0))))

@@ -19,7 +19,7 @@ impl TagsRead for Sql<'_> {
     fn count_by(&self, shop_id: i64, customer_id: i64, source: &str) -> CoreResult<i64> {
         sql(self
             .0
-            .prepare_cached("SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2 AND shop_id = ?3")
+            .prepare_cached("SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2 AND +shop_id = ?3")
             .and_then(|mut s| s.query_row(params![customer_id, source, shop_id], |r| r.get(0))))
     }
 
