@@ -111,12 +111,25 @@ fn on_the_shop_alone(step: &str) -> bool {
     terms.next() == Some("shop_id=?") && terms.all(|t| !t.contains('=') || t.contains("<=") || t.contains(">="))
 }
 
-#[test]
-fn no_statement_naming_a_customer_or_a_row_is_planned_on_the_shop_alone() {
+/// A database Kith created and migrated, opened beside the store.
+fn migrated() -> (tempfile::TempDir, rusqlite::Connection) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kith.db");
     drop(Store::open(&path, StoreOptions::default()).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
+    (dir, conn)
+}
+
+/// SQLite's plan of `sql` (parameters bound as literals), one step a line; `None` when
+/// the text does not prepare (a fragment, a statement on a table of another crate).
+fn plan(conn: &rusqlite::Connection, sql: &str) -> Option<Vec<String>> {
+    let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", bind_all(sql))).ok()?;
+    Some(explain.query_map([], |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect())
+}
+
+#[test]
+fn no_statement_naming_a_customer_or_a_row_is_planned_on_the_shop_alone() {
+    let (_dir, conn) = migrated();
     let mut files = Vec::new();
     sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
     let (mut planned, mut faults) = (0, Vec::new());
@@ -128,8 +141,7 @@ fn no_statement_naming_a_customer_or_a_row_is_planned_on_the_shop_alone() {
             if !statement || !sql.contains("shop_id") || sql.contains('{') || !names_one_row(&sql) {
                 continue;
             }
-            let Ok(mut explain) = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", bind_all(&sql))) else { continue };
-            let steps: Vec<String> = explain.query_map([], |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+            let Some(steps) = plan(&conn, &sql) else { continue };
             planned += 1;
             if let Some(step) = steps.iter().find(|s| on_the_shop_alone(s)) {
                 let name = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(file).display().to_string();
@@ -143,14 +155,8 @@ fn no_statement_naming_a_customer_or_a_row_is_planned_on_the_shop_alone() {
 
 #[test]
 fn the_check_finds_a_statement_planned_on_the_shop_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kith.db");
-    drop(Store::open(&path, StoreOptions::default()).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let plan = |sql: &str| -> Vec<String> {
-        let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", bind_all(sql))).unwrap();
-        explain.query_map([], |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect()
-    };
+    let (_dir, conn) = migrated();
+    let plan = |sql: &str| plan(&conn, sql).expect("the statement prepares");
     let bad = "SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2 AND shop_id = ?3";
     let good = "SELECT COUNT(*) FROM tags WHERE customer_id = ?1 AND source = ?2 AND +shop_id = ?3";
     assert!(names_one_row(bad) && plan(bad).iter().any(|s| on_the_shop_alone(s)), "{:?}", plan(bad));
