@@ -147,67 +147,8 @@ impl Drop for Kith {
     }
 }
 
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, auth: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.url));
-        if !auth.is_empty() {
-            request = request.header("authorization", auth);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn ok(&self, method: reqwest::Method, auth: &str, path: &str, body: Option<&Value>) -> Value {
-        let (status, value) = self.call(method.clone(), auth, path, body).await;
-        assert!((200..300).contains(&status), "{method} {path} answered {status}: {value}");
-        value
-    }
-
-    async fn get(&self, auth: &str, path: &str) -> Value {
-        self.ok(reqwest::Method::GET, auth, path, None).await
-    }
-
-    async fn post(&self, auth: &str, path: &str, body: &Value) -> Value {
-        self.ok(reqwest::Method::POST, auth, path, Some(body)).await
-    }
-
-    async fn put(&self, auth: &str, path: &str, body: &Value) -> Value {
-        self.ok(reqwest::Method::PUT, auth, path, Some(body)).await
-    }
-
-    /// Every item of a paged list (`items` and `next_cursor`).
-    async fn all(&self, auth: &str, path: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let page = match &cursor {
-                Some(c) => self.get(auth, &format!("{path}{sep}cursor={c}")).await,
-                None => self.get(auth, path).await,
-            };
-            items.extend(page["items"].as_array().unwrap_or_else(|| panic!("{path}: {page}")).iter().cloned());
-            cursor = match &page["next_cursor"] {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            if cursor.is_none() {
-                return items;
-            }
-        }
-    }
-}
+/// The shop's node, as the suite's JSON client.
+type Api = crate::http::Http;
 
 struct Deadline {
     until: Instant,
@@ -1209,8 +1150,8 @@ async fn install_and_enable(api: &Api, admin: &str, shops: &[&Shop]) {
         p::PREDICT,
     ] {
         let response = api
-            .http
-            .post(format!("{}/v1/plugins", api.url))
+            .client
+            .post(format!("{}/v1/plugins", api.base))
             .header("authorization", admin)
             .header("content-type", "application/gzip")
             .body(package.tar_gz())
@@ -1682,7 +1623,7 @@ async fn living_shop(dir: &Path, db_arg: &str) {
     );
 
     let mut kith = Kith::start(dir, db_arg);
-    let api = Api { http: reqwest::Client::new(), url: kith.url.clone() };
+    let api = Api::new(reqwest::Client::new(), kith.url.clone());
     let mut now = ms(api.get(&admin, "/v1/admin/clock").await["now"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap());
     let start = now;
 

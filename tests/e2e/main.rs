@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+mod http;
 mod living_shop;
 mod multinode;
 mod predict;

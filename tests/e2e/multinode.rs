@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
+use crate::http::Http;
 use crate::{KITH, kith_json};
 
 const NODES: usize = 3;
@@ -91,64 +92,6 @@ fn problems(log: &Path) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
-}
-
-#[derive(Clone)]
-struct Http {
-    client: reqwest::Client,
-}
-
-impl Http {
-    async fn call(&self, method: reqwest::Method, url: &str, auth: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut request = self.client.request(method.clone(), url).header("authorization", auth);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn ok(&self, method: reqwest::Method, url: &str, auth: &str, body: Option<&Value>) -> Value {
-        let (status, value) = self.call(method.clone(), url, auth, body).await;
-        assert!((200..300).contains(&status), "{method} {url} answered {status}: {value}");
-        value
-    }
-
-    async fn get(&self, url: &str, auth: &str) -> Value {
-        self.ok(reqwest::Method::GET, url, auth, None).await
-    }
-
-    async fn post(&self, url: &str, auth: &str, body: &Value) -> Value {
-        self.ok(reqwest::Method::POST, url, auth, Some(body)).await
-    }
-
-    async fn put(&self, url: &str, auth: &str, body: &Value) -> Value {
-        self.ok(reqwest::Method::PUT, url, auth, Some(body)).await
-    }
-
-    /// Every item of a paged list (`items` and `next_cursor`).
-    async fn all(&self, url: &str, auth: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let page = match &cursor {
-                Some(c) => self.get(&format!("{url}{sep}cursor={c}"), auth).await,
-                None => self.get(url, auth).await,
-            };
-            items.extend(page["items"].as_array().unwrap_or_else(|| panic!("{url}: {page}")).iter().cloned());
-            cursor = match &page["next_cursor"] {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            if cursor.is_none() {
-                return items;
-            }
-        }
-    }
 }
 
 fn ms(text: &str) -> i64 {
@@ -326,7 +269,7 @@ async fn pending(http: &Http, urls: &[String], owner: &str, journey: i64) -> Vec
     let mut pending = Vec::new();
     for (n, url) in urls.iter().enumerate() {
         for plugin in PLUGINS {
-            let s = http.get(&format!("{url}/v1/shop/plugins/{plugin}"), owner).await;
+            let s = http.get(owner, &format!("{url}/v1/shop/plugins/{plugin}")).await;
             assert_eq!(s["status"], "enabled", "node {n}: {plugin} is not enabled: {s}");
             assert_eq!(s["open_dead_letters"], 0, "node {n}: {plugin} has dead letters: {s}");
             assert!(s["last_error"].is_null(), "node {n}: {plugin} failed: {}", s["last_error"]);
@@ -336,13 +279,13 @@ async fn pending(http: &Http, urls: &[String], owner: &str, journey: i64) -> Vec
         }
     }
     let url = &urls[0];
-    let active = http.get(&format!("{url}/v1/journeys/{journey}/runs?status=active&limit=500"), owner).await;
+    let active = http.get(owner, &format!("{url}/v1/journeys/{journey}/runs?status=active&limit=500")).await;
     let active = active["items"].as_array().unwrap().len();
     if active > 0 {
         pending.push(format!("{active} journey runs active"));
     }
     for status in ["queued", "sending"] {
-        let messages = http.get(&format!("{url}/v1/messages?status={status}&limit=200"), owner).await;
+        let messages = http.get(owner, &format!("{url}/v1/messages?status={status}&limit=200")).await;
         let n = messages["items"].as_array().unwrap().len();
         if n > 0 {
             pending.push(format!("{n} messages {status}"));
@@ -372,7 +315,8 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
     let admin = kith_json(dir.path(), &["--database", &database, "admin", "create-key", "--role", "admin"]);
     let admin = format!("Bearer {}", admin["token"].as_str().unwrap());
     let provider = kith_provider::Provider::start().unwrap();
-    let http = Http { client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap() };
+    // Whole URLs: the nodes are several.
+    let http = Http::new(reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(), "");
 
     let mut nodes: Vec<Node> = (0..NODES).map(|i| Node::start(dir.path(), &database, i, 0)).collect();
     let mut logs: Vec<PathBuf> = nodes.iter().map(|n| n.log.clone()).collect();
@@ -404,12 +348,12 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
                                  "grant": {"capabilities": ["log", "config", "http"], "allowed_hosts": [provider.host()]}}),
             _ => json!({"config": {}}),
         };
-        http.put(&format!("{}/v1/shop/plugins/{plugin}", url(1)), &owner, &body).await;
+        http.put(&owner, &format!("{}/v1/shop/plugins/{plugin}", url(1)), &body).await;
     }
     let template = http
         .post(
-            &format!("{}/v1/coupon-templates", url(2)),
             &owner,
+            &format!("{}/v1/coupon-templates", url(2)),
             &json!({"name": "满100减10", "face_value": 1000, "threshold": 10_000, "valid_days": 30}),
         )
         .await["id"]
@@ -417,8 +361,8 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
         .unwrap();
     let journey = http
         .post(
-            &format!("{}/v1/journeys", url(2)),
             &owner,
+            &format!("{}/v1/journeys", url(2)),
             &json!({"name": "Welcome, then a coupon", "definition": {
             "trigger": {"event": "order.paid", "where": [{"field": "first_order", "op": "eq", "value": true}]},
             "start": "hello", "steps": {
@@ -431,10 +375,10 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
         .await["id"]
         .as_i64()
         .unwrap();
-    let active = http.post(&format!("{}/v1/journeys/{journey}/activate", url(0)), &owner, &json!({})).await;
+    let active = http.post(&owner, &format!("{}/v1/journeys/{journey}/activate", url(0)), &json!({})).await;
     assert_eq!(active["status"], "active", "{active}");
 
-    let clock = http.get(&format!("{}/v1/admin/clock", url(0)), &admin).await;
+    let clock = http.get(&admin, &format!("{}/v1/admin/clock", url(0))).await;
     let (customers, first, refunds) = traffic(ms(clock["now"].as_str().unwrap()));
     let batches = first.len().div_ceil(BATCH);
     let acks = Arc::new(Mutex::new(Acks::default()));
@@ -506,12 +450,12 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
     let accepted_twice: Vec<_> = acks.by_event.iter().filter(|(_, a)| a.iter().filter(|(_, s)| s == "accepted").count() > 1).collect();
     assert!(accepted_twice.is_empty(), "events accepted twice: {accepted_twice:?}");
     for (b, chunk) in all.chunks(50).enumerate() {
-        let report = http.post(&format!("{}/v1/events", current[b % NODES]), &owner, &json!({"events": chunk})).await;
+        let report = http.post(&owner, &format!("{}/v1/events", current[b % NODES]), &json!({"events": chunk})).await;
         assert_eq!((report["accepted"].as_u64(), report["duplicates"].as_u64()), (Some(0), Some(chunk.len() as u64)), "{report}");
     }
 
     // Customers as the model has them: one per phone, stats from the orders and refunds once each.
-    let listed = http.all(&format!("{}/v1/customers?limit=200", current[1]), &owner).await;
+    let listed = http.all(&owner, &format!("{}/v1/customers?limit=200", current[1])).await;
     assert_eq!(listed.len(), CUSTOMERS, "one customer per phone");
     let by_phone: BTreeMap<String, &Value> = listed
         .iter()
@@ -560,7 +504,7 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
         }
         // Points: each order earned once, a yuan a point; a partial refund takes back its share.
         let id = c["id"].as_i64().unwrap();
-        let ledger = http.all(&format!("{}/v1/customers/{id}/points/ledger?limit=500", current[2]), &owner).await;
+        let ledger = http.all(&owner, &format!("{}/v1/customers/{id}/points/ledger?limit=500", current[2])).await;
         let sum: i64 = ledger.iter().map(|e| e["points"].as_i64().unwrap()).sum();
         if Some(sum) != c["points"].as_i64() {
             failures.push(format!("customer {id}: ledger sums to {sum}, balance {}", c["points"]));
@@ -596,7 +540,7 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
             failures.push(format!("customer {id}: earned for {:?}", earned.keys().collect::<Vec<_>>()));
         }
         // One coupon, from the journey.
-        let coupons = http.get(&format!("{}/v1/customers/{id}/coupons", current[0]), &owner).await;
+        let coupons = http.get(&owner, &format!("{}/v1/customers/{id}/coupons", current[0])).await;
         let coupons = coupons["items"].as_array().unwrap().len();
         if coupons != 1 {
             failures.push(format!("customer {id}: {coupons} coupons, expected the journey's one"));
@@ -604,7 +548,7 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
     }
 
     // Journey runs: one per customer (each bought), completed, each step once, each message its own.
-    let runs = http.all(&format!("{}/v1/journeys/{journey}/runs?limit=500", current[0]), &owner).await;
+    let runs = http.all(&owner, &format!("{}/v1/journeys/{journey}/runs?limit=500", current[0])).await;
     let mut runs_per_customer: BTreeMap<i64, usize> = BTreeMap::new();
     let mut run_messages = BTreeSet::new();
     for run in &runs {
@@ -626,7 +570,7 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
     }
 
     // Messages: two per customer, each sent, and each at the provider once.
-    let messages = http.all(&format!("{}/v1/messages?limit=200", current[1]), &owner).await;
+    let messages = http.all(&owner, &format!("{}/v1/messages?limit=200", current[1])).await;
     let sent: BTreeSet<String> = messages
         .iter()
         .filter(|m| m["status"] == "sent" || m["status"] == "delivered")
@@ -659,7 +603,7 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
             resent += 1;
             continue;
         }
-        let detail = http.get(&format!("{}/v1/messages/{key}", current[0]), &owner).await;
+        let detail = http.get(&owner, &format!("{}/v1/messages/{key}", current[0])).await;
         failures.push(format!(
             "message {key} went to the provider {} times (receipts {at:?}, {received_at_kill} before the kill): {detail}",
             at.len()
@@ -682,7 +626,7 @@ async fn three_nodes_on_one_postgres_apply_everything_once_across_a_kill() {
     // Plugins' committed calls, as each node reports them (a lost race to commit a batch leaves none).
     let mut calls = Vec::new();
     for plugin in PLUGINS {
-        let s = http.get(&format!("{}/v1/shop/plugins/{plugin}", current[0]), &owner).await;
+        let s = http.get(&owner, &format!("{}/v1/shop/plugins/{plugin}", current[0])).await;
         calls.push(format!("{plugin} {}", s["calls"]["calls"]));
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::http::Http;
 use crate::{Server, bearers, get_json, install, post_json, setup};
 
 /// A small deterministic generator (64-bit LCG, the high bits).
@@ -67,20 +68,6 @@ async fn until(http: &reqwest::Client, url: &str, auth: &str, what: &str, done: 
         }
         assert!(Instant::now() < deadline, "{what} did not come: {value}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every item of a paged list.
-async fn all(http: &reqwest::Client, url: &str, auth: &str) -> Vec<Value> {
-    let (mut items, mut cursor) = (Vec::new(), String::new());
-    loop {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let page = get_json(http, &format!("{url}{sep}limit=200{cursor}"), auth).await;
-        items.extend(page["items"].as_array().unwrap_or_else(|| panic!("{page}")).iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => return items,
-        }
     }
 }
 
@@ -166,7 +153,7 @@ async fn churn_risk_and_clv_segments_drive_a_win_back_journey() {
 
     // The scores as the profile shows them: every buyer holds a CLV, nobody else; a churn risk
     // every buyer who bought on more than one day (BG/NBD cannot tell whether a one-time buyer left).
-    let customers = all(&http, &url("/v1/customers"), &owner).await;
+    let customers = Http::new(http.clone(), "").all(&owner, &url("/v1/customers?limit=200")).await;
     let score = |c: &Value, model: &str| c["scores"].as_array().unwrap().iter().find(|s| s["model"] == model).cloned();
     let phone_of: BTreeMap<i64, String> =
         customers.iter().map(|c| (c["id"].as_i64().unwrap(), mobile(c["identities"][0]["value"].as_str().unwrap_or_default()))).collect();
@@ -195,8 +182,12 @@ async fn churn_risk_and_clv_segments_drive_a_win_back_journey() {
 
     // Both segments hold exactly those, evaluated now and as tracked for events.
     for (segment, want) in [(at_risk, &high), (top, &best)] {
-        let members: BTreeSet<i64> =
-            all(&http, &url(&format!("/v1/segments/{segment}/members")), &owner).await.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+        let members: BTreeSet<i64> = Http::new(http.clone(), "")
+            .all(&owner, &url(&format!("/v1/segments/{segment}/members?limit=200")))
+            .await
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
         assert_eq!(&members, want, "segment {segment}");
         until(&http, &url(&format!("/v1/segments/{segment}")), &owner, "tracked members", |s| s["members"] == want.len()).await;
     }
