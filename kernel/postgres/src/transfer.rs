@@ -254,7 +254,18 @@ impl Postgres {
             );
             wait(tx.execute(sql.as_str(), &[&quote(&table), &column])).map_err(error)?;
         }
-        wait(tx.commit()).map_err(error)
+        wait(tx.commit()).map_err(error)?;
+        // The planner's statistics of the copied tables, at once: until autovacuum's first
+        // pass (up to a minute, longer on a busy server) they say "empty", and a node's
+        // first statements would keep plans made for empty tables (sequential scans) in
+        // its statement cache. The copy is committed whatever happens here.
+        let tables: Vec<String> = plan.tables.iter().map(|t| quote(&t.name)).collect();
+        if !tables.is_empty()
+            && let Err(e) = wait(client.batch_execute(&format!("ANALYZE {}", tables.join(", "))))
+        {
+            tracing::warn!(error = %e, "the copy is committed, but ANALYZE of the copied tables failed: autovacuum will analyze them");
+        }
+        Ok(())
     }
 
     /// Each table's rows and checksum (those of `shop`, or all), read in key order from
@@ -387,6 +398,17 @@ mod tests {
         assert_eq!(store.transfer_summaries(&plan, None).unwrap(), expected);
         assert_eq!(store.transfer_summaries(&plan, Some(7)).unwrap(), expected);
         assert!(store.transfer_summaries(&plan, Some(8)).unwrap().iter().all(|s| s.rows == 0));
+
+        // The copied tables are analyzed: the planner knows their rows (never analyzed, a
+        // table's `reltuples` is -1).
+        let client = store.client().unwrap();
+        for table in &plan.tables {
+            let row =
+                wait(client.query_one("SELECT reltuples::float8 FROM pg_class WHERE oid = $1::text::regclass", &[&table.name])).unwrap();
+            let reltuples: f64 = row.get(0);
+            assert_eq!(reltuples, rows[&table.name].len() as f64, "{}", table.name);
+        }
+        drop(client);
 
         let again = store.import(&plan, &mut |_| Ok(())).unwrap_err();
         assert!(matches!(again, kith_core::Error::Conflict(_)), "{again}");
