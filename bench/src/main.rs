@@ -7,6 +7,7 @@ mod data;
 mod ingest;
 mod journeys;
 mod kith;
+mod languages;
 mod pg;
 mod plugins;
 mod report;
@@ -29,6 +30,8 @@ enum Bench {
     Journeys,
     Api,
     Plugins,
+    /// The same tag rule written in Rust, JavaScript and Python (`kith plugin new`'s template).
+    PluginLanguages,
     All,
 }
 
@@ -222,6 +225,10 @@ fn main() -> Result<()> {
     }
     if wants(Bench::Plugins) {
         plugins::run(&shop, args.runs, &mut report)?;
+        save(&report)?;
+    }
+    if wants(Bench::PluginLanguages) {
+        languages::run(&args.kith, &shop, args.runs, &mut report)?;
         save(&report)?;
     }
     report.print();

@@ -34,8 +34,8 @@ const RFM_WINDOW_DAYS: u32 = 365;
 const DAY_MS: i64 = 86_400_000;
 
 /// The shop's contexts, all time and over RFM's window, computed once.
-struct Contexts {
-    all: ShopContext,
+pub(crate) struct Contexts {
+    pub(crate) all: ShopContext,
     window: ShopContext,
 }
 
@@ -49,7 +49,7 @@ fn distribution(mut values: Vec<f64>) -> Distribution {
 }
 
 impl Contexts {
-    fn of(shop: &Shop) -> Contexts {
+    pub(crate) fn of(shop: &Shop) -> Contexts {
         let now = shop.now;
         let context = |window: Option<u32>| {
             let since = window.map(|d| now - chrono::Duration::days(i64::from(d)));
@@ -205,15 +205,15 @@ impl PluginEnv for BatchEnv {
 }
 
 /// One first-party plugin, loaded in the host.
-struct Loaded {
-    plugin: Plugin,
-    grant: Grant,
-    reads: Reads,
+pub(crate) struct Loaded {
+    pub(crate) plugin: Plugin,
+    pub(crate) grant: Grant,
+    pub(crate) reads: Reads,
 }
 
 impl Loaded {
     /// The customer as the store hands them to the bus for this plugin.
-    fn snapshot(&self, c: &Customer, at: DateTime<Utc>) -> Snapshot {
+    pub(crate) fn snapshot(&self, c: &Customer, at: DateTime<Utc>) -> Snapshot {
         let mut s = snapshot(c, at);
         self.reads.blank(&mut s);
         s
@@ -227,7 +227,7 @@ fn load(host: &Host, package: &kith_test_plugins::Package) -> Result<Loaded> {
 }
 
 /// Customer indexes of each batch.
-fn batches(shop: &Shop) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+pub(crate) fn batches(shop: &Shop) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     (0..shop.customers).step_by(BATCH).map(|start| start..(start + BATCH).min(shop.customers))
 }
 
@@ -253,13 +253,13 @@ fn call(host: &Host, loaded: &Loaded, ctx: &Contexts, customers: &[Customer], in
 
 /// Per pass: seconds over all batches, decisions; and every instantiation.
 #[derive(Default)]
-struct Pass {
-    seconds: f64,
-    decisions: usize,
-    instantiations: Vec<f64>,
+pub(crate) struct Pass {
+    pub(crate) seconds: f64,
+    pub(crate) decisions: usize,
+    pub(crate) instantiations: Vec<f64>,
 }
 
-fn tag_rule_pass(host: &Host, rule: &Loaded, shop: &Shop, ctx: &Contexts) -> Result<Pass> {
+pub(crate) fn tag_rule_pass(host: &Host, rule: &Loaded, shop: &Shop, ctx: &Contexts) -> Result<Pass> {
     let mut pass = Pass::default();
     for range in batches(shop) {
         let customers: Vec<Customer> = range.map(|i| shop.customer(i)).collect();

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 mod http;
 mod living_shop;
 mod multinode;
+mod plugin_workflow;
 mod predict;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");

@@ -4,7 +4,8 @@
 //!   kernel on a demo shop with them enabled (`kith demo`, data in
 //!   `kith-data/demo.db`; with `--postgres`, in a PostgreSQL server of the demo's own,
 //!   installed from Debian when missing, its data in `kith-data/postgres`); ARGS go to `kith demo`.
-//! - `cargo xtask test`: formatting, lints, then every test of the workspace
+//! - `cargo xtask test`: formatting, lints, the JavaScript and Python SDKs' unit tests (Node.js and npm
+//!   from Debian when missing), then every test of the workspace
 //!   (which builds the test plugins of `tests/plugins` for wasm32-wasip2; the PostgreSQL
 //!   backend's tests start throwaway servers of their own, from Debian's package, installed when missing),
 //!   then every benchmark at the tiny scale as a smoke test.
@@ -178,6 +179,14 @@ fn test() -> Result<()> {
         .arg(&native)
         .args(["--", "-D", "warnings"]);
     run(clippy)?;
+    // The JavaScript and Python SDKs, natively: their unit tests, with fakes of the host's imports.
+    ensure_node()?;
+    let mut node = Command::new("node");
+    node.args(["--test", "sdk/js/test/"]).current_dir(root());
+    run(node)?;
+    let mut python = Command::new("python3");
+    python.args(["-m", "unittest", "discover", "--start-directory", "sdk/python/tests"]).current_dir(root());
+    run(python)?;
     // btyd's tests, and predict's through its own fit path, fit the models on the CDNOW sample and
     // compare with the published figures.
     let mut test = cargo();
@@ -282,6 +291,20 @@ fn apt_install(package: &str) -> Result<()> {
         update.arg("update");
         run(update)?;
         install()?;
+    }
+    Ok(())
+}
+
+/// Node.js and npm, from Debian when missing: `kith plugin build` bundles and builds JavaScript plugins
+/// with them (its pinned tools come from the npm registry on first use), and the JavaScript SDK's
+/// tests run on Node's own test runner.
+fn ensure_node() -> Result<()> {
+    let works = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !works("node") {
+        apt_install("nodejs")?;
+    }
+    if !works("npm") {
+        apt_install("npm")?;
     }
     Ok(())
 }

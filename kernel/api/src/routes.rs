@@ -70,6 +70,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::plugin_logs))
         .routes(routes!(plugins::dead_letters))
         .routes(routes!(plugins::redrive))
+        .routes(routes!(plugins::plugin_fixture))
         .routes(routes!(plugins::start_run))
         .routes(routes!(plugins::get_run))
         .routes(routes!(plugins::resume_run))

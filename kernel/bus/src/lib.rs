@@ -37,7 +37,7 @@ use kith_domain::plugin::{
 use kith_host::{CallEnv, CallError, CallReport, Host, Input, KvUsage, LoadError, Output, Plugin, PluginEnv};
 
 pub use crate::clock::{Clock, SystemClock, TestClock};
-pub use crate::lifecycle::{EnableRequest, PluginStatus, REPORT_KEY};
+pub use crate::lifecycle::{EnableRequest, PluginStatus, REPORT_KEY, validate_config};
 pub use crate::package::Package;
 
 /// Errors of the bus's operations, in the terms the API answers with.
@@ -947,6 +947,9 @@ fn empty_report() -> CallReport {
         kv_writes: Vec::new(),
         duration: Duration::ZERO,
         instantiation: Duration::ZERO,
+        fuel_used: None,
+        peak_memory: 0,
+        output_bytes: 0,
     }
 }
 

@@ -213,8 +213,8 @@ fn text_bytes(d: &Decision) -> usize {
     }
 }
 
-/// Refuse output over the host's caps on decisions and bytes of text.
-pub(crate) fn check_output(config: &HostConfig, output: Output) -> Result<Output, CallError> {
+/// Refuse output over the host's caps on decisions and bytes of text; otherwise the output and its bytes of text.
+pub(crate) fn check_output(config: &HostConfig, output: Output) -> Result<(Output, usize), CallError> {
     let bytes = match &output {
         Output::Decisions(decisions) => {
             if decisions.len() > config.max_decisions {
@@ -244,5 +244,5 @@ pub(crate) fn check_output(config: &HostConfig, output: Output) -> Result<Output
     if bytes > config.max_output_bytes {
         return Err(CallError::Output(format!("{bytes} bytes of text; at most {} per call", config.max_output_bytes)));
     }
-    Ok(output)
+    Ok((output, bytes))
 }

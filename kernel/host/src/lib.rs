@@ -183,6 +183,13 @@ pub struct CallReport {
     pub duration: Duration,
     /// The part of `duration` spent instantiating the component (zero when it never got there).
     pub instantiation: Duration,
+    /// Fuel the call burned, instantiation included; `None` when the host does not count fuel.
+    pub fuel_used: Option<u64>,
+    /// The most bytes of linear memory the instance held at once, all its memories together.
+    pub peak_memory: usize,
+    /// Bytes of text in what the call returned, as counted against `HostConfig::max_output_bytes`
+    /// (zero when the call failed).
+    pub output_bytes: usize,
 }
 
 /// The shop side of a call: who calls, with what grant and configuration.
@@ -436,7 +443,12 @@ impl Host {
             Failure::Call(e) => e,
             Failure::Wasm(err) => classify(err, &store, plugin),
         });
-        let output = output.and_then(|out| convert::check_output(&self.config, out));
+        let (output, output_bytes) = match output.and_then(|out| convert::check_output(&self.config, out)) {
+            Ok((output, bytes)) => (Ok(output), bytes),
+            Err(err) => (Err(err), 0),
+        };
+        let fuel_used = self.config.fuel.then(|| fuel - store.get_fuel().unwrap_or(fuel));
+        let peak_memory = store.data().limits.peak;
         // A guest's error that comes back once the deadline has passed (an HTTP request
         // that the deadline ended, whichever of the two timers fired first) is the deadline's.
         let output = match output {
@@ -446,7 +458,7 @@ impl Host {
         let state = store.into_data();
         let (logs, kv_writes) = state.finish();
         let kv_writes = if output.is_ok() { kv_writes } else { Vec::new() };
-        CallReport { output, logs, kv_writes, duration: started.elapsed(), instantiation }
+        CallReport { output, logs, kv_writes, duration: started.elapsed(), instantiation, fuel_used, peak_memory, output_bytes }
     }
 
     fn run(&self, plugin: &Plugin, store: &mut Store<State>, input: Input, instantiation: &mut Duration) -> Result<Output, Failure> {

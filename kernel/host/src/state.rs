@@ -122,7 +122,7 @@ impl State {
             config: env.config.to_string(),
             now_ms: env.now_ms,
             services: env.services,
-            limits: Limiter { memory_cap: plugin.limits.memory, memory: 0, table_elements: 0, memory_exceeded: false },
+            limits: Limiter { memory_cap: plugin.limits.memory, memory: 0, peak: 0, table_elements: 0, memory_exceeded: false },
             kv_limits: config.kv,
             kv: BTreeMap::new(),
             kv_order: Vec::new(),
@@ -243,6 +243,8 @@ impl State {
 pub(crate) struct Limiter {
     memory_cap: usize,
     memory: usize,
+    /// The most `memory` has been.
+    pub(crate) peak: usize,
     table_elements: usize,
     memory_exceeded: bool,
 }
@@ -255,6 +257,7 @@ impl ResourceLimiter for Limiter {
             return Err(wasmtime::format_err!("memory limit of {} bytes exceeded", self.memory_cap));
         }
         self.memory = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 

@@ -376,3 +376,33 @@ fn a_plugin_may_ask_for_a_fuel_budget() {
     let report = evaluate(&plugin, env(ALL, serde_json::json!({})));
     assert_eq!(report.output, Err(CallError::Fuel(5_000_000)), "out of fuel long before the deadline");
 }
+
+#[test]
+fn a_call_reports_the_fuel_memory_and_output_it_used() {
+    let report = evaluate(&load(&plugins::VIP_TAG), env(ALL, serde_json::json!({"threshold": 100_000})));
+    let Ok(Output::Decisions(decisions)) = &report.output else { panic!("{:?}", report.output) };
+    // The output's bytes of text are those counted against the host's cap: tags, reasons, event types, payloads.
+    let text: usize = decisions
+        .iter()
+        .map(|d| match d {
+            Decision::AddTag { tag, reason, .. } | Decision::RemoveTag { tag, reason, .. } => tag.len() + reason.len(),
+            Decision::EmitEvent { event_type, payload, .. } => event_type.len() + payload.len(),
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(report.output_bytes, text);
+    let fuel = report.fuel_used.expect("the host counts fuel");
+    assert!(fuel > 1_000, "{fuel}");
+    // A Rust tag rule's memory is its initial pages and a little heap, below the 32 MiB limit.
+    assert!(report.peak_memory >= 64 << 10 && report.peak_memory < 32 << 20, "{}", report.peak_memory);
+
+    // Running out of memory reports the most it held: up to the limit, not past it.
+    let hostile = evaluate(&load(&plugins::HOSTILE_MEMORY), env(ALL, serde_json::json!({})));
+    assert!(matches!(hostile.output, Err(CallError::Memory(_))), "{:?}", hostile.output);
+    assert!(hostile.peak_memory > 16 << 20 && hostile.peak_memory <= 32 << 20, "{}", hostile.peak_memory);
+    assert_eq!(hostile.output_bytes, 0);
+    // A budget's fuel is all used when the call runs out of it.
+    let manifest = Manifest::parse(&format!("{}\n[limits]\nfuel = 5000000\n", plugins::HOSTILE_LOOP.manifest())).unwrap();
+    let looping = evaluate(&host().load(&manifest, &plugins::HOSTILE_LOOP.wasm()).unwrap(), env(ALL, serde_json::json!({})));
+    assert_eq!(looping.fuel_used, Some(5_000_000));
+}

@@ -48,6 +48,7 @@ fn released_wit_files_are_unchanged() {
     let added: Vec<_> = present.difference(&listed).collect();
     assert!(added.is_empty(), "files added to a released WIT version: {added:?}");
     assert!(versions.contains("v0.1"), "kith:plugin@0.1.0 is released");
+    assert!(versions.contains("v0.2"), "kith:plugin@0.2.0 is released: the SDKs build against it");
 }
 
 #[test]

@@ -165,20 +165,26 @@ pub(crate) fn redact(url: &str) -> String {
 
 impl Config {
     /// The plugin host and the bus over `store`; workers are not started.
-    pub fn open_bus(&self, store: Arc<dyn kith_core::Backend>) -> Result<Arc<kith_bus::Bus>> {
+    /// The plugin host's limits as `kith serve` sets them (`kith plugin test` runs plugins with the same),
+    /// compiled components cached in `cache_dir` (default: beside the database).
+    pub fn host_config(&self, cache_dir: Option<PathBuf>) -> Result<kith_host::HostConfig> {
         let p = &self.plugins;
-        let cache_dir = p.cache_dir.clone().unwrap_or_else(|| self.default_cache_dir());
+        let cache_dir = cache_dir.or_else(|| p.cache_dir.clone()).unwrap_or_else(|| self.default_cache_dir());
         // wasmtime's cache wants an absolute directory.
         let cache_dir = std::path::absolute(&cache_dir).with_context(|| format!("resolving {}", cache_dir.display()))?;
-        let host = kith_host::HostConfig {
+        Ok(kith_host::HostConfig {
             cache_dir: Some(cache_dir),
             default_timeout: Duration::from_millis(p.timeout_ms),
             max_timeout: Duration::from_millis(p.max_timeout_ms.max(p.timeout_ms)),
             default_memory: p.memory_mib << 20,
             max_memory: p.max_memory_mib.max(p.memory_mib) << 20,
             ..kith_host::HostConfig::default()
-        };
-        let host = Arc::new(kith_host::Host::new(host).context("starting the plugin host")?);
+        })
+    }
+
+    pub fn open_bus(&self, store: Arc<dyn kith_core::Backend>) -> Result<Arc<kith_bus::Bus>> {
+        let p = &self.plugins;
+        let host = Arc::new(kith_host::Host::new(self.host_config(None)?).context("starting the plugin host")?);
         let defaults = kith_bus::BusConfig::default();
         let outbox = kith_core::outbox::OutboxPolicy { lease: Duration::from_secs(p.outbox_lease_secs.max(1)), ..defaults.outbox };
         let bus = kith_bus::BusConfig { workers: p.workers, batch_size: p.batch_size.max(1), outbox, ..defaults };

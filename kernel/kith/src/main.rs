@@ -1,4 +1,5 @@
-//! `kith`: serve the kernel, administer shops and keys, import shop exports, run the demo, backtest the predictions.
+//! `kith`: serve the kernel, administer shops and keys, import shop exports, run the demo, backtest the predictions,
+//! and write plugins (`kith plugin new/build/test/pack/publish`).
 
 mod admin;
 mod backtest;
@@ -7,6 +8,7 @@ mod config;
 mod demo;
 mod import;
 mod migrate;
+mod plugin;
 mod serve;
 
 use std::path::PathBuf;
@@ -65,6 +67,9 @@ enum Command {
     /// Copy the SQLite database (every shop, or one with --shop) into an empty PostgreSQL
     /// database, then compare each table's rows and checksum on both sides.
     Migrate(migrate::MigrateArgs),
+    /// Write plugins: create a project, build it, test it against fixtures in the kernel's plugin host, pack and publish it.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 fn main() -> Result<()> {
@@ -83,7 +88,7 @@ fn main() -> Result<()> {
     // `check` reads the file as it is, and never writes to it.
     if cli.create
         && config.postgres_url().is_none()
-        && !matches!(cli.command, Command::Check | Command::Backtest(_) | Command::Migrate(_))
+        && !matches!(cli.command, Command::Check | Command::Backtest(_) | Command::Migrate(_) | Command::Plugin(_))
         && kith_sqlite::Store::init_if_empty(&config.database)?
     {
         eprintln!("started a new database in the empty file {}", config.database.display());
@@ -96,6 +101,7 @@ fn main() -> Result<()> {
         Command::Check => check::run(&config),
         Command::Backtest(args) => backtest::run(&config, args),
         Command::Migrate(args) => migrate::run(&config, args),
+        Command::Plugin(cmd) => plugin::run(&config, cmd),
     };
     if let Err(err) = &result
         && let Some(refused) = check::refusal(err)

@@ -371,6 +371,101 @@ pub async fn redrive(
     Ok(Json(state.bus("redrive", move |b| Ok(shown_dead_letter(&**b.store(), shop_id, b.redrive(shop_id, &id, letter)?, pii)?)).await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureQuery {
+    /// Customers to take, 1 to 100; default 20.
+    sample: Option<usize>,
+}
+
+/// Days of history a recorded fixture carries.
+const FIXTURE_HISTORY_DAYS: i64 = 90;
+
+/// What the plugin would be handed in this shop now, as a fixture for `kith plugin test`
+/// (`kith plugin test --record`): the shop's context, the first customers as a batch carries them
+/// (the plugin's `reads` applied), their histories of the last 90 days and the first buyers' summaries
+/// when the plugin reads customers, and its configuration without secrets. Personal data is masked
+/// without `pii:read` (reading it unmasked is audited). The fixture has no `expect`: the vendor adds it.
+#[utoipa::path(get, path = "/v1/shop/plugins/{id}/fixture", tag = "plugins", params(("id" = String, Path, description = "Plugin id"), FixtureQuery),
+    security(("api_key" = [])),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+pub async fn plugin_fixture(
+    key: ShopKey<PluginsManage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<FixtureQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let sample = query.sample.unwrap_or(20);
+    if !(1..=100).contains(&sample) {
+        return Err(ApiError::bad_request("sample", "must be between 1 and 100"));
+    }
+    let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
+    let now = state.now();
+    let (sub, kind, context, customers, histories, buyers) = state
+        .read("plugin_fixture", move |s| {
+            let mut sub = s.subscription(shop_id, &id)?;
+            let manifest = manifest(s, &id, Some(&sub.version))?.ok_or_else(|| kith_core::Error::NotFound("plugin".into()))?;
+            shown_subscription(s, &mut sub, pii)?;
+            let context = s.shop_context(shop_id, now, None)?;
+            let customers = s.customer_batch(shop_id, 0, sample, manifest.reads())?;
+            let reads_customers = manifest.capabilities.contains(&kith_domain::plugin::Capability::CustomersRead);
+            let (histories, buyers) = if reads_customers {
+                let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
+                let since = (now - chrono::Duration::days(FIXTURE_HISTORY_DAYS)).timestamp_millis();
+                (s.histories(shop_id, &ids, since)?, s.buyer_summaries(shop_id, None, sample, now)?)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            Ok((sub, manifest.kind, context, customers, histories, buyers))
+        })
+        .await?;
+    let count = customers.len();
+    let customers: Vec<_> = customers.into_iter().map(|c| crate::mask::mask(&key, c)).collect();
+    if pii && count > 0 {
+        crate::routes::customers::audit_unmasked(&state, &key, format!("plugin-fixture:{}", sub.plugin_id), count).await?;
+    }
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let histories: serde_json::Map<String, Value> = histories
+        .into_iter()
+        .map(|h| {
+            let orders: Vec<Value> = h
+                .orders
+                .iter()
+                .map(|o| {
+                    json!({"id": o.external_id, "amount": o.amount, "refunded_amount": o.refunded_amount, "status": o.status,
+                           "coupon_code": o.coupon_code, "paid_at": time(o.paid_at_ms), "items": o.items})
+                })
+                .collect();
+            let behaviours: Vec<Value> = h
+                .behaviours
+                .iter()
+                .map(|b| json!({"kind": b.kind, "sku": b.sku, "category": b.category, "occurred_at": time(b.occurred_at_ms)}))
+                .collect();
+            (h.customer_id.to_string(), json!({"orders": orders, "behaviours": behaviours, "truncated": h.truncated}))
+        })
+        .collect();
+    let mut fixture = json!({
+        "name": format!("recorded from shop {shop_id} at {}", now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "now": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "config": sub.config,
+        "grant": sub.grant,
+        "shop": context,
+        "customers": customers,
+    });
+    if !histories.is_empty() {
+        fixture["histories"] = Value::Object(histories);
+    }
+    if !buyers.is_empty() {
+        fixture["buyers"] = json!(buyers);
+    }
+    // A batch of every customer taken, without events: a run's shape. Connectors are sent messages, not customers.
+    if kind == Kind::ChannelConnector {
+        fixture["customers"] = json!([]);
+    }
+    Ok(Json(fixture))
+}
+
 /// Start a run of the plugin over all of the shop's customers (re-tag,
 /// re-score, review), in batches with a checkpoint; follow it with `GET …/runs/{run}`.
 #[utoipa::path(post, path = "/v1/shop/plugins/{id}/runs", tag = "plugins", params(("id" = String, Path, description = "Plugin id")), security(("api_key" = [])),

@@ -116,6 +116,7 @@ fn routes(h: &Harness, (letter, run): (i64, i64)) -> Vec<Route> {
         r(Method::GET, "/v1/shop/plugins/vip-tag".into(), None, Access::Shop(MANAGERS), 200, true),
         r(Method::DELETE, "/v1/shop/plugins/vip-tag".into(), None, Access::Shop(MANAGERS), 200, true),
         r(Method::GET, "/v1/shop/plugins/vip-tag/logs".into(), None, Access::Shop(MANAGERS), 200, true),
+        r(Method::GET, "/v1/shop/plugins/vip-tag/fixture".into(), None, Access::Shop(MANAGERS), 200, true),
         r(Method::GET, "/v1/shop/plugins/vip-tag/dead-letters".into(), None, Access::Shop(MANAGERS), 200, true),
         r(Method::POST, format!("/v1/shop/plugins/vip-tag/dead-letters/{letter}/redrive"), None, Access::Shop(MANAGERS), 200, true),
         r(Method::POST, "/v1/shop/plugins/vip-tag/runs".into(), None, Access::Shop(MANAGERS), 202, true),

@@ -466,7 +466,7 @@ async fn only_the_owner_points_a_connector_somewhere_and_its_secrets_are_never_r
     let r = h.call(Method::PUT, "/v1/shop/plugins/sms-http", Some(&owner), Some(request.clone())).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["config"], json!({"endpoint": "http://127.0.0.1:9/send"}), "the secret is write-only");
-    for uri in ["/v1/shop/plugins/sms-http", "/v1/shop/plugins"] {
+    for uri in ["/v1/shop/plugins/sms-http", "/v1/shop/plugins", "/v1/shop/plugins/sms-http/fixture"] {
         let text = h.call(Method::GET, uri, Some(&operator), None).await.body.to_string();
         assert!(!text.contains("sk-very-secret"), "{uri}: {text}");
     }

@@ -230,3 +230,45 @@ async fn the_status_shows_what_the_plugin_reports_about_itself_masked_without_pi
     put(&h, "/v1/shop/plugins/rfm", h.key(Role::Operator), json!({})).await;
     assert_eq!(h.get("/v1/shop/plugins/rfm", Role::Operator).await.body["report"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_fixture_records_what_the_plugin_would_be_handed_masked_for_keys_without_pii_read() {
+    let h = Harness::new().await;
+    install(&h, h.key(Role::Admin), "application/gzip", plugins::VIP_TAG.tar_gz()).await;
+    let (owner, operator) = (h.key(Role::Owner).to_owned(), h.key(Role::Operator).to_owned());
+    let uri = "/v1/shop/plugins/vip-tag/fixture";
+    h.call(Method::GET, uri, Some(&owner), None).await.assert_problem(404, "not-found");
+    put(&h, "/v1/shop/plugins/vip-tag", &operator, json!({"config": {"threshold": 10000}})).await;
+    let upsert = json!({"events": [{"id": "p1", "type": "customer.upsert", "identities": [{"kind": "phone", "value": "13700000021"}],
+        "profile": {"name": "王小明", "city": "上海"}}]});
+    h.post("/v1/events", Role::App, upsert).await;
+    h.post("/v1/events", Role::App, order("f1", "13700000021", 25_000)).await;
+    h.bus.drain().unwrap();
+
+    let r = h.call(Method::GET, &format!("{uri}?sample=100"), Some(&owner), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["config"], json!({"threshold": 10000}));
+    assert_eq!(r.body["shop"]["currency"], "CNY");
+    let customers = r.body["customers"].as_array().unwrap();
+    let buyer = customers.iter().find(|c| c["stats"]["total_spent"] == 25_000).unwrap_or_else(|| panic!("{}", r.body));
+    assert_eq!(buyer["profile"]["name"], "王小明", "the owner reads personal data");
+    // vip-tag reads customers: their histories come along, in the fixture's own shape.
+    let history = &r.body["histories"][buyer["id"].to_string()];
+    assert_eq!(history["orders"][0]["id"], "f1", "{}", r.body);
+    assert!(history["orders"][0]["paid_at"].is_string(), "{history}");
+
+    let r = h.call(Method::GET, &format!("{uri}?sample=1"), Some(&operator), None).await;
+    assert_eq!(r.body["customers"].as_array().map(Vec::len), Some(1));
+    let masked = h.call(Method::GET, &format!("{uri}?sample=100"), Some(&operator), None).await;
+    let text = masked.body.to_string();
+    assert!(!text.contains("王小明") && !text.contains("13700000021"), "an operator without pii:read: {text}");
+    for bad in ["0", "101"] {
+        let r = h.call(Method::GET, &format!("{uri}?sample={bad}"), Some(&owner), None).await;
+        r.assert_problem(400, "invalid-request");
+        assert_eq!(r.body["field"], "sample", "{}", r.body);
+    }
+    let r = h.call(Method::GET, &format!("{uri}?sample=x"), Some(&owner), None).await;
+    r.assert_problem(400, "invalid-request");
+    assert!(r.body["detail"].as_str().unwrap().contains("sample"), "{}", r.body);
+    h.call(Method::GET, uri, Some(h.key(Role::Analyst)), None).await.assert_problem(403, "forbidden");
+}

@@ -96,6 +96,7 @@ async fn system_routes() {
         "/v1/shop/plugins/{id}",
         "/v1/shop/plugins/{id}/dead-letters",
         "/v1/shop/plugins/{id}/dead-letters/{letter}/redrive",
+        "/v1/shop/plugins/{id}/fixture",
         "/v1/shop/plugins/{id}/logs",
         "/v1/shop/plugins/{id}/runs",
         "/v1/shop/plugins/{id}/runs/{run}",

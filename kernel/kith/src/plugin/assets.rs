@@ -1,0 +1,150 @@
+//! What `kith plugin` carries inside the binary, so that a vendor needs nothing else from this
+//! repository: the WIT, the SDKs of every language, the project templates and the JavaScript
+//! toolchain's lockfile. `build.rs` makes cargo rebuild the binary when any of them changes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use include_dir::{Dir, DirEntry, include_dir};
+
+/// `wit/v0.2`: the `kith:plugin` version the SDKs build against.
+pub static WIT: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../wit/v0.2");
+/// The Rust SDK's sources (`sdk/src`); its `Cargo.toml` is [`rust_sdk_manifest`].
+static SDK_RUST: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/src");
+static SDK_JS: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/js/src");
+static SDK_PYTHON: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/python/kith_sdk");
+pub static TEMPLATES: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/templates");
+/// `package.json` and `package-lock.json` of the JavaScript build tools.
+pub static JS_TOOLCHAIN: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/js/toolchain");
+
+/// The `kith:plugin` version projects are built against.
+pub const API_VERSION: &str = "0.2.0";
+/// wit-bindgen as the workspace pins it (Cargo.lock): the Rust SDK is compiled with this one.
+const WIT_BINDGEN: &str = "=0.46.0";
+
+/// Folders never copied out (caches a developer's run may leave in the source tree).
+fn skipped(path: &Path) -> bool {
+    path.components().any(|c| matches!(c.as_os_str().to_str(), Some("__pycache__" | "node_modules")))
+}
+
+/// Write every file of `dir` under `to` (paths relative to `dir`), passing text files through `edit`.
+pub fn write_dir(dir: &Dir, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    collect(dir, &mut files);
+    let mut written = Vec::new();
+    for file in files {
+        let relative = file.path().strip_prefix(dir.path()).unwrap_or(file.path());
+        if skipped(relative) {
+            continue;
+        }
+        let path = to.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let bytes = match file.contents_utf8() {
+            Some(text) => edit(text).into_bytes(),
+            None => file.contents().to_vec(),
+        };
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Every file below `dir`; embedded paths are relative to the `include_dir!` root at any depth.
+fn collect<'a>(dir: &'a Dir<'a>, files: &mut Vec<&'a include_dir::File<'a>>) {
+    for entry in dir.entries() {
+        match entry {
+            DirEntry::Dir(sub) => collect(sub, files),
+            DirEntry::File(file) => files.push(file),
+        }
+    }
+}
+
+/// `KITH_SDK_SOURCE`: a checkout of Kith's repository whose WIT, SDKs and templates `kith plugin`
+/// uses instead of the copies in this binary (for working on the SDKs themselves).
+pub fn source() -> Option<PathBuf> {
+    std::env::var_os("KITH_SDK_SOURCE").map(PathBuf::from)
+}
+
+/// Write the files of `dir` (embedded, or under `KITH_SDK_SOURCE` at `relative` when that is set) to `to`.
+pub fn write_from(dir: &Dir, relative: &str, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<Vec<PathBuf>> {
+    match source() {
+        Some(root) => copy_tree(&root.join(relative), to, edit),
+        None => write_dir(dir, to, edit),
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if skipped(Path::new(&entry.file_name())) {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            written.extend(copy_tree(&path, &target, edit)?);
+        } else {
+            std::fs::create_dir_all(to)?;
+            let bytes = std::fs::read(&path)?;
+            let bytes = match String::from_utf8(bytes) {
+                Ok(text) => edit(&text).into_bytes(),
+                Err(e) => e.into_bytes(),
+            };
+            std::fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
+            written.push(target);
+        }
+    }
+    Ok(written)
+}
+
+/// Lay out `.kith/` in a project: the WIT and every language's SDK as this kernel ships them.
+/// It is rewritten by every build, so a project built with a newer `kith` gets its SDK.
+pub fn lay_out_kith(project: &Path) -> Result<()> {
+    let kith = project.join(".kith");
+    if kith.exists() {
+        std::fs::remove_dir_all(&kith).with_context(|| format!("clearing {}", kith.display()))?;
+    }
+    let same = |text: &str| text.to_owned();
+    write_from(&WIT, "wit/v0.2", &kith.join("wit/v0.2"), &same)?;
+    write_from(&SDK_RUST, "sdk/src", &kith.join("kith-sdk/src"), &same)?;
+    std::fs::write(kith.join("kith-sdk/Cargo.toml"), rust_sdk_manifest())?;
+    write_from(&SDK_JS, "sdk/js/src", &kith.join("sdk/js"), &same)?;
+    write_from(&SDK_PYTHON, "sdk/python/kith_sdk", &kith.join("sdk/python/kith_sdk"), &same)?;
+    std::fs::write(
+        kith.join("README.md"),
+        format!(
+            "Written by `kith plugin` {} (kith:plugin@{API_VERSION}); rewritten by every `kith plugin build`. Do not edit.\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+    )?;
+    Ok(())
+}
+
+/// The Rust SDK's `Cargo.toml` outside the kernel's workspace: the SDK finds the WIT at `../wit/v0.2`.
+fn rust_sdk_manifest() -> String {
+    format!(
+        r#"[package]
+name = "kith-sdk"
+description = "Write Kith plugins in Rust (kith:plugin@{API_VERSION})"
+version = "{version}"
+edition = "2024"
+license = "Apache-2.0"
+publish = false
+
+[features]
+tag-rule = []
+scoring-model = []
+loyalty-scheme = []
+channel-connector = []
+
+[dependencies]
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+wit-bindgen = "{WIT_BINDGEN}"
+"#,
+        version = env!("CARGO_PKG_VERSION")
+    )
+}

@@ -1,0 +1,3 @@
+export function handle() {
+  throw new Error('no network in the unit tests');
+}

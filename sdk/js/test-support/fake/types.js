@@ -1,0 +1,1 @@
+// kith:plugin/types has no functions.
