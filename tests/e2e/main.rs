@@ -9,10 +9,12 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 mod http;
+mod languages;
 mod living_shop;
 mod multinode;
 mod plugin_workflow;
 mod predict;
+mod robots;
 
 const KITH: &str = env!("CARGO_BIN_EXE_kith");
 
