@@ -2,6 +2,8 @@
 //!
 //! The kernel lets a request through only to a host the manifest declares
 //! and the shop granted; any other fails with [`Error::AccessDenied`].
+//! Natively with the `testing` feature, requests are answered by the fake host.
+#![cfg_attr(all(not(target_arch = "wasm32"), feature = "testing"), allow(dead_code, unused_imports))]
 
 use crate::Error;
 use crate::bindings::channel_connector::wasi::http::{outgoing_handler, types};
@@ -33,6 +35,14 @@ impl Response {
 /// # Ok::<(), kith_sdk::Error>(())
 /// ```
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Response, Error> {
+    #[cfg(all(not(target_arch = "wasm32"), feature = "testing"))]
+    return crate::testing::fake::http(method, url, headers, body);
+    #[cfg(any(target_arch = "wasm32", not(feature = "testing")))]
+    send(method, url, headers, body)
+}
+
+#[cfg(any(target_arch = "wasm32", not(feature = "testing")))]
+fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Response, Error> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| Error::Invalid(format!("`{url}` is not an absolute URL")))?;
     let scheme = match scheme {
         "http" => types::Scheme::Http,

@@ -28,7 +28,8 @@
 //! The logic is plain Rust: call `Vip::evaluate` in a native unit test with
 //! snapshots built by hand. Host imports ([`log`], [`config`], [`kv`],
 //! [`now`], [`read_customer`]) only work inside the kernel; natively they
-//! are not linked. Each is behind a capability the manifest requests and the
+//! are not linked, unless the `testing` feature answers them from a fake
+//! host that a fixture of `kith plugin test` fills (`testing::Fixture`). Each is behind a capability the manifest requests and the
 //! shop grants; without it the call returns [`Error::AccessDenied`].
 //!
 //! The SDK builds against `kith:plugin@0.2.0`: a plugin built with it says
@@ -96,7 +97,16 @@ pub use bindings::host::kith::plugin::types::{
 };
 pub use kinds::*;
 
-use bindings::host::kith::plugin as host;
+/// The host's imports: the component's, or natively with the `testing` feature, this thread's fake host.
+mod host {
+    #[cfg(any(target_arch = "wasm32", not(feature = "testing")))]
+    pub use crate::bindings::host::kith::plugin::{clock, config, customers, kv, log, shop, summaries};
+    #[cfg(all(not(target_arch = "wasm32"), feature = "testing"))]
+    pub use crate::testing::fake::{clock, config, customers, kv, log, shop, summaries};
+}
+
+#[cfg(all(not(target_arch = "wasm32"), feature = "testing"))]
+pub mod testing;
 
 /// Write a log line, kept per shop and plugin (capability `log`).
 ///
@@ -107,7 +117,7 @@ pub fn log(level: LogLevel, message: &str) {
 }
 
 /// Log levels.
-pub use host::log::Level as LogLevel;
+pub use bindings::host::kith::plugin::log::Level as LogLevel;
 
 /// The shop's configuration of this plugin (capability `config`).
 pub mod config {

@@ -70,6 +70,22 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
             let tested = String::from_utf8_lossy(&plugin(&projects.join(&id), &["test"]).stdout).into_owned();
             assert!(tested.contains(" passed, 0 failed"), "{id}:\n{tested}");
             assert!(tested.contains("cost: instantiation"), "{id}:\n{tested}");
+            if lang == "rust" {
+                // The same fixtures natively, through the SDK's fake host (`tests/fixtures.rs`).
+                let native = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .current_dir(projects.join(&id))
+                    .args(["test", "--quiet"])
+                    .env("CARGO_TARGET_DIR", target().join("templates-native"))
+                    .env_remove("RUSTFLAGS")
+                    .output()
+                    .unwrap();
+                assert!(
+                    native.status.success(),
+                    "{id}: cargo test:\n{}\n{}",
+                    String::from_utf8_lossy(&native.stdout),
+                    String::from_utf8_lossy(&native.stderr)
+                );
+            }
             plugin(&projects.join(&id), &["pack", "--no-build"]);
             assert!(projects.join(&id).join("target/kith").join(format!("{id}-0.1.0.tar.gz")).is_file());
         }

@@ -139,6 +139,7 @@ tag-rule = []
 scoring-model = []
 loyalty-scheme = []
 channel-connector = []
+testing = []
 
 [dependencies]
 serde = {{ version = "1", features = ["derive"] }}

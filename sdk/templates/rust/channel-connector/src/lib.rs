@@ -16,7 +16,8 @@ struct ReceiptBody {
     detail: Option<String>,
 }
 
-struct Connector;
+/// The plugin: its kind's trait, exported below.
+pub struct Connector;
 
 impl ChannelConnector for Connector {
     fn deliver(_ctx: &ShopContext, message: Message) -> Result<Delivery, Error> {

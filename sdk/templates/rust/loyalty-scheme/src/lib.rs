@@ -14,7 +14,8 @@ fn default_unit() -> i64 {
     100
 }
 
-struct Scheme;
+/// The plugin: its kind's trait, exported below.
+pub struct Scheme;
 
 impl LoyaltyScheme for Scheme {
     fn on_events(_ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {

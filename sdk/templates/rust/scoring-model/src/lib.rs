@@ -5,7 +5,8 @@ use kith_sdk::{Customer, Decision, Error, ScoringModel, ShopContext};
 
 const MODEL: &str = "{{id}}";
 
-struct Model;
+/// The plugin: its kind's trait, exported below.
+pub struct Model;
 
 impl ScoringModel for Model {
     fn score(ctx: &ShopContext, batch: Vec<Customer>) -> Result<Vec<Decision>, Error> {

@@ -16,7 +16,8 @@ fn default_min_spent() -> i64 {
     100_000
 }
 
-struct Rule;
+/// The plugin: its kind's trait, exported below.
+pub struct Rule;
 
 impl TagRule for Rule {
     fn evaluate(_ctx: &ShopContext, batch: Vec<Subject>) -> Result<Vec<Decision>, Error> {
