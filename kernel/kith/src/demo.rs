@@ -216,6 +216,11 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         },
         &Actor::cli("demo"),
     )?;
+    // An admin key, for installing plugins of one's own into the catalogue (`kith plugin publish`).
+    let admin = store.create_key(
+        &NewKey { shop_id: None, name: format!("demo admin {}", Utc::now().format("%Y-%m-%d %H:%M:%S")), role: Role::Admin, scopes: None },
+        &Actor::cli("demo"),
+    )?;
     let database = config.database_name();
     let loyalty = seed_loyalty(store, shop.id, enabled.iter().any(|id| id == "tiered-points"))?;
     seed_segments(store, shop.id)?;
@@ -253,7 +258,12 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         println!("  URL:     {url}");
         println!("  API key: {}   (owner; shown once)", key.token);
         println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
-        println!("  API:     {url}/openapi.json\n");
+        println!("  API:     {url}/openapi.json");
+        println!("  Admin:   {}   (admin; installs plugins: shown once)", admin.token);
+        println!(
+            "  Plugin:  kith plugin new my-rule --kind tag-rule --lang js && cd my-rule && kith plugin publish --url {url} --key {} --enable --shop-key {}   (docs/plugins.md)\n",
+            admin.token, key.token
+        );
     };
     if args.no_serve {
         banner(format!("http://{}", config.bind));

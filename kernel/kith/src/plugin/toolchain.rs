@@ -73,8 +73,9 @@ pub fn python() -> Result<PathBuf> {
 }
 
 /// `$KITH_CACHE/toolchains/<name>`, installed by `fill` into a fresh folder that is renamed into
-/// place once complete: an interrupted install leaves nothing half-made, and two builds
-/// installing at once both end with one complete copy.
+/// place once complete: an interrupted install leaves nothing half-made. Builds installing at once
+/// take turns on a lock file (released when a process ends, however it ends): the first installs,
+/// the others find it installed.
 fn install(name: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
     let root = super::cache_root().join("toolchains");
     let dir = root.join(name);
@@ -82,6 +83,11 @@ fn install(name: &str, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf
         return Ok(dir);
     }
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let lock = std::fs::File::create(root.join(format!(".{name}.lock")))?;
+    lock.lock().with_context(|| format!("waiting for another install of the {name} toolchain"))?;
+    if dir.join(".installed").is_file() {
+        return Ok(dir);
+    }
     let partial = root.join(format!(".{name}.{}", std::process::id()));
     if partial.exists() {
         std::fs::remove_dir_all(&partial)?;
