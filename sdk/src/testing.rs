@@ -224,14 +224,17 @@ impl Fixture {
     /// A fixture from its JSON text, installed as [`Fixture::load`] does.
     pub fn parse(source: &str) -> Result<Fixture, String> {
         let json: Value = serde_json::from_str(source).map_err(|e| format!("not JSON: {e}"))?;
-        let now = match json.get("now") {
-            Some(t) => ms(t).ok_or("now: expected an RFC 3339 time")?,
-            None => DEFAULT_NOW,
-        };
+        let keys = json.as_object().ok_or("a fixture is a JSON object")?;
+        if let Some(unknown) = keys.keys().find(|k| !FIXTURE_KEYS.contains(&k.as_str())) {
+            return Err(format!("{unknown}: unknown field (known: {})", FIXTURE_KEYS.join(", ")));
+        }
+        let now = time(&json["now"], "now", DEFAULT_NOW)?;
         let mut customers = BTreeMap::new();
         for (i, c) in json["customers"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
             let customer = customer(c, now).map_err(|e| format!("customers[{i}]: {e}"))?;
-            customers.insert(customer.id, customer);
+            if customers.insert(customer.id, customer).is_some() {
+                return Err(format!("customers[{i}]: a second customer with this id"));
+            }
         }
         let shop = &json["shop"];
         let distribution = |v: &Value| Distribution {
@@ -255,24 +258,30 @@ impl Fixture {
         if let Some(map) = json["histories"].as_object() {
             for (id, h) in map {
                 let id: i64 = id.parse().map_err(|_| format!("histories: `{id}` is not a customer id"))?;
-                let orders = h["orders"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(|o| order(o, id, now)).collect();
-                let behaviours = h["behaviours"]
+                let mut orders = h["orders"]
                     .as_array()
                     .map(Vec::as_slice)
                     .unwrap_or_default()
                     .iter()
-                    .map(|b| Behaviour {
-                        kind: match b["kind"].as_str() {
-                            Some("favorite") => BehaviourKind::Favorite,
-                            Some("cart") => BehaviourKind::Cart,
-                            Some("purchase") => BehaviourKind::Purchase,
-                            _ => BehaviourKind::View,
-                        },
-                        sku: text(&b["sku"]),
-                        category: text(&b["category"]),
-                        occurred_at: ms(&b["occurred_at"]).unwrap_or(now),
-                    })
-                    .collect();
+                    .enumerate()
+                    .map(|(i, o)| order(o, id, now).map_err(|e| format!("histories.{id}.orders[{i}].{e}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut behaviours = Vec::new();
+                for (i, b) in h["behaviours"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+                    let kind = match b["kind"].as_str() {
+                        Some("view") => BehaviourKind::View,
+                        Some("favorite") => BehaviourKind::Favorite,
+                        Some("cart") => BehaviourKind::Cart,
+                        Some("purchase") => BehaviourKind::Purchase,
+                        _ => return Err(format!("histories.{id}.behaviours[{i}].kind: view, favorite, cart or purchase")),
+                    };
+                    let occurred_at =
+                        time(&b["occurred_at"], "occurred_at", now).map_err(|e| format!("histories.{id}.behaviours[{i}].{e}"))?;
+                    behaviours.push(Behaviour { kind, sku: text(&b["sku"]), category: text(&b["category"]), occurred_at });
+                }
+                // Newest first, as the kernel answers them.
+                orders.sort_by_key(|o| std::cmp::Reverse(o.paid_at));
+                behaviours.sort_by_key(|b| std::cmp::Reverse(b.occurred_at));
                 histories.insert(id, History { customer_id: id, orders, behaviours, truncated: h["truncated"].as_bool().unwrap_or(false) });
             }
         }
@@ -344,7 +353,8 @@ impl Fixture {
             .map(|(i, item)| {
                 let id = item["customer"].as_i64().unwrap_or_else(|| panic!("batch[{i}]: a subject names its customer's id"));
                 let customer = self.customers.get(&id).cloned().unwrap_or_else(|| panic!("batch[{i}]: no customer {id}"));
-                let order = (!item["order"].is_null()).then(|| order(&item["order"], id, self.now));
+                let order = (!item["order"].is_null())
+                    .then(|| order(&item["order"], id, self.now).unwrap_or_else(|e| panic!("batch[{i}].order.{e}")));
                 let event = (!item["event"].is_null()).then(|| {
                     let e = &item["event"];
                     Event {
@@ -352,7 +362,7 @@ impl Fixture {
                         event_type: e["type"].as_str().unwrap_or_default().to_owned(),
                         customer_id: Some(id),
                         payload: e.get("payload").map_or_else(|| "{}".to_owned(), Value::to_string),
-                        created_at: ms(&e["created_at"]).unwrap_or(self.now),
+                        created_at: time(&e["created_at"], "created_at", self.now).unwrap_or_else(|e| panic!("batch[{i}].event.{e}")),
                     }
                 });
                 Subject { customer, event, order }
@@ -439,10 +449,12 @@ pub fn decision_json(decision: &Decision) -> Value {
 
 fn same(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+        // Integers exactly (ids, points, times); other numbers within a relative 1e-9.
+        (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => match (a.as_f64(), b.as_f64()) {
             (Some(a), Some(b)) => a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()),
             _ => a == b,
         },
+        (Value::Number(a), Value::Number(b)) => a == b,
         (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b)),
         (Value::Object(a), Value::Object(b)) => {
             a.iter().all(|(k, v)| b.get(k).map_or(v.is_null(), |w| same(v, w))) && b.iter().all(|(k, w)| a.contains_key(k) || w.is_null())
@@ -451,12 +463,36 @@ fn same(expected: &Value, actual: &Value) -> bool {
     }
 }
 
-fn ms(value: &Value) -> Option<i64> {
+/// The keys a fixture may have (as `kith plugin test` reads them).
+const FIXTURE_KEYS: &[&str] = &[
+    "name",
+    "call",
+    "now",
+    "config",
+    "grant",
+    "shop",
+    "customers",
+    "batch",
+    "histories",
+    "buyers",
+    "kv",
+    "message",
+    "request",
+    "provider",
+    "expect",
+];
+
+/// An RFC 3339 time in milliseconds; `default` when absent or null.
+fn time(value: &Value, field: &str, default: i64) -> Result<i64, String> {
     match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => parse_rfc3339(s),
-        _ => None,
+        Value::Null => Ok(default),
+        Value::String(s) => parse_rfc3339(s).ok_or_else(|| format!("{field}: `{s}` is not an RFC 3339 time")),
+        other => Err(format!("{field}: expected an RFC 3339 time, not {other}")),
     }
+}
+
+fn optional_time(value: &Value, field: &str) -> Result<Option<i64>, String> {
+    if value.is_null() { Ok(None) } else { time(value, field, 0).map(Some) }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)` in milliseconds since the epoch (no calendar crate in the SDK).
@@ -471,6 +507,12 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
     let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || !(0..24).contains(&h) || !(0..60).contains(&min) || !(0..=60).contains(&s) {
+        return None;
+    }
+    if !(1..=9999).contains(&y) || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
     let millis = format!("{fraction:0<3}").get(..3)?.parse::<i64>().ok()?;
     let offset_minutes = match offset {
         "Z" | "z" => 0,
@@ -513,8 +555,8 @@ fn customer(c: &Value, now: i64) -> Result<Customer, String> {
             total_spent: s["total_spent"].as_i64().unwrap_or(0),
             order_count: s["order_count"].as_u64().unwrap_or(0) as u32,
             average_order_value: s["average_order_value"].as_i64(),
-            first_order_at: ms(&s["first_order_at"]),
-            last_order_at: ms(&s["last_order_at"]),
+            first_order_at: optional_time(&s["first_order_at"], "stats.first_order_at")?,
+            last_order_at: optional_time(&s["last_order_at"], "stats.last_order_at")?,
             refund_count: s["refund_count"].as_u64().unwrap_or(0) as u32,
             refund_amount: s["refund_amount"].as_i64().unwrap_or(0),
         },
@@ -541,19 +583,19 @@ fn customer(c: &Value, now: i64) -> Result<Customer, String> {
             .collect(),
         points: c["points"].as_i64().unwrap_or(0),
         tier: text(&c["tier"]),
-        created_at: ms(&c["created_at"]).unwrap_or(now),
+        created_at: time(&c["created_at"], "created_at", now)?,
     })
 }
 
-fn order(o: &Value, customer_id: i64, now: i64) -> Order {
-    Order {
+fn order(o: &Value, customer_id: i64, now: i64) -> Result<Order, String> {
+    Ok(Order {
         id: o["id"].as_str().unwrap_or_default().to_owned(),
         customer_id,
         amount: o["amount"].as_i64().unwrap_or(0),
         refunded_amount: o["refunded_amount"].as_i64().unwrap_or(0),
         status: o["status"].as_str().unwrap_or("paid").to_owned(),
         coupon_code: text(&o["coupon_code"]),
-        paid_at: ms(&o["paid_at"]).unwrap_or(now),
+        paid_at: time(&o["paid_at"], "paid_at", now)?,
         items: o["items"]
             .as_array()
             .map(Vec::as_slice)
@@ -568,7 +610,7 @@ fn order(o: &Value, customer_id: i64, now: i64) -> Order {
                 discount: i["discount"].as_i64().unwrap_or(0),
             })
             .collect(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -580,5 +622,9 @@ mod tests {
         assert_eq!(super::parse_rfc3339("2026-03-01T17:30:00.123+08:00"), Some(1_772_357_400_123));
         assert_eq!(super::parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(super::parse_rfc3339("not a time"), None);
+        assert_eq!(super::parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(super::parse_rfc3339("2026-01-45T00:00:00Z"), None);
+        assert_eq!(super::parse_rfc3339("2026-01-01T24:00:00Z"), None);
+        assert_eq!(super::parse_rfc3339("99999999999999-01-01T00:00:00Z"), None);
     }
 }

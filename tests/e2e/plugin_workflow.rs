@@ -104,6 +104,22 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
     let report = String::from_utf8_lossy(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{report}");
     assert!(report.contains("decisions[0]: expected") && report.contains("spent a lot") && report.contains("1 failed"), "{report}");
+    // Decisions the kernel would refuse (a tag without the grant of `tags:write`) fail as they would in a shop.
+    let refused = r#"{"grant": {"capabilities": ["log", "config"]}, "customers": [{"id": 1, "stats": {"total_spent": 200000}}]}"#;
+    std::fs::write(project.join("refused.json"), refused).unwrap();
+    let failed = Command::new(KITH)
+        .current_dir(&project)
+        .args(["plugin", "test", "--no-build", "refused.json"])
+        .env("KITH_CACHE", target().join("kith-cache"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{report}");
+    assert!(report.contains("the kernel refuses the call") && report.contains("tags:write"), "{report}");
+    std::fs::write(project.join("refused.json"), refused.replace(r#""customers""#, r#""expect": {"error": "refused"}, "customers""#))
+        .unwrap();
+    let tested = String::from_utf8_lossy(&plugin(&project, &["test", "--no-build", "refused.json"]).stdout).into_owned();
+    assert!(tested.contains("1 passed"), "{tested}");
 
     // One shop per language, each with its four plugins, in one kernel.
     let provider = kith_provider::Provider::start().unwrap();
@@ -188,7 +204,20 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
     // for a key without pii:read: personal data masked.
     let key = kith_json(
         dir.path(),
-        &["--database", db_arg, "admin", "create-key", "--shop", &shops[0], "--role", "owner", "--scope", "plugins:manage"],
+        &[
+            "--database",
+            db_arg,
+            "admin",
+            "create-key",
+            "--shop",
+            &shops[0],
+            "--role",
+            "owner",
+            "--scope",
+            "plugins:manage",
+            "--scope",
+            "customers:read",
+        ],
     );
     let key = key["token"].as_str().unwrap();
     let project = projects.join("rust-points");

@@ -138,7 +138,11 @@ async fn dingtalk_and_wecom_robots_send_signed_and_keyed_requests_through_the_ou
     let id = sent["id"].as_str().unwrap().to_owned();
     let held = message(&http, &auth, &id, |m| m["attempts"].as_i64().is_some_and(|a| a >= 1) && m["status"] == "queued").await;
     assert!(held["reason"].as_str().is_none_or(|r| !r.contains("310000")), "{held}");
-    http.post(&admin_auth, "/v1/admin/clock", &json!({"advance_seconds": 61})).await;
+    http.post(&admin_auth, "/v1/admin/clock", &json!({"advance_seconds": 59})).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let still = http.get(&auth, &format!("/v1/messages/{id}")).await;
+    assert_eq!((still["status"].as_str(), still["attempts"].as_i64()), (Some("queued"), Some(1)), "held for 60 s: {still}");
+    http.post(&admin_auth, "/v1/admin/clock", &json!({"advance_seconds": 2})).await;
     let done = message(&http, &auth, &id, |m| m["status"] == "sent" || m["status"] == "failed").await;
     assert_eq!(done["status"], "sent", "{done}");
 

@@ -954,8 +954,8 @@ fn empty_report() -> CallReport {
 }
 
 /// Check every decision against the grant, and the call's decisions together; the first
-/// refusal fails the call.
-fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision], subjects: usize) -> Result<(), String> {
+/// refusal fails the call. `kith plugin test` checks a fixture's decisions with it too.
+pub fn check(plugin_id: &str, grant: &Grant, decisions: &[Decision], subjects: usize) -> Result<(), String> {
     for (i, decision) in decisions.iter().enumerate() {
         decision.check(plugin_id, grant).map_err(|reason| format!("decision {i} refused: {reason}"))?;
     }

@@ -120,7 +120,9 @@ def request(method: str, url: str, headers=None, body: bytes | str | None = None
         try:
             setter(value)
         except Err:
-            raise Invalid(f"invalid {what}: {value!r}") from None
+            # A query may carry a credential (a webhook key): never show it in an error.
+            shown = value.split("?", 1)[0] + "?…" if what == "path" and "?" in value else value
+            raise Invalid(f"invalid {what}: {shown!r}") from None
     try:
         outgoing_body = outgoing_request.body()
     except Err:

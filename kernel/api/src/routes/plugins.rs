@@ -384,8 +384,10 @@ const FIXTURE_HISTORY_DAYS: i64 = 90;
 /// What the plugin would be handed in this shop now, as a fixture for `kith plugin test`
 /// (`kith plugin test --record`): the shop's context, the first customers as a batch carries them
 /// (the plugin's `reads` applied), their histories of the last 90 days and the first buyers' summaries
-/// when the plugin reads customers, and its configuration without secrets. Personal data is masked
-/// without `pii:read` (reading it unmasked is audited). The fixture has no `expect`: the vendor adds it.
+/// when the plugin reads customers, and its configuration without secrets. The key needs
+/// `customers:read` besides `plugins:manage`; personal data is masked without `pii:read` (reading
+/// it unmasked is audited). A connector's fixture has no customers (it is sent messages). The
+/// fixture has no `expect`: the vendor adds it.
 #[utoipa::path(get, path = "/v1/shop/plugins/{id}/fixture", tag = "plugins", params(("id" = String, Path, description = "Plugin id"), FixtureQuery),
     security(("api_key" = [])),
     responses((status = 200, body = Object), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -400,24 +402,29 @@ pub async fn plugin_fixture(
     if !(1..=100).contains(&sample) {
         return Err(ApiError::bad_request("sample", "must be between 1 and 100"));
     }
+    if !key.can(Scope::CustomersRead) {
+        return Err(ApiError::forbidden("a plugin's fixture holds customers: the key needs the `customers:read` scope"));
+    }
     let (shop_id, pii) = (key.shop_id, key.can(Scope::PiiRead));
     let now = state.now();
-    let (sub, kind, context, customers, histories, buyers) = state
+    let (sub, context, customers, histories, buyers) = state
         .read("plugin_fixture", move |s| {
             let mut sub = s.subscription(shop_id, &id)?;
             let manifest = manifest(s, &id, Some(&sub.version))?.ok_or_else(|| kith_core::Error::NotFound("plugin".into()))?;
             shown_subscription(s, &mut sub, pii)?;
             let context = s.shop_context(shop_id, now, None)?;
-            let customers = s.customer_batch(shop_id, 0, sample, manifest.reads())?;
+            // A connector is sent messages, not customers.
+            let connector = manifest.kind == Kind::ChannelConnector;
+            let customers = if connector { Vec::new() } else { s.customer_batch(shop_id, 0, sample, manifest.reads())? };
             let reads_customers = manifest.capabilities.contains(&kith_domain::plugin::Capability::CustomersRead);
-            let (histories, buyers) = if reads_customers {
+            let (histories, buyers) = if reads_customers && !connector {
                 let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
                 let since = (now - chrono::Duration::days(FIXTURE_HISTORY_DAYS)).timestamp_millis();
                 (s.histories(shop_id, &ids, since)?, s.buyer_summaries(shop_id, None, sample, now)?)
             } else {
                 (Vec::new(), Vec::new())
             };
-            Ok((sub, manifest.kind, context, customers, histories, buyers))
+            Ok((sub, context, customers, histories, buyers))
         })
         .await?;
     let count = customers.len();
@@ -459,10 +466,7 @@ pub async fn plugin_fixture(
     if !buyers.is_empty() {
         fixture["buyers"] = json!(buyers);
     }
-    // A batch of every customer taken, without events: a run's shape. Connectors are sent messages, not customers.
-    if kind == Kind::ChannelConnector {
-        fixture["customers"] = json!([]);
-    }
+    // Without a batch, every customer taken and no event: a run's shape.
     Ok(Json(fixture))
 }
 

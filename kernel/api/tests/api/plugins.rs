@@ -271,4 +271,26 @@ async fn a_fixture_records_what_the_plugin_would_be_handed_masked_for_keys_witho
     r.assert_problem(400, "invalid-request");
     assert!(r.body["detail"].as_str().unwrap().contains("sample"), "{}", r.body);
     h.call(Method::GET, uri, Some(h.key(Role::Analyst)), None).await.assert_problem(403, "forbidden");
+    // The owner's unmasked read is audited, with the count of customers it held.
+    let audit = h.store.list_audit(h.shop_a, None, 50).unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "customer.read_unmasked" && e.target.as_deref() == Some("plugin-fixture:vip-tag")),
+        "{audit:?}"
+    );
+    // A key that may manage plugins but not read customers gets no customers through it.
+    let managing = h
+        .store
+        .create_key(
+            &kith_domain::model::NewKey {
+                shop_id: Some(h.shop_a),
+                name: "plugins only".into(),
+                role: Role::Owner,
+                scopes: Some(vec![kith_domain::auth::Scope::PluginsManage]),
+            },
+            &kith_core::Actor::cli("test"),
+        )
+        .unwrap();
+    let r = h.call(Method::GET, uri, Some(&managing.token), None).await;
+    r.assert_problem(403, "forbidden");
+    assert!(r.body["detail"].as_str().unwrap().contains("customers:read"), "{}", r.body);
 }

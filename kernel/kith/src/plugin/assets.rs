@@ -45,7 +45,7 @@ pub fn write_dir(dir: &Dir, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<
             Some(text) => edit(text).into_bytes(),
             None => file.contents().to_vec(),
         };
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        write_if_changed(&path, &bytes)?;
         written.push(path);
     }
     Ok(written)
@@ -93,33 +93,61 @@ fn copy_tree(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<Ve
                 Ok(text) => edit(&text).into_bytes(),
                 Err(e) => e.into_bytes(),
             };
-            std::fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
+            write_if_changed(&target, &bytes)?;
             written.push(target);
         }
     }
     Ok(written)
 }
 
+/// A file's new contents, written only when they differ: cargo then sees an unchanged SDK as
+/// unchanged and does not compile it again.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Lay out `.kith/` in a project: the WIT and every language's SDK as this kernel ships them.
-/// It is rewritten by every build, so a project built with a newer `kith` gets its SDK.
+/// Every build does it, so a project built with a newer `kith` gets its SDK: files that changed
+/// are written, files this kith does not ship are removed, the others are left as they are.
 pub fn lay_out_kith(project: &Path) -> Result<()> {
     let kith = project.join(".kith");
-    if kith.exists() {
-        std::fs::remove_dir_all(&kith).with_context(|| format!("clearing {}", kith.display()))?;
-    }
     let same = |text: &str| text.to_owned();
-    write_from(&WIT, "wit/v0.2", &kith.join("wit/v0.2"), &same)?;
-    write_from(&SDK_RUST, "sdk/src", &kith.join("kith-sdk/src"), &same)?;
-    std::fs::write(kith.join("kith-sdk/Cargo.toml"), rust_sdk_manifest())?;
-    write_from(&SDK_JS, "sdk/js/src", &kith.join("sdk/js"), &same)?;
-    write_from(&SDK_PYTHON, "sdk/python/kith_sdk", &kith.join("sdk/python/kith_sdk"), &same)?;
-    std::fs::write(
-        kith.join("README.md"),
-        format!(
-            "Written by `kith plugin` {} (kith:plugin@{API_VERSION}); rewritten by every `kith plugin build`. Do not edit.\n",
-            env!("CARGO_PKG_VERSION")
-        ),
-    )?;
+    let mut written = Vec::new();
+    written.extend(write_from(&WIT, "wit/v0.2", &kith.join("wit/v0.2"), &same)?);
+    written.extend(write_from(&SDK_RUST, "sdk/src", &kith.join("kith-sdk/src"), &same)?);
+    written.extend(write_from(&SDK_JS, "sdk/js/src", &kith.join("sdk/js"), &same)?);
+    written.extend(write_from(&SDK_PYTHON, "sdk/python/kith_sdk", &kith.join("sdk/python/kith_sdk"), &same)?);
+    let manifest = kith.join("kith-sdk/Cargo.toml");
+    write_if_changed(&manifest, rust_sdk_manifest().as_bytes())?;
+    let readme = kith.join("README.md");
+    let text = format!(
+        "Written by `kith plugin` {} (kith:plugin@{API_VERSION}); rewritten by every `kith plugin build`. Do not edit.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    write_if_changed(&readme, text.as_bytes())?;
+    written.extend([manifest, readme]);
+    remove_others(&kith, &written.into_iter().collect())
+}
+
+/// Remove the files below `dir` that are not `kept` (but the caches tools write there).
+fn remove_others(dir: &Path, kept: &std::collections::HashSet<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if skipped(Path::new(path.file_name().unwrap_or_default())) {
+            continue;
+        }
+        if path.is_dir() {
+            remove_others(&path, kept)?;
+        } else if !kept.contains(&path) {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
     Ok(())
 }
 

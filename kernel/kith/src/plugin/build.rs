@@ -23,13 +23,20 @@ pub fn run(args: BuildArgs) -> Result<PathBuf> {
 
 /// Build the project's component; returns its path.
 pub fn build(project: &Project) -> Result<PathBuf> {
+    let Some(lang) = project.lang else {
+        bail!(
+            "{}: cannot tell the language: expected Cargo.toml (Rust), package.json (JavaScript) or app.py (Python); a component built \
+             by another toolchain is tested with `kith plugin test --wasm FILE` and packed with `--no-build` from target/kith/plugin.wasm",
+            project.dir.display()
+        );
+    };
     let started = Instant::now();
     assets::lay_out_kith(&project.dir)?;
     let out = project.out_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let wasm = project.wasm();
     let _ = std::fs::remove_file(&wasm);
-    match project.lang {
+    match lang {
         Lang::Rust => rust(project, &wasm)?,
         Lang::Js => js(project, &wasm)?,
         Lang::Python => python(project, &wasm)?,
@@ -39,7 +46,7 @@ pub fn build(project: &Project) -> Result<PathBuf> {
         "built {} {} ({}) in {:.1} s: {} ({:.1} MB, sha256 {})",
         project.manifest.id,
         project.manifest.version,
-        project.lang.as_str(),
+        lang.as_str(),
         started.elapsed().as_secs_f64(),
         wasm.display(),
         bytes.len() as f64 / 1e6,
@@ -55,7 +62,7 @@ fn world(project: &Project) -> &'static str {
 
 /// `cargo build --release --target wasm32-wasip2`, the `cdylib` it makes copied to `wasm`.
 fn rust(project: &Project, wasm: &std::path::Path) -> Result<()> {
-    ensure_wasm_target()?;
+    ensure_wasm_target(&project.dir)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -97,14 +104,15 @@ fn rust(project: &Project, wasm: &std::path::Path) -> Result<()> {
 }
 
 /// Plugins compile for wasm32-wasip2, a rustup target a fresh toolchain lacks.
-fn ensure_wasm_target() -> Result<()> {
-    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
+fn ensure_wasm_target(project: &std::path::Path) -> Result<()> {
+    // In the project: a rust-toolchain.toml there names the toolchain to check.
+    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).current_dir(project).output() else {
         // Without rustup the toolchain must already have the target; cargo says so if not.
         return Ok(());
     };
     if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
         let mut add = Command::new("rustup");
-        add.args(["target", "add", "wasm32-wasip2"]);
+        add.args(["target", "add", "wasm32-wasip2"]).current_dir(project);
         toolchain::run(add, "rustup")?;
     }
     Ok(())

@@ -72,7 +72,7 @@ pub struct Fixture {
     message: Option<MessageFixture>,
     #[serde(default)]
     request: Option<RequestFixture>,
-    /// Read before the rest (see [`Fixture::wants_provider`]): the stand-in's URL is substituted into it.
+    /// Read before the rest ([`Fixture::provider_answers`]): the stand-in's URL is substituted into it.
     #[serde(default, rename = "provider")]
     _provider: Option<ProviderFixture>,
     #[serde(default)]
@@ -293,8 +293,28 @@ impl Fixture {
     }
 
     /// Whether the fixture needs a stand-in provider (peeked before parsing, which needs its URL).
-    pub fn wants_provider(text: &str) -> bool {
-        serde_json::from_str::<Value>(text).is_ok_and(|v| v.get("provider").is_some_and(|p| !p.is_null()))
+    /// The stand-in's scripted answers, checked: a status and headers an HTTP server can send.
+    pub fn provider_answers(text: &str) -> Result<Option<Vec<Answer>>> {
+        let raw: Value = serde_json::from_str(text).context("not JSON")?;
+        if raw.get("provider").is_none_or(Value::is_null) {
+            return Ok(None);
+        }
+        let provider: ProviderFixture = serde_path_to_error::deserialize(raw["provider"].clone())
+            .map_err(|e| anyhow::anyhow!("provider.{}: {}", e.path(), e.inner()))?;
+        for (i, answer) in provider.answers.iter().enumerate() {
+            if !(100..=599).contains(&answer.status) {
+                bail!("provider.answers[{i}].status: {} is not an HTTP status", answer.status);
+            }
+            for (name, value) in &answer.headers {
+                if axum::http::HeaderName::try_from(name.as_str()).is_err() || axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+                    bail!("provider.answers[{i}].headers.{name}: not a valid HTTP header");
+                }
+            }
+        }
+        if provider.answers.is_empty() {
+            bail!("provider.answers: give at least one answer");
+        }
+        Ok(Some(provider.answers))
     }
 
     pub fn prepare(&self, manifest: &Manifest, stand_in: Option<&str>) -> Result<Prepared> {
@@ -399,17 +419,22 @@ impl Fixture {
                 )
             }
         };
-        // The default grant is everything the manifest asks for; the stand-in's host is granted too.
-        // A grant the fixture states must then be one a shop could give.
-        let mut grant = self.grant.clone().unwrap_or_else(|| Grant::all_requested(manifest));
-        if let Some(url) = stand_in {
+        // A grant the fixture states must be one a shop could give; the default is everything the
+        // manifest asks for. The stand-in's host is then granted too, when `http` is.
+        let mut grant = match &self.grant {
+            Some(grant) => {
+                grant.check(manifest).map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+                grant.clone()
+            }
+            None => Grant::all_requested(manifest),
+        };
+        if let Some(url) = stand_in
+            && grant.has(kith_domain::plugin::Capability::Http)
+        {
             let host = url.trim_start_matches("http://").split(':').next().unwrap_or("127.0.0.1").to_owned();
             if !grant.allowed_hosts.contains(&host) {
                 grant.allowed_hosts.push(host);
             }
-        }
-        if self.grant.is_some() {
-            grant.check(manifest).map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
         }
         let mut histories = BTreeMap::new();
         for (&id, h) in &self.histories {
@@ -424,7 +449,11 @@ impl Fixture {
                     occurred_at_ms: b.occurred_at.timestamp_millis(),
                 })
                 .collect();
-            histories.insert(id, History { customer_id: id, orders, behaviours, truncated: h.truncated });
+            let mut history = History { customer_id: id, orders, behaviours, truncated: h.truncated };
+            // Newest first, as the kernel answers them.
+            history.orders.sort_by_key(|o| std::cmp::Reverse(o.paid_at_ms));
+            history.behaviours.sort_by_key(|b| std::cmp::Reverse(b.occurred_at_ms));
+            histories.insert(id, history);
         }
         let kv = self.kv.iter().map(|(k, v)| (k.clone(), v.to_string().into_bytes())).collect();
         let env = FixtureEnv { customers, shop, histories, buyers: self.buyers.clone(), kv };

@@ -17,7 +17,7 @@ mod toolchain;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use kith_domain::plugin::Manifest;
 
@@ -69,7 +69,9 @@ impl Lang {
 pub struct Project {
     pub dir: PathBuf,
     pub manifest: Manifest,
-    pub lang: Lang,
+    /// `None` for a component built by another toolchain: it can be tested (`--wasm`) and
+    /// packed or published (`--no-build`), not built.
+    pub lang: Option<Lang>,
 }
 
 impl Project {
@@ -88,13 +90,13 @@ impl Project {
         let manifest =
             Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}: {}: {}", dir.join("plugin.toml").display(), e.field, e.reason))?;
         let lang = if dir.join("Cargo.toml").is_file() {
-            Lang::Rust
+            Some(Lang::Rust)
         } else if dir.join("package.json").is_file() {
-            Lang::Js
+            Some(Lang::Js)
         } else if dir.join("app.py").is_file() {
-            Lang::Python
+            Some(Lang::Python)
         } else {
-            bail!("{}: cannot tell the language: expected Cargo.toml (Rust), package.json (JavaScript) or app.py (Python)", dir.display());
+            None
         };
         Ok(Project { dir, manifest, lang })
     }

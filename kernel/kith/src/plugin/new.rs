@@ -30,11 +30,11 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 
 pub fn run(args: NewArgs) -> Result<()> {
     let id = args.id.trim();
-    if id.is_empty()
-        || !id.starts_with(|c: char| c.is_ascii_lowercase())
-        || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        bail!("`{id}` is not a plugin id: use lowercase letters, digits and dashes, starting with a letter");
+    if !kith_domain::plugin::valid_plugin_id(id) {
+        bail!(
+            "`{id}` is not a plugin id: use lowercase letters, digits and dashes, starting with a letter, at most {} characters",
+            kith_domain::plugin::MAX_ID_LEN
+        );
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(id));
     if dir.exists() && std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?.next().is_some() {

@@ -94,7 +94,9 @@ pub fn run(config: &Config, args: PublishArgs) -> Result<()> {
 fn enable_request(manifest: &kith_domain::plugin::Manifest, version: &str, config: Value, hosts: &[String]) -> Value {
     let mut request = json!({"version": format!("={version}"), "config": config});
     if !hosts.is_empty() {
-        request["grant"] = json!({"capabilities": manifest.capabilities, "allowed_hosts": hosts});
+        let mut granted: Vec<String> = manifest.allowed_hosts.iter().filter(|h| *h != "*").cloned().collect();
+        granted.extend(hosts.iter().filter(|h| !granted.contains(h)).cloned().collect::<Vec<_>>());
+        request["grant"] = json!({"capabilities": manifest.capabilities, "allowed_hosts": granted});
     }
     request
 }

@@ -9,7 +9,7 @@ use kith_domain::plugin::{Decision, LogLine, Manifest};
 use kith_host::{CallEnv, CallError, CallReport, Host, Output};
 use serde_json::{Value, json};
 
-use super::fixture::{Expect, Fixture, ProviderFixture, Recorded, StandIn};
+use super::fixture::{Expect, Fixture, Recorded, StandIn};
 use super::{Project, build};
 use crate::config::Config;
 
@@ -134,7 +134,7 @@ pub fn run(config: &Config, args: TestArgs) -> Result<()> {
     }
     let mut failed = 0;
     for path in &fixtures {
-        let outcome = match run_one(&host, &project.manifest, &plugin, &bytes, path) {
+        let outcome = match run_one(config, &host, &project.manifest, &plugin, &bytes, path) {
             Ok(outcome) => outcome,
             Err(err) => Outcome::broken(format!("{err:#}")),
         };
@@ -322,14 +322,11 @@ fn error_kind(err: &CallError) -> String {
     }
 }
 
-fn run_one(host: &Host, manifest: &Manifest, plugin: &kith_host::Plugin, wasm: &[u8], path: &Path) -> Result<Outcome> {
+fn run_one(config: &Config, host: &Host, manifest: &Manifest, plugin: &kith_host::Plugin, wasm: &[u8], path: &Path) -> Result<Outcome> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let stand_in = if Fixture::wants_provider(&text) {
-        let raw: Value = serde_json::from_str(&text)?;
-        let provider: ProviderFixture = serde_json::from_value(raw["provider"].clone()).map_err(|e| anyhow::anyhow!("provider: {e}"))?;
-        Some(StandIn::start(provider.answers)?)
-    } else {
-        None
+    let stand_in = match Fixture::provider_answers(&text)? {
+        Some(answers) => Some(StandIn::start(answers)?),
+        None => None,
     };
     let fixture = Fixture::parse(&text, stand_in.as_ref().map(|s| s.url.as_str()))?;
     let mut outcome = Outcome {
@@ -369,6 +366,14 @@ fn run_one(host: &Host, manifest: &Manifest, plugin: &kith_host::Plugin, wasm: &
         }
         _ => plugin,
     };
+    // The kernel hands a plugin at most its batch size per call ([plugins] batch_size, and the manifest's).
+    let subjects = prepared.input.subjects();
+    let batch = config.plugins.batch_size.min(manifest.limits.batch_size.map_or(usize::MAX, |n| n as usize)).max(1);
+    if subjects > batch {
+        outcome.failures.push(format!("{subjects} customers in one call: the kernel hands this plugin at most {batch} per call"));
+        return Ok(outcome);
+    }
+    let grant = prepared.grant.clone();
     let env = CallEnv {
         shop_id: 1,
         grant: prepared.grant,
@@ -376,20 +381,30 @@ fn run_one(host: &Host, manifest: &Manifest, plugin: &kith_host::Plugin, wasm: &
         now_ms: prepared.now_ms,
         services: Box::new(prepared.env),
     };
-    let report = host.call(plugin, env, prepared.input);
+    let mut report = host.call(plugin, env, prepared.input);
+    // What the bus checks before applying anything: each decision against the grant and the
+    // plugin's namespaces, and the call's decisions together. A refusal fails the call in a shop.
+    let mut refused = false;
+    if let Ok(Output::Decisions(decisions)) = &report.output
+        && let Err(reason) = kith_bus::check(&manifest.id, &grant, decisions, subjects)
+    {
+        report.output = Err(CallError::Guest(kith_domain::plugin::GuestError::Failed(format!("the kernel refuses the call: {reason}"))));
+        refused = true;
+    }
     let requests = stand_in.as_ref().map(|s| s.recorded.lock().expect("stand-in lock").clone()).unwrap_or_default();
     drop(stand_in);
-    outcome.failures = check(&fixture.expect, &report, &requests);
+    outcome.failures = check(&fixture.expect, &report, &requests, refused);
     outcome.report = Some(report);
     outcome.requests = requests;
     Ok(outcome)
 }
 
 /// What differs from the expectations.
-fn check(expect: &Expect, report: &CallReport, requests: &[Recorded]) -> Vec<String> {
+fn check(expect: &Expect, report: &CallReport, requests: &[Recorded], refused: bool) -> Vec<String> {
     let mut failures = Vec::new();
     match (&report.output, &expect.error) {
-        (Err(err), Some(kind)) if &error_kind(err) == kind => {}
+        (Err(_), Some(kind)) if refused && kind == "refused" => {}
+        (Err(err), Some(kind)) if !refused && &error_kind(err) == kind => {}
         (Err(err), Some(kind)) => failures.push(format!("expected a `{kind}` error, got: {err}")),
         (Err(err), None) => failures.push(format!("the call failed: {err}")),
         (Ok(_), Some(kind)) => failures.push(format!("expected a `{kind}` error, but the call succeeded")),
@@ -472,10 +487,12 @@ fn compare_list(what: &str, expected: &[Value], actual: Option<&Value>, failures
 /// a field expected as `null` may be absent.
 fn same(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+        // Integers exactly (ids, points, times); other numbers within a relative 1e-9.
+        (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => match (a.as_f64(), b.as_f64()) {
             (Some(a), Some(b)) => a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()),
             _ => a == b,
         },
+        (Value::Number(a), Value::Number(b)) => a == b,
         (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b)),
         (Value::Object(a), Value::Object(b)) => {
             a.iter().all(|(k, v)| b.get(k).map_or(v.is_null(), |w| same(v, w)))

@@ -36,7 +36,7 @@ pub fn js() -> Result<PathBuf> {
         // No package of the lockfile needs its install scripts (esbuild's binary comes as an optional package).
         let mut npm = Command::new("npm");
         npm.args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(dir);
-        run(npm, "npm (Node.js 18 or newer, from your system's packages or nodejs.org)")
+        run(npm, "npm (Node.js 20 or newer, from your system's packages or nodejs.org)")
     })
 }
 
@@ -48,7 +48,8 @@ pub fn js_build_script() -> Result<PathBuf> {
         Some(root) => std::fs::read(root.join("sdk/js/toolchain/build.mjs")).context("reading sdk/js/toolchain/build.mjs")?,
         None => assets::JS_TOOLCHAIN.get_file("build.mjs").context("this kith carries no JavaScript build script")?.contents().to_vec(),
     };
-    let path = tools.join("build.mjs");
+    // Named by its content: kiths with the same tools and another script do not overwrite each other's.
+    let path = tools.join(format!("build-{}.mjs", &kith_host::sha256_hex(&script)[..12]));
     if std::fs::read(&path).ok().as_deref() != Some(&script[..]) {
         // Written aside and renamed: a build running at the same time never reads half a script.
         let partial = tools.join(format!(".build.mjs.{}", std::process::id()));
