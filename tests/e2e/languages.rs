@@ -5,28 +5,10 @@
 //! money formatting's ties among them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::KITH;
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn kith_plugin(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(KITH)
-        .current_dir(dir)
-        .arg("plugin")
-        .args(args)
-        .env("KITH_CACHE", repository().join("target/kith-cache"))
-        .output()
-        .expect("run kith plugin");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "kith plugin {args:?} in {}:\n{stdout}\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
-    stdout
-}
+use crate::{kith_plugin, repository};
 
 /// A copy of a first-party project in `dir` (its build writes `.kith/` and `target/` there), built.
 fn built(dir: &Path, plugin: &str) -> PathBuf {

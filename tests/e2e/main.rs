@@ -33,6 +33,40 @@ fn kith_json(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&kith(dir, args).stdout).expect("kith printed JSON")
 }
 
+/// The repository's top folder.
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `kith plugin ARGS` in `dir`, whatever its exit status, with the toolchains and compiled
+/// components of every run kept in `target/kith-cache`, and Rust projects built in one shared
+/// target directory (`target/templates`).
+fn kith_plugin_run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(KITH)
+        .current_dir(dir)
+        .arg("plugin")
+        .args(args)
+        .env("KITH_CACHE", repository().join("target/kith-cache"))
+        .env("CARGO_TARGET_DIR", repository().join("target/templates"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run kith plugin")
+}
+
+/// `kith plugin ARGS` in `dir`, required to succeed; what it printed on standard output.
+fn kith_plugin(dir: &Path, args: &[&str]) -> String {
+    let out = kith_plugin_run(dir, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kith plugin {args:?} in {} failed ({}):\n{stdout}\n{}",
+        dir.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// A running `kith serve`, killed (not stopped) when dropped.
 struct Server {
     child: Child,

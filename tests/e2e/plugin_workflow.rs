@@ -2,14 +2,14 @@
 //! built, run against its own fixtures, packed, published into a running kernel with an admin key,
 //! enabled in a shop, and seen doing its work there.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::http::Http;
-use crate::{KITH, Server, kith_json};
+use crate::{Server, kith_json, kith_plugin, kith_plugin_run, repository};
 
 const LANGUAGES: [&str; 3] = ["rust", "js", "python"];
 /// Each kind and the short name its plugin gets (`rust-tag`, `js-points`, …).
@@ -17,30 +17,7 @@ const KINDS: [(&str, &str); 4] =
     [("tag-rule", "tag"), ("scoring-model", "score"), ("loyalty-scheme", "points"), ("channel-connector", "send")];
 
 fn target() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
-}
-
-/// `kith plugin ARGS` in `dir`, with the toolchains and compiled components of every run kept in
-/// `target/kith-cache`, and the Rust templates built in one shared target directory.
-fn plugin(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(KITH)
-        .current_dir(dir)
-        .arg("plugin")
-        .args(args)
-        .env("KITH_CACHE", target().join("kith-cache"))
-        .env("CARGO_TARGET_DIR", target().join("templates"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run kith plugin");
-    assert!(
-        out.status.success(),
-        "kith plugin {args:?} in {} failed ({}):\n{}\n{}",
-        dir.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    repository().join("target")
 }
 
 /// Ask `path` until `done` holds of its answer, for up to two minutes.
@@ -64,10 +41,10 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
     for lang in LANGUAGES {
         for (kind, short) in KINDS {
             let id = format!("{lang}-{short}");
-            let created = plugin(&projects, &["new", &id, "--kind", kind, "--lang", lang]);
-            assert!(String::from_utf8_lossy(&created.stdout).contains("plugin.toml"), "{created:?}");
+            let created = kith_plugin(&projects, &["new", &id, "--kind", kind, "--lang", lang]);
+            assert!(created.contains("plugin.toml"), "{created}");
             // The template's own fixtures pass in the kernel's host, as the vendor's first test run.
-            let tested = String::from_utf8_lossy(&plugin(&projects.join(&id), &["test"]).stdout).into_owned();
+            let tested = kith_plugin(&projects.join(&id), &["test"]);
             assert!(tested.contains(" passed, 0 failed"), "{id}:\n{tested}");
             assert!(tested.contains("cost: instantiation"), "{id}:\n{tested}");
             if lang == "rust" {
@@ -86,7 +63,7 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
                     String::from_utf8_lossy(&native.stderr)
                 );
             }
-            plugin(&projects.join(&id), &["pack", "--no-build"]);
+            kith_plugin(&projects.join(&id), &["pack", "--no-build"]);
             assert!(projects.join(&id).join("target/kith").join(format!("{id}-0.1.0.tar.gz")).is_file());
         }
     }
@@ -95,30 +72,20 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
     let broken =
         std::fs::read_to_string(project.join("fixtures/basic.json")).unwrap().replace("spent 120000 (at least 100000)", "spent a lot");
     std::fs::write(project.join("broken.json"), broken).unwrap();
-    let failed = Command::new(KITH)
-        .current_dir(&project)
-        .args(["plugin", "test", "--no-build", "broken.json"])
-        .env("KITH_CACHE", target().join("kith-cache"))
-        .output()
-        .unwrap();
+    let failed = kith_plugin_run(&project, &["test", "--no-build", "broken.json"]);
     let report = String::from_utf8_lossy(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{report}");
     assert!(report.contains("decisions[0]: expected") && report.contains("spent a lot") && report.contains("1 failed"), "{report}");
     // Decisions the kernel would refuse (a tag without the grant of `tags:write`) fail as they would in a shop.
     let refused = r#"{"grant": {"capabilities": ["log", "config"]}, "customers": [{"id": 1, "stats": {"total_spent": 200000}}]}"#;
     std::fs::write(project.join("refused.json"), refused).unwrap();
-    let failed = Command::new(KITH)
-        .current_dir(&project)
-        .args(["plugin", "test", "--no-build", "refused.json"])
-        .env("KITH_CACHE", target().join("kith-cache"))
-        .output()
-        .unwrap();
+    let failed = kith_plugin_run(&project, &["test", "--no-build", "refused.json"]);
     let report = String::from_utf8_lossy(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{report}");
     assert!(report.contains("the kernel refuses the call") && report.contains("tags:write"), "{report}");
     std::fs::write(project.join("refused.json"), refused.replace(r#""customers""#, r#""expect": {"error": "refused"}, "customers""#))
         .unwrap();
-    let tested = String::from_utf8_lossy(&plugin(&project, &["test", "--no-build", "refused.json"]).stdout).into_owned();
+    let tested = kith_plugin(&project, &["test", "--no-build", "refused.json"]);
     assert!(tested.contains("1 passed"), "{tested}");
 
     // One shop per language, each with its four plugins, in one kernel.
@@ -153,7 +120,7 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
             if short == "send" {
                 args.extend(["--allow-host", &host]);
             }
-            let published = String::from_utf8_lossy(&plugin(&projects.join(&id), &args).stdout).into_owned();
+            let published = kith_plugin(&projects.join(&id), &args);
             assert!(
                 published.contains(&format!("installed {id} 0.1.0")) && published.contains(&format!("enabled {id} 0.1.0")),
                 "{published}"
@@ -221,8 +188,7 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
     );
     let key = key["token"].as_str().unwrap();
     let project = projects.join("rust-points");
-    let tested = plugin(&project, &["test", "--no-build", "--record", "--url", &server.url, "--key", key]);
-    let report = String::from_utf8_lossy(&tested.stdout);
+    let report = kith_plugin(&project, &["test", "--no-build", "--record", "--url", &server.url, "--key", key]);
     assert!(report.contains("2 fixtures: 2 passed"), "{report}");
     let recorded: Value = serde_json::from_str(&std::fs::read_to_string(project.join("fixtures/recorded.json")).unwrap()).unwrap();
     let customer = &recorded["customers"][0];

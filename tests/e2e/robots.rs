@@ -4,21 +4,16 @@
 //! `kith plugin`, published into `kith serve` on the test clock, sent to by the outbox.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::http::Http;
-use crate::{KITH, Server, kith_json};
+use crate::{Server, kith_json, kith_plugin, repository};
 
 const SECRET: &str = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab";
 const TOKEN: &str = "b1e2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const WECOM_KEY: &str = "693a91f6-7d1e-4bc4-97a0-0ec2a5fa5aaa";
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A copy of a first-party plugin's source in `dir`, packed there by `kith plugin pack`
 /// (the build writes `.kith/` and `target/`, which stay out of the repository's folders).
@@ -26,13 +21,7 @@ fn packed(dir: &Path, plugin: &str) -> PathBuf {
     let from = repository().join("plugins").join(plugin);
     let to = dir.join(Path::new(plugin).file_name().unwrap());
     copy(&from, &to);
-    let out = Command::new(KITH)
-        .current_dir(&to)
-        .args(["plugin", "pack"])
-        .env("KITH_CACHE", repository().join("target/kith-cache"))
-        .output()
-        .expect("run kith plugin pack");
-    assert!(out.status.success(), "{plugin}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    kith_plugin(&to, &["pack"]);
     to
 }
 
@@ -90,14 +79,25 @@ async fn dingtalk_and_wecom_robots_send_signed_and_keyed_requests_through_the_ou
     let admin_auth = format!("Bearer {admin}");
 
     let publish = |project: &Path, config: Value| {
-        let out = Command::new(KITH)
-            .current_dir(project)
-            .args(["plugin", "publish", "--no-build", "--url", &server.url, "--key", &admin, "--enable", "--shop-key", &owner])
-            .args(["--plugin-config", &config.to_string(), "--allow-host", &provider.host()])
-            .env("KITH_CACHE", repository().join("target/kith-cache"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let (config, host) = (config.to_string(), provider.host());
+        kith_plugin(
+            project,
+            &[
+                "publish",
+                "--no-build",
+                "--url",
+                &server.url,
+                "--key",
+                &admin,
+                "--enable",
+                "--shop-key",
+                &owner,
+                "--plugin-config",
+                &config,
+                "--allow-host",
+                &host,
+            ],
+        );
     };
     let dingtalk_config =
         |secret: &str| json!({"endpoint": provider.url("/robot/send"), "access_token": TOKEN, "secret": secret, "keyword": "Kith"});
