@@ -179,6 +179,12 @@ impl std::fmt::Debug for Bus {
 /// Shop contexts by (shop, window), reused for a while: computing one reads every buyer of
 /// the shop (seconds at a million customers). While one caller computes a newer one, the
 /// others are served the one before at once instead of waiting for it.
+///
+/// A context is reused only while both clocks agree it is recent: less than the TTL of real
+/// time since it was computed, and the kernel's clock less than the TTL past the time it was
+/// computed at. The distributions (days since the last order) move with the kernel's clock,
+/// and a test clock moves days at once: a context of yesterday is never served today, even
+/// one whose computation began before the clock moved and finished after.
 struct Contexts {
     store: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
@@ -191,7 +197,8 @@ type ContextKey = (i64, Option<u32>);
 
 #[derive(Default)]
 struct ContextCache {
-    computed: HashMap<ContextKey, (Instant, ShopContext)>,
+    /// When each was computed, in real time and on the kernel's clock.
+    computed: HashMap<ContextKey, (Instant, chrono::DateTime<chrono::Utc>, ShopContext)>,
     /// Contexts a caller is computing now.
     computing: HashSet<ContextKey>,
     /// Bumped by [`Contexts::clear`]: a context whose computation began before is not kept.
@@ -204,7 +211,8 @@ impl Contexts {
         let key = (shop_id, window_days);
         let generation = {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, ctx)) = cache.computed.get(&key)
+            if let Some((at, computed_at, ctx)) = cache.computed.get(&key)
+                && self.recent_on_clock(*computed_at, now)
                 && (at.elapsed() < self.ttl || cache.computing.contains(&key))
             {
                 return Ok(ShopContext { now_ms: now.timestamp_millis(), ..ctx.clone() });
@@ -215,14 +223,23 @@ impl Contexts {
         let computing = Computing { contexts: self, key };
         let computed = self.store.shop_context(shop_id, now, window_days);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Kept unless the cache was cleared meanwhile, or holds one computed a little later
+        // on the clock (by a caller that began after this one).
         if let Ok(ctx) = &computed
             && cache.generation == generation
+            && cache.computed.get(&key).is_none_or(|(_, later, _)| *later <= now || !self.recent_on_clock(now, *later))
         {
-            cache.computed.insert(key, (Instant::now(), ctx.clone()));
+            cache.computed.insert(key, (Instant::now(), now, ctx.clone()));
         }
         drop(cache);
         drop(computing);
         computed
+    }
+
+    /// Whether a context computed at `computed_at` on the kernel's clock still holds at `now`:
+    /// not before it, and at most the TTL after.
+    fn recent_on_clock(&self, computed_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool {
+        (now - computed_at).to_std().is_ok_and(|age| age <= self.ttl)
     }
 
     fn clear(&self) {
@@ -1098,7 +1115,7 @@ mod tests {
         };
         let clock = Arc::new(clock::TestClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap()));
         // Expired as soon as computed: every look computes again, unless another is computing.
-        let contexts = Contexts { store: store.clone(), clock, ttl: Duration::ZERO, cache: Mutex::default() };
+        let contexts = Contexts { store: store.clone(), clock: clock.clone(), ttl: Duration::ZERO, cache: Mutex::default() };
         buyer(1);
         assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 1);
         buyer(2);
@@ -1119,5 +1136,11 @@ mod tests {
         contexts.clear();
         assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 4);
         assert!(contexts.cache.lock().unwrap().computed.contains_key(&key), "computed after the clear: kept");
+
+        // The clock moved on past the TTL: the one before is not served, even while another computes.
+        buyer(5);
+        contexts.cache.lock().unwrap().computing.insert(key);
+        clock.advance(chrono::Duration::milliseconds(1));
+        assert_eq!(contexts.get(shop, None).unwrap().buyer_count, 5, "a context of an earlier clock time");
     }
 }

@@ -537,6 +537,34 @@ fn a_customers_second_order_in_a_shop_with_segments_moves_every_plugin_on() {
 }
 
 #[test]
+fn a_shop_context_is_not_served_after_the_clock_moved_on() {
+    // The living shop on a loaded machine: a context computed before the test clock moved
+    // half a day was served after it for the rest of a minute, and RFM placed customers by
+    // yesterday's average days since the last order.
+    let w = world(100);
+    w.install(&plugins::RFM);
+    w.enable(w.shop, "rfm", json!({"window_days": 365})).unwrap();
+    let now = w.clock.now();
+    // Average days since the last order: 1.5. The second buyer (1 day) is high on R.
+    let events = vec![paid("x", "13900000001", 2.0, 1000, "beauty", now), paid("y", "13900000002", 1.0, 3000, "beauty", now)];
+    assert_eq!(w.store.ingest(w.shop, events, &actor()).unwrap().accepted, 2);
+    w.bus.drain().unwrap();
+    let label = |w: &World| score(w, "13900000002", "rfm").unwrap().label.unwrap();
+    assert!(label(&w).starts_with("important-value|"), "{}", label(&w));
+
+    // 23 hours on (the daily run is not due yet): 2.96 and 1.96 days, averaging 2.46, so the
+    // second buyer is still high on R; by the context of 23 hours ago (1.5) it would be low.
+    w.clock.advance(chrono::Duration::hours(23));
+    let refund = json!({"id": "r-y", "type": "order.refunded",
+        "refund": {"order_id": "y", "amount": 100, "refunded_at": w.clock.now()}});
+    assert_eq!(w.store.ingest(w.shop, vec![refund], &actor()).unwrap().accepted, 1);
+    w.bus.drain().unwrap();
+    let rfm = score(&w, "13900000002", "rfm").unwrap();
+    assert!(rfm.explanation.as_deref().is_some_and(|e| e.starts_with("R 2 days ≤ average 2.5 days (high)")), "{rfm:?}");
+    assert!(label(&w).starts_with("important-value|"), "{}", label(&w));
+}
+
+#[test]
 fn a_full_disk_holds_deliveries_back_without_counting_against_the_plugin() {
     // Review of issue 25: a delivery that failed because the machine's storage did (a full disk,
     // a lock held by `kith import`) counted towards its dead letter and breaker.
