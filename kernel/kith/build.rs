@@ -8,6 +8,7 @@ fn main() {
         "../../sdk/js/src",
         "../../sdk/js/toolchain",
         "../../sdk/python/kith_sdk",
+        "../../sdk/c/src",
         "../../sdk/templates",
     ] {
         println!("cargo:rerun-if-changed={dir}");

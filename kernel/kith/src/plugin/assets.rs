@@ -13,6 +13,8 @@ pub static WIT: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../wit/v0.2");
 static SDK_RUST: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/src");
 static SDK_JS: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/js/src");
 static SDK_PYTHON: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/python/kith_sdk");
+/// The C SDK: `kith.h`, `kith.c` and (channel connectors) `kith_http.c`.
+static SDK_C: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/c/src");
 pub static TEMPLATES: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/templates");
 /// `package.json` and `package-lock.json` of the JavaScript build tools.
 pub static JS_TOOLCHAIN: Dir = include_dir!("$CARGO_MANIFEST_DIR/../../sdk/js/toolchain");
@@ -123,6 +125,7 @@ pub fn lay_out_kith(project: &Path) -> Result<()> {
     written.extend(write_from(&SDK_RUST, "sdk/src", &kith.join("kith-sdk/src"), &same)?);
     written.extend(write_from(&SDK_JS, "sdk/js/src", &kith.join("sdk/js"), &same)?);
     written.extend(write_from(&SDK_PYTHON, "sdk/python/kith_sdk", &kith.join("sdk/python/kith_sdk"), &same)?);
+    written.extend(write_from(&SDK_C, "sdk/c/src", &kith.join("sdk/c"), &same)?);
     let manifest = kith.join("kith-sdk/Cargo.toml");
     write_if_changed(&manifest, rust_sdk_manifest().as_bytes())?;
     let readme = kith.join("README.md");

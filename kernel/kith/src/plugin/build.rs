@@ -25,7 +25,7 @@ pub fn run(args: BuildArgs) -> Result<PathBuf> {
 pub fn build(project: &Project) -> Result<PathBuf> {
     let Some(lang) = project.lang else {
         bail!(
-            "{}: cannot tell the language: expected Cargo.toml (Rust), package.json (JavaScript) or app.py (Python); a component built \
+            "{}: cannot tell the language: expected Cargo.toml (Rust), package.json (JavaScript), app.py (Python) or src/*.c (C); a component built \
              by another toolchain is tested with `kith plugin test --wasm FILE` and packed with `--no-build` from target/kith/plugin.wasm",
             project.dir.display()
         );
@@ -40,6 +40,7 @@ pub fn build(project: &Project) -> Result<PathBuf> {
         Lang::Rust => rust(project, &wasm)?,
         Lang::Js => js(project, &wasm)?,
         Lang::Python => python(project, &wasm)?,
+        Lang::C => super::c::build(project, &wasm)?,
     }
     let bytes = std::fs::read(&wasm).with_context(|| format!("the build wrote no {}", wasm.display()))?;
     eprintln!(

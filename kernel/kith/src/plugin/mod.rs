@@ -8,6 +8,7 @@
 
 mod assets;
 mod build;
+mod c;
 mod fixture;
 mod new;
 mod pack;
@@ -53,6 +54,7 @@ pub enum Lang {
     Rust,
     Js,
     Python,
+    C,
 }
 
 impl Lang {
@@ -61,6 +63,7 @@ impl Lang {
             Lang::Rust => "rust",
             Lang::Js => "js",
             Lang::Python => "python",
+            Lang::C => "c",
         }
     }
 }
@@ -95,6 +98,8 @@ impl Project {
             Some(Lang::Js)
         } else if dir.join("app.py").is_file() {
             Some(Lang::Python)
+        } else if has_c_sources(&dir.join("src")) {
+            Some(Lang::C)
         } else {
             None
         };
@@ -109,6 +114,11 @@ impl Project {
     pub fn wasm(&self) -> PathBuf {
         self.out_dir().join("plugin.wasm")
     }
+}
+
+/// A C project: `.c` files in `src/`.
+fn has_c_sources(src: &Path) -> bool {
+    std::fs::read_dir(src).into_iter().flatten().flatten().any(|e| e.path().extension().is_some_and(|x| x == "c"))
 }
 
 /// Where `kith plugin` keeps toolchains and compiled components: `$KITH_CACHE`, else

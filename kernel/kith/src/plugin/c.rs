@@ -1,0 +1,238 @@
+//! C plugins: `wit-bindgen c` bindings of the kind's world, compiled with Debian's clang and
+//! wasi-libc into a WASI preview 1 reactor module, made a component with the preview 1 adapter.
+//!
+//! Everything but the compiler is inside this binary: the bindings generator (`wit-bindgen-c`),
+//! the encoder (`wit-component`) and the adapter (`wasi-preview1-component-adapter-provider`),
+//! pinned in its Cargo.toml. The compiler is Debian's `clang-14` with `lld-14`, `wasi-libc` and
+//! `libclang-rt-14-dev-wasm32` (or any clang whose resource folder has the wasm32 builtins, given
+//! as `KITH_CLANG`, with a WASI sysroot given as `KITH_WASI_SYSROOT`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::Project;
+
+/// The name the bindings give every kind's world: `plugin.h`, `plugin_string_t`,
+/// `exports_plugin_evaluate`, so that the SDK and the templates read the same in every kind.
+pub const WORLD_NAME: &str = "plugin";
+
+/// The Debian packages that make a C plugin build, named in the errors when one is missing.
+pub const DEBIAN_PACKAGES: &str = "clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32";
+
+/// The flags of every compile: wasm32-wasi, optimised, a reactor (no `main`; the exports are the entry points).
+const CFLAGS: [&str; 6] = ["--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-std=c11", "-Wall", "-Wextra"];
+
+/// Where a build writes the bindings and the core module: `target/kith/c/`.
+pub fn out_dir(project: &Project) -> PathBuf {
+    project.out_dir().join("c")
+}
+
+/// Build the project's component into `wasm`.
+pub fn build(project: &Project, wasm: &Path) -> Result<()> {
+    let toolchain = Toolchain::find()?;
+    let out = out_dir(project);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let bindings = bindings(&project.dir.join(".kith/wit/v0.2"), project.manifest.kind.as_str(), &out)?;
+    let mut sources = sources(&project.dir.join("src"))?;
+    if sources.is_empty() {
+        bail!("{}: no .c files in src/", project.dir.display());
+    }
+    let sdk = project.dir.join(".kith/sdk/c");
+    sources.extend(self::sources(&sdk)?);
+    sources.push(bindings.source);
+    let kind = project.manifest.kind.as_str();
+    let module = out.join("plugin.core.wasm");
+    let mut clang = toolchain.command();
+    clang
+        .args(CFLAGS)
+        // The kind, for the SDK and the project's sources: KITH_WORLD_TAG_RULE, …
+        .arg(format!("-DKITH_WORLD_{}", kind.to_uppercase().replace('-', "_")))
+        .arg("-I")
+        .arg(project.dir.join("src"))
+        .arg("-I")
+        .arg(&sdk)
+        .arg("-I")
+        .arg(&out)
+        // Paths inside the module (assertion messages) as the project names them, wherever it is.
+        .arg(format!("-ffile-prefix-map={}=.", project.dir.display()))
+        .args(&sources)
+        .arg(&bindings.component_type)
+        .arg("-o")
+        .arg(&module)
+        .current_dir(&project.dir);
+    super::toolchain::run(clang, &format!("clang (Debian: apt-get install {DEBIAN_PACKAGES})"))?;
+    let core = std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
+    let component = componentize(&core)?;
+    std::fs::write(wasm, component).with_context(|| format!("writing {}", wasm.display()))
+}
+
+/// The `.c` files in `dir` and below it, sorted (the same module from the same sources).
+fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(found) };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            found.extend(sources(&path)?);
+        } else if path.extension().is_some_and(|e| e == "c") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// What [`bindings`] wrote.
+pub struct Bindings {
+    /// `plugin.c`: the glue between the component model's ABI and the C types.
+    pub source: PathBuf,
+    /// `plugin_component_type.o`: the world's type, linked into the module for the encoder.
+    pub component_type: PathBuf,
+}
+
+/// `wit-bindgen c --world KIND --rename-world plugin --features clocks-timezone` of the WIT in `wit`, into `out`.
+pub fn bindings(wit: &Path, world: &str, out: &Path) -> Result<Bindings> {
+    let mut resolve = wit_parser::Resolve::default();
+    resolve.features.insert("clocks-timezone".into());
+    let (package, _) = resolve.push_dir(wit).with_context(|| format!("reading the WIT in {}", wit.display()))?;
+    let world = resolve.select_world(&[package], Some(world))?;
+    let opts = wit_bindgen_c::Opts { rename_world: Some(WORLD_NAME.into()), ..Default::default() };
+    let mut files = wit_bindgen_core::Files::default();
+    opts.build().generate(&resolve, world, &mut files).context("generating the C bindings")?;
+    for (name, bytes) in files.iter() {
+        write_if_changed(&out.join(name), bytes)?;
+    }
+    let bindings =
+        Bindings { source: out.join(format!("{WORLD_NAME}.c")), component_type: out.join(format!("{WORLD_NAME}_component_type.o")) };
+    for path in [&bindings.source, &bindings.component_type] {
+        if !path.is_file() {
+            bail!("wit-bindgen wrote no {}", path.display());
+        }
+    }
+    Ok(bindings)
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The core module made a component: its `wasi_snapshot_preview1` imports through the reactor adapter.
+pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
+    use wasi_preview1_component_adapter_provider::{WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER};
+    wit_component::ComponentEncoder::default()
+        .module(core)
+        .context("reading the module clang built (it lacks the component type: was plugin_component_type.o linked?)")?
+        .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER)?
+        .validate(true)
+        .encode()
+        .context("making the module a component")
+}
+
+/// clang and the WASI sysroot it compiles against.
+pub struct Toolchain {
+    clang: PathBuf,
+    sysroot: Sysroot,
+}
+
+enum Sysroot {
+    /// Debian's wasi-libc: headers in /usr/include/wasm32-wasi, libraries in /usr/lib/wasm32-wasi.
+    Debian,
+    /// A wasi-sdk style sysroot (`include/`, `lib/wasm32-wasi/`), from `KITH_WASI_SYSROOT`.
+    Given(PathBuf),
+}
+
+impl Toolchain {
+    /// `KITH_CLANG`, else Debian's clang 14 (`/usr/lib/llvm-14/bin/clang`, `clang-14`), else `clang`;
+    /// checked to have what a wasm32-wasi build needs, each missing part named with its Debian package.
+    pub fn find() -> Result<Toolchain> {
+        let clang = match std::env::var_os("KITH_CLANG") {
+            Some(clang) => PathBuf::from(clang),
+            None => {
+                let candidates = [PathBuf::from("/usr/lib/llvm-14/bin/clang"), PathBuf::from("clang-14"), PathBuf::from("clang")];
+                candidates.into_iter().find(|c| runs(c)).with_context(|| {
+                    format!("C plugins are compiled with clang for wasm32-wasi, and none was found: on Debian or Ubuntu, `apt-get install {DEBIAN_PACKAGES}`")
+                })?
+            }
+        };
+        let sysroot = match std::env::var_os("KITH_WASI_SYSROOT") {
+            Some(dir) => Sysroot::Given(PathBuf::from(dir)),
+            None => Sysroot::Debian,
+        };
+        let toolchain = Toolchain { clang, sysroot };
+        toolchain.check()?;
+        Ok(toolchain)
+    }
+
+    fn check(&self) -> Result<()> {
+        let libc = match &self.sysroot {
+            Sysroot::Debian => PathBuf::from("/usr/lib/wasm32-wasi/libc.a"),
+            Sysroot::Given(dir) => dir.join("lib/wasm32-wasi/libc.a"),
+        };
+        if !libc.is_file() {
+            bail!("{} is missing: C plugins need the WASI C library (Debian: `apt-get install wasi-libc`)", libc.display());
+        }
+        let resource = Command::new(&self.clang).arg("-print-resource-dir").output().context("asking clang for its resource folder")?;
+        let builtins = PathBuf::from(String::from_utf8_lossy(&resource.stdout).trim()).join("lib/wasi/libclang_rt.builtins-wasm32.a");
+        if !builtins.is_file() {
+            bail!(
+                "{} is missing: {} needs the compiler builtins for wasm32 (Debian: `apt-get install libclang-rt-14-dev-wasm32`)",
+                builtins.display(),
+                self.clang.display()
+            );
+        }
+        if self.linker().is_none() {
+            bail!("wasm-ld is missing: {} links wasm32 with lld (Debian: `apt-get install lld-14`)", self.clang.display());
+        }
+        Ok(())
+    }
+
+    /// The folder holding `wasm-ld`: clang's own (Debian's clang finds lld there), else the path's.
+    fn linker(&self) -> Option<PathBuf> {
+        let own = std::fs::canonicalize(self.resolved()).ok().and_then(|c| c.parent().map(Path::to_path_buf));
+        if let Some(dir) = own.filter(|d| d.join("wasm-ld").is_file()) {
+            return Some(dir);
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).find(|d| d.join("wasm-ld").is_file())
+    }
+
+    /// The clang binary, looked up on the path when named bare.
+    fn resolved(&self) -> PathBuf {
+        if self.clang.components().count() > 1 {
+            return self.clang.clone();
+        }
+        std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|d| d.join(&self.clang)).find(|c| c.is_file()))
+            .unwrap_or_else(|| self.clang.clone())
+    }
+
+    /// clang with the sysroot's flags, `wasm-ld` first on its path.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.clang);
+        match &self.sysroot {
+            Sysroot::Debian => {
+                command.args(["--sysroot=/usr", "-isystem", "/usr/include/wasm32-wasi", "-L/usr/lib/wasm32-wasi"]);
+            }
+            Sysroot::Given(dir) => {
+                command.arg(format!("--sysroot={}", dir.display()));
+            }
+        }
+        if let Some(dir) = self.linker() {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let joined = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path)));
+            if let Ok(joined) = joined {
+                command.env("PATH", joined);
+            }
+        }
+        command
+    }
+}
+
+fn runs(program: &Path) -> bool {
+    Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
+}
