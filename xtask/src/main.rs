@@ -17,6 +17,11 @@
 //! - `cargo xtask bench [ARGS]`: build `kith`, `kith-bench` and `kith-bench-extism` in release and
 //!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
 //!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
+//! - `cargo xtask wit-types [--check]`: (re)write the JavaScript SDK's TypeScript types of the WIT
+//!   (`sdk/js/src/wit.d.ts`) from `wit/v0.2/types.wit` ([`wit_types`]); `--check` only says whether
+//!   the committed file is current (a unit test checks it too, in `cargo test --workspace`).
+
+mod wit_types;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -30,9 +35,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(),
+        Some("wit-types") => wit_types::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--postgres] [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [kith-bench args]"
+                "usage: cargo xtask demo [--postgres] [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [kith-bench args] | cargo xtask wit-types [--check]"
             );
             return ExitCode::from(2);
         }

@@ -1,5 +1,6 @@
 // @kith/plugin-sdk: write Kith plugins in JavaScript, for kith:plugin@0.2.0.
-// Declarations written by hand from wit/v0.2 and the SDK's modules.
+// Declarations of the SDK's modules, written by hand; the WIT's types are generated from
+// wit/v0.2/types.wit into wit.d.ts (`cargo xtask wit-types`) and re-exported by types.d.ts.
 
 export type * from './types.js';
 export { ERROR_KINDS, KithError, accessDenied, failed, fromWit, invalid, notFound, quotaExceeded, toWit } from './errors.js';
