@@ -271,7 +271,7 @@ pub trait PluginService: Storage {
 
     /// Running runs of enabled plugins with no pending backoff: (shop, plugin, run).
     fn due_plugin_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
-        self.read(|tx| tx.plugins().due_runs(now))
+        self.read(|tx| tx.plugins().due_plugin_runs(now))
     }
 
     /// Apply one batch of a run and move its checkpoint; the last batch closes the run.

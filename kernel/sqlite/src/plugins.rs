@@ -406,7 +406,7 @@ pub(crate) fn runs(conn: &Connection, shop_id: i64, plugin_id: &str) -> Result<V
     Ok(stmt.query_map(params![shop_id, plugin_id], row_to_run)?.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub(crate) fn due_runs(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
+pub(crate) fn due_plugin_runs(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.shop_id, r.plugin_id, r.id FROM plugin_runs r
          JOIN subscriptions s ON s.shop_id = r.shop_id AND s.plugin_id = r.plugin_id

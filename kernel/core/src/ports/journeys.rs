@@ -169,7 +169,7 @@ pub trait JourneysRead {
     fn dated_customers(&self, shop_id: i64, field: &DateField, days: &[NaiveDate]) -> Result<Vec<i64>>;
     /// Runs of active journeys of any shop due at `now`, the most overdue first, at most
     /// `limit`, as (shop, run).
-    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, i64)>>;
+    fn due_journey_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, i64)>>;
     /// A run of the shop to execute; not found when it is another shop's.
     fn run(&self, shop_id: i64, run_id: i64) -> Result<RunRow>;
     /// The shop's journey's messages that cost or may cost (not suppressed, not failed),

@@ -74,7 +74,7 @@ pub trait PluginsRead {
     /// The plugin's runs in the shop, newest first, at most 100.
     fn runs(&self, shop_id: i64, plugin_id: &str) -> Result<Vec<PluginRun>>;
     /// Running runs of enabled subscriptions with no retry after `now`: (shop, plugin, run), by run id.
-    fn due_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>>;
+    fn due_plugin_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>>;
     /// How many runs schedules call for at `now` ([`PluginsWrite::start_scheduled_runs`]).
     fn scheduled_runs_due(&self, now: DateTime<Utc>) -> Result<i64>;
     /// The shop's active (not merged) customers.

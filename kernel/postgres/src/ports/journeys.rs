@@ -231,7 +231,7 @@ impl JourneysRead for Pg<'_> {
         )?)
     }
 
-    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, i64)>> {
+    fn due_journey_runs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(i64, i64)>> {
         self.query(
             "SELECT r.shop_id, r.id FROM journey_runs r JOIN journeys j ON j.shop_id = r.shop_id AND j.id = r.journey_id
              WHERE r.status = 'active' AND r.due_at <= $1 AND j.status = 'active' ORDER BY r.due_at, r.id LIMIT $2",

@@ -328,7 +328,7 @@ impl PluginsRead for Pg<'_> {
         .collect()
     }
 
-    fn due_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
+    fn due_plugin_runs(&self, now: DateTime<Utc>) -> Result<Vec<(i64, String, i64)>> {
         self.query(
             "SELECT r.shop_id, r.plugin_id, r.id FROM plugin_runs r
              JOIN subscriptions s ON s.shop_id = r.shop_id AND s.plugin_id = r.plugin_id

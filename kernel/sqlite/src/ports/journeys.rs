@@ -167,7 +167,7 @@ impl JourneysRead for Sql<'_> {
             .and_then(|mut s| s.query_map(params![shop_id, list, path], |r| r.get(0))?.collect()))
     }
 
-    fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> CoreResult<Vec<(i64, i64)>> {
+    fn due_journey_runs(&self, now: DateTime<Utc>, limit: usize) -> CoreResult<Vec<(i64, i64)>> {
         sql(self
             .0
             .prepare_cached(

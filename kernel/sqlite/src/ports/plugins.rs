@@ -105,8 +105,8 @@ impl PluginsRead for Sql<'_> {
         core(plugins::runs(self.0, shop_id, plugin_id))
     }
 
-    fn due_runs(&self, now: DateTime<Utc>) -> CoreResult<Vec<(i64, String, i64)>> {
-        core(plugins::due_runs(self.0, now))
+    fn due_plugin_runs(&self, now: DateTime<Utc>) -> CoreResult<Vec<(i64, String, i64)>> {
+        core(plugins::due_plugin_runs(self.0, now))
     }
 
     fn scheduled_runs_due(&self, now: DateTime<Utc>) -> CoreResult<i64> {
