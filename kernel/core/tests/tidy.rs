@@ -256,66 +256,333 @@ fn only_the_binary_names_a_backend() {
     assert!(binary.iter().any(|d| d == "kith-postgres"), "the binary wires the PostgreSQL backend");
 }
 
-/// The first segment of each path a `use` tree or a path names after `crate::`:
-/// `crate::a::B` → a; `crate::{a::{B, C}, d}` → a, d.
-fn heads(after_crate: &str) -> Vec<String> {
-    let ident = |s: &str| -> String { s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect() };
-    let Some(group) = after_crate.strip_prefix('{') else { return vec![ident(after_crate)] };
-    let (mut depth, mut start, mut out) = (0, 0, Vec::new());
-    for (j, c) in group.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => {
-                out.push(ident(group[start..j].trim()));
-                break;
-            }
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(ident(group[start..j].trim()));
-                start = j + 1;
-            }
-            _ => {}
+/// The paths a `use` tree (or a plain path) names, each as its segments:
+/// `a::{b::{C, D as E}, f, self}` → a::b::C, a::b::D, a::f, a::self; `a::*` → a::*.
+/// A rename is left out (the path is what it names); the tree ends where a path does.
+fn expand(text: &str) -> Vec<Vec<String>> {
+    fn skip_space(s: &[char], i: &mut usize) {
+        while s.get(*i).is_some_and(|c| c.is_whitespace()) {
+            *i += 1;
         }
     }
-    out.into_iter().filter(|h| !h.is_empty()).collect()
+    fn ident(s: &[char], i: &mut usize) -> String {
+        if s.get(*i) == Some(&'$') {
+            *i += 1; // `$crate` in a macro
+        }
+        let start = *i;
+        while s.get(*i).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+            *i += 1;
+        }
+        s[start..*i].iter().collect()
+    }
+    fn tree(s: &[char], i: &mut usize) -> Vec<Vec<String>> {
+        let mut prefix: Vec<String> = Vec::new();
+        loop {
+            skip_space(s, i);
+            match s.get(*i) {
+                Some('{') => {
+                    *i += 1;
+                    let mut out = Vec::new();
+                    loop {
+                        skip_space(s, i);
+                        match s.get(*i) {
+                            Some('}') => {
+                                *i += 1;
+                                break;
+                            }
+                            Some(',') => *i += 1,
+                            None => break,
+                            _ => {
+                                let before = *i;
+                                out.extend(tree(s, i).into_iter().map(|p| prefix.iter().cloned().chain(p).collect()));
+                                if *i == before {
+                                    *i += 1;
+                                }
+                            }
+                        }
+                    }
+                    return out;
+                }
+                Some('*') => {
+                    *i += 1;
+                    prefix.push("*".to_owned());
+                    return vec![prefix];
+                }
+                _ => {}
+            }
+            let name = ident(s, i);
+            if name.is_empty() {
+                return if prefix.is_empty() { vec![] } else { vec![prefix] };
+            }
+            prefix.push(name);
+            let mut j = *i;
+            skip_space(s, &mut j);
+            if s.get(j) == Some(&':') && s.get(j + 1) == Some(&':') {
+                *i = j + 2;
+                continue;
+            }
+            // `X as Y`
+            let mut k = j;
+            if ident(s, &mut k) == "as" {
+                skip_space(s, &mut k);
+                ident(s, &mut k);
+                *i = k;
+            }
+            return vec![prefix];
+        }
+    }
+    let chars: Vec<char> = text.chars().collect();
+    tree(&chars, &mut 0)
 }
 
-/// What the crate root re-exports from its modules (`pub use m::{A, b::C}` → A and C
-/// are m's), so that `crate::A` is an edge to m.
-fn reexports(root: &str, is_module: &dyn Fn(&str) -> bool) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for statement in root.split(';') {
-        let Some(tree) = statement.trim().strip_prefix("pub use ") else { continue };
-        let tree = tree.trim().trim_start_matches("crate::").trim_start_matches("self::");
-        let module: String = tree.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        if !is_module(&module) {
+/// A module's path from its file under `src/`: `lib.rs` / `main.rs` → the root,
+/// `a.rs` and `a/mod.rs` → a, `a/b.rs` → a::b.
+fn module_path(rel: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let file = parts.pop().expect("a file");
+    let stem = file.trim_end_matches(".rs");
+    if !(parts.is_empty() && (stem == "lib" || stem == "main") || stem == "mod") {
+        parts.push(stem.to_owned());
+    }
+    parts
+}
+
+fn node(module: &[String]) -> String {
+    if module.is_empty() { "crate".to_owned() } else { module.join("::") }
+}
+
+/// The names an item declaration makes public (`pub fn f`, `pub(crate) struct S` …), for
+/// a glob re-export (`pub use m::*`).
+fn declared(code: &str) -> BTreeSet<String> {
+    let words: Vec<&str> = code.split(|c: char| !c.is_alphanumeric() && c != '_').filter(|w| !w.is_empty()).collect();
+    let mut out = BTreeSet::new();
+    for (i, word) in words.iter().enumerate() {
+        if *word != "pub" {
             continue;
         }
-        for name in tree.split(|c: char| !c.is_alphanumeric() && c != '_').filter(|w| !w.is_empty() && *w != module && *w != "as") {
-            out.insert(name.to_owned(), module.clone());
+        let mut j = i + 1;
+        while words.get(j).is_some_and(|w| ["crate", "super", "self", "in", "async", "unsafe", "extern"].contains(w))
+            || (words.get(j) == Some(&"const") && words.get(j + 1) == Some(&"fn"))
+        {
+            j += 1;
+        }
+        if words.get(j).is_some_and(|w| ["fn", "struct", "enum", "trait", "type", "const", "static", "union", "mod"].contains(w))
+            && let Some(name) = words.get(j + 1)
+        {
+            out.insert((*name).to_owned());
         }
     }
     out
 }
 
-/// The modules of a crate (the first path segment under `src/`) and those each uses.
+/// One `use` statement: whether it is public (a re-export) and the paths it names.
+struct Use {
+    public: bool,
+    paths: Vec<Vec<String>>,
+    span: std::ops::Range<usize>,
+}
+
+fn uses(code: &str) -> Vec<Use> {
+    let bytes = code.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("use") {
+        let boundary = (at == 0 || !word(bytes[at - 1])) && bytes.get(at + 3).is_some_and(|b| b.is_ascii_whitespace());
+        if !boundary {
+            continue;
+        }
+        let end = code[at..].find(';').map_or(code.len(), |e| at + e);
+        let before = code[..at].trim_end();
+        let public =
+            before.ends_with("pub") || (before.ends_with(')') && before[..before.rfind('(').unwrap_or(0)].trim_end().ends_with("pub"));
+        out.push(Use { public, paths: expand(&code[at + 3..end]), span: at..end });
+    }
+    out
+}
+
+/// The modules written inline (`mod name { … }`) in a file's code: their spans and names.
+fn inline_modules(code: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    let bytes = code.as_bytes();
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("mod ") {
+        if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
+            continue;
+        }
+        let rest = &code[at + 4..];
+        let name: String = rest.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let after = rest.trim_start()[name.len()..].trim_start();
+        if name.is_empty() || !after.starts_with('{') {
+            continue;
+        }
+        let open = code.len() - after.len();
+        let mut depth = 0;
+        let mut end = code.len();
+        for (j, c) in code[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + j;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push((open..end, name));
+    }
+    out
+}
+
+/// A module's path from the crate root: `ports::journeys` → ["ports", "journeys"].
+type ModulePath = Vec<String>;
+
+/// What a module re-exports: a name → the path it names, and the modules it re-exports whole.
+struct Reexports {
+    named: BTreeMap<String, ModulePath>,
+    globs: Vec<ModulePath>,
+}
+
+/// A crate's modules: each file's module, what it re-exports and what it declares.
+struct Crate {
+    modules: BTreeMap<Vec<String>, String>,
+    reexports: BTreeMap<ModulePath, Reexports>,
+    declared: BTreeMap<Vec<String>, BTreeSet<String>>,
+}
+
+impl Crate {
+    fn read(src: &Path) -> Crate {
+        let modules: BTreeMap<Vec<String>, String> = sources(src)
+            .into_iter()
+            .map(|(path, text)| (module_path(path.strip_prefix(src).unwrap()), without_unit_tests(&lex(&text).code)))
+            .collect();
+        let mut krate = Crate { modules, reexports: BTreeMap::new(), declared: BTreeMap::new() };
+        for (module, code) in &krate.modules {
+            let mut named = BTreeMap::new();
+            let mut globs = Vec::new();
+            for statement in uses(code).into_iter().filter(|u| u.public) {
+                for path in statement.paths {
+                    let Some(absolute) = krate.absolute(module, &path, true) else { continue };
+                    match path.last().map(String::as_str) {
+                        Some("*") => globs.push(absolute[..absolute.len() - 1].to_vec()),
+                        Some(last) => {
+                            // A rename's new name is not kept: re-exports here are under their own names.
+                            named.insert(last.to_owned(), absolute);
+                        }
+                        None => {}
+                    }
+                }
+            }
+            krate.reexports.insert(module.clone(), Reexports { named, globs });
+            krate.declared.insert(module.clone(), declared(code));
+        }
+        krate
+    }
+
+    /// A path as seen from `module`, from the crate root: `crate::`, `super::`, `self::`,
+    /// and (in a `use`) a child module's name; `None` for another crate's.
+    fn absolute(&self, module: &[String], path: &[String], in_use: bool) -> Option<Vec<String>> {
+        let first = path.first()?;
+        let mut at = module.to_vec();
+        let mut rest = path;
+        match first.as_str() {
+            "crate" => {
+                at.clear();
+                rest = &path[1..];
+            }
+            "self" => rest = &path[1..],
+            "super" => {
+                while rest.first().is_some_and(|s| s == "super") {
+                    at.pop()?;
+                    rest = &rest[1..];
+                }
+            }
+            child if in_use && self.modules.contains_key(&[module, &[child.to_owned()]].concat()) => {}
+            _ => return None,
+        }
+        at.extend(rest.iter().cloned());
+        Some(at)
+    }
+
+    /// The module a path from the root lands in: down its modules, then through
+    /// re-exports (named, then globs by what their module declares).
+    fn resolve(&self, path: &[String], depth: usize) -> Vec<String> {
+        let mut at: Vec<String> = Vec::new();
+        for (k, segment) in path.iter().enumerate() {
+            if segment == "self" {
+                continue;
+            }
+            let child = [at.as_slice(), std::slice::from_ref(segment)].concat();
+            if self.modules.contains_key(&child) {
+                at = child;
+                continue;
+            }
+            if depth < 8
+                && let Some(Reexports { named, globs }) = self.reexports.get(&at)
+            {
+                if let Some(target) = named.get(segment) {
+                    return self.resolve(&[target.as_slice(), &path[k + 1..]].concat(), depth + 1);
+                }
+                for glob in globs {
+                    let names = |m: &Vec<String>| {
+                        self.declared.get(m).is_some_and(|d| d.contains(segment))
+                            || self.reexports.get(m).is_some_and(|r| r.named.contains_key(segment))
+                    };
+                    if names(glob) {
+                        return self.resolve(&[glob.as_slice(), &path[k..]].concat(), depth + 1);
+                    }
+                }
+            }
+            break;
+        }
+        at
+    }
+}
+
+/// The modules of a crate (each file's, submodules included: `ports::journeys`) and
+/// those each uses through `crate::`, `super::` and `self::` paths and `use` of its own
+/// submodules, through re-exports to the module that declares an item. A module's
+/// re-export of its own submodules (`pub use engine::*`) is its face, not a use; so is
+/// the crate root (an item it declares is no module's).
 fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let is_module = |name: &str| !name.is_empty() && (src.join(format!("{name}.rs")).is_file() || src.join(name).join("mod.rs").is_file());
-    let root = ["lib.rs", "main.rs"].iter().map(|f| src.join(f)).find(|p| p.is_file()).expect("a crate root");
-    let root = without_unit_tests(&lex(&std::fs::read_to_string(root).unwrap()).code);
-    let reexported = reexports(&root, &is_module);
+    let krate = Crate::read(src);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (path, text) in sources(src) {
-        let rel = path.strip_prefix(src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
-        let module = if first == "lib" || first == "main" { "lib".to_owned() } else { first };
-        let code = without_unit_tests(&lex(&text).code);
-        let entry = graph.entry(module.clone()).or_default();
-        for (at, _) in code.match_indices("crate::") {
-            for head in heads(&code[at + "crate::".len()..]) {
-                let target = if is_module(&head) { Some(head) } else { reexported.get(&head).cloned() };
-                if let Some(target) = target.filter(|t| *t != module) {
-                    entry.insert(target);
+    for (module, code) in &krate.modules {
+        let inline = inline_modules(code);
+        // The module a path at `at` is written in: the file's, and the inline modules around it.
+        let within = |at: usize| -> Vec<String> {
+            let names = inline.iter().filter(|(span, _)| span.contains(&at)).map(|(_, name)| name.clone());
+            module.iter().cloned().chain(names).collect()
+        };
+        let entry = graph.entry(node(module)).or_default();
+        let mut add = |at: usize, path: &[String], in_use: bool, public: bool| {
+            let Some(absolute) = krate.absolute(&within(at), path, in_use) else { return };
+            let target = krate.resolve(&absolute, 0);
+            let below = target.len() > module.len() && target.starts_with(module);
+            // The crate root is the crate's face, as before submodules counted: what it
+            // declares itself (a crate's main type, say) is no module's.
+            if !target.is_empty() && target != *module && !(public && below) {
+                entry.insert(node(&target));
+            }
+        };
+        let statements = uses(code);
+        for statement in &statements {
+            for path in &statement.paths {
+                add(statement.span.start, path, true, statement.public);
+            }
+        }
+        let bytes = code.as_bytes();
+        for start in ["crate::", "super::", "self::"] {
+            for (at, _) in code.match_indices(start) {
+                let before = at.checked_sub(1).map(|p| bytes[p]);
+                if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+                    || statements.iter().any(|u| u.span.contains(&at))
+                {
+                    continue;
+                }
+                for path in expand(&code[at..]) {
+                    add(at, &path, false, false);
                 }
             }
         }
@@ -369,6 +636,10 @@ fn no_crate_of_the_kernel_has_an_import_circle_among_its_modules() {
     for krate in ["core", "sqlite", "postgres", "domain", "api", "bus", "host", "conformance", "kith"] {
         let graph = module_graph(&kernel().join(krate).join("src"));
         assert!(graph.len() > 1, "kith-{krate}'s modules were read");
+        if krate == "core" {
+            let engine = graph.get("journeys::engine");
+            assert!(engine.is_some_and(|uses| uses.contains("ports::journeys")), "submodules are nodes of their own: {engine:?}");
+        }
         if let Some(found) = circle(&graph) {
             panic!("kith-{krate} has an import circle: {}", found.join(" → "));
         }
@@ -390,6 +661,47 @@ fn the_circle_finder_finds_a_circle() {
     assert_eq!(circle(&acyclic), None);
 }
 
+/// A crate laid out in a temporary directory, for the module graph's own tests.
+fn scratch_crate(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let src = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tidy").join(name).join("src");
+    let _ = std::fs::remove_dir_all(&src);
+    for (path, text) in files {
+        let path = src.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    src
+}
+
+#[test]
+fn submodules_are_nodes_and_super_and_self_are_followed() {
+    let files = [
+        ("lib.rs", "mod a;\nmod b;\npub use a::{Face, engine::run};\n"),
+        // A face re-exporting its submodules is no use of them.
+        ("a/mod.rs", "mod engine;\nmod rules;\npub use engine::*;\npub use rules::Rule;\npub struct Face;\n"),
+        ("a/engine.rs", "use super::rules::Rule;\npub fn run() { let _ = self::step(); crate::b::helper(); }\nfn step() {}\n"),
+        ("a/rules.rs", "pub struct Rule;\n"),
+        ("b.rs", "pub fn helper() {}\npub fn outer() { crate::run(); let _ = crate::a::Rule; }\n"),
+    ];
+    let graph = module_graph(&scratch_crate("layered", &files));
+    let edges = |n: &str| graph.get(n).cloned().unwrap_or_default().into_iter().collect::<Vec<_>>();
+    assert_eq!(edges("crate"), Vec::<String>::new());
+    assert_eq!(edges("a"), Vec::<String>::new(), "{graph:?}");
+    assert_eq!(edges("a::engine"), ["a::rules", "b"], "{graph:?}");
+    assert_eq!(edges("b"), ["a::engine", "a::rules"], "{graph:?}");
+    assert_eq!(circle(&graph).unwrap(), ["a::engine", "b", "a::engine"]);
+
+    // A submodule using its parent, whose own code uses the submodule: a circle the
+    // top-level view (one node `a`) could not see.
+    let files = [
+        ("lib.rs", "mod a;\n"),
+        ("a/mod.rs", "mod engine;\nuse engine::run;\npub struct Face;\npub fn go() { run() }\n"),
+        ("a/engine.rs", "pub fn run() { let _ = super::Face; }\n"),
+    ];
+    let graph = module_graph(&scratch_crate("parent", &files));
+    assert_eq!(circle(&graph).unwrap(), ["a", "a::engine", "a"], "{graph:?}");
+}
+
 #[test]
 fn the_lexer_keeps_code_and_strings_apart() {
     let lexed = lex(
@@ -399,8 +711,10 @@ fn the_lexer_keeps_code_and_strings_apart() {
     assert!(lexed.code.contains("crate::a::f()"), "{}", lexed.code);
     assert!(!lexed.code.contains("crate::b") && !lexed.code.contains("crate::c"), "{}", lexed.code);
     assert!(lexed.code.contains("fn f<'a>(x: &'a str)"), "{}", lexed.code);
-    assert_eq!(heads("{a::{B, C}, d, self}"), ["a", "d", "self"]);
-    assert_eq!(heads("x::Y;"), ["x"]);
+    assert_eq!(expand("{a::{B, C as D}, d, self}"), [vec!["a", "B"], vec!["a", "C"], vec!["d"], vec!["self"]]);
+    assert_eq!(expand("crate::x::Y;"), [["crate", "x", "Y"]]);
+    assert_eq!(expand("super::super::m::*"), [["super", "super", "m", "*"]]);
+    assert_eq!(expand("crate::ports::NewRun { shop_id }"), [["crate", "ports", "NewRun"]]);
     assert_eq!(without_unit_tests("fn a() {}\n#[cfg(test)]\nmod tests { fn b() { {} } }\nfn c() {}"), "fn a() {}\n\nfn c() {}");
 }
 
