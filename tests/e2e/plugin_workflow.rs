@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::http::Http;
 use crate::{Server, kith_json, kith_plugin, kith_plugin_run, repository};
 
-const LANGUAGES: [&str; 3] = ["rust", "js", "python"];
+const LANGUAGES: [&str; 4] = ["rust", "js", "python", "c"];
 /// Each kind and the short name its plugin gets (`rust-tag`, `js-points`, …).
 const KINDS: [(&str, &str); 4] =
     [("tag-rule", "tag"), ("scoring-model", "score"), ("loyalty-scheme", "points"), ("channel-connector", "send")];
@@ -62,6 +62,13 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
                     String::from_utf8_lossy(&native.stdout),
                     String::from_utf8_lossy(&native.stderr)
                 );
+            }
+            if lang == "c" {
+                // clang, the bindings and the encoder make the same component from the same sources.
+                let wasm = projects.join(&id).join("target/kith/plugin.wasm");
+                let first = std::fs::read(&wasm).unwrap();
+                kith_plugin(&projects.join(&id), &["build"]);
+                assert!(std::fs::read(&wasm).unwrap() == first, "{id}: a second build gave other bytes");
             }
             kith_plugin(&projects.join(&id), &["pack", "--no-build"]);
             assert!(projects.join(&id).join("target/kith").join(format!("{id}-0.1.0.tar.gz")).is_file());

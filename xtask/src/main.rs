@@ -160,6 +160,7 @@ fn test() -> Result<()> {
     ensure_components()?;
     ensure_wasm_target()?;
     ensure_postgres()?;
+    ensure_c_toolchain()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
@@ -311,6 +312,29 @@ fn ensure_node() -> Result<()> {
     }
     if !works("npm") {
         apt_install("npm")?;
+    }
+    Ok(())
+}
+
+/// Debian's clang 14, lld, wasi-libc and the wasm32 compiler builtins, when missing: `kith plugin
+/// build` compiles C plugins with them (kernel/kith/src/plugin/c.rs), and the C SDK's unit test runs.
+fn ensure_c_toolchain() -> Result<()> {
+    let file = |path: &str| std::path::Path::new(path).is_file();
+    let builtins = std::fs::read_dir("/usr/lib/llvm-14/lib/clang")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|version| version.path().join("lib/wasi/libclang_rt.builtins-wasm32.a").is_file());
+    let needed = [
+        (file("/usr/lib/llvm-14/bin/clang"), "clang-14"),
+        (file("/usr/lib/llvm-14/bin/wasm-ld"), "lld-14"),
+        (file("/usr/lib/wasm32-wasi/libc.a"), "wasi-libc"),
+        (builtins, "libclang-rt-14-dev-wasm32"),
+    ];
+    for (present, package) in needed {
+        if !present {
+            apt_install(package)?;
+        }
     }
     Ok(())
 }

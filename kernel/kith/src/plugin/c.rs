@@ -236,3 +236,74 @@ impl Toolchain {
 fn runs(program: &Path) -> bool {
     Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn every_kind_has_bindings_of_its_world_renamed_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        for (kind, export) in [
+            ("tag-rule", "exports_plugin_evaluate"),
+            ("scoring-model", "exports_plugin_score"),
+            ("loyalty-scheme", "exports_plugin_review"),
+            ("channel-connector", "exports_plugin_parse_receipt"),
+        ] {
+            let out = dir.path().join(kind);
+            std::fs::create_dir_all(&out).unwrap();
+            let bindings = bindings(&repository().join("wit/v0.2"), kind, &out).unwrap();
+            let header = std::fs::read_to_string(out.join("plugin.h")).unwrap();
+            assert!(header.contains(&format!("bool {export}(")), "{kind}");
+            assert!(header.contains("typedef struct plugin_string_t"), "{kind}");
+            assert_eq!(header.contains("wasi_http_outgoing_handler_handle"), kind == "channel-connector", "{kind}");
+            assert!(bindings.source.is_file() && bindings.component_type.is_file());
+        }
+    }
+
+    /// sdk/c/tests/kith_test.c, compiled natively with the host's C compiler against the tag
+    /// rule's bindings, its imports faked.
+    #[test]
+    fn the_c_sdk_passes_its_native_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        bindings(&repository().join("wit/v0.2"), "tag-rule", dir.path()).unwrap();
+        let sdk = repository().join("sdk/c");
+        let binary = dir.path().join("kith_test");
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let compiled = Command::new(&cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-DKITH_WORLD_TAG_RULE", "-I"])
+            .arg(sdk.join("src"))
+            .arg("-I")
+            .arg(dir.path())
+            .arg(sdk.join("src/kith.c"))
+            .arg(sdk.join("src/kith_http.c"))
+            .arg(sdk.join("tests/kith_test.c"))
+            .arg("-o")
+            .arg(&binary)
+            .output()
+            .unwrap_or_else(|e| panic!("{cc}: {e}"));
+        assert!(compiled.status.success(), "{}", String::from_utf8_lossy(&compiled.stderr));
+        let ran = Command::new(&binary).output().unwrap();
+        let report = format!("{}{}", String::from_utf8_lossy(&ran.stdout), String::from_utf8_lossy(&ran.stderr));
+        assert!(ran.status.success() && report.contains(" 0 failed"), "{report}");
+    }
+
+    #[test]
+    fn a_project_with_c_sources_is_c() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!super::super::has_c_sources(&dir.path().join("src")));
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/plugin.h"), "").unwrap();
+        assert!(!super::super::has_c_sources(&dir.path().join("src")));
+        std::fs::write(dir.path().join("src/plugin.c"), "").unwrap();
+        assert!(super::super::has_c_sources(&dir.path().join("src")));
+        std::fs::create_dir_all(dir.path().join("src/more")).unwrap();
+        std::fs::write(dir.path().join("src/more/b.c"), "").unwrap();
+        let found = sources(&dir.path().join("src")).unwrap();
+        assert_eq!(found, [dir.path().join("src/more/b.c"), dir.path().join("src/plugin.c")]);
+    }
+}
