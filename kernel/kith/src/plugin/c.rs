@@ -62,7 +62,10 @@ pub fn build(project: &Project, wasm: &Path) -> Result<()> {
         .arg("-o")
         .arg(&module)
         .current_dir(&project.dir);
-    super::toolchain::run(clang, &format!("clang (Debian: apt-get install {DEBIAN_PACKAGES})"))?;
+    let status = clang.status().with_context(|| format!("starting {}", toolchain.clang.display()))?;
+    if !status.success() {
+        bail!("{} could not compile the plugin ({status}): see its messages above", toolchain.clang.display());
+    }
     let core = std::fs::read(&module).with_context(|| format!("reading {}", module.display()))?;
     let component = componentize(&core)?;
     std::fs::write(wasm, component).with_context(|| format!("writing {}", wasm.display()))
@@ -150,8 +153,14 @@ impl Toolchain {
     /// `KITH_CLANG`, else Debian's clang 14 (`/usr/lib/llvm-14/bin/clang`, `clang-14`), else `clang`;
     /// checked to have what a wasm32-wasi build needs, each missing part named with its Debian package.
     pub fn find() -> Result<Toolchain> {
-        let clang = match std::env::var_os("KITH_CLANG") {
-            Some(clang) => PathBuf::from(clang),
+        Toolchain::with(std::env::var_os("KITH_CLANG").map(PathBuf::from), std::env::var_os("KITH_WASI_SYSROOT").map(PathBuf::from))
+    }
+
+    /// The toolchain of `clang` (else the first found) and `sysroot` (else Debian's), checked.
+    fn with(clang: Option<PathBuf>, sysroot: Option<PathBuf>) -> Result<Toolchain> {
+        let clang = match clang {
+            Some(clang) if runs(&clang) => clang,
+            Some(clang) => bail!("{} (KITH_CLANG) does not run: it should name a clang that targets wasm32-wasi", clang.display()),
             None => {
                 let candidates = [PathBuf::from("/usr/lib/llvm-14/bin/clang"), PathBuf::from("clang-14"), PathBuf::from("clang")];
                 candidates.into_iter().find(|c| runs(c)).with_context(|| {
@@ -159,8 +168,8 @@ impl Toolchain {
                 })?
             }
         };
-        let sysroot = match std::env::var_os("KITH_WASI_SYSROOT") {
-            Some(dir) => Sysroot::Given(PathBuf::from(dir)),
+        let sysroot = match sysroot {
+            Some(dir) => Sysroot::Given(dir),
             None => Sysroot::Debian,
         };
         let toolchain = Toolchain { clang, sysroot };
@@ -290,6 +299,18 @@ mod tests {
         let ran = Command::new(&binary).output().unwrap();
         let report = format!("{}{}", String::from_utf8_lossy(&ran.stdout), String::from_utf8_lossy(&ran.stderr));
         assert!(ran.status.success() && report.contains(" 0 failed"), "{report}");
+    }
+
+    #[test]
+    fn a_missing_part_of_the_toolchain_is_named() {
+        let err = Toolchain::with(Some("/nonexistent/clang".into()), None).err().unwrap().to_string();
+        assert!(err.contains("/nonexistent/clang (KITH_CLANG) does not run"), "{err}");
+        // A sysroot without wasi-libc: named with the Debian package (the clang is whichever is installed).
+        let empty = tempfile::tempdir().unwrap();
+        if let Ok(clang) = Toolchain::with(None, None).map(|t| t.clang) {
+            let err = Toolchain::with(Some(clang), Some(empty.path().into())).err().unwrap().to_string();
+            assert!(err.contains("lib/wasm32-wasi/libc.a is missing") && err.contains("apt-get install wasi-libc"), "{err}");
+        }
     }
 
     #[test]
