@@ -64,11 +64,15 @@ async fn a_plugin_from_every_template_passes_its_fixtures_installs_and_works_in_
                 );
             }
             if lang == "c" {
-                // clang, the bindings and the encoder make the same component from the same sources.
-                let wasm = projects.join(&id).join("target/kith/plugin.wasm");
-                let first = std::fs::read(&wasm).unwrap();
-                kith_plugin(&projects.join(&id), &["build"]);
-                assert!(std::fs::read(&wasm).unwrap() == first, "{id}: a second build gave other bytes");
+                // clang, the bindings and the encoder make the same component from the same
+                // sources, wherever the project is.
+                let elsewhere = dir.path().join("elsewhere");
+                std::fs::create_dir_all(&elsewhere).unwrap();
+                kith_plugin(&elsewhere, &["new", &id, "--kind", kind, "--lang", lang]);
+                kith_plugin(&elsewhere.join(&id), &["build"]);
+                let first = std::fs::read(projects.join(&id).join("target/kith/plugin.wasm")).unwrap();
+                let other = std::fs::read(elsewhere.join(&id).join("target/kith/plugin.wasm")).unwrap();
+                assert!(other == first, "{id}: a build in another folder gave other bytes");
             }
             kith_plugin(&projects.join(&id), &["pack", "--no-build"]);
             assert!(projects.join(&id).join("target/kith").join(format!("{id}-0.1.0.tar.gz")).is_file());

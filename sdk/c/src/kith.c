@@ -17,6 +17,14 @@ static void *kith_alloc(void *ptr, size_t size) {
     return p;
 }
 
+void *kith_calloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
 /* ---- Strings ------------------------------------------------------------------------------ */
 
 static plugin_string_t string_of(const void *bytes, size_t len) {
@@ -228,10 +236,10 @@ static const char *skip_value(const char *p, const char *end, int depth) {
 static const kith_json NONE = {NULL, 0};
 
 kith_json kith_json_parse(const void *text, size_t len) {
-    const char *start = text, *end = start + len;
     if (!text) {
         return NONE;
     }
+    const char *start = text, *end = start + len;
     const char *p = skip_space(start, end);
     const char *after = skip_value(p, end, 0);
     if (!after || skip_space(after, end) != end) {
@@ -309,6 +317,10 @@ kith_json kith_json_at(kith_json array, size_t index) {
         return NONE;
     }
     return each_item(array, count_down, &index);
+}
+
+kith_json kith_json_each(kith_json container, kith_json_visit each, void *state) {
+    return each_item(container, each, state);
 }
 
 static bool count_up(kith_json key, kith_json value, void *state) {

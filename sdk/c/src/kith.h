@@ -37,6 +37,13 @@
 extern "C" {
 #endif
 
+/* ---- Memory ------------------------------------------------------------------------------- */
+
+/* `count` zeroed elements of `size` bytes, never NULL: out of memory (or a size past memory) fails
+ * the call with a trap, which the kernel retries. Use it for what an export returns (`ret->ptr`):
+ * in wasm a write through NULL does not trap, it overwrites the module's own data. */
+void *kith_calloc(size_t count, size_t size);
+
 /* ---- Strings ------------------------------------------------------------------------------ */
 
 /* A copy of the C string `s` (NULL: the empty string). */
@@ -93,6 +100,11 @@ kith_json kith_json_get(kith_json object, const char *key);
 kith_json kith_json_at(kith_json array, size_t index);
 /* The number of elements of an array, or members of an object; 0 for other values. */
 size_t kith_json_count(kith_json value);
+/* Call `each` on every element of an array (with a key whose `ptr` is NULL) or member of an object
+ * (with its key as a JSON string), in order, until it returns true; returns the value it stopped
+ * at, or one whose `ptr` is NULL. One pass over the text, where kith_json_at in a loop is quadratic. */
+typedef bool (*kith_json_visit)(kith_json key, kith_json value, void *state);
+kith_json kith_json_each(kith_json container, kith_json_visit each, void *state);
 /* Each reads a value of its type into `out` and says whether it was one; `out` is left as it was
  * otherwise. An integer is a number without fraction or exponent within int64. */
 bool kith_json_int(kith_json value, int64_t *out);

@@ -1,5 +1,6 @@
-/* kith_http.c: one blocking HTTP request over wasi:http, for channel connectors (their world alone
- * imports wasi:http/outgoing-handler; `kith plugin build` compiles this file for them only). */
+/* kith_http.c: one blocking HTTP request over wasi:http, for channel connectors. Their world alone
+ * imports wasi:http/outgoing-handler: `kith plugin build` compiles this file for every kind, and
+ * it is empty unless KITH_WORLD_CHANNEL_CONNECTOR is defined. */
 
 #include "kith.h"
 
@@ -8,9 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The cases of wasi:http's error-code, in the WIT's order (wit/v0.2/deps/http.wit). */
+static const char *const ERROR_CODES[] = {
+    "DNS-timeout", "DNS-error", "destination-not-found", "destination-unavailable", "destination-IP-prohibited",
+    "destination-IP-unroutable", "connection-refused", "connection-terminated", "connection-timeout",
+    "connection-read-timeout", "connection-write-timeout", "connection-limit-reached", "TLS-protocol-error",
+    "TLS-certificate-error", "TLS-alert-received", "HTTP-request-denied", "HTTP-request-length-required",
+    "HTTP-request-body-size", "HTTP-request-method-invalid", "HTTP-request-URI-invalid", "HTTP-request-URI-too-long",
+    "HTTP-request-header-section-size", "HTTP-request-header-size", "HTTP-request-trailer-section-size",
+    "HTTP-request-trailer-size", "HTTP-response-incomplete", "HTTP-response-header-section-size",
+    "HTTP-response-header-size", "HTTP-response-body-size", "HTTP-response-trailer-section-size",
+    "HTTP-response-trailer-size", "HTTP-response-transfer-coding", "HTTP-response-content-coding",
+    "HTTP-response-timeout", "HTTP-upgrade-failed", "HTTP-protocol-error", "loop-detected", "configuration-error",
+    "internal-error",
+};
+_Static_assert(sizeof ERROR_CODES / sizeof ERROR_CODES[0] == WASI_HTTP_TYPES_ERROR_CODE_INTERNAL_ERROR + 1,
+               "one name for each case of wasi:http's error-code");
+
 static bool fail(kith_plugin_types_error_t *err, wasi_http_types_error_code_t *code) {
     if (code->tag == WASI_HTTP_TYPES_ERROR_CODE_HTTP_REQUEST_DENIED) {
         return kith_error(err, KITH_ACCESS_DENIED, "the kernel denied the request: host not granted");
+    }
+    if (code->tag < sizeof ERROR_CODES / sizeof ERROR_CODES[0]) {
+        return kith_error(err, KITH_FAILED, "HTTP request failed: %s", ERROR_CODES[code->tag]);
     }
     return kith_error(err, KITH_FAILED, "HTTP request failed: error code %d", code->tag);
 }
@@ -33,6 +54,7 @@ static bool method_of(const char *name, wasi_http_types_method_t *method) {
 static bool write_body(wasi_http_types_own_outgoing_body_t outgoing, const void *body, size_t len, kith_plugin_types_error_t *err) {
     wasi_http_types_own_output_stream_t stream;
     if (!wasi_http_types_method_outgoing_body_write(wasi_http_types_borrow_outgoing_body(outgoing), &stream)) {
+        wasi_http_types_outgoing_body_drop_own(outgoing);
         return kith_error(err, KITH_FAILED, "request body stream already taken");
     }
     const uint8_t *p = body;
@@ -42,6 +64,8 @@ static bool write_body(wasi_http_types_own_outgoing_body_t outgoing, const void 
         if (!wasi_io_streams_method_output_stream_blocking_write_and_flush(wasi_io_streams_borrow_output_stream(stream), &chunk,
                                                                            &stream_err)) {
             wasi_io_streams_output_stream_drop_own(stream);
+            /* Dropped unfinished: the host ends the request at once instead of at its timeout. */
+            wasi_http_types_outgoing_body_drop_own(outgoing);
             return kith_error(err, KITH_FAILED, "writing the request body failed");
         }
     }
@@ -134,8 +158,8 @@ bool kith_http_request(const char *method, const char *url, const char *const *h
     wasi_http_types_method_fields_entries(wasi_http_types_borrow_fields(answer_headers), &entries);
     wasi_http_types_fields_drop_own(answer_headers);
     response->header_count = entries.len;
-    response->header_names = calloc(entries.len ? entries.len : 1, sizeof(plugin_string_t));
-    response->header_values = calloc(entries.len ? entries.len : 1, sizeof(plugin_string_t));
+    response->header_names = kith_calloc(entries.len, sizeof(plugin_string_t));
+    response->header_values = kith_calloc(entries.len, sizeof(plugin_string_t));
     for (size_t i = 0; i < entries.len; i++) {
         response->header_names[i] = entries.ptr[i].f0;
         kith_buf value = {0};

@@ -84,6 +84,40 @@ static void buffers(void) {
     CHECK(taken.len > 1000 && buf.ptr == NULL && buf.len == 0);
 }
 
+/* Sums an array's integers until one is 0; counts the calls. */
+struct summed {
+    int64_t sum;
+    int calls;
+};
+
+static bool sum_until_zero(kith_json key, kith_json value, void *state) {
+    struct summed *summed = state;
+    int64_t n = 0;
+    summed->calls++;
+    summed->sum += kith_json_int(value, &n) ? n : 1000;
+    return key.ptr == NULL && n == 0;
+}
+
+static bool stop_at_b(kith_json key, kith_json value, void *state) {
+    (void)value;
+    (void)state;
+    return kith_json_string_eq(key, "b");
+}
+
+static void each(void) {
+    struct summed summed = {0, 0};
+    kith_json stopped = kith_json_each(parse("[1, 2, 0, 4]"), sum_until_zero, &summed);
+    CHECK(summed.sum == 3 && summed.calls == 3 && stopped.ptr && stopped.len == 1 && stopped.ptr[0] == '0');
+    summed = (struct summed){0, 0};
+    CHECK(kith_json_each(parse("[5, 6]"), sum_until_zero, &summed).ptr == NULL && summed.sum == 11 && summed.calls == 2);
+    int64_t b = 0;
+    CHECK(kith_json_int(kith_json_each(parse("{\"a\": 1, \"b\": 2}"), stop_at_b, NULL), &b) && b == 2);
+    CHECK(kith_json_each(parse("7"), stop_at_b, NULL).ptr == NULL);
+    /* kith_calloc: zeroed, and a count of 0 still a pointer. */
+    int *zeroed = kith_calloc(4, sizeof *zeroed);
+    CHECK(zeroed && zeroed[0] == 0 && zeroed[3] == 0 && kith_calloc(0, sizeof *zeroed) != NULL);
+}
+
 static void json(void) {
     kith_json doc = parse(" {\"a\": 1, \"b\": [true, false, null, \"x\"], \"c\": {\"d\": -2.5e1}, \"e\\u0020f\": \"\\u00e9\\ud83d\\ude00\"} ");
     CHECK(kith_json_type_of(doc) == KITH_JSON_OBJECT);
@@ -201,6 +235,7 @@ int main(void) {
     strings();
     buffers();
     json();
+    each();
     config();
     logging();
     decisions();

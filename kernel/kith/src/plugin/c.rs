@@ -49,12 +49,14 @@ pub fn build(project: &Project, wasm: &Path) -> Result<()> {
         .args(CFLAGS)
         // The kind, for the SDK and the project's sources: KITH_WORLD_TAG_RULE, …
         .arg(format!("-DKITH_WORLD_{}", kind.to_uppercase().replace('-', "_")))
+        // The bindings and the SDK before the project's own headers: a vendor's `src/plugin.h`
+        // must not stand in for the generated one that `kith.h` includes.
         .arg("-I")
-        .arg(project.dir.join("src"))
+        .arg(&out)
         .arg("-I")
         .arg(&sdk)
         .arg("-I")
-        .arg(&out)
+        .arg(project.dir.join("src"))
         // Paths inside the module (assertion messages) as the project names them, wherever it is.
         .arg(format!("-ffile-prefix-map={}=.", project.dir.display()))
         .args(&sources)
@@ -72,7 +74,7 @@ pub fn build(project: &Project, wasm: &Path) -> Result<()> {
 }
 
 /// The `.c` files in `dir` and below it, sorted (the same module from the same sources).
-fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(found) };
     for entry in entries {
@@ -187,15 +189,21 @@ impl Toolchain {
         }
         let resource = Command::new(&self.clang).arg("-print-resource-dir").output().context("asking clang for its resource folder")?;
         let builtins = PathBuf::from(String::from_utf8_lossy(&resource.stdout).trim()).join("lib/wasi/libclang_rt.builtins-wasm32.a");
+        // Debian names the builtins and lld by clang's major version.
+        let version = Command::new(&self.clang).arg("-dumpversion").output().ok();
+        let major = version
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().split('.').next().unwrap_or_default().to_string())
+            .filter(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
+            .unwrap_or_else(|| "14".into());
         if !builtins.is_file() {
             bail!(
-                "{} is missing: {} needs the compiler builtins for wasm32 (Debian: `apt-get install libclang-rt-14-dev-wasm32`)",
+                "{} is missing: {} needs the compiler builtins for wasm32 (Debian: `apt-get install libclang-rt-{major}-dev-wasm32`)",
                 builtins.display(),
                 self.clang.display()
             );
         }
         if self.linker().is_none() {
-            bail!("wasm-ld is missing: {} links wasm32 with lld (Debian: `apt-get install lld-14`)", self.clang.display());
+            bail!("wasm-ld is missing: {} links wasm32 with lld (Debian: `apt-get install lld-{major}`)", self.clang.display());
         }
         Ok(())
     }
@@ -225,7 +233,9 @@ impl Toolchain {
         let mut command = Command::new(&self.clang);
         match &self.sysroot {
             Sysroot::Debian => {
-                command.args(["--sysroot=/usr", "-isystem", "/usr/include/wasm32-wasi", "-L/usr/lib/wasm32-wasi"]);
+                // Only wasi-libc's headers and clang's own: never the host's in /usr/include or
+                // /usr/local/include, which would compile and then fail to link, or worse.
+                command.args(["--sysroot=/usr", "-nostdlibinc", "-isystem", "/usr/include/wasm32-wasi", "-L/usr/lib/wasm32-wasi"]);
             }
             Sysroot::Given(dir) => {
                 command.arg(format!("--sysroot={}", dir.display()));
@@ -326,5 +336,8 @@ mod tests {
         std::fs::write(dir.path().join("src/more/b.c"), "").unwrap();
         let found = sources(&dir.path().join("src")).unwrap();
         assert_eq!(found, [dir.path().join("src/more/b.c"), dir.path().join("src/plugin.c")]);
+        // Sources only in a folder below src/ make a C project too.
+        std::fs::remove_file(dir.path().join("src/plugin.c")).unwrap();
+        assert!(super::super::has_c_sources(&dir.path().join("src")));
     }
 }

@@ -118,7 +118,7 @@ impl Project {
 
 /// A C project: `.c` files in `src/`.
 fn has_c_sources(src: &Path) -> bool {
-    std::fs::read_dir(src).into_iter().flatten().flatten().any(|e| e.path().extension().is_some_and(|x| x == "c"))
+    c::sources(src).is_ok_and(|found| !found.is_empty())
 }
 
 /// Where `kith plugin` keeps toolchains and compiled components: `$KITH_CACHE`, else

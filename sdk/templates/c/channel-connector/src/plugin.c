@@ -5,6 +5,32 @@
 
 #include "kith.h"
 
+/* A Retry-After of whole seconds (surrounding spaces allowed) into `seconds`; left as it was
+ * when absent or anything else ("1.5", "10abc", an HTTP date, past 32 bits). */
+static void retry_after(const char *value, uint32_t *seconds) {
+    if (!value) {
+        return;
+    }
+    while (*value == ' ' || *value == '\t') {
+        value++;
+    }
+    uint64_t n = 0;
+    const char *p = value;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+        if (n > UINT32_MAX) {
+            return;
+        }
+    }
+    const char *digits_end = p;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (digits_end != value && *p == '\0') {
+        *seconds = (uint32_t)n;
+    }
+}
+
 bool exports_plugin_deliver(plugin_shop_context_t *context, plugin_message_t *message, plugin_delivery_t *ret, plugin_error_t *err) {
     (void)context;
     plugin_option_string_t url = kith_config_string("url", NULL);
@@ -44,11 +70,10 @@ bool exports_plugin_deliver(plugin_shop_context_t *context, plugin_message_t *me
             ret->val.accepted.val = kith_strf("%.*s", (int)message->id.len, (const char *)message->id.ptr);
         }
     } else if (response.status == 429 || response.status == 503) {
-        const char *after = kith_http_header(&response, "retry-after");
-        char *end = NULL;
-        long seconds = after ? strtol(after, &end, 10) : -1;
+        uint32_t seconds = 30;
+        retry_after(kith_http_header(&response, "retry-after"), &seconds);
         ret->tag = KITH_PLUGIN_TYPES_DELIVERY_RETRY_AFTER;
-        ret->val.retry_after = (after && end != after && seconds >= 0) ? (uint32_t)seconds : 30;
+        ret->val.retry_after = seconds;
     } else {
         ret->tag = KITH_PLUGIN_TYPES_DELIVERY_REJECTED;
         ret->val.rejected = kith_strf("provider answered %d", response.status);
@@ -72,11 +97,31 @@ static bool read_receipt(kith_json body, kith_plugin_types_receipt_t *receipt, p
         receipt->status = KITH_PLUGIN_TYPES_RECEIPT_STATUS_PENDING;
     } else {
         plugin_string_t text = {NULL, 0};
-        kith_json_string(status, &text);
+        if (!kith_json_string(status, &text)) {
+            return kith_error(err, KITH_INVALID, "expected a receipt or a list of receipts as JSON: a receipt needs status, a string");
+        }
         return kith_error(err, KITH_INVALID, "unknown status `%.*s`: expected delivered, failed or pending", (int)text.len, (const char *)text.ptr);
     }
     receipt->detail.is_some = kith_json_string(kith_json_get(body, "detail"), &receipt->detail.val);
     return true;
+}
+
+/* The receipts of a list, read in one pass over it. */
+struct receipts {
+    plugin_list_receipt_t *list;
+    plugin_error_t *err;
+    bool ok;
+};
+
+static bool read_one(kith_json key, kith_json item, void *state) {
+    (void)key;
+    struct receipts *receipts = state;
+    if (!read_receipt(item, &receipts->list->ptr[receipts->list->len], receipts->err)) {
+        receipts->ok = false;
+        return true; /* stop */
+    }
+    receipts->list->len++;
+    return false;
 }
 
 bool exports_plugin_parse_receipt(plugin_shop_context_t *context, plugin_inbound_request_t *request, plugin_list_receipt_t *ret,
@@ -88,14 +133,12 @@ bool exports_plugin_parse_receipt(plugin_shop_context_t *context, plugin_inbound
         return kith_error(err, KITH_INVALID, "expected a receipt or a list of receipts as JSON");
     }
     size_t count = type == KITH_JSON_ARRAY ? kith_json_count(body) : 1;
-    ret->len = 0;
-    ret->ptr = calloc(count ? count : 1, sizeof *ret->ptr);
-    for (size_t i = 0; i < count; i++) {
-        kith_json item = type == KITH_JSON_ARRAY ? kith_json_at(body, i) : body;
-        if (!read_receipt(item, &ret->ptr[i], err)) {
-            return false;
-        }
-        ret->len = i + 1;
+    *ret = (plugin_list_receipt_t){kith_calloc(count, sizeof *ret->ptr), 0};
+    if (type == KITH_JSON_OBJECT) {
+        ret->len = 1;
+        return read_receipt(body, &ret->ptr[0], err);
     }
-    return true;
+    struct receipts receipts = {ret, err, true};
+    kith_json_each(body, read_one, &receipts);
+    return receipts.ok;
 }
