@@ -1104,6 +1104,23 @@ mod tests {
         conn
     }
 
+    /// The triggers that marked changed customers for segments are gone from an upgraded
+    /// database, as from a new one: the core's writers mark customers themselves.
+    #[test]
+    fn an_upgraded_database_keeps_no_trigger() {
+        let triggers = |conn: &Connection| -> Vec<String> {
+            let mut statement = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").unwrap();
+            statement.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        let mut conn = version_10();
+        assert_eq!(triggers(&conn).len(), 12, "version 10 had the twelve segment-dirty triggers: {:?}", triggers(&conn));
+        migrate(&mut conn).unwrap();
+        assert_eq!(triggers(&conn), Vec::<String>::new());
+        let mut new = Connection::open_in_memory().unwrap();
+        migrate(&mut new).unwrap();
+        assert_eq!(triggers(&new), Vec::<String>::new());
+    }
+
     /// A database at version 10 ends with the released migration's column, index and
     /// positions: each shop's events numbered 1, 2, 3 … in `seq` order.
     #[test]
