@@ -202,13 +202,17 @@ fn test() -> Result<()> {
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     run(test)?;
-    // The API against its own OpenAPI document, on the debug build the tests made.
-    fuzz()?;
-    // Every benchmark at the tiny scale, on the debug builds the tests made: the harness works (no timing is judged).
-    let python = bench_tools()?;
+    // The binaries of the workspace, on the debug build the tests made: `--all-targets` unifies
+    // features as the tests did (dev-dependencies' included), so only the binaries the tests did
+    // not link are linked. `--package kith` alone resolved other features and compiled wasmtime
+    // and about a hundred crates again, twice.
     let mut build = cargo();
-    build.args(["build", "--package", "kith", "--package", "kith-bench", "--package", "kith-bench-extism"]);
+    build.args(["build", "--workspace", "--all-targets"]);
     run(build)?;
+    // The API against its own OpenAPI document.
+    fuzz_built()?;
+    // Every benchmark at the tiny scale: the harness works (no timing is judged).
+    let python = bench_tools()?;
     let mut smoke = Command::new(root().join("target/debug/kith-bench"));
     smoke
         .args(["all", "--scale", "tiny", "--runs", "1", "--kith"])
@@ -444,10 +448,15 @@ impl Drop for Served {
 /// Fuzz the API from its served OpenAPI document with schemathesis: a shop with customers, an
 /// owner key and an analyst key, each run bounded by `FUZZ_SECONDS`.
 fn fuzz() -> Result<()> {
-    let st = fuzz_tools()?;
     let mut build = cargo();
     build.args(["build", "--package", "kith"]);
     run(build)?;
+    fuzz_built()
+}
+
+/// [`fuzz`] with `target/debug/kith` built already.
+fn fuzz_built() -> Result<()> {
+    let st = fuzz_tools()?;
     let kith = root().join("target/debug/kith");
     let dir = root().join("target/fuzz-run");
     // A fresh database each run; a missing folder is the first run.
