@@ -1,0 +1,268 @@
+// The console's shell: sign-in, the navigation, the shop and the user, the language switch,
+// and the screens, each loaded when first opened (the first screen stays small).
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, onSignedOut, post } from './api.js';
+import { useT } from './i18n.js';
+import { navigate, useRoute } from './router.js';
+import { LOCALES, can, loadSession, setLocale, setSession, useSession, currentLocale } from './session.js';
+import { ErrorBox, Field, Loading } from './ui.jsx';
+import Overview from './screens/overview.jsx';
+import './style.css';
+
+const strings = {
+  en: {
+    brand: 'Kith',
+    overview: 'Overview',
+    customers: 'Customers',
+    segments: 'Segments',
+    journeys: 'Journeys',
+    loyalty: 'Loyalty & coupons',
+    messages: 'Messages',
+    plugins: 'Plugins',
+    settings: 'Settings',
+    signIn: 'Sign in',
+    signOut: 'Sign out',
+    login: 'Account',
+    password: 'Password',
+    newPassword: 'Choose a password (at least 10 characters)',
+    accept: 'Accept the invitation',
+    invited: 'You were invited to the console. Choose your password to sign in.',
+    language: 'Language',
+    nav: 'Main',
+    skip: 'Skip to content',
+    signInTitle: 'Sign in to the console',
+    notFound: 'There is no such page.',
+    role: 'Role',
+  },
+  'zh-CN': {
+    brand: 'Kith',
+    overview: '概览',
+    customers: '客户',
+    segments: '人群圈选',
+    journeys: '自动化营销',
+    loyalty: '会员与优惠券',
+    messages: '消息',
+    plugins: '插件市场',
+    settings: '设置',
+    signIn: '登录',
+    signOut: '退出登录',
+    login: '账号',
+    password: '密码',
+    newPassword: '设置密码（至少 10 个字符）',
+    accept: '接受邀请',
+    invited: '您受邀使用控制台。请设置密码后登录。',
+    language: '语言',
+    nav: '主导航',
+    skip: '跳到正文',
+    signInTitle: '登录控制台',
+    notFound: '页面不存在。',
+    role: '角色',
+  },
+};
+
+const SCREENS = {
+  overview: { load: null },
+  customers: { load: () => import('./screens/customers.jsx') },
+  segments: { load: () => import('./screens/segments.jsx') },
+  journeys: { load: () => import('./screens/journeys.jsx') },
+  loyalty: { load: () => import('./screens/loyalty.jsx') },
+  messages: { load: () => import('./screens/messages.jsx') },
+  plugins: { load: () => import('./screens/plugins.jsx') },
+  settings: { load: () => import('./screens/settings.jsx') },
+};
+
+const LANGUAGE_NAMES = { 'zh-CN': '中文', en: 'English' };
+
+function Lazy({ name, route }) {
+  const [mod, setMod] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    setMod(null);
+    setError(null);
+    SCREENS[name].load().then(setMod, setError);
+  }, [name]);
+  if (error) return <ErrorBox error={error} />;
+  if (!mod) return <Loading />;
+  const Screen = mod.default;
+  return <Screen route={route} />;
+}
+
+function LanguageSwitch() {
+  const t = useT(strings);
+  return (
+    <label class="lang">
+      <span class="sr-only">{t('language')}</span>
+      <select value={currentLocale()} onChange={(e) => setLocale(e.currentTarget.value)} aria-label={t('language')}>
+        {LOCALES.map((l) => (
+          <option value={l}>{LANGUAGE_NAMES[l]}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function SignIn({ onDone }) {
+  const t = useT(strings);
+  const [login, setLogin] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const me = await post('/v1/console/sign-in', { login, password });
+      setSession(me);
+      onDone();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="sign-in" id="main">
+      <form class="card" onSubmit={submit} aria-labelledby="sign-in-title">
+        <h1 id="sign-in-title">{t('signInTitle')}</h1>
+        <Field label={t('login')}>
+          {(p) => <input {...p} name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required />}
+        </Field>
+        <Field label={t('password')}>
+          {(p) => <input {...p} name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required />}
+        </Field>
+        {error && <ErrorBox error={error} />}
+        <button type="submit" class="primary" disabled={busy}>
+          {t('signIn')}
+        </button>
+        <LanguageSwitch />
+      </form>
+    </main>
+  );
+}
+
+function AcceptInvite({ token, onDone }) {
+  const t = useT(strings);
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const me = await post('/v1/console/invites/accept', { token, password });
+      setSession(me);
+      navigate('/');
+      onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <main class="sign-in" id="main">
+      <form class="card" onSubmit={submit} aria-labelledby="invite-title">
+        <h1 id="invite-title">{t('accept')}</h1>
+        <p>{t('invited')}</p>
+        <Field label={t('newPassword')} error={error && error.field === 'password' ? error.message : null}>
+          {(p) => <input {...p} name="password" type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required minLength={10} />}
+        </Field>
+        {error && error.field !== 'password' && <ErrorBox error={error} />}
+        <button type="submit" class="primary">
+          {t('accept')}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Shell({ route }) {
+  const t = useT(strings);
+  const { me, shop } = useSession();
+  const name = route.parts[0] || 'overview';
+  const screen = SCREENS[name];
+  const sub = { ...route, parts: route.parts.slice(1) };
+  const signOut = async () => {
+    try {
+      await post('/v1/console/sign-out');
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+    }
+    setSession(null);
+  };
+  useEffect(() => {
+    const title = screen ? t(name) : t('notFound');
+    document.title = `${title} · ${shop ? shop.name : 'Kith'}`;
+  }, [name, shop, currentLocale()]);
+  return (
+    <div class="shell">
+      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>
+        {t('skip')}
+      </a>
+      <header class="top">
+        <span class="brand">{t('brand')}</span>
+        <span class="shop-name" data-testid="shop-name">{shop && shop.name}</span>
+        <span class="spacer" />
+        <LanguageSwitch />
+        {me && me.user && (
+          <span class="who" data-testid="who">
+            {me.user.name || me.user.login} · {me.role}
+          </span>
+        )}
+        {me && me.user && (
+          <button type="button" class="link" onClick={signOut}>
+            {t('signOut')}
+          </button>
+        )}
+      </header>
+      <nav class="side" aria-label={t('nav')}>
+        <ul>
+          {Object.keys(SCREENS).map((key) => (
+            <li>
+              <a href={`#/${key === 'overview' ? '' : key}`} aria-current={key === name ? 'page' : undefined}>
+                {t(key)}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <main id="main" tabIndex={-1} class="content">
+        {!screen ? <p>{t('notFound')}</p> : name === 'overview' ? <Overview route={sub} /> : <Lazy name={name} route={sub} />}
+      </main>
+    </div>
+  );
+}
+
+function App() {
+  const route = useRoute();
+  const { me } = useSession();
+  const [phase, setPhase] = useState('loading');
+  const [error, setError] = useState(null);
+  const boot = () => {
+    setPhase('loading');
+    loadSession().then(
+      () => setPhase('ready'),
+      (err) => {
+        if (err instanceof ApiError && err.status === 401) setPhase('signed-out');
+        else {
+          setError(err);
+          setPhase('error');
+        }
+      },
+    );
+  };
+  useEffect(() => {
+    boot();
+    return onSignedOut(() => setSession(null));
+  }, []);
+  useEffect(() => {
+    document.documentElement.lang = currentLocale();
+  });
+  if (route.parts[0] === 'invite' && route.query.token) return <AcceptInvite token={route.query.token} onDone={boot} />;
+  if (phase === 'loading') return <Loading />;
+  if (phase === 'error') return <ErrorBox error={error} onRetry={boot} />;
+  if (!me) return <SignIn onDone={boot} />;
+  return <Shell route={route} />;
+}
+
+export { can };
+render(<App />, document.getElementById('app'));

@@ -1,0 +1,4 @@
+// Placeholder: replaced by the screen's own module.
+export default function Screen() {
+  return <h1>overview</h1>;
+}
