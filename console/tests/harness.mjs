@@ -37,6 +37,8 @@ export const ctx = { browser: null };
 before(async () => {
   assert.ok(URL_BASE, 'set KITH_URL to the console\'s origin');
   mkdirSync(SHOTS, { recursive: true });
+  const index = await fetch(`${URL_BASE}/`).then((r) => r.text());
+  assert.ok(index.includes('id="app"'), `${URL_BASE}/ is not the console (was this kith built without it? \`cargo xtask console\`, then build again):\n${index.slice(0, 300)}`);
   browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   ctx.browser = browser;
 });

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+mod console;
 mod http;
 mod languages;
 mod living_shop;
@@ -356,6 +357,9 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     let again = kith(dir.path(), &args);
     assert!(String::from_utf8_lossy(&again.stdout).contains("with 60 customers"));
     assert_eq!(store.list_shops().unwrap().len(), 1);
+    drop(store);
+    // The console, in a browser, on this shop.
+    console::browse(dir.path(), &db, &text);
 }
 
 /// Install a plugin package into the catalogue over HTTP with an admin key.

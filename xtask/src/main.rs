@@ -17,6 +17,10 @@
 //! - `cargo xtask bench [ARGS]`: build `kith`, `kith-bench` and `kith-bench-extism` in release and
 //!   run `kith-bench ARGS` (e.g. `all --scale small`), after installing what
 //!   the baselines need (`wrk` from Debian, `duckdb` from PyPI in a venv).
+//! - `cargo xtask console`: the merchant console (`console/`): its pinned npm packages (`npm ci`, Node.js
+//!   and npm from Debian when missing) and its Vite build into `console/dist`, which the `kith` binary
+//!   embeds and serves at `/`. `demo` and `test` build it first; `test` also installs Debian's
+//!   Chromium, which the console's browser tests (in the e2e suite) drive with playwright-core.
 //! - `cargo xtask wit-types [--check]`: (re)write the JavaScript SDK's TypeScript types of the WIT
 //!   (`sdk/js/src/wit.d.ts`) from `wit/v0.2/types.wit` ([`wit_types`]); `--check` only says whether
 //!   the committed file is current (a unit test checks it too, in `cargo test --workspace`).
@@ -35,10 +39,11 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(),
+        Some("console") => console(),
         Some("wit-types") => wit_types::run(&root(), &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask demo [--postgres] [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask bench [kith-bench args] | cargo xtask wit-types [--check]"
+                "usage: cargo xtask demo [--postgres] [kith demo args] | cargo xtask test | cargo xtask fuzz | cargo xtask console | cargo xtask bench [kith-bench args] | cargo xtask wit-types [--check]"
             );
             return ExitCode::from(2);
         }
@@ -103,6 +108,7 @@ fn ensure_wasm_target() -> Result<()> {
 
 fn demo(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
+    console()?;
     let postgres = args.first().is_some_and(|a| a == "--postgres");
     let args = if postgres { &args[1..] } else { args };
     let packages = first_party_packages()?;
@@ -161,6 +167,9 @@ fn test() -> Result<()> {
     ensure_wasm_target()?;
     ensure_postgres()?;
     ensure_c_toolchain()?;
+    ensure_chromium()?;
+    // Before any build of kith, which embeds it.
+    console()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
@@ -316,6 +325,32 @@ fn ensure_node() -> Result<()> {
     }
     if !works("npm") {
         apt_install("npm")?;
+    }
+    Ok(())
+}
+
+/// The merchant console: its npm packages as `console/package-lock.json` pins them (installed
+/// again only when the lock changed), then its Vite build into `console/dist`.
+fn console() -> Result<()> {
+    ensure_node()?;
+    let dir = root().join("console");
+    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    // npm writes node_modules/.package-lock.json on every install: older than the lock, the lock changed.
+    let installed = modified(dir.join("node_modules/.package-lock.json"));
+    if installed.is_none() || installed < modified(dir.join("package-lock.json")) {
+        let mut npm = Command::new("npm");
+        npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+        run(npm)?;
+    }
+    let mut build = Command::new("npm");
+    build.args(["run", "build", "--silent"]).current_dir(&dir);
+    run(build)
+}
+
+/// Debian's Chromium, when missing: the console's browser tests drive it headless.
+fn ensure_chromium() -> Result<()> {
+    if !std::path::Path::new("/usr/bin/chromium").is_file() {
+        apt_install("chromium")?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod audits;
 mod auth;
+pub mod console;
 mod error;
 mod extract;
 mod mask;
@@ -37,11 +38,13 @@ pub use routes::openapi;
 pub struct ApiConfig {
     /// Largest request body accepted, in bytes (plugin packages have their own limit).
     pub body_limit: usize,
+    /// The merchant console served at `/`, if the binary carries one.
+    pub console: Option<console::Console>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { body_limit: 8 * 1024 * 1024 }
+        ApiConfig { body_limit: 8 * 1024 * 1024, console: None }
     }
 }
 
@@ -236,7 +239,10 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {
-    let (router, _) = routes::router().split_for_parts();
+    let (mut router, _) = routes::router().split_for_parts();
+    if let Some(console) = state.config().console.clone() {
+        router = router.merge(console::router(console));
+    }
     router
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

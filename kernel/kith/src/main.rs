@@ -5,6 +5,7 @@ mod admin;
 mod backtest;
 mod check;
 mod config;
+mod console;
 mod demo;
 mod import;
 mod migrate;

@@ -197,7 +197,7 @@ async fn malformed_batches_are_refused_whole() {
     assert!(r.body["detail"].as_str().unwrap().contains("at most 1000"));
     assert_eq!(h.store.count_customers(h.shop_a).unwrap(), 1, "a refused batch applies nothing");
 
-    let small = Harness::with_config(ApiConfig { body_limit: 1024 }).await;
+    let small = Harness::with_config(ApiConfig { body_limit: 1024, ..Default::default() }).await;
     let events: Vec<Value> = (0..50).map(|i| order(&format!("m{i}"), "13912345678", &format!("M{i}"), 1)).collect();
     let r = small.post("/v1/events", Role::Owner, json!({ "events": events })).await;
     r.assert_problem(413, "payload-too-large");
