@@ -1,0 +1,157 @@
+// Segments (人群圈选): the list, the builder with its live count (checked against
+// POST /v1/segments/preview), an error placed on its row, saving, members, counts, snapshots,
+// versions and the export button.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { accessible as harnessAccessible, api, open, screenshot, signedIn, noScriptErrors } from '../harness.mjs';
+
+/**
+ * axe-core's WCAG 2 A/AA rules on the page, through the harness; while the harness passes
+ * `{exclude: undefined}` as the context (which axe refuses as invalid arguments), the same rules
+ * are run here on the whole document, excluding nothing.
+ */
+async function accessible(page) {
+  try {
+    return await harnessAccessible(page);
+  } catch (err) {
+    if (!/axe\.run arguments are invalid/.test(String(err && err.message))) throw err;
+  }
+  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.addScriptTag({ content: source });
+  // eslint-disable-next-line no-undef
+  const result = await page.evaluate(() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } }));
+  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
+  assert.deepEqual(violations, [], `accessibility violations:\n  ${violations.join('\n  ')}`);
+}
+
+/** Wait until the live count has answered for exactly `definition`; answers the count. */
+async function liveCountFor(page, definition) {
+  const handle = await page.waitForFunction(
+    (expected) => {
+      const el = document.querySelector('[data-testid="live-count"]');
+      if (!el || el.dataset.state !== 'ready' || !el.dataset.definition) return false;
+      return el.dataset.definition === expected ? Number(el.dataset.count) : false;
+    },
+    JSON.stringify(definition),
+  );
+  return handle.jsonValue();
+}
+
+/** Wait until the live count has answered an error for exactly `definition`. */
+async function liveErrorFor(page, definition) {
+  await page.waitForFunction((expected) => {
+    const el = document.querySelector('[data-testid="live-count"]');
+    return el && el.dataset.state === 'error' && el.dataset.definition === expected;
+  }, JSON.stringify(definition));
+}
+
+test('segments: the list shows each segment with its member count', async () => {
+  const page = await signedIn();
+  const listed = await api('GET', '/v1/segments');
+  assert.equal(listed.status, 200);
+  await open(page, '/segments');
+  await page.getByRole('heading', { name: 'Segments', level: 1 }).waitFor();
+  if (listed.body.items.length) {
+    const first = listed.body.items[0];
+    await page.getByRole('link', { name: first.name }).waitFor();
+    assert.equal((await page.getByTestId(`members-${first.id}`).textContent()).replace(/\D/g, ''), String(first.members));
+  }
+  await screenshot(page, 'segments');
+  await accessible(page);
+  noScriptErrors(page);
+  await page.context().close();
+});
+
+test('segments: build "bought BE-002, not BE-001 in 30 days", see the live count equal the API preview, save it, see its members', async () => {
+  const page = await signedIn();
+  await open(page, '/segments/new');
+  await page.getByTestId('segment-editor').waitFor();
+
+  // The new segment starts with one purchase row: make it "purchased BE-002 in the last 30 days".
+  const row0 = page.locator('[data-testid="seg-node"][data-path="definition.and[0]"]');
+  await row0.getByLabel('Product').selectOption('sku');
+  await row0.getByLabel('SKU', { exact: true }).fill('BE-002');
+  await row0.getByLabel('Days').fill('30');
+
+  // A second row, negated: "not purchased BE-001 in the last 30 days".
+  await page.getByTestId('add-condition').last().click();
+  const row1 = page.locator('[data-testid="seg-node"][data-path="definition.and[1]"]');
+  await row1.getByLabel('Product').selectOption('sku');
+  await row1.getByLabel('SKU', { exact: true }).fill('BE-001');
+  await row1.getByRole('button', { name: 'NOT' }).click();
+  const negated = page.locator('[data-testid="seg-node"][data-path="definition.and[1].not"]');
+  await negated.waitFor();
+
+  const definition = {
+    and: [
+      { purchase: { sku: 'BE-002' }, window: { last_days: 30 } },
+      { not: { purchase: { sku: 'BE-001' }, window: { last_days: 30 } } },
+    ],
+  };
+  const preview = await api('POST', '/v1/segments/preview', { definition });
+  assert.equal(preview.status, 200);
+  const shown = await liveCountFor(page, definition);
+  assert.equal(shown, preview.body.count, 'the live count is the API preview\'s');
+
+  // An invalid window: the API's error lands on the faulty row, on the faulty control.
+  await row0.getByLabel('Days').fill('0');
+  const broken = { and: [{ purchase: { sku: 'BE-002' }, window: { last_days: 0 } }, definition.and[1]] };
+  await liveErrorFor(page, broken);
+  await row0.getByTestId('node-error').waitFor();
+  assert.match(await row0.getByTestId('node-error').textContent(), /at least 1/);
+  assert.equal(await row0.getByLabel('Days').getAttribute('aria-invalid'), 'true');
+  assert.equal(await negated.getByTestId('node-error').count(), 0, 'only the faulty row shows the error');
+  await row0.getByLabel('Days').fill('30');
+  assert.equal(await liveCountFor(page, definition), preview.body.count);
+  assert.equal(await row0.getByTestId('node-error').count(), 0);
+
+  const name = `Bought BE-002 not BE-001 ${Date.now()}`;
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await screenshot(page, 'segment-builder');
+  await accessible(page);
+
+  await page.getByTestId('save-segment').click();
+  await page.waitForURL(/#\/segments\/\d+\?tab=members/);
+  const id = Number(/#\/segments\/(\d+)/.exec(page.url())[1]);
+  const saved = await api('GET', `/v1/segments/${id}`);
+  assert.equal(saved.status, 200);
+  assert.equal(saved.body.name, name);
+  assert.deepEqual(saved.body.definition, definition);
+
+  // Members: the total and the first page are the API's.
+  const members = await api('GET', `/v1/segments/${id}/members?limit=20&count=true`);
+  await page.getByTestId('member-total').or(page.getByText('No customer matches now.')).waitFor();
+  if (members.body.items.length) {
+    assert.equal((await page.getByTestId('member-total').textContent()).replace(/\D/g, ''), String(members.body.count));
+    await page.getByRole('link', { name: new RegExp(`^#${members.body.items[0].id}\\b`) }).waitFor();
+  }
+  await accessible(page);
+
+  // The owner may export (the shop's policy answers); the button links to the CSV.
+  assert.equal(await page.getByTestId('export-segment').getAttribute('href'), `/v1/segments/${id}/export`);
+
+  // Daily counts, a snapshot, the versions.
+  await page.getByRole('tab', { name: 'Daily counts' }).click();
+  await page.locator('figure.chart').or(page.getByText('No count recorded yet.')).waitFor();
+  await page.getByRole('tab', { name: 'Snapshots' }).click();
+  await page.getByTestId('take-snapshot').click();
+  await page.getByRole('table', { name: 'Snapshots' }).waitFor();
+  const snapshots = await api('GET', `/v1/segments/${id}/snapshots`);
+  assert.equal(snapshots.body.items.length, 1);
+  await page.getByRole('table', { name: 'Snapshots' }).getByRole('cell', { name: `v${snapshots.body.items[0].version}` }).waitFor();
+  await page.getByRole('tab', { name: 'Versions' }).click();
+  await page.getByRole('table', { name: 'Versions' }).getByRole('cell', { name: 'v1' }).waitFor();
+  noScriptErrors(page);
+  await page.context().close();
+});
+
+test('segments: in Chinese, the builder speaks Chinese', async () => {
+  const page = await signedIn(undefined, undefined, { locale: 'zh-CN' });
+  await open(page, '/segments/new');
+  await page.getByRole('heading', { name: '新建人群' }).waitFor();
+  await page.getByRole('button', { name: '+ 条件', exact: true }).waitFor();
+  noScriptErrors(page);
+  await page.context().close();
+});
