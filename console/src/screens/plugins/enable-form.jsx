@@ -1,0 +1,194 @@
+// Enabling a plugin in the shop, or changing its configuration and grant:
+// `PUT /v1/shop/plugins/{id}` with `{config, grant: {capabilities, allowed_hosts}, run_every_hours}`.
+// The configuration's form comes from the manifest's JSON Schema; the API's error lands on its field.
+import { useState } from 'preact/hooks';
+import { put } from '../../api.js';
+import { useT } from '../../i18n.js';
+import { currentLocale, can } from '../../session.js';
+import { ErrorBox } from '../../ui.jsx';
+import { SchemaForm, cleanMessage, errorOn, initialValue, secretNames, shownPath } from './schema-form.jsx';
+import { CAPABILITIES } from './words.js';
+
+const strings = {
+  en: {
+    configuration: 'Configuration',
+    noConfig: 'This plugin has nothing to configure.',
+    grant: 'Capabilities to grant',
+    grantHint: 'The plugin asks for these; it can do only what you tick.',
+    hosts: 'Hosts it may call',
+    hostsHint: 'Host names (or host:port), separated by commas, e.g. api.provider.example.',
+    hostsDeclared: 'Declared by the plugin: {hosts}.',
+    runEvery: 'Hours between runs over every customer',
+    runEveryHint: '0 turns scheduled runs off; empty keeps the plugin’s own ({n}).',
+    enable: 'Enable',
+    save: 'Save changes',
+    saving: 'Saving…',
+    saved: 'Saved.',
+    ownerOnly: 'Only the shop’s owner may change where a connector sends personal data.',
+  },
+  'zh-CN': {
+    configuration: '配置',
+    noConfig: '此插件无需配置。',
+    grant: '授予的权限',
+    grantHint: '插件申请了以下权限；它只能做您勾选的事。',
+    hosts: '允许访问的主机',
+    hostsHint: '主机名（或 主机:端口），用逗号分隔，例如 api.provider.example。',
+    hostsDeclared: '插件声明的主机：{hosts}。',
+    runEvery: '全量运行间隔（小时）',
+    runEveryHint: '0 表示关闭定时运行；留空则使用插件默认值（{n}）。',
+    enable: '启用',
+    save: '保存修改',
+    saving: '保存中…',
+    saved: '已保存。',
+    ownerOnly: '只有店铺所有者可以更改渠道连接器发送个人数据的去向。',
+  },
+};
+
+function hostOf(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+}
+
+/** `manifest`: the plugin's; `sub`: the shop's subscription or null; `onDone(status)` after a save. */
+export default function EnableForm({ manifest, sub, onDone }) {
+  const t = useT(strings);
+  const schema = manifest['config-schema'] || null;
+  const declared = manifest['allowed-hosts'] || [];
+  const wantsHosts = declared.length > 0 && manifest.capabilities.includes('http');
+  const [config, setConfig] = useState(() => initialValue(schema, sub ? sub.config : null));
+  const [caps, setCaps] = useState(() => new Set(sub ? sub.grant.capabilities : manifest.capabilities));
+  const [hosts, setHosts] = useState(sub ? sub.grant.allowed_hosts.join(', ') : '');
+  const [hostsTouched, setHostsTouched] = useState(!!(sub && sub.grant.allowed_hosts.length));
+  const [runEvery, setRunEvery] = useState(sub && manifest['run-every-hours'] !== null && sub.run_every_hours !== manifest['run-every-hours'] ? String(sub.run_every_hours) : '');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const manage = can('plugins:manage');
+
+  // A connector's endpoint names the host to grant: suggested until the merchant types one.
+  const urlValue = config && (config.url || config.endpoint);
+  const suggested = !hostsTouched && !hosts && typeof urlValue === 'string' ? hostOf(urlValue) : '';
+  const hostsShown = hostsTouched ? hosts : hosts || suggested;
+
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setSaved(false);
+    const allowed = wantsHosts && caps.has('http') ? hostsShown.split(/[,，\s]+/).map((h) => h.trim()).filter(Boolean) : [];
+    const body = { config: config || {}, grant: { capabilities: manifest.capabilities.filter((c) => caps.has(c)), allowed_hosts: allowed } };
+    if (runEvery.trim() !== '') body.run_every_hours = Number(runEvery);
+    try {
+      const status = await put(`/v1/shop/plugins/${encodeURIComponent(manifest.id)}`, body);
+      setSaved(true);
+      onDone && onDone(status);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const capsError = errorOn(error, 'grant.capabilities');
+  const hostsError = error && error.field && error.field.startsWith('grant.allowed_hosts') ? cleanMessage(error) : null;
+  const runError = errorOn(error, 'run_every_hours');
+  const onAField = error && error.field && (shownPath(schema || {}, 'config', error.field) || capsError || hostsError || runError);
+  const words = CAPABILITIES[currentLocale()] || CAPABILITIES.en;
+  const enabled = sub && sub.status !== 'disabled';
+
+  return (
+    <form class="enable-form" onSubmit={submit} noValidate aria-label={enabled ? t('save') : t('enable')}>
+      {error && !onAField && <ErrorBox error={error.status === 403 && manifest.kind === 'channel-connector' ? { ...error, status: 0, message: `${t('ownerOnly')} ${error.message}` } : error} />}
+      <h3>{t('configuration')}</h3>
+      {schema && schema.properties && Object.keys(schema.properties).length ? (
+        <SchemaForm schema={schema} value={config} onChange={setConfig} error={error} secretsStored={sub ? secretNames(schema) : []} />
+      ) : (
+        <p class="muted">{t('noConfig')}</p>
+      )}
+      <fieldset class={`field caps ${capsError ? 'has-error' : ''}`} data-path="grant.capabilities">
+        <legend>{t('grant')}</legend>
+        <div class="hint">{t('grantHint')}</div>
+        {manifest.capabilities.map((cap) => (
+          <label class="cap">
+            <input
+              type="checkbox"
+              name="capability"
+              value={cap}
+              checked={caps.has(cap)}
+              onChange={(e) => {
+                const next = new Set(caps);
+                if (e.currentTarget.checked) next.add(cap);
+                else next.delete(cap);
+                setCaps(next);
+              }}
+            />
+            <span>
+              <code>{cap}</code> — {words[cap] || CAPABILITIES.en[cap] || cap}
+            </span>
+          </label>
+        ))}
+        {capsError && (
+          <div class="field-error" role="alert">
+            {capsError}
+          </div>
+        )}
+      </fieldset>
+      {wantsHosts && caps.has('http') && (
+        <div class={`field ${hostsError ? 'has-error' : ''}`}>
+          <label for={`hosts-${manifest.id}`}>{t('hosts')}</label>
+          <input
+            id={`hosts-${manifest.id}`}
+            name="grant.allowed_hosts"
+            data-path="grant.allowed_hosts"
+            value={hostsShown}
+            aria-invalid={hostsError ? 'true' : undefined}
+            aria-describedby={`hosts-${manifest.id}-note`}
+            onInput={(e) => {
+              setHostsTouched(true);
+              setHosts(e.currentTarget.value);
+            }}
+          />
+          {hostsError ? (
+            <div class="field-error" id={`hosts-${manifest.id}-note`} role="alert">
+              {hostsError}
+            </div>
+          ) : (
+            <div class="hint" id={`hosts-${manifest.id}-note`}>
+              {t('hostsHint')} {declared.includes('*') ? '' : t('hostsDeclared', { hosts: declared.join(', ') })}
+            </div>
+          )}
+        </div>
+      )}
+      {manifest['run-every-hours'] !== null && manifest['run-every-hours'] !== undefined && (
+        <div class={`field narrow ${runError ? 'has-error' : ''}`}>
+          <label for={`run-every-${manifest.id}`}>{t('runEvery')}</label>
+          <input
+            id={`run-every-${manifest.id}`}
+            inputMode="numeric"
+            value={runEvery}
+            placeholder={String(manifest['run-every-hours'])}
+            aria-invalid={runError ? 'true' : undefined}
+            aria-describedby={`run-every-${manifest.id}-note`}
+            onInput={(e) => setRunEvery(e.currentTarget.value)}
+          />
+          <div class={runError ? 'field-error' : 'hint'} id={`run-every-${manifest.id}-note`} role={runError ? 'alert' : undefined}>
+            {runError || t('runEveryHint', { n: manifest['run-every-hours'] })}
+          </div>
+        </div>
+      )}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy || !manage}>
+          {busy ? t('saving') : enabled ? t('save') : t('enable')}
+        </button>
+        {saved && (
+          <span class="badge good" role="status">
+            {t('saved')}
+          </span>
+        )}
+      </div>
+    </form>
+  );
+}
