@@ -32,6 +32,7 @@ use kith_domain::plugin::{Grant, Manifest};
 use serde_json::Value;
 
 pub mod catalogue;
+pub mod console;
 pub mod coupons;
 pub mod delivery;
 pub mod identity;
@@ -265,6 +266,11 @@ macro_rules! suite {
             leases::leases_are_held_by_one_holder_until_they_run_out_or_are_released,
             leases::leases_are_kept_per_shop_and_per_work,
             leases::leases_hold_a_segments_sweep_for_one_sweeper,
+            console::console_sign_in_locks_after_five_failures_until_fifteen_minutes_pass,
+            console::console_sessions_expire_after_twelve_hours_and_end_at_sign_out,
+            console::console_invites_are_accepted_once_and_expire,
+            console::console_removal_ends_sessions_and_spares_the_last_owner,
+            console::console_ports_answer_only_within_the_shop,
         );
     };
 }

@@ -17,6 +17,7 @@
 //! backend.
 
 pub mod audit;
+pub mod console;
 pub mod coupons;
 pub mod customers;
 pub mod delivery;

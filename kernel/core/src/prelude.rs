@@ -6,6 +6,7 @@
 //! storage through the ports in one transaction each.
 
 pub use crate::audit::AuditService;
+pub use crate::console::ConsoleService;
 pub use crate::coupons::CouponService;
 pub use crate::customers::CustomerService;
 pub use crate::events::EventService;

@@ -350,6 +350,61 @@ impl OutcomeStatus {
     }
 }
 
+/// The state of a console user: `invited` until the invitation is accepted (no password
+/// yet), `locked` for 15 minutes after 5 failed sign-ins in a row, `active` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleUserStatus {
+    Invited,
+    Active,
+    Locked,
+}
+
+/// A person who signs in to the merchant console: one shop, one role (`owner`, `operator`
+/// or `analyst`, with the scopes a key of that role has by default). The name is the shop's
+/// own staff member's, shown only to the shop's owners: no customer's personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConsoleUser {
+    pub id: i64,
+    /// Unique across the kernel, lower-cased.
+    pub login: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub status: ConsoleUserStatus,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::option")]
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+/// Who the console is signed in as. A session cookie gives the user and the CSRF token its
+/// writes send as `X-Kith-CSRF`; a shop's API key (the console's development mode) gives no
+/// user and no CSRF token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConsoleSession {
+    pub user: Option<ConsoleUser>,
+    pub role: Role,
+    pub scopes: Vec<Scope>,
+    pub shop: Shop,
+    pub csrf_token: Option<String>,
+    /// When the session ends: 12 hours after sign-in, however active (absolute expiry).
+    #[serde(serialize_with = "rfc3339::option")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A console user to create: invited (the API), or with a password (`kith admin console-user`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConsoleUser {
+    /// 1-64 characters, unique across the kernel (compared trimmed and lower-cased).
+    #[schema(min_length = 1, max_length = 64)]
+    pub login: String,
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+    /// `owner`, `operator` or `analyst`.
+    pub role: Role,
+}
+
 /// Timestamps as chrono writes them (`2026-11-23T23:34:09.847Z`), formatted
 /// into one string: chrono's own `Serialize` hands its `Display` to
 /// `collect_str`, which escapes each piece the formatter writes, a character at

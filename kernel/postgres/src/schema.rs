@@ -8,7 +8,7 @@ use chrono::Utc;
 use crate::pg::{CoreResult, error, wait};
 
 /// Migration N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001.sql"), include_str!("schema/0002.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema/0001.sql"), include_str!("schema/0002.sql"), include_str!("schema/0003.sql")];
 
 /// The advisory lock migrations are applied under (the bytes of "kmig").
 const MIGRATION_LOCK: i64 = 0x6b6d_6967;

@@ -18,8 +18,9 @@ fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| Cluster::start().expect("a throwaway PostgreSQL starts"))
 }
 
-/// The tables that are no one shop's: Citus keeps them as reference tables.
-const GLOBAL: [&str; 6] = ["shops", "api_keys", "audit_log", "plugins", "plugin_blobs", "kith_schema"];
+/// The tables that are no one shop's: Citus keeps them as reference tables. Console users
+/// and sessions are found by login and token across shops, as keys are.
+const GLOBAL: [&str; 8] = ["shops", "api_keys", "audit_log", "plugins", "plugin_blobs", "kith_schema", "console_users", "console_sessions"];
 
 /// Rows of a catalog query, as text.
 fn rows(url: &str, sql: &str) -> Vec<Vec<String>> {

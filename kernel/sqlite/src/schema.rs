@@ -836,6 +836,37 @@ const MIGRATIONS: &[Migration] = &[
     );
     "#,
     ),
+    // 16: console users (people who sign in to the merchant console, each in one shop with a
+    // role) and their sessions. A login is unique across the kernel; only hashes are kept: the
+    // password's argon2id PHC string, SHA-256 of a session's and of an invitation's token.
+    Migration::Sql(
+        r#"
+    CREATE TABLE console_users (
+        id INTEGER PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        login TEXT NOT NULL UNIQUE,
+        name TEXT,
+        role TEXT NOT NULL,
+        password_hash TEXT,
+        failed_sign_ins INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER,
+        invite_hash BLOB UNIQUE,
+        invite_expires_at INTEGER,
+        created_at INTEGER NOT NULL,
+        last_sign_in_at INTEGER
+    );
+    CREATE INDEX console_users_shop ON console_users(shop_id, created_at);
+    CREATE TABLE console_sessions (
+        token_hash BLOB PRIMARY KEY,
+        shop_id INTEGER NOT NULL REFERENCES shops(id),
+        user_id INTEGER NOT NULL REFERENCES console_users(id),
+        csrf_token TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_user ON console_sessions(shop_id, user_id);
+    "#,
+    ),
 ];
 
 /// How [`number_events_per_shop`] splits its work.

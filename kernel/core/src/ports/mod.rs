@@ -29,6 +29,7 @@ use serde_json::Value;
 use crate::{Actor, Result};
 
 mod audit;
+mod console;
 mod coupons;
 mod customers;
 mod events;
@@ -47,6 +48,7 @@ mod shops;
 mod tags;
 
 pub use audit::*;
+pub use console::*;
 pub use coupons::*;
 pub use customers::*;
 pub use events::*;
@@ -160,6 +162,7 @@ pub trait ReadTx {
     fn keys(&self) -> &dyn KeysRead;
     fn audit_log(&self) -> &dyn AuditRead;
     fn events(&self) -> &dyn EventsRead;
+    fn console(&self) -> &dyn ConsoleRead;
 }
 
 /// A write transaction: reads see its own writes.
@@ -185,6 +188,7 @@ pub trait WriteTx: ReadTx {
     fn keys_writer(&self) -> &dyn KeysWrite;
     fn settings_writer(&self) -> &dyn SettingsWrite;
     fn leases(&self) -> &dyn Leases;
+    fn console_writer(&self) -> &dyn ConsoleWrite;
 }
 
 /// Customers as the core finds them.

@@ -8,6 +8,7 @@ pub(crate) use crate::pg::{CoreResult, Pg};
 
 mod audit;
 mod basics;
+mod console;
 mod coupons;
 mod customers;
 mod events;
@@ -56,6 +57,7 @@ impl ReadTx for Pg<'_> {
         keys: KeysRead,
         audit_log: AuditRead,
         events: EventsRead,
+        console: ConsoleRead,
     }
 }
 
@@ -82,5 +84,6 @@ impl WriteTx for Pg<'_> {
         keys_writer: KeysWrite,
         settings_writer: SettingsWrite,
         leases: Leases,
+        console_writer: ConsoleWrite,
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::{Store, audit, customers, settings};
 
+mod console;
 mod coupons;
 mod events;
 mod ingest;
@@ -147,6 +148,10 @@ impl ReadTx for Sql<'_> {
     fn summaries(&self) -> &dyn kith_core::ports::SummariesRead {
         self
     }
+
+    fn console(&self) -> &dyn kith_core::ports::ConsoleRead {
+        self
+    }
 }
 
 impl WriteTx for Sql<'_> {
@@ -231,6 +236,10 @@ impl WriteTx for Sql<'_> {
     }
 
     fn leases(&self) -> &dyn kith_core::ports::Leases {
+        self
+    }
+
+    fn console_writer(&self) -> &dyn kith_core::ports::ConsoleWrite {
         self
     }
 }

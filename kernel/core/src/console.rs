@@ -1,0 +1,495 @@
+//! Console users and their sessions: people who sign in to the merchant console, each in
+//! one shop with a role (`owner`, `operator`, `analyst`) and that role's default scopes.
+//!
+//! - A password is 10-256 characters, stored as an argon2id PHC string (m = 19 MiB,
+//!   t = 2, p = 1, OWASP's first choice). Hashing is CPU work of tens of milliseconds: the
+//!   API calls these methods on its blocking pool.
+//! - A session is a random 32-byte token (base64url) of which only SHA-256 is stored, with
+//!   a random CSRF token the console sends back on writes. It ends [`SESSION_TTL`] after
+//!   sign-in however active it is (absolute expiry), at sign-out, when its user changes
+//!   their password elsewhere, or when the user is removed.
+//! - [`LOCK_AFTER`] failed sign-ins in a row lock the user for [`LOCK_FOR`] by the kernel's
+//!   clock; a success resets the count. An unknown login is verified against a dummy hash,
+//!   so answering it takes as long as a wrong password.
+//! - An owner invites a user: an invitation token, valid [`INVITE_TTL`] and stored hashed,
+//!   which sets the password once.
+//! - Every sign-in (success, failure, lock), sign-out, invitation, acceptance, removal and
+//!   password change is in the shop's audit log, by `user:<id>` where a user acted.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use kith_domain::FieldError;
+use kith_domain::auth::Role;
+use kith_domain::model::{ConsoleSession, ConsoleUser, ConsoleUserStatus, NewConsoleUser, Principal};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::ports::{ConsoleSessionRow, ConsoleUserRow, NewConsoleUserRow, SignInState, Storage, StorageExt, WriteTx};
+use crate::{Actor, Error, Result, shops};
+
+/// A session ends this long after sign-in, however active.
+pub const SESSION_TTL: Duration = Duration::hours(12);
+/// Failed sign-ins in a row that lock a user.
+pub const LOCK_AFTER: i64 = 5;
+/// How long a lock lasts.
+pub const LOCK_FOR: Duration = Duration::minutes(15);
+/// How long an invitation can be accepted.
+pub const INVITE_TTL: Duration = Duration::hours(72);
+/// Bounds of a password, in characters.
+pub const PASSWORD_MIN: usize = 10;
+pub const PASSWORD_MAX: usize = 256;
+/// Longest login, in characters.
+pub const LOGIN_MAX: usize = 64;
+
+fn argon() -> Argon2<'static> {
+    // 19 MiB, 2 passes, 1 lane: constant, valid parameters.
+    let params = Params::new(19_456, 2, 1, None).expect("the argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// The argon2id PHC string of `password`, with a random salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` is the one `phc` was made from (parameters read from the string).
+fn verify_password(phc: &str, password: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| argon().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// Spend what a real verification costs, for a login that has no password to check.
+fn verify_dummy(password: &str) {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let phc = DUMMY.get_or_init(|| hash_password("kith dummy password, never a user's").unwrap_or_default());
+    verify_password(phc, password);
+}
+
+/// 32 random bytes, base64url without padding.
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// SHA-256 of a token, as stored: the tokens are 256 random bits, so a fast hash suffices.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A login as stored and compared: trimmed, lower-cased, 1-64 characters, no invisible character.
+pub fn normalise_login(login: &str) -> Result<String, FieldError> {
+    let login = login.trim().to_lowercase();
+    if login.is_empty() || login.chars().count() > LOGIN_MAX {
+        return Err(FieldError::new("login", format!("must be 1-{LOGIN_MAX} characters")));
+    }
+    kith_domain::text::check("login", &login)?;
+    if login.chars().any(char::is_whitespace) {
+        return Err(FieldError::new("login", "must not contain spaces"));
+    }
+    Ok(login)
+}
+
+/// The password policy: 10-256 characters.
+pub fn check_password(field: &str, password: &str) -> Result<(), FieldError> {
+    let n = password.chars().count();
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        return Err(FieldError::new(field, format!("must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")));
+    }
+    Ok(())
+}
+
+/// The actor of what a console user does, in audit entries and merge records: `user:<id>`.
+pub fn user_actor(user_id: i64) -> Actor {
+    Actor::key(&format!("user:{user_id}"))
+}
+
+fn role_of(row: &ConsoleUserRow) -> Result<Role> {
+    row.role.parse().map_err(|e: String| Error::Internal(anyhow::anyhow!(e)))
+}
+
+fn status(row: &ConsoleUserRow, now: DateTime<Utc>) -> ConsoleUserStatus {
+    if row.password_hash.is_none() {
+        ConsoleUserStatus::Invited
+    } else if row.locked_until.is_some_and(|until| until > now) {
+        ConsoleUserStatus::Locked
+    } else {
+        ConsoleUserStatus::Active
+    }
+}
+
+fn view(row: &ConsoleUserRow, now: DateTime<Utc>) -> Result<ConsoleUser> {
+    Ok(ConsoleUser {
+        id: row.id,
+        login: row.login.clone(),
+        name: row.name.clone(),
+        role: role_of(row)?,
+        status: status(row, now),
+        created_at: row.created_at,
+        last_sign_in_at: row.last_sign_in_at,
+    })
+}
+
+/// A user created: with an invitation's token when no password was given.
+#[derive(Debug, Clone)]
+pub struct CreatedConsoleUser {
+    pub user: ConsoleUser,
+    pub invite: Option<Invite>,
+}
+
+/// An invitation's token, shown once; only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A session begun: its token (the cookie's value, shown once) and what the console shows.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub session: ConsoleSession,
+}
+
+/// What a sign-in came to.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    SignedIn(Box<SignedIn>),
+    /// Unknown login, wrong password, or a user not yet active: one answer for all.
+    Refused,
+    /// Too many failures in a row: refused until then, whatever the password.
+    Locked {
+        until: DateTime<Utc>,
+    },
+}
+
+/// A request authenticated by its session cookie.
+#[derive(Debug, Clone)]
+pub struct SessionCaller {
+    /// `key_id` is `user:<id>`; the role's default scopes.
+    pub principal: Principal,
+    pub shop_id: i64,
+    pub user: ConsoleUser,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub token_hash: Vec<u8>,
+}
+
+impl SessionCaller {
+    pub fn actor(&self) -> Actor {
+        user_actor(self.user.id)
+    }
+}
+
+/// Begin a session of `user` at `now` in this transaction: the session, the reset count,
+/// the audit entry.
+fn begin_session(tx: &dyn WriteTx, user: &ConsoleUserRow, now: DateTime<Utc>, via: &str) -> Result<SignedIn> {
+    let token = random_token();
+    let session = ConsoleSessionRow {
+        token_hash: token_hash(&token),
+        shop_id: user.shop_id,
+        user_id: user.id,
+        csrf_token: random_token(),
+        created_at: now,
+        expires_at: now + SESSION_TTL,
+    };
+    let w = tx.console_writer();
+    w.delete_expired_sessions(user.shop_id, user.id, now)?;
+    w.insert_session(&session)?;
+    w.set_sign_in_state(user.shop_id, user.id, &SignInState { failed_sign_ins: 0, locked_until: None, last_sign_in_at: Some(now) })?;
+    let actor = user_actor(user.id);
+    tx.audit().record(
+        Some(user.shop_id),
+        &actor,
+        "console.sign_in",
+        Some(&format!("user:{}", user.id)),
+        json!({"login": user.login, "via": via}),
+        now,
+    )?;
+    let row = tx.console().user(user.shop_id, user.id)?.ok_or_else(|| Error::NotFound(format!("console user {}", user.id)))?;
+    let role = role_of(&row)?;
+    Ok(SignedIn {
+        token,
+        session: ConsoleSession {
+            user: Some(view(&row, now)?),
+            role,
+            scopes: role.default_scopes(),
+            shop: shops::load(tx, user.shop_id)?,
+            csrf_token: Some(session.csrf_token),
+            expires_at: Some(session.expires_at),
+        },
+    })
+}
+
+/// The invitation error: one answer for a token unknown, used or expired.
+fn bad_invite() -> Error {
+    FieldError::new("token", "the invitation is unknown, already accepted or expired").into()
+}
+
+/// Console users, invitations, sign-in and sessions.
+pub trait ConsoleService: Storage {
+    /// Create a console user of the shop: invited (an invitation's token, valid
+    /// [`INVITE_TTL`]) when `password` is `None`, active with that password otherwise.
+    fn create_console_user(
+        &self,
+        shop_id: i64,
+        new: &NewConsoleUser,
+        password: Option<&str>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedConsoleUser> {
+        let login = normalise_login(&new.login)?;
+        let name = new.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        if let Some(name) = name {
+            kith_domain::text::check_required("name", name, 100)?;
+            kith_domain::text::check("name", name)?;
+        }
+        if !matches!(new.role, Role::Owner | Role::Operator | Role::Analyst) {
+            return Err(FieldError::new("role", "must be owner, operator or analyst").into());
+        }
+        let password_hash = match password {
+            Some(password) => {
+                check_password("password", password)?;
+                Some(hash_password(password)?)
+            }
+            None => None,
+        };
+        let invite = password.is_none().then(|| Invite { token: random_token(), expires_at: now + INVITE_TTL });
+        let invite_hash = invite.as_ref().map(|i| token_hash(&i.token));
+        self.write(|tx| {
+            shops::load(tx, shop_id)?;
+            if tx.console().user_by_login(&login)?.is_some() {
+                return Err(Error::Conflict(format!("the login `{login}` is taken")));
+            }
+            let row = NewConsoleUserRow {
+                shop_id,
+                login: &login,
+                name,
+                role: new.role,
+                password_hash: password_hash.as_deref(),
+                invite_hash: invite_hash.as_deref(),
+                invite_expires_at: invite.as_ref().map(|i| i.expires_at),
+                created_at: now,
+            };
+            let id = tx.console_writer().insert_user(&row)?;
+            let action = if invite.is_some() { "console.user.invite" } else { "console.user.create" };
+            tx.audit().record(Some(shop_id), actor, action, Some(&format!("user:{id}")), json!({"login": login, "role": new.role}), now)?;
+            let row = tx
+                .console()
+                .user(shop_id, id)?
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("console user {id} not found after its insert")))?;
+            Ok(CreatedConsoleUser { user: view(&row, now)?, invite: invite.clone() })
+        })
+    }
+
+    /// The shop's console users, by creation.
+    fn console_users(&self, shop_id: i64, now: DateTime<Utc>) -> Result<Vec<ConsoleUser>> {
+        self.read(|tx| tx.console().users(shop_id)?.iter().map(|row| view(row, now)).collect())
+    }
+
+    /// Remove the shop's user `user_id` and end their sessions. `acting_user` (a user removing
+    /// another) may not remove themselves, and no one removes the shop's last active owner.
+    fn remove_console_user(&self, shop_id: i64, user_id: i64, acting_user: Option<i64>, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let user = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            if acting_user == Some(user_id) {
+                return Err(Error::Conflict("a console user cannot remove themselves".into()));
+            }
+            let active_owner = |row: &ConsoleUserRow| row.role == Role::Owner.as_str() && row.password_hash.is_some();
+            if active_owner(&user) && !tx.console().users(shop_id)?.iter().any(|row| row.id != user_id && active_owner(row)) {
+                return Err(Error::Conflict("the shop's last active owner cannot be removed".into()));
+            }
+            tx.console_writer().delete_sessions(shop_id, user_id, None)?;
+            tx.console_writer().delete_user(shop_id, user_id)?;
+            tx.audit().record(
+                Some(shop_id),
+                actor,
+                "console.user.remove",
+                Some(&format!("user:{user_id}")),
+                json!({"login": user.login}),
+                now,
+            )
+        })
+    }
+
+    /// Sign in with a login and a password at `now` (the kernel's clock).
+    fn console_sign_in(&self, login: &str, password: &str, now: DateTime<Utc>) -> Result<SignIn> {
+        let login = normalise_login(login)?;
+        if password.is_empty() {
+            return Err(FieldError::new("password", "must not be empty").into());
+        }
+        if password.chars().count() > PASSWORD_MAX {
+            return Err(FieldError::new("password", format!("must be at most {PASSWORD_MAX} characters")).into());
+        }
+        let Some(user) = self.read(|tx| tx.console().user_by_login(&login))? else {
+            verify_dummy(password);
+            return Ok(SignIn::Refused);
+        };
+        let target = format!("user:{}", user.id);
+        let actor = user_actor(user.id);
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            self.write(|tx| {
+                let detail = json!({"login": login, "reason": "locked", "locked_until": until});
+                tx.audit().record(Some(user.shop_id), &actor, "console.sign_in.refused", Some(&target), detail, now)
+            })?;
+            return Ok(SignIn::Locked { until });
+        }
+        // The hash is checked outside the transaction: the writer is not held for it.
+        let matches = match &user.password_hash {
+            Some(phc) => verify_password(phc, password),
+            None => {
+                verify_dummy(password);
+                false
+            }
+        };
+        self.write(|tx| {
+            // Read again: another sign-in may have counted a failure or locked the user meanwhile.
+            let Some(current) = tx.console().user(user.shop_id, user.id)? else { return Ok(SignIn::Refused) };
+            if let Some(until) = current.locked_until.filter(|until| *until > now) {
+                let detail = json!({"login": login, "reason": "locked", "locked_until": until});
+                tx.audit().record(Some(user.shop_id), &actor, "console.sign_in.refused", Some(&target), detail, now)?;
+                return Ok(SignIn::Locked { until });
+            }
+            if matches && current.password_hash == user.password_hash {
+                return Ok(SignIn::SignedIn(Box::new(begin_session(tx, &current, now, "password")?)));
+            }
+            let failed = current.failed_sign_ins + 1;
+            let reason = if current.password_hash.is_none() { "not active" } else { "wrong password" };
+            let detail = json!({"login": login, "reason": reason, "failures": failed});
+            tx.audit().record(Some(user.shop_id), &actor, "console.sign_in.failed", Some(&target), detail, now)?;
+            if failed >= LOCK_AFTER {
+                let until = now + LOCK_FOR;
+                let state = SignInState { failed_sign_ins: 0, locked_until: Some(until), last_sign_in_at: current.last_sign_in_at };
+                tx.console_writer().set_sign_in_state(user.shop_id, user.id, &state)?;
+                let detail = json!({"login": login, "failures": failed, "locked_until": until});
+                tx.audit().record(Some(user.shop_id), &actor, "console.user.locked", Some(&target), detail, now)?;
+                return Ok(SignIn::Locked { until });
+            }
+            let state = SignInState { failed_sign_ins: failed, locked_until: None, last_sign_in_at: current.last_sign_in_at };
+            tx.console_writer().set_sign_in_state(user.shop_id, user.id, &state)?;
+            Ok(SignIn::Refused)
+        })
+    }
+
+    /// Accept an invitation: set the password, which activates the user, and sign in.
+    fn accept_console_invite(&self, token: &str, password: &str, now: DateTime<Utc>) -> Result<SignedIn> {
+        if token.is_empty() || token.len() > 200 {
+            return Err(bad_invite());
+        }
+        check_password("password", password)?;
+        let hash = token_hash(token);
+        let valid = |row: &ConsoleUserRow| row.invite_expires_at.is_some_and(|at| at > now) && row.password_hash.is_none();
+        // Looked at first so that a made-up token costs no hashing.
+        if !self.read(|tx| tx.console().user_by_invite(&hash))?.is_some_and(|row| valid(&row)) {
+            return Err(bad_invite());
+        }
+        let password_hash = hash_password(password)?;
+        self.write(|tx| {
+            let user = tx.console().user_by_invite(&hash)?.filter(valid).ok_or_else(bad_invite)?;
+            tx.console_writer().set_password(user.shop_id, user.id, &password_hash)?;
+            let detail = json!({"login": user.login});
+            tx.audit().record(
+                Some(user.shop_id),
+                &user_actor(user.id),
+                "console.invite.accept",
+                Some(&format!("user:{}", user.id)),
+                detail,
+                now,
+            )?;
+            begin_session(tx, &user, now, "invite")
+        })
+    }
+
+    /// The session of the cookie `token` at `now`: `None` when unknown, ended or expired.
+    fn console_session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<SessionCaller>> {
+        let hash = token_hash(token);
+        self.read(|tx| {
+            let Some(session) = tx.console().session(&hash)?.filter(|s| s.expires_at > now) else { return Ok(None) };
+            let Some(row) = tx.console().user(session.shop_id, session.user_id)? else { return Ok(None) };
+            let role = role_of(&row)?;
+            Ok(Some(SessionCaller {
+                principal: Principal {
+                    key_id: format!("user:{}", row.id),
+                    shop_id: Some(row.shop_id),
+                    role,
+                    scopes: role.default_scopes(),
+                },
+                shop_id: row.shop_id,
+                user: view(&row, now)?,
+                csrf_token: session.csrf_token,
+                expires_at: session.expires_at,
+                token_hash: hash.clone(),
+            }))
+        })
+    }
+
+    /// End the session of the cookie `token`.
+    fn console_sign_out(&self, caller: &SessionCaller, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.console_writer().delete_session(caller.shop_id, &caller.token_hash)?;
+            let detail = json!({"login": caller.user.login});
+            tx.audit().record(
+                Some(caller.shop_id),
+                &caller.actor(),
+                "console.sign_out",
+                Some(&format!("user:{}", caller.user.id)),
+                detail,
+                now,
+            )
+        })
+    }
+
+    /// Change the signed-in user's password; their other sessions end.
+    fn change_console_password(&self, caller: &SessionCaller, current: &str, new: &str, now: DateTime<Utc>) -> Result<()> {
+        check_password("new_password", new)?;
+        if current.chars().count() > PASSWORD_MAX {
+            return Err(FieldError::new("current_password", "is not the current password").into());
+        }
+        let (shop_id, user_id) = (caller.shop_id, caller.user.id);
+        let row = self.read(|tx| tx.console().user(shop_id, user_id))?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+        if !row.password_hash.as_deref().is_some_and(|phc| verify_password(phc, current)) {
+            return Err(FieldError::new("current_password", "is not the current password").into());
+        }
+        let password_hash = hash_password(new)?;
+        self.write(|tx| {
+            tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            tx.console_writer().set_password(shop_id, user_id, &password_hash)?;
+            tx.console_writer().delete_sessions(shop_id, user_id, Some(&caller.token_hash))?;
+            let detail = json!({"login": row.login});
+            tx.audit().record(Some(shop_id), &caller.actor(), "console.password.change", Some(&format!("user:{user_id}")), detail, now)
+        })
+    }
+}
+
+impl<S: Storage + ?Sized> ConsoleService for S {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let phc = hash_password("correct horse battery").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_password(&phc, "correct horse battery"));
+        assert!(!verify_password(&phc, "correct horse battery!"));
+        assert!(!verify_password("not a phc string", "correct horse battery"));
+    }
+
+    #[test]
+    fn logins_are_trimmed_lower_cased_and_bounded() {
+        assert_eq!(normalise_login("  Ming.Li ").unwrap(), "ming.li");
+        assert_eq!(normalise_login(" ").unwrap_err().field, "login");
+        assert!(normalise_login(&"x".repeat(65)).is_err());
+        assert!(normalise_login("a\u{200b}b").is_err());
+        assert!(normalise_login("a b").is_err());
+        assert!(check_password("password", "short").is_err());
+        assert!(check_password("password", &"p".repeat(257)).is_err());
+        assert!(check_password("password", "long enough!").is_ok());
+    }
+}
