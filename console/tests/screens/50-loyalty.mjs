@@ -1,0 +1,149 @@
+// Loyalty and coupons: a coupon template created in the console (an API error on its field first)
+// and its statistics; a reward created in the points mall; tiers and points from the shop's
+// loyalty scheme; a customer's redemptions; axe on each view.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
+
+// The whole document through axe (the harness's accessible() hands axe `{exclude: undefined}`).
+async function accessible(page) {
+  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.addScriptTag({ content: source });
+  // eslint-disable-next-line no-undef
+  const result = await page.evaluate(() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } }));
+  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
+  assert.deepEqual(violations, [], `accessibility violations:\n  ${violations.join('\n  ')}`);
+}
+
+function money(minor, currency) {
+  const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+  return new Intl.NumberFormat('en', { style: 'currency', currency }).format(minor / 10 ** digits);
+}
+
+const stamp = Date.now().toString(36);
+
+test('loyalty: create a coupon template (its error on the field first) and see its statistics', async () => {
+  const shop = (await api('GET', '/v1/shop')).body;
+  const customer = (await api('GET', '/v1/customers?limit=1')).body.items[0];
+  const name = `Console coupon ${stamp}`;
+  const page = await signedIn();
+  try {
+    await open(page, '/loyalty/coupons');
+    await page.getByRole('heading', { name: 'Coupon templates' }).waitFor();
+    await page.getByRole('button', { name: 'New coupon template' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New coupon template' });
+    await dialog.getByLabel('Name').fill(name);
+    // A face value of 0 passes the form and is refused by the API, on its field.
+    const face = dialog.getByLabel(/^Face value/);
+    await face.fill('0');
+    await dialog.getByLabel(/^Minimum order/).fill('100');
+    await dialog.getByLabel('Valid for (days)').fill('15');
+    await dialog.getByLabel('Budget: coupons (empty: no limit)').fill('50');
+    await dialog.getByLabel(/^Budget: face value/).fill('500');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.getByRole('alert').filter({ hasText: 'must be between 1 and 100000000 minor units' }).waitFor();
+    assert.equal(await face.getAttribute('aria-invalid'), 'true');
+    await accessible(page);
+
+    await face.fill('12.50');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    // The new template's statistics.
+    await page.getByTestId('template-name').getByText(name).waitFor();
+    const created = (await api('GET', '/v1/coupon-templates')).body.items.find((t) => t.name === name);
+    assert.ok(created, 'the template is in the API');
+    assert.equal(created.face_value, 1250);
+    assert.equal(created.threshold, 10000);
+    assert.equal(created.valid_days, 15);
+    assert.equal(created.budget_count, 50);
+    assert.equal(created.budget_money, 50000);
+    assert.match(page.url(), new RegExp(`#/loyalty/coupons/${created.id}$`));
+    await page.getByTestId('stat-issued').getByText('0', { exact: true }).waitFor();
+    await page.getByTestId('stat-count-left').getByText('50', { exact: true }).waitFor();
+    await page.getByTestId('stat-money-left').getByText(money(50000, shop.currency), { exact: true }).waitFor();
+
+    // One coupon issued: the statistics follow the API's.
+    const issued = await api('POST', `/v1/coupon-templates/${created.id}/issue`, { customer_id: customer.id, idempotency_key: `console-test-${stamp}` });
+    assert.equal(issued.status, 201);
+    const stats = (await api('GET', `/v1/coupon-templates/${created.id}/stats`)).body;
+    await page.reload();
+    await page.getByTestId('stat-issued').getByText(String(stats.issued), { exact: true }).waitFor();
+    await page.getByTestId('stat-count-left').getByText(String(stats.budget_count_left), { exact: true }).waitFor();
+    await page.getByTestId('stat-money-left').getByText(money(stats.budget_money_left, shop.currency), { exact: true }).waitFor();
+    await accessible(page);
+    await screenshot(page, 'loyalty-coupon-stats');
+
+    // Back in the list, the template is a row with its budget.
+    await page.getByRole('link', { name: '← Coupon templates' }).click();
+    await page.getByRole('row').filter({ hasText: name }).waitFor();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('loyalty: create a reward in the points mall', async () => {
+  const template = await api('POST', '/v1/coupon-templates', { name: `Reward coupon ${stamp}`, face_value: 500, valid_days: 30 });
+  assert.equal(template.status, 201);
+  const name = `Console reward ${stamp}`;
+  const page = await signedIn();
+  try {
+    await open(page, '/loyalty/rewards');
+    await page.getByRole('heading', { name: 'Points mall' }).waitFor();
+    await page.getByRole('button', { name: 'New reward' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New reward' });
+    await dialog.getByLabel('Name').fill(name);
+    await dialog.getByLabel('Description').fill('Made by the console test');
+    await dialog.getByLabel('Points').fill('300');
+    await dialog.getByLabel('Coupon it issues').selectOption(String(template.body.id));
+    await dialog.getByLabel('Stock (empty: unlimited)').fill('10');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    const row = page.getByRole('row').filter({ hasText: name });
+    await row.waitFor();
+    await row.getByText('300', { exact: true }).waitFor();
+    const reward = (await api('GET', '/v1/rewards')).body.items.find((r) => r.name === name);
+    assert.ok(reward, 'the reward is in the API');
+    assert.equal(reward.points_cost, 300);
+    assert.equal(reward.coupon_template_id, template.body.id);
+    assert.equal(reward.stock, 10);
+    assert.equal(reward.active, true);
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('loyalty: tiers and points of the shop’s scheme, a customer’s redemptions', async () => {
+  const subs = (await api('GET', '/v1/shop/plugins')).body.items.filter((s) => s.kind === 'loyalty-scheme' && s.status !== 'disabled');
+  const customer = (await api('GET', '/v1/customers?limit=1')).body.items[0];
+  const page = await signedIn();
+  try {
+    await open(page, '/loyalty');
+    if (subs.length) {
+      const sub = subs[0];
+      await page.getByRole('heading', { name: `Points and tiers: ${sub.plugin_id}` }).waitFor();
+      for (const tier of sub.config.tiers || []) await page.getByRole('cell', { name: tier.name, exact: true }).waitFor();
+    } else {
+      await page.getByText('No loyalty scheme is enabled in this shop').waitFor();
+    }
+    const settings = (await api('GET', '/v1/shop/settings/loyalty')).body;
+    const policy = page.getByRole('radio', { name: settings.refund_policy === 'debt' ? /points debt/ : /Forgive/ });
+    assert.equal(await policy.isChecked(), true);
+    await accessible(page);
+    await screenshot(page, 'loyalty');
+
+    await page.getByRole('tab', { name: 'Redemptions' }).click();
+    await page.getByLabel('Customer id').fill(String(customer.id));
+    await page.getByRole('button', { name: 'Show redemptions' }).click();
+    const redemptions = (await api('GET', `/v1/customers/${customer.id}/redemptions`)).body.items;
+    if (redemptions.length) await page.getByRole('cell', { name: redemptions[0].coupon.code }).waitFor();
+    else await page.getByText('This customer has redeemed nothing yet.').waitFor();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
