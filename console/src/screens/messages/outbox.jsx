@@ -398,7 +398,7 @@ export function Consents({ customer, channels }) {
                 if (ch) set(ch, e.submitter && e.submitter.value === 'out' ? 'opted_out' : 'opted_in');
               }}
             >
-              <Field label={t('record')} error={fieldErr}>
+              <Field label={t('channel')} error={fieldErr}>
                 {(p) => (
                   <>
                     <input {...p} list="consent-channels" name="channel" value={newChannel} onInput={(e) => setNewChannel(e.currentTarget.value)} placeholder="sms" />
