@@ -1,0 +1,126 @@
+// Journeys (自动化营销画布): the list; a journey built on the canvas, a validation error shown on
+// the faulty node, fixed and saved; activation, the dry run (checked against the API), statistics,
+// pause and archive.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { accessible as harnessAccessible, api, open, screenshot, signedIn, noScriptErrors } from '../harness.mjs';
+
+/**
+ * axe-core's WCAG 2 A/AA rules on the page, through the harness; while the harness passes
+ * `{exclude: undefined}` as the context (which axe refuses as invalid arguments), the same rules
+ * are run here on the whole document, excluding nothing.
+ */
+async function accessible(page) {
+  try {
+    return await harnessAccessible(page);
+  } catch (err) {
+    if (!/axe\.run arguments are invalid/.test(String(err && err.message))) throw err;
+  }
+  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.addScriptTag({ content: source });
+  // eslint-disable-next-line no-undef
+  const result = await page.evaluate(() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } }));
+  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
+  assert.deepEqual(violations, [], `accessibility violations:\n  ${violations.join('\n  ')}`);
+}
+
+const node = (page, id) => page.locator(`[data-testid="journey-node"][data-step="${id}"]`);
+
+test('journeys: the list shows each journey with its status', async () => {
+  const page = await signedIn();
+  const listed = await api('GET', '/v1/journeys');
+  assert.equal(listed.status, 200);
+  await open(page, '/journeys');
+  await page.getByRole('heading', { name: 'Journeys', level: 1 }).waitFor();
+  for (const j of listed.body.items.slice(0, 5)) {
+    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: j.name, exact: true }) });
+    assert.equal(await row.getByTestId('journey-status').getAttribute('data-status'), j.status);
+  }
+  await screenshot(page, 'journeys');
+  await accessible(page);
+  noScriptErrors(page);
+  await page.context().close();
+});
+
+test('journeys: build one on the canvas, see the error on the faulty node, fix it, save, activate, dry run, pause, archive', async () => {
+  const page = await signedIn();
+  await open(page, '/journeys/new');
+  await page.getByTestId('journey-editor').waitFor();
+  const name = `Thank-you points ${Date.now()}`;
+  await page.getByLabel('Name', { exact: true }).fill(name);
+
+  // The new journey: trigger → welcome (a message). Add "award points" after the message.
+  await node(page, '@trigger').waitFor();
+  await node(page, 'welcome').click();
+  await page.getByTestId('node-panel').getByRole('heading', { name: /welcome/ }).waitFor();
+  await page.getByLabel('Kind of step').selectOption('points');
+  await page.getByTestId('add-step').click();
+  await node(page, 'points-1').waitFor();
+  assert.equal(await node(page, 'points-1').getAttribute('aria-pressed'), 'true', 'the new step is selected');
+  const panel = page.getByTestId('node-panel');
+
+  // No points at all: the API refuses, and the error is shown on that node and on its field.
+  await panel.getByLabel('Points', { exact: true }).fill('0');
+  await page.getByTestId('save-journey').click();
+  await node(page, 'points-1').and(page.locator('[data-error="true"]')).waitFor();
+  assert.match(await node(page, 'points-1').getByTestId('node-error').textContent(), /from 1 to 1000000/);
+  assert.equal(await panel.getByLabel('Points', { exact: true }).getAttribute('aria-invalid'), 'true');
+  assert.equal(await node(page, 'welcome').getAttribute('data-error'), null, 'only the faulty node is marked');
+  assert.match(page.url(), /#\/journeys\/new/, 'nothing was created');
+
+  // Fixed: saved, the journey opens as a draft.
+  await panel.getByLabel('Points', { exact: true }).fill('50');
+  await page.getByTestId('save-journey').click();
+  await page.waitForURL(/#\/journeys\/\d+$/);
+  const id = Number(/#\/journeys\/(\d+)/.exec(page.url())[1]);
+  await page.locator('[data-testid="journey-status"][data-status="draft"]').waitFor();
+  const saved = await api('GET', `/v1/journeys/${id}`);
+  assert.equal(saved.body.name, name);
+  assert.equal(saved.body.definition.steps.welcome.next, 'points-1');
+  assert.equal(saved.body.definition.steps['points-1'].points.award, 50);
+  await node(page, 'points-1').waitFor();
+
+  // Activate.
+  await page.getByTestId('activate').click();
+  await page.locator('[data-testid="journey-status"][data-status="active"]').waitFor();
+  assert.equal((await api('GET', `/v1/journeys/${id}`)).body.status, 'active');
+
+  // The dry run: who would enter now, as the API says.
+  await page.getByTestId('dry-run-button').click();
+  await page.getByTestId('dry-run').waitFor();
+  const dry = await api('GET', `/v1/journeys/${id}/dry-run`);
+  assert.equal(dry.status, 200);
+  assert.equal((await page.getByTestId('dry-run-count').textContent()).replace(/\D/g, ''), String(dry.body.count));
+  await page.getByText(dry.body.basis).waitFor();
+  await screenshot(page, 'journey-canvas');
+  await accessible(page);
+
+  // Statistics: entered and ROI as the API has them.
+  await page.getByRole('tab', { name: 'Statistics' }).click();
+  await page.getByTestId('journey-stats').waitFor();
+  const stats = await api('GET', `/v1/journeys/${id}/stats`);
+  assert.equal((await page.getByTestId('stat-entered').locator('.stat-value').textContent()).replace(/\D/g, ''), String(stats.body.entered));
+  await accessible(page);
+
+  // Pause, then archive (so the test leaves no journey running).
+  await page.getByRole('tab', { name: 'Canvas' }).click();
+  await page.getByTestId('pause').click();
+  await page.locator('[data-testid="journey-status"][data-status="paused"]').waitFor();
+  await page.getByTestId('archive').click();
+  await page.getByTestId('confirm').click();
+  await page.locator('[data-testid="journey-status"][data-status="archived"]').waitFor();
+  assert.equal((await api('GET', `/v1/journeys/${id}`)).body.status, 'archived');
+  noScriptErrors(page);
+  await page.context().close();
+});
+
+test('journeys: in Chinese, the canvas speaks Chinese', async () => {
+  const page = await signedIn(undefined, undefined, { locale: 'zh-CN' });
+  await open(page, '/journeys/new');
+  await page.getByRole('heading', { name: '新建旅程' }).waitFor();
+  await node(page, '@trigger').getByText('触发').waitFor();
+  noScriptErrors(page);
+  await page.context().close();
+});
