@@ -155,3 +155,20 @@ test('segments: in Chinese, the builder speaks Chinese', async () => {
   noScriptErrors(page);
   await page.context().close();
 });
+
+const ANALYST = process.env.KITH_ANALYST_LOGIN;
+test('segments: an analyst may explore counts but sees no export button and no save', { skip: !ANALYST && 'set KITH_ANALYST_LOGIN and KITH_ANALYST_PASSWORD' }, async () => {
+  const page = await signedIn(ANALYST, process.env.KITH_ANALYST_PASSWORD);
+  const listed = await api('GET', '/v1/segments');
+  const segment = listed.body.items[0];
+  await open(page, `/segments/${segment.id}`);
+  await page.getByTestId('segment-editor').waitFor();
+  await liveCountFor(page, segment.definition);
+  assert.equal(await page.getByTestId('export-segment').count(), 0);
+  assert.equal(await page.getByTestId('save-segment').count(), 0);
+  await open(page, '/segments');
+  await page.getByRole('link', { name: segment.name }).waitFor();
+  assert.equal(await page.getByTestId('new-segment').count(), 0);
+  noScriptErrors(page);
+  await page.context().close();
+});

@@ -124,3 +124,15 @@ test('journeys: in Chinese, the canvas speaks Chinese', async () => {
   noScriptErrors(page);
   await page.context().close();
 });
+
+const ANALYST = process.env.KITH_ANALYST_LOGIN;
+test('journeys: an analyst sees the canvas and the statistics, and no button that changes a journey', { skip: !ANALYST && 'set KITH_ANALYST_LOGIN and KITH_ANALYST_PASSWORD' }, async () => {
+  const page = await signedIn(ANALYST, process.env.KITH_ANALYST_PASSWORD);
+  const listed = await api('GET', '/v1/journeys');
+  const journey = listed.body.items[0];
+  await open(page, `/journeys/${journey.id}`);
+  await node(page, journey.definition.start).waitFor();
+  for (const id of ['save-journey', 'activate', 'pause', 'archive', 'add-step']) assert.equal(await page.getByTestId(id).count(), 0, id);
+  noScriptErrors(page);
+  await page.context().close();
+});

@@ -20,9 +20,9 @@ export function edgesOf(step) {
   return out;
 }
 
-export const NODE_W = 172;
-export const NODE_H = 84;
-const GAP_X = 46;
+export const NODE_W = 156;
+export const NODE_H = 66;
+const GAP_X = 38;
 const GAP_Y = 26;
 
 /**
