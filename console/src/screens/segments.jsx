@@ -8,7 +8,7 @@ import { can, useSession } from '../session.js';
 import { dateTime, money, number, shopDay } from '../format.js';
 import { Async, Card, Dialog, ErrorBox, Field, Table, Tabs, useApi } from '../ui.jsx';
 import { LineChart } from '../charts.jsx';
-import { LiveCount, SegmentBuilder, errorText, knownSkus, usePreview } from './segments/builder.jsx';
+import { LiveCount, SegmentBuilder, errorText, knownSkus, knownValues, usePreview } from './segments/builder.jsx';
 import './segments.css';
 
 const strings = {
@@ -36,6 +36,7 @@ const strings = {
     deleteText: 'Its versions, snapshots and counts go with it. Journeys or segments that use it will refuse.',
     cancel: 'Cancel',
     export: 'Export CSV',
+    exportPersonal: 'Export with contact details',
     takeSnapshot: 'Take a snapshot',
     noSnapshots: 'No snapshot yet.',
     size: 'Size',
@@ -87,6 +88,7 @@ const strings = {
     deleteText: '其版本、快照和人数记录将一并删除。引用它的旅程或人群会拒绝删除。',
     cancel: '取消',
     export: '导出 CSV',
+    exportPersonal: '导出（含联系方式）',
     takeSnapshot: '生成快照',
     noSnapshots: '暂无快照。',
     size: '人数',
@@ -116,6 +118,7 @@ const strings = {
   },
 };
 
+const PERSONAL_EXPORT = 'id,name,phone,email,gender,province,city,tier,points,total_spent,order_count,last_order_at';
 const NEW_DEFINITION = { and: [{ purchase: {}, window: { last_days: 30 } }] };
 
 function phoneOf(c) {
@@ -171,6 +174,7 @@ function Editor({ segment, onSaved, all }) {
   const preview = usePreview(definition);
   const others = (all || []).filter((s) => !segment || s.id !== segment.id);
   const skus = useMemo(() => knownSkus([definition, ...(all || []).map((s) => s.definition)]), [all, definition]);
+  const tags = useMemo(() => knownValues((all || []).map((s) => s.definition), 'tag'), [all]);
   const change = (d) => {
     setDefinition(d);
     setSaveError(null);
@@ -211,7 +215,7 @@ function Editor({ segment, onSaved, all }) {
           </div>
           <h2 class="seg-h">{t('builderTitle')}</h2>
           {!manage && <p class="muted">{t('readOnly')}</p>}
-          <SegmentBuilder value={definition} onChange={change} error={defError} segments={others} skus={skus} />
+          <SegmentBuilder value={definition} onChange={change} error={defError} segments={others} skus={skus} tags={tags} />
         </div>
         <aside class="seg-aside">
           <LiveCount preview={preview} />
@@ -388,10 +392,19 @@ function ExportLink({ id }) {
   const allowed = can('segments:export');
   const policy = useApi(allowed ? '/v1/shop/settings/export' : null);
   if (!allowed || !policy.data) return null;
+  // Personal columns only where the shop's policy allows them and the role may read them.
+  const personal = policy.data.personal_columns && can('pii:read');
   return (
-    <a class="button" href={`/v1/segments/${id}/export`} download={`segment-${id}.csv`} data-testid="export-segment">
-      {t('export')}
-    </a>
+    <>
+      <a class="button" href={`/v1/segments/${id}/export`} download={`segment-${id}.csv`} data-testid="export-segment">
+        {t('export')}
+      </a>
+      {personal && (
+        <a class="button" href={`/v1/segments/${id}/export?columns=${encodeURIComponent(PERSONAL_EXPORT)}`} download={`segment-${id}-personal.csv`} data-testid="export-personal">
+          {t('exportPersonal')}
+        </a>
+      )}
+    </>
   );
 }
 
@@ -444,7 +457,7 @@ function Detail({ id, tab }) {
             <Card>
               {active === 'definition' && (
                 <Editor
-                  key={`${segment.id}-${segment.version}`}
+                  key={segment.id}
                   segment={segment}
                   all={all.data && all.data.items}
                   onSaved={() => {

@@ -4,6 +4,8 @@
 // an API error naming `definition.and[1].op` lands on that row, on that control.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { post } from '../../api.js';
+import { useApi } from '../../ui.jsx';
+import { currentLocale } from '../../session.js';
 import { useT } from '../../i18n.js';
 import { number, toMajor, toMinor } from '../../format.js';
 import './builder.css';
@@ -270,20 +272,60 @@ export function newCondition(kind, ctx = {}) {
   }
 }
 
-/** SKUs named anywhere in these definitions (for the SKU picker). */
-export function knownSkus(definitions) {
+/** Values of `key` (`sku`, `tag`) named anywhere in these definitions (for the pickers). */
+export function knownValues(definitions, key) {
   const out = new Set();
   const walk = (v) => {
     if (Array.isArray(v)) v.forEach(walk);
     else if (isObj(v)) {
       for (const [k, x] of Object.entries(v)) {
-        if (k === 'sku' && typeof x === 'string') out.add(x);
+        if (k === key && typeof x === 'string' && x) out.add(x);
         else walk(x);
       }
     }
   };
   definitions.forEach(walk);
   return [...out].sort();
+}
+export const knownSkus = (definitions) => knownValues(definitions, 'sku');
+
+/** A score label `code|中文|English` in the console's language. */
+function labelName(label, code) {
+  const parts = String(label || code).split('|');
+  if (parts.length < 3) return parts[0];
+  return currentLocale() === 'zh-CN' ? parts[1] : parts[2];
+}
+
+/** The label codes of a model, with how many customers hold each, as checkboxes. */
+function ScoreLabels({ model, labels, onChange, bad, t }) {
+  const state = useApi(model ? `/v1/metrics/scores/${encodeURIComponent(model)}` : null);
+  const known = state.data && Array.isArray(state.data.labels) ? state.data.labels : [];
+  if (!known.length) {
+    return (
+      <input
+        aria-label={`${t('labels')} (${t('listHint')})`}
+        placeholder={t('listHint')}
+        aria-invalid={bad === 'label' ? 'true' : undefined}
+        value={labels.join(', ')}
+        onChange={(e) => onChange(splitList(e.currentTarget.value))}
+      />
+    );
+  }
+  const codes = [...known.map((l) => l.code), ...labels.filter((c) => !known.some((l) => l.code === c))];
+  return (
+    <span class={`seg-labels ${bad === 'label' ? 'bad' : ''}`} role="group" aria-label={t('labels')}>
+      {codes.map((code) => {
+        const l = known.find((x) => x.code === code);
+        return (
+          <label class="seg-label">
+            <input type="checkbox" checked={labels.includes(code)} onChange={(e) => onChange(e.currentTarget.checked ? [...labels, code] : labels.filter((c) => c !== code))} />
+            {l ? labelName(l.label, code) : code}
+            {l && <span class="muted"> ({l.customers})</span>}
+          </label>
+        );
+      })}
+    </span>
+  );
 }
 
 /** The API's message without the `field: ` it starts with. */
@@ -598,15 +640,7 @@ function ConditionEditor({ c, onChange, bad, t, ctx }) {
               <option value={k}>{t(`st_${k}`)}</option>
             ))}
           </select>
-          {test === 'label' && (
-            <input
-              aria-label={`${t('labels')} (${t('listHint')})`}
-              placeholder={t('listHint')}
-              aria-invalid={inv('label')}
-              value={labels.join(', ')}
-              onChange={(e) => onChange({ ...base, label: splitList(e.currentTarget.value) })}
-            />
-          )}
+          {test === 'label' && <ScoreLabels model={c.score} labels={labels} bad={bad} t={t} onChange={(label) => onChange({ ...base, label })} />}
           {test === 'op' && <TestEditor c={c} onChange={onChange} valueKind="number" bad={bad} t={t} />}
           {(test === 'top' || test === 'bottom') && (
             <input
@@ -757,7 +791,7 @@ function GroupView({ node, path, onChange, onRemove, ctx, depth }) {
  * The builder. `value`: a definition (any node); `onChange(next)`; `error`: an ApiError whose
  * `field` starts with `root`; `segments`: for the segment picker; `skus`: known SKUs.
  */
-export function SegmentBuilder({ value, onChange, error, root = 'definition', segments = [], skus = [], idPrefix = 'seg' }) {
+export function SegmentBuilder({ value, onChange, error, root = 'definition', segments = [], skus = [], tags = [], idPrefix = 'seg' }) {
   const t = useT(strings);
   const [mode, setMode] = useState('visual');
   const [raw, setRaw] = useState(() => JSON.stringify(value, null, 2));
@@ -783,14 +817,20 @@ export function SegmentBuilder({ value, onChange, error, root = 'definition', se
           <option value={s} />
         ))}
       </datalist>
+      <datalist id="seg-tags">
+        {[...new Set([...tags, ...knownValues([value], 'tag')])].map((s) => (
+          <option value={s} />
+        ))}
+      </datalist>
       <datalist id="seg-categories">
         {CATEGORIES.map((s) => (
           <option value={s} />
         ))}
       </datalist>
       <datalist id="seg-models">
-        <option value="rfm" />
-        <option value="aipl" />
+        {['rfm', 'aipl', 'predict.churn_risk', 'predict.clv', 'predict.aov', 'predict.expected_purchases'].map((m) => (
+          <option value={m} />
+        ))}
       </datalist>
       <div class="seg-mode" role="radiogroup" aria-label={t('view')}>
         {['visual', 'json'].map((m) => (
