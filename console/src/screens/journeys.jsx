@@ -25,6 +25,9 @@ const NEW_DEFINITION = {
   steps: { welcome: { send: { channel: 'sms', template: 'SMS_WELCOME' } } },
 };
 
+/** A journey to start the next new one from ("copy into a new journey"). */
+let pendingCopy = null;
+
 function StatusBadge({ status }) {
   const t = useT(strings);
   const cls = status === 'active' ? 'good' : status === 'paused' ? 'warn' : status === 'archived' ? 'bad' : '';
@@ -252,9 +255,14 @@ function Editor({ journey, onChanged, tab }) {
   const t = useT(strings);
   const manage = can('journeys:manage');
   const isNew = !journey;
-  const [name, setName] = useState(journey ? journey.name : '');
-  const [description, setDescription] = useState(journey ? journey.description || '' : '');
-  const [definition, setDefinition] = useState(journey ? journey.definition : NEW_DEFINITION);
+  const [copy] = useState(() => {
+    const c = isNew ? pendingCopy : null;
+    pendingCopy = null;
+    return c;
+  });
+  const [name, setName] = useState(journey ? journey.name : copy ? copy.name : '');
+  const [description, setDescription] = useState(journey ? journey.description || '' : copy ? copy.description || '' : '');
+  const [definition, setDefinition] = useState(journey ? journey.definition : copy ? copy.definition : NEW_DEFINITION);
   const [dirty, setDirty] = useState(isNew);
   const [selected, setSelected] = useState(TRIGGER);
   const [error, setError] = useState(null);
@@ -394,6 +402,19 @@ function Editor({ journey, onChanged, tab }) {
           {!isNew && manage && status !== 'archived' && (
             <button type="button" class="danger" disabled={busy} onClick={() => setConfirm('archive')} data-testid="archive">
               {t('archive')}
+            </button>
+          )}
+          {!isNew && manage && (
+            <button
+              type="button"
+              disabled={busy}
+              data-testid="copy-journey"
+              onClick={() => {
+                pendingCopy = { name: t('copyName', { name }), description, definition };
+                navigate('/journeys/new');
+              }}
+            >
+              {t('copy')}
             </button>
           )}
           {!isNew && manage && status === 'draft' && !journey.activated_at && (

@@ -112,6 +112,13 @@ test('journeys: build one on the canvas, see the error on the faulty node, fix i
   await page.getByTestId('confirm').click();
   await page.locator('[data-testid="journey-status"][data-status="archived"]').waitFor();
   assert.equal((await api('GET', `/v1/journeys/${id}`)).body.status, 'archived');
+  assert.equal(await page.getByTestId('save-journey').count(), 0, 'an archived journey is read-only');
+
+  // An archived journey is copied into a new one to change it.
+  await page.getByTestId('copy-journey').click();
+  await page.waitForURL(/#\/journeys\/new$/);
+  assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), `${name} (copy)`);
+  await node(page, 'points-1').waitFor();
   noScriptErrors(page);
   await page.context().close();
 });
