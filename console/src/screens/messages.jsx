@@ -28,6 +28,9 @@ const strings = {
     available: 'Connectors you can enable',
     enable: 'Enable {id}',
     needsScope: 'Channels and their policies need the messages:manage permission.',
+    enabled: 'Sending',
+    disabled: 'Connector disabled: not sending',
+    tripped: 'Breaker open: not sending',
   },
   'zh-CN': {
     title: '消息',
@@ -44,6 +47,9 @@ const strings = {
     available: '可启用的连接器',
     enable: '启用 {id}',
     needsScope: '渠道及其策略需要 messages:manage 权限。',
+    enabled: '发送中',
+    disabled: '连接器已停用：不发送',
+    tripped: '已熔断：不发送',
   },
 };
 
@@ -53,6 +59,8 @@ function Channels() {
   const routes = useApi(manage ? '/v1/shop/channels' : null);
   const settings = useApi(manage ? '/v1/shop/settings/messaging' : null);
   const catalogue = useApi(can('plugins:manage') ? '/v1/plugins' : null);
+  const subs = useApi(can('plugins:manage') ? '/v1/shop/plugins' : null);
+  const subStatus = new Map(((subs.data && subs.data.items) || []).map((s) => [s.plugin_id, s.status]));
   if (!manage) return <p class="muted">{t('needsScope')}</p>;
   const policyOf = (ch) => (settings.data && settings.data.channels[ch]) || { cost_per_message: 0 };
   return (
@@ -65,7 +73,19 @@ function Channels() {
               rows={data.items}
               columns={[
                 { key: 'channel', label: t('channel'), render: (r) => <span class="badge">{r.channel}</span> },
-                { key: 'plugin_id', label: t('connector'), render: (r) => <a href={href(`/plugins/${encodeURIComponent(r.plugin_id)}`)}>{r.plugin_id}</a> },
+                {
+                  key: 'plugin_id',
+                  label: t('connector'),
+                  render: (r) => {
+                    const st = subStatus.get(r.plugin_id);
+                    return (
+                      <>
+                        <a href={href(`/plugins/${encodeURIComponent(r.plugin_id)}`)}>{r.plugin_id}</a>{' '}
+                        {st && <span class={`badge ${st === 'enabled' ? 'good' : st === 'tripped' ? 'bad' : 'warn'}`}>{t(st)}</span>}
+                      </>
+                    );
+                  },
+                },
                 { key: 'receipt_path', label: t('receipts'), render: (r) => <span class="mono small">{`${location.origin}${r.receipt_path}`}</span> },
                 { key: 'policy', label: t('policy'), render: (r) => <span class="small">{policySummary((k, v) => translate(policyStrings, k, v), policyOf(r.channel))}</span> },
               ]}

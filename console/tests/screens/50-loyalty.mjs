@@ -126,6 +126,24 @@ test('loyalty: tiers and points of the shop’s scheme, a customer’s redemptio
       const sub = subs[0];
       await page.getByRole('heading', { name: `Points and tiers: ${sub.plugin_id}` }).waitFor();
       for (const tier of sub.config.tiers || []) await page.getByRole('cell', { name: tier.name, exact: true }).waitFor();
+      // The scheme's rules in the form of its schema: an error on its field, then saved unchanged.
+      await page.getByRole('button', { name: 'Edit tiers and points rules' }).click();
+      const form = page.getByRole('form', { name: 'Edit tiers and points rules' });
+      const schema = (await api('GET', `/v1/plugins/${sub.plugin_id}`)).body.items.find((p) => p.manifest.version === sub.version).manifest['config-schema'];
+      const [field, prop] = Object.entries(schema.properties).find(([, p]) => p.type === 'integer' && p.minimum >= 1);
+      const input = page.locator(`[data-path="config.${field}"]`);
+      const was = await input.inputValue();
+      await input.fill(String(prop.minimum - 1));
+      await form.getByRole('button', { name: 'Save' }).click();
+      await form.locator('.field.has-error').filter({ has: input }).getByRole('alert').filter({ hasText: 'less than the minimum' }).waitFor();
+      await accessible(page);
+      await input.fill(was);
+      await form.getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      const after = (await api('GET', `/v1/shop/plugins/${sub.plugin_id}`)).body;
+      assert.deepEqual(after.config, sub.config);
+      assert.deepEqual(after.grant, sub.grant);
+      assert.equal(after.run_every_hours, sub.run_every_hours);
     } else {
       await page.getByText('No loyalty scheme is enabled in this shop').waitFor();
     }

@@ -64,17 +64,17 @@ test('messages: change a channel’s quiet hours (an error on the field first) a
     noScriptErrors(page);
   } finally {
     await page.context().close();
-    // Leave the shop's settings as they were.
-    const now = (await api('GET', '/v1/shop/settings/messaging')).body;
-    delete now.channels[channel];
-    await api('PUT', '/v1/shop/settings/messaging', now);
+    // Leave the shop's settings as they were (saving the form also wrote the default policy of
+    // each routed channel it listed).
+    await api('PUT', '/v1/shop/settings/messaging', before);
   }
 });
 
 test('messages: the outbox as the API pages it, filtered by status, with a message’s receipts', async () => {
   const customer = (await api('GET', '/v1/customers?limit=1')).body.items[0];
   // With a connector enabled, a message of the test's own is in the outbox.
-  const channels = (await api('GET', '/v1/shop/channels')).body.items;
+  const enabled = new Set((await api('GET', '/v1/shop/plugins')).body.items.filter((s) => s.status === 'enabled').map((s) => s.plugin_id));
+  const channels = (await api('GET', '/v1/shop/channels')).body.items.filter((c) => enabled.has(c.plugin_id));
   let mine = null;
   if (channels.length) {
     const sent = await api('POST', '/v1/messages', {
@@ -104,9 +104,11 @@ test('messages: the outbox as the API pages it, filtered by status, with a messa
       const detail = (await api('GET', `/v1/messages/${(mine || top).id}`)).body;
       if (detail.history.length) await dialog.getByRole('cell', { name: detail.history[0].detail || detail.history[0].status }).first().waitFor();
       await accessible(page);
+      await screenshot(page, 'messages-message');
       await dialog.getByRole('button', { name: 'Close' }).click();
       await dialog.waitFor({ state: 'hidden' });
     }
+    await screenshot(page, 'messages-outbox');
     // A status filter: the URL keeps it and the rows are the API's.
     await page.getByLabel('Status').selectOption('failed');
     await page.waitForURL(/status=failed/);
@@ -114,7 +116,6 @@ test('messages: the outbox as the API pages it, filtered by status, with a messa
     if (failed.items.length === 0) await page.getByText('No message matches.').waitFor();
     else await page.getByRole('link', { name: `Details of message ${failed.items[0].id}` }).waitFor();
     await accessible(page);
-    await screenshot(page, 'messages-outbox');
     noScriptErrors(page);
   } finally {
     await page.context().close();

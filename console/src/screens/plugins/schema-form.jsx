@@ -7,6 +7,8 @@
 // Also the small helpers the loyalty, messages and plugins screens share: the error of a field.
 import { useRef } from 'preact/hooks';
 import { useT } from '../../i18n.js';
+import { toMajor, toMinor } from '../../format.js';
+import { currentShop } from '../../session.js';
 
 const strings = {
   en: {
@@ -196,6 +198,26 @@ function Scalar({ name, schema, value, onChange, path, error, required, secretSt
           <option value={String(v)}>{String(v)}</option>
         ))}
       </select>
+    );
+  } else if (type === 'integer' && /minor units/i.test(schema.description || '')) {
+    // An amount of money in minor units: typed in the shop's currency, sent in minor units.
+    const cur = currentShop()?.currency || 'CNY';
+    control = (
+      <span class="money-input">
+        <input
+          type="text"
+          inputMode="decimal"
+          {...common}
+          value={value === undefined ? '' : typeof value === 'number' ? toMajor(value) : String(value)}
+          onChange={(e) => {
+            const raw = e.currentTarget.value.trim();
+            if (raw === '') return onChange(undefined);
+            const minor = toMinor(raw);
+            onChange(Number.isNaN(minor) ? raw : minor);
+          }}
+        />{' '}
+        <span class="muted">{cur}</span>
+      </span>
     );
   } else if (type === 'integer' || type === 'number') {
     control = (
