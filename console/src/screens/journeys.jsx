@@ -205,7 +205,7 @@ function Runs({ id }) {
           rowKey={(r) => r.id}
           columns={[
             { key: 'customer', label: t('customer'), render: (r) => <a href={href(`/customers/${r.customer_id}`)}>#{r.customer_id}</a> },
-            { key: 'status', label: t('status'), render: (r) => <span class="badge">{r.status}</span> },
+            { key: 'status', label: t('status'), render: (r) => <span class="badge">{t(`rs_${r.status}`)}</span> },
             { key: 'version', label: t('version'), render: (r) => `v${r.version}` },
             { key: 'step', label: t('step'), render: (r) => <span class="mono">{r.step || '—'}</span> },
             { key: 'variant', label: t('variant'), render: (r) => r.variant || (r.holdout ? t('holdoutArm') : '—') },

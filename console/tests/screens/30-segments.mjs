@@ -55,7 +55,7 @@ test('segments: the list shows each segment with its member count', async () => 
   await page.getByRole('heading', { name: 'Segments', level: 1 }).waitFor();
   if (listed.body.items.length) {
     const first = listed.body.items[0];
-    await page.getByRole('link', { name: first.name }).waitFor();
+    await page.getByRole('link', { name: first.name, exact: true }).waitFor();
     assert.equal((await page.getByTestId(`members-${first.id}`).textContent()).replace(/\D/g, ''), String(first.members));
   }
   await screenshot(page, 'segments');
@@ -167,7 +167,7 @@ test('segments: an analyst may explore counts but sees no export button and no s
   assert.equal(await page.getByTestId('export-segment').count(), 0);
   assert.equal(await page.getByTestId('save-segment').count(), 0);
   await open(page, '/segments');
-  await page.getByRole('link', { name: segment.name }).waitFor();
+  await page.getByRole('link', { name: segment.name, exact: true }).waitFor();
   assert.equal(await page.getByTestId('new-segment').count(), 0);
   noScriptErrors(page);
   await page.context().close();

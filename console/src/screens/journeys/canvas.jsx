@@ -94,7 +94,7 @@ export function Canvas({ definition, selected, onSelect, fault, faultText, count
                 <path d={d} marker-end="url(#jn-arrow)" />
                 {e.label && (
                   <text x={(x1 + x2) / 2} y={(y1 + y2) / 2 - 6} text-anchor="middle">
-                    {e.label}
+                    {cls === 'yes' ? t('edgeYes') : cls === 'no' ? t('edgeNo') : e.label}
                   </text>
                 )}
               </g>
