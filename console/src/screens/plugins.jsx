@@ -193,7 +193,7 @@ function Detail({ id, tab }) {
                   {sub && <Tabs tabs={tabs} active={active} onChange={setTab} label={manifest.id} />}
                   {!sub && <p class="muted">{t('notEnabledYet')}</p>}
                   <div role={sub ? 'tabpanel' : undefined} aria-label={sub ? tabs.find((x) => x.id === active).label : undefined}>
-                    {active === 'configure' && <EnableForm key={manifest.id} manifest={manifest} sub={sub} onDone={status.reload} />}
+                    {active === 'configure' && <EnableForm key={manifest.id} versions={data.items.map((p) => p.manifest)} sub={sub} onDone={status.reload} />}
                     {active === 'runs' && sub && <Runs id={id} runs={sub.runs} onChange={status.reload} />}
                     {active === 'dead-letters' && sub && <DeadLetters id={id} onChange={status.reload} />}
                     {active === 'logs' && sub && <Logs id={id} />}

@@ -25,6 +25,9 @@ const strings = {
     saving: 'Saving…',
     saved: 'Saved.',
     ownerOnly: 'Only the shop’s owner may change where a connector sends personal data.',
+    version: 'Version',
+    running: 'running',
+    reset: 'Save and reset the breaker',
   },
   'zh-CN': {
     configuration: '配置',
@@ -41,6 +44,9 @@ const strings = {
     saving: '保存中…',
     saved: '已保存。',
     ownerOnly: '只有店铺所有者可以更改渠道连接器发送个人数据的去向。',
+    version: '版本',
+    running: '运行中',
+    reset: '保存并重置熔断器',
   },
 };
 
@@ -52,9 +58,12 @@ function hostOf(url) {
   }
 }
 
-/** `manifest`: the plugin's; `sub`: the shop's subscription or null; `onDone(status)` after a save. */
-export default function EnableForm({ manifest, sub, onDone }) {
+/** `versions`: the installed manifests, oldest first; `sub`: the shop's subscription or null; `onDone(status)` after a save. */
+export default function EnableForm({ versions, sub, onDone }) {
   const t = useT(strings);
+  const newest = versions[versions.length - 1].version;
+  const [version, setVersion] = useState(sub && versions.some((m) => m.version === sub.version) ? sub.version : newest);
+  const manifest = versions.find((m) => m.version === version) || versions[versions.length - 1];
   const schema = manifest['config-schema'] || null;
   const declared = manifest['allowed-hosts'] || [];
   const wantsHosts = declared.length > 0 && manifest.capabilities.includes('http');
@@ -81,6 +90,9 @@ export default function EnableForm({ manifest, sub, onDone }) {
     const allowed = wantsHosts && caps.has('http') ? hostsShown.split(/[,，\s]+/).map((h) => h.trim()).filter(Boolean) : [];
     const body = { config: config || {}, grant: { capabilities: manifest.capabilities.filter((c) => caps.has(c)), allowed_hosts: allowed } };
     if (runEvery.trim() !== '') body.run_every_hours = Number(runEvery);
+    // The version chosen, never an upgrade by surprise: the shop's requirement while it is kept.
+    if (sub && version === sub.version) body.version = sub.version_req;
+    else if (sub || version !== newest) body.version = `=${version}`;
     try {
       const status = await put(`/v1/shop/plugins/${encodeURIComponent(manifest.id)}`, body);
       setSaved(true);
@@ -95,13 +107,32 @@ export default function EnableForm({ manifest, sub, onDone }) {
   const capsError = errorOn(error, 'grant.capabilities');
   const hostsError = error && error.field && error.field.startsWith('grant.allowed_hosts') ? cleanMessage(error) : null;
   const runError = errorOn(error, 'run_every_hours');
-  const onAField = error && error.field && (shownPath(schema || {}, 'config', error.field) || capsError || hostsError || runError);
+  const versionError = errorOn(error, 'version');
+  const onAField = error && error.field && (shownPath(schema || {}, 'config', error.field) || capsError || hostsError || runError || (versions.length > 1 && versionError));
   const words = CAPABILITIES[currentLocale()] || CAPABILITIES.en;
   const enabled = sub && sub.status !== 'disabled';
 
   return (
     <form class="enable-form" onSubmit={submit} noValidate aria-label={enabled ? t('save') : t('enable')}>
       {error && !onAField && <ErrorBox error={error.status === 403 && manifest.kind === 'channel-connector' ? { ...error, status: 0, message: `${t('ownerOnly')} ${error.message}` } : error} />}
+      {versions.length > 1 && (
+        <div class={`field narrow ${versionError ? 'has-error' : ''}`}>
+          <label for={`version-${manifest.id}`}>{t('version')}</label>
+          <select id={`version-${manifest.id}`} value={version} onChange={(e) => setVersion(e.currentTarget.value)} aria-invalid={versionError ? 'true' : undefined}>
+            {versions.map((m) => (
+              <option value={m.version}>
+                {m.version}
+                {sub && sub.version === m.version ? ` (${t('running')})` : ''}
+              </option>
+            ))}
+          </select>
+          {versionError && (
+            <div class="field-error" role="alert">
+              {versionError}
+            </div>
+          )}
+        </div>
+      )}
       <h3>{t('configuration')}</h3>
       {schema && schema.properties && Object.keys(schema.properties).length ? (
         <SchemaForm schema={schema} value={config} onChange={setConfig} error={error} secretsStored={sub ? secretNames(schema) : []} />
@@ -181,7 +212,7 @@ export default function EnableForm({ manifest, sub, onDone }) {
       )}
       <div class="actions">
         <button type="submit" class="primary" disabled={busy || !manage}>
-          {busy ? t('saving') : enabled ? t('save') : t('enable')}
+          {busy ? t('saving') : sub && sub.status === 'tripped' ? t('reset') : enabled ? t('save') : t('enable')}
         </button>
         {saved && (
           <span class="badge good" role="status">
