@@ -116,9 +116,8 @@ function StatsView({ stats }) {
         <Stat label={t('roi')} value={stats.roi === null || stats.roi === undefined ? '—' : `${number(stats.roi, 2)}×`} testid="stat-roi" />
       </div>
       <div class="grid jn-stats-grid">
-        <Card title={t('lift')}>
+        <Card title={t('lift')} id="jn-lift">
           <Table
-            caption={t('lift')}
             columns={[
               { key: 'arm', label: t('arm') },
               { key: 'entered', label: t('entered'), class: 'num' },
@@ -136,13 +135,12 @@ function StatsView({ stats }) {
             {lift && lift.p_value !== null && lift.p_value !== undefined ? number(lift.p_value, 4) : '—'}
           </p>
         </Card>
-        <Card title={t('abTitle')}>
+        <Card title={t('abTitle')} id="jn-ab">
           {stats.variants.length === 0 ? (
             <p class="muted">{t('noVariants')}</p>
           ) : (
             <Table
-              caption={t('abTitle')}
-              rowKey={(v) => v.variant}
+                rowKey={(v) => v.variant}
               columns={[
                 { key: 'variant', label: t('variant'), render: (v) => <span class="mono">{v.variant}</span> },
                 { key: 'entered', label: t('entered'), class: 'num', render: (v) => number(v.entered, 0) },
@@ -155,16 +153,14 @@ function StatsView({ stats }) {
             />
           )}
         </Card>
-        <Card title={t('messages')}>
+        <Card title={t('messages')} id="jn-messages">
           <Table
-            caption={t('messages')}
             columns={['queued', 'sent', 'delivered', 'failed', 'suppressed'].map((k) => ({ key: k, label: t(k), class: 'num', render: (m) => number(m[k], 0) })).concat([{ key: 'cost', label: t('cost'), class: 'num', render: (m) => money(m.cost) }])}
             rows={[stats.messages]}
           />
         </Card>
-        <Card title={t('coupons')}>
+        <Card title={t('coupons')} id="jn-coupons">
           <Table
-            caption={t('coupons')}
             columns={[
               { key: 'issued', label: t('issued'), class: 'num', render: (c) => `${number(c.issued, 0)} (${money(c.issued_value)})` },
               { key: 'redeemed', label: t('redeemed'), class: 'num', render: (c) => `${number(c.redeemed, 0)} (${money(c.redeemed_value)})` },
@@ -173,12 +169,11 @@ function StatsView({ stats }) {
           />
         </Card>
       </div>
-      <Card title={t('stepsTitle')}>
+      <Card title={t('stepsTitle')} id="jn-steps">
         {stats.steps.length === 0 ? (
           <p class="muted">{t('noStats')}</p>
         ) : (
           <Table
-            caption={t('stepsTitle')}
             columns={[
               { key: 'version', label: t('version'), render: (s) => `v${s.version}` },
               { key: 'step', label: t('step'), render: (s) => <span class="mono">{s.step}</span> },
