@@ -76,8 +76,19 @@ test('loyalty: create a coupon template (its error on the field first) and see i
 
     // Back in the list, the template is a row with its budget.
     await page.getByRole('link', { name: '← Coupon templates' }).click();
-    await page.getByRole('row').filter({ hasText: name }).waitFor();
+    const row = page.getByRole('row').filter({ hasText: name });
+    await row.waitFor();
     await accessible(page);
+
+    // Edited: a larger budget.
+    await row.getByRole('button', { name: `Edit ${name}` }).click();
+    const edit = page.getByRole('dialog', { name: `Edit ${name}` });
+    assert.equal(await edit.getByLabel(/^Face value/).inputValue(), '12.50');
+    await edit.getByLabel('Budget: coupons (empty: no limit)').fill('60');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    await row.getByText('60 ·').waitFor();
+    assert.equal((await api('GET', `/v1/coupon-templates/${created.id}`)).body.budget_count, 60);
     noScriptErrors(page);
   } finally {
     await page.context().close();
@@ -159,6 +170,20 @@ test('loyalty: tiers and points of the shop’s scheme, a customer’s redemptio
     const redemptions = (await api('GET', `/v1/customers/${customer.id}/redemptions`)).body.items;
     if (redemptions.length) await page.getByRole('cell', { name: redemptions[0].coupon.code }).waitFor();
     else await page.getByText('This customer has redeemed nothing yet.').waitFor();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('loyalty: in Chinese', async () => {
+  const page = await signedIn(undefined, undefined, { locale: 'zh-CN' });
+  try {
+    await open(page, '/loyalty/coupons');
+    await page.getByRole('heading', { name: '会员与优惠券' }).waitFor();
+    await page.getByRole('tab', { name: '优惠券' }).waitFor();
+    await page.getByRole('heading', { name: '优惠券模板' }).waitFor();
     await accessible(page);
     noScriptErrors(page);
   } finally {

@@ -146,3 +146,17 @@ test('messages: a customer’s consents, recorded and changed', async () => {
     await page.context().close();
   }
 });
+
+test('messages: in Chinese', async () => {
+  const page = await signedIn(undefined, undefined, { locale: 'zh-CN' });
+  try {
+    await open(page, '/messages/outbox');
+    await page.getByRole('heading', { name: '消息', exact: true }).waitFor();
+    await page.getByRole('heading', { name: '发件箱' }).waitFor();
+    await page.getByLabel('状态').waitFor();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});

@@ -27,6 +27,14 @@ function latest(catalogue) {
   return byId;
 }
 
+async function disable(page, id) {
+  await page.getByRole('button', { name: 'Disable' }).click();
+  const dialog = page.getByRole('dialog', { name: `Disable ${id}` });
+  await dialog.getByRole('button', { name: 'Disable' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByTestId('plugin-status').getByText('Disabled').waitFor();
+}
+
 test('plugins: the catalogue with each plugin’s state in the shop', async () => {
   const catalogue = latest((await api('GET', '/v1/plugins')).body.items);
   const subs = new Map((await api('GET', '/v1/shop/plugins')).body.items.map((s) => [s.plugin_id, s]));
@@ -69,13 +77,11 @@ test('plugins: enable a connector with a config error shown on the field, then a
   const schema = manifest['config-schema'];
   const urlField = Object.entries(schema.properties).find(([, p]) => p.pattern === '^https?://')[0];
   const page = await signedIn();
-  page.on('dialog', (d) => d.accept()); // the confirmation of Disable
   try {
     await open(page, `/plugins/${id}`);
     await page.getByRole('heading', { name: new RegExp(`^${id}`) }).waitFor();
     if (wasEnabled) {
-      await page.getByRole('button', { name: 'Disable' }).click();
-      await page.getByTestId('plugin-status').getByText('Disabled').waitFor();
+      await disable(page, id);
     }
     // The capabilities, each explained.
     for (const cap of manifest.capabilities) await page.getByRole('checkbox', { name: new RegExp(`^${cap.replace(/[:]/g, '\\$&')} — `) }).waitFor();
@@ -118,8 +124,7 @@ test('plugins: enable a connector with a config error shown on the field, then a
 
     // Found disabled or not enabled: left disabled, as it sends nowhere real.
     if (!wasEnabled) {
-      await page.getByRole('button', { name: 'Disable' }).click();
-      await page.getByTestId('plugin-status').getByText('Disabled').waitFor();
+      await disable(page, id);
       assert.equal((await api('GET', `/v1/shop/plugins/${id}`)).body.status, 'disabled');
     }
     noScriptErrors(page);
@@ -176,6 +181,19 @@ test('plugins: a scoring model’s config error on its field, a run to its end, 
     const logs = (await api('GET', `/v1/shop/plugins/${sub.plugin_id}/logs?limit=50`)).body.items;
     if (logs.length === 0) await page.getByText('No log line yet.').waitFor();
     else await page.getByRole('cell', { name: logs[0].message }).first().waitFor();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('plugins: in Chinese, each capability explained', async () => {
+  const page = await signedIn(undefined, undefined, { locale: 'zh-CN' });
+  try {
+    await open(page, '/plugins/rfm');
+    await page.getByRole('heading', { name: '运行状况' }).waitFor();
+    await page.getByRole('checkbox', { name: /^customers:read — 读取店铺的任意客户/ }).waitFor();
     await accessible(page);
     noScriptErrors(page);
   } finally {

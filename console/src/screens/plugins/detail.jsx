@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { del, get, post } from '../../api.js';
 import { useT } from '../../i18n.js';
 import { currentLocale, can } from '../../session.js';
-import { Async, Card, ErrorBox, Stat, Table, useApi } from '../../ui.jsx';
+import { Async, Card, Dialog, ErrorBox, Stat, Table, useApi } from '../../ui.jsx';
 import { dateTime, number } from '../../format.js';
 import { STATUSES, statusClass } from './words.js';
 
@@ -53,6 +53,8 @@ const strings = {
     time: 'Time',
     older: 'Older lines',
     disable: 'Disable',
+    disableTitle: 'Disable {id}',
+    cancel: 'Cancel',
     disableConfirm: 'Disable {id} in this shop? It stops where it is and resumes from there when enabled again.',
     ms: '{n} ms',
   },
@@ -101,6 +103,8 @@ const strings = {
     time: '时间',
     older: '更早的日志',
     disable: '停用',
+    disableTitle: '停用 {id}',
+    cancel: '取消',
     disableConfirm: '确定在本店停用 {id}？它会停在当前位置，再次启用时从此处继续。',
     ms: '{n} 毫秒',
   },
@@ -367,12 +371,13 @@ export function DisableButton({ id, onDone }) {
   const t = useT(strings);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [asking, setAsking] = useState(false);
   const disable = async () => {
-    if (!window.confirm(t('disableConfirm', { id }))) return;
     setBusy(true);
     setError(null);
     try {
       await del(`/v1/shop/plugins/${encodeURIComponent(id)}`);
+      setAsking(false);
       onDone && onDone();
     } catch (err) {
       setError(err);
@@ -382,10 +387,21 @@ export function DisableButton({ id, onDone }) {
   };
   return (
     <>
-      <button type="button" class="danger" onClick={disable} disabled={busy}>
+      <button type="button" class="danger" onClick={() => setAsking(true)}>
         {t('disable')}
       </button>
-      {error && <ErrorBox error={error} />}
+      <Dialog open={asking} title={t('disableTitle', { id })} onClose={() => setAsking(false)}>
+        <p>{t('disableConfirm', { id })}</p>
+        {error && <ErrorBox error={error} />}
+        <div class="actions">
+          <button type="button" class="danger" onClick={disable} disabled={busy}>
+            {t('disable')}
+          </button>
+          <button type="button" onClick={() => setAsking(false)}>
+            {t('cancel')}
+          </button>
+        </div>
+      </Dialog>
     </>
   );
 }
