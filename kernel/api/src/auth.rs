@@ -4,12 +4,21 @@
 //! owner key; `Admin` an admin key; `KeyManager` either of the last two.
 //! Every shop-scoped query uses the key's shop, so another shop's resources
 //! are simply not found.
+//!
+//! A console user's session stands in for a key: without an `Authorization` header, the
+//! `kith_session` cookie is looked up and the request runs as a principal of the user's
+//! shop and role, with the role's default scopes and `user:<id>` as its key id (which
+//! audit entries name). A cookie-authenticated request that may change something (any
+//! method but GET, HEAD and OPTIONS) must send the session's CSRF token as
+//! `X-Kith-CSRF`: the cookie is `SameSite=Strict` already, and the token is what a
+//! forged request cannot know. Bearer keys behave as they always did.
 
 use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, Method, header};
+use kith_core::console::SessionCaller;
 use kith_core::prelude::*;
 use kith_domain::auth::{Role, Scope};
 use kith_domain::model::Principal;
@@ -52,11 +61,75 @@ scopes! {
     JourneysManage => Some(Scope::JourneysManage);
 }
 
-async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let token = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("send an API key as `Authorization: Bearer <key>`"))?
+/// The cookie that carries a console session's token.
+pub(crate) const SESSION_COOKIE: &str = "kith_session";
+/// The header a cookie-authenticated write sends the session's CSRF token in.
+pub(crate) static CSRF_HEADER: HeaderName = HeaderName::from_static("x-kith-csrf");
+
+/// Who is calling: a bearer key, or a console user through the session cookie.
+#[derive(Debug)]
+pub enum Caller {
+    Key(Principal),
+    Session(Box<SessionCaller>),
+}
+
+impl Caller {
+    pub fn principal(&self) -> &Principal {
+        match self {
+            Caller::Key(principal) => principal,
+            Caller::Session(session) => &session.principal,
+        }
+    }
+
+    pub fn into_principal(self) -> Principal {
+        match self {
+            Caller::Key(principal) => principal,
+            Caller::Session(session) => session.principal,
+        }
+    }
+}
+
+/// The value of the session cookie, if the request carries one.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// The session of the cookie, if the request carries a live one (no CSRF check).
+pub(crate) async fn cookie_session(headers: &HeaderMap, state: &AppState) -> Result<Option<SessionCaller>, ApiError> {
+    let Some(token) = session_cookie(headers) else { return Ok(None) };
+    let now = state.now();
+    state.read("console_session", move |s| s.console_session(&token, now)).await
+}
+
+/// Whether the request sent the session's CSRF token, compared in constant time.
+pub(crate) fn csrf_matches(headers: &HeaderMap, session: &SessionCaller) -> bool {
+    use subtle::ConstantTimeEq;
+    headers.get(&CSRF_HEADER).is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())))
+}
+
+pub(crate) async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let Some(authorization) = parts.headers.get(header::AUTHORIZATION) else {
+        let session = cookie_session(&parts.headers, state).await?.ok_or_else(|| {
+            if session_cookie(&parts.headers).is_some() {
+                ApiError::unauthorized("the console session is unknown, ended or expired: sign in again")
+            } else {
+                ApiError::unauthorized("send an API key as `Authorization: Bearer <key>`, or sign in to the console")
+            }
+        })?;
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) && !csrf_matches(&parts.headers, &session) {
+            return Err(ApiError::csrf());
+        }
+        return Ok(Caller::Session(Box::new(session)));
+    };
+    let token = authorization
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -64,12 +137,25 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <key>`"))?;
     // A key seen lately is known without a trip to the blocking pool.
     if let Some(principal) = state.0.store.remembered_principal(&token) {
-        return Ok(principal);
+        return Ok(Caller::Key(principal));
     }
     state
         .read("authenticate", move |s| s.authenticate(&token))
         .await?
+        .map(Caller::Key)
         .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))
+}
+
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    caller(parts, state).await.map(Caller::into_principal)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(parts, state).await
+    }
 }
 
 /// A key bound to one shop and holding the scope `S`.

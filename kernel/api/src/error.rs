@@ -86,6 +86,29 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// A cookie-authenticated write without the session's CSRF token in `X-Kith-CSRF`.
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "CSRF token missing or wrong",
+            "a request signed in by the session cookie that may change something must send the session's `csrf_token` as the `X-Kith-CSRF` header",
+        )
+    }
+
+    /// Too many failed sign-ins: the account is locked for `retry_after` seconds.
+    pub fn locked(retry_after: u32) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked",
+                "Locked",
+                format!("too many failed sign-ins: this account is locked; try again in {retry_after} seconds"),
+            )
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("{} not found", what.into()))
     }

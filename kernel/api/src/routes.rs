@@ -1,6 +1,7 @@
 //! The routes, grouped by resource; each handler carries its OpenAPI description.
 
 mod audit;
+mod console;
 mod coupons;
 mod customers;
 mod dashboards;
@@ -17,7 +18,7 @@ mod system;
 use std::sync::OnceLock;
 
 use axum::extract::DefaultBodyLimit;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,6 +42,15 @@ impl Modify for BearerKey {
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("kith_<id>_<secret>").build()),
         );
+        // A console user's session (`POST /v1/console/sign-in`): every route a key may call takes it
+        // in place of the key; writes also send the session's CSRF token as `X-Kith-CSRF`.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "kith_session",
+                "A console session; writes also send its `csrf_token` as the `X-Kith-CSRF` header",
+            ))),
+        );
     }
 }
 
@@ -63,6 +73,13 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list_merges))
         .routes(routes!(customers::unmerge))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(console::sign_in))
+        .routes(routes!(console::accept_invite))
+        .routes(routes!(console::session))
+        .routes(routes!(console::sign_out))
+        .routes(routes!(console::change_password))
+        .routes(routes!(console::list_users, console::invite_user))
+        .routes(routes!(console::remove_user))
         .routes(routes!(plugins::list_plugins))
         .routes(routes!(plugins::plugin_versions))
         .routes(routes!(plugins::list_shop_plugins))

@@ -2,6 +2,7 @@
 
 mod authorization;
 mod commerce;
+mod console;
 mod console_assets;
 mod contract;
 mod harness;
