@@ -3,6 +3,7 @@
 //! `kith`) in release and runs it; `BENCHMARKS.md` explains each benchmark.
 
 mod api;
+mod console;
 mod data;
 mod ingest;
 mod journeys;
@@ -32,6 +33,8 @@ enum Bench {
     Plugins,
     /// The same tag rule written in Rust, JavaScript and Python (`kith plugin new`'s template).
     PluginLanguages,
+    /// The merchant console's first load in Chromium, and its page weight.
+    Console,
     All,
 }
 
@@ -229,6 +232,10 @@ fn main() -> Result<()> {
     }
     if wants(Bench::PluginLanguages) {
         languages::run(&args.kith, &shop, args.runs, &mut report)?;
+        save(&report)?;
+    }
+    if wants(Bench::Console) {
+        console::run(&args.kith, args.scale, args.runs, &mut report)?;
         save(&report)?;
     }
     report.print();

@@ -417,6 +417,9 @@ fn bench_tools() -> Result<PathBuf> {
 
 fn bench(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
+    // The console benchmark loads the console kith embeds, in Chromium.
+    ensure_chromium()?;
+    console()?;
     let python = bench_tools()?;
     let mut build = cargo();
     build.args(["build", "--release", "--package", "kith", "--package", "kith-bench", "--package", "kith-bench-extism"]);
