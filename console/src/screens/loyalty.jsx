@@ -247,7 +247,8 @@ function RefundPolicy() {
 
 export default function Screen({ route }) {
   const t = useT(strings);
-  const tab = ['tiers', 'rewards', 'redemptions', 'coupons'].includes(route.parts[0]) ? route.parts[0] : 'tiers';
+  // A role that may change neither lands on the coupons.
+  const tab = ['tiers', 'rewards', 'redemptions', 'coupons'].includes(route.parts[0]) ? route.parts[0] : can('plugins:manage') || can('loyalty:manage') ? 'tiers' : 'coupons';
   const tabs = [
     { id: 'tiers', label: t('tiers') },
     { id: 'rewards', label: t('rewards') },

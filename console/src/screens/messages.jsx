@@ -127,7 +127,8 @@ function AvailableConnectors({ catalogue, routed }) {
 
 export default function Screen({ route }) {
   const t = useT(strings);
-  const tab = ['channels', 'outbox', 'consents'].includes(route.parts[0]) ? route.parts[0] : 'channels';
+  // A role without messages:manage lands on what it may see: the outbox.
+  const tab = ['channels', 'outbox', 'consents'].includes(route.parts[0]) ? route.parts[0] : can('messages:manage') ? 'channels' : 'outbox';
   const tabs = [
     { id: 'channels', label: t('channels') },
     { id: 'outbox', label: t('outbox') },

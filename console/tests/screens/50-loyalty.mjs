@@ -171,6 +171,27 @@ test('loyalty: tiers and points of the shop’s scheme, a customer’s redemptio
     if (redemptions.length) await page.getByRole('cell', { name: redemptions[0].coupon.code }).waitFor();
     else await page.getByText('This customer has redeemed nothing yet.').waitFor();
     await accessible(page);
+
+    // A redemption for the customer: a reward of one point of the test's own, the point added first
+    // (beyond any points debt).
+    const template = await api('POST', '/v1/coupon-templates', { name: `Redeem coupon ${stamp}`, face_value: 100, valid_days: 7 });
+    const reward = await api('POST', '/v1/rewards', { name: `One-point reward ${stamp}`, points_cost: 1, coupon_template_id: template.body.id });
+    assert.equal(reward.status, 201);
+    const account = (await api('GET', `/v1/customers/${customer.id}/points`)).body;
+    const added = await api('POST', `/v1/customers/${customer.id}/points/adjustments`, { points: account.debt + 1, reason: 'console test: a point to redeem', idempotency_key: `console-test-${stamp}` });
+    assert.ok(added.status === 201 || added.status === 200, JSON.stringify(added.body));
+    await page.reload();
+    const redeem = page.getByRole('form', { name: 'Redeem for this customer' });
+    await redeem.getByLabel('Redeem for this customer').selectOption(String(reward.body.id));
+    await redeem.getByRole('button', { name: 'Redeem' }).click();
+    const done = redeem.getByRole('status');
+    await done.waitFor();
+    const code = (await done.innerText()).match(/coupon (\S+)\./)[1];
+    await page.getByRole('cell', { name: code }).waitFor();
+    const mine = (await api('GET', `/v1/customers/${customer.id}/redemptions`)).body.items.find((r) => r.coupon.code === code);
+    assert.equal(mine.reward_id, reward.body.id);
+    assert.equal(mine.points, 1);
+    await accessible(page);
     noScriptErrors(page);
   } finally {
     await page.context().close();

@@ -282,7 +282,7 @@ function RedeemFor({ customer, onDone }) {
     setError(null);
     setDone(null);
     try {
-      const r = await post(`/v1/customers/${customer}/redemptions`, { reward_id: Number(chosen), idempotency_key: `console-${crypto.randomUUID()}` });
+      const r = await post(`/v1/customers/${customer}/redemptions`, { reward_id: Number(chosen), idempotency_key: `console-${typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`}` });
       setDone(r);
       onDone();
     } catch (err) {
