@@ -437,7 +437,16 @@ function Editor({ journey, onChanged, tab }) {
       {active === 'canvas' && (
         <div class="jn-layout">
           <div class="jn-main">
-            {!readOnly && (
+            <Canvas
+              definition={definition}
+              selected={sel}
+              onSelect={setSelected}
+              fault={fault}
+              faultText={faultText}
+              counts={stepCounts(stats.data)}
+              entered={stats.data ? stats.data.entered : null}
+              tools={
+              !readOnly && (
               <div class="jn-add">
                 <label for="jn-add-kind">{t('addKind')}</label>
                 <select id="jn-add-kind" value={addKind} onChange={(e) => setAddKind(e.currentTarget.value)}>
@@ -449,15 +458,8 @@ function Editor({ journey, onChanged, tab }) {
                   {t('addAfter')}
                 </button>
               </div>
-            )}
-            <Canvas
-              definition={definition}
-              selected={sel}
-              onSelect={setSelected}
-              fault={fault}
-              faultText={faultText}
-              counts={stepCounts(stats.data)}
-              entered={stats.data ? stats.data.entered : null}
+            )
+              }
             />
           </div>
           <aside class="jn-panel card" aria-label={sel === TRIGGER ? t('trigger') : `${t('step')} ${sel}`} data-testid="node-panel">

@@ -1,5 +1,6 @@
 // The journey on a canvas: nodes as buttons laid out left to right in layers, edges as SVG
 // curves under them (decoration: the panels name every connection in words).
+import { useState } from 'preact/hooks';
 import { useT } from '../../i18n.js';
 import { number } from '../../format.js';
 import { strings } from './strings.js';
@@ -58,19 +59,33 @@ export function stepCounts(stats) {
   return out;
 }
 
-export function Canvas({ definition, selected, onSelect, fault, faultText, counts, entered }) {
+export function Canvas({ definition, selected, onSelect, fault, faultText, counts, entered, tools }) {
   const t = useT(strings);
   const g = layout(definition);
   const pos = new Map(g.nodes.map((n) => [n.id, n]));
   const pad = 16;
+  const [zoom, setZoom] = useState(1);
   const labelOf = (id) => {
     if (id === TRIGGER) return `${t('trigger')}: ${triggerSummary(definition, t)}`;
     const step = definition.steps[id];
     return `${t(`k_${kindOf(step)}`)} ${id}: ${stepSummary(step, t)}`;
   };
   return (
+    <>
+    <div class="jn-canvas-tools">
+      {tools}
+      <span class="spacer" />
+      <label class="jn-zoom">
+        {t('zoom')}
+        <select value={String(zoom)} onChange={(e) => setZoom(Number(e.currentTarget.value))}>
+          {[1, 0.85, 0.7, 0.55].map((z) => (
+            <option value={String(z)}>{Math.round(z * 100)}%</option>
+          ))}
+        </select>
+      </label>
+    </div>
     <div class="jn-canvas-wrap" role="region" aria-label={t('graph')} tabIndex={0}>
-      <div class="jn-canvas" style={{ width: `${g.width + pad * 2}px`, height: `${g.height + pad * 2 + 24}px` }} data-testid="journey-canvas">
+      <div class="jn-canvas" style={{ width: `${g.width + pad * 2}px`, height: `${g.height + pad * 2 + 24}px`, zoom: String(zoom) }} data-testid="journey-canvas">
         <svg class="jn-edges" width={g.width + pad * 2} height={g.height + pad * 2 + 24} aria-hidden="true">
           <defs>
             <marker id="jn-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -102,7 +117,7 @@ export function Canvas({ definition, selected, onSelect, fault, faultText, count
           })}
         </svg>
         {g.unreached.length > 0 && (
-          <div class="jn-col-label" style={{ left: `${pos.get(g.unreached[0]).x + pad}px` }}>
+          <div class="jn-col-label" style={{ left: `${Math.min(...g.unreached.map((id) => pos.get(id).x)) + pad}px` }}>
             {t('unconnected')}
           </div>
         )}
@@ -155,5 +170,6 @@ export function Canvas({ definition, selected, onSelect, fault, faultText, count
         })}
       </div>
     </div>
+    </>
   );
 }

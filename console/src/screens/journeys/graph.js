@@ -33,49 +33,58 @@ const GAP_Y = 26;
 export function layout(definition) {
   const steps = (definition && definition.steps) || {};
   const ids = Object.keys(steps);
+  const start = definition && steps[definition.start] ? definition.start : null;
   const layer = new Map([[TRIGGER, 0]]);
   const order = [TRIGGER];
-  const start = definition && steps[definition.start] ? definition.start : null;
-  // Longest path by relaxing along a DFS order (a DAG; back edges ignored).
-  const topo = [];
-  const state = new Map();
-  const visit = (id) => {
-    if (state.get(id) === 2 || state.get(id) === 1) return;
-    state.set(id, 1);
-    for (const e of edgesOf(steps[id])) if (steps[e.to]) visit(e.to);
-    state.set(id, 2);
-    topo.push(id);
-  };
-  if (start) visit(start);
-  topo.reverse();
-  if (start) layer.set(start, 1);
-  for (const id of topo) {
-    const l = layer.get(id) ?? 1;
-    for (const e of edgesOf(steps[id])) {
-      if (!steps[e.to] || topo.indexOf(e.to) <= topo.indexOf(id)) continue;
-      layer.set(e.to, Math.max(layer.get(e.to) ?? 0, l + 1));
-    }
-  }
-  // Order within a layer: breadth first from the trigger, so children sit near their parents.
   const seen = new Set([TRIGGER]);
-  const queue = start ? [start] : [];
-  if (start) seen.add(start);
-  while (queue.length) {
-    const id = queue.shift();
-    order.push(id);
-    for (const e of edgesOf(steps[id])) {
-      if (steps[e.to] && !seen.has(e.to)) {
-        seen.add(e.to);
-        queue.push(e.to);
+  // Longest path from `roots` (placed at `base`), relaxing along a topological order (a DAG; an
+  // edge closing a loop is ignored); then breadth first, so children sit near their parents.
+  const place = (roots, base) => {
+    const topo = [];
+    const state = new Map();
+    const visit = (id) => {
+      if (state.has(id) || seen.has(id)) return;
+      state.set(id, 1);
+      for (const e of edgesOf(steps[id])) if (steps[e.to]) visit(e.to);
+      state.set(id, 2);
+      topo.push(id);
+    };
+    roots.forEach(visit);
+    topo.reverse();
+    const rank = new Map(topo.map((id, i) => [id, i]));
+    roots.forEach((r) => layer.set(r, base));
+    for (const id of topo) {
+      const l = layer.get(id) ?? base;
+      for (const e of edgesOf(steps[id])) {
+        if (!rank.has(e.to) || rank.get(e.to) <= rank.get(id)) continue;
+        layer.set(e.to, Math.max(layer.get(e.to) ?? 0, l + 1));
       }
     }
+    const queue = roots.filter((r) => !seen.has(r));
+    queue.forEach((r) => seen.add(r));
+    while (queue.length) {
+      const id = queue.shift();
+      order.push(id);
+      for (const e of edgesOf(steps[id])) {
+        if (steps[e.to] && !seen.has(e.to)) {
+          seen.add(e.to);
+          queue.push(e.to);
+        }
+      }
+    }
+  };
+  if (start) place([start], 1);
+  // Steps nothing reaches from the trigger: their own graph, to the right of the rest.
+  let unreached = ids.filter((id) => !seen.has(id));
+  if (unreached.length) {
+    const targeted = new Set(unreached.flatMap((id) => edgesOf(steps[id]).map((e) => e.to)));
+    let roots = unreached.filter((id) => !targeted.has(id));
+    if (!roots.length) roots = [unreached[0]];
+    place(roots, Math.max(0, ...[...layer.values()]) + 1);
+    // What a loop among them hides.
+    const rest = ids.filter((id) => !seen.has(id));
+    if (rest.length) place(rest, Math.max(0, ...[...layer.values()]) + 1);
   }
-  const unreached = ids.filter((id) => !seen.has(id));
-  const maxLayer = Math.max(0, ...[...layer.values()]);
-  unreached.forEach((id) => {
-    layer.set(id, maxLayer + 1);
-    order.push(id);
-  });
   const columns = new Map();
   for (const id of order) {
     const l = layer.get(id);
@@ -94,6 +103,16 @@ export function layout(definition) {
   if (start) edges.push({ from: TRIGGER, to: start, label: '' });
   for (const id of ids) for (const e of edgesOf(steps[id])) if (steps[e.to]) edges.push({ from: id, to: e.to, label: e.label });
   const layers = Math.max(0, ...nodes.map((n) => n.layer)) + 1;
+  unreached = ids.filter((id) => {
+    const reach = new Set();
+    const walk = (x) => {
+      if (reach.has(x) || !steps[x]) return;
+      reach.add(x);
+      edgesOf(steps[x]).forEach((e) => walk(e.to));
+    };
+    if (start) walk(start);
+    return !reach.has(id);
+  });
   return { nodes, edges, width: layers * NODE_W + (layers - 1) * GAP_X, height, unreached };
 }
 
@@ -148,8 +167,11 @@ export function addStep(definition, kind, after, ctx) {
     const prev = { ...steps[after] };
     const pk = kindOf(prev);
     if (LINEAR.includes(pk)) {
-      hook(prev.next);
-      prev.next = id;
+      // An exit ends the way: after a step that leads on, it stays unconnected rather than cut it.
+      if (kind !== 'exit' || !prev.next) {
+        hook(prev.next);
+        prev.next = id;
+      }
     } else if (pk === 'branch') {
       if (!prev.yes) prev.yes = id;
       else if (!prev.no) prev.no = id;
