@@ -27,6 +27,8 @@ const NEW_DEFINITION = {
 
 /** A journey to start the next new one from ("copy into a new journey"). */
 let pendingCopy = null;
+/** A version to put back on the canvas ("load onto the canvas"). */
+let pendingVersion = null;
 
 function StatusBadge({ status }) {
   const t = useT(strings);
@@ -216,6 +218,10 @@ function Runs({ id }) {
 
 function Versions({ id }) {
   const t = useT(strings);
+  const load = (v) => {
+    pendingVersion = v;
+    navigate(`/journeys/${id}`, { tab: 'canvas' });
+  };
   const state = useApi(`/v1/journeys/${id}/versions`);
   return (
     <Async state={{ ...state, data: state.data && [...state.data.items].reverse() }}>
@@ -236,6 +242,16 @@ function Versions({ id }) {
                   <pre class="mono seg-json">{JSON.stringify(v.definition, null, 2)}</pre>
                 </details>
               ),
+            },
+            {
+              key: 'load',
+              label: <span class="sr-only">{t('load')}</span>,
+              render: (v) =>
+                can('journeys:manage') && (
+                  <button type="button" class="link" onClick={() => load(v)}>
+                    {t('load')}
+                  </button>
+                ),
             },
           ]}
           rows={items}
@@ -350,6 +366,16 @@ function Editor({ journey, onChanged, tab }) {
         ]),
   ];
   const active = tabs.some((x) => x.id === tab) ? tab : 'canvas';
+  // A version loaded from the versions tab: onto the canvas, to be saved as the newest.
+  useEffect(() => {
+    if (active !== 'canvas' || !pendingVersion) return;
+    const v = pendingVersion;
+    pendingVersion = null;
+    setDefinition(v.definition);
+    setDirty(true);
+    setError(null);
+    setNotice(t('loaded', { v: v.version }));
+  }, [active]);
   const steps = definition.steps || {};
   const sel = selected === TRIGGER || steps[selected] ? selected : TRIGGER;
   const segList = (segments.data && segments.data.items) || [];

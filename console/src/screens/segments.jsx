@@ -27,6 +27,8 @@ const strings = {
     counts: 'Daily counts',
     snapshots: 'Snapshots',
     versions: 'Versions',
+    load: 'Load into the builder',
+    loaded: 'An earlier version is loaded: save to make it the current one.',
     save: 'Save',
     create: 'Create segment',
     saving: 'Saving…',
@@ -79,6 +81,8 @@ const strings = {
     counts: '每日人数',
     snapshots: '快照',
     versions: '版本',
+    load: '载入编辑器',
+    loaded: '已载入历史版本：保存后成为当前版本。',
     save: '保存',
     create: '创建人群',
     saving: '保存中…',
@@ -119,6 +123,9 @@ const strings = {
 };
 
 const PERSONAL_EXPORT = 'id,name,phone,email,gender,province,city,tier,points,total_spent,order_count,last_order_at';
+/** A version's definition to open the builder with ("load into the builder"). */
+let pendingDefinition = null;
+
 const NEW_DEFINITION = { and: [{ purchase: {}, window: { last_days: 30 } }] };
 
 function phoneOf(c) {
@@ -167,7 +174,12 @@ function Editor({ segment, onSaved, all }) {
   const manage = can('segments:manage');
   const [name, setName] = useState(segment ? segment.name : '');
   const [description, setDescription] = useState(segment ? segment.description || '' : '');
-  const [definition, setDefinition] = useState(segment ? segment.definition : NEW_DEFINITION);
+  const [loaded] = useState(() => {
+    const d = pendingDefinition;
+    pendingDefinition = null;
+    return d;
+  });
+  const [definition, setDefinition] = useState(loaded || (segment ? segment.definition : NEW_DEFINITION));
   const [saveError, setSaveError] = useState(null);
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState(null);
@@ -215,6 +227,7 @@ function Editor({ segment, onSaved, all }) {
           </div>
           <h2 class="seg-h">{t('builderTitle')}</h2>
           {!manage && <p class="muted">{t('readOnly')}</p>}
+          {loaded && <p class="hint" role="status">{t('loaded')}</p>}
           <SegmentBuilder value={definition} onChange={change} error={defError} segments={others} skus={skus} tags={tags} />
         </div>
         <aside class="seg-aside">
@@ -356,6 +369,10 @@ function Snapshots({ id }) {
 
 function Versions({ id }) {
   const t = useT(strings);
+  const load = (definition) => {
+    pendingDefinition = definition;
+    navigate(`/segments/${id}`, { tab: 'definition' });
+  };
   const state = useApi(`/v1/segments/${id}/versions`);
   return (
     <Async state={{ ...state, data: state.data && [...state.data.items].reverse() }}>
@@ -376,6 +393,16 @@ function Versions({ id }) {
                   <pre class="mono seg-json">{JSON.stringify(v.definition, null, 2)}</pre>
                 </details>
               ),
+            },
+            {
+              key: 'load',
+              label: <span class="sr-only">{t('load')}</span>,
+              render: (v) =>
+                can('segments:manage') && (
+                  <button type="button" class="link" onClick={() => load(v.definition)}>
+                    {t('load')}
+                  </button>
+                ),
             },
           ]}
           rows={items}
