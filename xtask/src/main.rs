@@ -347,10 +347,14 @@ fn console() -> Result<()> {
     run(build)
 }
 
-/// Debian's Chromium, when missing: the console's browser tests drive it headless.
+/// Debian's Chromium, when missing: the console's browser tests drive it headless; and a small
+/// CJK font (WenQuanYi Micro Hei), without which the screenshots show the demo's Chinese names as boxes.
 fn ensure_chromium() -> Result<()> {
     if !std::path::Path::new("/usr/bin/chromium").is_file() {
         apt_install("chromium")?;
+    }
+    if !std::path::Path::new("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").is_file() {
+        apt_install("fonts-wqy-microhei")?;
     }
     Ok(())
 }
