@@ -4,7 +4,6 @@
 // but the chart of the daily GMV, drawn once its figures are in.
 import { useEffect, useState } from 'preact/hooks';
 import { get } from '../api.js';
-import { LineChart } from '../charts.jsx';
 import { money, number, percent, shopDay, toMajor } from '../format.js';
 import { useT } from '../i18n.js';
 import { navigate } from '../router.js';
@@ -238,6 +237,15 @@ function RangePicker({ range, t }) {
 /** GMV per day (or per week for long ranges) of this range and the previous one, from the overview of each bucket. */
 function GmvChart({ from, to, t }) {
   const [state, setState] = useState({ data: null, error: null });
+  // uPlot is loaded with the figures, not with the first screen.
+  const [chart, setChart] = useState(null);
+  useEffect(() => {
+    import('../charts.jsx').then(
+      (m) => setChart(() => m.LineChart),
+      (error) => setState({ data: null, error }),
+    );
+  }, []);
+  const LineChart = chart;
   useEffect(() => {
     const ctl = new AbortController();
     setState({ data: null, error: null });
@@ -261,7 +269,7 @@ function GmvChart({ from, to, t }) {
     <Card title={title} id="gmv-chart">
       {state.error ? (
         <ErrorBox error={state.error} />
-      ) : !state.data ? (
+      ) : !state.data || !LineChart ? (
         <Loading />
       ) : (
         <LineChart
