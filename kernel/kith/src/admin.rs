@@ -45,6 +45,20 @@ pub enum AdminCommand {
         #[arg(long)]
         shop: Option<i64>,
     },
+    /// Create a console user of a shop (a person who signs in to the merchant console) and
+    /// print the generated password (shown only this once).
+    ConsoleUser {
+        #[arg(long)]
+        shop: i64,
+        /// 1-64 characters, unique across the kernel (compared lower-cased).
+        #[arg(long)]
+        login: String,
+        /// owner, operator or analyst.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Install a plugin package (a folder with plugin.toml and plugin.wasm, or a .tar.gz) into the catalogue.
     InstallPlugin { path: std::path::PathBuf },
     /// List the plugin catalogue.
@@ -71,6 +85,15 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
     s.parse()
+}
+
+/// A console user's password made up for them: 16 characters of an alphabet without look-alikes
+/// (about 93 bits).
+pub(crate) fn new_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -105,5 +128,11 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
         }
         AdminCommand::RevokeKey { id } => print_json(&store.revoke_key(None, &id, &actor)?),
         AdminCommand::ListKeys { shop } => print_json(&store.list_keys(shop)?),
+        AdminCommand::ConsoleUser { shop, login, role, name } => {
+            let password = new_password();
+            let new = kith_domain::model::NewConsoleUser { login, name, role };
+            let created = store.create_console_user(shop, &new, Some(&password), &actor, chrono::Utc::now())?;
+            print_json(&serde_json::json!({"user": created.user, "password": password}))
+        }
     }
 }

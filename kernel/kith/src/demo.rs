@@ -221,6 +221,7 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         &NewKey { shop_id: None, name: format!("demo admin {}", Utc::now().format("%Y-%m-%d %H:%M:%S")), role: Role::Admin, scopes: None },
         &Actor::cli("demo"),
     )?;
+    let console_user = console_user(store, shop.id, bus.now())?;
     let database = config.database_name();
     let loyalty = seed_loyalty(store, shop.id, enabled.iter().any(|id| id == "tiered-points"))?;
     seed_segments(store, shop.id)?;
@@ -256,6 +257,12 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
             Err(e) => tracing::warn!(error = %e, "could not list the demo's journeys"),
         }
         println!("  URL:     {url}");
+        match &console_user {
+            Some(password) => println!("  Console: {url}   login {DEMO_LOGIN}, password {password}   (owner; shown once)"),
+            None => {
+                println!("  Console: {url}   login {DEMO_LOGIN} (kept from an earlier demo on this database; its password is unchanged)")
+            }
+        }
         println!("  API key: {}   (owner; shown once)", key.token);
         println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
         println!("  API:     {url}/openapi.json");
@@ -270,6 +277,22 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
         return Ok(());
     }
     serve::serve_with(bus, &config, |addr| banner(format!("http://{addr}")))
+}
+
+/// The demo's console user.
+const DEMO_LOGIN: &str = "demo";
+
+/// Create the demo's owner console user with a random 16-character password, which is
+/// returned; `None` when the login exists already (a database used again), which is kept
+/// as it is.
+fn console_user(store: &dyn Backend, shop_id: i64, now: DateTime<Utc>) -> Result<Option<String>> {
+    let password = crate::admin::new_password();
+    let new = kith_domain::model::NewConsoleUser { login: DEMO_LOGIN.into(), name: Some("Demo owner".into()), role: Role::Owner };
+    match store.create_console_user(shop_id, &new, Some(&password), &Actor::cli("demo"), now) {
+        Ok(_) => Ok(Some(password)),
+        Err(kith_core::Error::Conflict(_)) => Ok(None),
+        Err(e) => Err(e).context("creating the demo's console user"),
+    }
 }
 
 /// Install every package in `dir` and enable it on the shop with everything
