@@ -8,7 +8,7 @@ import { money, number, percent, shopDay, toMajor } from '../format.js';
 import { useT } from '../i18n.js';
 import { navigate } from '../router.js';
 import { Async, Bars, Card, Empty, ErrorBox, Field, Loading, Stat, Table, useApi } from '../ui.jsx';
-import { buckets, isDate, previousRange, spanDays, addDays } from './overview/dates.js';
+import { addDays, bucketSize, buckets, isDate, previousRange, spanDays } from './overview/dates.js';
 import { change, labelText, pool } from './overview/util.js';
 import { currentLocale, currentShop } from '../session.js';
 import './overview/overview.css';
@@ -44,6 +44,7 @@ const strings = {
     sales: 'Sales',
     dailyGmv: 'GMV by day',
     weeklyGmv: 'GMV by week',
+    periodGmv: 'GMV per {n} days',
     thisRange: 'This range',
     previous: 'Previous range',
     rfm: 'RFM groups',
@@ -115,6 +116,7 @@ const strings = {
     sales: '销售',
     dailyGmv: '每日成交额',
     weeklyGmv: '每周成交额',
+    periodGmv: '每 {n} 天成交额',
     thisRange: '本期',
     previous: '上期',
     rfm: 'RFM 分群',
@@ -179,7 +181,7 @@ function rangeOf(query) {
   return { preset: days, from: addDays(today, -(Number(days) - 1)), to: today };
 }
 
-function RangePicker({ range, t }) {
+function RangePicker({ range, apiError, t }) {
   const [from, setFrom] = useState(range.from);
   const [to, setTo] = useState(range.to);
   const [custom, setCustom] = useState(range.preset === 'custom');
@@ -219,10 +221,10 @@ function RangePicker({ range, t }) {
       </div>
       {custom && (
         <>
-          <Field label={t('from')} error={errors.from}>
+          <Field label={t('from')} error={errors.from || (apiError && apiError.field === 'from' ? apiError.message : null)}>
             {(p) => <input {...p} type="date" name="from" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />}
           </Field>
-          <Field label={t('to')} error={errors.to}>
+          <Field label={t('to')} error={errors.to || (apiError && apiError.field === 'to' ? apiError.message : null)}>
             {(p) => <input {...p} type="date" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} />}
           </Field>
           <button type="submit" class="primary">
@@ -256,7 +258,7 @@ function GmvChart({ from, to, t }) {
     pool(all, 6, (b) => get('/v1/metrics/overview', { from: b.from, to: b.to }, { signal: ctl.signal }), ctl.signal).then(
       (res) => {
         const gmv = res.map((r) => r.sales.gmv);
-        setState({ data: { days: cur.map((b) => b.from), now: gmv.slice(0, cur.length), before: cur.map((_, i) => gmv[cur.length + i] ?? null), weekly: cur.length < spanDays(from, to) }, error: null });
+        setState({ data: { days: cur.map((b) => b.from), now: gmv.slice(0, cur.length), before: cur.map((_, i) => gmv[cur.length + i] ?? null), size: bucketSize(spanDays(from, to)) }, error: null });
       },
       (error) => {
         if (error.name !== 'AbortError') setState({ data: null, error });
@@ -264,7 +266,8 @@ function GmvChart({ from, to, t }) {
     );
     return () => ctl.abort();
   }, [from, to]);
-  const title = state.data && state.data.weekly ? t('weeklyGmv') : t('dailyGmv');
+  const size = bucketSize(spanDays(from, to));
+  const title = size === 1 ? t('dailyGmv') : size === 7 ? t('weeklyGmv') : t('periodGmv', { n: size });
   return (
     <Card title={title} id="gmv-chart">
       {state.error ? (
@@ -461,7 +464,7 @@ export default function Screen({ route }) {
       <div class="page-head">
         <h1>{t('title')}</h1>
       </div>
-      <RangePicker range={range} t={t} />
+      <RangePicker range={range} apiError={now.error} t={t} />
       <p class="muted" data-testid="range">
         {t('vsPrevious', { from: range.from, to: range.to, pfrom: prev.from, pto: prev.to })}
       </p>

@@ -34,12 +34,16 @@ export function previousRange(from, to) {
 }
 
 /**
- * `[from, to]` cut into buckets: single days up to `maxDaily` days, else weeks (the last one
- * maybe shorter). Each bucket is `{from, to}`.
+ * `[from, to]` cut into buckets: single days up to `maxDaily` days, weeks up to 26 weeks, else
+ * about 30 equal periods (the last one maybe shorter). Each bucket is `{from, to}`.
  */
+export function bucketSize(n, maxDaily = 31) {
+  return n <= maxDaily ? 1 : n <= 182 ? 7 : Math.ceil(n / 30);
+}
+
 export function buckets(from, to, maxDaily = 31) {
   const n = spanDays(from, to);
-  const size = n <= maxDaily ? 1 : 7;
+  const size = bucketSize(n, maxDaily);
   const out = [];
   for (let i = 0; i < n; i += size) {
     const start = addDays(from, i);
