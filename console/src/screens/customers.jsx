@@ -136,6 +136,8 @@ function identitiesText(c) {
 }
 
 function Results({ query, state, t }) {
+  // A refused lookup is shown on the search field.
+  if (query.identity && state.error && (state.error.field === 'identity' || state.error.status === 403)) return null;
   return (
     <Card title={t('results')} id="results">
       <Async state={state} isEmpty={(d) => d.items.length === 0} empty={t('none')}>
