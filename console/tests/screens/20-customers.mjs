@@ -148,3 +148,40 @@ test('customers: filters by score group and the next page', async () => {
     await page.context().close();
   }
 });
+
+test('customers: a merged customer leads to the survivor, whose merge is undone after a confirmation', async () => {
+  const s = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const a = `merge-a-${s}@example.com`;
+  const b = `merge-b-${s}@example.com`;
+  const ingest = await api('POST', '/v1/events', {
+    events: [
+      { id: `console-test:${s}:1`, type: 'customer.upsert', identities: [{ kind: 'email', value: a }], profile: { name: 'Merge A' } },
+      { id: `console-test:${s}:2`, type: 'customer.upsert', identities: [{ kind: 'email', value: b }], profile: { name: 'Merge B' } },
+      { id: `console-test:${s}:3`, type: 'customer.upsert', identities: [{ kind: 'email', value: a }, { kind: 'email', value: b }] },
+    ],
+  });
+  assert.equal(ingest.status, 200);
+  const [survivor, merged] = ingest.body.outcomes.map((o) => o.customer_id);
+  assert.notEqual(survivor, merged);
+  const page = await signedIn();
+  try {
+    // The merged customer's link shows the survivor, and says so.
+    await open(page, `/customers/${merged}`);
+    await page.getByText(`Customer ${merged} was merged into customer ${survivor}; showing ${survivor}.`).waitFor();
+    await page.getByRole('tab', { name: 'Merges' }).click();
+    const row = page.getByRole('tabpanel').getByRole('row').filter({ has: page.getByRole('link', { name: `#${merged}`, exact: true }) });
+    await row.getByRole('button', { name: 'Unmerge' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText(`Customer ${merged} comes back`).waitFor();
+    await accessible(page);
+    await dialog.getByRole('button', { name: 'Unmerge' }).click();
+    await page.getByRole('status').filter({ hasText: /Merge \d+ undone\./ }).waitFor();
+    await row.getByRole('button', { name: 'Unmerge' }).waitFor({ state: 'detached' });
+    const back = await api('GET', `/v1/customers/${merged}`);
+    assert.equal(back.status, 200);
+    assert.equal(back.body.id, merged);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});

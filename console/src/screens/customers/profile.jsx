@@ -412,6 +412,12 @@ function summary(e, t) {
   }
 }
 
+/** When it happened: an order's payment, a refund, a behaviour's own time, else when it was recorded. */
+function when(e) {
+  const p = e.payload || {};
+  return p.occurred_at || p.paid_at || p.refunded_at || e.created_at;
+}
+
 function Timeline({ c, more, setMore, t }) {
   const events = c.timeline || [];
   return (
@@ -430,7 +436,7 @@ function Timeline({ c, more, setMore, t }) {
         <ol class="timeline">
           {events.map((e) => (
             <li key={e.seq}>
-              <time dateTime={e.created_at}>{dateTime(e.created_at)}</time>
+              <time dateTime={when(e)}>{dateTime(when(e))}</time>
               <span class="badge">{e.type}</span>
               <span>{summary(e, t)}</span>
             </li>
