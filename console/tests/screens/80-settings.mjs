@@ -181,3 +181,35 @@ test('settings: CSV import shows progress to 100 % and offers the rejected row; 
     await page.context().close();
   }
 });
+
+test('settings: CSV import of orders: item rows make one order, an order with a bad row is refused whole', async () => {
+  const n = Number.parseInt(stamp.slice(-6), 36) % 100000;
+  const phone = `1370${String(n).padStart(5, '0')}77`;
+  const csv = [
+    '订单号,手机号,付款时间,实付金额,商品编码,数量,单价',
+    `CT-${stamp}-1,${phone},2026-11-20 10:15:00,¥1299.00,SKU-A,1,999.00`,
+    `CT-${stamp}-1,${phone},2026-11-20 10:15:00,¥1299.00,SKU-B,2,150.00`,
+    `CT-${stamp}-2,${phone},2026/11/21 09:00,88,SKU-C,two,88`,
+    `CT-${stamp}-2,${phone},2026/11/21 09:00,88,SKU-D,1,0`,
+  ].join('\n');
+  const page = await signedIn();
+  try {
+    await open(page, '/settings?tab=import');
+    await page.getByLabel('The file holds').selectOption('orders');
+    await page.getByLabel('CSV file (UTF-8 or GBK)').setInputFiles({ name: `orders-${stamp}.csv`, mimeType: 'text/csv', buffer: Buffer.from(csv, 'utf8') });
+    // The Chinese headers are matched to their fields.
+    assert.equal(await page.getByLabel('Field: 订单号').inputValue(), 'order_id');
+    assert.equal(await page.getByLabel('Field: 实付金额').inputValue(), 'amount');
+    await page.getByRole('button', { name: 'Import 4 rows' }).click();
+    await page.getByTestId('import-summary').getByText('4 rows: 1 events accepted, 0 duplicates, 2 rows rejected.').waitFor();
+    await page.getByRole('cell', { name: '`two` is not a whole number' }).waitFor();
+    await page.getByRole('cell', { name: `order \`CT-${stamp}-2\` is not imported: its row at line 4 was rejected` }).waitFor();
+    const found = await api('GET', `/v1/customers?identity=${encodeURIComponent(`phone:${phone}`)}`);
+    assert.equal(found.body.items.length, 1);
+    assert.equal(found.body.items[0].stats.order_count, 1);
+    assert.equal(found.body.items[0].stats.total_spent, 129900);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
