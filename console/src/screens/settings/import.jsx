@@ -124,7 +124,7 @@ export default function Import({ t }) {
                 label: t('field'),
                 render: (r) => (
                   <select aria-label={`${t('field')}: ${r.h}`} value={columns[r.i]} disabled={busy} onChange={(e) => setColumns(columns.map((c, j) => (j === r.i ? e.currentTarget.value : c)))}>
-                    {[...new Set([...FIELDS, columns[r.i]])].filter(validField).map((f) => (
+                    {[...new Set([...FIELDS, `attr:${r.h}`, columns[r.i]])].filter(validField).map((f) => (
                       <option value={f}>{f === 'ignore' ? t('fieldIgnore') : f}</option>
                     ))}
                   </select>
