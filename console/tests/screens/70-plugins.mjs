@@ -5,19 +5,7 @@
 // configuration error on its field, a run followed to its end, dead letters and logs; axe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
-
-// The whole document through axe (the harness's accessible() hands axe `{exclude: undefined}`).
-async function accessible(page) {
-  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  await page.addScriptTag({ content: source });
-  // eslint-disable-next-line no-undef
-  const result = await page.evaluate(() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } }));
-  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
-  assert.deepEqual(violations, [], `accessibility violations:\n  ${violations.join('\n  ')}`);
-}
+import { accessible, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
 
 const stamp = Date.now().toString(36);
 
