@@ -103,6 +103,59 @@ function DryRun({ result }) {
   );
 }
 
+/** Queue the journey's messages for one customer now (a proof), and show what was queued. */
+function TestSend({ id }) {
+  const t = useT(strings);
+  const [customer, setCustomer] = useState('');
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const send = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setResult(null);
+    try {
+      setResult(await post(`/v1/journeys/${id}/test-send`, { customer_id: Number(customer) }));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Card title={t('testSend')} id="jn-test-send">
+      <form class="toolbar" onSubmit={send}>
+        <Field label={t('testCustomer')} error={error && error.field === 'customer_id' ? errorText(error) : null}>
+          {(p) => <input {...p} inputMode="numeric" value={customer} onInput={(e) => setCustomer(e.currentTarget.value)} required />}
+        </Field>
+        <button type="submit" disabled={busy}>
+          {t('testSendButton')}
+        </button>
+      </form>
+      <p class="hint">{t('testSendHint')}</p>
+      {error && error.field !== 'customer_id' && (
+        <div class="state error" role="alert">
+          {errorText(error)}
+        </div>
+      )}
+      {result && (
+        <Table
+          caption={t('testSent', { n: result.messages.length })}
+          rowKey={(m) => m.id}
+          columns={[
+            { key: 'id', label: 'ID', render: (m) => <span class="mono">{m.id}</span> },
+            { key: 'channel', label: t('channel'), render: (m) => m.channel },
+            { key: 'template', label: t('template'), render: (m) => m.template },
+            { key: 'status', label: t('status'), render: (m) => <span class="badge">{m.status}</span> },
+          ]}
+          rows={result.messages}
+        />
+      )}
+    </Card>
+  );
+}
+
 function StatsView({ stats }) {
   const t = useT(strings);
   if (!stats) return null;
@@ -517,7 +570,12 @@ function Editor({ journey, onChanged, tab }) {
       {active === 'stats' && (
         <Async state={stats}>{(s) => <StatsView stats={s} />}</Async>
       )}
-      {active === 'runs' && <Runs id={journey.id} />}
+      {active === 'runs' && (
+        <>
+          {manage && status !== 'archived' && <TestSend id={journey.id} />}
+          <Runs id={journey.id} />
+        </>
+      )}
       {active === 'versions' && <Versions id={journey.id} />}
       <Dialog open={confirm !== null} title={confirm === 'delete' ? t('deleteTitle') : t('archiveTitle')} onClose={() => setConfirm(null)}>
         <p>{confirm === 'delete' ? t('deleteText') : t('archiveText')}</p>

@@ -232,7 +232,12 @@ function Editor({ segment, onSaved, all }) {
         </div>
         <aside class="seg-aside">
           <LiveCount preview={preview} />
-          {previewOther && <ErrorBox error={previewOther} />}
+          {previewOther && (
+            // The API's own words: a 403 here says which condition reads personal data.
+            <div class="state error" role="alert" data-testid="preview-error">
+              {errorText(previewOther)}
+            </div>
+          )}
           {preview.sample && preview.sample.length > 0 && !preview.loading && (
             <div class="seg-sample">
               <h3>{t('sample')}</h3>
