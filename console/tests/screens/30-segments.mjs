@@ -143,6 +143,15 @@ test('segments: build "bought BE-002, not BE-001 in 30 days", see the live count
   await page.getByRole('table', { name: 'Snapshots' }).getByRole('cell', { name: `v${snapshots.body.items[0].version}` }).waitFor();
   await page.getByRole('tab', { name: 'Versions' }).click();
   await page.getByRole('table', { name: 'Versions' }).getByRole('cell', { name: 'v1' }).waitFor();
+
+  // Deleted after a confirmation (the test leaves the shop as it found it).
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('dialog', { name: 'Delete this segment?' }).waitFor();
+  await accessible(page);
+  await page.getByTestId('confirm-delete').click();
+  await page.waitForURL(/#\/segments$/);
+  await page.getByRole('heading', { name: 'Segments', level: 1 }).waitFor();
+  assert.equal((await api('GET', `/v1/segments/${id}`)).status, 404);
   noScriptErrors(page);
   await page.context().close();
 });
