@@ -308,19 +308,32 @@ function Members({ id }) {
   );
 }
 
+/** Every day from `from` to `to` (YYYY-MM-DD), inclusive. */
+function daysBetween(from, to) {
+  const out = [];
+  for (let d = Date.parse(`${from}T00:00:00Z`), end = Date.parse(`${to}T00:00:00Z`); d <= end; d += 86400000) out.push(new Date(d).toISOString().slice(0, 10));
+  return out;
+}
+
 function Counts({ id }) {
   const t = useT(strings);
-  const state = useApi(`/v1/segments/${id}/counts`, { from: shopDay(-29), to: shopDay(0) });
+  const [range] = useState(() => ({ from: shopDay(-29), to: shopDay(0) }));
+  const state = useApi(`/v1/segments/${id}/counts`, range);
   return (
     <Async state={{ ...state, data: state.data && state.data.items }} empty={t('noCounts')}>
-      {(items) => (
-        <LineChart
-          label={t('membersChart')}
-          days={items.map((d) => d.day)}
-          series={[{ label: t('members'), values: items.map((d) => d.members) }]}
-          format={(v) => number(v, 0)}
-        />
-      )}
+      {(items) => {
+        // The whole range on the axis; days before the segment existed stay empty.
+        const byDay = new Map(items.map((d) => [d.day, d.members]));
+        const days = daysBetween(range.from, range.to);
+        return (
+          <LineChart
+            label={t('membersChart')}
+            days={days}
+            series={[{ label: t('members'), values: days.map((d) => (byDay.has(d) ? byDay.get(d) : null)) }]}
+            format={(v) => number(v, 0)}
+          />
+        );
+      }}
     </Async>
   );
 }
