@@ -3,28 +3,7 @@
 // pause and archive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { URL_BASE, accessible as harnessAccessible, api, ctx, open, screenshot, signedIn, noScriptErrors } from '../harness.mjs';
-
-/**
- * axe-core's WCAG 2 A/AA rules on the page, through the harness; while the harness passes
- * `{exclude: undefined}` as the context (which axe refuses as invalid arguments), the same rules
- * are run here on the whole document, excluding nothing.
- */
-async function accessible(page) {
-  try {
-    return await harnessAccessible(page);
-  } catch (err) {
-    if (!/axe\.run arguments are invalid/.test(String(err && err.message))) throw err;
-  }
-  const source = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  await page.addScriptTag({ content: source });
-  // eslint-disable-next-line no-undef
-  const result = await page.evaluate(() => axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } }));
-  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n    ')}`);
-  assert.deepEqual(violations, [], `accessibility violations:\n  ${violations.join('\n  ')}`);
-}
+import { URL_BASE, accessible, api, ctx, open, screenshot, signedIn, noScriptErrors } from '../harness.mjs';
 
 const node = (page, id) => page.locator(`[data-testid="journey-node"][data-step="${id}"]`);
 

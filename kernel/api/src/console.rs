@@ -93,7 +93,7 @@ fn accepts(coding: &str) -> bool {
     if !parts.next().is_some_and(|name| name.eq_ignore_ascii_case("gzip")) {
         return false;
     }
-    parts.filter_map(|p| p.strip_prefix("q=")).all(|q| q.parse::<f32>().map_or(false, |q| q > 0.0))
+    parts.filter_map(|p| p.strip_prefix("q=")).all(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0))
 }
 
 fn content_type(path: &str) -> &'static str {
