@@ -57,8 +57,18 @@ export async function request(method, path, { body, query, as, contentType, sign
       h['content-type'] = 'application/json';
     }
   }
-  if (method !== 'GET' && method !== 'HEAD' && csrfToken) h['x-kith-csrf'] = csrfToken;
-  const res = await fetch(withQuery(path, query), { method, headers: h, body: payload, credentials: 'same-origin', signal });
+  const write = method !== 'GET' && method !== 'HEAD';
+  if (write && csrfToken) h['x-kith-csrf'] = csrfToken;
+  let res = await fetch(withQuery(path, query), { method, headers: h, body: payload, credentials: 'same-origin', signal });
+  // A stale CSRF token (the user signed in again in another tab, which made a new session): take
+  // the session's current token and try once more. Only a body that can be sent again is retried.
+  if (res.status === 403 && write && csrfToken && !(payload instanceof FormData) && (await isCsrfProblem(res))) {
+    const fresh = await refreshCsrf();
+    if (fresh) {
+      h['x-kith-csrf'] = fresh;
+      res = await fetch(withQuery(path, query), { method, headers: h, body: payload, credentials: 'same-origin', signal });
+    }
+  }
   if (!res.ok) {
     let problem = null;
     try {
@@ -76,6 +86,24 @@ export async function request(method, path, { body, query, as, contentType, sign
   const type = res.headers.get('content-type') || '';
   if (type.includes('json')) return res.json();
   return res.text();
+}
+
+async function isCsrfProblem(res) {
+  try {
+    const problem = await res.clone().json();
+    return problem && problem.type === 'urn:kith:problem:csrf';
+  } catch {
+    return false;
+  }
+}
+
+/** The session's CSRF token as the kernel has it now (null when there is no session). */
+async function refreshCsrf() {
+  const res = await fetch('/v1/console/session', { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  if (!res.ok) return null;
+  const me = await res.json();
+  csrfToken = me.csrf_token || null;
+  return csrfToken;
 }
 
 export const get = (path, query, opts) => request('GET', path, { query, ...(opts || {}) });

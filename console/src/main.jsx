@@ -4,7 +4,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, onSignedOut, post } from './api.js';
 import { useT } from './i18n.js';
-import { navigate, useRoute } from './router.js';
+import { navigate, parseHash, useRoute } from './router.js';
 import { LOCALES, can, loadSession, setLocale, setSession, useSession, currentLocale } from './session.js';
 import { ErrorBox, Field, Loading } from './ui.jsx';
 import Overview from './screens/overview.jsx';
@@ -181,11 +181,18 @@ function Shell({ route }) {
   const name = route.parts[0] || 'overview';
   const screen = SCREENS[name];
   const sub = { ...route, parts: route.parts.slice(1) };
+  const [signOutError, setSignOutError] = useState(null);
   const signOut = async () => {
+    setSignOutError(null);
     try {
       await post('/v1/console/sign-out');
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
+      // Still signed in on the kernel: say so rather than show a sign-in form over a live session.
+      // (A session already gone answers 401, which is as good as signed out.)
+      if (!(err instanceof ApiError) || err.status !== 401) {
+        setSignOutError(err);
+        return;
+      }
     }
     setSession(null);
   };
@@ -226,14 +233,28 @@ function Shell({ route }) {
         </ul>
       </nav>
       <main id="main" tabIndex={-1} class="content">
+        {signOutError && <ErrorBox error={signOutError} onRetry={signOut} />}
         {!screen ? <p>{t('notFound')}</p> : name === 'overview' ? <Overview route={sub} /> : <Lazy name={name} route={sub} />}
       </main>
     </div>
   );
 }
 
+/** An invitation's token, taken out of the address bar (and so out of the history) on arrival. */
+function takeInviteToken() {
+  const { parts, query } = parseHash();
+  if (parts[0] !== 'invite' || !query.token) return null;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  return query.token;
+}
+
 function App() {
   const route = useRoute();
+  const [inviteToken, setInviteToken] = useState(takeInviteToken);
+  useEffect(() => {
+    // An invitation opened in a console already loaded (only the hash changed).
+    if (route.parts[0] === 'invite' && route.query.token) setInviteToken(takeInviteToken());
+  }, [route.path, route.query.token]);
   const { me } = useSession();
   const [phase, setPhase] = useState('loading');
   const [error, setError] = useState(null);
@@ -257,7 +278,7 @@ function App() {
   useEffect(() => {
     document.documentElement.lang = currentLocale();
   });
-  if (route.parts[0] === 'invite' && route.query.token) return <AcceptInvite token={route.query.token} onDone={boot} />;
+  if (inviteToken) return <AcceptInvite token={inviteToken} onDone={() => { setInviteToken(null); boot(); }} />;
   if (phase === 'loading') return <Loading />;
   if (phase === 'error') return <ErrorBox error={error} onRetry={boot} />;
   if (!me) return <SignIn onDone={boot} />;

@@ -117,3 +117,46 @@ export async function api(method, path, body) {
 export function noScriptErrors(page) {
   assert.deepEqual(page.problems.map(String), []);
 }
+
+/**
+ * A sub-account of `role` invited by the owner (through the API) and signed in by accepting the
+ * invitation in the browser, as a new colleague does; `done()` closes its browser context and
+ * removes the user. With KITH_ANALYST_LOGIN/KITH_ANALYST_PASSWORD (role analyst) that user signs in
+ * instead. Skips the test (answers null) on a kernel without console users (`npm run dev` against
+ * an old kernel).
+ */
+export async function subAccount(t, tag, role = 'analyst') {
+  if (role === 'analyst' && process.env.KITH_ANALYST_LOGIN) {
+    const page = await signedIn(process.env.KITH_ANALYST_LOGIN, process.env.KITH_ANALYST_PASSWORD);
+    return { page, done: () => page.context().close() };
+  }
+  const invited = await api('POST', '/v1/console/users', { login: `${role}-${tag}-${Date.now()}`, name: `${tag} ${role}`, role });
+  if (invited.status === 404) {
+    t.skip('no console users on this kernel (set KITH_ANALYST_LOGIN and KITH_ANALYST_PASSWORD)');
+    return null;
+  }
+  assert.equal(invited.status, 201, JSON.stringify(invited.body));
+  const context = await browser.newContext({ locale: 'en', viewport: { width: 1366, height: 900 } });
+  await context.addInitScript(() => localStorage.setItem('kith.locale', 'en'));
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(err));
+  await page.goto(`${URL_BASE}/#/invite?token=${encodeURIComponent(invited.body.invite_token)}`);
+  await page.getByLabel('Choose a password (at least 10 characters)').fill(`${role}-pw-${Date.now()}`);
+  await page.getByRole('button', { name: 'Accept the invitation' }).click();
+  await page.getByRole('navigation').waitFor();
+  return {
+    page,
+    user: invited.body.user,
+    done: async () => {
+      await context.close();
+      await api('DELETE', `/v1/console/users/${invited.body.user.id}`);
+    },
+  };
+}
+
+/** An analyst sub-account's page (see subAccount). */
+export function analystPage(t, tag) {
+  return subAccount(t, tag, 'analyst');
+}

@@ -3,7 +3,7 @@
 // pause and archive.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { URL_BASE, accessible, api, ctx, open, screenshot, signedIn, noScriptErrors } from '../harness.mjs';
+import { accessible, analystPage, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
 
 const node = (page, id) => page.locator(`[data-testid="journey-node"][data-step="${id}"]`);
 
@@ -110,41 +110,6 @@ test('journeys: in Chinese, the canvas speaks Chinese', async () => {
   noScriptErrors(page);
   await page.context().close();
 });
-
-/**
- * A page signed in as an analyst: KITH_ANALYST_LOGIN / KITH_ANALYST_PASSWORD when set, else a
- * sub-account the owner invites for the test (accepted in the browser) and removes after. Null
- * (the test skipped) where the kernel has no console users (development behind the Vite proxy).
- */
-async function analystPage(t, tag) {
-  if (process.env.KITH_ANALYST_LOGIN) {
-    const page = await signedIn(process.env.KITH_ANALYST_LOGIN, process.env.KITH_ANALYST_PASSWORD);
-    return { page, done: () => page.context().close() };
-  }
-  const invited = await api('POST', '/v1/console/users', { login: `analyst-${tag}-${Date.now()}`, name: `${tag} analyst`, role: 'analyst' });
-  if (invited.status === 404) {
-    t.skip('no console users on this kernel (set KITH_ANALYST_LOGIN and KITH_ANALYST_PASSWORD)');
-    return null;
-  }
-  assert.equal(invited.status, 201, JSON.stringify(invited.body));
-  const context = await ctx.browser.newContext({ locale: 'en', viewport: { width: 1366, height: 900 } });
-  await context.addInitScript(() => localStorage.setItem('kith.locale', 'en'));
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.problems = [];
-  page.on('pageerror', (err) => page.problems.push(err));
-  await page.goto(`${URL_BASE}/#/invite?token=${encodeURIComponent(invited.body.invite_token)}`);
-  await page.getByLabel('Choose a password (at least 10 characters)').fill(`analyst-pw-${Date.now()}`);
-  await page.getByRole('button', { name: 'Accept the invitation' }).click();
-  await page.getByRole('navigation').waitFor();
-  return {
-    page,
-    done: async () => {
-      await context.close();
-      await api('DELETE', `/v1/console/users/${invited.body.user.id}`);
-    },
-  };
-}
 
 test('journeys: an analyst sees the canvas and the statistics, and no button that changes a journey', async (t) => {
   const analyst = await analystPage(t, 'journeys');
