@@ -15,12 +15,18 @@ import './customers/customers.css';
 const KINDS = ['phone', 'email', 'nick', 'unionid', 'external', 'id'];
 const PERSONAL = ['phone', 'email', 'nick', 'unionid'];
 
+/** The kinds the role may search by: without pii:read, only external ids and Kith ids. */
+function allowedKinds() {
+  return can('pii:read') ? KINDS : KINDS.filter((k) => !PERSONAL.includes(k));
+}
+
 /** The `identity` query parameter (`phone:138…`, `external:erp:C-1`) back into the form's kind and value. */
 function splitIdentity(identity) {
-  if (!identity) return { kind: 'phone', value: '' };
+  const first = allowedKinds()[0];
+  if (!identity) return { kind: first, value: '' };
   if (identity.startsWith('external:')) return { kind: 'external', value: identity.slice('external:'.length) };
   const i = identity.indexOf(':');
-  return i < 0 ? { kind: 'phone', value: identity } : { kind: identity.slice(0, i), value: identity.slice(i + 1) };
+  return i < 0 ? { kind: first, value: identity } : { kind: identity.slice(0, i), value: identity.slice(i + 1) };
 }
 
 function SearchForm({ query, apiError, t }) {
@@ -97,15 +103,18 @@ function Filters({ query, t }) {
   if (score && !options.some((o) => o.value === score)) options.unshift({ value: score, label: score });
   const submit = (e) => {
     e.preventDefault();
-    navigate('/customers', { tag: tag.trim(), score, segment });
+    // A segment lists its members as they are: the tag and score group are not sent with it.
+    navigate('/customers', segment ? { segment } : { tag: tag.trim(), score });
   };
   return (
     <Card title={t('filters')} id="filters">
     <form class="toolbar" onSubmit={submit} aria-label={t('filters')}>
-      <Field label={t('tag')}>{(p) => <input {...p} name="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} placeholder="lifecycle:active" />}</Field>
+      <Field label={t('tag')}>
+        {(p) => <input {...p} name="tag" value={tag} disabled={!!segment} onInput={(e) => setTag(e.currentTarget.value)} placeholder="lifecycle:active" />}
+      </Field>
       <Field label={t('score')}>
         {(p) => (
-          <select {...p} name="score" value={score} onChange={(e) => setScore(e.currentTarget.value)}>
+          <select {...p} name="score" value={score} disabled={!!segment} onChange={(e) => setScore(e.currentTarget.value)}>
             <option value="">{t('any')}</option>
             {options.map((o) => (
               <option value={o.value}>{o.label}</option>
@@ -113,7 +122,7 @@ function Filters({ query, t }) {
           </select>
         )}
       </Field>
-      <Field label={t('segment')}>
+      <Field label={t('segment')} hint={segment ? t('segmentAlone') : null}>
         {(p) => (
           <select {...p} name="segment" value={segment} onChange={(e) => setSegment(e.currentTarget.value)}>
             <option value="">{t('any')}</option>
