@@ -14,11 +14,46 @@ import { strings } from './strings.js';
 const TABS = ['overview', 'tags', 'scores', 'points', 'coupons', 'messages', 'journeys', 'consents', 'timeline', 'merges'];
 const TAB_LABEL = { overview: 'tabOverview', tags: 'tabTags', scores: 'tabScores', points: 'tabPoints', coupons: 'tabCoupons', messages: 'tabMessages', journeys: 'tabJourneys', consents: 'tabConsents', timeline: 'tabTimeline', merges: 'tabMerges' };
 
-const GOOD = ['active', 'delivered', 'sent', 'granted', 'completed', 'redeemed', 'issued', 'converted'];
-const BAD = ['failed', 'revoked', 'expired', 'suppressed', 'denied', 'exited', 'cancelled'];
-function StatusBadge({ status }) {
-  const cls = GOOD.includes(status) ? 'good' : BAD.includes(status) ? 'bad' : 'warn';
-  return <span class={`badge ${cls}`}>{status}</span>;
+// Statuses in words, coloured by what they mean for the customer: good (it worked, it is
+// available, they agreed), bad (it failed, they refused), warn (still under way), plain (over).
+const TONE = {
+  message: { queued: 'warn', sending: 'warn', sent: 'good', delivered: 'good', failed: 'bad', suppressed: 'bad' },
+  run: { active: 'warn', completed: 'good', converted: 'good', exited: '', failed: 'bad' },
+  coupon: { issued: 'good', redeemed: '', expired: 'bad' },
+  consent: { opted_in: 'good', opted_out: 'bad' },
+};
+function StatusBadge({ kind, status, t }) {
+  const tone = (TONE[kind] || {})[status];
+  const key = `${kind}_${status}`;
+  const text = t(key);
+  return (
+    <span class={`badge ${tone || ''}`} title={status}>
+      {text === key ? status : text}
+    </span>
+  );
+}
+
+/** A word from the strings for `prefix_value`, else the value as it came. */
+function word(t, prefix, value) {
+  if (value === null || value === undefined || value === '') return '—';
+  const key = `${prefix}_${value}`;
+  const text = t(key);
+  return text === key ? value : text;
+}
+
+/** `phone` → Phone, `external:erp` → External id (erp). */
+function identityKind(kind, t) {
+  if (kind && kind.startsWith('external:')) return t('idKindExternal', { source: kind.slice('external:'.length) });
+  return word(t, 'idKind', kind);
+}
+
+/** `manual` → By hand, `journey:3` → a link to journey 3, a plugin's id → Plugin (id). */
+function tagSource(source, t) {
+  if (!source) return '—';
+  if (source === 'manual') return t('srcManual');
+  const j = /^journey:(\d+)$/.exec(source);
+  if (j) return <a href={`#/journeys/${j[1]}`}>{t('srcJourney', { id: j[1] })}</a>;
+  return t('srcPlugin', { id: source });
 }
 
 function Overview({ c, t }) {
@@ -44,7 +79,7 @@ function Overview({ c, t }) {
           {c.identities.length ? (
             <Table
               columns={[
-                { key: 'kind', label: t('kindCol') },
+                { key: 'kind', label: t('kindCol'), render: (i) => <span title={i.kind}>{identityKind(i.kind, t)}</span> },
                 { key: 'value', label: t('value'), render: (i) => <span class="mono">{i.value}</span> },
                 { key: 'since', label: t('since'), render: (i) => dateTime(i.created_at) },
               ]}
@@ -119,7 +154,7 @@ function Tags({ c, reload, t }) {
             rowKey={(r) => r.tag}
             columns={[
               { key: 'tag', label: t('tag'), render: (r) => <span class="badge">{r.tag}</span> },
-              { key: 'source', label: t('source') },
+              { key: 'source', label: t('source'), render: (r) => tagSource(r.source, t) },
               { key: 'reason', label: t('reason'), render: (r) => r.reason || '—' },
               { key: 'since', label: t('since'), render: (r) => dateTime(r.created_at) },
               {
@@ -274,7 +309,7 @@ function Points({ id, t }) {
           t={t}
           empty={t('noLedger')}
           columns={[
-            { key: 'kind', label: t('entry'), render: (r) => <span class="badge">{r.kind}</span> },
+            { key: 'kind', label: t('entry'), render: (r) => <span class="badge" title={r.kind}>{word(t, 'ledger', r.kind)}</span> },
             { key: 'points', label: t('points'), class: 'num', render: (r) => (r.points > 0 ? `+${number(r.points)}` : number(r.points)) },
             { key: 'remaining', label: t('remaining'), class: 'num', render: (r) => (r.remaining === null || r.remaining === undefined ? '—' : number(r.remaining)) },
             { key: 'reason', label: t('reason'), render: (r) => r.reason || r.source_key || '—' },
@@ -298,7 +333,7 @@ function Coupons({ id, t }) {
             rowKey={(r) => r.id}
             columns={[
               { key: 'code', label: t('code'), render: (r) => <span class="mono">{r.code}</span> },
-              { key: 'status', label: t('status'), render: (r) => <StatusBadge status={r.status} /> },
+              { key: 'status', label: t('status'), render: (r) => <StatusBadge kind="coupon" status={r.status} t={t} /> },
               { key: 'face', label: t('faceValue'), class: 'num', render: (r) => money(r.face_value) },
               { key: 'threshold', label: t('threshold'), class: 'num', render: (r) => money(r.threshold) },
               { key: 'source', label: t('source') },
@@ -325,7 +360,7 @@ function Messages({ id, t }) {
         columns={[
           { key: 'channel', label: t('channel') },
           { key: 'template', label: t('template'), render: (r) => <span class="mono">{r.template}</span> },
-          { key: 'status', label: t('status'), render: (r) => <StatusBadge status={r.status} /> },
+          { key: 'status', label: t('status'), render: (r) => <StatusBadge kind="message" status={r.status} t={t} /> },
           { key: 'reason', label: t('reason'), render: (r) => r.reason || '—' },
           { key: 'source', label: t('source') },
           { key: 'created', label: t('created'), render: (r) => dateTime(r.created_at) },
@@ -348,7 +383,7 @@ function Journeys({ id, t }) {
             columns={[
               { key: 'journey', label: t('journey'), render: (r) => <a href={`#/journeys/${r.journey_id}`}>{r.journey}</a> },
               { key: 'version', label: t('version'), class: 'num' },
-              { key: 'status', label: t('status'), render: (r) => <StatusBadge status={r.status} /> },
+              { key: 'status', label: t('status'), render: (r) => <StatusBadge kind="run" status={r.status} t={t} /> },
               { key: 'holdout', label: t('holdout'), render: (r) => (r.holdout ? t('yes') : t('no')) },
               { key: 'step', label: t('step'), render: (r) => r.step || '—' },
               { key: 'entered', label: t('entered'), render: (r) => dateTime(r.entered_at) },
@@ -374,7 +409,7 @@ function Consents({ id, t }) {
             rowKey={(r) => r.channel}
             columns={[
               { key: 'channel', label: t('channel') },
-              { key: 'status', label: t('status'), render: (r) => <StatusBadge status={r.status} /> },
+              { key: 'status', label: t('status'), render: (r) => <StatusBadge kind="consent" status={r.status} t={t} /> },
               { key: 'source', label: t('source') },
               { key: 'updated', label: t('updated'), render: (r) => dateTime(r.updated_at) },
             ]}
