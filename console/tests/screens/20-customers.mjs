@@ -1,8 +1,9 @@
 // Customers: find one by phone, open the 360° profile and its sections, add and remove a
-// manual tag; the list pages and filters; axe on the list and the profile.
+// manual tag; the list pages and filters; axe on the list and the profile; an analyst's view
+// (no personal search, masked identities, no tag or unmerge).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessible, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
+import { accessible, analystPage, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
 
 /** A customer of the shop with a phone and an order, from the API. */
 async function customerWithPhone() {
@@ -98,7 +99,8 @@ test('customers: add a manual tag with its reason, then remove it', async () => 
     await page.getByRole('button', { name: 'Add tag' }).click();
     const row = page.getByRole('row').filter({ hasText: tag });
     await row.getByText('asked for the newsletter in store').waitFor();
-    await row.getByText('manual', { exact: true }).waitFor();
+    // The source in words: a tag added here is set by hand.
+    await row.getByText('By hand', { exact: true }).waitFor();
     const after = await api('GET', `/v1/customers/${customer.id}`);
     assert.ok(after.body.tags.some((t) => t.tag === tag && t.source === 'manual'), 'the API has the tag');
     await accessible(page);
@@ -170,5 +172,56 @@ test('customers: a merged customer leads to the survivor, whose merge is undone 
     noScriptErrors(page);
   } finally {
     await page.context().close();
+  }
+});
+
+test('customers: an analyst searches by what the role allows, sees identities masked, and may not tag or unmerge', async (t) => {
+  // A merge to look at, made with the owner key.
+  const s = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const ingest = await api('POST', '/v1/events', {
+    events: [
+      { id: `console-test:${s}:1`, type: 'customer.upsert', identities: [{ kind: 'phone', value: '13912345678' }, { kind: 'external:erp', value: `A-${s}` }], profile: { name: 'Analyst A' } },
+      { id: `console-test:${s}:2`, type: 'customer.upsert', identities: [{ kind: 'email', value: `analyst-b-${s}@example.com` }] },
+      { id: `console-test:${s}:3`, type: 'customer.upsert', identities: [{ kind: 'external:erp', value: `A-${s}` }, { kind: 'email', value: `analyst-b-${s}@example.com` }] },
+    ],
+  });
+  assert.equal(ingest.status, 200, JSON.stringify(ingest.body));
+  const survivor = ingest.body.outcomes[0].customer_id;
+  const analyst = await analystPage(t, 'customers');
+  if (!analyst) return;
+  const { page } = analyst;
+  try {
+    await open(page, '/customers');
+    await page.getByRole('heading', { name: 'Customers', level: 1 }).waitFor();
+    // Personal kinds are refused to the role: phone is not offered, and the form starts on a kind it may use.
+    const kind = page.getByLabel('Search by');
+    const phone = kind.locator('option[value="phone"]');
+    assert.ok((await phone.count()) === 0 || (await phone.isDisabled()), 'the phone search is disabled or absent');
+    assert.equal(await kind.inputValue(), 'external');
+    await page.getByLabel('Value', { exact: true }).fill(`erp:A-${s}`);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.waitForURL(/identity=external/);
+    await page.getByRole('link', { name: `#${survivor}`, exact: true }).waitFor();
+    // Identities come masked.
+    const shown = await page.locator('.customers tbody tr td .mono').first().textContent();
+    assert.match(shown, /\*{4}/);
+
+    await page.getByRole('link', { name: `#${survivor}`, exact: true }).click();
+    await page.getByRole('heading', { name: new RegExp(`Customer ${survivor}$`) }).waitFor();
+    const phoneRow = page.getByRole('tabpanel').getByRole('row').filter({ hasText: 'Phone' });
+    assert.match(await phoneRow.locator('.mono').textContent(), /\*{4}/);
+    assert.ok(!(await page.getByRole('tabpanel').textContent()).includes('13912345678'), 'the phone is not shown in full');
+
+    // No tag is added, no merge undone.
+    await page.getByRole('tab', { name: 'Tags', exact: true }).click();
+    await page.getByText('Your role may not change tags.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Add tag' }).count(), 0);
+    await page.getByRole('tab', { name: 'Merges', exact: true }).click();
+    await page.getByRole('tabpanel').getByRole('table').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Unmerge' }).count(), 0);
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await analyst.done();
   }
 });
