@@ -25,6 +25,13 @@ export class ApiError extends Error {
     /** The field at fault, e.g. `definition.and[1].op`, when the API names one. */
     this.field = (problem && problem.field) || null;
     this.type = (problem && problem.type) || null;
+    /** Seconds the kernel asks to wait (Retry-After), on 429 and 503. */
+    this.retryAfter = null;
+  }
+
+  /** The problem type's last part, e.g. `locked` for `urn:kith:problem:locked`. */
+  get kind() {
+    return this.type ? this.type.split(':').pop() : null;
   }
 }
 
@@ -77,6 +84,8 @@ export async function request(method, path, { body, query, as, contentType, sign
       problem = null;
     }
     const err = new ApiError(res.status, problem);
+    const retry = Number(res.headers.get('retry-after'));
+    if (Number.isFinite(retry) && retry > 0) err.retryAfter = retry;
     if (res.status === 401 && !path.startsWith('/v1/console/sign-in')) signedOutListeners.forEach((fn) => fn(err));
     throw err;
   }

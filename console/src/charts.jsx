@@ -1,7 +1,10 @@
 // Time-series charts on uPlot (about 20 KB gzipped): a line per series over days.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { useT } from './i18n.js';
 import 'uplot/dist/uPlot.min.css';
+
+const strings = { en: { date: 'Date' }, 'zh-CN': { date: '日期' } };
 
 const COLORS = ['#2563eb', '#f97316', '#16a34a', '#9333ea', '#dc2626', '#0891b2'];
 
@@ -10,7 +13,9 @@ const COLORS = ['#2563eb', '#f97316', '#16a34a', '#9333ea', '#dc2626', '#0891b2'
  * `format(v)` labels the y axis and the legend. The figures are also in a table for screen readers.
  */
 export function LineChart({ days, series, height = 220, format, label }) {
+  const t = useT(strings);
   const ref = useRef(null);
+  const show = format || ((v) => String(v));
   useEffect(() => {
     const el = ref.current;
     if (!el || !days.length) return undefined;
@@ -48,7 +53,7 @@ export function LineChart({ days, series, height = 220, format, label }) {
         <caption>{label}</caption>
         <thead>
           <tr>
-            <th scope="col">date</th>
+            <th scope="col">{t('date')}</th>
             {series.map((s) => (
               <th scope="col">{s.label}</th>
             ))}
@@ -59,7 +64,7 @@ export function LineChart({ days, series, height = 220, format, label }) {
             <tr>
               <th scope="row">{d}</th>
               {series.map((s) => (
-                <td>{s.values[i] ?? ''}</td>
+                <td>{s.values[i] === null || s.values[i] === undefined ? '' : show(s.values[i])}</td>
               ))}
             </tr>
           ))}

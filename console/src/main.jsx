@@ -1,12 +1,12 @@
 // The console's shell: sign-in, the navigation, the shop and the user, the language switch,
 // and the screens, each loaded when first opened (the first screen stays small).
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, onSignedOut, post } from './api.js';
 import { useT } from './i18n.js';
 import { navigate, parseHash, useRoute } from './router.js';
 import { LOCALES, can, loadSession, setLocale, setSession, useSession, currentLocale } from './session.js';
-import { ErrorBox, Field, Loading } from './ui.jsx';
+import { Dialog, ErrorBox, Field, Loading } from './ui.jsx';
 import Overview from './screens/overview.jsx';
 import './style.css';
 
@@ -34,6 +34,18 @@ const strings = {
     signInTitle: 'Sign in to the console',
     notFound: 'There is no such page.',
     role: 'Role',
+    wrongPassword: 'The account or the password is wrong.',
+    sessionEnded: 'Your session has ended. Sign in again.',
+    inviteInvalid: 'This invitation is not valid: it was used, has expired or was withdrawn. Ask the shop\u2019s owner for a new one.',
+    toSignIn: 'Go to sign-in',
+    changePassword: 'Change password',
+    currentPassword: 'Current password',
+    passwordChanged: 'Your password was changed; your other sessions were signed out.',
+    save: 'Save',
+    owner: 'owner',
+    operator: 'operator',
+    analyst: 'analyst',
+    app: 'app',
   },
   'zh-CN': {
     brand: 'Kith',
@@ -58,6 +70,18 @@ const strings = {
     signInTitle: '登录控制台',
     notFound: '页面不存在。',
     role: '角色',
+    wrongPassword: '账号或密码错误。',
+    sessionEnded: '登录已失效，请重新登录。',
+    inviteInvalid: '此邀请无效：已被使用、已过期或已撤回。请联系店铺主账号重新邀请。',
+    toSignIn: '前往登录',
+    changePassword: '修改密码',
+    currentPassword: '当前密码',
+    passwordChanged: '密码已修改，您的其他登录已退出。',
+    save: '保存',
+    owner: '主账号',
+    operator: '运营',
+    analyst: '分析师',
+    app: '应用',
   },
 };
 
@@ -102,7 +126,7 @@ function LanguageSwitch() {
   );
 }
 
-function SignIn({ onDone }) {
+function SignIn({ onDone, ended }) {
   const t = useT(strings);
   const [login, setLogin] = useState('');
   const [password, setPassword] = useState('');
@@ -126,13 +150,27 @@ function SignIn({ onDone }) {
     <main class="sign-in" id="main">
       <form class="card" onSubmit={submit} aria-labelledby="sign-in-title">
         <h1 id="sign-in-title">{t('signInTitle')}</h1>
+        {ended && !error && (
+          <p class="state notice" role="status">
+            {t('sessionEnded')}
+          </p>
+        )}
         <Field label={t('login')}>
           {(p) => <input {...p} name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required />}
         </Field>
         <Field label={t('password')}>
           {(p) => <input {...p} name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required />}
         </Field>
-        {error && <ErrorBox error={error} />}
+        {error &&
+          (error instanceof ApiError && error.status === 401 ? (
+            <div class="state error" role="alert" data-testid="sign-in-error">
+              {t('wrongPassword')}
+            </div>
+          ) : (
+            <div data-testid="sign-in-error">
+              <ErrorBox error={error} />
+            </div>
+          ))}
         <button type="submit" class="primary" disabled={busy}>
           {t('signIn')}
         </button>
@@ -146,9 +184,11 @@ function AcceptInvite({ token, onDone }) {
   const t = useT(strings);
   const [password, setPassword] = useState('');
   const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
   const submit = async (e) => {
     e.preventDefault();
     setError(null);
+    setBusy(true);
     try {
       const me = await post('/v1/console/invites/accept', { token, password });
       setSession(me);
@@ -156,8 +196,11 @@ function AcceptInvite({ token, onDone }) {
       onDone();
     } catch (err) {
       setError(err);
+    } finally {
+      setBusy(false);
     }
   };
+  const badToken = error && error.field === 'token';
   return (
     <main class="sign-in" id="main">
       <form class="card" onSubmit={submit} aria-labelledby="invite-title">
@@ -166,12 +209,74 @@ function AcceptInvite({ token, onDone }) {
         <Field label={t('newPassword')} error={error && error.field === 'password' ? error.message : null}>
           {(p) => <input {...p} name="password" type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required minLength={10} />}
         </Field>
-        {error && error.field !== 'password' && <ErrorBox error={error} />}
-        <button type="submit" class="primary">
+        {badToken && (
+          <div class="state error" role="alert">
+            {t('inviteInvalid')}{' '}
+            <a href="#/" onClick={() => onDone()}>
+              {t('toSignIn')}
+            </a>
+          </div>
+        )}
+        {error && !badToken && error.field !== 'password' && <ErrorBox error={error} />}
+        <button type="submit" class="primary" disabled={busy}>
           {t('accept')}
         </button>
       </form>
     </main>
+  );
+}
+
+/** The signed-in user's own password: the current one, then a new one. */
+function PasswordDialog({ open, onClose }) {
+  const t = useT(strings);
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [error, setError] = useState(null);
+  const [done, setDone] = useState(false);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (open) {
+      setCurrent('');
+      setNext('');
+      setError(null);
+      setDone(false);
+    }
+  }, [open]);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const answer = await post('/v1/console/password', { current_password: current, new_password: next });
+      // A kernel that rotates the session on a change answers the new one (its new CSRF token).
+      if (answer && answer.csrf_token) setSession(answer);
+      setDone(true);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const on = (field) => (error && error.field === field ? error.message : null);
+  return (
+    <Dialog open={open} title={t('changePassword')} onClose={onClose}>
+      {done ? (
+        <p role="status">{t('passwordChanged')}</p>
+      ) : (
+        <form onSubmit={submit}>
+          <Field label={t('currentPassword')} error={on('current_password')}>
+            {(p) => <input {...p} type="password" autoComplete="current-password" value={current} onInput={(e) => setCurrent(e.currentTarget.value)} required />}
+          </Field>
+          <Field label={t('newPassword')} error={on('new_password')}>
+            {(p) => <input {...p} type="password" autoComplete="new-password" value={next} onInput={(e) => setNext(e.currentTarget.value)} required minLength={10} />}
+          </Field>
+          {error && !error.field && <ErrorBox error={error} />}
+          <button type="submit" class="primary" disabled={busy}>
+            {t('save')}
+          </button>
+        </form>
+      )}
+    </Dialog>
   );
 }
 
@@ -182,6 +287,17 @@ function Shell({ route }) {
   const screen = SCREENS[name];
   const sub = { ...route, parts: route.parts.slice(1) };
   const [signOutError, setSignOutError] = useState(null);
+  const [passwordOpen, setPasswordOpen] = useState(false);
+  // On a move to another page, focus goes to the page's content (the link clicked may be gone),
+  // so that keyboard and screen-reader users start there; the title says where they are.
+  const firstRoute = useRef(true);
+  useEffect(() => {
+    if (firstRoute.current) {
+      firstRoute.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus();
+  }, [route.path]);
   const signOut = async () => {
     setSignOutError(null);
     try {
@@ -212,8 +328,13 @@ function Shell({ route }) {
         <LanguageSwitch />
         {me && me.user && (
           <span class="who" data-testid="who">
-            {me.user.name || me.user.login} · {me.role}
+            {me.user.name || me.user.login} · {t(me.role)}
           </span>
+        )}
+        {me && me.user && (
+          <button type="button" class="link" onClick={() => setPasswordOpen(true)}>
+            {t('changePassword')}
+          </button>
         )}
         {me && me.user && (
           <button type="button" class="link" onClick={signOut}>
@@ -236,6 +357,7 @@ function Shell({ route }) {
         {signOutError && <ErrorBox error={signOutError} onRetry={signOut} />}
         {!screen ? <p>{t('notFound')}</p> : name === 'overview' ? <Overview route={sub} /> : <Lazy name={name} route={sub} />}
       </main>
+      <PasswordDialog open={passwordOpen} onClose={() => setPasswordOpen(false)} />
     </div>
   );
 }
@@ -258,6 +380,8 @@ function App() {
   const { me } = useSession();
   const [phase, setPhase] = useState('loading');
   const [error, setError] = useState(null);
+  // The session ended under the user (expired, removed, signed out elsewhere): said on the sign-in page.
+  const [ended, setEnded] = useState(false);
   const boot = () => {
     setPhase('loading');
     loadSession().then(
@@ -273,7 +397,10 @@ function App() {
   };
   useEffect(() => {
     boot();
-    return onSignedOut(() => setSession(null));
+    return onSignedOut(() => {
+      setEnded(true);
+      setSession(null);
+    });
   }, []);
   useEffect(() => {
     document.documentElement.lang = currentLocale();
@@ -281,7 +408,16 @@ function App() {
   if (inviteToken) return <AcceptInvite token={inviteToken} onDone={() => { setInviteToken(null); boot(); }} />;
   if (phase === 'loading') return <Loading />;
   if (phase === 'error') return <ErrorBox error={error} onRetry={boot} />;
-  if (!me) return <SignIn onDone={boot} />;
+  if (!me)
+    return (
+      <SignIn
+        ended={ended}
+        onDone={() => {
+          setEnded(false);
+          boot();
+        }}
+      />
+    );
   return <Shell route={route} />;
 }
 

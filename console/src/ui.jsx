@@ -1,13 +1,75 @@
 // The pieces every screen is made of: data loading with its loading, empty and error states,
 // tables, cards, form fields that show the API's error on the field at fault.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { get } from './api.js';
+import { ApiError, get } from './api.js';
 import { useT } from './i18n.js';
+import { percent } from './format.js';
 
 const strings = {
-  en: { loading: 'Loading…', retry: 'Retry', empty: 'Nothing here yet.', error: 'Something went wrong', forbidden: 'Your role may not see this.', close: 'Close' },
-  'zh-CN': { loading: '加载中…', retry: '重试', empty: '暂无数据。', error: '出错了', forbidden: '您的角色无权查看此内容。', close: '关闭' },
+  en: {
+    loading: 'Loading…',
+    retry: 'Retry',
+    empty: 'Nothing here yet.',
+    error: 'Something went wrong',
+    close: 'Close',
+    forbidden: 'Your role may not do this.',
+    unauthorized: 'Your session has ended: sign in again.',
+    csrf: 'This page is out of date with your session: reload it.',
+    'not-found': 'Not found: it may have been deleted.',
+    conflict: 'It changed meanwhile, or clashes with something that exists.',
+    locked: 'Too many failed attempts: try again in {minutes} min.',
+    busy: 'The kernel is busy: try again in {seconds} s.',
+    internal: 'The kernel failed to answer. Try again; if it persists, tell your administrator (request {id}).',
+    network: 'The kernel cannot be reached. Check your connection and try again.',
+    up: 'up',
+    down: 'down',
+    flat: 'unchanged',
+    vsPrevious: 'against the previous range',
+  },
+  'zh-CN': {
+    loading: '加载中…',
+    retry: '重试',
+    empty: '暂无数据。',
+    error: '出错了',
+    close: '关闭',
+    forbidden: '您的角色无权执行此操作。',
+    unauthorized: '登录已失效，请重新登录。',
+    csrf: '页面与当前登录不一致，请刷新页面。',
+    'not-found': '未找到，可能已被删除。',
+    conflict: '内容已被修改，或与已有内容冲突。',
+    locked: '失败次数过多，请 {minutes} 分钟后再试。',
+    busy: '系统繁忙，请 {seconds} 秒后再试。',
+    internal: '系统未能完成请求。请重试；如仍失败，请联系管理员（请求编号 {id}）。',
+    network: '无法连接系统，请检查网络后重试。',
+    up: '上升',
+    down: '下降',
+    flat: '持平',
+    vsPrevious: '与上一周期相比',
+  },
 };
+
+/**
+ * What to tell a person about a failed request, in the console's language: the kinds of problem
+ * every screen meets (no permission, session over, locked, busy, a failure of the kernel) have
+ * words of their own; a refusal of what was asked (400, 409, 403 with a reason) keeps the API's
+ * detail, which names what is wrong.
+ */
+export function useProblemText() {
+  const t = useT(strings);
+  return (error) => {
+    if (!error) return '';
+    if (!(error instanceof ApiError)) return error.name === 'TypeError' ? t('network') : error.message || t('error');
+    const kind = error.kind;
+    if (error.status === 401) return t('unauthorized');
+    if (kind === 'csrf') return t('csrf');
+    if (kind === 'locked') return t('locked', { minutes: Math.max(1, Math.ceil((error.retryAfter || 900) / 60)) });
+    if (error.status === 429 || error.status === 503) return t('busy', { seconds: error.retryAfter || 5 });
+    if (error.status >= 500) return t('internal', { id: (error.problem && error.problem.request_id) || '—' });
+    if (error.status === 403) return error.problem && error.problem.detail ? `${t('forbidden')} (${error.problem.detail})` : t('forbidden');
+    if (error.status === 404 && !error.field) return t('not-found');
+    return error.message || t('error');
+  };
+}
 
 /**
  * Load `path` (with `query`) and keep it fresh when either changes; `path` null waits.
@@ -48,8 +110,9 @@ export function Loading({ label }) {
 
 export function ErrorBox({ error, onRetry }) {
   const t = useT(strings);
+  const problemText = useProblemText();
   if (!error) return null;
-  const text = error.status === 403 ? t('forbidden') : error.message || t('error');
+  const text = problemText(error);
   return (
     <div class="state error" role="alert">
       <strong>{t('error')}</strong>: {text}
@@ -96,6 +159,7 @@ export function Card({ title, children, actions, class: cls, id }) {
 
 /** A KPI: a label, a value, and the change against the previous range. */
 export function Stat({ label, value, change, testid }) {
+  const t = useT(strings);
   const dir = change === null || change === undefined ? '' : change > 0 ? 'up' : change < 0 ? 'down' : 'flat';
   return (
     <div class="stat" data-testid={testid}>
@@ -103,7 +167,9 @@ export function Stat({ label, value, change, testid }) {
       <div class="stat-value">{value}</div>
       {change !== null && change !== undefined && (
         <div class={`stat-change ${dir}`}>
-          {change > 0 ? '▲' : change < 0 ? '▼' : '•'} {(Math.abs(change) * 100).toFixed(1)}%
+          <span aria-hidden="true">{change > 0 ? '▲' : change < 0 ? '▼' : '•'}</span>
+          <span class="sr-only">{t(dir)}</span> {percent(Math.abs(change))}
+          <span class="sr-only"> {t('vsPrevious')}</span>
         </div>
       )}
     </div>
@@ -163,11 +229,33 @@ export function Field({ label, error, hint, children, id: given }) {
   );
 }
 
+/**
+ * Tabs with the keyboard pattern of WAI-ARIA's tabs: one tab stop (the selected tab), the arrow
+ * keys, Home and End move between tabs and select them.
+ */
 export function Tabs({ tabs, active, onChange, label }) {
+  const ref = useRef(null);
+  const onKeyDown = (e) => {
+    const i = tabs.findIndex((tab) => tab.id === active);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (next === undefined) return;
+    e.preventDefault();
+    const j = (next + tabs.length) % tabs.length;
+    onChange(tabs[j].id);
+    const buttons = ref.current ? ref.current.querySelectorAll('[role="tab"]') : [];
+    if (buttons[j]) buttons[j].focus();
+  };
   return (
-    <div class="tabs" role="tablist" aria-label={label}>
+    <div class="tabs" role="tablist" aria-label={label} ref={ref} onKeyDown={onKeyDown}>
       {tabs.map((tab) => (
-        <button type="button" role="tab" aria-selected={tab.id === active ? 'true' : 'false'} class={tab.id === active ? 'active' : ''} onClick={() => onChange(tab.id)}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab.id === active ? 'true' : 'false'}
+          tabIndex={tab.id === active ? 0 : -1}
+          class={tab.id === active ? 'active' : ''}
+          onClick={() => onChange(tab.id)}
+        >
           {tab.label}
         </button>
       ))}
