@@ -77,7 +77,17 @@ const strings = {
     cost: 'Cost',
     roi: 'ROI',
     noJourneys: 'No journey yet.',
-    noCustomers: 'No customer yet: import customers and orders (Settings → CSV import) or send events to the API.',
+    noCustomers: 'No customer yet: import customers and orders ({link}) or send events to the API.',
+    importLink: 'Settings → CSV import',
+    retry: 'Retry',
+    previousFailed: 'The previous range could not be loaded, so no comparison is shown: {error}',
+    journeyFailed: 'figures unavailable',
+    journeyFailedNote: 'The figures of {n} journey(s) could not be loaded: {error}',
+    byChannel: 'Messages sent by channel',
+    byJourney: 'Attributed revenue by journey',
+    figures: 'The figures',
+    sentOf: '{sent} sent · {delivered} delivered',
+    revenueRoi: '{revenue} · ROI {roi}',
     none: 'None yet.',
     badDate: 'Enter a date',
     order: 'must not be after the last day',
@@ -149,7 +159,17 @@ const strings = {
     cost: '成本',
     roi: 'ROI',
     noJourneys: '还没有旅程。',
-    noCustomers: '还没有客户：请导入客户和订单（设置 → CSV 导入），或通过 API 发送事件。',
+    noCustomers: '还没有客户：请导入客户和订单（{link}），或通过 API 发送事件。',
+    importLink: '设置 → CSV 导入',
+    retry: '重试',
+    previousFailed: '上期数据加载失败，暂不显示对比：{error}',
+    journeyFailed: '数据不可用',
+    journeyFailedNote: '{n} 个旅程的数据加载失败：{error}',
+    byChannel: '各渠道发送量',
+    byJourney: '各旅程归因收入',
+    figures: '详细数据',
+    sentOf: '已发送 {sent} · 送达 {delivered}',
+    revenueRoi: '{revenue} · ROI {roi}',
     none: '暂无。',
     badDate: '请输入日期',
     order: '不能晚于结束日期',
@@ -318,7 +338,13 @@ function Journeys({ t }) {
   useEffect(() => {
     if (!items) return undefined;
     const ctl = new AbortController();
-    pool(items, 4, (j) => get(`/v1/journeys/${j.id}/stats`, null, { signal: ctl.signal }), ctl.signal).then(
+    // One journey's figures failing leaves the others shown: its row says so.
+    const one = (j) =>
+      get(`/v1/journeys/${j.id}/stats`, null, { signal: ctl.signal }).catch((error) => {
+        if (error.name === 'AbortError') throw error;
+        return { error };
+      });
+    pool(items, 4, one, ctl.signal).then(
       (data) => setStats({ data, error: null }),
       (error) => error.name !== 'AbortError' && setStats({ data: null, error }),
     );
@@ -333,23 +359,52 @@ function Journeys({ t }) {
           ) : !stats.data ? (
             <Loading />
           ) : (
-            <Table
-              rowKey={(r) => r.id}
-              columns={[
-                { key: 'name', label: t('journey'), render: (r) => <a href={`#/journeys/${r.id}`}>{r.name}</a> },
-                { key: 'status', label: t('status'), render: (r) => <span class={`badge ${r.status === 'active' ? 'good' : ''}`}>{t(r.status === 'active' ? 'active_' : r.status)}</span> },
-                { key: 'entered', label: t('entered'), class: 'num', render: (r) => number(r.s.entered) },
-                { key: 'converted', label: t('converted'), class: 'num', render: (r) => number(r.s.converted) },
-                { key: 'revenue', label: t('revenue'), class: 'num', render: (r) => money(r.s.attributed_revenue) },
-                { key: 'cost', label: t('cost'), class: 'num', render: (r) => money(r.s.cost) },
-                { key: 'roi', label: t('roi'), class: 'num', render: (r) => (r.s.roi === null || r.s.roi === undefined ? '—' : `${number(r.s.roi, 2)}×`) },
-              ]}
-              rows={items.map((j, i) => ({ ...j, s: stats.data[i] }))}
-            />
+            <JourneyFigures rows={items.map((j, i) => ({ ...j, s: stats.data[i] && !stats.data[i].error ? stats.data[i] : null, error: stats.data[i] && stats.data[i].error }))} t={t} />
           )
         }
       </Async>
     </Card>
+  );
+}
+
+const roiText = (s) => (s.roi === null || s.roi === undefined ? '—' : `${number(s.roi, 2)}×`);
+
+/** The journeys' attributed revenue as bars (ROI beside each), then every figure in a table. */
+function JourneyFigures({ rows, t }) {
+  const failed = rows.filter((r) => r.error);
+  const dash = (r, f) => (r.s ? f(r.s) : '—');
+  return (
+    <>
+      {failed.length > 0 && (
+        <p class="hint" role="status">
+          {t('journeyFailedNote', { n: failed.length, error: failed[0].error.message })}
+        </p>
+      )}
+      <Bars
+        label={t('byJourney')}
+        items={rows.map((r) => ({
+          label: <a href={`#/journeys/${r.id}`}>{r.name}</a>,
+          value: r.s ? Math.max(0, r.s.attributed_revenue || 0) : 0,
+          display: r.s ? t('revenueRoi', { revenue: money(r.s.attributed_revenue), roi: roiText(r.s) }) : t('journeyFailed'),
+        }))}
+      />
+      <details class="figures">
+        <summary>{t('figures')}</summary>
+        <Table
+          rowKey={(r) => r.id}
+          columns={[
+            { key: 'name', label: t('journey'), render: (r) => <a href={`#/journeys/${r.id}`}>{r.name}</a> },
+            { key: 'status', label: t('status'), render: (r) => <span class={`badge ${r.status === 'active' ? 'good' : ''}`}>{t(r.status === 'active' ? 'active_' : r.status)}</span> },
+            { key: 'entered', label: t('entered'), class: 'num', render: (r) => (r.s ? number(r.s.entered) : <span class="muted">{t('journeyFailed')}</span>) },
+            { key: 'converted', label: t('converted'), class: 'num', render: (r) => dash(r, (s) => number(s.converted)) },
+            { key: 'revenue', label: t('revenue'), class: 'num', render: (r) => dash(r, (s) => money(s.attributed_revenue)) },
+            { key: 'cost', label: t('cost'), class: 'num', render: (r) => dash(r, (s) => money(s.cost)) },
+            { key: 'roi', label: t('roi'), class: 'num', render: (r) => dash(r, roiText) },
+          ]}
+          rows={rows}
+        />
+      </details>
+    </>
   );
 }
 
@@ -433,22 +488,47 @@ function Details({ o, t }) {
       </div>
       <Card title={t('messages')} id="messages">
         {o.messages.length ? (
-          <Table
-            rowKey={(r) => r.channel}
-            columns={[
-              { key: 'channel', label: t('channel') },
-              { key: 'sent', label: t('sent'), class: 'num', render: (r) => number(r.sent) },
-              { key: 'delivered', label: t('delivered'), class: 'num', render: (r) => `${number(r.delivered)}${r.sent ? ` · ${percent(r.delivered / r.sent)}` : ''}` },
-              { key: 'failed', label: t('failed'), class: 'num', render: (r) => number(r.failed) },
-              { key: 'suppressed', label: t('suppressed'), class: 'num', render: (r) => number(r.suppressed) },
-              { key: 'pending', label: t('pending'), class: 'num', render: (r) => number(r.pending) },
-            ]}
-            rows={o.messages}
-          />
+          <>
+            <Bars
+              label={t('byChannel')}
+              items={o.messages.map((r) => ({
+                label: r.channel,
+                value: r.sent,
+                display: t('sentOf', { sent: number(r.sent), delivered: r.sent ? percent(r.delivered / r.sent) : number(r.delivered) }),
+              }))}
+            />
+            <details class="figures">
+              <summary>{t('figures')}</summary>
+              <Table
+                rowKey={(r) => r.channel}
+                columns={[
+                  { key: 'channel', label: t('channel') },
+                  { key: 'sent', label: t('sent'), class: 'num', render: (r) => number(r.sent) },
+                  { key: 'delivered', label: t('delivered'), class: 'num', render: (r) => `${number(r.delivered)}${r.sent ? ` · ${percent(r.delivered / r.sent)}` : ''}` },
+                  { key: 'failed', label: t('failed'), class: 'num', render: (r) => number(r.failed) },
+                  { key: 'suppressed', label: t('suppressed'), class: 'num', render: (r) => number(r.suppressed) },
+                  { key: 'pending', label: t('pending'), class: 'num', render: (r) => number(r.pending) },
+                ]}
+                rows={o.messages}
+              />
+            </details>
+          </>
         ) : (
           <Empty>{t('noMessages')}</Empty>
         )}
       </Card>
+    </>
+  );
+}
+
+/** The empty shop's first steps, the import a link to its tab. */
+function NoCustomers({ t }) {
+  const [before, after] = t('noCustomers').split('{link}');
+  return (
+    <>
+      {before}
+      <a href="#/settings?tab=import">{t('importLink')}</a>
+      {after}
     </>
   );
 }
@@ -468,7 +548,15 @@ export default function Screen({ route }) {
       <p class="muted" data-testid="range">
         {t('vsPrevious', { from: range.from, to: range.to, pfrom: prev.from, pto: prev.to })}
       </p>
-      <Async state={now} isEmpty={(o) => o.customers.total === 0 && o.sales.orders === 0} empty={t('noCustomers')}>
+      {before.error && !now.error && (
+        <p class="hint" role="status" data-testid="previous-failed">
+          {t('previousFailed', { error: before.error.message })}{' '}
+          <button type="button" class="link" onClick={before.reload}>
+            {t('retry')}
+          </button>
+        </p>
+      )}
+      <Async state={now} isEmpty={(o) => o.customers.total === 0 && o.sales.orders === 0} empty={<NoCustomers t={t} />}>
         {(o) => (
           <>
             <Card>

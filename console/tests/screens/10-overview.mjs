@@ -37,6 +37,16 @@ test('overview: the GMV of a range equals the API’s, with the figures, charts 
       await page.getByRole('list', { name: 'RFM groups' }).getByText(en, { exact: true }).waitFor();
     }
     await page.locator('.chart canvas').first().waitFor();
+    // The journeys' ROI and the messages per channel are bars, their figures in a table beside.
+    const journeys = (await api('GET', '/v1/journeys')).body.items.filter((j) => j.status !== 'archived');
+    if (journeys.length) {
+      const bars = page.getByRole('list', { name: 'Attributed revenue by journey' });
+      await bars.getByRole('link', { name: journeys[0].name, exact: true }).waitFor();
+      await bars.getByText(/ROI/).first().waitFor();
+    }
+    if (expected.body.messages.length) await page.getByRole('list', { name: 'Messages sent by channel' }).getByText(expected.body.messages[0].channel, { exact: true }).waitFor();
+    else await page.getByText('No message was sent in this range.').waitFor();
+    assert.equal(await page.getByTestId('previous-failed').count(), 0, 'the previous range loaded');
 
     // A preset: the last 7 days, today included, compared with the 7 before.
     await page.getByRole('button', { name: 'Last 7 days' }).click();
@@ -72,6 +82,34 @@ test('overview: in Chinese, the labels follow', async () => {
     await page.getByRole('heading', { name: '概览' }).waitFor();
     await page.getByTestId('kpi-gmv').getByText('成交额（GMV）').waitFor();
     await page.getByRole('button', { name: '近 30 天' }).waitFor();
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('overview: a failing previous range or journey is said, the rest still shown', async () => {
+  const shop = (await api('GET', '/v1/shop')).body;
+  const journeys = (await api('GET', '/v1/journeys')).body.items.filter((j) => j.status !== 'archived');
+  const page = await signedIn();
+  try {
+    const to = shopDay(shop.time_zone, -1);
+    const from = shopDay(shop.time_zone, -14);
+    const pto = shopDay(shop.time_zone, -15);
+    const pfrom = shopDay(shop.time_zone, -28);
+    const fail = (route) => route.fulfill({ status: 500, contentType: 'application/problem+json', body: JSON.stringify({ title: 'Internal error', status: 500 }) });
+    await page.route((url) => url.pathname === '/v1/metrics/overview' && url.searchParams.get('from') === pfrom && url.searchParams.get('to') === pto, fail);
+    if (journeys.length) await page.route(`**/v1/journeys/${journeys[0].id}/stats`, fail);
+    await open(page, `/?from=${from}&to=${to}`);
+    await page.getByTestId('previous-failed').getByText(/previous range could not be loaded/).waitFor();
+    await page.getByTestId('kpi-gmv').waitFor();
+    assert.equal(await page.locator('.stat-change').count(), 0, 'no comparison without the previous range');
+    if (journeys.length) {
+      const bars = page.getByRole('list', { name: 'Attributed revenue by journey' });
+      await bars.getByText('figures unavailable').waitFor();
+      await page.getByText(/The figures of 1 journey\(s\) could not be loaded/).waitFor();
+      if (journeys.length > 1) await bars.getByText(/ROI/).first().waitFor();
+    }
     noScriptErrors(page);
   } finally {
     await page.context().close();
