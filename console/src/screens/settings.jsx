@@ -18,8 +18,25 @@ const ROLES = ['owner', 'operator', 'analyst'];
 const KEY_ROLES = ['owner', 'operator', 'analyst', 'app'];
 const SCOPES = ['customers:read', 'customers:write', 'events:read', 'events:write', 'tags:write', 'plugins:manage', 'segments:manage', 'segments:export', 'pii:read', 'loyalty:manage', 'loyalty:redeem', 'coupons:manage', 'messages:send', 'messages:manage', 'journeys:manage'];
 
+/** The API's message about `field` without the field's name before it (`login: must be…` → `must be…`). */
+function fieldMessage(error) {
+  const m = error.message || '';
+  return error.field && m.startsWith(`${error.field}: `) ? m.slice(error.field.length + 2) : m;
+}
+
 function errorOn(error, field) {
-  return error && error.field === field ? error.message : null;
+  return error && error.field === field ? fieldMessage(error) : null;
+}
+
+const USER_TONE = { active: 'good', locked: 'bad', invited: 'warn' };
+
+/** `user:3` → the user's login (when known), `cli:setup` → the command line, else a key's id. */
+function createdBy(value, logins, t) {
+  if (!value) return '—';
+  const u = /^user:(\d+)$/.exec(value);
+  if (u) return logins[u[1]] ? t('byUser', { login: logins[u[1]] }) : t('byUserId', { id: u[1] });
+  if (value.startsWith('cli:')) return t('byCli', { label: value.slice(4) });
+  return <span class="mono">{t('byKey', { id: value })}</span>;
 }
 
 function Copy({ text, t }) {
@@ -74,6 +91,8 @@ function Users({ t }) {
   const [invite, setInvite] = useState(null);
   const [removing, setRemoving] = useState(null);
   const [removeError, setRemoveError] = useState(null);
+  const [unlocked, setUnlocked] = useState(null);
+  const [unlockError, setUnlockError] = useState(null);
   const items = state.data ? (Array.isArray(state.data) ? state.data : state.data.items || []) : [];
   const submit = async (e) => {
     e.preventDefault();
@@ -99,10 +118,31 @@ function Users({ t }) {
       setRemoveError(err);
     }
   };
+  const unlock = async (u) => {
+    setUnlocked(null);
+    setUnlockError(null);
+    try {
+      await post(`/v1/console/users/${u.id}/unlock`);
+      setUnlocked(u.login);
+      state.reload();
+    } catch (err) {
+      // A kernel from before the unlock (no such route): the lock still ends by itself. A 404
+      // about the user (removed meanwhile) is shown as it is.
+      const noRoute = err.status === 405 || (err.status === 404 && !(err.problem && err.problem.detail && /user/i.test(err.problem.detail)));
+      setUnlockError(noRoute ? t('unlockUnavailable') : err);
+      if (!noRoute) state.reload();
+    }
+  };
   const link = invite ? new URL(invite.invite_url, location.origin).href : '';
   return (
     <>
       <Card title={t('users')} id="users">
+        {unlocked && (
+          <p class="badge good" role="status">
+            {t('unlocked', { login: unlocked })}
+          </p>
+        )}
+        {unlockError && (typeof unlockError === 'string' ? <p class="hint" role="status">{unlockError}</p> : <ErrorBox error={unlockError} />)}
         <Async state={state} isEmpty={() => items.length === 0} empty={t('noUsers')}>
           {() => (
             <Table
@@ -111,18 +151,26 @@ function Users({ t }) {
                 { key: 'login', label: t('login'), render: (u) => <span class="mono">{u.login}</span> },
                 { key: 'name', label: t('name'), render: (u) => u.name || '—' },
                 { key: 'role', label: t('role'), render: (u) => t(u.role) },
-                { key: 'status', label: t('status'), render: (u) => <span class={`badge ${u.status === 'active' ? 'good' : u.status === 'locked' ? 'bad' : 'warn'}`}>{u.status}</span> },
+                { key: 'status', label: t('status'), render: (u) => <span class={`badge ${USER_TONE[u.status] || ''}`}>{t(`user_${u.status}`)}</span> },
                 { key: 'created', label: t('created'), render: (u) => dateTime(u.created_at) },
                 { key: 'last', label: t('lastSignIn'), render: (u) => dateTime(u.last_sign_in_at) },
                 {
                   key: 'remove',
-                  label: <span class="sr-only">{t('remove')}</span>,
-                  render: (u) =>
-                    u.role === 'owner' ? null : (
-                      <button type="button" class="danger" aria-label={`${t('remove')} ${u.login}`} onClick={() => { setRemoveError(null); setRemoving(u); }}>
-                        {t('remove')}
-                      </button>
-                    ),
+                  label: <span class="sr-only">{t('userActions')}</span>,
+                  render: (u) => (
+                    <span class="actions">
+                      {u.status === 'locked' && (
+                        <button type="button" aria-label={t('unlockUser', { login: u.login })} onClick={() => unlock(u)}>
+                          {t('unlock')}
+                        </button>
+                      )}
+                      {u.role !== 'owner' && (
+                        <button type="button" class="danger" aria-label={`${t('remove')} ${u.login}`} onClick={() => { setRemoveError(null); setRemoving(u); }}>
+                          {t('remove')}
+                        </button>
+                      )}
+                    </span>
+                  ),
                 },
               ]}
               rows={items}
@@ -186,6 +234,11 @@ function Users({ t }) {
 
 function Keys({ t }) {
   const state = useApi('/v1/keys');
+  // Who created each key, when the kernel says (`created_by`): users by their login.
+  const withCreator = !!(state.data && state.data.items.some((k) => 'created_by' in k));
+  const users = useApi(withCreator ? '/v1/console/users' : null);
+  const logins = {};
+  for (const u of users.data ? (Array.isArray(users.data) ? users.data : users.data.items || []) : []) logins[u.id] = u.login;
   const [name, setName] = useState('');
   const [role, setRole] = useState('analyst');
   const [custom, setCustom] = useState(false);
@@ -230,6 +283,7 @@ function Keys({ t }) {
                 { key: 'role', label: t('role'), render: (k) => t(k.role) },
                 { key: 'scopes', label: t('scopes'), render: (k) => <span class="scopes">{k.scopes.map((s) => <span class="badge">{s}</span>)}</span> },
                 { key: 'created', label: t('created'), render: (k) => dateTime(k.created_at) },
+                ...(withCreator ? [{ key: 'created_by', label: t('createdBy'), render: (k) => createdBy(k.created_by, logins, t) }] : []),
                 { key: 'status', label: t('status'), render: (k) => (k.revoked_at ? <span class="badge bad">{`${t('revoked')} ${dateTime(k.revoked_at)}`}</span> : <span class="badge good">{t('active')}</span>) },
                 {
                   key: 'revoke',
@@ -282,7 +336,7 @@ function Keys({ t }) {
             )}
             {errorOn(error, 'scopes') && (
               <div class="field-error" role="alert">
-                {error.message}
+                {errorOn(error, 'scopes')}
               </div>
             )}
           </fieldset>
@@ -348,11 +402,17 @@ function Audit({ t }) {
   const items = pages ? pages.items : [];
   const shown = items.filter((e) => (!action || e.action.includes(action.trim())) && (!actor || (e.key_id || '').includes(actor.trim()) || JSON.stringify(e.detail || {}).includes(actor.trim())));
   return (
-    <Card title={t('audit')} id="audit" actions={<button type="button" onClick={() => load()}>↻</button>}>
+    <Card title={t('audit')} id="audit" actions={
+        <button type="button" aria-label={t('refresh')} title={t('refresh')} onClick={() => load()}>
+          ↻
+        </button>
+      }
+    >
       <div class="toolbar">
         <Field label={t('filterAction')}>{(p) => <input {...p} name="audit-action" value={action} placeholder="key.created" onInput={(e) => setAction(e.currentTarget.value)} />}</Field>
         <Field label={t('filterActor')}>{(p) => <input {...p} name="audit-actor" value={actor} onInput={(e) => setActor(e.currentTarget.value)} />}</Field>
       </div>
+      <p class="hint">{t('filterHint')}</p>
       {error && <ErrorBox error={error} onRetry={() => load()} />}
       {!pages && !error && <Loading />}
       {pages && (
