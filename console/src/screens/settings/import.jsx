@@ -44,6 +44,9 @@ export default function Import({ t }) {
     setColumns(records[0].fields.map((h) => defaultField(h.replace(/^\ufeff/, ''))));
   };
 
+  // A reason of the browser's reading in the console's language; the kernel's as it answered.
+  const why = (r) => (r.code ? t(`why_${r.code}`, r.vars || {}) : r.reason);
+
   const start = async () => {
     setProblem(null);
     if (url) URL.revokeObjectURL(url);
@@ -85,7 +88,7 @@ export default function Import({ t }) {
         [...head, 'line', 'field', 'reason'],
         ...rejected.map((r) => {
           const values = byLine.get(r.line) || [];
-          return [...head.map((_, i) => values[i] ?? ''), r.line, r.field, r.reason];
+          return [...head.map((_, i) => values[i] ?? ''), r.line, r.field, why(r)];
         }),
       ];
       setUrl(URL.createObjectURL(new Blob([toCsv(rows)], { type: 'text/csv;charset=utf-8' })));
@@ -167,7 +170,7 @@ export default function Import({ t }) {
               columns={[
                 { key: 'line', label: t('line'), class: 'num' },
                 { key: 'field', label: t('field'), render: (r) => <span class="mono">{r.field || '—'}</span> },
-                { key: 'reason', label: t('reason') },
+                { key: 'reason', label: t('reason'), render: why },
               ]}
               rows={run.rejected.slice(0, 200)}
             />

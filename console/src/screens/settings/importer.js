@@ -5,6 +5,22 @@
 // Rows of one order (one row per line item) must be consecutive; an order with a rejected row is
 // not imported at all.
 
+import { toMinor } from '../../format.js';
+import { strings } from './strings.js';
+
+/**
+ * A reason a row is refused: its `code` and `vars` name it for the screen's words
+ * (`why_<code>` in strings.js, in both languages); its message is the English.
+ */
+class Reason extends Error {
+  constructor(code, vars = {}) {
+    const text = strings.en[`why_${code}`] || code;
+    super(text.replace(/\{(\w+)\}/g, (m, k) => (vars[k] === undefined ? m : String(vars[k]))));
+    this.code = code;
+    this.vars = vars;
+  }
+}
+
 export const FIELDS = [
   'phone', 'email', 'unionid', 'nick', 'name', 'gender', 'birthday', 'province', 'city',
   'order_id', 'paid_at', 'amount', 'sku', 'product_name', 'category', 'quantity', 'unit_price', 'discount', 'coupon_code', 'ignore',
@@ -49,17 +65,22 @@ export function defaultField(header) {
 
 const isIdentity = (f) => IDENTITY.includes(f) || f.startsWith('external:');
 
-/** `parse_major_units`: `¥1,299.05` → 129905. */
-export function parseMajorUnits(raw) {
+/**
+ * `parse_major_units`: `¥1,299.05` → 129905 in the currency's minor units (the shop's unless
+ * given: 2 decimals for CNY, none for JPY).
+ */
+export function parseMajorUnits(raw, currency) {
   const cleaned = raw.trim().replace(/^[¥￥$]+/, '').replace(/,/g, '');
-  if (!cleaned) throw new Error('is empty');
+  if (!cleaned) throw new Reason('empty');
   const negative = cleaned.startsWith('-');
-  const digits = negative ? cleaned.slice(1) : cleaned;
-  const [whole, frac = ''] = digits.split(/\.(.*)/s);
-  if (!whole || !/^\d+$/.test(whole) || !/^\d*$/.test(frac)) throw new Error(`\`${raw}\` is not a decimal amount`);
-  if (frac.length > 2) throw new Error(`\`${raw}\` has more than 2 decimal places`);
-  const minor = Number(whole) * 100 + Number(frac.padEnd(2, '0'));
-  if (!Number.isSafeInteger(minor)) throw new Error(`\`${raw}\` is too large`);
+  const body = negative ? cleaned.slice(1) : cleaned;
+  const [whole, frac = ''] = body.split(/\.(.*)/s);
+  if (!whole || !/^\d+$/.test(whole) || !/^\d*$/.test(frac)) throw new Reason('notDecimal', { raw });
+  // The currency's minor digits: one major unit in minor units is 10^digits.
+  const digits = String(toMinor('1', currency)).length - 1;
+  if (frac.length > digits) throw new Reason('tooManyDecimals', { raw, digits });
+  const minor = toMinor(`${whole}${frac ? `.${frac}` : ''}`, currency);
+  if (!Number.isSafeInteger(minor) || whole.length > 15) throw new Reason('tooLarge', { raw });
   return negative ? -minor : minor;
 }
 
@@ -128,9 +149,9 @@ function zoneOffset(ms, zone) {
 /** A time column (`paid_at`) as RFC 3339 in UTC. */
 export function parseTime(raw, zone) {
   const m = parseMoment(raw);
-  if (!m) throw new Error(`\`${raw}\` is not a time such as 2026-01-31 20:15:00`);
+  if (!m) throw new Reason('notTime', { raw });
   if (m.utc) {
-    if (Number.isNaN(m.utc.getTime())) throw new Error(`\`${raw}\` is not a time such as 2026-01-31 20:15:00`);
+    if (Number.isNaN(m.utc.getTime())) throw new Reason('notTime', { raw });
     return m.utc.toISOString();
   }
   const [y, mo, d, h, mi, s, ms] = m.local;
@@ -138,14 +159,14 @@ export function parseTime(raw, zone) {
   // The earliest instant showing this wall time in the zone (none in a gap of a clock change).
   const offsets = new Set([zoneOffset(wall - 86400000, zone), zoneOffset(wall, zone), zoneOffset(wall + 86400000, zone)]);
   const candidates = [...offsets].map((off) => wall - off * 60000).filter((t) => zoneOffset(t, zone) === Math.round((wall - t) / 60000)).sort((a, b) => a - b);
-  if (!candidates.length) throw new Error(`\`${raw}\` does not exist in ${zone}`);
+  if (!candidates.length) throw new Reason('noSuchTime', { raw, zone });
   return new Date(candidates[0]).toISOString();
 }
 
 /** A date column (`birthday`): the date of any time layout, as written. */
 export function parseDate(raw) {
   const m = parseMoment(raw);
-  if (!m) throw new Error(`\`${raw}\` is not a date such as 1990-05-20`);
+  if (!m) throw new Reason('notDate', { raw });
   if (m.utc) {
     // With an offset: the date in that offset.
     const off = OFFSET.exec(raw.trim());
@@ -161,7 +182,7 @@ function parseGender(raw) {
   if (['', '未知', 'unknown', 'u'].includes(g)) return null;
   if (['男', 'male', 'm'].includes(g)) return 'male';
   if (['女', 'female', 'f'].includes(g)) return 'female';
-  throw new Error(`\`${raw}\` is not a gender (male/female, 男/女)`);
+  throw new Reason('notGender', { raw });
 }
 
 // SHA-256: WebCrypto where the page is a secure context (https, localhost), else this.
@@ -225,8 +246,10 @@ function fits(fields, width) {
 
 class RowError extends Error {
   constructor(field, reason) {
-    super(reason);
+    super(reason.message);
     this.field = field;
+    this.code = reason.code || null;
+    this.vars = reason.vars || null;
   }
 }
 
@@ -243,9 +266,9 @@ async function customerEvent(row) {
       } else if (field === 'birthday') profile.birthday = parseDate(value);
       else if (CUSTOMER_FIELDS.includes(field)) profile[field] = value;
       else if (field.startsWith('attr:')) attributes[field.slice(5)] = value;
-      else if (field !== 'ignore') throw new Error('is an order field; import it as orders');
+      else if (field !== 'ignore') throw new Reason('orderField');
     } catch (e) {
-      throw new RowError(header, e.message);
+      throw new RowError(header, e);
     }
   }
   if (Object.keys(attributes).length) profile.attributes = attributes;
@@ -277,7 +300,10 @@ export async function buildEvents(records, columns, kind, zone) {
       if (o.couponCode) body.coupon_code = o.couponCode;
       events.push({ event: { id: `import:order:${o.orderId}`, type: 'order.paid', identities: o.identities, order: body }, lines: o.lines, fields: o.fieldsByLine });
     } else {
-      for (const line of o.lines) rejected.push({ line, field: 'order_id', reason: `order \`${o.orderId}\` is not imported: its row at line ${o.refused} was rejected` });
+      for (const line of o.lines) {
+        const why = new Reason('orderRefused', { order: o.orderId, line: o.refused });
+        rejected.push({ line, field: 'order_id', reason: why.message, code: why.code, vars: why.vars });
+      }
     }
   };
   const newOrder = (line, orderId) => ({ line, orderId, identities: [], paidAt: null, amount: null, couponCode: null, items: [], lines: [], refused: null });
@@ -285,7 +311,7 @@ export async function buildEvents(records, columns, kind, zone) {
     const { line, fields } = rec;
     const width = fits(fields, headers.length);
     try {
-      if (!width) throw new RowError('', `has ${fields.length} fields where the header has ${headers.length}`);
+      if (!width) throw new RowError('', new Reason('width', { n: fields.length, m: headers.length }));
       const row = columns.map((field, i) => ({ field, value: fields[i].trim(), header: headers[i] })).filter((c) => c.value !== '');
       if (kind === 'customers') {
         events.push({ event: await customerEvent(row), lines: [line] });
@@ -307,15 +333,15 @@ export async function buildEvents(records, columns, kind, zone) {
           else if (field === 'coupon_code') coupon = value;
           else if (field === 'sku' || field === 'product_name' || field === 'category') item[field] = value;
           else if (field === 'quantity') {
-            if (!/^[+-]?\d+$/.test(value)) throw new Error(`\`${value}\` is not a whole number`);
+            if (!/^[+-]?\d+$/.test(value)) throw new Reason('notWhole', { raw: value });
             item.quantity = Number(value);
           } else if (field === 'unit_price' || field === 'discount') item[field] = parseMajorUnits(value);
-          else if (field !== 'ignore' && !field.startsWith('attr:')) throw new Error('is a customer field; import it as customers');
+          else if (field !== 'ignore' && !field.startsWith('attr:')) throw new Reason('customerField');
         } catch (e) {
-          throw new RowError(header, e.message);
+          throw new RowError(header, e);
         }
       }
-      if (orderId === null) throw new RowError('order_id', 'is empty');
+      if (orderId === null) throw new RowError('order_id', new Reason('empty'));
       if (Object.keys(item).length && item.quantity === undefined) item.quantity = 1;
       if (!order || order.orderId !== orderId) {
         if (order) finish(order);
@@ -331,7 +357,7 @@ export async function buildEvents(records, columns, kind, zone) {
       unplaced = null;
     } catch (e) {
       if (!(e instanceof RowError)) throw e;
-      rejected.push({ line, field: e.field, reason: e.message });
+      rejected.push({ line, field: e.field, reason: e.message, code: e.code, vars: e.vars });
       if (kind !== 'orders') continue;
       if (!width) {
         // Its columns are shifted: which order it belongs to cannot be told. The order being
