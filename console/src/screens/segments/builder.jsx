@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { post } from '../../api.js';
 import { useApi } from '../../ui.jsx';
-import { currentLocale } from '../../session.js';
+import { currentLocale, currentShop } from '../../session.js';
 import { useT } from '../../i18n.js';
 import { number, toMajor, toMinor } from '../../format.js';
 import './builder.css';
@@ -18,6 +18,8 @@ export const strings = {
     addCondition: '+ Condition',
     addGroup: '+ Group',
     remove: 'Remove',
+    removeCondition: 'Remove condition {n} ({kind})',
+    removeGroup: 'Remove group {n} ({op})',
     exclude: 'Exclude (NOT)',
     not: 'NOT',
     kind: 'Condition',
@@ -119,6 +121,8 @@ export const strings = {
     addCondition: '+ 条件',
     addGroup: '+ 条件组',
     remove: '删除',
+    removeCondition: '删除第 {n} 个条件（{kind}）',
+    removeGroup: '删除第 {n} 个条件组（{op}）',
     exclude: '排除（非）',
     not: '非',
     kind: '条件类型',
@@ -452,7 +456,7 @@ function TestEditor({ c, onChange, valueKind, money, bad, t, datalist }) {
         {!ops.includes(op) && <option value={op}>{op}</option>}
       </select>
       {valueInput}
-      {money && op !== 'exists' && <span class="muted">¤</span>}
+      {money && op !== 'exists' && <span class="muted">{currencySymbol()}</span>}
     </>
   );
 }
@@ -482,7 +486,7 @@ function WindowEditor({ w, onChange, bad, t }) {
   );
 }
 
-function ItemEditor({ item, onChange, bad, t, skuList }) {
+function ItemEditor({ item, onChange, bad, t, skuList, catList }) {
   const mode = item.sku !== undefined ? 'sku' : item.category !== undefined ? 'category' : 'any';
   const inv = bad === 'item' ? 'true' : undefined;
   return (
@@ -496,7 +500,7 @@ function ItemEditor({ item, onChange, bad, t, skuList }) {
         <input
           aria-label={mode === 'sku' ? t('itemSku') : t('itemCategory')}
           aria-invalid={inv}
-          list={mode === 'sku' ? skuList : 'seg-categories'}
+          list={mode === 'sku' ? skuList : catList}
           value={item[mode]}
           onInput={(e) => onChange({ [mode]: e.currentTarget.value })}
         />
@@ -527,7 +531,7 @@ function ConditionEditor({ c, onChange, bad, t, ctx }) {
     case 'purchase':
       return (
         <>
-          <ItemEditor item={isObj(c.purchase) ? c.purchase : {}} onChange={(purchase) => onChange({ ...c, purchase })} bad={bad} t={t} skuList={ctx.skuList} />
+          <ItemEditor item={isObj(c.purchase) ? c.purchase : {}} onChange={(purchase) => onChange({ ...c, purchase })} bad={bad} t={t} skuList={ctx.skuList} catList={ctx.catList} />
           <WindowEditor w={c.window} onChange={(window) => onChange({ ...c, window })} bad={bad} t={t} />
           <CountEditor c={c} onChange={onChange} bad={bad} t={t} />
           <input
@@ -556,7 +560,7 @@ function ConditionEditor({ c, onChange, bad, t, ctx }) {
               <option value={b}>{t(`b_${b}`)}</option>
             ))}
           </select>
-          <ItemEditor item={item} onChange={(it) => onChange({ ...rest, ...it })} bad={bad} t={t} skuList={ctx.skuList} />
+          <ItemEditor item={item} onChange={(it) => onChange({ ...rest, ...it })} bad={bad} t={t} skuList={ctx.skuList} catList={ctx.catList} />
           <WindowEditor w={c.window} onChange={(window) => onChange({ ...c, window })} bad={bad} t={t} />
           <CountEditor c={c} onChange={onChange} bad={bad} t={t} />
         </>
@@ -599,7 +603,7 @@ function ConditionEditor({ c, onChange, bad, t, ctx }) {
             <option value="true">{t('has')}</option>
             <option value="false">{t('hasNot')}</option>
           </select>
-          <input aria-label={t('tagName')} placeholder={t('tagName')} aria-invalid={inv('tag')} list="seg-tags" value={c.tag} onInput={(e) => onChange({ ...c, tag: e.currentTarget.value })} />
+          <input aria-label={t('tagName')} placeholder={t('tagName')} aria-invalid={inv('tag')} list={ctx.tagList} value={c.tag} onInput={(e) => onChange({ ...c, tag: e.currentTarget.value })} />
           <input
             aria-label={t('tagSource')}
             placeholder={t('tagSource')}
@@ -634,7 +638,7 @@ function ConditionEditor({ c, onChange, bad, t, ctx }) {
       const labels = Array.isArray(c.label) ? c.label : c.label ? [c.label] : [];
       return (
         <>
-          <input aria-label={t('model')} placeholder={t('model')} aria-invalid={inv('score')} list="seg-models" value={c.score} onInput={(e) => onChange({ ...c, score: e.currentTarget.value })} />
+          <input aria-label={t('model')} placeholder={t('model')} aria-invalid={inv('score')} list={ctx.modelList} value={c.score} onInput={(e) => onChange({ ...c, score: e.currentTarget.value })} />
           <select aria-label={t('scoreTest')} value={test} onChange={(e) => setTest(e.currentTarget.value)}>
             {['any', 'label', 'op', 'top', 'bottom'].map((k) => (
               <option value={k}>{t(`st_${k}`)}</option>
@@ -672,6 +676,23 @@ function ConditionEditor({ c, onChange, bad, t, ctx }) {
 }
 
 // ————————————————————————————————————————————— the tree
+
+/** A node's place among its siblings, from 1 (`definition.and[1].not` → 2), for screen readers. */
+function position(path) {
+  const m = /\[(\d+)\](?:\.not)*$/.exec(path);
+  return m ? Number(m[1]) + 1 : 1;
+}
+
+/** The shop's currency sign (`¥`), beside money inputs. */
+function currencySymbol() {
+  const currency = currentShop()?.currency || 'CNY';
+  try {
+    const part = new Intl.NumberFormat(currentLocale(), { style: 'currency', currency }).formatToParts(0).find((p) => p.type === 'currency');
+    return part ? part.value : currency;
+  } catch {
+    return currency;
+  }
+}
 
 function NodeView({ node, path, onChange, onRemove, ctx, depth }) {
   const t = ctx.t;
@@ -719,7 +740,7 @@ function ConditionRow({ node, path, onChange, onRemove, ctx }) {
             </button>
           )}
           {onRemove && (
-            <button type="button" class="link danger-link" onClick={onRemove} aria-label={`${t('remove')} ${path}`}>
+            <button type="button" class="link danger-link" onClick={onRemove} aria-label={t('removeCondition', { n: position(path), kind: t(`k_${kind}`) })}>
               {t('remove')}
             </button>
           )}
@@ -755,7 +776,7 @@ function GroupView({ node, path, onChange, onRemove, ctx, depth }) {
           </button>
         )}
         {onRemove && (
-          <button type="button" class="link danger-link" onClick={onRemove} aria-label={`${t('remove')} ${path}`}>
+          <button type="button" class="link danger-link" onClick={onRemove} aria-label={t('removeGroup', { n: position(path), op: t(op === 'and' ? 'all' : 'any') })}>
             {t('remove')}
           </button>
         )}
@@ -789,9 +810,11 @@ function GroupView({ node, path, onChange, onRemove, ctx, depth }) {
 
 /**
  * The builder. `value`: a definition (any node); `onChange(next)`; `error`: an ApiError whose
- * `field` starts with `root`; `segments`: for the segment picker; `skus`: known SKUs.
+ * `field` starts with `root`; `segments`: for the segment picker; `skus`: known SKUs; `disabled`:
+ * shown, not changed (a role that may not, an archived journey): every control of the tree and
+ * the JSON are disabled, the view (builder or JSON) may still be switched.
  */
-export function SegmentBuilder({ value, onChange, error, root = 'definition', segments = [], skus = [], tags = [], idPrefix = 'seg' }) {
+export function SegmentBuilder({ value, onChange, error, root = 'definition', segments = [], skus = [], tags = [], idPrefix = 'seg', disabled = false }) {
   const t = useT(strings);
   const [mode, setMode] = useState('visual');
   const [raw, setRaw] = useState(() => JSON.stringify(value, null, 2));
@@ -805,6 +828,9 @@ export function SegmentBuilder({ value, onChange, error, root = 'definition', se
     error,
     segments,
     skuList: `${idPrefix}-skus`,
+    tagList: `${idPrefix}-tags`,
+    catList: `${idPrefix}-categories`,
+    modelList: `${idPrefix}-models`,
     underNot: (p) => p.endsWith('.not'),
   };
   const node = value && typeof value === 'object' ? value : { and: [] };
@@ -817,17 +843,17 @@ export function SegmentBuilder({ value, onChange, error, root = 'definition', se
           <option value={s} />
         ))}
       </datalist>
-      <datalist id="seg-tags">
+      <datalist id={ctx.tagList}>
         {[...new Set([...tags, ...knownValues([value], 'tag')])].map((s) => (
           <option value={s} />
         ))}
       </datalist>
-      <datalist id="seg-categories">
+      <datalist id={ctx.catList}>
         {CATEGORIES.map((s) => (
           <option value={s} />
         ))}
       </datalist>
-      <datalist id="seg-models">
+      <datalist id={ctx.modelList}>
         {['rfm', 'aipl', 'predict.churn_risk', 'predict.clv', 'predict.aov', 'predict.expected_purchases'].map((m) => (
           <option value={m} />
         ))}
@@ -857,6 +883,7 @@ export function SegmentBuilder({ value, onChange, error, root = 'definition', se
             id={`${idPrefix}-json`}
             rows={14}
             value={raw}
+            readOnly={disabled}
             aria-invalid={rawError ? 'true' : undefined}
             onInput={(e) => {
               const text = e.currentTarget.value;
@@ -878,17 +905,22 @@ export function SegmentBuilder({ value, onChange, error, root = 'definition', se
             </div>
           )}
         </div>
-      ) : rootIsGroup ? (
-        <NodeView node={node} path={root} onChange={onChange} ctx={ctx} depth={0} />
       ) : (
-        <div class="seg-group depth-0">
-          <NodeView node={node} path={root} onChange={onChange} ctx={ctx} depth={1} />
-          <div class="seg-add">
-            <button type="button" data-testid="add-condition" onClick={() => onChange({ and: [node, newCondition('purchase', ctx)] })}>
-              {t('addCondition')}
-            </button>
-          </div>
-        </div>
+        // A disabled fieldset disables every control under it, however deep.
+        <fieldset class="seg-tree" disabled={disabled} data-testid="seg-tree">
+          {rootIsGroup ? (
+            <NodeView node={node} path={root} onChange={onChange} ctx={ctx} depth={0} />
+          ) : (
+            <div class="seg-group depth-0">
+              <NodeView node={node} path={root} onChange={onChange} ctx={ctx} depth={1} />
+              <div class="seg-add">
+                <button type="button" data-testid="add-condition" onClick={() => onChange({ and: [node, newCondition('purchase', ctx)] })}>
+                  {t('addCondition')}
+                </button>
+              </div>
+            </div>
+          )}
+        </fieldset>
       )}
     </div>
   );
