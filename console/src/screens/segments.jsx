@@ -9,6 +9,7 @@ import { dateTime, money, number, shopDay } from '../format.js';
 import { Async, Card, Dialog, ErrorBox, Field, Table, Tabs, useApi } from '../ui.jsx';
 import { LineChart } from '../charts.jsx';
 import { LiveCount, SegmentBuilder, errorText, knownSkus, knownValues, usePreview } from './segments/builder.jsx';
+import { ListPage, Paged, VersionsTable, useDownload, useLeaveGuard } from './segments/common.jsx';
 import './segments.css';
 
 const strings = {
@@ -65,6 +66,12 @@ const strings = {
     newTitle: 'New segment',
     nameRequired: 'Give the segment a name.',
     list: 'Segments',
+    showMembers: 'Members',
+    showMembersOf: 'Members of snapshot #{id}',
+    snapshotMembers: 'Members of snapshot #{id} (v{v}, {n} customers, taken {at})',
+    hideMembers: 'Hide',
+    noSnapshotMembers: 'This snapshot holds no customer.',
+    exporting: 'Exporting…',
   },
   'zh-CN': {
     title: '人群圈选',
@@ -119,6 +126,12 @@ const strings = {
     newTitle: '新建人群',
     nameRequired: '请填写人群名称。',
     list: '人群',
+    showMembers: '成员',
+    showMembersOf: '快照 #{id} 的成员',
+    snapshotMembers: '快照 #{id} 的成员（v{v}，{n} 人，生成于 {at}）',
+    hideMembers: '收起',
+    noSnapshotMembers: '该快照没有客户。',
+    exporting: '导出中…',
   },
 };
 
@@ -135,36 +148,21 @@ function phoneOf(c) {
 
 function SegmentList() {
   const t = useT(strings);
-  const state = useApi('/v1/segments');
   return (
-    <>
-      <div class="page-head">
-        <h1>{t('title')}</h1>
-        {can('segments:manage') && (
-          <a class="button primary" href={href('/segments/new')} data-testid="new-segment">
-            {t('newSegment')}
-          </a>
-        )}
-      </div>
-      <Card>
-        <Async state={{ ...state, data: state.data && state.data.items }} empty={t('empty')}>
-          {(items) => (
-            <Table
-              caption={t('list')}
-              rowKey={(s) => s.id}
-              columns={[
-                { key: 'name', label: t('name'), render: (s) => <a href={href(`/segments/${s.id}`)}>{s.name}</a> },
-                { key: 'members', label: t('members'), class: 'num', render: (s) => <span data-testid={`members-${s.id}`}>{number(s.members, 0)}</span> },
-                { key: 'version', label: t('version'), class: 'num', render: (s) => `v${s.version}` },
-                { key: 'timed', label: <span class="sr-only">{t('timed')}</span>, render: (s) => (s.depends_on_time ? <span class="badge">{t('timed')}</span> : null) },
-                { key: 'updated', label: t('updated'), render: (s) => dateTime(s.updated_at) },
-              ]}
-              rows={items}
-            />
-          )}
-        </Async>
-      </Card>
-    </>
+    <ListPage
+      title={t('title')}
+      create={can('segments:manage') && { path: '/segments/new', label: t('newSegment'), testid: 'new-segment' }}
+      path="/v1/segments"
+      empty={t('empty')}
+      caption={t('list')}
+      columns={[
+        { key: 'name', label: t('name'), render: (s) => <a href={href(`/segments/${s.id}`)}>{s.name}</a> },
+        { key: 'members', label: t('members'), class: 'num', render: (s) => <span data-testid={`members-${s.id}`}>{number(s.members, 0)}</span> },
+        { key: 'version', label: t('version'), class: 'num', render: (s) => `v${s.version}` },
+        { key: 'timed', label: <span class="sr-only">{t('timed')}</span>, render: (s) => (s.depends_on_time ? <span class="badge">{t('timed')}</span> : null) },
+        { key: 'updated', label: t('updated'), render: (s) => dateTime(s.updated_at) },
+      ]}
+    />
   );
 }
 
@@ -183,12 +181,15 @@ function Editor({ segment, onSaved, all }) {
   const [saveError, setSaveError] = useState(null);
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState(null);
+  const [dirty, setDirty] = useState(!!loaded);
+  const release = useLeaveGuard(dirty);
   const preview = usePreview(definition);
   const others = (all || []).filter((s) => !segment || s.id !== segment.id);
   const skus = useMemo(() => knownSkus([definition, ...(all || []).map((s) => s.definition)]), [all, definition]);
   const tags = useMemo(() => knownValues((all || []).map((s) => s.definition), 'tag'), [all]);
   const change = (d) => {
     setDefinition(d);
+    setDirty(true);
     setSaveError(null);
     setNotice(null);
   };
@@ -201,6 +202,8 @@ function Editor({ segment, onSaved, all }) {
       const body = { name, description: description.trim() || null, definition };
       const saved = segment ? await put(`/v1/segments/${segment.id}`, body) : await post('/v1/segments', body);
       setNotice(t('saved', { v: saved.version }));
+      setDirty(false);
+      if (!segment) release();
       onSaved(saved);
     } catch (err) {
       setSaveError(err);
@@ -219,16 +222,16 @@ function Editor({ segment, onSaved, all }) {
         <div>
           <div class="seg-names">
             <Field label={t('name')} error={nameError}>
-              {(p) => <input {...p} name="name" value={name} disabled={!manage} onInput={(e) => setName(e.currentTarget.value)} />}
+              {(p) => <input {...p} name="name" value={name} disabled={!manage} onInput={(e) => { setName(e.currentTarget.value); setDirty(true); }} />}
             </Field>
             <Field label={t('description')} error={descError}>
-              {(p) => <input {...p} name="description" value={description} disabled={!manage} onInput={(e) => setDescription(e.currentTarget.value)} />}
+              {(p) => <input {...p} name="description" value={description} disabled={!manage} onInput={(e) => { setDescription(e.currentTarget.value); setDirty(true); }} />}
             </Field>
           </div>
           <h2 class="seg-h">{t('builderTitle')}</h2>
           {!manage && <p class="muted">{t('readOnly')}</p>}
           {loaded && <p class="hint" role="status">{t('loaded')}</p>}
-          <SegmentBuilder value={definition} onChange={change} error={defError} segments={others} skus={skus} tags={tags} />
+          <SegmentBuilder value={definition} onChange={change} error={defError} segments={others} skus={skus} tags={tags} disabled={!manage} />
         </div>
         <aside class="seg-aside">
           <LiveCount preview={preview} />
@@ -267,13 +270,30 @@ function Editor({ segment, onSaved, all }) {
   );
 }
 
+/** One page of customers: a segment's members now, or a snapshot's. */
+function MemberTable({ items, caption }) {
+  const t = useT(strings);
+  return (
+    <Table
+      caption={caption}
+      rowKey={(c) => c.id}
+      columns={[
+        { key: 'id', label: t('customer'), render: (c) => <a href={href(`/customers/${c.id}`)}>#{c.id} {(c.profile && c.profile.name) || ''}</a> },
+        { key: 'phone', label: t('phone'), render: (c) => <span class="mono">{phoneOf(c)}</span> },
+        { key: 'city', label: t('city'), render: (c) => (c.profile && c.profile.city) || '—' },
+        { key: 'spent', label: t('spent'), class: 'num', render: (c) => money(c.stats && c.stats.total_spent) },
+        { key: 'orders', label: t('orders'), class: 'num', render: (c) => number(c.stats && c.stats.order_count, 0) },
+        { key: 'last', label: t('lastOrder'), render: (c) => dateTime(c.stats && c.stats.last_order_at) },
+      ]}
+      rows={items}
+    />
+  );
+}
+
 function Members({ id }) {
   const t = useT(strings);
-  const [cursors, setCursors] = useState([null]);
-  const cursor = cursors[cursors.length - 1];
-  const state = useApi(`/v1/segments/${id}/members`, { limit: 20, cursor, count: true });
   return (
-    <Async state={state} isEmpty={(d) => d.items.length === 0} empty={t('noMembers')}>
+    <Paged path={`/v1/segments/${id}/members`} query={{ limit: 20, count: true }} empty={t('noMembers')} label={t('members')}>
       {(page) => (
         <>
           {page.count !== null && page.count !== undefined && (
@@ -281,30 +301,23 @@ function Members({ id }) {
               {t('total', { n: number(page.count, 0) })}
             </p>
           )}
-          <Table
-            caption={t('members')}
-            rowKey={(c) => c.id}
-            columns={[
-              { key: 'id', label: t('customer'), render: (c) => <a href={href(`/customers/${c.id}`)}>#{c.id} {(c.profile && c.profile.name) || ''}</a> },
-              { key: 'phone', label: t('phone'), render: (c) => <span class="mono">{phoneOf(c)}</span> },
-              { key: 'city', label: t('city'), render: (c) => (c.profile && c.profile.city) || '—' },
-              { key: 'spent', label: t('spent'), class: 'num', render: (c) => money(c.stats && c.stats.total_spent) },
-              { key: 'orders', label: t('orders'), class: 'num', render: (c) => number(c.stats && c.stats.order_count, 0) },
-              { key: 'last', label: t('lastOrder'), render: (c) => dateTime(c.stats && c.stats.last_order_at) },
-            ]}
-            rows={page.items}
-          />
-          <div class="actions pager">
-            <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
-              {t('prev')}
-            </button>
-            <button type="button" disabled={!page.next_cursor} onClick={() => setCursors([...cursors, page.next_cursor])}>
-              {t('next')}
-            </button>
-          </div>
+          <MemberTable items={page.items} caption={t('members')} />
         </>
       )}
-    </Async>
+    </Paged>
+  );
+}
+
+/** The customers a snapshot froze, with their data as it is now. */
+function SnapshotMembers({ id, snapshot }) {
+  const t = useT(strings);
+  const caption = t('snapshotMembers', { id: snapshot.id, v: snapshot.version, n: number(snapshot.size, 0), at: dateTime(snapshot.taken_at) });
+  return (
+    <section class="seg-snapshot-members" data-testid="snapshot-members" aria-label={t('showMembersOf', { id: snapshot.id })}>
+      <Paged key={snapshot.id} path={`/v1/segments/${id}/snapshots/${snapshot.id}/members`} query={{ limit: 20 }} empty={t('noSnapshotMembers')} label={caption}>
+        {(page) => <MemberTable items={page.items} caption={caption} />}
+      </Paged>
+    </section>
   );
 }
 
@@ -343,6 +356,7 @@ function Snapshots({ id }) {
   const state = useApi(`/v1/segments/${id}/snapshots`);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [shown, setShown] = useState(null);
   const take = async () => {
     setBusy(true);
     setError(null);
@@ -376,58 +390,39 @@ function Snapshots({ id }) {
               { key: 'size', label: t('size'), class: 'num', render: (s) => number(s.size, 0) },
               { key: 'taken', label: t('takenAt'), render: (s) => dateTime(s.taken_at) },
               { key: 'by', label: t('takenBy'), render: (s) => <span class="mono">{s.taken_by}</span> },
+              {
+                key: 'members',
+                label: <span class="sr-only">{t('showMembers')}</span>,
+                render: (s) => (
+                  <button
+                    type="button"
+                    class="link"
+                    aria-expanded={shown && shown.id === s.id ? 'true' : 'false'}
+                    aria-label={shown && shown.id === s.id ? `${t('hideMembers')}: ${t('showMembersOf', { id: s.id })}` : t('showMembersOf', { id: s.id })}
+                    data-testid={`snapshot-members-${s.id}`}
+                    onClick={() => setShown(shown && shown.id === s.id ? null : s)}
+                  >
+                    {shown && shown.id === s.id ? t('hideMembers') : t('showMembers')}
+                  </button>
+                ),
+              },
             ]}
             rows={items}
           />
         )}
       </Async>
+      {shown && <SnapshotMembers id={id} snapshot={shown} />}
     </>
   );
 }
 
 function Versions({ id }) {
   const t = useT(strings);
-  const load = (definition) => {
-    pendingDefinition = definition;
+  const load = (v) => {
+    pendingDefinition = v.definition;
     navigate(`/segments/${id}`, { tab: 'definition' });
   };
-  const state = useApi(`/v1/segments/${id}/versions`);
-  return (
-    <Async state={{ ...state, data: state.data && [...state.data.items].reverse() }}>
-      {(items) => (
-        <Table
-          caption={t('versions')}
-          rowKey={(v) => v.version}
-          columns={[
-            { key: 'version', label: t('version'), render: (v) => `v${v.version}` },
-            { key: 'created', label: t('created'), render: (v) => dateTime(v.created_at) },
-            { key: 'by', label: t('createdBy'), render: (v) => <span class="mono">{v.created_by}</span> },
-            {
-              key: 'def',
-              label: t('definition'),
-              render: (v) => (
-                <details>
-                  <summary>JSON</summary>
-                  <pre class="mono seg-json">{JSON.stringify(v.definition, null, 2)}</pre>
-                </details>
-              ),
-            },
-            {
-              key: 'load',
-              label: <span class="sr-only">{t('load')}</span>,
-              render: (v) =>
-                can('segments:manage') && (
-                  <button type="button" class="link" onClick={() => load(v.definition)}>
-                    {t('load')}
-                  </button>
-                ),
-            },
-          ]}
-          rows={items}
-        />
-      )}
-    </Async>
-  );
+  return <VersionsTable path={`/v1/segments/${id}/versions`} loadLabel={t('load')} onLoad={can('segments:manage') ? load : null} />;
 }
 
 function ExportLink({ id }) {
@@ -436,18 +431,25 @@ function ExportLink({ id }) {
   // analyst's key is refused it): the default columns hold no personal data.
   const allowed = can('segments:export');
   const policy = useApi(allowed ? '/v1/shop/settings/export' : null);
+  // Fetched, not a plain link: a refusal (403, 400) is shown here instead of being saved as the CSV.
+  const { busy, error, download } = useDownload();
   if (!allowed || !policy.data) return null;
   // Personal columns only where the shop's policy allows them and the role may read them.
   const personal = policy.data.personal_columns && can('pii:read');
   return (
     <>
-      <a class="button" href={`/v1/segments/${id}/export`} download={`segment-${id}.csv`} data-testid="export-segment">
-        {t('export')}
-      </a>
+      <button type="button" disabled={busy} onClick={() => download(`/v1/segments/${id}/export`, null, `segment-${id}.csv`)} data-testid="export-segment">
+        {busy ? t('exporting') : t('export')}
+      </button>
       {personal && (
-        <a class="button" href={`/v1/segments/${id}/export?columns=${encodeURIComponent(PERSONAL_EXPORT)}`} download={`segment-${id}-personal.csv`} data-testid="export-personal">
+        <button type="button" disabled={busy} onClick={() => download(`/v1/segments/${id}/export`, { columns: PERSONAL_EXPORT }, `segment-${id}-personal.csv`)} data-testid="export-personal">
           {t('exportPersonal')}
-        </a>
+        </button>
+      )}
+      {error && (
+        <div class="seg-export-error" data-testid="export-error">
+          <ErrorBox error={error} />
+        </div>
       )}
     </>
   );
