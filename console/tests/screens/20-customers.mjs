@@ -215,14 +215,16 @@ test('customers: a merged customer leads to the survivor, whose merge is undone 
 test('customers: an analyst searches by what the role allows, sees identities masked, and may not tag or unmerge', async (t) => {
   // A merge to look at, made with the owner key.
   const s = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const phoneNumber = `139${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
   const ingest = await api('POST', '/v1/events', {
     events: [
-      { id: `console-test:${s}:1`, type: 'customer.upsert', identities: [{ kind: 'phone', value: '13912345678' }, { kind: 'external:erp', value: `A-${s}` }], profile: { name: 'Analyst A' } },
+      { id: `console-test:${s}:1`, type: 'customer.upsert', identities: [{ kind: 'phone', value: phoneNumber }, { kind: 'external:erp', value: `A-${s}` }], profile: { name: 'Analyst A' } },
       { id: `console-test:${s}:2`, type: 'customer.upsert', identities: [{ kind: 'email', value: `analyst-b-${s}@example.com` }] },
       { id: `console-test:${s}:3`, type: 'customer.upsert', identities: [{ kind: 'external:erp', value: `A-${s}` }, { kind: 'email', value: `analyst-b-${s}@example.com` }] },
     ],
   });
   assert.equal(ingest.status, 200, JSON.stringify(ingest.body));
+  assert.equal(ingest.body.rejected, 0, JSON.stringify(ingest.body));
   const survivor = ingest.body.outcomes[0].customer_id;
   const analyst = await analystPage(t, 'customers');
   if (!analyst) return;
@@ -247,7 +249,7 @@ test('customers: an analyst searches by what the role allows, sees identities ma
     await page.getByRole('heading', { name: new RegExp(`Customer ${survivor}$`) }).waitFor();
     const phoneRow = page.getByRole('tabpanel').getByRole('row').filter({ hasText: 'Phone' });
     assert.match(await phoneRow.locator('.mono').textContent(), /\*{4}/);
-    assert.ok(!(await page.getByRole('tabpanel').textContent()).includes('13912345678'), 'the phone is not shown in full');
+    assert.ok(!(await page.getByRole('tabpanel').textContent()).includes(phoneNumber), 'the phone is not shown in full');
 
     // No tag is added, no merge undone.
     await page.getByRole('tab', { name: 'Tags', exact: true }).click();
@@ -260,5 +262,24 @@ test('customers: an analyst searches by what the role allows, sees identities ma
     noScriptErrors(page);
   } finally {
     await analyst.done();
+  }
+});
+
+test('customers: a consent and an identity kind read in words, the consent in the right colour', async () => {
+  const customer = await customerWithPhone();
+  const put = await api('PUT', `/v1/customers/${customer.id}/consents/sms`, { status: 'opted_in', source: 'console-test' });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const page = await signedIn();
+  try {
+    await open(page, `/customers/${customer.id}?tab=consents`);
+    const row = page.getByRole('tabpanel').getByRole('row').filter({ hasText: 'sms' });
+    const badge = row.getByText('Opted in', { exact: true });
+    await badge.waitFor();
+    assert.match(await badge.getAttribute('class'), /\bgood\b/);
+    await open(page, `/customers/${customer.id}`);
+    await page.getByRole('tabpanel').getByRole('cell', { name: 'Phone', exact: true }).waitFor();
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
   }
 });
