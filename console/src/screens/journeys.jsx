@@ -474,7 +474,7 @@ function Editor({ journey, onChanged, tab }) {
             </button>
           )}
           {!isNew && manage && status !== 'archived' && (
-            <button type="button" class="danger" disabled={busy} onClick={() => setConfirm('archive')} data-testid="archive">
+            <button type="button" class="danger" disabled={busy} onClick={() => { setError(null); setConfirm('archive'); }} data-testid="archive">
               {t('archive')}
             </button>
           )}
@@ -492,7 +492,7 @@ function Editor({ journey, onChanged, tab }) {
             </button>
           )}
           {!isNew && manage && status === 'draft' && !journey.activated_at && (
-            <button type="button" class="danger" disabled={busy} onClick={() => setConfirm('delete')}>
+            <button type="button" class="danger" disabled={busy} onClick={() => { setError(null); setConfirm('delete'); }}>
               {t('delete')}
             </button>
           )}
@@ -504,7 +504,7 @@ function Editor({ journey, onChanged, tab }) {
           {notice}
         </p>
       )}
-      {generalError && <ErrorBox error={generalError} />}
+      {generalError && confirm === null && <ErrorBox error={generalError} />}
       {fault && (
         <div class="state error" role="alert" data-testid="journey-error">
           <strong>{fault.node === TRIGGER ? t('trigger') : fault.node}</strong>: {faultText}
@@ -512,7 +512,7 @@ function Editor({ journey, onChanged, tab }) {
       )}
       {!manage && <p class="muted">{t('readOnly')}</p>}
       <DryRun result={dry} />
-      <Tabs label={t('title')} tabs={tabs} active={active} onChange={(x) => navigate(`/journeys/${journey.id}`, { tab: x })} />
+      <Tabs label={t('title')} tabs={tabs} active={active} onChange={(x) => !isNew && navigate(`/journeys/${journey.id}`, { tab: x })} />
       {active === 'canvas' && (
         <div class="jn-layout">
           <div class="jn-main">
@@ -577,13 +577,32 @@ function Editor({ journey, onChanged, tab }) {
         </>
       )}
       {active === 'versions' && <Versions id={journey.id} />}
-      <Dialog open={confirm !== null} title={confirm === 'delete' ? t('deleteTitle') : t('archiveTitle')} onClose={() => setConfirm(null)}>
+      <Dialog
+        open={confirm !== null}
+        title={confirm === 'delete' ? t('deleteTitle') : t('archiveTitle')}
+        onClose={() => {
+          setConfirm(null);
+          setError(null);
+        }}
+      >
         <p>{confirm === 'delete' ? t('deleteText') : t('archiveText')}</p>
+        {/* A refusal is shown here, in front of the page (the dialog is modal). */}
+        {generalError && (
+          <div data-testid="confirm-error">
+            <ErrorBox error={generalError} />
+          </div>
+        )}
         <div class="actions">
-          <button type="button" class="danger" onClick={() => (confirm === 'delete' ? remove() : lifecycle('archive'))} data-testid="confirm">
+          <button type="button" class="danger" disabled={busy} onClick={() => (confirm === 'delete' ? remove() : lifecycle('archive'))} data-testid="confirm">
             {confirm === 'delete' ? t('delete') : t('archive')}
           </button>
-          <button type="button" onClick={() => setConfirm(null)}>
+          <button
+            type="button"
+            onClick={() => {
+              setConfirm(null);
+              setError(null);
+            }}
+          >
             {t('cancel')}
           </button>
         </div>
