@@ -13,6 +13,8 @@ import { strings } from './journeys/strings.js';
 import { KINDS, TRIGGER, addStep, faultyNode, kindOf, removeStep } from './journeys/graph.js';
 import { Canvas, stepCounts } from './journeys/canvas.jsx';
 import { StepPanel, TriggerPanel } from './journeys/panels.jsx';
+import { ListPage, Paged, VersionsTable, useLeaveGuard } from './segments/common.jsx';
+import { channelName, outcomeList, skipReason } from './journeys/names.js';
 import './segments.css';
 import './segments/builder.css';
 import './journeys.css';
@@ -42,37 +44,22 @@ function StatusBadge({ status }) {
 
 function JourneyList() {
   const t = useT(strings);
-  const state = useApi('/v1/journeys');
   return (
-    <>
-      <div class="page-head">
-        <h1>{t('title')}</h1>
-        {can('journeys:manage') && (
-          <a class="button primary" href={href('/journeys/new')} data-testid="new-journey">
-            {t('newJourney')}
-          </a>
-        )}
-      </div>
-      <Card>
-        <Async state={{ ...state, data: state.data && state.data.items }} empty={t('empty')}>
-          {(items) => (
-            <Table
-              caption={t('list')}
-              rowKey={(j) => j.id}
-              columns={[
-                { key: 'name', label: t('name'), render: (j) => <a href={href(`/journeys/${j.id}`)}>{j.name}</a> },
-                { key: 'status', label: t('status'), render: (j) => <StatusBadge status={j.status} /> },
-                { key: 'version', label: t('version'), class: 'num', render: (j) => `v${j.version}` },
-                { key: 'in', label: t('inProgress'), class: 'num', render: (j) => number(j.in_progress, 0) },
-                { key: 'activated', label: t('activated'), render: (j) => dateTime(j.activated_at) },
-                { key: 'updated', label: t('updated'), render: (j) => dateTime(j.updated_at) },
-              ]}
-              rows={items}
-            />
-          )}
-        </Async>
-      </Card>
-    </>
+    <ListPage
+      title={t('title')}
+      create={can('journeys:manage') && { path: '/journeys/new', label: t('newJourney'), testid: 'new-journey' }}
+      path="/v1/journeys"
+      empty={t('empty')}
+      caption={t('list')}
+      columns={[
+        { key: 'name', label: t('name'), render: (j) => <a href={href(`/journeys/${j.id}`)}>{j.name}</a> },
+        { key: 'status', label: t('status'), render: (j) => <StatusBadge status={j.status} /> },
+        { key: 'version', label: t('version'), class: 'num', render: (j) => `v${j.version}` },
+        { key: 'in', label: t('inProgress'), class: 'num', render: (j) => number(j.in_progress, 0) },
+        { key: 'activated', label: t('activated'), render: (j) => dateTime(j.activated_at) },
+        { key: 'updated', label: t('updated'), render: (j) => dateTime(j.updated_at) },
+      ]}
+    />
   );
 }
 
@@ -145,9 +132,9 @@ function TestSend({ id }) {
           rowKey={(m) => m.id}
           columns={[
             { key: 'id', label: 'ID', render: (m) => <span class="mono">{m.id}</span> },
-            { key: 'channel', label: t('channel'), render: (m) => m.channel },
+            { key: 'channel', label: t('channel'), render: (m) => channelName(t, m.channel) },
             { key: 'template', label: t('template'), render: (m) => m.template },
-            { key: 'status', label: t('status'), render: (m) => <span class="badge">{m.status}</span> },
+            { key: 'status', label: t('status'), render: (m) => <span class="badge" data-status={m.status}>{t(`ms_${m.status}`)}</span> },
           ]}
           rows={result.messages}
         />
@@ -186,7 +173,7 @@ function StatsView({ stats }) {
             ].map(([k, a]) => ({ arm: t(k), entered: number(a.entered, 0), converted: number(a.converted, 0), rate: percent(a.rate), revenue: money(a.revenue) }))}
           />
           <p data-testid="lift">
-            {t('liftAbs')}: {lift ? `${(lift.absolute * 100).toFixed(1)} pp` : '—'} · {t('liftRel')}: {lift ? percent(lift.relative) : '—'} · {t('pValue')}:{' '}
+            {t('liftAbs')}: {lift ? t('pp', { n: number(lift.absolute * 100, 1) }) : '—'} · {t('liftRel')}: {lift ? percent(lift.relative) : '—'} · {t('pValue')}:{' '}
             {lift && lift.p_value !== null && lift.p_value !== undefined ? number(lift.p_value, 4) : '—'}
           </p>
         </Card>
@@ -233,8 +220,8 @@ function StatsView({ stats }) {
               { key: 'version', label: t('version'), render: (s) => `v${s.version}` },
               { key: 'step', label: t('step'), render: (s) => <span class="mono">{s.step}</span> },
               { key: 'kind', label: t('addKind'), render: (s) => t(`k_${s.kind}`) },
-              { key: 'outcomes', label: t('outcomes'), render: (s) => Object.entries(s.outcomes).map(([k, v]) => `${k} ${v}`).join(' · ') },
-              { key: 'skipped', label: t('skipped'), render: (s) => Object.entries(s.skipped).map(([k, v]) => `${k} ${v}`).join(' · ') || '—' },
+              { key: 'outcomes', label: t('outcomes'), render: (s) => outcomeList(t, s.outcomes) || '—' },
+              { key: 'skipped', label: t('skipped'), render: (s) => Object.entries(s.skipped).map(([k, v]) => `${skipReason(t, k)} ${number(v, 0)}`).join(' · ') || '—' },
             ]}
             rows={stats.steps}
           />
@@ -246,10 +233,9 @@ function StatsView({ stats }) {
 
 function Runs({ id }) {
   const t = useT(strings);
-  const state = useApi(`/v1/journeys/${id}/runs`, { limit: 50 });
   return (
-    <Async state={{ ...state, data: state.data && state.data.items }} empty={t('noRuns')}>
-      {(items) => (
+    <Paged path={`/v1/journeys/${id}/runs`} query={{ limit: 50 }} empty={t('noRuns')} label={t('runs')}>
+      {(page) => (
         <Table
           caption={t('runs')}
           rowKey={(r) => r.id}
@@ -262,10 +248,10 @@ function Runs({ id }) {
             { key: 'entered', label: t('enteredAt'), render: (r) => dateTime(r.entered_at) },
             { key: 'revenue', label: t('revenue'), class: 'num', render: (r) => (r.revenue === null || r.revenue === undefined ? '—' : money(r.revenue)) },
           ]}
-          rows={items}
+          rows={page.items}
         />
       )}
-    </Async>
+    </Paged>
   );
 }
 
@@ -275,43 +261,7 @@ function Versions({ id }) {
     pendingVersion = v;
     navigate(`/journeys/${id}`, { tab: 'canvas' });
   };
-  const state = useApi(`/v1/journeys/${id}/versions`);
-  return (
-    <Async state={{ ...state, data: state.data && [...state.data.items].reverse() }}>
-      {(items) => (
-        <Table
-          caption={t('versions')}
-          rowKey={(v) => v.version}
-          columns={[
-            { key: 'version', label: t('version'), render: (v) => `v${v.version}` },
-            { key: 'created', label: t('created'), render: (v) => dateTime(v.created_at) },
-            { key: 'by', label: t('createdBy'), render: (v) => <span class="mono">{v.created_by}</span> },
-            {
-              key: 'def',
-              label: t('definition'),
-              render: (v) => (
-                <details>
-                  <summary>JSON</summary>
-                  <pre class="mono seg-json">{JSON.stringify(v.definition, null, 2)}</pre>
-                </details>
-              ),
-            },
-            {
-              key: 'load',
-              label: <span class="sr-only">{t('load')}</span>,
-              render: (v) =>
-                can('journeys:manage') && (
-                  <button type="button" class="link" onClick={() => load(v)}>
-                    {t('load')}
-                  </button>
-                ),
-            },
-          ]}
-          rows={items}
-        />
-      )}
-    </Async>
-  );
+  return <VersionsTable path={`/v1/journeys/${id}/versions`} loadLabel={t('load')} onLoad={can('journeys:manage') ? load : null} />;
 }
 
 /** The editor of one journey (or a new one): the canvas, its panels, the lifecycle. */
@@ -327,7 +277,9 @@ function Editor({ journey, onChanged, tab }) {
   const [name, setName] = useState(journey ? journey.name : copy ? copy.name : '');
   const [description, setDescription] = useState(journey ? journey.description || '' : copy ? copy.description || '' : '');
   const [definition, setDefinition] = useState(journey ? journey.definition : copy ? copy.definition : NEW_DEFINITION);
-  const [dirty, setDirty] = useState(isNew);
+  // A new journey counts as changed once something is typed (or when it is a copy).
+  const [dirty, setDirty] = useState(isNew && !!copy);
+  const release = useLeaveGuard(dirty, { samePath: true });
   const [selected, setSelected] = useState(TRIGGER);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -378,6 +330,7 @@ function Editor({ journey, onChanged, tab }) {
       const body = { name, description: description.trim() || null, definition };
       if (isNew) {
         const created = await post('/v1/journeys', body);
+        release();
         navigate(`/journeys/${created.id}`);
       } else {
         const saved = await put(`/v1/journeys/${journey.id}`, body);
@@ -400,6 +353,7 @@ function Editor({ journey, onChanged, tab }) {
     act(async () => {
       await del(`/v1/journeys/${journey.id}`);
       setConfirm(null);
+      release();
       navigate('/journeys');
     });
   const add = () => {
@@ -484,7 +438,9 @@ function Editor({ journey, onChanged, tab }) {
               disabled={busy}
               data-testid="copy-journey"
               onClick={() => {
+                // The copy takes the changes not saved yet along: nothing is lost, nothing to ask.
                 pendingCopy = { name: t('copyName', { name }), description, definition };
+                release();
                 navigate('/journeys/new');
               }}
             >

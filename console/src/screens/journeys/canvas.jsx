@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { useT } from '../../i18n.js';
 import { number } from '../../format.js';
 import { strings } from './strings.js';
+import { outcomeList } from './names.js';
 import { NODE_H, NODE_W, TRIGGER, kindOf, layout } from './graph.js';
 
 const ICONS = { trigger: '⚡', send: '✉', coupon: '¥', tag: '#', points: '★', wait: '◔', branch: '⋔', split: '⚖', exit: '■' };
@@ -159,9 +160,7 @@ export function Canvas({ definition, selected, onSelect, fault, faultText, count
                       ? `${t('entered')} ${number(entered, 0)}`
                       : ''
                     : c
-                      ? Object.entries(c.outcomes)
-                          .map(([k, v]) => `${k} ${number(v, 0)}`)
-                          .join(' · ')
+                      ? outcomeList(t, c.outcomes)
                       : ''}
                 </span>
               )}

@@ -3,14 +3,25 @@
 // field at fault.
 import { useT } from '../../i18n.js';
 import { toMajor, toMinor } from '../../format.js';
-import { Field } from '../../ui.jsx';
+import { Field, useApi } from '../../ui.jsx';
+import { can } from '../../session.js';
 import { SegmentBuilder } from '../segments/builder.jsx';
 import { strings } from './strings.js';
+import { channelName } from './names.js';
 import { TRIGGER, kindOf } from './graph.js';
 
 const EVENTS = ['order.paid', 'order.refunded', 'order.created', 'behaviour.recorded', 'customer.created', 'customer.updated', 'segment.entered', 'segment.exited', 'coupon.redeemed', 'points.changed'];
 const FIELD_OPS = ['eq', 'ne', 'lt', 'lte', 'gt', 'gte', 'in', 'contains', 'exists'];
+/** The usual channels, offered when the shop's own cannot be read (a role without `messages:manage`). */
 const CHANNELS = ['sms', 'email', 'wechat', 'app-push'];
+
+/** The shop's channels (GET /v1/shop/channels), or the usual ones when that fails or lists none. */
+function useChannels() {
+  // Only a role that manages messages may read them; others get the usual list without asking.
+  const state = useApi(can('messages:manage') ? '/v1/shop/channels' : null);
+  const own = state.data && Array.isArray(state.data.items) ? [...new Set(state.data.items.map((c) => c.channel))] : [];
+  return own.length ? own : CHANNELS;
+}
 
 /** A number from an input (or the text as typed, for the API to refuse); '' → undefined. */
 function num(text) {
@@ -98,7 +109,7 @@ function FieldTests({ tests, onChange, base, rest, message, disabled }) {
                   put(i, { ...ft, op, value: op === 'exists' ? true : op === 'in' ? (Array.isArray(ft.value) ? ft.value : [ft.value].filter((x) => x !== undefined && x !== '')) : Array.isArray(ft.value) ? ft.value[0] : ft.value });
                 }}>
                   {FIELD_OPS.map((o) => (
-                    <option value={o}>{o}</option>
+                    <option value={o}>{t(`fo_${o}`)}</option>
                   ))}
                 </select>
               )}
@@ -187,7 +198,7 @@ export function TriggerPanel({ definition, onChange, rest, message, segments, di
         {t('audience')}
       </label>
       {tr.customer !== undefined && (
-        <SegmentBuilder value={tr.customer} onChange={(c) => setTrigger({ ...tr, customer: c })} error={apiError} root="definition.trigger.customer" segments={segments} idPrefix="jn-trigger" />
+        <SegmentBuilder value={tr.customer} onChange={(c) => setTrigger({ ...tr, customer: c })} error={apiError} root="definition.trigger.customer" segments={segments} idPrefix="jn-trigger" disabled={disabled} />
       )}
       <fieldset class="jn-fieldset">
         <legend>{t('entry')}</legend>
@@ -255,6 +266,7 @@ export function StepPanel({ id, definition, onChange, onRemove, rest, message, s
   const put = (next) => onChange({ ...definition, steps: { ...steps, [id]: next } });
   const body = step[kind];
   const setBody = (b) => put({ ...step, [kind]: b });
+  const channels = useChannels();
   const target = (field, label) => <Target label={label} name={field} value={step[field]} steps={steps} self={id} err={err(field)} disabled={disabled} onChange={(v) => put(set(step, field, v))} />;
   let form = null;
   switch (kind) {
@@ -285,8 +297,8 @@ export function StepPanel({ id, definition, onChange, onRemove, rest, message, s
           </fieldset>
           {target('next', t('next'))}
           <datalist id="jn-channels">
-            {CHANNELS.map((c) => (
-              <option value={c} />
+            {channels.map((c) => (
+              <option value={c} label={channelName(t, c)} />
             ))}
           </datalist>
         </>
@@ -396,7 +408,7 @@ export function StepPanel({ id, definition, onChange, onRemove, rest, message, s
             )}
           </Field>
           {mode === 'customer' ? (
-            <SegmentBuilder value={body.customer} onChange={(c) => setBody({ customer: c })} error={apiError} root={`definition.steps.${id}.branch.customer`} segments={segments} idPrefix={`jn-branch-${id}`} />
+            <SegmentBuilder value={body.customer} onChange={(c) => setBody({ customer: c })} error={apiError} root={`definition.steps.${id}.branch.customer`} segments={segments} idPrefix={`jn-branch-${id}`} disabled={disabled} />
           ) : (
             <>
               <Text label={t('event')} value={body.event || ''} list="jn-events" err={err('branch.event')} disabled={disabled} onInput={(v) => setBody({ ...body, event: v })} />
