@@ -11,6 +11,7 @@ import { money, number } from '../format.js';
 import { SchemaForm, cleanMessage, initialValue, shownPath } from './plugins/schema-form.jsx';
 import { Templates, TemplateStats } from './loyalty/coupons.jsx';
 import { Redemptions, Rewards } from './loyalty/rewards.jsx';
+import { oneUnit } from './loyalty/common.jsx';
 import './plugins.css';
 import './loyalty.css';
 
@@ -25,12 +26,12 @@ const strings = {
     scheme: 'Points and tiers: {id}',
     noScheme: 'No loyalty scheme is enabled in this shop: customers earn no points and have no tier.',
     findScheme: 'Find one in the plugin market',
-    needsPlugins: 'Tiers and points rules are the configuration of the shop’s loyalty-scheme plugin; changing them needs the plugins:manage permission.',
+    tiersHidden: 'The tiers and the points rules are the settings of the shop’s loyalty-scheme plugin: roles with the plugins:manage permission (the owner, operators) see and change them. Your role does not; a customer’s own tier and points show on the customer’s profile.',
     tier: 'Tier',
     threshold: 'Qualifying spend (12 months)',
     multiplier: 'Points multiplier',
     noTiers: 'No tier is defined: every customer earns at the base rate.',
-    pointsPerUnit: 'Points per yuan paid',
+    pointsPerUnit: 'Points per {unit} paid',
     expiry: 'Points expire after',
     never: 'never',
     days: '{n} days',
@@ -58,12 +59,12 @@ const strings = {
     scheme: '积分与等级：{id}',
     noScheme: '本店尚未启用积分方案：客户不会获得积分，也没有等级。',
     findScheme: '去插件市场选择一个',
-    needsPlugins: '等级和积分规则是店铺积分方案插件的配置；修改它们需要 plugins:manage 权限。',
+    tiersHidden: '等级和积分规则是店铺积分方案插件的设置：拥有 plugins:manage 权限的角色（店主、运营）可以查看和修改。您的角色无此权限；每位客户自己的等级和积分可在客户详情页查看。',
     tier: '等级',
     threshold: '升级门槛（近 12 个月消费）',
     multiplier: '积分倍数',
     noTiers: '未设置等级：所有客户按基础比例积分。',
-    pointsPerUnit: '每消费 1 元获得积分',
+    pointsPerUnit: '每消费 {unit} 获得积分',
     expiry: '积分有效期',
     never: '永久有效',
     days: '{n} 天',
@@ -129,7 +130,7 @@ function SchemeCard({ sub }) {
         <p class="muted">{t('noTiers')}</p>
       )}
       <dl class="facts">
-        <dt>{t('pointsPerUnit')}</dt>
+        <dt>{t('pointsPerUnit', { unit: oneUnit() })}</dt>
         <dd>{shown('points_per_unit')}</dd>
         <dt>{t('expiry')}</dt>
         <dd>{c.expiry_days === 0 ? t('never') : c.expiry_days !== undefined ? t('days', { n: c.expiry_days }) : shown('expiry_days')}</dd>
@@ -185,7 +186,15 @@ function SchemeCard({ sub }) {
 function Scheme() {
   const t = useT(strings);
   const shop = useApi(can('plugins:manage') ? '/v1/shop/plugins' : null);
-  if (!can('plugins:manage')) return <p class="muted">{t('needsPlugins')}</p>;
+  // No route gives the plugin's configuration to a role without plugins:manage: say where the tiers live.
+  if (!can('plugins:manage'))
+    return (
+      <Card title={t('tiers')} id="loyalty-scheme">
+        <p class="state empty" data-testid="tiers-hidden">
+          {t('tiersHidden')}
+        </p>
+      </Card>
+    );
   return (
     <Async state={shop} isEmpty={() => false}>
       {(data) => {

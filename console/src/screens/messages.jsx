@@ -8,6 +8,7 @@ import { Async, Card, Table, Tabs, useApi } from '../ui.jsx';
 import { Policies, policySummary, policyStrings } from './messages/policies.jsx';
 import { Consents, Outbox } from './messages/outbox.jsx';
 import { translate } from '../i18n.js';
+import { channelName } from './loyalty/common.jsx';
 import './plugins.css';
 import './loyalty.css';
 import './messages.css';
@@ -72,7 +73,7 @@ function Channels() {
               rowKey={(r) => r.channel}
               rows={data.items}
               columns={[
-                { key: 'channel', label: t('channel'), render: (r) => <span class="badge">{r.channel}</span> },
+                { key: 'channel', label: t('channel'), render: (r) => <span class="badge">{channelName(r.channel)}</span> },
                 {
                   key: 'plugin_id',
                   label: t('connector'),
@@ -117,7 +118,7 @@ function AvailableConnectors({ catalogue, routed }) {
             <a href={href(`/plugins/${encodeURIComponent(m.id)}`)} aria-label={t('enable', { id: m.id })}>
               {m.id}
             </a>{' '}
-            <span class="badge">{m.channel}</span> <span class="muted small">{m.description}</span>
+            <span class="badge">{channelName(m.channel)}</span> <span class="muted small">{m.description}</span>
           </li>
         ))}
       </ul>

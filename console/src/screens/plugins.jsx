@@ -9,6 +9,7 @@ import { currentLocale, can } from '../session.js';
 import { Async, Card, ErrorBox, Loading, Table, Tabs, useApi } from '../ui.jsx';
 import { KINDS, STATUSES, statusClass } from './plugins/words.js';
 import EnableForm from './plugins/enable-form.jsx';
+import { channelName } from './loyalty/common.jsx';
 import { Health, Runs, DeadLetters, Logs, DisableButton } from './plugins/detail.jsx';
 import './plugins.css';
 
@@ -35,7 +36,8 @@ const strings = {
     deadLetters: 'Dead letters',
     logs: 'Logs',
     health: 'Health',
-    noScope: 'Managing plugins needs the plugins:manage permission.',
+    noScope: 'Your role cannot manage plugins.',
+    noScopeWhy: 'The plugin market, each plugin’s settings and its health are for roles with the plugins:manage permission (the owner, operators); the kernel shows the plugin catalogue to those roles only. Ask the shop’s owner if you need a plugin enabled or changed.',
     catalogue: 'Catalogue',
     versions: 'Installed versions: {v}',
     notEnabledYet: 'This plugin is not enabled in this shop. Fill in its configuration and choose what to grant.',
@@ -62,7 +64,8 @@ const strings = {
     deadLetters: '死信',
     logs: '日志',
     health: '运行状况',
-    noScope: '管理插件需要 plugins:manage 权限。',
+    noScope: '您的角色无法管理插件。',
+    noScopeWhy: '插件市场、各插件的设置和运行状况仅对拥有 plugins:manage 权限的角色（店主、运营）开放；插件目录也只向这些角色显示。如需启用或修改插件，请联系店主。',
     catalogue: '插件目录',
     versions: '已安装版本：{v}',
     notEnabledYet: '此插件尚未在本店启用。请填写配置并选择授予的权限。',
@@ -181,8 +184,8 @@ function Detail({ id, tab }) {
                 {sub && sub.status !== 'disabled' && can('plugins:manage') && <DisableButton id={id} onDone={status.reload} />}
               </div>
               <p>
-                <span class="badge">{kinds[manifest.kind] || manifest.kind}</span>
-                {manifest.channel && <span class="badge">{manifest.channel}</span>} {manifest.description} <span class="muted">— {manifest.vendor}</span>
+                <span class="badge">{kinds[manifest.kind] || manifest.kind}</span>{' '}
+                {manifest.channel && <span class="badge">{channelName(manifest.channel)}</span>} {manifest.description} <span class="muted">— {manifest.vendor}</span>
               </p>
               {data.items.length > 1 && <p class="muted">{t('versions', { v: data.items.map((p) => p.manifest.version).join(', ') })}</p>}
               {status.error && !notEnabled && <ErrorBox error={status.error} onRetry={status.reload} />}
@@ -210,11 +213,19 @@ function Detail({ id, tab }) {
 
 export default function Screen({ route }) {
   const t = useT(strings);
+  // GET /v1/plugins (the catalogue) takes an admin key or plugins:manage, as does every other
+  // plugin route: a role without it can read nothing here, so it gets a plain statement.
   if (!can('plugins:manage')) {
     return (
       <>
-        <h1>{t('title')}</h1>
-        <p class="state">{t('noScope')}</p>
+        <div class="page-head">
+          <h1>{t('title')}</h1>
+        </div>
+        <Card title={t('noScope')} id="plugins-no-scope">
+          <p class="state empty" data-testid="plugins-no-scope">
+            {t('noScopeWhy')}
+          </p>
+        </Card>
       </>
     );
   }

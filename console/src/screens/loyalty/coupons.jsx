@@ -8,6 +8,7 @@ import { can, currentShop } from '../../session.js';
 import { Async, Bars, Card, Dialog, ErrorBox, Field, Stat, Table, useApi } from '../../ui.jsx';
 import { date, money, number, percent, toMajor, toMinor } from '../../format.js';
 import { errorOn } from '../plugins/schema-form.jsx';
+import { FormActions, InputField, useForm, wholeNumber } from './common.jsx';
 
 const strings = {
   en: {
@@ -38,6 +39,7 @@ const strings = {
     active: 'Active',
     activeLabel: 'Active (can be issued)',
     inactive: 'Inactive',
+    on: 'Active',
     actions: 'Actions',
     stats: 'Statistics',
     statsOf: 'Statistics of {name}',
@@ -93,6 +95,7 @@ const strings = {
     active: '状态',
     activeLabel: '启用（可发放）',
     inactive: '已停用',
+    on: '启用中',
     actions: '操作',
     stats: '统计',
     statsOf: '{name} 的统计',
@@ -148,7 +151,7 @@ export function terms(t, tpl) {
 
 function TemplateForm({ template, onDone, onCancel }) {
   const t = useT(strings);
-  const [f, setF] = useState(() => ({
+  const { f, setF, set, error, setError, busy, run } = useForm(() => ({
     name: template ? template.name : '',
     face: template ? toMajor(template.face_value) : '',
     threshold: template ? toMajor(template.threshold) : '0',
@@ -160,10 +163,7 @@ function TemplateForm({ template, onDone, onCancel }) {
     budgetMoney: template && template.budget_money !== null ? toMajor(template.budget_money) : '',
     active: template ? template.active : true,
   }));
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
-  const int = (s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : NaN);
+  const int = wholeNumber;
   const submit = async (e) => {
     e.preventDefault();
     setError(null);
@@ -187,30 +187,16 @@ function TemplateForm({ template, onDone, onCancel }) {
       Number.isNaN(body.budget_count) && { field: 'budget_count', message: t('countNeeded') } ||
       Number.isNaN(body.budget_money) && { field: 'budget_money', message: t('amountNeeded') };
     if (local) return setError(local);
-    setBusy(true);
-    try {
-      const saved = template ? await put(`/v1/coupon-templates/${template.id}`, body) : await post('/v1/coupon-templates', body);
-      onDone(saved);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    return run(async () => onDone(template ? await put(`/v1/coupon-templates/${template.id}`, body) : await post('/v1/coupon-templates', body)));
   };
   const known = ['name', 'face_value', 'threshold', 'valid_days', 'valid_until', 'per_customer_limit', 'budget_count', 'budget_money'];
   const cur = currentShop()?.currency || 'CNY';
   return (
     <form onSubmit={submit} noValidate class="form-grid" data-testid="template-form">
       {error && !known.includes(error.field) && <ErrorBox error={error} />}
-      <Field label={t('name')} error={errorOn(error, 'name')}>
-        {(p) => <input {...p} name="name" value={f.name} onInput={set('name')} required maxLength={100} />}
-      </Field>
-      <Field label={`${t('faceValue')} (${cur})`} error={errorOn(error, 'face_value')}>
-        {(p) => <input {...p} name="face_value" inputMode="decimal" value={f.face} onInput={set('face')} required />}
-      </Field>
-      <Field label={`${t('threshold')} (${cur})`} error={errorOn(error, 'threshold')}>
-        {(p) => <input {...p} name="threshold" inputMode="decimal" value={f.threshold} onInput={set('threshold')} />}
-      </Field>
+      <InputField label={t('name')} error={error} name="name" value={f.name} onInput={set('name')} required maxLength={100} />
+      <InputField label={`${t('faceValue')} (${cur})`} error={error} name="face_value" inputMode="decimal" value={f.face} onInput={set('face')} required />
+      <InputField label={`${t('threshold')} (${cur})`} error={error} name="threshold" inputMode="decimal" value={f.threshold} onInput={set('threshold')} />
       <fieldset class="field">
         <legend>{t('validity')}</legend>
         <label class="inline">
@@ -220,35 +206,17 @@ function TemplateForm({ template, onDone, onCancel }) {
           <input type="radio" name="validity" value="until" checked={f.mode === 'until'} onChange={() => setF({ ...f, mode: 'until' })} /> {t('validUntilOpt')}
         </label>
         {f.mode === 'days' ? (
-          <Field label={t('validDays')} error={errorOn(error, 'valid_days')}>
-            {(p) => <input {...p} name="valid_days" inputMode="numeric" value={f.days} onInput={set('days')} />}
-          </Field>
+          <InputField label={t('validDays')} error={error} name="valid_days" inputMode="numeric" value={f.days} onInput={set('days')} />
         ) : (
           <Field label={t('validUntil')} error={errorOn(error, 'valid_until') || errorOn(error, 'valid_days')}>
             {(p) => <input {...p} name="valid_until" type="date" value={f.until} onInput={set('until')} />}
           </Field>
         )}
       </fieldset>
-      <Field label={t('perCustomerLimit')} error={errorOn(error, 'per_customer_limit')}>
-        {(p) => <input {...p} name="per_customer_limit" inputMode="numeric" value={f.perCustomer} onInput={set('perCustomer')} />}
-      </Field>
-      <Field label={t('budgetCount')} error={errorOn(error, 'budget_count')}>
-        {(p) => <input {...p} name="budget_count" inputMode="numeric" value={f.budgetCount} onInput={set('budgetCount')} />}
-      </Field>
-      <Field label={`${t('budgetMoney')} (${cur})`} error={errorOn(error, 'budget_money')}>
-        {(p) => <input {...p} name="budget_money" inputMode="decimal" value={f.budgetMoney} onInput={set('budgetMoney')} />}
-      </Field>
-      <label class="inline">
-        <input type="checkbox" name="active" checked={f.active} onChange={set('active')} /> {t('activeLabel')}
-      </label>
-      <div class="actions form-actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {template ? t('save') : t('create')}
-        </button>
-        <button type="button" onClick={onCancel}>
-          {t('cancel')}
-        </button>
-      </div>
+      <InputField label={t('perCustomerLimit')} error={error} name="per_customer_limit" inputMode="numeric" value={f.perCustomer} onInput={set('perCustomer')} />
+      <InputField label={t('budgetCount')} error={error} name="budget_count" inputMode="numeric" value={f.budgetCount} onInput={set('budgetCount')} />
+      <InputField label={`${t('budgetMoney')} (${cur})`} error={error} name="budget_money" inputMode="decimal" value={f.budgetMoney} onInput={set('budgetMoney')} />
+      <FormActions active={f.active} onActive={set('active')} activeLabel={t('activeLabel')} busy={busy} label={template ? t('save') : t('create')} cancel={t('cancel')} onCancel={onCancel} />
     </form>
   );
 }
@@ -291,7 +259,7 @@ export function Templates() {
                 ),
               },
               { key: 'issued', label: t('issued'), class: 'num', render: (r) => number(r.issued) },
-              { key: 'active', label: t('active'), render: (r) => <span class={`badge ${r.active ? 'good' : ''}`}>{r.active ? t('activeLabel').split(' (')[0].split('（')[0] : t('inactive')}</span> },
+              { key: 'active', label: t('active'), render: (r) => <span class={`badge ${r.active ? 'good' : ''}`}>{r.active ? t('on') : t('inactive')}</span> },
               {
                 key: 'actions',
                 label: t('actions'),
@@ -343,7 +311,7 @@ export function TemplateStats({ id }) {
         {(tp) => (
           <>
             <h2 class="page-title" data-testid="template-name">
-              {tp.name} <span class={`badge ${tp.active ? 'good' : ''}`}>{tp.active ? t('activeLabel').split(' (')[0].split('（')[0] : t('inactive')}</span>
+              {tp.name} <span class={`badge ${tp.active ? 'good' : ''}`}>{tp.active ? t('on') : t('inactive')}</span>
             </h2>
             <p class="muted">
               {terms(t, tp)} · {tp.valid_days ? t('days', { n: tp.valid_days }) : t('until', { d: date(tp.valid_until) })} · {t('perCustomer')} {tp.per_customer_limit}

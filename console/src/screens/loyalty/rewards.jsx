@@ -5,9 +5,10 @@ import { post, put } from '../../api.js';
 import { useT } from '../../i18n.js';
 import { href, navigate } from '../../router.js';
 import { can } from '../../session.js';
-import { Async, Card, Dialog, ErrorBox, Field, Table, useApi } from '../../ui.jsx';
+import { Async, Card, Dialog, ErrorBox, Field, Loading, Table, useApi } from '../../ui.jsx';
 import { dateTime, money, number } from '../../format.js';
 import { errorOn } from '../plugins/schema-form.jsx';
+import { CustomerLookup, FormActions, InputField, useForm, wholeNumber } from './common.jsx';
 
 const strings = {
   en: {
@@ -54,6 +55,7 @@ const strings = {
     redeemedOk: 'Redeemed: coupon {code}.',
     issued: 'Issued',
     expired: 'Expired',
+    noActive: 'No active reward to redeem: activate one in the points mall.',
   },
   'zh-CN': {
     rewards: '积分商城',
@@ -99,12 +101,13 @@ const strings = {
     redeemedOk: '兑换成功：券码 {code}。',
     issued: '未使用',
     expired: '已过期',
+    noActive: '没有上架的兑换品可兑换：请先在积分商城上架一个。',
   },
 };
 
 function RewardForm({ reward, templates, onDone, onCancel }) {
   const t = useT(strings);
-  const [f, setF] = useState(() => ({
+  const { f, set, error, setError, busy, run } = useForm(() => ({
     name: reward ? reward.name : '',
     description: reward && reward.description ? reward.description : '',
     points: reward ? String(reward.points_cost) : '',
@@ -112,10 +115,7 @@ function RewardForm({ reward, templates, onDone, onCancel }) {
     stock: reward && reward.stock !== null ? String(reward.stock) : '',
     active: reward ? reward.active : true,
   }));
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
-  const int = (s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : NaN);
+  const int = wholeNumber;
   const submit = async (e) => {
     e.preventDefault();
     setError(null);
@@ -129,28 +129,17 @@ function RewardForm({ reward, templates, onDone, onCancel }) {
     };
     if (Number.isNaN(body.points_cost)) return setError({ field: 'points_cost', message: t('countNeeded') });
     if (Number.isNaN(body.stock)) return setError({ field: 'stock', message: t('countNeeded') });
-    setBusy(true);
-    try {
-      onDone(reward ? await put(`/v1/rewards/${reward.id}`, body) : await post('/v1/rewards', body));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    return run(async () => onDone(reward ? await put(`/v1/rewards/${reward.id}`, body) : await post('/v1/rewards', body)));
   };
   const known = ['name', 'description', 'points_cost', 'coupon_template_id', 'stock'];
   return (
     <form onSubmit={submit} noValidate class="form-grid" data-testid="reward-form">
       {error && !known.includes(error.field) && <ErrorBox error={error} />}
-      <Field label={t('name')} error={errorOn(error, 'name')}>
-        {(p) => <input {...p} name="name" value={f.name} onInput={set('name')} maxLength={100} required />}
-      </Field>
+      <InputField label={t('name')} error={error} name="name" value={f.name} onInput={set('name')} maxLength={100} required />
       <Field label={t('description')} error={errorOn(error, 'description')}>
         {(p) => <textarea {...p} name="description" rows={2} value={f.description} onInput={set('description')} />}
       </Field>
-      <Field label={t('pointsCost')} error={errorOn(error, 'points_cost')}>
-        {(p) => <input {...p} name="points_cost" inputMode="numeric" value={f.points} onInput={set('points')} required />}
-      </Field>
+      <InputField label={t('pointsCost')} error={error} name="points_cost" inputMode="numeric" value={f.points} onInput={set('points')} required />
       <Field label={t('coupon')} error={errorOn(error, 'coupon_template_id')}>
         {(p) => (
           <select {...p} name="coupon_template_id" value={f.template} onChange={set('template')}>
@@ -163,20 +152,8 @@ function RewardForm({ reward, templates, onDone, onCancel }) {
           </select>
         )}
       </Field>
-      <Field label={t('stock')} error={errorOn(error, 'stock')}>
-        {(p) => <input {...p} name="stock" inputMode="numeric" value={f.stock} onInput={set('stock')} />}
-      </Field>
-      <label class="inline">
-        <input type="checkbox" name="active" checked={f.active} onChange={set('active')} /> {t('activeLabel')}
-      </label>
-      <div class="actions form-actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {reward ? t('save') : t('create')}
-        </button>
-        <button type="button" onClick={onCancel}>
-          {t('cancel')}
-        </button>
-      </div>
+      <InputField label={t('stock')} error={error} name="stock" inputMode="numeric" value={f.stock} onInput={set('stock')} />
+      <FormActions active={f.active} onActive={set('active')} activeLabel={t('activeLabel')} busy={busy} label={reward ? t('save') : t('create')} cancel={t('cancel')} onCancel={onCancel} />
     </form>
   );
 }
@@ -247,6 +224,7 @@ export function Rewards() {
           />
         )}
       </Async>
+      {templates.error && <ErrorBox error={templates.error} onRetry={templates.reload} />}
       {templates.data && list.length === 0 && <p class="muted">{t('noTemplates')}</p>}
       <Dialog open={editing !== null} title={editing === 'new' ? t('newReward') : editing ? t('editReward', { name: editing.name }) : ''} onClose={close}>
         {editing !== null && (
@@ -269,33 +247,28 @@ export function Rewards() {
 function RedeemFor({ customer, onDone }) {
   const t = useT(strings);
   const rewards = useApi('/v1/rewards');
-  const [reward, setReward] = useState('');
-  const [error, setError] = useState(null);
+  const { f, set, error, busy, run } = useForm({ reward: '' });
   const [done, setDone] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const active = ((rewards.data && rewards.data.items) || []).filter((r) => r.active);
-  if (!active.length) return null;
-  const chosen = reward || String(active[0].id);
+  // A failed load says so (with a retry) rather than hiding the form.
+  if (rewards.error) return <ErrorBox error={rewards.error} onRetry={rewards.reload} />;
+  if (rewards.data === undefined) return rewards.loading ? <Loading /> : null;
+  const active = rewards.data.items.filter((r) => r.active);
+  if (!active.length) return <p class="muted">{t('noActive')}</p>;
+  const chosen = f.reward || String(active[0].id);
   const submit = async (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     setDone(null);
-    try {
-      const r = await post(`/v1/customers/${customer}/redemptions`, { reward_id: Number(chosen), idempotency_key: `console-${typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`}` });
-      setDone(r);
+    const key = `console-${typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`}`;
+    await run(async () => {
+      setDone(await post(`/v1/customers/${customer}/redemptions`, { reward_id: Number(chosen), idempotency_key: key }));
       onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form class="toolbar" onSubmit={submit} aria-label={t('redeemFor')}>
       <Field label={t('redeemFor')} error={errorOn(error, 'reward_id')}>
         {(p) => (
-          <select {...p} value={chosen} onChange={(e) => setReward(e.currentTarget.value)}>
+          <select {...p} value={chosen} onChange={set('reward')}>
             {active.map((r) => (
               <option value={String(r.id)}>
                 {r.name} · {number(r.points_cost)}
@@ -327,24 +300,15 @@ export function Redemptions({ customer }) {
   const words = { issued: t('issued'), redeemed: t('redeemed'), expired: t('expired') };
   return (
     <Card title={t('redemptions')} id="redemptions">
-      <form
-        class="toolbar"
-        onSubmit={(e) => {
-          e.preventDefault();
-          navigate('/loyalty/redemptions', { customer: text.trim() });
-        }}
+      <CustomerLookup
+        value={text}
+        onInput={setText}
+        onSubmit={(customer) => navigate('/loyalty/redemptions', { customer })}
+        button={t('lookup')}
+        hint={t('lookupHint')}
+        prompt={t('enterCustomer')}
+        id={id}
       >
-        <Field label={t('customerId')} hint={t('lookupHint')}>
-          {(p) => <input {...p} name="customer" inputMode="numeric" value={text} onInput={(e) => setText(e.currentTarget.value)} />}
-        </Field>
-        <button type="submit">{t('lookup')}</button>
-      </form>
-      {!id && <p class="state empty">{t('enterCustomer')}</p>}
-      {id && (
-        <>
-          <p>
-            <a href={href(`/customers/${id}`)}>{t('profile')}</a>
-          </p>
           {can('loyalty:redeem') && <RedeemFor customer={id} onDone={state.reload} />}
           <Async state={state} isEmpty={(d) => d.items.length === 0} empty={t('noRedemptions')}>
             {(data) => (
@@ -362,8 +326,7 @@ export function Redemptions({ customer }) {
               />
             )}
           </Async>
-        </>
-      )}
+      </CustomerLookup>
     </Card>
   );
 }

@@ -7,6 +7,7 @@ import { href, navigate } from '../../router.js';
 import { can } from '../../session.js';
 import { Async, Card, Dialog, ErrorBox, Field, Table, useApi } from '../../ui.jsx';
 import { dateTime, number } from '../../format.js';
+import { channelName, CustomerLookup, sourceName } from '../loyalty/common.jsx';
 
 const STATUSES = ['queued', 'sending', 'sent', 'delivered', 'failed', 'suppressed'];
 
@@ -153,7 +154,7 @@ function MessageDetail({ id }) {
               <a href={href(`/customers/${m.customer_id}`)}>#{m.customer_id}</a>
             </dd>
             <dt>{t('channel')}</dt>
-            <dd>{m.channel}</dd>
+            <dd>{channelName(m.channel)}</dd>
             <dt>{t('template')}</dt>
             <dd class="mono">{m.template}</dd>
             <dt>{t('recipient')}</dt>
@@ -171,7 +172,7 @@ function MessageDetail({ id }) {
               </>
             )}
             <dt>{t('source')}</dt>
-            <dd>{m.source}</dd>
+            <dd>{sourceName(m.source)}</dd>
             <dt>{t('created')}</dt>
             <dd>{dateTime(m.created_at)}</dd>
             <dt>{t('sent')}</dt>
@@ -267,7 +268,7 @@ export function Outbox({ query, messageId }) {
               columns={[
                 { key: 'created_at', label: t('created'), render: (m) => dateTime(m.created_at) },
                 { key: 'customer', label: t('customer'), render: (m) => <a href={href(`/customers/${m.customer_id}`)}>#{m.customer_id}</a> },
-                { key: 'channel', label: t('channel') },
+                { key: 'channel', label: t('channel'), render: (m) => channelName(m.channel) },
                 { key: 'template', label: t('template'), render: (m) => <span class="mono">{m.template}</span> },
                 { key: 'recipient', label: t('recipient'), render: (m) => m.recipient || '—' },
                 {
@@ -339,22 +340,14 @@ export function Consents({ customer, channels }) {
   return (
     <Card title={t('consents')} id="consents">
       <p class="muted">{t('consentsIntro')}</p>
-      <form
-        class="toolbar"
-        onSubmit={(e) => {
-          e.preventDefault();
-          navigate('/messages/consents', { customer: text.trim() });
-        }}
+      <CustomerLookup
+        value={text}
+        onInput={setText}
+        onSubmit={(customer) => navigate('/messages/consents', { customer })}
+        button={t('lookup')}
+        prompt={t('enterCustomer')}
+        id={id}
       >
-        <Field label={t('customerId')}>{(p) => <input {...p} name="customer" inputMode="numeric" value={text} onInput={(e) => setText(e.currentTarget.value)} />}</Field>
-        <button type="submit">{t('lookup')}</button>
-      </form>
-      {!id && <p class="state empty">{t('enterCustomer')}</p>}
-      {id && (
-        <>
-          <p>
-            <a href={href(`/customers/${id}`)}>{t('profile')}</a>
-          </p>
           {error && !fieldErr && <ErrorBox error={error} />}
           <Async state={state} isEmpty={(d) => d.items.length === 0} empty={t('noConsents')}>
             {(data) => (
@@ -362,9 +355,9 @@ export function Consents({ customer, channels }) {
                 rowKey={(c) => c.channel}
                 rows={data.items}
                 columns={[
-                  { key: 'channel', label: t('channel') },
+                  { key: 'channel', label: t('channel'), render: (c) => channelName(c.channel) },
                   { key: 'status', label: t('status'), render: (c) => <span class={`badge ${c.status === 'opted_in' ? 'good' : 'bad'}`}>{c.status === 'opted_in' ? t('optedIn') : t('optedOut')}</span> },
-                  { key: 'source', label: t('source') },
+                  { key: 'source', label: t('source'), render: (c) => sourceName(c.source) },
                   { key: 'updated_at', label: t('updated'), render: (c) => dateTime(c.updated_at) },
                   ...(write
                     ? [
@@ -373,11 +366,11 @@ export function Consents({ customer, channels }) {
                           label: t('change'),
                           render: (c) =>
                             c.status === 'opted_in' ? (
-                              <button type="button" onClick={() => set(c.channel, 'opted_out')} aria-label={t('optOutOn', { channel: c.channel })}>
+                              <button type="button" onClick={() => set(c.channel, 'opted_out')} aria-label={t('optOutOn', { channel: channelName(c.channel) })}>
                                 {t('optOut')}
                               </button>
                             ) : (
-                              <button type="button" onClick={() => set(c.channel, 'opted_in')} aria-label={t('optInOn', { channel: c.channel })}>
+                              <button type="button" onClick={() => set(c.channel, 'opted_in')} aria-label={t('optInOn', { channel: channelName(c.channel) })}>
                                 {t('optIn')}
                               </button>
                             ),
@@ -404,7 +397,7 @@ export function Consents({ customer, channels }) {
                     <input {...p} list="consent-channels" name="channel" value={newChannel} onInput={(e) => setNewChannel(e.currentTarget.value)} placeholder="sms" />
                     <datalist id="consent-channels">
                       {channels.map((c) => (
-                        <option value={c} />
+                        <option value={c}>{channelName(c)}</option>
                       ))}
                     </datalist>
                   </>
@@ -418,8 +411,7 @@ export function Consents({ customer, channels }) {
               </button>
             </form>
           )}
-        </>
-      )}
+      </CustomerLookup>
     </Card>
   );
 }

@@ -8,6 +8,7 @@ import { can, currentShop } from '../../session.js';
 import { Async, Card, ErrorBox, useApi } from '../../ui.jsx';
 import { money, toMajor, toMinor } from '../../format.js';
 import { cleanMessage } from '../plugins/schema-form.jsx';
+import { channelName, SaveRow } from '../loyalty/common.jsx';
 
 const strings = {
   en: {
@@ -148,7 +149,7 @@ function Editor({ settings, channels, onSaved }) {
         return (
           <fieldset class="field policy" data-channel={ch}>
             <legend>
-              <span class="badge">{ch}</span>
+              <span class="badge">{channelName(ch)}</span>
             </legend>
             <div class="policy-grid">
               <fieldset class={`sub ${capErr ? 'has-error' : ''}`}>
@@ -210,7 +211,7 @@ function Editor({ settings, channels, onSaved }) {
                 setRows(next);
               }}
             >
-              {t('remove', { channel: ch })}
+              {t('remove', { channel: channelName(ch) })}
             </button>
           </fieldset>
         );
@@ -235,16 +236,7 @@ function Editor({ settings, channels, onSaved }) {
           {t('addButton')}
         </button>
       </div>
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy || !can('messages:manage')}>
-          {t('save')}
-        </button>
-        {saved && (
-          <span class="badge good" role="status">
-            {t('saved')}
-          </span>
-        )}
-      </div>
+      <SaveRow disabled={busy || !can('messages:manage')} label={t('save')} saved={saved} savedLabel={t('saved')} />
     </form>
   );
 }

@@ -5,7 +5,7 @@ import { useT } from '../../i18n.js';
 import { currentLocale, can } from '../../session.js';
 import { Async, Card, Dialog, ErrorBox, Stat, Table, useApi } from '../../ui.jsx';
 import { dateTime, number } from '../../format.js';
-import { STATUSES, statusClass } from './words.js';
+import { LEVELS, STATUSES, statusClass } from './words.js';
 
 const strings = {
   en: {
@@ -350,7 +350,7 @@ export function Logs({ id }) {
               rows={rows}
               columns={[
                 { key: 'created_at', label: t('time'), render: (l) => dateTime(l.created_at) },
-                { key: 'level', label: t('level'), render: (l) => <span class={`badge ${l.level === 'warn' || l.level === 'error' ? 'warn' : ''}`}>{l.level}</span> },
+                { key: 'level', label: t('level'), render: (l) => <span class={`badge ${l.level === 'warn' || l.level === 'error' ? 'warn' : ''}`}>{(LEVELS[currentLocale()] || LEVELS.en)[l.level] || l.level}</span> },
                 { key: 'message', label: t('message'), render: (l) => <span class="mono small log-line">{l.message}</span> },
               ]}
             />

@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import { put } from '../../api.js';
 import { useT } from '../../i18n.js';
 import { currentLocale, can } from '../../session.js';
+import { SaveRow } from '../loyalty/common.jsx';
 import { ErrorBox } from '../../ui.jsx';
 import { SchemaForm, cleanMessage, errorOn, initialValue, secretNames, shownPath } from './schema-form.jsx';
 import { CAPABILITIES } from './words.js';
@@ -210,16 +211,7 @@ export default function EnableForm({ versions, sub, onDone }) {
           </div>
         </div>
       )}
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy || !manage}>
-          {busy ? t('saving') : sub && sub.status === 'tripped' ? t('reset') : enabled ? t('save') : t('enable')}
-        </button>
-        {saved && (
-          <span class="badge good" role="status">
-            {t('saved')}
-          </span>
-        )}
-      </div>
+      <SaveRow disabled={busy || !manage} label={busy ? t('saving') : sub && sub.status === 'tripped' ? t('reset') : enabled ? t('save') : t('enable')} saved={saved} savedLabel={t('saved')} />
     </form>
   );
 }

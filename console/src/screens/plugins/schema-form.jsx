@@ -134,6 +134,28 @@ function rangeHint(t, schema) {
   return null;
 }
 
+/** A field's label: its title, a required mark, and the property's name. */
+function Label({ id, label, required, name }) {
+  const t = useT(strings);
+  return (
+    <label for={id}>
+      {label}
+      {required && <span class="req"> * <span class="sr-only">{t('required')}</span></span>}
+      <span class="mono muted small"> {name}</span>
+    </label>
+  );
+}
+
+/** Under a control: its error when it has one, else its hint. */
+function Note({ id, message, parts }) {
+  if (!message) return <Hint id={`${id}-hint`} parts={parts} />;
+  return (
+    <div class="field-error" id={`${id}-err`} role="alert">
+      {message}
+    </div>
+  );
+}
+
 function Hint({ id, parts }) {
   const text = parts
     .filter(Boolean)
@@ -180,12 +202,7 @@ function Scalar({ name, schema, value, onChange, path, error, required, secretSt
           {label}
           {required && <span class="req" aria-hidden="true"> *</span>}
         </label>
-        {!message && <Hint id={hintId} parts={hintParts} />}
-        {message && (
-          <div class="field-error" id={errId} role="alert">
-            {message}
-          </div>
-        )}
+        <Note id={id} message={message} parts={hintParts} />
       </div>
     );
   }
@@ -244,18 +261,9 @@ function Scalar({ name, schema, value, onChange, path, error, required, secretSt
   }
   return (
     <div class={`field ${message ? 'has-error' : ''}`}>
-      <label for={id}>
-        {label}
-        {required && <span class="req"> * <span class="sr-only">{t('required')}</span></span>}
-        <span class="mono muted small"> {name}</span>
-      </label>
+      <Label id={id} label={label} required={required} name={name} />
       {control}
-      {!message && <Hint id={hintId} parts={hintParts} />}
-      {message && (
-        <div class="field-error" id={errId} role="alert">
-          {message}
-        </div>
-      )}
+      <Note id={id} message={message} parts={hintParts} />
     </div>
   );
 }
@@ -297,11 +305,7 @@ function ScalarList({ name, schema, value, onChange, path, error, required, idBa
   const text = value === undefined ? '' : Array.isArray(value) ? value.join(', ') : String(value);
   return (
     <div class={`field ${message ? 'has-error' : ''}`}>
-      <label for={id}>
-        {label}
-        {required && <span class="req"> * <span class="sr-only">{t('required')}</span></span>}
-        <span class="mono muted small"> {name}</span>
-      </label>
+      <Label id={id} label={label} required={required} name={name} />
       <input
         id={id}
         name={path}
@@ -317,12 +321,7 @@ function ScalarList({ name, schema, value, onChange, path, error, required, idBa
           onChange(raw.split(/[,，]/).map((s) => s.trim()).filter((s) => s !== '').map((s) => fromText(s, items)));
         }}
       />
-      {!message && <Hint id={`${id}-hint`} parts={[schema.description, t('list'), (typeOf(items) === 'integer' || typeOf(items) === 'number') && rangeHint(t, items)]} />}
-      {message && (
-        <div class="field-error" id={`${id}-err`} role="alert">
-          {message}
-        </div>
-      )}
+      <Note id={id} message={message} parts={[schema.description, t('list'), (typeOf(items) === 'integer' || typeOf(items) === 'number') && rangeHint(t, items)]} />
     </div>
   );
 }

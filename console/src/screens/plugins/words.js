@@ -39,6 +39,11 @@ export const STATUSES = {
   'zh-CN': { enabled: '已启用', disabled: '已停用', tripped: '已熔断', none: '未启用', running: '运行中', done: '已完成', failed: '失败' },
 };
 
+export const LEVELS = {
+  en: { debug: 'Debug', info: 'Info', warn: 'Warning', error: 'Error' },
+  'zh-CN': { debug: '调试', info: '信息', warn: '警告', error: '错误' },
+};
+
 export function statusClass(status) {
   return status === 'enabled' || status === 'done' ? 'good' : status === 'tripped' || status === 'failed' ? 'bad' : status === 'running' ? 'warn' : '';
 }
