@@ -3,7 +3,7 @@
 // loyalty scheme; a customer's redemptions; axe on each view.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessible, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
+import { accessible, analystPage, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
 
 function money(minor, currency) {
   const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
@@ -125,6 +125,9 @@ test('loyalty: tiers and points of the shop’s scheme, a customer’s redemptio
       const sub = subs[0];
       await page.getByRole('heading', { name: `Points and tiers: ${sub.plugin_id}` }).waitFor();
       for (const tier of sub.config.tiers || []) await page.getByRole('cell', { name: tier.name, exact: true }).waitFor();
+      // The earning rule in the shop's currency (one major unit of it), not a fixed “yuan”.
+      const unit = new Intl.NumberFormat('en', { style: 'currency', currency: (await api('GET', '/v1/shop')).body.currency, minimumFractionDigits: 0, maximumFractionDigits: 0 }).format(1);
+      await page.getByText(`Points per ${unit} paid`, { exact: true }).waitFor();
       // The scheme's rules in the form of its schema: an error on its field, then saved unchanged.
       await page.getByRole('button', { name: 'Edit tiers and points rules' }).click();
       const form = page.getByRole('form', { name: 'Edit tiers and points rules' });
@@ -197,5 +200,50 @@ test('loyalty: in Chinese', async () => {
     noScriptErrors(page);
   } finally {
     await page.context().close();
+  }
+});
+
+/** No error box on the page, and none of the buttons that write. */
+async function clean(page, writes) {
+  assert.equal(await page.locator('.state.error').count(), 0, await page.locator('.state.error').allInnerTexts().then((x) => x.join('\n')));
+  for (const name of writes) assert.equal(await page.getByRole('button', { name }).count(), 0, `no “${name}” button`);
+}
+
+test('loyalty: an analyst reads coupons, the points mall and redemptions, is told where the tiers live, and changes nothing', async (t) => {
+  const analyst = await analystPage(t, 'loyalty');
+  if (!analyst) return;
+  const { page } = analyst;
+  const customer = (await api('GET', '/v1/customers?limit=1')).body.items[0];
+  const templates = (await api('GET', '/v1/coupon-templates')).body.items;
+  const rewards = (await api('GET', '/v1/rewards')).body.items;
+  try {
+    // A role that may change neither tiers nor refunds lands on the coupons.
+    await open(page, '/loyalty');
+    await page.getByRole('heading', { name: 'Coupon templates' }).waitFor();
+    if (templates.length) await page.getByRole('link', { name: templates[0].name, exact: true }).first().waitFor();
+    await clean(page, ['New coupon template', /^Edit /]);
+    await accessible(page);
+
+    await open(page, '/loyalty/tiers');
+    await page.getByTestId('tiers-hidden').filter({ hasText: 'plugins:manage' }).waitFor();
+    await page.getByText('Refund settings need the loyalty:manage permission.').waitFor();
+    await clean(page, ['Edit tiers and points rules']);
+    await accessible(page);
+
+    await open(page, '/loyalty/rewards');
+    await page.getByRole('heading', { name: 'Points mall' }).waitFor();
+    if (rewards.length) await page.getByRole('cell', { name: rewards[0].name }).first().waitFor();
+    else await page.getByText('No reward in the points mall yet.').waitFor();
+    await clean(page, ['New reward', /^Edit /]);
+
+    await open(page, `/loyalty/redemptions?customer=${customer.id}`);
+    await page.getByRole('link', { name: 'Open the customer’s profile' }).waitFor();
+    await page.getByRole('region', { name: 'Redemptions' }).locator('table, .state.empty').first().waitFor();
+    assert.equal(await page.getByRole('form', { name: 'Redeem for this customer' }).count(), 0, 'no redemption form without loyalty:redeem');
+    await clean(page, ['Redeem']);
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await analyst.done();
   }
 });

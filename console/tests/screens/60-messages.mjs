@@ -2,7 +2,7 @@
 // and seen saved; the outbox as the API pages it, with a message's receipts; a customer's consents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessible, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
+import { accessible, analystPage, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
 
 const stamp = Date.now().toString(36);
 // A channel of the test's own: the shop's real channels keep their policies.
@@ -146,5 +146,40 @@ test('messages: in Chinese', async () => {
     noScriptErrors(page);
   } finally {
     await page.context().close();
+  }
+});
+
+test('messages: an analyst reads the outbox and a customer’s consents, is told channels need messages:manage, and changes nothing', async (t) => {
+  const analyst = await analystPage(t, 'messages');
+  if (!analyst) return;
+  const { page } = analyst;
+  const customer = (await api('GET', '/v1/customers?limit=1')).body.items[0];
+  const first = (await api('GET', '/v1/messages?limit=1')).body.items[0];
+  const noError = async () => assert.equal(await page.locator('.state.error').count(), 0, (await page.locator('.state.error').allInnerTexts()).join('\n'));
+  try {
+    // Without messages:manage the screen opens on the outbox.
+    await open(page, '/messages');
+    await page.getByRole('heading', { name: 'Outbox' }).waitFor();
+    if (first) await page.getByTestId('message-status').first().waitFor();
+    else await page.getByText('No message has been sent yet.', { exact: false }).waitFor();
+    // Statuses in words, never the API's codes.
+    for (const code of await page.getByTestId('message-status').allInnerTexts()) assert.ok(!/^[a-z_]+$/.test(code), `status shown raw: ${code}`);
+    await noError();
+    await accessible(page);
+
+    await open(page, '/messages/channels');
+    await page.getByText('Channels and their policies need the messages:manage permission.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Save policies' }).count(), 0);
+    await noError();
+
+    await open(page, `/messages/consents?customer=${customer.id}`);
+    await page.getByRole('link', { name: 'Open the customer’s profile' }).waitFor();
+    await page.getByRole('region', { name: 'Consents' }).locator('table, .state.empty').first().waitFor();
+    for (const name of [/^Opt in/, /^Opt out/]) assert.equal(await page.getByRole('button', { name }).count(), 0, 'no consent change without customers:write');
+    await noError();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await analyst.done();
   }
 });

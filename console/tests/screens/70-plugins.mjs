@@ -5,7 +5,7 @@
 // configuration error on its field, a run followed to its end, dead letters and logs; axe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessible, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
+import { accessible, analystPage, api, noScriptErrors, open, screenshot, signedIn, subAccount } from '../harness.mjs';
 
 const stamp = Date.now().toString(36);
 
@@ -186,5 +186,43 @@ test('plugins: in Chinese, each capability explained', async () => {
     noScriptErrors(page);
   } finally {
     await page.context().close();
+  }
+});
+
+test('plugins: an analyst, who may not read the catalogue, is told so plainly; an operator gets the market', async (t) => {
+  const analyst = await analystPage(t, 'plugins');
+  if (!analyst) return;
+  const { page } = analyst;
+  try {
+    for (const path of ['/plugins', '/plugins/rfm']) {
+      await open(page, path);
+      await page.getByRole('heading', { name: 'Your role cannot manage plugins.' }).waitFor();
+      await page.getByTestId('plugins-no-scope').filter({ hasText: 'plugins:manage' }).waitFor();
+      assert.equal(await page.locator('.state.error').count(), 0);
+      assert.equal(await page.getByRole('button').filter({ hasText: /Enable|Save|Disable|Start a run/ }).count(), 0);
+    }
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await analyst.done();
+  }
+
+  // An operator holds plugins:manage: the catalogue, and the loyalty scheme's rules to edit.
+  const operator = await subAccount(t, 'plugins', 'operator');
+  if (!operator) return;
+  try {
+    const catalogue = (await api('GET', '/v1/plugins')).body.items;
+    await open(operator.page, '/plugins');
+    await operator.page.getByRole('heading', { name: 'Catalogue' }).waitFor();
+    if (catalogue.length) await operator.page.getByTestId(`plugin-${catalogue[0].manifest.id}`).waitFor();
+    assert.equal(await operator.page.locator('.state.error').count(), 0);
+    const schemes = (await api('GET', '/v1/shop/plugins')).body.items.filter((s) => s.kind === 'loyalty-scheme' && s.status !== 'disabled');
+    if (schemes.length) {
+      await open(operator.page, '/loyalty/tiers');
+      await operator.page.getByRole('button', { name: 'Edit tiers and points rules' }).waitFor();
+    }
+    noScriptErrors(operator.page);
+  } finally {
+    await operator.done();
   }
 });
