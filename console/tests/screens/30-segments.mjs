@@ -3,6 +3,7 @@
 // versions and the export button.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { accessible, analystPage, api, noScriptErrors, open, screenshot, signedIn } from '../harness.mjs';
 
 /** Wait until the live count has answered for exactly `definition`; answers the count. */
@@ -89,6 +90,21 @@ test('segments: build "bought BE-002, not BE-001 in 30 days", see the live count
 
   const name = `Bought BE-002 not BE-001 ${Date.now()}`;
   await page.getByLabel('Name', { exact: true }).fill(name);
+  // The remove buttons are named by what they remove.
+  await row0.getByRole('button', { name: 'Remove condition 1 (Purchased)' }).waitFor();
+
+  // Leaving with unsaved changes asks first; staying keeps them.
+  let asked = null;
+  page.once('dialog', (d) => {
+    asked = d.message();
+    d.dismiss();
+  });
+  await page.evaluate(() => {
+    location.hash = '#/customers';
+  });
+  await page.waitForFunction(() => location.hash === '#/segments/new');
+  assert.match(asked || '', /unsaved changes/);
+  assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), name);
   await screenshot(page, 'segment-builder');
   await accessible(page);
 
@@ -109,8 +125,25 @@ test('segments: build "bought BE-002, not BE-001 in 30 days", see the live count
   }
   await accessible(page);
 
-  // The owner may export (the shop's policy answers); the button links to the CSV.
-  assert.equal(await page.getByTestId('export-segment').getAttribute('href'), `/v1/segments/${id}/export`);
+  // The owner may export (the shop's policy answers): the CSV is fetched, then saved.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-segment').click()]);
+  assert.equal(download.suggestedFilename(), `segment-${id}.csv`);
+  const csv = readFileSync(await download.path(), 'utf8');
+  const fromApi = await fetch(`${process.env.KITH_URL.replace(/\/$/, '')}/v1/segments/${id}/export`, { headers: { authorization: `Bearer ${process.env.KITH_KEY}` } }).then((r) => r.text());
+  assert.equal(csv, fromApi, 'the file is the API\'s CSV');
+  assert.equal(await page.getByTestId('export-error').count(), 0);
+  // A refusal is shown, not saved as the CSV (the kernel's answer stood in for by the test).
+  let downloaded = false;
+  page.on('download', () => {
+    downloaded = true;
+  });
+  await page.route('**/v1/segments/*/export*', (route) =>
+    route.fulfill({ status: 403, contentType: 'application/problem+json', body: JSON.stringify({ type: 'urn:kith:problem:forbidden', title: 'Forbidden', status: 403, detail: 'export is off' }) }),
+  );
+  await page.getByTestId('export-segment').click();
+  await page.getByTestId('export-error').getByRole('alert').waitFor();
+  assert.equal(downloaded, false, 'no file for a refusal');
+  await page.unroute('**/v1/segments/*/export*');
 
   // Daily counts, a snapshot, the versions.
   await page.getByRole('tab', { name: 'Daily counts' }).click();
@@ -120,7 +153,20 @@ test('segments: build "bought BE-002, not BE-001 in 30 days", see the live count
   await page.getByRole('table', { name: 'Snapshots' }).waitFor();
   const snapshots = await api('GET', `/v1/segments/${id}/snapshots`);
   assert.equal(snapshots.body.items.length, 1);
-  await page.getByRole('table', { name: 'Snapshots' }).getByRole('cell', { name: `v${snapshots.body.items[0].version}` }).waitFor();
+  const snap = snapshots.body.items[0];
+  await page.getByRole('table', { name: 'Snapshots' }).getByRole('cell', { name: `v${snap.version}` }).waitFor();
+  // The snapshot's members, as the API lists them.
+  await page.getByTestId(`snapshot-members-${snap.id}`).click();
+  const frozen = await api('GET', `/v1/segments/${id}/snapshots/${snap.id}/members?limit=20`);
+  assert.equal(frozen.status, 200);
+  const section = page.getByTestId('snapshot-members');
+  if (frozen.body.items.length) {
+    await section.getByRole('link', { name: new RegExp(`^#${frozen.body.items[0].id}\\b`) }).waitFor();
+    assert.equal(await section.locator('tbody tr').count(), frozen.body.items.length);
+  } else {
+    await section.getByText('This snapshot holds no customer.').waitFor();
+  }
+  await accessible(page);
   await page.getByRole('tab', { name: 'Versions' }).click();
   await page.getByRole('table', { name: 'Versions' }).getByRole('cell', { name: 'v1' }).waitFor();
 
@@ -158,6 +204,8 @@ test('segments: an analyst may explore counts but sees no export button and no s
   await liveCountFor(page, segment.definition);
   assert.equal(await page.getByTestId('export-segment').count(), 0);
   assert.equal(await page.getByTestId('save-segment').count(), 0);
+  // The conditions are shown, not editable.
+  assert.ok(await page.getByTestId('seg-tree').locator('select, input, button').first().isDisabled(), 'the builder is read-only');
   // Members with their phones masked.
   await page.getByRole('tab', { name: 'Members' }).click();
   await page.getByTestId('member-total').waitFor();

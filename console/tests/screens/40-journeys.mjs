@@ -27,6 +27,8 @@ test('journeys: build one on the canvas, see the error on the faulty node, fix i
   const page = await signedIn();
   await open(page, '/journeys/new');
   await page.getByTestId('journey-editor').waitFor();
+  // The only tab of a new journey: clicking it changes nothing (and throws nothing).
+  await page.getByRole('tab', { name: 'Canvas' }).click();
   const name = `Thank-you points ${Date.now()}`;
   await page.getByLabel('Name', { exact: true }).fill(name);
 
@@ -87,8 +89,16 @@ test('journeys: build one on the canvas, see the error on the faulty node, fix i
   await page.getByRole('tab', { name: 'Canvas' }).click();
   await page.getByTestId('pause').click();
   await page.locator('[data-testid="journey-status"][data-status="paused"]').waitFor();
+  // A refusal is shown in the dialog, in front of the page: here the journey was archived
+  // meanwhile (through the API), so archiving it again is refused.
+  assert.equal((await api('POST', `/v1/journeys/${id}/archive`)).status, 200);
   await page.getByTestId('archive').click();
-  await page.getByTestId('confirm').click();
+  const dialog = page.getByRole('dialog', { name: 'Archive this journey?' });
+  await dialog.getByTestId('confirm').click();
+  await dialog.getByTestId('confirm-error').waitFor();
+  assert.ok(await dialog.getByRole('alert').isVisible());
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await page.reload();
   await page.locator('[data-testid="journey-status"][data-status="archived"]').waitFor();
   assert.equal((await api('GET', `/v1/journeys/${id}`)).body.status, 'archived');
   assert.equal(await page.getByTestId('save-journey').count(), 0, 'an archived journey is read-only');
@@ -98,6 +108,18 @@ test('journeys: build one on the canvas, see the error on the faulty node, fix i
   await page.waitForURL(/#\/journeys\/new$/);
   assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), `${name} (copy)`);
   await node(page, 'points-1').waitFor();
+
+  // The copy is not saved yet: leaving asks, and leaves when told to.
+  let asked = null;
+  page.once('dialog', (d) => {
+    asked = d.message();
+    d.accept();
+  });
+  await page.evaluate(() => {
+    location.hash = '#/journeys';
+  });
+  await page.getByRole('heading', { name: 'Journeys', level: 1 }).waitFor();
+  assert.match(asked || '', /unsaved changes/);
   noScriptErrors(page);
   await page.context().close();
 });
@@ -107,6 +129,10 @@ test('journeys: in Chinese, the canvas speaks Chinese', async () => {
   await open(page, '/journeys/new');
   await page.getByRole('heading', { name: '新建旅程' }).waitFor();
   await node(page, '@trigger').getByText('触发').waitFor();
+  // The operators of a field test are words, not codes.
+  await page.getByTestId('trigger-panel').getByRole('button', { name: '+ 字段条件' }).first().click();
+  const op = page.getByTestId('trigger-panel').getByLabel('运算符').first();
+  assert.equal(await op.locator('option:checked').textContent(), '等于');
   noScriptErrors(page);
   await page.context().close();
 });
@@ -115,11 +141,29 @@ test('journeys: an analyst sees the canvas and the statistics, and no button tha
   const analyst = await analystPage(t, 'journeys');
   if (!analyst) return;
   const { page } = analyst;
-  const listed = await api('GET', '/v1/journeys');
-  const journey = listed.body.items[0];
-  await open(page, `/journeys/${journey.id}`);
-  await node(page, journey.definition.start).waitFor();
-  for (const id of ['save-journey', 'activate', 'pause', 'archive', 'add-step']) assert.equal(await page.getByTestId(id).count(), 0, id);
-  noScriptErrors(page);
-  await analyst.done();
+  // A journey of its own, with an audience (a customer condition) on its trigger.
+  const created = await api('POST', '/v1/journeys', {
+    name: `Analyst's view ${Date.now()}`,
+    definition: {
+      trigger: { event: 'order.paid', customer: { and: [{ stat: 'order_count', op: 'gte', value: 1 }] } },
+      start: 'welcome',
+      steps: { welcome: { send: { channel: 'sms', template: 'SMS_WELCOME' } } },
+    },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const journey = created.body;
+  try {
+    await open(page, `/journeys/${journey.id}`);
+    await node(page, journey.definition.start).waitFor();
+    for (const id of ['save-journey', 'activate', 'pause', 'archive', 'add-step']) assert.equal(await page.getByTestId(id).count(), 0, id);
+    // The audience builder is shown, not editable.
+    await node(page, '@trigger').click();
+    const tree = page.getByTestId('node-panel').getByTestId('seg-tree');
+    await tree.waitFor();
+    assert.ok(await tree.locator('select').first().isDisabled(), 'the audience builder is read-only');
+    noScriptErrors(page);
+  } finally {
+    await api('DELETE', `/v1/journeys/${journey.id}`);
+    await analyst.done();
+  }
 });
