@@ -6,8 +6,8 @@ import { money, number, date } from '../format.js';
 import { useT } from '../i18n.js';
 import { navigate } from '../router.js';
 import { can } from '../session.js';
-import { Async, Card, Field, Table, useApi } from '../ui.jsx';
-import { labelText } from './overview/util.js';
+import { Async, Card, Field, Table, useApi, useProblemText } from '../ui.jsx';
+import { fieldMessage, labelText } from './overview/util.js';
 import { strings } from './customers/strings.js';
 import Profile from './customers/profile.jsx';
 import './customers/customers.css';
@@ -35,6 +35,7 @@ function SearchForm({ query, apiError, t }) {
   const [value, setValue] = useState(initial.value);
   const [error, setError] = useState(null);
   const pii = can('pii:read');
+  const problem = useProblemText();
   useEffect(() => {
     const s = splitIdentity(query.identity);
     setKind(s.kind);
@@ -67,7 +68,7 @@ function SearchForm({ query, apiError, t }) {
             </select>
           )}
         </Field>
-        <Field label={t('value')} error={error || (query.identity && apiError && (apiError.field === 'identity' || apiError.status === 403) ? apiError.message : null)}>
+        <Field label={t('value')} error={error || (query.identity && apiError && (apiError.field === 'identity' || apiError.status === 403) ? (apiError.status === 403 ? problem(apiError) : fieldMessage(apiError)) : null)}>
           {(p) => <input {...p} name="value" type="search" value={value} onInput={(e) => setValue(e.currentTarget.value)} placeholder={kind === 'phone' ? '13800000000' : kind === 'external' ? 'erp:C-001' : ''} />}
         </Field>
         <button type="submit" class="primary">

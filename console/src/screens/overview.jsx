@@ -7,9 +7,9 @@ import { get } from '../api.js';
 import { money, number, percent, shopDay, toMajor } from '../format.js';
 import { useT } from '../i18n.js';
 import { navigate } from '../router.js';
-import { Async, Bars, Card, Empty, ErrorBox, Field, Loading, Stat, Table, useApi } from '../ui.jsx';
+import { Async, Bars, Card, Empty, ErrorBox, Field, Loading, Stat, Table, useApi, useProblemText } from '../ui.jsx';
 import { addDays, bucketSize, buckets, isDate, previousRange, spanDays } from './overview/dates.js';
-import { change, labelText, pool } from './overview/util.js';
+import { change, fieldMessage, labelText, pool } from './overview/util.js';
 import { currentLocale, currentShop } from '../session.js';
 import './overview/overview.css';
 
@@ -241,10 +241,10 @@ function RangePicker({ range, apiError, t }) {
       </div>
       {custom && (
         <>
-          <Field label={t('from')} error={errors.from || (apiError && apiError.field === 'from' ? apiError.message : null)}>
+          <Field label={t('from')} error={errors.from || (apiError && apiError.field === 'from' ? fieldMessage(apiError) : null)}>
             {(p) => <input {...p} type="date" name="from" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />}
           </Field>
-          <Field label={t('to')} error={errors.to || (apiError && apiError.field === 'to' ? apiError.message : null)}>
+          <Field label={t('to')} error={errors.to || (apiError && apiError.field === 'to' ? fieldMessage(apiError) : null)}>
             {(p) => <input {...p} type="date" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} />}
           </Field>
           <button type="submit" class="primary">
@@ -372,12 +372,13 @@ const roiText = (s) => (s.roi === null || s.roi === undefined ? '—' : `${numbe
 /** The journeys' attributed revenue as bars (ROI beside each), then every figure in a table. */
 function JourneyFigures({ rows, t }) {
   const failed = rows.filter((r) => r.error);
+  const problem = useProblemText();
   const dash = (r, f) => (r.s ? f(r.s) : '—');
   return (
     <>
       {failed.length > 0 && (
         <p class="hint" role="status">
-          {t('journeyFailedNote', { n: failed.length, error: failed[0].error.message })}
+          {t('journeyFailedNote', { n: failed.length, error: problem(failed[0].error) })}
         </p>
       )}
       <Bars
@@ -539,6 +540,7 @@ export default function Screen({ route }) {
   const prev = previousRange(range.from, range.to);
   const now = useApi('/v1/metrics/overview', { from: range.from, to: range.to });
   const before = useApi('/v1/metrics/overview', { from: prev.from, to: prev.to });
+  const problem = useProblemText();
   return (
     <div class="overview">
       <div class="page-head">
@@ -550,7 +552,7 @@ export default function Screen({ route }) {
       </p>
       {before.error && !now.error && (
         <p class="hint" role="status" data-testid="previous-failed">
-          {t('previousFailed', { error: before.error.message })}{' '}
+          {t('previousFailed', { error: problem(before.error) })}{' '}
           <button type="button" class="link" onClick={before.reload}>
             {t('retry')}
           </button>

@@ -8,6 +8,7 @@ import { useT } from '../i18n.js';
 import { navigate } from '../router.js';
 import { useSession } from '../session.js';
 import { Async, Card, Dialog, ErrorBox, Field, Loading, Table, Tabs, useApi } from '../ui.jsx';
+import { fieldMessage } from './overview/util.js';
 import { strings } from './settings/strings.js';
 import Import from './settings/import.jsx';
 import './settings/settings.css';
@@ -17,12 +18,6 @@ const TAB_LABEL = { shop: 'tabShop', users: 'tabUsers', keys: 'tabKeys', audit: 
 const ROLES = ['owner', 'operator', 'analyst'];
 const KEY_ROLES = ['owner', 'operator', 'analyst', 'app'];
 const SCOPES = ['customers:read', 'customers:write', 'events:read', 'events:write', 'tags:write', 'plugins:manage', 'segments:manage', 'segments:export', 'pii:read', 'loyalty:manage', 'loyalty:redeem', 'coupons:manage', 'messages:send', 'messages:manage', 'journeys:manage'];
-
-/** The API's message about `field` without the field's name before it (`login: must be…` → `must be…`). */
-function fieldMessage(error) {
-  const m = error.message || '';
-  return error.field && m.startsWith(`${error.field}: `) ? m.slice(error.field.length + 2) : m;
-}
 
 function errorOn(error, field) {
   return error && error.field === field ? fieldMessage(error) : null;

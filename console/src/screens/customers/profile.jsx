@@ -8,7 +8,7 @@ import { useT } from '../../i18n.js';
 import { navigate } from '../../router.js';
 import { can } from '../../session.js';
 import { Async, Card, Dialog, Empty, ErrorBox, Field, Loading, Stat, Table, Tabs, useApi } from '../../ui.jsx';
-import { labelText } from '../overview/util.js';
+import { fieldMessage, labelText } from '../overview/util.js';
 import { strings } from './strings.js';
 
 const TABS = ['overview', 'tags', 'scores', 'points', 'coupons', 'messages', 'journeys', 'consents', 'timeline', 'merges'];
@@ -177,10 +177,10 @@ function Tags({ c, reload, t }) {
       {writable ? (
         <Card title={t('addTag')} id="add-tag">
           <form class="toolbar" onSubmit={add}>
-            <Field label={t('tag')} error={error && error.field === 'tag' ? error.message : null}>
+            <Field label={t('tag')} error={error && error.field === 'tag' ? fieldMessage(error) : null}>
               {(p) => <input {...p} name="tag" value={tag} required maxLength={64} onInput={(e) => setTag(e.currentTarget.value)} />}
             </Field>
-            <Field label={t('reason')} error={error && error.field === 'reason' ? error.message : null}>
+            <Field label={t('reason')} error={error && error.field === 'reason' ? fieldMessage(error) : null}>
               {(p) => <input {...p} name="reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} />}
             </Field>
             <button type="submit" class="primary" disabled={busy}>

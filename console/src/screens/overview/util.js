@@ -33,3 +33,10 @@ export function change(now, before) {
   if (before === 0) return null;
   return (now - before) / Math.abs(before);
 }
+
+/** The API's message about its field without the field's name before it (`identity: is not…` → `is not…`). */
+export function fieldMessage(error) {
+  if (!error) return null;
+  const m = error.message || '';
+  return error.field && m.startsWith(`${error.field}: `) ? m.slice(error.field.length + 2) : m;
+}
