@@ -375,7 +375,9 @@ function App() {
   const [inviteToken, setInviteToken] = useState(takeInviteToken);
   useEffect(() => {
     // An invitation opened in a console already loaded (only the hash changed).
-    if (route.parts[0] === 'invite' && route.query.token) setInviteToken(takeInviteToken());
+    // (At mount the token was taken already and the route still shows it: keep what was taken.)
+    const token = route.parts[0] === 'invite' && route.query.token ? takeInviteToken() : null;
+    if (token) setInviteToken(token);
   }, [route.path, route.query.token]);
   const { me } = useSession();
   const [phase, setPhase] = useState('loading');
