@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { translate, useT } from '../../i18n.js';
 import { href } from '../../router.js';
 import { currentLocale, currentShop } from '../../session.js';
-import { Field } from '../../ui.jsx';
+import { Async, Card, Dialog, Field } from '../../ui.jsx';
 import { errorOn } from '../plugins/schema-form.jsx';
 
 const strings = {
@@ -23,6 +23,7 @@ const strings = {
     plugin: 'Plugin',
     import: 'Import',
     system: 'System',
+    manual: 'By hand',
   },
   'zh-CN': {
     profile: '打开客户详情',
@@ -38,6 +39,7 @@ const strings = {
     plugin: '插件',
     import: '导入',
     system: '系统',
+    manual: '手动',
   },
 };
 
@@ -53,7 +55,7 @@ export function channelName(channel) {
 export function sourceName(source) {
   if (!source) return '—';
   const [head, ...rest] = String(source).split(':');
-  if (!['api', 'console', 'journey', 'plugin', 'import', 'system'].includes(head)) return source;
+  if (!['api', 'console', 'journey', 'plugin', 'import', 'system', 'manual'].includes(head)) return source;
   return rest.length ? `${translate(strings, head)} ${rest.join(':')}` : translate(strings, head);
 }
 
@@ -72,7 +74,7 @@ export const wholeNumber = (s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : NaN);
 
 /**
  * A form's state: its fields `f` (`set('name')` is an input's handler), the error to show, and
- * `run(write)`, which is busy while the write runs and keeps its error.
+ * `run(write)`, which is busy while the write runs and keeps its error; `onSubmit(check)` for the form.
  */
 export function useForm(init) {
   const [f, setF] = useState(init);
@@ -90,7 +92,13 @@ export function useForm(init) {
       setBusy(false);
     }
   };
-  return { f, setF, set, error, setError, busy, run };
+  /** A submit handler: the browser's own submit stopped, the last error cleared, then `check()`. */
+  const onSubmit = (check) => (e) => {
+    e.preventDefault();
+    setError(null);
+    return check();
+  };
+  return { f, setF, set, error, setError, busy, run, onSubmit };
 }
 
 /** A labelled input for the API field `name`, showing the form's `error` when it names that field. */
@@ -165,5 +173,50 @@ export function CustomerLookup({ value, onInput, onSubmit, button, hint, prompt,
         </>
       )}
     </>
+  );
+}
+
+/**
+ * A card listing `state`'s items (`table(items, edit)`), with a "new" button for a role that may
+ * `manage`, and a dialog holding `form(item or null for a new one, close, saved)` while one is
+ * edited (`saved()` closes it and reloads the list).
+ */
+export function EditableList({ title, id, manage, newLabel, newDisabled, state, empty, dialogTitle, table, form, children }) {
+  const [editing, setEditing] = useState(null); // null: closed, 'new', or the item
+  const close = () => setEditing(null);
+  const item = editing === 'new' ? null : editing;
+  return (
+    <Card
+      title={title}
+      id={id}
+      actions={
+        manage && (
+          <button type="button" class="primary" onClick={() => setEditing('new')} disabled={newDisabled}>
+            {newLabel}
+          </button>
+        )
+      }
+    >
+      <Async state={state} isEmpty={(d) => d.items.length === 0} empty={empty}>
+        {(data) => table(data.items, setEditing)}
+      </Async>
+      {children}
+      <Dialog open={editing !== null} title={editing === null ? '' : dialogTitle(item)} onClose={close}>
+        {editing !== null &&
+          form(item, close, () => {
+            close();
+            state.reload();
+          })}
+      </Dialog>
+    </Card>
+  );
+}
+
+/** A row's "Edit" link-button, named after the row for screen readers. */
+export function EditButton({ onClick, text, label }) {
+  return (
+    <button type="button" class="link" onClick={onClick} aria-label={label}>
+      {text}
+    </button>
   );
 }

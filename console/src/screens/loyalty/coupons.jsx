@@ -1,14 +1,13 @@
 // Coupon templates with their budgets (GET/POST/PUT /v1/coupon-templates) and a template's
 // statistics (GET /v1/coupon-templates/{id}/stats): `#/loyalty/coupons` and `#/loyalty/coupons/<id>`.
-import { useState } from 'preact/hooks';
 import { post, put } from '../../api.js';
 import { useT } from '../../i18n.js';
 import { href, navigate } from '../../router.js';
 import { can, currentShop } from '../../session.js';
-import { Async, Bars, Card, Dialog, ErrorBox, Field, Stat, Table, useApi } from '../../ui.jsx';
+import { Async, Bars, Card, ErrorBox, Field, Stat, Table, useApi } from '../../ui.jsx';
 import { date, money, number, percent, toMajor, toMinor } from '../../format.js';
 import { errorOn } from '../plugins/schema-form.jsx';
-import { FormActions, InputField, useForm, wholeNumber } from './common.jsx';
+import { EditButton, EditableList, FormActions, InputField, useForm, wholeNumber } from './common.jsx';
 
 const strings = {
   en: {
@@ -151,7 +150,7 @@ export function terms(t, tpl) {
 
 function TemplateForm({ template, onDone, onCancel }) {
   const t = useT(strings);
-  const { f, setF, set, error, setError, busy, run } = useForm(() => ({
+  const { f, setF, set, error, setError, busy, run, onSubmit } = useForm(() => ({
     name: template ? template.name : '',
     face: template ? toMajor(template.face_value) : '',
     threshold: template ? toMajor(template.threshold) : '0',
@@ -164,9 +163,7 @@ function TemplateForm({ template, onDone, onCancel }) {
     active: template ? template.active : true,
   }));
   const int = wholeNumber;
-  const submit = async (e) => {
-    e.preventDefault();
-    setError(null);
+  const submit = onSubmit(() => {
     const body = {
       name: f.name.trim(),
       face_value: toMinor(f.face),
@@ -188,7 +185,7 @@ function TemplateForm({ template, onDone, onCancel }) {
       Number.isNaN(body.budget_money) && { field: 'budget_money', message: t('amountNeeded') };
     if (local) return setError(local);
     return run(async () => onDone(template ? await put(`/v1/coupon-templates/${template.id}`, body) : await post('/v1/coupon-templates', body)));
-  };
+  });
   const known = ['name', 'face_value', 'threshold', 'valid_days', 'valid_until', 'per_customer_limit', 'budget_count', 'budget_money'];
   const cur = currentShop()?.currency || 'CNY';
   return (
@@ -224,77 +221,65 @@ function TemplateForm({ template, onDone, onCancel }) {
 export function Templates() {
   const t = useT(strings);
   const state = useApi('/v1/coupon-templates');
-  const [editing, setEditing] = useState(null); // null: closed, 'new', or a template
   const manage = can('coupons:manage');
-  const close = () => setEditing(null);
   return (
-    <Card
+    <EditableList
       title={t('templates')}
       id="coupon-templates"
-      actions={
-        manage && (
-          <button type="button" class="primary" onClick={() => setEditing('new')}>
-            {t('newTemplate')}
-          </button>
-        )
-      }
-    >
-      <Async state={state} isEmpty={(d) => d.items.length === 0} empty={t('none')}>
-        {(data) => (
-          <Table
-            rowKey={(r) => r.id}
-            rows={data.items}
-            columns={[
-              { key: 'name', label: t('name'), render: (r) => <a href={href(`/loyalty/coupons/${r.id}`)}>{r.name}</a> },
-              { key: 'terms', label: t('terms'), render: (r) => terms(t, r) },
-              { key: 'validity', label: t('validity'), render: (r) => (r.valid_days ? t('days', { n: r.valid_days }) : t('until', { d: date(r.valid_until) })) },
-              { key: 'per', label: t('perCustomer'), class: 'num', render: (r) => number(r.per_customer_limit) },
-              {
-                key: 'budget',
-                label: t('budget'),
-                render: (r) => (
-                  <>
-                    {r.budget_count !== null ? number(r.budget_count) : t('noLimit')} · {r.budget_money !== null ? money(r.budget_money) : t('noLimit')}
-                  </>
-                ),
-              },
-              { key: 'issued', label: t('issued'), class: 'num', render: (r) => number(r.issued) },
-              { key: 'active', label: t('active'), render: (r) => <span class={`badge ${r.active ? 'good' : ''}`}>{r.active ? t('on') : t('inactive')}</span> },
-              {
-                key: 'actions',
-                label: t('actions'),
-                render: (r) => (
-                  <span class="actions">
-                    <a href={href(`/loyalty/coupons/${r.id}`)} aria-label={t('statsOf', { name: r.name })}>
-                      {t('stats')}
-                    </a>
-                    {manage && (
-                      <button type="button" class="link" onClick={() => setEditing(r)} aria-label={t('editOf', { name: r.name })}>
-                        {t('edit')}
-                      </button>
-                    )}
-                  </span>
-                ),
-              },
-            ]}
-          />
-        )}
-      </Async>
-      <Dialog open={editing !== null} title={editing === 'new' ? t('newTemplate') : editing ? t('editTemplate', { name: editing.name }) : ''} onClose={close}>
-        {editing !== null && (
-          <TemplateForm
-            key={editing === 'new' ? 'new' : editing.id}
-            template={editing === 'new' ? null : editing}
-            onCancel={close}
-            onDone={(saved) => {
-              close();
-              state.reload();
-              if (editing === 'new') navigate(`/loyalty/coupons/${saved.id}`);
-            }}
-          />
-        )}
-      </Dialog>
-    </Card>
+      manage={manage}
+      newLabel={t('newTemplate')}
+      state={state}
+      empty={t('none')}
+      dialogTitle={(tpl) => (tpl ? t('editTemplate', { name: tpl.name }) : t('newTemplate'))}
+      table={(items, edit) => (
+        <Table
+          rowKey={(r) => r.id}
+          rows={items}
+          columns={[
+            { key: 'name', label: t('name'), render: (r) => <a href={href(`/loyalty/coupons/${r.id}`)}>{r.name}</a> },
+            { key: 'terms', label: t('terms'), render: (r) => terms(t, r) },
+            { key: 'validity', label: t('validity'), render: (r) => (r.valid_days ? t('days', { n: r.valid_days }) : t('until', { d: date(r.valid_until) })) },
+            { key: 'per', label: t('perCustomer'), class: 'num', render: (r) => number(r.per_customer_limit) },
+            {
+              key: 'budget',
+              label: t('budget'),
+              render: (r) => (
+                <>
+                  {r.budget_count !== null ? number(r.budget_count) : t('noLimit')} · {r.budget_money !== null ? money(r.budget_money) : t('noLimit')}
+                </>
+              ),
+            },
+            { key: 'issued', label: t('issued'), class: 'num', render: (r) => number(r.issued) },
+            { key: 'active', label: t('active'), render: (r) => <span class={`badge ${r.active ? 'good' : ''}`}>{r.active ? t('on') : t('inactive')}</span> },
+            {
+              key: 'actions',
+              label: t('actions'),
+              render: (r) => (
+                <span class="actions">
+                  <a href={href(`/loyalty/coupons/${r.id}`)} aria-label={t('statsOf', { name: r.name })}>
+                    {t('stats')}
+                  </a>
+                  {manage && (
+                    <EditButton onClick={() => edit(r)} text={t('edit')} label={t('editOf', { name: r.name })} />
+                  )}
+                </span>
+              ),
+            },
+          ]}
+        />
+      )}
+      form={(tpl, close, saved) => (
+        <TemplateForm
+          key={tpl ? tpl.id : 'new'}
+          template={tpl}
+          onCancel={close}
+          onDone={(created) => {
+            saved();
+            if (!tpl) navigate(`/loyalty/coupons/${created.id}`);
+          }}
+        />
+      )}
+    />
   );
 }
 

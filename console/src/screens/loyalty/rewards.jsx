@@ -5,10 +5,10 @@ import { post, put } from '../../api.js';
 import { useT } from '../../i18n.js';
 import { href, navigate } from '../../router.js';
 import { can } from '../../session.js';
-import { Async, Card, Dialog, ErrorBox, Field, Loading, Table, useApi } from '../../ui.jsx';
+import { Async, Card, ErrorBox, Field, Loading, Table, useApi } from '../../ui.jsx';
 import { dateTime, money, number } from '../../format.js';
 import { errorOn } from '../plugins/schema-form.jsx';
-import { CustomerLookup, FormActions, InputField, useForm, wholeNumber } from './common.jsx';
+import { CustomerLookup, EditButton, EditableList, FormActions, InputField, useForm, wholeNumber } from './common.jsx';
 
 const strings = {
   en: {
@@ -107,7 +107,7 @@ const strings = {
 
 function RewardForm({ reward, templates, onDone, onCancel }) {
   const t = useT(strings);
-  const { f, set, error, setError, busy, run } = useForm(() => ({
+  const { f, set, error, setError, busy, run, onSubmit } = useForm(() => ({
     name: reward ? reward.name : '',
     description: reward && reward.description ? reward.description : '',
     points: reward ? String(reward.points_cost) : '',
@@ -116,9 +116,7 @@ function RewardForm({ reward, templates, onDone, onCancel }) {
     active: reward ? reward.active : true,
   }));
   const int = wholeNumber;
-  const submit = async (e) => {
-    e.preventDefault();
-    setError(null);
+  const submit = onSubmit(() => {
     const body = {
       name: f.name.trim(),
       description: f.description.trim() || null,
@@ -130,7 +128,7 @@ function RewardForm({ reward, templates, onDone, onCancel }) {
     if (Number.isNaN(body.points_cost)) return setError({ field: 'points_cost', message: t('countNeeded') });
     if (Number.isNaN(body.stock)) return setError({ field: 'stock', message: t('countNeeded') });
     return run(async () => onDone(reward ? await put(`/v1/rewards/${reward.id}`, body) : await post('/v1/rewards', body)));
-  };
+  });
   const known = ['name', 'description', 'points_cost', 'coupon_template_id', 'stock'];
   return (
     <form onSubmit={submit} noValidate class="form-grid" data-testid="reward-form">
@@ -162,85 +160,65 @@ export function Rewards() {
   const t = useT(strings);
   const state = useApi('/v1/rewards');
   const templates = useApi('/v1/coupon-templates');
-  const [editing, setEditing] = useState(null);
   const manage = can('loyalty:manage');
   const list = (templates.data && templates.data.items) || [];
   const byId = new Map(list.map((tp) => [tp.id, tp]));
-  const close = () => setEditing(null);
   return (
-    <Card
+    <EditableList
       title={t('rewards')}
       id="rewards"
-      actions={
-        manage && (
-          <button type="button" class="primary" onClick={() => setEditing('new')} disabled={!templates.data}>
-            {t('newReward')}
-          </button>
-        )
-      }
+      manage={manage}
+      newLabel={t('newReward')}
+      newDisabled={!templates.data}
+      state={state}
+      empty={t('none')}
+      dialogTitle={(reward) => (reward ? t('editReward', { name: reward.name }) : t('newReward'))}
+      table={(items, edit) => (
+        <Table
+          rowKey={(r) => r.id}
+          rows={items}
+          columns={[
+            {
+              key: 'name',
+              label: t('name'),
+              render: (r) => (
+                <>
+                  <strong>{r.name}</strong>
+                  {r.description && <div class="muted small">{r.description}</div>}
+                </>
+              ),
+            },
+            { key: 'points_cost', label: t('pointsCost'), class: 'num', render: (r) => number(r.points_cost) },
+            {
+              key: 'coupon',
+              label: t('coupon'),
+              render: (r) => {
+                const tp = byId.get(r.coupon_template_id);
+                return <a href={href(`/loyalty/coupons/${r.coupon_template_id}`)}>{tp ? `${tp.name} (${money(tp.face_value)})` : `#${r.coupon_template_id}`}</a>;
+              },
+            },
+            { key: 'stock', label: t('stockShort'), class: 'num', render: (r) => (r.stock === null ? t('unlimited') : number(r.stock)) },
+            { key: 'redeemed', label: t('redeemed'), class: 'num', render: (r) => number(r.redeemed) },
+            { key: 'active', label: t('active'), render: (r) => <span class={`badge ${r.active ? 'good' : ''}`}>{r.active ? t('on') : t('off')}</span> },
+            ...(manage
+              ? [
+                  {
+                    key: 'actions',
+                    label: t('actions'),
+                    render: (r) => (
+                      <EditButton onClick={() => edit(r)} text={t('edit')} label={t('editOf', { name: r.name })} />
+                    ),
+                  },
+                ]
+              : []),
+          ]}
+        />
+      )}
+      form={(reward, close, saved) => <RewardForm key={reward ? reward.id : 'new'} reward={reward} templates={list} onCancel={close} onDone={saved} />}
     >
-      <Async state={state} isEmpty={(d) => d.items.length === 0} empty={t('none')}>
-        {(data) => (
-          <Table
-            rowKey={(r) => r.id}
-            rows={data.items}
-            columns={[
-              {
-                key: 'name',
-                label: t('name'),
-                render: (r) => (
-                  <>
-                    <strong>{r.name}</strong>
-                    {r.description && <div class="muted small">{r.description}</div>}
-                  </>
-                ),
-              },
-              { key: 'points_cost', label: t('pointsCost'), class: 'num', render: (r) => number(r.points_cost) },
-              {
-                key: 'coupon',
-                label: t('coupon'),
-                render: (r) => {
-                  const tp = byId.get(r.coupon_template_id);
-                  return <a href={href(`/loyalty/coupons/${r.coupon_template_id}`)}>{tp ? `${tp.name} (${money(tp.face_value)})` : `#${r.coupon_template_id}`}</a>;
-                },
-              },
-              { key: 'stock', label: t('stockShort'), class: 'num', render: (r) => (r.stock === null ? t('unlimited') : number(r.stock)) },
-              { key: 'redeemed', label: t('redeemed'), class: 'num', render: (r) => number(r.redeemed) },
-              { key: 'active', label: t('active'), render: (r) => <span class={`badge ${r.active ? 'good' : ''}`}>{r.active ? t('on') : t('off')}</span> },
-              ...(manage
-                ? [
-                    {
-                      key: 'actions',
-                      label: t('actions'),
-                      render: (r) => (
-                        <button type="button" class="link" onClick={() => setEditing(r)} aria-label={t('editOf', { name: r.name })}>
-                          {t('edit')}
-                        </button>
-                      ),
-                    },
-                  ]
-                : []),
-            ]}
-          />
-        )}
-      </Async>
       {templates.error && <ErrorBox error={templates.error} onRetry={templates.reload} />}
       {templates.data && list.length === 0 && <p class="muted">{t('noTemplates')}</p>}
-      <Dialog open={editing !== null} title={editing === 'new' ? t('newReward') : editing ? t('editReward', { name: editing.name }) : ''} onClose={close}>
-        {editing !== null && (
-          <RewardForm
-            key={editing === 'new' ? 'new' : editing.id}
-            reward={editing === 'new' ? null : editing}
-            templates={list}
-            onCancel={close}
-            onDone={() => {
-              close();
-              state.reload();
-            }}
-          />
-        )}
-      </Dialog>
-    </Card>
+    </EditableList>
   );
 }
 
