@@ -247,3 +247,25 @@ test('loyalty: an analyst reads coupons, the points mall and redemptions, is tol
     await analyst.done();
   }
 });
+
+test('loyalty: a failed load of the coupon templates or the rewards is said, not hidden', async () => {
+  const customer = (await api('GET', '/v1/customers?limit=1')).body.items[0];
+  const page = await signedIn();
+  // A failure of the kernel, named by its request id.
+  const problem = (id) => ({ status: 500, contentType: 'application/problem+json', body: JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, request_id: id }) });
+  try {
+    await page.route(/\/v1\/coupon-templates(\?|$)/, (route) => route.fulfill(problem('rq-templates-down')));
+    await open(page, '/loyalty/rewards');
+    await page.getByRole('alert').filter({ hasText: 'rq-templates-down' }).getByRole('button', { name: 'Retry' }).waitFor();
+    assert.ok(await page.getByRole('button', { name: 'New reward' }).isDisabled());
+    await page.unroute(/\/v1\/coupon-templates(\?|$)/);
+
+    await page.route(/\/v1\/rewards(\?|$)/, (route) => route.fulfill(problem('rq-rewards-down')));
+    await open(page, `/loyalty/redemptions?customer=${customer.id}`);
+    await page.getByRole('alert').filter({ hasText: 'rq-rewards-down' }).first().waitFor();
+    await accessible(page);
+    noScriptErrors(page);
+  } finally {
+    await page.context().close();
+  }
+});
