@@ -299,7 +299,7 @@ export function DeadLetters({ id, onChange }) {
             columns={[
               { key: 'id', label: '#', render: (l) => <span class="mono">{l.id}</span> },
               { key: 'events', label: t('events'), render: (l) => <span class="mono">{l.first_seq === l.last_seq ? l.first_seq : `${l.first_seq}–${l.last_seq}`}</span> },
-              { key: 'attempts', label: t('attempts'), class: 'num' },
+              { key: 'attempts', label: t('attempts'), class: 'num', render: (l) => number(l.attempts) },
               { key: 'error', label: t('error'), render: (l) => <span class="small">{l.error}</span> },
               { key: 'created_at', label: t('created'), render: (l) => dateTime(l.created_at) },
               {
