@@ -11,7 +11,9 @@
 //! audit entries name). A cookie-authenticated request that may change something (any
 //! method but GET, HEAD and OPTIONS) must send the session's CSRF token as
 //! `X-Kith-CSRF`: the cookie is `SameSite=Strict` already, and the token is what a
-//! forged request cannot know. Bearer keys behave as they always did.
+//! forged request cannot know. Such a request whose browser says it came from another
+//! site (`Sec-Fetch-Site: cross-site`) is refused whatever it sends. Bearer keys behave as
+//! they always did.
 
 use std::marker::PhantomData;
 
@@ -109,10 +111,12 @@ pub(crate) async fn cookie_session(headers: &HeaderMap, state: &AppState) -> Res
     state.read("console_session", move |s| s.console_session(&token, now)).await
 }
 
-/// Whether the request sent the session's CSRF token, compared in constant time.
+/// Whether the request sent the session's CSRF token, compared in constant time, and
+/// its browser does not say it came from another site.
 pub(crate) fn csrf_matches(headers: &HeaderMap, session: &SessionCaller) -> bool {
     use subtle::ConstantTimeEq;
-    headers.get(&CSRF_HEADER).is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())))
+    let cross_site = headers.get("sec-fetch-site").is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    !cross_site && headers.get(&CSRF_HEADER).is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())))
 }
 
 pub(crate) async fn caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {

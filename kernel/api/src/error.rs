@@ -109,6 +109,32 @@ impl ApiError {
         }
     }
 
+    /// Too many sign-ins across the kernel: the bucket is empty for `retry_after` seconds.
+    pub fn rate_limited(retry_after: u32) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("too many sign-ins at once; try again in {retry_after} seconds"),
+            )
+        }
+    }
+
+    /// Every turn to hash a password stayed taken for too long: 503 with `Retry-After`.
+    pub fn busy(retry_after: u32) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Busy",
+                format!("the server is checking too many passwords at once; try again in {retry_after} seconds"),
+            )
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("{} not found", what.into()))
     }

@@ -8,6 +8,7 @@ mod auth;
 pub mod console;
 mod error;
 mod extract;
+mod limits;
 mod mask;
 mod metrics;
 mod routes;
@@ -30,6 +31,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::{ApiError, Problem};
+pub use limits::{CookieSecure, SignInRate};
 pub use mask::MASKED_SCHEMAS;
 pub use routes::openapi;
 
@@ -40,11 +42,27 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// The merchant console served at `/`, if the binary carries one.
     pub console: Option<console::Console>,
+    /// When the session cookie is `Secure` (`[console] cookie_secure`).
+    pub cookie_secure: CookieSecure,
+    /// Password hashes computed at once (sign-in, invitation, password change): 19 MiB of
+    /// memory each. The machine's available parallelism by default.
+    pub hash_concurrency: usize,
+    /// How long a request waits for a turn to hash before it is answered 503.
+    pub hash_wait: std::time::Duration,
+    /// The kernel-wide bucket of sign-in attempts.
+    pub sign_in_rate: SignInRate,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { body_limit: 8 * 1024 * 1024, console: None }
+        ApiConfig {
+            body_limit: 8 * 1024 * 1024,
+            console: None,
+            cookie_secure: CookieSecure::Auto,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            hash_wait: std::time::Duration::from_secs(5),
+            sign_in_rate: SignInRate::default(),
+        }
     }
 }
 
@@ -58,6 +76,10 @@ struct Inner {
     audits: audits::AuditQueue,
     /// One permit per reader connection of the store (see [`AppState::read`]).
     readers: tokio::sync::Semaphore,
+    /// Password hashing's bounds: a turn per permit, sign-ins' bucket, unknown logins' failures.
+    hashing: tokio::sync::Semaphore,
+    sign_ins: limits::TokenBucket,
+    unknown_logins: limits::UnknownLogins,
 }
 
 /// What every handler shares.
@@ -68,7 +90,12 @@ impl AppState {
     pub fn new(bus: Arc<Bus>, config: ApiConfig) -> Self {
         let (events, _) = watch::channel(0);
         let readers = tokio::sync::Semaphore::new(bus.store().read_concurrency());
+        let hashing = tokio::sync::Semaphore::new(config.hash_concurrency);
+        let sign_ins = limits::TokenBucket::new(config.sign_in_rate);
         AppState(Arc::new(Inner {
+            hashing,
+            sign_ins,
+            unknown_logins: Default::default(),
             store: bus.store().clone(),
             bus,
             config,
@@ -110,6 +137,25 @@ impl AppState {
         f: impl FnOnce(&dyn Backend) -> kith_core::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.blocking(op, Instant::now(), f).await
+    }
+
+    /// Run a store call that hashes or verifies a password, as [`AppState::db`] does, once
+    /// one of the hashing turns is free: at most `hash_concurrency` hashes (19 MiB each) run
+    /// at once, and a request that waits longer than `hash_wait` is answered 503.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&dyn Backend) -> kith_core::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let start = Instant::now();
+        let wait = self.config().hash_wait;
+        let permit = tokio::time::timeout(wait, self.0.hashing.acquire()).await;
+        let Ok(Ok(_permit)) = permit else {
+            self.metrics().record_sign_in_failure("busy");
+            tracing::warn!(op, "no turn to hash a password in time: answered 503");
+            return Err(ApiError::busy(wait.as_secs().max(1).try_into().unwrap_or(u32::MAX)));
+        };
+        self.blocking(op, start, f).await
     }
 
     /// Run a store call that only reads, as [`AppState::db`] does, once one of
@@ -237,6 +283,17 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
 }
 
+/// Every answer under `/v1/console/` is `Cache-Control: no-store`: they carry the CSRF token
+/// or the shop's people.
+async fn console_no_store(req: Request, next: Next) -> Response {
+    let console = req.uri().path().starts_with("/v1/console/");
+    let mut response = next.run(req).await;
+    if console {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 /// The whole API.
 pub fn app(state: AppState) -> Router {
     let (mut router, _) = routes::router().split_for_parts();
@@ -248,6 +305,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config().body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), drain_unread_body))
+        .layer(middleware::from_fn(console_no_store))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_id_scope))

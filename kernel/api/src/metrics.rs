@@ -49,6 +49,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     ingested: Family<OutcomeLabels, Counter>,
     db: Family<OpLabels, Histogram, fn() -> Histogram>,
+    sign_in_failures: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -62,7 +63,13 @@ impl Default for Metrics {
         registry.register("http_request_duration_seconds", "Time to answer HTTP requests, by route", latency.clone());
         registry.register("ingest_events", "Ingested events, by outcome", ingested.clone());
         registry.register("db_operation_duration_seconds", "Time spent in store operations, by operation", db.clone());
-        Metrics { registry: Mutex::new(registry), requests, latency, ingested, db }
+        let sign_in_failures = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "console_sign_in_failures",
+            "Console sign-ins and password checks refused, by outcome (wrong_password, unknown_login, locked, rate_limited, busy)",
+            sign_in_failures.clone(),
+        );
+        Metrics { registry: Mutex::new(registry), requests, latency, ingested, db, sign_in_failures }
     }
 }
 
@@ -73,6 +80,10 @@ impl Metrics {
 
     pub fn record_ingest(&self, outcome: &str, n: usize) {
         self.ingested.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc_by(n as u64);
+    }
+
+    pub fn record_sign_in_failure(&self, outcome: &str) {
+        self.sign_in_failures.get_or_create(&OutcomeLabels { outcome: outcome.to_owned() }).inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -80,6 +80,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(console::change_password))
         .routes(routes!(console::list_users, console::invite_user))
         .routes(routes!(console::remove_user))
+        .routes(routes!(console::unlock_user))
         .routes(routes!(plugins::list_plugins))
         .routes(routes!(plugins::plugin_versions))
         .routes(routes!(plugins::list_shop_plugins))

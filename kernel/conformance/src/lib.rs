@@ -271,6 +271,10 @@ macro_rules! suite {
             console::console_invites_are_accepted_once_and_expire,
             console::console_removal_ends_sessions_and_spares_the_last_owner,
             console::console_ports_answer_only_within_the_shop,
+            console::console_password_change_failures_lock_the_user,
+            console::console_unlock_and_password_reset_give_a_locked_user_back,
+            console::console_removal_revokes_the_users_keys,
+            console::console_user_ids_are_never_reused,
         );
     };
 }

@@ -8,15 +8,22 @@
 //!   a random CSRF token the console sends back on writes. It ends [`SESSION_TTL`] after
 //!   sign-in however active it is (absolute expiry), at sign-out, when its user changes
 //!   their password elsewhere, or when the user is removed.
-//! - [`LOCK_AFTER`] failed sign-ins in a row lock the user for [`LOCK_FOR`] by the kernel's
-//!   clock; a success resets the count. An unknown login is verified against a dummy hash,
-//!   so answering it takes as long as a wrong password.
+//! - [`LOCK_AFTER`] failed sign-ins in a row (a wrong current password in a password change
+//!   counts too) lock the user for [`LOCK_FOR`] by the kernel's clock; a success resets the
+//!   count. The lock is audited (`console.user.locked`); attempts refused while it lasts write
+//!   nothing (a warning is logged), so a locked account costs an attacker's attempts no write.
+//!   An owner ([`ConsoleService::unlock_console_user`]) or the command line ends a lock. An
+//!   unknown login is verified against a dummy hash ([`prepare`] makes it ahead of the first
+//!   sign-in), so answering it takes as long as a wrong password; the API counts the failures
+//!   of unknown logins in memory so that they lock as a known login does.
 //! - An owner invites a user: an invitation token, valid [`INVITE_TTL`] and stored hashed,
 //!   which sets the password once.
-//! - Every sign-in (success, failure, lock), sign-out, invitation, acceptance, removal and
-//!   password change is in the shop's audit log, by `user:<id>` where a user acted.
+//! - Every sign-in (success, failure, lock), sign-out, invitation, acceptance, removal,
+//!   unlock and password change or reset is in the shop's audit log, by `user:<id>` where a
+//!   user acted. Removing a user revokes the API keys they created (and the keys made with
+//!   those) in the same transaction.
 
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -65,11 +72,18 @@ fn verify_password(phc: &str, password: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| argon().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
+/// The hash unknown logins are verified against.
+static DUMMY: LazyLock<String> = LazyLock::new(|| hash_password("kith dummy password, never a user's").unwrap_or_default());
+
+/// Make the dummy hash now (tens of milliseconds), so that the first sign-in of an unknown
+/// login does not take longer than that of a known one. A server calls it as it starts.
+pub fn prepare() {
+    LazyLock::force(&DUMMY);
+}
+
 /// Spend what a real verification costs, for a login that has no password to check.
 fn verify_dummy(password: &str) {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let phc = DUMMY.get_or_init(|| hash_password("kith dummy password, never a user's").unwrap_or_default());
-    verify_password(phc, password);
+    verify_password(&DUMMY, password);
 }
 
 /// 32 random bytes, base64url without padding.
@@ -143,17 +157,30 @@ pub struct CreatedConsoleUser {
 }
 
 /// An invitation's token, shown once; only its hash is stored.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Invite {
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
 
+// Secrets (tokens, hashes, CSRF tokens) are never in a `Debug` output, which logs may carry.
+impl std::fmt::Debug for Invite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invite").field("token", &"<redacted>").field("expires_at", &self.expires_at).finish()
+    }
+}
+
 /// A session begun: its token (the cookie's value, shown once) and what the console shows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedIn {
     pub token: String,
     pub session: ConsoleSession,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn").field("token", &"<redacted>").field("session", &self.session).finish()
+    }
 }
 
 /// What a sign-in came to.
@@ -162,14 +189,28 @@ pub enum SignIn {
     SignedIn(Box<SignedIn>),
     /// Unknown login, wrong password, or a user not yet active: one answer for all.
     Refused,
+    /// No user has this login: answered as [`SignIn::Refused`], and counted by the caller
+    /// (the API keeps the failures of unknown logins in memory, to lock them alike).
+    UnknownLogin,
     /// Too many failures in a row: refused until then, whatever the password.
     Locked {
         until: DateTime<Utc>,
     },
 }
 
-/// A request authenticated by its session cookie.
+/// What a password change came to.
 #[derive(Debug, Clone)]
+pub enum PasswordChange {
+    /// Changed: the user's sessions ended, and this new one replaces the caller's.
+    Changed(Box<SignedIn>),
+    /// The current password is wrong (a failure counted toward the lock).
+    Wrong,
+    /// Too many failures in a row: refused until then.
+    Locked { until: DateTime<Utc> },
+}
+
+/// A request authenticated by its session cookie.
+#[derive(Clone)]
 pub struct SessionCaller {
     /// `key_id` is `user:<id>`; the role's default scopes.
     pub principal: Principal,
@@ -178,6 +219,19 @@ pub struct SessionCaller {
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
     pub token_hash: Vec<u8>,
+}
+
+impl std::fmt::Debug for SessionCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCaller")
+            .field("principal", &self.principal)
+            .field("shop_id", &self.shop_id)
+            .field("user", &self.user)
+            .field("csrf_token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("token_hash", &"<redacted>")
+            .finish()
+    }
 }
 
 impl SessionCaller {
@@ -189,6 +243,25 @@ impl SessionCaller {
 /// Begin a session of `user` at `now` in this transaction: the session, the reset count,
 /// the audit entry.
 fn begin_session(tx: &dyn WriteTx, user: &ConsoleUserRow, now: DateTime<Utc>, via: &str) -> Result<SignedIn> {
+    tx.console_writer().set_sign_in_state(
+        user.shop_id,
+        user.id,
+        &SignInState { failed_sign_ins: 0, locked_until: None, last_sign_in_at: Some(now) },
+    )?;
+    let actor = user_actor(user.id);
+    tx.audit().record(
+        Some(user.shop_id),
+        &actor,
+        "console.sign_in",
+        Some(&format!("user:{}", user.id)),
+        json!({"login": user.login, "via": via}),
+        now,
+    )?;
+    new_session(tx, user, now)
+}
+
+/// A new session of `user` at `now` in this transaction (its expired ones dropped).
+fn new_session(tx: &dyn WriteTx, user: &ConsoleUserRow, now: DateTime<Utc>) -> Result<SignedIn> {
     let token = random_token();
     let session = ConsoleSessionRow {
         token_hash: token_hash(&token),
@@ -201,16 +274,6 @@ fn begin_session(tx: &dyn WriteTx, user: &ConsoleUserRow, now: DateTime<Utc>, vi
     let w = tx.console_writer();
     w.delete_expired_sessions(user.shop_id, user.id, now)?;
     w.insert_session(&session)?;
-    w.set_sign_in_state(user.shop_id, user.id, &SignInState { failed_sign_ins: 0, locked_until: None, last_sign_in_at: Some(now) })?;
-    let actor = user_actor(user.id);
-    tx.audit().record(
-        Some(user.shop_id),
-        &actor,
-        "console.sign_in",
-        Some(&format!("user:{}", user.id)),
-        json!({"login": user.login, "via": via}),
-        now,
-    )?;
     let row = tx.console().user(user.shop_id, user.id)?.ok_or_else(|| Error::NotFound(format!("console user {}", user.id)))?;
     let role = role_of(&row)?;
     Ok(SignedIn {
@@ -224,6 +287,43 @@ fn begin_session(tx: &dyn WriteTx, user: &ConsoleUserRow, now: DateTime<Utc>, vi
             expires_at: Some(session.expires_at),
         },
     })
+}
+
+/// Count a failure of `current` at `now` in this transaction (audited as `action` with
+/// `detail`, plus the failures so far); when it is the [`LOCK_AFTER`]th, lock the user and
+/// audit the lock. The end of the lock, if this failure locked the user.
+fn count_failure(
+    tx: &dyn WriteTx,
+    current: &ConsoleUserRow,
+    now: DateTime<Utc>,
+    action: &str,
+    mut detail: serde_json::Value,
+) -> Result<Option<DateTime<Utc>>> {
+    let (actor, target) = (user_actor(current.id), format!("user:{}", current.id));
+    let failed = current.failed_sign_ins + 1;
+    detail["failures"] = json!(failed);
+    tx.audit().record(Some(current.shop_id), &actor, action, Some(&target), detail, now)?;
+    if failed >= LOCK_AFTER {
+        let until = now + LOCK_FOR;
+        let state = SignInState { failed_sign_ins: 0, locked_until: Some(until), last_sign_in_at: current.last_sign_in_at };
+        tx.console_writer().set_sign_in_state(current.shop_id, current.id, &state)?;
+        let detail = json!({"login": current.login, "failures": failed, "locked_until": until});
+        tx.audit().record(Some(current.shop_id), &actor, "console.user.locked", Some(&target), detail, now)?;
+        return Ok(Some(until));
+    }
+    let state = SignInState { failed_sign_ins: failed, locked_until: None, last_sign_in_at: current.last_sign_in_at };
+    tx.console_writer().set_sign_in_state(current.shop_id, current.id, &state)?;
+    Ok(None)
+}
+
+/// The lock of `row` at `now`, if it is locked.
+fn locked(row: &ConsoleUserRow, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    row.locked_until.filter(|until| *until > now)
+}
+
+/// An attempt refused because the user is locked: logged, not written.
+fn warn_locked(row: &ConsoleUserRow, what: &str, until: DateTime<Utc>) {
+    tracing::warn!(user = row.id, shop = row.shop_id, %until, "console {what} refused: the user is locked");
 }
 
 /// The invitation error: one answer for a token unknown, used or expired.
@@ -294,6 +394,8 @@ pub trait ConsoleService: Storage {
 
     /// Remove the shop's user `user_id` and end their sessions. `acting_user` (a user removing
     /// another) may not remove themselves, and no one removes the shop's last active owner.
+    /// The API keys the user created (`created_by` `user:<id>`), and the keys created with
+    /// those, are revoked in the same transaction; the audit entry lists them.
     fn remove_console_user(&self, shop_id: i64, user_id: i64, acting_user: Option<i64>, actor: &Actor, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
             let user = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
@@ -306,14 +408,66 @@ pub trait ConsoleService: Storage {
             }
             tx.console_writer().delete_sessions(shop_id, user_id, None)?;
             tx.console_writer().delete_user(shop_id, user_id)?;
+            let revoked = crate::keys::revoke_created_by(tx, shop_id, &format!("user:{user_id}"), now)?;
             tx.audit().record(
                 Some(shop_id),
                 actor,
                 "console.user.remove",
                 Some(&format!("user:{user_id}")),
-                json!({"login": user.login}),
+                json!({"login": user.login, "revoked_keys": revoked}),
                 now,
-            )
+            )?;
+            Ok(revoked)
+        })
+        .map(|revoked| {
+            if let Some(memory) = self.key_memory() {
+                for key_id in &revoked {
+                    memory.forget(key_id);
+                }
+            }
+        })
+    }
+
+    /// The user whose login is `login` (compared normalised), in any shop: its shop and view.
+    fn console_user_by_login(&self, login: &str, now: DateTime<Utc>) -> Result<Option<(i64, ConsoleUser)>> {
+        let login = normalise_login(login)?;
+        self.read(|tx| tx.console().user_by_login(&login)?.map(|row| Ok((row.shop_id, view(&row, now)?))).transpose())
+    }
+
+    /// End the lock of the shop's user `user_id` and clear their count of failures (audited
+    /// as `console.user.unlock`).
+    fn unlock_console_user(&self, shop_id: i64, user_id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<ConsoleUser> {
+        self.write(|tx| {
+            let user = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            let state = SignInState { failed_sign_ins: 0, locked_until: None, last_sign_in_at: user.last_sign_in_at };
+            tx.console_writer().set_sign_in_state(shop_id, user_id, &state)?;
+            let detail = json!({"login": user.login, "was_locked_until": locked(&user, now), "failures": user.failed_sign_ins});
+            tx.audit().record(Some(shop_id), actor, "console.user.unlock", Some(&format!("user:{user_id}")), detail, now)?;
+            let row = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            view(&row, now)
+        })
+    }
+
+    /// Set a new password for the shop's user `user_id` (the command line's way back in): it
+    /// activates an invited user, ends the lock and every session of the user (audited as
+    /// `console.password.reset`).
+    fn reset_console_password(&self, shop_id: i64, user_id: i64, password: &str, actor: &Actor, now: DateTime<Utc>) -> Result<ConsoleUser> {
+        check_password("password", password)?;
+        let password_hash = hash_password(password)?;
+        self.write(|tx| {
+            let user = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            let w = tx.console_writer();
+            w.set_password(shop_id, user_id, &password_hash)?;
+            w.set_sign_in_state(
+                shop_id,
+                user_id,
+                &SignInState { failed_sign_ins: 0, locked_until: None, last_sign_in_at: user.last_sign_in_at },
+            )?;
+            w.delete_sessions(shop_id, user_id, None)?;
+            let detail = json!({"login": user.login});
+            tx.audit().record(Some(shop_id), actor, "console.password.reset", Some(&format!("user:{user_id}")), detail, now)?;
+            let row = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            view(&row, now)
         })
     }
 
@@ -328,15 +482,10 @@ pub trait ConsoleService: Storage {
         }
         let Some(user) = self.read(|tx| tx.console().user_by_login(&login))? else {
             verify_dummy(password);
-            return Ok(SignIn::Refused);
+            return Ok(SignIn::UnknownLogin);
         };
-        let target = format!("user:{}", user.id);
-        let actor = user_actor(user.id);
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
-            self.write(|tx| {
-                let detail = json!({"login": login, "reason": "locked", "locked_until": until});
-                tx.audit().record(Some(user.shop_id), &actor, "console.sign_in.refused", Some(&target), detail, now)
-            })?;
+        if let Some(until) = locked(&user, now) {
+            warn_locked(&user, "sign-in", until);
             return Ok(SignIn::Locked { until });
         }
         // The hash is checked outside the transaction: the writer is not held for it.
@@ -350,29 +499,19 @@ pub trait ConsoleService: Storage {
         self.write(|tx| {
             // Read again: another sign-in may have counted a failure or locked the user meanwhile.
             let Some(current) = tx.console().user(user.shop_id, user.id)? else { return Ok(SignIn::Refused) };
-            if let Some(until) = current.locked_until.filter(|until| *until > now) {
-                let detail = json!({"login": login, "reason": "locked", "locked_until": until});
-                tx.audit().record(Some(user.shop_id), &actor, "console.sign_in.refused", Some(&target), detail, now)?;
+            if let Some(until) = locked(&current, now) {
+                warn_locked(&current, "sign-in", until);
                 return Ok(SignIn::Locked { until });
             }
             if matches && current.password_hash == user.password_hash {
                 return Ok(SignIn::SignedIn(Box::new(begin_session(tx, &current, now, "password")?)));
             }
-            let failed = current.failed_sign_ins + 1;
             let reason = if current.password_hash.is_none() { "not active" } else { "wrong password" };
-            let detail = json!({"login": login, "reason": reason, "failures": failed});
-            tx.audit().record(Some(user.shop_id), &actor, "console.sign_in.failed", Some(&target), detail, now)?;
-            if failed >= LOCK_AFTER {
-                let until = now + LOCK_FOR;
-                let state = SignInState { failed_sign_ins: 0, locked_until: Some(until), last_sign_in_at: current.last_sign_in_at };
-                tx.console_writer().set_sign_in_state(user.shop_id, user.id, &state)?;
-                let detail = json!({"login": login, "failures": failed, "locked_until": until});
-                tx.audit().record(Some(user.shop_id), &actor, "console.user.locked", Some(&target), detail, now)?;
-                return Ok(SignIn::Locked { until });
-            }
-            let state = SignInState { failed_sign_ins: failed, locked_until: None, last_sign_in_at: current.last_sign_in_at };
-            tx.console_writer().set_sign_in_state(user.shop_id, user.id, &state)?;
-            Ok(SignIn::Refused)
+            let detail = json!({"login": login, "reason": reason});
+            Ok(match count_failure(tx, &current, now, "console.sign_in.failed", detail)? {
+                Some(until) => SignIn::Locked { until },
+                None => SignIn::Refused,
+            })
         })
     }
 
@@ -444,24 +583,42 @@ pub trait ConsoleService: Storage {
         })
     }
 
-    /// Change the signed-in user's password; their other sessions end.
-    fn change_console_password(&self, caller: &SessionCaller, current: &str, new: &str, now: DateTime<Utc>) -> Result<()> {
+    /// Change the signed-in user's password. A wrong current password counts toward the
+    /// lock as a failed sign-in does (audited as `console.password.change_failed`); a locked
+    /// user is refused without a check. Once changed, every session of the user ends and a
+    /// new one replaces the caller's (a new token and CSRF token).
+    fn change_console_password(&self, caller: &SessionCaller, current: &str, new: &str, now: DateTime<Utc>) -> Result<PasswordChange> {
         check_password("new_password", new)?;
-        if current.chars().count() > PASSWORD_MAX {
-            return Err(FieldError::new("current_password", "is not the current password").into());
-        }
         let (shop_id, user_id) = (caller.shop_id, caller.user.id);
         let row = self.read(|tx| tx.console().user(shop_id, user_id))?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
-        if !row.password_hash.as_deref().is_some_and(|phc| verify_password(phc, current)) {
-            return Err(FieldError::new("current_password", "is not the current password").into());
+        if let Some(until) = locked(&row, now) {
+            warn_locked(&row, "password change", until);
+            return Ok(PasswordChange::Locked { until });
         }
-        let password_hash = hash_password(new)?;
+        let matches =
+            current.chars().count() <= PASSWORD_MAX && row.password_hash.as_deref().is_some_and(|phc| verify_password(phc, current));
+        let password_hash = if matches { Some(hash_password(new)?) } else { None };
         self.write(|tx| {
-            tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
-            tx.console_writer().set_password(shop_id, user_id, &password_hash)?;
-            tx.console_writer().delete_sessions(shop_id, user_id, Some(&caller.token_hash))?;
-            let detail = json!({"login": row.login});
-            tx.audit().record(Some(shop_id), &caller.actor(), "console.password.change", Some(&format!("user:{user_id}")), detail, now)
+            let current_row = tx.console().user(shop_id, user_id)?.ok_or_else(|| Error::NotFound(format!("console user {user_id}")))?;
+            if let Some(until) = locked(&current_row, now) {
+                warn_locked(&current_row, "password change", until);
+                return Ok(PasswordChange::Locked { until });
+            }
+            let Some(password_hash) = password_hash.as_deref().filter(|_| current_row.password_hash == row.password_hash) else {
+                let detail = json!({"login": current_row.login, "reason": "wrong current password"});
+                return Ok(match count_failure(tx, &current_row, now, "console.password.change_failed", detail)? {
+                    Some(until) => PasswordChange::Locked { until },
+                    None => PasswordChange::Wrong,
+                });
+            };
+            let w = tx.console_writer();
+            w.set_password(shop_id, user_id, password_hash)?;
+            let state = SignInState { failed_sign_ins: 0, locked_until: None, last_sign_in_at: current_row.last_sign_in_at };
+            w.set_sign_in_state(shop_id, user_id, &state)?;
+            w.delete_sessions(shop_id, user_id, None)?;
+            let detail = json!({"login": current_row.login});
+            tx.audit().record(Some(shop_id), &caller.actor(), "console.password.change", Some(&format!("user:{user_id}")), detail, now)?;
+            Ok(PasswordChange::Changed(Box::new(new_session(tx, &current_row, now)?)))
         })
     }
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ports::{KeyMemory, NewKeyRow, Storage, StorageExt};
+use crate::ports::{KeyMemory, NewKeyRow, Storage, StorageExt, WriteTx};
 use crate::{Actor, Error, Result, shops};
 
 fn hash(secret: &str) -> Vec<u8> {
@@ -101,6 +101,35 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
     token.strip_prefix("kith_").and_then(|rest| rest.split_once('_'))
 }
 
+/// Who created a key, as stored: the calling key's id (`user:<id>` for a console user's
+/// session), or `cli:<label>` for the command line.
+pub fn created_by(actor: &Actor) -> String {
+    match &actor.key_id {
+        Some(key_id) => key_id.clone(),
+        None => format!("cli:{}", actor.label),
+    }
+}
+
+/// Revoke, at `now` in this transaction, the shop's live keys created by `creator` and
+/// the keys created with those, and so on; their ids. The caller forgets them from the
+/// backend's key memory once the transaction is committed.
+pub(crate) fn revoke_created_by(tx: &dyn WriteTx, shop_id: i64, creator: &str, now: chrono::DateTime<Utc>) -> Result<Vec<String>> {
+    let keys = tx.keys().list(Some(shop_id))?;
+    let mut creators = vec![creator.to_owned()];
+    let mut revoked: Vec<String> = Vec::new();
+    while let Some(creator) = creators.pop() {
+        for key in keys.iter().filter(|k| k.revoked_at.is_none() && k.created_by.as_deref() == Some(creator.as_str())) {
+            if revoked.contains(&key.id) {
+                continue;
+            }
+            tx.keys_writer().revoke(&key.id, now)?;
+            revoked.push(key.id.clone());
+            creators.push(key.id.clone());
+        }
+    }
+    Ok(revoked)
+}
+
 /// Creating, listing and revoking API keys, and authenticating their tokens.
 pub trait KeyService: Storage {
     /// Create a key. Admin keys have no shop; shop keys must name an existing shop.
@@ -146,6 +175,7 @@ pub trait KeyService: Storage {
                 scopes: &scopes,
                 secret_hash: &secret_hash,
                 created_at: now,
+                created_by: &created_by(actor),
             };
             tx.keys_writer().insert(&row)?;
             tx.audit().record(

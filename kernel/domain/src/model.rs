@@ -80,6 +80,10 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339::option")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Who created the key: `user:<id>` (a console user's session), another key's id, or
+    /// `cli:<label>` (the command line); absent for keys made before it was recorded. A
+    /// console user's keys, and the keys made with those, are revoked when the user is removed.
+    pub created_by: Option<String>,
 }
 
 /// A key to create.
@@ -380,7 +384,7 @@ pub struct ConsoleUser {
 /// Who the console is signed in as. A session cookie gives the user and the CSRF token its
 /// writes send as `X-Kith-CSRF`; a shop's API key (the console's development mode) gives no
 /// user and no CSRF token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConsoleSession {
     pub user: Option<ConsoleUser>,
     pub role: Role,
@@ -390,6 +394,20 @@ pub struct ConsoleSession {
     /// When the session ends: 12 hours after sign-in, however active (absolute expiry).
     #[serde(serialize_with = "rfc3339::option")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+// The CSRF token is never in a `Debug` output, which logs may carry.
+impl std::fmt::Debug for ConsoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSession")
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .field("scopes", &self.scopes)
+            .field("shop", &self.shop)
+            .field("csrf_token", &self.csrf_token.as_ref().map(|_| "<redacted>"))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A console user to create: invited (the API), or with a password (`kith admin console-user`).

@@ -46,18 +46,27 @@ pub enum AdminCommand {
         shop: Option<i64>,
     },
     /// Create a console user of a shop (a person who signs in to the merchant console) and
-    /// print the generated password (shown only this once).
+    /// print the generated password (shown only this once). With --unlock or
+    /// --reset-password, act on an existing login instead.
     ConsoleUser {
-        #[arg(long)]
-        shop: i64,
+        /// The shop of a new user.
+        #[arg(long, required_unless_present_any = ["unlock", "reset_password"])]
+        shop: Option<i64>,
         /// 1-64 characters, unique across the kernel (compared lower-cased).
         #[arg(long)]
         login: String,
-        /// owner, operator or analyst.
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
-        #[arg(long)]
+        /// owner, operator or analyst (a new user).
+        #[arg(long, value_parser = parse_role, required_unless_present_any = ["unlock", "reset_password"])]
+        role: Option<Role>,
+        #[arg(long, conflicts_with_all = ["unlock", "reset_password"])]
         name: Option<String>,
+        /// End the existing user's lock and clear their count of failed sign-ins.
+        #[arg(long, conflicts_with_all = ["shop", "role"])]
+        unlock: bool,
+        /// Give the existing user a new generated password (printed once), which also ends
+        /// their lock and every session of theirs.
+        #[arg(long, conflicts_with_all = ["shop", "role"])]
+        reset_password: bool,
     },
     /// Install a plugin package (a folder with plugin.toml and plugin.wasm, or a .tar.gz) into the catalogue.
     InstallPlugin { path: std::path::PathBuf },
@@ -128,11 +137,72 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<()> {
         }
         AdminCommand::RevokeKey { id } => print_json(&store.revoke_key(None, &id, &actor)?),
         AdminCommand::ListKeys { shop } => print_json(&store.list_keys(shop)?),
-        AdminCommand::ConsoleUser { shop, login, role, name } => {
+        AdminCommand::ConsoleUser { login, unlock, reset_password, .. } if unlock || reset_password => {
+            let now = chrono::Utc::now();
+            let (shop, user) =
+                store.console_user_by_login(&login, now)?.ok_or_else(|| anyhow::anyhow!("no console user has the login `{login}`"))?;
+            if reset_password {
+                let password = new_password();
+                let user = store.reset_console_password(shop, user.id, &password, &actor, now)?;
+                return print_json(&serde_json::json!({"user": user, "password": password}));
+            }
+            print_json(&serde_json::json!({"user": store.unlock_console_user(shop, user.id, &actor, now)?}))
+        }
+        AdminCommand::ConsoleUser { shop, login, role, name, .. } => {
+            let (Some(shop), Some(role)) = (shop, role) else { anyhow::bail!("a new console user needs --shop and --role") };
             let password = new_password();
             let new = kith_domain::model::NewConsoleUser { login, name, role };
             let created = store.create_console_user(shop, &new, Some(&password), &actor, chrono::Utc::now())?;
             print_json(&serde_json::json!({"user": created.user, "password": password}))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_core::console::SignIn;
+
+    use super::*;
+
+    #[test]
+    fn console_user_unlocks_and_resets_an_existing_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { database: dir.path().join("kith.db"), ..Config::default() };
+        let store = config.open_store().unwrap();
+        let shop = store
+            .create_shop(
+                &NewShop { name: "Tea".into(), time_zone: "UTC".into(), currency: "CNY".into(), region: "CN".into() },
+                &Actor::cli("t"),
+            )
+            .unwrap()
+            .id;
+        let new = kith_domain::model::NewConsoleUser { login: "ming".into(), name: None, role: Role::Owner };
+        let id = store.create_console_user(shop, &new, Some("tea leaves 2026"), &Actor::cli("t"), chrono::Utc::now()).unwrap().user.id;
+        let now = chrono::Utc::now();
+        let SignIn::SignedIn(session) = store.console_sign_in("ming", "tea leaves 2026", now).unwrap() else { panic!("signed in") };
+        for _ in 0..5 {
+            store.console_sign_in("ming", "wrong password", now).unwrap();
+        }
+        let cmd = |unlock, reset_password| AdminCommand::ConsoleUser {
+            shop: None,
+            login: " MING".into(),
+            role: None,
+            name: None,
+            unlock,
+            reset_password,
+        };
+        run(&config, cmd(true, false)).unwrap();
+        assert!(matches!(store.console_sign_in("ming", "tea leaves 2026", chrono::Utc::now()).unwrap(), SignIn::SignedIn(_)));
+        run(&config, cmd(false, true)).unwrap();
+        assert!(store.console_session(&session.token, chrono::Utc::now()).unwrap().is_none(), "a reset ends the sessions");
+        assert!(matches!(store.console_sign_in("ming", "tea leaves 2026", chrono::Utc::now()).unwrap(), SignIn::Refused));
+        let log = store.list_audit(shop, None, 100).unwrap();
+        for action in ["console.user.unlock", "console.password.reset"] {
+            let entry = log.iter().find(|e| e.action == action).unwrap_or_else(|| panic!("{action}"));
+            assert_eq!(entry.target.as_deref(), Some(format!("user:{id}").as_str()));
+        }
+        let missing =
+            AdminCommand::ConsoleUser { shop: None, login: "nobody".into(), role: None, name: None, unlock: true, reset_password: false };
+        assert!(run(&config, missing).is_err());
     }
 }

@@ -15,6 +15,36 @@ pub enum LogFormat {
     Json,
 }
 
+/// When the console's session cookie is `Secure`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieSecureSetting {
+    /// When the request came through a proxy over HTTPS (`X-Forwarded-Proto: https`).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<CookieSecureSetting> for kith_api::CookieSecure {
+    fn from(setting: CookieSecureSetting) -> Self {
+        match setting {
+            CookieSecureSetting::Auto => kith_api::CookieSecure::Auto,
+            CookieSecureSetting::Always => kith_api::CookieSecure::Always,
+            CookieSecureSetting::Never => kith_api::CookieSecure::Never,
+        }
+    }
+}
+
+/// The merchant console's sessions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// `auto` (the default: when a proxy says `X-Forwarded-Proto: https`), `always` (behind
+    /// a TLS proxy that does not say so) or `never`.
+    pub cookie_secure: CookieSecureSetting,
+}
+
 /// Everything `kith` can be configured with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +60,7 @@ pub struct Config {
     /// How many identifiers of one kind a customer may hold.
     pub identity: IdentityCaps,
     pub plugins: PluginsConfig,
+    pub console: ConsoleConfig,
     pub testing: TestingConfig,
 }
 
@@ -91,6 +122,7 @@ impl Default for Config {
             body_limit_bytes: kith_api::ApiConfig::default().body_limit,
             identity: IdentityCaps::default(),
             plugins: PluginsConfig::default(),
+            console: ConsoleConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -228,5 +260,9 @@ mod tests {
         assert_eq!(cfg.identity.cap("phone"), 2);
         assert_eq!(cfg.identity.cap("email"), 5);
         assert!(toml::from_str::<Config>("bnd = \"x\"").is_err());
+        assert_eq!(cfg.console.cookie_secure, CookieSecureSetting::Auto);
+        let cfg: Config = toml::from_str("[console]\ncookie_secure = \"always\"\n").unwrap();
+        assert_eq!(cfg.console.cookie_secure, CookieSecureSetting::Always);
+        assert!(toml::from_str::<Config>("[console]\ncookie_secure = \"sometimes\"\n").is_err());
     }
 }

@@ -257,12 +257,7 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
             Err(e) => tracing::warn!(error = %e, "could not list the demo's journeys"),
         }
         println!("  URL:     {url}");
-        match &console_user {
-            Some(password) => println!("  Console: {url}   login {DEMO_LOGIN}, password {password}   (owner; shown once)"),
-            None => {
-                println!("  Console: {url}   login {DEMO_LOGIN} (kept from an earlier demo on this database; its password is unchanged)")
-            }
-        }
+        println!("  Console: {url}   login {DEMO_LOGIN}, password {console_user}   (owner; shown once)");
         println!("  API key: {}   (owner; shown once)", key.token);
         println!("  Try:     curl -H 'Authorization: Bearer {}' '{url}/v1/customers?limit=3'", key.token);
         println!("  API:     {url}/openapi.json");
@@ -283,14 +278,21 @@ pub fn run(config: Config, args: DemoArgs) -> Result<()> {
 const DEMO_LOGIN: &str = "demo";
 
 /// Create the demo's owner console user with a random 16-character password, which is
-/// returned; `None` when the login exists already (a database used again), which is kept
-/// as it is.
-fn console_user(store: &dyn Backend, shop_id: i64, now: DateTime<Utc>) -> Result<Option<String>> {
+/// returned; when the login exists already (a database used again), give it a new password
+/// (which also ends its lock and sessions), as each run prints a new key.
+fn console_user(store: &dyn Backend, shop_id: i64, now: DateTime<Utc>) -> Result<String> {
     let password = crate::admin::new_password();
+    let actor = Actor::cli("demo");
     let new = kith_domain::model::NewConsoleUser { login: DEMO_LOGIN.into(), name: Some("Demo owner".into()), role: Role::Owner };
-    match store.create_console_user(shop_id, &new, Some(&password), &Actor::cli("demo"), now) {
-        Ok(_) => Ok(Some(password)),
-        Err(kith_core::Error::Conflict(_)) => Ok(None),
+    match store.create_console_user(shop_id, &new, Some(&password), &actor, now) {
+        Ok(_) => Ok(password),
+        Err(kith_core::Error::Conflict(_)) => {
+            let (shop, user) = store
+                .console_user_by_login(DEMO_LOGIN, now)?
+                .ok_or_else(|| anyhow::anyhow!("the demo's console user is taken and then gone"))?;
+            store.reset_console_password(shop, user.id, &password, &actor, now).context("resetting the demo's console user's password")?;
+            Ok(password)
+        }
         Err(e) => Err(e).context("creating the demo's console user"),
     }
 }
@@ -504,4 +506,25 @@ fn welcome_messages(store: &dyn Backend, shop_id: i64, channel: &str) -> Result<
         store.enqueue_message(shop_id, &request, "demo", Utc::now())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_core::console::SignIn;
+
+    use super::*;
+
+    #[test]
+    fn a_demo_run_again_gives_the_demo_user_a_new_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { database: dir.path().join("kith.db"), ..Config::default() };
+        let store = config.open_store().unwrap();
+        let shop = create_shop(&*store).unwrap().id;
+        let now = Utc::now();
+        let first = console_user(&*store, shop, now).unwrap();
+        let second = console_user(&*store, shop, now).unwrap();
+        assert_ne!(first, second);
+        assert!(matches!(store.console_sign_in(DEMO_LOGIN, &first, now).unwrap(), SignIn::Refused));
+        assert!(matches!(store.console_sign_in(DEMO_LOGIN, &second, now).unwrap(), SignIn::SignedIn(_)));
+    }
 }

@@ -41,6 +41,10 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, env = "KITH_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// When the console's session cookie is `Secure` (`[console] cookie_secure`): auto (when
+    /// a proxy says `X-Forwarded-Proto: https`), always or never.
+    #[arg(long, global = true, env = "KITH_CONSOLE_COOKIE_SECURE", value_enum)]
+    console_cookie_secure: Option<config::CookieSecureSetting>,
     /// Start a new database in the --database file when it exists but is empty (0 bytes),
     /// which is otherwise refused: it is more often a truncated database than a new one.
     #[arg(long, global = true)]
@@ -84,6 +88,9 @@ fn main() -> Result<()> {
     }
     if let Some(bind) = cli.bind {
         config.bind = bind;
+    }
+    if let Some(secure) = cli.console_cookie_secure {
+        config.console.cookie_secure = secure;
     }
     config::init_logging(config.log_format);
     // `check` reads the file as it is, and never writes to it.

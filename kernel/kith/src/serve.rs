@@ -42,7 +42,17 @@ fn serve_http(bus: Arc<Bus>, config: &Config, on_ready: impl FnOnce(SocketAddr))
         println!("listening on http://{addr}");
         tracing::info!(%addr, database = %config.database_name(), "serving");
         on_ready(addr);
-        let state = AppState::new(bus, ApiConfig { body_limit: config.body_limit_bytes, console: Some(crate::console::console()) });
+        // The dummy hash unknown logins are checked against, made before the first sign-in.
+        tokio::task::spawn_blocking(kith_core::console::prepare);
+        let state = AppState::new(
+            bus,
+            ApiConfig {
+                body_limit: config.body_limit_bytes,
+                console: Some(crate::console::console()),
+                cookie_secure: config.console.cookie_secure.into(),
+                ..ApiConfig::default()
+            },
+        );
         let server = kith_api::serve(listener, state, shutdown_signal());
         tokio::select! {
             result = server => result.context("serving HTTP")?,

@@ -12,7 +12,7 @@ use crate::sql::Sql;
 use crate::sql::{CoreResult, core, sql};
 use crate::{Result, from_ms, to_ms};
 
-const KEY_COLUMNS: &str = "id, shop_id, name, role, scopes, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, shop_id, name, role, scopes, created_at, revoked_at, created_by";
 
 fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     let role: String = r.get(3)?;
@@ -25,6 +25,7 @@ fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         created_at: from_ms(r.get(5)?),
         revoked_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
+        created_by: r.get(7)?,
     })
 }
 
@@ -57,7 +58,7 @@ impl KeysRead for Sql<'_> {
 impl KeysWrite for Sql<'_> {
     fn insert(&self, key: &NewKeyRow<'_>) -> CoreResult<()> {
         sql(self.0.execute(
-            "INSERT INTO api_keys (id, shop_id, name, role, scopes, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO api_keys (id, shop_id, name, role, scopes, secret_hash, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 key.id,
                 key.shop_id,
@@ -65,7 +66,8 @@ impl KeysWrite for Sql<'_> {
                 key.role.as_str(),
                 serde_json::to_string(key.scopes).unwrap_or_default(),
                 key.secret_hash,
-                to_ms(key.created_at)
+                to_ms(key.created_at),
+                key.created_by
             ],
         ))?;
         Ok(())

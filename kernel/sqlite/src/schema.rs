@@ -839,10 +839,13 @@ const MIGRATIONS: &[Migration] = &[
     // 16: console users (people who sign in to the merchant console, each in one shop with a
     // role) and their sessions. A login is unique across the kernel; only hashes are kept: the
     // password's argon2id PHC string, SHA-256 of a session's and of an invitation's token.
+    // AUTOINCREMENT: a removed user's id (and `user:<id>` in the audit log) is never reused.
+    // API keys record who created them, so that a removed user's keys are revoked with them.
     Migration::Sql(
         r#"
+    ALTER TABLE api_keys ADD COLUMN created_by TEXT;
     CREATE TABLE console_users (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         shop_id INTEGER NOT NULL REFERENCES shops(id),
         login TEXT NOT NULL UNIQUE,
         name TEXT,

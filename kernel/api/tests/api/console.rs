@@ -42,7 +42,12 @@ fn cookie_of(reply: &Reply) -> String {
 async fn sign_in(h: &Harness, login: &str) -> Session {
     let r = post_json(h, "/v1/console/sign-in", json!({"login": login, "password": PASSWORD}), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let cookie = cookie_of(&r);
+    session_of(&r)
+}
+
+/// The session an answer began: its cookie's token and its CSRF token.
+fn session_of(r: &Reply) -> Session {
+    let cookie = cookie_of(r);
     let token = cookie.strip_prefix("kith_session=").unwrap().split(';').next().unwrap().to_owned();
     Session { token, csrf: r.body["csrf_token"].as_str().unwrap().to_owned() }
 }
@@ -180,9 +185,10 @@ async fn five_failures_lock_the_account_for_fifteen_minutes_and_unknown_logins_l
 
     let audit = h.get("/v1/audit?limit=100", Role::Owner).await;
     let actions: Vec<&str> = audit.body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    for action in ["console.sign_in.failed", "console.user.locked", "console.sign_in.refused", "console.sign_in"] {
+    for action in ["console.sign_in.failed", "console.user.locked", "console.sign_in"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
+    assert!(!actions.contains(&"console.sign_in.refused"), "attempts refused while locked write nothing: {actions:?}");
 
     // Bad input is a 400 naming the field, never a 500.
     let r = post_json(&h, "/v1/console/sign-in", json!({"login": "", "password": "x"}), &[]).await;
@@ -269,9 +275,16 @@ async fn an_owner_invites_a_user_who_accepts_once_and_can_be_removed() {
     assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("current_password")));
     let r =
         with_cookie(&h, Method::POST, "/v1/console/password", &clerk, Some(&clerk.csrf), Some(change(PASSWORD, "a new password"))).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The session is rotated: a new cookie and CSRF token; the old session ends with the others.
+    let rotated = session_of(&r);
+    assert_ne!((rotated.token.as_str(), rotated.csrf.as_str()), (clerk.token.as_str(), clerk.csrf.as_str()));
+    assert_eq!(r.body["user"]["login"], "clerk");
+    assert!(cookie_of(&r).contains("; HttpOnly"), "{}", cookie_of(&r));
     with_cookie(&h, Method::GET, "/v1/shop", &other, None, None).await.assert_problem(401, "unauthorized");
-    assert_eq!(with_cookie(&h, Method::GET, "/v1/shop", &clerk, None, None).await.status, StatusCode::OK);
+    with_cookie(&h, Method::GET, "/v1/shop", &clerk, None, None).await.assert_problem(401, "unauthorized");
+    assert_eq!(with_cookie(&h, Method::GET, "/v1/shop", &rotated, None, None).await.status, StatusCode::OK);
+    let clerk = rotated;
     let key = h.call(Method::POST, "/v1/console/password", Some(h.key(Role::Owner)), Some(change(PASSWORD, "a new password"))).await;
     key.assert_problem(403, "forbidden");
 
@@ -305,13 +318,216 @@ fn the_console_routes_are_documented_with_the_session_scheme() {
         "/v1/console/sign-out",
         "/v1/console/users",
         "/v1/console/users/{id}",
+        "/v1/console/users/{id}/unlock",
         "/v1/console/invites/accept",
         "/v1/console/password",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["paths"]["/v1/console/sign-in"]["post"]["responses"]["429"].is_object());
+    for path in ["/v1/console/sign-in", "/v1/console/invites/accept", "/v1/console/password"] {
+        let busy = &doc["paths"][path]["post"]["responses"]["503"];
+        assert!(busy["headers"]["Retry-After"].is_object(), "{path}: {busy}");
+    }
+    let password = &doc["paths"]["/v1/console/password"]["post"]["responses"];
+    assert!(password["200"].is_object() && password["204"].is_null() && password["429"].is_object(), "{password}");
+    assert!(doc["paths"]["/v1/console/users/{id}/unlock"]["post"]["responses"]["200"].is_object());
+    assert!(doc["components"]["schemas"]["ApiKey"]["properties"]["created_by"].is_object());
     for schema in ["ConsoleSession", "ConsoleUser"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
+}
+
+/// A cookie write of this session with extra headers.
+async fn cookie_post(h: &Harness, uri: &str, session: &Session, extra: &[(&str, &str)], body: Value) -> Reply {
+    let mut req = Request::post(uri)
+        .header(header::COOKIE, format!("kith_session={}", session.token))
+        .header("x-kith-csrf", session.csrf.as_str())
+        .header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    h.send(req.body(Body::from(body.to_string())).unwrap()).await
+}
+
+fn audit_actions(body: &Value) -> Vec<String> {
+    body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn password_hashing_waits_a_bounded_time_for_a_turn_then_answers_503() {
+    // No turn at all: every request that hashes waits `hash_wait`, then gets 503 busy.
+    let config = kith_api::ApiConfig { hash_concurrency: 0, hash_wait: std::time::Duration::from_millis(20), ..Default::default() };
+    let h = Harness::with_config(config).await;
+    user(&h, h.shop_a, "clerk", Role::Operator);
+    let r = post_json(&h, "/v1/console/sign-in", json!({"login": "clerk", "password": PASSWORD}), &[]).await;
+    r.assert_problem(503, "busy");
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    let r = post_json(&h, "/v1/console/invites/accept", json!({"token": "made-up", "password": PASSWORD}), &[]).await;
+    r.assert_problem(503, "busy");
+    let metrics = h.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = metrics.body.as_str().map(str::to_owned).unwrap_or_else(|| metrics.body.to_string());
+    assert!(text.contains("kith_console_sign_in_failures_total{outcome=\"busy\"} 2"), "{text}");
+}
+
+#[tokio::test]
+async fn sign_ins_take_a_token_of_a_kernel_wide_bucket() {
+    let config = kith_api::ApiConfig { sign_in_rate: kith_api::SignInRate { per_second: 0.1, burst: 2.0 }, ..Default::default() };
+    let h = Harness::with_config(config).await;
+    user(&h, h.shop_a, "clerk", Role::Operator);
+    let right = json!({"login": "clerk", "password": PASSWORD});
+    assert_eq!(post_json(&h, "/v1/console/sign-in", right.clone(), &[]).await.status, StatusCode::OK);
+    post_json(&h, "/v1/console/sign-in", json!({"login": "nobody", "password": PASSWORD}), &[]).await.assert_problem(401, "unauthorized");
+    let r = post_json(&h, "/v1/console/sign-in", right, &[]).await;
+    r.assert_problem(429, "rate-limited");
+    let wait: u32 = r.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+}
+
+#[tokio::test]
+async fn unknown_logins_lock_as_known_ones_do_and_write_nothing() {
+    let h = Harness::new().await;
+    user(&h, h.shop_a, "clerk", Role::Operator);
+    let before = audit_actions(&h.get("/v1/audit?limit=100", Role::Owner).await.body).len();
+    let (known, unknown) = (json!({"login": "clerk", "password": "not the password"}), json!({"login": " NoBody ", "password": "x"}));
+    for _ in 0..4 {
+        let a = post_json(&h, "/v1/console/sign-in", known.clone(), &[]).await;
+        let b = post_json(&h, "/v1/console/sign-in", unknown.clone(), &[]).await;
+        a.assert_problem(401, "unauthorized");
+        b.assert_problem(401, "unauthorized");
+        assert_eq!(a.body["detail"], b.body["detail"]);
+    }
+    let a = post_json(&h, "/v1/console/sign-in", known.clone(), &[]).await;
+    let b = post_json(&h, "/v1/console/sign-in", json!({"login": "nobody", "password": "y"}), &[]).await;
+    a.assert_problem(429, "locked");
+    b.assert_problem(429, "locked");
+    assert_eq!(
+        (a.headers[header::RETRY_AFTER].clone(), a.body["detail"].clone()),
+        (b.headers[header::RETRY_AFTER].clone(), b.body["detail"].clone())
+    );
+    post_json(&h, "/v1/console/sign-in", unknown.clone(), &[]).await.assert_problem(429, "locked");
+    h.clock.advance(chrono::Duration::minutes(15));
+    post_json(&h, "/v1/console/sign-in", unknown, &[]).await.assert_problem(401, "unauthorized");
+
+    // The known login's failures and lock are audited; the unknown login's are not written.
+    let actions = audit_actions(&h.get("/v1/audit?limit=100", Role::Owner).await.body);
+    assert_eq!(actions.len() - before, 6, "five failures and the lock: {actions:?}");
+    let metrics = h.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = metrics.body.as_str().map(str::to_owned).unwrap_or_else(|| metrics.body.to_string());
+    for outcome in ["unknown_login", "wrong_password", "locked"] {
+        assert!(text.contains(&format!("kith_console_sign_in_failures_total{{outcome=\"{outcome}\"}}")), "{outcome}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn an_owner_unlocks_a_locked_user() {
+    let h = Harness::new().await;
+    let owner_id = user(&h, h.shop_a, "owner", Role::Owner);
+    let clerk = user(&h, h.shop_a, "clerk", Role::Operator);
+    for _ in 0..5 {
+        post_json(&h, "/v1/console/sign-in", json!({"login": "clerk", "password": "not the password"}), &[]).await;
+    }
+    post_json(&h, "/v1/console/sign-in", json!({"login": "clerk", "password": PASSWORD}), &[]).await.assert_problem(429, "locked");
+    let uri = format!("/v1/console/users/{clerk}/unlock");
+    h.call(Method::POST, &uri, Some(h.key(Role::Operator)), None).await.assert_problem(403, "forbidden");
+    h.call(Method::POST, &uri, Some(&h.foreign), None).await.assert_problem(404, "not-found");
+    h.call(Method::POST, "/v1/console/users/999999/unlock", Some(h.key(Role::Owner)), None).await.assert_problem(404, "not-found");
+    let owner = sign_in(&h, "owner").await;
+    with_cookie(&h, Method::POST, &uri, &owner, None, None).await.assert_problem(403, "csrf");
+    let r = with_cookie(&h, Method::POST, &uri, &owner, Some(&owner.csrf), None).await;
+    assert_eq!((r.status, r.body["status"].as_str(), r.body["id"].as_i64()), (StatusCode::OK, Some("active"), Some(clerk)), "{}", r.body);
+    sign_in(&h, "clerk").await;
+    let audit = h.get("/v1/audit?limit=100", Role::Owner).await;
+    let entry = audit.body["items"].as_array().unwrap().iter().find(|e| e["action"] == "console.user.unlock").cloned().unwrap();
+    assert_eq!(entry["key_id"], format!("user:{owner_id}"));
+}
+
+#[tokio::test]
+async fn removing_a_user_revokes_the_keys_they_created() {
+    let h = Harness::new().await;
+    user(&h, h.shop_a, "owner", Role::Owner);
+    let second = user(&h, h.shop_a, "second", Role::Owner);
+    let session = sign_in(&h, "second").await;
+    let made = cookie_post(&h, "/v1/keys", &session, &[], json!({"name": "their app", "role": "app"})).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let token = made.body["token"].as_str().unwrap().to_owned();
+    let key_id = made.body["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(made.body["key"]["created_by"], format!("user:{second}"));
+    let by_key = h.call(Method::POST, "/v1/keys", Some(h.key(Role::Owner)), Some(json!({"name": "by a key", "role": "app"}))).await;
+    assert_eq!(by_key.status, StatusCode::CREATED, "{}", by_key.body);
+    let keys = h.get("/v1/keys", Role::Owner).await;
+    let created_by = |id: &str| keys.body["items"].as_array().unwrap().iter().find(|k| k["id"] == id).map(|k| k["created_by"].clone());
+    assert_eq!(created_by(&key_id), Some(json!(format!("user:{second}"))), "{}", keys.body);
+    assert_eq!(created_by(by_key.body["key"]["id"].as_str().unwrap()).and_then(|v| v.as_str().map(|s| s.len())), Some(12));
+    assert_eq!(h.call(Method::GET, "/v1/shop", Some(&token), None).await.status, StatusCode::OK);
+
+    let r = h.call(Method::DELETE, &format!("/v1/console/users/{second}"), Some(h.key(Role::Owner)), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    h.call(Method::GET, "/v1/shop", Some(&token), None).await.assert_problem(401, "unauthorized");
+    let other = by_key.body["token"].as_str().unwrap();
+    assert_eq!(h.call(Method::GET, "/v1/shop", Some(other), None).await.status, StatusCode::OK, "other keys go on");
+    let audit = h.get("/v1/audit?limit=100", Role::Owner).await;
+    let entry = audit.body["items"].as_array().unwrap().iter().find(|e| e["action"] == "console.user.remove").cloned().unwrap();
+    assert_eq!(entry["detail"]["revoked_keys"], json!([key_id]), "{entry}");
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_counts_toward_the_lock() {
+    let h = Harness::new().await;
+    user(&h, h.shop_a, "clerk", Role::Operator);
+    let session = sign_in(&h, "clerk").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a new password"});
+    for _ in 0..4 {
+        let r = cookie_post(&h, "/v1/console/password", &session, &[], change("wrong one!")).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("current_password")), "{}", r.body);
+    }
+    let r = cookie_post(&h, "/v1/console/password", &session, &[], change("wrong one!")).await;
+    r.assert_problem(429, "locked");
+    assert_eq!(r.headers[header::RETRY_AFTER], "900");
+    cookie_post(&h, "/v1/console/password", &session, &[], change(PASSWORD)).await.assert_problem(429, "locked");
+    post_json(&h, "/v1/console/sign-in", json!({"login": "clerk", "password": PASSWORD}), &[]).await.assert_problem(429, "locked");
+    let actions = audit_actions(&h.get("/v1/audit?limit=100", Role::Owner).await.body);
+    assert_eq!(actions.iter().filter(|a| *a == "console.password.change_failed").count(), 5, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a == "console.user.locked").count(), 1, "{actions:?}");
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_as_configured() {
+    let body = json!({"login": "clerk", "password": PASSWORD});
+    for (mode, header, secure) in [
+        (kith_api::CookieSecure::Always, None, true),
+        (kith_api::CookieSecure::Never, Some(("x-forwarded-proto", "https")), false),
+        (kith_api::CookieSecure::Auto, Some(("x-forwarded-proto", "https")), true),
+        (kith_api::CookieSecure::Auto, None, false),
+    ] {
+        let h = Harness::with_config(kith_api::ApiConfig { cookie_secure: mode, ..Default::default() }).await;
+        user(&h, h.shop_a, "clerk", Role::Operator);
+        let extra: Vec<(&str, &str)> = header.into_iter().collect();
+        let r = post_json(&h, "/v1/console/sign-in", body.clone(), &extra).await;
+        assert_eq!(cookie_of(&r).ends_with("; Secure"), secure, "{mode:?} {header:?}: {}", cookie_of(&r));
+    }
+}
+
+#[tokio::test]
+async fn a_cross_site_cookie_write_is_refused_and_console_answers_are_not_stored() {
+    let h = Harness::new().await;
+    user(&h, h.shop_a, "owner", Role::Owner);
+    let session = sign_in(&h, "owner").await;
+    let tag = format!("/v1/customers/{}/tags", h.customer);
+    cookie_post(&h, &tag, &session, &[("sec-fetch-site", "cross-site")], json!({"tag": "x"})).await.assert_problem(403, "csrf");
+    let r = cookie_post(&h, &tag, &session, &[("sec-fetch-site", "same-origin")], json!({"tag": "x"})).await;
+    assert!(r.status.is_success(), "{} {}", r.status, r.body);
+    let out = cookie_post(&h, "/v1/console/sign-out", &session, &[("sec-fetch-site", "cross-site")], json!({})).await;
+    out.assert_problem(403, "csrf");
+
+    for r in [
+        with_cookie(&h, Method::GET, "/v1/console/session", &session, None, None).await,
+        with_cookie(&h, Method::GET, "/v1/console/users", &session, None, None).await,
+        h.call(Method::GET, "/v1/console/users", None, None).await,
+        post_json(&h, "/v1/console/sign-in", json!({"login": "owner", "password": "wrong password"}), &[]).await,
+    ] {
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store", "{} {}", r.status, r.body);
+    }
+    assert!(h.get("/v1/shop", Role::Owner).await.headers.get(header::CACHE_CONTROL).is_none());
 }

@@ -45,6 +45,7 @@ async fn system_routes() {
         "/v1/console/sign-out",
         "/v1/console/users",
         "/v1/console/users/{id}",
+        "/v1/console/users/{id}/unlock",
         "/v1/coupon-templates",
         "/v1/coupon-templates/{id}",
         "/v1/coupon-templates/{id}/issue",

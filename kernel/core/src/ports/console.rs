@@ -12,7 +12,7 @@ use kith_domain::auth::Role;
 use crate::Result;
 
 /// A console user as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConsoleUserRow {
     pub id: i64,
     pub shop_id: i64,
@@ -32,8 +32,28 @@ pub struct ConsoleUserRow {
     pub last_sign_in_at: Option<DateTime<Utc>>,
 }
 
+// Hashes and CSRF tokens are never in a `Debug` output, which logs may carry.
+impl std::fmt::Debug for ConsoleUserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleUserRow")
+            .field("id", &self.id)
+            .field("shop_id", &self.shop_id)
+            .field("login", &self.login)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "<redacted>"))
+            .field("failed_sign_ins", &self.failed_sign_ins)
+            .field("locked_until", &self.locked_until)
+            .field("invite_hash", &self.invite_hash.as_ref().map(|_| "<redacted>"))
+            .field("invite_expires_at", &self.invite_expires_at)
+            .field("created_at", &self.created_at)
+            .field("last_sign_in_at", &self.last_sign_in_at)
+            .finish()
+    }
+}
+
 /// A console user to store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewConsoleUserRow<'a> {
     pub shop_id: i64,
     pub login: &'a str,
@@ -45,8 +65,23 @@ pub struct NewConsoleUserRow<'a> {
     pub created_at: DateTime<Utc>,
 }
 
+impl std::fmt::Debug for NewConsoleUserRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewConsoleUserRow")
+            .field("shop_id", &self.shop_id)
+            .field("login", &self.login)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &self.password_hash.map(|_| "<redacted>"))
+            .field("invite_hash", &self.invite_hash.map(|_| "<redacted>"))
+            .field("invite_expires_at", &self.invite_expires_at)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
 /// A session as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConsoleSessionRow {
     /// SHA-256 of the session's token.
     pub token_hash: Vec<u8>,
@@ -55,6 +90,19 @@ pub struct ConsoleSessionRow {
     pub csrf_token: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ConsoleSessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSessionRow")
+            .field("token_hash", &"<redacted>")
+            .field("shop_id", &self.shop_id)
+            .field("user_id", &self.user_id)
+            .field("csrf_token", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// What a sign-in changes of a user: the failures counted, the lock, the last success.

@@ -42,6 +42,8 @@ pub struct NewKeyRow<'a> {
     pub scopes: &'a [Scope],
     pub secret_hash: &'a [u8],
     pub created_at: DateTime<Utc>,
+    /// `user:<id>`, a key's id, or `cli:<label>`.
+    pub created_by: &'a str,
 }
 
 pub trait KeysWrite {

@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use super::{CoreResult as Result, Pg};
 use crate::pg::{get, millis, time};
 
-const KEY_COLUMNS: &str = "id, shop_id, name, role, scopes, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, shop_id, name, role, scopes, created_at, revoked_at, created_by";
 
 fn row_to_key(row: &Row) -> Result<ApiKey> {
     let role: String = get(row, 3)?;
@@ -24,6 +24,7 @@ fn row_to_key(row: &Row) -> Result<ApiKey> {
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         created_at: time(get(row, 5)?)?,
         revoked_at: get::<Option<i64>>(row, 6)?.map(time).transpose()?,
+        created_by: get(row, 7)?,
     })
 }
 
@@ -54,7 +55,7 @@ impl KeysRead for Pg<'_> {
 impl KeysWrite for Pg<'_> {
     fn insert(&self, key: &NewKeyRow<'_>) -> Result<()> {
         self.execute(
-            "INSERT INTO api_keys (id, shop_id, name, role, scopes, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_keys (id, shop_id, name, role, scopes, secret_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &key.id,
                 &key.shop_id,
@@ -63,6 +64,7 @@ impl KeysWrite for Pg<'_> {
                 &serde_json::to_string(key.scopes).unwrap_or_default(),
                 &key.secret_hash,
                 &millis(key.created_at),
+                &key.created_by,
             ],
         )?;
         Ok(())
