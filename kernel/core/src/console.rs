@@ -639,6 +639,72 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_a_secret() {
+        use kith_domain::model::{Principal, Shop};
+
+        prepare();
+        let at = Utc::now();
+        let row = ConsoleUserRow {
+            id: 1,
+            shop_id: 2,
+            login: "ming".into(),
+            name: None,
+            role: "owner".into(),
+            password_hash: Some("$argon2id$SECRET-HASH".into()),
+            failed_sign_ins: 0,
+            locked_until: None,
+            invite_hash: Some(b"SECRET-INVITE".to_vec()),
+            invite_expires_at: None,
+            created_at: at,
+            last_sign_in_at: None,
+        };
+        let new = NewConsoleUserRow {
+            shop_id: 2,
+            login: "ming",
+            name: None,
+            role: Role::Owner,
+            password_hash: Some("$argon2id$SECRET-HASH"),
+            invite_hash: Some(b"SECRET-INVITE"),
+            invite_expires_at: None,
+            created_at: at,
+        };
+        let session_row = ConsoleSessionRow {
+            token_hash: b"SECRET-TOKEN-HASH".to_vec(),
+            shop_id: 2,
+            user_id: 1,
+            csrf_token: "SECRET-CSRF".into(),
+            created_at: at,
+            expires_at: at,
+        };
+        let shop = Shop { id: 2, name: "Tea".into(), time_zone: "UTC".into(), currency: "CNY".into(), region: "CN".into(), created_at: at };
+        let user = view(&row, at).unwrap();
+        let session = ConsoleSession {
+            user: Some(user.clone()),
+            role: Role::Owner,
+            scopes: vec![],
+            shop,
+            csrf_token: Some("SECRET-CSRF".into()),
+            expires_at: None,
+        };
+        let signed = SignedIn { token: "SECRET-TOKEN".into(), session };
+        let invite = Invite { token: "SECRET-INVITE".into(), expires_at: at };
+        let caller = SessionCaller {
+            principal: Principal { key_id: "user:1".into(), shop_id: Some(2), role: Role::Owner, scopes: vec![] },
+            shop_id: 2,
+            user,
+            csrf_token: "SECRET-CSRF".into(),
+            expires_at: at,
+            token_hash: b"SECRET-TOKEN-HASH".to_vec(),
+        };
+        let shown =
+            format!("{row:?} {new:?} {session_row:?} {signed:?} {invite:?} {caller:?} {:?}", SignIn::SignedIn(Box::new(signed.clone())));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        let bytes = format!("{:?}", b"SECRET".to_vec());
+        assert!(!shown.contains(&bytes[1..10]), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("ming"), "{shown}");
+    }
+
+    #[test]
     fn logins_are_trimmed_lower_cased_and_bounded() {
         assert_eq!(normalise_login("  Ming.Li ").unwrap(), "ming.li");
         assert_eq!(normalise_login(" ").unwrap_err().field, "login");
