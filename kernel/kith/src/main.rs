@@ -130,4 +130,18 @@ mod tests {
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
     }
+
+    /// `admin console-user` creates with --shop and --role, or acts on an existing login with
+    /// --unlock or --reset-password (and then takes neither).
+    #[test]
+    fn console_user_creates_or_unlocks_or_resets() {
+        use clap::Parser;
+        let parse = |args: &[&str]| super::Cli::try_parse_from([&["kith", "admin", "console-user"], args].concat());
+        assert!(parse(&["--shop", "1", "--login", "ming", "--role", "owner"]).is_ok());
+        assert!(parse(&["--login", "ming", "--unlock"]).is_ok());
+        assert!(parse(&["--login", "ming", "--reset-password"]).is_ok());
+        assert!(parse(&["--login", "ming"]).is_err(), "a new user needs --shop and --role");
+        assert!(parse(&["--login", "ming", "--unlock", "--shop", "1"]).is_err());
+        assert!(parse(&["--login", "ming", "--reset-password", "--role", "owner"]).is_err());
+    }
 }
