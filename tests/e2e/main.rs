@@ -355,11 +355,13 @@ fn demo_seeds_a_shop_and_prints_a_key() {
     assert!(customers.iter().any(|c| c.scores.iter().any(|s| s.model == "aipl" && s.label.is_some())));
     // A second run reuses the shop and only makes a new key.
     let again = kith(dir.path(), &args);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("with 60 customers"));
+    let again = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.contains("with 60 customers"), "{again}");
     assert_eq!(store.list_shops().unwrap().len(), 1);
     drop(store);
-    // The console, in a browser, on this shop.
-    console::browse(dir.path(), &db, &text);
+    // The console, in a browser, on this shop, signed in with the password the second run printed
+    // (it sets the demo user's password again, as it makes a new key).
+    console::browse(dir.path(), &db, &again);
 }
 
 /// Install a plugin package into the catalogue over HTTP with an admin key.
