@@ -23,6 +23,11 @@ export const URL_BASE = (process.env.KITH_URL || '').replace(/\/$/, '');
 export const LOGIN = process.env.KITH_LOGIN || null;
 export const PASSWORD = process.env.KITH_PASSWORD || null;
 export const KEY = process.env.KITH_KEY || null;
+/**
+ * How long a step may wait for the page: generous, because CI runs these beside the other e2e
+ * suites on two cores against a debug kith (a screen that loads many figures took over 15 s there).
+ */
+export const STEP_TIMEOUT = 60000;
 export const SHOTS = process.env.KITH_SCREENSHOTS || join(here, '../../target/console-screenshots');
 
 function chromiumPath() {
@@ -39,7 +44,9 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const index = await fetch(`${URL_BASE}/`).then((r) => r.text());
   assert.ok(index.includes('id="app"'), `${URL_BASE}/ is not the console (was this kith built without it? \`cargo xtask console\`, then build again):\n${index.slice(0, 300)}`);
-  browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  // No background networking, component updates, sync or QUIC: this machine's network is closed,
+  // and Chromium's own connections would only be refused.
+  browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   ctx.browser = browser;
 });
 
@@ -56,7 +63,7 @@ export async function signedIn(login = LOGIN, password = PASSWORD, { locale = 'e
   // The language switch's choice, as if the user had made it.
   await context.addInitScript((l) => localStorage.setItem('kith.locale', l), locale);
   const page = await context.newPage();
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(STEP_TIMEOUT);
   const problems = [];
   page.on('pageerror', (err) => problems.push(err));
   page.problems = problems;
@@ -139,7 +146,7 @@ export async function subAccount(t, tag, role = 'analyst') {
   const context = await browser.newContext({ locale: 'en', viewport: { width: 1366, height: 900 } });
   await context.addInitScript(() => localStorage.setItem('kith.locale', 'en'));
   const page = await context.newPage();
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(STEP_TIMEOUT);
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(err));
   await page.goto(`${URL_BASE}/#/invite?token=${encodeURIComponent(invited.body.invite_token)}`);

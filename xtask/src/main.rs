@@ -326,6 +326,15 @@ fn ensure_node() -> Result<()> {
     if !works("npm") {
         apt_install("npm")?;
     }
+    // The console's build (Vite 8, rolldown) and its browser tests (playwright-core) need Node.js
+    // 20.19 or later; Debian 12's own package is 18. This kind of machine comes with 20.
+    let version = Command::new("node").arg("--version").output()?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().trim_start_matches('v').to_owned();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < (20, 19) {
+        bail!("Node.js {version} is too old: the console's build and browser tests need 20.19 or later (22 LTS works)");
+    }
     Ok(())
 }
 
@@ -342,9 +351,30 @@ fn console() -> Result<()> {
         npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
         run(npm)?;
     }
+    // Built again only when a source is newer than the build: a new console/dist makes cargo
+    // compile kith (which embeds it) and every test binary linking it again.
+    let built = modified(dir.join("dist/index.html"));
+    let sources = ["src", "index.html", "vite.config.js", "package-lock.json"].map(|p| newest(&dir.join(p)));
+    if built.is_some() && sources.iter().all(|s| s.is_some() && *s <= built) {
+        eprintln!("xtask: console/dist is up to date");
+        return Ok(());
+    }
     let mut build = Command::new("npm");
     build.args(["run", "build", "--silent"]).current_dir(&dir);
     run(build)
+}
+
+/// The latest modification time of a file, or of any file below a folder.
+fn newest(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    let mut latest = meta.modified().ok();
+    for entry in std::fs::read_dir(path).ok()?.flatten() {
+        latest = latest.max(newest(&entry.path()));
+    }
+    latest
 }
 
 /// Debian's Chromium, when missing: the console's browser tests drive it headless; and a small
@@ -421,8 +451,10 @@ fn bench_tools() -> Result<PathBuf> {
 
 fn bench(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
-    // The console benchmark loads the console kith embeds, in Chromium.
-    ensure_chromium()?;
+    // The console benchmark loads the console kith embeds, in Chromium; kith embeds it whatever runs.
+    if args.iter().any(|a| a == "console" || a == "all") {
+        ensure_chromium()?;
+    }
     console()?;
     let python = bench_tools()?;
     let mut build = cargo();

@@ -2,13 +2,13 @@
 // session, a sub-account changing their password, and the language following the shop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LOGIN, PASSWORD, URL_BASE, accessible, api, ctx, noScriptErrors, screenshot, signedIn } from '../harness.mjs';
+import { LOGIN, PASSWORD, STEP_TIMEOUT, URL_BASE, accessible, api, ctx, noScriptErrors, screenshot, signedIn } from '../harness.mjs';
 
 /** A new browser context on the sign-in page, as a first visit (no language chosen). */
 async function visit(locale = 'en-US') {
   const context = await ctx.browser.newContext({ locale, viewport: { width: 1366, height: 900 } });
   const page = await context.newPage();
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(STEP_TIMEOUT);
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(err));
   await page.goto(`${URL_BASE}/`);

@@ -154,7 +154,8 @@ test('plugins: a scoring model’s config error on its field, a run to its end, 
     await page.waitForFunction((old) => {
       const el = document.querySelector('[data-testid^="run-"]');
       return el && el.getAttribute('data-testid') !== old && el.textContent === 'Done';
-    }, top);
+      // A run over every customer, beside the other e2e suites on two cores: give it time.
+    }, top, { timeout: 120000 });
     const runId = Number((await page.locator('[data-testid^="run-"]').first().getAttribute('data-testid')).match(/run-(\d+)-status/)[1]);
     const run = (await api('GET', `/v1/shop/plugins/${sub.plugin_id}/runs/${runId}`)).body;
     assert.equal(run.status, 'done');
