@@ -207,23 +207,39 @@ function Users({ t }) {
           )}
         </Card>
       )}
-      <Dialog open={!!removing} title={removing ? t('removeUser', { login: removing.login }) : ''} onClose={() => setRemoving(null)}>
-        {removing && (
-          <>
-            <p>{t('removeUserText', { login: removing.login })}</p>
-            {removeError && <ErrorBox error={removeError} />}
-            <div class="actions">
-              <button type="button" class="danger" onClick={remove}>
-                {t('remove')}
-              </button>
-              <button type="button" onClick={() => setRemoving(null)}>
-                {t('cancel')}
-              </button>
-            </div>
-          </>
-        )}
-      </Dialog>
+      <Confirm
+        t={t}
+        open={!!removing}
+        title={removing ? t('removeUser', { login: removing.login }) : ''}
+        text={removing ? t('removeUserText', { login: removing.login }) : ''}
+        error={removeError}
+        action={t('remove')}
+        onConfirm={remove}
+        onClose={() => setRemoving(null)}
+      />
     </>
+  );
+}
+
+/** A confirmation of a destructive action: what it does, the API's refusal if any, the action or cancel. */
+function Confirm({ t, open, title, text, error, action, onConfirm, onClose }) {
+  return (
+    <Dialog open={open} title={title} onClose={onClose}>
+      {open && (
+        <>
+          <p>{text}</p>
+          {error && <ErrorBox error={error} />}
+          <div class="actions">
+            <button type="button" class="danger" onClick={onConfirm}>
+              {action}
+            </button>
+            <button type="button" onClick={onClose}>
+              {t('cancel')}
+            </button>
+          </div>
+        </>
+      )}
+    </Dialog>
   );
 }
 
@@ -353,22 +369,16 @@ function Keys({ t }) {
           </div>
         )}
       </Card>
-      <Dialog open={!!revoking} title={revoking ? t('revokeKey', { name: revoking.name }) : ''} onClose={() => setRevoking(null)}>
-        {revoking && (
-          <>
-            <p>{t('revokeKeyText', { id: revoking.id })}</p>
-            {revokeError && <ErrorBox error={revokeError} />}
-            <div class="actions">
-              <button type="button" class="danger" onClick={revoke}>
-                {t('revoke')}
-              </button>
-              <button type="button" onClick={() => setRevoking(null)}>
-                {t('cancel')}
-              </button>
-            </div>
-          </>
-        )}
-      </Dialog>
+      <Confirm
+        t={t}
+        open={!!revoking}
+        title={revoking ? t('revokeKey', { name: revoking.name }) : ''}
+        text={revoking ? t('revokeKeyText', { id: revoking.id }) : ''}
+        error={revokeError}
+        action={t('revoke')}
+        onConfirm={revoke}
+        onClose={() => setRevoking(null)}
+      />
     </>
   );
 }
